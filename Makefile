@@ -1,0 +1,104 @@
+# dos: a content-addressed disk object store.  See README.md.
+
+VERSION = 0.1.0
+
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+LIBEXECDIR ?= $(PREFIX)/libexec/dos
+MANDIR ?= $(PREFIX)/share/man
+
+# Where objects and programs are built; the sanitizer builds use others.
+BUILD ?= build
+
+CC ?= cc
+CFLAGS ?= -O2 -g
+override CFLAGS += -std=c99 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
+	-Ilib -I$(BUILD)
+ifeq ($(WERROR),1)
+override CFLAGS += -Werror
+endif
+LDLIBS = -ljansson -lcrypto
+
+# The one list of commands: each is cmd/<name>.c, built as dos-<name>,
+# documented in man/dos-<name>.1.
+CMDS = init hash-object cat-object
+
+LIBSRC = lib/cli.c lib/config.c lib/err.c lib/fsutil.c lib/input.c \
+	lib/loose.c lib/main.c lib/object.c lib/oid.c lib/store.c
+LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
+PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
+MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7
+
+all: $(PROGS)
+
+$(BUILD)/lib/%.o: lib/%.c lib/dos.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/cmd/%.o: cmd/%.c lib/dos.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h $(BUILD)/command-list.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -DLIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ cmd/dos.c
+
+$(BUILD)/command-list.h: Makefile $(CMDS:%=man/dos-%.1)
+	@mkdir -p $(@D)
+	for c in $(CMDS); do \
+		printf '\t{ "%s", "%s" },\n' "$$c" \
+		    "$$(sed -n 's/^\.Nd //p' man/dos-$$c.1)"; \
+	done >$@
+
+$(BUILD)/libdos.a: $(LIBOBJ)
+	rm -f $@
+	$(AR) rcs $@ $(LIBOBJ)
+
+$(BUILD)/dos-%: $(BUILD)/cmd/%.o $(BUILD)/libdos.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
+
+$(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
+
+# Debian packages the build, the tests and the demo need; installed with
+# apt-get when run as root, otherwise the command to run is printed.
+deps:
+	@.ci/deps
+
+lint:
+	mandoc -Tlint -W warning $(MANPAGES)
+
+test: deps
+	$(MAKE) all
+	$(MAKE) lint
+	t/run $(BUILD)
+
+demo: deps
+	$(MAKE) all
+	contrib/demo $(BUILD)
+
+bench: deps
+	$(MAKE) all
+	bench/run $(BUILD)
+
+install: all
+	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+	    $(DESTDIR)$(MANDIR)/man7
+	cp $(BUILD)/dos $(DESTDIR)$(BINDIR)/dos
+	cp $(CMDS:%=$(BUILD)/dos-%) $(DESTDIR)$(LIBEXECDIR)/
+	cp $(filter %.1,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man1/
+	cp $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/
+	cp $(filter %.7,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/dos
+	rm -rf $(DESTDIR)$(LIBEXECDIR)
+	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man*/%)
+
+clean:
+	rm -rf build build-*
+
+.PHONY: all deps lint test demo bench install uninstall clean
+.SECONDARY:

@@ -1,0 +1,538 @@
+/* dos-cat-object: print objects, their sizes, or answer batch requests. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dos.h"
+
+static const char *const cat_usage[] = {
+	"dos cat-object [--verify] <object>",
+	"dos cat-object (-e | -s) <object>",
+	"dos cat-object (--batch | --batch-check)[=<format>] [--buffer] [-z] [--verify]",
+	"dos cat-object (--batch | --batch-check)[=<format>] --batch-all-objects [--unordered] [-z] [--verify]",
+	"dos cat-object --batch-command[=<format>] [--buffer] [-z] [--verify]",
+	NULL
+};
+
+enum {
+	OPT_BATCH = DOS_OPT_FIRST_LOCAL,
+	OPT_BATCH_CHECK,
+	OPT_BATCH_COMMAND,
+	OPT_BATCH_ALL,
+	OPT_BUFFER,
+	OPT_UNORDERED,
+	OPT_VERIFY,
+};
+
+static const struct option cat_options[] = {
+	{ "batch", optional_argument, NULL, OPT_BATCH },
+	{ "batch-check", optional_argument, NULL, OPT_BATCH_CHECK },
+	{ "batch-command", optional_argument, NULL, OPT_BATCH_COMMAND },
+	{ "batch-all-objects", no_argument, NULL, OPT_BATCH_ALL },
+	{ "buffer", no_argument, NULL, OPT_BUFFER },
+	{ "unordered", no_argument, NULL, OPT_UNORDERED },
+	{ "verify", no_argument, NULL, OPT_VERIFY },
+	DOS_COMMON_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * Objects up to this size are read whole and checked before a byte of
+ * them is printed; larger ones are streamed, and damage found at their
+ * end is fatal.
+ */
+#define CHECKED_OBJECT_MAX (1 << 20)
+#define STREAM_CHUNK (1 << 20)
+
+enum atom {
+	ATOM_LITERAL,
+	ATOM_OBJECTNAME,
+	ATOM_OBJECTSIZE,
+	ATOM_OBJECTSIZE_DISK,
+	ATOM_STORAGE,
+	ATOM_PACK,
+	ATOM_OFFSET,
+	ATOM_COMPRESSION,
+	ATOM_REST,
+};
+
+static const struct {
+	const char *name;
+	enum atom atom;
+} atom_names[] = {
+	{ "objectname", ATOM_OBJECTNAME },
+	{ "objectsize", ATOM_OBJECTSIZE },
+	{ "objectsize:disk", ATOM_OBJECTSIZE_DISK },
+	{ "storage", ATOM_STORAGE },
+	{ "pack", ATOM_PACK },
+	{ "offset", ATOM_OFFSET },
+	{ "compression", ATOM_COMPRESSION },
+	{ "rest", ATOM_REST },
+};
+
+struct segment {
+	enum atom atom;
+	const char *text;	/* ATOM_LITERAL */
+	size_t len;
+};
+
+static struct segment *format;
+static size_t format_nr;
+static int format_has_rest;
+
+enum batch_mode { BATCH_NONE, BATCH_CONTENTS, BATCH_CHECK, BATCH_COMMAND };
+
+static struct dos_store store = DOS_STORE_INIT;
+static int record_end = '\n';
+static unsigned read_flags;
+static int corrupt_seen;
+static char *iobuf;
+
+static void
+parse_format(const char *fmt)
+{
+	const char *p = fmt, *open, *close;
+	size_t i, len;
+
+	format = xmalloc((strlen(fmt) + 1) * sizeof *format);
+	while (*p != '\0') {
+		open = strstr(p, "%(");
+		if (open != p) {
+			len = open != NULL ? (size_t)(open - p) : strlen(p);
+			format[format_nr++] = (struct segment){ ATOM_LITERAL, p, len };
+			p += len;
+			continue;
+		}
+		if ((close = strchr(open, ')')) == NULL)
+			die("unknown format element: %s", open);
+		len = (size_t)(close - open - 2);
+		for (i = 0; i < sizeof atom_names / sizeof *atom_names; i++)
+			if (strlen(atom_names[i].name) == len &&
+			    strncmp(atom_names[i].name, open + 2, len) == 0)
+				break;
+		if (i == sizeof atom_names / sizeof *atom_names)
+			die("unknown format element: %.*s", (int)len + 3, open);
+		format[format_nr++] = (struct segment){ atom_names[i].atom, NULL, 0 };
+		if (atom_names[i].atom == ATOM_REST)
+			format_has_rest = 1;
+		p = close + 1;
+	}
+}
+
+/* Append to a record being built in buf (at most CHECKED_OBJECT_MAX). */
+struct record {
+	char *buf;
+	size_t len;
+};
+
+static void
+rec_add(struct record *r, const void *data, size_t len)
+{
+	if (r->len + len > CHECKED_OBJECT_MAX)
+		die("format expands to a line longer than %d bytes",
+		    CHECKED_OBJECT_MAX);
+	memcpy(r->buf + r->len, data, len);
+	r->len += len;
+}
+
+static void
+rec_addf(struct record *r, const char *fmt, unsigned long long v)
+{
+	char num[32];
+
+	rec_add(r, num, (size_t)snprintf(num, sizeof num, fmt, v));
+}
+
+static void
+expand_format(struct record *r, const struct dos_object_info *info,
+    const char *rest, size_t rest_len)
+{
+	char hex[DOS_HEXSZ + 1];
+	const char *s;
+	size_t i;
+	int packed = info->storage == DOS_STORAGE_PACKED;
+
+	for (i = 0; i < format_nr; i++) {
+		switch (format[i].atom) {
+		case ATOM_LITERAL:
+			rec_add(r, format[i].text, format[i].len);
+			break;
+		case ATOM_OBJECTNAME:
+			rec_add(r, dos_oid_to_hex(&info->oid, hex), DOS_HEXSZ);
+			break;
+		case ATOM_OBJECTSIZE:
+			rec_addf(r, "%llu", info->size);
+			break;
+		case ATOM_OBJECTSIZE_DISK:
+			rec_addf(r, "%llu", info->disk_size);
+			break;
+		case ATOM_STORAGE:
+			s = packed ? "packed" : "loose";
+			rec_add(r, s, strlen(s));
+			break;
+		case ATOM_PACK:
+			if (packed)
+				rec_addf(r, "%llu", info->pack);
+			else
+				rec_add(r, "-", 1);
+			break;
+		case ATOM_OFFSET:
+			if (packed)
+				rec_addf(r, "%llu", info->offset);
+			else
+				rec_add(r, "-", 1);
+			break;
+		case ATOM_COMPRESSION:
+			s = dos_codec_name(info->codec);
+			rec_add(r, s, strlen(s));
+			break;
+		case ATOM_REST:
+			rec_add(r, rest, rest_len);
+			break;
+		}
+	}
+}
+
+static void
+status_line(const char *input, size_t len, const char *what)
+{
+	dos_out_write(input, len);
+	dos_out_write(" ", 1);
+	dos_out_write(what, strlen(what));
+	dos_out_write(&record_end, 1);
+	dos_out_flush();
+}
+
+/*
+ * Print an object's contents, after prefix[0..prefix_len) and followed by
+ * trailer (if not NUL).  Returns 0, or DOS_ECORRUPT when a small object
+ * was found damaged before anything was printed; damage found while a
+ * large object streams is fatal.
+ */
+static int
+print_contents(struct dos_reader *r, const char *prefix, size_t prefix_len,
+    int trailer)
+{
+	char hex[DOS_HEXSZ + 1];
+	uint64_t size = r->info.size;
+	size_t have = 0;
+	ssize_t n;
+
+	dos_oid_to_hex(&r->info.oid, hex);
+	if (size + prefix_len + 1 <= CHECKED_OBJECT_MAX) {
+		memmove(iobuf, prefix, prefix_len);
+		have = prefix_len;
+		while ((n = dos_reader_read(r, iobuf + have,
+		    CHECKED_OBJECT_MAX - have)) > 0)
+			have += (size_t)n;
+		if (n == DOS_ECORRUPT)
+			return DOS_ECORRUPT;
+		if (n < 0)
+			die("unable to read object '%s': %s", hex, dos_strerror((int)n));
+		if (trailer >= 0)
+			iobuf[have++] = (char)trailer;
+		dos_out_write(iobuf, have);
+		return 0;
+	}
+	dos_out_write(prefix, prefix_len);
+	while ((n = dos_reader_read(r, iobuf, STREAM_CHUNK)) > 0)
+		dos_out_write(iobuf, (size_t)n);
+	if (n == DOS_ECORRUPT) {
+		dos_out_flush();
+		die("object '%s' is corrupt", hex);
+	}
+	if (n < 0)
+		die("unable to read object '%s': %s", hex, dos_strerror((int)n));
+	if (trailer >= 0)
+		dos_out_write(&trailer, 1);
+	return 0;
+}
+
+static void
+report_corrupt(const char *input, size_t len, const struct dos_oid *oid)
+{
+	char hex[DOS_HEXSZ + 1];
+
+	error("object '%s' is corrupt", dos_oid_to_hex(oid, hex));
+	corrupt_seen = 1;
+	status_line(input, len, "corrupt");
+}
+
+/* Answer one request: name[0..len), possibly followed by rest. */
+static void
+batch_one(const char *input, size_t input_len, int contents)
+{
+	struct record rec = { iobuf, 0 };
+	struct dos_object_info info;
+	struct dos_reader r;
+	const char *rest = "";
+	size_t name_len = input_len, rest_len = 0;
+	struct dos_oid oid;
+	int rc;
+
+	if (format_has_rest) {
+		name_len = strcspn(input, " \t");
+		if (name_len > input_len)
+			name_len = input_len;
+		rest = input + name_len;
+		rest += strspn(rest, " \t");
+		rest_len = input_len - (size_t)(rest - input);
+	}
+	rc = dos_resolve(&store, input, name_len, &oid);
+	if (rc == DOS_EAMBIGUOUS) {
+		status_line(input, name_len, "ambiguous");
+		return;
+	}
+	if (rc == DOS_EBADID || rc == DOS_ENOTFOUND) {
+		status_line(input, name_len, "missing");
+		return;
+	}
+	if (rc < 0)
+		die("unable to look up '%.*s': %s", (int)name_len, input,
+		    dos_strerror(rc));
+
+	if (!contents) {
+		rc = dos_object_info(&store, &oid, &info);
+		if (rc == DOS_ENOTFOUND) {
+			status_line(input, name_len, "missing");
+			return;
+		}
+		if (rc == DOS_ECORRUPT) {
+			report_corrupt(input, name_len, &oid);
+			return;
+		}
+		if (rc < 0)
+			die("unable to look up '%.*s': %s", (int)name_len, input,
+			    dos_strerror(rc));
+		expand_format(&rec, &info, rest, rest_len);
+		rec_add(&rec, &record_end, 1);
+		dos_out_write(rec.buf, rec.len);
+		return;
+	}
+	rc = dos_reader_open(&store, &oid, read_flags, &r);
+	if (rc == DOS_ENOTFOUND) {
+		status_line(input, name_len, "missing");
+		return;
+	}
+	if (rc == DOS_ECORRUPT) {
+		report_corrupt(input, name_len, &oid);
+		return;
+	}
+	if (rc < 0)
+		die("unable to read '%.*s': %s", (int)name_len, input,
+		    dos_strerror(rc));
+	/* The header is built at the end of iobuf, out of the content's way. */
+	rec.buf = iobuf + CHECKED_OBJECT_MAX;
+	expand_format(&rec, &r.info, rest, rest_len);
+	rec_add(&rec, &record_end, 1);
+	if (print_contents(&r, rec.buf, rec.len, record_end) == DOS_ECORRUPT)
+		report_corrupt(input, name_len, &oid);
+	dos_reader_close(&r);
+}
+
+static void
+batch_command(char *line, size_t len, int buffered)
+{
+	const char *cmd = line, *arg;
+	size_t cmd_len;
+
+	if (len == 0)
+		die("empty command in input");
+	if (line[0] == ' ' || line[0] == '\t')
+		die("whitespace before command: '%s'", line);
+	cmd_len = strcspn(line, " ");
+	arg = cmd_len < len ? line + cmd_len + 1 : NULL;
+	if (cmd_len == 5 && strncmp(cmd, "flush", 5) == 0) {
+		if (arg != NULL)
+			die("flush takes no arguments");
+		if (!buffered)
+			die("flush is only for --buffer mode");
+		dos_out_flush();
+		return;
+	}
+	if ((cmd_len == 8 && strncmp(cmd, "contents", 8) == 0) ||
+	    (cmd_len == 4 && strncmp(cmd, "info", 4) == 0)) {
+		if (arg == NULL || *arg == '\0')
+			die("%.*s requires arguments", (int)cmd_len, cmd);
+		batch_one(arg, len - (size_t)(arg - line), cmd_len == 8);
+		return;
+	}
+	die("unknown command: '%s'", line);
+}
+
+static int
+all_objects_one(const struct dos_oid *oid, void *data)
+{
+	char hex[DOS_HEXSZ + 1];
+
+	batch_one(dos_oid_to_hex(oid, hex), DOS_HEXSZ, *(int *)data);
+	return 0;
+}
+
+static int
+run_batch(enum batch_mode mode, int all, int unordered, int buffered)
+{
+	struct dos_input in;
+	char *line;
+	size_t len;
+	int contents = mode == BATCH_CONTENTS, rc;
+
+	dos_out_set_buffered(buffered);
+	if (all) {
+		rc = dos_for_each_object(&store,
+		    unordered ? DOS_ITER_UNORDERED : 0, all_objects_one, &contents);
+		if (rc < 0)
+			die("unable to list objects: %s", dos_strerror(rc));
+		return corrupt_seen;
+	}
+	dos_input_init(&in, 0, record_end);
+	while ((rc = dos_input_read(&in, &line, &len)) > 0) {
+		if (mode == BATCH_COMMAND)
+			batch_command(line, len, buffered);
+		else
+			batch_one(line, len, contents);
+	}
+	if (rc < 0)
+		die("unable to read standard input: %s",
+		    rc == DOS_EINVAL ? "line too long" : dos_strerror(rc));
+	dos_input_release(&in);
+	return corrupt_seen;
+}
+
+static void __attribute__((noreturn))
+die_lookup(const char *name, int rc)
+{
+	if (rc == DOS_EBADID)
+		die("not a valid object name '%s'", name);
+	if (rc == DOS_EAMBIGUOUS)
+		die("short object id '%s' is ambiguous", name);
+	if (rc == DOS_ENOTFOUND)
+		die("object '%s' not found", name);
+	if (rc == DOS_ECORRUPT)
+		die("object '%s' is corrupt", name);
+	die("unable to read object '%s': %s", name, dos_strerror(rc));
+}
+
+static int
+single(const char *name, int exists, int size)
+{
+	struct dos_object_info info;
+	struct dos_reader r;
+	struct dos_oid oid;
+	char hex[DOS_HEXSZ + 1];
+	int rc;
+
+	rc = dos_resolve(&store, name, strlen(name), &oid);
+	if (rc == 0 && (exists || size))
+		rc = dos_object_info(&store, &oid, &info);
+	if (exists) {
+		/* A damaged object still exists: fsck is the place to judge it. */
+		if (rc == 0 || rc == DOS_ECORRUPT)
+			return 0;
+		if (rc == DOS_ENOTFOUND)
+			return 1;
+	}
+	if (rc < 0)
+		die_lookup(name, rc);
+	dos_oid_to_hex(&oid, hex);
+	if (size) {
+		printf("%llu\n", (unsigned long long)info.size);
+		return 0;
+	}
+	if ((rc = dos_reader_open(&store, &oid, read_flags, &r)) < 0)
+		die_lookup(hex, rc);
+	if (print_contents(&r, "", 0, -1) == DOS_ECORRUPT)
+		die("object '%s' is corrupt", hex);
+	dos_reader_close(&r);
+	return 0;
+}
+
+int
+cmd_main(int argc, char **argv)
+{
+	enum batch_mode mode = BATCH_NONE;
+	const char *fmt = NULL, *needs_batch = NULL;
+	int opt, exists = 0, size = 0, all = 0, unordered = 0, buffer = 0;
+	int status;
+
+	while ((opt = getopt_long(argc, argv, "+hesz", cat_options, NULL)) != -1) {
+		switch (opt) {
+		case 'e':
+			exists = 1;
+			break;
+		case 's':
+			size = 1;
+			break;
+		case 'z':
+			record_end = '\0';
+			needs_batch = needs_batch ? needs_batch : "-z";
+			break;
+		case OPT_BATCH:
+		case OPT_BATCH_CHECK:
+		case OPT_BATCH_COMMAND:
+			if (mode != BATCH_NONE)
+				dos_usage(cat_usage,
+				    "only one batch option may be specified");
+			mode = opt == OPT_BATCH ? BATCH_CONTENTS :
+			    opt == OPT_BATCH_CHECK ? BATCH_CHECK : BATCH_COMMAND;
+			fmt = optarg;
+			break;
+		case OPT_BATCH_ALL:
+			all = 1;
+			needs_batch = "--batch-all-objects";
+			break;
+		case OPT_BUFFER:
+			buffer = 1;
+			needs_batch = needs_batch ? needs_batch : "--buffer";
+			break;
+		case OPT_UNORDERED:
+			unordered = 1;
+			break;
+		case OPT_VERIFY:
+			read_flags |= DOS_READ_VERIFY;
+			break;
+		default:
+			dos_common_option(opt, cat_usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+
+	if (mode == BATCH_NONE) {
+		if (needs_batch != NULL)
+			dos_usage(cat_usage, "'%s' requires a batch mode",
+			    needs_batch);
+		if (unordered)
+			dos_usage(cat_usage, "'--unordered' requires --batch-all-objects");
+		if (exists && size)
+			dos_usage(cat_usage, "-e and -s are incompatible");
+		if (argc != 1)
+			dos_usage(cat_usage, argc ? "too many arguments" :
+			    "an object name is required");
+	} else {
+		if (exists || size)
+			dos_usage(cat_usage, "'%s' is incompatible with batch mode",
+			    exists ? "-e" : "-s");
+		if (argc != 0)
+			dos_usage(cat_usage, "batch modes take no arguments");
+		if (unordered && !all)
+			dos_usage(cat_usage, "'--unordered' requires --batch-all-objects");
+		if (all && mode == BATCH_COMMAND)
+			dos_usage(cat_usage,
+			    "'--batch-all-objects' cannot be used with --batch-command");
+		parse_format(fmt != NULL ? fmt : "%(objectname) %(objectsize)");
+	}
+
+	dos_open_or_die(&store, 0);
+	/* Room for a whole checked object plus the record header. */
+	iobuf = xmalloc(2 * CHECKED_OBJECT_MAX);
+	if (mode == BATCH_NONE)
+		status = single(argv[0], exists, size);
+	else
+		status = run_batch(mode, all, unordered, buffer || all);
+	free(iobuf);
+	free(format);
+	dos_store_release(&store);
+	return status;
+}

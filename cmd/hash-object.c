@@ -1,0 +1,258 @@
+/* dos-hash-object: compute object ids and optionally store the objects. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+static const char *const hash_usage[] = {
+	"dos hash-object [-w] [--stdin] [--] <file>...",
+	"dos hash-object [-w] --stdin-paths [-z] [--with-path] [--keep-going]",
+	NULL
+};
+
+enum {
+	OPT_STDIN = DOS_OPT_FIRST_LOCAL,
+	OPT_STDIN_PATHS,
+	OPT_WITH_PATH,
+	OPT_KEEP_GOING,
+};
+
+static const struct option hash_options[] = {
+	{ "write", no_argument, NULL, 'w' },
+	{ "stdin", no_argument, NULL, OPT_STDIN },
+	{ "stdin-paths", no_argument, NULL, OPT_STDIN_PATHS },
+	{ "null", no_argument, NULL, 'z' },
+	{ "with-path", no_argument, NULL, OPT_WITH_PATH },
+	{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
+	DOS_COMMON_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * A batch is committed (made durable, then its ids printed) when it holds
+ * this many objects or bytes, or when the input pauses.
+ */
+#define BATCH_OBJECTS 2048
+#define BATCH_BYTES (256ULL << 20)
+
+static int write_object, with_path, keep_going, flush_each;
+static int record_end = '\n';
+
+/* Ids waiting for their batch to be durable before they are printed. */
+struct pending_out {
+	struct dos_oid oid;
+	char *path;
+};
+static struct pending_out *queue;
+static size_t queue_nr, queue_alloc;
+
+static struct dos_store store = DOS_STORE_INIT;
+static struct dos_loose_batch *batch;
+
+static void
+print_record(const struct dos_oid *oid, const char *path)
+{
+	char hex[DOS_HEXSZ + 1], *quoted = NULL;
+
+	dos_oid_to_hex(oid, hex);
+	dos_out_write(hex, DOS_HEXSZ);
+	if (with_path) {
+		if (record_end == '\n' && dos_quote_path(path, &quoted))
+			path = quoted;
+		dos_out_write("\t", 1);
+		dos_out_write(path, strlen(path));
+		free(quoted);
+	}
+	dos_out_write(&record_end, 1);
+}
+
+static void
+commit_and_print(void)
+{
+	size_t i;
+	int rc;
+
+	if (batch != NULL && (rc = dos_loose_batch_commit(batch)) < 0)
+		die("unable to store objects in '%s': %s", store.path,
+		    dos_strerror(rc));
+	for (i = 0; i < queue_nr; i++) {
+		print_record(&queue[i].oid, queue[i].path);
+		free(queue[i].path);
+	}
+	queue_nr = 0;
+	if (flush_each)
+		dos_out_flush();
+}
+
+/*
+ * Give up on the whole run after printing the ids of the inputs before
+ * the bad one, so the output stays in line with the input.
+ */
+static void __attribute__((format(printf, 1, 2), noreturn))
+fail_input(const char *fmt, ...)
+{
+	char msg[4096];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	commit_and_print();
+	die("%s", msg);
+}
+
+/* Hash (and store) one input; 0 or -1 when --keep-going skipped it. */
+static int
+hash_one(int fd, const char *path)
+{
+	struct dos_oid oid;
+	int rc;
+
+	if (write_object)
+		rc = dos_loose_batch_add_fd(batch, fd, &oid);
+	else
+		rc = dos_hash_fd(fd, &oid, NULL);
+	if (rc == DOS_EIO && !keep_going)
+		fail_input("could not read '%s': %s", path, strerror(errno));
+	if (rc == DOS_EIO)
+		return error("could not read '%s': %s", path, strerror(errno));
+	if (rc < 0)
+		die("unable to store '%s': %s", path, dos_strerror(rc));
+	if (queue_nr == queue_alloc) {
+		queue_alloc = queue_alloc ? 2 * queue_alloc : 64;
+		queue = xrealloc(queue, queue_alloc * sizeof *queue);
+	}
+	queue[queue_nr].oid = oid;
+	queue[queue_nr].path = with_path ? xstrdup(path) : NULL;
+	queue_nr++;
+	if (!write_object ||
+	    dos_loose_batch_pending(batch) >= BATCH_OBJECTS ||
+	    dos_loose_batch_pending_bytes(batch) >= BATCH_BYTES)
+		commit_and_print();
+	return 0;
+}
+
+static int
+hash_path(const char *path)
+{
+	int fd, rc;
+
+	if (strcmp(path, "-") == 0)
+		return hash_one(0, "-");
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		if (!keep_going)
+			fail_input("could not open '%s' for reading: %s", path,
+			    strerror(errno));
+		return error("could not open '%s' for reading: %s", path,
+		    strerror(errno));
+	}
+	rc = hash_one(fd, path);
+	close(fd);
+	return rc;
+}
+
+static int
+hash_stdin_paths(void)
+{
+	struct dos_input in;
+	char *rec;
+	size_t len;
+	int rc, status = 0;
+
+	dos_input_init(&in, 0, record_end);
+	for (;;) {
+		/* The reader may be waiting for these ids: answer first. */
+		if (queue_nr > 0 && !dos_input_ready(&in))
+			commit_and_print();
+		rc = dos_input_read(&in, &rec, &len);
+		if (rc == 0)
+			break;
+		if (rc < 0) {
+			commit_and_print();
+			die("unable to read paths from standard input: %s",
+			    rc == DOS_EINVAL ? "line too long" : dos_strerror(rc));
+		}
+		if (memchr(rec, '\0', len) != NULL)
+			fail_input("path contains a NUL byte: '%s' (use -z)", rec);
+		if (record_end == '\n' && rec[0] == '"' && dos_unquote_path(rec) < 0)
+			fail_input("line is badly quoted: %s", rec);
+		if (hash_path(rec) < 0)
+			status = 1;
+	}
+	dos_input_release(&in);
+	return status;
+}
+
+int
+cmd_main(int argc, char **argv)
+{
+	int opt, use_stdin = 0, stdin_paths = 0, status = 0, i, rc;
+
+	while ((opt = getopt_long(argc, argv, "+hwz", hash_options, NULL)) != -1) {
+		switch (opt) {
+		case 'w':
+			write_object = 1;
+			break;
+		case 'z':
+			record_end = '\0';
+			break;
+		case OPT_STDIN:
+			if (use_stdin)
+				dos_usage(hash_usage,
+				    "multiple --stdin arguments are not supported");
+			use_stdin = 1;
+			break;
+		case OPT_STDIN_PATHS:
+			stdin_paths = 1;
+			break;
+		case OPT_WITH_PATH:
+			with_path = 1;
+			break;
+		case OPT_KEEP_GOING:
+			keep_going = 1;
+			break;
+		default:
+			dos_common_option(opt, hash_usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (stdin_paths && use_stdin)
+		dos_usage(hash_usage, "can't use --stdin-paths with --stdin");
+	if (stdin_paths && argc > 0)
+		dos_usage(hash_usage, "can't specify files with --stdin-paths");
+	if (!stdin_paths && record_end == '\0')
+		dos_usage(hash_usage, "-z needs --stdin-paths");
+	if (!stdin_paths && !use_stdin && argc == 0)
+		dos_usage(hash_usage, "nothing to hash");
+
+	if (write_object) {
+		dos_open_or_die(&store, DOS_OPEN_WRITE);
+		if ((rc = dos_loose_batch_new(&store, &batch)) < 0)
+			die("%s", dos_strerror(rc));
+	}
+	flush_each = dos_stdout_is_pipe();
+	dos_out_set_buffered(1);
+
+	if (stdin_paths) {
+		status = hash_stdin_paths();
+	} else {
+		if (use_stdin && hash_one(0, "-") < 0)
+			status = 1;
+		for (i = 0; i < argc; i++)
+			if (hash_path(argv[i]) < 0)
+				status = 1;
+	}
+	commit_and_print();
+	dos_loose_batch_free(batch);
+	dos_store_release(&store);
+	free(queue);
+	return status;
+}

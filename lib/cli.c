@@ -1,0 +1,311 @@
+/*
+ * cli.c: the command layer.  Everything that prints a diagnostic, writes
+ * records to stdout or exits lives here, so the rest of lib/ can stay a
+ * library.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+const char *dos_progname = "dos";
+const char *dos_dir;
+
+static void
+vreport(const char *level, const char *fmt, va_list ap)
+{
+	char msg[4096];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	fflush(stdout);
+	fprintf(stderr, "%s: %s: %s\n", dos_progname, level, msg);
+}
+
+void
+die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("fatal", fmt, ap);
+	va_end(ap);
+	exit(128);
+}
+
+int
+error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("error", fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+void
+warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("warning", fmt, ap);
+	va_end(ap);
+}
+
+static void
+print_usage(FILE *fp, const char *const *usage)
+{
+	int i;
+
+	for (i = 0; usage[i] != NULL; i++)
+		fprintf(fp, "%s %s\n", i == 0 ? "usage:" : "   or:", usage[i]);
+}
+
+void
+dos_usage(const char *const *usage, const char *msg, ...)
+{
+	va_list ap;
+
+	if (msg != NULL) {
+		va_start(ap, msg);
+		vreport("error", msg, ap);
+		va_end(ap);
+	}
+	print_usage(stderr, usage);
+	exit(129);
+}
+
+void *
+xmalloc(size_t size)
+{
+	void *p = malloc(size ? size : 1);
+
+	if (p == NULL)
+		die("out of memory allocating %zu bytes", size);
+	return p;
+}
+
+void *
+xrealloc(void *ptr, size_t size)
+{
+	void *p = realloc(ptr, size ? size : 1);
+
+	if (p == NULL)
+		die("out of memory allocating %zu bytes", size);
+	return p;
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p = strdup(s);
+
+	if (p == NULL)
+		die("out of memory");
+	return p;
+}
+
+void
+dos_show_man(const char *page)
+{
+	fflush(stdout);
+	execlp("man", "man", page, (char *)NULL);
+}
+
+void
+dos_common_option(int opt, const char *const *usage)
+{
+	switch (opt) {
+	case 'h':
+		print_usage(stdout, usage);
+		exit(0);
+	case DOS_OPT_HELP:
+		dos_show_man(dos_progname);
+		/* No man(1): the short usage is better than nothing. */
+		print_usage(stdout, usage);
+		exit(0);
+	case DOS_OPT_VERSION:
+		printf("dos version %s\n", DOS_VERSION);
+		exit(0);
+	case DOS_OPT_DIR:
+		dos_dir = optarg;
+		return;
+	default:
+		/* getopt_long has already said what was wrong. */
+		print_usage(stderr, usage);
+		exit(129);
+	}
+}
+
+void
+dos_open_or_die(struct dos_store *st, unsigned flags)
+{
+	const char *path = dos_store_default_path(dos_dir);
+	int rc = dos_store_open(st, path, flags);
+
+	if (rc == DOS_ENOTCONTAINER)
+		die("not a dos container: '%s'", path);
+	if (rc == DOS_EBADCONFIG)
+		die("invalid config.json in '%s'", path);
+	if (rc < 0)
+		die("unable to open container '%s': %s", path, dos_strerror(rc));
+}
+
+/* ---- records on stdout ---- */
+
+static int out_buffered = 1;
+
+static void
+out_failed(void)
+{
+	if (errno == EPIPE) {
+		/* The reader went away: end as a pipeline expects. */
+		signal(SIGPIPE, SIG_DFL);
+		raise(SIGPIPE);
+	}
+	die("write failure on standard output: %s", strerror(errno));
+}
+
+void
+dos_out_set_buffered(int buffered)
+{
+	out_buffered = buffered;
+}
+
+void
+dos_out_write(const void *buf, size_t len)
+{
+	if (out_buffered) {
+		if (len > 0 && fwrite(buf, 1, len, stdout) != len)
+			out_failed();
+		return;
+	}
+	if (fflush(stdout) != 0 || dos_write_all(1, buf, len) < 0)
+		out_failed();
+}
+
+void
+dos_out_flush(void)
+{
+	if (fflush(stdout) != 0)
+		out_failed();
+}
+
+int
+dos_stdout_is_pipe(void)
+{
+	struct stat sb;
+
+	return fstat(1, &sb) < 0 || !S_ISREG(sb.st_mode);
+}
+
+/* ---- C-style quoting of paths (git's quote_c_style rule) ---- */
+
+static int
+needs_quote(unsigned char c)
+{
+	return c < 0x20 || c == '"' || c == '\\' || c == 0x7f;
+}
+
+int
+dos_quote_path(const char *name, char **out)
+{
+	const unsigned char *p;
+	char *q;
+	size_t need = 3;
+	int quote = 0;
+
+	for (p = (const unsigned char *)name; *p; p++) {
+		if (needs_quote(*p)) {
+			quote = 1;
+			need += 4;
+		} else {
+			need++;
+		}
+	}
+	if (!quote)
+		return 0;
+	q = *out = xmalloc(need);
+	*q++ = '"';
+	for (p = (const unsigned char *)name; *p; p++) {
+		const char *esc = NULL;
+		switch (*p) {
+		case '\a': esc = "\\a"; break;
+		case '\b': esc = "\\b"; break;
+		case '\t': esc = "\\t"; break;
+		case '\n': esc = "\\n"; break;
+		case '\v': esc = "\\v"; break;
+		case '\f': esc = "\\f"; break;
+		case '\r': esc = "\\r"; break;
+		case '"': esc = "\\\""; break;
+		case '\\': esc = "\\\\"; break;
+		}
+		if (esc != NULL) {
+			memcpy(q, esc, 2);
+			q += 2;
+		} else if (needs_quote(*p)) {
+			q += sprintf(q, "\\%03o", *p);
+		} else {
+			*q++ = (char)*p;
+		}
+	}
+	*q++ = '"';
+	*q = '\0';
+	return 1;
+}
+
+int
+dos_unquote_path(char *line)
+{
+	char *src = line + 1, *dst = line;
+	int i, v;
+
+	if (line[0] != '"')
+		return 0;
+	for (;;) {
+		char c = *src++;
+		if (c == '\0')
+			return DOS_EINVAL;
+		if (c == '"')
+			break;
+		if (c != '\\') {
+			*dst++ = c;
+			continue;
+		}
+		c = *src++;
+		switch (c) {
+		case 'a': *dst++ = '\a'; break;
+		case 'b': *dst++ = '\b'; break;
+		case 't': *dst++ = '\t'; break;
+		case 'n': *dst++ = '\n'; break;
+		case 'v': *dst++ = '\v'; break;
+		case 'f': *dst++ = '\f'; break;
+		case 'r': *dst++ = '\r'; break;
+		case '"': case '\\': *dst++ = c; break;
+		case '0': case '1': case '2': case '3':
+			v = c - '0';
+			for (i = 0; i < 2; i++) {
+				c = *src++;
+				if (c < '0' || c > '7')
+					return DOS_EINVAL;
+				v = v * 8 + (c - '0');
+			}
+			*dst++ = (char)v;
+			break;
+		default:
+			return DOS_EINVAL;
+		}
+	}
+	if (*src != '\0')
+		return DOS_EINVAL;
+	*dst = '\0';
+	return 0;
+}

@@ -1,0 +1,272 @@
+/* config.c: config.json, read and written with jansson. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/rand.h>
+
+#include "dos.h"
+
+#define CONFIG_MAX_BYTES (64 * 1024)
+
+int
+dos_config_init(struct dos_config *cfg)
+{
+	unsigned char raw[16];
+	static const char digits[] = "0123456789abcdef";
+	int i;
+
+	memset(cfg, 0, sizeof *cfg);
+	cfg->version = DOS_CONTAINER_VERSION;
+	cfg->loose_prefix_len = DOS_DEFAULT_PREFIX_LEN;
+	cfg->pack_size_target = DOS_DEFAULT_PACK_SIZE;
+	cfg->codec = DOS_CODEC_ZSTD;
+	cfg->level = 0;
+	if (RAND_bytes(raw, sizeof raw) != 1)
+		return DOS_EIO;
+	for (i = 0; i < 16; i++) {
+		cfg->id[2 * i] = digits[raw[i] >> 4];
+		cfg->id[2 * i + 1] = digits[raw[i] & 15];
+	}
+	cfg->id[32] = '\0';
+	return 0;
+}
+
+const char *
+dos_codec_name(enum dos_codec codec)
+{
+	switch (codec) {
+	case DOS_CODEC_NONE:
+		return "none";
+	case DOS_CODEC_ZLIB:
+		return "zlib";
+	case DOS_CODEC_ZSTD:
+		return "zstd";
+	}
+	return "unknown";
+}
+
+int
+dos_codec_parse(const char *spec, enum dos_codec *codec, int *level)
+{
+	const char *sep = strpbrk(spec, ":+");
+	size_t namelen = sep != NULL ? (size_t)(sep - spec) : strlen(spec);
+	char *end;
+	long lv = 0;
+	int max;
+
+	if (namelen == 4 && strncmp(spec, "none", 4) == 0) {
+		*codec = DOS_CODEC_NONE;
+		max = 0;
+	} else if (namelen == 4 && strncmp(spec, "zlib", 4) == 0) {
+		*codec = DOS_CODEC_ZLIB;
+		max = 9;
+	} else if (namelen == 4 && strncmp(spec, "zstd", 4) == 0) {
+		*codec = DOS_CODEC_ZSTD;
+		max = 22;
+	} else {
+		return DOS_EINVAL;
+	}
+	if (sep != NULL) {
+		errno = 0;
+		lv = strtol(sep + 1, &end, 10);
+		if (sep[1] == '\0' || *end != '\0' || errno != 0 ||
+		    lv < 1 || lv > max)
+			return DOS_EINVAL;
+	}
+	*level = (int)lv;
+	return 0;
+}
+
+void
+dos_codec_format(const struct dos_config *cfg, char *buf, size_t size)
+{
+	if (cfg->level > 0)
+		snprintf(buf, size, "%s:%d", dos_codec_name(cfg->codec),
+		    cfg->level);
+	else
+		snprintf(buf, size, "%s", dos_codec_name(cfg->codec));
+}
+
+int
+dos_parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 0;
+
+	if (*s < '0' || *s > '9')
+		return DOS_EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return DOS_EINVAL;
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K':
+		shift = 10;
+		break;
+	case 'm': case 'M':
+		shift = 20;
+		break;
+	case 'g': case 'G':
+		shift = 30;
+		break;
+	default:
+		return DOS_EINVAL;
+	}
+	if (shift != 0 && end[1] != '\0')
+		return DOS_EINVAL;
+	if (v > (UINT64_MAX >> shift))
+		return DOS_EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* Take an integer member; 0 if absent (*present says which). */
+static int
+get_int(json_t *root, const char *key, long long min, long long max,
+    long long *out, int *present)
+{
+	json_t *v = json_object_get(root, key);
+
+	*present = v != NULL;
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v))
+		return DOS_EBADCONFIG;
+	*out = json_integer_value(v);
+	if (*out < min || *out > max)
+		return DOS_EBADCONFIG;
+	return 0;
+}
+
+static int
+parse_config(json_t *root, struct dos_config *cfg)
+{
+	json_t *v;
+	long long n;
+	int present;
+	const char *s;
+
+	if (!json_is_object(root))
+		return DOS_EBADCONFIG;
+	/* Only dos writes dos_format; its absence marks a legacy config. */
+	v = json_object_get(root, "dos_format");
+	if (v == NULL)
+		return DOS_ENOTCONTAINER;
+	if (!json_is_integer(v) || json_integer_value(v) != DOS_CONTAINER_VERSION)
+		return DOS_EBADCONFIG;
+	memset(cfg, 0, sizeof *cfg);
+	cfg->version = DOS_CONTAINER_VERSION;
+
+	if (get_int(root, "loose_prefix_len", 0, DOS_MAX_PREFIX_LEN, &n,
+	    &present) < 0 || !present)
+		return DOS_EBADCONFIG;
+	cfg->loose_prefix_len = (int)n;
+	if (get_int(root, "pack_size_target", 1, INT64_MAX, &n,
+	    &present) < 0 || !present)
+		return DOS_EBADCONFIG;
+	cfg->pack_size_target = (uint64_t)n;
+
+	v = json_object_get(root, "hash_type");
+	if (!json_is_string(v) || strcmp(json_string_value(v), "sha256") != 0)
+		return DOS_EBADCONFIG;
+	v = json_object_get(root, "container_id");
+	if (!json_is_string(v))
+		return DOS_EBADCONFIG;
+	s = json_string_value(v);
+	if (strlen(s) != 32 || !dos_is_hex(s, 32))
+		return DOS_EBADCONFIG;
+	memcpy(cfg->id, s, 33);
+	v = json_object_get(root, "compression_algorithm");
+	if (!json_is_string(v) ||
+	    dos_codec_parse(json_string_value(v), &cfg->codec, &cfg->level) < 0)
+		return DOS_EBADCONFIG;
+	return 0;
+}
+
+int
+dos_config_read(int dirfd, struct dos_config *cfg)
+{
+	char *buf;
+	ssize_t n;
+	int fd, rc;
+	json_t *root;
+	json_error_t jerr;
+
+	fd = openat(dirfd, "config.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return errno == ENOENT ? DOS_ENOTCONTAINER : DOS_EIO;
+	if ((buf = malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
+		close(fd);
+		return DOS_ENOMEM;
+	}
+	n = dos_read_full(fd, buf, CONFIG_MAX_BYTES + 1);
+	close(fd);
+	if (n < 0) {
+		free(buf);
+		return DOS_EIO;
+	}
+	if (n > CONFIG_MAX_BYTES) {
+		free(buf);
+		return DOS_EBADCONFIG;
+	}
+	root = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	free(buf);
+	if (root == NULL)
+		return DOS_EBADCONFIG;
+	rc = parse_config(root, cfg);
+	json_decref(root);
+	return rc;
+}
+
+int
+dos_config_write(int dirfd, const struct dos_config *cfg)
+{
+	char codec[32], *text;
+	json_t *root;
+	int fd, rc;
+	const char *tmp = "config.json.tmp";
+
+	dos_codec_format(cfg, codec, sizeof codec);
+	root = json_pack("{s:i, s:i, s:I, s:s, s:s, s:s, s:i}",
+	    "container_version", cfg->version,
+	    "loose_prefix_len", cfg->loose_prefix_len,
+	    "pack_size_target", (json_int_t)cfg->pack_size_target,
+	    "hash_type", "sha256",
+	    "container_id", cfg->id,
+	    "compression_algorithm", codec,
+	    "dos_format", DOS_CONTAINER_VERSION);
+	if (root == NULL)
+		return DOS_ENOMEM;
+	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	json_decref(root);
+	if (text == NULL)
+		return DOS_ENOMEM;
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	if (fd < 0) {
+		free(text);
+		return DOS_EIO;
+	}
+	rc = dos_write_all(fd, text, strlen(text));
+	if (rc == 0)
+		rc = dos_write_all(fd, "\n", 1);
+	free(text);
+	if (rc == 0 && fsync(fd) < 0)
+		rc = DOS_EIO;
+	if (close(fd) < 0 && rc == 0)
+		rc = DOS_EIO;
+	if (rc == 0 && renameat(dirfd, tmp, dirfd, "config.json") < 0)
+		rc = DOS_EIO;
+	if (rc == 0)
+		rc = dos_fsync_dir(dirfd, ".");
+	if (rc < 0)
+		unlinkat(dirfd, tmp, 0);
+	return rc;
+}

@@ -1,0 +1,335 @@
+/*
+ * dos.h: the one public header of libdos, the library behind every dos-*
+ * program.
+ *
+ * Two layers live here.  The storage library (oid, config, store, loose,
+ * object reading) never prints and never exits: it returns 0 or a negative
+ * DOS_E* code and leaves errno meaningful for DOS_EIO.  The command layer
+ * (lib/cli.c, lib/main.c) is the only code that prints diagnostics or calls
+ * exit(); commands use it to turn codes into messages and exit statuses.
+ */
+#ifndef DOS_H
+#define DOS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#define DOS_VERSION "0.1.0"
+
+/* ---- lib/err.c: error codes ------------------------------------------- */
+
+enum dos_error {
+	DOS_OK = 0,
+	DOS_EIO = -1,		/* a system call failed; errno says why */
+	DOS_ENOTFOUND = -2,	/* no such object */
+	DOS_EAMBIGUOUS = -3,	/* a short id matches several objects */
+	DOS_EBADID = -4,	/* not a valid object name */
+	DOS_ECORRUPT = -5,	/* stored bytes do not match their id or size */
+	DOS_ENOTCONTAINER = -6,	/* the directory is not a dos container */
+	DOS_EBADCONFIG = -7,	/* config.json is missing, unreadable or invalid */
+	DOS_ENOMEM = -8,
+	DOS_EINVAL = -9,	/* an argument the library cannot accept */
+	DOS_EEXIST = -10,	/* the directory is not empty */
+	DOS_ELEGACY = -11,	/* a legacy disk-objectstore container */
+};
+
+/* Text for a DOS_E* code; for DOS_EIO, strerror(errno) at call time. */
+const char *dos_strerror(int code);
+
+/* ---- lib/oid.c: object ids and hashing -------------------------------- */
+
+#define DOS_RAWSZ 32		/* SHA-256 */
+#define DOS_HEXSZ 64
+#define DOS_MIN_ABBREV 4	/* shortest accepted id prefix */
+
+struct dos_oid {
+	unsigned char hash[DOS_RAWSZ];
+};
+
+/* Parse exactly DOS_HEXSZ hex digits (either case) from hex[0..len). */
+int dos_oid_from_hex(struct dos_oid *oid, const char *hex, size_t len);
+/* Write 64 lowercase hex digits and a NUL into out. */
+char *dos_oid_to_hex(const struct dos_oid *oid, char out[DOS_HEXSZ + 1]);
+int dos_oid_cmp(const struct dos_oid *a, const struct dos_oid *b);
+/* Non-zero if s[0..len) is all hex digits. */
+int dos_is_hex(const char *s, size_t len);
+
+/* Streaming SHA-256 (OpenSSL EVP); one context is reused across objects. */
+struct dos_hasher {
+	void *ctx;
+};
+int dos_hasher_init(struct dos_hasher *h);
+int dos_hasher_reset(struct dos_hasher *h);
+int dos_hasher_update(struct dos_hasher *h, const void *buf, size_t len);
+int dos_hasher_final(struct dos_hasher *h, struct dos_oid *oid);
+void dos_hasher_release(struct dos_hasher *h);
+
+/* ---- lib/config.c: config.json ---------------------------------------- */
+
+enum dos_codec {
+	DOS_CODEC_NONE = 0,
+	DOS_CODEC_ZLIB = 1,
+	DOS_CODEC_ZSTD = 2,
+};
+
+#define DOS_CONTAINER_VERSION 1
+#define DOS_DEFAULT_PACK_SIZE (4ULL << 30)
+#define DOS_DEFAULT_PREFIX_LEN 2
+#define DOS_MAX_PREFIX_LEN 8
+
+struct dos_config {
+	int version;
+	char id[33];			/* 32 lowercase hex */
+	int loose_prefix_len;
+	uint64_t pack_size_target;
+	enum dos_codec codec;
+	int level;			/* codec level; 0 means the codec's default */
+};
+
+/* Defaults of a new container, with a fresh random id. */
+int dos_config_init(struct dos_config *cfg);
+/*
+ * Parse "zstd", "zstd:19", "zlib", "zlib:6", the legacy "zlib+1", or
+ * "none" into a codec and level.
+ */
+int dos_codec_parse(const char *spec, enum dos_codec *codec, int *level);
+const char *dos_codec_name(enum dos_codec codec);
+/* "zstd:3"-style spelling of the config's codec into buf. */
+void dos_codec_format(const struct dos_config *cfg, char *buf, size_t size);
+/* Parse a size with an optional k, m or g suffix (1024-based). */
+int dos_parse_size(const char *s, uint64_t *out);
+
+/* Read and validate dirfd/config.json. */
+int dos_config_read(int dirfd, struct dos_config *cfg);
+/* Write dirfd/config.json atomically and durably. */
+int dos_config_write(int dirfd, const struct dos_config *cfg);
+
+/* ---- lib/fsutil.c: file-system helpers -------------------------------- */
+
+/* write(2) all of buf, retrying on EINTR and short writes. */
+int dos_write_all(int fd, const void *buf, size_t len);
+/* read(2) until len bytes or end of file; returns the count or DOS_EIO. */
+ssize_t dos_read_full(int fd, void *buf, size_t len);
+int dos_fsync_dir(int dirfd, const char *path);
+/* openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP). */
+int dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+/* mkdir -p of path (absolute or relative to the cwd). */
+int dos_mkdir_p(const char *path, mode_t mode);
+
+/* ---- lib/store.c: the container --------------------------------------- */
+
+enum dos_open_flags {
+	DOS_OPEN_WRITE = 1 << 0,	/* the caller will store objects */
+};
+
+struct dos_store {
+	char *path;		/* as given (for messages) */
+	int dirfd;		/* the container directory */
+	int loosefd;		/* loose/ */
+	int tmpfd;		/* sandbox/: temp files of in-flight writes */
+	struct dos_config cfg;
+	unsigned tmp_counter;
+};
+#define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0 }
+
+/*
+ * Which directory a command works on: dir if not NULL, else $DOS_DIR,
+ * else ".".
+ */
+const char *dos_store_default_path(const char *dir);
+/* Open the container at path (NULL: dos_store_default_path(NULL)). */
+int dos_store_open(struct dos_store *st, const char *path, unsigned flags);
+void dos_store_release(struct dos_store *st);
+
+/*
+ * Create a container at path with cfg (mkdir -p).  Returns DOS_EEXIST for
+ * a non-empty directory that is not a container, DOS_ELEGACY for a legacy
+ * disk-objectstore container, and 1 (not an error) when path already is a
+ * dos container, whose config is then read into *existing.
+ */
+int dos_store_create(const char *path, const struct dos_config *cfg,
+    struct dos_config *existing);
+
+/* Non-zero if dirfd looks like a legacy disk-objectstore container. */
+int dos_is_legacy_container(int dirfd);
+
+/* ---- lib/loose.c: loose objects ----------------------------------------*/
+
+/* Relative path of a loose object below loose/, e.g. "ab/cdef...". */
+void dos_loose_name(const struct dos_store *st, const struct dos_oid *oid,
+    char *buf, size_t size);
+/* 0 if the loose object exists (filling *size if not NULL). */
+int dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
+    uint64_t *size);
+
+/*
+ * A batch of loose writes.  Each object is streamed into its own temp file
+ * while it is hashed; dos_loose_batch_commit() makes the whole batch
+ * durable with one file-system sync, renames every new object into place
+ * and syncs again, so a batch of many small objects costs two syncs
+ * instead of two per object.  An object that already exists is not
+ * written again: its temp file is simply removed.
+ */
+struct dos_loose_batch;
+int dos_loose_batch_new(struct dos_store *st, struct dos_loose_batch **out);
+/* Number of objects added and not yet committed. */
+size_t dos_loose_batch_pending(const struct dos_loose_batch *b);
+uint64_t dos_loose_batch_pending_bytes(const struct dos_loose_batch *b);
+/*
+ * Store everything readable from fd; the id is in *oid on return.  The
+ * object is durable only after dos_loose_batch_commit().
+ */
+int dos_loose_batch_add_fd(struct dos_loose_batch *b, int fd,
+    struct dos_oid *oid);
+int dos_loose_batch_commit(struct dos_loose_batch *b);
+/* Drop uncommitted temp files and free the batch. */
+void dos_loose_batch_free(struct dos_loose_batch *b);
+
+/* Hash everything readable from fd without storing it. */
+int dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size);
+
+/* ---- lib/object.c: finding and reading objects ------------------------ */
+
+enum dos_storage {
+	DOS_STORAGE_LOOSE = 0,
+	DOS_STORAGE_PACKED = 1,
+};
+
+struct dos_object_info {
+	struct dos_oid oid;
+	uint64_t size;		/* raw size */
+	uint64_t disk_size;	/* bytes the stored form occupies */
+	enum dos_storage storage;
+	enum dos_codec codec;
+	uint32_t pack;		/* packed objects only */
+	uint64_t offset;	/* packed objects only */
+};
+
+/*
+ * Resolve a full id or a unique prefix of at least DOS_MIN_ABBREV hex
+ * digits.  Returns DOS_EBADID, DOS_ENOTFOUND or DOS_EAMBIGUOUS on failure.
+ */
+int dos_resolve(struct dos_store *st, const char *name, size_t len,
+    struct dos_oid *oid);
+int dos_object_info(struct dos_store *st, const struct dos_oid *oid,
+    struct dos_object_info *info);
+
+enum dos_read_flags {
+	DOS_READ_VERIFY = 1 << 0,	/* check the SHA-256 at the end */
+};
+
+/*
+ * A reader streams an object's raw bytes.  It checks the size always and
+ * the SHA-256 for loose objects (where a wrong size is the only other
+ * sign of damage) or with DOS_READ_VERIFY; a mismatch makes the read that
+ * reaches the end return DOS_ECORRUPT.
+ */
+struct dos_reader {
+	struct dos_object_info info;
+	int fd;
+	uint64_t remaining;
+	unsigned flags;
+	struct dos_hasher hasher;
+};
+int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
+    unsigned flags, struct dos_reader *r);
+/* Returns bytes read (0 at the end) or a DOS_E* code. */
+ssize_t dos_reader_read(struct dos_reader *r, void *buf, size_t len);
+void dos_reader_close(struct dos_reader *r);
+
+/*
+ * Call fn for every object, sorted by id (or in storage order with
+ * DOS_ITER_UNORDERED).  A non-zero return from fn stops the walk and is
+ * returned.
+ */
+enum dos_iter_flags {
+	DOS_ITER_UNORDERED = 1 << 0,
+};
+typedef int dos_object_fn(const struct dos_oid *oid, void *data);
+int dos_for_each_object(struct dos_store *st, unsigned flags,
+    dos_object_fn *fn, void *data);
+
+/* ---- lib/input.c: records from stdin ---------------------------------- */
+
+#define DOS_INPUT_MAX_RECORD (1 << 20)
+
+struct dos_input {
+	int fd, delim, eof;
+	char *buf;
+	size_t alloc, start, end;
+};
+void dos_input_init(struct dos_input *in, int fd, int delim);
+void dos_input_release(struct dos_input *in);
+/*
+ * Next record, without its terminator (and without a CR before an LF),
+ * NUL-terminated in place: 1, 0 at the end, or DOS_EINVAL for a record
+ * over DOS_INPUT_MAX_RECORD bytes, DOS_EIO, DOS_ENOMEM.
+ */
+int dos_input_read(struct dos_input *in, char **rec, size_t *len);
+/* Non-zero if dos_input_read() would not block. */
+int dos_input_ready(struct dos_input *in);
+
+/* ---- lib/cli.c: the command layer (prints, exits) --------------------- */
+
+extern const char *dos_progname;	/* "dos-cat-object" */
+
+/* "<prog>: fatal: <msg>" on stderr, exit 128. */
+void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+/* "<prog>: error: <msg>", returns -1. */
+int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The usage lines on stderr (prefixed by msg if not NULL), exit 129. */
+void dos_usage(const char *const *usage, const char *msg, ...)
+    __attribute__((noreturn));
+void *xmalloc(size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+
+/*
+ * Options every command takes.  Add DOS_COMMON_OPTIONS to a getopt_long
+ * table and send unknown cases to dos_common_option(), which handles -h
+ * (usage on stdout, exit 0), --help (the man page), --version, --dir
+ * (sets dos_dir) and bad options (usage, exit 129).
+ */
+enum {
+	DOS_OPT_HELP = 0x1000,
+	DOS_OPT_VERSION,
+	DOS_OPT_DIR,
+	DOS_OPT_FIRST_LOCAL	/* commands number their long options from here */
+};
+#define DOS_COMMON_OPTIONS \
+	{ "help", no_argument, NULL, DOS_OPT_HELP }, \
+	{ "version", no_argument, NULL, DOS_OPT_VERSION }, \
+	{ "dir", required_argument, NULL, DOS_OPT_DIR }
+extern const char *dos_dir;
+void dos_common_option(int opt, const char *const *usage);
+/* exec man(1) on page; returns only on failure. */
+void dos_show_man(const char *page);
+
+/* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
+void dos_open_or_die(struct dos_store *st, unsigned flags);
+
+/*
+ * Records on stdout.  In unbuffered mode every record is written with
+ * write(2) as soon as it is complete (coprocess use); otherwise stdio
+ * buffers them.  Write errors are fatal; EPIPE ends the process quietly
+ * with SIGPIPE.
+ */
+void dos_out_set_buffered(int buffered);
+void dos_out_write(const void *buf, size_t len);
+void dos_out_flush(void);
+/* Flush after each record when stdout is not a regular file (git's rule). */
+int dos_stdout_is_pipe(void);
+
+/* C-quote name into out if it needs quoting (git's rule); returns 1 if so. */
+int dos_quote_path(const char *name, char **out);
+/* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
+int dos_unquote_path(char *line);
+
+/* lib/main.c calls this; each cmd/<name>.c defines it. */
+int cmd_main(int argc, char **argv);
+
+#endif

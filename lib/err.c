@@ -1,0 +1,37 @@
+/* err.c: text for the library's error codes. */
+#include <errno.h>
+#include <string.h>
+
+#include "dos.h"
+
+const char *
+dos_strerror(int code)
+{
+	switch (code) {
+	case DOS_OK:
+		return "success";
+	case DOS_EIO:
+		return strerror(errno);
+	case DOS_ENOTFOUND:
+		return "no such object";
+	case DOS_EAMBIGUOUS:
+		return "ambiguous object name";
+	case DOS_EBADID:
+		return "not a valid object name";
+	case DOS_ECORRUPT:
+		return "stored data is corrupt";
+	case DOS_ENOTCONTAINER:
+		return "not a dos container";
+	case DOS_EBADCONFIG:
+		return "invalid config.json";
+	case DOS_ENOMEM:
+		return "out of memory";
+	case DOS_EINVAL:
+		return "invalid argument";
+	case DOS_EEXIST:
+		return "directory not empty";
+	case DOS_ELEGACY:
+		return "legacy disk-objectstore container";
+	}
+	return "unknown error";
+}

@@ -1,0 +1,161 @@
+/* fsutil.c: small file-system helpers that retry and report properly. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <linux/openat2.h>
+
+#include "dos.h"
+
+int
+dos_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return DOS_EIO;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+ssize_t
+dos_read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = read(fd, p + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return DOS_EIO;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+int
+dos_fsync_dir(int dirfd, const char *path)
+{
+	int fd, rc = 0;
+
+	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return DOS_EIO;
+	if (fsync(fd) < 0)
+		rc = DOS_EIO;
+	close(fd);
+	return rc;
+}
+
+int
+dos_mkdir_p(const char *path, mode_t mode)
+{
+	char *copy, *p, saved;
+	int rc = 0;
+	size_t len = strlen(path);
+
+	if ((copy = strdup(path)) == NULL)
+		return DOS_ENOMEM;
+	while (len > 1 && copy[len - 1] == '/')
+		copy[--len] = '\0';
+	for (p = copy + 1; ; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		saved = *p;
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+			rc = DOS_EIO;
+			break;
+		}
+		*p = saved;
+		if (saved == '\0')
+			break;
+	}
+	free(copy);
+	return rc;
+}
+
+/*
+ * Open path below dirfd without following any symbolic link and without
+ * leaving the directory, so a hostile container cannot point dos outside
+ * itself.  openat2(2) does this in one call; older kernels get the same
+ * guarantee component by component.
+ */
+int
+dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	struct open_how how;
+	const char *slash;
+	char comp[256];
+	size_t len;
+	int fd, sub, next, saved;
+	long r;
+
+	memset(&how, 0, sizeof how);
+	how.flags = (uint64_t)(flags | O_CLOEXEC);
+	how.mode = (flags & O_CREAT) ? mode : 0;
+	how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
+	    RESOLVE_NO_MAGICLINKS;
+	r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+	if (r >= 0 || (errno != ENOSYS && errno != EPERM))
+		return (int)r;
+
+	/* Fallback: walk the components with O_NOFOLLOW. */
+	if (path[0] == '/') {
+		errno = EXDEV;
+		return -1;
+	}
+	sub = -1;
+	fd = dirfd;
+	while ((slash = strchr(path, '/')) != NULL) {
+		len = (size_t)(slash - path);
+		if (len == 0 || len >= sizeof comp ||
+		    (len == 2 && path[0] == '.' && path[1] == '.')) {
+			if (sub >= 0)
+				close(sub);
+			errno = EXDEV;
+			return -1;
+		}
+		memcpy(comp, path, len);
+		comp[len] = '\0';
+		next = openat(fd, comp,
+		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (sub >= 0)
+			close(sub);
+		if (next < 0)
+			return -1;
+		fd = sub = next;
+		path = slash + 1;
+	}
+	if (strcmp(path, "..") == 0) {
+		if (sub >= 0)
+			close(sub);
+		errno = EXDEV;
+		return -1;
+	}
+	r = openat(fd, path, flags | O_NOFOLLOW | O_CLOEXEC, mode);
+	if (sub >= 0) {
+		saved = errno;
+		close(sub);
+		errno = saved;
+	}
+	return (int)r;
+}

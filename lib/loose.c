@@ -1,0 +1,356 @@
+/* loose.c: loose objects, one raw file each under loose/. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+#define IO_BUF_SIZE (1 << 20)
+/* Start write-back of a large object every this many bytes. */
+#define WRITEBACK_STEP (16 << 20)
+
+void
+dos_loose_name(const struct dos_store *st, const struct dos_oid *oid,
+    char *buf, size_t size)
+{
+	char hex[DOS_HEXSZ + 1];
+	int p = st->cfg.loose_prefix_len;
+
+	dos_oid_to_hex(oid, hex);
+	if (p == 0)
+		snprintf(buf, size, "%s", hex);
+	else
+		snprintf(buf, size, "%.*s/%s", p, hex, hex + p);
+}
+
+int
+dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
+    uint64_t *size)
+{
+	char name[DOS_HEXSZ + 2];
+	struct stat sb;
+
+	dos_loose_name(st, oid, name, sizeof name);
+	if (fstatat(st->loosefd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT || errno == ENOTDIR ?
+		    DOS_ENOTFOUND : DOS_EIO;
+	if (!S_ISREG(sb.st_mode))
+		return DOS_ECORRUPT;
+	if (size != NULL)
+		*size = (uint64_t)sb.st_size;
+	return 0;
+}
+
+int
+dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size)
+{
+	struct dos_hasher h;
+	char *buf;
+	ssize_t n;
+	uint64_t total = 0;
+	int rc;
+
+	if ((buf = malloc(IO_BUF_SIZE)) == NULL)
+		return DOS_ENOMEM;
+	if ((rc = dos_hasher_init(&h)) < 0) {
+		free(buf);
+		return rc;
+	}
+	while ((n = read(fd, buf, IO_BUF_SIZE)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = DOS_EIO;
+			break;
+		}
+		total += (uint64_t)n;
+		if ((rc = dos_hasher_update(&h, buf, (size_t)n)) < 0)
+			break;
+	}
+	if (rc == 0)
+		rc = dos_hasher_final(&h, oid);
+	if (size != NULL)
+		*size = total;
+	dos_hasher_release(&h);
+	free(buf);
+	return rc;
+}
+
+enum pending_state {
+	PENDING_NEW,		/* temp file to rename into place */
+	PENDING_REPLACE,	/* a damaged loose copy exists: replace it */
+	PENDING_DONE,		/* already stored; nothing left to do */
+};
+
+struct pending {
+	char tmpname[48];
+	struct dos_oid oid;
+	enum pending_state state;
+};
+
+struct dos_loose_batch {
+	struct dos_store *st;
+	struct pending *items;
+	size_t nr, alloc;
+	uint64_t bytes;
+	struct dos_hasher hasher;
+	char *buf;
+};
+
+int
+dos_loose_batch_new(struct dos_store *st, struct dos_loose_batch **out)
+{
+	struct dos_loose_batch *b;
+	int rc;
+
+	if ((b = calloc(1, sizeof *b)) == NULL)
+		return DOS_ENOMEM;
+	b->st = st;
+	if ((b->buf = malloc(IO_BUF_SIZE)) == NULL) {
+		free(b);
+		return DOS_ENOMEM;
+	}
+	if ((rc = dos_hasher_init(&b->hasher)) < 0) {
+		free(b->buf);
+		free(b);
+		return rc;
+	}
+	*out = b;
+	return 0;
+}
+
+size_t
+dos_loose_batch_pending(const struct dos_loose_batch *b)
+{
+	return b->nr;
+}
+
+uint64_t
+dos_loose_batch_pending_bytes(const struct dos_loose_batch *b)
+{
+	return b->bytes;
+}
+
+/*
+ * A temp file name that says who made it (so fsck can tell a live
+ * writer's file from a dead one's) and cannot collide.
+ */
+static int
+open_temp(struct dos_store *st, char *name, size_t size)
+{
+	int fd, tries;
+	unsigned r;
+
+	for (tries = 0; tries < 100; tries++) {
+		r = (unsigned)random();
+		snprintf(name, size, "obj-%ld-%u-%08x", (long)getpid(),
+		    st->tmp_counter++, r);
+		fd = openat(st->tmpfd, name,
+		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (fd >= 0 || errno != EEXIST)
+			return fd;
+	}
+	return -1;
+}
+
+int
+dos_loose_batch_add_fd(struct dos_loose_batch *b, int infd,
+    struct dos_oid *oid)
+{
+	struct pending *p;
+	struct dos_store *st = b->st;
+	ssize_t n;
+	uint64_t total = 0, flushed = 0, have;
+	int fd, rc = 0, saved;
+
+	if (b->nr == b->alloc) {
+		size_t alloc = b->alloc ? 2 * b->alloc : 64;
+		struct pending *items = realloc(b->items, alloc * sizeof *items);
+		if (items == NULL)
+			return DOS_ENOMEM;
+		b->items = items;
+		b->alloc = alloc;
+	}
+	p = &b->items[b->nr];
+	if ((fd = open_temp(st, p->tmpname, sizeof p->tmpname)) < 0)
+		return DOS_EIO;
+	if ((rc = dos_hasher_reset(&b->hasher)) < 0)
+		goto fail;
+	while ((n = read(infd, b->buf, IO_BUF_SIZE)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			rc = DOS_EIO;
+			goto fail;
+		}
+		if ((rc = dos_hasher_update(&b->hasher, b->buf, (size_t)n)) < 0 ||
+		    (rc = dos_write_all(fd, b->buf, (size_t)n)) < 0)
+			goto fail;
+		total += (uint64_t)n;
+		/* Let the disk work while we hash the rest of a big object. */
+		if (total - flushed >= WRITEBACK_STEP) {
+			sync_file_range(fd, (off_t)flushed, (off_t)(total - flushed),
+			    SYNC_FILE_RANGE_WRITE);
+			flushed = total;
+		}
+	}
+	if ((rc = dos_hasher_final(&b->hasher, &p->oid)) < 0)
+		goto fail;
+	if (close(fd) < 0) {
+		fd = -1;
+		rc = DOS_EIO;
+		goto fail;
+	}
+	fd = -1;
+	*oid = p->oid;
+
+	rc = dos_loose_stat(st, &p->oid, &have);
+	if (rc == 0 && have == total) {
+		/* Already stored: never rewrite it. */
+		unlinkat(st->tmpfd, p->tmpname, 0);
+		p->state = PENDING_DONE;
+	} else if (rc == 0 || rc == DOS_ECORRUPT) {
+		/* A truncated or damaged copy: the good one replaces it. */
+		p->state = PENDING_REPLACE;
+	} else if (rc == DOS_ENOTFOUND) {
+		p->state = PENDING_NEW;
+	} else {
+		goto fail;
+	}
+	rc = 0;
+	b->bytes += total;
+	b->nr++;
+	return 0;
+fail:
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	unlinkat(st->tmpfd, p->tmpname, 0);
+	errno = saved;
+	return rc;
+}
+
+/* Make every pending temp file durable: one fsync, or one syncfs. */
+static int
+sync_temps(struct dos_loose_batch *b, size_t nnew)
+{
+	struct dos_store *st = b->st;
+	size_t i;
+	int fd, rc = 0;
+
+	if (nnew == 0)
+		return 0;
+	if (nnew > 1)
+		return syncfs(st->tmpfd) < 0 ? DOS_EIO : 0;
+	for (i = 0; i < b->nr; i++) {
+		if (b->items[i].state == PENDING_DONE)
+			continue;
+		fd = openat(st->tmpfd, b->items[i].tmpname, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return DOS_EIO;
+		if (fsync(fd) < 0)
+			rc = DOS_EIO;
+		close(fd);
+	}
+	return rc;
+}
+
+/* Move one temp file into place; EEXIST means another writer won. */
+static int
+install(struct dos_store *st, struct pending *p, char *shard_made)
+{
+	char name[DOS_HEXSZ + 2], *slash;
+	unsigned int how = p->state == PENDING_REPLACE ? 0 : RENAME_NOREPLACE;
+	int tries;
+
+	dos_loose_name(st, &p->oid, name, sizeof name);
+	for (tries = 0; tries < 2; tries++) {
+		if (renameat2(st->tmpfd, p->tmpname, st->loosefd, name, how) == 0)
+			return 0;
+		if (errno == EEXIST) {
+			unlinkat(st->tmpfd, p->tmpname, 0);
+			return 0;
+		}
+		if (errno == EINVAL && how != 0) {
+			/* No RENAME_NOREPLACE here: link(2) never replaces. */
+			if (linkat(st->tmpfd, p->tmpname, st->loosefd, name, 0) < 0 &&
+			    errno != EEXIST && errno != ENOENT)
+				return DOS_EIO;
+			if (errno != ENOENT || tries > 0) {
+				unlinkat(st->tmpfd, p->tmpname, 0);
+				return 0;
+			}
+		}
+		if (errno != ENOENT || (slash = strchr(name, '/')) == NULL)
+			return DOS_EIO;
+		*slash = '\0';
+		if (mkdirat(st->loosefd, name, 0777) == 0)
+			*shard_made = 1;
+		else if (errno != EEXIST)
+			return DOS_EIO;
+		*slash = '/';
+	}
+	return DOS_EIO;
+}
+
+int
+dos_loose_batch_commit(struct dos_loose_batch *b)
+{
+	struct dos_store *st = b->st;
+	char name[DOS_HEXSZ + 2], *slash, shard_made = 0;
+	size_t i, nnew = 0, last_new = 0;
+	int rc = 0;
+
+	for (i = 0; i < b->nr; i++) {
+		if (b->items[i].state != PENDING_DONE) {
+			nnew++;
+			last_new = i;
+		}
+	}
+	if ((rc = sync_temps(b, nnew)) < 0)
+		return rc;
+	for (i = 0; i < b->nr; i++) {
+		if (b->items[i].state == PENDING_DONE)
+			continue;
+		if ((rc = install(st, &b->items[i], &shard_made)) < 0)
+			return rc;
+		b->items[i].state = PENDING_DONE;
+	}
+	/* The new directory entries must be durable too. */
+	if (nnew > 1) {
+		if (syncfs(st->loosefd) < 0)
+			return DOS_EIO;
+	} else if (nnew == 1) {
+		dos_loose_name(st, &b->items[last_new].oid, name, sizeof name);
+		if ((slash = strrchr(name, '/')) != NULL)
+			*slash = '\0';
+		else
+			strcpy(name, ".");
+		if (dos_fsync_dir(st->loosefd, name) < 0 ||
+		    (shard_made && fsync(st->loosefd) < 0))
+			return DOS_EIO;
+	}
+	b->nr = 0;
+	b->bytes = 0;
+	return 0;
+}
+
+void
+dos_loose_batch_free(struct dos_loose_batch *b)
+{
+	size_t i;
+
+	if (b == NULL)
+		return;
+	for (i = 0; i < b->nr; i++)
+		if (b->items[i].state != PENDING_DONE)
+			unlinkat(b->st->tmpfd, b->items[i].tmpname, 0);
+	dos_hasher_release(&b->hasher);
+	free(b->items);
+	free(b->buf);
+	free(b);
+}

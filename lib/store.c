@@ -1,0 +1,189 @@
+/* store.c: opening and creating containers. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "dos.h"
+
+/* The directories of a container, created by dos_store_create(). */
+static const char *const layout_dirs[] = { "loose", "packs", "sandbox", NULL };
+
+const char *
+dos_store_default_path(const char *dir)
+{
+	const char *env;
+
+	if (dir != NULL)
+		return dir;
+	if ((env = getenv("DOS_DIR")) != NULL && *env != '\0')
+		return env;
+	return ".";
+}
+
+void
+dos_store_release(struct dos_store *st)
+{
+	if (st->dirfd >= 0)
+		close(st->dirfd);
+	if (st->loosefd >= 0)
+		close(st->loosefd);
+	if (st->tmpfd >= 0)
+		close(st->tmpfd);
+	free(st->path);
+	st->path = NULL;
+	st->dirfd = st->loosefd = st->tmpfd = -1;
+}
+
+static int
+open_subdir(int dirfd, const char *name)
+{
+	return openat(dirfd, name,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+int
+dos_store_open(struct dos_store *st, const char *path, unsigned flags)
+{
+	int rc;
+
+	(void)flags;
+	path = dos_store_default_path(path);
+	if ((st->path = strdup(path)) == NULL)
+		return DOS_ENOMEM;
+	st->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (st->dirfd < 0) {
+		rc = errno == ENOENT || errno == ENOTDIR ?
+		    DOS_ENOTCONTAINER : DOS_EIO;
+		goto fail;
+	}
+	if ((rc = dos_config_read(st->dirfd, &st->cfg)) < 0)
+		goto fail;
+	st->loosefd = open_subdir(st->dirfd, "loose");
+	st->tmpfd = open_subdir(st->dirfd, "sandbox");
+	if (st->loosefd < 0 || st->tmpfd < 0) {
+		rc = errno == ENOENT ? DOS_ENOTCONTAINER : DOS_EIO;
+		goto fail;
+	}
+	return 0;
+fail:
+	{
+		int saved = errno;
+		dos_store_release(st);
+		errno = saved;
+	}
+	return rc;
+}
+
+int
+dos_is_legacy_container(int dirfd)
+{
+	char buf[4096];
+	ssize_t n;
+	int fd, legacy = 0;
+	json_t *root;
+
+	fd = openat(dirfd, "config.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return faccessat(dirfd, "packs.idx", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+	n = dos_read_full(fd, buf, sizeof buf);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	root = json_loadb(buf, (size_t)n, 0, NULL);
+	if (json_is_object(root) &&
+	    json_object_get(root, "dos_format") == NULL &&
+	    (json_object_get(root, "container_version") != NULL ||
+	    json_object_get(root, "pack_prefix_len") != NULL))
+		legacy = 1;
+	json_decref(root);
+	return legacy;
+}
+
+/*
+ * A directory init may use: empty, or what an init killed before it wrote
+ * config.json left behind (the layout directories, still empty).
+ */
+static int
+is_empty_or_partial_init(int dirfd)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd, ok = 1, i, known;
+
+	if ((fd = dup(dirfd)) < 0 || (d = fdopendir(fd)) == NULL)
+		return -1;
+	while (ok && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+		    strcmp(e->d_name, "config.json.tmp") == 0)
+			continue;
+		known = 0;
+		for (i = 0; layout_dirs[i] != NULL; i++)
+			if (strcmp(e->d_name, layout_dirs[i]) == 0)
+				known = 1;
+		if (!known) {
+			ok = 0;
+		} else {
+			/* rmdir succeeds only on an empty directory. */
+			if (unlinkat(dirfd, e->d_name, AT_REMOVEDIR) < 0)
+				ok = 0;
+		}
+	}
+	closedir(d);
+	return ok;
+}
+
+int
+dos_store_create(const char *path, const struct dos_config *cfg,
+    struct dos_config *existing)
+{
+	int dirfd, rc, i, empty;
+
+	if (dos_mkdir_p(path, 0777) < 0)
+		return DOS_EIO;
+	if ((dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return DOS_EIO;
+	rc = dos_config_read(dirfd, existing);
+	if (rc == 0) {
+		close(dirfd);
+		return 1;
+	}
+	if (dos_is_legacy_container(dirfd)) {
+		close(dirfd);
+		return DOS_ELEGACY;
+	}
+	if (rc != DOS_ENOTCONTAINER || faccessat(dirfd, "config.json", F_OK,
+	    AT_SYMLINK_NOFOLLOW) == 0) {
+		close(dirfd);
+		return rc == DOS_ENOTCONTAINER ? DOS_EEXIST : rc;
+	}
+	empty = is_empty_or_partial_init(dirfd);
+	if (empty <= 0) {
+		close(dirfd);
+		return empty < 0 ? DOS_EIO : DOS_EEXIST;
+	}
+	for (i = 0; layout_dirs[i] != NULL; i++) {
+		if (mkdirat(dirfd, layout_dirs[i], 0777) < 0 && errno != EEXIST) {
+			rc = DOS_EIO;
+			goto out;
+		}
+	}
+	/* The directories must be durable before the config names them. */
+	if (fsync(dirfd) < 0) {
+		rc = DOS_EIO;
+		goto out;
+	}
+	rc = dos_config_write(dirfd, cfg);
+out:
+	{
+		int saved = errno;
+		close(dirfd);
+		errno = saved;
+	}
+	return rc;
+}
