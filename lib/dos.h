@@ -178,9 +178,16 @@ int dos_loose_batch_new(struct dos_store *st, struct dos_loose_batch **out);
 size_t dos_loose_batch_pending(const struct dos_loose_batch *b);
 uint64_t dos_loose_batch_pending_bytes(const struct dos_loose_batch *b);
 /*
- * Store everything readable from fd; the id is in *oid on return.  The
- * object is durable only after dos_loose_batch_commit().
+ * Stream one object in: begin, write its bytes, end (which gives its id).
+ * The object is durable only after dos_loose_batch_commit().  abort
+ * forgets an object that was begun and not ended.
  */
+int dos_loose_batch_begin(struct dos_loose_batch *b);
+int dos_loose_batch_write(struct dos_loose_batch *b, const void *buf,
+    size_t len);
+int dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid);
+void dos_loose_batch_abort(struct dos_loose_batch *b);
+/* begin, write everything readable from fd, end. */
 int dos_loose_batch_add_fd(struct dos_loose_batch *b, int fd,
     struct dos_oid *oid);
 int dos_loose_batch_commit(struct dos_loose_batch *b);

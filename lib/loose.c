@@ -97,6 +97,8 @@ struct dos_loose_batch {
 	struct pending *items;
 	size_t nr, alloc;
 	uint64_t bytes;
+	int fd;			/* temp file of the object being written */
+	uint64_t size, flushed;	/* its bytes so far, and those sent to disk */
 	struct dos_hasher hasher;
 	char *buf;
 };
@@ -110,6 +112,7 @@ dos_loose_batch_new(struct dos_store *st, struct dos_loose_batch **out)
 	if ((b = calloc(1, sizeof *b)) == NULL)
 		return DOS_ENOMEM;
 	b->st = st;
+	b->fd = -1;
 	if ((b->buf = malloc(IO_BUF_SIZE)) == NULL) {
 		free(b);
 		return DOS_ENOMEM;
@@ -157,61 +160,94 @@ open_temp(struct dos_store *st, char *name, size_t size)
 	return -1;
 }
 
+static int
+grow_items(struct dos_loose_batch *b)
+{
+	struct pending *items;
+	size_t alloc;
+
+	if (b->nr < b->alloc)
+		return 0;
+	alloc = b->alloc ? 2 * b->alloc : 64;
+	if ((items = realloc(b->items, alloc * sizeof *items)) == NULL)
+		return DOS_ENOMEM;
+	b->items = items;
+	b->alloc = alloc;
+	return 0;
+}
+
 int
-dos_loose_batch_add_fd(struct dos_loose_batch *b, int infd,
-    struct dos_oid *oid)
+dos_loose_batch_begin(struct dos_loose_batch *b)
 {
 	struct pending *p;
-	struct dos_store *st = b->st;
-	ssize_t n;
-	uint64_t total = 0, flushed = 0, have;
-	int fd, rc = 0, saved;
+	int rc;
 
-	if (b->nr == b->alloc) {
-		size_t alloc = b->alloc ? 2 * b->alloc : 64;
-		struct pending *items = realloc(b->items, alloc * sizeof *items);
-		if (items == NULL)
-			return DOS_ENOMEM;
-		b->items = items;
-		b->alloc = alloc;
-	}
+	if (b->fd >= 0)
+		return DOS_EINVAL;
+	if ((rc = grow_items(b)) < 0)
+		return rc;
 	p = &b->items[b->nr];
-	if ((fd = open_temp(st, p->tmpname, sizeof p->tmpname)) < 0)
+	if ((b->fd = open_temp(b->st, p->tmpname, sizeof p->tmpname)) < 0)
 		return DOS_EIO;
-	if ((rc = dos_hasher_reset(&b->hasher)) < 0)
-		goto fail;
-	while ((n = read(infd, b->buf, IO_BUF_SIZE)) != 0) {
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			rc = DOS_EIO;
-			goto fail;
-		}
-		if ((rc = dos_hasher_update(&b->hasher, b->buf, (size_t)n)) < 0 ||
-		    (rc = dos_write_all(fd, b->buf, (size_t)n)) < 0)
-			goto fail;
-		total += (uint64_t)n;
-		/* Let the disk work while we hash the rest of a big object. */
-		if (total - flushed >= WRITEBACK_STEP) {
-			sync_file_range(fd, (off_t)flushed, (off_t)(total - flushed),
-			    SYNC_FILE_RANGE_WRITE);
-			flushed = total;
-		}
+	b->size = b->flushed = 0;
+	return dos_hasher_reset(&b->hasher);
+}
+
+int
+dos_loose_batch_write(struct dos_loose_batch *b, const void *buf, size_t len)
+{
+	int rc;
+
+	if ((rc = dos_hasher_update(&b->hasher, buf, len)) < 0 ||
+	    (rc = dos_write_all(b->fd, buf, len)) < 0)
+		return rc;
+	b->size += len;
+	/* Let the disk work while we hash the rest of a big object. */
+	if (b->size - b->flushed >= WRITEBACK_STEP) {
+		sync_file_range(b->fd, (off_t)b->flushed,
+		    (off_t)(b->size - b->flushed), SYNC_FILE_RANGE_WRITE);
+		b->flushed = b->size;
 	}
-	if ((rc = dos_hasher_final(&b->hasher, &p->oid)) < 0)
-		goto fail;
+	return 0;
+}
+
+/* Forget the object being written. */
+static void
+abort_object(struct dos_loose_batch *b)
+{
+	int saved = errno;
+
+	if (b->fd >= 0) {
+		close(b->fd);
+		b->fd = -1;
+		unlinkat(b->st->tmpfd, b->items[b->nr].tmpname, 0);
+	}
+	errno = saved;
+}
+
+int
+dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
+{
+	struct pending *p = &b->items[b->nr];
+	uint64_t have;
+	int rc, fd = b->fd;
+
+	if (fd < 0)
+		return DOS_EINVAL;
+	if ((rc = dos_hasher_final(&b->hasher, &p->oid)) < 0) {
+		abort_object(b);
+		return rc;
+	}
+	b->fd = -1;
 	if (close(fd) < 0) {
-		fd = -1;
 		rc = DOS_EIO;
 		goto fail;
 	}
-	fd = -1;
 	*oid = p->oid;
-
-	rc = dos_loose_stat(st, &p->oid, &have);
-	if (rc == 0 && have == total) {
+	rc = dos_loose_stat(b->st, &p->oid, &have);
+	if (rc == 0 && have == b->size) {
 		/* Already stored: never rewrite it. */
-		unlinkat(st->tmpfd, p->tmpname, 0);
+		unlinkat(b->st->tmpfd, p->tmpname, 0);
 		p->state = PENDING_DONE;
 	} else if (rc == 0 || rc == DOS_ECORRUPT) {
 		/* A truncated or damaged copy: the good one replaces it. */
@@ -221,17 +257,44 @@ dos_loose_batch_add_fd(struct dos_loose_batch *b, int infd,
 	} else {
 		goto fail;
 	}
-	rc = 0;
-	b->bytes += total;
+	b->bytes += b->size;
 	b->nr++;
 	return 0;
 fail:
-	saved = errno;
-	if (fd >= 0)
-		close(fd);
-	unlinkat(st->tmpfd, p->tmpname, 0);
-	errno = saved;
+	fd = errno;
+	unlinkat(b->st->tmpfd, p->tmpname, 0);
+	errno = fd;
 	return rc;
+}
+
+void
+dos_loose_batch_abort(struct dos_loose_batch *b)
+{
+	abort_object(b);
+}
+
+int
+dos_loose_batch_add_fd(struct dos_loose_batch *b, int infd,
+    struct dos_oid *oid)
+{
+	ssize_t n;
+	int rc;
+
+	if ((rc = dos_loose_batch_begin(b)) < 0)
+		return rc;
+	while ((n = read(infd, b->buf, IO_BUF_SIZE)) != 0) {
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			abort_object(b);
+			return DOS_EIO;
+		}
+		if ((rc = dos_loose_batch_write(b, b->buf, (size_t)n)) < 0) {
+			abort_object(b);
+			return rc;
+		}
+	}
+	return dos_loose_batch_end(b, oid);
 }
 
 /* Make every pending temp file durable: one fsync, or one syncfs. */
@@ -346,6 +409,7 @@ dos_loose_batch_free(struct dos_loose_batch *b)
 
 	if (b == NULL)
 		return;
+	abort_object(b);
 	for (i = 0; i < b->nr; i++)
 		if (b->items[i].state != PENDING_DONE)
 			unlinkat(b->st->tmpfd, b->items[i].tmpname, 0);
