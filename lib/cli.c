@@ -65,8 +65,10 @@ print_usage(FILE *fp, const char *const *usage)
 {
 	int i;
 
+	/* A line starting with a blank continues the one above it. */
 	for (i = 0; usage[i] != NULL; i++)
-		fprintf(fp, "%s %s\n", i == 0 ? "usage:" : "   or:", usage[i]);
+		fprintf(fp, "%s %s\n", i == 0 ? "usage:" :
+		    usage[i][0] == ' ' ? "      " : "   or:", usage[i]);
 }
 
 void
