@@ -181,8 +181,14 @@ hash_stdin_paths(void)
 		}
 		if (memchr(rec, '\0', len) != NULL)
 			fail_input("path contains a NUL byte: '%s' (use -z)", rec);
-		if (record_end == '\n' && rec[0] == '"' && dos_unquote_path(rec) < 0)
-			fail_input("line is badly quoted: %s", rec);
+		if (record_end == '\n' && rec[0] == '"') {
+			/* Unquoting works in place: keep the line to quote it back. */
+			char *line = xstrdup(rec);
+
+			if (dos_unquote_path(rec) < 0)
+				fail_input("line is badly quoted: %s", line);
+			free(line);
+		}
 		if (hash_path(rec) < 0)
 			status = 1;
 	}
