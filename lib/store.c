@@ -105,9 +105,32 @@ dos_is_legacy_container(int dirfd)
 	return legacy;
 }
 
+/* 1 if name in dirfd is a directory with no entries, 0 if not, -1 on error. */
+static int
+is_empty_subdir(int dirfd, const char *name)
+{
+	DIR *d;
+	struct dirent *e;
+	int fd, empty = 1;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOTDIR || errno == ELOOP ? 0 : -1;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	while (empty && (e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			empty = 0;
+	closedir(d);
+	return empty;
+}
+
 /*
  * A directory init may use: empty, or what an init killed before it wrote
- * config.json left behind (the layout directories, still empty).
+ * config.json left behind (the layout directories, still empty).  It is
+ * only looked at: a directory init refuses must be left as it was.
  */
 static int
 is_empty_or_partial_init(int dirfd)
@@ -126,13 +149,10 @@ is_empty_or_partial_init(int dirfd)
 		for (i = 0; layout_dirs[i] != NULL; i++)
 			if (strcmp(e->d_name, layout_dirs[i]) == 0)
 				known = 1;
-		if (!known) {
+		if (!known)
 			ok = 0;
-		} else {
-			/* rmdir succeeds only on an empty directory. */
-			if (unlinkat(dirfd, e->d_name, AT_REMOVEDIR) < 0)
-				ok = 0;
-		}
+		else if ((ok = is_empty_subdir(dirfd, e->d_name)) < 0)
+			break;
 	}
 	closedir(d);
 	return ok;
