@@ -18,14 +18,15 @@ override CFLAGS += -std=c99 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif
-LDLIBS = -ljansson -lcrypto
+LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
-CMDS = init hash-object cat-object
+CMDS = init hash-object cat-object pack
 
-LIBSRC = lib/cli.c lib/config.c lib/err.c lib/fsutil.c lib/input.c \
-	lib/loose.c lib/main.c lib/object.c lib/oid.c lib/store.c
+LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/err.c lib/fsutil.c \
+	lib/index.c lib/input.c lib/loose.c lib/main.c lib/object.c lib/oid.c \
+	lib/pack.c lib/store.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
 MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7

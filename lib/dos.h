@@ -33,6 +33,9 @@ enum dos_error {
 	DOS_EINVAL = -9,	/* an argument the library cannot accept */
 	DOS_EEXIST = -10,	/* the directory is not empty */
 	DOS_ELEGACY = -11,	/* a legacy disk-objectstore container */
+	DOS_EBUSY = -12,	/* a lock is held by another process */
+	DOS_EINDEX = -13,	/* the index database failed */
+	DOS_ERECOVER = -14,	/* the index was recovered under us: retry */
 };
 
 /* Text for a DOS_E* code; for DOS_EIO, strerror(errno) at call time. */
@@ -106,6 +109,52 @@ int dos_config_read(int dirfd, struct dos_config *cfg);
 /* Write dirfd/config.json atomically and durably. */
 int dos_config_write(int dirfd, const struct dos_config *cfg);
 
+/* ---- lib/codec.c: per-object compression ----------------------------- */
+
+/* Receives output of a streaming codec. */
+typedef int dos_sink_fn(void *data, const void *buf, size_t len);
+
+struct dos_compressor {
+	enum dos_codec codec;
+	int level;
+	void *zstd;		/* ZSTD_CCtx */
+	void *zlib;		/* z_stream, made on first streaming use */
+};
+int dos_compressor_init(struct dos_compressor *c, enum dos_codec codec,
+    int level);
+void dos_compressor_release(struct dos_compressor *c);
+/* Largest compressed size of len bytes. */
+size_t dos_codec_bound(enum dos_codec codec, size_t len);
+/* Worth compressing at all: not tiny, not already compressed. */
+int dos_codec_worth_trying(const void *buf, size_t len);
+/* Whether stored bytes save enough over raw to be kept compressed. */
+int dos_codec_pays(size_t raw, size_t stored);
+/* One-shot compression of a whole (small) object. */
+int dos_compress(struct dos_compressor *c, void *dst, size_t dst_len,
+    const void *src, size_t len, size_t *out);
+/* Streaming compression of a large object: begin, then chunks, last=1. */
+int dos_compress_stream_begin(struct dos_compressor *c);
+int dos_compress_stream(struct dos_compressor *c, const void *src,
+    size_t len, int last, dos_sink_fn *sink, void *data);
+
+struct dos_decompressor {
+	enum dos_codec codec;
+	int done;		/* the end of the stream was seen */
+	void *zstd;		/* ZSTD_DCtx */
+	void *zlib;		/* z_stream */
+};
+int dos_decompressor_init(struct dos_decompressor *d);
+void dos_decompressor_release(struct dos_decompressor *d);
+int dos_decompress_begin(struct dos_decompressor *d, enum dos_codec codec);
+/*
+ * Decode from src[0..*src_len) into dst[0..*dst_len); on return both hold
+ * the bytes consumed and produced.  DOS_ECORRUPT on bad input or on input
+ * after the end of the stream.
+ */
+int dos_decompress(struct dos_decompressor *d, const void *src,
+    size_t *src_len, void *dst, size_t *dst_len);
+uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
+
 /* ---- lib/fsutil.c: file-system helpers -------------------------------- */
 
 /* write(2) all of buf, retrying on EINTR and short writes. */
@@ -124,6 +173,7 @@ enum dos_open_flags {
 	DOS_OPEN_WRITE = 1 << 0,	/* the caller will store objects */
 };
 
+struct dos_index;
 struct dos_store {
 	char *path;		/* as given (for messages) */
 	int dirfd;		/* the container directory */
@@ -131,8 +181,13 @@ struct dos_store {
 	int tmpfd;		/* sandbox/: temp files of in-flight writes */
 	struct dos_config cfg;
 	unsigned tmp_counter;
+	struct dos_index *index;	/* opened on first use */
+	int index_writable;
+	int *packfds;		/* open packs, by number; -1 when not open */
+	size_t packfds_nr;
+	void *decompressor;	/* struct dos_decompressor, on first use */
 };
-#define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0 }
+#define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, NULL }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -142,6 +197,11 @@ const char *dos_store_default_path(const char *dir);
 /* Open the container at path (NULL: dos_store_default_path(NULL)). */
 int dos_store_open(struct dos_store *st, const char *path, unsigned flags);
 void dos_store_release(struct dos_store *st);
+/* The container's index, opened (writable if asked) on first use. */
+int dos_store_index(struct dos_store *st, int writable,
+    struct dos_index **ix);
+/* A read-only descriptor of packs/<pack>, kept open by the store. */
+int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
 
 /*
  * Create a container at path with cfg (mkdir -p).  Returns DOS_EEXIST for
@@ -197,6 +257,106 @@ void dos_loose_batch_free(struct dos_loose_batch *b);
 /* Hash everything readable from fd without storing it. */
 int dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size);
 
+/* ---- lib/index.c: the Berkeley DB index of packed objects ------------- */
+
+struct dos_index;
+
+struct dos_index_entry {
+	uint32_t pack;
+	enum dos_codec codec;
+	uint64_t offset;	/* of the entry header in the pack */
+	uint64_t stored_size;	/* bytes of data after the header */
+	uint64_t raw_size;
+};
+
+/*
+ * Open the index; writable creates index/ if needed.  A reader of a
+ * container that never packed anything gets an empty index.
+ */
+int dos_index_open(struct dos_store *st, int writable, struct dos_index **ix);
+void dos_index_close(struct dos_index *ix);
+/* Berkeley DB's own words for the last DOS_EINDEX. */
+const char *dos_index_last_error(void);
+int dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e);
+/* Writes happen inside one transaction: begin, put/del..., commit. */
+int dos_index_begin(struct dos_index *ix);
+int dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
+    const struct dos_index_entry *e);
+int dos_index_del(struct dos_index *ix, const struct dos_oid *oid);
+int dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
+    uint64_t length);
+int dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
+    uint64_t *length);
+int dos_index_commit(struct dos_index *ix);
+void dos_index_abort(struct dos_index *ix);
+/* Entries whose hex id starts with prefix[0..plen), in id order. */
+typedef int dos_index_fn(const struct dos_oid *oid,
+    const struct dos_index_entry *e, void *data);
+int dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
+    dos_index_fn *fn, void *data);
+
+/* ---- lib/pack.c: pack files and the pack writer ----------------------- */
+
+#define DOS_PACK_VERSION 1
+#define DOS_PACK_HEADER_SIZE 16
+#define DOS_ENTRY_HEADER_SIZE 64
+
+/* What the 64-byte header in front of each pack entry says. */
+struct dos_pack_entry {
+	struct dos_oid oid;
+	enum dos_codec codec;
+	unsigned flags;
+	uint64_t raw_size;
+	uint64_t stored_size;
+	uint32_t data_crc;	/* CRC-32 of the stored bytes */
+};
+void dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e);
+/* DOS_ECORRUPT unless buf holds a well-formed entry header. */
+int dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e);
+/* 0 if fd starts with a dos pack header of this version. */
+int dos_pack_check_header(int fd);
+int dos_pack_parse_name(const char *name, uint32_t *pack);
+/* The pack numbers in packs/, ascending; *packs is malloc'ed. */
+int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
+int dos_pack_open(struct dos_store *st, uint32_t pack);
+
+enum dos_compress_mode {
+	DOS_COMPRESS_AUTO,	/* compress when it pays */
+	DOS_COMPRESS_ALWAYS,
+	DOS_COMPRESS_NEVER,
+};
+enum dos_pack_writer_flags {
+	DOS_PACK_NOWAIT = 1 << 0,	/* DOS_EBUSY instead of waiting */
+};
+enum dos_pack_add_flags {
+	DOS_PACK_ADD_DEDUP_LOOSE = 1 << 0,	/* skip objects stored loose */
+};
+
+/*
+ * The one writer of a container's packs: it holds packs/lock from open
+ * to close.  Objects are appended in batches; dos_pack_writer_flush()
+ * makes a batch durable and indexed, and only then are its objects part
+ * of the container.  *holder gets the lock holder's pid on DOS_EBUSY.
+ */
+struct dos_pack_writer;
+int dos_pack_writer_open(struct dos_store *st, unsigned flags,
+    enum dos_compress_mode mode, struct dos_pack_writer **w, long *holder);
+/*
+ * Append everything readable from fd unless an object with its id is
+ * already stored (*existed is then 1).  With expected, content that does
+ * not hash to it is refused with DOS_ECORRUPT.
+ */
+int dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
+    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
+    int *existed);
+size_t dos_pack_writer_pending(const struct dos_pack_writer *w);
+uint64_t dos_pack_writer_pending_bytes(const struct dos_pack_writer *w);
+uint32_t dos_pack_writer_pack(const struct dos_pack_writer *w);
+int dos_pack_writer_flush(struct dos_pack_writer *w);
+/* Unflushed objects are dropped. */
+void dos_pack_writer_close(struct dos_pack_writer *w);
+
 /* ---- lib/object.c: finding and reading objects ------------------------ */
 
 enum dos_storage {
@@ -235,10 +395,16 @@ enum dos_read_flags {
  */
 struct dos_reader {
 	struct dos_object_info info;
-	int fd;
-	uint64_t remaining;
+	int fd;			/* loose file, or the store's pack fd */
+	uint64_t remaining;	/* raw bytes still to hand out */
 	unsigned flags;
 	struct dos_hasher hasher;
+	/* Packed objects: the stored bytes and their checksum. */
+	struct dos_store *st;
+	uint64_t pos, stored_left;
+	uint32_t crc, want_crc;
+	unsigned char *in;	/* stored bytes read ahead, for decoding */
+	size_t in_pos, in_len;
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
@@ -257,6 +423,8 @@ enum dos_iter_flags {
 typedef int dos_object_fn(const struct dos_oid *oid, void *data);
 int dos_for_each_object(struct dos_store *st, unsigned flags,
     dos_object_fn *fn, void *data);
+/* Every loose object, in directory order. */
+int dos_loose_for_each(struct dos_store *st, dos_object_fn *fn, void *data);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 
@@ -277,6 +445,123 @@ void dos_input_release(struct dos_input *in);
 int dos_input_read(struct dos_input *in, char **rec, size_t *len);
 /* Non-zero if dos_input_read() would not block. */
 int dos_input_ready(struct dos_input *in);
+
+/* ---- lib/legacy.c: legacy disk-objectstore containers (dos-migrate) --- */
+
+/*
+ * Reading a legacy container (Python disk-objectstore, or rsdos, whose
+ * "compressed" entries may be zstd) to migrate it.  The source is never
+ * modified: packs.idx and its -wal/-shm are copied into a private temp
+ * directory and SQLite opens the copy.  Only dos-migrate links this file
+ * (and SQLite).
+ */
+enum dos_legacy_hash {
+	DOS_LEGACY_SHA256 = 0,
+	DOS_LEGACY_SHA1 = 1,
+};
+
+#define DOS_LEGACY_MAX_KEY 64	/* hex digits of the longest key */
+
+struct dos_legacy_config {
+	enum dos_legacy_hash hash;
+	size_t keylen;			/* hex digits: 64 (sha256), 40 (sha1) */
+	int loose_prefix_len;
+	uint64_t pack_size_target;
+	enum dos_codec codec;		/* of "compression_algorithm" */
+	int level;
+	char container_id[40];		/* "" when the config has none */
+};
+
+struct dos_legacy;
+
+/*
+ * Open the legacy container at path.  DOS_ENOTCONTAINER if it is not one,
+ * DOS_EBADCONFIG if it is one this code cannot migrate; for both, *why
+ * (if not NULL) gets a static explanation.
+ */
+int dos_legacy_open(const char *path, struct dos_legacy **out,
+    const char **why);
+const struct dos_legacy_config *dos_legacy_get_config(
+    const struct dos_legacy *lg);
+/* Close and remove the private copy of the index. */
+void dos_legacy_close(struct dos_legacy *lg);
+
+/* Where a copy of an object is stored. */
+enum dos_legacy_where {
+	DOS_LEGACY_PACKED,
+	DOS_LEGACY_LOOSE,
+	DOS_LEGACY_DUPLICATE,
+};
+
+/* What is wrong with one copy; dos_legacy_problem_name() spells it. */
+enum dos_legacy_problem {
+	DOS_LEGACY_MISSING,		/* its pack file does not exist */
+	DOS_LEGACY_UNREADABLE,		/* reading it failed */
+	DOS_LEGACY_TRUNCATED,		/* the pack ends inside its range */
+	DOS_LEGACY_CORRUPT,		/* the compressed stream does not decode */
+	DOS_LEGACY_TRAILING,		/* bytes follow the compressed stream */
+	DOS_LEGACY_SIZE_MISMATCH,	/* not the size the index records */
+	DOS_LEGACY_HASH_MISMATCH,	/* does not hash to its key */
+	DOS_LEGACY_BAD_ROW,		/* index row with an invalid key or range */
+};
+const char *dos_legacy_problem_name(enum dos_legacy_problem problem);
+
+/* An object of the source and the copy of it being read. */
+struct dos_legacy_object {
+	char key[DOS_LEGACY_MAX_KEY + 1];
+	uint64_t size;			/* raw size */
+	enum dos_legacy_where where;
+	int64_t pack_id;		/* packed copies: pack, -1 included */
+	enum dos_codec codec;		/* how the copy is stored */
+	int sys_errno;			/* DOS_LEGACY_UNREADABLE: why */
+};
+
+/*
+ * Where dos_legacy_migrate() sends objects; every function gets data.
+ * The int-returning ones return 0 or a negative DOS_E* code, which stops
+ * the migration and is returned by it.
+ */
+struct dos_legacy_sink {
+	/* 1 to migrate obj, 0 to skip it (already at the destination). */
+	int (*want)(void *data, const struct dos_legacy_object *obj);
+	/* A copy is streamed in: begin, write..., then end or abort. */
+	int (*begin)(void *data, const struct dos_legacy_object *obj);
+	int (*write)(void *data, const void *buf, size_t len);
+	/* The copy hashed to its key with the right size: keep it. */
+	int (*end)(void *data, const struct dos_legacy_object *obj);
+	/* The copy turned out bad: forget what was written. */
+	void (*abort)(void *data);
+	/* This copy is bad (obj->where says which); others may follow. */
+	void (*bad_copy)(void *data, const struct dos_legacy_object *obj,
+	    enum dos_legacy_problem problem);
+	/* No copy of obj is good: it cannot be migrated. */
+	void (*lost)(void *data, const struct dos_legacy_object *obj);
+};
+
+struct dos_legacy_stats {
+	uint64_t objects, bytes;	/* verified and handed to the sink */
+	uint64_t present;		/* skipped because want() said so */
+	uint64_t recovered;		/* from a second copy */
+	uint64_t extra_copies;		/* copies never needed */
+	uint64_t failed;		/* lost */
+	uint64_t rows, packs;		/* index rows, distinct packs */
+};
+
+/*
+ * Read every object once, indexed ones pack by pack in offset order and
+ * then loose ones, verify each copy (size, and hash against the key)
+ * and send the first good copy to the sink: packed, else loose, else
+ * duplicates/.  Unreferenced pack bytes, sandbox/ and *.lock are never
+ * read.  stats may be NULL.
+ */
+int dos_legacy_migrate(struct dos_legacy *lg,
+    const struct dos_legacy_sink *sink, void *data,
+    struct dos_legacy_stats *stats);
+
+/* Call fn with every key of the source once; non-zero stops the walk. */
+typedef int dos_legacy_key_fn(const char *key, void *data);
+int dos_legacy_for_each_key(struct dos_legacy *lg, dos_legacy_key_fn *fn,
+    void *data);
 
 /* ---- lib/cli.c: the command layer (prints, exits) --------------------- */
 

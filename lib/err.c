@@ -32,6 +32,12 @@ dos_strerror(int code)
 		return "directory not empty";
 	case DOS_ELEGACY:
 		return "legacy disk-objectstore container";
+	case DOS_EBUSY:
+		return "locked by another process";
+	case DOS_EINDEX:
+		return dos_index_last_error();
+	case DOS_ERECOVER:
+		return "the index was recovered by another process";
 	}
 	return "unknown error";
 }

@@ -225,6 +225,17 @@ abort_object(struct dos_loose_batch *b)
 	errno = saved;
 }
 
+/* Packed already: a loose copy would only waste space. */
+static int
+is_packed(struct dos_store *st, const struct dos_oid *oid)
+{
+	struct dos_index_entry e;
+	struct dos_index *ix;
+
+	return dos_store_index(st, 0, &ix) == 0 &&
+	    dos_index_get(ix, oid, &e) == 0;
+}
+
 int
 dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 {
@@ -253,7 +264,9 @@ dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 		/* A truncated or damaged copy: the good one replaces it. */
 		p->state = PENDING_REPLACE;
 	} else if (rc == DOS_ENOTFOUND) {
-		p->state = PENDING_NEW;
+		p->state = is_packed(b->st, &p->oid) ? PENDING_DONE : PENDING_NEW;
+		if (p->state == PENDING_DONE)
+			unlinkat(b->st->tmpfd, p->tmpname, 0);
 	} else {
 		goto fail;
 	}

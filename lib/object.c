@@ -105,6 +105,12 @@ walk_loose(struct dos_store *st, const char *prefix, size_t plen,
 	return rc;
 }
 
+int
+dos_loose_for_each(struct dos_store *st, dos_object_fn *fn, void *data)
+{
+	return walk_loose(st, "", 0, fn, data);
+}
+
 struct match {
 	struct dos_oid oid;
 	int count;
@@ -120,6 +126,13 @@ collect_match(const struct dos_oid *oid, void *data)
 		m->count++;
 	}
 	return m->count > 1 ? 1 : 0;
+}
+
+static int
+collect_indexed(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	return collect_match(oid, data);
 }
 
 int
@@ -139,6 +152,11 @@ dos_resolve(struct dos_store *st, const char *name, size_t len,
 		prefix[i] = (char)(name[i] >= 'A' && name[i] <= 'F' ?
 		    name[i] - 'A' + 'a' : name[i]);
 	rc = walk_loose(st, prefix, len, collect_match, &m);
+	if (rc == 0 && m.count < 2) {
+		struct dos_index *ix;
+		if ((rc = dos_store_index(st, 0, &ix)) == 0)
+			rc = dos_index_walk(ix, prefix, len, collect_indexed, &m);
+	}
 	if (rc < 0)
 		return rc;
 	if (m.count == 0)
@@ -149,6 +167,17 @@ dos_resolve(struct dos_store *st, const char *name, size_t len,
 	return 0;
 }
 
+static void
+packed_info(struct dos_object_info *info, const struct dos_index_entry *e)
+{
+	info->size = e->raw_size;
+	info->disk_size = e->stored_size + DOS_ENTRY_HEADER_SIZE;
+	info->storage = DOS_STORAGE_PACKED;
+	info->codec = e->codec;
+	info->pack = e->pack;
+	info->offset = e->offset;
+}
+
 int
 dos_object_info(struct dos_store *st, const struct dos_oid *oid,
     struct dos_object_info *info)
@@ -156,13 +185,86 @@ dos_object_info(struct dos_store *st, const struct dos_oid *oid,
 	uint64_t size;
 	int rc;
 
-	if ((rc = dos_loose_stat(st, oid, &size)) < 0)
-		return rc;
+	struct dos_index_entry e;
+	struct dos_index *ix;
+
 	memset(info, 0, sizeof *info);
 	info->oid = *oid;
-	info->size = info->disk_size = size;
-	info->storage = DOS_STORAGE_LOOSE;
-	info->codec = DOS_CODEC_NONE;
+	/* Loose first: a packer indexes an object before it unlinks it. */
+	rc = dos_loose_stat(st, oid, &size);
+	if (rc == 0) {
+		info->size = info->disk_size = size;
+		info->storage = DOS_STORAGE_LOOSE;
+		info->codec = DOS_CODEC_NONE;
+		return 0;
+	}
+	if (rc != DOS_ENOTFOUND)
+		return rc;
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = dos_index_get(ix, oid, &e)) < 0)
+		return rc;
+	packed_info(info, &e);
+	return 0;
+}
+
+#define PACK_READ_AHEAD (64 * 1024)
+
+/* Open the packed copy: the index says where, the entry header agrees. */
+static int
+open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
+    struct dos_reader *r)
+{
+	struct dos_index_entry e;
+	struct dos_pack_entry pe;
+	struct dos_index *ix;
+	ssize_t n;
+	size_t want;
+	int rc, fd;
+
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = dos_index_get(ix, oid, &e)) < 0)
+		return rc;
+	rc = dos_store_pack_fd(st, e.pack, &fd);
+	if (rc == DOS_ENOTFOUND)
+		return DOS_ECORRUPT;	/* indexed, but its pack is gone */
+	if (rc < 0)
+		return rc;
+	if ((r->in = malloc(PACK_READ_AHEAD)) == NULL)
+		return DOS_ENOMEM;
+	want = e.stored_size + DOS_ENTRY_HEADER_SIZE < PACK_READ_AHEAD ?
+	    (size_t)e.stored_size + DOS_ENTRY_HEADER_SIZE : PACK_READ_AHEAD;
+	do
+		n = pread(fd, r->in, want, (off_t)e.offset);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return DOS_EIO;
+	if ((size_t)n < want || dos_pack_decode_entry(r->in, &pe) < 0 ||
+	    dos_oid_cmp(&pe.oid, oid) != 0 || pe.codec != e.codec ||
+	    pe.raw_size != e.raw_size || pe.stored_size != e.stored_size)
+		return DOS_ECORRUPT;
+	r->st = st;
+	r->fd = -1;
+	r->info.oid = *oid;
+	packed_info(&r->info, &e);
+	r->remaining = e.raw_size;
+	r->flags = flags;
+	r->pos = e.offset + (uint64_t)n;
+	r->stored_left = e.stored_size - ((uint64_t)n - DOS_ENTRY_HEADER_SIZE);
+	r->in_pos = DOS_ENTRY_HEADER_SIZE;
+	r->in_len = (size_t)n;
+	r->want_crc = pe.data_crc;
+	r->crc = dos_crc32(0, r->in + r->in_pos, r->in_len - r->in_pos);
+	if (e.codec != DOS_CODEC_NONE) {
+		if (st->decompressor == NULL) {
+			if ((st->decompressor = malloc(sizeof(struct dos_decompressor))) == NULL)
+				return DOS_ENOMEM;
+			dos_decompressor_init(st->decompressor);
+		}
+		if ((rc = dos_decompress_begin(st->decompressor, e.codec)) < 0)
+			return rc;
+	}
+	if (flags & DOS_READ_VERIFY)
+		return dos_hasher_init(&r->hasher);
 	return 0;
 }
 
@@ -179,8 +281,13 @@ dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 	dos_loose_name(st, oid, name, sizeof name);
 	r->fd = dos_open_beneath(st->loosefd, name, O_RDONLY, 0);
 	if (r->fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR)
-			return DOS_ENOTFOUND;
+		if (errno == ENOENT || errno == ENOTDIR) {
+			if ((rc = open_packed(st, oid, flags, r)) < 0) {
+				free(r->in);
+				r->in = NULL;
+			}
+			return rc;
+		}
 		if (errno == ELOOP || errno == EXDEV)
 			return DOS_ECORRUPT;
 		return DOS_EIO;
@@ -221,6 +328,121 @@ check_end(struct dos_reader *r)
 	return dos_oid_cmp(&got, &r->info.oid) == 0 ? 0 : DOS_ECORRUPT;
 }
 
+/* More stored bytes into r->in, checksummed as they arrive. */
+static int
+refill(struct dos_reader *r)
+{
+	int fd;
+	size_t want = r->stored_left < PACK_READ_AHEAD ?
+	    (size_t)r->stored_left : PACK_READ_AHEAD;
+	ssize_t n;
+	int rc;
+
+	if ((rc = dos_store_pack_fd(r->st, r->info.pack, &fd)) < 0)
+		return rc == DOS_ENOTFOUND ? DOS_ECORRUPT : rc;
+	do
+		n = pread(fd, r->in, want, (off_t)r->pos);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return DOS_EIO;
+	if (n == 0)
+		return DOS_ECORRUPT;	/* the pack ends inside the entry */
+	r->crc = dos_crc32(r->crc, r->in, (size_t)n);
+	r->pos += (uint64_t)n;
+	r->stored_left -= (uint64_t)n;
+	r->in_pos = 0;
+	r->in_len = (size_t)n;
+	return 0;
+}
+
+/*
+ * All raw bytes are out: the rest of the stored bytes must decode to
+ * nothing, end the stream, and match the entry's checksum.
+ */
+static int
+finish_packed(struct dos_reader *r)
+{
+	struct dos_decompressor *d = r->st->decompressor;
+	unsigned char spare[64];
+	size_t in_len, out_len;
+	int rc;
+
+	while (r->in_pos < r->in_len || r->stored_left > 0) {
+		if (r->in_pos == r->in_len && (rc = refill(r)) < 0)
+			return rc;
+		if (r->info.codec == DOS_CODEC_NONE)
+			return DOS_ECORRUPT;
+		in_len = r->in_len - r->in_pos;
+		out_len = sizeof spare;
+		if ((rc = dos_decompress(d, r->in + r->in_pos, &in_len, spare,
+		    &out_len)) < 0)
+			return rc;
+		if (out_len > 0 || in_len == 0)
+			return DOS_ECORRUPT;
+		r->in_pos += in_len;
+	}
+	if (r->info.codec != DOS_CODEC_NONE && !d->done)
+		return DOS_ECORRUPT;
+	if (r->crc != r->want_crc)
+		return DOS_ECORRUPT;
+	return check_end(r);
+}
+
+static ssize_t
+read_packed(struct dos_reader *r, unsigned char *buf, size_t len)
+{
+	size_t in_len, out_len;
+	ssize_t n;
+	int rc, fd;
+
+	if (len > r->remaining)
+		len = (size_t)r->remaining;
+	for (;;) {
+		if (r->in_pos == r->in_len) {
+			if (r->stored_left == 0)
+				return DOS_ECORRUPT;	/* stream ended early */
+			if (r->info.codec == DOS_CODEC_NONE &&
+			    len >= PACK_READ_AHEAD) {
+				/* Big raw reads go straight to the caller. */
+				if ((rc = dos_store_pack_fd(r->st, r->info.pack,
+				    &fd)) < 0)
+					return rc;
+				if (len > r->stored_left)
+					len = (size_t)r->stored_left;
+				do
+					n = pread(fd, buf, len, (off_t)r->pos);
+				while (n < 0 && errno == EINTR);
+				if (n < 0)
+					return DOS_EIO;
+				if (n == 0)
+					return DOS_ECORRUPT;
+				r->crc = dos_crc32(r->crc, buf, (size_t)n);
+				r->pos += (uint64_t)n;
+				r->stored_left -= (uint64_t)n;
+				return n;
+			}
+			if ((rc = refill(r)) < 0)
+				return rc;
+		}
+		in_len = r->in_len - r->in_pos;
+		if (r->info.codec == DOS_CODEC_NONE) {
+			out_len = in_len < len ? in_len : len;
+			memcpy(buf, r->in + r->in_pos, out_len);
+			r->in_pos += out_len;
+			return (ssize_t)out_len;
+		}
+		out_len = len;
+		if ((rc = dos_decompress(r->st->decompressor, r->in + r->in_pos,
+		    &in_len, buf, &out_len)) < 0)
+			return rc;
+		r->in_pos += in_len;
+		if (out_len > 0)
+			return (ssize_t)out_len;
+		if (in_len == 0 && r->in_pos < r->in_len)
+			return DOS_ECORRUPT;	/* the decoder is stuck */
+	}
+}
+
 ssize_t
 dos_reader_read(struct dos_reader *r, void *buf, size_t len)
 {
@@ -228,28 +450,39 @@ dos_reader_read(struct dos_reader *r, void *buf, size_t len)
 	int rc;
 
 	if (r->remaining == 0)
-		return check_end(r);
+		return r->st != NULL ? finish_packed(r) : check_end(r);
 	if (len > r->remaining)
 		len = (size_t)r->remaining;
-	do
-		n = read(r->fd, buf, len);
-	while (n < 0 && errno == EINTR);
+	if (r->st != NULL) {
+		n = read_packed(r, buf, len);
+	} else {
+		do
+			n = read(r->fd, buf, len);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return DOS_EIO;
+		if (n == 0)
+			return DOS_ECORRUPT;	/* shorter than it was */
+	}
 	if (n < 0)
-		return DOS_EIO;
-	if (n == 0)
-		return DOS_ECORRUPT;	/* shorter than it was */
+		return n;
 	r->remaining -= (uint64_t)n;
 	if ((r->flags & DOS_READ_VERIFY) &&
 	    (rc = dos_hasher_update(&r->hasher, buf, (size_t)n)) < 0)
 		return rc;
-	if (r->remaining == 0 && (rc = check_end(r)) < 0)
-		return rc;
+	if (r->remaining == 0) {
+		rc = r->st != NULL ? finish_packed(r) : check_end(r);
+		if (rc < 0)
+			return rc;
+	}
 	return n;
 }
 
 void
 dos_reader_close(struct dos_reader *r)
 {
+	free(r->in);
+	r->in = NULL;
 	if (r->fd >= 0)
 		close(r->fd);
 	r->fd = -1;
@@ -285,21 +518,99 @@ cmp_oid(const void *a, const void *b)
 	return dos_oid_cmp(a, b);
 }
 
+struct merge {
+	struct oid_list *loose;
+	size_t next;		/* first loose id not yet handed out */
+	dos_object_fn *fn;
+	void *data;
+};
+
+/* Hand out loose ids below oid (or all of them), then oid itself. */
+static int
+merge_indexed(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	struct merge *m = data;
+	int rc, cmp = -1;
+
+	while (m->next < m->loose->nr &&
+	    (oid == NULL || (cmp = dos_oid_cmp(&m->loose->oids[m->next], oid)) <= 0)) {
+		if (cmp != 0 && (rc = m->fn(&m->loose->oids[m->next], m->data)) != 0)
+			return rc;
+		m->next++;
+		cmp = -1;
+	}
+	return oid != NULL ? m->fn(oid, m->data) : 0;
+}
+
+/* Packed objects in storage order: every live entry of every pack. */
+static int
+walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
+    const struct oid_list *loose, dos_object_fn *fn, void *data)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct dos_index_entry e;
+	struct dos_pack_entry pe;
+	uint32_t *packs;
+	uint64_t off, end;
+	size_t nr, i;
+	struct stat sb;
+	int rc = 0, fd;
+
+	if ((rc = dos_pack_list(st, &packs, &nr)) < 0)
+		return rc;
+	for (i = 0; i < nr && rc == 0; i++) {
+		if ((rc = dos_store_pack_fd(st, packs[i], &fd)) < 0)
+			break;
+		if (dos_index_get_pack_length(ix, packs[i], &end) < 0) {
+			if (fstat(fd, &sb) < 0) {
+				rc = DOS_EIO;
+				break;
+			}
+			end = (uint64_t)sb.st_size;
+		}
+		for (off = DOS_PACK_HEADER_SIZE; off + sizeof hdr <= end && rc == 0;
+		    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
+			if (pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
+			    dos_pack_decode_entry(hdr, &pe) < 0)
+				break;	/* damage: fsck's business, not a listing's */
+			if (dos_index_get(ix, &pe.oid, &e) < 0 ||
+			    e.pack != packs[i] || e.offset != off)
+				continue;	/* deleted, or a copy elsewhere */
+			if (bsearch(&pe.oid, loose->oids, loose->nr,
+			    sizeof *loose->oids, cmp_oid) != NULL)
+				continue;	/* handed out with the loose ones */
+			rc = fn(&pe.oid, data);
+		}
+	}
+	free(packs);
+	return rc;
+}
+
 int
 dos_for_each_object(struct dos_store *st, unsigned flags,
     dos_object_fn *fn, void *data)
 {
 	struct oid_list l = { NULL, 0, 0 };
+	struct merge m = { &l, 0, fn, data };
+	struct dos_index *ix;
 	size_t i;
 	int rc;
 
-	if (flags & DOS_ITER_UNORDERED)
-		return walk_loose(st, "", 0, fn, data);
 	rc = walk_loose(st, "", 0, append_oid, &l);
-	if (rc == 0) {
+	if (rc == 0)
 		qsort(l.oids, l.nr, sizeof *l.oids, cmp_oid);
+	if (rc == 0)
+		rc = dos_store_index(st, 0, &ix);
+	if (rc == 0 && (flags & DOS_ITER_UNORDERED)) {
 		for (i = 0; i < l.nr && rc == 0; i++)
 			rc = fn(&l.oids[i], data);
+		if (rc == 0)
+			rc = walk_packs_in_order(st, ix, &l, fn, data);
+	} else if (rc == 0) {
+		rc = dos_index_walk(ix, "", 0, merge_indexed, &m);
+		if (rc == 0)
+			rc = merge_indexed(NULL, NULL, &m);
 	}
 	free(l.oids);
 	return rc;

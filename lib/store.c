@@ -26,9 +26,66 @@ dos_store_default_path(const char *dir)
 	return ".";
 }
 
+int
+dos_store_index(struct dos_store *st, int writable, struct dos_index **ix)
+{
+	int rc;
+
+	if (st->index != NULL && (st->index_writable || !writable)) {
+		*ix = st->index;
+		return 0;
+	}
+	dos_index_close(st->index);
+	st->index = NULL;
+	if ((rc = dos_index_open(st, writable, &st->index)) < 0)
+		return rc;
+	st->index_writable = writable;
+	*ix = st->index;
+	return 0;
+}
+
+int
+dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
+{
+	size_t n, i;
+	int *grown;
+
+	if (pack >= st->packfds_nr) {
+		n = (size_t)pack + 16;
+		if ((grown = realloc(st->packfds, n * sizeof *grown)) == NULL)
+			return DOS_ENOMEM;
+		for (i = st->packfds_nr; i < n; i++)
+			grown[i] = -1;
+		st->packfds = grown;
+		st->packfds_nr = n;
+	}
+	if (st->packfds[pack] < 0) {
+		st->packfds[pack] = dos_pack_open(st, pack);
+		if (st->packfds[pack] < 0)
+			return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
+	}
+	*fd = st->packfds[pack];
+	return 0;
+}
+
 void
 dos_store_release(struct dos_store *st)
 {
+	size_t i;
+
+	dos_index_close(st->index);
+	st->index = NULL;
+	for (i = 0; i < st->packfds_nr; i++)
+		if (st->packfds[i] >= 0)
+			close(st->packfds[i]);
+	free(st->packfds);
+	st->packfds = NULL;
+	st->packfds_nr = 0;
+	if (st->decompressor != NULL) {
+		dos_decompressor_release(st->decompressor);
+		free(st->decompressor);
+		st->decompressor = NULL;
+	}
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	if (st->loosefd >= 0)

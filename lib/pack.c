@@ -1,0 +1,760 @@
+/*
+ * pack.c: append-only pack files and the writer that fills them.
+ *
+ * packs/<n> starts with a 16-byte header ("DOSPACK" NUL, version, zero)
+ * and holds entries back to back.  Each entry is a 64-byte header that
+ * describes it completely (id, codec, raw and stored sizes, a CRC-32 of
+ * the stored bytes, a CRC-32 of the header itself) followed by the stored
+ * bytes.  The index can therefore always be rebuilt from the packs, and a
+ * pack can be verified without the index.
+ *
+ * One writer at a time holds packs/lock (a POSIX record lock, which the
+ * kernel drops when its holder dies, so a killed writer never blocks the
+ * next).  A writer appends a batch of entries, fdatasync()s the pack, and
+ * only then commits the batch's index records together with the pack's
+ * new committed length; bytes past the committed length are the torn
+ * tail of a killed writer and the next writer cuts them off.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+#define ENTRY_MAGIC "DOSe"
+#define SMALL_OBJECT_MAX (1 << 20)
+#define WRITE_BUF_SIZE (1 << 20)
+#define STREAM_CHUNK (1 << 20)
+#define PENDING_SET_MIN 1024
+
+static const unsigned char pack_magic[8] = "DOSPACK";
+
+static void
+le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static void
+le64(unsigned char *p, uint64_t v)
+{
+	le32(p, (uint32_t)v);
+	le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static uint32_t
+rd32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
+
+static uint64_t
+rd64(const unsigned char *p)
+{
+	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
+
+void
+dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e)
+{
+	memcpy(buf, ENTRY_MAGIC, 4);
+	buf[4] = (unsigned char)e->codec;
+	buf[5] = (unsigned char)e->flags;
+	buf[6] = DOS_ENTRY_HEADER_SIZE;
+	buf[7] = 0;
+	le64(buf + 8, e->raw_size);
+	le64(buf + 16, e->stored_size);
+	memcpy(buf + 24, e->oid.hash, DOS_RAWSZ);
+	le32(buf + 56, e->data_crc);
+	le32(buf + 60, dos_crc32(0, buf, 60));
+}
+
+int
+dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e)
+{
+	if (memcmp(buf, ENTRY_MAGIC, 4) != 0 ||
+	    buf[6] != DOS_ENTRY_HEADER_SIZE ||
+	    rd32(buf + 60) != dos_crc32(0, buf, 60) ||
+	    buf[4] > DOS_CODEC_ZSTD)
+		return DOS_ECORRUPT;
+	e->codec = (enum dos_codec)buf[4];
+	e->flags = buf[5];
+	e->raw_size = rd64(buf + 8);
+	e->stored_size = rd64(buf + 16);
+	memcpy(e->oid.hash, buf + 24, DOS_RAWSZ);
+	e->data_crc = rd32(buf + 56);
+	return 0;
+}
+
+int
+dos_pack_check_header(int fd)
+{
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+	ssize_t n = pread(fd, hdr, sizeof hdr, 0);
+
+	if (n < 0)
+		return DOS_EIO;
+	if (n != sizeof hdr || memcmp(hdr, pack_magic, 8) != 0 ||
+	    rd32(hdr + 8) != DOS_PACK_VERSION)
+		return DOS_ECORRUPT;
+	return 0;
+}
+
+/* Pack names are decimal numbers without leading zeros. */
+int
+dos_pack_parse_name(const char *name, uint32_t *pack)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (name[0] == '\0' || (name[0] == '0' && name[1] != '\0'))
+		return DOS_EINVAL;
+	for (p = name; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 0xffffffffUL / 10)
+			return DOS_EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 0xfffffffeUL)
+		return DOS_EINVAL;
+	*pack = (uint32_t)v;
+	return 0;
+}
+
+int
+dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
+{
+	struct dirent *e;
+	uint32_t n, *list = NULL, *grown;
+	size_t alloc = 0;
+	DIR *d;
+	int fd;
+
+	*nr = 0;
+	fd = openat(st->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? 0 : DOS_EIO;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return DOS_EIO;
+	}
+	while ((e = readdir(d)) != NULL) {
+		if (dos_pack_parse_name(e->d_name, &n) < 0)
+			continue;
+		if (*nr == alloc) {
+			alloc = alloc ? 2 * alloc : 16;
+			if ((grown = realloc(list, alloc * sizeof *list)) == NULL) {
+				free(list);
+				closedir(d);
+				return DOS_ENOMEM;
+			}
+			list = grown;
+		}
+		list[(*nr)++] = n;
+	}
+	closedir(d);
+	/* Ascending order: few packs, so insertion sort is plenty. */
+	for (size_t i = 1; i < *nr; i++)
+		for (size_t j = i; j > 0 && list[j - 1] > list[j]; j--) {
+			n = list[j];
+			list[j] = list[j - 1];
+			list[j - 1] = n;
+		}
+	*packs = list;
+	return 0;
+}
+
+int
+dos_pack_open(struct dos_store *st, uint32_t pack)
+{
+	char name[32];
+
+	snprintf(name, sizeof name, "packs/%u", pack);
+	return dos_open_beneath(st->dirfd, name, O_RDONLY, 0);
+}
+
+/* ---- the writer ---- */
+
+struct record {
+	struct dos_oid oid;
+	struct dos_index_entry entry;
+};
+
+struct dos_pack_writer {
+	struct dos_store *st;
+	struct dos_index *ix;
+	unsigned flags;
+	enum dos_compress_mode mode;
+	int lockfd, packfd;
+	uint32_t pack;
+	uint64_t end;		/* where the next entry goes */
+	uint64_t committed;	/* what the index covers */
+	/* Bytes appended but not yet written out, starting at end - wlen. */
+	unsigned char *wbuf;
+	size_t wlen;
+	/* The batch: records to commit, and a hash set of their ids. */
+	struct record *recs;
+	size_t nr, alloc;
+	uint32_t *set;		/* 1 + index into recs, 0 = empty */
+	size_t set_size;
+	uint64_t batch_raw, batch_stored;
+	struct dos_compressor comp;
+	struct dos_hasher hasher;
+	unsigned char *raw, *packed;
+	size_t packed_size;
+};
+
+static int
+lock_packs(struct dos_pack_writer *w, int nowait, long *holder)
+{
+	struct flock fl;
+	char pid[32];
+	int len;
+
+	w->lockfd = openat(w->st->dirfd, "packs/lock",
+	    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (w->lockfd < 0)
+		return DOS_EIO;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(w->lockfd, nowait ? F_SETLK : F_SETLKW, &fl) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EACCES && errno != EAGAIN)
+			return DOS_EIO;
+		memset(&fl, 0, sizeof fl);
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		*holder = fcntl(w->lockfd, F_GETLK, &fl) == 0 &&
+		    fl.l_type != F_UNLCK ? (long)fl.l_pid : 0;
+		return DOS_EBUSY;
+	}
+	/* The pid is for people; the lock itself is what counts. */
+	len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(w->lockfd, 0) == 0)
+		(void)!pwrite(w->lockfd, pid, (size_t)len, 0);
+	return 0;
+}
+
+static int
+create_pack(struct dos_pack_writer *w, uint32_t pack)
+{
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+	char name[32];
+	int fd, packsfd;
+
+	snprintf(name, sizeof name, "packs/%u", pack);
+	fd = openat(w->st->dirfd, name,
+	    O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444);
+	if (fd < 0)
+		return DOS_EIO;
+	memset(hdr, 0, sizeof hdr);
+	memcpy(hdr, pack_magic, 8);
+	le32(hdr + 8, DOS_PACK_VERSION);
+	packsfd = openat(w->st->dirfd, "packs", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC);
+	if (dos_write_all(fd, hdr, sizeof hdr) < 0 || fdatasync(fd) < 0 ||
+	    packsfd < 0 || fsync(packsfd) < 0) {
+		int saved = errno;
+		close(fd);
+		if (packsfd >= 0)
+			close(packsfd);
+		errno = saved;
+		return DOS_EIO;
+	}
+	close(packsfd);
+	if (w->packfd >= 0)
+		close(w->packfd);
+	w->packfd = fd;
+	w->pack = pack;
+	w->end = w->committed = DOS_PACK_HEADER_SIZE;
+	return 0;
+}
+
+/* Continue the newest pack, cutting off what no commit covers. */
+static int
+open_current_pack(struct dos_pack_writer *w)
+{
+	uint32_t *packs;
+	size_t nr;
+	uint64_t committed;
+	struct stat sb;
+	char name[32];
+	int rc, fd;
+
+	if ((rc = dos_pack_list(w->st, &packs, &nr)) < 0)
+		return rc;
+	if (nr == 0)
+		return create_pack(w, 0);
+	w->pack = packs[nr - 1];
+	free(packs);
+	rc = dos_index_get_pack_length(w->ix, w->pack, &committed);
+	if (rc == DOS_ENOTFOUND)
+		committed = DOS_PACK_HEADER_SIZE;
+	else if (rc < 0)
+		return rc;
+	snprintf(name, sizeof name, "packs/%u", w->pack);
+	fd = dos_open_beneath(w->st->dirfd, name, O_RDWR, 0);
+	if (fd < 0)
+		return DOS_EIO;
+	if (fstat(fd, &sb) < 0 || dos_pack_check_header(fd) < 0) {
+		/* Never append to something that is not ours: start anew. */
+		close(fd);
+		return create_pack(w, w->pack + 1);
+	}
+	if ((uint64_t)sb.st_size > committed && ftruncate(fd, (off_t)committed) < 0) {
+		close(fd);
+		return DOS_EIO;
+	}
+	w->packfd = fd;
+	w->end = w->committed = committed < (uint64_t)sb.st_size ?
+	    committed : (uint64_t)sb.st_size;
+	return 0;
+}
+
+int
+dos_pack_writer_open(struct dos_store *st, unsigned flags,
+    enum dos_compress_mode mode, struct dos_pack_writer **out, long *holder)
+{
+	struct dos_pack_writer *w;
+	int rc;
+
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return DOS_ENOMEM;
+	w->st = st;
+	w->flags = flags;
+	w->mode = st->cfg.codec == DOS_CODEC_NONE ? DOS_COMPRESS_NEVER : mode;
+	w->lockfd = w->packfd = -1;
+	*holder = 0;
+	w->packed_size = dos_codec_bound(st->cfg.codec, SMALL_OBJECT_MAX) +
+	    DOS_ENTRY_HEADER_SIZE;
+	if ((w->wbuf = malloc(WRITE_BUF_SIZE)) == NULL ||
+	    (w->raw = malloc(SMALL_OBJECT_MAX)) == NULL ||
+	    (w->packed = malloc(w->packed_size)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto fail;
+	}
+	if ((rc = dos_hasher_init(&w->hasher)) < 0 ||
+	    (rc = dos_compressor_init(&w->comp, st->cfg.codec, st->cfg.level)) < 0)
+		goto fail;
+	if ((rc = lock_packs(w, flags & DOS_PACK_NOWAIT, holder)) < 0 ||
+	    (rc = dos_store_index(st, 1, &w->ix)) < 0 ||
+	    (rc = open_current_pack(w)) < 0)
+		goto fail;
+	*out = w;
+	return 0;
+fail:
+	dos_pack_writer_close(w);
+	return rc;
+}
+
+static int
+write_out(struct dos_pack_writer *w)
+{
+	ssize_t n;
+	size_t done = 0;
+	uint64_t at = w->end - w->wlen;
+
+	while (done < w->wlen) {
+		n = pwrite(w->packfd, w->wbuf + done, w->wlen - done,
+		    (off_t)(at + done));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return DOS_EIO;
+		}
+		done += (size_t)n;
+	}
+	w->wlen = 0;
+	return 0;
+}
+
+static int
+append(void *data, const void *buf, size_t len)
+{
+	struct dos_pack_writer *w = data;
+	const unsigned char *p = buf;
+	size_t step;
+	int rc;
+
+	while (len > 0) {
+		if (w->wlen == WRITE_BUF_SIZE && (rc = write_out(w)) < 0)
+			return rc;
+		step = WRITE_BUF_SIZE - w->wlen;
+		if (step > len)
+			step = len;
+		memcpy(w->wbuf + w->wlen, p, step);
+		w->wlen += step;
+		w->end += step;
+		p += step;
+		len -= step;
+	}
+	return 0;
+}
+
+static size_t
+set_slot(const struct dos_pack_writer *w, const struct dos_oid *oid)
+{
+	size_t h;
+
+	memcpy(&h, oid->hash, sizeof h);
+	return h & (w->set_size - 1);
+}
+
+/* Index into recs of oid in this batch, or -1. */
+static long
+batch_find(const struct dos_pack_writer *w, const struct dos_oid *oid)
+{
+	size_t i;
+
+	if (w->set_size == 0)
+		return -1;
+	for (i = set_slot(w, oid); w->set[i] != 0; i = (i + 1) & (w->set_size - 1))
+		if (dos_oid_cmp(&w->recs[w->set[i] - 1].oid, oid) == 0)
+			return (long)w->set[i] - 1;
+	return -1;
+}
+
+static int
+batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
+    const struct dos_index_entry *e)
+{
+	size_t i, size;
+	uint32_t *set;
+
+	if (w->nr == w->alloc) {
+		size_t alloc = w->alloc ? 2 * w->alloc : 1024;
+		struct record *recs = realloc(w->recs, alloc * sizeof *recs);
+		if (recs == NULL)
+			return DOS_ENOMEM;
+		w->recs = recs;
+		w->alloc = alloc;
+	}
+	/* Keep the set at most half full. */
+	if (2 * (w->nr + 1) > w->set_size) {
+		size = w->set_size ? 2 * w->set_size : PENDING_SET_MIN;
+		if ((set = calloc(size, sizeof *set)) == NULL)
+			return DOS_ENOMEM;
+		free(w->set);
+		w->set = set;
+		w->set_size = size;
+		for (i = 0; i < w->nr; i++) {
+			size_t s = set_slot(w, &w->recs[i].oid);
+			while (w->set[s] != 0)
+				s = (s + 1) & (w->set_size - 1);
+			w->set[s] = (uint32_t)i + 1;
+		}
+	}
+	w->recs[w->nr].oid = *oid;
+	w->recs[w->nr].entry = *e;
+	i = set_slot(w, oid);
+	while (w->set[i] != 0)
+		i = (i + 1) & (w->set_size - 1);
+	w->set[i] = (uint32_t)++w->nr;
+	w->batch_raw += e->raw_size;
+	w->batch_stored += e->stored_size + DOS_ENTRY_HEADER_SIZE;
+	return 0;
+}
+
+/* Already stored (or written in this batch), so not to be written again. */
+static int
+already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
+    unsigned flags)
+{
+	struct dos_index_entry e;
+	int rc;
+
+	if (batch_find(w, oid) >= 0)
+		return 1;
+	rc = dos_index_get(w->ix, oid, &e);
+	if (rc == 0)
+		return 1;
+	if (rc != DOS_ENOTFOUND)
+		return rc;
+	if (flags & DOS_PACK_ADD_DEDUP_LOOSE) {
+		rc = dos_loose_stat(w->st, oid, NULL);
+		if (rc == 0)
+			return 1;
+		if (rc != DOS_ENOTFOUND)
+			return rc;
+	}
+	return 0;
+}
+
+/* Start a new pack when the current one has reached its target size. */
+static int
+maybe_roll(struct dos_pack_writer *w)
+{
+	int rc;
+
+	if (w->end < w->st->cfg.pack_size_target ||
+	    w->end <= DOS_PACK_HEADER_SIZE)
+		return 0;
+	if ((rc = dos_pack_writer_flush(w)) < 0)
+		return rc;
+	return create_pack(w, w->pack + 1);
+}
+
+static int
+add_small(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
+    const struct dos_oid *oid, struct dos_pack_entry *pe)
+{
+	const unsigned char *data = buf;
+	size_t stored = len;
+	int rc;
+
+	pe->codec = DOS_CODEC_NONE;
+	if (w->mode == DOS_COMPRESS_ALWAYS ||
+	    (w->mode == DOS_COMPRESS_AUTO && dos_codec_worth_trying(buf, len))) {
+		rc = dos_compress(&w->comp, w->packed, w->packed_size, buf, len,
+		    &stored);
+		if (rc < 0)
+			return rc;
+		if (w->mode == DOS_COMPRESS_ALWAYS || dos_codec_pays(len, stored)) {
+			pe->codec = w->st->cfg.codec;
+			data = w->packed;
+		} else {
+			stored = len;
+		}
+	}
+	pe->oid = *oid;
+	pe->flags = 0;
+	pe->raw_size = len;
+	pe->stored_size = stored;
+	pe->data_crc = dos_crc32(0, data, stored);
+	{
+		unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+		dos_pack_encode_entry(hdr, pe);
+		if ((rc = append(w, hdr, sizeof hdr)) < 0)
+			return rc;
+	}
+	return append(w, data, stored);
+}
+
+struct stream_state {
+	struct dos_pack_writer *w;
+	uint32_t crc;
+	uint64_t stored;
+};
+
+static int
+stream_sink(void *data, const void *buf, size_t len)
+{
+	struct stream_state *s = data;
+
+	s->crc = dos_crc32(s->crc, buf, len);
+	s->stored += len;
+	return append(s->w, buf, len);
+}
+
+/*
+ * A large object: its header goes in first as a placeholder and is
+ * rewritten once the sizes, checksum and id are known.  The first chunk
+ * (already in w->raw) decides whether compression pays.
+ */
+static int
+add_large(struct dos_pack_writer *w, int fd, size_t first,
+    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
+    int *existed)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct stream_state s = { w, 0, 0 };
+	struct dos_pack_entry pe;
+	uint64_t start = w->end, raw = 0;
+	size_t n = first, sample;
+	ssize_t got;
+	int rc, compress = 0;
+
+	if (w->mode == DOS_COMPRESS_ALWAYS)
+		compress = 1;
+	else if (w->mode == DOS_COMPRESS_AUTO &&
+	    dos_codec_worth_trying(w->raw, n)) {
+		if ((rc = dos_compress(&w->comp, w->packed, w->packed_size,
+		    w->raw, n, &sample)) < 0)
+			return rc;
+		compress = dos_codec_pays(n, sample);
+	}
+	memset(hdr, 0, sizeof hdr);
+	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+		return rc;
+	if (compress && (rc = dos_compress_stream_begin(&w->comp)) < 0)
+		return rc;
+	dos_hasher_reset(&w->hasher);
+	for (;;) {
+		dos_hasher_update(&w->hasher, w->raw, n);
+		raw += n;
+		/* Read ahead one chunk, to know whether this one is the last. */
+		got = dos_read_full(fd, w->packed, STREAM_CHUNK);
+		if (got < 0)
+			goto undo_io;
+		if (compress)
+			rc = dos_compress_stream(&w->comp, w->raw, n, got == 0,
+			    stream_sink, &s);
+		else
+			rc = stream_sink(&s, w->raw, n);
+		if (rc < 0)
+			goto undo;
+		if (got == 0)
+			break;
+		memcpy(w->raw, w->packed, (size_t)got);
+		n = (size_t)got;
+	}
+	dos_hasher_final(&w->hasher, oid);
+	if (expected != NULL && dos_oid_cmp(expected, oid) != 0) {
+		rc = DOS_ECORRUPT;
+		goto undo;
+	}
+	if ((rc = already_stored(w, oid, flags)) != 0) {
+		if (rc < 0)
+			goto undo;
+		*existed = 1;
+		rc = 0;
+		goto undo;
+	}
+	pe.oid = *oid;
+	pe.codec = compress ? w->st->cfg.codec : DOS_CODEC_NONE;
+	pe.flags = 0;
+	pe.raw_size = raw;
+	pe.stored_size = s.stored;
+	pe.data_crc = s.crc;
+	dos_pack_encode_entry(hdr, &pe);
+	if ((rc = write_out(w)) < 0)
+		return rc;
+	if (pwrite(w->packfd, hdr, sizeof hdr, (off_t)start) != sizeof hdr)
+		return DOS_EIO;
+	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
+	    start, pe.stored_size, pe.raw_size });
+undo_io:
+	rc = DOS_EIO;
+undo:
+	{
+		/* Forget the entry: drop the buffer and cut the file back. */
+		int saved = errno;
+		uint64_t written = w->end - w->wlen;
+		w->wlen = 0;
+		w->end = start;
+		if (written > start && ftruncate(w->packfd, (off_t)start) < 0 &&
+		    rc == 0)
+			rc = DOS_EIO;
+		errno = saved;
+	}
+	return rc;
+}
+
+int
+dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
+    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
+    int *existed)
+{
+	struct dos_pack_entry pe;
+	ssize_t n;
+	uint64_t start;
+	int rc;
+
+	*existed = 0;
+	if ((rc = maybe_roll(w)) < 0)
+		return rc;
+	n = dos_read_full(fd, w->raw, SMALL_OBJECT_MAX);
+	if (n < 0)
+		return DOS_EIO;
+	if ((size_t)n == SMALL_OBJECT_MAX)
+		return add_large(w, fd, (size_t)n, expected, flags, oid, existed);
+	dos_hasher_reset(&w->hasher);
+	dos_hasher_update(&w->hasher, w->raw, (size_t)n);
+	dos_hasher_final(&w->hasher, oid);
+	if (expected != NULL && dos_oid_cmp(expected, oid) != 0)
+		return DOS_ECORRUPT;
+	if ((rc = already_stored(w, oid, flags)) != 0) {
+		if (rc < 0)
+			return rc;
+		*existed = 1;
+		return 0;
+	}
+	start = w->end;
+	if ((rc = add_small(w, w->raw, (size_t)n, oid, &pe)) < 0)
+		return rc;
+	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
+	    start, pe.stored_size, pe.raw_size });
+}
+
+size_t
+dos_pack_writer_pending(const struct dos_pack_writer *w)
+{
+	return w->nr;
+}
+
+uint64_t
+dos_pack_writer_pending_bytes(const struct dos_pack_writer *w)
+{
+	return w->batch_stored;
+}
+
+uint32_t
+dos_pack_writer_pack(const struct dos_pack_writer *w)
+{
+	return w->pack;
+}
+
+int
+dos_pack_writer_flush(struct dos_pack_writer *w)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = write_out(w)) < 0)
+		return rc;
+	if (w->nr == 0 && w->end == w->committed)
+		return 0;
+	/* The data must be durable before any record points at it. */
+	if (fdatasync(w->packfd) < 0)
+		return DOS_EIO;
+	if ((rc = dos_index_begin(w->ix)) < 0)
+		return rc;
+	for (i = 0; i < w->nr; i++)
+		if ((rc = dos_index_put(w->ix, &w->recs[i].oid,
+		    &w->recs[i].entry)) < 0)
+			goto fail;
+	if ((rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
+	    (rc = dos_index_commit(w->ix)) < 0)
+		goto fail;
+	w->committed = w->end;
+	w->nr = 0;
+	w->batch_raw = w->batch_stored = 0;
+	if (w->set != NULL)
+		memset(w->set, 0, w->set_size * sizeof *w->set);
+	return 0;
+fail:
+	dos_index_abort(w->ix);
+	return rc;
+}
+
+void
+dos_pack_writer_close(struct dos_pack_writer *w)
+{
+	if (w == NULL)
+		return;
+	/* Whatever was not flushed is a tail the next writer cuts off. */
+	if (w->packfd >= 0)
+		close(w->packfd);
+	if (w->lockfd >= 0)
+		close(w->lockfd);
+	dos_compressor_release(&w->comp);
+	if (w->hasher.ctx != NULL)
+		dos_hasher_release(&w->hasher);
+	free(w->recs);
+	free(w->set);
+	free(w->wbuf);
+	free(w->raw);
+	free(w->packed);
+	free(w);
+}
