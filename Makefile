@@ -22,11 +22,12 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
-CMDS = init hash-object cat-object pack
+CMDS = init hash-object cat-object pack migrate
 
 LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/err.c lib/fsutil.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/object.c lib/oid.c \
 	lib/pack.c lib/store.c
+LIBSRC += lib/legacy.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
 MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7
@@ -58,6 +59,10 @@ $(BUILD)/libdos.a: $(LIBOBJ)
 
 $(BUILD)/dos-%: $(BUILD)/cmd/%.o $(BUILD)/libdos.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
+
+# Only dos-migrate reads legacy containers (lib/legacy.c): SQLite stays
+# out of every other program.
+$(BUILD)/dos-migrate: LDLIBS += -lsqlite3
 
 $(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)

@@ -240,7 +240,7 @@ read_config(struct dos_legacy *lg, const char **why)
 /* ---- the index, on a private copy ---- */
 
 static int
-copy_file(int srcdir, const char *name, const char *dstdir, char *buf)
+copy_file(int srcdir, const char *name, const char *dstdir, void *buf)
 {
 	char path[PATH_MAX];
 	ssize_t n;

@@ -1,0 +1,583 @@
+/* dos-migrate: copy a legacy disk-objectstore container into dos. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+static const char *const migrate_usage[] = {
+	"dos migrate [-q | -v] [-n | --dry-run] [--into] [--map=<file>] "
+	    "<legacy-dir> <new-dir>",
+	NULL
+};
+
+enum {
+	OPT_INTO = DOS_OPT_FIRST_LOCAL,
+	OPT_MAP,
+};
+
+static const struct option migrate_options[] = {
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "verbose", no_argument, NULL, 'v' },
+	{ "dry-run", no_argument, NULL, 'n' },
+	{ "into", no_argument, NULL, OPT_INTO },
+	{ "map", required_argument, NULL, OPT_MAP },
+	DOS_COMMON_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/*
+ * Objects are made durable in batches of this many objects or bytes, as
+ * hash-object does; an interrupted run loses at most one batch of work.
+ */
+#define BATCH_OBJECTS 2048
+#define BATCH_BYTES (256ULL << 20)
+
+/*
+ * Present in a destination while a migration into it is unfinished: a
+ * second run of the same command may then continue in it.
+ */
+#define MARKER "migrating"
+
+/* Old key to new id, for sha1 sources. */
+struct map_entry {
+	char key[DOS_LEGACY_MAX_KEY + 1];
+	struct dos_oid oid;
+};
+
+struct migration {
+	struct dos_store store;		/* dirfd < 0: nothing to look in */
+	struct dos_loose_batch *batch;
+	int dry_run, sha1, quiet, verbose;
+	char problems[512];		/* bad copies of the current object */
+	char **failed;			/* keys with no good copy */
+	size_t nfailed, failed_alloc;
+	struct map_entry *map;
+	size_t nmap, map_alloc;
+	uint64_t missing;		/* after the run, not at the destination */
+	FILE *mapfp;
+};
+
+/*
+ * ---- The object sink ----
+ *
+ * Where verified objects go: these four functions and store_commit() are
+ * the only code that writes to the destination.  Loose objects for now;
+ * to write packs, point them at the pack writer.
+ */
+
+static int
+store_object_begin(struct migration *m)
+{
+	return dos_loose_batch_begin(m->batch);
+}
+
+static int
+store_object_write(struct migration *m, const void *buf, size_t len)
+{
+	return dos_loose_batch_write(m->batch, buf, len);
+}
+
+static int
+store_object_end(struct migration *m, struct dos_oid *oid)
+{
+	return dos_loose_batch_end(m->batch, oid);
+}
+
+static void
+store_object_abort(struct migration *m)
+{
+	dos_loose_batch_abort(m->batch);
+}
+
+/* Make everything written so far durable. */
+static int
+store_commit(struct migration *m)
+{
+	return m->batch != NULL ? dos_loose_batch_commit(m->batch) : 0;
+}
+
+static int
+store_commit_if_full(struct migration *m)
+{
+	if (dos_loose_batch_pending(m->batch) >= BATCH_OBJECTS ||
+	    dos_loose_batch_pending_bytes(m->batch) >= BATCH_BYTES)
+		return store_commit(m);
+	return 0;
+}
+
+/* ---- the callbacks of dos_legacy_migrate() ---- */
+
+/* 1 if the destination has oid with this size (any size if UINT64_MAX). */
+static int
+have_object(struct migration *m, const struct dos_oid *oid, uint64_t size)
+{
+	struct dos_object_info info;
+	int rc;
+
+	if (m->store.dirfd < 0)
+		return 0;
+	rc = dos_object_info(&m->store, oid, &info);
+	if (rc == DOS_ENOTFOUND || rc == DOS_ECORRUPT)
+		return 0;
+	if (rc < 0)
+		return rc;
+	return size == UINT64_MAX || info.size == size;
+}
+
+static int
+sink_want(void *data, const struct dos_legacy_object *obj)
+{
+	struct migration *m = data;
+	struct dos_oid oid;
+	int rc;
+
+	m->problems[0] = '\0';
+	/* A sha1 key says nothing about the new id: read it again. */
+	if (m->sha1)
+		return 1;
+	dos_oid_from_hex(&oid, obj->key, DOS_HEXSZ);
+	rc = have_object(m, &oid, obj->where == DOS_LEGACY_PACKED ?
+	    obj->size : UINT64_MAX);
+	return rc < 0 ? rc : !rc;
+}
+
+static int
+sink_begin(void *data, const struct dos_legacy_object *obj)
+{
+	struct migration *m = data;
+
+	return m->dry_run ? 0 : store_object_begin(m);
+}
+
+static int
+sink_write(void *data, const void *buf, size_t len)
+{
+	struct migration *m = data;
+
+	return m->dry_run ? 0 : store_object_write(m, buf, len);
+}
+
+static void
+sink_abort(void *data)
+{
+	struct migration *m = data;
+
+	if (!m->dry_run)
+		store_object_abort(m);
+}
+
+static void
+describe_copy(const struct dos_legacy_object *obj, char *buf, size_t size)
+{
+	switch (obj->where) {
+	case DOS_LEGACY_PACKED:
+		snprintf(buf, size, "pack/%lld", (long long)obj->pack_id);
+		break;
+	case DOS_LEGACY_LOOSE:
+		snprintf(buf, size, "loose");
+		break;
+	case DOS_LEGACY_DUPLICATE:
+		snprintf(buf, size, "duplicate");
+		break;
+	}
+}
+
+static void
+sink_bad_copy(void *data, const struct dos_legacy_object *obj,
+    enum dos_legacy_problem problem)
+{
+	struct migration *m = data;
+	size_t len = strlen(m->problems);
+	char where[32];
+
+	describe_copy(obj, where, sizeof where);
+	snprintf(m->problems + len, sizeof m->problems - len, "%s%s:%s",
+	    len > 0 ? " " : "", where, dos_legacy_problem_name(problem));
+	if (m->verbose)
+		warning("%s: %s copy is %s%s%s", obj->key, where,
+		    dos_legacy_problem_name(problem),
+		    obj->sys_errno != 0 ? ": " : "",
+		    obj->sys_errno != 0 ? strerror(obj->sys_errno) : "");
+}
+
+static int
+sink_end(void *data, const struct dos_legacy_object *obj)
+{
+	struct migration *m = data;
+	struct dos_oid oid;
+	char hex[DOS_HEXSZ + 1], where[32];
+	int rc;
+
+	if (m->problems[0] != '\0' && !m->quiet) {
+		describe_copy(obj, where, sizeof where);
+		warning("%s: bad copies (%s); migrated the %s copy", obj->key,
+		    m->problems, where);
+	}
+	m->problems[0] = '\0';
+	if (m->dry_run)
+		return 0;
+	if ((rc = store_object_end(m, &oid)) < 0)
+		return rc;
+	if (m->sha1) {
+		if (m->nmap == m->map_alloc) {
+			m->map_alloc = m->map_alloc ? 2 * m->map_alloc : 1024;
+			m->map = xrealloc(m->map, m->map_alloc * sizeof *m->map);
+		}
+		strcpy(m->map[m->nmap].key, obj->key);
+		m->map[m->nmap++].oid = oid;
+	} else if (strcmp(dos_oid_to_hex(&oid, hex), obj->key) != 0) {
+		/* Verified as sha256 of the same bytes: cannot differ. */
+		die("object %s was stored as %s", obj->key, hex);
+	}
+	return store_commit_if_full(m);
+}
+
+static void
+sink_lost(void *data, const struct dos_legacy_object *obj)
+{
+	struct migration *m = data;
+	char line[DOS_LEGACY_MAX_KEY + sizeof m->problems + 2];
+	int n;
+
+	n = snprintf(line, sizeof line, "%s %s\n", obj->key,
+	    m->problems[0] != '\0' ? m->problems : "unreadable");
+	dos_out_write(line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+	m->problems[0] = '\0';
+	if (m->nfailed == m->failed_alloc) {
+		m->failed_alloc = m->failed_alloc ? 2 * m->failed_alloc : 64;
+		m->failed = xrealloc(m->failed,
+		    m->failed_alloc * sizeof *m->failed);
+	}
+	m->failed[m->nfailed++] = xstrdup(obj->key);
+}
+
+static const struct dos_legacy_sink migrate_sink = {
+	sink_want, sink_begin, sink_write, sink_end, sink_abort,
+	sink_bad_copy, sink_lost,
+};
+
+/* ---- the final check ---- */
+
+static int
+cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+cmp_map(const void *a, const void *b)
+{
+	return strcmp(((const struct map_entry *)a)->key,
+	    ((const struct map_entry *)b)->key);
+}
+
+static int
+is_failed(struct migration *m, const char *key)
+{
+	return bsearch(&key, m->failed, m->nfailed, sizeof *m->failed,
+	    cmp_str) != NULL;
+}
+
+/* The new id of a legacy key, or NULL if it was not migrated. */
+static const struct dos_oid *
+new_id(struct migration *m, const char *key, struct dos_oid *buf)
+{
+	struct map_entry probe, *e;
+
+	if (!m->sha1) {
+		dos_oid_from_hex(buf, key, DOS_HEXSZ);
+		return buf;
+	}
+	snprintf(probe.key, sizeof probe.key, "%s", key);
+	e = bsearch(&probe, m->map, m->nmap, sizeof *m->map, cmp_map);
+	return e != NULL ? &e->oid : NULL;
+}
+
+/* Every source key is at the destination, or was reported as failed. */
+static int
+check_key(const char *key, void *data)
+{
+	struct migration *m = data;
+	struct dos_oid buf;
+	const struct dos_oid *oid;
+	char hex[DOS_HEXSZ + 1];
+	int rc;
+
+	if (is_failed(m, key))
+		return 0;
+	if ((oid = new_id(m, key, &buf)) == NULL) {
+		rc = 0;
+	} else if ((rc = have_object(m, oid, UINT64_MAX)) < 0) {
+		return rc;
+	}
+	if (!rc) {
+		m->missing++;
+		error("%s: not found in the destination after migrating", key);
+		return 0;
+	}
+	if (m->mapfp != NULL &&
+	    fprintf(m->mapfp, "%s %s\n", key, dos_oid_to_hex(oid, hex)) < 0)
+		die("unable to write the map: %s", strerror(errno));
+	return 0;
+}
+
+/* ---- the destination ---- */
+
+/* 1 if the container has no object at all. */
+static int
+stop_at_first(const struct dos_oid *oid, void *data)
+{
+	return 1;
+}
+
+static int
+read_marker(const char *dest, char *buf, size_t size)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "%s/" MARKER, dest);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -1;
+	n = dos_read_full(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+static void
+write_marker(struct migration *m, const char *source)
+{
+	int fd = openat(m->store.dirfd, MARKER,
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+
+	if (fd < 0 || dos_write_all(fd, source, strlen(source)) < 0 ||
+	    dos_write_all(fd, "\n", 1) < 0 || fsync(fd) < 0 ||
+	    fsync(m->store.dirfd) < 0)
+		die("unable to write '%s/" MARKER "': %s", m->store.path,
+		    strerror(errno));
+	close(fd);
+}
+
+/*
+ * A new container at dest, or the one an interrupted run of the same
+ * migration left there.
+ */
+static void
+create_destination(struct migration *m, const char *dest, const char *source)
+{
+	struct dos_config cfg, existing;
+	char marker[PATH_MAX + 2];
+	int rc, empty;
+
+	if (dos_config_init(&cfg) < 0)
+		die("unable to generate a container id");
+	rc = dos_store_create(dest, &cfg, &existing);
+	if (rc == DOS_EEXIST)
+		die("'%s' is not empty (use --into to add to a dos container)",
+		    dest);
+	if (rc == DOS_ELEGACY)
+		die("'%s' is a legacy container, not a destination", dest);
+	if (rc < 0)
+		die("unable to create '%s': %s", dest, dos_strerror(rc));
+	if ((rc = dos_store_open(&m->store, dest, DOS_OPEN_WRITE)) < 0)
+		die("unable to open '%s': %s", dest, dos_strerror(rc));
+	if (read_marker(dest, marker, sizeof marker) == 0) {
+		if (strcmp(marker, source) != 0)
+			die("'%s' holds an unfinished migration of another "
+			    "container", dest);
+	} else {
+		empty = dos_for_each_object(&m->store, DOS_ITER_UNORDERED,
+		    stop_at_first, NULL);
+		if (empty < 0)
+			die("unable to read '%s': %s", dest, dos_strerror(empty));
+		if (empty > 0)
+			die("'%s' already holds objects (use --into to add "
+			    "to it)", dest);
+	}
+	write_marker(m, source);
+}
+
+static void
+open_destination(struct migration *m, const char *dest, int into)
+{
+	struct stat sb;
+	int rc;
+
+	if (into || (m->dry_run && stat(dest, &sb) == 0)) {
+		rc = dos_store_open(&m->store, dest, m->dry_run ? 0 :
+		    DOS_OPEN_WRITE);
+		if (rc == DOS_ENOTCONTAINER && !into)
+			return;	/* a dry run: whether it is empty is moot */
+		if (rc == DOS_ENOTCONTAINER || rc == DOS_EBADCONFIG)
+			die("not a dos container: '%s'", dest);
+		if (rc < 0)
+			die("unable to open '%s': %s", dest, dos_strerror(rc));
+	}
+}
+
+/* ---- reporting ---- */
+
+static double
+seconds_since(const struct timespec *t0)
+{
+	struct timespec t1;
+
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) +
+	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
+}
+
+static void
+summary(const struct migration *m, const struct dos_legacy_stats *s,
+    double secs)
+{
+	fprintf(stderr, "%s: %s %llu objects (%llu bytes), "
+	    "%llu already present, %llu extra copies skipped, "
+	    "%llu recovered from a second copy, %llu failed, in %.1f s\n",
+	    dos_progname, m->dry_run ? "would migrate" : "migrated",
+	    (unsigned long long)s->objects, (unsigned long long)s->bytes,
+	    (unsigned long long)s->present,
+	    (unsigned long long)s->extra_copies,
+	    (unsigned long long)s->recovered,
+	    (unsigned long long)s->failed, secs);
+}
+
+int
+cmd_main(int argc, char **argv)
+{
+	struct migration m = { DOS_STORE_INIT, NULL, 0, 0, 0, 0, "", NULL, 0,
+	    0, NULL, 0, 0, 0, NULL };
+	struct dos_legacy *lg;
+	struct dos_legacy_stats stats;
+	const struct dos_legacy_config *cfg;
+	const char *why, *map_path = NULL, *source, *dest;
+	char *abs_source;
+	struct timespec t0;
+	int opt, into = 0, rc;
+
+	while ((opt = getopt_long(argc, argv, "+hqvn", migrate_options,
+	    NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			m.quiet = 1;
+			break;
+		case 'v':
+			m.verbose = 1;
+			break;
+		case 'n':
+			m.dry_run = 1;
+			break;
+		case OPT_INTO:
+			into = 1;
+			break;
+		case OPT_MAP:
+			map_path = optarg;
+			break;
+		default:
+			dos_common_option(opt, migrate_usage);
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (m.quiet && m.verbose)
+		dos_usage(migrate_usage, "-q and -v are mutually exclusive");
+	if (argc != 2)
+		dos_usage(migrate_usage, argc < 2 ?
+		    "a legacy container and a destination are needed" :
+		    "too many arguments");
+	source = argv[0];
+	dest = argv[1];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	rc = dos_legacy_open(source, &lg, &why);
+	if (rc == DOS_ENOTCONTAINER)
+		die("not a legacy disk-objectstore container: '%s' (%s)",
+		    source, why);
+	if (rc == DOS_EBADCONFIG)
+		die("cannot migrate '%s': %s", source, why);
+	if (rc < 0)
+		die("unable to open '%s': %s", source, dos_strerror(rc));
+	cfg = dos_legacy_get_config(lg);
+	m.sha1 = cfg->hash == DOS_LEGACY_SHA1;
+	if (m.sha1 && map_path == NULL && !m.dry_run)
+		dos_usage(migrate_usage, "'%s' has sha1 keys: --map=<file> "
+		    "must record their new ids", source);
+	if (m.verbose)
+		fprintf(stderr, "%s: '%s': %s keys, loose_prefix_len %d, "
+		    "container_id '%s'\n", dos_progname, source,
+		    m.sha1 ? "sha1" : "sha256", cfg->loose_prefix_len,
+		    cfg->container_id);
+
+	if ((abs_source = realpath(source, NULL)) == NULL)
+		die("unable to resolve '%s': %s", source, strerror(errno));
+	if (m.dry_run)
+		open_destination(&m, dest, into);
+	else if (into)
+		open_destination(&m, dest, into);
+	else
+		create_destination(&m, dest, abs_source);
+	if (!m.dry_run && (rc = dos_loose_batch_new(&m.store, &m.batch)) < 0)
+		die("%s", dos_strerror(rc));
+
+	dos_out_set_buffered(!dos_stdout_is_pipe());
+	rc = dos_legacy_migrate(lg, &migrate_sink, &m, &stats);
+	if (rc == 0)
+		rc = store_commit(&m);
+	if (rc < 0)
+		die("migration of '%s' stopped: %s", source, dos_strerror(rc));
+	dos_out_flush();
+
+	if (!m.dry_run) {
+		qsort(m.failed, m.nfailed, sizeof *m.failed, cmp_str);
+		qsort(m.map, m.nmap, sizeof *m.map, cmp_map);
+		if (map_path != NULL && strcmp(map_path, "-") == 0)
+			m.mapfp = stdout;
+		else if (map_path != NULL &&
+		    (m.mapfp = fopen(map_path, "w")) == NULL)
+			die("unable to create '%s': %s", map_path,
+			    strerror(errno));
+		if ((rc = dos_legacy_for_each_key(lg, check_key, &m)) < 0)
+			die("unable to list the objects of '%s': %s", source,
+			    dos_strerror(rc));
+		if (m.mapfp != NULL && m.mapfp != stdout && fclose(m.mapfp) != 0)
+			die("unable to write '%s': %s", map_path,
+			    strerror(errno));
+		if (m.missing > 0)
+			die("%llu objects of '%s' are missing from '%s'",
+			    (unsigned long long)m.missing, source, dest);
+		if (m.verbose)
+			fprintf(stderr, "%s: every object of '%s' is in '%s'\n",
+			    dos_progname, source, dest);
+		/* Done, as far as the source allows: no more resuming. */
+		if (!into && m.nfailed == 0 &&
+		    (unlinkat(m.store.dirfd, MARKER, 0) < 0 ||
+		    fsync(m.store.dirfd) < 0))
+			die("unable to remove '%s/" MARKER "': %s", dest,
+			    strerror(errno));
+	}
+	if (!m.quiet)
+		summary(&m, &stats, seconds_since(&t0));
+
+	dos_loose_batch_free(m.batch);
+	dos_store_release(&m.store);
+	dos_legacy_close(lg);
+	free(abs_source);
+	while (m.nfailed > 0)
+		free(m.failed[--m.nfailed]);
+	free(m.failed);
+	free(m.map);
+	return stats.failed > 0 ? 1 : 0;
+}
