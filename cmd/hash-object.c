@@ -11,8 +11,8 @@
 #include "dos.h"
 
 static const char *const hash_usage[] = {
-	"dos hash-object [-w] [--stdin] [--] <file>...",
-	"dos hash-object [-w] --stdin-paths [-z] [--with-path] [--keep-going]",
+	"dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...",
+	"dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going]",
 	NULL
 };
 
@@ -21,6 +21,7 @@ enum {
 	OPT_STDIN_PATHS,
 	OPT_WITH_PATH,
 	OPT_KEEP_GOING,
+	OPT_TO_PACK,
 };
 
 static const struct option hash_options[] = {
@@ -30,6 +31,7 @@ static const struct option hash_options[] = {
 	{ "null", no_argument, NULL, 'z' },
 	{ "with-path", no_argument, NULL, OPT_WITH_PATH },
 	{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
+	{ "to-pack", no_argument, NULL, OPT_TO_PACK },
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -41,7 +43,7 @@ static const struct option hash_options[] = {
 #define BATCH_OBJECTS 2048
 #define BATCH_BYTES (256ULL << 20)
 
-static int write_object, with_path, keep_going, flush_each;
+static int write_object, to_pack, with_path, keep_going, flush_each;
 static int record_end = '\n';
 
 /* Ids waiting for their batch to be durable before they are printed. */
@@ -54,6 +56,7 @@ static size_t queue_nr, queue_alloc;
 
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_loose_batch *batch;
+static struct dos_pack_writer *writer;
 
 static void
 print_record(const struct dos_oid *oid, const char *path)
@@ -81,6 +84,9 @@ commit_and_print(void)
 	if (batch != NULL && (rc = dos_loose_batch_commit(batch)) < 0)
 		die("unable to store objects in '%s': %s", store.path,
 		    dos_strerror(rc));
+	if (writer != NULL && (rc = dos_pack_writer_flush(writer)) < 0)
+		die("unable to write pack %u: %s", dos_pack_writer_pack(writer),
+		    dos_strerror(rc));
 	for (i = 0; i < queue_nr; i++) {
 		print_record(&queue[i].oid, queue[i].path);
 		free(queue[i].path);
@@ -107,14 +113,31 @@ fail_input(const char *fmt, ...)
 	die("%s", msg);
 }
 
+static size_t
+pending_objects(void)
+{
+	return writer != NULL ? dos_pack_writer_pending(writer) :
+	    dos_loose_batch_pending(batch);
+}
+
+static uint64_t
+pending_bytes(void)
+{
+	return writer != NULL ? dos_pack_writer_pending_bytes(writer) :
+	    dos_loose_batch_pending_bytes(batch);
+}
+
 /* Hash (and store) one input; 0 or -1 when --keep-going skipped it. */
 static int
 hash_one(int fd, const char *path)
 {
 	struct dos_oid oid;
-	int rc;
+	int rc, existed;
 
-	if (write_object)
+	if (writer != NULL)
+		rc = dos_pack_writer_add_fd(writer, fd, NULL,
+		    DOS_PACK_ADD_DEDUP_LOOSE, &oid, &existed);
+	else if (batch != NULL)
 		rc = dos_loose_batch_add_fd(batch, fd, &oid);
 	else
 		rc = dos_hash_fd(fd, &oid, NULL);
@@ -131,19 +154,19 @@ hash_one(int fd, const char *path)
 	queue[queue_nr].oid = oid;
 	queue[queue_nr].path = with_path ? xstrdup(path) : NULL;
 	queue_nr++;
-	if (!write_object ||
-	    dos_loose_batch_pending(batch) >= BATCH_OBJECTS ||
-	    dos_loose_batch_pending_bytes(batch) >= BATCH_BYTES)
+	if (!write_object || pending_objects() >= BATCH_OBJECTS ||
+	    pending_bytes() >= BATCH_BYTES)
 		commit_and_print();
 	return 0;
 }
 
+/* A file operand; "-" means standard input unless literal is set. */
 static int
-hash_path(const char *path)
+hash_path(const char *path, int literal)
 {
 	int fd, rc;
 
-	if (strcmp(path, "-") == 0)
+	if (!literal && strcmp(path, "-") == 0)
 		return hash_one(0, "-");
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
@@ -189,7 +212,7 @@ hash_stdin_paths(void)
 				fail_input("line is badly quoted: %s", line);
 			free(line);
 		}
-		if (hash_path(rec) < 0)
+		if (hash_path(rec, 1) < 0)
 			status = 1;
 	}
 	dos_input_release(&in);
@@ -224,6 +247,9 @@ cmd_main(int argc, char **argv)
 		case OPT_KEEP_GOING:
 			keep_going = 1;
 			break;
+		case OPT_TO_PACK:
+			to_pack = 1;
+			break;
 		default:
 			dos_common_option(opt, hash_usage);
 		}
@@ -236,13 +262,23 @@ cmd_main(int argc, char **argv)
 		dos_usage(hash_usage, "can't specify files with --stdin-paths");
 	if (!stdin_paths && record_end == '\0')
 		dos_usage(hash_usage, "-z needs --stdin-paths");
+	if (to_pack && !write_object)
+		dos_usage(hash_usage, "--to-pack needs -w");
 	if (!stdin_paths && !use_stdin && argc == 0)
 		dos_usage(hash_usage, "nothing to hash");
 
-	if (write_object) {
+	if (write_object)
 		dos_open_or_die(&store, DOS_OPEN_WRITE);
-		if ((rc = dos_loose_batch_new(&store, &batch)) < 0)
-			die("%s", dos_strerror(rc));
+	if (to_pack) {
+		long holder;
+		rc = dos_pack_writer_open(&store, 0, DOS_COMPRESS_AUTO, &writer,
+		    &holder);
+		if (rc < 0)
+			die("unable to write to the packs of '%s': %s", store.path,
+			    dos_strerror(rc));
+	} else if (write_object &&
+	    (rc = dos_loose_batch_new(&store, &batch)) < 0) {
+		die("%s", dos_strerror(rc));
 	}
 	flush_each = dos_stdout_is_pipe();
 	dos_out_set_buffered(1);
@@ -253,10 +289,11 @@ cmd_main(int argc, char **argv)
 		if (use_stdin && hash_one(0, "-") < 0)
 			status = 1;
 		for (i = 0; i < argc; i++)
-			if (hash_path(argv[i]) < 0)
+			if (hash_path(argv[i], 0) < 0)
 				status = 1;
 	}
 	commit_and_print();
+	dos_pack_writer_close(writer);
 	dos_loose_batch_free(batch);
 	dos_store_release(&store);
 	free(queue);

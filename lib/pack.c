@@ -255,7 +255,7 @@ create_pack(struct dos_pack_writer *w, uint32_t pack)
 
 	snprintf(name, sizeof name, "packs/%u", pack);
 	fd = openat(w->st->dirfd, name,
-	    O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0444);
+	    O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (fd < 0)
 		return DOS_EIO;
 	memset(hdr, 0, sizeof hdr);
@@ -638,14 +638,21 @@ undo_io:
 	rc = DOS_EIO;
 undo:
 	{
-		/* Forget the entry: drop the buffer and cut the file back. */
+		/*
+		 * Forget the entry but not what precedes it: if none of it
+		 * reached the file, only its bytes leave the buffer; otherwise
+		 * the buffer was written out whole and the file is cut back.
+		 */
 		int saved = errno;
 		uint64_t written = w->end - w->wlen;
-		w->wlen = 0;
+		if (written <= start) {
+			w->wlen -= (size_t)(w->end - start);
+		} else {
+			w->wlen = 0;
+			if (ftruncate(w->packfd, (off_t)start) < 0 && rc == 0)
+				rc = DOS_EIO;
+		}
 		w->end = start;
-		if (written > start && ftruncate(w->packfd, (off_t)start) < 0 &&
-		    rc == 0)
-			rc = DOS_EIO;
 		errno = saved;
 	}
 	return rc;
