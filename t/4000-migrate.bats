@@ -1,0 +1,284 @@
+#!/usr/bin/env bats
+# dos migrate: legacy disk-objectstore containers into dos.  The fixtures
+# in t/fixtures/legacy/ were written by the legacy Python code; each has a
+# manifest.tsv computed from the original bytes.
+load helper
+
+FIXTURES="$BATS_TEST_DIRNAME/fixtures/legacy"
+
+# Unpack fixture $1 into ./$1 (the container is ./$1/container).
+unpack() {
+	mkdir -p "$1" && tar -xf "$FIXTURES/$1/container.tar" -C "$1"
+}
+
+# "<sha256> <size>" of every manifest object, minus the damaged ones.
+expected_objects() {
+	local bad="$FIXTURES/$1/expected_bad.tsv"
+	tail -n +2 "$FIXTURES/$1/manifest.tsv" |
+	    if [ -f "$bad" ]; then grep -v -F -f <(tail -n +2 "$bad"); else cat; fi |
+	    awk '{ print $2, $3 }' | sort
+}
+
+# Every object of dos container $1, re-hashed, as "<id> <size>".
+actual_objects() {
+	dos --dir="$1" cat-object --batch-check --batch-all-objects --verify |
+	    sort
+}
+
+# Checksums of every file below $1, to prove it did not change.
+tree_sums() {
+	(cd "$1" && find . -type f -exec sha256sum {} + | sort -k2)
+}
+
+# A hand-made legacy container at $1 with loose_prefix_len $2 and the
+# four-key config of disk-objectstore 0.3/0.4.
+make_legacy() {
+	mkdir -p "$1/loose" "$1/packs" "$1/sandbox" "$1/duplicates"
+	printf '{"container_version": 1, "loose_prefix_len": %d, "pack_size_target": 4294967296, "hash_type": "sha256"}' \
+	    "$2" >"$1/config.json"
+	sqlite3 "$1/packs.idx" 'PRAGMA journal_mode=wal;
+	    CREATE TABLE db_object (id INTEGER NOT NULL,
+	    hashkey VARCHAR NOT NULL, compressed BOOLEAN NOT NULL,
+	    size INTEGER NOT NULL, "offset" INTEGER NOT NULL,
+	    length INTEGER NOT NULL, pack_id INTEGER NOT NULL, PRIMARY KEY (id));
+	    CREATE UNIQUE INDEX ix_db_object_hashkey ON db_object (hashkey);' \
+	    >/dev/null
+}
+
+# Append file $3 to pack $2 of container $1 as raw, zlib or zstd ($4).
+add_packed() {
+	local pack="$1/packs/$2" key size offset payload=$BATS_TEST_TMPDIR/payload
+	key=$(sha256_of "$3")
+	size=$(stat -c %s "$3")
+	offset=$(stat -c %s "$pack" 2>/dev/null || echo 0)
+	case $4 in
+	raw) cp "$3" "$payload" ;;
+	zlib) python3 -c 'import sys, zlib
+sys.stdout.buffer.write(zlib.compress(open(sys.argv[1], "rb").read(), 1))' \
+	    "$3" >"$payload" ;;
+	zstd) zstd -q -c "$3" >"$payload" ;;
+	esac
+	cat "$payload" >>"$pack"
+	sqlite3 "$1/packs.idx" "INSERT INTO db_object (hashkey, compressed,
+	    size, \"offset\", length, pack_id) VALUES ('$key',
+	    $([ "$4" = raw ] && echo 0 || echo 1), $size, $offset,
+	    $(stat -c %s "$payload"), $2)"
+}
+
+# Store file $3 loose in container $1 with prefix length $2.
+add_loose() {
+	local key
+	key=$(sha256_of "$3")
+	if [ "$2" -eq 0 ]; then
+		cp "$3" "$1/loose/$key"
+	else
+		mkdir -p "$1/loose/${key:0:$2}"
+		cp "$3" "$1/loose/${key:0:$2}/${key:$2}"
+	fi
+}
+
+@test "every fixture migrates and matches its manifest" {
+	local n status
+	for n in 12_sha1 13_wal_uncheckpointed 14_repack_interrupted \
+	    15_edge_states 99_corrupted; do
+		unpack "$n"
+		status=0
+		dos migrate -q --map="$n.map" "$n/container" "$n.dos" \
+		    >"$n.failed" || status=$?
+		[ "$status" -eq "$([ "$n" = 99_corrupted ] && echo 1 || echo 0)" ]
+		expected_objects "$n" >expect
+		actual_objects "$n.dos" >actual
+		diff -u expect actual
+		[ ! -e "$n.dos/migrating" ] || [ "$n" = 99_corrupted ]
+	done
+}
+
+@test "the source is not modified, WAL included" {
+	local n
+	for n in 13_wal_uncheckpointed 14_repack_interrupted 15_edge_states \
+	    99_corrupted; do
+		unpack "$n"
+		tree_sums "$n/container" >"$n.before"
+		run dos migrate -q "$n/container" "$n.dos"
+		tree_sums "$n/container" >"$n.after"
+		diff -u "$n.before" "$n.after"
+	done
+	grep -q 'packs.idx-wal$' 13_wal_uncheckpointed.after
+	grep -q 'packs.idx-shm$' 13_wal_uncheckpointed.after
+}
+
+@test "99_corrupted: exactly the damaged objects fail, with what is wrong" {
+	unpack 99_corrupted
+	run -1 --separate-stderr dos migrate 99_corrupted/container new
+	# Legacy containers keep no record of loose objects, so a deleted
+	# loose file (9d0a...) cannot be noticed.
+	tail -n +2 "$FIXTURES/99_corrupted/expected_bad.tsv" |
+	    grep -v '^9d0a16d8b279' | sort >expect
+	printf '%s\n' "$output" | cut -d' ' -f1 | sort >actual
+	diff -u expect actual
+	[ "$(grep -c ' pack/2:missing$' <<<"$output")" -eq 19 ]
+	grep -qx '3cdba20b37ee0f6ee54b1999d1b52cb50be72190703e8ef500baed22d3b782a0 pack/1:hash-mismatch' <<<"$output"
+	grep -qx 'd2fd291786e0d727245e1ae998a6c5b58969cf562ae0e0793cb62a5df1f88b23 pack/4:corrupt' <<<"$output"
+	grep -qx '1ac93c6d3b11f931b636c1298992bb2a80f725578a2412cc7c67fec4b13e0fac pack/7:truncated' <<<"$output"
+	grep -qx 'ef9d1c71171b8b7601f79c4767b45aa1926ea3c8ebccb33ac7d06adb99ccd979 loose:hash-mismatch' <<<"$output"
+	grep -q 'migrated 126 objects.* 23 failed' <<<"$stderr"
+	[ "$(actual_objects new | wc -l)" -eq 126 ]
+}
+
+@test "13_wal_uncheckpointed: rows that live only in the WAL migrate" {
+	unpack 13_wal_uncheckpointed
+	[ "$(sqlite3 'file:13_wal_uncheckpointed/container/packs.idx?immutable=1' \
+	    'SELECT count(*) FROM db_object')" -eq 100 ]
+	run -0 dos migrate -q 13_wal_uncheckpointed/container new
+	[ "$(actual_objects new | wc -l)" -eq 160 ]
+}
+
+@test "14_repack_interrupted: objects are read from pack -1, deleted ones stay deleted" {
+	unpack 14_repack_interrupted
+	[ ! -e 14_repack_interrupted/container/packs/0 ]
+	run -0 dos migrate -q 14_repack_interrupted/container new
+	[ "$(actual_objects new | wc -l)" -eq 110 ]
+	tail -n +2 "$FIXTURES/14_repack_interrupted/deleted.tsv" | cut -f1 >deleted
+	[ -s deleted ]
+	run -0 dos --dir=new cat-object --batch-check <deleted
+	! grep -qv ' missing$' <<<"$output"
+}
+
+@test "12_sha1: objects are re-keyed to sha256 and the map says how" {
+	unpack 12_sha1
+	run -129 dos migrate 12_sha1/container new
+	[[ "$output" == *"--map=<file>"* ]]
+	run -0 dos migrate -q --map=ids 12_sha1/container new
+	tail -n +2 "$FIXTURES/12_sha1/manifest.tsv" | awk '{ print $1, $2 }' |
+	    sort >expect
+	sort ids >actual
+	diff -u expect actual
+	run -0 --separate-stderr dos migrate -q --map=- 12_sha1/container new2
+	sort <<<"$output" >actual
+	diff -u expect actual
+}
+
+@test "15_edge_states: duplicates/ repairs a bad packed copy" {
+	local key=a9966deb109a606cbcc9368094f365e62a29ae3616f11e125e0909d5f21581b4 off
+	unpack 15_edge_states
+	chmod -R u+w 15_edge_states/container
+	off=$(sqlite3 15_edge_states/container/packs.idx \
+	    "SELECT \"offset\" + length / 2 FROM db_object WHERE hashkey = '$key'")
+	printf '\377' | dd of=15_edge_states/container/packs/0 bs=1 seek="$off" \
+	    conv=notrunc status=none
+	run -0 --separate-stderr dos migrate 15_edge_states/container new
+	[ -z "$output" ]
+	[[ "$stderr" == *"$key: bad copies (pack/0:"*"migrated the duplicate copy"* ]]
+	[[ "$stderr" == *"1 recovered from a second copy"* ]]
+	expected_objects 15_edge_states >expect
+	actual_objects new >actual
+	diff -u expect actual
+}
+
+@test "a dry run verifies everything and writes nothing" {
+	unpack 99_corrupted
+	run -1 --separate-stderr dos migrate -n 99_corrupted/container new
+	[ ! -e new ]
+	[ "$(wc -l <<<"$output")" -eq 23 ]
+	[[ "$stderr" == *"would migrate 126 objects"* ]]
+	run -1 dos migrate -n --into 99_corrupted/container "$DOS_DIR"
+	[ -z "$(actual_objects "$DOS_DIR")" ]
+}
+
+@test "an interrupted migration continues where it stopped" {
+	unpack 13_wal_uncheckpointed
+	run -0 dos migrate -q 13_wal_uncheckpointed/container new
+	# What a run killed after some batches leaves: the marker, and only
+	# part of the objects.
+	realpath 13_wal_uncheckpointed/container >new/migrating
+	find new/loose -type f | head -40 | xargs rm
+	[ "$(actual_objects new | wc -l)" -eq 120 ]
+	run -0 --separate-stderr dos migrate 13_wal_uncheckpointed/container new
+	[[ "$stderr" == *"migrated 40 objects"*"120 already present"* ]]
+	[ ! -e new/migrating ]
+	expected_objects 13_wal_uncheckpointed >expect
+	actual_objects new >actual
+	diff -u expect actual
+}
+
+@test "a migration killed with SIGKILL can be run again to completion" {
+	unpack 14_repack_interrupted
+	dos migrate -q 14_repack_interrupted/container new &
+	kill -9 $! 2>/dev/null || true
+	wait $! || true
+	run -0 dos migrate -q 14_repack_interrupted/container new
+	expected_objects 14_repack_interrupted >expect
+	actual_objects new >actual
+	diff -u expect actual
+}
+
+@test "--into adds to an existing container, skipping what it has" {
+	unpack 14_repack_interrupted
+	echo hello >hello
+	dos hash-object -w hello >/dev/null
+	run -0 --separate-stderr dos migrate --into 14_repack_interrupted/container "$DOS_DIR"
+	run -0 --separate-stderr dos migrate --into 14_repack_interrupted/container "$DOS_DIR"
+	[[ "$stderr" == *"migrated 0 objects"*"110 already present"* ]]
+	[ "$(actual_objects "$DOS_DIR" | wc -l)" -eq 111 ]
+}
+
+@test "the destination must be new, empty or the same unfinished migration" {
+	unpack 14_repack_interrupted
+	mkdir full && echo x >full/file
+	run -128 dos migrate 14_repack_interrupted/container full
+	[[ "$output" == *"'full' is not empty"* ]]
+	echo hello >hello
+	dos hash-object -w hello >/dev/null
+	run -128 dos migrate 14_repack_interrupted/container "$DOS_DIR"
+	[[ "$output" == *"already holds objects"* ]]
+	run -128 dos migrate --into 14_repack_interrupted/container full
+	[[ "$output" == *"not a dos container"* ]]
+	run -0 dos migrate -q 14_repack_interrupted/container "$BATS_TEST_TMPDIR/empty"
+}
+
+@test "what is not a legacy container is refused" {
+	mkdir plain
+	run -128 dos migrate plain new
+	[[ "$output" == *"not a legacy disk-objectstore container: 'plain'"* ]]
+	run -128 dos migrate "$DOS_DIR" new
+	[[ "$output" == *"a dos container already"* ]]
+	make_legacy proto 2
+	echo '{"container_version": 1, "loose_prefix_len": 2, "pack_prefix_len": 2}' \
+	    >proto/config.json
+	run -128 dos migrate proto new
+	[[ "$output" == *"prototype format"* ]]
+	[ ! -e new ]
+}
+
+@test "rsdos zstd entries, zlib and raw ones, flat loose objects, an old config" {
+	make_legacy old 0
+	head -c 300000 /dev/urandom >big
+	seq 1 100000 >text
+	printf '' >empty
+	echo loose-only >loose1
+	add_packed old 0 big raw
+	add_packed old 0 text zstd
+	add_packed old 0 empty zlib
+	seq 5 70000 >text2
+	add_packed old 1 text2 zlib
+	add_loose old 0 loose1
+	add_loose old 0 text
+	touch old/packs/1.lock old/sandbox/leftover
+	run -0 --separate-stderr dos migrate old new
+	[[ "$stderr" == *"migrated 5 objects"*"1 extra copies skipped"* ]]
+	for f in big text empty loose1 text2; do
+		echo "$(sha256_of "$f") $(stat -c %s "$f")"
+	done | sort >expect
+	actual_objects new >actual
+	diff -u expect actual
+}
+
+@test "usage errors exit 129" {
+	run -129 dos migrate
+	run -129 dos migrate only-one
+	run -129 dos migrate a b c
+	run -129 dos migrate -q -v a b
+	run -129 dos migrate --no-such-option a b
+	run -0 dos migrate -h
+	[[ "$output" == "usage: dos migrate [-q | -v] [-n | --dry-run] [--into] [--map=<file>] <legacy-dir> <new-dir>" ]]
+}
