@@ -68,8 +68,8 @@ dos_input_read(struct dos_input *in, char **rec, size_t *len)
 	int rc;
 
 	for (;;) {
-		p = memchr(in->buf + in->start + scanned, in->delim,
-		    in->end - in->start - scanned);
+		p = in->buf == NULL ? NULL : memchr(in->buf + in->start + scanned,
+		    in->delim, in->end - in->start - scanned);
 		if (p != NULL) {
 			*rec = in->buf + in->start;
 			*len = (size_t)(p - *rec);
@@ -102,8 +102,8 @@ dos_input_ready(struct dos_input *in)
 {
 	struct pollfd pfd;
 
-	if (in->eof || memchr(in->buf + in->start, in->delim,
-	    in->end - in->start) != NULL)
+	if (in->eof || (in->buf != NULL && memchr(in->buf + in->start,
+	    in->delim, in->end - in->start) != NULL))
 		return 1;
 	pfd.fd = in->fd;
 	pfd.events = POLLIN;

@@ -577,8 +577,8 @@ walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
 			if (dos_index_get(ix, &pe.oid, &e) < 0 ||
 			    e.pack != packs[i] || e.offset != off)
 				continue;	/* deleted, or a copy elsewhere */
-			if (bsearch(&pe.oid, loose->oids, loose->nr,
-			    sizeof *loose->oids, cmp_oid) != NULL)
+			if (loose->nr > 0 && bsearch(&pe.oid, loose->oids,
+			    loose->nr, sizeof *loose->oids, cmp_oid) != NULL)
 				continue;	/* handed out with the loose ones */
 			rc = fn(&pe.oid, data);
 		}
@@ -598,7 +598,7 @@ dos_for_each_object(struct dos_store *st, unsigned flags,
 	int rc;
 
 	rc = walk_loose(st, "", 0, append_oid, &l);
-	if (rc == 0)
+	if (rc == 0 && l.nr > 0)
 		qsort(l.oids, l.nr, sizeof *l.oids, cmp_oid);
 	if (rc == 0)
 		rc = dos_store_index(st, 0, &ix);
