@@ -80,7 +80,8 @@ def main(run, out_md, out_png):
     rows = []
 
     def row(op, dos, mode, peer=None, peer_label='', limit=None, limit_label='',
-            target='', check=None, rss_max=None, needs=None, unit='obj/s', dos_note=''):
+            target='', check=None, rss_max=None, needs=None, unit='obj/s', dos_note='',
+            short=None, chart_limit=False):
         d = fig(res, dos, mode, unit) if isinstance(dos, str) else dos
         if isinstance(peer, str):
             p = fig(res, peer, mode, unit)
@@ -92,89 +93,96 @@ def main(run, out_md, out_png):
         rows.append(dict(op=op, dos=d, peer=p, peer_label=peer_label, lim=lim,
                          limit_label=limit_label, target=target, check=check,
                          rss_max=rss_max, needs=needs, mode=mode, dos_note=dos_note,
-                         dos_key=dos if isinstance(dos, str) else None))
+                         dos_key=dos if isinstance(dos, str) else None,
+                         short=short or op, chart_limit=chart_limit))
 
     # -------------------------------------------------------------- ingest
     ing = 'ingest D1 loose, durable (batched fsync)'
     row(ing, 'dos_ingest', 'items', 'git_ingest_fsync',
         'git hash-object -w, core.fsync=loose-object (fsync per object)',
         'lim_sf_batch', '2 KiB files, temp+rename, batched sync',
-        '>= 4x git fsync=loose-object', ('ratio', 4), unit='files/s')
+        '>= 4x git fsync=loose-object', ('ratio', 4), unit='files/s', short='ingest loose\\nvs git fsync')
     row(ing, 'dos_ingest', 'items', const(1500, 'files/s', legacy),
         legacy + ': loose add, fsync', None, '', '>= 8x legacy (1,500 files/s)', ('ratio', 8),
-        unit='files/s')
+        unit='files/s', short='ingest loose\\nvs legacy')
     row(ing, 'dos_ingest', 'items', 'git_ingest_batch',
         'git hash-object -w, core.fsync=loose-object, fsyncMethod=batch',
-        None, '', '(info)', unit='files/s')
+        None, '', '(info)', unit='files/s', short='ingest loose\\nvs git batch fsync')
     row(ing, 'dos_ingest', 'items', 'git_ingest_nofsync',
         'git hash-object -w, default config (loose objects NOT fsynced)',
-        'lim_sf_none', '2 KiB files, temp+rename, no fsync', '(info)', unit='files/s')
+        'lim_sf_none', '2 KiB files, temp+rename, no fsync', '(info)', unit='files/s', short='ingest loose\\nvs git no fsync')
     row('ingest D1 straight to packs, durable', 'dos_topack', 'items', 'git_ingest_batch',
         'git hash-object -w, fsync=loose-object, batch', 'lim_sha256_1c',
         'SHA-256, 1 core', '>= 25,000 files/s', ('abs', 25000), needs='to_pack',
-        unit='files/s')
+        unit='files/s', short='to-pack ingest\\nvs git batch fsync')
     # --------------------------------------------------------- large object
     row('D3 1 GiB store, durable', 'dos_d3_store', 'MB', 'cp_d3', 'cp + sync FILE (fsync)',
         'lim_dd_fsync', 'dd conv=fsync', '>= 800 MB/s; RSS < 16 MiB', ('abs', 800),
-        rss_max=16)
+        rss_max=16, short='D3 store\\nvs cp+sync')
     row('D3 1 GiB read back, verified (to /dev/null)', 'dos_d3_read', 'MB', 'cat_d3',
         'cat FILE >/dev/null', 'lim_sha256_1c', 'SHA-256, 1 core',
-        '>= 1,400 MB/s; RSS < 16 MiB', ('abs', 1400), rss_max=16)
+        '>= 1,400 MB/s; RSS < 16 MiB', ('abs', 1400), rss_max=16, short='D3 read\\nvs cat')
     # --------------------------------------------------------- loose reads
     row('read loose: cat-object --batch --buffer', 'dos_batch_loose', 'items',
         'git_batch_loose', 'git cat-file --batch --buffer (loose)', 'lim_sf_read',
-        'open+read+close of the files', '(none)')
+        'open+read+close of the files', '(none)', short='loose --batch\\nvs git')
     row('read loose: --batch-check --buffer', 'dos_check_loose', 'items', 'git_check_loose',
-        'git cat-file --batch-check --buffer (loose)', None, '', '(none)')
+        'git cat-file --batch-check --buffer (loose)', None, '', '(none)', short='loose --batch-check\\nvs git')
     row('read loose: --batch-all-objects --unordered --batch', 'dos_all_loose', 'items',
         'git_all_loose', 'git cat-file, same mode (loose)', 'lim_sf_read',
-        'open+read+close of the files', '(none)')
-    # ----------------------------------------------------------------- pack
+        'open+read+close of the files', '(none)', short='loose all-objects\\nvs git')
+    # ---------------------------------------------------------------- pack
     row('pack D1 (loose -> packs, durable)', 'dos_pack', 'items', 'git_pack',
         'git pack-objects --window=0 (pack fsynced, git default)', 'lim_zstd3_4K_c',
         'zstd -3 on 4 KiB blocks, 1 core', '>= 4x git; RSS < 64 MiB', ('ratio', 4),
-        rss_max=64, needs='pack')
+        rss_max=64, needs='pack', short='pack D1\\nvs git')
     row('pack D1 (loose -> packs, durable)', 'dos_pack', 'items',
         const(24900, 'obj/s', legacy), legacy + ': pack_all_loose, NOT fsynced', None, '',
-        '>= 2x legacy (24,900 obj/s)', ('ratio', 2), needs='pack')
+        '>= 2x legacy (24,900 obj/s)', ('ratio', 2), needs='pack', short='pack D1\\nvs legacy')
     sz_d, sz_g = meta.get('size_dos_pack'), meta.get('size_git_pack')
     if have('pack') and sz_d and sz_g:
         row('stored size D1 packed (MB, lower is better)', const(int(sz_d) / 1e6, 'MB', ''),
             'MB', const(int(sz_g) / 1e6, 'MB', ''), "git pack + idx (dos: packs + index *.db, without the BDB environment)", None, '',
-            "<= git's pack", ('ratio_le', 1.0), needs='pack')
+            "<= git's pack", ('ratio_le', 1.0), needs='pack',
+            short='stored size\\ngit / dos (inverted)')
     else:
         row('stored size D1 packed (MB, lower is better)', None, 'MB', None, "git pack + idx",
             needs='pack', target="<= git's pack")
     row('read packed: cat-object --batch --buffer', 'dos_batch_pack', 'items',
         'git_batch_pack', 'git cat-file --batch --buffer (packed)', 'lim_zstd3_4K_d',
-        'zstd -3 decompress, 4 KiB blocks, 1 core', '>= 3x git', ('ratio', 3), needs='pack')
+        'zstd -3 decompress, 4 KiB blocks, 1 core', '>= 3x git', ('ratio', 3), needs='pack', short='packed --batch\\nvs git')
     row('read packed: --batch-check --buffer', 'dos_check_pack', 'items', 'git_check_pack',
         'git cat-file --batch-check --buffer (packed)', None, '', '>= 1x git', ('ratio', 1),
-        needs='pack')
+        needs='pack', short='packed --batch-check\\nvs git')
     row('read packed: --batch-all-objects --unordered --batch', 'dos_all_pack', 'items',
         'git_all_pack', 'git cat-file, same mode (packed)', 'lim_zstd3_4K_d',
-        'zstd -3 decompress, 4 KiB blocks, 1 core', '(none)', needs='pack')
+        'zstd -3 decompress, 4 KiB blocks, 1 core', '(none)', needs='pack', short='packed all-objects\\nvs git')
     # ----------------------------------------------------------------- fsck
     row('fsck D1 (%s), full' % fsck_state, 'dos_fsck_d1', 'items', 'git_fsck',
         'git fsck --full (packed)', 'lim_sha256_2c', 'SHA-256, 2 cores', '>= 5x git fsck --full',
-        ('ratio', 5), needs='fsck')
+        ('ratio', 5), needs='fsck', short='fsck D1\\nvs git')
     row('fsck D1 (%s), full' % fsck_state, 'dos_fsck_d1', 'items',
         const(116000, 'obj/s', legacy), legacy + ': validate', None, '',
-        '>= 3x legacy (116,000 obj/s)', ('ratio', 3), needs='fsck')
+        '>= 3x legacy (116,000 obj/s)', ('ratio', 3), needs='fsck', short='fsck D1\\nvs legacy')
     row('fsck D2 (200 x 1-8 MiB), full', 'dos_fsck_d2', 'MB', None, '', 'lim_sha256_2c',
-        'SHA-256, 2 cores', ">= 70% of 2 cores' SHA-256", ('limit', 0.70), needs='fsck')
+        'SHA-256, 2 cores', ">= 70% of 2 cores' SHA-256", ('limit', 0.70), needs='fsck',
+        short='fsck D2\\nvs SHA-256 2 cores', chart_limit=True)
     # -------------------------------------------------------------- migrate
     row('migrate legacy D1 (zlib+1 packs) -> dos', 'dos_migrate', 'items', 'dos_fsck_mig',
         'dos fsck of the migrated container', 'lim_sha256_2c', 'SHA-256, 2 cores',
-        '>= 50% of dos fsck; RSS < 64 MiB', ('ratio', 0.5), rss_max=64, needs='migrate')
+        '>= 50% of dos fsck; RSS < 64 MiB', ('ratio', 0.5), rss_max=64, needs='migrate', short='migrate\\nvs dos fsck')
 
     # ------------------------------------------------------------ evaluate
     for r in rows:
         d, p, lim = r['dos'], r['peer'], r['lim']
         r['ratio'] = r['lratio'] = None
         r['met'] = ''
-        if r['needs'] and not have(r['needs']) or d is None:
+        if r['needs'] and not have(r['needs']):
             r['dos_text'] = 'n/a (not built yet)'
+            r['met'] = 'n/a'
+            continue
+        if d is None:
+            r['dos_text'] = 'not measured'
             r['met'] = 'n/a'
             continue
         r['dos_text'] = d.text()
@@ -217,6 +225,9 @@ def main(run, out_md, out_png):
     w('')
     w('- machine: %s; %s' % (meta.get('machine', '?'), meta.get('kernel', '')))
     w('- file system of the scratch dir: %s' % meta.get('fs', '?'))
+    w('- load average (1, 5, 15 min) at start: %s, at end: %s (other processes share this '
+      'machine: figures above 2 cores of load are noisy)' % (meta.get('load_start', '?'),
+                                                         meta.get('load_end', '?')))
     w('- dos %s; %s; %s' % (meta.get('dos', '?'), meta.get('git', ''), meta.get('date', '')))
     w('- data: D1 %s; D2 %s; D3 %s' % (meta.get('d1'), meta.get('d2'), meta.get('d3')))
     w('- each figure: median of %s timed run(s) after one untimed warm-up, (min-max) in '
@@ -326,24 +337,23 @@ def chart(rows, run, out_png, smoke):
     n = 0
     with open(dat, 'w') as f:
         for r in rows:
-            if r['ratio'] is None:
+            v = r['lratio'] if r['chart_limit'] else r['ratio']
+            if v is None or v <= 0:
                 continue
-            peer = r['peer_label'].split(':')[0].split(',')[0]
-            if r['peer_label'].startswith('legacy'):
-                peer = 'legacy'
-            label = '%s\\nvs %s' % (r['op'].split(' (')[0].split(':')[0]
-                                    .replace('read ', '').replace('cat-object ', '')
-                                    if ':' not in r['op'] else r['op'].replace('read ', ''),
-                                    peer)
-            tgt = r['check'][1] if r['check'] and r['check'][0] in ('ratio', 'ratio_le') else 'NaN'
-            f.write('"%s" %.4f %s\n' % (label.replace('"', "'"), r['ratio'], tgt))
+            c = r['check']
+            tgt = 'NaN'
+            if c and c[0] in ('ratio', 'limit'):
+                tgt = c[1]
+            elif c and c[0] == 'ratio_le':
+                v, tgt = 1.0 / v, 1.0 / c[1]
+            f.write('"%s" %.4f %s\n' % (r['short'].replace('"', "'"), v, tgt))
             n += 1
     if not n:
         return
     gp = """
-set terminal pngcairo size %d,720 font "sans,9"
+set terminal pngcairo size %d,640 font "sans,9"
 set output '%s'
-set title "dos / peer (higher is better; stored size: lower is better)%s"
+set title "dos / peer, higher is better (stored size inverted: git / dos; fsck D2: dos / 2-core SHA-256)%s"
 set style data histograms
 set style histogram clustered gap 1
 set style fill solid 0.8 border -1
@@ -355,10 +365,10 @@ set xtics rotate by -40 left font "sans,8"
 set grid ytics
 set key top right
 set arrow from graph 0, first 1 to graph 1, first 1 nohead lc rgb "black" lw 1.5
-set bmargin 12
+set bmargin 9
 plot '%s' using 2:xtic(1) title "measured" lc rgb "#3070b0", \\
      '' using 3 title "target" lc rgb "#e0a030"
-""" % (max(900, 90 * n), out_png, ' - SMOKE RUN' if smoke else '', dat)
+""" % (max(900, 70 * n), out_png, ' - SMOKE RUN' if smoke else '', dat)
     try:
         subprocess.run(['gnuplot'], input=gp.encode(), check=True)
     except (OSError, subprocess.CalledProcessError) as e:
