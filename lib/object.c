@@ -299,6 +299,8 @@ dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 		r->fd = -1;
 		return rc;
 	}
+	/* Large objects are read once, front to back: ask for readahead. */
+	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r->info.oid = *oid;
 	r->info.size = r->info.disk_size = (uint64_t)sb.st_size;
 	r->info.storage = DOS_STORAGE_LOOSE;
