@@ -282,8 +282,8 @@ cmp_map(const void *a, const void *b)
 static int
 is_failed(struct migration *m, const char *key)
 {
-	return bsearch(&key, m->failed, m->nfailed, sizeof *m->failed,
-	    cmp_str) != NULL;
+	return m->nfailed > 0 && bsearch(&key, m->failed, m->nfailed,
+	    sizeof *m->failed, cmp_str) != NULL;
 }
 
 /* The new id of a legacy key, or NULL if it was not migrated. */
@@ -297,6 +297,8 @@ new_id(struct migration *m, const char *key, struct dos_oid *buf)
 		return buf;
 	}
 	snprintf(probe.key, sizeof probe.key, "%s", key);
+	if (m->nmap == 0)
+		return NULL;
 	e = bsearch(&probe, m->map, m->nmap, sizeof *m->map, cmp_map);
 	return e != NULL ? &e->oid : NULL;
 }
@@ -541,8 +543,10 @@ cmd_main(int argc, char **argv)
 	dos_out_flush();
 
 	if (!m.dry_run) {
-		qsort(m.failed, m.nfailed, sizeof *m.failed, cmp_str);
-		qsort(m.map, m.nmap, sizeof *m.map, cmp_map);
+		if (m.nfailed > 0)
+			qsort(m.failed, m.nfailed, sizeof *m.failed, cmp_str);
+		if (m.nmap > 0)
+			qsort(m.map, m.nmap, sizeof *m.map, cmp_map);
 		if (map_path != NULL && strcmp(map_path, "-") == 0)
 			m.mapfp = stdout;
 		else if (map_path != NULL &&

@@ -390,7 +390,8 @@ list_duplicates(struct dos_legacy *lg)
 	closedir(d);
 	if (e != NULL)
 		return DOS_ENOMEM;
-	qsort(lg->dups, lg->ndups, sizeof *lg->dups, cmp_names);
+	if (lg->ndups > 0)
+		qsort(lg->dups, lg->ndups, sizeof *lg->dups, cmp_names);
 	return 0;
 }
 
