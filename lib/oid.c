@@ -5,17 +5,15 @@
 
 #include "dos.h"
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* Value of each hex digit, -1 for any other byte. */
+static const signed char hexval[256] = {
+	['0'] = 1, ['1'] = 2, ['2'] = 3, ['3'] = 4, ['4'] = 5,
+	['5'] = 6, ['6'] = 7, ['7'] = 8, ['8'] = 9, ['9'] = 10,
+	['a'] = 11, ['b'] = 12, ['c'] = 13, ['d'] = 14, ['e'] = 15, ['f'] = 16,
+	['A'] = 11, ['B'] = 12, ['C'] = 13, ['D'] = 14, ['E'] = 15, ['F'] = 16,
+};
+/* The table stores value + 1 so that every other byte is 0 by default. */
+#define HEXVAL(c) (hexval[(unsigned char)(c)] - 1)
 
 int
 dos_is_hex(const char *s, size_t len)
@@ -23,7 +21,7 @@ dos_is_hex(const char *s, size_t len)
 	size_t i;
 
 	for (i = 0; i < len; i++)
-		if (hexval((unsigned char)s[i]) < 0)
+		if (HEXVAL(s[i]) < 0)
 			return 0;
 	return 1;
 }
@@ -32,12 +30,17 @@ int
 dos_oid_from_hex(struct dos_oid *oid, const char *hex, size_t len)
 {
 	size_t i;
+	int hi, lo;
 
-	if (len != DOS_HEXSZ || !dos_is_hex(hex, len))
+	if (len != DOS_HEXSZ)
 		return DOS_EBADID;
-	for (i = 0; i < DOS_RAWSZ; i++)
-		oid->hash[i] = (unsigned char)(hexval((unsigned char)hex[2 * i]) << 4 |
-		    hexval((unsigned char)hex[2 * i + 1]));
+	for (i = 0; i < DOS_RAWSZ; i++) {
+		hi = HEXVAL(hex[2 * i]);
+		lo = HEXVAL(hex[2 * i + 1]);
+		if ((hi | lo) < 0)
+			return DOS_EBADID;
+		oid->hash[i] = (unsigned char)(hi << 4 | lo);
+	}
 	return 0;
 }
 
