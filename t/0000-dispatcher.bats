@@ -28,8 +28,8 @@ usage: dos init [-q] [--compression=<algo>[:<level>]] [--pack-size-target=<size>
                 [--loose-prefix-len=<n>] [<directory>]
 EOF
 	hash-object) cat <<'EOF' ;;
-usage: dos hash-object [-w] [--stdin] [--] <file>...
-   or: dos hash-object [-w] --stdin-paths [-z] [--with-path] [--keep-going]
+usage: dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...
+   or: dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going]
 EOF
 	cat-object) cat <<'EOF' ;;
 usage: dos cat-object [--verify] <object>
@@ -296,4 +296,25 @@ EOF
 	run -129 --separate-stderr dos cat-object --dir
 	[ "$output" = "" ]
 	[ "${stderr%%$'\n'*}" = "dos-cat-object: option '--dir' requires an argument" ]
+}
+
+# The commands dos --help lists.
+listed_commands() {
+	dos --help | sed -n '/^The dos commands are:$/,/^$/s/^   \([a-z-]*\) .*/\1/p'
+}
+
+@test "every listed command answers -h, --version and a bad option" {
+	cmds=$(listed_commands)
+	[[ "$cmds" = *init*hash-object*cat-object* ]]
+	for cmd in $cmds; do
+		run -0 --separate-stderr dos "$cmd" -h
+		[ "$stderr" = "" ]
+		[[ "${lines[0]}" = "usage: dos $cmd "* ]]
+		usage=$output
+		run -0 --separate-stderr dos "$cmd" --version
+		[ "$output" = "dos version 0.1.0" ]
+		run -129 --separate-stderr dos "$cmd" --no-such-option
+		[ "$output" = "" ]
+		[ "$stderr" = "dos-$cmd: unrecognized option '--no-such-option'"$'\n'"$usage" ]
+	done
 }

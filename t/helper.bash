@@ -18,7 +18,8 @@ loose_path() {
 	echo "$DOS_DIR/loose/${1:0:2}/${1:2}"
 }
 
-# sha256sum of a file, id only.
+# sha256sum of a file, id only.  Read from stdin: sha256sum escapes odd
+# file names in its output, which would spoil the id.
 sha256_of() {
-	sha256sum "$1" | cut -d' ' -f1
+	sha256sum <"$1" | cut -d' ' -f1
 }
