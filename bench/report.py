@@ -116,10 +116,11 @@ def main(run, out_md, out_png):
         'SHA-256, 1 core', '>= 25,000 files/s', ('abs', 25000), needs='to_pack',
         unit='files/s', short='to-pack ingest\\nvs git batch fsync')
     # --------------------------------------------------------- large object
-    row('D3 1 GiB store, durable', 'dos_d3_store', 'MB', 'cp_d3', 'cp + sync FILE (fsync)',
+    d3mib = int(meta.get('d3', '1 file, 0 bytes').split(', ')[1].split()[0]) >> 20
+    row('D3 (1 x %d MiB) store, durable' % d3mib, 'dos_d3_store', 'MB', 'cp_d3', 'cp + sync FILE (fsync)',
         'lim_dd_fsync', 'dd of D3 conv=fsync', '>= 800 MB/s; RSS < 16 MiB', ('abs', 800),
         rss_max=16, short='D3 store\\nvs cp+sync')
-    row('D3 1 GiB read back, verified (to /dev/null)', 'dos_d3_read', 'MB', 'cat_d3',
+    row('D3 (1 x %d MiB) read back, verified (to /dev/null)' % d3mib, 'dos_d3_read', 'MB', 'cat_d3',
         'cat FILE >/dev/null', 'lim_sha256_1c', 'SHA-256, 1 core',
         '>= 1,400 MB/s; RSS < 16 MiB', ('abs', 1400), rss_max=16, short='D3 read\\nvs cat')
     # --------------------------------------------------------- loose reads
@@ -164,7 +165,7 @@ def main(run, out_md, out_png):
     row('fsck D1 (%s), full' % fsck_state, 'dos_fsck_d1', 'items',
         const(116000, 'obj/s', legacy), legacy + ': validate', None, '',
         '>= 3x legacy (116,000 obj/s)', ('ratio', 3), needs='fsck', short='fsck D1\\nvs legacy')
-    row('fsck D2 (200 x 1-8 MiB), full', 'dos_fsck_d2', 'MB', None, '', 'lim_sha256_2c',
+    row('fsck D2 (%s), full' % meta.get('d2', '?'), 'dos_fsck_d2', 'MB', None, '', 'lim_sha256_2c',
         'SHA-256, 2 cores', ">= 70% of 2 cores' SHA-256", ('limit', 0.70), needs='fsck',
         short='fsck D2\\nvs SHA-256 2 cores', chart_limit=True)
     # -------------------------------------------------------------- migrate
