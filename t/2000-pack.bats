@@ -1,0 +1,678 @@
+#!/usr/bin/env bats
+# dos pack, hash-object --to-pack, reading packed objects, damaged packs,
+# and writers killed in the middle.
+load helper
+
+CHECK_FMT='%(objectname) %(objectsize) %(storage) %(pack) %(compression)'
+
+# Every regular file under loose/ (there must be none after a pack).
+loose_files() {
+	(cd "$DOS_DIR/loose" && find . -type f | sort)
+}
+
+# The --batch record of a file's content under id $1: "<id> <size>\n<bytes>\n".
+batch_record() {
+	printf '%s %s\n' "$1" "$(stat -c %s "$2")"
+	cat "$2"
+	printf '\n'
+}
+
+# The expected --batch output for a manifest ("<id>  <path>" lines, as
+# sha256sum prints them), in manifest order.
+expected_batch() {
+	local id path
+	while read -r id path; do
+		batch_record "$id" "$path"
+	done <"$1"
+}
+
+# Every id in the manifest reads back (one process per id) with its content.
+all_intact() {
+	local id path
+	while read -r id path; do
+		[ "$(dos cat-object "$id" | sha256sum | cut -d' ' -f1)" = "$id" ] || {
+			echo "object $id ($path) does not read back" >&2
+			return 1
+		}
+	done <"$1"
+}
+
+# A small mixed data set in data/, its manifest in manifest (sorted by id).
+make_data() {
+	mkdir -p data
+	: >data/empty
+	printf abc >data/abc
+	printf '0123456789' >data/ten
+	printf 'a\0b\nc\r\n\377' >data/bin
+	seq 1 3000 >data/text
+	head -c 5000 /dev/urandom >data/rand
+	(cd data && sha256sum empty abc ten bin text rand) |
+	    sed 's|  |  data/|' | sort >manifest
+}
+
+# Storage, pack and compression of one object.
+where() {
+	dos cat-object --batch-check='%(storage) %(pack) %(compression)' <<<"$1"
+}
+
+# Byte size of a file.
+size_of() {
+	stat -c %s "$1"
+}
+
+@test "dos pack moves every loose object into packs/0, contents intact" {
+	make_data
+	run -0 --separate-stderr dos hash-object -w data/*
+	[ "$(loose_files | wc -l)" -eq 6 ]
+	run -0 --separate-stderr dos pack
+	[ "$output" = "" ]
+	[[ "$stderr" =~ ^packed\ 6\ objects\ \(.*\ -\>\ .*\)\ into\ pack\ 0$ ]]
+	[ "$(loose_files)" = "" ]
+	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\nlock')" ]
+	# The pack starts with its 16-byte header.
+	[ "$(head -c 8 "$DOS_DIR/packs/0" | tr '\0' '@')" = "DOSPACK@" ]
+	cut -d' ' -f1 manifest >ids
+	run -0 --separate-stderr dos cat-object --batch-check="$CHECK_FMT" <ids
+	while read -r id path; do
+		case $path in
+		data/text) c=zstd ;;
+		*) c=none ;;
+		esac
+		echo "$id $(size_of "$path") packed 0 $c"
+	done <manifest >expect
+	printf '%s\n' "$output" >actual
+	diff -u expect actual
+	all_intact manifest
+}
+
+@test "the summary counts raw and stored bytes exactly (--compress=never)" {
+	printf abc >abc
+	: >empty
+	printf '0123456789' >ten
+	dos hash-object -w abc empty ten >/dev/null
+	run -0 --separate-stderr dos pack --compress=never
+	[ "$output" = "" ]
+	# 13 raw bytes; stored: the same plus a 64-byte header each.
+	[ "$stderr" = "packed 3 objects (13 bytes -> 205 bytes) into pack 0" ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 205)) ]
+	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	run -0 --separate-stderr dos cat-object "$EMPTY_OID"
+	[ "$output" = "" ]
+}
+
+@test "-q is silent" {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	run -0 --separate-stderr dos pack -q
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
+	[ "$(loose_files)" = "" ]
+	all_intact manifest
+}
+
+@test "--keep-loose keeps the loose files and packs them too" {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	loose_files >before
+	run -0 --separate-stderr dos pack -q --keep-loose
+	[ "$stderr" = "" ]
+	loose_files >after
+	diff -u before after
+	[ "$(wc -l <after)" -eq 6 ]
+	# Loose copies win while they exist; without them the packed ones answer.
+	[ "$(where "$ABC_OID")" = "loose - none" ]
+	rm -rf "$DOS_DIR/loose"/*
+	[ "$(where "$ABC_OID")" = "packed 0 none" ]
+	all_intact manifest
+}
+
+@test "running dos pack twice is harmless" {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	dos pack -q
+	size=$(size_of "$DOS_DIR/packs/0")
+	run -0 --separate-stderr dos pack
+	[ "$output" = "" ]
+	[ "$stderr" = "packed 0 objects (0 bytes -> 0 bytes) into pack 0" ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq "$size" ]
+	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\nlock')" ]
+	all_intact manifest
+}
+
+@test "objects written after a pack are appended to the same pack" {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	dos pack -q
+	size=$(size_of "$DOS_DIR/packs/0")
+	printf 'later one' >later1
+	printf 'later two!' >later2
+	dos hash-object -w later1 later2 >/dev/null
+	run -0 --separate-stderr dos pack --compress=never
+	[ "$stderr" = "packed 2 objects (19 bytes -> 147 bytes) into pack 0" ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 147)) ]
+	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\nlock')" ]
+	[ "$(where "$(sha256_of later2)")" = "packed 0 none" ]
+	sha256sum later1 later2 >>manifest
+	all_intact manifest
+}
+
+@test "a small pack_size_target gives several packs, all objects readable" {
+	rm -rf "$DOS_DIR"
+	dos init -q --pack-size-target=64k "$DOS_DIR"
+	mkdir data
+	for i in $(seq 1 40); do
+		head -c 5000 /dev/urandom >data/$i
+	done
+	(cd data && sha256sum *) | sed 's|  |  data/|' >manifest
+	dos hash-object -w data/* >/dev/null
+	run -0 --separate-stderr dos pack --compress=never
+	# 5064 bytes an entry: a pack is full after 13 (16 + 13 * 5064 >= 64 KiB).
+	[ "$stderr" = "packed 40 objects (195.3 KiB -> 197.8 KiB) into packs 0-3" ]
+	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\n1\n2\n3\nlock')" ]
+	for p in 0 1 2; do
+		[ "$(size_of "$DOS_DIR/packs/$p")" -eq $((16 + 13 * 5064)) ]
+	done
+	[ "$(size_of "$DOS_DIR/packs/3")" -eq $((16 + 5064)) ]
+	dos cat-object --batch-all-objects --batch-check='%(pack)' | sort | uniq -c |
+	    awk '{ print $2 ":" $1 }' >actual
+	printf '%s\n' 0:13 1:13 2:13 3:1 >expect
+	diff -u expect actual
+	[ "$(loose_files)" = "" ]
+	all_intact manifest
+}
+
+@test "--compress=never and --compress=always" {
+	seq 1 20000 >text
+	printf '0123456789' >ten
+	id=$(dos hash-object -w text)
+	ten=$(dos hash-object -w ten)
+	dos pack -q --compress=never
+	[ "$(where "$id")" = "packed 0 none" ]
+	[ "$(where "$ten")" = "packed 0 none" ]
+
+	rm -rf "$DOS_DIR" && dos init -q "$DOS_DIR"
+	dos hash-object -w text ten >/dev/null
+	dos pack -q --compress=always
+	[ "$(where "$id")" = "packed 0 zstd" ]
+	[ "$(where "$ten")" = "packed 0 zstd" ]
+	[ "$(dos cat-object "$id" | sha256sum | cut -d' ' -f1)" = "$id" ]
+	[ "$(dos cat-object "$ten")" = 0123456789 ]
+}
+
+@test "--compress=auto: tiny and random objects stay raw, text is compressed" {
+	printf '0123456789' >tiny
+	seq 1 30000 | head -c 102400 >text
+	head -c 102400 /dev/urandom >random
+	dos hash-object -w tiny text random >/dev/null
+	dos pack -q
+	[ "$(where "$(sha256_of tiny)")" = "packed 0 none" ]
+	[ "$(where "$(sha256_of text)")" = "packed 0 zstd" ]
+	[ "$(where "$(sha256_of random)")" = "packed 0 none" ]
+	# The compressed copy is smaller on disk; the raw ones are 64 bytes more.
+	run -0 dos cat-object --batch-check='%(objectsize) %(objectsize:disk)' \
+	    <<<"$(sha256_of text)"
+	[ "${output% *}" -eq 102400 ]
+	[ "${output#* }" -lt 51200 ]
+	run -0 dos cat-object --batch-check='%(objectsize:disk)' <<<"$(sha256_of random)"
+	[ "$output" -eq $((102400 + 64)) ]
+	sha256sum tiny text random >manifest
+	all_intact manifest
+}
+
+@test "a container created with --compression=zlib packs with zlib" {
+	rm -rf "$DOS_DIR"
+	dos init -q --compression=zlib "$DOS_DIR"
+	seq 1 30000 >text
+	printf '0123456789' >tiny
+	dos hash-object -w text tiny >/dev/null
+	dos pack -q
+	[ "$(where "$(sha256_of text)")" = "packed 0 zlib" ]
+	[ "$(where "$(sha256_of tiny)")" = "packed 0 none" ]
+	sha256sum text tiny >manifest
+	all_intact manifest
+}
+
+@test "bad dos pack usage exits 129" {
+	run -129 --separate-stderr dos pack --compress=bogus
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "dos-pack: error: invalid --compress 'bogus'" ]
+	[ "${stderr_lines[1]}" = "usage: dos pack [-q] [--[no-]progress] [--compress=(auto | always | never)]" ]
+	run -129 --separate-stderr dos pack extra
+	[ "${stderr_lines[0]}" = "dos-pack: error: too many arguments" ]
+	[ ! -e "$DOS_DIR/packs/0" ]
+}
+
+# Start a --to-pack writer that holds packs/lock until fd 7 is closed.
+start_holder() {
+	mkfifo paths
+	dos hash-object -w --to-pack --stdin-paths <paths >holder.out 2>holder.err 3>&- &
+	holder=$!
+	exec 7>paths
+	# It holds the lock once it has answered its first path.
+	printf 'held\n' >held
+	printf 'held\n' >&7
+	for _ in $(seq 1 100); do
+		[ -s "$DOS_DIR/packs/lock" ] && [ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ] &&
+		    break
+		sleep 0.05
+	done
+	[ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ]
+}
+
+@test "--no-wait fails at once while another writer holds the lock" {
+	printf abc >abc
+	dos hash-object -w abc >/dev/null
+	start_holder
+	run -1 --separate-stderr dos pack --no-wait
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-pack: error: pack lock held by pid $holder" ]
+	# Nothing moved.
+	[ "$(where "$ABC_OID")" = "loose - none" ]
+	exec 7>&-
+	wait "$holder"
+	[ "$(cat holder.out)" = "$(sha256_of held)" ]
+	[ "$(cat holder.err)" = "" ]
+	run -0 --separate-stderr dos pack --no-wait
+	[ "$(where "$ABC_OID")" = "packed 0 none" ]
+}
+
+@test "without --no-wait a second packer waits, then proceeds" {
+	printf abc >abc
+	dos hash-object -w abc >/dev/null
+	start_holder
+	run -124 timeout 2 dos pack 7>&-
+	[ "$(where "$ABC_OID")" = "loose - none" ]
+	# Not a writer of the fifo: the holder must see its end.
+	dos pack --compress=never >pack.out 2>pack.err 3>&- 7>&- &
+	packer=$!
+	sleep 0.3
+	kill -0 "$packer"	# still waiting
+	exec 7>&-
+	wait "$holder"
+	for _ in $(seq 1 200); do
+		kill -0 "$packer" 2>/dev/null || break
+		sleep 0.1
+	done
+	wait "$packer"
+	[ "$(cat pack.out)" = "" ]
+	[ "$(cat pack.err)" = "packed 1 objects (3 bytes -> 67 bytes) into pack 0" ]
+	[ "$(where "$ABC_OID")" = "packed 0 none" ]
+	[ "$(where "$(sha256_of held)")" = "packed 0 none" ]
+}
+
+@test "a holder killed with kill -9 does not block the next packer" {
+	printf abc >abc
+	dos hash-object -w abc >/dev/null
+	start_holder
+	kill -9 "$holder"
+	wait "$holder" || true
+	exec 7>&-
+	run -0 --separate-stderr timeout 20 dos pack --no-wait
+	[ "$output" = "" ]
+	[ "$(where "$ABC_OID")" = "packed 0 none" ]
+	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	# What the holder acknowledged before it died is readable.
+	if [ -s holder.out ]; then
+		[ "$(cat holder.out)" = "$(sha256_of held)" ]
+		[ "$(dos cat-object "$(sha256_of held)")" = held ]
+	fi
+}
+
+@test "hash-object -w --to-pack: ids are sha256sum, objects packed, never loose" {
+	make_data
+	run -0 --separate-stderr dos hash-object -w --to-pack data/*
+	[ "$stderr" = "" ]
+	(cd data && sha256sum *) | sed 's|  |  data/|' | cut -d' ' -f1 >expect
+	printf '%s\n' "$output" >actual
+	diff -u expect actual
+	[ "$(loose_files)" = "" ]
+	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\nlock')" ]
+	dos cat-object --batch-check='%(storage) %(pack)' <actual | sort -u >where
+	[ "$(cat where)" = "packed 0" ]
+	all_intact manifest
+}
+
+@test "hash-object -w --to-pack --stdin and --stdin-paths" {
+	run -0 --separate-stderr dos hash-object -w --to-pack --stdin < <(printf abc)
+	[ "$output" = "$ABC_OID" ]
+	[ "$(where "$ABC_OID")" = "packed 0 none" ]
+	make_data
+	ls data/* >list
+	run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <list
+	[ "$stderr" = "" ]
+	while read -r p; do sha256_of "$p"; done <list >expect
+	printf '%s\n' "$output" >actual
+	diff -u expect actual
+	[ "$(loose_files)" = "" ]
+	all_intact manifest
+}
+
+@test "storing the same files again does not grow the pack" {
+	make_data
+	dos hash-object -w --to-pack data/* >first
+	size=$(size_of "$DOS_DIR/packs/0")
+	run -0 --separate-stderr dos hash-object -w --to-pack data/* data/abc
+	printf '%s\n' "$output" | head -n 6 >again
+	diff -u first again
+	[ "${lines[6]}" = "$ABC_OID" ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq "$size" ]
+	# Twice the same new file in one run is written once.
+	printf 'twice' >twice
+	dos hash-object -w --to-pack twice twice >/dev/null
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 64 + 5)) ]
+	# Neither does a dos pack after it.
+	dos pack -q
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 64 + 5)) ]
+	all_intact manifest
+}
+
+@test "--to-pack does not write content already stored loose" {
+	printf abc >abc
+	printf 'new' >new
+	dos hash-object -w abc >/dev/null
+	run -0 --separate-stderr dos hash-object -w --to-pack abc new
+	[ "${lines[0]}" = "$ABC_OID" ]
+	[ "${lines[1]}" = "$(sha256_of new)" ]
+	[ "$(where "$ABC_OID")" = "loose - none" ]
+	[ "$(where "$(sha256_of new)")" = "packed 0 none" ]
+	# Only the new object is in the pack.
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 64 + 3)) ]
+}
+
+@test "--to-pack without -w is a usage error (129)" {
+	printf abc >abc
+	run -129 --separate-stderr dos hash-object --to-pack abc
+	[ "$output" = "" ]
+	[ "${stderr_lines[0]}" = "dos-hash-object: error: --to-pack needs -w" ]
+	[ ! -e "$DOS_DIR/packs/0" ]
+}
+
+@test "--batch prints packed objects byte for byte, large ones included" {
+	make_data
+	head -c 1500000 /dev/urandom >data/big-random
+	seq 1 300000 >data/big-text
+	(cd data && sha256sum *) | sed 's|  |  data/|' >manifest
+	dos hash-object -w data/* >/dev/null
+	dos pack -q
+	[ "$(loose_files)" = "" ]
+	[ "$(where "$(sha256_of data/big-text)")" = "packed 0 zstd" ]
+	[ "$(where "$(sha256_of data/big-random)")" = "packed 0 none" ]
+	expected_batch manifest >expect
+	cut -d' ' -f1 manifest | dos cat-object --batch >actual
+	cmp expect actual
+	cut -d' ' -f1 manifest | dos cat-object --batch --verify >actual
+	cmp expect actual
+	# Straight to packs, the same.
+	rm -rf "$DOS_DIR" && dos init -q "$DOS_DIR"
+	dos hash-object -w --to-pack data/* >/dev/null
+	cut -d' ' -f1 manifest | dos cat-object --batch >actual
+	cmp expect actual
+	all_intact manifest
+}
+
+@test "--batch-all-objects is sorted; --unordered gives the same set" {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	dos pack -q
+	printf 'loose one' >l1
+	printf 'loose two' >l2
+	dos hash-object -w l1 l2 >/dev/null
+	{ cut -d' ' -f1 manifest; sha256_of l1; sha256_of l2; } | sort >expect
+	run -0 --separate-stderr dos cat-object --batch-all-objects --batch-check='%(objectname)'
+	printf '%s\n' "$output" >actual
+	diff -u expect actual
+	run -0 --separate-stderr dos cat-object --batch-all-objects --unordered \
+	    --batch-check='%(objectname)'
+	[ "${#lines[@]}" -eq 8 ]
+	printf '%s\n' "$output" | sort >actual
+	diff -u expect actual
+	# And with contents.
+	{ cat manifest; sha256sum l1 l2; } | sort >all
+	expected_batch all >expect
+	dos cat-object --batch-all-objects --batch >actual
+	cmp expect actual
+}
+
+@test "prefixes of packed objects resolve; ambiguous across loose and packed" {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	dos pack -q
+	id=$(sha256_of data/text)
+	run -0 --separate-stderr dos cat-object "${id:0:4}"
+	[ "$output" = "$(cat data/text)" ]
+	run -0 --separate-stderr dos cat-object -s "${id:0:10}"
+	[ "$output" = "$(size_of data/text)" ]
+	run -0 --separate-stderr dos cat-object --batch-check <<<"${id:0:6}"
+	[ "$output" = "$id $(size_of data/text)" ]
+	# x305 and x465 both hash to 58deb...; one loose, one packed.
+	printf 'x305\n' >a
+	printf 'x465\n' >b
+	dos hash-object -w --to-pack a >/dev/null
+	dos hash-object -w b >/dev/null
+	[ "$(where "$(sha256_of a)")" = "packed 0 none" ]
+	[ "$(where "$(sha256_of b)")" = "loose - none" ]
+	run -128 --separate-stderr dos cat-object 58deb
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-cat-object: fatal: short object id '58deb' is ambiguous" ]
+	run -0 --separate-stderr dos cat-object --batch-check <<<58deb
+	[ "$output" = "58deb ambiguous" ]
+	a=$(sha256_of a)
+	run -0 --separate-stderr dos cat-object "${a:0:8}"
+	[ "$output" = x305 ]
+}
+
+@test "-s, -e and --verify on packed objects" {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	dos pack -q
+	while read -r id path; do
+		run -0 --separate-stderr dos cat-object -s "$id"
+		[ "$output" = "$(size_of "$path")" ]
+		run -0 --separate-stderr dos cat-object -e "$id"
+		[ "$output" = "" ]
+		[ "$stderr" = "" ]
+		dos cat-object --verify "$id" >out
+		cmp "$path" out
+	done <manifest
+	missing=$(printf 'not here' | sha256sum | cut -d' ' -f1)
+	run -1 --separate-stderr dos cat-object -e "$missing"
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
+	run -128 --separate-stderr dos cat-object -s "$missing"
+	[ "$stderr" = "dos-cat-object: fatal: object '$missing' not found" ]
+}
+
+# Pack the data set with --compress=never and note where $id's entry is.
+pack_for_damage() {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	dos pack -q --compress=never
+	id=$(sha256_of data/ten)
+	off=$(dos cat-object --batch-check='%(offset)' <<<"$id")
+	pack="$DOS_DIR/packs/0"
+}
+
+flip_byte_at() {
+	printf '\xff' | dd of="$pack" bs=1 seek="$1" conv=notrunc 2>/dev/null
+}
+
+# All objects of the manifest but $id still read back.
+others_intact() {
+	grep -v "^$id " manifest >others
+	all_intact others
+}
+
+@test "a flipped byte in a packed object's data: corrupt, never silent" {
+	pack_for_damage
+	flip_byte_at $((off + 64 + 3))
+	run -128 --separate-stderr dos cat-object "$id"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
+	run -128 --separate-stderr dos cat-object --verify "$id"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
+	run -1 --separate-stderr dos cat-object --batch <<<"$id"
+	[ "$output" = "$id corrupt" ]
+	[ "$stderr" = "dos-cat-object: error: object '$id' is corrupt" ]
+	# The neighbours are fine, in the same batch too.
+	abc=$(sha256_of data/abc)
+	run -1 --separate-stderr dos cat-object --batch < <(printf '%s\n' "$abc" "$id" "$abc")
+	[ "$output" = "$(printf '%s 3\nabc\n%s corrupt\n%s 3\nabc' "$abc" "$id" "$abc")" ]
+	others_intact
+}
+
+@test "a flipped byte in a packed entry's header: corrupt" {
+	pack_for_damage
+	cp "$pack" pack.copy
+	# Inside the id, then inside the sizes.
+	flip_byte_at $((off + 30))
+	run -128 --separate-stderr dos cat-object "$id"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
+	run -1 --separate-stderr dos cat-object --batch <<<"$id"
+	[ "$output" = "$id corrupt" ]
+	others_intact
+	cp pack.copy "$pack"
+	[ "$(dos cat-object "$id")" = 0123456789 ]
+	flip_byte_at $((off + 9))
+	run -128 --separate-stderr dos cat-object "$id"
+	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
+	others_intact
+}
+
+@test "a truncated pack: objects past the cut are corrupt, earlier ones fine" {
+	pack_for_damage
+	# Cut inside the header of the fourth entry.
+	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' |
+	    sort -n >entries
+	cut_at=$(($(sed -n 4p entries | cut -d' ' -f1) + 32))
+	truncate -s "$cut_at" "$pack"
+	head -n 3 entries | cut -d' ' -f2 >good
+	tail -n 3 entries | cut -d' ' -f2 >bad
+	grep -F -f good manifest >good.manifest
+	[ "$(wc -l <good.manifest)" -eq 3 ]
+	all_intact good.manifest
+	while read -r oid; do
+		run -128 --separate-stderr dos cat-object "$oid"
+		[ "$output" = "" ]
+		[ "$stderr" = "dos-cat-object: fatal: object '$oid' is corrupt" ]
+	done <bad
+	# --batch-check answers from the index and does not read the pack.
+	run -0 --separate-stderr dos cat-object --batch-all-objects --batch-check='%(objectname)'
+	[ "${#lines[@]}" -eq 6 ]
+	run -1 --separate-stderr dos cat-object --batch-all-objects --batch
+	grep ' corrupt$' <<<"$output" | cut -d' ' -f1 >actual
+	sort bad >expect
+	diff -u expect actual
+	for oid in $(cat bad); do echo "dos-cat-object: error: object '$oid' is corrupt"; done >expect
+	printf '%s\n' "$stderr" >actual
+	diff -u expect actual
+}
+
+@test "after a truncated pack, new objects are still written and read" {
+	pack_for_damage
+	size=$(size_of "$pack")
+	truncate -s $((size - 3)) "$pack"
+	printf 'new after damage' >new
+	run -0 --separate-stderr dos hash-object -w --to-pack new
+	[ "$(dos cat-object "$(sha256_of new)")" = "new after damage" ]
+	printf 'new loose' >new2
+	dos hash-object -w new2 >/dev/null
+	run -0 --separate-stderr dos pack -q
+	[ "$(dos cat-object "$(sha256_of new2)")" = "new loose" ]
+}
+
+@test "--unordered over a truncated pack lists the same objects as sorted" {
+	pack_for_damage
+	truncate -s $((off + 64 + 5)) "$pack"
+	dos cat-object --batch-all-objects --batch-check='%(objectname)' >sorted
+	run --separate-stderr dos cat-object --batch-all-objects --unordered --batch-check='%(objectname)'
+	printf '%s\n' "$output" | sort >unordered
+	# An export must not skip damaged objects silently.
+	diff -u sorted unordered
+}
+
+@test "a missing pack file: its objects are corrupt (128)" {
+	pack_for_damage
+	rm "$pack"
+	run -128 --separate-stderr dos cat-object "$id"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
+	run -1 --separate-stderr dos cat-object --batch <<<"$id"
+	[ "$output" = "$id corrupt" ]
+	[ "$stderr" = "dos-cat-object: error: object '$id' is corrupt" ]
+	# It still exists as far as -e is concerned (fsck judges damage).
+	run -0 dos cat-object -e "$id"
+}
+
+@test "an index deleted by hand: packed objects are missing until rebuilt" {
+	pack_for_damage
+	rm -rf "$DOS_DIR/index"
+	run -128 --separate-stderr dos cat-object "$id"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-cat-object: fatal: object '$id' not found" ]
+	run -0 --separate-stderr dos cat-object --batch <<<"$id"
+	[ "$output" = "$id missing" ]
+	run -1 dos cat-object -e "$id"
+	run -0 --separate-stderr dos cat-object --batch-all-objects --batch-check
+	[ "$output" = "" ]
+	# Loose objects are unaffected.
+	printf 'still loose' >sl
+	dos hash-object -w sl >/dev/null
+	[ "$(dos cat-object "$(sha256_of sl)")" = "still loose" ]
+}
+
+@test "an index deleted by hand: the next writer does not destroy pack data" {
+	pack_for_damage
+	cp "$pack" pack.copy
+	rm -rf "$DOS_DIR/index"
+	printf 'after' >after
+	dos hash-object -w after >/dev/null
+	run -0 --separate-stderr dos pack -q
+	# The old entries are the only copy of those objects: they must stay.
+	[ "$(size_of "$pack")" -ge "$(size_of pack.copy)" ]
+	cmp -n "$(size_of pack.copy)" pack.copy "$pack"
+	run -0 --separate-stderr dos hash-object -w --to-pack data/abc
+	cmp -n "$(size_of pack.copy)" pack.copy "$pack"
+	[ "$(dos cat-object "$(sha256_of after)")" = after ]
+}
+
+@test "kill -9 of hash-object --to-pack at random moments loses nothing acknowledged" {
+	mkdir data
+	for i in $(seq 1 1500); do
+		printf 'crash test object %d %d %d\n' "$i" "$RANDOM" "$RANDOM" >data/$i
+	done
+	(cd data && sha256sum *) | sed 's|  |  data/|' >all
+	cut -c67- all >paths
+	split -l 100 paths chunk.
+	mkfifo out.fifo
+	for round in 1 2 3 4 5; do
+		rm -rf "$DOS_DIR" && dos init -q "$DOS_DIR"
+		cat out.fifo >out 3>&- &
+		reader=$!
+		for c in chunk.*; do cat "$c"; sleep 0.02; done |
+		    dos hash-object -w --to-pack --stdin-paths >out.fifo 2>err 3>&- &
+		writer=$!
+		sleep "0.$((RANDOM % 4))$((RANDOM % 10))"
+		kill -9 "$writer" 2>/dev/null || true
+		wait "$writer" || true
+		wait "$reader"
+		# Only whole lines count as acknowledged.
+		head -n "$(wc -l <out)" out >acked
+		n=$(wc -l <acked)
+		head -n "$n" all >acked.manifest
+		cut -d' ' -f1 acked.manifest >expect_ids
+		diff -u expect_ids acked
+		expected_batch acked.manifest >expect
+		dos cat-object --batch <acked >actual
+		cmp expect actual
+		# A re-run finishes the job.
+		run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <paths
+		[ "${#lines[@]}" -eq 1500 ]
+		[ "$stderr" = "" ]
+		expected_batch all >expect
+		cut -d' ' -f1 all | dos cat-object --batch >actual
+		cmp expect actual
+		[ "$(loose_files)" = "" ]
+	done
+}
