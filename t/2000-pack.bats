@@ -564,7 +564,7 @@ others_intact() {
 	grep ' corrupt$' <<<"$output" | cut -d' ' -f1 >actual
 	sort bad >expect
 	diff -u expect actual
-	for oid in $(cat bad); do echo "dos-cat-object: error: object '$oid' is corrupt"; done >expect
+	for oid in $(sort bad); do echo "dos-cat-object: error: object '$oid' is corrupt"; done >expect
 	printf '%s\n' "$stderr" >actual
 	diff -u expect actual
 }
