@@ -47,7 +47,7 @@ static int keep_loose, progress, status;
 static struct dos_oid *done;
 static size_t done_nr, done_alloc;
 
-static uint64_t packed_objects, raw_bytes, stored_bytes, seen;
+static uint64_t seen;
 static uint32_t first_pack;
 
 static void
@@ -70,7 +70,6 @@ flush_batch(void)
 {
 	int rc;
 
-	stored_bytes += dos_pack_writer_pending_bytes(writer);
 	if ((rc = dos_pack_writer_flush(writer)) < 0)
 		die("unable to write pack %u: %s",
 		    dos_pack_writer_pack(writer), dos_strerror(rc));
@@ -94,7 +93,6 @@ pack_one(const struct dos_oid *oid, void *data)
 {
 	char name[DOS_HEXSZ + 2], hex[DOS_HEXSZ + 1];
 	struct dos_oid got;
-	struct stat sb;
 	int fd, rc, existed;
 
 	dos_loose_name(&store, oid, name, sizeof name);
@@ -105,8 +103,7 @@ pack_one(const struct dos_oid *oid, void *data)
 			    name, strerror(errno));
 		return 0;
 	}
-	rc = fstat(fd, &sb) < 0 ? DOS_EIO :
-	    dos_pack_writer_add_fd(writer, fd, oid, 0, &got, &existed);
+	rc = dos_pack_writer_add_fd(writer, fd, oid, 0, &got, &existed);
 	close(fd);
 	if (rc == DOS_ECORRUPT) {
 		status = error("loose object '%s' is corrupt; left in place",
@@ -115,10 +112,6 @@ pack_one(const struct dos_oid *oid, void *data)
 	}
 	if (rc < 0)
 		die("unable to pack '%s': %s", name, dos_strerror(rc));
-	if (!existed) {
-		packed_objects++;
-		raw_bytes += (uint64_t)sb.st_size;
-	}
 	remember(oid);
 	if (progress && ++seen % 1000 == 0)
 		fprintf(stderr, "\rpacking objects: %llu", (unsigned long long)seen);
@@ -150,6 +143,7 @@ cmd_main(int argc, char **argv)
 {
 	enum dos_compress_mode mode = DOS_COMPRESS_AUTO;
 	char raw[32], stored[32];
+	uint64_t packed_objects, raw_bytes, stored_bytes;
 	unsigned flags = 0;
 	long holder;
 	int opt, quiet = 0, rc;
@@ -210,16 +204,19 @@ cmd_main(int argc, char **argv)
 		fprintf(stderr, "\rpacking objects: %llu, done.\n",
 		    (unsigned long long)seen);
 	if (!quiet) {
+		dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
+		    &stored_bytes);
 		human(raw, sizeof raw, raw_bytes);
 		human(stored, sizeof stored, stored_bytes);
 		if (first_pack == dos_pack_writer_pack(writer))
-			fprintf(stderr, "packed %llu objects (%s -> %s) into pack %u\n",
-			    (unsigned long long)packed_objects, raw, stored,
-			    first_pack);
+			fprintf(stderr, "packed %llu object%s (%s -> %s) into pack %u\n",
+			    (unsigned long long)packed_objects,
+			    packed_objects == 1 ? "" : "s", raw, stored, first_pack);
 		else
-			fprintf(stderr, "packed %llu objects (%s -> %s) into packs %u-%u\n",
-			    (unsigned long long)packed_objects, raw, stored,
-			    first_pack, dos_pack_writer_pack(writer));
+			fprintf(stderr, "packed %llu object%s (%s -> %s) into packs %u-%u\n",
+			    (unsigned long long)packed_objects,
+			    packed_objects == 1 ? "" : "s", raw, stored, first_pack,
+			    dos_pack_writer_pack(writer));
 	}
 	dos_pack_writer_close(writer);
 	dos_store_release(&store);

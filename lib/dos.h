@@ -275,9 +275,18 @@ struct dos_index_entry {
  */
 int dos_index_open(struct dos_store *st, int writable, struct dos_index **ix);
 void dos_index_close(struct dos_index *ix);
+/* Close and reopen the handles (after DOS_ERECOVER or DOS_EBUSY). */
+int dos_index_reopen(struct dos_index *ix);
 /* Berkeley DB's own words for the last DOS_EINDEX. */
 const char *dos_index_last_error(void);
+/*
+ * Look an id up.  Readers see records of transactions still in progress
+ * (they point at pack data already durable); writers deciding whether
+ * content is stored must use dos_index_get_committed().
+ */
 int dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e);
+int dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);
 /* Writes happen inside one transaction: begin, put/del..., commit. */
 int dos_index_begin(struct dos_index *ix);
@@ -354,6 +363,9 @@ size_t dos_pack_writer_pending(const struct dos_pack_writer *w);
 uint64_t dos_pack_writer_pending_bytes(const struct dos_pack_writer *w);
 uint32_t dos_pack_writer_pack(const struct dos_pack_writer *w);
 int dos_pack_writer_flush(struct dos_pack_writer *w);
+/* Objects, raw and stored bytes (headers included) committed so far. */
+void dos_pack_writer_totals(const struct dos_pack_writer *w,
+    uint64_t *objects, uint64_t *raw, uint64_t *stored);
 /* Unflushed objects are dropped. */
 void dos_pack_writer_close(struct dos_pack_writer *w);
 

@@ -35,6 +35,10 @@
 #define RECORD_SIZE 32
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
+#define LOCK_TIMEOUT_USEC 2000000
+#define GET_TRIES 3
+/* Keys read per cursor visit by dos_index_walk. */
+#define WALK_CHUNK 1024
 
 struct dos_index {
 	DB_ENV *env;		/* NULL when opened read-only without it */
@@ -191,6 +195,11 @@ open_env(struct dos_index *ix)
 	ix->env->set_cachesize(ix->env, 0, INDEX_CACHE_BYTES, 1);
 	ix->env->log_set_config(ix->env, DB_LOG_AUTO_REMOVE, 1);
 	ix->env->set_lk_detect(ix->env, DB_LOCK_DEFAULT);
+	/*
+	 * A process killed while holding a lock never releases it; waiting
+	 * for it ends after this long, and the caller reopens and retries.
+	 */
+	ix->env->set_timeout(ix->env, LOCK_TIMEOUT_USEC, DB_SET_LOCK_TIMEOUT);
 	ret = ix->env->open(ix->env, ix->home, flags, 0666);
 	if (ret != 0) {
 		ix->env->close(ix->env, 0);
@@ -261,16 +270,16 @@ dos_index_close(struct dos_index *ix)
 }
 
 /* Another process died and recovery ran: start over with new handles. */
-static int
-reopen(struct dos_index *ix)
+int
+dos_index_reopen(struct dos_index *ix)
 {
 	close_handles(ix);
 	return open_all(ix);
 }
 
-int
-dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
-    struct dos_index_entry *e)
+static int
+get_entry(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e, u_int32_t flags)
 {
 	unsigned char rec[RECORD_SIZE];
 	DBT key, val;
@@ -278,7 +287,9 @@ dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
 
 	if (ix->objects == NULL)
 		return DOS_ENOTFOUND;
-	for (tries = 0; ; tries++) {
+	if (ix->txn != NULL || ix->env == NULL)
+		flags = 0;
+	for (tries = 1; ; tries++) {
 		memset(&key, 0, sizeof key);
 		memset(&val, 0, sizeof val);
 		key.data = (void *)(uintptr_t)oid->hash;
@@ -286,16 +297,30 @@ dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
 		val.data = rec;
 		val.ulen = sizeof rec;
 		val.flags = DB_DBT_USERMEM;
-		ret = ix->objects->get(ix->objects, ix->txn, &key, &val,
-		    ix->txn != NULL || ix->env == NULL ? 0 : DB_READ_UNCOMMITTED);
-		rc = db_error(ret);
+		ret = ix->objects->get(ix->objects, ix->txn, &key, &val, flags);
 		if (ret == 0)
 			return decode_entry(rec, val.size, e);
-		if (rc != DOS_ERECOVER || tries > 0 || ix->txn != NULL)
+		rc = db_error(ret);
+		if ((rc != DOS_ERECOVER && rc != DOS_EBUSY) || tries == GET_TRIES ||
+		    ix->txn != NULL)
 			return rc;
-		if ((rc = reopen(ix)) < 0)
+		if ((rc = dos_index_reopen(ix)) < 0)
 			return rc;
 	}
+}
+
+int
+dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e)
+{
+	return get_entry(ix, oid, e, DB_READ_UNCOMMITTED);
+}
+
+int
+dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e)
+{
+	return get_entry(ix, oid, e, 0);
 }
 
 int
@@ -306,7 +331,7 @@ dos_index_begin(struct dos_index *ix)
 	if (!ix->writable || ix->env == NULL || ix->txn != NULL)
 		return DOS_EINVAL;
 	ret = ix->env->txn_begin(ix->env, NULL, &ix->txn, 0);
-	if (ret == DB_RUNRECOVERY && reopen(ix) == 0)
+	if (ret == DB_RUNRECOVERY && dos_index_reopen(ix) == 0)
 		ret = ix->env->txn_begin(ix->env, NULL, &ix->txn, 0);
 	return ret == 0 ? 0 : db_error(ret);
 }
@@ -407,32 +432,28 @@ dos_index_abort(struct dos_index *ix)
 	ix->txn = NULL;
 }
 
-int
-dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
-    dos_index_fn *fn, void *data)
-{
-	unsigned char start[DOS_RAWSZ], rec[RECORD_SIZE], keybuf[DOS_RAWSZ];
-	struct dos_index_entry e;
+struct walk_item {
 	struct dos_oid oid;
-	char hex[DOS_HEXSZ + 1];
+	struct dos_index_entry entry;
+};
+
+/*
+ * Read up to WALK_CHUNK entries from *start on (after it when skip is
+ * set) into items.  The cursor is closed before the caller sees them, so
+ * a reader that dies while printing (SIGPIPE in a pipeline) never holds a
+ * lock a writer would wait for.
+ */
+static int
+walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
+    struct walk_item *items, size_t *nr)
+{
+	unsigned char rec[RECORD_SIZE], keybuf[DOS_RAWSZ];
 	DBC *cur;
 	DBT key, val;
 	u_int32_t op;
-	size_t i;
 	int ret, rc = 0;
 
-	if (ix->objects == NULL)
-		return 0;
-	/* Seek to the smallest id with this hex prefix. */
-	memset(start, 0, sizeof start);
-	memset(hex, '0', DOS_HEXSZ);
-	memcpy(hex, prefix, plen);
-	hex[DOS_HEXSZ] = '\0';
-	for (i = 0; i < DOS_RAWSZ; i++) {
-		unsigned v;
-		sscanf(hex + 2 * i, "%2x", &v);
-		start[i] = (unsigned char)v;
-	}
+	*nr = 0;
 	if ((ret = ix->objects->cursor(ix->objects, ix->txn, &cur,
 	    ix->txn != NULL || ix->env == NULL ? 0 : DB_READ_UNCOMMITTED)) != 0)
 		return db_error(ret);
@@ -446,7 +467,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	val.data = rec;
 	val.ulen = sizeof rec;
 	val.flags = DB_DBT_USERMEM;
-	for (op = DB_SET_RANGE; ; op = DB_NEXT) {
+	for (op = DB_SET_RANGE; *nr < WALK_CHUNK; op = DB_NEXT) {
 		ret = cur->get(cur, &key, &val, op);
 		if (ret == DB_NOTFOUND)
 			break;
@@ -458,13 +479,63 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 			rc = DOS_ECORRUPT;
 			break;
 		}
-		memcpy(oid.hash, keybuf, DOS_RAWSZ);
-		if (plen > 0 && strncmp(dos_oid_to_hex(&oid, hex), prefix, plen) != 0)
+		if (skip && op == DB_SET_RANGE && memcmp(keybuf, start, DOS_RAWSZ) == 0)
+			continue;
+		memcpy(items[*nr].oid.hash, keybuf, DOS_RAWSZ);
+		if ((rc = decode_entry(rec, val.size, &items[*nr].entry)) < 0)
 			break;
-		if ((rc = decode_entry(rec, val.size, &e)) < 0 ||
-		    (rc = fn(&oid, &e, data)) != 0)
-			break;
+		(*nr)++;
 	}
 	cur->close(cur);
+	return rc;
+}
+
+int
+dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
+    dos_index_fn *fn, void *data)
+{
+	unsigned char start[DOS_RAWSZ];
+	char hex[DOS_HEXSZ + 1];
+	struct walk_item *items;
+	struct dos_oid first;
+	size_t nr, i;
+	int rc = 0, skip = 0, tries = 0, done = 0;
+
+	if (ix->objects == NULL)
+		return 0;
+	/* Start at the smallest id with this hex prefix. */
+	memset(hex, '0', DOS_HEXSZ);
+	memcpy(hex, prefix, plen);
+	if (dos_oid_from_hex(&first, hex, DOS_HEXSZ) < 0)
+		return DOS_EBADID;
+	memcpy(start, first.hash, DOS_RAWSZ);
+	if ((items = malloc(WALK_CHUNK * sizeof *items)) == NULL)
+		return DOS_ENOMEM;
+	while (!done) {
+		rc = walk_chunk(ix, start, skip, items, &nr);
+		if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && ++tries < GET_TRIES) {
+			if ((rc = dos_index_reopen(ix)) < 0)
+				break;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		done = nr < WALK_CHUNK;
+		for (i = 0; i < nr; i++) {
+			if (plen > 0 && strncmp(dos_oid_to_hex(&items[i].oid, hex),
+			    prefix, plen) != 0) {
+				done = 1;
+				break;
+			}
+			if ((rc = fn(&items[i].oid, &items[i].entry, data)) != 0) {
+				done = 1;
+				break;
+			}
+		}
+		if (nr > 0)
+			memcpy(start, items[nr - 1].oid.hash, DOS_RAWSZ);
+		skip = 1;
+	}
+	free(items);
 	return rc;
 }

@@ -233,7 +233,7 @@ is_packed(struct dos_store *st, const struct dos_oid *oid)
 	struct dos_index *ix;
 
 	return dos_store_index(st, 0, &ix) == 0 &&
-	    dos_index_get(ix, oid, &e) == 0;
+	    dos_index_get_committed(ix, oid, &e) == 0;
 }
 
 int

@@ -207,6 +207,8 @@ struct dos_pack_writer {
 	uint32_t *set;		/* 1 + index into recs, 0 = empty */
 	size_t set_size;
 	uint64_t batch_raw, batch_stored;
+	/* What committed batches added, for summaries. */
+	uint64_t total_objects, total_raw, total_stored;
 	struct dos_compressor comp;
 	struct dos_hasher hasher;
 	unsigned char *raw, *packed;
@@ -254,8 +256,8 @@ create_pack(struct dos_pack_writer *w, uint32_t pack)
 	int fd, packsfd;
 
 	snprintf(name, sizeof name, "packs/%u", pack);
-	fd = openat(w->st->dirfd, name,
-	    O_RDWR | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+	fd = dos_open_beneath(w->st->dirfd, name,
+	    O_RDWR | O_CREAT | O_EXCL, 0666);
 	if (fd < 0)
 		return DOS_EIO;
 	memset(hdr, 0, sizeof hdr);
@@ -281,11 +283,16 @@ create_pack(struct dos_pack_writer *w, uint32_t pack)
 	return 0;
 }
 
-/* Continue the newest pack, cutting off what no commit covers. */
+/*
+ * Continue the newest pack, cutting off what no commit covers.  A pack
+ * the index has no committed length for (the index was lost or damaged)
+ * is never cut: its entries may be the only copy of their objects, so a
+ * new pack is started and the index can be rebuilt from the old one.
+ */
 static int
 open_current_pack(struct dos_pack_writer *w)
 {
-	uint32_t *packs;
+	uint32_t *packs, newest;
 	size_t nr;
 	uint64_t committed;
 	struct stat sb;
@@ -296,29 +303,31 @@ open_current_pack(struct dos_pack_writer *w)
 		return rc;
 	if (nr == 0)
 		return create_pack(w, 0);
-	w->pack = packs[nr - 1];
+	newest = packs[nr - 1];
 	free(packs);
-	rc = dos_index_get_pack_length(w->ix, w->pack, &committed);
+	rc = dos_index_get_pack_length(w->ix, newest, &committed);
 	if (rc == DOS_ENOTFOUND)
-		committed = DOS_PACK_HEADER_SIZE;
-	else if (rc < 0)
+		return create_pack(w, newest + 1);
+	if (rc < 0)
 		return rc;
-	snprintf(name, sizeof name, "packs/%u", w->pack);
+	snprintf(name, sizeof name, "packs/%u", newest);
 	fd = dos_open_beneath(w->st->dirfd, name, O_RDWR, 0);
 	if (fd < 0)
 		return DOS_EIO;
-	if (fstat(fd, &sb) < 0 || dos_pack_check_header(fd) < 0) {
-		/* Never append to something that is not ours: start anew. */
+	if (fstat(fd, &sb) < 0 || dos_pack_check_header(fd) < 0 ||
+	    (uint64_t)sb.st_size < committed) {
+		/* Damaged or not ours: leave it to fsck, write elsewhere. */
 		close(fd);
-		return create_pack(w, w->pack + 1);
+		return create_pack(w, newest + 1);
 	}
-	if ((uint64_t)sb.st_size > committed && ftruncate(fd, (off_t)committed) < 0) {
+	if ((uint64_t)sb.st_size > committed &&
+	    ftruncate(fd, (off_t)committed) < 0) {
 		close(fd);
 		return DOS_EIO;
 	}
 	w->packfd = fd;
-	w->end = w->committed = committed < (uint64_t)sb.st_size ?
-	    committed : (uint64_t)sb.st_size;
+	w->pack = newest;
+	w->end = w->committed = committed;
 	return 0;
 }
 
@@ -712,19 +721,13 @@ dos_pack_writer_pack(const struct dos_pack_writer *w)
 	return w->pack;
 }
 
-int
-dos_pack_writer_flush(struct dos_pack_writer *w)
+/* One transaction: the batch's records and the pack's new length. */
+static int
+commit_batch(struct dos_pack_writer *w)
 {
 	size_t i;
 	int rc;
 
-	if ((rc = write_out(w)) < 0)
-		return rc;
-	if (w->nr == 0 && w->end == w->committed)
-		return 0;
-	/* The data must be durable before any record points at it. */
-	if (fdatasync(w->packfd) < 0)
-		return DOS_EIO;
 	if ((rc = dos_index_begin(w->ix)) < 0)
 		return rc;
 	for (i = 0; i < w->nr; i++)
@@ -734,15 +737,59 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 	if ((rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
+	return 0;
+fail:
+	dos_index_abort(w->ix);
+	return rc;
+}
+
+#define COMMIT_TRIES 5
+
+int
+dos_pack_writer_flush(struct dos_pack_writer *w)
+{
+	int rc, tries;
+
+	if ((rc = write_out(w)) < 0)
+		return rc;
+	if (w->nr == 0 && w->end == w->committed)
+		return 0;
+	/* The data must be durable before any record points at it. */
+	if (fdatasync(w->packfd) < 0)
+		return DOS_EIO;
+	/*
+	 * Another process may have died in the index: recovery then
+	 * aborts this transaction, or a lock it held times out.  The pack
+	 * data is safe, so the transaction is simply tried again.
+	 */
+	for (tries = 1; ; tries++) {
+		rc = commit_batch(w);
+		if (rc == 0 || tries == COMMIT_TRIES ||
+		    (rc != DOS_ERECOVER && rc != DOS_EBUSY))
+			break;
+		if ((rc = dos_index_reopen(w->ix)) < 0)
+			break;
+	}
+	if (rc < 0)
+		return rc;
 	w->committed = w->end;
+	w->total_objects += w->nr;
+	w->total_raw += w->batch_raw;
+	w->total_stored += w->batch_stored;
 	w->nr = 0;
 	w->batch_raw = w->batch_stored = 0;
 	if (w->set != NULL)
 		memset(w->set, 0, w->set_size * sizeof *w->set);
 	return 0;
-fail:
-	dos_index_abort(w->ix);
-	return rc;
+}
+
+void
+dos_pack_writer_totals(const struct dos_pack_writer *w, uint64_t *objects,
+    uint64_t *raw, uint64_t *stored)
+{
+	*objects = w->total_objects;
+	*raw = w->total_raw;
+	*stored = w->total_stored;
 }
 
 void
