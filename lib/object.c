@@ -545,7 +545,51 @@ merge_indexed(const struct dos_oid *oid, const struct dos_index_entry *e,
 	return oid != NULL ? m->fn(oid, m->data) : 0;
 }
 
-/* Packed objects in storage order: every live entry of every pack. */
+/* Where a storage-order scan of a pack had to stop. */
+struct damage {
+	uint32_t pack;
+	uint64_t offset;
+};
+
+struct after_damage {
+	const struct damage *list;
+	size_t nr;
+	const uint32_t *packs;	/* the packs that exist, ascending */
+	size_t npacks;
+	const struct oid_list *loose;
+	dos_object_fn *fn;
+	void *data;
+};
+
+static int
+is_loose(const struct oid_list *loose, const struct dos_oid *oid)
+{
+	return loose->nr > 0 && bsearch(oid, loose->oids, loose->nr,
+	    sizeof *loose->oids, cmp_oid) != NULL;
+}
+
+/* Indexed objects the scan could not reach: past damage, or no pack. */
+static int
+emit_after_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	struct after_damage *a = data;
+	size_t i;
+	int scanned = 0;
+
+	for (i = 0; i < a->npacks; i++)
+		scanned |= a->packs[i] == e->pack;
+	for (i = 0; i < a->nr; i++)
+		if (a->list[i].pack == e->pack && e->offset >= a->list[i].offset)
+			scanned = 0;
+	return scanned || is_loose(a->loose, oid) ? 0 : a->fn(oid, a->data);
+}
+
+/*
+ * Packed objects in storage order: the live entries of every pack, read
+ * front to back.  A damaged pack is scanned up to the damage; the objects
+ * indexed past it are listed afterwards, so a listing never loses them.
+ */
 static int
 walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
     const struct oid_list *loose, dos_object_fn *fn, void *data)
@@ -553,38 +597,50 @@ walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
 	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
 	struct dos_index_entry e;
 	struct dos_pack_entry pe;
+	struct damage *damaged;
+	struct after_damage a;
 	uint32_t *packs;
 	uint64_t off, end;
-	size_t nr, i;
+	size_t nr, ndamaged = 0, i;
 	struct stat sb;
 	int rc = 0, fd;
 
 	if ((rc = dos_pack_list(st, &packs, &nr)) < 0)
 		return rc;
+	if ((damaged = malloc((nr + 1) * sizeof *damaged)) == NULL) {
+		free(packs);
+		return DOS_ENOMEM;
+	}
 	for (i = 0; i < nr && rc == 0; i++) {
-		if ((rc = dos_store_pack_fd(st, packs[i], &fd)) < 0)
-			break;
-		if (dos_index_get_pack_length(ix, packs[i], &end) < 0) {
-			if (fstat(fd, &sb) < 0) {
-				rc = DOS_EIO;
+		if (dos_store_pack_fd(st, packs[i], &fd) < 0 || fstat(fd, &sb) < 0) {
+			damaged[ndamaged++] = (struct damage){ packs[i], 0 };
+			continue;
+		}
+		if (dos_index_get_pack_length(ix, packs[i], &end) < 0 ||
+		    end > (uint64_t)sb.st_size)
+			end = (uint64_t)sb.st_size;
+		for (off = DOS_PACK_HEADER_SIZE; off < end && rc == 0;
+		    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
+			if (off + sizeof hdr > end ||
+			    pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
+			    dos_pack_decode_entry(hdr, &pe) < 0) {
+				damaged[ndamaged++] = (struct damage){ packs[i], off };
 				break;
 			}
-			end = (uint64_t)sb.st_size;
-		}
-		for (off = DOS_PACK_HEADER_SIZE; off + sizeof hdr <= end && rc == 0;
-		    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
-			if (pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
-			    dos_pack_decode_entry(hdr, &pe) < 0)
-				break;	/* damage: fsck's business, not a listing's */
 			if (dos_index_get(ix, &pe.oid, &e) < 0 ||
 			    e.pack != packs[i] || e.offset != off)
 				continue;	/* deleted, or a copy elsewhere */
-			if (loose->nr > 0 && bsearch(&pe.oid, loose->oids,
-			    loose->nr, sizeof *loose->oids, cmp_oid) != NULL)
-				continue;	/* handed out with the loose ones */
-			rc = fn(&pe.oid, data);
+			if (!is_loose(loose, &pe.oid))
+				rc = fn(&pe.oid, data);
 		}
 	}
+	/* Indexed objects of damaged or missing packs come last. */
+	if (rc == 0) {
+		a = (struct after_damage){ damaged, ndamaged, packs, nr, loose,
+		    fn, data };
+		rc = dos_index_walk(ix, "", 0, emit_after_damage, &a);
+	}
+	free(damaged);
 	free(packs);
 	return rc;
 }
