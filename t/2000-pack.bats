@@ -295,7 +295,7 @@ start_holder() {
 	done
 	wait "$packer"
 	[ "$(cat pack.out)" = "" ]
-	[ "$(cat pack.err)" = "packed 1 objects (3 bytes -> 67 bytes) into pack 0" ]
+	[ "$(cat pack.err)" = "packed 1 object (3 bytes -> 67 bytes) into pack 0" ]
 	[ "$(where "$ABC_OID")" = "packed 0 none" ]
 	[ "$(where "$(sha256_of held)")" = "packed 0 none" ]
 }
