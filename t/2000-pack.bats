@@ -608,6 +608,18 @@ others_intact() {
 	[ "$stderr" = "dos-cat-object: error: object '$id' is corrupt" ]
 	# It still exists as far as -e is concerned (fsck judges damage).
 	run -0 dos cat-object -e "$id"
+	# Listings still name every object, and --batch reports each one.
+	cut -d' ' -f1 manifest >expect
+	run -0 --separate-stderr dos cat-object --batch-all-objects --batch-check='%(objectname)'
+	printf '%s\n' "$output" >actual
+	diff -u expect actual
+	run -0 --separate-stderr dos cat-object --batch-all-objects --unordered --batch-check='%(objectname)'
+	printf '%s\n' "$output" | sort >actual
+	diff -u expect actual
+	run -1 --separate-stderr dos cat-object --batch-all-objects --batch
+	sed 's/$/ corrupt/' expect >expect.corrupt
+	printf '%s\n' "$output" >actual
+	diff -u expect.corrupt actual
 }
 
 @test "an index deleted by hand: packed objects are missing until rebuilt" {
@@ -688,5 +700,32 @@ others_intact() {
 		dos cat-object --batch <ids >actual
 		cmp records actual
 		[ "$(loose_files)" = "" ]
+	done
+}
+
+@test "kill -9 of dos pack at random moments: every object still reads, the next pack finishes" {
+	mkdir data
+	for i in $(seq 1 1000); do
+		printf 'pack kill object %d %d %d\n' "$i" "$RANDOM" "$RANDOM" >data/$i
+	done
+	seq 1 1000 | sed 's|^|data/|' >paths
+	xargs sha256sum <paths | cut -d' ' -f1 >ids
+	xargs cat <paths | paste -d' ' ids - |
+	    awk '{ id = $1; sub(/^[^ ]* /, ""); printf "%s %d\n%s\n\n", id, length($0) + 1, $0 }' >records
+	for round in 1 2 3; do
+		rm -rf "$DOS_DIR" && dos init -q "$DOS_DIR"
+		dos hash-object -w --stdin-paths <paths >/dev/null
+		dos pack -q 3>&- &
+		packer=$!
+		sleep "0.$((RANDOM % 3))$((RANDOM % 10))"
+		kill -9 "$packer" 2>/dev/null || true
+		wait "$packer" || true
+		dos cat-object --batch <ids >actual
+		cmp records actual
+		run -0 --separate-stderr timeout 20 dos pack -q --no-wait
+		[ "$stderr" = "" ]
+		[ "$(loose_files)" = "" ]
+		dos cat-object --batch <ids >actual
+		cmp records actual
 	done
 }
