@@ -311,6 +311,16 @@ int dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 #define DOS_PACK_HEADER_SIZE 16
 #define DOS_ENTRY_HEADER_SIZE 64
 
+/*
+ * Entry flags.  A tombstone (no data, raw and stored size 0) records that
+ * its id was deleted: rebuilding the index from the packs, in pack number
+ * and then offset order, drops the object at every earlier entry of that
+ * id, so deleted objects never come back.
+ */
+enum dos_entry_flags {
+	DOS_ENTRY_TOMBSTONE = 1 << 0,
+};
+
 /* What the 64-byte header in front of each pack entry says. */
 struct dos_pack_entry {
 	struct dos_oid oid;
