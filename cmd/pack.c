@@ -35,118 +35,36 @@ static const struct option pack_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-/* A batch is made durable and its loose files removed at these sizes. */
-#define BATCH_OBJECTS 8192
-#define BATCH_BYTES (64ULL << 20)
-
-static struct dos_store store = DOS_STORE_INIT;
-static struct dos_pack_writer *writer;
-static int keep_loose, progress, status;
-
-/* Loose files whose packed copies wait for the next flush. */
-static struct dos_oid *done;
-static size_t done_nr, done_alloc;
-
-static uint64_t seen;
-static uint32_t first_pack;
+static int progress, status;
 
 static void
-remove_loose(void)
+problem(void *data, const struct dos_oid *oid, int code, const char *what)
 {
-	char name[DOS_HEXSZ + 2];
-	size_t i;
+	char hex[DOS_HEXSZ + 1];
 
-	for (i = 0; i < done_nr; i++) {
-		dos_loose_name(&store, &done[i], name, sizeof name);
-		if (unlinkat(store.loosefd, name, 0) < 0 && errno != ENOENT)
-			warning("unable to remove loose object '%s': %s", name,
-			    strerror(errno));
-	}
-	done_nr = 0;
+	status = error("object '%s': %s", dos_oid_to_hex(oid, hex), what);
 }
 
 static void
-flush_batch(void)
+show_progress(void *data, uint64_t done)
 {
-	int rc;
-
-	if ((rc = dos_pack_writer_flush(writer)) < 0)
-		die("unable to write pack %u: %s",
-		    dos_pack_writer_pack(writer), dos_strerror(rc));
-	if (!keep_loose)
-		remove_loose();
-	done_nr = 0;
-}
-
-static void
-remember(const struct dos_oid *oid)
-{
-	if (done_nr == done_alloc) {
-		done_alloc = done_alloc ? 2 * done_alloc : 1024;
-		done = xrealloc(done, done_alloc * sizeof *done);
-	}
-	done[done_nr++] = *oid;
-}
-
-static int
-pack_one(const struct dos_oid *oid, void *data)
-{
-	char name[DOS_HEXSZ + 2], hex[DOS_HEXSZ + 1];
-	struct dos_oid got;
-	int fd, rc, existed;
-
-	dos_loose_name(&store, oid, name, sizeof name);
-	fd = dos_open_beneath(store.loosefd, name, O_RDONLY, 0);
-	if (fd < 0) {
-		if (errno != ENOENT)	/* ENOENT: packed and removed meanwhile */
-			status = error("unable to open loose object '%s': %s",
-			    name, strerror(errno));
-		return 0;
-	}
-	rc = dos_pack_writer_add_fd(writer, fd, oid, 0, &got, &existed);
-	close(fd);
-	if (rc == DOS_ECORRUPT) {
-		status = error("loose object '%s' is corrupt; left in place",
-		    dos_oid_to_hex(oid, hex));
-		return 0;
-	}
-	if (rc < 0)
-		die("unable to pack '%s': %s", name, dos_strerror(rc));
-	remember(oid);
-	if (progress && ++seen % 1000 == 0)
-		fprintf(stderr, "\rpacking objects: %llu", (unsigned long long)seen);
-	if (dos_pack_writer_pending(writer) >= BATCH_OBJECTS ||
-	    dos_pack_writer_pending_bytes(writer) >= BATCH_BYTES)
-		flush_batch();
-	return 0;
-}
-
-static void
-human(char *buf, size_t size, uint64_t bytes)
-{
-	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)bytes;
-	int u = 0;
-
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
-	else
-		snprintf(buf, size, "%.1f %s", v, units[u]);
+	if (done % 1000 == 0)
+		fprintf(stderr, "\rpacking objects: %llu", (unsigned long long)done);
 }
 
 int
 cmd_main(int argc, char **argv)
 {
+	struct dos_store store = DOS_STORE_INIT;
+	struct dos_pack_writer *writer;
+	struct dos_maint maint = { problem, NULL, NULL };
 	enum dos_compress_mode mode = DOS_COMPRESS_AUTO;
 	char raw[32], stored[32];
 	uint64_t packed_objects, raw_bytes, stored_bytes;
+	uint32_t first_pack;
 	unsigned flags = 0;
 	long holder;
-	int opt, quiet = 0, rc;
+	int opt, quiet = 0, keep_loose = 0, rc;
 
 	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hq", pack_options, NULL)) != -1) {
@@ -196,18 +114,18 @@ cmd_main(int argc, char **argv)
 		die("unable to start packing '%s': %s", store.path,
 		    dos_strerror(rc));
 	first_pack = dos_pack_writer_pack(writer);
-	rc = dos_loose_for_each(&store, pack_one, NULL);
-	if (rc < 0)
-		die("unable to list loose objects: %s", dos_strerror(rc));
-	flush_batch();
+	if (progress)
+		maint.progress = show_progress;
+	if ((rc = dos_pack_loose(&store, writer, keep_loose, &maint)) < 0)
+		die("unable to pack '%s': %s", store.path, dos_strerror(rc));
+	dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
+	    &stored_bytes);
 	if (progress)
 		fprintf(stderr, "\rpacking objects: %llu, done.\n",
-		    (unsigned long long)seen);
+		    (unsigned long long)packed_objects);
 	if (!quiet) {
-		dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
-		    &stored_bytes);
-		human(raw, sizeof raw, raw_bytes);
-		human(stored, sizeof stored, stored_bytes);
+		dos_human_size(raw, sizeof raw, raw_bytes);
+		dos_human_size(stored, sizeof stored, stored_bytes);
 		if (first_pack == dos_pack_writer_pack(writer))
 			fprintf(stderr, "packed %llu object%s (%s -> %s) into pack %u\n",
 			    (unsigned long long)packed_objects,
@@ -220,6 +138,5 @@ cmd_main(int argc, char **argv)
 	}
 	dos_pack_writer_close(writer);
 	dos_store_release(&store);
-	free(done);
 	return status ? 1 : 0;
 }

@@ -209,6 +209,23 @@ dos_stdout_is_pipe(void)
 	return fstat(1, &sb) < 0 || !S_ISREG(sb.st_mode);
 }
 
+void
+dos_human_size(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+	double v = (double)bytes;
+	int u = 0;
+
+	while (v >= 1024 && u < 4) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
+	else
+		snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
 /* ---- C-style quoting of paths (git's quote_c_style rule) ---- */
 
 static int

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
+#include <time.h>
 
 #define DOS_VERSION "0.1.0"
 
@@ -297,6 +298,7 @@ int dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t length);
 int dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t *length);
+int dos_index_del_pack_length(struct dos_index *ix, uint32_t pack);
 int dos_index_commit(struct dos_index *ix);
 void dos_index_abort(struct dos_index *ix);
 /* Entries whose hex id starts with prefix[0..plen), in id order. */
@@ -344,13 +346,18 @@ enum dos_compress_mode {
 	DOS_COMPRESS_AUTO,	/* compress when it pays */
 	DOS_COMPRESS_ALWAYS,
 	DOS_COMPRESS_NEVER,
+	DOS_COMPRESS_KEEP,	/* repack: copy entries as they are stored */
 };
 enum dos_pack_writer_flags {
 	DOS_PACK_NOWAIT = 1 << 0,	/* DOS_EBUSY instead of waiting */
 };
 enum dos_pack_add_flags {
 	DOS_PACK_ADD_DEDUP_LOOSE = 1 << 0,	/* skip objects stored loose */
+	DOS_PACK_ADD_NO_DEDUP = 1 << 1,		/* write even if stored */
 };
+
+/* A stream of object bytes: like read(2), but errors are DOS_E* codes. */
+typedef ssize_t dos_source_fn(void *data, void *buf, size_t len);
 
 /*
  * The one writer of a container's packs: it holds packs/lock from open
@@ -366,13 +373,27 @@ int dos_pack_writer_open(struct dos_store *st, unsigned flags,
  * already stored (*existed is then 1).  With expected, content that does
  * not hash to it is refused with DOS_ECORRUPT.
  */
+int dos_pack_writer_add(struct dos_pack_writer *w, dos_source_fn *source,
+    void *data, const struct dos_oid *expected, unsigned flags,
+    struct dos_oid *oid, int *existed);
 int dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
     const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
     int *existed);
+/* Record that oid is deleted; the flush drops its index record. */
+int dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
+    const struct dos_oid *oid);
+/*
+ * Copy the entry pe at offset of the pack open on fd as it is stored
+ * (no recompression), checking its data checksum on the way.
+ */
+int dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
+    uint64_t offset, const struct dos_pack_entry *pe);
 size_t dos_pack_writer_pending(const struct dos_pack_writer *w);
 uint64_t dos_pack_writer_pending_bytes(const struct dos_pack_writer *w);
 uint32_t dos_pack_writer_pack(const struct dos_pack_writer *w);
 int dos_pack_writer_flush(struct dos_pack_writer *w);
+/* Flush, then continue in a new pack. */
+int dos_pack_writer_start_pack(struct dos_pack_writer *w);
 /* Objects, raw and stored bytes (headers included) committed so far. */
 void dos_pack_writer_totals(const struct dos_pack_writer *w,
     uint64_t *objects, uint64_t *raw, uint64_t *stored);
@@ -585,6 +606,51 @@ typedef int dos_legacy_key_fn(const char *key, void *data);
 int dos_legacy_for_each_key(struct dos_legacy *lg, dos_legacy_key_fn *fn,
     void *data);
 
+/* ---- lib/maint.c: maintenance under the pack lock ------------------- */
+
+/* How maintenance reports problems with single objects, and progress. */
+struct dos_maint {
+	void (*problem)(void *data, const struct dos_oid *oid, int code,
+	    const char *what);
+	void (*progress)(void *data, uint64_t done);
+	void *data;
+};
+
+/*
+ * Move every loose object into packs, a batch at a time; each batch's
+ * loose files are removed once the batch is durable (unless keep_loose).
+ * A corrupt loose object is reported and left in place.
+ */
+int dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
+    int keep_loose, const struct dos_maint *m);
+
+struct dos_repack_stats {
+	uint64_t objects;	/* live entries written again */
+	uint64_t dropped_bytes;	/* dead entries left behind */
+	uint64_t removed_packs;
+	uint64_t kept_packs;	/* packs kept because of damage */
+};
+/*
+ * Rewrite into new packs every pack whose dead bytes exceed threshold
+ * percent (every pack unless mode is DOS_COMPRESS_KEEP, which copies
+ * entries as stored), then delete the old packs.
+ */
+int dos_repack(struct dos_store *st, struct dos_pack_writer *w,
+    enum dos_compress_mode mode, unsigned threshold,
+    const struct dos_maint *m, struct dos_repack_stats *stats);
+
+/*
+ * Delete an object: a packed copy gets a tombstone (dropped from the
+ * index at the writer's next flush); *loose says a loose copy exists,
+ * for the caller to unlink after that flush.
+ */
+int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
+    const struct dos_oid *oid, int *loose, int *packed);
+
+/* A sandbox/ temp file nobody will finish: its writer died, or too old. */
+int dos_temp_is_stale(const char *name, time_t mtime, time_t now);
+int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
+
 /* ---- lib/cli.c: the command layer (prints, exits) --------------------- */
 
 extern const char *dos_progname;	/* "dos-cat-object" */
@@ -638,6 +704,8 @@ void dos_out_flush(void);
 /* Flush after each record when stdout is not a regular file (git's rule). */
 int dos_stdout_is_pipe(void);
 
+/* "1.5 MiB"-style size for people (1024-based; plain bytes below 1 KiB). */
+void dos_human_size(char *buf, size_t size, uint64_t bytes);
 /* C-quote name into out if it needs quoting (git's rule); returns 1 if so. */
 int dos_quote_path(const char *name, char **out);
 /* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */

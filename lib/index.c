@@ -410,6 +410,19 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 }
 
 int
+dos_index_del_pack_length(struct dos_index *ix, uint32_t pack)
+{
+	unsigned char k[4];
+	DBT key;
+
+	put_u32(k, pack);
+	memset(&key, 0, sizeof key);
+	key.data = k;
+	key.size = sizeof k;
+	return db_error(ix->packs->del(ix->packs, ix->txn, &key, 0));
+}
+
+int
 dos_index_commit(struct dos_index *ix)
 {
 	int ret;

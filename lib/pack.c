@@ -187,6 +187,7 @@ dos_pack_open(struct dos_store *st, uint32_t pack)
 struct record {
 	struct dos_oid oid;
 	struct dos_index_entry entry;
+	int tombstone;		/* delete the id instead of recording it */
 };
 
 struct dos_pack_writer {
@@ -436,7 +437,7 @@ batch_find(const struct dos_pack_writer *w, const struct dos_oid *oid)
 
 static int
 batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
-    const struct dos_index_entry *e)
+    const struct dos_index_entry *e, int tombstone)
 {
 	size_t i, size;
 	uint32_t *set;
@@ -458,7 +459,10 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 		w->set = set;
 		w->set_size = size;
 		for (i = 0; i < w->nr; i++) {
-			size_t s = set_slot(w, &w->recs[i].oid);
+			size_t s;
+			if (w->recs[i].tombstone)
+				continue;
+			s = set_slot(w, &w->recs[i].oid);
 			while (w->set[s] != 0)
 				s = (s + 1) & (w->set_size - 1);
 			w->set[s] = (uint32_t)i + 1;
@@ -466,10 +470,15 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 	}
 	w->recs[w->nr].oid = *oid;
 	w->recs[w->nr].entry = *e;
-	i = set_slot(w, oid);
-	while (w->set[i] != 0)
-		i = (i + 1) & (w->set_size - 1);
-	w->set[i] = (uint32_t)++w->nr;
+	w->recs[w->nr].tombstone = tombstone;
+	w->nr++;
+	/* A deleted id is not stored: keep it out of the dedup set. */
+	if (!tombstone) {
+		i = set_slot(w, oid);
+		while (w->set[i] != 0)
+			i = (i + 1) & (w->set_size - 1);
+		w->set[i] = (uint32_t)w->nr;
+	}
 	w->batch_raw += e->raw_size;
 	w->batch_stored += e->stored_size + DOS_ENTRY_HEADER_SIZE;
 	return 0;
@@ -550,6 +559,46 @@ add_small(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 	return append(w, data, stored);
 }
 
+/* Fill buf from the source: like read(2) until len bytes or the end. */
+static ssize_t
+source_fill(dos_source_fn *source, void *data, unsigned char *buf, size_t len)
+{
+	size_t got = 0;
+	ssize_t n;
+
+	while (got < len) {
+		n = source(data, buf + got, len - got);
+		if (n < 0)
+			return n;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+/*
+ * Forget everything appended from start on, but not what precedes it: if
+ * none of it reached the file, only those bytes leave the buffer;
+ * otherwise the buffer was written out whole and the file is cut back.
+ */
+static void
+drop_since(struct dos_pack_writer *w, uint64_t start)
+{
+	int saved = errno;
+	uint64_t written = w->end - w->wlen;
+
+	if (written <= start) {
+		w->wlen -= (size_t)(w->end - start);
+	} else {
+		w->wlen = 0;
+		/* If this fails the tail is cut by the next writer instead. */
+		(void)!ftruncate(w->packfd, (off_t)start);
+	}
+	w->end = start;
+	errno = saved;
+}
+
 struct stream_state {
 	struct dos_pack_writer *w;
 	uint32_t crc;
@@ -572,9 +621,9 @@ stream_sink(void *data, const void *buf, size_t len)
  * (already in w->raw) decides whether compression pays.
  */
 static int
-add_large(struct dos_pack_writer *w, int fd, size_t first,
-    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
-    int *existed)
+add_large(struct dos_pack_writer *w, dos_source_fn *source, void *sdata,
+    size_t first, const struct dos_oid *expected, unsigned flags,
+    struct dos_oid *oid, int *existed)
 {
 	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
 	struct stream_state s = { w, 0, 0 };
@@ -603,9 +652,11 @@ add_large(struct dos_pack_writer *w, int fd, size_t first,
 		dos_hasher_update(&w->hasher, w->raw, n);
 		raw += n;
 		/* Read ahead one chunk, to know whether this one is the last. */
-		got = dos_read_full(fd, w->packed, STREAM_CHUNK);
-		if (got < 0)
-			goto undo_io;
+		got = source_fill(source, sdata, w->packed, STREAM_CHUNK);
+		if (got < 0) {
+			rc = (int)got;
+			goto undo;
+		}
 		if (compress)
 			rc = dos_compress_stream(&w->comp, w->raw, n, got == 0,
 			    stream_sink, &s);
@@ -623,7 +674,8 @@ add_large(struct dos_pack_writer *w, int fd, size_t first,
 		rc = DOS_ECORRUPT;
 		goto undo;
 	}
-	if ((rc = already_stored(w, oid, flags)) != 0) {
+	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
+	    (rc = already_stored(w, oid, flags)) != 0) {
 		if (rc < 0)
 			goto undo;
 		*existed = 1;
@@ -642,35 +694,16 @@ add_large(struct dos_pack_writer *w, int fd, size_t first,
 	if (pwrite(w->packfd, hdr, sizeof hdr, (off_t)start) != sizeof hdr)
 		return DOS_EIO;
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
-	    start, pe.stored_size, pe.raw_size });
-undo_io:
-	rc = DOS_EIO;
+	    start, pe.stored_size, pe.raw_size }, 0);
 undo:
-	{
-		/*
-		 * Forget the entry but not what precedes it: if none of it
-		 * reached the file, only its bytes leave the buffer; otherwise
-		 * the buffer was written out whole and the file is cut back.
-		 */
-		int saved = errno;
-		uint64_t written = w->end - w->wlen;
-		if (written <= start) {
-			w->wlen -= (size_t)(w->end - start);
-		} else {
-			w->wlen = 0;
-			if (ftruncate(w->packfd, (off_t)start) < 0 && rc == 0)
-				rc = DOS_EIO;
-		}
-		w->end = start;
-		errno = saved;
-	}
+	drop_since(w, start);
 	return rc;
 }
 
 int
-dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
-    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
-    int *existed)
+dos_pack_writer_add(struct dos_pack_writer *w, dos_source_fn *source,
+    void *sdata, const struct dos_oid *expected, unsigned flags,
+    struct dos_oid *oid, int *existed)
 {
 	struct dos_pack_entry pe;
 	ssize_t n;
@@ -680,17 +713,19 @@ dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
 	*existed = 0;
 	if ((rc = maybe_roll(w)) < 0)
 		return rc;
-	n = dos_read_full(fd, w->raw, SMALL_OBJECT_MAX);
+	n = source_fill(source, sdata, w->raw, SMALL_OBJECT_MAX);
 	if (n < 0)
-		return DOS_EIO;
+		return (int)n;
 	if ((size_t)n == SMALL_OBJECT_MAX)
-		return add_large(w, fd, (size_t)n, expected, flags, oid, existed);
+		return add_large(w, source, sdata, (size_t)n, expected, flags,
+		    oid, existed);
 	dos_hasher_reset(&w->hasher);
 	dos_hasher_update(&w->hasher, w->raw, (size_t)n);
 	dos_hasher_final(&w->hasher, oid);
 	if (expected != NULL && dos_oid_cmp(expected, oid) != 0)
 		return DOS_ECORRUPT;
-	if ((rc = already_stored(w, oid, flags)) != 0) {
+	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
+	    (rc = already_stored(w, oid, flags)) != 0) {
 		if (rc < 0)
 			return rc;
 		*existed = 1;
@@ -700,7 +735,97 @@ dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
 	if ((rc = add_small(w, w->raw, (size_t)n, oid, &pe)) < 0)
 		return rc;
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
-	    start, pe.stored_size, pe.raw_size });
+	    start, pe.stored_size, pe.raw_size }, 0);
+}
+
+static ssize_t
+read_fd(void *data, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(*(int *)data, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? DOS_EIO : n;
+}
+
+int
+dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
+    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
+    int *existed)
+{
+	return dos_pack_writer_add(w, read_fd, &fd, expected, flags, oid,
+	    existed);
+}
+
+int
+dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
+    const struct dos_oid *oid)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct dos_pack_entry pe;
+	uint64_t start;
+	int rc;
+
+	if ((rc = maybe_roll(w)) < 0)
+		return rc;
+	memset(&pe, 0, sizeof pe);
+	pe.oid = *oid;
+	pe.codec = DOS_CODEC_NONE;
+	pe.flags = DOS_ENTRY_TOMBSTONE;
+	pe.data_crc = dos_crc32(0, NULL, 0);
+	dos_pack_encode_entry(hdr, &pe);
+	start = w->end;
+	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+		return rc;
+	return batch_add(w, oid, &(struct dos_index_entry){ w->pack,
+	    DOS_CODEC_NONE, start, 0, 0 }, 1);
+}
+
+int
+dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
+    uint64_t offset, const struct dos_pack_entry *pe)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	uint64_t start, left = pe->stored_size, pos;
+	uint32_t crc = 0;
+	size_t step;
+	ssize_t n;
+	int rc;
+
+	if ((rc = maybe_roll(w)) < 0)
+		return rc;
+	start = w->end;
+	dos_pack_encode_entry(hdr, pe);
+	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+		return rc;
+	pos = offset + DOS_ENTRY_HEADER_SIZE;
+	while (left > 0) {
+		step = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
+		do
+			n = pread(fd, w->raw, step, (off_t)pos);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			rc = n < 0 ? DOS_EIO : DOS_ECORRUPT;
+			goto undo;
+		}
+		crc = dos_crc32(crc, w->raw, (size_t)n);
+		if ((rc = append(w, w->raw, (size_t)n)) < 0)
+			goto undo;
+		pos += (uint64_t)n;
+		left -= (uint64_t)n;
+	}
+	/* Never copy damage: the bytes must still match their checksum. */
+	if (crc != pe->data_crc) {
+		rc = DOS_ECORRUPT;
+		goto undo;
+	}
+	return batch_add(w, &pe->oid, &(struct dos_index_entry){ w->pack,
+	    pe->codec, start, pe->stored_size, pe->raw_size },
+	    (pe->flags & DOS_ENTRY_TOMBSTONE) != 0);
+undo:
+	drop_since(w, start);
+	return rc;
 }
 
 size_t
@@ -730,10 +855,18 @@ commit_batch(struct dos_pack_writer *w)
 
 	if ((rc = dos_index_begin(w->ix)) < 0)
 		return rc;
-	for (i = 0; i < w->nr; i++)
-		if ((rc = dos_index_put(w->ix, &w->recs[i].oid,
-		    &w->recs[i].entry)) < 0)
+	for (i = 0; i < w->nr; i++) {
+		if (w->recs[i].tombstone) {
+			rc = dos_index_del(w->ix, &w->recs[i].oid);
+			if (rc == DOS_ENOTFOUND)
+				rc = 0;
+		} else {
+			rc = dos_index_put(w->ix, &w->recs[i].oid,
+			    &w->recs[i].entry);
+		}
+		if (rc < 0)
 			goto fail;
+	}
 	if ((rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
@@ -781,6 +914,18 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 	if (w->set != NULL)
 		memset(w->set, 0, w->set_size * sizeof *w->set);
 	return 0;
+}
+
+int
+dos_pack_writer_start_pack(struct dos_pack_writer *w)
+{
+	int rc;
+
+	if ((rc = dos_pack_writer_flush(w)) < 0)
+		return rc;
+	if (w->end <= DOS_PACK_HEADER_SIZE)
+		return 0;	/* the current pack is still empty */
+	return create_pack(w, w->pack + 1);
 }
 
 void

@@ -1,0 +1,103 @@
+/* dos-gc: routine maintenance in one command. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dos.h"
+
+static const char *const gc_usage[] = {
+	"dos gc [-q] [--aggressive] [--no-wait]",
+	NULL
+};
+
+enum {
+	OPT_AGGRESSIVE = DOS_OPT_FIRST_LOCAL,
+	OPT_NO_WAIT,
+};
+
+static const struct option gc_options[] = {
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "aggressive", no_argument, NULL, OPT_AGGRESSIVE },
+	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	DOS_COMMON_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Packs with more dead bytes than this percentage are rewritten. */
+#define GC_THRESHOLD 20
+
+static int status;
+
+static void
+problem(void *data, const struct dos_oid *oid, int code, const char *what)
+{
+	char hex[DOS_HEXSZ + 1];
+
+	status = error("object '%s': %s", dos_oid_to_hex(oid, hex), what);
+}
+
+int
+cmd_main(int argc, char **argv)
+{
+	struct dos_store store = DOS_STORE_INIT;
+	struct dos_pack_writer *writer;
+	struct dos_maint maint = { problem, NULL, NULL };
+	struct dos_repack_stats stats;
+	uint64_t packed, raw, stored, temps;
+	char dropped[32];
+	unsigned flags = 0;
+	long holder;
+	int opt, quiet = 0, aggressive = 0, rc;
+
+	while ((opt = getopt_long(argc, argv, "+hq", gc_options, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			quiet = 1;
+			break;
+		case OPT_AGGRESSIVE:
+			aggressive = 1;
+			break;
+		case OPT_NO_WAIT:
+			flags |= DOS_PACK_NOWAIT;
+			break;
+		default:
+			dos_common_option(opt, gc_usage);
+		}
+	}
+	if (optind != argc)
+		dos_usage(gc_usage, "too many arguments");
+
+	dos_open_or_die(&store, DOS_OPEN_WRITE);
+	rc = dos_pack_writer_open(&store, flags, DOS_COMPRESS_AUTO, &writer,
+	    &holder);
+	if (rc == DOS_EBUSY) {
+		error("pack lock held by pid %ld", holder);
+		return 1;
+	}
+	if (rc < 0)
+		die("unable to lock '%s': %s", store.path, dos_strerror(rc));
+	if ((rc = dos_pack_loose(&store, writer, 0, &maint)) < 0)
+		die("unable to pack '%s': %s", store.path, dos_strerror(rc));
+	dos_pack_writer_totals(writer, &packed, &raw, &stored);
+	rc = dos_repack(&store, writer,
+	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
+	    aggressive ? 0 : GC_THRESHOLD, &maint, &stats);
+	if (rc < 0)
+		die("unable to repack '%s': %s", store.path, dos_strerror(rc));
+	if ((rc = dos_clean_sandbox(&store, &temps)) < 0)
+		die("unable to clean '%s/sandbox': %s", store.path,
+		    dos_strerror(rc));
+	if (!quiet) {
+		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);
+		fprintf(stderr, "packed %llu object%s, removed %llu pack%s "
+		    "(%s reclaimed), removed %llu stale temp file%s\n",
+		    (unsigned long long)packed, packed == 1 ? "" : "s",
+		    (unsigned long long)stats.removed_packs,
+		    stats.removed_packs == 1 ? "" : "s", dropped,
+		    (unsigned long long)temps, temps == 1 ? "" : "s");
+	}
+	dos_pack_writer_close(writer);
+	dos_store_release(&store);
+	return status ? 1 : 0;
+}

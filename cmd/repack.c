@@ -1,0 +1,115 @@
+/* dos-repack: rewrite packs without their dead bytes. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dos.h"
+
+static const char *const repack_usage[] = {
+	"dos repack [-q] [--compress=(keep | auto | always | never)]",
+	"           [--threshold=<percent>] [--no-wait]",
+	NULL
+};
+
+enum {
+	OPT_COMPRESS = DOS_OPT_FIRST_LOCAL,
+	OPT_THRESHOLD,
+	OPT_NO_WAIT,
+};
+
+static const struct option repack_options[] = {
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "compress", required_argument, NULL, OPT_COMPRESS },
+	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
+	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	DOS_COMMON_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+#define DEFAULT_THRESHOLD 20
+
+static int status;
+
+static void
+problem(void *data, const struct dos_oid *oid, int code, const char *what)
+{
+	char hex[DOS_HEXSZ + 1];
+
+	status = error("object '%s': %s", dos_oid_to_hex(oid, hex), what);
+}
+
+int
+cmd_main(int argc, char **argv)
+{
+	struct dos_store store = DOS_STORE_INIT;
+	struct dos_pack_writer *writer;
+	struct dos_maint maint = { problem, NULL, NULL };
+	struct dos_repack_stats stats;
+	enum dos_compress_mode mode = DOS_COMPRESS_KEEP;
+	char dropped[32], *end;
+	unsigned flags = 0;
+	long holder, threshold = DEFAULT_THRESHOLD;
+	int opt, quiet = 0, rc;
+
+	while ((opt = getopt_long(argc, argv, "+hq", repack_options, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			quiet = 1;
+			break;
+		case OPT_COMPRESS:
+			if (strcmp(optarg, "keep") == 0)
+				mode = DOS_COMPRESS_KEEP;
+			else if (strcmp(optarg, "auto") == 0)
+				mode = DOS_COMPRESS_AUTO;
+			else if (strcmp(optarg, "always") == 0 ||
+			    strcmp(optarg, "yes") == 0)
+				mode = DOS_COMPRESS_ALWAYS;
+			else if (strcmp(optarg, "never") == 0 ||
+			    strcmp(optarg, "no") == 0)
+				mode = DOS_COMPRESS_NEVER;
+			else
+				dos_usage(repack_usage, "invalid --compress '%s'",
+				    optarg);
+			break;
+		case OPT_THRESHOLD:
+			threshold = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || threshold < 0 ||
+			    threshold > 100)
+				dos_usage(repack_usage,
+				    "--threshold takes a percentage, not '%s'", optarg);
+			break;
+		case OPT_NO_WAIT:
+			flags |= DOS_PACK_NOWAIT;
+			break;
+		default:
+			dos_common_option(opt, repack_usage);
+		}
+	}
+	if (optind != argc)
+		dos_usage(repack_usage, "too many arguments");
+
+	dos_open_or_die(&store, DOS_OPEN_WRITE);
+	rc = dos_pack_writer_open(&store, flags, mode == DOS_COMPRESS_KEEP ?
+	    DOS_COMPRESS_AUTO : mode, &writer, &holder);
+	if (rc == DOS_EBUSY) {
+		error("pack lock held by pid %ld", holder);
+		return 1;
+	}
+	if (rc < 0)
+		die("unable to lock '%s': %s", store.path, dos_strerror(rc));
+	rc = dos_repack(&store, writer, mode, (unsigned)threshold, &maint, &stats);
+	if (rc < 0)
+		die("unable to repack '%s': %s", store.path, dos_strerror(rc));
+	if (!quiet) {
+		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);
+		fprintf(stderr, "repacked %llu object%s, removed %llu pack%s, "
+		    "reclaimed %s\n", (unsigned long long)stats.objects,
+		    stats.objects == 1 ? "" : "s",
+		    (unsigned long long)stats.removed_packs,
+		    stats.removed_packs == 1 ? "" : "s", dropped);
+	}
+	dos_pack_writer_close(writer);
+	dos_store_release(&store);
+	return status ? 1 : 0;
+}

@@ -1,0 +1,416 @@
+/*
+ * maint.c: maintenance that needs the pack lock: packing loose objects,
+ * rewriting packs without their dead bytes, deleting objects, and
+ * cleaning what killed writers left.  The caller holds a pack writer
+ * (and so packs/lock) for the whole operation; problems with single
+ * objects go to a callback and the rest carries on.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+/* A batch is made durable (and its loose files removed) at these sizes. */
+#define BATCH_OBJECTS 8192
+#define BATCH_BYTES (64ULL << 20)
+/* A temp file whose writer is alive is still left alone for this long. */
+#define STALE_TEMP_SECONDS (24 * 60 * 60)
+
+static void
+report(const struct dos_maint *m, const struct dos_oid *oid, int code,
+    const char *what)
+{
+	if (m->problem != NULL)
+		m->problem(m->data, oid, code, what);
+}
+
+/* Ids whose loose files go once their batch is durable. */
+struct oid_queue {
+	struct dos_oid *oids;
+	size_t nr, alloc;
+};
+
+static int
+queue_push(struct oid_queue *q, const struct dos_oid *oid)
+{
+	struct dos_oid *grown;
+
+	if (q->nr == q->alloc) {
+		q->alloc = q->alloc ? 2 * q->alloc : 1024;
+		if ((grown = realloc(q->oids, q->alloc * sizeof *grown)) == NULL)
+			return DOS_ENOMEM;
+		q->oids = grown;
+	}
+	q->oids[q->nr++] = *oid;
+	return 0;
+}
+
+static void
+unlink_loose(struct dos_store *st, struct oid_queue *q,
+    const struct dos_maint *m)
+{
+	char name[DOS_HEXSZ + 2];
+	size_t i;
+
+	for (i = 0; i < q->nr; i++) {
+		dos_loose_name(st, &q->oids[i], name, sizeof name);
+		if (unlinkat(st->loosefd, name, 0) < 0 && errno != ENOENT)
+			report(m, &q->oids[i], DOS_EIO, "unable to remove loose copy");
+	}
+	q->nr = 0;
+}
+
+struct packing {
+	struct dos_store *st;
+	struct dos_pack_writer *w;
+	const struct dos_maint *m;
+	int keep_loose;
+	struct oid_queue done;
+	uint64_t seen;
+};
+
+static int
+flush_packing(struct packing *p)
+{
+	int rc;
+
+	if ((rc = dos_pack_writer_flush(p->w)) < 0)
+		return rc;
+	if (!p->keep_loose)
+		unlink_loose(p->st, &p->done, p->m);
+	p->done.nr = 0;
+	return 0;
+}
+
+static int
+pack_one(const struct dos_oid *oid, void *data)
+{
+	struct packing *p = data;
+	char name[DOS_HEXSZ + 2];
+	struct dos_oid got;
+	int fd, rc, existed;
+
+	dos_loose_name(p->st, oid, name, sizeof name);
+	fd = dos_open_beneath(p->st->loosefd, name, O_RDONLY, 0);
+	if (fd < 0) {
+		/* ENOENT: packed and removed by a writer meanwhile. */
+		if (errno != ENOENT)
+			report(p->m, oid, DOS_EIO, "unable to open loose copy");
+		return 0;
+	}
+	rc = dos_pack_writer_add_fd(p->w, fd, oid, 0, &got, &existed);
+	close(fd);
+	if (rc == DOS_ECORRUPT) {
+		report(p->m, oid, rc, "loose copy is corrupt; left in place");
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if ((rc = queue_push(&p->done, oid)) < 0)
+		return rc;
+	if (p->m->progress != NULL)
+		p->m->progress(p->m->data, ++p->seen);
+	if (dos_pack_writer_pending(p->w) >= BATCH_OBJECTS ||
+	    dos_pack_writer_pending_bytes(p->w) >= BATCH_BYTES)
+		return flush_packing(p);
+	return 0;
+}
+
+int
+dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
+    int keep_loose, const struct dos_maint *m)
+{
+	struct packing p;
+	int rc;
+
+	memset(&p, 0, sizeof p);
+	p.st = st;
+	p.w = w;
+	p.m = m;
+	p.keep_loose = keep_loose;
+	rc = dos_loose_for_each(st, pack_one, &p);
+	if (rc == 0)
+		rc = flush_packing(&p);
+	free(p.done.oids);
+	return rc;
+}
+
+/* ---- repack ---- */
+
+struct live {
+	uint64_t *bytes;	/* by pack number */
+	size_t nr;
+};
+
+static int
+count_live(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	struct live *l = data;
+
+	if (e->pack < l->nr)
+		l->bytes[e->pack] += DOS_ENTRY_HEADER_SIZE + e->stored_size;
+	return 0;
+}
+
+static ssize_t
+reader_source(void *data, void *buf, size_t len)
+{
+	return dos_reader_read(data, buf, len);
+}
+
+/* Write one live object again, recompressed the writer's way. */
+static int
+recompress(struct dos_store *st, struct dos_pack_writer *w,
+    const struct dos_oid *oid)
+{
+	struct dos_reader r;
+	struct dos_oid got;
+	int rc, existed;
+
+	if ((rc = dos_reader_open(st, oid, 0, &r)) < 0)
+		return rc;
+	rc = dos_pack_writer_add(w, reader_source, &r, oid,
+	    DOS_PACK_ADD_NO_DEDUP, &got, &existed);
+	dos_reader_close(&r);
+	return rc;
+}
+
+/*
+ * Move every live entry of one pack into the writer's pack, then delete
+ * the old pack.  Until the end, each object's index record points at a
+ * durable copy, old or new; a repack killed at any point leaves the old
+ * pack in place and the next repack finishes the job.
+ */
+static int
+repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
+    enum dos_compress_mode mode, const struct dos_maint *m,
+    struct dos_repack_stats *stats)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct dos_index_entry e;
+	struct dos_pack_entry pe;
+	struct dos_index *ix;
+	struct stat sb;
+	uint64_t off, end;
+	char name[32];
+	int fd, rc = 0, damaged = 0, live;
+
+	if ((rc = dos_store_index(st, 1, &ix)) < 0)
+		return rc;
+	if ((rc = dos_store_pack_fd(st, pack, &fd)) < 0)
+		return rc;
+	if (fstat(fd, &sb) < 0)
+		return DOS_EIO;
+	if (dos_index_get_pack_length(ix, pack, &end) < 0 ||
+	    end > (uint64_t)sb.st_size)
+		end = (uint64_t)sb.st_size;
+	for (off = DOS_PACK_HEADER_SIZE; off < end;
+	    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
+		if (off + sizeof hdr > end ||
+		    pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
+		    dos_pack_decode_entry(hdr, &pe) < 0) {
+			damaged = 1;
+			break;
+		}
+		rc = dos_index_get_committed(ix, &pe.oid, &e);
+		if (rc < 0 && rc != DOS_ENOTFOUND)
+			return rc;
+		live = rc == 0 && e.pack == pack && e.offset == off;
+		if (pe.flags & DOS_ENTRY_TOMBSTONE) {
+			/* Keep deletions while the id is dead: older packs may
+			 * still hold copies a rebuilt index must not revive. */
+			rc = rc == DOS_ENOTFOUND ?
+			    dos_pack_writer_copy_entry(w, fd, off, &pe) : 0;
+		} else if (!live) {
+			stats->dropped_bytes += DOS_ENTRY_HEADER_SIZE + pe.stored_size;
+			rc = 0;
+			continue;
+		} else if (mode == DOS_COMPRESS_KEEP) {
+			rc = dos_pack_writer_copy_entry(w, fd, off, &pe);
+		} else {
+			rc = recompress(st, w, &pe.oid);
+		}
+		if (rc == DOS_ECORRUPT) {
+			report(m, &pe.oid, rc, "packed copy is corrupt; pack kept");
+			damaged = 1;
+			rc = 0;
+			continue;
+		}
+		if (rc < 0)
+			return rc;
+		if (!(pe.flags & DOS_ENTRY_TOMBSTONE))
+			stats->objects++;
+		if (dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
+		    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES)
+			if ((rc = dos_pack_writer_flush(w)) < 0)
+				return rc;
+	}
+	if ((rc = dos_pack_writer_flush(w)) < 0)
+		return rc;
+	if (damaged) {
+		/* Whatever could not be moved still lives only there. */
+		stats->kept_packs++;
+		return 0;
+	}
+	snprintf(name, sizeof name, "packs/%u", pack);
+	if (unlinkat(st->dirfd, name, 0) < 0 || dos_fsync_dir(st->dirfd, "packs") < 0)
+		return DOS_EIO;
+	if ((rc = dos_index_begin(ix)) < 0)
+		return rc;
+	rc = dos_index_del_pack_length(ix, pack);
+	if (rc < 0 && rc != DOS_ENOTFOUND) {
+		dos_index_abort(ix);
+		return rc;
+	}
+	stats->removed_packs++;
+	return dos_index_commit(ix);
+}
+
+int
+dos_repack(struct dos_store *st, struct dos_pack_writer *w,
+    enum dos_compress_mode mode, unsigned threshold,
+    const struct dos_maint *m, struct dos_repack_stats *stats)
+{
+	struct live l = { NULL, 0 };
+	struct dos_index *ix;
+	uint32_t *packs, current;
+	size_t nr, i;
+	struct stat sb;
+	char name[32];
+	uint64_t size, dead;
+	int rc, started = 0;
+
+	memset(stats, 0, sizeof *stats);
+	if ((rc = dos_store_index(st, 1, &ix)) < 0 ||
+	    (rc = dos_pack_list(st, &packs, &nr)) < 0)
+		return rc;
+	if (nr == 0)
+		return 0;
+	l.nr = (size_t)packs[nr - 1] + 1;
+	if ((l.bytes = calloc(l.nr, sizeof *l.bytes)) == NULL) {
+		free(packs);
+		return DOS_ENOMEM;
+	}
+	if ((rc = dos_index_walk(ix, "", 0, count_live, &l)) < 0)
+		goto out;
+	current = dos_pack_writer_pack(w);
+	for (i = 0; i < nr && rc == 0; i++) {
+		snprintf(name, sizeof name, "packs/%u", packs[i]);
+		if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		size = (uint64_t)sb.st_size > DOS_PACK_HEADER_SIZE ?
+		    (uint64_t)sb.st_size - DOS_PACK_HEADER_SIZE : 0;
+		dead = size > l.bytes[packs[i]] ? size - l.bytes[packs[i]] : 0;
+		if (mode == DOS_COMPRESS_KEEP && size > 0 &&
+		    dead * 100 <= (uint64_t)threshold * size)
+			continue;
+		if (mode == DOS_COMPRESS_KEEP && size == 0 && packs[i] == current)
+			continue;
+		if (!started || packs[i] == dos_pack_writer_pack(w)) {
+			/* New packs only: never append to what is rewritten. */
+			if ((rc = dos_pack_writer_start_pack(w)) < 0)
+				break;
+			started = 1;
+		}
+		rc = repack_one(st, w, packs[i], mode, m, stats);
+	}
+out:
+	free(l.bytes);
+	free(packs);
+	return rc;
+}
+
+/* ---- removal ---- */
+
+int
+dos_remove(struct dos_store *st, struct dos_pack_writer *w,
+    const struct dos_oid *oid, int *loose, int *packed)
+{
+	struct dos_index_entry e;
+	struct dos_index *ix;
+	int rc;
+
+	*loose = *packed = 0;
+	if ((rc = dos_store_index(st, 1, &ix)) < 0)
+		return rc;
+	rc = dos_index_get_committed(ix, oid, &e);
+	if (rc == 0) {
+		if ((rc = dos_pack_writer_add_tombstone(w, oid)) < 0)
+			return rc;
+		*packed = 1;
+	} else if (rc != DOS_ENOTFOUND) {
+		return rc;
+	}
+	rc = dos_loose_stat(st, oid, NULL);
+	if (rc == 0 || rc == DOS_ECORRUPT)
+		*loose = 1;
+	else if (rc != DOS_ENOTFOUND)
+		return rc;
+	return 0;
+}
+
+/* ---- leftovers ---- */
+
+/* The pid in a temp file name "obj-<pid>-...", or 0. */
+static long
+temp_pid(const char *name)
+{
+	char *end;
+	long pid;
+
+	if (strncmp(name, "obj-", 4) != 0)
+		return 0;
+	pid = strtol(name + 4, &end, 10);
+	return *end == '-' && pid > 0 ? pid : 0;
+}
+
+int
+dos_temp_is_stale(const char *name, time_t mtime, time_t now)
+{
+	long pid = temp_pid(name);
+
+	if (now - mtime > STALE_TEMP_SECONDS)
+		return 1;
+	/* Its writer is gone: nobody will ever rename it into place. */
+	return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+}
+
+int
+dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
+{
+	struct dirent *e;
+	struct stat sb;
+	time_t now = time(NULL);
+	DIR *d;
+	int fd, rc = 0;
+
+	*removed = 0;
+	if ((fd = dup(st->tmpfd)) < 0)
+		return DOS_EIO;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return DOS_EIO;
+	}
+	rewinddir(d);
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		if (fstatat(st->tmpfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !dos_temp_is_stale(e->d_name, sb.st_mtime, now))
+			continue;
+		if (unlinkat(st->tmpfd, e->d_name, 0) == 0)
+			(*removed)++;
+		else if (errno != ENOENT)
+			rc = DOS_EIO;
+	}
+	closedir(d);
+	return rc;
+}
