@@ -537,11 +537,15 @@ list_unordered(struct dos_store *st, unsigned flags, dos_list_fn *fn,
 	size_t npacks;
 	int rc;
 
-	rc = read_loose(st, (flags & DOS_LIST_SIZES) != 0,
-	    (flags & DOS_LIST_LOOSE) ? fn : NULL, data, l);
-	if (rc != 0 || !(flags & DOS_LIST_PACKED))
+	if ((flags & DOS_LIST_LOOSE) &&
+	    (rc = read_loose(st, (flags & DOS_LIST_SIZES) != 0, fn, data,
+	    l)) != 0)
 		return rc;
+	if (!(flags & DOS_LIST_PACKED))
+		return 0;
+	/* The index walk only gathers locations here; the scan lists. */
 	w->want_locs = 1;
+	w->emit = NULL;
 	if ((rc = dos_store_index(st, 0, &ix)) != 0 ||
 	    (rc = walk_index(ix, w)) != 0)
 		return rc;

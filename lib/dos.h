@@ -651,6 +651,48 @@ int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
 int dos_temp_is_stale(const char *name, time_t mtime, time_t now);
 int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
 
+/* ---- lib/count.c: listing and counting objects ----------------------- */
+
+/*
+ * Objects and bytes of a container, as dos count-objects shows them.
+ * Sizes are in bytes: of the files for loose objects and packs, of the
+ * disk blocks for index/ (whose log and region files are sparse).
+ */
+struct dos_counts {
+	uint64_t loose, size_loose;
+	uint64_t packed;		/* objects in the index */
+	uint64_t packs, size_pack;	/* pack files */
+	uint64_t size_packed_raw;	/* raw bytes of the packed objects */
+	uint64_t size_index;
+	uint64_t prune_packable;	/* loose objects also packed */
+	uint64_t garbage, size_garbage;	/* pack entries and tails not indexed */
+	uint64_t damaged_packs;		/* packs that could not be read through */
+	uint64_t missing;		/* indexed objects of missing packs */
+};
+int dos_count_objects(struct dos_store *st, struct dos_counts *c);
+
+/*
+ * Call fn once for every object, sorted by id, or in storage order (loose
+ * objects in directory order, then the packs front to back, then indexed
+ * objects no pack scan reached) with DOS_LIST_UNORDERED.  An object both
+ * loose and packed is listed loose, as readers find it, unless only
+ * DOS_LIST_PACKED is asked for.  Loose sizes cost a stat(2) per object
+ * and are 0 without DOS_LIST_SIZES.  A non-zero return from fn stops the
+ * walk and is returned.
+ */
+enum dos_list_flags {
+	DOS_LIST_LOOSE = 1 << 0,	/* objects with a loose file */
+	DOS_LIST_PACKED = 1 << 1,	/* objects in the index; neither: both */
+	DOS_LIST_UNORDERED = 1 << 2,
+	DOS_LIST_SIZES = 1 << 3,
+};
+typedef int dos_list_fn(const struct dos_object_info *info, void *data);
+int dos_list_objects(struct dos_store *st, unsigned flags, dos_list_fn *fn,
+    void *data);
+
+/* "512 bytes", "1.5 KiB", "4.0 GiB": one decimal, powers of 1024. */
+void dos_human_size(char *buf, size_t size, uint64_t bytes);
+
 /* ---- lib/cli.c: the command layer (prints, exits) --------------------- */
 
 extern const char *dos_progname;	/* "dos-cat-object" */
