@@ -22,9 +22,10 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
-CMDS = init hash-object cat-object pack rm repack gc migrate
+CMDS = init hash-object cat-object pack rm repack gc ls count-objects \
+	status migrate
 
-LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/err.c lib/fsutil.c \
+LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c lib/fsutil.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
 	lib/pack.c lib/store.c
 LIBSRC += lib/legacy.c

@@ -600,20 +600,21 @@ out:
 }
 
 void
-dos_human_size(char *buf, size_t size, uint64_t bytes)
+dos_count_fields(const struct dos_counts *c,
+    struct dos_count_field f[DOS_COUNT_FIELDS])
 {
-	static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB" };
-	double v = (double)bytes / 1024;
-	int u = 0;
+	const struct dos_count_field all[DOS_COUNT_FIELDS] = {
+		{ "loose", "loose", c->loose, 0 },
+		{ "size-loose", "size_loose", c->size_loose, 1 },
+		{ "packed", "packed", c->packed, 0 },
+		{ "packs", "packs", c->packs, 0 },
+		{ "size-pack", "size_pack", c->size_pack, 1 },
+		{ "size-packed-raw", "size_packed_raw", c->size_packed_raw, 1 },
+		{ "size-index", "size_index", c->size_index, 1 },
+		{ "prune-packable", "prune_packable", c->prune_packable, 0 },
+		{ "garbage", "garbage", c->garbage, 0 },
+		{ "size-garbage", "size_garbage", c->size_garbage, 1 },
+	};
 
-	if (bytes < 1024) {
-		snprintf(buf, size, "%llu %s", (unsigned long long)bytes,
-		    bytes == 1 ? "byte" : "bytes");
-		return;
-	}
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	snprintf(buf, size, "%.1f %s", v, units[u]);
+	memcpy(f, all, sizeof all);
 }

@@ -690,8 +690,18 @@ typedef int dos_list_fn(const struct dos_object_info *info, void *data);
 int dos_list_objects(struct dos_store *st, unsigned flags, dos_list_fn *fn,
     void *data);
 
-/* "512 bytes", "1.5 KiB", "4.0 GiB": one decimal, powers of 1024. */
-void dos_human_size(char *buf, size_t size, uint64_t bytes);
+/*
+ * The counts as dos count-objects -v prints them, in its order: the key,
+ * the same key for JSON (underscores), and whether the value is bytes.
+ */
+#define DOS_COUNT_FIELDS 10
+struct dos_count_field {
+	const char *key, *json_key;
+	uint64_t value;
+	int is_size;
+};
+void dos_count_fields(const struct dos_counts *c,
+    struct dos_count_field f[DOS_COUNT_FIELDS]);
 
 /* ---- lib/cli.c: the command layer (prints, exits) --------------------- */
 
