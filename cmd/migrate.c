@@ -37,8 +37,8 @@ static const struct option migrate_options[] = {
  * Objects are made durable in batches of this many objects or bytes, as
  * hash-object does; an interrupted run loses at most one batch of work.
  */
-#define BATCH_OBJECTS 2048
-#define BATCH_BYTES (256ULL << 20)
+#define BATCH_OBJECTS 8192
+#define BATCH_BYTES (64ULL << 20)
 
 /*
  * Present in a destination while a migration into it is unfinished: a
@@ -54,7 +54,7 @@ struct map_entry {
 
 struct migration {
 	struct dos_store store;		/* dirfd < 0: nothing to look in */
-	struct dos_loose_batch *batch;
+	struct dos_pack_writer *writer;
 	int dry_run, sha1, quiet, verbose;
 	char problems[512];		/* bad copies of the current object */
 	char **failed;			/* keys with no good copy */
@@ -69,46 +69,48 @@ struct migration {
  * ---- The object sink ----
  *
  * Where verified objects go: these four functions and store_commit() are
- * the only code that writes to the destination.  Loose objects for now;
- * to write packs, point them at the pack writer.
+ * the only code that writes to the destination.  Objects go straight
+ * into packs; a batch is durable and indexed once store_commit() returns.
  */
 
 static int
 store_object_begin(struct migration *m)
 {
-	return dos_loose_batch_begin(m->batch);
+	return dos_pack_writer_begin(m->writer);
 }
 
 static int
 store_object_write(struct migration *m, const void *buf, size_t len)
 {
-	return dos_loose_batch_write(m->batch, buf, len);
+	return dos_pack_writer_write(m->writer, buf, len);
 }
 
 static int
 store_object_end(struct migration *m, struct dos_oid *oid)
 {
-	return dos_loose_batch_end(m->batch, oid);
+	int existed;
+
+	return dos_pack_writer_end(m->writer, NULL, 0, oid, &existed);
 }
 
 static void
 store_object_abort(struct migration *m)
 {
-	dos_loose_batch_abort(m->batch);
+	dos_pack_writer_abort(m->writer);
 }
 
 /* Make everything written so far durable. */
 static int
 store_commit(struct migration *m)
 {
-	return m->batch != NULL ? dos_loose_batch_commit(m->batch) : 0;
+	return m->writer != NULL ? dos_pack_writer_flush(m->writer) : 0;
 }
 
 static int
 store_commit_if_full(struct migration *m)
 {
-	if (dos_loose_batch_pending(m->batch) >= BATCH_OBJECTS ||
-	    dos_loose_batch_pending_bytes(m->batch) >= BATCH_BYTES)
+	if (dos_pack_writer_pending(m->writer) >= BATCH_OBJECTS ||
+	    dos_pack_writer_pending_bytes(m->writer) >= BATCH_BYTES)
 		return store_commit(m);
 	return 0;
 }
@@ -468,6 +470,7 @@ cmd_main(int argc, char **argv)
 	const char *why, *map_path = NULL, *source, *dest;
 	char *abs_source;
 	struct timespec t0;
+	long holder;
 	int opt, into = 0, rc;
 
 	while ((opt = getopt_long(argc, argv, "+hqvn", migrate_options,
@@ -531,8 +534,13 @@ cmd_main(int argc, char **argv)
 		open_destination(&m, dest, into);
 	else
 		create_destination(&m, dest, abs_source);
-	if (!m.dry_run && (rc = dos_loose_batch_new(&m.store, &m.batch)) < 0)
-		die("%s", dos_strerror(rc));
+	if (!m.dry_run) {
+		rc = dos_pack_writer_open(&m.store, 0, DOS_COMPRESS_AUTO,
+		    &m.writer, &holder);
+		if (rc < 0)
+			die("unable to write to the packs of '%s': %s", dest,
+			    dos_strerror(rc));
+	}
 
 	dos_out_set_buffered(!dos_stdout_is_pipe());
 	rc = dos_legacy_migrate(lg, &migrate_sink, &m, &stats);
@@ -575,7 +583,7 @@ cmd_main(int argc, char **argv)
 	if (!m.quiet)
 		summary(&m, &stats, seconds_since(&t0));
 
-	dos_loose_batch_free(m.batch);
+	dos_pack_writer_close(m.writer);
 	dos_store_release(&m.store);
 	dos_legacy_close(lg);
 	free(abs_source);

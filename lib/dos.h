@@ -373,6 +373,20 @@ int dos_pack_writer_open(struct dos_store *st, unsigned flags,
  * already stored (*existed is then 1).  With expected, content that does
  * not hash to it is refused with DOS_ECORRUPT.
  */
+/*
+ * Stream one object in: begin, write its bytes, then end, which checks
+ * it against expected (if not NULL), drops it if already stored
+ * (*existed = 1) and otherwise adds it to the batch.  abort forgets an
+ * object begun and not ended; end does so itself when it fails.
+ */
+int dos_pack_writer_begin(struct dos_pack_writer *w);
+int dos_pack_writer_write(struct dos_pack_writer *w, const void *buf,
+    size_t len);
+int dos_pack_writer_end(struct dos_pack_writer *w,
+    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
+    int *existed);
+void dos_pack_writer_abort(struct dos_pack_writer *w);
+/* begin, write everything the source gives, end. */
 int dos_pack_writer_add(struct dos_pack_writer *w, dos_source_fn *source,
     void *data, const struct dos_oid *expected, unsigned flags,
     struct dos_oid *oid, int *existed);

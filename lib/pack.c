@@ -212,8 +212,13 @@ struct dos_pack_writer {
 	uint64_t total_objects, total_raw, total_stored;
 	struct dos_compressor comp;
 	struct dos_hasher hasher;
-	unsigned char *raw, *packed;
+	unsigned char *raw, *packed, *chunk;
 	size_t packed_size;
+	/* The object being streamed in (see dos_pack_writer_begin). */
+	size_t obj_held;	/* bytes held in raw, not yet in the pack */
+	int obj_streaming, obj_compress;
+	uint64_t obj_raw, obj_start, obj_stored;
+	uint32_t obj_crc;
 };
 
 static int
@@ -350,6 +355,7 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	    DOS_ENTRY_HEADER_SIZE;
 	if ((w->wbuf = malloc(WRITE_BUF_SIZE)) == NULL ||
 	    (w->raw = malloc(SMALL_OBJECT_MAX)) == NULL ||
+	    (w->chunk = malloc(STREAM_CHUNK)) == NULL ||
 	    (w->packed = malloc(w->packed_size)) == NULL) {
 		rc = DOS_ENOMEM;
 		goto fail;
@@ -559,24 +565,6 @@ add_small(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 	return append(w, data, stored);
 }
 
-/* Fill buf from the source: like read(2) until len bytes or the end. */
-static ssize_t
-source_fill(dos_source_fn *source, void *data, unsigned char *buf, size_t len)
-{
-	size_t got = 0;
-	ssize_t n;
-
-	while (got < len) {
-		n = source(data, buf + got, len - got);
-		if (n < 0)
-			return n;
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	return (ssize_t)got;
-}
-
 /*
  * Forget everything appended from start on, but not what precedes it: if
  * none of it reached the file, only those bytes leave the buffer;
@@ -599,104 +587,159 @@ drop_since(struct dos_pack_writer *w, uint64_t start)
 	errno = saved;
 }
 
-struct stream_state {
-	struct dos_pack_writer *w;
-	uint32_t crc;
-	uint64_t stored;
-};
-
 static int
 stream_sink(void *data, const void *buf, size_t len)
 {
-	struct stream_state *s = data;
+	struct dos_pack_writer *w = data;
 
-	s->crc = dos_crc32(s->crc, buf, len);
-	s->stored += len;
-	return append(s->w, buf, len);
+	w->obj_crc = dos_crc32(w->obj_crc, buf, len);
+	w->obj_stored += len;
+	return append(w, buf, len);
 }
 
 /*
- * A large object: its header goes in first as a placeholder and is
- * rewritten once the sizes, checksum and id are known.  The first chunk
- * (already in w->raw) decides whether compression pays.
+ * Objects come in as a stream: begin, write..., end (or abort).  The
+ * first SMALL_OBJECT_MAX bytes are held in w->raw; an object that ends
+ * there is compressed in one call.  A larger one switches to streaming:
+ * its first chunk decides whether compression pays, a placeholder header
+ * goes first and is rewritten once sizes, checksum and id are known.
  */
+int
+dos_pack_writer_begin(struct dos_pack_writer *w)
+{
+	int rc;
+
+	if ((rc = maybe_roll(w)) < 0)
+		return rc;
+	w->obj_held = 0;
+	w->obj_streaming = 0;
+	w->obj_raw = 0;
+	return dos_hasher_reset(&w->hasher);
+}
+
+static int feed(struct dos_pack_writer *w, const void *buf, size_t len,
+    int last);
+
 static int
-add_large(struct dos_pack_writer *w, dos_source_fn *source, void *sdata,
-    size_t first, const struct dos_oid *expected, unsigned flags,
-    struct dos_oid *oid, int *existed)
+start_streaming(struct dos_pack_writer *w)
 {
 	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
-	struct stream_state s = { w, 0, 0 };
-	struct dos_pack_entry pe;
-	uint64_t start = w->end, raw = 0;
-	size_t n = first, sample;
-	ssize_t got;
-	int rc, compress = 0;
+	size_t sample;
+	int rc;
 
-	if (w->mode == DOS_COMPRESS_ALWAYS)
-		compress = 1;
-	else if (w->mode == DOS_COMPRESS_AUTO &&
-	    dos_codec_worth_trying(w->raw, n)) {
+	w->obj_compress = w->mode == DOS_COMPRESS_ALWAYS;
+	if (w->mode == DOS_COMPRESS_AUTO &&
+	    dos_codec_worth_trying(w->raw, w->obj_held)) {
 		if ((rc = dos_compress(&w->comp, w->packed, w->packed_size,
-		    w->raw, n, &sample)) < 0)
+		    w->raw, w->obj_held, &sample)) < 0)
 			return rc;
-		compress = dos_codec_pays(n, sample);
+		w->obj_compress = dos_codec_pays(w->obj_held, sample);
 	}
+	w->obj_start = w->end;
+	w->obj_crc = 0;
+	w->obj_stored = 0;
+	w->obj_streaming = 1;
 	memset(hdr, 0, sizeof hdr);
 	if ((rc = append(w, hdr, sizeof hdr)) < 0)
 		return rc;
-	if (compress && (rc = dos_compress_stream_begin(&w->comp)) < 0)
+	if (w->obj_compress && (rc = dos_compress_stream_begin(&w->comp)) < 0)
 		return rc;
-	dos_hasher_reset(&w->hasher);
-	for (;;) {
-		dos_hasher_update(&w->hasher, w->raw, n);
-		raw += n;
-		/* Read ahead one chunk, to know whether this one is the last. */
-		got = source_fill(source, sdata, w->packed, STREAM_CHUNK);
-		if (got < 0) {
-			rc = (int)got;
-			goto undo;
-		}
-		if (compress)
-			rc = dos_compress_stream(&w->comp, w->raw, n, got == 0,
-			    stream_sink, &s);
-		else
-			rc = stream_sink(&s, w->raw, n);
-		if (rc < 0)
-			goto undo;
-		if (got == 0)
-			break;
-		memcpy(w->raw, w->packed, (size_t)got);
-		n = (size_t)got;
-	}
-	dos_hasher_final(&w->hasher, oid);
+	return feed(w, w->raw, w->obj_held, 0);
+}
+
+/* Compressed or not, bytes of a streaming object go to the pack. */
+static int
+feed(struct dos_pack_writer *w, const void *buf, size_t len, int last)
+{
+	if (w->obj_compress)
+		return dos_compress_stream(&w->comp, buf, len, last, stream_sink, w);
+	return len > 0 ? stream_sink(w, buf, len) : 0;
+}
+
+int
+dos_pack_writer_write(struct dos_pack_writer *w, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t step;
+	int rc;
+
+	if ((rc = dos_hasher_update(&w->hasher, buf, len)) < 0)
+		return rc;
+	w->obj_raw += len;
+	if (w->obj_streaming)
+		return feed(w, p, len, 0);
+	step = SMALL_OBJECT_MAX - w->obj_held;
+	if (step > len)
+		step = len;
+	memcpy(w->raw + w->obj_held, p, step);
+	w->obj_held += step;
+	if (step == len)
+		return 0;
+	if ((rc = start_streaming(w)) < 0)
+		return rc;
+	return feed(w, p + step, len - step, 0);
+}
+
+void
+dos_pack_writer_abort(struct dos_pack_writer *w)
+{
+	if (w->obj_streaming)
+		drop_since(w, w->obj_start);
+	w->obj_streaming = 0;
+	w->obj_held = 0;
+}
+
+int
+dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
+    unsigned flags, struct dos_oid *oid, int *existed)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct dos_pack_entry pe;
+	uint64_t start;
+	int rc;
+
+	*existed = 0;
+	if ((rc = dos_hasher_final(&w->hasher, oid)) < 0)
+		goto fail;
 	if (expected != NULL && dos_oid_cmp(expected, oid) != 0) {
 		rc = DOS_ECORRUPT;
-		goto undo;
+		goto fail;
 	}
+	if (w->obj_streaming && (rc = feed(w, NULL, 0, 1)) < 0)
+		goto fail;
 	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
 	    (rc = already_stored(w, oid, flags)) != 0) {
-		if (rc < 0)
-			goto undo;
-		*existed = 1;
-		rc = 0;
-		goto undo;
+		if (rc > 0) {
+			*existed = 1;
+			rc = 0;
+		}
+		goto fail;
 	}
-	pe.oid = *oid;
-	pe.codec = compress ? w->st->cfg.codec : DOS_CODEC_NONE;
-	pe.flags = 0;
-	pe.raw_size = raw;
-	pe.stored_size = s.stored;
-	pe.data_crc = s.crc;
-	dos_pack_encode_entry(hdr, &pe);
-	if ((rc = write_out(w)) < 0)
-		return rc;
-	if (pwrite(w->packfd, hdr, sizeof hdr, (off_t)start) != sizeof hdr)
-		return DOS_EIO;
+	if (!w->obj_streaming) {
+		start = w->end;
+		if ((rc = add_small(w, w->raw, w->obj_held, oid, &pe)) < 0)
+			goto fail;
+	} else {
+		start = w->obj_start;
+		pe.oid = *oid;
+		pe.codec = w->obj_compress ? w->st->cfg.codec : DOS_CODEC_NONE;
+		pe.flags = 0;
+		pe.raw_size = w->obj_raw;
+		pe.stored_size = w->obj_stored;
+		pe.data_crc = w->obj_crc;
+		dos_pack_encode_entry(hdr, &pe);
+		if ((rc = write_out(w)) < 0)
+			goto fail;
+		if (pwrite(w->packfd, hdr, sizeof hdr, (off_t)start) != sizeof hdr) {
+			rc = DOS_EIO;
+			goto fail;
+		}
+		w->obj_streaming = 0;
+	}
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
 	    start, pe.stored_size, pe.raw_size }, 0);
-undo:
-	drop_since(w, start);
+fail:
+	dos_pack_writer_abort(w);
 	return rc;
 }
 
@@ -705,37 +748,38 @@ dos_pack_writer_add(struct dos_pack_writer *w, dos_source_fn *source,
     void *sdata, const struct dos_oid *expected, unsigned flags,
     struct dos_oid *oid, int *existed)
 {
-	struct dos_pack_entry pe;
 	ssize_t n;
-	uint64_t start;
 	int rc;
 
-	*existed = 0;
-	if ((rc = maybe_roll(w)) < 0)
+	if ((rc = dos_pack_writer_begin(w)) < 0)
 		return rc;
-	n = source_fill(source, sdata, w->raw, SMALL_OBJECT_MAX);
-	if (n < 0)
-		return (int)n;
-	if ((size_t)n == SMALL_OBJECT_MAX)
-		return add_large(w, source, sdata, (size_t)n, expected, flags,
-		    oid, existed);
-	dos_hasher_reset(&w->hasher);
-	dos_hasher_update(&w->hasher, w->raw, (size_t)n);
-	dos_hasher_final(&w->hasher, oid);
-	if (expected != NULL && dos_oid_cmp(expected, oid) != 0)
-		return DOS_ECORRUPT;
-	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
-	    (rc = already_stored(w, oid, flags)) != 0) {
+	for (;;) {
+		/* Straight into the held buffer while the object fits there. */
+		if (!w->obj_streaming && w->obj_held < SMALL_OBJECT_MAX) {
+			n = source(sdata, w->raw + w->obj_held,
+			    SMALL_OBJECT_MAX - w->obj_held);
+			if (n > 0) {
+				w->obj_held += (size_t)n;
+				w->obj_raw += (uint64_t)n;
+				rc = dos_hasher_update(&w->hasher,
+				    w->raw + w->obj_held - n, (size_t)n);
+			}
+		} else {
+			n = source(sdata, w->chunk, STREAM_CHUNK);
+			if (n > 0)
+				rc = dos_pack_writer_write(w, w->chunk, (size_t)n);
+		}
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		if (n == 0)
+			return dos_pack_writer_end(w, expected, flags, oid, existed);
 		if (rc < 0)
-			return rc;
-		*existed = 1;
-		return 0;
+			break;
 	}
-	start = w->end;
-	if ((rc = add_small(w, w->raw, (size_t)n, oid, &pe)) < 0)
-		return rc;
-	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
-	    start, pe.stored_size, pe.raw_size }, 0);
+	dos_pack_writer_abort(w);
+	return rc;
 }
 
 static ssize_t
@@ -954,6 +998,7 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 	free(w->set);
 	free(w->wbuf);
 	free(w->raw);
+	free(w->chunk);
 	free(w->packed);
 	free(w);
 }
