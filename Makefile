@@ -15,6 +15,8 @@ CFLAGS ?= -O2 -g
 override CFLAGS += -std=c99 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
 	-Ilib -I$(BUILD)
+# dos fsck checks with worker threads.
+override CFLAGS += -pthread
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif
@@ -22,10 +24,10 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
-CMDS = init hash-object cat-object pack rm repack gc ls count-objects \
+CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 	status migrate
 
-LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c lib/fsutil.c \
+LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c lib/fsck.c lib/fsutil.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
 	lib/pack.c lib/store.c
 LIBSRC += lib/legacy.c

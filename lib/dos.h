@@ -717,6 +717,74 @@ struct dos_count_field {
 void dos_count_fields(const struct dos_counts *c,
     struct dos_count_field f[DOS_COUNT_FIELDS]);
 
+/* ---- lib/fsck.c: checking and repairing a container ------------------ */
+
+/*
+ * The classes of problems, one bit each; dos fsck exits with the OR of
+ * the classes it found (below 64, so 128 still means it could not run).
+ */
+enum dos_fsck_class {
+	DOS_FSCK_OBJECT = 1,	/* a damaged copy of an object */
+	DOS_FSCK_MISSING = 2,	/* data gone: missing pack, lost object */
+	DOS_FSCK_PACK = 4,	/* pack structure: garbage, torn tail */
+	DOS_FSCK_INDEX = 8,	/* the index database */
+	DOS_FSCK_LOOSE = 16,	/* the loose area: stray names, stale temps */
+	DOS_FSCK_LAYOUT = 32,	/* config.json and the container layout */
+};
+
+/* What to check; none of them means all. */
+enum dos_fsck_what {
+	DOS_FSCK_WHAT_LOOSE = 1 << 0,
+	DOS_FSCK_WHAT_PACKS = 1 << 1,
+	DOS_FSCK_WHAT_INDEX = 1 << 2,
+};
+
+enum dos_fsck_flags {
+	DOS_FSCK_QUICK = 1 << 0,	/* no SHA-256: structure, sizes, CRCs */
+	DOS_FSCK_REPAIR = 1 << 1,
+};
+
+/* One problem, or with --repair one thing done about one. */
+struct dos_fsck_finding {
+	const char *kind;	/* "crc-mismatch" */
+	unsigned cls;		/* its DOS_FSCK_* class; 0 for repairs */
+	const char *subject;	/* an object id, or a path in the container */
+	const char *detail;	/* where and what, or "" */
+};
+typedef void dos_fsck_report_fn(const struct dos_fsck_finding *f,
+    void *data);
+/* Progress of a phase: done out of total (bytes or objects). */
+typedef void dos_fsck_progress_fn(const char *phase, uint64_t done,
+    uint64_t total, void *data);
+
+struct dos_fsck_options {
+	unsigned what;		/* DOS_FSCK_WHAT_*; 0: everything */
+	unsigned flags;		/* DOS_FSCK_* flags */
+	int jobs;		/* worker threads, at least 1 */
+	dos_fsck_report_fn *report;	/* each finding, in a stable order */
+	dos_fsck_report_fn *repaired;	/* each repair, as it is made */
+	dos_fsck_progress_fn *progress;	/* may be NULL */
+	void *data;
+};
+
+struct dos_fsck_stats {
+	uint64_t objects;	/* distinct objects seen */
+	uint64_t loose;		/* loose files */
+	uint64_t packs, entries, bytes;	/* pack files, entries, bytes read */
+	uint64_t garbage_entries, garbage_bytes;	/* reclaimable by repack */
+	uint64_t problems;	/* findings reported */
+};
+
+/*
+ * Check the container, reporting every finding through opts->report
+ * (sorted, so the same whatever the parallelism); with DOS_FSCK_REPAIR,
+ * take packs/lock, repair, check again and report what is left.  Returns
+ * the OR of the classes reported, or a DOS_E* code if the check could
+ * not run.
+ */
+int dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
+    struct dos_fsck_stats *stats);
+
 /* ---- lib/cli.c: the command layer (prints, exits) --------------------- */
 
 extern const char *dos_progname;	/* "dos-cat-object" */

@@ -1,0 +1,212 @@
+/* dos-fsck: verify a whole container; with --repair, fix what can be. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+static const char *const fsck_usage[] = {
+	"dos fsck [-q] [-z] [--[no-]progress] [--quick | --full]",
+	"         [--loose] [--packs] [--index] [--jobs=<n>] [--repair]",
+	NULL
+};
+
+enum {
+	OPT_QUICK = DOS_OPT_FIRST_LOCAL,
+	OPT_FULL,
+	OPT_LOOSE,
+	OPT_PACKS,
+	OPT_INDEX,
+	OPT_JOBS,
+	OPT_REPAIR,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
+};
+
+static const struct option fsck_options[] = {
+	{ "quiet", no_argument, NULL, 'q' },
+	{ "quick", no_argument, NULL, OPT_QUICK },
+	{ "full", no_argument, NULL, OPT_FULL },
+	{ "loose", no_argument, NULL, OPT_LOOSE },
+	{ "packs", no_argument, NULL, OPT_PACKS },
+	{ "index", no_argument, NULL, OPT_INDEX },
+	{ "jobs", required_argument, NULL, OPT_JOBS },
+	{ "repair", no_argument, NULL, OPT_REPAIR },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_COMMON_OPTIONS,
+	{ NULL, 0, NULL, 0 }
+};
+
+/* Problems counted by kind, for the summary line. */
+struct tally {
+	const char *kind;
+	unsigned long count;
+};
+
+static struct tally *tallies;
+static size_t ntallies;
+static int quiet, nul, progress_shown;
+
+static void
+count_kind(const char *kind)
+{
+	size_t i;
+
+	for (i = 0; i < ntallies; i++)
+		if (strcmp(tallies[i].kind, kind) == 0) {
+			tallies[i].count++;
+			return;
+		}
+	tallies = xrealloc(tallies, (ntallies + 1) * sizeof *tallies);
+	tallies[ntallies].kind = kind;
+	tallies[ntallies].count = 1;
+	ntallies++;
+}
+
+static void
+end_progress(void)
+{
+	if (progress_shown) {
+		fputc('\n', stderr);
+		progress_shown = 0;
+	}
+}
+
+static void
+report(const struct dos_fsck_finding *f, void *data)
+{
+	char *quoted = NULL;
+	const char *subject = f->subject;
+
+	end_progress();
+	count_kind(f->kind);
+	/* Paths are C-quoted when they need it, unless records end in NUL. */
+	if (!nul && dos_quote_path(subject, &quoted))
+		subject = quoted;
+	dos_out_write(f->kind, strlen(f->kind));
+	dos_out_write(" ", 1);
+	dos_out_write(subject, strlen(subject));
+	if (*f->detail != '\0') {
+		dos_out_write(" ", 1);
+		dos_out_write(f->detail, strlen(f->detail));
+	}
+	dos_out_write(nul ? "" : "\n", 1);
+	free(quoted);
+}
+
+static void
+repaired(const struct dos_fsck_finding *f, void *data)
+{
+	if (quiet)
+		return;
+	end_progress();
+	fprintf(stderr, "dos fsck: %s %s%s%s\n", f->kind, f->subject,
+	    *f->detail != '\0' ? " " : "", f->detail);
+}
+
+static void
+show_progress(const char *phase, uint64_t done, uint64_t total, void *data)
+{
+	fprintf(stderr, "\r%s: %llu%%", phase, total > 0 ?
+	    (unsigned long long)(done * 100 / total) : 100ULL);
+	progress_shown = 1;
+}
+
+static void
+summary(void)
+{
+	unsigned long total = 0;
+	size_t i;
+
+	for (i = 0; i < ntallies; i++)
+		total += tallies[i].count;
+	if (total == 0) {
+		fprintf(stderr, "dos fsck: no problems found\n");
+		return;
+	}
+	fprintf(stderr, "dos fsck: %lu problem%s (", total, total == 1 ? "" : "s");
+	for (i = 0; i < ntallies; i++)
+		fprintf(stderr, "%s%lu %s", i > 0 ? ", " : "", tallies[i].count,
+		    tallies[i].kind);
+	fprintf(stderr, ")\n");
+}
+
+int
+cmd_main(int argc, char **argv)
+{
+	struct dos_store store = DOS_STORE_INIT;
+	struct dos_fsck_options o;
+	struct dos_fsck_stats stats;
+	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
+	int opt, progress, rc;
+	char *end;
+
+	memset(&o, 0, sizeof o);
+	progress = isatty(2);
+	while ((opt = getopt_long(argc, argv, "+hqz", fsck_options, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+			quiet = 1;
+			progress = 0;
+			break;
+		case 'z':
+			nul = 1;
+			break;
+		case OPT_QUICK:
+			o.flags |= DOS_FSCK_QUICK;
+			break;
+		case OPT_FULL:
+			o.flags &= ~(unsigned)DOS_FSCK_QUICK;
+			break;
+		case OPT_LOOSE:
+			o.what |= DOS_FSCK_WHAT_LOOSE;
+			break;
+		case OPT_PACKS:
+			o.what |= DOS_FSCK_WHAT_PACKS;
+			break;
+		case OPT_INDEX:
+			o.what |= DOS_FSCK_WHAT_INDEX;
+			break;
+		case OPT_JOBS:
+			jobs = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end != '\0' || jobs < 1 || jobs > 256)
+				dos_usage(fsck_usage, "invalid --jobs '%s'", optarg);
+			break;
+		case OPT_REPAIR:
+			o.flags |= DOS_FSCK_REPAIR;
+			break;
+		case OPT_PROGRESS:
+			progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
+			break;
+		default:
+			dos_common_option(opt, fsck_usage);
+		}
+	}
+	if (optind != argc)
+		dos_usage(fsck_usage, "too many arguments");
+	if ((o.flags & DOS_FSCK_REPAIR) && o.what != 0)
+		dos_usage(fsck_usage, "--repair checks everything: "
+		    "no --loose, --packs or --index");
+
+	o.jobs = jobs < 1 ? 1 : (int)jobs;
+	o.report = report;
+	o.repaired = repaired;
+	o.progress = progress ? show_progress : NULL;
+	dos_open_or_die(&store, 0);
+	rc = dos_fsck(&store, &o, &stats);
+	end_progress();
+	if (rc < 0)
+		die("unable to check '%s': %s", store.path, rc == DOS_EINDEX ?
+		    dos_index_last_error() : dos_strerror(rc));
+	if (!quiet)
+		summary();
+	dos_store_release(&store);
+	free(tallies);
+	return rc;
+}
