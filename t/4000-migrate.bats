@@ -191,7 +191,9 @@ add_loose() {
 	# What a run killed after some batches leaves: the marker, and only
 	# part of the objects.
 	realpath 13_wal_uncheckpointed/container >new/migrating
-	find new/loose -type f | head -40 | xargs rm
+	DOS_DIR=new dos cat-object --batch-all-objects --batch-check='%(objectname)' |
+		head -40 >gone
+	DOS_DIR=new dos rm --stdin <gone
 	[ "$(actual_objects new | wc -l)" -eq 120 ]
 	run -0 --separate-stderr dos migrate 13_wal_uncheckpointed/container new
 	[[ "$stderr" == *"migrated 40 objects"*"120 already present"* ]]
