@@ -28,6 +28,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <zstd.h>
+
 #include "dos.h"
 
 #define CHUNK_SIZE (8U << 20)	/* bytes of pack read in one go */
@@ -164,7 +166,6 @@ struct pack {
 	int has_length;
 	uint64_t limit;		/* where its entries end: committed or size */
 	uint64_t valid_end;	/* end of its last entry with a good header */
-	size_t rec_lo, rec_hi;	/* its records in the by-offset order */
 };
 
 struct job {
@@ -184,6 +185,7 @@ struct worker {
 	pthread_t thread;
 	struct dos_decompressor dec;
 	struct dos_hasher hasher;
+	ZSTD_DCtx *zstd;	/* one-shot decoding of small entries */
 	unsigned char *out, *io;
 };
 
@@ -198,7 +200,7 @@ struct fsck {
 
 	struct rec *recs;	/* the index, in id order */
 	size_t recs_nr, recs_alloc;
-	size_t *by_off;		/* recs indices by pack and offset */
+	size_t *by_off;		/* recs indices by pack and offset, or NULL */
 	int index_present, index_ok;
 
 	struct pack *packs;
@@ -479,12 +481,42 @@ check_tombstone(struct ent *e)
 	return 1;
 }
 
+/*
+ * Most entries are small zstd frames: decode one in a single call.  Only
+ * a frame that decodes cleanly to exactly its raw size passes here; any
+ * other goes the streaming way, which says what is wrong.
+ */
+static int
+verify_small_zstd(struct worker *w, struct ent *e, const unsigned char *data)
+{
+	struct dos_oid got;
+	size_t n;
+
+	if (e->codec != DOS_CODEC_ZSTD || e->raw >= OUT_SIZE ||
+	    dos_crc32(0, data, (size_t)e->stored) != e->crc ||
+	    ZSTD_findFrameCompressedSize(data, (size_t)e->stored) != e->stored)
+		return 0;
+	n = ZSTD_decompressDCtx(w->zstd, w->out, OUT_SIZE, data,
+	    (size_t)e->stored);
+	if (ZSTD_isError(n) || n != e->raw)
+		return 0;
+	if (w->f->full) {
+		dos_hasher_reset(&w->hasher);
+		dos_hasher_update(&w->hasher, w->out, n);
+		dos_hasher_final(&w->hasher, &got);
+		if (dos_oid_cmp(&got, &e->oid) != 0)
+			e->status = ENT_HASH;
+	}
+	return 1;
+}
+
 static void
 verify_in_buffer(struct worker *w, struct ent *e, const unsigned char *data)
 {
 	struct verify v;
 
-	if (e->status != ENT_OK || check_tombstone(e))
+	if (e->status != ENT_OK || check_tombstone(e) ||
+	    verify_small_zstd(w, e, data))
 		return;
 	verify_begin(&v, w, e);
 	verify_feed(&v, data, (size_t)e->stored);
@@ -657,6 +689,7 @@ static void
 release_worker(struct worker *w)
 {
 	dos_decompressor_release(&w->dec);
+	ZSTD_freeDCtx(w->zstd);
 	if (w->hasher.ctx != NULL)
 		dos_hasher_release(&w->hasher);
 	free(w->out);
@@ -669,6 +702,8 @@ start_workers(struct fsck *f, int n)
 	size_t nbufs = (size_t)n + 2, i;
 	int rc = 0;
 
+	f->closing = 0;
+	f->head = f->tail = NULL;
 	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->work, NULL);
 	pthread_cond_init(&f->freed, NULL);
@@ -685,7 +720,8 @@ start_workers(struct fsck *f, int n)
 		w->f = f;
 		dos_decompressor_init(&w->dec);
 		if ((w->out = malloc(OUT_SIZE)) == NULL ||
-		    (w->io = malloc(IO_SIZE)) == NULL) {
+		    (w->io = malloc(IO_SIZE)) == NULL ||
+		    (w->zstd = ZSTD_createDCtx()) == NULL) {
 			rc = DOS_ENOMEM;
 		} else if ((rc = dos_hasher_init(&w->hasher)) == 0 &&
 		    pthread_create(&w->thread, NULL, worker_main, w) != 0) {
@@ -772,12 +808,11 @@ index_message(int rc)
 	return rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc);
 }
 
-/* The whole index, in id order, and the same records by pack and offset. */
+/* The whole index, in id order. */
 static int
 load_index(struct fsck *f)
 {
 	struct dos_index *ix;
-	size_t i;
 	int rc;
 
 	f->index_present = faccessat(f->st->dirfd, "index/objects.db", F_OK,
@@ -794,6 +829,20 @@ load_index(struct fsck *f)
 		    "%s", index_message(rc))) < 0)
 			return rc;
 	}
+	return 0;
+}
+
+/*
+ * The records by pack and offset, made on first use: only a damaged entry
+ * header needs them.
+ */
+static int
+sort_by_off(struct fsck *f)
+{
+	size_t i;
+
+	if (f->by_off != NULL)
+		return 0;
 	if ((f->by_off = malloc((f->recs_nr + 1) * sizeof *f->by_off)) == NULL)
 		return DOS_ENOMEM;
 	for (i = 0; i < f->recs_nr; i++)
@@ -809,19 +858,24 @@ load_index(struct fsck *f)
 static const struct rec *
 rec_at(struct fsck *f, const struct pack *p, uint64_t off)
 {
-	size_t lo = p->rec_lo, hi = p->rec_hi, mid;
+	size_t lo = 0, hi = f->recs_nr, mid;
 	const struct rec *r;
 
+	if (sort_by_off(f) < 0)
+		return NULL;
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
 		r = &f->recs[f->by_off[mid]];
-		if (r->e.offset < off)
+		if (r->e.pack < p->num ||
+		    (r->e.pack == p->num && r->e.offset < off))
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	return lo < p->rec_hi && f->recs[f->by_off[lo]].e.offset == off ?
-	    &f->recs[f->by_off[lo]] : NULL;
+	if (lo == f->recs_nr)
+		return NULL;
+	r = &f->recs[f->by_off[lo]];
+	return r->e.pack == p->num && r->e.offset == off ? r : NULL;
 }
 
 /* ---- the loose area ---- */
@@ -1108,7 +1162,7 @@ open_packs(struct fsck *f)
 	struct dos_index *ix;
 	uint32_t *nums;
 	struct stat sb;
-	size_t nr, i, r;
+	size_t nr, i;
 	char path[32];
 	int rc;
 
@@ -1145,19 +1199,7 @@ open_packs(struct fsck *f)
 		posix_fadvise(p->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	}
 	free(nums);
-	if (rc == DOS_ENOMEM)
-		return rc;
-	/* Each pack's records, in the by-offset order. */
-	for (r = 0, i = 0; i < f->packs_nr; i++) {
-		struct pack *p = &f->packs[i];
-		while (r < f->recs_nr && f->recs[f->by_off[r]].e.pack < p->num)
-			r++;
-		p->rec_lo = r;
-		while (r < f->recs_nr && f->recs[f->by_off[r]].e.pack == p->num)
-			r++;
-		p->rec_hi = r;
-	}
-	return 0;
+	return rc == DOS_ENOMEM ? rc : 0;
 }
 
 static struct ent *
@@ -1612,13 +1654,19 @@ check_group(struct fsck *f, struct group *g)
 	size_t i, from = live_from(g);
 	int rc = 0, live, good = 0;
 
+	t = rec_target(g);
+	/*
+	 * Damage matters in the entry the index points at, or in entries
+	 * that may be the object's only copy; the others are garbage that
+	 * repack drops anyway.
+	 */
 	for (i = 0; i < g->n && rc == 0; i++)
-		rc = report_ent(f, &g->ents[i]);
+		if (&g->ents[i] == t || (g->rec == NULL && i >= from))
+			rc = report_ent(f, &g->ents[i]);
 	if (g->loose != NULL && rc == 0)
 		rc = report_loose(f, g->loose);
 	if (rc < 0)
 		return rc;
-	t = rec_target(g);
 	live = g->rec != NULL || (g->loose != NULL &&
 	    g->loose->status != LOOSE_GONE);
 	for (i = from; i < g->n; i++)
@@ -1744,27 +1792,35 @@ check_group_cb(struct fsck *f, struct group *g, void *data)
 	return check_group(f, g);
 }
 
-/* Records of packs that are gone: per object, and once per pack. */
+/* Packs that records point into and that are gone, once each. */
 static int
 check_missing_packs(struct fsck *f)
 {
+	uint32_t *seen = NULL, *grown;
+	size_t nseen = 0, i, k;
 	char path[32];
-	uint32_t last = 0;
-	size_t i;
-	int rc = 0, any = 0;
+	int rc = 0;
 
 	for (i = 0; i < f->recs_nr && rc == 0; i++) {
-		const struct rec *r = &f->recs[f->by_off[i]];
-		if (find_pack(f, r->e.pack) != NULL || (any && r->e.pack == last))
+		uint32_t num = f->recs[i].e.pack;
+		if (find_pack(f, num) != NULL)
 			continue;
-		snprintf(path, sizeof path, "packs/%u", r->e.pack);
+		for (k = 0; k < nseen && seen[k] != num; k++)
+			;
+		if (k < nseen)
+			continue;
+		if ((grown = realloc(seen, (nseen + 1) * sizeof *seen)) == NULL) {
+			rc = DOS_ENOMEM;
+			break;
+		}
+		seen = grown;
+		seen[nseen++] = num;
+		snprintf(path, sizeof path, "packs/%u", num);
 		if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;	/* created meanwhile */
-		any = 1;
-		last = r->e.pack;
-		rc = add_finding(f, K_MISSING_PACK, NULL, path, r->e.pack, 0,
-		    "%s", "");
+		rc = add_finding(f, K_MISSING_PACK, NULL, path, num, 0, "%s", "");
 	}
+	free(seen);
 	return rc;
 }
 
@@ -1890,6 +1946,7 @@ struct repair {
 	int rebuild;		/* write a fresh index instead of patching */
 	struct dos_index *ix;	/* the index being written */
 	size_t txn_nr;		/* records in the open transaction */
+	uint64_t records;	/* records a rebuild wrote */
 	struct dos_oid *heal;	/* damaged packed, good loose: pack again */
 	size_t heal_nr, heal_alloc;
 	struct dos_oid *lost;	/* records dropped with no copy left */
@@ -1984,12 +2041,12 @@ move_aside(struct fsck *f, const char *path, const char *base)
 	return DOS_EIO;
 }
 
-/* Stray and damaged loose files go aside; stale temp files go. */
+/* Stray names in loose/ go aside; stale temp files go. */
 static int
 repair_loose_area(struct repair *rp)
 {
 	struct fsck *f = rp->f;
-	char path[DOS_HEXSZ + 16], hex[DOS_HEXSZ + 1], base[512];
+	char base[512], *p;
 	size_t i;
 	int rc = 0;
 
@@ -1997,7 +2054,7 @@ repair_loose_area(struct repair *rp)
 		const struct finding *fd = &f->fs[i];
 		if (fd->kind == K_BAD_NAME) {
 			snprintf(base, sizeof base, "%s", fd->path + strlen("loose/"));
-			for (char *p = base; *p != '\0'; p++)
+			for (p = base; *p != '\0'; p++)
 				if (*p == '/')
 					*p = '-';
 			rc = move_aside(f, fd->path, base);
@@ -2007,14 +2064,6 @@ repair_loose_area(struct repair *rp)
 			else if (errno != ENOENT)
 				rc = DOS_EIO;
 		}
-	}
-	for (i = 0; i < f->loose_nr && rc == 0; i++) {
-		const struct loose *l = &f->loose[i];
-		if (l->status != LOOSE_HASH && l->status != LOOSE_BAD_FILE)
-			continue;
-		dos_loose_name(f->st, &l->oid, path + 6, sizeof path - 6);
-		memcpy(path, "loose/", 6);
-		rc = move_aside(f, path, dos_oid_to_hex(&l->oid, hex));
 	}
 	return rc;
 }
@@ -2070,7 +2119,7 @@ wanted(const struct group *g)
 	for (i = g->n; i > from; i--)
 		if (ent_good(&g->ents[i - 1]))
 			return &g->ents[i - 1];
-	if (t != NULL && t >= &g->ents[from])
+	if (t != NULL && t >= &g->ents[from] && t->status != ENT_BOUNDS)
 		return t;
 	for (i = g->n; i > from; i--)
 		if (g->ents[i - 1].status != ENT_BAD_HEADER &&
@@ -2087,12 +2136,28 @@ repair_group(struct fsck *f, struct group *g, void *data)
 {
 	struct repair *rp = data;
 	struct ent *w = wanted(g), *t = rec_target(g);
-	char hex[DOS_HEXSZ + 1];
-	int loose_good = g->loose != NULL && g->loose->status == LOOSE_OK;
+	char hex[DOS_HEXSZ + 1], path[DOS_HEXSZ + 16];
+	int loose_good = g->loose != NULL && (g->loose->status == LOOSE_OK ||
+	    g->loose->status == LOOSE_UNCHECKED);
+	int packed_good = w != NULL && ent_good(w);
+	int live = g->rec != NULL || w != NULL || (g->loose != NULL &&
+	    g->loose->status != LOOSE_GONE);
 	int rc;
 
 	dos_oid_to_hex(g->oid, hex);
-	if (w != NULL && !ent_good(w) && loose_good) {
+	if (g->loose != NULL && (g->loose->status == LOOSE_HASH ||
+	    g->loose->status == LOOSE_BAD_FILE)) {
+		/* Readers look loose first: a damaged file hides the pack. */
+		memcpy(path, "loose/", 6);
+		dos_loose_name(f->st, g->oid, path + 6, sizeof path - 6);
+		if ((rc = move_aside(f, path, hex)) < 0)
+			return rc;
+	}
+	if (live && !packed_good && !loose_good &&
+	    (rc = push_oid(&rp->lost, &rp->lost_nr, &rp->lost_alloc,
+	    g->oid)) < 0)
+		return rc;
+	if (w != NULL && !packed_good && loose_good) {
 		/* The good loose copy goes into the pack again. */
 		if ((rc = push_oid(&rp->heal, &rp->heal_nr, &rp->heal_alloc,
 		    g->oid)) < 0)
@@ -2106,11 +2171,6 @@ repair_group(struct fsck *f, struct group *g, void *data)
 			return rc;
 		note(f, "dropped-record", hex, "pack %u offset=%llu",
 		    g->rec->e.pack, (unsigned long long)g->rec->e.offset);
-		if (!loose_good && !(g->loose != NULL &&
-		    g->loose->status == LOOSE_UNCHECKED) &&
-		    !(g->n > 0 && (g->ents[g->n - 1].flags & DOS_ENTRY_TOMBSTONE)))
-			return push_oid(&rp->lost, &rp->lost_nr, &rp->lost_alloc,
-			    g->oid);
 		return 0;
 	}
 	if (!rp->rebuild && w == t && t->codec == g->rec->e.codec &&
@@ -2118,6 +2178,7 @@ repair_group(struct fsck *f, struct group *g, void *data)
 		return 0;
 	if ((rc = index_put(rp, g->oid, w)) < 0)
 		return rc;
+	rp->records++;
 	if (!rp->rebuild)
 		note(f, "set-record", hex, "pack %u offset=%llu", w->pack,
 		    (unsigned long long)w->offset);
@@ -2276,7 +2337,7 @@ repair_index(struct repair *rp, struct result *res)
 			rc = swap_in_index(rp);
 		if (rc == 0)
 			note(f, "rebuilt-index", "index", "%llu objects",
-			    (unsigned long long)f->stats.objects);
+			    (unsigned long long)rp->records);
 		free(tmp.path);
 		if (tmp.dirfd >= 0)
 			close(tmp.dirfd);
