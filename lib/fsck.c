@@ -345,17 +345,27 @@ progress(struct fsck *f, const char *what, uint64_t done, uint64_t total)
 
 struct verify {
 	struct worker *w;
+	struct pack *p;
 	struct ent *e;
+	int crc_later;		/* the SHA-256 stands for the CRC-32 */
 	uint32_t crc;
 	uint64_t produced;
 	int failed;		/* decoding failed: stop feeding */
 };
 
+/*
+ * In full mode the SHA-256 of raw-stored bytes checks every one of them;
+ * their CRC-32 is then needed only to say what is wrong when the hash
+ * does not match, and is computed again from the pack in that case.
+ */
 static void
-verify_begin(struct verify *v, struct worker *w, struct ent *e)
+verify_begin(struct verify *v, struct worker *w, struct pack *p,
+    struct ent *e)
 {
 	v->w = w;
+	v->p = p;
 	v->e = e;
+	v->crc_later = w->f->full && e->codec == DOS_CODEC_NONE;
 	v->crc = 0;
 	v->produced = 0;
 	v->failed = 0;
@@ -390,7 +400,8 @@ verify_feed(struct verify *v, const unsigned char *buf, size_t len)
 	struct worker *w = v->w;
 	size_t in_len, out_len;
 
-	v->crc = dos_crc32(v->crc, buf, len);
+	if (!v->crc_later)
+		v->crc = dos_crc32(v->crc, buf, len);
 	if (v->failed)
 		return;
 	if (v->e->codec == DOS_CODEC_NONE) {
@@ -438,6 +449,28 @@ verify_drain(struct verify *v)
 	}
 }
 
+/* The CRC-32 of an entry's stored bytes, read again. */
+static uint32_t
+crc_again(struct verify *v)
+{
+	uint64_t pos = v->e->offset + DOS_ENTRY_HEADER_SIZE, left = v->e->stored;
+	uint32_t crc = 0;
+	ssize_t n;
+
+	while (left > 0) {
+		n = pread(v->p->fd, v->w->io, left < IO_SIZE ? (size_t)left :
+		    IO_SIZE, (off_t)pos);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return ~v->e->crc;
+		crc = dos_crc32(crc, v->w->io, (size_t)n);
+		pos += (uint64_t)n;
+		left -= (uint64_t)n;
+	}
+	return crc;
+}
+
 static void
 verify_end(struct verify *v)
 {
@@ -445,6 +478,19 @@ verify_end(struct verify *v)
 	struct dos_oid got;
 
 	verify_drain(v);
+	if (v->crc_later) {
+		dos_hasher_final(&v->w->hasher, &got);
+		if (v->produced == e->raw && dos_oid_cmp(&got, &e->oid) == 0)
+			return;
+		if (crc_again(v) != e->crc)
+			e->status = ENT_CRC;
+		else if (v->produced != e->raw)
+			e->status = ENT_SIZE;
+		else
+			e->status = ENT_HASH;
+		e->actual = v->produced;
+		return;
+	}
 	if (v->crc != e->crc) {
 		e->status = ENT_CRC;
 		return;
@@ -511,14 +557,15 @@ verify_small_zstd(struct worker *w, struct ent *e, const unsigned char *data)
 }
 
 static void
-verify_in_buffer(struct worker *w, struct ent *e, const unsigned char *data)
+verify_in_buffer(struct worker *w, struct pack *p, struct ent *e,
+    const unsigned char *data)
 {
 	struct verify v;
 
 	if (e->status != ENT_OK || check_tombstone(e) ||
 	    verify_small_zstd(w, e, data))
 		return;
-	verify_begin(&v, w, e);
+	verify_begin(&v, w, p, e);
 	verify_feed(&v, data, (size_t)e->stored);
 	verify_end(&v);
 }
@@ -534,7 +581,7 @@ verify_large(struct worker *w, struct pack *p, struct ent *e)
 
 	if (e->status != ENT_OK || check_tombstone(e))
 		return;
-	verify_begin(&v, w, e);
+	verify_begin(&v, w, p, e);
 	while (left > 0) {
 		want = left < IO_SIZE ? (size_t)left : IO_SIZE;
 		do
@@ -616,7 +663,7 @@ run_job(struct worker *w, struct job *j)
 	switch (j->type) {
 	case JOB_CHUNK:
 		for (i = 0; i < j->n; i++)
-			verify_in_buffer(w, &j->ents[i], j->buf +
+			verify_in_buffer(w, j->pack, &j->ents[i], j->buf +
 			    (j->ents[i].offset - j->base) + DOS_ENTRY_HEADER_SIZE);
 		release_buffer(w->f, j->buf);
 		j->buf = NULL;

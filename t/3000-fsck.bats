@@ -87,6 +87,18 @@ lost $id" ]
 lost $id" ]
 }
 
+@test "a flipped byte in a raw-stored entry is a crc-mismatch in both modes" {
+	make_packed
+	id=$(id_of rand)
+	off=$(offset_of "$id")
+	flip "$DOS_DIR/packs/0" $((off + 64 + 4000))
+	for mode in --full --quick; do
+		run -3 --separate-stderr dos fsck $mode
+		[ "$output" = "crc-mismatch $id pack 0 offset=$off
+lost $id" ]
+	done
+}
+
 @test "a damaged packed object is healed from a good loose copy" {
 	make_packed
 	id=$(id_of text)
