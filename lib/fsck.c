@@ -662,14 +662,16 @@ run_job(struct worker *w, struct job *j)
 
 	switch (j->type) {
 	case JOB_CHUNK:
-		for (i = 0; i < j->n; i++)
+		/* Without --packs only the entry headers matter. */
+		for (i = 0; i < j->n && (w->f->what & DOS_FSCK_WHAT_PACKS); i++)
 			verify_in_buffer(w, j->pack, &j->ents[i], j->buf +
 			    (j->ents[i].offset - j->base) + DOS_ENTRY_HEADER_SIZE);
 		release_buffer(w->f, j->buf);
 		j->buf = NULL;
 		break;
 	case JOB_LARGE:
-		verify_large(w, j->pack, &j->ents[0]);
+		if (w->f->what & DOS_FSCK_WHAT_PACKS)
+			verify_large(w, j->pack, &j->ents[0]);
 		break;
 	case JOB_LOOSE:
 		for (i = j->lo; i < j->hi; i++)
