@@ -1,0 +1,507 @@
+#!/usr/bin/env bats
+# dos repack and dos gc: reclaiming the space of removed objects, the
+# threshold, recompression, damaged entries, the pack lock, repacks killed
+# at random moments, and gc's cleaning of sandbox/.
+load helper
+
+REPACK_USAGE='usage: dos repack [-q] [--compress=(keep | auto | always | never)]
+                  [--threshold=<percent>] [--no-wait]'
+GC_USAGE='usage: dos gc [-q] [--aggressive] [--no-wait]'
+
+# Byte size of a file.
+size_of() {
+	stat -c %s "$1"
+}
+
+# The pack files, by number, on one line.
+packs() {
+	(cd "$DOS_DIR/packs" && ls | grep -E '^[0-9]+$' | sort -n | tr '\n' ' ')
+}
+
+# Total bytes of the pack files.
+pack_bytes() {
+	local p n=0
+	for p in $(packs); do
+		n=$((n + $(size_of "$DOS_DIR/packs/$p")))
+	done
+	echo "$n"
+}
+
+# $1 objects "object 0001\n"... (12 bytes each, stored raw: 76 bytes in a
+# pack), written straight to packs; their ids in ids, in order.
+packed_objects() {
+	mkdir -p data
+	for i in $(seq -f '%04g' 1 "$1"); do
+		printf 'object %s\n' "$i" >data/$i
+	done
+	seq -f 'data/%04g' 1 "$1" | dos hash-object -w --to-pack --stdin-paths >ids
+}
+
+# Every id in $1 reads back with its content; the ids in $2 are missing.
+check_objects() {
+	local live=$1 gone=$2
+	awk '{ print $1 }' "$live" >live_ids.$$
+	dos cat-object --batch <live_ids.$$ >actual.$$
+	cmp "$live.batch" actual.$$ || return 1
+	if [ -n "$gone" ] && [ -s "$gone" ]; then
+		dos cat-object --batch-check <"$gone" | sed 's/^[0-9a-f]* //' |
+		    sort -u >status.$$
+		[ "$(cat status.$$)" = missing ] || return 1
+	fi
+	# Nothing else is listed, nothing removed comes back.
+	dos cat-object --batch-all-objects --batch-check='%(objectname)' >all.$$
+	sort "$live" | diff -u - all.$$
+}
+
+# Split ids into live (kept) and gone (every $1-th), removing gone, and
+# write the expected --batch output of the live ones into live.batch.
+remove_every() {
+	awk -v n="$1" 'NR % n == 0' ids >gone
+	awk -v n="$1" 'NR % n != 0' ids >live
+	make_batch live
+	dos rm --stdin <gone
+}
+
+# live.batch: the --batch records of the ids in live (objects of
+# packed_objects, whose content is "object NNNN\n").
+make_batch() {
+	awk 'NR == FNR { num[$1] = FNR; next }
+	    { printf "%s 12\nobject %04d\n\n", $1, num[$1] }' ids "$1" >"$1.batch"
+}
+
+# The ids a rebuild of the index from the packs alone would give: walk
+# each pack (in pack number order) entry by entry until the end or a
+# header that is not whole, an entry sets its id, a tombstone (flags bit
+# 0) deletes it.
+rebuilt_ids() {
+	local p
+	for p in $(packs); do
+		xxd -p -c 1 "$DOS_DIR/packs/$p" | awk -v pack="$p" '
+		function hexval(s,   i, v) {
+			v = 0
+			for (i = 1; i <= length(s); i++)
+				v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
+			return v
+		}
+		{ b[NR - 1] = $1 }
+		END {
+			n = NR
+			off = 16
+			while (off + 64 <= n) {
+				if (b[off] b[off + 1] b[off + 2] b[off + 3] != "444f5365")
+					break
+				stored = 0
+				for (i = 7; i >= 0; i--)
+					stored = stored * 256 + hexval(b[off + 16 + i])
+				if (off + 64 + stored > n)
+					break
+				id = ""
+				for (i = 24; i < 56; i++)
+					id = id b[off + i]
+				print pack, hexval(b[off + 5]) % 2, id
+				off += 64 + stored
+			}
+		}'
+	done | awk '$2 == 1 { delete set[$3]; next } { set[$3] = 1 }
+	    END { for (id in set) print id }' | sort
+}
+
+# A background pack writer holding packs/lock until fd 7 is closed.
+start_holder() {
+	mkfifo paths
+	dos hash-object -w --to-pack --stdin-paths <paths >holder.out 2>holder.err 3>&- &
+	holder=$!
+	exec 7>paths
+	printf 'held\n' >held
+	printf 'held\n' >&7
+	for _ in $(seq 1 100); do
+		[ -s "$DOS_DIR/packs/lock" ] &&
+		    [ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ] && break
+		sleep 0.05
+	done
+	[ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ]
+}
+
+stop_holder() {
+	exec 7>&-
+	wait "$holder"
+}
+
+@test "repack after rm shrinks the packs, every live object intact" {
+	packed_objects 100
+	remove_every 2
+	# 100 entries of 76 bytes and 50 tombstones of 64 bytes.
+	[ "$(packs)" = "0 " ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 100 * 76 + 50 * 64)) ]
+	run -0 --separate-stderr dos repack
+	[ "$output" = "" ]
+	# 50 * 76 bytes = 3.7 KiB.
+	[ "$stderr" = "repacked 50 objects, removed 1 pack, reclaimed 3.7 KiB" ]
+	[ "$(packs)" = "1 " ]
+	# The live entries and the tombstones of the removed ids.
+	[ "$(size_of "$DOS_DIR/packs/1")" -eq $((16 + 50 * 76 + 50 * 64)) ]
+	check_objects live gone
+	[ "$(rebuilt_ids)" = "$(sort live)" ]
+	[ "$(dos cat-object --batch-check='%(pack)' <live | sort -u)" = 1 ]
+}
+
+@test "repack converges: a second repack after rm leaves the packs alone" {
+	packed_objects 100
+	remove_every 2
+	dos repack -q
+	cp "$DOS_DIR/packs/1" pack1
+	run -0 --separate-stderr dos repack
+	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+	[ "$(packs)" = "1 " ]
+	cmp pack1 "$DOS_DIR/packs/1"
+	run -0 --separate-stderr dos gc
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
+	[ "$(packs)" = "1 " ]
+}
+
+@test "a removed object stays missing after repack, whatever the mode" {
+	packed_objects 30
+	remove_every 3
+	for mode in keep auto always never; do
+		run -0 --separate-stderr dos repack --threshold=0 --compress=$mode
+		check_objects live gone
+		[ "$(rebuilt_ids)" = "$(sort live)" ]
+	done
+}
+
+@test "a tombstone outlives the pack it was written in while an older copy remains" {
+	# Pack 0: objects 1-54; pack 1: objects 55-60 (the target rolls over).
+	dos init -q --pack-size-target=4k "$BATS_TEST_TMPDIR/small"
+	export DOS_DIR="$BATS_TEST_TMPDIR/small"
+	packed_objects 60
+	[ "$(packs)" = "0 1 " ]
+	[ "$(dos cat-object --batch-check='%(pack)' <ids | uniq -c | awk '{ print $1 }' | tr '\n' ' ')" = "54 6 " ]
+	# Object 1 lives in pack 0, its tombstone goes into pack 1; then pack 1
+	# is rewritten (most of it removed), pack 0 is left alone.
+	sed -n '1p;56,60p' ids >gone
+	sed -n '2,55p' ids >live
+	make_batch live
+	dos rm --stdin <gone
+	run -0 --separate-stderr dos repack
+	# 5 * 76 bytes.
+	[ "$stderr" = "repacked 1 object, removed 1 pack, reclaimed 380 bytes" ]
+	[ "$(packs)" = "0 2 " ]
+	check_objects live gone
+	# Pack 0 still holds object 1; a rebuilt index must not revive it.
+	[ "$(rebuilt_ids)" = "$(sort live)" ]
+}
+
+@test "re-adding a removed object after a repack, and repacking again" {
+	packed_objects 20
+	remove_every 2
+	dos repack -q
+	# Object 2 again, loose and then packed.
+	run -0 dos hash-object -w data/0002
+	[ "$output" = "$(sed -n 2p ids)" ]
+	dos pack -q
+	sed -n '2p' ids >readded
+	awk 'NR % 2 == 1 || NR == 2' ids >live
+	awk 'NR % 2 == 0 && NR != 2' ids >gone
+	make_batch live
+	check_objects live gone
+	dos repack -q --threshold=0 --compress=never
+	check_objects live gone
+	[ "$(rebuilt_ids)" = "$(sort live)" ]
+}
+
+@test "repack --threshold: packs with fewer dead bytes are left alone" {
+	packed_objects 100
+	remove_every 20
+	cp "$DOS_DIR/packs/0" pack0
+	# 5 dead entries of 100: well under the default 20%.
+	run -0 --separate-stderr dos repack
+	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+	[ "$(packs)" = "0 " ]
+	cmp pack0 "$DOS_DIR/packs/0"
+	run -0 --separate-stderr dos repack --threshold=50
+	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+	cmp pack0 "$DOS_DIR/packs/0"
+	run -0 --separate-stderr dos repack --threshold=3
+	# 5 * 76 bytes.
+	[ "$stderr" = "repacked 95 objects, removed 1 pack, reclaimed 380 bytes" ]
+	[ "$(packs)" = "1 " ]
+	check_objects live gone
+}
+
+@test "repack rewrites only the packs past the threshold" {
+	dos init -q --pack-size-target=4k "$BATS_TEST_TMPDIR/small"
+	export DOS_DIR="$BATS_TEST_TMPDIR/small"
+	packed_objects 30
+	# 15 of pack 0 go (their tombstones land in pack 0 too), then more
+	# objects fill pack 0 (42 objects) and start pack 1 (38), which has no
+	# dead bytes.
+	sed -n '1,15p' ids >gone
+	dos rm --stdin <gone
+	mv ids ids0
+	for i in $(seq -f '%04g' 31 80); do printf 'object %s\n' "$i" >data/$i; done
+	seq -f 'data/%04g' 31 80 | dos hash-object -w --to-pack --stdin-paths >ids1
+	cat ids0 ids1 >ids
+	[ "$(packs)" = "0 1 " ]
+	sed 1,15d ids >live
+	make_batch live
+	cp "$DOS_DIR/packs/1" pack1
+	n0=$(dos cat-object --batch-check='%(pack)' <live | grep -c '^0$')
+	run -0 --separate-stderr dos repack
+	[ "$n0" -eq 27 ]
+	# 15 * 76 bytes.
+	[ "$stderr" = "repacked 27 objects, removed 1 pack, reclaimed 1.1 KiB" ]
+	[ "$(packs)" = "1 2 " ]
+	cmp pack1 "$DOS_DIR/packs/1"
+	check_objects live gone
+	[ "$(rebuilt_ids)" = "$(sort live)" ]
+}
+
+@test "repack --compress=always, never, auto and keep" {
+	seq 1 3000 >text
+	printf abc >abc
+	TEXT_OID=$(sha256_of text)
+	dos hash-object -w --to-pack text abc >/dev/null
+	fmt='%(objectname) %(compression)'
+	comp() {
+		printf '%s\n' "$TEXT_OID" "$ABC_OID" | dos cat-object --batch-check="$fmt"
+	}
+	[ "$(comp)" = "$(printf '%s zstd\n%s none' "$TEXT_OID" "$ABC_OID")" ]
+	# A --compress other than keep rewrites every pack, dead bytes or not.
+	run -0 --separate-stderr dos repack --compress=never
+	[ "$stderr" = "repacked 2 objects, removed 1 pack, reclaimed 0 bytes" ]
+	[ "$(comp)" = "$(printf '%s none\n%s none' "$TEXT_OID" "$ABC_OID")" ]
+	[ "$(packs)" = "1 " ]
+	run -0 --separate-stderr dos repack --compress=always
+	[ "$(comp)" = "$(printf '%s zstd\n%s zstd' "$TEXT_OID" "$ABC_OID")" ]
+	[ "$(packs)" = "2 " ]
+	# keep copies entries as they are stored: abc stays compressed.
+	run -0 --separate-stderr dos repack --compress=keep --threshold=0
+	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+	[ "$(comp)" = "$(printf '%s zstd\n%s zstd' "$TEXT_OID" "$ABC_OID")" ]
+	run -0 --separate-stderr dos repack --compress=auto
+	[ "$(comp)" = "$(printf '%s zstd\n%s none' "$TEXT_OID" "$ABC_OID")" ]
+	# The synonyms of dos pack.
+	run -0 --separate-stderr dos repack --compress=no
+	[ "$(comp)" = "$(printf '%s none\n%s none' "$TEXT_OID" "$ABC_OID")" ]
+	run -0 --separate-stderr dos repack --compress=yes
+	[ "$(comp)" = "$(printf '%s zstd\n%s zstd' "$TEXT_OID" "$ABC_OID")" ]
+	cmp text <(dos cat-object "$TEXT_OID")
+	[ "$(dos cat-object "$ABC_OID")" = abc ]
+}
+
+@test "repack of an empty container has nothing to do" {
+	run -0 --separate-stderr dos repack
+	[ "$output" = "" ]
+	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+}
+
+@test "gc and repack with nothing to do leave the packs alone, run after run" {
+	for i in 1 2 3; do
+		run -0 --separate-stderr dos gc
+		[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
+		[ "$(packs)" = "0 " ]
+	done
+	run -0 --separate-stderr dos repack
+	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+	[ "$(packs)" = "0 " ]
+	# Objects then go into that pack.
+	packed_objects 3
+	[ "$(dos cat-object --batch-check='%(pack)' <ids | sort -u)" = 0 ]
+}
+
+@test "repack -q prints nothing" {
+	packed_objects 10
+	remove_every 2
+	run -0 --separate-stderr dos repack -q
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
+	[ "$(packs)" = "1 " ]
+}
+
+@test "repack usage errors exit 129" {
+	run -129 --separate-stderr dos repack --compress=bogus
+	[ "$output" = "" ]
+	[ "$stderr" = "$(printf "dos-repack: error: invalid --compress 'bogus'\n%s" "$REPACK_USAGE")" ]
+	for t in 101 -1 abc '' 5%; do
+		run -129 --separate-stderr dos repack --threshold="$t"
+		[ "$stderr" = "$(printf "dos-repack: error: --threshold takes a percentage, not '%s'\n%s" "$t" "$REPACK_USAGE")" ]
+	done
+	run -129 --separate-stderr dos repack extra
+	[ "$stderr" = "$(printf 'dos-repack: error: too many arguments\n%s' "$REPACK_USAGE")" ]
+	run -0 --separate-stderr dos repack -h
+	[ "$output" = "$REPACK_USAGE" ]
+	run -129 --separate-stderr dos gc extra
+	[ "$stderr" = "$(printf 'dos-gc: error: too many arguments\n%s' "$GC_USAGE")" ]
+	run -129 --separate-stderr dos gc --bogus
+	[ "$stderr" = "$(printf "dos-gc: unrecognized option '--bogus'\n%s" "$GC_USAGE")" ]
+	run -0 --separate-stderr dos gc -h
+	[ "$output" = "$GC_USAGE" ]
+}
+
+@test "repack keeps a pack with a damaged entry, reports it, moves the rest" {
+	packed_objects 10
+	remove_every 10
+	bad=$(sed -n 5p ids)
+	# Flip a data byte of entry 5.
+	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 4 * 76 + 64)) conv=notrunc 2>/dev/null
+	run -1 --separate-stderr dos repack --threshold=0
+	[ "$stderr" = "$(printf "dos-repack: error: object '%s': packed copy is corrupt; pack kept\nrepacked 8 objects, removed 0 packs, reclaimed 76 bytes" "$bad")" ]
+	[ "$(packs)" = "0 1 " ]
+	grep -v "$bad" live >good
+	make_batch good
+	dos cat-object --batch <good >actual
+	cmp good.batch actual
+	[ "$(dos cat-object --batch-check='%(pack)' <<<"$bad")" = 0 ]
+	run -128 dos cat-object "$bad"
+}
+
+@test "repack reports a pack whose entry header is damaged and keeps it" {
+	packed_objects 10
+	remove_every 10
+	# Flip a byte of entry 5's header (inside its id).
+	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 4 * 76 + 30)) conv=notrunc 2>/dev/null
+	run -1 --separate-stderr dos repack --threshold=0
+	[[ "$stderr" = *"pack kept"* ]]
+	[ -e "$DOS_DIR/packs/0" ]
+	# The intact entries after the damaged header are readable.
+	sed -n '6,9p' ids >after
+	make_batch after
+	dos cat-object --batch <after >actual
+	cmp after.batch actual
+}
+
+@test "kill -9 of repack at random moments: every live object intact, the next repack finishes" {
+	dos init -q --pack-size-target=32k "$BATS_TEST_TMPDIR/small"
+	export DOS_DIR="$BATS_TEST_TMPDIR/small"
+	packed_objects 3000
+	remove_every 3
+	check_objects live gone
+	modes=(always never)
+	for round in 1 2 3 4 5; do
+		dos repack --compress="${modes[round % 2]}" 2>/dev/null &
+		pid=$!
+		sleep "0.$(printf '%02d' $((RANDOM % 20)))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" || true
+		check_objects live gone
+		[ "$(rebuilt_ids)" = "$(sort live)" ]
+		run -0 --separate-stderr dos repack --threshold=0
+		[[ "$stderr" = repacked\ * ]]
+		check_objects live gone
+		[ "$(rebuilt_ids)" = "$(sort live)" ]
+	done
+	# The space of the removed objects is gone for good.
+	[ "$(pack_bytes)" -lt $(((3000 - 1000) * 76 + 1000 * 64 + 16 * $(packs | wc -w) + 3 * 32 * 1024)) ]
+}
+
+@test "--no-wait while another process holds the pack lock: exit 1, nothing done" {
+	packed_objects 10
+	id=$(sed -n 2p ids)
+	start_holder
+	run -1 --separate-stderr dos rm --no-wait "$id"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-rm: error: pack lock held by pid $holder" ]
+	run -1 --separate-stderr dos repack --no-wait --compress=never
+	[ "$stderr" = "dos-repack: error: pack lock held by pid $holder" ]
+	run -1 --separate-stderr dos gc --no-wait
+	[ "$stderr" = "dos-gc: error: pack lock held by pid $holder" ]
+	# A dry run needs no lock.
+	run -0 --separate-stderr dos rm -n --no-wait "$id"
+	[ "$output" = "would remove $id" ]
+	stop_holder
+	[ "$(packs)" = "0 " ]
+	[ "$(dos cat-object "$id")" = "object 0002" ]
+}
+
+@test "without --no-wait, rm, repack and gc wait for the lock" {
+	packed_objects 10
+	id=$(sed -n 2p ids)
+	start_holder
+	# Not holding the fifo open themselves (fd 7), nor bats' fd 3.
+	dos rm -v "$id" >rm.out 7>&- 3>&- &
+	rm_pid=$!
+	dos gc -q 7>&- 3>&- &
+	gc_pid=$!
+	dos repack -q --compress=never 7>&- 3>&- &
+	repack_pid=$!
+	sleep 0.5
+	kill -0 "$rm_pid"
+	kill -0 "$gc_pid"
+	kill -0 "$repack_pid"
+	[ "$(dos cat-object "$id")" = "object 0002" ]
+	stop_holder
+	wait "$rm_pid"
+	wait "$gc_pid"
+	wait "$repack_pid"
+	[ "$(cat rm.out)" = "removed $id" ]
+	[ "$(dos cat-object --batch-check <<<"$id")" = "$id missing" ]
+	[ "$(dos cat-object held)" = held ] || [ "$(dos cat-object "$(sha256_of held)")" = held ]
+}
+
+@test "gc packs loose objects and removes stale temp files of dead writers" {
+	printf abc >abc
+	seq 1 1000 >text
+	printf xyz >xyz
+	dos hash-object -w abc text xyz >ids
+	# A writer that died, and a live one whose file is fresh.
+	sleep 0 &
+	dead=$!
+	wait "$dead"
+	! kill -0 "$dead" 2>/dev/null
+	sb="$DOS_DIR/sandbox"
+	printf partial >"$sb/obj-$dead-0-deadbeef"
+	printf partial >"$sb/obj-$$-0-deadbeef"
+	# A live writer's file older than a day is stale too.
+	printf partial >"$sb/obj-$$-1-cafebabe"
+	touch -d '2 days ago' "$sb/obj-$$-1-cafebabe"
+	run -0 --separate-stderr dos gc
+	[ "$output" = "" ]
+	[ "$stderr" = "packed 3 objects, removed 0 packs (0 bytes reclaimed), removed 2 stale temp files" ]
+	[ "$(ls "$sb")" = "obj-$$-0-deadbeef" ]
+	[ "$(cd "$DOS_DIR/loose" && find . -type f)" = "" ]
+	[ "$(dos cat-object --batch-check='%(storage) %(pack)' <ids | sort -u)" = "packed 0" ]
+	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	cmp text <(dos cat-object "$(sed -n 2p ids)")
+	# Nothing left to do.
+	run -0 --separate-stderr dos gc -q
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
+	[ "$(ls "$sb")" = "obj-$$-0-deadbeef" ]
+}
+
+@test "gc repacks packs past 20% dead bytes, not below" {
+	packed_objects 100
+	remove_every 10
+	cp "$DOS_DIR/packs/0" pack0
+	run -0 --separate-stderr dos gc
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
+	cmp pack0 "$DOS_DIR/packs/0"
+	awk 'NR % 10 != 0 && NR % 3 == 0' ids >more
+	dos rm --stdin <more
+	cat more >>gone
+	grep -v -x -F -f more live >live2
+	mv live2 live
+	make_batch live
+	run -0 --separate-stderr dos gc
+	# 10 + 30 dead entries of 76 bytes.
+	[ "$stderr" = "packed 0 objects, removed 1 pack (3.0 KiB reclaimed), removed 0 stale temp files" ]
+	[ "$(packs)" = "1 " ]
+	check_objects live gone
+}
+
+@test "gc --aggressive repacks every pack, recompressed with auto" {
+	seq 1 3000 >text
+	printf abc >abc
+	TEXT_OID=$(sha256_of text)
+	dos hash-object -w --to-pack text abc >/dev/null
+	dos repack -q --compress=never
+	[ "$(dos cat-object --batch-check='%(compression)' <<<"$TEXT_OID")" = none ]
+	printf xyz | dos hash-object -w --stdin >/dev/null
+	run -0 --separate-stderr dos gc --aggressive
+	[ "$stderr" = "packed 1 object, removed 1 pack (0 bytes reclaimed), removed 0 stale temp files" ]
+	[ "$(dos cat-object --batch-check='%(compression)' <<<"$TEXT_OID")" = zstd ]
+	[ "$(dos cat-object --batch-check='%(compression)' <<<"$ABC_OID")" = none ]
+	cmp text <(dos cat-object "$TEXT_OID")
+	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	[ "$(dos cat-object 3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282)" = xyz ]
+}
