@@ -35,15 +35,7 @@ static const struct option pack_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-static int progress, status;
-
-static void
-problem(void *data, const struct dos_oid *oid, int code, const char *what)
-{
-	char hex[DOS_HEXSZ + 1];
-
-	status = error("object '%s': %s", dos_oid_to_hex(oid, hex), what);
-}
+static int progress;
 
 static void
 show_progress(void *data, uint64_t done)
@@ -55,9 +47,10 @@ show_progress(void *data, uint64_t done)
 int
 cmd_main(int argc, char **argv)
 {
+	int status = 0;
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_pack_writer *writer;
-	struct dos_maint maint = { problem, NULL, NULL };
+	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	enum dos_compress_mode mode = DOS_COMPRESS_AUTO;
 	char raw[32], stored[32];
 	uint64_t packed_objects, raw_bytes, stored_bytes;
@@ -108,6 +101,7 @@ cmd_main(int argc, char **argv)
 	rc = dos_pack_writer_open(&store, flags, mode, &writer, &holder);
 	if (rc == DOS_EBUSY) {
 		error("pack lock held by pid %ld", holder);
+		dos_store_release(&store);
 		return 1;
 	}
 	if (rc < 0)

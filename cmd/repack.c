@@ -29,22 +29,13 @@ static const struct option repack_options[] = {
 
 #define DEFAULT_THRESHOLD 20
 
-static int status;
-
-static void
-problem(void *data, const struct dos_oid *oid, int code, const char *what)
-{
-	char hex[DOS_HEXSZ + 1];
-
-	status = error("object '%s': %s", dos_oid_to_hex(oid, hex), what);
-}
-
 int
 cmd_main(int argc, char **argv)
 {
+	int status = 0;
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_pack_writer *writer;
-	struct dos_maint maint = { problem, NULL, NULL };
+	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	struct dos_repack_stats stats;
 	enum dos_compress_mode mode = DOS_COMPRESS_KEEP;
 	char dropped[32], *end;
@@ -94,6 +85,7 @@ cmd_main(int argc, char **argv)
 	    DOS_COMPRESS_AUTO : mode, &writer, &holder);
 	if (rc == DOS_EBUSY) {
 		error("pack lock held by pid %ld", holder);
+		dos_store_release(&store);
 		return 1;
 	}
 	if (rc < 0)

@@ -159,6 +159,7 @@ cmd_main(int argc, char **argv)
 		    &writer, &holder);
 		if (rc == DOS_EBUSY) {
 			error("pack lock held by pid %ld", holder);
+			dos_store_release(&store);
 			return 1;
 		}
 		if (rc < 0)

@@ -210,6 +210,19 @@ dos_stdout_is_pipe(void)
 }
 
 void
+dos_report_problem(void *data, const struct dos_oid *oid, int code,
+    const char *what)
+{
+	char hex[DOS_HEXSZ + 1];
+
+	if (oid != NULL)
+		error("object '%s': %s", dos_oid_to_hex(oid, hex), what);
+	else
+		error("%s", what);
+	*(int *)data = 1;
+}
+
+void
 dos_human_size(char *buf, size_t size, uint64_t bytes)
 {
 	static const char *const units[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };

@@ -622,7 +622,10 @@ int dos_legacy_for_each_key(struct dos_legacy *lg, dos_legacy_key_fn *fn,
 
 /* ---- lib/maint.c: maintenance under the pack lock ------------------- */
 
-/* How maintenance reports problems with single objects, and progress. */
+/*
+ * How maintenance reports problems with single objects (oid NULL: with a
+ * pack as a whole), and progress.
+ */
 struct dos_maint {
 	void (*problem)(void *data, const struct dos_oid *oid, int code,
 	    const char *what);
@@ -838,6 +841,10 @@ void dos_out_flush(void);
 /* Flush after each record when stdout is not a regular file (git's rule). */
 int dos_stdout_is_pipe(void);
 
+/* A struct dos_maint problem callback: an error line; data is an int
+ * status set to 1. */
+void dos_report_problem(void *data, const struct dos_oid *oid, int code,
+    const char *what);
 /* "1.5 MiB"-style size for people (1024-based; plain bytes below 1 KiB). */
 void dos_human_size(char *buf, size_t size, uint64_t bytes);
 /* C-quote name into out if it needs quoting (git's rule); returns 1 if so. */

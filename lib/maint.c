@@ -189,19 +189,66 @@ recompress(struct dos_store *st, struct dos_pack_writer *w,
  * durable copy, old or new; a repack killed at any point leaves the old
  * pack in place and the next repack finishes the job.
  */
+/* Entries the index locates in a pack past a damaged header. */
+struct past_damage {
+	struct dos_store *st;
+	struct dos_pack_writer *w;
+	uint32_t pack;
+	uint64_t offset;
+	int fd;
+	enum dos_compress_mode mode;
+	const struct dos_maint *m;
+	struct dos_repack_stats *stats;
+	int rc;
+};
+
+static int
+move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct past_damage *p = data;
+	struct dos_pack_entry pe;
+	int rc;
+
+	if (e->pack != p->pack || e->offset <= p->offset)
+		return 0;
+	if (pread(p->fd, hdr, sizeof hdr, (off_t)e->offset) != sizeof hdr ||
+	    dos_pack_decode_entry(hdr, &pe) < 0 ||
+	    dos_oid_cmp(&pe.oid, oid) != 0) {
+		report(p->m, oid, DOS_ECORRUPT, "packed copy is corrupt; pack kept");
+		return 0;
+	}
+	rc = p->mode == DOS_COMPRESS_KEEP ?
+	    dos_pack_writer_copy_entry(p->w, p->fd, e->offset, &pe) :
+	    recompress(p->st, p->w, oid);
+	if (rc == DOS_ECORRUPT) {
+		report(p->m, oid, rc, "packed copy is corrupt; pack kept");
+		return 0;
+	}
+	if (rc < 0) {
+		p->rc = rc;
+		return 1;
+	}
+	p->stats->objects++;
+	return 0;
+}
+
 static int
 repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
-    enum dos_compress_mode mode, const struct dos_maint *m,
+    int older_pack, enum dos_compress_mode mode, const struct dos_maint *m,
     struct dos_repack_stats *stats)
 {
 	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
 	struct dos_index_entry e;
 	struct dos_pack_entry pe;
 	struct dos_index *ix;
+	struct past_damage past;
 	struct stat sb;
 	uint64_t off, end;
-	char name[32];
-	int fd, rc = 0, damaged = 0, live;
+	char name[32], what[128];
+	uint64_t dropped = 0;	/* reclaimed if the pack goes */
+	int fd, rc = 0, damaged = 0, live, carry;
 
 	if ((rc = dos_store_index(st, 1, &ix)) < 0)
 		return rc;
@@ -217,7 +264,19 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 		if (off + sizeof hdr > end ||
 		    pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
 		    dos_pack_decode_entry(hdr, &pe) < 0) {
+			snprintf(what, sizeof what, "packs/%u: damaged entry "
+			    "header at offset %llu; pack kept", pack,
+			    (unsigned long long)off);
+			report(m, NULL, DOS_ECORRUPT, what);
 			damaged = 1;
+			/* What the index locates past the damage still moves. */
+			past = (struct past_damage){ st, w, pack, off, fd, mode,
+			    m, stats, 0 };
+			rc = dos_index_walk(ix, "", 0, move_past_damage, &past);
+			if (rc == 0)
+				rc = past.rc;
+			if (rc < 0)
+				return rc;
 			break;
 		}
 		rc = dos_index_get_committed(ix, &pe.oid, &e);
@@ -225,12 +284,19 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 			return rc;
 		live = rc == 0 && e.pack == pack && e.offset == off;
 		if (pe.flags & DOS_ENTRY_TOMBSTONE) {
-			/* Keep deletions while the id is dead: older packs may
-			 * still hold copies a rebuilt index must not revive. */
-			rc = rc == DOS_ENOTFOUND ?
-			    dos_pack_writer_copy_entry(w, fd, off, &pe) : 0;
+			/*
+			 * A deletion only matters to entries before it: keep it
+			 * while the id is dead and an older pack may still hold
+			 * a copy a rebuilt index must not revive.
+			 */
+			carry = rc == DOS_ENOTFOUND && older_pack;
+			rc = carry ? dos_pack_writer_copy_entry(w, fd, off, &pe) : 0;
+			if (!carry)
+				dropped += DOS_ENTRY_HEADER_SIZE;
+			if (rc == 0)
+				continue;
 		} else if (!live) {
-			stats->dropped_bytes += DOS_ENTRY_HEADER_SIZE + pe.stored_size;
+			dropped += DOS_ENTRY_HEADER_SIZE + pe.stored_size;
 			rc = 0;
 			continue;
 		} else if (mode == DOS_COMPRESS_KEEP) {
@@ -271,7 +337,23 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 		return rc;
 	}
 	stats->removed_packs++;
+	stats->dropped_bytes += dropped;
 	return dos_index_commit(ix);
+}
+
+/* Whether a pack older than packs[i] still exists. */
+static int
+kept_older(struct dos_store *st, const uint32_t *packs, size_t i)
+{
+	char name[32];
+	size_t j;
+
+	for (j = 0; j < i; j++) {
+		snprintf(name, sizeof name, "packs/%u", packs[j]);
+		if (faccessat(st->dirfd, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+			return 1;
+	}
+	return 0;
 }
 
 int
@@ -320,7 +402,9 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 				break;
 			started = 1;
 		}
-		rc = repack_one(st, w, packs[i], mode, m, stats);
+		/* Packs go oldest first: any kept before this one is older. */
+		rc = repack_one(st, w, packs[i], kept_older(st, packs, i), mode,
+		    m, stats);
 	}
 out:
 	free(l.bytes);

@@ -225,6 +225,12 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	    (rc = dos_index_get(ix, oid, &e)) < 0)
 		return rc;
 	rc = dos_store_pack_fd(st, e.pack, &fd);
+	if (rc == DOS_ENOTFOUND) {
+		/* A repack may have moved it and deleted the pack: ask again. */
+		if ((rc = dos_index_get_committed(ix, oid, &e)) < 0)
+			return rc;
+		rc = dos_store_pack_fd(st, e.pack, &fd);
+	}
 	if (rc == DOS_ENOTFOUND)
 		return DOS_ECORRUPT;	/* indexed, but its pack is gone */
 	if (rc < 0)

@@ -312,16 +312,21 @@ open_current_pack(struct dos_pack_writer *w)
 	newest = packs[nr - 1];
 	free(packs);
 	rc = dos_index_get_pack_length(w->ix, newest, &committed);
-	if (rc == DOS_ENOTFOUND)
-		return create_pack(w, newest + 1);
-	if (rc < 0)
+	if (rc < 0 && rc != DOS_ENOTFOUND)
 		return rc;
 	snprintf(name, sizeof name, "packs/%u", newest);
 	fd = dos_open_beneath(w->st->dirfd, name, O_RDWR, 0);
 	if (fd < 0)
 		return DOS_EIO;
-	if (fstat(fd, &sb) < 0 || dos_pack_check_header(fd) < 0 ||
-	    (uint64_t)sb.st_size < committed) {
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return DOS_EIO;
+	}
+	/* A pack that is only its header holds nothing to lose: reuse it. */
+	if (rc == DOS_ENOTFOUND)
+		committed = (uint64_t)sb.st_size == DOS_PACK_HEADER_SIZE ?
+		    DOS_PACK_HEADER_SIZE : UINT64_MAX;
+	if (dos_pack_check_header(fd) < 0 || (uint64_t)sb.st_size < committed) {
 		/* Damaged or not ours: leave it to fsck, write elsewhere. */
 		close(fd);
 		return create_pack(w, newest + 1);
