@@ -366,7 +366,7 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 	uint32_t *packs, current;
 	size_t nr, i;
 	struct stat sb;
-	char name[32];
+	char name[32], what[160];
 	uint64_t size, dead;
 	int rc, started = 0;
 
@@ -388,6 +388,22 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 		snprintf(name, sizeof name, "packs/%u", packs[i]);
 		if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;
+		/*
+		 * Without a committed length the index does not describe this
+		 * pack (it was lost or damaged): what looks dead may be the
+		 * only copy, so leave it to a rebuild.
+		 */
+		rc = dos_index_get_pack_length(ix, packs[i], &size);
+		if (rc == DOS_ENOTFOUND && packs[i] != dos_pack_writer_pack(w)) {
+			snprintf(what, sizeof what, "%s: not in the index; left "
+			    "alone (run 'dos fsck --repair')", name);
+			report(m, NULL, DOS_EINDEX, what);
+			rc = 0;
+			continue;
+		}
+		if (rc < 0 && rc != DOS_ENOTFOUND)
+			break;
+		rc = 0;
 		size = (uint64_t)sb.st_size > DOS_PACK_HEADER_SIZE ?
 		    (uint64_t)sb.st_size - DOS_PACK_HEADER_SIZE : 0;
 		dead = size > l.bytes[packs[i]] ? size - l.bytes[packs[i]] : 0;

@@ -322,10 +322,21 @@ open_current_pack(struct dos_pack_writer *w)
 		close(fd);
 		return DOS_EIO;
 	}
-	/* A pack that is only its header holds nothing to lose: reuse it. */
-	if (rc == DOS_ENOTFOUND)
-		committed = (uint64_t)sb.st_size == DOS_PACK_HEADER_SIZE ?
+	/*
+	 * No committed length: if other packs have one, the index is fine
+	 * and this pack's writer died before its first commit, so all of it
+	 * is a torn tail; if none has, the index may be lost and the pack
+	 * must be kept as it is.  A pack that is only its header holds
+	 * nothing to lose either way.
+	 */
+	if (rc == DOS_ENOTFOUND) {
+		if ((rc = dos_index_has_pack_lengths(w->ix)) < 0) {
+			close(fd);
+			return rc;
+		}
+		committed = rc == 1 || (uint64_t)sb.st_size == DOS_PACK_HEADER_SIZE ?
 		    DOS_PACK_HEADER_SIZE : UINT64_MAX;
+	}
 	if (dos_pack_check_header(fd) < 0 || (uint64_t)sb.st_size < committed) {
 		/* Damaged or not ours: leave it to fsck, write elsewhere. */
 		close(fd);
