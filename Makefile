@@ -110,4 +110,5 @@ clean:
 	rm -rf build build-*
 
 .PHONY: all deps lint test demo bench install uninstall clean
-.SECONDARY:
+# Keep the objects make builds on the way to a program.
+.PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/cmd/%.o
