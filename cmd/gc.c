@@ -38,7 +38,6 @@ cmd_main(int argc, char **argv)
 	uint64_t packed, raw, stored, temps;
 	char dropped[32];
 	unsigned flags = 0;
-	long holder;
 	int opt, quiet = 0, aggressive = 0, rc;
 
 	while ((opt = getopt_long(argc, argv, "+hq", gc_options, NULL)) != -1) {
@@ -60,15 +59,7 @@ cmd_main(int argc, char **argv)
 		dos_usage(gc_usage, "too many arguments");
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
-	rc = dos_pack_writer_open(&store, flags, DOS_COMPRESS_AUTO, &writer,
-	    &holder);
-	if (rc == DOS_EBUSY) {
-		error("pack lock held by pid %ld", holder);
-		dos_store_release(&store);
-		return 1;
-	}
-	if (rc < 0)
-		die("unable to lock '%s': %s", store.path, dos_strerror(rc));
+	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
 	if ((rc = dos_pack_loose(&store, writer, 0, &maint)) < 0)
 		die("unable to pack '%s': %s", store.path, dos_strerror(rc));
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);

@@ -270,12 +270,7 @@ cmd_main(int argc, char **argv)
 	if (write_object)
 		dos_open_or_die(&store, DOS_OPEN_WRITE);
 	if (to_pack) {
-		long holder;
-		rc = dos_pack_writer_open(&store, 0, DOS_COMPRESS_AUTO, &writer,
-		    &holder);
-		if (rc < 0)
-			die("unable to write to the packs of '%s': %s", store.path,
-			    dos_strerror(rc));
+		writer = dos_lock_packs(&store, 0, DOS_COMPRESS_AUTO);
 	} else if (write_object &&
 	    (rc = dos_loose_batch_new(&store, &batch)) < 0) {
 		die("%s", dos_strerror(rc));

@@ -470,7 +470,6 @@ cmd_main(int argc, char **argv)
 	const char *why, *map_path = NULL, *source, *dest;
 	char *abs_source;
 	struct timespec t0;
-	long holder;
 	int opt, into = 0, rc;
 
 	while ((opt = getopt_long(argc, argv, "+hqvn", migrate_options,
@@ -534,13 +533,8 @@ cmd_main(int argc, char **argv)
 		open_destination(&m, dest, into);
 	else
 		create_destination(&m, dest, abs_source);
-	if (!m.dry_run) {
-		rc = dos_pack_writer_open(&m.store, 0, DOS_COMPRESS_AUTO,
-		    &m.writer, &holder);
-		if (rc < 0)
-			die("unable to write to the packs of '%s': %s", dest,
-			    dos_strerror(rc));
-	}
+	if (!m.dry_run)
+		m.writer = dos_lock_packs(&m.store, 0, DOS_COMPRESS_AUTO);
 
 	dos_out_set_buffered(!dos_stdout_is_pipe());
 	rc = dos_legacy_migrate(lg, &migrate_sink, &m, &stats);

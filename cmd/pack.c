@@ -51,12 +51,11 @@ cmd_main(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_pack_writer *writer;
 	struct dos_maint maint = { dos_report_problem, NULL, &status };
-	enum dos_compress_mode mode = DOS_COMPRESS_AUTO;
+	int mode = DOS_COMPRESS_AUTO;
 	char raw[32], stored[32];
 	uint64_t packed_objects, raw_bytes, stored_bytes;
 	uint32_t first_pack;
 	unsigned flags = 0;
-	long holder;
 	int opt, quiet = 0, keep_loose = 0, rc;
 
 	progress = isatty(2);
@@ -67,15 +66,7 @@ cmd_main(int argc, char **argv)
 			progress = 0;
 			break;
 		case OPT_COMPRESS:
-			if (strcmp(optarg, "auto") == 0)
-				mode = DOS_COMPRESS_AUTO;
-			else if (strcmp(optarg, "always") == 0 ||
-			    strcmp(optarg, "yes") == 0)
-				mode = DOS_COMPRESS_ALWAYS;
-			else if (strcmp(optarg, "never") == 0 ||
-			    strcmp(optarg, "no") == 0)
-				mode = DOS_COMPRESS_NEVER;
-			else
+			if (dos_parse_compress_mode(optarg, 0, &mode) < 0)
 				dos_usage(pack_usage, "invalid --compress '%s'", optarg);
 			break;
 		case OPT_KEEP_LOOSE:
@@ -98,15 +89,7 @@ cmd_main(int argc, char **argv)
 		dos_usage(pack_usage, "too many arguments");
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
-	rc = dos_pack_writer_open(&store, flags, mode, &writer, &holder);
-	if (rc == DOS_EBUSY) {
-		error("pack lock held by pid %ld", holder);
-		dos_store_release(&store);
-		return 1;
-	}
-	if (rc < 0)
-		die("unable to start packing '%s': %s", store.path,
-		    dos_strerror(rc));
+	writer = dos_lock_packs(&store, flags, mode);
 	first_pack = dos_pack_writer_pack(writer);
 	if (progress)
 		maint.progress = show_progress;

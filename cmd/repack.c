@@ -37,10 +37,10 @@ cmd_main(int argc, char **argv)
 	struct dos_pack_writer *writer;
 	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	struct dos_repack_stats stats;
-	enum dos_compress_mode mode = DOS_COMPRESS_KEEP;
+	int mode = DOS_COMPRESS_KEEP;
 	char dropped[32], *end;
 	unsigned flags = 0;
-	long holder, threshold = DEFAULT_THRESHOLD;
+	long threshold = DEFAULT_THRESHOLD;
 	int opt, quiet = 0, rc;
 
 	while ((opt = getopt_long(argc, argv, "+hq", repack_options, NULL)) != -1) {
@@ -49,19 +49,8 @@ cmd_main(int argc, char **argv)
 			quiet = 1;
 			break;
 		case OPT_COMPRESS:
-			if (strcmp(optarg, "keep") == 0)
-				mode = DOS_COMPRESS_KEEP;
-			else if (strcmp(optarg, "auto") == 0)
-				mode = DOS_COMPRESS_AUTO;
-			else if (strcmp(optarg, "always") == 0 ||
-			    strcmp(optarg, "yes") == 0)
-				mode = DOS_COMPRESS_ALWAYS;
-			else if (strcmp(optarg, "never") == 0 ||
-			    strcmp(optarg, "no") == 0)
-				mode = DOS_COMPRESS_NEVER;
-			else
-				dos_usage(repack_usage, "invalid --compress '%s'",
-				    optarg);
+			if (dos_parse_compress_mode(optarg, 1, &mode) < 0)
+				dos_usage(repack_usage, "invalid --compress '%s'", optarg);
 			break;
 		case OPT_THRESHOLD:
 			threshold = strtol(optarg, &end, 10);
@@ -81,15 +70,8 @@ cmd_main(int argc, char **argv)
 		dos_usage(repack_usage, "too many arguments");
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
-	rc = dos_pack_writer_open(&store, flags, mode == DOS_COMPRESS_KEEP ?
-	    DOS_COMPRESS_AUTO : mode, &writer, &holder);
-	if (rc == DOS_EBUSY) {
-		error("pack lock held by pid %ld", holder);
-		dos_store_release(&store);
-		return 1;
-	}
-	if (rc < 0)
-		die("unable to lock '%s': %s", store.path, dos_strerror(rc));
+	writer = dos_lock_packs(&store, flags,
+	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
 	rc = dos_repack(&store, writer, mode, (unsigned)threshold, &maint, &stats);
 	if (rc < 0)
 		die("unable to repack '%s': %s", store.path, dos_strerror(rc));

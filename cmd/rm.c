@@ -114,7 +114,6 @@ cmd_main(int argc, char **argv)
 	char *rec;
 	size_t len;
 	unsigned flags = 0;
-	long holder;
 	int opt, use_stdin = 0, rc, i;
 
 	while ((opt = getopt_long(argc, argv, "+hnqvz", rm_options, NULL)) != -1) {
@@ -155,15 +154,7 @@ cmd_main(int argc, char **argv)
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	if (!dry_run) {
-		rc = dos_pack_writer_open(&store, flags, DOS_COMPRESS_AUTO,
-		    &writer, &holder);
-		if (rc == DOS_EBUSY) {
-			error("pack lock held by pid %ld", holder);
-			dos_store_release(&store);
-			return 1;
-		}
-		if (rc < 0)
-			die("unable to lock '%s': %s", store.path, dos_strerror(rc));
+		writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
 	}
 	if (use_stdin) {
 		dos_input_init(&in, 0, record_end);

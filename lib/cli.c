@@ -161,6 +161,26 @@ dos_open_or_die(struct dos_store *st, unsigned flags)
 		die("unable to open container '%s': %s", path, dos_strerror(rc));
 }
 
+struct dos_pack_writer *
+dos_lock_packs(struct dos_store *st, unsigned flags,
+    enum dos_compress_mode mode)
+{
+	struct dos_pack_writer *w;
+	long holder;
+	int rc;
+
+	rc = dos_pack_writer_open(st, flags, mode, &w, &holder);
+	if (rc == DOS_EBUSY) {
+		error("pack lock held by pid %ld", holder);
+		dos_store_release(st);
+		exit(1);
+	}
+	if (rc < 0)
+		die("unable to write to the packs of '%s': %s", st->path,
+		    dos_strerror(rc));
+	return w;
+}
+
 /* ---- records on stdout ---- */
 
 static int out_buffered = 1;

@@ -78,6 +78,22 @@ dos_codec_pays(size_t raw, size_t stored)
 }
 
 int
+dos_parse_compress_mode(const char *s, int allow_keep, int *mode)
+{
+	if (strcmp(s, "auto") == 0)
+		*mode = DOS_COMPRESS_AUTO;
+	else if (strcmp(s, "always") == 0 || strcmp(s, "yes") == 0)
+		*mode = DOS_COMPRESS_ALWAYS;
+	else if (strcmp(s, "never") == 0 || strcmp(s, "no") == 0)
+		*mode = DOS_COMPRESS_NEVER;
+	else if (allow_keep && strcmp(s, "keep") == 0)
+		*mode = DOS_COMPRESS_KEEP;
+	else
+		return DOS_EINVAL;
+	return 0;
+}
+
+int
 dos_compressor_init(struct dos_compressor *c, enum dos_codec codec, int level)
 {
 	memset(c, 0, sizeof *c);

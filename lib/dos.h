@@ -133,6 +133,11 @@ int dos_codec_pays(size_t raw, size_t stored);
 /* One-shot compression of a whole (small) object. */
 int dos_compress(struct dos_compressor *c, void *dst, size_t dst_len,
     const void *src, size_t len, size_t *out);
+/*
+ * --compress: auto, always (yes), never (no), and keep where allowed;
+ * DOS_EINVAL for anything else.
+ */
+int dos_parse_compress_mode(const char *s, int allow_keep, int *mode);
 /* Streaming compression of a large object: begin, then chunks, last=1. */
 int dos_compress_stream_begin(struct dos_compressor *c);
 int dos_compress_stream(struct dos_compressor *c, const void *src,
@@ -830,6 +835,12 @@ void dos_show_man(const char *page);
 
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);
+/*
+ * Take the pack lock with a pack writer, or die; a busy lock under
+ * DOS_PACK_NOWAIT is "pack lock held by pid N" and exit 1.
+ */
+struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
+    enum dos_compress_mode mode);
 
 /*
  * Records on stdout.  In unbuffered mode every record is written with
