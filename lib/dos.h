@@ -304,8 +304,6 @@ int dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
 int dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t *length);
 int dos_index_del_pack_length(struct dos_index *ix, uint32_t pack);
-/* 1 if any pack has a committed length: the index is not a lost one. */
-int dos_index_has_pack_lengths(struct dos_index *ix);
 int dos_index_commit(struct dos_index *ix);
 void dos_index_abort(struct dos_index *ix);
 /* Entries whose hex id starts with prefix[0..plen), in id order. */

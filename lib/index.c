@@ -410,33 +410,6 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 }
 
 int
-dos_index_has_pack_lengths(struct dos_index *ix)
-{
-	unsigned char k[4], v[8];
-	DBC *cur;
-	DBT key, val;
-	int ret;
-
-	if (ix->packs == NULL)
-		return 0;
-	if ((ret = ix->packs->cursor(ix->packs, ix->txn, &cur, 0)) != 0)
-		return db_error(ret);
-	memset(&key, 0, sizeof key);
-	memset(&val, 0, sizeof val);
-	key.data = k;
-	key.ulen = sizeof k;
-	key.flags = DB_DBT_USERMEM;
-	val.data = v;
-	val.ulen = sizeof v;
-	val.flags = DB_DBT_USERMEM;
-	ret = cur->get(cur, &key, &val, DB_FIRST);
-	cur->close(cur);
-	if (ret == DB_NOTFOUND)
-		return 0;
-	return ret == 0 ? 1 : db_error(ret);
-}
-
-int
 dos_index_del_pack_length(struct dos_index *ix, uint32_t pack)
 {
 	unsigned char k[4];

@@ -254,39 +254,55 @@ lock_packs(struct dos_pack_writer *w, int nowait, long *holder)
 	return 0;
 }
 
+/*
+ * Make fd an empty pack (header only), durable, the writer's pack, and
+ * known to the index with its committed length before anything goes in:
+ * a pack without a length in the index is then one the index lost, never
+ * one a writer was filling.
+ */
+static int
+use_fresh_pack(struct dos_pack_writer *w, uint32_t pack, int fd)
+{
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+	int saved, rc;
+
+	memset(hdr, 0, sizeof hdr);
+	memcpy(hdr, pack_magic, 8);
+	le32(hdr + 8, DOS_PACK_VERSION);
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, hdr, sizeof hdr, 0) != sizeof hdr ||
+	    fdatasync(fd) < 0 || dos_fsync_dir(w->st->dirfd, "packs") < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return DOS_EIO;
+	}
+	if (w->packfd >= 0)
+		close(w->packfd);
+	w->packfd = fd;
+	w->pack = pack;
+	w->end = w->committed = DOS_PACK_HEADER_SIZE;
+	if ((rc = dos_index_begin(w->ix)) < 0)
+		return rc;
+	if ((rc = dos_index_set_pack_length(w->ix, pack, w->end)) < 0 ||
+	    (rc = dos_index_commit(w->ix)) < 0) {
+		dos_index_abort(w->ix);
+		return rc;
+	}
+	return 0;
+}
+
 static int
 create_pack(struct dos_pack_writer *w, uint32_t pack)
 {
-	unsigned char hdr[DOS_PACK_HEADER_SIZE];
 	char name[32];
-	int fd, packsfd;
+	int fd;
 
 	snprintf(name, sizeof name, "packs/%u", pack);
 	fd = dos_open_beneath(w->st->dirfd, name,
 	    O_RDWR | O_CREAT | O_EXCL, 0666);
 	if (fd < 0)
 		return DOS_EIO;
-	memset(hdr, 0, sizeof hdr);
-	memcpy(hdr, pack_magic, 8);
-	le32(hdr + 8, DOS_PACK_VERSION);
-	packsfd = openat(w->st->dirfd, "packs", O_RDONLY | O_DIRECTORY |
-	    O_CLOEXEC);
-	if (dos_write_all(fd, hdr, sizeof hdr) < 0 || fdatasync(fd) < 0 ||
-	    packsfd < 0 || fsync(packsfd) < 0) {
-		int saved = errno;
-		close(fd);
-		if (packsfd >= 0)
-			close(packsfd);
-		errno = saved;
-		return DOS_EIO;
-	}
-	close(packsfd);
-	if (w->packfd >= 0)
-		close(w->packfd);
-	w->packfd = fd;
-	w->pack = pack;
-	w->end = w->committed = DOS_PACK_HEADER_SIZE;
-	return 0;
+	return use_fresh_pack(w, pack, fd);
 }
 
 /*
@@ -323,19 +339,15 @@ open_current_pack(struct dos_pack_writer *w)
 		return DOS_EIO;
 	}
 	/*
-	 * No committed length: if other packs have one, the index is fine
-	 * and this pack's writer died before its first commit, so all of it
-	 * is a torn tail; if none has, the index may be lost and the pack
-	 * must be kept as it is.  A pack that is only its header holds
-	 * nothing to lose either way.
+	 * No committed length: packs get one when they are created, so the
+	 * index lost it (keep the pack as it is, for a rebuild) unless the
+	 * creation itself was cut short and the pack holds at most its header.
 	 */
 	if (rc == DOS_ENOTFOUND) {
-		if ((rc = dos_index_has_pack_lengths(w->ix)) < 0) {
-			close(fd);
-			return rc;
-		}
-		committed = rc == 1 || (uint64_t)sb.st_size == DOS_PACK_HEADER_SIZE ?
-		    DOS_PACK_HEADER_SIZE : UINT64_MAX;
+		if ((uint64_t)sb.st_size <= DOS_PACK_HEADER_SIZE)
+			return use_fresh_pack(w, newest, fd);
+		close(fd);
+		return create_pack(w, newest + 1);
 	}
 	if (dos_pack_check_header(fd) < 0 || (uint64_t)sb.st_size < committed) {
 		/* Damaged or not ours: leave it to fsck, write elsewhere. */
