@@ -318,6 +318,10 @@ bad-name loose/stray file" ]
 	command -v setpriv >/dev/null || skip "no setpriv"
 	make_packed
 	printf x >"$DOS_DIR/loose/stray"
+	# The programs go where the other user can reach them, wherever the
+	# build tree is.
+	mkdir bin
+	cp "$(command -v dos)" "$(command -v dos-fsck)" bin/
 	chmod -R a+rX,go-w "$BATS_TEST_TMPDIR"
 	chmod a+x "$BATS_TEST_TMPDIR/.." "$BATS_TEST_TMPDIR/../.." 2>/dev/null || true
 	# Root can write anything: check as nobody; others lose write access.
@@ -328,8 +332,8 @@ bad-name loose/stray file" ]
 		chmod -R a-w "$DOS_DIR"
 	fi
 	(cd "$DOS_DIR" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >before
-	run -16 --separate-stderr "${as[@]}" env PATH="$PATH" \
-	    DOS_EXEC_PATH="$DOS_EXEC_PATH" DOS_DIR="$DOS_DIR" dos fsck
+	run -16 --separate-stderr "${as[@]}" env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+	    DOS_EXEC_PATH="$BATS_TEST_TMPDIR/bin" DOS_DIR="$DOS_DIR" dos fsck
 	[ "$output" = "bad-name loose/stray file" ]
 	(cd "$DOS_DIR" && find . -type f -print0 | sort -z | xargs -0 sha256sum) >after
 	chmod -R u+w "$DOS_DIR"
