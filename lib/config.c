@@ -192,13 +192,11 @@ parse_config(json_t *root, struct dos_config *cfg)
 }
 
 int
-dos_config_read(int dirfd, struct dos_config *cfg)
+dos_config_json(int dirfd, json_t **root)
 {
 	char *buf;
 	ssize_t n;
-	int fd, rc;
-	json_t *root;
-	json_error_t jerr;
+	int fd;
 
 	fd = openat(dirfd, "config.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
@@ -213,14 +211,20 @@ dos_config_read(int dirfd, struct dos_config *cfg)
 		free(buf);
 		return DOS_EIO;
 	}
-	if (n > CONFIG_MAX_BYTES) {
-		free(buf);
-		return DOS_EBADCONFIG;
-	}
-	root = json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, &jerr);
+	*root = n <= CONFIG_MAX_BYTES ?
+	    json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
 	free(buf);
-	if (root == NULL)
-		return DOS_EBADCONFIG;
+	return *root != NULL ? 0 : DOS_EBADCONFIG;
+}
+
+int
+dos_config_read(int dirfd, struct dos_config *cfg)
+{
+	json_t *root;
+	int rc;
+
+	if ((rc = dos_config_json(dirfd, &root)) < 0)
+		return rc;
 	rc = parse_config(root, cfg);
 	json_decref(root);
 	return rc;

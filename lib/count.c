@@ -121,12 +121,9 @@ add_loose(const struct dos_oid *oid, void *data)
 	if (l->sizes && (rc = dos_loose_stat(l->st, oid, &size)) < 0)
 		/* Gone since readdir: packed meanwhile, the index has it. */
 		return rc == DOS_ENOTFOUND ? 0 : rc;
-	if (l->nr == l->alloc) {
-		l->alloc = l->alloc ? 2 * l->alloc : 1024;
-		if ((grown = realloc(l->v, l->alloc * sizeof *grown)) == NULL)
-			return DOS_ENOMEM;
-		l->v = grown;
-	}
+	if ((grown = dos_grow(l->v, l->nr, &l->alloc, sizeof *grown, 1024)) == NULL)
+		return DOS_ENOMEM;
+	l->v = grown;
 	l->v[l->nr].oid = *oid;
 	l->v[l->nr].size = size;
 	if (l->emit != NULL) {
@@ -202,12 +199,10 @@ walk_one(const struct dos_oid *oid, const struct dos_index_entry *e,
 			w->c->prune_packable++;
 	}
 	if (w->want_locs) {
-		if (w->nr == w->alloc) {
-			w->alloc = w->alloc ? 2 * w->alloc : 1024;
-			if ((grown = realloc(w->locs, w->alloc * sizeof *grown)) == NULL)
-				return DOS_ENOMEM;
-			w->locs = grown;
-		}
+		grown = dos_grow(w->locs, w->nr, &w->alloc, sizeof *grown, 1024);
+		if (grown == NULL)
+			return DOS_ENOMEM;
+		w->locs = grown;
 		w->locs[w->nr++] = (struct loc){ e->offset, e->pack, oid_tag(oid) };
 	}
 	/* A loose copy already went out in its place, unless only packed. */

@@ -42,6 +42,16 @@ enum dos_error {
 /* Text for a DOS_E* code; for DOS_EIO, strerror(errno) at call time. */
 const char *dos_strerror(int code);
 
+/* ---- lib/grow.c: growable arrays --------------------------------------- */
+
+/*
+ * Room for element nr of items (*alloc allocated, size bytes each),
+ * doubling from first: the array, perhaps moved, or NULL when memory ran
+ * out, with items and *alloc left as they were.
+ */
+void *dos_grow(void *items, size_t nr, size_t *alloc, size_t size,
+    size_t first);
+
 /* ---- lib/oid.c: object ids and hashing -------------------------------- */
 
 #define DOS_RAWSZ 32		/* SHA-256 */
@@ -57,6 +67,13 @@ int dos_oid_from_hex(struct dos_oid *oid, const char *hex, size_t len);
 /* Write 64 lowercase hex digits and a NUL into out. */
 char *dos_oid_to_hex(const struct dos_oid *oid, char out[DOS_HEXSZ + 1]);
 int dos_oid_cmp(const struct dos_oid *a, const struct dos_oid *b);
+
+/* A growable list of ids. */
+struct dos_oid_list {
+	struct dos_oid *oids;
+	size_t nr, alloc;
+};
+int dos_oid_list_push(struct dos_oid_list *l, const struct dos_oid *oid);
 /* Non-zero if s[0..len) is all hex digits. */
 int dos_is_hex(const char *s, size_t len);
 
@@ -105,6 +122,13 @@ void dos_codec_format(const struct dos_config *cfg, char *buf, size_t size);
 /* Parse a size with an optional k, m or g suffix (1024-based). */
 int dos_parse_size(const char *s, uint64_t *out);
 
+/*
+ * Load dirfd/config.json (no symlink, at most 64 KiB) as JSON: a jansson
+ * json_t for the caller to json_decref().  DOS_ENOTCONTAINER when there is
+ * none, DOS_EBADCONFIG when it is too large or not JSON.
+ */
+struct json_t;
+int dos_config_json(int dirfd, struct json_t **root);
 /* Read and validate dirfd/config.json. */
 int dos_config_read(int dirfd, struct dos_config *cfg);
 /* Write dirfd/config.json atomically and durably. */

@@ -233,18 +233,14 @@ static int
 add_finding(struct fsck *f, enum kind kind, const struct dos_oid *oid,
     const char *path, uint32_t pack, uint64_t offset, const char *fmt, ...)
 {
-	struct finding *fd;
+	struct finding *fd, *grown;
 	va_list ap;
 	char *detail = NULL;
 
-	if (f->fs_nr == f->fs_alloc) {
-		size_t alloc = f->fs_alloc ? 2 * f->fs_alloc : 64;
-		struct finding *grown = realloc(f->fs, alloc * sizeof *grown);
-		if (grown == NULL)
-			return DOS_ENOMEM;
-		f->fs = grown;
-		f->fs_alloc = alloc;
-	}
+	grown = dos_grow(f->fs, f->fs_nr, &f->fs_alloc, sizeof *grown, 64);
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	f->fs = grown;
 	va_start(ap, fmt);
 	if (vasprintf(&detail, fmt, ap) < 0)
 		detail = NULL;
@@ -821,15 +817,13 @@ collect_rec(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
 	struct fsck *f = data;
+	struct rec *grown;
 
-	if (f->recs_nr == f->recs_alloc) {
-		size_t alloc = f->recs_alloc ? 2 * f->recs_alloc : 4096;
-		struct rec *grown = realloc(f->recs, alloc * sizeof *grown);
-		if (grown == NULL)
-			return DOS_ENOMEM;
-		f->recs = grown;
-		f->recs_alloc = alloc;
-	}
+	grown = dos_grow(f->recs, f->recs_nr, &f->recs_alloc, sizeof *grown,
+	    4096);
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	f->recs = grown;
 	f->recs[f->recs_nr].oid = *oid;
 	f->recs[f->recs_nr].e = *e;
 	f->recs_nr++;
@@ -943,14 +937,13 @@ is_lower_hex(const char *s, size_t len)
 static int
 add_loose(struct fsck *f, const struct dos_oid *oid, unsigned char status)
 {
-	if (f->loose_nr == f->loose_alloc) {
-		size_t alloc = f->loose_alloc ? 2 * f->loose_alloc : 1024;
-		struct loose *grown = realloc(f->loose, alloc * sizeof *grown);
-		if (grown == NULL)
-			return DOS_ENOMEM;
-		f->loose = grown;
-		f->loose_alloc = alloc;
-	}
+	struct loose *grown;
+
+	grown = dos_grow(f->loose, f->loose_nr, &f->loose_alloc,
+	    sizeof *grown, 1024);
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	f->loose = grown;
 	f->loose[f->loose_nr].oid = *oid;
 	f->loose[f->loose_nr].status = status;
 	f->loose[f->loose_nr].err = 0;
@@ -1254,14 +1247,12 @@ open_packs(struct fsck *f)
 static struct ent *
 job_ent(struct job *j)
 {
-	if (j->n == j->alloc) {
-		size_t alloc = j->alloc ? 2 * j->alloc : 256;
-		struct ent *grown = realloc(j->ents, alloc * sizeof *grown);
-		if (grown == NULL)
-			return NULL;
-		j->ents = grown;
-		j->alloc = alloc;
-	}
+	struct ent *grown;
+
+	grown = dos_grow(j->ents, j->n, &j->alloc, sizeof *grown, 256);
+	if (grown == NULL)
+		return NULL;
+	j->ents = grown;
 	memset(&j->ents[j->n], 0, sizeof j->ents[j->n]);
 	return &j->ents[j->n++];
 }
@@ -2030,14 +2021,11 @@ static int
 push_oid(struct dos_oid **v, size_t *nr, size_t *alloc,
     const struct dos_oid *oid)
 {
-	if (*nr == *alloc) {
-		size_t n = *alloc ? 2 * *alloc : 64;
-		struct dos_oid *grown = realloc(*v, n * sizeof *grown);
-		if (grown == NULL)
-			return DOS_ENOMEM;
-		*v = grown;
-		*alloc = n;
-	}
+	struct dos_oid *grown = dos_grow(*v, *nr, alloc, sizeof *grown, 64);
+
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	*v = grown;
 	(*v)[(*nr)++] = *oid;
 	return 0;
 }

@@ -23,7 +23,6 @@
 #include "dos.h"
 
 #define IO_BUF_SIZE (1 << 20)
-#define CONFIG_MAX_BYTES (64 * 1024)
 
 static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 
@@ -205,33 +204,16 @@ parse_config(json_t *root, struct dos_legacy_config *cfg, const char **why)
 static int
 read_config(struct dos_legacy *lg, const char **why)
 {
-	char *buf;
-	ssize_t n;
-	int fd, rc;
 	json_t *root;
+	int rc;
 
-	fd = openat(lg->dirfd, "config.json", O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
+	rc = dos_config_json(lg->dirfd, &root);
+	if (rc == DOS_ENOTCONTAINER)
 		*why = "it has no config.json";
-		return errno == ENOENT ? DOS_ENOTCONTAINER : DOS_EIO;
-	}
-	if ((buf = malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
-		close(fd);
-		return DOS_ENOMEM;
-	}
-	n = dos_read_full(fd, buf, CONFIG_MAX_BYTES + 1);
-	close(fd);
-	if (n < 0) {
-		free(buf);
-		return DOS_EIO;
-	}
-	root = n <= CONFIG_MAX_BYTES ?
-	    json_loadb(buf, (size_t)n, JSON_REJECT_DUPLICATES, NULL) : NULL;
-	free(buf);
-	if (root == NULL) {
+	else if (rc == DOS_EBADCONFIG)
 		*why = "config.json is not valid JSON";
-		return DOS_EBADCONFIG;
-	}
+	if (rc < 0)
+		return rc;
 	rc = parse_config(root, &lg->cfg, why);
 	json_decref(root);
 	return rc;
@@ -376,13 +358,10 @@ list_duplicates(struct dos_legacy *lg)
 	while ((e = readdir(d)) != NULL) {
 		if (e->d_name[0] == '.' || strchr(e->d_name, '.') == NULL)
 			continue;
-		if (lg->ndups == alloc) {
-			alloc = alloc ? 2 * alloc : 16;
-			names = realloc(lg->dups, alloc * sizeof *names);
-			if (names == NULL)
-				break;
-			lg->dups = names;
-		}
+		names = dos_grow(lg->dups, lg->ndups, &alloc, sizeof *names, 16);
+		if (names == NULL)
+			break;
+		lg->dups = names;
 		if ((lg->dups[lg->ndups] = strdup(e->d_name)) == NULL)
 			break;
 		lg->ndups++;

@@ -164,15 +164,11 @@ static int
 grow_items(struct dos_loose_batch *b)
 {
 	struct pending *items;
-	size_t alloc;
 
-	if (b->nr < b->alloc)
-		return 0;
-	alloc = b->alloc ? 2 * b->alloc : 64;
-	if ((items = realloc(b->items, alloc * sizeof *items)) == NULL)
+	items = dos_grow(b->items, b->nr, &b->alloc, sizeof *items, 64);
+	if (items == NULL)
 		return DOS_ENOMEM;
 	b->items = items;
-	b->alloc = alloc;
 	return 0;
 }
 

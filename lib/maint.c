@@ -31,29 +31,8 @@ report(const struct dos_maint *m, const struct dos_oid *oid, int code,
 		m->problem(m->data, oid, code, what);
 }
 
-/* Ids whose loose files go once their batch is durable. */
-struct oid_queue {
-	struct dos_oid *oids;
-	size_t nr, alloc;
-};
-
-static int
-queue_push(struct oid_queue *q, const struct dos_oid *oid)
-{
-	struct dos_oid *grown;
-
-	if (q->nr == q->alloc) {
-		q->alloc = q->alloc ? 2 * q->alloc : 1024;
-		if ((grown = realloc(q->oids, q->alloc * sizeof *grown)) == NULL)
-			return DOS_ENOMEM;
-		q->oids = grown;
-	}
-	q->oids[q->nr++] = *oid;
-	return 0;
-}
-
 static void
-unlink_loose(struct dos_store *st, struct oid_queue *q,
+unlink_loose(struct dos_store *st, struct dos_oid_list *q,
     const struct dos_maint *m)
 {
 	char name[DOS_HEXSZ + 2];
@@ -72,7 +51,7 @@ struct packing {
 	struct dos_pack_writer *w;
 	const struct dos_maint *m;
 	int keep_loose;
-	struct oid_queue done;
+	struct dos_oid_list done;	/* loose files to go once durable */
 	uint64_t seen;
 };
 
@@ -113,7 +92,7 @@ pack_one(const struct dos_oid *oid, void *data)
 	}
 	if (rc < 0)
 		return rc;
-	if ((rc = queue_push(&p->done, oid)) < 0)
+	if ((rc = dos_oid_list_push(&p->done, oid)) < 0)
 		return rc;
 	if (p->m->progress != NULL)
 		p->m->progress(p->m->data, ++p->seen);

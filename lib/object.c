@@ -498,26 +498,10 @@ dos_reader_close(struct dos_reader *r)
 		dos_hasher_release(&r->hasher);
 }
 
-struct oid_list {
-	struct dos_oid *oids;
-	size_t nr, alloc;
-};
-
 static int
 append_oid(const struct dos_oid *oid, void *data)
 {
-	struct oid_list *l = data;
-	struct dos_oid *grown;
-
-	if (l->nr == l->alloc) {
-		l->alloc = l->alloc ? 2 * l->alloc : 1024;
-		grown = realloc(l->oids, l->alloc * sizeof *grown);
-		if (grown == NULL)
-			return DOS_ENOMEM;
-		l->oids = grown;
-	}
-	l->oids[l->nr++] = *oid;
-	return 0;
+	return dos_oid_list_push(data, oid);
 }
 
 static int
@@ -527,7 +511,7 @@ cmp_oid(const void *a, const void *b)
 }
 
 struct merge {
-	struct oid_list *loose;
+	struct dos_oid_list *loose;
 	size_t next;		/* first loose id not yet handed out */
 	dos_object_fn *fn;
 	void *data;
@@ -562,13 +546,13 @@ struct after_damage {
 	size_t nr;
 	const uint32_t *packs;	/* the packs that exist, ascending */
 	size_t npacks;
-	const struct oid_list *loose;
+	const struct dos_oid_list *loose;
 	dos_object_fn *fn;
 	void *data;
 };
 
 static int
-is_loose(const struct oid_list *loose, const struct dos_oid *oid)
+is_loose(const struct dos_oid_list *loose, const struct dos_oid *oid)
 {
 	return loose->nr > 0 && bsearch(oid, loose->oids, loose->nr,
 	    sizeof *loose->oids, cmp_oid) != NULL;
@@ -598,7 +582,7 @@ emit_after_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
  */
 static int
 walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
-    const struct oid_list *loose, dos_object_fn *fn, void *data)
+    const struct dos_oid_list *loose, dos_object_fn *fn, void *data)
 {
 	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
 	struct dos_index_entry e;
@@ -655,7 +639,7 @@ int
 dos_for_each_object(struct dos_store *st, unsigned flags,
     dos_object_fn *fn, void *data)
 {
-	struct oid_list l = { NULL, 0, 0 };
+	struct dos_oid_list l = { NULL, 0, 0 };
 	struct merge m = { &l, 0, fn, data };
 	struct dos_index *ix;
 	size_t i;

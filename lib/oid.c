@@ -65,6 +65,19 @@ dos_oid_cmp(const struct dos_oid *a, const struct dos_oid *b)
 }
 
 int
+dos_oid_list_push(struct dos_oid_list *l, const struct dos_oid *oid)
+{
+	struct dos_oid *grown;
+
+	grown = dos_grow(l->oids, l->nr, &l->alloc, sizeof *grown, 1024);
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	l->oids = grown;
+	l->oids[l->nr++] = *oid;
+	return 0;
+}
+
+int
 dos_hasher_init(struct dos_hasher *h)
 {
 	if ((h->ctx = EVP_MD_CTX_new()) == NULL)

@@ -150,15 +150,12 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 	while ((e = readdir(d)) != NULL) {
 		if (dos_pack_parse_name(e->d_name, &n) < 0)
 			continue;
-		if (*nr == alloc) {
-			alloc = alloc ? 2 * alloc : 16;
-			if ((grown = realloc(list, alloc * sizeof *list)) == NULL) {
-				free(list);
-				closedir(d);
-				return DOS_ENOMEM;
-			}
-			list = grown;
+		if ((grown = dos_grow(list, *nr, &alloc, sizeof *list, 16)) == NULL) {
+			free(list);
+			closedir(d);
+			return DOS_ENOMEM;
 		}
+		list = grown;
 		list[(*nr)++] = n;
 	}
 	closedir(d);
@@ -473,17 +470,14 @@ static int
 batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
     const struct dos_index_entry *e, int tombstone)
 {
+	struct record *recs;
 	size_t i, size;
 	uint32_t *set;
 
-	if (w->nr == w->alloc) {
-		size_t alloc = w->alloc ? 2 * w->alloc : 1024;
-		struct record *recs = realloc(w->recs, alloc * sizeof *recs);
-		if (recs == NULL)
-			return DOS_ENOMEM;
-		w->recs = recs;
-		w->alloc = alloc;
-	}
+	recs = dos_grow(w->recs, w->nr, &w->alloc, sizeof *recs, 1024);
+	if (recs == NULL)
+		return DOS_ENOMEM;
+	w->recs = recs;
 	/* Keep the set at most half full. */
 	if (2 * (w->nr + 1) > w->set_size) {
 		size = w->set_size ? 2 * w->set_size : PENDING_SET_MIN;

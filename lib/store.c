@@ -140,24 +140,18 @@ fail:
 int
 dos_is_legacy_container(int dirfd)
 {
-	char buf[4096];
-	ssize_t n;
-	int fd, legacy = 0;
 	json_t *root;
+	int rc, legacy;
 
-	fd = openat(dirfd, "config.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	rc = dos_config_json(dirfd, &root);
+	if (rc == DOS_ENOTCONTAINER)
 		return faccessat(dirfd, "packs.idx", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
-	n = dos_read_full(fd, buf, sizeof buf);
-	close(fd);
-	if (n <= 0)
+	if (rc < 0)
 		return 0;
-	root = json_loadb(buf, (size_t)n, 0, NULL);
-	if (json_is_object(root) &&
+	legacy = json_is_object(root) &&
 	    json_object_get(root, "dos_format") == NULL &&
 	    (json_object_get(root, "container_version") != NULL ||
-	    json_object_get(root, "pack_prefix_len") != NULL))
-		legacy = 1;
+	    json_object_get(root, "pack_prefix_len") != NULL);
 	json_decref(root);
 	return legacy;
 }
