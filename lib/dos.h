@@ -318,6 +318,13 @@ int dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);
 int dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);
+/*
+ * Look up n ids sorted in ascending order (repeats allowed) at once, the
+ * way dos_index_get() does: found[i] says whether entries[i] was filled.
+ * Ids near each other cost one bulk read instead of a search each.
+ */
+int dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
+    size_t n, struct dos_index_entry *entries, unsigned char *found);
 /* Writes happen inside one transaction: begin, put/del..., commit. */
 int dos_index_begin(struct dos_index *ix);
 int dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
@@ -468,6 +475,13 @@ int dos_resolve(struct dos_store *st, const char *name, size_t len,
     struct dos_oid *oid);
 int dos_object_info(struct dos_store *st, const struct dos_oid *oid,
     struct dos_object_info *info);
+/*
+ * dos_object_info() of n objects at once (infos[i].oid set by the
+ * caller), faster for many ids: rcs[i] is what it would have returned.
+ * Returns 0, or a negative code when nothing could be looked up.
+ */
+int dos_object_info_many(struct dos_store *st, struct dos_object_info *infos,
+    int *rcs, size_t n);
 
 enum dos_read_flags {
 	DOS_READ_VERIFY = 1 << 0,	/* check the SHA-256 at the end */

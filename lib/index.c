@@ -155,6 +155,23 @@ close_handles(struct dos_index *ix)
 	ix->env = NULL;
 }
 
+/*
+ * objects.db keys are 32-byte ids in memcmp order, which is Berkeley DB's
+ * default order: this compares them in one call instead of its generic
+ * byte loop (a third of the time of a lookup).  It orders keys of other
+ * sizes the default way too, so the order on disk never depends on it.
+ */
+static int
+compare_ids(DB *db, const DBT *a, const DBT *b)
+{
+	size_t len = a->size < b->size ? a->size : b->size;
+	int c = memcmp(a->data, b->data, len);
+
+	if (c != 0)
+		return c;
+	return a->size < b->size ? -1 : a->size > b->size;
+}
+
 static int
 open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
 {
@@ -165,6 +182,8 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
 	if ((ret = db_create(dbp, ix->env, 0)) != 0)
 		return db_error(ret);
 	(*dbp)->set_errcall(*dbp, remember_error);
+	if (strcmp(name, "objects.db") == 0)
+		(*dbp)->set_bt_compare(*dbp, compare_ids);
 	if (ix->env == NULL) {
 		snprintf(path, sizeof path, "%s/%s", ix->home, name);
 		ret = (*dbp)->open(*dbp, NULL, path, NULL, DB_BTREE,
@@ -281,7 +300,7 @@ static int
 get_entry(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e, u_int32_t flags)
 {
-	unsigned char rec[RECORD_SIZE];
+	unsigned char rec[RECORD_SIZE], id[DOS_RAWSZ];
 	DBT key, val;
 	int ret, rc, tries;
 
@@ -290,10 +309,13 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 	if (ix->txn != NULL || ix->env == NULL)
 		flags = 0;
 	for (tries = 1; ; tries++) {
+		/* With a key comparison set, a get may return the key too. */
+		memcpy(id, oid->hash, sizeof id);
 		memset(&key, 0, sizeof key);
 		memset(&val, 0, sizeof val);
-		key.data = (void *)(uintptr_t)oid->hash;
-		key.size = DOS_RAWSZ;
+		key.data = id;
+		key.size = key.ulen = sizeof id;
+		key.flags = DB_DBT_USERMEM;
 		val.data = rec;
 		val.ulen = sizeof rec;
 		val.flags = DB_DBT_USERMEM;
@@ -314,6 +336,180 @@ dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e)
 {
 	return get_entry(ix, oid, e, DB_READ_UNCOMMITTED);
+}
+
+/*
+ * Bulk reads fill this much at a time: at least a page, a multiple of
+ * 1024 bytes, as Berkeley DB asks; about 800 entries.
+ */
+#define BULK_BYTES (64 * 1024)
+/*
+ * Below this many ids found per bulk read, point lookups are cheaper (a
+ * bulk read of ~800 entries costs about as much as 60 searches).
+ */
+#define BULK_MIN_HITS 64
+
+/*
+ * A cursor reading objects.db in bulk: each fill copies as many entries
+ * as fit in one buffer, and bulk_next() takes them out one at a time.
+ */
+struct bulk {
+	DBC *cur;
+	DBT val;
+	void *p;
+	unsigned char key[DOS_RAWSZ];
+};
+
+static int
+bulk_open(struct dos_index *ix, struct bulk *b, void *buf)
+{
+	int ret;
+
+	memset(b, 0, sizeof *b);
+	b->val.data = buf;
+	b->val.ulen = BULK_BYTES;
+	b->val.flags = DB_DBT_USERMEM;
+	ret = ix->objects->cursor(ix->objects, ix->txn, &b->cur,
+	    ix->txn != NULL || ix->env == NULL ? 0 : DB_READ_UNCOMMITTED);
+	return ret == 0 ? 0 : db_error(ret);
+}
+
+/*
+ * Fill from the first key at or after from (DB_SET_RANGE), or after the
+ * last entry filled (from == NULL): 0, DOS_ENOTFOUND past the end.
+ */
+static int
+bulk_fill(struct bulk *b, const unsigned char *from)
+{
+	DBT key;
+	int ret;
+
+	memset(&key, 0, sizeof key);
+	key.data = b->key;
+	key.ulen = sizeof b->key;
+	key.flags = DB_DBT_USERMEM;
+	if (from != NULL) {
+		memcpy(b->key, from, sizeof b->key);
+		key.size = sizeof b->key;
+	}
+	ret = b->cur->get(b->cur, &key, &b->val,
+	    (from != NULL ? DB_SET_RANGE : DB_NEXT) | DB_MULTIPLE_KEY);
+	if (ret != 0)
+		return db_error(ret);
+	DB_MULTIPLE_INIT(b->p, &b->val);
+	return 0;
+}
+
+/* The next entry filled: 1, 0 when the fill is used up, or an error. */
+static int
+bulk_next(struct bulk *b, const unsigned char **id,
+    struct dos_index_entry *e)
+{
+	unsigned char *k, *v;
+	u_int32_t klen, vlen;
+	int rc;
+
+	if (b->p == NULL)
+		return 0;
+	DB_MULTIPLE_KEY_NEXT(b->p, &b->val, k, klen, v, vlen);
+	if (b->p == NULL)
+		return 0;
+	if (klen != DOS_RAWSZ)
+		return DOS_ECORRUPT;
+	if ((rc = decode_entry(v, vlen, e)) < 0)
+		return rc;
+	*id = k;
+	return 1;
+}
+
+static void
+bulk_close(struct bulk *b)
+{
+	b->cur->close(b->cur);
+}
+
+/* Fill entries[i] and found[i] for the sorted ids from i on, one by one. */
+static int
+get_each(struct dos_index *ix, const struct dos_oid *oids, size_t i, size_t n,
+    struct dos_index_entry *entries, unsigned char *found)
+{
+	int rc;
+
+	for (; i < n; i++) {
+		rc = get_entry(ix, &oids[i], &entries[i], DB_READ_UNCOMMITTED);
+		if (rc < 0 && rc != DOS_ENOTFOUND)
+			return rc;
+		found[i] = rc == 0;
+	}
+	return 0;
+}
+
+/*
+ * One pass of dos_index_get_sorted: a cursor reads the index in bulk
+ * from each id not yet answered, and the ids inside what was read are
+ * answered by a merge.  While bulk reads stop paying (ids far apart in
+ * a large index), the rest is looked up one by one.
+ */
+static int
+get_sorted_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
+    struct dos_index_entry *entries, unsigned char *found, void *buf)
+{
+	const unsigned char *id;
+	struct dos_index_entry e;
+	size_t i = 0, loads = 0, hits = 0;
+	struct bulk b;
+	int rc, c;
+
+	memset(found, 0, n);
+	if ((rc = bulk_open(ix, &b, buf)) < 0)
+		return rc;
+	while (i < n) {
+		if (loads >= 4 && hits < loads * BULK_MIN_HITS) {
+			bulk_close(&b);
+			return get_each(ix, oids, i, n, entries, found);
+		}
+		if ((rc = bulk_fill(&b, oids[i].hash)) < 0)
+			break;
+		loads++;
+		while (i < n && (rc = bulk_next(&b, &id, &e)) > 0) {
+			while (i < n && (c = memcmp(oids[i].hash, id, DOS_RAWSZ)) <= 0) {
+				if (c == 0) {
+					entries[i] = e;
+					found[i] = 1;
+					hits++;
+				}
+				i++;
+			}
+		}
+		if (rc < 0)
+			break;
+	}
+	bulk_close(&b);
+	/* Past the last key: every id left is not indexed. */
+	return rc == DOS_ENOTFOUND ? 0 : rc < 0 ? rc : 0;
+}
+
+int
+dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
+    size_t n, struct dos_index_entry *entries, unsigned char *found)
+{
+	void *buf;
+	int rc, tries;
+
+	if (ix->objects == NULL) {
+		memset(found, 0, n);
+		return 0;
+	}
+	if ((buf = malloc(BULK_BYTES)) == NULL)
+		return DOS_ENOMEM;
+	for (tries = 1; ; tries++) {
+		rc = get_sorted_pass(ix, oids, n, entries, found, buf);
+		if ((rc != DOS_ERECOVER && rc != DOS_EBUSY) || tries == GET_TRIES ||
+		    ix->txn != NULL || (rc = dos_index_reopen(ix)) < 0)
+			break;
+	}
+	free(buf);
+	return rc;
 }
 
 int
@@ -458,49 +654,31 @@ struct walk_item {
  */
 static int
 walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
-    struct walk_item *items, size_t *nr)
+    struct walk_item *items, size_t *nr, void *buf)
 {
-	unsigned char rec[RECORD_SIZE], keybuf[DOS_RAWSZ];
-	DBC *cur;
-	DBT key, val;
-	u_int32_t op;
-	int ret, rc = 0;
+	const unsigned char *id;
+	struct dos_index_entry e;
+	struct bulk b;
+	int rc;
 
 	*nr = 0;
-	if ((ret = ix->objects->cursor(ix->objects, ix->txn, &cur,
-	    ix->txn != NULL || ix->env == NULL ? 0 : DB_READ_UNCOMMITTED)) != 0)
-		return db_error(ret);
-	memset(&key, 0, sizeof key);
-	memset(&val, 0, sizeof val);
-	memcpy(keybuf, start, sizeof keybuf);
-	key.data = keybuf;
-	key.size = DOS_RAWSZ;
-	key.ulen = sizeof keybuf;
-	key.flags = DB_DBT_USERMEM;
-	val.data = rec;
-	val.ulen = sizeof rec;
-	val.flags = DB_DBT_USERMEM;
-	for (op = DB_SET_RANGE; *nr < WALK_CHUNK; op = DB_NEXT) {
-		ret = cur->get(cur, &key, &val, op);
-		if (ret == DB_NOTFOUND)
-			break;
-		if (ret != 0) {
-			rc = db_error(ret);
-			break;
+	if ((rc = bulk_open(ix, &b, buf)) < 0)
+		return rc;
+	rc = bulk_fill(&b, start);
+	while (rc == 0 && *nr < WALK_CHUNK) {
+		while (*nr < WALK_CHUNK && (rc = bulk_next(&b, &id, &e)) > 0) {
+			if (skip && memcmp(id, start, DOS_RAWSZ) == 0)
+				continue;
+			memcpy(items[*nr].oid.hash, id, DOS_RAWSZ);
+			items[(*nr)++].entry = e;
 		}
-		if (key.size != DOS_RAWSZ) {
-			rc = DOS_ECORRUPT;
-			break;
-		}
-		if (skip && op == DB_SET_RANGE && memcmp(keybuf, start, DOS_RAWSZ) == 0)
-			continue;
-		memcpy(items[*nr].oid.hash, keybuf, DOS_RAWSZ);
-		if ((rc = decode_entry(rec, val.size, &items[*nr].entry)) < 0)
-			break;
-		(*nr)++;
+		if (rc == 0)
+			rc = bulk_fill(&b, NULL);
+		else if (rc > 0)
+			rc = 0;
 	}
-	cur->close(cur);
-	return rc;
+	bulk_close(&b);
+	return rc == DOS_ENOTFOUND ? 0 : rc;
 }
 
 int
@@ -512,6 +690,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	struct walk_item *items;
 	struct dos_oid first;
 	size_t nr, i;
+	void *buf;
 	int rc = 0, skip = 0, tries = 0, done = 0;
 
 	if (ix->objects == NULL)
@@ -522,10 +701,13 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	if (dos_oid_from_hex(&first, hex, DOS_HEXSZ) < 0)
 		return DOS_EBADID;
 	memcpy(start, first.hash, DOS_RAWSZ);
-	if ((items = malloc(WALK_CHUNK * sizeof *items)) == NULL)
+	if ((items = malloc(WALK_CHUNK * sizeof *items)) == NULL ||
+	    (buf = malloc(BULK_BYTES)) == NULL) {
+		free(items);
 		return DOS_ENOMEM;
+	}
 	while (!done) {
-		rc = walk_chunk(ix, start, skip, items, &nr);
+		rc = walk_chunk(ix, start, skip, items, &nr, buf);
 		if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && ++tries < GET_TRIES) {
 			if ((rc = dos_index_reopen(ix)) < 0)
 				break;
@@ -550,5 +732,6 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		skip = 1;
 	}
 	free(items);
+	free(buf);
 	return rc;
 }

@@ -144,10 +144,10 @@ dos_resolve(struct dos_store *st, const char *name, size_t len,
 	size_t i;
 	int rc;
 
-	if (len < DOS_MIN_ABBREV || len > DOS_HEXSZ || !dos_is_hex(name, len))
-		return DOS_EBADID;
 	if (len == DOS_HEXSZ)
 		return dos_oid_from_hex(oid, name, len);
+	if (len < DOS_MIN_ABBREV || len > DOS_HEXSZ || !dos_is_hex(name, len))
+		return DOS_EBADID;
 	for (i = 0; i < len; i++)
 		prefix[i] = (char)(name[i] >= 'A' && name[i] <= 'F' ?
 		    name[i] - 'A' + 'a' : name[i]);
@@ -178,33 +178,110 @@ packed_info(struct dos_object_info *info, const struct dos_index_entry *e)
 	info->offset = e->offset;
 }
 
-int
-dos_object_info(struct dos_store *st, const struct dos_oid *oid,
+/*
+ * After the index had no record: the loose file, or, when that is gone
+ * too, the index again.  A packer indexes an object before it unlinks
+ * the loose file, so one missed in the index and then gone from loose/
+ * was packed meanwhile, and the second look finds it.
+ */
+static int
+info_not_indexed(struct dos_store *st, struct dos_index *ix,
     struct dos_object_info *info)
 {
+	struct dos_index_entry e;
 	uint64_t size;
 	int rc;
 
-	struct dos_index_entry e;
-	struct dos_index *ix;
-
-	memset(info, 0, sizeof *info);
-	info->oid = *oid;
-	/* Loose first: a packer indexes an object before it unlinks it. */
-	rc = dos_loose_stat(st, oid, &size);
+	rc = dos_loose_stat(st, &info->oid, &size);
 	if (rc == 0) {
 		info->size = info->disk_size = size;
 		info->storage = DOS_STORAGE_LOOSE;
 		info->codec = DOS_CODEC_NONE;
 		return 0;
 	}
-	if (rc != DOS_ENOTFOUND)
-		return rc;
-	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
-	    (rc = dos_index_get(ix, oid, &e)) < 0)
+	if (rc != DOS_ENOTFOUND || (rc = dos_index_get(ix, &info->oid, &e)) < 0)
 		return rc;
 	packed_info(info, &e);
 	return 0;
+}
+
+/* The index first, so that a packed object costs no file system lookup. */
+int
+dos_object_info(struct dos_store *st, const struct dos_oid *oid,
+    struct dos_object_info *info)
+{
+	struct dos_index_entry e;
+	struct dos_index *ix;
+	int rc;
+
+	memset(info, 0, sizeof *info);
+	info->oid = *oid;
+	if ((rc = dos_store_index(st, 0, &ix)) < 0)
+		return rc;
+	if ((rc = dos_index_get(ix, oid, &e)) == 0) {
+		packed_info(info, &e);
+		return 0;
+	}
+	if (rc != DOS_ENOTFOUND)
+		return rc;
+	return info_not_indexed(st, ix, info);
+}
+
+static int
+compare_by_oid(const void *a, const void *b, void *data)
+{
+	const struct dos_object_info *infos = data;
+
+	return dos_oid_cmp(&infos[*(const size_t *)a].oid,
+	    &infos[*(const size_t *)b].oid);
+}
+
+int
+dos_object_info_many(struct dos_store *st, struct dos_object_info *infos,
+    int *rcs, size_t n)
+{
+	struct dos_index_entry *entries = NULL;
+	struct dos_oid *sorted = NULL;
+	unsigned char *found = NULL;
+	size_t *order = NULL, i, j;
+	struct dos_index *ix;
+	int rc;
+
+	if ((rc = dos_store_index(st, 0, &ix)) < 0)
+		return rc;
+	if ((order = malloc(n * sizeof *order)) == NULL ||
+	    (sorted = malloc(n * sizeof *sorted)) == NULL ||
+	    (entries = malloc(n * sizeof *entries)) == NULL ||
+	    (found = malloc(n)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof *order, compare_by_oid, infos);
+	for (j = 0; j < n; j++)
+		sorted[j] = infos[order[j]].oid;
+	if ((rc = dos_index_get_sorted(ix, sorted, n, entries, found)) < 0)
+		goto out;
+	for (j = 0; j < n; j++) {
+		struct dos_object_info *info = &infos[order[j]];
+		struct dos_oid oid = info->oid;
+
+		memset(info, 0, sizeof *info);
+		info->oid = oid;
+		if (found[j]) {
+			packed_info(info, &entries[j]);
+			rcs[order[j]] = 0;
+		} else {
+			rcs[order[j]] = info_not_indexed(st, ix, info);
+		}
+	}
+out:
+	free(order);
+	free(sorted);
+	free(entries);
+	free(found);
+	return rc;
 }
 
 #define PACK_READ_AHEAD (64 * 1024)
@@ -274,26 +351,45 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	return 0;
 }
 
+/* The packed copy, or DOS_ENOTFOUND when the index has none. */
+static int
+open_packed_or_fail(struct dos_store *st, const struct dos_oid *oid,
+    unsigned flags, struct dos_reader *r)
+{
+	int rc = open_packed(st, oid, flags, r);
+
+	if (rc < 0) {
+		free(r->in);
+		r->in = NULL;
+	}
+	return rc;
+}
+
+/* As dos_object_info(): the index first, then loose/, then the index. */
 int
 dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r)
 {
 	char name[DOS_HEXSZ + 2];
 	struct stat sb;
-	int rc;
+	int rc, packed_rc;
 
+	memset(r, 0, sizeof *r);
+	r->fd = -1;
+	/* A damaged packed copy still leaves a loose one to read, if any. */
+	rc = open_packed_or_fail(st, oid, flags, r);
+	if (rc != DOS_ENOTFOUND && rc != DOS_ECORRUPT)
+		return rc;
+	packed_rc = rc;
 	memset(r, 0, sizeof *r);
 	r->fd = -1;
 	dos_loose_name(st, oid, name, sizeof name);
 	r->fd = dos_open_beneath(st->loosefd, name, O_RDONLY, 0);
 	if (r->fd < 0) {
-		if (errno == ENOENT || errno == ENOTDIR) {
-			if ((rc = open_packed(st, oid, flags, r)) < 0) {
-				free(r->in);
-				r->in = NULL;
-			}
-			return rc;
-		}
+		if ((errno == ENOENT || errno == ENOTDIR) && packed_rc == DOS_ECORRUPT)
+			return DOS_ECORRUPT;
+		if (errno == ENOENT || errno == ENOTDIR)
+			return open_packed_or_fail(st, oid, flags, r);
 		if (errno == ELOOP || errno == EXDEV)
 			return DOS_ECORRUPT;
 		return DOS_EIO;

@@ -119,8 +119,8 @@ size_of() {
 	loose_files >after
 	diff -u before after
 	[ "$(wc -l <after)" -eq 6 ]
-	# Loose copies win while they exist; without them the packed ones answer.
-	[ "$(where "$ABC_OID")" = "loose - none" ]
+	# The index is asked first: the packed copies answer, then and after.
+	[ "$(where "$ABC_OID")" = "packed 0 none" ]
 	rm -rf "$DOS_DIR/loose"/*
 	[ "$(where "$ABC_OID")" = "packed 0 none" ]
 	all_intact manifest
@@ -433,6 +433,40 @@ start_holder() {
 	cmp expect actual
 }
 
+@test "--batch-check of 70,000 names (more than one lookup chunk) answers each in input order" {
+	make_data
+	dos hash-object -w --to-pack data/* >/dev/null
+	dos hash-object -w data/text >/dev/null	# also loose
+	printf 'loose only\n' >lone
+	lone=$(dos hash-object -w lone)
+	# Every 997th name is a stored object (packed, loose, or both), the
+	# rest are ids nothing has; a short and a bad name in the middle.
+	awk -v lone="$lone" 'NR == FNR { ids[n++] = $1; next }
+	    END {
+		ids[n++] = lone
+		for (i = 1; i <= 70000; i++) {
+			if (i == 40000) { print "abc"; continue }
+			if (i == 40001) { print "not-hex!"; continue }
+			if (i % 997 == 0) { print ids[(i / 997) % n]; continue }
+			printf "%064x\n", i
+		}
+	    }' manifest /dev/null >names
+	while read -r name; do
+		case $name in
+		0000*|abc|not-hex!) echo "$name missing" ;;
+		*) echo "$name $(dos cat-object -s "$name")" ;;
+		esac
+	done < <(awk 'NR % 997 == 0 || NR == 40000 || NR == 40001 || NR <= 3' names) >expect.some
+	run -0 --separate-stderr dos cat-object --batch-check <names
+	[ "$stderr" = "" ]
+	[ "${#lines[@]}" -eq 70000 ]
+	awk 'NR % 997 == 0 || NR == 40000 || NR == 40001 || NR <= 3' <<<"$output" >actual.some
+	diff -u expect.some actual.some
+	# Unbuffered and buffered give the same answers.
+	dos cat-object --batch-check --buffer <names >buffered
+	diff -u <(printf '%s\n' "$output") buffered
+}
+
 @test "prefixes of packed objects resolve; ambiguous across loose and packed" {
 	make_data
 	dos hash-object -w data/* >/dev/null
@@ -538,6 +572,21 @@ others_intact() {
 	run -128 --separate-stderr dos cat-object "$id"
 	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
 	others_intact
+}
+
+@test "a damaged packed entry with a loose copy beside it: the loose copy answers" {
+	pack_for_damage
+	flip_byte_at $((off + 30))
+	run -128 --separate-stderr dos cat-object "$id"
+	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
+	# A loose copy (as --keep-loose leaves, or put back by hand).
+	mkdir -p "$(dirname "$(loose_path "$id")")"
+	cp data/ten "$(loose_path "$id")"
+	run -0 --separate-stderr dos cat-object "$id"
+	[ "$output" = 0123456789 ]
+	[ "$stderr" = "" ]
+	run -0 --separate-stderr dos cat-object --batch <<<"$id"
+	[ "$output" = "$(printf '%s 10\n0123456789' "$id")" ]
 }
 
 @test "a truncated pack: objects past the cut are corrupt, earlier ones fine" {

@@ -82,7 +82,7 @@ intact() {
 	dos hash-object -w abc >/dev/null
 	dos pack -q --keep-loose
 	[ -f "$(loose_path "$ABC_OID")" ]
-	[ "$(where "$ABC_OID")" = "loose -" ]
+	[ "$(where "$ABC_OID")" = "packed 0" ]
 	run -0 --separate-stderr dos rm -v "$ABC_OID"
 	[ "$output" = "removed $ABC_OID" ]
 	[ "$stderr" = "" ]
