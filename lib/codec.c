@@ -232,6 +232,7 @@ dos_decompress_begin(struct dos_decompressor *d, enum dos_codec codec)
 {
 	d->codec = codec;
 	d->done = codec == DOS_CODEC_NONE;
+	d->streaming = 0;
 	switch (codec) {
 	case DOS_CODEC_ZSTD:
 		if (d->zstd == NULL && (d->zstd = ZSTD_createDCtx()) == NULL)
@@ -263,7 +264,8 @@ dos_decompress(struct dos_decompressor *d, const void *src, size_t *src_len,
 	ZSTD_inBuffer in = { src, *src_len, 0 };
 	ZSTD_outBuffer out = { dst, *dst_len, 0 };
 	z_stream *z = d->zlib;
-	size_t left;
+	unsigned long long size;
+	size_t left, frame;
 	int zrc;
 
 	if (d->done) {
@@ -271,6 +273,25 @@ dos_decompress(struct dos_decompressor *d, const void *src, size_t *src_len,
 		*dst_len = 0;
 		return *src_len > 0 ? DOS_ECORRUPT : 0;
 	}
+	if (d->codec == DOS_CODEC_ZSTD && !d->streaming) {
+		/*
+		 * A whole frame at hand and room for all it holds: decode it
+		 * in one call, which for small objects is much faster than
+		 * the stream (no copy through the window buffer).
+		 */
+		frame = ZSTD_findFrameCompressedSize(src, *src_len);
+		size = ZSTD_getFrameContentSize(src, *src_len);
+		if (!ZSTD_isError(frame) && size <= *dst_len) {
+			left = ZSTD_decompressDCtx(d->zstd, dst, *dst_len, src, frame);
+			if (ZSTD_isError(left) || left != size)
+				return DOS_ECORRUPT;
+			d->done = 1;
+			*src_len = frame;
+			*dst_len = left;
+			return 0;
+		}
+	}
+	d->streaming = 1;
 	if (d->codec == DOS_CODEC_ZSTD) {
 		left = ZSTD_decompressStream(d->zstd, &out, &in);
 		if (ZSTD_isError(left))

@@ -170,6 +170,7 @@ int dos_compress_stream(struct dos_compressor *c, const void *src,
 struct dos_decompressor {
 	enum dos_codec codec;
 	int done;		/* the end of the stream was seen */
+	int streaming;		/* part of the stream was decoded */
 	void *zstd;		/* ZSTD_DCtx */
 	void *zlib;		/* z_stream */
 };
