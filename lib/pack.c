@@ -18,6 +18,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +32,10 @@
 #define WRITE_BUF_SIZE (1 << 20)
 #define STREAM_CHUNK (1 << 20)
 #define PENDING_SET_MIN 1024
+/* Small objects waiting for a compressing thread, at most. */
+#define QUEUE_JOBS 256
+#define QUEUE_BYTES (16U << 20)
+#define MAX_COMPRESSORS 4
 
 static const unsigned char pack_magic[8] = "DOSPACK";
 
@@ -216,7 +221,42 @@ struct dos_pack_writer {
 	int obj_streaming, obj_compress;
 	uint64_t obj_raw, obj_start, obj_stored;
 	uint32_t obj_crc;
+	struct compress_queue *queue;	/* NULL: compress in this thread */
 };
+
+/*
+ * Small objects are compressed by threads while the caller reads and
+ * hashes the next ones.  Each object's record joins the batch when it is
+ * queued (so a repeat is found), and its entry is appended by the calling
+ * thread, in the order the objects came, once compressed: pack bytes are
+ * only ever written by one thread, in order.
+ */
+struct job {
+	size_t rec;		/* its record in the batch */
+	unsigned char *raw;	/* the raw bytes, then room for the stored */
+	size_t len;
+	const unsigned char *stored;	/* raw, or just after it */
+	size_t stored_len;
+	uint32_t crc;
+	enum dos_codec codec;
+	int rc, done;
+};
+
+struct compress_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t work, ready;
+	struct job jobs[QUEUE_JOBS];
+	/* Oldest not appended, first not taken by a thread, first free. */
+	size_t head, next, tail;
+	size_t bytes;		/* queued: raw sizes plus entry headers */
+	int stop;
+	enum dos_compress_mode mode;
+	enum dos_codec codec;
+	int level;
+	pthread_t threads[MAX_COMPRESSORS];
+	int nthreads;
+};
+static void queue_start(struct dos_pack_writer *w);
 
 static int
 lock_packs(struct dos_pack_writer *w, int nowait, long *holder)
@@ -392,6 +432,8 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	    (rc = dos_store_index(st, 1, &w->ix)) < 0 ||
 	    (rc = open_current_pack(w)) < 0)
 		goto fail;
+	if (w->mode != DOS_COMPRESS_NEVER)
+		queue_start(w);
 	*out = w;
 	return 0;
 fail:
@@ -543,48 +585,255 @@ maybe_roll(struct dos_pack_writer *w)
 {
 	int rc;
 
-	if (w->end < w->st->cfg.pack_size_target ||
-	    w->end <= DOS_PACK_HEADER_SIZE)
+	uint64_t queued = w->queue != NULL ? w->queue->bytes : 0;
+
+	if (w->end + queued < w->st->cfg.pack_size_target ||
+	    w->end + queued <= DOS_PACK_HEADER_SIZE)
 		return 0;
 	if ((rc = dos_pack_writer_flush(w)) < 0)
 		return rc;
 	return create_pack(w, w->pack + 1);
 }
 
+/*
+ * What to store for a small object: out holds the compressed bytes when
+ * compression pays (or is forced), else *data is raw itself.
+ */
+static int
+encode_small(struct dos_compressor *comp, enum dos_compress_mode mode,
+    enum dos_codec codec, const unsigned char *raw, size_t len,
+    unsigned char *out, size_t out_size, const unsigned char **data,
+    size_t *stored, enum dos_codec *used)
+{
+	int rc;
+
+	*data = raw;
+	*stored = len;
+	*used = DOS_CODEC_NONE;
+	if (mode == DOS_COMPRESS_ALWAYS ||
+	    (mode == DOS_COMPRESS_AUTO && dos_codec_worth_trying(raw, len))) {
+		if ((rc = dos_compress(comp, out, out_size, raw, len, stored)) < 0)
+			return rc;
+		if (mode == DOS_COMPRESS_ALWAYS || dos_codec_pays(len, *stored)) {
+			*data = out;
+			*used = codec;
+		} else {
+			*stored = len;
+		}
+	}
+	return 0;
+}
+
+static int
+append_entry(struct dos_pack_writer *w, struct dos_pack_entry *pe,
+    const unsigned char *data)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	int rc;
+
+	dos_pack_encode_entry(hdr, pe);
+	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+		return rc;
+	return append(w, data, pe->stored_size);
+}
+
 static int
 add_small(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
     const struct dos_oid *oid, struct dos_pack_entry *pe)
 {
-	const unsigned char *data = buf;
-	size_t stored = len;
+	const unsigned char *data;
+	size_t stored;
 	int rc;
 
-	pe->codec = DOS_CODEC_NONE;
-	if (w->mode == DOS_COMPRESS_ALWAYS ||
-	    (w->mode == DOS_COMPRESS_AUTO && dos_codec_worth_trying(buf, len))) {
-		rc = dos_compress(&w->comp, w->packed, w->packed_size, buf, len,
-		    &stored);
-		if (rc < 0)
-			return rc;
-		if (w->mode == DOS_COMPRESS_ALWAYS || dos_codec_pays(len, stored)) {
-			pe->codec = w->st->cfg.codec;
-			data = w->packed;
-		} else {
-			stored = len;
-		}
-	}
+	if ((rc = encode_small(&w->comp, w->mode, w->st->cfg.codec, buf, len,
+	    w->packed, w->packed_size, &data, &stored, &pe->codec)) < 0)
+		return rc;
 	pe->oid = *oid;
 	pe->flags = 0;
 	pe->raw_size = len;
 	pe->stored_size = stored;
 	pe->data_crc = dos_crc32(0, data, stored);
-	{
-		unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
-		dos_pack_encode_entry(hdr, pe);
-		if ((rc = append(w, hdr, sizeof hdr)) < 0)
+	return append_entry(w, pe, data);
+}
+
+static void *
+compressor_main(void *data)
+{
+	struct compress_queue *q = data;
+	struct dos_compressor comp;
+	struct job *j;
+	int init_rc;
+
+	init_rc = dos_compressor_init(&comp, q->codec, q->level);
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (!q->stop && q->next == q->tail)
+			pthread_cond_wait(&q->work, &q->lock);
+		if (q->next == q->tail)
+			break;
+		j = &q->jobs[q->next++ % QUEUE_JOBS];
+		pthread_mutex_unlock(&q->lock);
+		j->rc = init_rc < 0 ? init_rc : encode_small(&comp, q->mode,
+		    q->codec, j->raw, j->len, j->raw + j->len,
+		    dos_codec_bound(q->codec, j->len), &j->stored,
+		    &j->stored_len, &j->codec);
+		if (j->rc == 0)
+			j->crc = dos_crc32(0, j->stored, j->stored_len);
+		pthread_mutex_lock(&q->lock);
+		j->done = 1;
+		pthread_cond_broadcast(&q->ready);
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (init_rc == 0)
+		dos_compressor_release(&comp);
+	return NULL;
+}
+
+/* Threads to compress with, when there is more than one CPU to run them. */
+static void
+queue_start(struct dos_pack_writer *w)
+{
+	struct compress_queue *q;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 2 || (q = calloc(1, sizeof *q)) == NULL)
+		return;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->work, NULL);
+	pthread_cond_init(&q->ready, NULL);
+	q->mode = w->mode;
+	q->codec = w->st->cfg.codec;
+	q->level = w->st->cfg.level;
+	while (q->nthreads < (cpus < MAX_COMPRESSORS ? cpus : MAX_COMPRESSORS) &&
+	    pthread_create(&q->threads[q->nthreads], NULL, compressor_main, q) == 0)
+		q->nthreads++;
+	if (q->nthreads > 0) {
+		w->queue = q;
+		return;
+	}
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->ready);
+	free(q);
+}
+
+static void
+queue_stop(struct compress_queue *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stop = 1;
+	/* Jobs no thread took are dropped with the rest: none is appended. */
+	q->next = q->tail;
+	pthread_cond_broadcast(&q->work);
+	pthread_mutex_unlock(&q->lock);
+	while (q->nthreads > 0)
+		pthread_join(q->threads[--q->nthreads], NULL);
+	for (; q->head < q->tail; q->head++)
+		free(q->jobs[q->head % QUEUE_JOBS].raw);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->ready);
+	free(q);
+}
+
+/* Append the oldest job, compressed, where its record says it is. */
+static int
+append_job(struct dos_pack_writer *w, struct job *j)
+{
+	struct record *r = &w->recs[j->rec];
+	struct dos_pack_entry pe;
+	int rc;
+
+	if (j->rc < 0)
+		return j->rc;
+	pe.oid = r->oid;
+	pe.flags = 0;
+	pe.codec = j->codec;
+	pe.raw_size = j->len;
+	pe.stored_size = j->stored_len;
+	pe.data_crc = j->crc;
+	r->entry.pack = w->pack;
+	r->entry.codec = j->codec;
+	r->entry.offset = w->end;
+	r->entry.stored_size = j->stored_len;
+	if ((rc = append_entry(w, &pe, j->stored)) < 0)
+		return rc;
+	w->batch_stored += j->stored_len;
+	return 0;
+}
+
+/*
+ * Append the compressed jobs at the head of the queue, in order, waiting
+ * for them while more than keep are queued (keep 0: all of them).
+ */
+static int
+settle(struct dos_pack_writer *w, size_t keep)
+{
+	struct compress_queue *q = w->queue;
+	struct job *j;
+	int rc;
+
+	if (q == NULL)
+		return 0;
+	for (;;) {
+		pthread_mutex_lock(&q->lock);
+		while (q->head < q->tail && q->tail - q->head > keep &&
+		    !q->jobs[q->head % QUEUE_JOBS].done)
+			pthread_cond_wait(&q->ready, &q->lock);
+		j = &q->jobs[q->head % QUEUE_JOBS];
+		if (q->head == q->tail || !j->done) {
+			pthread_mutex_unlock(&q->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&q->lock);
+		rc = append_job(w, j);
+		free(j->raw);
+		pthread_mutex_lock(&q->lock);
+		q->bytes -= j->len + DOS_ENTRY_HEADER_SIZE;
+		q->head++;
+		pthread_mutex_unlock(&q->lock);
+		if (rc < 0)
 			return rc;
 	}
-	return append(w, data, stored);
+}
+
+/* Hand a small object to the compressing threads; its record joins now. */
+static int
+enqueue_small(struct dos_pack_writer *w, const unsigned char *buf,
+    size_t len, const struct dos_oid *oid)
+{
+	struct compress_queue *q = w->queue;
+	struct job *j;
+	unsigned char *copy;
+	int rc;
+
+	if (q->tail - q->head == QUEUE_JOBS ||
+	    (q->tail > q->head && q->bytes + len > QUEUE_BYTES)) {
+		if ((rc = settle(w, q->tail - q->head - 1)) < 0)
+			return rc;
+	}
+	if ((copy = malloc(len + dos_codec_bound(q->codec, len))) == NULL)
+		return DOS_ENOMEM;
+	memcpy(copy, buf, len);
+	if ((rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack,
+	    DOS_CODEC_NONE, 0, 0, len }, 0)) < 0) {
+		free(copy);
+		return rc;
+	}
+	j = &q->jobs[q->tail % QUEUE_JOBS];
+	memset(j, 0, sizeof *j);
+	j->rec = w->nr - 1;
+	j->raw = copy;
+	j->len = len;
+	pthread_mutex_lock(&q->lock);
+	q->tail++;
+	/* At most what it will take in the pack, for maybe_roll(). */
+	q->bytes += len + DOS_ENTRY_HEADER_SIZE;
+	pthread_cond_signal(&q->work);
+	pthread_mutex_unlock(&q->lock);
+	return settle(w, SIZE_MAX);
 }
 
 /*
@@ -649,6 +898,9 @@ start_streaming(struct dos_pack_writer *w)
 	size_t sample;
 	int rc;
 
+	/* Queued entries go first: this one is written as it comes. */
+	if ((rc = settle(w, 0)) < 0)
+		return rc;
 	w->obj_compress = w->mode == DOS_COMPRESS_ALWAYS;
 	if (w->mode == DOS_COMPRESS_AUTO &&
 	    dos_codec_worth_trying(w->raw, w->obj_held)) {
@@ -736,6 +988,11 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 			rc = 0;
 		}
 		goto fail;
+	}
+	if (!w->obj_streaming && w->queue != NULL) {
+		if ((rc = enqueue_small(w, w->raw, w->obj_held, oid)) < 0)
+			goto fail;
+		return 0;
 	}
 	if (!w->obj_streaming) {
 		start = w->end;
@@ -833,7 +1090,7 @@ dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
 	uint64_t start;
 	int rc;
 
-	if ((rc = maybe_roll(w)) < 0)
+	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
 		return rc;
 	memset(&pe, 0, sizeof pe);
 	pe.oid = *oid;
@@ -859,7 +1116,7 @@ dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
 	ssize_t n;
 	int rc;
 
-	if ((rc = maybe_roll(w)) < 0)
+	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
 		return rc;
 	start = w->end;
 	dos_pack_encode_entry(hdr, pe);
@@ -949,7 +1206,7 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 {
 	int rc, tries;
 
-	if ((rc = write_out(w)) < 0)
+	if ((rc = settle(w, 0)) < 0 || (rc = write_out(w)) < 0)
 		return rc;
 	if (w->nr == 0 && w->end == w->committed)
 		return 0;
@@ -1008,6 +1265,7 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 {
 	if (w == NULL)
 		return;
+	queue_stop(w->queue);
 	/* Whatever was not flushed is a tail the next writer cuts off. */
 	if (w->packfd >= 0)
 		close(w->packfd);
