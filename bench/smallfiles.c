@@ -10,11 +10,18 @@
  *                   the touched directories (the batched durable protocol)
  *   smallfiles read LIST                open, read and close every path of
  *                                       LIST (one per line)
+ *   smallfiles unlink DIR THREADS       remove every regular file in DIR's
+ *                                       subdirectories the way dos pack
+ *                                       removes loose files (lib/maint.c):
+ *                                       THREADS threads take chunks of 64
+ *                                       names from a shared index
  * Prints the number of files handled; timing is done by the caller.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +30,8 @@
 
 #define BATCH 512
 #define NDIRS 100
+#define UNLINK_CHUNK 64
+#define MAX_THREADS 64
 
 static void die(const char *what, const char *path)
 {
@@ -133,12 +142,109 @@ static int readall(const char *list)
 	return 0;
 }
 
+/* Removal: the names are listed first, then removed by the threads. */
+struct removal {
+	int dirfd;
+	char **names;		/* "SUBDIR/FILE", relative to dirfd */
+	size_t nr, next;	/* next: first name no thread has claimed */
+	pthread_mutex_t lock;
+};
+
+/* d_type, or the lstat mode where the file system does not fill it in */
+static int is_type(int dirfd, const struct dirent *d, unsigned char type, mode_t mode)
+{
+	struct stat st;
+
+	if (d->d_type != DT_UNKNOWN)
+		return d->d_type == type;
+	return fstatat(dirfd, d->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (st.st_mode & S_IFMT) == mode;
+}
+
+static void list_files(struct removal *r, const char *dir)
+{
+	DIR *top = fdopendir(dup(r->dirfd));
+	size_t alloc = 0;
+	struct dirent *d, *e;
+
+	if (!top)
+		die("opendir", dir);
+	while ((d = readdir(top))) {
+		DIR *sub;
+		int fd;
+
+		if (d->d_name[0] == '.' || !is_type(r->dirfd, d, DT_DIR, S_IFDIR))
+			continue;
+		fd = openat(r->dirfd, d->d_name, O_RDONLY | O_DIRECTORY);
+		if (fd < 0 || !(sub = fdopendir(fd)))
+			die("opendir", d->d_name);
+		while ((e = readdir(sub))) {
+			if (!is_type(fd, e, DT_REG, S_IFREG))
+				continue;
+			if (r->nr == alloc) {
+				alloc = alloc ? 2 * alloc : 4096;
+				r->names = realloc(r->names, alloc * sizeof *r->names);
+			}
+			if (!r->names || asprintf(&r->names[r->nr], "%s/%s",
+			    d->d_name, e->d_name) < 0)
+				die("list", dir);
+			r->nr++;
+		}
+		closedir(sub);
+	}
+	closedir(top);
+}
+
+static void *unlink_worker(void *data)
+{
+	struct removal *r = data;
+	size_t i, end;
+
+	for (;;) {
+		pthread_mutex_lock(&r->lock);
+		i = r->next;
+		end = i + UNLINK_CHUNK < r->nr ? i + UNLINK_CHUNK : r->nr;
+		r->next = end;
+		pthread_mutex_unlock(&r->lock);
+		if (i >= end)
+			return NULL;
+		for (; i < end; i++)
+			if (unlinkat(r->dirfd, r->names[i], 0) != 0)
+				die("unlink", r->names[i]);
+	}
+}
+
+static int removeall(const char *dir, int nthreads)
+{
+	struct removal r = { .names = NULL };
+	pthread_t threads[MAX_THREADS];
+	int t;
+
+	if (nthreads < 1 || nthreads > MAX_THREADS)
+		return 2;
+	r.dirfd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (r.dirfd < 0)
+		die("open", dir);
+	list_files(&r, dir);
+	pthread_mutex_init(&r.lock, NULL);
+	for (t = 0; t < nthreads; t++)
+		if (pthread_create(&threads[t], NULL, unlink_worker, &r) != 0)
+			die("pthread_create", dir);
+	for (t = 0; t < nthreads; t++)
+		pthread_join(threads[t], NULL);
+	printf("%zu\n", r.nr);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 6 && !strcmp(argv[1], "create"))
 		return create(argv[2], argv[3], atol(argv[4]), (size_t)atol(argv[5]));
 	if (argc == 3 && !strcmp(argv[1], "read"))
 		return readall(argv[2]);
-	fprintf(stderr, "usage: smallfiles create none|file|batch DIR N SIZE | smallfiles read LIST\n");
+	if (argc == 4 && !strcmp(argv[1], "unlink"))
+		return removeall(argv[2], atoi(argv[3]));
+	fprintf(stderr, "usage: smallfiles create none|file|batch DIR N SIZE | "
+	    "smallfiles read LIST | smallfiles unlink DIR THREADS\n");
 	return 2;
 }
