@@ -302,9 +302,12 @@ struct dos_index_entry {
 
 /*
  * Open the index; writable creates index/ if needed.  A reader of a
- * container that never packed anything gets an empty index.
+ * container that never packed anything gets an empty index, which opens
+ * the real one as soon as a writer has created it.
  */
 int dos_index_open(struct dos_store *st, int writable, struct dos_index **ix);
+/* Whether the index exists, complete: a writer creates packs.db last. */
+int dos_index_exists(int dirfd);
 void dos_index_close(struct dos_index *ix);
 /* Close and reopen the handles (after DOS_ERECOVER or DOS_EBUSY). */
 int dos_index_reopen(struct dos_index *ix);

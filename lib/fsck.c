@@ -858,8 +858,7 @@ load_index(struct fsck *f)
 	struct dos_index *ix;
 	int rc;
 
-	f->index_present = faccessat(f->st->dirfd, "index/objects.db", F_OK,
-	    AT_SYMLINK_NOFOLLOW) == 0;
+	f->index_present = dos_index_exists(f->st->dirfd);
 	f->index_ok = 1;
 	rc = dos_store_index(f->st, 0, &ix);
 	if (rc == 0)
@@ -1912,7 +1911,7 @@ check(struct fsck *f, struct result *res)
 			if (f->packs[i].size > DOS_PACK_HEADER_SIZE)
 				break;
 		if (i < f->packs_nr && (rc = add_finding(f, K_MISSING_INDEX,
-		    NULL, "index", 0, 0, "objects.db does not exist")) < 0)
+		    NULL, "index", 0, 0, "packs.db does not exist")) < 0)
 			return rc;
 	}
 	f->bytes_total = 0;

@@ -21,6 +21,7 @@
  * so an uncommitted record is never a dangling one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,7 @@ struct dos_index {
 	DB *objects, *packs;
 	DB_TXN *txn;
 	char *home;
+	int dirfd;		/* the container's, borrowed */
 	int writable;
 };
 
@@ -245,6 +247,29 @@ open_all(struct dos_index *ix)
 	return rc;
 }
 
+/*
+ * A writer creates objects.db, then packs.db: an index without packs.db
+ * is one still being created, or none at all.
+ */
+int
+dos_index_exists(int dirfd)
+{
+	return faccessat(dirfd, "index/packs.db", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * A reader's index that did not exist when it was opened is opened once
+ * a writer has created it, so that a long-lived reader (a cat-object
+ * --batch coprocess) finds the objects packed since.
+ */
+static int
+open_if_created(struct dos_index *ix)
+{
+	if (ix->objects != NULL || !dos_index_exists(ix->dirfd))
+		return 0;
+	return open_all(ix);
+}
+
 int
 dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 {
@@ -258,13 +283,14 @@ dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 		return DOS_ENOMEM;
 	}
 	snprintf(ix->home, len, "%s/index", st->path);
+	ix->dirfd = st->dirfd;
 	ix->writable = writable;
 	if (writable && mkdirat(st->dirfd, "index", 0777) < 0 && errno != EEXIST) {
 		rc = DOS_EIO;
 		goto fail;
 	}
-	if (!writable && faccessat(st->dirfd, "index/objects.db", F_OK, 0) < 0) {
-		/* Nothing was ever packed: an empty index. */
+	if (!writable && !dos_index_exists(st->dirfd)) {
+		/* Nothing was ever packed: an empty index, until there is one. */
 		*out = ix;
 		return 0;
 	}
@@ -304,6 +330,8 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 	DBT key, val;
 	int ret, rc, tries;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->objects == NULL)
 		return DOS_ENOTFOUND;
 	if (ix->txn != NULL || ix->env == NULL)
@@ -584,8 +612,10 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 {
 	unsigned char k[4], v[8];
 	DBT key, val;
-	int ret;
+	int ret, rc;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->packs == NULL)
 		return DOS_ENOTFOUND;
 	put_u32(k, pack);
@@ -693,6 +723,8 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	void *buf;
 	int rc = 0, skip = 0, tries = 0, done = 0;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->objects == NULL)
 		return 0;
 	/* Start at the smallest id with this hex prefix. */

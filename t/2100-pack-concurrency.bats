@@ -183,3 +183,41 @@ packer() {
 	dos cat-object --batch <acked >got
 	cmp want got
 }
+
+@test "a batch reader started before the first pack finds what is packed after" {
+	printf 'hello\n' >hello
+	id=$(dos hash-object -w hello)
+	coproc CAT { dos cat-object --batch-check 2>&1; }
+	# An absent object makes the reader look in the index, which does
+	# not exist yet: nothing was ever packed.
+	echo "$ABC_OID" >&"${CAT[1]}"
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$ABC_OID missing" ]
+	[ ! -e "$DOS_DIR/index" ]
+	dos pack -q
+	[ ! -e "$(loose_path "$id")" ]
+	echo "$id" >&"${CAT[1]}"
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$id 6" ]
+	pid=$CAT_PID
+	exec {CAT[1]}>&-
+	wait "$pid"
+}
+
+@test "an index caught being created (objects.db, no packs.db yet) reads as empty" {
+	# What a reader sees between the first pack writer's creation of
+	# objects.db and of packs.db: made here by packing nothing, then
+	# removing packs.db and the empty pack.
+	dos pack -q
+	rm "$DOS_DIR/index/packs.db" "$DOS_DIR/packs/0"
+	run -0 --separate-stderr dos fsck
+	[ "$output" = "" ]
+	run -0 --separate-stderr dos cat-object --batch-check <<<"$ABC_OID"
+	[ "$output" = "$ABC_OID missing" ]
+	# The next writer completes the index.
+	printf abc >abc
+	dos hash-object -w --to-pack abc >/dev/null
+	run -0 --separate-stderr dos cat-object --batch-check='%(objectname) %(storage)' <<<"$ABC_OID"
+	[ "$output" = "$ABC_OID packed" ]
+	run -0 dos fsck -q
+}
