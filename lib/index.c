@@ -48,14 +48,31 @@ struct dos_index {
 	char *home;
 	int dirfd;		/* the container's, borrowed */
 	int writable;
+	struct dos_index *next;	/* in open_indexes */
 };
+
+/*
+ * Every index this process has open.  A process that exits without
+ * closing one (a command that dies on an error, such as a full disk)
+ * would leave a dead process registered in the environment, and the next
+ * process to open it would have to run recovery, which writes, and so
+ * fails for as long as the disk is full: until then no reader could look
+ * anything up.  So the indexes still open are closed at exit.
+ */
+static struct dos_index *open_indexes;
 
 static char last_db_error[512];
 
+/*
+ * Berkeley DB's first message since last_db_error was cleared: the cause
+ * (such as a write that found the disk full); the messages after it
+ * (PANIC, unable to join the environment) are its consequences.
+ */
 static void
 remember_error(const DB_ENV *env, const char *prefix, const char *msg)
 {
-	snprintf(last_db_error, sizeof last_db_error, "%s", msg);
+	if (last_db_error[0] == '\0')
+		snprintf(last_db_error, sizeof last_db_error, "%s", msg);
 }
 
 const char *
@@ -221,10 +238,24 @@ open_env(struct dos_index *ix)
 	 * for it ends after this long, and the caller reopens and retries.
 	 */
 	ix->env->set_timeout(ix->env, LOCK_TIMEOUT_USEC, DB_SET_LOCK_TIMEOUT);
+	/*
+	 * The region files are mapped into memory: written in full when they
+	 * are created, a disk too full for them is an error, where a sparse
+	 * file would kill the process with SIGBUS when it first touched a
+	 * page that has no block.
+	 */
+	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
+	last_db_error[0] = '\0';
 	ret = ix->env->open(ix->env, ix->home, flags, 0666);
 	if (ret != 0) {
 		ix->env->close(ix->env, 0);
 		ix->env = NULL;
+		/*
+		 * Creating or recovering the environment failed (a full disk):
+		 * not a recovery by another process, but what Berkeley DB said.
+		 */
+		if (ret == DB_RUNRECOVERY && last_db_error[0] != '\0')
+			return DOS_EINDEX;
 		return db_error(ret);
 	}
 	return 0;
@@ -270,6 +301,24 @@ open_if_created(struct dos_index *ix)
 	return open_all(ix);
 }
 
+static void
+close_at_exit(void)
+{
+	while (open_indexes != NULL)
+		dos_index_close(open_indexes);
+}
+
+static void
+remember_open(struct dos_index *ix)
+{
+	static int registered;
+
+	if (!registered && atexit(close_at_exit) == 0)
+		registered = 1;
+	ix->next = open_indexes;
+	open_indexes = ix;
+}
+
 int
 dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 {
@@ -291,11 +340,13 @@ dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 	}
 	if (!writable && !dos_index_exists(st->dirfd)) {
 		/* Nothing was ever packed: an empty index, until there is one. */
+		remember_open(ix);
 		*out = ix;
 		return 0;
 	}
 	if ((rc = open_all(ix)) < 0)
 		goto fail;
+	remember_open(ix);
 	*out = ix;
 	return 0;
 fail:
@@ -307,8 +358,15 @@ fail:
 void
 dos_index_close(struct dos_index *ix)
 {
+	struct dos_index **p;
+
 	if (ix == NULL)
 		return;
+	for (p = &open_indexes; *p != NULL; p = &(*p)->next)
+		if (*p == ix) {
+			*p = ix->next;
+			break;
+		}
 	close_handles(ix);
 	free(ix->home);
 	free(ix);
