@@ -582,6 +582,8 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 	void *buf;
 	int rc, tries;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->objects == NULL) {
 		memset(found, 0, n);
 		return 0;

@@ -196,6 +196,12 @@ packer() {
 	[ ! -e "$DOS_DIR/index" ]
 	dos pack -q
 	[ ! -e "$(loose_path "$id")" ]
+	# Names that arrive together are looked up together, then one alone.
+	printf '%s\n%s\n' "$id" "$id" >&"${CAT[1]}"
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$id 6" ]
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$id 6" ]
 	echo "$id" >&"${CAT[1]}"
 	read -t 5 -r line <&"${CAT[0]}"
 	[ "$line" = "$id 6" ]
