@@ -113,6 +113,17 @@ fail_input(const char *fmt, ...)
 	die("%s", msg);
 }
 
+/*
+ * The temp files of a batch that will never be committed go with it, also
+ * when the command dies (a full disk): they would only fill sandbox/.
+ */
+static void
+drop_batch(void)
+{
+	dos_loose_batch_free(batch);
+	batch = NULL;
+}
+
 static size_t
 pending_objects(void)
 {
@@ -141,9 +152,10 @@ hash_one(int fd, const char *path)
 		rc = dos_loose_batch_add_fd(batch, fd, &oid);
 	else
 		rc = dos_hash_fd(fd, &oid, NULL);
-	if (rc == DOS_EIO && !keep_going)
+	/* Only a failed read skips an input: a full disk stops everything. */
+	if (rc == DOS_EREAD && !keep_going)
 		fail_input("could not read '%s': %s", path, strerror(errno));
-	if (rc == DOS_EIO)
+	if (rc == DOS_EREAD)
 		return error("could not read '%s': %s", path, strerror(errno));
 	if (rc < 0)
 		die("unable to store '%s': %s", path, dos_strerror(rc));
@@ -271,9 +283,10 @@ cmd_main(int argc, char **argv)
 		dos_open_or_die(&store, DOS_OPEN_WRITE);
 	if (to_pack) {
 		writer = dos_lock_packs(&store, 0, DOS_COMPRESS_AUTO);
-	} else if (write_object &&
-	    (rc = dos_loose_batch_new(&store, &batch)) < 0) {
-		die("%s", dos_strerror(rc));
+	} else if (write_object) {
+		if ((rc = dos_loose_batch_new(&store, &batch)) < 0)
+			die("%s", dos_strerror(rc));
+		atexit(drop_batch);
 	}
 	flush_each = dos_stdout_is_pipe();
 	dos_out_set_buffered(1);
@@ -289,7 +302,7 @@ cmd_main(int argc, char **argv)
 	}
 	commit_and_print();
 	dos_pack_writer_close(writer);
-	dos_loose_batch_free(batch);
+	drop_batch();
 	dos_store_release(&store);
 	free(queue);
 	return status;

@@ -37,9 +37,13 @@ enum dos_error {
 	DOS_EBUSY = -12,	/* a lock is held by another process */
 	DOS_EINDEX = -13,	/* the index database failed */
 	DOS_ERECOVER = -14,	/* the index was recovered under us: retry */
+	DOS_EREAD = -15,	/* reading the input failed; errno says why */
 };
 
-/* Text for a DOS_E* code; for DOS_EIO, strerror(errno) at call time. */
+/*
+ * Text for a DOS_E* code; for DOS_EIO and DOS_EREAD, strerror(errno) at
+ * call time.
+ */
 const char *dos_strerror(int code);
 
 /* ---- lib/grow.c: growable arrays --------------------------------------- */
@@ -278,14 +282,17 @@ int dos_loose_batch_write(struct dos_loose_batch *b, const void *buf,
     size_t len);
 int dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid);
 void dos_loose_batch_abort(struct dos_loose_batch *b);
-/* begin, write everything readable from fd, end. */
+/*
+ * begin, write everything readable from fd, end.  A failed read of fd is
+ * DOS_EREAD, a failed write DOS_EIO.
+ */
 int dos_loose_batch_add_fd(struct dos_loose_batch *b, int fd,
     struct dos_oid *oid);
 int dos_loose_batch_commit(struct dos_loose_batch *b);
 /* Drop uncommitted temp files and free the batch. */
 void dos_loose_batch_free(struct dos_loose_batch *b);
 
-/* Hash everything readable from fd without storing it. */
+/* Hash everything readable from fd without storing it (DOS_EREAD). */
 int dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size);
 
 /* ---- lib/index.c: the Berkeley DB index of packed objects ------------- */
@@ -302,9 +309,12 @@ struct dos_index_entry {
 
 /*
  * Open the index; writable creates index/ if needed.  A reader of a
- * container that never packed anything gets an empty index.
+ * container that never packed anything gets an empty index, which opens
+ * the real one as soon as a writer has created it.
  */
 int dos_index_open(struct dos_store *st, int writable, struct dos_index **ix);
+/* Whether the index exists, complete: a writer creates packs.db last. */
+int dos_index_exists(int dirfd);
 void dos_index_close(struct dos_index *ix);
 /* Close and reopen the handles (after DOS_ERECOVER or DOS_EBUSY). */
 int dos_index_reopen(struct dos_index *ix);
@@ -427,6 +437,7 @@ void dos_pack_writer_abort(struct dos_pack_writer *w);
 int dos_pack_writer_add(struct dos_pack_writer *w, dos_source_fn *source,
     void *data, const struct dos_oid *expected, unsigned flags,
     struct dos_oid *oid, int *existed);
+/* A failed read of fd is DOS_EREAD, as with dos_loose_batch_add_fd(). */
 int dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
     const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
     int *existed);

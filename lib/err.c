@@ -11,6 +11,7 @@ dos_strerror(int code)
 	case DOS_OK:
 		return "success";
 	case DOS_EIO:
+	case DOS_EREAD:
 		return strerror(errno);
 	case DOS_ENOTFOUND:
 		return "no such object";

@@ -858,8 +858,7 @@ load_index(struct fsck *f)
 	struct dos_index *ix;
 	int rc;
 
-	f->index_present = faccessat(f->st->dirfd, "index/objects.db", F_OK,
-	    AT_SYMLINK_NOFOLLOW) == 0;
+	f->index_present = dos_index_exists(f->st->dirfd);
 	f->index_ok = 1;
 	rc = dos_store_index(f->st, 0, &ix);
 	if (rc == 0)
@@ -1466,6 +1465,24 @@ scan_pack(struct fsck *f, struct pack *p)
 	return rc;
 }
 
+/*
+ * Bytes past a pack's committed length are a torn tail only if they still
+ * are once the check is over: a writer that started after the check began
+ * may have appended them, and may have committed them since.
+ */
+static int
+tail_still_torn(struct fsck *f, const struct pack *p)
+{
+	struct dos_index *ix;
+	uint64_t committed;
+
+	if (f->writer_active || writer_active(f))
+		return 0;
+	return dos_store_index(f->st, 0, &ix) < 0 ||
+	    dos_index_get_pack_length(ix, p->num, &committed) < 0 ||
+	    committed < p->size;
+}
+
 /* Findings about each pack as a whole. */
 static int
 check_pack_lengths(struct fsck *f)
@@ -1487,7 +1504,7 @@ check_pack_lengths(struct fsck *f)
 			    0, "length=%llu committed=%llu",
 			    (unsigned long long)p->size,
 			    (unsigned long long)p->committed);
-		} else if (p->committed < p->size && !f->writer_active) {
+		} else if (p->committed < p->size && tail_still_torn(f, p)) {
 			rc = add_finding(f, K_TORN_TAIL, NULL, path, p->num,
 			    p->committed, "offset=%llu length=%llu",
 			    (unsigned long long)p->committed,
@@ -1743,7 +1760,9 @@ check_group(struct fsck *f, struct group *g)
 			    "pack %u offset=%llu", g->ents[g->n - 1].pack, off);
 		}
 	}
-	if (rc == 0 && live && !good)
+	/* A record that changed meanwhile points at a copy made since. */
+	if (rc == 0 && live && !good &&
+	    (g->rec == NULL || rec_unchanged(f, g->oid, &g->rec->e)))
 		rc = add_finding(f, K_LOST, g->oid, NULL, 0, 0, "%s", "");
 	for (i = 0; i < g->n; i++)
 		if (&g->ents[i] != t) {
@@ -1832,6 +1851,22 @@ check_group_cb(struct fsck *f, struct group *g, void *data)
 	return check_group(f, g);
 }
 
+/*
+ * Whether a record still points into pack num: a repack deletes a pack
+ * once it has moved every record out of it, maybe while the check ran.
+ */
+static int
+pack_still_used(struct fsck *f, uint32_t num)
+{
+	size_t i;
+
+	for (i = 0; i < f->recs_nr; i++)
+		if (f->recs[i].e.pack == num &&
+		    rec_unchanged(f, &f->recs[i].oid, &f->recs[i].e))
+			return 1;
+	return 0;
+}
+
 /* Packs that records point into and that are gone, once each. */
 static int
 check_missing_packs(struct fsck *f)
@@ -1856,8 +1891,9 @@ check_missing_packs(struct fsck *f)
 		seen = grown;
 		seen[nseen++] = num;
 		snprintf(path, sizeof path, "packs/%u", num);
-		if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
-			continue;	/* created meanwhile */
+		if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
+		    !pack_still_used(f, num))
+			continue;	/* created, or emptied and deleted, meanwhile */
 		rc = add_finding(f, K_MISSING_PACK, NULL, path, num, 0, "%s", "");
 	}
 	free(seen);
@@ -1912,7 +1948,7 @@ check(struct fsck *f, struct result *res)
 			if (f->packs[i].size > DOS_PACK_HEADER_SIZE)
 				break;
 		if (i < f->packs_nr && (rc = add_finding(f, K_MISSING_INDEX,
-		    NULL, "index", 0, 0, "objects.db does not exist")) < 0)
+		    NULL, "index", 0, 0, "packs.db does not exist")) < 0)
 			return rc;
 	}
 	f->bytes_total = 0;

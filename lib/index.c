@@ -21,6 +21,7 @@
  * so an uncommitted record is never a dangling one.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,15 +46,33 @@ struct dos_index {
 	DB *objects, *packs;
 	DB_TXN *txn;
 	char *home;
+	int dirfd;		/* the container's, borrowed */
 	int writable;
+	struct dos_index *next;	/* in open_indexes */
 };
+
+/*
+ * Every index this process has open.  A process that exits without
+ * closing one (a command that dies on an error, such as a full disk)
+ * would leave a dead process registered in the environment, and the next
+ * process to open it would have to run recovery, which writes, and so
+ * fails for as long as the disk is full: until then no reader could look
+ * anything up.  So the indexes still open are closed at exit.
+ */
+static struct dos_index *open_indexes;
 
 static char last_db_error[512];
 
+/*
+ * Berkeley DB's first message since last_db_error was cleared: the cause
+ * (such as a write that found the disk full); the messages after it
+ * (PANIC, unable to join the environment) are its consequences.
+ */
 static void
 remember_error(const DB_ENV *env, const char *prefix, const char *msg)
 {
-	snprintf(last_db_error, sizeof last_db_error, "%s", msg);
+	if (last_db_error[0] == '\0')
+		snprintf(last_db_error, sizeof last_db_error, "%s", msg);
 }
 
 const char *
@@ -219,10 +238,24 @@ open_env(struct dos_index *ix)
 	 * for it ends after this long, and the caller reopens and retries.
 	 */
 	ix->env->set_timeout(ix->env, LOCK_TIMEOUT_USEC, DB_SET_LOCK_TIMEOUT);
+	/*
+	 * The region files are mapped into memory: written in full when they
+	 * are created, a disk too full for them is an error, where a sparse
+	 * file would kill the process with SIGBUS when it first touched a
+	 * page that has no block.
+	 */
+	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
+	last_db_error[0] = '\0';
 	ret = ix->env->open(ix->env, ix->home, flags, 0666);
 	if (ret != 0) {
 		ix->env->close(ix->env, 0);
 		ix->env = NULL;
+		/*
+		 * Creating or recovering the environment failed (a full disk):
+		 * not a recovery by another process, but what Berkeley DB said.
+		 */
+		if (ret == DB_RUNRECOVERY && last_db_error[0] != '\0')
+			return DOS_EINDEX;
 		return db_error(ret);
 	}
 	return 0;
@@ -245,6 +278,47 @@ open_all(struct dos_index *ix)
 	return rc;
 }
 
+/*
+ * A writer creates objects.db, then packs.db: an index without packs.db
+ * is one still being created, or none at all.
+ */
+int
+dos_index_exists(int dirfd)
+{
+	return faccessat(dirfd, "index/packs.db", F_OK, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/*
+ * A reader's index that did not exist when it was opened is opened once
+ * a writer has created it, so that a long-lived reader (a cat-object
+ * --batch coprocess) finds the objects packed since.
+ */
+static int
+open_if_created(struct dos_index *ix)
+{
+	if (ix->objects != NULL || !dos_index_exists(ix->dirfd))
+		return 0;
+	return open_all(ix);
+}
+
+static void
+close_at_exit(void)
+{
+	while (open_indexes != NULL)
+		dos_index_close(open_indexes);
+}
+
+static void
+remember_open(struct dos_index *ix)
+{
+	static int registered;
+
+	if (!registered && atexit(close_at_exit) == 0)
+		registered = 1;
+	ix->next = open_indexes;
+	open_indexes = ix;
+}
+
 int
 dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 {
@@ -258,18 +332,21 @@ dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 		return DOS_ENOMEM;
 	}
 	snprintf(ix->home, len, "%s/index", st->path);
+	ix->dirfd = st->dirfd;
 	ix->writable = writable;
 	if (writable && mkdirat(st->dirfd, "index", 0777) < 0 && errno != EEXIST) {
 		rc = DOS_EIO;
 		goto fail;
 	}
-	if (!writable && faccessat(st->dirfd, "index/objects.db", F_OK, 0) < 0) {
-		/* Nothing was ever packed: an empty index. */
+	if (!writable && !dos_index_exists(st->dirfd)) {
+		/* Nothing was ever packed: an empty index, until there is one. */
+		remember_open(ix);
 		*out = ix;
 		return 0;
 	}
 	if ((rc = open_all(ix)) < 0)
 		goto fail;
+	remember_open(ix);
 	*out = ix;
 	return 0;
 fail:
@@ -281,8 +358,15 @@ fail:
 void
 dos_index_close(struct dos_index *ix)
 {
+	struct dos_index **p;
+
 	if (ix == NULL)
 		return;
+	for (p = &open_indexes; *p != NULL; p = &(*p)->next)
+		if (*p == ix) {
+			*p = ix->next;
+			break;
+		}
 	close_handles(ix);
 	free(ix->home);
 	free(ix);
@@ -304,6 +388,8 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 	DBT key, val;
 	int ret, rc, tries;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->objects == NULL)
 		return DOS_ENOTFOUND;
 	if (ix->txn != NULL || ix->env == NULL)
@@ -496,6 +582,8 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 	void *buf;
 	int rc, tries;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->objects == NULL) {
 		memset(found, 0, n);
 		return 0;
@@ -584,8 +672,10 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 {
 	unsigned char k[4], v[8];
 	DBT key, val;
-	int ret;
+	int ret, rc;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->packs == NULL)
 		return DOS_ENOTFOUND;
 	put_u32(k, pack);
@@ -693,6 +783,8 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	void *buf;
 	int rc = 0, skip = 0, tries = 0, done = 0;
 
+	if ((rc = open_if_created(ix)) < 0)
+		return rc;
 	if (ix->objects == NULL)
 		return 0;
 	/* Start at the smallest id with this hex prefix. */

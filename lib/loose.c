@@ -64,7 +64,7 @@ dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size)
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			rc = DOS_EIO;
+			rc = DOS_EREAD;
 			break;
 		}
 		total += (uint64_t)n;
@@ -296,7 +296,7 @@ dos_loose_batch_add_fd(struct dos_loose_batch *b, int infd,
 			if (errno == EINTR)
 				continue;
 			abort_object(b);
-			return DOS_EIO;
+			return DOS_EREAD;
 		}
 		if ((rc = dos_loose_batch_write(b, b->buf, (size_t)n)) < 0) {
 			abort_object(b);

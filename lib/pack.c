@@ -332,14 +332,24 @@ static int
 create_pack(struct dos_pack_writer *w, uint32_t pack)
 {
 	char name[32];
-	int fd;
+	int fd, rc, saved;
 
 	snprintf(name, sizeof name, "packs/%u", pack);
 	fd = dos_open_beneath(w->st->dirfd, name,
 	    O_RDWR | O_CREAT | O_EXCL, 0666);
 	if (fd < 0)
 		return DOS_EIO;
-	return use_fresh_pack(w, pack, fd);
+	rc = use_fresh_pack(w, pack, fd);
+	if (rc < 0 && w->packfd != fd) {
+		/*
+		 * Not even its header could be made durable (a full disk):
+		 * remove it, rather than leave a file that is no pack.
+		 */
+		saved = errno;
+		unlinkat(w->st->dirfd, name, 0);
+		errno = saved;
+	}
+	return rc;
 }
 
 /*
@@ -1069,7 +1079,7 @@ read_fd(void *data, void *buf, size_t len)
 	do
 		n = read(*(int *)data, buf, len);
 	while (n < 0 && errno == EINTR);
-	return n < 0 ? DOS_EIO : n;
+	return n < 0 ? DOS_EREAD : n;
 }
 
 int

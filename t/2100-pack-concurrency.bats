@@ -3,12 +3,10 @@
 # time: nothing acknowledged is lost, no reader ever sees wrong bytes.
 load helper
 
-# Files per writer, and the number of paths fed between pauses.
+# Files per writer.
 FILES=250
-CHUNK=25
 
-# Make data/<writer>/<n> (one line each, of varied length) and for every
-# file its --batch record in records ("<id> <size>\n<line>\n\n").
+# Make data/<writer>/<n>, one line each, of varied length.
 make_writer_data() {
 	local w=$1 i len pad
 	mkdir -p data/$w
@@ -18,25 +16,6 @@ make_writer_data() {
 		printf '%s file %d %d%s\n' "$w" "$i" "$RANDOM" "${pad// /ab}" >data/$w/$i
 	done
 	seq 1 $FILES | sed "s|^|data/$w/|" >paths.$w
-}
-
-# Append the --batch records of the files listed in $1 to records.
-add_records() {
-	xargs sha256sum <"$1" | cut -d' ' -f1 >ids.tmp
-	xargs cat <"$1" | paste -d' ' ids.tmp - |
-	    awk '{ id = $1; sub(/^[^ ]* /, ""); printf "%s %d\n%s\n\n", id, length($0) + 1, $0 }' \
-	    >>records
-	cat ids.tmp >>ids.all
-}
-
-# Feed a writer its paths in chunks, pausing so that it answers as it goes.
-feed() {
-	local n=0 p
-	while read -r p; do
-		printf '%s\n' "$p"
-		n=$((n + 1))
-		[ $((n % CHUNK)) -ne 0 ] || sleep 0.04
-	done <"$1"
 }
 
 # A writer: ids to out.<w> as acknowledged, exit status to rc.<w>.
@@ -52,21 +31,6 @@ writer() {
 			echo $? >rc.$w
 		fi
 	) 3>&- &
-}
-
-# The ids acknowledged so far, whole lines only.
-acknowledged() {
-	local f
-	for f in out.*; do
-		[ -e "$f" ] || continue
-		head -n "$(wc -l <"$f")" "$f"
-	done
-}
-
-# The expected --batch output for the ids in $1, from records.
-expected_for() {
-	awk 'NR == FNR { h = $0; getline c; getline; rec[substr(h, 1, 64)] = h "\n" c "\n"; next }
-	    { printf "%s\n", rec[$0] }' records "$1"
 }
 
 # Read what is acknowledged until writers.done appears; any wrong byte,
@@ -118,14 +82,14 @@ packer() {
 @test "loose writers, to-pack writers, packers and readers at the same time" {
 	for w in loose1 loose2 loose3 loose4 topack1 topack2; do
 		make_writer_data $w
-		add_records paths.$w
+		add_records paths.$w >>ids.all
 	done
 	# One large object (over 1 MiB, streamed) for each to-pack writer.
 	for w in topack1 topack2; do
 		{ printf 'big %s ' $w; head -c 1200000 /dev/zero | tr '\0' y; echo; } >data/$w/big
 		echo data/$w/big >>paths.$w
 		echo data/$w/big >big.$w
-		add_records big.$w
+		add_records big.$w >>ids.all
 	done
 	# Some of the same content in two writers: dedup under concurrency.
 	head -n 20 paths.loose1 >>paths.topack2
@@ -192,7 +156,7 @@ packer() {
 	dos init -q --pack-size-target=64k "$DOS_DIR"
 	for w in loose1 loose2; do
 		make_writer_data $w
-		add_records paths.$w
+		add_records paths.$w >>ids.all
 	done
 	start=$SECONDS
 	packer 1 --compress=never
@@ -218,4 +182,48 @@ packer() {
 	expected_for acked >want
 	dos cat-object --batch <acked >got
 	cmp want got
+}
+
+@test "a batch reader started before the first pack finds what is packed after" {
+	printf 'hello\n' >hello
+	id=$(dos hash-object -w hello)
+	coproc CAT { dos cat-object --batch-check 2>&1; }
+	# An absent object makes the reader look in the index, which does
+	# not exist yet: nothing was ever packed.
+	echo "$ABC_OID" >&"${CAT[1]}"
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$ABC_OID missing" ]
+	[ ! -e "$DOS_DIR/index" ]
+	dos pack -q
+	[ ! -e "$(loose_path "$id")" ]
+	# Names that arrive together are looked up together, then one alone.
+	printf '%s\n%s\n' "$id" "$id" >&"${CAT[1]}"
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$id 6" ]
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$id 6" ]
+	echo "$id" >&"${CAT[1]}"
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$id 6" ]
+	pid=$CAT_PID
+	exec {CAT[1]}>&-
+	wait "$pid"
+}
+
+@test "an index caught being created (objects.db, no packs.db yet) reads as empty" {
+	# What a reader sees between the first pack writer's creation of
+	# objects.db and of packs.db: made here by packing nothing, then
+	# removing packs.db and the empty pack.
+	dos pack -q
+	rm "$DOS_DIR/index/packs.db" "$DOS_DIR/packs/0"
+	run -0 --separate-stderr dos fsck
+	[ "$output" = "" ]
+	run -0 --separate-stderr dos cat-object --batch-check <<<"$ABC_OID"
+	[ "$output" = "$ABC_OID missing" ]
+	# The next writer completes the index.
+	printf abc >abc
+	dos hash-object -w --to-pack abc >/dev/null
+	run -0 --separate-stderr dos cat-object --batch-check='%(objectname) %(storage)' <<<"$ABC_OID"
+	[ "$output" = "$ABC_OID packed" ]
+	run -0 dos fsck -q
 }

@@ -212,7 +212,7 @@ lost $id" ]
 	make_packed
 	rm -rf "$DOS_DIR/index"
 	run -8 --separate-stderr dos fsck
-	[ "$output" = "missing-index index objects.db does not exist" ]
+	[ "$output" = "missing-index index packs.db does not exist" ]
 	run -0 --separate-stderr dos fsck --repair
 	[ "$output" = "" ]
 	[[ "$stderr" = *"rebuilt-index index 6 objects"* ]]

@@ -1,0 +1,93 @@
+#!/usr/bin/env bats
+# dos fsck while other processes change the container: what changed while
+# it ran is not reported.  fsck is stopped at exact points by strace
+# (signal injection), the other process does its work, and fsck goes on.
+load helper
+
+# Start "dos-fsck <args>" under strace, stopped by SIGSTOP right after
+# the calls of system call $1 numbered $2 (for example 1..2); its output
+# goes to fsck.out and fsck.err, and the job's pid to fsck_job.
+start_fsck() {
+	local call=$1 when=$2
+	shift 2
+	strace -f -o trace -e trace="$call" \
+	    -e inject="$call":signal=SIGSTOP:when="$when" \
+	    dos-fsck "$@" >fsck.out 2>fsck.err 3>&- &
+	fsck_job=$!
+}
+
+# Wait until fsck is stopped for the $1-th time; print its pid.
+stopped_fsck() {
+	local i
+	for i in $(seq 1 100); do
+		if [ "$(grep -c 'stopped by SIGSTOP' trace 2>/dev/null)" -ge "$1" ]; then
+			awk '/stopped by SIGSTOP/ { pid = $1 } END { print pid }' trace
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "fsck did not stop" >&2
+	return 1
+}
+
+# Wait for fsck to end; it found nothing.
+fsck_clean() {
+	local rc=0
+	wait "$fsck_job" || rc=$?
+	cat fsck.out fsck.err
+	[ "$rc" -eq 0 ]
+	[ ! -s fsck.out ]
+	[ ! -s fsck.err ]
+}
+
+@test "an object that a repack moves while fsck runs is not reported lost" {
+	printf 'kept\n' >kept
+	printf 'gone\n' >gone
+	kept=$(dos hash-object -w kept)
+	gone=$(dos hash-object -w gone)
+	dos pack -q
+	dos rm "$gone"
+	# Stopped once it has read the index (kept is in pack 0) and listed
+	# the packs, before it opens them.
+	start_fsck getdents64 2 -q
+	pid=$(stopped_fsck 1)
+	dos repack -q --threshold=0
+	[ ! -e "$DOS_DIR/packs/0" ]
+	run -0 dos cat-object --batch-check='%(objectname) %(pack)' <<<"$kept"
+	[ "$output" = "$kept 1" ]
+	kill -CONT "$pid"
+	fsck_clean
+}
+
+@test "what a writer appends while fsck measures a pack is no torn tail" {
+	printf 'packed\n' >packed
+	printf 'loose\n' >loose
+	dos hash-object -w --to-pack packed >/dev/null
+	dos hash-object -w loose >/dev/null
+	size=$(stat -c %s "$DOS_DIR/packs/0")
+	mkfifo big
+	# Stopped right after it opened pack 0, before it measures it; no
+	# writer was at work when it started.
+	start_fsck openat2 1..2 -q
+	pid=$(stopped_fsck 1)
+	# A writer appends the first part of a large object to pack 0, past
+	# the committed length, and waits for the rest.
+	dos hash-object -w --to-pack --stdin <big >big.id 3>&- &
+	writer=$!
+	exec {feed}>big
+	head -c 3000000 /dev/urandom >&"$feed"
+	for i in $(seq 1 100); do
+		[ "$(stat -c %s "$DOS_DIR/packs/0")" -le "$size" ] || break
+		sleep 0.1
+	done
+	[ "$(stat -c %s "$DOS_DIR/packs/0")" -gt "$size" ]
+	# fsck measures pack 0 longer than committed, and stops again when it
+	# opens the loose object; meanwhile the writer commits and exits.
+	kill -CONT "$pid"
+	pid=$(stopped_fsck 2)
+	exec {feed}>&-
+	wait "$writer"
+	kill -CONT "$pid"
+	fsck_clean
+	run -0 dos fsck -q
+}
