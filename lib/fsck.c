@@ -1652,6 +1652,28 @@ rec_target(const struct group *g)
 	return NULL;
 }
 
+/*
+ * An entry at or past what was scanned of its pack (its committed length
+ * when measured) was appended by a writer at work during the check, whose
+ * record was read before the writer committed it.  Fine while the writer
+ * is still at work, or once its batch is committed.
+ */
+static int
+appended_during_check(struct fsck *f, const struct dos_index_entry *e)
+{
+	struct pack *p = find_pack(f, e->pack);
+	struct dos_index *ix;
+	uint64_t committed;
+
+	if (p == NULL || e->offset < p->limit || e->offset >= p->size)
+		return 0;
+	if (f->writer_active || writer_active(f))
+		return 1;
+	return dos_store_index(f->st, 0, &ix) == 0 &&
+	    dos_index_get_pack_length(ix, p->num, &committed) == 0 &&
+	    e->offset + DOS_ENTRY_HEADER_SIZE + e->stored_size <= committed;
+}
+
 /* Why a record is wrong, or NULL if it points at its entry. */
 static const char *
 rec_problem(struct fsck *f, const struct group *g, enum kind *kind)
@@ -1669,9 +1691,8 @@ rec_problem(struct fsck *f, const struct group *g, enum kind *kind)
 		*kind = K_MISSING;
 		return "";
 	}
-	if (r->e.offset >= p->limit && f->writer_active &&
-	    r->e.offset < p->size)
-		return NULL;	/* written after the pack was measured */
+	if (appended_during_check(f, &r->e))
+		return NULL;
 	if (r->e.offset + DOS_ENTRY_HEADER_SIZE + r->e.stored_size > p->size ||
 	    r->e.stored_size > p->size) {
 		*kind = K_OUT_OF_BOUNDS;
@@ -1761,8 +1782,9 @@ check_group(struct fsck *f, struct group *g)
 		}
 	}
 	/* A record that changed meanwhile points at a copy made since. */
-	if (rc == 0 && live && !good &&
-	    (g->rec == NULL || rec_unchanged(f, g->oid, &g->rec->e)))
+	if (rc == 0 && live && !good && (g->rec == NULL ||
+	    (rec_unchanged(f, g->oid, &g->rec->e) &&
+	    !appended_during_check(f, &g->rec->e))))
 		rc = add_finding(f, K_LOST, g->oid, NULL, 0, 0, "%s", "");
 	for (i = 0; i < g->n; i++)
 		if (&g->ents[i] != t) {
