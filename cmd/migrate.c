@@ -364,12 +364,15 @@ read_marker(const char *dest, char *buf, size_t size)
 static void
 write_marker(struct migration *m, const char *source)
 {
-	int fd = openat(m->store.dirfd, MARKER,
-	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	size_t len = strlen(source);
+	int fd = dos_step_create("migrate-marker-create", m->store.dirfd,
+	    MARKER, O_WRONLY | O_TRUNC, 0444);
 
-	if (fd < 0 || dos_write_all(fd, source, strlen(source)) < 0 ||
-	    dos_write_all(fd, "\n", 1) < 0 || fsync(fd) < 0 ||
-	    fsync(m->store.dirfd) < 0)
+	if (fd < 0 ||
+	    dos_step_pwrite("migrate-marker-write", fd, source, len, 0) < 0 ||
+	    dos_step_pwrite("migrate-marker-write", fd, "\n", 1, len) < 0 ||
+	    dos_step_fsync("migrate-marker-fsync", fd) < 0 ||
+	    dos_step_fsync("migrate-dir-fsync", m->store.dirfd) < 0)
 		die("unable to write '%s/" MARKER "': %s", m->store.path,
 		    strerror(errno));
 	close(fd);
@@ -569,8 +572,9 @@ cmd_main(int argc, char **argv)
 			    dos_progname, source, dest);
 		/* Done, as far as the source allows: no more resuming. */
 		if (!into && m.nfailed == 0 &&
-		    (unlinkat(m.store.dirfd, MARKER, 0) < 0 ||
-		    fsync(m.store.dirfd) < 0))
+		    (dos_step_unlink("migrate-marker-unlink", m.store.dirfd,
+		    MARKER) < 0 ||
+		    dos_step_fsync("migrate-dir-fsync", m.store.dirfd) < 0))
 			die("unable to remove '%s/" MARKER "': %s", dest,
 			    strerror(errno));
 	}

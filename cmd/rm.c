@@ -56,12 +56,13 @@ finish_batch(void)
 	for (i = 0; i < batch_nr; i++) {
 		if (batch_loose[i]) {
 			dos_loose_name(&store, &batch[i], name, sizeof name);
-			if (unlinkat(store.loosefd, name, 0) < 0 && errno != ENOENT)
+			if (dos_step_unlink("rm-loose-unlink", store.loosefd,
+			    name) < 0 && errno != ENOENT)
 				die("unable to remove '%s': %s", name, strerror(errno));
 		}
 	}
 	/* A removal printed must survive a power cut like a write does. */
-	if (batch_nr > 0 && syncfs(store.loosefd) < 0)
+	if (batch_nr > 0 && dos_step_syncfs("rm-syncfs", store.loosefd) < 0)
 		die("unable to sync '%s': %s", store.path, strerror(errno));
 	for (i = 0; verbose && i < batch_nr; i++)
 		printf("removed %s%c", dos_oid_to_hex(&batch[i], hex), record_end);

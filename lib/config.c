@@ -235,6 +235,7 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 {
 	char codec[32], *text;
 	json_t *root;
+	size_t len;
 	int fd, rc;
 	const char *tmp = "config.json.tmp";
 
@@ -253,24 +254,25 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 	json_decref(root);
 	if (text == NULL)
 		return DOS_ENOMEM;
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0444);
+	fd = dos_step_create("config-create", dirfd, tmp, O_WRONLY | O_TRUNC,
+	    0444);
 	if (fd < 0) {
 		free(text);
 		return DOS_EIO;
 	}
-	rc = dos_write_all(fd, text, strlen(text));
-	if (rc == 0)
-		rc = dos_write_all(fd, "\n", 1);
+	len = strlen(text);
+	rc = dos_step_pwrite("config-write", fd, text, len, 0) < 0 ||
+	    dos_step_pwrite("config-write", fd, "\n", 1, len) < 0 ||
+	    dos_step_fsync("config-fsync", fd) < 0 ? DOS_EIO : 0;
 	free(text);
-	if (rc == 0 && fsync(fd) < 0)
-		rc = DOS_EIO;
 	if (close(fd) < 0 && rc == 0)
 		rc = DOS_EIO;
-	if (rc == 0 && renameat(dirfd, tmp, dirfd, "config.json") < 0)
+	if (rc == 0 && dos_step_rename("config-rename", dirfd, tmp, dirfd,
+	    "config.json", 0) < 0)
 		rc = DOS_EIO;
 	if (rc == 0)
-		rc = dos_fsync_dir(dirfd, ".");
+		rc = dos_fsync_dir("config-dir-fsync", dirfd, ".");
 	if (rc < 0)
-		unlinkat(dirfd, tmp, 0);
+		dos_step_unlink("config-tmp-unlink", dirfd, tmp);
 	return rc;
 }

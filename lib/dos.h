@@ -196,11 +196,41 @@ uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
 int dos_write_all(int fd, const void *buf, size_t len);
 /* read(2) until len bytes or end of file; returns the count or DOS_EIO. */
 ssize_t dos_read_full(int fd, void *buf, size_t len);
-int dos_fsync_dir(int dirfd, const char *path);
+/* fsync(2) of the directory path below dirfd, as the step point. */
+int dos_fsync_dir(const char *point, int dirfd, const char *path);
 /* openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP). */
 int dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 /* mkdir -p of path (absolute or relative to the cwd). */
 int dos_mkdir_p(const char *path, mode_t mode);
+
+/* ---- lib/fault.c: the durable steps of the write paths -------------- */
+
+/*
+ * Every step that changes what a crash leaves behind goes through one of
+ * these: each makes its system call between two fault-injection points
+ * named after point (see DOS_FAULT in dos(7) and lib/fault.c), and
+ * returns like the call, -1 with errno on failure, an injected one
+ * included.  dos_step_create opens with dos_open_beneath and O_CREAT;
+ * dos_step_pwrite writes all of buf.
+ */
+int dos_step_pwrite(const char *point, int fd, const void *buf, size_t len,
+    uint64_t offset);
+int dos_step_truncate(const char *point, int fd, uint64_t length);
+int dos_step_fsync(const char *point, int fd);
+int dos_step_fdatasync(const char *point, int fd);
+int dos_step_syncfs(const char *point, int fd);
+int dos_step_create(const char *point, int dirfd, const char *name,
+    int flags, mode_t mode);
+int dos_step_mkdir(const char *point, int dirfd, const char *name,
+    mode_t mode);
+int dos_step_rename(const char *point, int fromfd, const char *from,
+    int tofd, const char *to, unsigned flags);
+int dos_step_link(const char *point, int fromfd, const char *from, int tofd,
+    const char *to);
+int dos_step_unlink(const char *point, int dirfd, const char *name);
+/* The points around a step made by another library (an index commit). */
+int dos_fault_before(const char *point);
+int dos_fault_after(const char *point);
 
 /* ---- lib/store.c: the container --------------------------------------- */
 

@@ -2127,7 +2127,8 @@ move_aside(struct fsck *f, const char *path, const char *base)
 		if (renameat2(f->st->dirfd, path, f->st->dirfd, dest,
 		    RENAME_NOREPLACE) == 0) {
 			note(f, "moved", path, "to %s", dest);
-			return dos_fsync_dir(f->st->dirfd, "lost-found");
+			return dos_fsync_dir("fsck-lost-found-fsync", f->st->dirfd,
+			    "lost-found");
 		}
 		if (errno != EEXIST)
 			return errno == ENOENT ? 0 : DOS_EIO;
@@ -2353,7 +2354,8 @@ swap_in_index(struct repair *rp)
 	if (rc < 0 && errno == ENOENT)
 		rc = renameat2(f->st->dirfd, "index.new/index", f->st->dirfd,
 		    "index", RENAME_NOREPLACE);
-	if (rc < 0 || dos_fsync_dir(f->st->dirfd, ".") < 0)
+	if (rc < 0 ||
+	    dos_fsync_dir("fsck-index-swap-fsync", f->st->dirfd, ".") < 0)
 		return DOS_EIO;
 	remove_tree(f->st->dirfd, "index.new");
 	return 0;

@@ -52,16 +52,18 @@ dos_read_full(int fd, void *buf, size_t len)
 }
 
 int
-dos_fsync_dir(int dirfd, const char *path)
+dos_fsync_dir(const char *point, int dirfd, const char *path)
 {
-	int fd, rc = 0;
+	int fd, rc = 0, saved;
 
 	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return DOS_EIO;
-	if (fsync(fd) < 0)
+	if (dos_step_fsync(point, fd) < 0)
 		rc = DOS_EIO;
+	saved = errno;
 	close(fd);
+	errno = saved;
 	return rc;
 }
 

@@ -334,7 +334,8 @@ dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 	snprintf(ix->home, len, "%s/index", st->path);
 	ix->dirfd = st->dirfd;
 	ix->writable = writable;
-	if (writable && mkdirat(st->dirfd, "index", 0777) < 0 && errno != EEXIST) {
+	if (writable && dos_step_mkdir("index-mkdir", st->dirfd, "index",
+	    0777) < 0 && errno != EEXIST) {
 		rc = DOS_EIO;
 		goto fail;
 	}
@@ -715,10 +716,14 @@ dos_index_commit(struct dos_index *ix)
 
 	if (ix->txn == NULL)
 		return DOS_EINVAL;
+	if (dos_fault_before("index-commit") < 0)
+		return DOS_EIO;
 	ret = ix->txn->commit(ix->txn, 0);
 	ix->txn = NULL;
 	if (ret != 0)
 		return db_error(ret);
+	if (dos_fault_after("index-commit") < 0)
+		return DOS_EIO;
 	ix->env->txn_checkpoint(ix->env, CHECKPOINT_KBYTES, 0, 0);
 	return 0;
 }

@@ -152,8 +152,8 @@ open_temp(struct dos_store *st, char *name, size_t size)
 		r = (unsigned)random();
 		snprintf(name, size, "obj-%ld-%u-%08x", (long)getpid(),
 		    st->tmp_counter++, r);
-		fd = openat(st->tmpfd, name,
-		    O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		fd = dos_step_create("loose-temp-create", st->tmpfd, name,
+		    O_WRONLY | O_EXCL, 0444);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -194,9 +194,10 @@ dos_loose_batch_write(struct dos_loose_batch *b, const void *buf, size_t len)
 {
 	int rc;
 
-	if ((rc = dos_hasher_update(&b->hasher, buf, len)) < 0 ||
-	    (rc = dos_write_all(b->fd, buf, len)) < 0)
+	if ((rc = dos_hasher_update(&b->hasher, buf, len)) < 0)
 		return rc;
+	if (dos_step_pwrite("loose-temp-write", b->fd, buf, len, b->size) < 0)
+		return DOS_EIO;
 	b->size += len;
 	/* Let the disk work while we hash the rest of a big object. */
 	if (b->size - b->flushed >= WRITEBACK_STEP) {
@@ -216,7 +217,8 @@ abort_object(struct dos_loose_batch *b)
 	if (b->fd >= 0) {
 		close(b->fd);
 		b->fd = -1;
-		unlinkat(b->st->tmpfd, b->items[b->nr].tmpname, 0);
+		dos_step_unlink("loose-temp-unlink", b->st->tmpfd,
+		    b->items[b->nr].tmpname);
 	}
 	errno = saved;
 }
@@ -254,7 +256,7 @@ dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 	rc = dos_loose_stat(b->st, &p->oid, &have);
 	if (rc == 0 && have == b->size) {
 		/* Already stored: never rewrite it. */
-		unlinkat(b->st->tmpfd, p->tmpname, 0);
+		dos_step_unlink("loose-temp-unlink", b->st->tmpfd, p->tmpname);
 		p->state = PENDING_DONE;
 	} else if (rc == 0 || rc == DOS_ECORRUPT) {
 		/* A truncated or damaged copy: the good one replaces it. */
@@ -262,7 +264,8 @@ dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 	} else if (rc == DOS_ENOTFOUND) {
 		p->state = is_packed(b->st, &p->oid) ? PENDING_DONE : PENDING_NEW;
 		if (p->state == PENDING_DONE)
-			unlinkat(b->st->tmpfd, p->tmpname, 0);
+			dos_step_unlink("loose-temp-unlink", b->st->tmpfd,
+			    p->tmpname);
 	} else {
 		goto fail;
 	}
@@ -271,7 +274,7 @@ dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 	return 0;
 fail:
 	fd = errno;
-	unlinkat(b->st->tmpfd, p->tmpname, 0);
+	dos_step_unlink("loose-temp-unlink", b->st->tmpfd, p->tmpname);
 	errno = fd;
 	return rc;
 }
@@ -312,21 +315,24 @@ sync_temps(struct dos_loose_batch *b, size_t nnew)
 {
 	struct dos_store *st = b->st;
 	size_t i;
-	int fd, rc = 0;
+	int fd, rc = 0, saved;
 
 	if (nnew == 0)
 		return 0;
 	if (nnew > 1)
-		return syncfs(st->tmpfd) < 0 ? DOS_EIO : 0;
+		return dos_step_syncfs("loose-temps-syncfs", st->tmpfd) < 0 ?
+		    DOS_EIO : 0;
 	for (i = 0; i < b->nr; i++) {
 		if (b->items[i].state == PENDING_DONE)
 			continue;
 		fd = openat(st->tmpfd, b->items[i].tmpname, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
 			return DOS_EIO;
-		if (fsync(fd) < 0)
+		if (dos_step_fsync("loose-temp-fsync", fd) < 0)
 			rc = DOS_EIO;
+		saved = errno;
 		close(fd);
+		errno = saved;
 	}
 	return rc;
 }
@@ -341,26 +347,29 @@ install(struct dos_store *st, struct pending *p, char *shard_made)
 
 	dos_loose_name(st, &p->oid, name, sizeof name);
 	for (tries = 0; tries < 2; tries++) {
-		if (renameat2(st->tmpfd, p->tmpname, st->loosefd, name, how) == 0)
+		if (dos_step_rename("loose-rename", st->tmpfd, p->tmpname,
+		    st->loosefd, name, how) == 0)
 			return 0;
 		if (errno == EEXIST) {
-			unlinkat(st->tmpfd, p->tmpname, 0);
+			dos_step_unlink("loose-temp-unlink", st->tmpfd, p->tmpname);
 			return 0;
 		}
 		if (errno == EINVAL && how != 0) {
 			/* No RENAME_NOREPLACE here: link(2) never replaces. */
-			if (linkat(st->tmpfd, p->tmpname, st->loosefd, name, 0) < 0 &&
+			if (dos_step_link("loose-link", st->tmpfd, p->tmpname,
+			    st->loosefd, name) < 0 &&
 			    errno != EEXIST && errno != ENOENT)
 				return DOS_EIO;
 			if (errno != ENOENT || tries > 0) {
-				unlinkat(st->tmpfd, p->tmpname, 0);
+				dos_step_unlink("loose-temp-unlink", st->tmpfd,
+				    p->tmpname);
 				return 0;
 			}
 		}
 		if (errno != ENOENT || (slash = strchr(name, '/')) == NULL)
 			return DOS_EIO;
 		*slash = '\0';
-		if (mkdirat(st->loosefd, name, 0777) == 0)
+		if (dos_step_mkdir("loose-shard-mkdir", st->loosefd, name, 0777) == 0)
 			*shard_made = 1;
 		else if (errno != EEXIST)
 			return DOS_EIO;
@@ -394,7 +403,7 @@ dos_loose_batch_commit(struct dos_loose_batch *b)
 	}
 	/* The new directory entries must be durable too. */
 	if (nnew > 1) {
-		if (syncfs(st->loosefd) < 0)
+		if (dos_step_syncfs("loose-syncfs", st->loosefd) < 0)
 			return DOS_EIO;
 	} else if (nnew == 1) {
 		dos_loose_name(st, &b->items[last_new].oid, name, sizeof name);
@@ -402,8 +411,9 @@ dos_loose_batch_commit(struct dos_loose_batch *b)
 			*slash = '\0';
 		else
 			strcpy(name, ".");
-		if (dos_fsync_dir(st->loosefd, name) < 0 ||
-		    (shard_made && fsync(st->loosefd) < 0))
+		if (dos_fsync_dir("loose-shard-fsync", st->loosefd, name) < 0 ||
+		    (shard_made && dos_step_fsync("loose-dir-fsync",
+		    st->loosefd) < 0))
 			return DOS_EIO;
 	}
 	b->nr = 0;
@@ -421,7 +431,8 @@ dos_loose_batch_free(struct dos_loose_batch *b)
 	abort_object(b);
 	for (i = 0; i < b->nr; i++)
 		if (b->items[i].state != PENDING_DONE)
-			unlinkat(b->st->tmpfd, b->items[i].tmpname, 0);
+			dos_step_unlink("loose-temp-unlink", b->st->tmpfd,
+			    b->items[i].tmpname);
 	dos_hasher_release(&b->hasher);
 	free(b->items);
 	free(b->buf);

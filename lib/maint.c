@@ -70,7 +70,8 @@ unlink_worker(void *data)
 			return NULL;
 		for (; i < end; i++) {
 			dos_loose_name(u->st, &u->oids.oids[i], name, sizeof name);
-			if (unlinkat(u->st->loosefd, name, 0) == 0 || errno == ENOENT)
+			if (dos_step_unlink("pack-loose-unlink", u->st->loosefd,
+			    name) == 0 || errno == ENOENT)
 				continue;
 			pthread_mutex_lock(&u->lock);
 			/* Out of memory: the file stays, fsck sees it as garbage. */
@@ -382,7 +383,8 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 		return 0;
 	}
 	snprintf(name, sizeof name, "packs/%u", pack);
-	if (unlinkat(st->dirfd, name, 0) < 0 || dos_fsync_dir(st->dirfd, "packs") < 0)
+	if (dos_step_unlink("repack-pack-unlink", st->dirfd, name) < 0 ||
+	    dos_fsync_dir("packs-fsync", st->dirfd, "packs") < 0)
 		return DOS_EIO;
 	if ((rc = dos_index_begin(ix)) < 0)
 		return rc;
@@ -561,7 +563,7 @@ dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
 		if (fstatat(st->tmpfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !dos_temp_is_stale(e->d_name, sb.st_mtime, now))
 			continue;
-		if (unlinkat(st->tmpfd, e->d_name, 0) == 0)
+		if (dos_step_unlink("gc-temp-unlink", st->tmpfd, e->d_name) == 0)
 			(*removed)++;
 		else if (errno != ENOENT)
 			rc = DOS_EIO;

@@ -306,8 +306,10 @@ use_fresh_pack(struct dos_pack_writer *w, uint32_t pack, int fd)
 	memset(hdr, 0, sizeof hdr);
 	memcpy(hdr, pack_magic, 8);
 	le32(hdr + 8, DOS_PACK_VERSION);
-	if (ftruncate(fd, 0) < 0 || pwrite(fd, hdr, sizeof hdr, 0) != sizeof hdr ||
-	    fdatasync(fd) < 0 || dos_fsync_dir(w->st->dirfd, "packs") < 0) {
+	if (dos_step_truncate("pack-new-truncate", fd, 0) < 0 ||
+	    dos_step_pwrite("pack-new-header-write", fd, hdr, sizeof hdr, 0) < 0 ||
+	    dos_step_fdatasync("pack-new-fdatasync", fd) < 0 ||
+	    dos_fsync_dir("packs-fsync", w->st->dirfd, "packs") < 0) {
 		saved = errno;
 		close(fd);
 		errno = saved;
@@ -335,8 +337,8 @@ create_pack(struct dos_pack_writer *w, uint32_t pack)
 	int fd, rc, saved;
 
 	snprintf(name, sizeof name, "packs/%u", pack);
-	fd = dos_open_beneath(w->st->dirfd, name,
-	    O_RDWR | O_CREAT | O_EXCL, 0666);
+	fd = dos_step_create("pack-create", w->st->dirfd, name,
+	    O_RDWR | O_EXCL, 0666);
 	if (fd < 0)
 		return DOS_EIO;
 	rc = use_fresh_pack(w, pack, fd);
@@ -346,7 +348,7 @@ create_pack(struct dos_pack_writer *w, uint32_t pack)
 		 * remove it, rather than leave a file that is no pack.
 		 */
 		saved = errno;
-		unlinkat(w->st->dirfd, name, 0);
+		dos_step_unlink("pack-create-unlink", w->st->dirfd, name);
 		errno = saved;
 	}
 	return rc;
@@ -402,7 +404,7 @@ open_current_pack(struct dos_pack_writer *w)
 		return create_pack(w, newest + 1);
 	}
 	if ((uint64_t)sb.st_size > committed &&
-	    ftruncate(fd, (off_t)committed) < 0) {
+	    dos_step_truncate("pack-tail-truncate", fd, committed) < 0) {
 		close(fd);
 		return DOS_EIO;
 	}
@@ -454,20 +456,9 @@ fail:
 static int
 write_out(struct dos_pack_writer *w)
 {
-	ssize_t n;
-	size_t done = 0;
-	uint64_t at = w->end - w->wlen;
-
-	while (done < w->wlen) {
-		n = pwrite(w->packfd, w->wbuf + done, w->wlen - done,
-		    (off_t)(at + done));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return DOS_EIO;
-		}
-		done += (size_t)n;
-	}
+	if (w->wlen > 0 && dos_step_pwrite("pack-write", w->packfd, w->wbuf,
+	    w->wlen, w->end - w->wlen) < 0)
+		return DOS_EIO;
 	w->wlen = 0;
 	return 0;
 }
@@ -862,7 +853,7 @@ drop_since(struct dos_pack_writer *w, uint64_t start)
 	} else {
 		w->wlen = 0;
 		/* If this fails the tail is cut by the next writer instead. */
-		(void)!ftruncate(w->packfd, (off_t)start);
+		(void)!dos_step_truncate("pack-drop-truncate", w->packfd, start);
 	}
 	w->end = start;
 	errno = saved;
@@ -1019,7 +1010,8 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 		dos_pack_encode_entry(hdr, &pe);
 		if ((rc = write_out(w)) < 0)
 			goto fail;
-		if (pwrite(w->packfd, hdr, sizeof hdr, (off_t)start) != sizeof hdr) {
+		if (dos_step_pwrite("pack-entry-header-write", w->packfd, hdr,
+		    sizeof hdr, start) < 0) {
 			rc = DOS_EIO;
 			goto fail;
 		}
@@ -1221,7 +1213,7 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 	if (w->nr == 0 && w->end == w->committed)
 		return 0;
 	/* The data must be durable before any record points at it. */
-	if (fdatasync(w->packfd) < 0)
+	if (dos_step_fdatasync("pack-fdatasync", w->packfd) < 0)
 		return DOS_EIO;
 	/*
 	 * Another process may have died in the index: recovery then

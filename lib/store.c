@@ -239,13 +239,14 @@ dos_store_create(const char *path, const struct dos_config *cfg,
 		return empty < 0 ? DOS_EIO : DOS_EEXIST;
 	}
 	for (i = 0; layout_dirs[i] != NULL; i++) {
-		if (mkdirat(dirfd, layout_dirs[i], 0777) < 0 && errno != EEXIST) {
+		if (dos_step_mkdir("init-mkdir", dirfd, layout_dirs[i], 0777) < 0 &&
+		    errno != EEXIST) {
 			rc = DOS_EIO;
 			goto out;
 		}
 	}
 	/* The directories must be durable before the config names them. */
-	if (fsync(dirfd) < 0) {
+	if (dos_step_fsync("init-fsync", dirfd) < 0) {
 		rc = DOS_EIO;
 		goto out;
 	}
