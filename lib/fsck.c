@@ -51,6 +51,7 @@ enum kind {
 	K_BAD_PACK_HEADER,
 	K_GARBAGE,
 	K_TORN_TAIL,
+	K_UNFINISHED_PACK,
 	K_UNREADABLE,
 	K_BAD_NAME,
 	K_STALE_TEMP,
@@ -81,6 +82,7 @@ static const struct {
 	[K_BAD_PACK_HEADER] = { "bad-pack-header", DOS_FSCK_PACK },
 	[K_GARBAGE] = { "garbage", DOS_FSCK_PACK },
 	[K_TORN_TAIL] = { "torn-tail", DOS_FSCK_PACK },
+	[K_UNFINISHED_PACK] = { "unfinished-pack", DOS_FSCK_PACK },
 	[K_UNREADABLE] = { "unreadable", DOS_FSCK_OBJECT },
 	[K_BAD_NAME] = { "bad-name", DOS_FSCK_LOOSE },
 	[K_STALE_TEMP] = { "stale-temp", DOS_FSCK_LOOSE },
@@ -1299,6 +1301,17 @@ struct scan {
 
 #define NO_GARBAGE (~(uint64_t)0)
 
+/*
+ * A pack of at most its header that the index has no length for: its
+ * creation was cut short (the length is committed right after the header
+ * is synced).  It holds nothing, and the next writer takes it over.
+ */
+static int
+is_unfinished(const struct pack *p)
+{
+	return !p->has_length && p->size <= DOS_PACK_HEADER_SIZE;
+}
+
 static int
 end_garbage(struct scan *s, uint64_t at)
 {
@@ -1334,8 +1347,9 @@ scan_pack(struct fsck *f, struct pack *p)
 	ssize_t n;
 	int rc = 0, done = 0;
 
-	if (pread(p->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-	    dos_pack_check_header(p->fd) < 0) {
+	if (!is_unfinished(p) &&
+	    (pread(p->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+	    dos_pack_check_header(p->fd) < 0)) {
 		char path[32];
 		snprintf(path, sizeof path, "packs/%u", p->num);
 		if ((rc = add_finding(f, K_BAD_PACK_HEADER, NULL, path, p->num,
@@ -1466,12 +1480,13 @@ scan_pack(struct fsck *f, struct pack *p)
 }
 
 /*
- * Bytes past a pack's committed length are a torn tail only if they still
- * are once the check is over: a writer that started after the check began
- * may have appended them, and may have committed them since.
+ * Bytes past a pack's committed length (all of a pack without one) are
+ * left by a killed writer only if they still are once the check is over:
+ * a writer that started after the check began may have appended them (or
+ * created the pack), and may have committed them since.
  */
 static int
-tail_still_torn(struct fsck *f, const struct pack *p)
+still_uncommitted(struct fsck *f, const struct pack *p)
 {
 	struct dos_index *ix;
 	uint64_t committed;
@@ -1494,7 +1509,12 @@ check_pack_lengths(struct fsck *f)
 	for (i = 0; i < f->packs_nr && rc == 0; i++) {
 		struct pack *p = &f->packs[i];
 		snprintf(path, sizeof path, "packs/%u", p->num);
-		if (!p->has_length) {
+		if (is_unfinished(p)) {
+			if (still_uncommitted(f, p))
+				rc = add_finding(f, K_UNFINISHED_PACK, NULL, path,
+				    p->num, 0, "length=%llu",
+				    (unsigned long long)p->size);
+		} else if (!p->has_length) {
 			if (f->index_present && f->index_ok &&
 			    p->valid_end > DOS_PACK_HEADER_SIZE)
 				rc = add_finding(f, K_NO_PACK_LENGTH, NULL, path,
@@ -1504,7 +1524,7 @@ check_pack_lengths(struct fsck *f)
 			    0, "length=%llu committed=%llu",
 			    (unsigned long long)p->size,
 			    (unsigned long long)p->committed);
-		} else if (p->committed < p->size && tail_still_torn(f, p)) {
+		} else if (p->committed < p->size && still_uncommitted(f, p)) {
 			rc = add_finding(f, K_TORN_TAIL, NULL, path, p->num,
 			    p->committed, "offset=%llu length=%llu",
 			    (unsigned long long)p->committed,
@@ -2374,6 +2394,13 @@ repair_pack_lengths(struct repair *rp)
 	for (i = 0; i < f->packs_nr && rc == 0; i++) {
 		struct pack *p = &f->packs[i];
 		snprintf(path, sizeof path, "packs/%u", p->num);
+		if (is_unfinished(p)) {
+			/* It holds nothing: removed, not given a length. */
+			if (unlinkat(f->st->dirfd, path, 0) < 0 && errno != ENOENT)
+				return DOS_EIO;
+			note(f, "removed", path, "%s", "");
+			continue;
+		}
 		want = p->valid_end;
 		if (!rp->rebuild && p->has_length && p->committed <= p->size)
 			want = p->committed;

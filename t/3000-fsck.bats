@@ -260,6 +260,25 @@ lost $id" ]
 	[ "$(stat -c %s "$DOS_DIR/packs/0")" -eq "$size" ]
 }
 
+@test "a pack whose creation was cut short: unfinished-pack; --repair removes it" {
+	make_packed
+	# Killed before the header was written, or before its length was
+	# committed: no record in packs.db.
+	: >"$DOS_DIR/packs/1"
+	head -c 16 "$DOS_DIR/packs/0" >"$DOS_DIR/packs/2"
+	run -4 --separate-stderr dos fsck
+	[ "$output" = "unfinished-pack packs/1 length=0
+unfinished-pack packs/2 length=16" ]
+	run -0 --separate-stderr dos fsck --repair
+	[ "$stderr" = "dos fsck: removed packs/1
+dos fsck: removed packs/2
+dos fsck: no problems found" ]
+	[ ! -e "$DOS_DIR/packs/1" ] && [ ! -e "$DOS_DIR/packs/2" ]
+	all_intact
+	run -0 dos hash-object -w --to-pack data/abc
+	run -0 dos fsck -q
+}
+
 @test "a damaged header healed from loose leaves garbage for repack" {
 	make_packed
 	id=$(id_of text)
