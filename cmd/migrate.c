@@ -45,6 +45,7 @@ static const struct option migrate_options[] = {
  * second run of the same command may then continue in it.
  */
 #define MARKER "migrating"
+#define MARKER_TMP MARKER ".tmp"
 
 /* Old key to new id, for sha1 sources. */
 struct map_entry {
@@ -361,21 +362,40 @@ read_marker(const char *dest, char *buf, size_t size)
 	return 0;
 }
 
+/* Written whole and renamed into place: a killed run leaves no half. */
 static void
 write_marker(struct migration *m, const char *source)
 {
 	size_t len = strlen(source);
-	int fd = dos_step_create("migrate-marker-create", m->store.dirfd,
-	    MARKER, O_WRONLY | O_TRUNC, 0444);
+	int fd = -1;
 
+	/* A killed run's file is read-only: it goes first. */
+	if (dos_step_unlink("migrate-marker-unlink", m->store.dirfd,
+	    MARKER_TMP) == 0 || errno == ENOENT)
+		fd = dos_step_create("migrate-marker-create", m->store.dirfd,
+		    MARKER_TMP, O_WRONLY | O_EXCL, 0444);
 	if (fd < 0 ||
 	    dos_step_pwrite("migrate-marker-write", fd, source, len, 0) < 0 ||
 	    dos_step_pwrite("migrate-marker-write", fd, "\n", 1, len) < 0 ||
 	    dos_step_fsync("migrate-marker-fsync", fd) < 0 ||
+	    dos_step_rename("migrate-marker-rename", m->store.dirfd, MARKER_TMP,
+	    m->store.dirfd, MARKER, 0) < 0 ||
 	    dos_step_fsync("migrate-dir-fsync", m->store.dirfd) < 0)
 		die("unable to write '%s/" MARKER "': %s", m->store.path,
 		    strerror(errno));
 	close(fd);
+}
+
+/* Stops at the first key of the source missing from the destination. */
+static int
+stop_at_missing(const char *key, void *data)
+{
+	struct dos_oid oid;
+	int rc;
+
+	dos_oid_from_hex(&oid, key, DOS_HEXSZ);
+	rc = have_object(data, &oid, UINT64_MAX);
+	return rc < 0 ? rc : !rc;
 }
 
 /*
@@ -383,7 +403,8 @@ write_marker(struct migration *m, const char *source)
  * migration left there.
  */
 static void
-create_destination(struct migration *m, const char *dest, const char *source)
+create_destination(struct migration *m, const char *dest, const char *source,
+    struct dos_legacy *lg)
 {
 	struct dos_config cfg, existing;
 	char marker[PATH_MAX + 2];
@@ -408,6 +429,13 @@ create_destination(struct migration *m, const char *dest, const char *source)
 	} else {
 		empty = dos_for_each_object(&m->store, DOS_ITER_UNORDERED,
 		    stop_at_first, NULL);
+		/*
+		 * Objects but no marker: another container's, unless it has
+		 * every object of the source, as when a migration finished
+		 * and was killed before it could exit; it is checked again.
+		 */
+		if (empty > 0 && !m->sha1)
+			empty = dos_legacy_for_each_key(lg, stop_at_missing, m);
 		if (empty < 0)
 			die("unable to read '%s': %s", dest, dos_strerror(empty));
 		if (empty > 0)
@@ -535,7 +563,7 @@ cmd_main(int argc, char **argv)
 	else if (into)
 		open_destination(&m, dest, into);
 	else
-		create_destination(&m, dest, abs_source);
+		create_destination(&m, dest, abs_source, lg);
 	if (!m.dry_run)
 		m.writer = dos_lock_packs(&m.store, 0, DOS_COMPRESS_AUTO);
 

@@ -214,6 +214,42 @@ add_loose() {
 	diff -u expect actual
 }
 
+# The number of the first fault point "<when> <name>" ($1) of migrating
+# 15_edge_states (see DOS_FAULT in dos(7)).
+migrate_point() {
+	rm -rf probe points
+	DOS_FAULT_LOG=points dos migrate -q 15_edge_states/container probe
+	grep -m1 " $1\$" points | cut -d' ' -f1
+}
+
+@test "a migration killed while it writes its marker can be run again" {
+	unpack 15_edge_states
+	n=$(migrate_point "before migrate-marker-write")
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
+	[ ! -e new/migrating ]
+	run -0 dos migrate -q 15_edge_states/container new
+	[ ! -e new/migrating ] && [ ! -e new/migrating.tmp ]
+	expected_objects 15_edge_states >expect
+	actual_objects new >actual
+	diff -u expect actual
+}
+
+@test "a migration killed after it finished can be run again" {
+	unpack 15_edge_states
+	n=$(migrate_point "after migrate-marker-unlink")
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
+	[ ! -e new/migrating ]
+	run -0 --separate-stderr dos migrate 15_edge_states/container new
+	[[ "$stderr" == *"migrated 0 objects"*"71 already present"* ]]
+	expected_objects 15_edge_states >expect
+	actual_objects new >actual
+	diff -u expect actual
+	# Not when an object of the source is missing.
+	dos --dir=new rm "$(head -1 expect | cut -d' ' -f1)"
+	run -128 dos migrate 15_edge_states/container new
+	[[ "$output" == *"already holds objects"* ]]
+}
+
 @test "--into adds to an existing container, skipping what it has" {
 	unpack 14_repack_interrupted
 	echo hello >hello
