@@ -236,7 +236,7 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 	char codec[32], *text;
 	json_t *root;
 	size_t len;
-	int fd, rc;
+	int fd, rc, saved;
 	const char *tmp = "config.json.tmp";
 
 	dos_codec_format(cfg, codec, sizeof codec);
@@ -254,8 +254,13 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 	json_decref(root);
 	if (text == NULL)
 		return DOS_ENOMEM;
-	fd = dos_step_create("config-create", dirfd, tmp, O_WRONLY | O_TRUNC,
-	    0444);
+	/* A killed init's file is read-only: it goes first. */
+	if (dos_step_unlink("config-tmp-unlink", dirfd, tmp) < 0 &&
+	    errno != ENOENT)
+		fd = -1;
+	else
+		fd = dos_step_create("config-create", dirfd, tmp,
+		    O_WRONLY | O_EXCL, 0444);
 	if (fd < 0) {
 		free(text);
 		return DOS_EIO;
@@ -272,7 +277,10 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 		rc = DOS_EIO;
 	if (rc == 0)
 		rc = dos_fsync_dir("config-dir-fsync", dirfd, ".");
-	if (rc < 0)
+	if (rc < 0) {
+		saved = errno;
 		dos_step_unlink("config-tmp-unlink", dirfd, tmp);
+		errno = saved;
+	}
 	return rc;
 }

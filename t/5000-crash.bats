@@ -67,3 +67,28 @@ load helper
 	# Reading is no step.
 	run -0 env DOS_FAULT=bogus dos cat-object --batch-check </dev/null
 }
+
+@test "an init killed after creating config.json.tmp runs again as a user" {
+	command -v setpriv >/dev/null || skip "no setpriv"
+	DOS_FAULT_LOG=points dos init -q probe
+	n=$(grep -m1 ' after config-create$' points | cut -d' ' -f1)
+	# Not as root, who may write a read-only file; the programs go where
+	# the user can reach them.
+	as=()
+	mkdir bin c
+	cp "$(command -v dos)" "$(command -v dos-init)" bin/
+	if [ "$(id -u)" -eq 0 ]; then
+		as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+		chown 65534:65534 c
+		chmod -R a+rX "$BATS_TEST_TMPDIR"
+		chmod a+x "$BATS_TEST_TMPDIR/.." "$BATS_TEST_TMPDIR/../.." 2>/dev/null || true
+	fi
+	user() {
+		"${as[@]}" env PATH="$BATS_TEST_TMPDIR/bin:$PATH" \
+		    DOS_EXEC_PATH="$BATS_TEST_TMPDIR/bin" "$@"
+	}
+	run -137 user env DOS_FAULT=kill:$n dos init -q c
+	[ -e c/config.json.tmp ] && [ ! -e c/config.json ]
+	run -0 user dos init -q c
+	[ -e c/config.json ] && [ ! -e c/config.json.tmp ]
+}
