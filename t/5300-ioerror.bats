@@ -4,6 +4,44 @@
 # with the system's reason.
 load helper
 
+@test "a full disk while writing a loose object: a clear error, no temp file" {
+	printf abc >abc
+	seq 1 1000 >text
+	dos init -q probe
+	DOS_DIR=probe DOS_FAULT_LOG=points dos hash-object -w abc text >/dev/null
+	n=$(grep ' before loose-temp-write$' points | sed -n '2s/ .*//p')
+	run -128 --separate-stderr env DOS_FAULT=enospc:$n dos hash-object -w abc text
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-hash-object: fatal: unable to store 'text': No space left on device" ]
+	[ -z "$(ls -A "$DOS_DIR/sandbox")" ]
+	run -0 dos fsck -q
+	[ "$output" = "" ]
+}
+
+@test "a batch whose commit fails prints no id and leaves no temp file" {
+	printf abc >abc
+	: >empty
+	dos init -q probe
+	printf '%s\n' abc empty >list
+	DOS_DIR=probe DOS_FAULT_LOG=points dos hash-object -w --stdin-paths <list >/dev/null
+	n=$(grep -m1 ' before loose-temps-syncfs$' points | cut -d' ' -f1)
+	run -128 --separate-stderr env DOS_FAULT=eio:$n dos hash-object -w --stdin-paths <list
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-hash-object: fatal: unable to store objects in '$DOS_DIR': Input/output error" ]
+	[ -z "$(ls -A "$DOS_DIR/sandbox")" ]
+	run -1 dos cat-object -e "$ABC_OID"
+}
+
+@test "a read error of the input is not a write error" {
+	printf abc >abc
+	mkdir dir
+	run -128 --separate-stderr dos hash-object -w dir
+	[ "$stderr" = "dos-hash-object: fatal: could not read 'dir': Is a directory" ]
+	run -1 --separate-stderr dos hash-object -w --keep-going --stdin-paths < <(printf 'dir\nabc\n')
+	[ "$output" = "$ABC_OID" ]
+	[ "$stderr" = "dos-hash-object: error: could not read 'dir': Is a directory" ]
+}
+
 @test "init: a failed rename of config.json is reported with its reason" {
 	DOS_FAULT_LOG=points dos init -q probe
 	n=$(grep -m1 ' after config-rename$' points | cut -d' ' -f1)
