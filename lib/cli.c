@@ -234,11 +234,14 @@ dos_report_problem(void *data, const struct dos_oid *oid, int code,
     const char *what)
 {
 	char hex[DOS_HEXSZ + 1];
+	const char *sep = code == DOS_EIO ? ": " : "";
+	const char *why = code == DOS_EIO ? dos_strerror(code) : "";
 
 	if (oid != NULL)
-		error("object '%s': %s", dos_oid_to_hex(oid, hex), what);
+		error("object '%s': %s%s%s", dos_oid_to_hex(oid, hex), what,
+		    sep, why);
 	else
-		error("%s", what);
+		error("%s%s%s", what, sep, why);
 	*(int *)data = 1;
 }
 

@@ -932,8 +932,8 @@ void dos_out_flush(void);
 /* Flush after each record when stdout is not a regular file (git's rule). */
 int dos_stdout_is_pipe(void);
 
-/* A struct dos_maint problem callback: an error line; data is an int
- * status set to 1. */
+/* A struct dos_maint problem callback: an error line (ending in errno's
+ * text for DOS_EIO); data is an int status set to 1. */
 void dos_report_problem(void *data, const struct dos_oid *oid, int code,
     const char *what);
 /* "1.5 MiB"-style size for people (1024-based; plain bytes below 1 KiB). */

@@ -49,6 +49,7 @@ struct unlinker {
 	size_t next;			/* first oid no thread has claimed */
 	pthread_mutex_t lock;
 	struct dos_oid_list failed;	/* unlink failed; reported later */
+	int failed_errno;		/* why the last one failed */
 	pthread_t threads[UNLINK_THREADS];
 	int nthreads;
 };
@@ -74,6 +75,7 @@ unlink_worker(void *data)
 			    name) == 0 || errno == ENOENT)
 				continue;
 			pthread_mutex_lock(&u->lock);
+			u->failed_errno = errno;
 			/* Out of memory: the file stays, fsck sees it as garbage. */
 			(void)dos_oid_list_push(&u->failed, &u->oids.oids[i]);
 			pthread_mutex_unlock(&u->lock);
@@ -89,9 +91,11 @@ unlink_wait(struct unlinker *u, const struct dos_maint *m)
 
 	while (u->nthreads > 0)
 		pthread_join(u->threads[--u->nthreads], NULL);
-	for (i = 0; i < u->failed.nr; i++)
+	for (i = 0; i < u->failed.nr; i++) {
+		errno = u->failed_errno;
 		report(m, &u->failed.oids[i], DOS_EIO,
 		    "unable to remove loose copy");
+	}
 	u->failed.nr = 0;
 	u->oids.nr = 0;
 }

@@ -48,3 +48,16 @@ load helper
 	run -128 env DOS_FAULT=eio:$n dos init c
 	[ "$output" = "dos-init: fatal: unable to create container 'c': Input/output error" ]
 }
+
+@test "pack: a loose copy that cannot be removed is reported with the reason" {
+	printf abc >abc
+	dos hash-object -w abc >/dev/null
+	cp -a "$DOS_DIR" probe
+	DOS_DIR=probe DOS_FAULT_LOG=points dos pack -q
+	n=$(grep -m1 ' before pack-loose-unlink$' points | cut -d' ' -f1)
+	run -1 --separate-stderr env DOS_FAULT=eio:$n dos pack -q
+	[ "$stderr" = "dos-pack: error: object '$ABC_OID': unable to remove loose copy: Input/output error" ]
+	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	run -0 dos pack -q
+	[ ! -e "$(loose_path "$ABC_OID")" ]
+}
