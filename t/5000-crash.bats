@@ -1,6 +1,15 @@
 #!/usr/bin/env bats
-# Crash tests: the fault points of the write paths (DOS_FAULT, see dos(7)).
+# Crash tests: the fault points of the write paths (DOS_FAULT, see dos(7)),
+# and every writing operation killed with SIGKILL at a sample of its
+# points.  After each kill, every object acknowledged before it reads
+# back right, dos fsck finds nothing but leftovers that are cleaned, and
+# the operation runs again to completion (t/crash.bash).  t/stress/crash
+# kills at every point and at random times.
 load helper
+load crash
+
+# Kill points tried per operation here.
+SAMPLE=6
 
 @test "DOS_FAULT_LOG lists the points of a loose write in protocol order" {
 	printf abc >abc
@@ -91,4 +100,36 @@ load helper
 	[ -e c/config.json.tmp ] && [ ! -e c/config.json ]
 	run -0 user dos init -q c
 	[ -e c/config.json ] && [ ! -e c/config.json.tmp ]
+}
+
+@test "hash-object -w, one object, killed at its points" {
+	crash_tries hash "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
+@test "hash-object -w --stdin-paths, a batch, killed at its points" {
+	crash_tries hash-batch "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
+@test "hash-object -w --to-pack, killed at its points" {
+	crash_tries hash-pack "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
+@test "pack, killed at its points" {
+	crash_tries pack "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
+@test "repack, killed at its points" {
+	crash_tries repack "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
+@test "rm, killed at its points" {
+	crash_tries rm "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
+@test "gc, killed at its points" {
+	crash_tries gc "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
+@test "migrate, killed at its points" {
+	crash_tries migrate "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
 }
