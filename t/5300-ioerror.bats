@@ -1,8 +1,15 @@
 #!/usr/bin/env bats
-# I/O errors: EIO and ENOSPC injected at the steps of the write paths
-# (DOS_FAULT=eio:N, enospc:N, see dos(7)): each failure gives a message
-# with the system's reason.
+# I/O errors: EIO and ENOSPC injected at the steps of every writing
+# operation (DOS_FAULT=eio:N, enospc:N, see dos(7)).  Each failure gives a
+# message with the system's reason and exit 1 or 128 (a failed clean-up
+# of a temp file may pass unnoticed); no id is printed for an object not
+# stored, nothing reads back wrong, fsck finds only leftovers it cleans,
+# and the operation then runs to completion (t/crash.bash).
 load helper
+load crash
+
+# Points tried per operation and error.
+SAMPLE=5
 
 @test "a full disk while writing a loose object: a clear error, no temp file" {
 	printf abc >abc
@@ -60,4 +67,44 @@ load helper
 	[ "$(dos cat-object "$ABC_OID")" = abc ]
 	run -0 dos pack -q
 	[ ! -e "$(loose_path "$ABC_OID")" ]
+}
+
+@test "hash-object -w, one object, with I/O errors" {
+	crash_tries hash "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries hash "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
+@test "hash-object -w --stdin-paths, a batch, with I/O errors" {
+	crash_tries hash-batch "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries hash-batch "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
+@test "hash-object -w --to-pack with I/O errors" {
+	crash_tries hash-pack "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries hash-pack "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
+@test "pack with I/O errors" {
+	crash_tries pack "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries pack "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
+@test "repack with I/O errors" {
+	crash_tries repack "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries repack "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
+@test "rm with I/O errors" {
+	crash_tries rm "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries rm "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
+@test "gc with I/O errors" {
+	crash_tries gc "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries gc "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
+@test "migrate with I/O errors" {
+	crash_tries migrate "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries migrate "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
 }
