@@ -91,6 +91,12 @@ bench: deps
 	$(MAKE) all
 	bench/run $(BUILD)
 
+# Every stress part in t/stress/ (crash, power loss, ...), about ten
+# minutes in all (STRESS_SECONDS per part), then a summary table.
+stress: deps
+	$(MAKE) all
+	t/stress/run $(BUILD)
+
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
@@ -109,6 +115,6 @@ uninstall:
 clean:
 	rm -rf build build-*
 
-.PHONY: all deps lint test demo bench install uninstall clean
+.PHONY: all deps lint test demo bench stress install uninstall clean
 # Keep the objects make builds on the way to a program.
 .PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/cmd/%.o

@@ -371,3 +371,77 @@ crash_tries() {
 		crash_try "$op" "$w" "$mode:$i" || return 1
 	done
 }
+
+# crash_chain OP W SPEC MODE USEC: from OP's base, OP with the fault SPEC
+# and up to two runs more that MODE crashes too (at a random point of
+# those W/points lists, or with kill also after a random part of the
+# USEC microseconds a run takes), then OP to completion.  Counts the
+# crashes in CRASH_TRIED; returns 1 if anything failed.
+crash_chain() {
+	local op=$1 w=$2 spec=$3 mode=$4 usec=$5 n rc left delay again=
+	n=$(wc -l <"$w/points")
+	crash_reset "$op" "$w"
+	for left in 2 1 0; do
+		rc=0
+		if [ "$spec" = timed ]; then
+			delay=$((RANDOM * usec / 32768))
+			CRASH_TIMEOUT=$(printf '%d.%06d' $((delay / 1000000)) \
+			    $((delay % 1000000))) crash_fault "$op" "$w" "" || rc=$?
+		else
+			crash_fault "$op" "$w" "$spec" $again || rc=$?
+		fi
+		again=again
+		[ "$rc" -eq 2 ] && break
+		CRASH_TRIED=$((CRASH_TRIED + 1))
+		[ "$rc" -eq 0 ] || return 1
+		[ "$left" -gt 0 ] || break
+		spec=$mode:$((1 + RANDOM % n))
+		if [ "$mode" = kill ] && [ $((RANDOM % 2)) -eq 0 ]; then
+			spec=timed
+		fi
+	done
+	crash_finish "$op" "$w"
+}
+
+# crash_stress BUILD MODE LABEL: a stress part, with the programs of
+# BUILD, for STRESS_SECONDS (default 300).  Round after round, with new
+# input files each round, a chain of crashes (crash_chain) starts at each
+# point of each operation, in a random order over all of them.  Prints
+# "LABEL: N tried, M failed" last, N counting crashes; returns 1 if
+# anything failed, keeping the work directory.
+crash_stress() {
+	local mode=$2 label=$3 deadline failed=0 work op job jobs n t0
+	local -A usec
+	export PATH="$(cd "$1" && pwd):$PATH" DOS_EXEC_PATH="$(cd "$1" && pwd)"
+	unset DOS_DIR
+	CRASH_TRIED=0
+	deadline=$((SECONDS + ${STRESS_SECONDS:-300}))
+	work=$(mktemp -d "${TMPDIR:-/tmp}/dos-stress-$mode.XXXXXX")
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		jobs=
+		for op in $CRASH_OPS; do
+			crash_setup "$op" "$work/$op"
+			t0=${EPOCHREALTIME/./}
+			if ! n=$(crash_points "$op" "$work/$op"); then
+				failed=$((failed + 1))
+				continue
+			fi
+			usec[$op]=$((${EPOCHREALTIME/./} - t0))
+			jobs="$jobs $(seq -f "$op:%g" 1 "$n")"
+		done
+		for job in $(printf '%s\n' $jobs | shuf); do
+			[ "$SECONDS" -lt "$deadline" ] || break
+			op=${job%:*}
+			if ! crash_chain "$op" "$work/$op" "$mode:${job#*:}" "$mode" \
+			    "${usec[$op]}"; then
+				failed=$((failed + 1))
+				cp -a "$work/$op" "$work/failed-$failed-$op"
+			fi
+		done
+		echo "$label so far: $CRASH_TRIED tried, $failed failed"
+	done
+	[ "$failed" -eq 0 ] && rm -rf "$work"
+	[ "$failed" -eq 0 ] || echo "what failed is kept in $work" >&2
+	echo "$label: $CRASH_TRIED tried, $failed failed"
+	[ "$failed" -eq 0 ]
+}
