@@ -881,6 +881,22 @@ void dos_common_option(int opt, const char *const *usage);
 /* exec man(1) on page; returns only on failure. */
 void dos_show_man(const char *page);
 
+/*
+ * --jobs=<n>: 1 to DOS_MAX_JOBS threads, or usage and exit 129; the
+ * default is the number of online processors.
+ */
+#define DOS_MAX_JOBS 256
+int dos_parse_jobs(const char *arg, const char *const *usage);
+int dos_default_jobs(void);
+
+/*
+ * The progress of a command on stderr: "<what>: <n>", redrawn in place
+ * every 1000 items, ended by "<what>: <n>, done." and a newline.  A
+ * diagnostic printed meanwhile starts on a line of its own.
+ */
+void dos_progress(const char *what, uint64_t n);
+void dos_progress_done(const char *what, uint64_t n);
+
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);
 /*
