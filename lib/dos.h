@@ -427,6 +427,14 @@ int dos_pack_writer_open(struct dos_store *st, unsigned flags,
  * object begun and not ended; end does so itself when it fails.
  */
 int dos_pack_writer_begin(struct dos_pack_writer *w);
+/*
+ * Or begin an object the caller has encoded already: write then takes its
+ * stored bytes (encoded with codec, raw_size bytes once decoded) into the
+ * pack as they are, and end records them under expected, which is then
+ * required: the caller must have decoded and hashed them itself.
+ */
+int dos_pack_writer_begin_encoded(struct dos_pack_writer *w,
+    enum dos_codec codec, uint64_t raw_size);
 int dos_pack_writer_write(struct dos_pack_writer *w, const void *buf,
     size_t len);
 int dos_pack_writer_end(struct dos_pack_writer *w,
@@ -444,6 +452,26 @@ int dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
 /* Record that oid is deleted; the flush drops its index record. */
 int dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
     const struct dos_oid *oid);
+/*
+ * Encode an object of len raw bytes (at most 1 MiB) as a whole pack entry,
+ * header first, into out, compressing it with c as a writer in mode
+ * would; out_size must be DOS_ENTRY_HEADER_SIZE + dos_codec_bound() of
+ * len or more.  *pe describes the entry.  For threads that prepare
+ * entries for dos_pack_writer_add_entry().
+ */
+int dos_pack_encode_object(struct dos_compressor *c,
+    enum dos_compress_mode mode, const struct dos_oid *oid, const void *raw,
+    size_t len, unsigned char *out, size_t out_size,
+    struct dos_pack_entry *pe);
+/* A compressor, and the mode, to encode entries as w would. */
+int dos_pack_writer_compressor(const struct dos_pack_writer *w,
+    struct dos_compressor *c, enum dos_compress_mode *mode);
+/*
+ * Append a whole entry (header and stored bytes, len in all) made by the
+ * caller, which vouches for its data; deduplicated as end does.
+ */
+int dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
+    size_t len, unsigned flags, int *existed);
 /*
  * Copy the entry pe at offset of the pack open on fd as it is stored
  * (no recompression), checking its data checksum on the way.
