@@ -657,20 +657,20 @@ struct dos_legacy_object {
 };
 
 /*
- * Where dos_legacy_migrate() sends objects; every function gets data.
- * The int-returning ones return 0 or a negative DOS_E* code, which stops
- * the migration and is returned by it.
+ * What dos_legacy_migrate() tells its caller, in the order of the source
+ * whatever the number of threads; every function gets data.  The
+ * int-returning ones return 0 or a negative DOS_E* code, which stops the
+ * migration and is returned by it.
  */
 struct dos_legacy_sink {
 	/* 1 to migrate obj, 0 to skip it (already at the destination). */
 	int (*want)(void *data, const struct dos_legacy_object *obj);
-	/* A copy is streamed in: begin, write..., then end or abort. */
-	int (*begin)(void *data, const struct dos_legacy_object *obj);
-	int (*write)(void *data, const void *buf, size_t len);
-	/* The copy hashed to its key with the right size: keep it. */
-	int (*end)(void *data, const struct dos_legacy_object *obj);
-	/* The copy turned out bad: forget what was written. */
-	void (*abort)(void *data);
+	/*
+	 * A copy of obj was verified and is now stored (a dry run: would
+	 * be) as oid.
+	 */
+	int (*migrated)(void *data, const struct dos_legacy_object *obj,
+	    const struct dos_oid *oid);
 	/* This copy is bad (obj->where says which); others may follow. */
 	void (*bad_copy)(void *data, const struct dos_legacy_object *obj,
 	    enum dos_legacy_problem problem);
@@ -678,9 +678,23 @@ struct dos_legacy_sink {
 	void (*lost)(void *data, const struct dos_legacy_object *obj);
 };
 
+struct dos_legacy_options {
+	/* Where verified objects go (the sink flushes); NULL: a dry run. */
+	struct dos_pack_writer *writer;
+	/*
+	 * Store compressed copies as they are (zlib, or single zstd frames)
+	 * instead of recompressing them, and raw ones raw; still decoded to
+	 * be verified.
+	 */
+	int keep_compression;
+	/* The destination had no objects: nothing needs deduplicating. */
+	int fresh;
+	int jobs;		/* threads that verify and encode; at least 1 */
+};
+
 struct dos_legacy_stats {
-	uint64_t objects, bytes;	/* verified and handed to the sink */
-	uint64_t present;		/* skipped because want() said so */
+	uint64_t objects, bytes;	/* verified and stored */
+	uint64_t present;		/* already at the destination */
 	uint64_t recovered;		/* from a second copy */
 	uint64_t extra_copies;		/* copies never needed */
 	uint64_t failed;		/* lost */
@@ -690,16 +704,22 @@ struct dos_legacy_stats {
 /*
  * Read every object once, indexed ones pack by pack in offset order and
  * then loose ones, verify each copy (size, and hash against the key)
- * and send the first good copy to the sink: packed, else loose, else
+ * and store the first good copy with o->writer: packed, else loose, else
  * duplicates/.  Unreferenced pack bytes, sandbox/ and *.lock are never
- * read.  stats may be NULL.
+ * read.  Objects and failures reach the sink, and the pack, in the same
+ * order whatever o->jobs is.  stats may be NULL.
  */
 int dos_legacy_migrate(struct dos_legacy *lg,
-    const struct dos_legacy_sink *sink, void *data,
-    struct dos_legacy_stats *stats);
+    const struct dos_legacy_options *o, const struct dos_legacy_sink *sink,
+    void *data, struct dos_legacy_stats *stats);
 
-/* Call fn with every key of the source once; non-zero stops the walk. */
-typedef int dos_legacy_key_fn(const char *key, void *data);
+/*
+ * Call fn with every key of the source once: the indexed keys in key
+ * order (where DOS_LEGACY_PACKED), then the keys only loose files have
+ * (DOS_LEGACY_LOOSE).  A non-zero return from fn stops the walk.
+ */
+typedef int dos_legacy_key_fn(const char *key, enum dos_legacy_where where,
+    void *data);
 int dos_legacy_for_each_key(struct dos_legacy *lg, dos_legacy_key_fn *fn,
     void *data);
 
