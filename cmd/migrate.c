@@ -51,6 +51,9 @@ static const struct option migrate_options[] = {
 #define BATCH_OBJECTS 8192
 #define BATCH_BYTES (64ULL << 20)
 
+/* Keys the final check looks up in one pass over the index. */
+#define CHECK_BATCH 4096
+
 /*
  * Present in a destination while a migration into it is unfinished: a
  * second run of the same command may then continue in it.
@@ -75,9 +78,10 @@ struct migration {
 	size_t nmap, map_alloc;
 	uint64_t missing;		/* after the run, not at the destination */
 	FILE *mapfp;
-	/* The destination's indexed ids with one first byte, for the check. */
-	struct dos_oid_list shard;
-	int shard_byte;			/* -1: none loaded yet */
+	/* Keys of the final check waiting to be looked up together. */
+	char (*check_keys)[DOS_LEGACY_MAX_KEY + 1];
+	struct dos_oid *check_oids;
+	size_t ncheck;
 };
 
 /* Make everything written so far durable. */
@@ -278,42 +282,51 @@ new_id(struct migration *m, const char *key, struct dos_oid *buf)
 	return e != NULL ? &e->oid : NULL;
 }
 
-static int
-collect_id(const struct dos_oid *oid, const struct dos_index_entry *e,
-    void *data)
+/* A key found at the destination (present) or not: say so. */
+static void
+report_key(struct migration *m, const char *key, const struct dos_oid *oid,
+    int present)
 {
-	return dos_oid_list_push(data, oid);
-}
+	char hex[DOS_HEXSZ + 1];
 
-static int
-cmp_oid(const void *a, const void *b)
-{
-	return dos_oid_cmp(a, b);
+	if (!present) {
+		m->missing++;
+		error("%s: not found in the destination after migrating", key);
+	} else if (m->mapfp != NULL &&
+	    fprintf(m->mapfp, "%s %s\n", key, dos_oid_to_hex(oid, hex)) < 0) {
+		die("unable to write the map: %s", strerror(errno));
+	}
 }
 
 /*
- * 1 if oid is in the destination's index.  Keys come in order, so the
- * ids sharing their first byte are read in one walk of the index and
- * searched in memory instead of looking each one up.
+ * Look up the keys waiting, which are in order, in one pass over the
+ * index; those not indexed may still be loose.
  */
 static int
-in_shard(struct migration *m, const struct dos_oid *oid)
+check_waiting(struct migration *m)
 {
+	struct dos_index_entry *entries;
 	struct dos_index *ix;
-	char prefix[3];
+	unsigned char *found;
+	size_t i;
 	int rc;
 
-	if (m->shard_byte != oid->hash[0]) {
-		m->shard.nr = 0;
-		snprintf(prefix, sizeof prefix, "%02x", oid->hash[0]);
-		if ((rc = dos_store_index(&m->store, 0, &ix)) < 0 ||
-		    (rc = dos_index_walk(ix, prefix, 2, collect_id,
-		    &m->shard)) < 0)
-			return rc;
-		m->shard_byte = oid->hash[0];
+	if (m->ncheck == 0)
+		return 0;
+	entries = xmalloc(m->ncheck * sizeof *entries);
+	found = xmalloc(m->ncheck);
+	if ((rc = dos_store_index(&m->store, 0, &ix)) == 0)
+		rc = dos_index_get_sorted(ix, m->check_oids, m->ncheck, entries,
+		    found);
+	for (i = 0; rc >= 0 && i < m->ncheck; i++) {
+		rc = found[i] ? 1 : have_object(m, &m->check_oids[i], UINT64_MAX);
+		if (rc >= 0)
+			report_key(m, m->check_keys[i], &m->check_oids[i], rc);
 	}
-	return bsearch(oid, m->shard.oids, m->shard.nr, sizeof *oid,
-	    cmp_oid) != NULL;
+	free(entries);
+	free(found);
+	m->ncheck = 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* Every source key is at the destination, or was reported as failed. */
@@ -323,27 +336,27 @@ check_key(const char *key, enum dos_legacy_where where, void *data)
 	struct migration *m = data;
 	struct dos_oid buf;
 	const struct dos_oid *oid;
-	char hex[DOS_HEXSZ + 1];
-	int rc = 0;
+	int rc;
 
 	if (is_failed(m, key))
 		return 0;
+	/* Indexed sha256 keys come in order: they wait to go together. */
+	if (!m->sha1 && where == DOS_LEGACY_PACKED) {
+		if (m->check_keys == NULL) {
+			m->check_keys = xmalloc(CHECK_BATCH * sizeof *m->check_keys);
+			m->check_oids = xmalloc(CHECK_BATCH * sizeof *m->check_oids);
+		}
+		strcpy(m->check_keys[m->ncheck], key);
+		dos_oid_from_hex(&m->check_oids[m->ncheck], key, DOS_HEXSZ);
+		return ++m->ncheck == CHECK_BATCH ? check_waiting(m) : 0;
+	}
+	if ((rc = check_waiting(m)) < 0)
+		return rc;
 	oid = new_id(m, key, &buf);
-	/* sha1 keys say nothing about the order of the new ids. */
-	if (oid != NULL && !m->sha1 && where == DOS_LEGACY_PACKED)
-		rc = in_shard(m, oid);
-	if (oid != NULL && rc == 0)
-		rc = have_object(m, oid, UINT64_MAX);
+	rc = oid != NULL ? have_object(m, oid, UINT64_MAX) : 0;
 	if (rc < 0)
 		return rc;
-	if (!rc) {
-		m->missing++;
-		error("%s: not found in the destination after migrating", key);
-		return 0;
-	}
-	if (m->mapfp != NULL &&
-	    fprintf(m->mapfp, "%s %s\n", key, dos_oid_to_hex(oid, hex)) < 0)
-		die("unable to write the map: %s", strerror(errno));
+	report_key(m, key, oid, rc);
 	return 0;
 }
 
@@ -478,7 +491,7 @@ int
 cmd_main(int argc, char **argv)
 {
 	struct migration m = { DOS_STORE_INIT, { NULL, 0, 0, 0 }, 0, 0, 0, 0,
-	    0, 0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, { NULL, 0, 0 }, -1 };
+	    0, 0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0 };
 	struct dos_legacy *lg;
 	struct dos_legacy_stats stats;
 	const struct dos_legacy_config *cfg;
@@ -587,9 +600,10 @@ cmd_main(int argc, char **argv)
 		    (m.mapfp = fopen(map_path, "w")) == NULL)
 			die("unable to create '%s': %s", map_path,
 			    strerror(errno));
-		if ((rc = dos_legacy_for_each_key(lg, check_key, &m)) < 0)
-			die("unable to list the objects of '%s': %s", source,
-			    dos_strerror(rc));
+		if ((rc = dos_legacy_for_each_key(lg, check_key, &m)) < 0 ||
+		    (rc = check_waiting(&m)) < 0)
+			die("unable to check '%s' against '%s': %s", dest,
+			    source, dos_strerror(rc));
 		if (m.mapfp != NULL && m.mapfp != stdout && fclose(m.mapfp) != 0)
 			die("unable to write '%s': %s", map_path,
 			    strerror(errno));
@@ -617,6 +631,7 @@ cmd_main(int argc, char **argv)
 		free(m.failed[--m.nfailed]);
 	free(m.failed);
 	free(m.map);
-	free(m.shard.oids);
+	free(m.check_keys);
+	free(m.check_oids);
 	return stats.failed > 0 ? 1 : 0;
 }
