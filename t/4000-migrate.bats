@@ -384,7 +384,18 @@ add_loose() {
 	local jobs
 	make_many 3000 many
 	unpack 99_corrupted
+	# A copy recovered from duplicates/ goes through the writer's own
+	# compression, between the entries the workers made.
+	unpack 15_edge_states
+	chmod -R u+w 15_edge_states/container
+	printf '\377' | dd of=15_edge_states/container/packs/0 bs=1 \
+	    seek="$(sqlite3 15_edge_states/container/packs.idx \
+	    "SELECT \"offset\" + length / 2 FROM db_object WHERE hashkey = \
+	    'a9966deb109a606cbcc9368094f365e62a29ae3616f11e125e0909d5f21581b4'")" \
+	    conv=notrunc status=none
 	for jobs in 1 2 5; do
+		dos migrate --jobs=$jobs 15_edge_states/container edge-$jobs \
+		    2>&1 | sed 's/ in [0-9.]* s$//' >edge-$jobs.err
 		dos migrate --jobs=$jobs many new-$jobs 2>err-$jobs
 		dos migrate --keep-compression --jobs=$jobs many keep-$jobs
 		run -1 --separate-stderr dos migrate --jobs=$jobs \
@@ -399,7 +410,10 @@ add_loose() {
 	done
 	[ "$(wc -l <bad-1.out)" -eq 23 ]
 	grep -q 'migrated 3000 objects' err-1
+	grep -q '1 recovered from a second copy' edge-1.err
 	for jobs in 2 5; do
+		diff -r -x lock edge-1/packs edge-$jobs/packs
+		diff -u edge-1.err edge-$jobs.err
 		diff -r -x lock new-1/packs new-$jobs/packs
 		diff -r -x lock keep-1/packs keep-$jobs/packs
 		diff -r -x lock bad-1/packs bad-$jobs/packs
