@@ -577,7 +577,9 @@ cmd_main(int argc, char **argv)
 	else
 		create_destination(&m, dest, abs_source);
 	if (!m.dry_run)
-		m.opts.writer = dos_lock_packs(&m.store, 0, DOS_COMPRESS_AUTO);
+		m.opts.writer = dos_lock_packs(&m.store, 0,
+		    m.opts.keep_compression ? DOS_COMPRESS_NEVER :
+		    DOS_COMPRESS_AUTO);
 
 	dos_out_set_buffered(!dos_stdout_is_pipe());
 	rc = dos_legacy_migrate(lg, &m.opts, &migrate_sink, &m, &stats);
