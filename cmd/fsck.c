@@ -140,11 +140,10 @@ cmd_main(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_fsck_options o;
 	struct dos_fsck_stats stats;
-	long jobs = sysconf(_SC_NPROCESSORS_ONLN);
 	int opt, progress, rc;
-	char *end;
 
 	memset(&o, 0, sizeof o);
+	o.jobs = dos_default_jobs();
 	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hqz", fsck_options, NULL)) != -1) {
 		switch (opt) {
@@ -171,9 +170,7 @@ cmd_main(int argc, char **argv)
 			o.what |= DOS_FSCK_WHAT_INDEX;
 			break;
 		case OPT_JOBS:
-			jobs = strtol(optarg, &end, 10);
-			if (*optarg == '\0' || *end != '\0' || jobs < 1 || jobs > 256)
-				dos_usage(fsck_usage, "invalid --jobs '%s'", optarg);
+			o.jobs = dos_parse_jobs(optarg, fsck_usage);
 			break;
 		case OPT_REPAIR:
 			o.flags |= DOS_FSCK_REPAIR;
@@ -194,7 +191,6 @@ cmd_main(int argc, char **argv)
 		dos_usage(fsck_usage, "--repair checks everything: "
 		    "no --loose, --packs or --index");
 
-	o.jobs = jobs < 1 ? 1 : (int)jobs;
 	o.report = report;
 	o.repaired = repaired;
 	o.progress = progress ? show_progress : NULL;

@@ -13,14 +13,19 @@
 #include "dos.h"
 
 static const char *const migrate_usage[] = {
-	"dos migrate [-q | -v] [-n | --dry-run] [--into] [--map=<file>] "
-	    "<legacy-dir> <new-dir>",
+	"dos migrate [-q | -v] [--[no-]progress] [-n | --dry-run] [--into]",
+	"            [--keep-compression] [--jobs=<n>] [--map=<file>]",
+	"            <legacy-dir> <new-dir>",
 	NULL
 };
 
 enum {
 	OPT_INTO = DOS_OPT_FIRST_LOCAL,
 	OPT_MAP,
+	OPT_KEEP_COMPRESSION,
+	OPT_JOBS,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option migrate_options[] = {
@@ -29,9 +34,15 @@ static const struct option migrate_options[] = {
 	{ "dry-run", no_argument, NULL, 'n' },
 	{ "into", no_argument, NULL, OPT_INTO },
 	{ "map", required_argument, NULL, OPT_MAP },
+	{ "keep-compression", no_argument, NULL, OPT_KEEP_COMPRESSION },
+	{ "jobs", required_argument, NULL, OPT_JOBS },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
+
+#define PROGRESS "migrating objects"
 
 /*
  * Objects are made durable in batches of this many objects or bytes, as
@@ -39,6 +50,9 @@ static const struct option migrate_options[] = {
  */
 #define BATCH_OBJECTS 8192
 #define BATCH_BYTES (64ULL << 20)
+
+/* Keys the final check looks up in one pass over the index. */
+#define CHECK_BATCH 4096
 
 /*
  * Present in a destination while a migration into it is unfinished: a
@@ -55,8 +69,9 @@ struct map_entry {
 
 struct migration {
 	struct dos_store store;		/* dirfd < 0: nothing to look in */
-	struct dos_pack_writer *writer;
-	int dry_run, sha1, quiet, verbose;
+	struct dos_legacy_options opts;	/* opts.writer NULL: a dry run */
+	int dry_run, sha1, quiet, verbose, progress;
+	uint64_t done;			/* objects looked at, for progress */
 	char problems[512];		/* bad copies of the current object */
 	char **failed;			/* keys with no good copy */
 	size_t nfailed, failed_alloc;
@@ -64,75 +79,66 @@ struct migration {
 	size_t nmap, map_alloc;
 	uint64_t missing;		/* after the run, not at the destination */
 	FILE *mapfp;
+	/* Keys of the final check waiting to be looked up together. */
+	char (*check_keys)[DOS_LEGACY_MAX_KEY + 1];
+	struct dos_oid *check_oids;
+	size_t ncheck;
 };
-
-/*
- * ---- The object sink ----
- *
- * Where verified objects go: these four functions and store_commit() are
- * the only code that writes to the destination.  Objects go straight
- * into packs; a batch is durable and indexed once store_commit() returns.
- */
-
-static int
-store_object_begin(struct migration *m)
-{
-	return dos_pack_writer_begin(m->writer);
-}
-
-static int
-store_object_write(struct migration *m, const void *buf, size_t len)
-{
-	return dos_pack_writer_write(m->writer, buf, len);
-}
-
-static int
-store_object_end(struct migration *m, struct dos_oid *oid)
-{
-	int existed;
-
-	return dos_pack_writer_end(m->writer, NULL, 0, oid, &existed);
-}
-
-static void
-store_object_abort(struct migration *m)
-{
-	dos_pack_writer_abort(m->writer);
-}
 
 /* Make everything written so far durable. */
 static int
 store_commit(struct migration *m)
 {
-	return m->writer != NULL ? dos_pack_writer_flush(m->writer) : 0;
+	return m->opts.writer != NULL ? dos_pack_writer_flush(m->opts.writer) : 0;
 }
 
 static int
 store_commit_if_full(struct migration *m)
 {
-	if (dos_pack_writer_pending(m->writer) >= BATCH_OBJECTS ||
-	    dos_pack_writer_pending_bytes(m->writer) >= BATCH_BYTES)
+	if (dos_pack_writer_pending(m->opts.writer) >= BATCH_OBJECTS ||
+	    dos_pack_writer_pending_bytes(m->opts.writer) >= BATCH_BYTES)
 		return store_commit(m);
 	return 0;
 }
 
+static void
+count_done(struct migration *m)
+{
+	m->done++;
+	if (m->progress)
+		dos_progress(PROGRESS, m->done);
+}
+
 /* ---- the callbacks of dos_legacy_migrate() ---- */
 
-/* 1 if the destination has oid with this size (any size if UINT64_MAX). */
+/*
+ * 1 if the destination has oid with this size (any size if UINT64_MAX).
+ * The index first: after a migration nearly everything is there.  A
+ * packer indexes an object before it unlinks its loose file, so one that
+ * is neither indexed nor loose is looked up in the index again.
+ */
 static int
 have_object(struct migration *m, const struct dos_oid *oid, uint64_t size)
 {
-	struct dos_object_info info;
+	struct dos_index_entry e;
+	struct dos_index *ix;
 	int rc;
 
 	if (m->store.dirfd < 0)
 		return 0;
-	rc = dos_object_info(&m->store, oid, &info);
+	if ((rc = dos_store_index(&m->store, 0, &ix)) < 0)
+		return rc;
+	rc = dos_index_get(ix, oid, &e);
+	if (rc == DOS_ENOTFOUND) {
+		rc = dos_loose_stat(&m->store, oid, &e.raw_size);
+		if (rc == DOS_ENOTFOUND)
+			rc = dos_index_get(ix, oid, &e);
+	}
 	if (rc == DOS_ENOTFOUND || rc == DOS_ECORRUPT)
 		return 0;
 	if (rc < 0)
 		return rc;
-	return size == UINT64_MAX || info.size == size;
+	return size == UINT64_MAX || e.raw_size == size;
 }
 
 static int
@@ -142,39 +148,15 @@ sink_want(void *data, const struct dos_legacy_object *obj)
 	struct dos_oid oid;
 	int rc;
 
-	m->problems[0] = '\0';
 	/* A sha1 key says nothing about the new id: read it again. */
-	if (m->sha1)
+	if (m->sha1 || m->opts.fresh)
 		return 1;
 	dos_oid_from_hex(&oid, obj->key, DOS_HEXSZ);
 	rc = have_object(m, &oid, obj->where == DOS_LEGACY_PACKED ?
 	    obj->size : UINT64_MAX);
+	if (rc > 0)
+		count_done(m);
 	return rc < 0 ? rc : !rc;
-}
-
-static int
-sink_begin(void *data, const struct dos_legacy_object *obj)
-{
-	struct migration *m = data;
-
-	return m->dry_run ? 0 : store_object_begin(m);
-}
-
-static int
-sink_write(void *data, const void *buf, size_t len)
-{
-	struct migration *m = data;
-
-	return m->dry_run ? 0 : store_object_write(m, buf, len);
-}
-
-static void
-sink_abort(void *data)
-{
-	struct migration *m = data;
-
-	if (!m->dry_run)
-		store_object_abort(m);
 }
 
 static void
@@ -212,12 +194,11 @@ sink_bad_copy(void *data, const struct dos_legacy_object *obj,
 }
 
 static int
-sink_end(void *data, const struct dos_legacy_object *obj)
+sink_migrated(void *data, const struct dos_legacy_object *obj,
+    const struct dos_oid *oid)
 {
 	struct migration *m = data;
-	struct dos_oid oid;
-	char hex[DOS_HEXSZ + 1], where[32];
-	int rc;
+	char where[32];
 
 	if (m->problems[0] != '\0' && !m->quiet) {
 		describe_copy(obj, where, sizeof where);
@@ -225,20 +206,16 @@ sink_end(void *data, const struct dos_legacy_object *obj)
 		    m->problems, where);
 	}
 	m->problems[0] = '\0';
+	count_done(m);
 	if (m->dry_run)
 		return 0;
-	if ((rc = store_object_end(m, &oid)) < 0)
-		return rc;
 	if (m->sha1) {
 		if (m->nmap == m->map_alloc) {
 			m->map_alloc = m->map_alloc ? 2 * m->map_alloc : 1024;
 			m->map = xrealloc(m->map, m->map_alloc * sizeof *m->map);
 		}
 		strcpy(m->map[m->nmap].key, obj->key);
-		m->map[m->nmap++].oid = oid;
-	} else if (strcmp(dos_oid_to_hex(&oid, hex), obj->key) != 0) {
-		/* Verified as sha256 of the same bytes: cannot differ. */
-		die("object %s was stored as %s", obj->key, hex);
+		m->map[m->nmap++].oid = *oid;
 	}
 	return store_commit_if_full(m);
 }
@@ -260,11 +237,11 @@ sink_lost(void *data, const struct dos_legacy_object *obj)
 		    m->failed_alloc * sizeof *m->failed);
 	}
 	m->failed[m->nfailed++] = xstrdup(obj->key);
+	count_done(m);
 }
 
 static const struct dos_legacy_sink migrate_sink = {
-	sink_want, sink_begin, sink_write, sink_end, sink_abort,
-	sink_bad_copy, sink_lost,
+	sink_want, sink_migrated, sink_bad_copy, sink_lost,
 };
 
 /* ---- the final check ---- */
@@ -306,31 +283,81 @@ new_id(struct migration *m, const char *key, struct dos_oid *buf)
 	return e != NULL ? &e->oid : NULL;
 }
 
+/* A key found at the destination (present) or not: say so. */
+static void
+report_key(struct migration *m, const char *key, const struct dos_oid *oid,
+    int present)
+{
+	char hex[DOS_HEXSZ + 1];
+
+	if (!present) {
+		m->missing++;
+		error("%s: not found in the destination after migrating", key);
+	} else if (m->mapfp != NULL &&
+	    fprintf(m->mapfp, "%s %s\n", key, dos_oid_to_hex(oid, hex)) < 0) {
+		die("unable to write the map: %s", strerror(errno));
+	}
+}
+
+/*
+ * Look up the keys waiting, which are in order, in one pass over the
+ * index; those not indexed may still be loose.
+ */
+static int
+check_waiting(struct migration *m)
+{
+	struct dos_index_entry *entries;
+	struct dos_index *ix;
+	unsigned char *found;
+	size_t i;
+	int rc;
+
+	if (m->ncheck == 0)
+		return 0;
+	entries = xmalloc(m->ncheck * sizeof *entries);
+	found = xmalloc(m->ncheck);
+	if ((rc = dos_store_index(&m->store, 0, &ix)) == 0)
+		rc = dos_index_get_sorted(ix, m->check_oids, m->ncheck, entries,
+		    found);
+	for (i = 0; rc >= 0 && i < m->ncheck; i++) {
+		rc = found[i] ? 1 : have_object(m, &m->check_oids[i], UINT64_MAX);
+		if (rc >= 0)
+			report_key(m, m->check_keys[i], &m->check_oids[i], rc);
+	}
+	free(entries);
+	free(found);
+	m->ncheck = 0;
+	return rc < 0 ? rc : 0;
+}
+
 /* Every source key is at the destination, or was reported as failed. */
 static int
-check_key(const char *key, void *data)
+check_key(const char *key, enum dos_legacy_where where, void *data)
 {
 	struct migration *m = data;
 	struct dos_oid buf;
 	const struct dos_oid *oid;
-	char hex[DOS_HEXSZ + 1];
 	int rc;
 
 	if (is_failed(m, key))
 		return 0;
-	if ((oid = new_id(m, key, &buf)) == NULL) {
-		rc = 0;
-	} else if ((rc = have_object(m, oid, UINT64_MAX)) < 0) {
+	/* Indexed sha256 keys come in order: they wait to go together. */
+	if (!m->sha1 && where == DOS_LEGACY_PACKED) {
+		if (m->check_keys == NULL) {
+			m->check_keys = xmalloc(CHECK_BATCH * sizeof *m->check_keys);
+			m->check_oids = xmalloc(CHECK_BATCH * sizeof *m->check_oids);
+		}
+		strcpy(m->check_keys[m->ncheck], key);
+		dos_oid_from_hex(&m->check_oids[m->ncheck], key, DOS_HEXSZ);
+		return ++m->ncheck == CHECK_BATCH ? check_waiting(m) : 0;
+	}
+	if ((rc = check_waiting(m)) < 0)
 		return rc;
-	}
-	if (!rc) {
-		m->missing++;
-		error("%s: not found in the destination after migrating", key);
-		return 0;
-	}
-	if (m->mapfp != NULL &&
-	    fprintf(m->mapfp, "%s %s\n", key, dos_oid_to_hex(oid, hex)) < 0)
-		die("unable to write the map: %s", strerror(errno));
+	oid = new_id(m, key, &buf);
+	rc = oid != NULL ? have_object(m, oid, UINT64_MAX) : 0;
+	if (rc < 0)
+		return rc;
+	report_key(m, key, oid, rc);
 	return 0;
 }
 
@@ -441,6 +468,7 @@ create_destination(struct migration *m, const char *dest, const char *source,
 		if (empty > 0)
 			die("'%s' already holds objects (use --into to add "
 			    "to it)", dest);
+		m->opts.fresh = 1;
 	}
 	write_marker(m, source);
 }
@@ -493,8 +521,8 @@ summary(const struct migration *m, const struct dos_legacy_stats *s,
 int
 cmd_main(int argc, char **argv)
 {
-	struct migration m = { DOS_STORE_INIT, NULL, 0, 0, 0, 0, "", NULL, 0,
-	    0, NULL, 0, 0, 0, NULL };
+	struct migration m = { DOS_STORE_INIT, { NULL, 0, 0, 0 }, 0, 0, 0, 0,
+	    0, 0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0 };
 	struct dos_legacy *lg;
 	struct dos_legacy_stats stats;
 	const struct dos_legacy_config *cfg;
@@ -503,11 +531,14 @@ cmd_main(int argc, char **argv)
 	struct timespec t0;
 	int opt, into = 0, rc;
 
+	m.opts.jobs = dos_default_jobs();
+	m.progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hqvn", migrate_options,
 	    NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			m.quiet = 1;
+			m.progress = 0;
 			break;
 		case 'v':
 			m.verbose = 1;
@@ -520,6 +551,18 @@ cmd_main(int argc, char **argv)
 			break;
 		case OPT_MAP:
 			map_path = optarg;
+			break;
+		case OPT_KEEP_COMPRESSION:
+			m.opts.keep_compression = 1;
+			break;
+		case OPT_JOBS:
+			m.opts.jobs = dos_parse_jobs(optarg, migrate_usage);
+			break;
+		case OPT_PROGRESS:
+			m.progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			m.progress = 0;
 			break;
 		default:
 			dos_common_option(opt, migrate_usage);
@@ -565,14 +608,18 @@ cmd_main(int argc, char **argv)
 	else
 		create_destination(&m, dest, abs_source, lg);
 	if (!m.dry_run)
-		m.writer = dos_lock_packs(&m.store, 0, DOS_COMPRESS_AUTO);
+		m.opts.writer = dos_lock_packs(&m.store, 0,
+		    m.opts.keep_compression ? DOS_COMPRESS_NEVER :
+		    DOS_COMPRESS_AUTO);
 
 	dos_out_set_buffered(!dos_stdout_is_pipe());
-	rc = dos_legacy_migrate(lg, &migrate_sink, &m, &stats);
+	rc = dos_legacy_migrate(lg, &m.opts, &migrate_sink, &m, &stats);
 	if (rc == 0)
 		rc = store_commit(&m);
 	if (rc < 0)
 		die("migration of '%s' stopped: %s", source, dos_strerror(rc));
+	if (m.progress)
+		dos_progress_done(PROGRESS, m.done);
 	dos_out_flush();
 
 	if (!m.dry_run) {
@@ -586,9 +633,10 @@ cmd_main(int argc, char **argv)
 		    (m.mapfp = fopen(map_path, "w")) == NULL)
 			die("unable to create '%s': %s", map_path,
 			    strerror(errno));
-		if ((rc = dos_legacy_for_each_key(lg, check_key, &m)) < 0)
-			die("unable to list the objects of '%s': %s", source,
-			    dos_strerror(rc));
+		if ((rc = dos_legacy_for_each_key(lg, check_key, &m)) < 0 ||
+		    (rc = check_waiting(&m)) < 0)
+			die("unable to check '%s' against '%s': %s", dest,
+			    source, dos_strerror(rc));
 		if (m.mapfp != NULL && m.mapfp != stdout && fclose(m.mapfp) != 0)
 			die("unable to write '%s': %s", map_path,
 			    strerror(errno));
@@ -609,7 +657,7 @@ cmd_main(int argc, char **argv)
 	if (!m.quiet)
 		summary(&m, &stats, seconds_since(&t0));
 
-	dos_pack_writer_close(m.writer);
+	dos_pack_writer_close(m.opts.writer);
 	dos_store_release(&m.store);
 	dos_legacy_close(lg);
 	free(abs_source);
@@ -617,5 +665,7 @@ cmd_main(int argc, char **argv)
 		free(m.failed[--m.nfailed]);
 	free(m.failed);
 	free(m.map);
+	free(m.check_keys);
+	free(m.check_oids);
 	return stats.failed > 0 ? 1 : 0;
 }

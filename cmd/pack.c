@@ -37,11 +37,12 @@ static const struct option pack_options[] = {
 
 static int progress;
 
+#define PROGRESS "packing objects"
+
 static void
 show_progress(void *data, uint64_t done)
 {
-	if (done % 1000 == 0)
-		fprintf(stderr, "\rpacking objects: %llu", (unsigned long long)done);
+	dos_progress(PROGRESS, done);
 }
 
 int
@@ -98,8 +99,7 @@ cmd_main(int argc, char **argv)
 	dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
 	    &stored_bytes);
 	if (progress)
-		fprintf(stderr, "\rpacking objects: %llu, done.\n",
-		    (unsigned long long)packed_objects);
+		dos_progress_done(PROGRESS, packed_objects);
 	if (!quiet) {
 		dos_human_size(raw, sizeof raw, raw_bytes);
 		dos_human_size(stored, sizeof stored, stored_bytes);

@@ -18,6 +18,17 @@
 const char *dos_progname = "dos";
 const char *dos_dir;
 
+/* A progress line is on stderr, without its newline yet. */
+static int progress_shown;
+
+static void
+end_progress_line(void)
+{
+	if (progress_shown)
+		fputc('\n', stderr);
+	progress_shown = 0;
+}
+
 static void
 vreport(const char *level, const char *fmt, va_list ap)
 {
@@ -25,6 +36,7 @@ vreport(const char *level, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	fflush(stdout);
+	end_progress_line();
 	fprintf(stderr, "%s: %s: %s\n", dos_progname, level, msg);
 }
 
@@ -83,6 +95,44 @@ dos_usage(const char *const *usage, const char *msg, ...)
 	}
 	print_usage(stderr, usage);
 	exit(129);
+}
+
+int
+dos_default_jobs(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > DOS_MAX_JOBS ? DOS_MAX_JOBS : (int)n;
+}
+
+int
+dos_parse_jobs(const char *arg, const char *const *usage)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(arg, &end, 10);
+	if (*arg == '\0' || *end != '\0' || errno != 0 || n < 1 ||
+	    n > DOS_MAX_JOBS)
+		dos_usage(usage, "invalid --jobs '%s'", arg);
+	return (int)n;
+}
+
+void
+dos_progress(const char *what, uint64_t n)
+{
+	if (n % 1000 != 0)
+		return;
+	fprintf(stderr, "\r%s: %llu", what, (unsigned long long)n);
+	progress_shown = 1;
+}
+
+void
+dos_progress_done(const char *what, uint64_t n)
+{
+	fprintf(stderr, "\r%s: %llu, done.\n", what, (unsigned long long)n);
+	progress_shown = 0;
 }
 
 void *

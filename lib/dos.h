@@ -457,6 +457,14 @@ int dos_pack_writer_open(struct dos_store *st, unsigned flags,
  * object begun and not ended; end does so itself when it fails.
  */
 int dos_pack_writer_begin(struct dos_pack_writer *w);
+/*
+ * Or begin an object the caller has encoded already: write then takes its
+ * stored bytes (encoded with codec, raw_size bytes once decoded) into the
+ * pack as they are, and end records them under expected, which is then
+ * required: the caller must have decoded and hashed them itself.
+ */
+int dos_pack_writer_begin_encoded(struct dos_pack_writer *w,
+    enum dos_codec codec, uint64_t raw_size);
 int dos_pack_writer_write(struct dos_pack_writer *w, const void *buf,
     size_t len);
 int dos_pack_writer_end(struct dos_pack_writer *w,
@@ -474,6 +482,26 @@ int dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
 /* Record that oid is deleted; the flush drops its index record. */
 int dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
     const struct dos_oid *oid);
+/*
+ * Encode an object of len raw bytes (at most 1 MiB) as a whole pack entry,
+ * header first, into out, compressing it with c as a writer in mode
+ * would; out_size must be DOS_ENTRY_HEADER_SIZE + dos_codec_bound() of
+ * len or more.  *pe describes the entry.  For threads that prepare
+ * entries for dos_pack_writer_add_entry().
+ */
+int dos_pack_encode_object(struct dos_compressor *c,
+    enum dos_compress_mode mode, const struct dos_oid *oid, const void *raw,
+    size_t len, unsigned char *out, size_t out_size,
+    struct dos_pack_entry *pe);
+/* A compressor, and the mode, to encode entries as w would. */
+int dos_pack_writer_compressor(const struct dos_pack_writer *w,
+    struct dos_compressor *c, enum dos_compress_mode *mode);
+/*
+ * Append a whole entry (header and stored bytes, len in all) made by the
+ * caller, which vouches for its data; deduplicated as end does.
+ */
+int dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
+    size_t len, unsigned flags, int *existed);
 /*
  * Copy the entry pe at offset of the pack open on fd as it is stored
  * (no recompression), checking its data checksum on the way.
@@ -659,20 +687,20 @@ struct dos_legacy_object {
 };
 
 /*
- * Where dos_legacy_migrate() sends objects; every function gets data.
- * The int-returning ones return 0 or a negative DOS_E* code, which stops
- * the migration and is returned by it.
+ * What dos_legacy_migrate() tells its caller, in the order of the source
+ * whatever the number of threads; every function gets data.  The
+ * int-returning ones return 0 or a negative DOS_E* code, which stops the
+ * migration and is returned by it.
  */
 struct dos_legacy_sink {
 	/* 1 to migrate obj, 0 to skip it (already at the destination). */
 	int (*want)(void *data, const struct dos_legacy_object *obj);
-	/* A copy is streamed in: begin, write..., then end or abort. */
-	int (*begin)(void *data, const struct dos_legacy_object *obj);
-	int (*write)(void *data, const void *buf, size_t len);
-	/* The copy hashed to its key with the right size: keep it. */
-	int (*end)(void *data, const struct dos_legacy_object *obj);
-	/* The copy turned out bad: forget what was written. */
-	void (*abort)(void *data);
+	/*
+	 * A copy of obj was verified and is now stored (a dry run: would
+	 * be) as oid.
+	 */
+	int (*migrated)(void *data, const struct dos_legacy_object *obj,
+	    const struct dos_oid *oid);
 	/* This copy is bad (obj->where says which); others may follow. */
 	void (*bad_copy)(void *data, const struct dos_legacy_object *obj,
 	    enum dos_legacy_problem problem);
@@ -680,9 +708,23 @@ struct dos_legacy_sink {
 	void (*lost)(void *data, const struct dos_legacy_object *obj);
 };
 
+struct dos_legacy_options {
+	/* Where verified objects go (the sink flushes); NULL: a dry run. */
+	struct dos_pack_writer *writer;
+	/*
+	 * Store compressed copies as they are (zlib, or single zstd frames)
+	 * instead of recompressing them, and raw ones raw; still decoded to
+	 * be verified.
+	 */
+	int keep_compression;
+	/* The destination had no objects: nothing needs deduplicating. */
+	int fresh;
+	int jobs;		/* threads that verify and encode; at least 1 */
+};
+
 struct dos_legacy_stats {
-	uint64_t objects, bytes;	/* verified and handed to the sink */
-	uint64_t present;		/* skipped because want() said so */
+	uint64_t objects, bytes;	/* verified and stored */
+	uint64_t present;		/* already at the destination */
 	uint64_t recovered;		/* from a second copy */
 	uint64_t extra_copies;		/* copies never needed */
 	uint64_t failed;		/* lost */
@@ -692,16 +734,22 @@ struct dos_legacy_stats {
 /*
  * Read every object once, indexed ones pack by pack in offset order and
  * then loose ones, verify each copy (size, and hash against the key)
- * and send the first good copy to the sink: packed, else loose, else
+ * and store the first good copy with o->writer: packed, else loose, else
  * duplicates/.  Unreferenced pack bytes, sandbox/ and *.lock are never
- * read.  stats may be NULL.
+ * read.  Objects and failures reach the sink, and the pack, in the same
+ * order whatever o->jobs is.  stats may be NULL.
  */
 int dos_legacy_migrate(struct dos_legacy *lg,
-    const struct dos_legacy_sink *sink, void *data,
-    struct dos_legacy_stats *stats);
+    const struct dos_legacy_options *o, const struct dos_legacy_sink *sink,
+    void *data, struct dos_legacy_stats *stats);
 
-/* Call fn with every key of the source once; non-zero stops the walk. */
-typedef int dos_legacy_key_fn(const char *key, void *data);
+/*
+ * Call fn with every key of the source once: the indexed keys in key
+ * order (where DOS_LEGACY_PACKED), then the keys only loose files have
+ * (DOS_LEGACY_LOOSE).  A non-zero return from fn stops the walk.
+ */
+typedef int dos_legacy_key_fn(const char *key, enum dos_legacy_where where,
+    void *data);
 int dos_legacy_for_each_key(struct dos_legacy *lg, dos_legacy_key_fn *fn,
     void *data);
 
@@ -910,6 +958,22 @@ extern const char *dos_dir;
 void dos_common_option(int opt, const char *const *usage);
 /* exec man(1) on page; returns only on failure. */
 void dos_show_man(const char *page);
+
+/*
+ * --jobs=<n>: 1 to DOS_MAX_JOBS threads, or usage and exit 129; the
+ * default is the number of online processors.
+ */
+#define DOS_MAX_JOBS 256
+int dos_parse_jobs(const char *arg, const char *const *usage);
+int dos_default_jobs(void);
+
+/*
+ * The progress of a command on stderr: "<what>: <n>", redrawn in place
+ * every 1000 items, ended by "<what>: <n>, done." and a newline.  A
+ * diagnostic printed meanwhile starts on a line of its own.
+ */
+void dos_progress(const char *what, uint64_t n);
+void dos_progress_done(const char *what, uint64_t n);
 
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +24,35 @@
 #include "dos.h"
 
 #define IO_BUF_SIZE (1 << 20)
+/*
+ * Copies whose stored and raw sizes are both at most this are verified
+ * and encoded by the worker threads, in memory; larger ones are streamed
+ * through fixed buffers by the calling thread.
+ */
+#define SMALL_MAX (1 << 20)
+/* Pack bytes a job reads at once, and room for the entries made of them. */
+#define JOB_IN_SIZE (2 << 20)
+#define JOB_OUT_SIZE (4 << 20)
+/* A hole this small between two rows is read through, not skipped. */
+#define JOB_GAP_MAX (64 << 10)
 
 static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 
 /* Files of the SQLite index; the first one is the database itself. */
 static const char *const index_files[] = {
 	"packs.idx", "packs.idx-wal", "packs.idx-shm", NULL
+};
+
+/* What verifying copies needs; one for each thread. */
+struct verifier {
+	const EVP_MD *md;		/* the key's hash, sha256 or sha1 */
+	EVP_MD_CTX *key_md;
+	struct dos_hasher id_md;	/* sha1 sources: the SHA-256 id */
+	z_stream zs;
+	int zs_ready;
+	ZSTD_DCtx *zd;
+	struct dos_compressor comp;	/* workers: encoding entries */
+	unsigned char *buf;		/* decoded bytes, SMALL_MAX + 1 */
 };
 
 struct dos_legacy {
@@ -39,12 +63,10 @@ struct dos_legacy {
 	sqlite3_stmt *lookup;		/* is a key indexed? */
 	char **dups;			/* names in duplicates/, sorted */
 	size_t ndups, dups_tried, loose_tried, loose_indexed;
-	const EVP_MD *md;
-	EVP_MD_CTX *mdctx;
-	z_stream zs;
-	int zs_ready;
-	ZSTD_DCtx *zd;
-	unsigned char *inbuf, *outbuf;
+	/* Fetched once: an implicit fetch takes a lock every time. */
+	EVP_MD *md;
+	struct verifier v;		/* the calling thread's */
+	unsigned char *inbuf;
 	int64_t pack_id;		/* the pack packfd reads */
 	int packfd, pack_errno;		/* -1 and why if it cannot be read */
 };
@@ -336,6 +358,36 @@ is_indexed(struct dos_legacy *lg, const char *key)
 /* ---- opening and closing ---- */
 
 static int
+verifier_init(struct verifier *v, const struct dos_legacy *lg)
+{
+	memset(v, 0, sizeof *v);
+	v->md = lg->md;
+	if ((v->key_md = EVP_MD_CTX_new()) == NULL ||
+	    (v->zd = ZSTD_createDCtx()) == NULL ||
+	    (v->buf = malloc(SMALL_MAX + 1)) == NULL ||
+	    (lg->cfg.hash == DOS_LEGACY_SHA1 && dos_hasher_init(&v->id_md) < 0) ||
+	    inflateInit(&v->zs) != Z_OK)
+		return DOS_ENOMEM;
+	v->zs_ready = 1;
+	return 0;
+}
+
+static void
+verifier_release(struct verifier *v)
+{
+	EVP_MD_CTX_free(v->key_md);
+	if (v->id_md.ctx != NULL)
+		dos_hasher_release(&v->id_md);
+	if (v->zs_ready)
+		inflateEnd(&v->zs);
+	ZSTD_freeDCtx(v->zd);
+	dos_compressor_release(&v->comp);
+	free(v->buf);
+	memset(v, 0, sizeof *v);
+}
+
+
+static int
 cmp_names(const void *a, const void *b)
 {
 	return strcmp(*(char *const *)a, *(char *const *)b);
@@ -415,17 +467,13 @@ dos_legacy_open(const char *path, struct dos_legacy **out, const char **why)
 		rc = DOS_EIO;
 		goto fail;
 	}
-	lg->md = lg->cfg.hash == DOS_LEGACY_SHA1 ? EVP_sha1() : EVP_sha256();
-	lg->inbuf = malloc(IO_BUF_SIZE);
-	lg->outbuf = malloc(IO_BUF_SIZE);
-	lg->mdctx = EVP_MD_CTX_new();
-	lg->zd = ZSTD_createDCtx();
-	if (lg->inbuf == NULL || lg->outbuf == NULL || lg->mdctx == NULL ||
-	    lg->zd == NULL || inflateInit(&lg->zs) != Z_OK) {
+	lg->md = EVP_MD_fetch(NULL, lg->cfg.hash == DOS_LEGACY_SHA1 ?
+	    "SHA1" : "SHA256", NULL);
+	if (lg->md == NULL || (lg->inbuf = malloc(IO_BUF_SIZE)) == NULL ||
+	    (rc = verifier_init(&lg->v, lg)) < 0) {
 		rc = DOS_ENOMEM;
 		goto fail;
 	}
-	lg->zs_ready = 1;
 	if ((rc = list_duplicates(lg)) < 0 || (rc = open_index(lg, why)) < 0)
 		goto fail;
 	*out = lg;
@@ -470,36 +518,33 @@ dos_legacy_close(struct dos_legacy *lg)
 	for (i = 0; i < lg->ndups; i++)
 		free(lg->dups[i]);
 	free(lg->dups);
-	if (lg->zs_ready)
-		inflateEnd(&lg->zs);
-	ZSTD_freeDCtx(lg->zd);
-	EVP_MD_CTX_free(lg->mdctx);
+	verifier_release(&lg->v);
+	EVP_MD_free(lg->md);
 	free(lg->inbuf);
-	free(lg->outbuf);
 	free(lg);
 }
 
-/* ---- reading one copy ---- */
+/* ---- verifying one copy ---- */
 
-/* Where the bytes of a copy come from. */
-struct source {
-	int fd;
-	int bounded;		/* packed: [offset, offset + length) */
-	uint64_t offset, length;
-	int compressed;
-	uint64_t expect_size;	/* UINT64_MAX if unknown (loose files) */
-};
-
-/* A copy turned out bad: a positive result, next to 0 and DOS_E* codes. */
+/*
+ * Outcomes of a copy besides 0 (good) and DOS_E* codes: it is bad, there
+ * is no such copy, or its stored bytes turned out not to be keepable
+ * (several zstd frames) and it has to be read again and decoded.
+ */
 #define COPY_BAD 1
+#define COPY_NONE 2
+#define COPY_AGAIN 3
 
-/* State of one copy being streamed to the sink. */
+/* A copy being verified: its decoded bytes are counted and hashed. */
 struct copy {
-	struct dos_legacy *lg;
-	const struct dos_legacy_sink *sink;
-	void *data;
-	struct dos_legacy_object *obj;
+	struct verifier *v;
 	uint64_t count;
+	uint64_t expect_size;		/* recorded by the index, or of the file */
+	enum dos_codec codec;		/* of the stored bytes */
+	int done;			/* the compressed stream has ended */
+	int multi_frame;		/* a zstd frame followed another */
+	int in_memory;			/* decoded bytes accumulate in v->buf */
+	struct dos_pack_writer *w;	/* decoded bytes also go here */
 	enum dos_legacy_problem problem;
 	int sys_errno;
 };
@@ -508,50 +553,94 @@ static int
 bad(struct copy *c, enum dos_legacy_problem problem)
 {
 	c->problem = problem;
-	c->sys_errno = problem == DOS_LEGACY_UNREADABLE ? errno : 0;
 	return COPY_BAD;
 }
 
-/* Raw bytes of the object: count, hash, pass on. */
+/*
+ * Start verifying a copy whose stored bytes begin with head[0..n):
+ * rsdos stores zstd frames under the same "compressed" flag as zlib
+ * streams, so the magic number tells them apart.
+ */
 static int
-emit(struct copy *c, const void *buf, size_t len, uint64_t expect_size)
+copy_begin(struct copy *c, struct verifier *v, int compressed,
+    const unsigned char *head, size_t n, uint64_t expect_size)
+{
+	memset(c, 0, sizeof *c);
+	c->v = v;
+	c->expect_size = expect_size;
+	c->problem = DOS_LEGACY_CORRUPT;
+	if (!compressed)
+		c->codec = DOS_CODEC_NONE;
+	else if (n >= sizeof zstd_magic && memcmp(head, zstd_magic,
+	    sizeof zstd_magic) == 0)
+		c->codec = DOS_CODEC_ZSTD;
+	else
+		c->codec = DOS_CODEC_ZLIB;
+	if (EVP_DigestInit_ex(v->key_md, v->md, NULL) != 1 ||
+	    (v->id_md.ctx != NULL && dos_hasher_reset(&v->id_md) < 0) ||
+	    (c->codec == DOS_CODEC_ZLIB && inflateReset(&v->zs) != Z_OK))
+		return DOS_ENOMEM;
+	if (c->codec == DOS_CODEC_ZSTD)
+		ZSTD_DCtx_reset(v->zd, ZSTD_reset_session_only);
+	return 0;
+}
+
+/* Decoded bytes of the object: count, hash, pass on. */
+static int
+emit(struct copy *c, const void *buf, size_t len)
 {
 	if (len == 0)
 		return 0;
 	/* A bad stream must not run on past the recorded size. */
-	if (expect_size != UINT64_MAX && len > expect_size - c->count)
+	if (len > c->expect_size - c->count)
 		return bad(c, DOS_LEGACY_SIZE_MISMATCH);
 	c->count += len;
-	if (EVP_DigestUpdate(c->lg->mdctx, buf, len) != 1)
+	if (EVP_DigestUpdate(c->v->key_md, buf, len) != 1 ||
+	    (c->v->id_md.ctx != NULL &&
+	    dos_hasher_update(&c->v->id_md, buf, len) < 0))
 		return DOS_ENOMEM;
-	return c->sink->write(c->data, buf, len);
+	return c->w != NULL ? dos_pack_writer_write(c->w, buf, len) : 0;
 }
 
-/* Feed compressed input to zlib; *done once the stream has ended. */
-static int
-inflate_chunk(struct copy *c, const unsigned char *in, size_t len,
-    uint64_t expect_size, int *done)
+/*
+ * Where the decoder writes next.  In memory the whole object stays in
+ * v->buf, one byte longer than the largest size that fits, so that a
+ * stream longer than its recorded size is caught by emit().
+ */
+static unsigned char *
+out_room(struct copy *c, size_t *room)
 {
-	struct dos_legacy *lg = c->lg;
-	z_stream *zs = &lg->zs;
+	if (!c->in_memory) {
+		*room = SMALL_MAX;
+		return c->v->buf;
+	}
+	*room = SMALL_MAX + 1 - (size_t)c->count;
+	return c->v->buf + c->count;
+}
+
+static int
+inflate_input(struct copy *c, const unsigned char *in, size_t len)
+{
+	z_stream *zs = &c->v->zs;
+	unsigned char *out;
+	size_t room;
 	int zrc, rc;
 
-	if (*done)
+	if (c->done)
 		return bad(c, DOS_LEGACY_TRAILING);
 	zs->next_in = (unsigned char *)in;
 	zs->avail_in = (uInt)len;
 	do {
-		zs->next_out = lg->outbuf;
-		zs->avail_out = IO_BUF_SIZE;
+		out = out_room(c, &room);
+		zs->next_out = out;
+		zs->avail_out = (uInt)room;
 		zrc = inflate(zs, Z_NO_FLUSH);
 		if (zrc != Z_OK && zrc != Z_STREAM_END && zrc != Z_BUF_ERROR)
 			return bad(c, DOS_LEGACY_CORRUPT);
-		rc = emit(c, lg->outbuf, IO_BUF_SIZE - zs->avail_out,
-		    expect_size);
-		if (rc != 0)
+		if ((rc = emit(c, out, room - zs->avail_out)) != 0)
 			return rc;
 		if (zrc == Z_STREAM_END) {
-			*done = 1;
+			c->done = 1;
 			return zs->avail_in > 0 ? bad(c, DOS_LEGACY_TRAILING) : 0;
 		}
 		if (zrc == Z_BUF_ERROR && zs->avail_in > 0)
@@ -560,30 +649,195 @@ inflate_chunk(struct copy *c, const unsigned char *in, size_t len,
 	return 0;
 }
 
-/* Feed compressed input to zstd; *done when its last frame is complete. */
+/* zstd input; the legacy reader accepts frames one after another. */
 static int
-zstd_chunk(struct copy *c, const unsigned char *in, size_t len,
-    uint64_t expect_size, int *done)
+zstd_input(struct copy *c, const unsigned char *in, size_t len)
 {
-	struct dos_legacy *lg = c->lg;
 	ZSTD_inBuffer zin = { in, len, 0 };
 	ZSTD_outBuffer zout;
-	size_t zrc;
+	size_t zrc, room;
 	int rc;
 
 	do {
-		zout.dst = lg->outbuf;
-		zout.size = IO_BUF_SIZE;
+		if (c->done && zin.pos < zin.size)
+			c->multi_frame = 1;
+		zout.dst = out_room(c, &room);
+		zout.size = room;
 		zout.pos = 0;
-		zrc = ZSTD_decompressStream(lg->zd, &zout, &zin);
+		zrc = ZSTD_decompressStream(c->v->zd, &zout, &zin);
 		if (ZSTD_isError(zrc))
 			return bad(c, DOS_LEGACY_CORRUPT);
-		if ((rc = emit(c, lg->outbuf, zout.pos, expect_size)) != 0)
+		if ((rc = emit(c, zout.dst, zout.pos)) != 0)
 			return rc;
-		*done = zrc == 0;
+		c->done = zrc == 0;
 	} while (zin.pos < zin.size || zout.pos == zout.size);
 	return 0;
 }
+
+/* Stored bytes of the copy, in order. */
+static int
+copy_feed(struct copy *c, const unsigned char *in, size_t len)
+{
+	switch (c->codec) {
+	case DOS_CODEC_ZLIB:
+		return inflate_input(c, in, len);
+	case DOS_CODEC_ZSTD:
+		return zstd_input(c, in, len);
+	case DOS_CODEC_NONE:
+		break;
+	}
+	return emit(c, in, len);
+}
+
+/*
+ * Every stored byte was fed: is the copy whole, of its recorded size and
+ * does it hash to its key?  If so, *oid gets its dos id.
+ */
+static int
+copy_end(struct copy *c, const char *key, struct dos_oid *oid)
+{
+	static const char digits[] = "0123456789abcdef";
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	unsigned int dlen, i;
+
+	if (c->codec != DOS_CODEC_NONE && !c->done)
+		return bad(c, DOS_LEGACY_CORRUPT);
+	if (c->count != c->expect_size)
+		return bad(c, DOS_LEGACY_SIZE_MISMATCH);
+	if (EVP_DigestFinal_ex(c->v->key_md, digest, &dlen) != 1)
+		return DOS_ENOMEM;
+	if (2 * (size_t)dlen != strlen(key))
+		return bad(c, DOS_LEGACY_HASH_MISMATCH);
+	for (i = 0; i < dlen; i++)
+		if (key[2 * i] != digits[digest[i] >> 4] ||
+		    key[2 * i + 1] != digits[digest[i] & 15])
+			return bad(c, DOS_LEGACY_HASH_MISMATCH);
+	/* A sha256 key is the id; a sha1 one says nothing about it. */
+	if (c->v->id_md.ctx != NULL)
+		return dos_hasher_final(&c->v->id_md, oid);
+	memcpy(oid->hash, digest, DOS_RAWSZ);
+	return 0;
+}
+
+/*
+ * With --keep-compression a compressed copy is stored as it is: the
+ * zlib streams of the legacy code are RFC 1950 streams, as dos's zlib
+ * codec reads them, and rsdos's zstd is dos's when it is a single frame.
+ * Stored bytes that do not save dos's 10% are no better than the raw
+ * bytes, which are then stored instead.
+ */
+static int
+keepable(enum dos_codec codec, uint64_t raw, uint64_t stored)
+{
+	return codec != DOS_CODEC_NONE && dos_codec_pays(raw, stored);
+}
+
+/* ---- the migration ---- */
+
+/* One copy to verify in memory, by a worker thread. */
+struct item {
+	struct dos_legacy_object obj;
+	int compressed;
+	uint64_t length;		/* stored bytes, at in_off in the job */
+	uint64_t expect_size;
+	size_t in_off;
+	/*
+	 * 0 until verified; then 0 (good), COPY_BAD (problem says why),
+	 * COPY_NONE or a DOS_E* code.  Copies that could not be read at
+	 * all get their outcome when they are queued.
+	 */
+	int status;
+	enum dos_legacy_problem problem;
+	int hopeless;			/* no key: nothing else to try */
+	struct dos_oid oid;
+	size_t out_off, out_len;	/* its pack entry in the job's out */
+};
+
+/* Copies read in one go, verified by one worker, written in order. */
+struct job {
+	struct item *items;
+	size_t n, alloc;
+	int fd;				/* the pack read at submission, or -1 */
+	uint64_t base, span;		/* the pack bytes [base, base + span) */
+	unsigned char *in, *out;
+	size_t in_len, out_len, out_need;
+	int read_errno;
+	int done;			/* verified: the writer may take it */
+};
+
+struct worker {
+	struct engine *e;
+	pthread_t thread;
+	struct verifier v;
+};
+
+struct engine {
+	struct dos_legacy *lg;
+	const struct dos_legacy_options *o;
+	const struct dos_legacy_sink *sink;
+	void *data;
+	struct dos_legacy_stats *stats;
+	enum dos_compress_mode mode;	/* how workers encode entries */
+	enum dos_codec codec;
+	/*
+	 * A ring of jobs, numbered as they are filled: [consumed, filled)
+	 * are queued (workers take them from started on) or done, filled
+	 * is being filled while filling.  Only the calling thread fills
+	 * and consumes, in order, so the output never depends on timing.
+	 */
+	struct job *jobs;
+	size_t njobs;
+	uint64_t consumed, started, filled;
+	int filling, closing;
+	pthread_mutex_t mu;
+	pthread_cond_t work, done;
+	struct worker *workers;
+	int nworkers, started_workers;
+};
+
+static int
+want(struct engine *e, const struct dos_legacy_object *obj)
+{
+	int rc = e->sink->want(e->data, obj);
+
+	if (rc == 0)
+		e->stats->present++;
+	return rc;
+}
+
+/* A verified copy is in the pack (or, existed, was there already). */
+static int
+object_done(struct engine *e, const struct dos_legacy_object *obj,
+    const struct dos_oid *oid, int existed)
+{
+	if (existed) {
+		e->stats->present++;
+	} else {
+		e->stats->objects++;
+		e->stats->bytes += obj->size;
+	}
+	return e->sink->migrated(e->data, obj, oid);
+}
+
+/* Where the bytes of a streamed copy come from. */
+struct source {
+	int fd;
+	int bounded;		/* packed: [offset, offset + length) */
+	uint64_t offset, length;
+	int compressed;
+	uint64_t expect_size;	/* recorded by the index, or of the file */
+};
+
+/*
+ * How a streamed copy is stored: decoded and compressed as the writer
+ * does, or as the legacy container stores it (compressed bytes as they
+ * are, where keepable), or decoded and raw.
+ */
+enum store_as {
+	STORE_RECOMPRESSED,
+	STORE_AS_IS,
+	STORE_RAW,
+};
 
 /* Read up to len bytes of the source at pos into buf. */
 static ssize_t
@@ -600,107 +854,497 @@ read_source(const struct source *src, void *buf, size_t len, uint64_t pos)
 	return n;
 }
 
-/* Stream the raw bytes of a copy through c, checking its framing. */
-static int
-stream_copy(struct copy *c, const struct source *src)
-{
-	struct dos_legacy *lg = c->lg;
-	uint64_t pos = 0;
-	size_t want;
-	ssize_t n;
-	int rc, zstd = -1, done = 0;
-
-	if (src->compressed) {
-		inflateReset(&lg->zs);
-		ZSTD_DCtx_reset(lg->zd, ZSTD_reset_session_only);
-	}
-	for (;;) {
-		want = IO_BUF_SIZE;
-		if (src->bounded && src->length - pos < want)
-			want = (size_t)(src->length - pos);
-		if (want == 0)
-			break;
-		if ((n = read_source(src, lg->inbuf, want, pos)) < 0)
-			return bad(c, DOS_LEGACY_UNREADABLE);
-		if (n == 0 && src->bounded)
-			return bad(c, DOS_LEGACY_TRUNCATED);
-		if (n == 0)
-			break;
-		if (src->compressed && zstd < 0) {
-			/* rsdos: zstd under the same boolean flag. */
-			zstd = n >= 4 && memcmp(lg->inbuf, zstd_magic, 4) == 0;
-			c->obj->codec = zstd ? DOS_CODEC_ZSTD : DOS_CODEC_ZLIB;
-		}
-		if (!src->compressed)
-			rc = emit(c, lg->inbuf, (size_t)n, src->expect_size);
-		else if (zstd)
-			rc = zstd_chunk(c, lg->inbuf, (size_t)n,
-			    src->expect_size, &done);
-		else
-			rc = inflate_chunk(c, lg->inbuf, (size_t)n,
-			    src->expect_size, &done);
-		if (rc != 0)
-			return rc;
-		pos += (uint64_t)n;
-	}
-	if (src->compressed && !done)
-		return bad(c, DOS_LEGACY_CORRUPT);
-	if (src->expect_size != UINT64_MAX && c->count != src->expect_size)
-		return bad(c, DOS_LEGACY_SIZE_MISMATCH);
-	return 0;
-}
-
-static int
-digest_matches(struct dos_legacy *lg, const char *key, int *match)
-{
-	static const char digits[] = "0123456789abcdef";
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	unsigned int dlen, i;
-
-	if (EVP_DigestFinal_ex(lg->mdctx, digest, &dlen) != 1)
-		return DOS_ENOMEM;
-	*match = 2 * dlen == lg->cfg.keylen;
-	for (i = 0; *match && i < dlen; i++)
-		if (key[2 * i] != digits[digest[i] >> 4] ||
-		    key[2 * i + 1] != digits[digest[i] & 15])
-			*match = 0;
-	return 0;
-}
-
 /*
- * Stream one copy to the sink while verifying it; the sink keeps it (end)
- * only if it is good.  0 kept, COPY_BAD, or a fatal DOS_E* code.
+ * Stream a copy too large for the workers through the calling thread's
+ * buffers into the writer (if any), verifying it on the way.  0 if it
+ * was stored (*oid, *existed and obj->size set), COPY_BAD (*problem),
+ * COPY_AGAIN or a DOS_E* code.
  */
 static int
-try_copy(struct dos_legacy *lg, const struct dos_legacy_sink *sink,
-    void *data, struct dos_legacy_object *obj, const struct source *src)
+stream_copy(struct engine *e, struct dos_legacy_object *obj,
+    const struct source *src, enum store_as as, struct dos_oid *oid,
+    int *existed, enum dos_legacy_problem *problem)
 {
-	struct copy c = { lg, sink, data, obj, 0, DOS_LEGACY_CORRUPT, 0 };
-	int rc, match;
+	struct dos_legacy *lg = e->lg;
+	struct dos_pack_writer *w = e->o->writer;
+	struct copy c;
+	uint64_t pos = 0;
+	size_t want_len;
+	ssize_t n;
+	int rc = 0, begun = 0, read_errno = 0, kept = 0;
 
-	obj->codec = DOS_CODEC_NONE;
-	obj->sys_errno = 0;
-	if (EVP_DigestInit_ex(lg->mdctx, lg->md, NULL) != 1)
-		return DOS_ENOMEM;
-	if ((rc = sink->begin(data, obj)) < 0)
-		return rc;
-	rc = stream_copy(&c, src);
-	if (rc == 0 && (rc = digest_matches(lg, obj->key, &match)) == 0 &&
-	    !match)
-		rc = bad(&c, DOS_LEGACY_HASH_MISMATCH);
-	if (rc != 0) {
-		sink->abort(data);
-		if (rc == COPY_BAD) {
-			obj->sys_errno = c.sys_errno;
-			sink->bad_copy(data, obj, c.problem);
+	*existed = 0;
+	for (;;) {
+		want_len = IO_BUF_SIZE;
+		if (src->bounded && src->length - pos < want_len)
+			want_len = (size_t)(src->length - pos);
+		n = want_len > 0 ? read_source(src, lg->inbuf, want_len, pos) : 0;
+		if (n < 0)
+			read_errno = errno;
+		if (!begun) {
+			rc = copy_begin(&c, &lg->v, src->compressed, lg->inbuf,
+			    n > 0 ? (size_t)n : 0, src->expect_size);
+			if (rc < 0)
+				break;
+			begun = 1;
+			obj->codec = c.codec;
+			kept = as == STORE_AS_IS &&
+			    keepable(c.codec, src->expect_size, src->length);
+			if (w != NULL && (rc = as == STORE_RECOMPRESSED ?
+			    dos_pack_writer_begin(w) :
+			    dos_pack_writer_begin_encoded(w, kept ? c.codec :
+			    DOS_CODEC_NONE, src->expect_size)) < 0)
+				break;
+			c.w = kept ? NULL : w;
 		}
+		if (n < 0) {
+			c.sys_errno = read_errno;
+			rc = bad(&c, DOS_LEGACY_UNREADABLE);
+			break;
+		}
+		if (n == 0) {
+			if (src->bounded && pos < src->length)
+				rc = bad(&c, DOS_LEGACY_TRUNCATED);
+			break;
+		}
+		if ((rc = copy_feed(&c, lg->inbuf, (size_t)n)) != 0)
+			break;
+		if (kept && w != NULL &&
+		    (rc = dos_pack_writer_write(w, lg->inbuf, (size_t)n)) < 0)
+			break;
+		pos += (uint64_t)n;
+	}
+	if (rc == 0)
+		rc = copy_end(&c, obj->key, oid);
+	/* Frames one after another are not one dos zstd entry. */
+	if (rc == 0 && kept && c.multi_frame)
+		rc = COPY_AGAIN;
+	if (rc != 0) {
+		if (w != NULL && begun)
+			dos_pack_writer_abort(w);
+		*problem = c.problem;
+		obj->sys_errno = c.sys_errno;
 		return rc;
 	}
 	obj->size = c.count;
-	return sink->end(data, obj);
+	return w != NULL ? dos_pack_writer_end(w, oid, e->o->fresh ?
+	    DOS_PACK_ADD_NO_DEDUP : 0, oid, existed) : 0;
 }
 
-/* ---- the copies of an object ---- */
+/* Stream a copy in; a bad one is reported.  0, COPY_BAD or DOS_E*. */
+static int
+try_stream(struct engine *e, struct dos_legacy_object *obj,
+    const struct source *src)
+{
+	enum dos_legacy_problem problem;
+	struct dos_oid oid;
+	int rc, existed;
+
+	obj->sys_errno = 0;
+	rc = stream_copy(e, obj, src, e->o->keep_compression ? STORE_AS_IS :
+	    STORE_RECOMPRESSED, &oid, &existed, &problem);
+	if (rc == COPY_AGAIN)
+		rc = stream_copy(e, obj, src, STORE_RAW, &oid, &existed,
+		    &problem);
+	if (rc == COPY_BAD)
+		e->sink->bad_copy(e->data, obj, problem);
+	if (rc != 0)
+		return rc;
+	return object_done(e, obj, &oid, existed);
+}
+
+static void
+loose_name(const struct dos_legacy *lg, const char *key, char *buf,
+    size_t size)
+{
+	int p = lg->cfg.loose_prefix_len;
+
+	if (p == 0)
+		snprintf(buf, size, "%s", key);
+	else
+		snprintf(buf, size, "%.*s/%s", p, key, key + p);
+}
+
+/*
+ * Open the loose or duplicates/ file name: 0 (*fd and *size set),
+ * COPY_NONE if there is no such file, COPY_BAD (with obj->sys_errno) if
+ * it cannot be read.
+ */
+static int
+open_file(int dirfd, const char *name, struct dos_legacy_object *obj,
+    int *fd, uint64_t *size)
+{
+	struct stat sb;
+
+	obj->sys_errno = 0;
+	*fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (*fd < 0 && (errno == ENOENT || errno == ENOTDIR))
+		return COPY_NONE;
+	if (*fd >= 0 && (fstat(*fd, &sb) < 0 || !S_ISREG(sb.st_mode))) {
+		close(*fd);
+		*fd = -1;
+		errno = EISDIR;
+	}
+	if (*fd < 0) {
+		obj->sys_errno = errno;
+		return COPY_BAD;
+	}
+	*size = (uint64_t)sb.st_size;
+	posix_fadvise(*fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	return 0;
+}
+
+/* Stream a loose or duplicates/ file in: 0, COPY_BAD, COPY_NONE, DOS_E*. */
+static int
+try_file(struct engine *e, struct dos_legacy_object *obj, int dirfd,
+    const char *name)
+{
+	struct source src = { -1, 0, 0, 0, 0, 0 };
+	int rc;
+
+	rc = open_file(dirfd, name, obj, &src.fd, &src.expect_size);
+	if (rc == COPY_BAD)
+		e->sink->bad_copy(e->data, obj, DOS_LEGACY_UNREADABLE);
+	if (rc != 0)
+		return rc;
+	rc = try_stream(e, obj, &src);
+	close(src.fd);
+	return rc;
+}
+
+/* The copies in duplicates/<key>.*, in name order. */
+static int
+try_duplicates(struct engine *e, struct dos_legacy_object *obj)
+{
+	struct dos_legacy *lg = e->lg;
+	size_t lo = 0, hi = lg->ndups, mid, klen = strlen(obj->key);
+	int rc;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (strcmp(lg->dups[mid], obj->key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	obj->where = DOS_LEGACY_DUPLICATE;
+	for (; lo < lg->ndups; lo++) {
+		if (strncmp(lg->dups[lo], obj->key, klen) != 0)
+			break;
+		if (lg->dups[lo][klen] != '.')
+			continue;
+		lg->dups_tried++;
+		rc = try_file(e, obj, lg->dupfd, lg->dups[lo]);
+		if (rc != COPY_BAD && rc != COPY_NONE)
+			return rc;
+	}
+	return COPY_NONE;
+}
+
+/* After a bad first copy: the loose file (unless that was it), duplicates. */
+static int
+try_fallbacks(struct engine *e, struct dos_legacy_object *obj)
+{
+	struct dos_legacy *lg = e->lg;
+	char name[2 * DOS_LEGACY_MAX_KEY];
+	int rc = COPY_NONE;
+
+	if (obj->where == DOS_LEGACY_PACKED) {
+		obj->where = DOS_LEGACY_LOOSE;
+		loose_name(lg, obj->key, name, sizeof name);
+		rc = try_file(e, obj, lg->loosefd, name);
+		if (rc != COPY_NONE)
+			lg->loose_tried++;
+	}
+	if (rc == COPY_BAD || rc == COPY_NONE)
+		rc = try_duplicates(e, obj);
+	if (rc == 0) {
+		e->stats->recovered++;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	e->sink->lost(e->data, obj);
+	e->stats->failed++;
+	return 0;
+}
+
+/* Stream obj in from src, then from its other copies if src is bad. */
+static int
+migrate_streamed(struct engine *e, struct dos_legacy_object *obj,
+    const struct source *src)
+{
+	int rc = try_stream(e, obj, src);
+
+	return rc == COPY_BAD ? try_fallbacks(e, obj) : rc;
+}
+
+/* ---- the workers ---- */
+
+/* Encode a verified item as its pack entry, after those before it. */
+static int
+encode_item(struct worker *wk, struct job *j, struct item *it,
+    const struct copy *c, const unsigned char *in)
+{
+	struct engine *e = wk->e;
+	unsigned char *out = j->out + j->out_len;
+	struct dos_pack_entry pe;
+	int rc;
+
+	if (e->o->keep_compression && !c->multi_frame &&
+	    keepable(c->codec, c->count, it->length)) {
+		pe.oid = it->oid;
+		pe.codec = c->codec;
+		pe.flags = 0;
+		pe.raw_size = c->count;
+		pe.stored_size = it->length;
+		pe.data_crc = dos_crc32(0, in, (size_t)it->length);
+		dos_pack_encode_entry(out, &pe);
+		memcpy(out + DOS_ENTRY_HEADER_SIZE, in, (size_t)it->length);
+	} else if ((rc = dos_pack_encode_object(&wk->v.comp,
+	    e->o->keep_compression ? DOS_COMPRESS_NEVER : e->mode, &it->oid,
+	    c->codec == DOS_CODEC_NONE ? in : wk->v.buf, (size_t)c->count, out,
+	    JOB_OUT_SIZE - j->out_len, &pe)) < 0) {
+		return rc;
+	}
+	it->out_off = j->out_len;
+	it->out_len = DOS_ENTRY_HEADER_SIZE + (size_t)pe.stored_size;
+	j->out_len += it->out_len;
+	return 0;
+}
+
+static void
+verify_item(struct worker *wk, struct job *j, struct item *it)
+{
+	const unsigned char *in = j->in + it->in_off;
+	struct copy c;
+	int rc;
+
+	if (it->in_off + it->length > j->in_len) {
+		it->status = COPY_BAD;
+		it->problem = j->read_errno != 0 ? DOS_LEGACY_UNREADABLE :
+		    DOS_LEGACY_TRUNCATED;
+		it->obj.sys_errno = j->read_errno;
+		return;
+	}
+	rc = copy_begin(&c, &wk->v, it->compressed, in, (size_t)it->length,
+	    it->expect_size);
+	c.in_memory = 1;
+	if (rc == 0)
+		rc = copy_feed(&c, in, (size_t)it->length);
+	if (rc == 0)
+		rc = copy_end(&c, it->obj.key, &it->oid);
+	if (rc == 0) {
+		it->obj.codec = c.codec;
+		it->obj.size = c.count;
+		if (wk->e->o->writer != NULL)
+			rc = encode_item(wk, j, it, &c, in);
+	}
+	it->status = rc;
+	it->problem = c.problem;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *wk = arg;
+	struct engine *e = wk->e;
+	struct job *j;
+	size_t i;
+
+	for (;;) {
+		pthread_mutex_lock(&e->mu);
+		while (e->started == e->filled && !e->closing)
+			pthread_cond_wait(&e->work, &e->mu);
+		if (e->started == e->filled) {
+			pthread_mutex_unlock(&e->mu);
+			return NULL;
+		}
+		j = &e->jobs[e->started++ % e->njobs];
+		pthread_mutex_unlock(&e->mu);
+		for (i = 0; i < j->n; i++)
+			if (j->items[i].status == 0)
+				verify_item(wk, j, &j->items[i]);
+		pthread_mutex_lock(&e->mu);
+		j->done = 1;
+		pthread_cond_signal(&e->done);
+		pthread_mutex_unlock(&e->mu);
+	}
+}
+
+/* ---- the calling thread: queueing copies, writing what is verified ---- */
+
+/* Write out the oldest job's objects, in order, once it is verified. */
+static int
+consume_job(struct engine *e)
+{
+	struct job *j = &e->jobs[e->consumed % e->njobs];
+	struct item *it;
+	size_t i;
+	int rc = 0, existed = 0;
+
+	pthread_mutex_lock(&e->mu);
+	while (!j->done)
+		pthread_cond_wait(&e->done, &e->mu);
+	pthread_mutex_unlock(&e->mu);
+	e->consumed++;
+	for (i = 0; rc == 0 && i < j->n; i++) {
+		it = &j->items[i];
+		if (it->status < 0) {
+			rc = it->status;
+		} else if (it->status == 0) {
+			if (e->o->writer != NULL)
+				rc = dos_pack_writer_add_entry(e->o->writer,
+				    j->out + it->out_off, it->out_len,
+				    e->o->fresh ? DOS_PACK_ADD_NO_DEDUP : 0,
+				    &existed);
+			if (rc == 0)
+				rc = object_done(e, &it->obj, &it->oid, existed);
+		} else {
+			if (it->status == COPY_BAD)
+				e->sink->bad_copy(e->data, &it->obj, it->problem);
+			if (!it->hopeless) {
+				rc = try_fallbacks(e, &it->obj);
+			} else {
+				e->sink->lost(e->data, &it->obj);
+				e->stats->failed++;
+			}
+		}
+	}
+	return rc;
+}
+
+/* The job being filled, after making room for it in the ring. */
+static int
+open_job(struct engine *e, struct job **out)
+{
+	struct job *j = &e->jobs[e->filled % e->njobs];
+	int rc;
+
+	if (!e->filling) {
+		while (e->filled - e->consumed == e->njobs)
+			if ((rc = consume_job(e)) < 0)
+				return rc;
+		j->n = 0;
+		j->fd = -1;
+		j->span = j->in_len = j->out_len = j->out_need = 0;
+		j->read_errno = 0;
+		j->done = 0;
+		e->filling = 1;
+	}
+	*out = j;
+	return 0;
+}
+
+/* Read the job's pack bytes and queue it for the workers. */
+static void
+submit_job(struct engine *e)
+{
+	struct job *j = &e->jobs[e->filled % e->njobs];
+	ssize_t n = 0;
+
+	if (!e->filling || j->n == 0)
+		return;
+	while (j->fd >= 0 && j->in_len < j->span) {
+		n = pread(j->fd, j->in + j->in_len, (size_t)(j->span - j->in_len),
+		    (off_t)(j->base + j->in_len));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		j->in_len += (size_t)n;
+	}
+	if (n < 0)
+		j->read_errno = errno;
+	pthread_mutex_lock(&e->mu);
+	e->filled++;
+	e->filling = 0;
+	pthread_cond_signal(&e->work);
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* Submit what is being filled and write out everything queued. */
+static int
+drain(struct engine *e)
+{
+	int rc;
+
+	submit_job(e);
+	while (e->consumed < e->filled)
+		if ((rc = consume_job(e)) < 0)
+			return rc;
+	return 0;
+}
+
+static int
+push_item(struct job *j, const struct item *it)
+{
+	struct item *items;
+
+	items = dos_grow(j->items, j->n, &j->alloc, sizeof *items, 256);
+	if (items == NULL)
+		return DOS_ENOMEM;
+	j->items = items;
+	j->items[j->n++] = *it;
+	return 0;
+}
+
+/* Queue a copy whose outcome is known without reading it. */
+static int
+queue_outcome(struct engine *e, struct item *it, int status,
+    enum dos_legacy_problem problem)
+{
+	struct job *j;
+	int rc;
+
+	it->status = status;
+	it->problem = problem;
+	if ((rc = open_job(e, &j)) < 0)
+		return rc;
+	return push_item(j, it);
+}
+
+/* Room a pack entry of this copy may take in a job's out. */
+static size_t
+entry_room(const struct engine *e, uint64_t size, uint64_t length)
+{
+	size_t bound = dos_codec_bound(e->codec, (size_t)size);
+
+	return DOS_ENTRY_HEADER_SIZE +
+	    (bound > (size_t)length ? bound : (size_t)length);
+}
+
+/*
+ * Queue a packed copy of at most SMALL_MAX bytes; a job takes rows of
+ * one pack (the current one) in offset order, reading small holes
+ * through.
+ */
+static int
+queue_packed(struct engine *e, struct item *it, uint64_t offset)
+{
+	size_t room = entry_room(e, it->expect_size, it->length);
+	struct job *j;
+	int rc;
+
+	if ((rc = open_job(e, &j)) < 0)
+		return rc;
+	if ((j->fd >= 0 && (offset > j->base + j->span + JOB_GAP_MAX ||
+	    offset + it->length - j->base > JOB_IN_SIZE)) ||
+	    j->out_need + room > JOB_OUT_SIZE) {
+		submit_job(e);
+		if ((rc = open_job(e, &j)) < 0)
+			return rc;
+	}
+	if (j->fd < 0) {
+		j->fd = e->lg->packfd;
+		j->base = offset;
+	}
+	it->in_off = (size_t)(offset - j->base);
+	if (offset + it->length - j->base > j->span)
+		j->span = offset + it->length - j->base;
+	j->out_need += room;
+	return push_item(j, it);
+}
 
 /* Make lg->packfd read pack id (or remember why it cannot). */
 static void
@@ -720,122 +1364,12 @@ select_pack(struct dos_legacy *lg, int64_t id)
 		posix_fadvise(lg->packfd, 0, 0, POSIX_FADV_SEQUENTIAL);
 }
 
-static void
-loose_name(const struct dos_legacy *lg, const char *key, char *buf,
-    size_t size)
-{
-	int p = lg->cfg.loose_prefix_len;
-
-	if (p == 0)
-		snprintf(buf, size, "%s", key);
-	else
-		snprintf(buf, size, "%.*s/%s", p, key, key + p);
-}
-
-/*
- * Try a loose or duplicates/ file.  COPY_BAD if it is bad, 2 if there
- * is no such file.
- */
-#define COPY_NONE 2
+/* One index row: its packed copy, and the fallbacks if that is bad. */
 static int
-try_file(struct dos_legacy *lg, const struct dos_legacy_sink *sink,
-    void *data, struct dos_legacy_object *obj, int dirfd, const char *name)
+migrate_row(struct engine *e, sqlite3_stmt *st)
 {
-	struct source src = { -1, 0, 0, 0, 0, UINT64_MAX };
-	struct stat sb;
-	int rc;
-
-	src.fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (src.fd < 0 && (errno == ENOENT || errno == ENOTDIR))
-		return COPY_NONE;
-	if (src.fd >= 0 && (fstat(src.fd, &sb) < 0 || !S_ISREG(sb.st_mode))) {
-		close(src.fd);
-		src.fd = -1;
-		errno = EISDIR;
-	}
-	if (src.fd < 0) {
-		obj->sys_errno = errno;
-		sink->bad_copy(data, obj, DOS_LEGACY_UNREADABLE);
-		return COPY_BAD;
-	}
-	obj->size = (uint64_t)sb.st_size;
-	posix_fadvise(src.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
-	rc = try_copy(lg, sink, data, obj, &src);
-	close(src.fd);
-	return rc;
-}
-
-/* The copies in duplicates/<key>.*, in name order. */
-static int
-try_duplicates(struct dos_legacy *lg, const struct dos_legacy_sink *sink,
-    void *data, struct dos_legacy_object *obj)
-{
-	size_t lo = 0, hi = lg->ndups, mid, klen = strlen(obj->key);
-	int rc;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (strcmp(lg->dups[mid], obj->key) < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	obj->where = DOS_LEGACY_DUPLICATE;
-	for (; lo < lg->ndups; lo++) {
-		if (strncmp(lg->dups[lo], obj->key, klen) != 0)
-			break;
-		if (lg->dups[lo][klen] != '.')
-			continue;
-		lg->dups_tried++;
-		rc = try_file(lg, sink, data, obj, lg->dupfd, lg->dups[lo]);
-		if (rc != COPY_BAD && rc != COPY_NONE)
-			return rc;
-	}
-	return COPY_NONE;
-}
-
-/* After a bad first copy: the loose file (unless that was it), duplicates. */
-static int
-try_fallbacks(struct dos_legacy *lg, const struct dos_legacy_sink *sink,
-    void *data, struct dos_legacy_object *obj, struct dos_legacy_stats *stats)
-{
-	char name[2 * DOS_LEGACY_MAX_KEY];
-	int rc = COPY_NONE;
-
-	if (obj->where == DOS_LEGACY_PACKED) {
-		obj->where = DOS_LEGACY_LOOSE;
-		loose_name(lg, obj->key, name, sizeof name);
-		rc = try_file(lg, sink, data, obj, lg->loosefd, name);
-		if (rc != COPY_NONE)
-			lg->loose_tried++;
-	}
-	if (rc == COPY_BAD || rc == COPY_NONE)
-		rc = try_duplicates(lg, sink, data, obj);
-	if (rc == 0) {
-		stats->recovered++;
-		return 0;
-	}
-	if (rc < 0)
-		return rc;
-	sink->lost(data, obj);
-	stats->failed++;
-	return 0;
-}
-
-static void
-count_object(struct dos_legacy_stats *stats, const struct dos_legacy_object *obj)
-{
-	stats->objects++;
-	stats->bytes += obj->size;
-}
-
-/* One index row: its packed copy, then the fallbacks. */
-static int
-migrate_row(struct dos_legacy *lg, sqlite3_stmt *st,
-    const struct dos_legacy_sink *sink, void *data,
-    struct dos_legacy_stats *stats)
-{
-	struct dos_legacy_object obj;
+	struct dos_legacy *lg = e->lg;
+	struct item it;
 	struct source src = { -1, 1, 0, 0, 0, 0 };
 	const char *key = (const char *)sqlite3_column_text(st, 0);
 	size_t klen = (size_t)sqlite3_column_bytes(st, 0);
@@ -844,52 +1378,49 @@ migrate_row(struct dos_legacy *lg, sqlite3_stmt *st,
 	sqlite3_int64 size = sqlite3_column_int64(st, 3);
 	int rc;
 
-	memset(&obj, 0, sizeof obj);
-	obj.where = DOS_LEGACY_PACKED;
-	obj.pack_id = sqlite3_column_int64(st, 1);
-	obj.size = size >= 0 ? (uint64_t)size : 0;
+	memset(&it, 0, sizeof it);
+	it.obj.where = DOS_LEGACY_PACKED;
+	it.obj.pack_id = sqlite3_column_int64(st, 1);
+	it.obj.size = size >= 0 ? (uint64_t)size : 0;
 	if (key == NULL || !valid_key(lg, key, klen)) {
 		/* Nothing can be verified against such a key. */
-		snprintf(obj.key, sizeof obj.key, "%s", key ? key : "");
-		sink->bad_copy(data, &obj, DOS_LEGACY_BAD_ROW);
-		sink->lost(data, &obj);
-		stats->failed++;
-		return 0;
+		snprintf(it.obj.key, sizeof it.obj.key, "%s", key ? key : "");
+		it.hopeless = 1;
+		return queue_outcome(e, &it, COPY_BAD, DOS_LEGACY_BAD_ROW);
 	}
-	memcpy(obj.key, key, klen);
-	if ((rc = sink->want(data, &obj)) <= 0) {
-		if (rc == 0)
-			stats->present++;
+	memcpy(it.obj.key, key, klen);
+	if ((rc = want(e, &it.obj)) <= 0)
 		return rc;
-	}
-	if (offset < 0 || length < 0 || size < 0) {
-		sink->bad_copy(data, &obj, DOS_LEGACY_BAD_ROW);
-		return try_fallbacks(lg, sink, data, &obj, stats);
-	}
-	select_pack(lg, obj.pack_id);
+	if (offset < 0 || length < 0 || size < 0)
+		return queue_outcome(e, &it, COPY_BAD, DOS_LEGACY_BAD_ROW);
+	/* A job reads one pack, at submission: submit it while it is open. */
+	if (it.obj.pack_id != lg->pack_id)
+		submit_job(e);
+	select_pack(lg, it.obj.pack_id);
 	if (lg->packfd < 0) {
-		obj.sys_errno = lg->pack_errno;
-		sink->bad_copy(data, &obj, lg->pack_errno == ENOENT ?
+		it.obj.sys_errno = lg->pack_errno;
+		return queue_outcome(e, &it, COPY_BAD, lg->pack_errno == ENOENT ?
 		    DOS_LEGACY_MISSING : DOS_LEGACY_UNREADABLE);
-		return try_fallbacks(lg, sink, data, &obj, stats);
 	}
+	it.compressed = sqlite3_column_int(st, 2) != 0;
+	it.length = (uint64_t)length;
+	it.expect_size = (uint64_t)size;
+	if (it.length <= SMALL_MAX && it.expect_size <= SMALL_MAX)
+		return queue_packed(e, &it, (uint64_t)offset);
+	if ((rc = drain(e)) < 0)
+		return rc;
 	src.fd = lg->packfd;
 	src.offset = (uint64_t)offset;
-	src.length = (uint64_t)length;
-	src.compressed = sqlite3_column_int(st, 2) != 0;
-	src.expect_size = (uint64_t)size;
-	rc = try_copy(lg, sink, data, &obj, &src);
-	if (rc == COPY_BAD)
-		rc = try_fallbacks(lg, sink, data, &obj, stats);
-	else if (rc == 0)
-		count_object(stats, &obj);
-	return rc;
+	src.length = it.length;
+	src.compressed = it.compressed;
+	src.expect_size = it.expect_size;
+	return migrate_streamed(e, &it.obj, &src);
 }
 
 static int
-migrate_index(struct dos_legacy *lg, const struct dos_legacy_sink *sink,
-    void *data, struct dos_legacy_stats *stats)
+migrate_index(struct engine *e)
 {
+	struct dos_legacy *lg = e->lg;
 	sqlite3_stmt *st;
 	int64_t last = INT64_MIN;
 	int rc = 0, src;
@@ -902,18 +1433,20 @@ migrate_index(struct dos_legacy *lg, const struct dos_legacy_sink *sink,
 	    "ORDER BY pack_id, \"offset\"", -1, &st, NULL) != SQLITE_OK)
 		return DOS_EIO;
 	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		stats->rows++;
+		e->stats->rows++;
 		if (sqlite3_column_int64(st, 1) != last) {
 			last = sqlite3_column_int64(st, 1);
-			stats->packs++;
+			e->stats->packs++;
 		}
-		rc = migrate_row(lg, st, sink, data, stats);
+		rc = migrate_row(e, st);
 	}
 	if (rc == 0 && src != SQLITE_DONE) {
 		errno = EIO;
 		rc = DOS_EIO;
 	}
 	sqlite3_finalize(st);
+	if (rc == 0)
+		submit_job(e);
 	close_fd(lg->packfd);
 	lg->packfd = -1;
 	lg->pack_id = INT64_MIN;
@@ -976,18 +1509,17 @@ walk_loose(struct dos_legacy *lg, loose_key_fn *fn, void *arg)
 	return rc;
 }
 
-struct migrate_arg {
-	const struct dos_legacy_sink *sink;
-	void *data;
-	struct dos_legacy_stats *stats;
-};
-
+/* A loose object that no index row has: queue its file's bytes. */
 static int
 migrate_loose_key(struct dos_legacy *lg, const char *key, void *arg)
 {
-	struct migrate_arg *m = arg;
-	struct dos_legacy_object obj;
+	struct engine *e = arg;
+	struct source src = { -1, 0, 0, 0, 0, 0 };
 	char name[2 * DOS_LEGACY_MAX_KEY];
+	struct item it;
+	struct job *j;
+	uint64_t size;
+	ssize_t n;
 	int rc;
 
 	/* Indexed objects were handled with their packed copy. */
@@ -996,40 +1528,143 @@ migrate_loose_key(struct dos_legacy *lg, const char *key, void *arg)
 			lg->loose_indexed++;
 		return rc < 0 ? rc : 0;
 	}
-	memset(&obj, 0, sizeof obj);
-	strcpy(obj.key, key);
-	obj.where = DOS_LEGACY_LOOSE;
-	obj.pack_id = -1;
-	if ((rc = m->sink->want(m->data, &obj)) <= 0) {
-		if (rc == 0)
-			m->stats->present++;
+	memset(&it, 0, sizeof it);
+	strcpy(it.obj.key, key);
+	it.obj.where = DOS_LEGACY_LOOSE;
+	it.obj.pack_id = -1;
+	if ((rc = want(e, &it.obj)) <= 0)
+		return rc;
+	loose_name(lg, key, name, sizeof name);
+	/* COPY_NONE: it vanished since the listing; duplicates remain. */
+	rc = open_file(lg->loosefd, name, &it.obj, &src.fd, &size);
+	if (rc != 0)
+		return queue_outcome(e, &it, rc, DOS_LEGACY_UNREADABLE);
+	src.expect_size = size;
+	if (size > SMALL_MAX) {
+		if ((rc = drain(e)) == 0)
+			rc = migrate_streamed(e, &it.obj, &src);
+		close(src.fd);
 		return rc;
 	}
-	loose_name(lg, key, name, sizeof name);
-	rc = try_file(lg, m->sink, m->data, &obj, lg->loosefd, name);
-	if (rc == 0)
-		count_object(m->stats, &obj);
-	else if (rc == COPY_BAD || rc == COPY_NONE)
-		/* COPY_NONE: it vanished since the listing; duplicates remain. */
-		rc = try_fallbacks(lg, m->sink, m->data, &obj, m->stats);
+	if ((rc = open_job(e, &j)) < 0)
+		goto out;
+	if (j->in_len + size > JOB_IN_SIZE ||
+	    j->out_need + entry_room(e, size, size) > JOB_OUT_SIZE) {
+		submit_job(e);
+		if ((rc = open_job(e, &j)) < 0)
+			goto out;
+	}
+	if ((n = dos_read_full(src.fd, j->in + j->in_len, (size_t)size)) < 0) {
+		it.obj.sys_errno = errno;
+		rc = queue_outcome(e, &it, COPY_BAD, DOS_LEGACY_UNREADABLE);
+		goto out;
+	}
+	it.in_off = j->in_len;
+	it.length = (uint64_t)n;
+	it.expect_size = size;
+	j->in_len += (size_t)n;
+	j->out_need += entry_room(e, (uint64_t)n, (uint64_t)n);
+	rc = push_item(j, &it);
+out:
+	close(src.fd);
 	return rc;
 }
 
+static int
+start_workers(struct engine *e)
+{
+	struct worker *wk;
+	size_t i;
+	int rc;
+
+	pthread_mutex_init(&e->mu, NULL);
+	pthread_cond_init(&e->work, NULL);
+	pthread_cond_init(&e->done, NULL);
+	e->njobs = (size_t)e->nworkers + 2;
+	if ((e->jobs = calloc(e->njobs, sizeof *e->jobs)) == NULL ||
+	    (e->workers = calloc((size_t)e->nworkers, sizeof *e->workers)) == NULL)
+		return DOS_ENOMEM;
+	for (i = 0; i < e->njobs; i++) {
+		if ((e->jobs[i].in = malloc(JOB_IN_SIZE)) == NULL ||
+		    (e->o->writer != NULL &&
+		    (e->jobs[i].out = malloc(JOB_OUT_SIZE)) == NULL))
+			return DOS_ENOMEM;
+	}
+	for (i = 0; i < (size_t)e->nworkers; i++) {
+		wk = &e->workers[i];
+		wk->e = e;
+		if ((rc = verifier_init(&wk->v, e->lg)) == 0 &&
+		    e->o->writer != NULL)
+			rc = dos_pack_writer_compressor(e->o->writer, &wk->v.comp,
+			    &e->mode);
+		if (rc == 0 &&
+		    pthread_create(&wk->thread, NULL, worker_main, wk) != 0) {
+			errno = EAGAIN;
+			rc = DOS_EIO;
+		}
+		if (rc < 0) {
+			verifier_release(&wk->v);
+			return rc;
+		}
+		e->codec = wk->v.comp.codec;
+		e->started_workers++;
+	}
+	return 0;
+}
+
+/* Let the workers finish what is queued, end them, free everything. */
+static void
+stop_workers(struct engine *e)
+{
+	size_t i;
+
+	if (e->started_workers > 0) {
+		pthread_mutex_lock(&e->mu);
+		e->closing = 1;
+		pthread_cond_broadcast(&e->work);
+		pthread_mutex_unlock(&e->mu);
+	}
+	for (i = 0; i < (size_t)e->started_workers; i++) {
+		pthread_join(e->workers[i].thread, NULL);
+		verifier_release(&e->workers[i].v);
+	}
+	pthread_mutex_destroy(&e->mu);
+	pthread_cond_destroy(&e->work);
+	pthread_cond_destroy(&e->done);
+	for (i = 0; e->jobs != NULL && i < e->njobs; i++) {
+		free(e->jobs[i].items);
+		free(e->jobs[i].in);
+		free(e->jobs[i].out);
+	}
+	free(e->jobs);
+	free(e->workers);
+}
+
 int
-dos_legacy_migrate(struct dos_legacy *lg, const struct dos_legacy_sink *sink,
-    void *data, struct dos_legacy_stats *stats)
+dos_legacy_migrate(struct dos_legacy *lg, const struct dos_legacy_options *o,
+    const struct dos_legacy_sink *sink, void *data,
+    struct dos_legacy_stats *stats)
 {
 	struct dos_legacy_stats ignored;
-	struct migrate_arg m = { sink, data, NULL };
+	struct engine e;
 	int rc;
 
 	if (stats == NULL)
 		stats = &ignored;
 	memset(stats, 0, sizeof *stats);
-	m.stats = stats;
+	memset(&e, 0, sizeof e);
+	e.lg = lg;
+	e.o = o;
+	e.sink = sink;
+	e.data = data;
+	e.stats = stats;
+	e.nworkers = o->jobs > 0 ? o->jobs : 1;
 	lg->dups_tried = lg->loose_tried = lg->loose_indexed = 0;
-	if ((rc = migrate_index(lg, sink, data, stats)) < 0 ||
-	    (rc = walk_loose(lg, migrate_loose_key, &m)) < 0)
+	if ((rc = start_workers(&e)) == 0 && (rc = migrate_index(&e)) == 0 &&
+	    (rc = walk_loose(lg, migrate_loose_key, &e)) == 0)
+		rc = drain(&e);
+	stop_workers(&e);
+	if (rc < 0)
 		return rc;
 	stats->extra_copies = lg->loose_indexed - lg->loose_tried +
 	    lg->ndups - lg->dups_tried;
@@ -1051,7 +1686,7 @@ loose_only_key(struct dos_legacy *lg, const char *key, void *arg)
 
 	if ((rc = is_indexed(lg, key)) != 0)
 		return rc < 0 ? rc : 0;
-	return k->fn(key, k->data);
+	return k->fn(key, DOS_LEGACY_LOOSE, k->data);
 }
 
 int
@@ -1064,15 +1699,16 @@ dos_legacy_for_each_key(struct dos_legacy *lg, dos_legacy_key_fn *fn,
 	int rc = 0, src = SQLITE_DONE;
 
 	if (lg->db != NULL) {
-		if (sqlite3_prepare_v2(lg->db, "SELECT hashkey FROM db_object",
-		    -1, &st, NULL) != SQLITE_OK)
+		/* In order, as the unique index on hashkey has them. */
+		if (sqlite3_prepare_v2(lg->db, "SELECT hashkey FROM db_object "
+		    "ORDER BY hashkey", -1, &st, NULL) != SQLITE_OK)
 			return DOS_EIO;
 		while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
 			key = (const char *)sqlite3_column_text(st, 0);
 			/* Rows with bad keys are reported as lost instead. */
 			if (key != NULL && valid_key(lg, key,
 			    (size_t)sqlite3_column_bytes(st, 0)))
-				rc = fn(key, data);
+				rc = fn(key, DOS_LEGACY_PACKED, data);
 		}
 		sqlite3_finalize(st);
 		if (rc == 0 && src != SQLITE_DONE) {

@@ -219,6 +219,8 @@ struct dos_pack_writer {
 	/* The object being streamed in (see dos_pack_writer_begin). */
 	size_t obj_held;	/* bytes held in raw, not yet in the pack */
 	int obj_streaming, obj_compress;
+	int obj_encoded;	/* written as stored bytes, see begin_encoded */
+	enum dos_codec obj_codec;
 	uint64_t obj_raw, obj_start, obj_stored;
 	uint32_t obj_crc;
 	struct compress_queue *queue;	/* NULL: compress in this thread */
@@ -657,6 +659,34 @@ add_small(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 	return append_entry(w, pe, data);
 }
 
+int
+dos_pack_encode_object(struct dos_compressor *c, enum dos_compress_mode mode,
+    const struct dos_oid *oid, const void *raw, size_t len,
+    unsigned char *out, size_t out_size, struct dos_pack_entry *pe)
+{
+	unsigned char *room = out + DOS_ENTRY_HEADER_SIZE;
+	const unsigned char *data;
+	size_t stored;
+	int rc;
+
+	if (out_size < DOS_ENTRY_HEADER_SIZE + dos_codec_bound(c->codec, len))
+		return DOS_EINVAL;
+	if (c->codec == DOS_CODEC_NONE)
+		mode = DOS_COMPRESS_NEVER;
+	if ((rc = encode_small(c, mode, c->codec, raw, len, room,
+	    out_size - DOS_ENTRY_HEADER_SIZE, &data, &stored, &pe->codec)) < 0)
+		return rc;
+	if (data != room)
+		memcpy(room, raw, len);
+	pe->oid = *oid;
+	pe->flags = 0;
+	pe->raw_size = len;
+	pe->stored_size = stored;
+	pe->data_crc = dos_crc32(0, room, stored);
+	dos_pack_encode_entry(out, pe);
+	return 0;
+}
+
 static void *
 compressor_main(void *data)
 {
@@ -875,6 +905,8 @@ stream_sink(void *data, const void *buf, size_t len)
  * there is compressed in one call.  A larger one switches to streaming:
  * its first chunk decides whether compression pays, a placeholder header
  * goes first and is rewritten once sizes, checksum and id are known.
+ * An object begun with dos_pack_writer_begin_encoded() streams its
+ * stored bytes as they come.
  */
 int
 dos_pack_writer_begin(struct dos_pack_writer *w)
@@ -885,8 +917,44 @@ dos_pack_writer_begin(struct dos_pack_writer *w)
 		return rc;
 	w->obj_held = 0;
 	w->obj_streaming = 0;
+	w->obj_encoded = 0;
 	w->obj_raw = 0;
 	return dos_hasher_reset(&w->hasher);
+}
+
+/*
+ * The placeholder header of a streamed entry, rewritten by end; queued
+ * entries go first, since this one is written as it comes.
+ */
+static int
+start_entry(struct dos_pack_writer *w, enum dos_codec codec)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	int rc;
+
+	if ((rc = settle(w, 0)) < 0)
+		return rc;
+	w->obj_codec = codec;
+	w->obj_start = w->end;
+	w->obj_crc = 0;
+	w->obj_stored = 0;
+	w->obj_streaming = 1;
+	memset(hdr, 0, sizeof hdr);
+	return append(w, hdr, sizeof hdr);
+}
+
+int
+dos_pack_writer_begin_encoded(struct dos_pack_writer *w, enum dos_codec codec,
+    uint64_t raw_size)
+{
+	int rc;
+
+	if ((rc = dos_pack_writer_begin(w)) < 0)
+		return rc;
+	w->obj_encoded = 1;
+	w->obj_compress = 0;
+	w->obj_raw = raw_size;
+	return start_entry(w, codec);
 }
 
 static int feed(struct dos_pack_writer *w, const void *buf, size_t len,
@@ -895,13 +963,9 @@ static int feed(struct dos_pack_writer *w, const void *buf, size_t len,
 static int
 start_streaming(struct dos_pack_writer *w)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
 	size_t sample;
 	int rc;
 
-	/* Queued entries go first: this one is written as it comes. */
-	if ((rc = settle(w, 0)) < 0)
-		return rc;
 	w->obj_compress = w->mode == DOS_COMPRESS_ALWAYS;
 	if (w->mode == DOS_COMPRESS_AUTO &&
 	    dos_codec_worth_trying(w->raw, w->obj_held)) {
@@ -910,12 +974,8 @@ start_streaming(struct dos_pack_writer *w)
 			return rc;
 		w->obj_compress = dos_codec_pays(w->obj_held, sample);
 	}
-	w->obj_start = w->end;
-	w->obj_crc = 0;
-	w->obj_stored = 0;
-	w->obj_streaming = 1;
-	memset(hdr, 0, sizeof hdr);
-	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+	if ((rc = start_entry(w, w->obj_compress ? w->st->cfg.codec :
+	    DOS_CODEC_NONE)) < 0)
 		return rc;
 	if (w->obj_compress && (rc = dos_compress_stream_begin(&w->comp)) < 0)
 		return rc;
@@ -938,6 +998,8 @@ dos_pack_writer_write(struct dos_pack_writer *w, const void *buf, size_t len)
 	size_t step;
 	int rc;
 
+	if (w->obj_encoded)
+		return stream_sink(w, buf, len);
 	if ((rc = dos_hasher_update(&w->hasher, buf, len)) < 0)
 		return rc;
 	w->obj_raw += len;
@@ -961,6 +1023,7 @@ dos_pack_writer_abort(struct dos_pack_writer *w)
 	if (w->obj_streaming)
 		drop_since(w, w->obj_start);
 	w->obj_streaming = 0;
+	w->obj_encoded = 0;
 	w->obj_held = 0;
 }
 
@@ -974,9 +1037,16 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 	int rc;
 
 	*existed = 0;
-	if ((rc = dos_hasher_final(&w->hasher, oid)) < 0)
+	if (w->obj_encoded) {
+		/* Only the caller, who decoded the bytes, knows their id. */
+		if (expected == NULL) {
+			rc = DOS_EINVAL;
+			goto fail;
+		}
+		*oid = *expected;
+	} else if ((rc = dos_hasher_final(&w->hasher, oid)) < 0) {
 		goto fail;
-	if (expected != NULL && dos_oid_cmp(expected, oid) != 0) {
+	} else if (expected != NULL && dos_oid_cmp(expected, oid) != 0) {
 		rc = DOS_ECORRUPT;
 		goto fail;
 	}
@@ -1002,7 +1072,7 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 	} else {
 		start = w->obj_start;
 		pe.oid = *oid;
-		pe.codec = w->obj_compress ? w->st->cfg.codec : DOS_CODEC_NONE;
+		pe.codec = w->obj_codec;
 		pe.flags = 0;
 		pe.raw_size = w->obj_raw;
 		pe.stored_size = w->obj_stored;
@@ -1016,12 +1086,50 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 			goto fail;
 		}
 		w->obj_streaming = 0;
+		w->obj_encoded = 0;
 	}
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
 	    start, pe.stored_size, pe.raw_size }, 0);
 fail:
 	dos_pack_writer_abort(w);
 	return rc;
+}
+
+int
+dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
+    size_t len, unsigned flags, int *existed)
+{
+	struct dos_pack_entry pe;
+	uint64_t start;
+	int rc;
+
+	*existed = 0;
+	if (len < DOS_ENTRY_HEADER_SIZE ||
+	    dos_pack_decode_entry(entry, &pe) < 0 || pe.flags != 0 ||
+	    len - DOS_ENTRY_HEADER_SIZE != pe.stored_size)
+		return DOS_EINVAL;
+	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
+		return rc;
+	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
+	    (rc = already_stored(w, &pe.oid, flags)) != 0) {
+		if (rc < 0)
+			return rc;
+		*existed = 1;
+		return 0;
+	}
+	start = w->end;
+	if ((rc = append(w, entry, len)) < 0)
+		return rc;
+	return batch_add(w, &pe.oid, &(struct dos_index_entry){ w->pack,
+	    pe.codec, start, pe.stored_size, pe.raw_size }, 0);
+}
+
+int
+dos_pack_writer_compressor(const struct dos_pack_writer *w,
+    struct dos_compressor *c, enum dos_compress_mode *mode)
+{
+	*mode = w->mode;
+	return dos_compressor_init(c, w->st->cfg.codec, w->st->cfg.level);
 }
 
 int

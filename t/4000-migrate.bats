@@ -65,6 +65,48 @@ sys.stdout.buffer.write(zlib.compress(open(sys.argv[1], "rb").read(), 1))' \
 	    $(stat -c %s "$payload"), $2)"
 }
 
+# Append file $3 to pack $2 of container $1 as zstd frames, one for
+# each half of the file.
+add_packed_frames() {
+	local pack="$1/packs/$2" key size offset half payload=$BATS_TEST_TMPDIR/payload
+	key=$(sha256_of "$3")
+	size=$(stat -c %s "$3")
+	half=$((size / 2))
+	offset=$(stat -c %s "$pack" 2>/dev/null || echo 0)
+	{ head -c "$half" "$3" | zstd -q -c; tail -c +"$((half + 1))" "$3" | zstd -q -c; } >"$payload"
+	cat "$payload" >>"$pack"
+	sqlite3 "$1/packs.idx" "INSERT INTO db_object (hashkey, compressed,
+	    size, \"offset\", length, pack_id) VALUES ('$key', 1, $size,
+	    $offset, $(stat -c %s "$payload"), $2)"
+}
+
+# A legacy container at $2 of $1 distinct objects of 1 to 4 KiB, text
+# and random, every 7th one loose (bench/mklegacy writes it).
+make_many() {
+	python3 - "$1" files <<-'PY'
+	import os, random, sys
+	n, d = int(sys.argv[1]), sys.argv[2]
+	rnd = random.Random(5)
+	os.makedirs(d)
+	for i in range(n):
+	    size = rnd.randrange(1024, 4096)
+	    if i % 3:
+	        data = ("%d " % i * size).encode()[:size]
+	    else:
+	        data = str(i).encode() + rnd.randbytes(size)
+	    with open(os.path.join(d, "f%05d" % i), "wb") as f:
+	        f.write(data)
+	PY
+	find files -type f | sort >files.list
+	"$BATS_TEST_DIRNAME/../bench/mklegacy" --loose-every=7 files.list "$2" >/dev/null
+}
+
+# "<id> <compression> <disk size>" of every object of dos container $1.
+storage() {
+	dos --dir="$1" cat-object --batch-all-objects \
+	    --batch-check='%(objectname) %(compression) %(objectsize:disk)'
+}
+
 # Store file $3 loose in container $1 with prefix length $2.
 add_loose() {
 	local key
@@ -169,7 +211,8 @@ add_loose() {
 	run -0 --separate-stderr dos migrate 15_edge_states/container new
 	[ -z "$output" ]
 	[[ "$stderr" == *"$key: bad copies (pack/0:"*"migrated the duplicate copy"* ]]
-	[[ "$stderr" == *"1 recovered from a second copy"* ]]
+	# The recovered object is one of those migrated, bytes included.
+	[[ "$stderr" == *"migrated 71 objects (908052 bytes), 0 already present, 2 extra copies skipped, 1 recovered from a second copy, 0 failed"* ]]
 	expected_objects 15_edge_states >expect
 	actual_objects new >actual
 	diff -u expect actual
@@ -311,12 +354,172 @@ migrate_point() {
 	diff -u expect actual
 }
 
+@test "--keep-compression stores compressed copies as they are, verified" {
+	local f key id codec disk pack offset length
+	make_legacy old 2
+	seq 1 2000 >small
+	seq 1 300000 >wide		# over 1 MiB decoded, streamed
+	seq 1 1000000 >huge		# over 1 MiB stored too
+	seq 1 3000 >frame
+	seq 1 4000 >frames
+	seq 1 200000 >bigframes
+	head -c 5000 /dev/urandom >noise
+	head -c 3000 /dev/urandom >raw
+	printf '' >empty
+	echo loose-only >loose1
+	add_packed old 0 small zlib
+	add_packed old 0 wide zlib
+	add_packed old 0 huge zlib
+	add_packed old 0 frame zstd
+	add_packed_frames old 0 frames
+	add_packed_frames old 0 bigframes
+	add_packed old 0 noise zlib
+	add_packed old 0 raw raw
+	add_packed old 0 empty zlib
+	add_loose old 2 loose1
+	run -0 --separate-stderr dos migrate --keep-compression old new
+	[[ "$stderr" == *"migrated 10 objects"*" 0 failed"* ]]
+	# zlib and single zstd frames as they were; several frames, what
+	# does not save 10% (the random bytes, the empty object's 8 bytes)
+	# and raw copies raw.
+	{
+		for f in small wide huge; do echo "$(sha256_of $f) zlib"; done
+		echo "$(sha256_of frame) zstd"
+		for f in frames bigframes noise raw empty loose1; do
+			echo "$(sha256_of $f) none"
+		done
+	} | sort >expect
+	storage new >storage
+	cut -d' ' -f1,2 storage | sort >actual
+	diff -u expect actual
+	# Each kept entry holds the very bytes of the legacy pack.
+	for f in small wide huge frame; do
+		key=$(sha256_of $f)
+		read -r offset length < <(sqlite3 -separator ' ' old/packs.idx \
+		    "SELECT \"offset\", length FROM db_object WHERE hashkey = '$key'")
+		read -r id codec disk < <(grep "^$key " storage)
+		[ "$disk" -eq $((length + 64)) ]
+		read -r pack offset_new < <(dos --dir=new cat-object \
+		    --batch-check='%(pack) %(offset)' <<<"$key")
+		tail -c +$((offset + 1)) old/packs/0 | head -c "$length" >legacy.bytes
+		tail -c +$((offset_new + 65)) new/packs/$pack | head -c "$length" >dos.bytes
+		cmp legacy.bytes dos.bytes
+	done
+	# Object by object, the content is what was put in.
+	for f in small wide huge frame frames bigframes noise raw empty loose1; do
+		key=$(sha256_of $f)
+		dos --dir=new cat-object "$key" >content
+		cmp content $f
+		[ "$(sha256_of content)" = "$key" ]
+	done
+	run -0 --separate-stderr dos --dir=new fsck
+	[ -z "$output" ]
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
+@test "any number of jobs migrates to the same packs, output and order" {
+	local jobs
+	make_many 3000 many
+	unpack 99_corrupted
+	# A copy recovered from duplicates/ goes through the writer's own
+	# compression, between the entries the workers made.
+	unpack 15_edge_states
+	chmod -R u+w 15_edge_states/container
+	printf '\377' | dd of=15_edge_states/container/packs/0 bs=1 \
+	    seek="$(sqlite3 15_edge_states/container/packs.idx \
+	    "SELECT \"offset\" + length / 2 FROM db_object WHERE hashkey = \
+	    'a9966deb109a606cbcc9368094f365e62a29ae3616f11e125e0909d5f21581b4'")" \
+	    conv=notrunc status=none
+	for jobs in 1 2 5; do
+		dos migrate --jobs=$jobs 15_edge_states/container edge-$jobs \
+		    2>&1 | sed 's/ in [0-9.]* s$//' >edge-$jobs.err
+		dos migrate --jobs=$jobs many new-$jobs 2>err-$jobs
+		dos migrate --keep-compression --jobs=$jobs many keep-$jobs
+		run -1 --separate-stderr dos migrate --jobs=$jobs \
+		    99_corrupted/container bad-$jobs
+		printf '%s\n' "$output" >bad-$jobs.out
+		sed 's/ in [0-9.]* s$//' <<<"$stderr" >bad-$jobs.err
+		# Kept or not, every copy is verified.
+		run -1 dos migrate -q --keep-compression --jobs=$jobs \
+		    99_corrupted/container bad-keep-$jobs
+		diff -u bad-$jobs.out - <<<"$output"
+		sed -i 's/ in [0-9.]* s$//' err-$jobs
+	done
+	[ "$(wc -l <bad-1.out)" -eq 23 ]
+	grep -q 'migrated 3000 objects' err-1
+	grep -q '1 recovered from a second copy' edge-1.err
+	for jobs in 2 5; do
+		diff -r -x lock edge-1/packs edge-$jobs/packs
+		diff -u edge-1.err edge-$jobs.err
+		diff -r -x lock new-1/packs new-$jobs/packs
+		diff -r -x lock keep-1/packs keep-$jobs/packs
+		diff -r -x lock bad-1/packs bad-$jobs/packs
+		diff -u err-1 err-$jobs
+		diff -u bad-1.out bad-$jobs.out
+		diff -u bad-1.err bad-$jobs.err
+	done
+	storage new-1 | cut -d' ' -f1 | sort >ids
+	storage keep-1 | cut -d' ' -f1 | sort >keep-ids
+	diff -u ids keep-ids
+	[ "$(wc -l <ids)" -eq 3000 ]
+	dos --dir=new-5 fsck -q
+	dos --dir=keep-5 fsck -q
+}
+
+@test "progress on a terminal, or when asked; -q silences it" {
+	local key
+	unpack 14_repack_interrupted
+	run -0 --separate-stderr dos migrate -q --progress \
+	    14_repack_interrupted/container new
+	[ "$stderr" = $'\rmigrating objects: 110, done.' ]
+	run -0 --separate-stderr dos migrate --progress -q \
+	    14_repack_interrupted/container new2
+	[ -z "$stderr" ]
+	make_many 2100 many
+	run -0 --separate-stderr dos migrate -q --progress many new3
+	[ "$stderr" = $'\rmigrating objects: 1000\rmigrating objects: 2000\rmigrating objects: 2100, done.' ]
+	# A warning does not run on from the progress line.
+	key=$(cd many/loose && find . -type f | head -1 | tr -d './')
+	chmod -R u+w many/loose
+	echo damage >"many/loose/${key:0:2}/${key:2}"
+	run -1 --separate-stderr dos migrate -v --progress many new8
+	[ "$output" = "$key loose:hash-mismatch" ]
+	[[ "$stderr" = *$'migrating objects: 1000'*$'\ndos-migrate: warning: '"$key: loose copy is hash-mismatch"$'\n'* ]]
+	[[ "$stderr" = *$'\rmigrating objects: 2100, done.\n'* ]]
+	# Not a terminal: no progress.
+	run -0 --separate-stderr dos migrate 14_repack_interrupted/container new4
+	[[ "$stderr" != *"migrating objects"* ]]
+	# A terminal: progress, unless -q or --no-progress.
+	script -qec "dos migrate 14_repack_interrupted/container new5" /dev/null >tty.out
+	grep -q $'migrating objects: 110, done.\r$' tty.out
+	grep -q 'migrated 110 objects' tty.out
+	script -qec "dos migrate -q 14_repack_interrupted/container new6" /dev/null >tty.out
+	[ ! -s tty.out ]
+	script -qec "dos migrate --no-progress 14_repack_interrupted/container new7" /dev/null >tty.out
+	! grep -q 'migrating objects' tty.out
+}
+
 @test "usage errors exit 129" {
 	run -129 dos migrate
 	run -129 dos migrate only-one
 	run -129 dos migrate a b c
 	run -129 dos migrate -q -v a b
 	run -129 dos migrate --no-such-option a b
+	run -129 --separate-stderr dos migrate --jobs=0 a b
+	[ "${stderr_lines[0]}" = "dos-migrate: error: invalid --jobs '0'" ]
+	run -129 dos migrate --jobs=257 a b
+	run -129 dos migrate --jobs=2x a b
+	run -129 dos migrate --jobs= a b
 	run -0 dos migrate -h
-	[[ "$output" == "usage: dos migrate [-q | -v] [-n | --dry-run] [--into] [--map=<file>] <legacy-dir> <new-dir>" ]]
+	[ "$output" = "usage: dos migrate [-q | -v] [--[no-]progress] [-n | --dry-run] [--into]
+                   [--keep-compression] [--jobs=<n>] [--map=<file>]
+                   <legacy-dir> <new-dir>" ]
+}
+
+@test "the usage matches the man page synopsis" {
+	local usage synopsis
+	usage=$(dos migrate -h | sed 's/^usage: //' | tr -s ' \n' '  ' | tr -d '<>')
+	synopsis=$(mandoc -Tascii -O width=300 "$BATS_TEST_DIRNAME/../man/dos-migrate.1" |
+	    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g')
+	[ "${usage% }" = "$synopsis" ]
 }
