@@ -415,7 +415,7 @@ write_marker(struct migration *m, const char *source)
 
 /* Stops at the first key of the source missing from the destination. */
 static int
-stop_at_missing(const char *key, void *data)
+stop_at_missing(const char *key, enum dos_legacy_where where, void *data)
 {
 	struct dos_oid oid;
 	int rc;
@@ -435,7 +435,7 @@ create_destination(struct migration *m, const char *dest, const char *source,
 {
 	struct dos_config cfg, existing;
 	char marker[PATH_MAX + 2];
-	int rc, empty;
+	int rc, stored, missing;
 
 	if (dos_config_init(&cfg) < 0)
 		die("unable to generate a container id");
@@ -454,21 +454,24 @@ create_destination(struct migration *m, const char *dest, const char *source,
 			die("'%s' holds an unfinished migration of another "
 			    "container", dest);
 	} else {
-		empty = dos_for_each_object(&m->store, DOS_ITER_UNORDERED,
+		stored = dos_for_each_object(&m->store, DOS_ITER_UNORDERED,
 		    stop_at_first, NULL);
 		/*
 		 * Objects but no marker: another container's, unless it has
 		 * every object of the source, as when a migration finished
-		 * and was killed before it could exit; it is checked again.
+		 * and was killed before it could exit; it is checked again
+		 * (not as a fresh destination: every object is looked up).
 		 */
-		if (empty > 0 && !m->sha1)
-			empty = dos_legacy_for_each_key(lg, stop_at_missing, m);
-		if (empty < 0)
-			die("unable to read '%s': %s", dest, dos_strerror(empty));
-		if (empty > 0)
+		missing = stored;
+		if (stored > 0 && !m->sha1)
+			missing = dos_legacy_for_each_key(lg, stop_at_missing, m);
+		if (stored < 0 || missing < 0)
+			die("unable to read '%s': %s", dest,
+			    dos_strerror(stored < 0 ? stored : missing));
+		if (missing > 0)
 			die("'%s' already holds objects (use --into to add "
 			    "to it)", dest);
-		m->opts.fresh = 1;
+		m->opts.fresh = stored == 0;
 	}
 	write_marker(m, source);
 }
