@@ -190,6 +190,12 @@ def main(run, out_md, out_png):
     row('migrate legacy D1 (zlib+1 packs) -> dos', 'dos_migrate', 'items', 'dos_fsck_mig',
         'dos fsck of the migrated container', 'lim_sha256_2c', 'SHA-256, 2 cores',
         '>= 50% of dos fsck; RSS < 64 MiB', ('ratio', 0.5), rss_max=64, needs='migrate', short='migrate\\nvs dos fsck')
+    if 'dos_migrate_keep' in res:
+        row('migrate legacy D1, --keep-compression (zlib entries kept, still hashed)',
+            'dos_migrate_keep', 'items', 'dos_fsck_migk',
+            'dos fsck of the migrated container', 'lim_sha256_2c', 'SHA-256, 2 cores',
+            '>= 50% of dos fsck; RSS < 64 MiB', ('ratio', 0.5), rss_max=64, needs='migrate',
+            short='migrate keep\\nvs dos fsck')
 
     # ------------------------------------------------------------ evaluate
     for r in rows:
