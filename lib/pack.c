@@ -582,6 +582,8 @@ already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
 	return 0;
 }
 
+static int settle(struct dos_pack_writer *w, size_t keep);
+
 /* Start a new pack when the current one has reached its target size. */
 static int
 maybe_roll(struct dos_pack_writer *w)
@@ -590,8 +592,17 @@ maybe_roll(struct dos_pack_writer *w)
 
 	uint64_t queued = w->queue != NULL ? w->queue->bytes : 0;
 
-	if (w->end + queued < w->st->cfg.pack_size_target ||
-	    w->end + queued <= DOS_PACK_HEADER_SIZE)
+	/*
+	 * Objects waiting to be compressed count at their raw size, an upper
+	 * bound: once it reaches the target, they go into the pack first, so
+	 * that the pack rolls over where its bytes do, whatever the threads'
+	 * timing (the same input always gives the same packs).
+	 */
+	if (queued > 0 && w->end + queued >= w->st->cfg.pack_size_target &&
+	    (rc = settle(w, 0)) < 0)
+		return rc;
+	if (w->end < w->st->cfg.pack_size_target ||
+	    w->end <= DOS_PACK_HEADER_SIZE)
 		return 0;
 	if ((rc = dos_pack_writer_flush(w)) < 0)
 		return rc;

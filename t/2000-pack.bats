@@ -193,6 +193,29 @@ size_of() {
 	all_intact manifest
 }
 
+@test "compressed packs roll over where their bytes reach the target, the same each time" {
+	rm -rf "$DOS_DIR"
+	dos init -q --pack-size-target=64k "$DOS_DIR"
+	mkdir data
+	for i in $(seq 1 60); do
+		seq "$i" 3 20000 >data/$i
+	done
+	dos hash-object -w data/* >/dev/null
+	cp -a "$DOS_DIR" loose
+	for run in 1 2 3 4 5; do
+		rm -rf "$DOS_DIR" && cp -a loose "$DOS_DIR"
+		dos pack -q
+		# Objects waiting for a compressing thread must not count at
+		# their raw size: every pack but the last reaches the target.
+		(cd "$DOS_DIR/packs" && ls | grep -v lock | sort -n |
+		    xargs stat -c '%n %s') >layout.$run
+		head -n -1 layout.$run | while read -r pack size; do
+			[ "$size" -ge 65536 ] || { echo "packs/$pack: $size" >&2; exit 1; }
+		done
+		diff -u layout.1 layout.$run
+	done
+}
+
 @test "--compress=never and --compress=always" {
 	seq 1 20000 >text
 	printf '0123456789' >ten

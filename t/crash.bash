@@ -279,31 +279,33 @@ crash_check() {
 	return 1
 }
 
-# The point a fault spec (kill:N...) falls on, from W/points.
+# The point a fault spec (kill:N...) fell on, from the log of its run.
 crash_point_name() {
-	if [ -n "$2" ]; then
-		sed -n "${2##*:}p" "$1/points" | cut -d' ' -f2-
+	if [ -n "$2" ] && [ -e "$1" ]; then
+		sed -n "${2##*:}p" "$1" | cut -d' ' -f2-
 	fi
 }
 
-# crash_fault OP W SPEC [AGAIN]: OP on W/c as it is with DOS_FAULT=SPEC
-# (kill:N, powerloss:N, eio:N or enospc:N; "" for no fault, killed by
-# timing with CRASH_TIMEOUT set), then the checks after a crash.  Returns
-# 0 when OP crashed or failed as it should and the checks passed, 2 when
-# it ran to completion (allowed without a fault, past the last point, or
-# with AGAIN set: a run after a crash, which has fewer points than
-# W/points lists), 1 after printing what went wrong.
+# crash_fault OP W SPEC: OP on W/c as it is with DOS_FAULT=SPEC (kill:N,
+# powerloss:N, eio:N or enospc:N; "" for no fault, killed by timing with
+# CRASH_TIMEOUT set), then the checks after a crash.  Returns 0 when OP
+# crashed or failed as it should and the checks passed, 2 when it ran to
+# completion without reaching the fault (a run after a crash has fewer
+# points, and the pack writer's threads may make it roll over to a new
+# pack at another moment), 1 after printing what went wrong.
 crash_fault() {
-	local op=$1 w=$2 spec=$3 again=${4:-} status=0 point errno
-	point=$(crash_point_name "$w" "$spec")
-	crash_run "$op" "$w" ${spec:+DOS_FAULT="$spec"} || status=$?
+	local op=$1 w=$2 spec=$3 status=0 point errno
+	rm -f "$w/run-points"
+	crash_run "$op" "$w" ${spec:+DOS_FAULT="$spec" \
+	    DOS_FAULT_LOG="$w/run-points"} || status=$?
+	point=$(crash_point_name "$w/run-points" "$spec")
 	crash_acked "$op" "$w"
 	case $status:$spec in
 	0:*)
-		[ -z "$spec" ] || [ -z "$point" ] || [ -n "$again" ] ||
+		[ -z "$point" ] ||
 		    [[ $spec = e* && " $CRASH_CLEANUP_POINTS " = *" ${point#* } "* ]] ||
 		    { echo "$op $spec ($point): exit 0" >&2; return 1; }
-		[[ $spec = e* ]] || return 2
+		[ -n "$point" ] || return 2
 		;;
 	137:kill:* | 137:powerloss:* | 137:)
 		;;
@@ -378,7 +380,7 @@ crash_tries() {
 # USEC microseconds a run takes), then OP to completion.  Counts the
 # crashes in CRASH_TRIED; returns 1 if anything failed.
 crash_chain() {
-	local op=$1 w=$2 spec=$3 mode=$4 usec=$5 n rc left delay again=
+	local op=$1 w=$2 spec=$3 mode=$4 usec=$5 n rc left delay
 	n=$(wc -l <"$w/points")
 	crash_reset "$op" "$w"
 	for left in 2 1 0; do
@@ -388,9 +390,8 @@ crash_chain() {
 			CRASH_TIMEOUT=$(printf '%d.%06d' $((delay / 1000000)) \
 			    $((delay % 1000000))) crash_fault "$op" "$w" "" || rc=$?
 		else
-			crash_fault "$op" "$w" "$spec" $again || rc=$?
+			crash_fault "$op" "$w" "$spec" || rc=$?
 		fi
-		again=again
 		[ "$rc" -eq 2 ] && break
 		CRASH_TRIED=$((CRASH_TRIED + 1))
 		[ "$rc" -eq 0 ] || return 1
