@@ -616,6 +616,35 @@ int dos_input_read(struct dos_input *in, char **rec, size_t *len);
 /* Non-zero if dos_input_read() would not block. */
 int dos_input_ready(struct dos_input *in);
 
+/*
+ * The batch protocol of dos cat-object, parsed without doing anything,
+ * so that a fuzzer can reach it without a process.  A --batch-command
+ * line is "contents <object>", "info <object>" or "flush".
+ */
+enum dos_batch_command {
+	DOS_BATCH_CONTENTS,
+	DOS_BATCH_INFO,
+	DOS_BATCH_FLUSH,
+	DOS_BATCH_EMPTY,		/* an empty line */
+	DOS_BATCH_LEADING_BLANK,	/* a blank before the command */
+	DOS_BATCH_FLUSH_ARGS,		/* flush with an argument */
+	DOS_BATCH_NO_ARGS,		/* contents or info without one */
+	DOS_BATCH_UNKNOWN,
+};
+/*
+ * What line[0..len) (NUL-terminated, as dos_input_read() leaves it) asks;
+ * *arg and *arg_len get its argument.
+ */
+enum dos_batch_command dos_batch_parse_command(const char *line, size_t len,
+    const char **arg, size_t *arg_len);
+/*
+ * Split a request line[0..len) (NUL-terminated) into the object name (its first
+ * *name_len bytes) and, with want_rest, the rest of the line after the
+ * blanks that end the name; without, the whole line is the name.
+ */
+void dos_batch_split_request(const char *line, size_t len, int want_rest,
+    size_t *name_len, const char **rest, size_t *rest_len);
+
 /* ---- lib/legacy.c: legacy disk-objectstore containers (dos-migrate) --- */
 
 /*
