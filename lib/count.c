@@ -382,14 +382,6 @@ count_entry(uint32_t pack, uint64_t offset, const struct dos_pack_entry *pe,
 	return 0;
 }
 
-static int
-cmp_pack(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Bytes the files of index/ take on the disk. */
 static int
 index_size(struct dos_store *st, uint64_t *size)
@@ -454,9 +446,8 @@ dos_count_objects(struct dos_store *st, struct dos_counts *c)
 	    &npacks, c)) < 0)
 		goto out;
 	for (i = 0; i < w.nr; i++)
-		if (!(w.locs[i].tag & LOC_SEEN) && (npacks == 0 ||
-		    bsearch(&w.locs[i].pack, packs, npacks, sizeof *packs,
-		    cmp_pack) == NULL))
+		if (!(w.locs[i].tag & LOC_SEEN) &&
+		    dos_pack_list_find(packs, npacks, w.locs[i].pack) == NULL)
 			c->missing++;
 	rc = index_size(st, &c->size_index);
 out:

@@ -248,11 +248,20 @@ struct dos_store {
 	unsigned tmp_counter;
 	struct dos_index *index;	/* opened on first use */
 	int index_writable;
-	int *packfds;		/* open packs, by number; -1 when not open */
-	size_t packfds_nr;
+	/*
+	 * Open packs, sorted by number.  Pack numbers come from index
+	 * records and file names, so they are looked up, never used as an
+	 * array index.
+	 */
+	struct dos_open_pack {
+		uint32_t pack;
+		int fd;
+	} *packfds;
+	size_t packfds_nr, packfds_alloc;
 	void *decompressor;	/* struct dos_decompressor, on first use */
 };
-#define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, NULL }
+#define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
+	NULL }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -417,6 +426,9 @@ int dos_pack_check_header(int fd);
 int dos_pack_parse_name(const char *name, uint32_t *pack);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
+/* Where pack is in such a list packs[0..nr), or NULL. */
+const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
+    uint32_t pack);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
 
 enum dos_compress_mode {
