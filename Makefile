@@ -70,12 +70,19 @@ $(BUILD)/dos-migrate: LDLIBS += -lsqlite3
 $(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
 
-# Programs only the tests run, built by make test (see t/): each fuzz
-# target of t/fuzz/ linked with a driver that replays its kept inputs.
+# Programs only the tests run, built by make test (see t/): the helpers
+# of t/helpers/, and each fuzz target of t/fuzz/ linked with a driver
+# that replays its kept inputs.
+TEST_HELPERS = index-put
 FUZZ_TARGETS = config batch pack index legacy
-TESTPROGS = $(FUZZ_TARGETS:%=$(BUILD)/t/fuzz-replay-%)
+TESTPROGS = $(TEST_HELPERS:%=$(BUILD)/t/%) \
+	$(FUZZ_TARGETS:%=$(BUILD)/t/fuzz-replay-%)
 
 testprogs: $(TESTPROGS)
+
+$(BUILD)/t/%: t/helpers/%.c $(BUILD)/libdos.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
 
 $(BUILD)/t/fuzz-replay-%: t/fuzz/%.c t/fuzz/replay.c t/fuzz/common.c \
     t/fuzz/fuzz.h $(BUILD)/libdos.a

@@ -389,17 +389,11 @@ index_size(struct dos_store *st, uint64_t *size)
 	struct dirent *e;
 	struct stat sb;
 	DIR *d;
-	int fd, rc = 0;
+	int rc;
 
 	*size = 0;
-	fd = openat(st->dirfd, "index", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
+	if ((rc = dos_opendir(st->dirfd, "index", &d)) < 0 || d == NULL)
+		return rc;
 	while ((errno = 0, e = readdir(d)) != NULL) {
 		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)	/* a log file removed meanwhile */

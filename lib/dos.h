@@ -11,6 +11,7 @@
 #ifndef DOS_H
 #define DOS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,9 +128,10 @@ void dos_codec_format(const struct dos_config *cfg, char *buf, size_t size);
 int dos_parse_size(const char *s, uint64_t *out);
 
 /*
- * Load dirfd/config.json (no symlink, at most 64 KiB) as JSON: a jansson
- * json_t for the caller to json_decref().  DOS_ENOTCONTAINER when there is
- * none, DOS_EBADCONFIG when it is too large or not JSON.
+ * Load dirfd/config.json (not a symbolic link, at most 64 KiB) as JSON:
+ * a jansson json_t for the caller to json_decref().  DOS_ENOTCONTAINER
+ * when there is none, DOS_EBADCONFIG when it is too large, not a regular
+ * file or not JSON.
  */
 struct json_t;
 int dos_config_json(int dirfd, struct json_t **root);
@@ -198,8 +200,15 @@ int dos_write_all(int fd, const void *buf, size_t len);
 ssize_t dos_read_full(int fd, void *buf, size_t len);
 /* fsync(2) of the directory path below dirfd, as the step point. */
 int dos_fsync_dir(const char *point, int dirfd, const char *path);
-/* openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP). */
+/*
+ * openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP),
+ * and, opening for reading only, never blocks on a FIFO.
+ */
 int dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+/* The directory name in dirfd, never through a symbolic link (ELOOP). */
+int dos_open_subdir(int dirfd, const char *name);
+/* The same, to read its entries: 0 with *d NULL if there is none. */
+int dos_opendir(int dirfd, const char *name, DIR **d);
 /* mkdir -p of path (absolute or relative to the cwd). */
 int dos_mkdir_p(const char *path, mode_t mode);
 
@@ -294,9 +303,20 @@ int dos_is_legacy_container(int dirfd);
 /* Relative path of a loose object below loose/, e.g. "ab/cdef...". */
 void dos_loose_name(const struct dos_store *st, const struct dos_oid *oid,
     char *buf, size_t size);
-/* 0 if the loose object exists (filling *size if not NULL). */
+/*
+ * 0 if the loose object exists (filling *size if not NULL); DOS_ECORRUPT
+ * if something else is where it should be: not a regular file, or behind
+ * a symbolic link, which loose objects never are.
+ */
 int dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
     uint64_t *size);
+/*
+ * Remove the loose file of oid (the step point), 0 if there is none.
+ * Never through a symbolic link: a shard that is one fails with ELOOP
+ * (DOS_EIO).
+ */
+int dos_loose_unlink(const char *point, struct dos_store *st,
+    const struct dos_oid *oid);
 
 /*
  * A batch of loose writes.  Each object is streamed into its own temp file

@@ -58,7 +58,6 @@ static void *
 unlink_worker(void *data)
 {
 	struct unlinker *u = data;
-	char name[DOS_HEXSZ + 2];
 	size_t i, end;
 
 	for (;;) {
@@ -70,9 +69,8 @@ unlink_worker(void *data)
 		if (i >= end)
 			return NULL;
 		for (; i < end; i++) {
-			dos_loose_name(u->st, &u->oids.oids[i], name, sizeof name);
-			if (dos_step_unlink("pack-loose-unlink", u->st->loosefd,
-			    name) == 0 || errno == ENOENT)
+			if (dos_loose_unlink("pack-loose-unlink", u->st,
+			    &u->oids.oids[i]) == 0)
 				continue;
 			pthread_mutex_lock(&u->lock);
 			u->failed_errno = errno;
@@ -326,9 +324,11 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 		end = (uint64_t)sb.st_size;
 	for (off = DOS_PACK_HEADER_SIZE; off < end;
 	    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
+		/* An entry must end in the pack: else off could wrap. */
 		if (off + sizeof hdr > end ||
 		    pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
-		    dos_pack_decode_entry(hdr, &pe) < 0) {
+		    dos_pack_decode_entry(hdr, &pe) < 0 ||
+		    pe.stored_size > end - off - sizeof hdr) {
 			snprintf(what, sizeof what, "packs/%u: damaged entry "
 			    "header at offset %llu; pack kept", pack,
 			    (unsigned long long)off);

@@ -149,17 +149,12 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 	uint32_t n, *list = NULL, *grown;
 	size_t alloc = 0;
 	DIR *d;
-	int fd;
+	int rc;
 
 	*nr = 0;
-	fd = openat(st->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
+	*packs = NULL;
+	if ((rc = dos_opendir(st->dirfd, "packs", &d)) < 0 || d == NULL)
+		return rc;
 	while ((e = readdir(d)) != NULL) {
 		if (dos_pack_parse_name(e->d_name, &n) < 0)
 			continue;

@@ -107,17 +107,10 @@ dos_store_release(struct dos_store *st)
 	st->dirfd = st->loosefd = st->tmpfd = -1;
 }
 
-static int
-open_subdir(int dirfd, const char *name)
-{
-	return openat(dirfd, name,
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
 int
 dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 {
-	int rc;
+	int rc, i, fd;
 
 	(void)flags;
 	path = dos_store_default_path(path);
@@ -131,11 +124,23 @@ dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 	}
 	if ((rc = dos_config_read(st->dirfd, &st->cfg)) < 0)
 		goto fail;
-	st->loosefd = open_subdir(st->dirfd, "loose");
-	st->tmpfd = open_subdir(st->dirfd, "sandbox");
+	st->loosefd = dos_open_subdir(st->dirfd, "loose");
+	st->tmpfd = dos_open_subdir(st->dirfd, "sandbox");
 	if (st->loosefd < 0 || st->tmpfd < 0) {
 		rc = errno == ENOENT ? DOS_ENOTCONTAINER : DOS_EIO;
 		goto fail;
+	}
+	/*
+	 * Packs and the index are reached by path below the container:
+	 * neither directory may be a symbolic link out of it.
+	 */
+	for (i = 0; i < 2; i++) {
+		if ((fd = dos_open_subdir(st->dirfd, i ? "index" : "packs")) >= 0)
+			close(fd);
+		else if (errno == ELOOP) {
+			rc = DOS_EIO;
+			goto fail;
+		}
 	}
 	return 0;
 fail:
