@@ -3,7 +3,8 @@
 # that once found a bug), replayed through each fuzz target of t/fuzz/
 # without libFuzzer.  Under the sanitizer build of CI this is where a bug
 # found by fuzzing would come back: a sanitizer report fails the replay,
-# and so does an allocation over 256 MiB.
+# and so does an allocation over 256 MiB, or a hang (long before the
+# timeout, which only keeps a hang from stopping the suite).
 
 load helper
 
@@ -15,7 +16,7 @@ replay() {
 	mkdir "$BATS_TEST_TMPDIR/tmp"
 	TMPDIR="$BATS_TEST_TMPDIR/tmp" \
 	    ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}max_allocation_size_mb=256" \
-	    run -0 "$DOS_EXEC_PATH/t/fuzz-replay-$1" "$corpus"
+	    run -0 timeout 900 "$DOS_EXEC_PATH/t/fuzz-replay-$1" "$corpus"
 	[ "$output" = "$n inputs replayed" ]
 	# The target's containers went with it.
 	run -0 ls -A "$BATS_TEST_TMPDIR/tmp"
