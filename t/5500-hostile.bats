@@ -120,6 +120,10 @@ index_put() {
 	[ "$output" = "packed 0 objects (0 bytes -> 0 bytes) into pack 0" ]
 	run -16 dos fsck -q
 	[ "$output" = "bad-name loose/ba symbolic link" ]
+	run -0 --separate-stderr dos fsck --repair
+	[ "$stderr" = "dos fsck: moved loose/ba to lost-found/ba
+dos fsck: no problems found" ]
+	[ "$(readlink "$DOS_DIR/lost-found/ba")" = "$OUTSIDE" ]
 	outside_unchanged
 }
 
