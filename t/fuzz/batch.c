@@ -1,8 +1,9 @@
 /*
  * batch.c: fuzz the batch protocol on stdin: the records of
- * dos_input_read(), the lines of cat-object --batch, --batch-check and
- * --batch-command (with and without %(rest)), answered from a small
- * container, and the quoted paths of hash-object --stdin-paths.
+ * dos_input_read(), the lines of cat-object --batch, --batch-check (whose
+ * names are looked up together) and --batch-command (with and without
+ * %(rest)), answered from a small container, and the quoted paths of
+ * hash-object --stdin-paths.
  *
  * The first input byte chooses the mode (see the MODE_ bits); the rest
  * is what the command would read on stdin.
@@ -23,6 +24,21 @@ enum {
 };
 
 static struct dos_store store = DOS_STORE_INIT;
+
+/* --batch-check looks up the names waiting on stdin together. */
+#define CHECK_CHUNK 64
+static struct dos_object_info waiting[CHECK_CHUNK];
+static size_t nwaiting;
+
+static void
+check_waiting(void)
+{
+	int rcs[CHECK_CHUNK];
+
+	if (nwaiting > 0)
+		dos_object_info_many(&store, waiting, rcs, nwaiting);
+	nwaiting = 0;
+}
 
 /*
  * Objects loose and packed, and two whose ids share their first four
@@ -78,10 +94,15 @@ request(const char *line, size_t len, unsigned mode, int contents)
 	    &name_len, &rest, &rest_len);
 	if (dos_resolve(&store, line, name_len, &oid) < 0)
 		return;
-	if (contents)
+	if (contents) {
 		fuzz_read_object(&store, &oid);
-	else
+	} else if (mode & MODE_COMMAND) {
 		dos_object_info(&store, &oid, &info);
+	} else {
+		waiting[nwaiting++].oid = oid;
+		if (nwaiting == CHECK_CHUNK)
+			check_waiting();
+	}
 }
 
 /* What hash-object --stdin-paths does with a line before opening it. */
@@ -130,6 +151,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		}
 	}
+	check_waiting();
 	dos_input_release(&in);
 	close(fd);
 	return 0;
