@@ -3,8 +3,8 @@
 # that once found a bug), replayed through each fuzz target of t/fuzz/
 # without libFuzzer.  Under the sanitizer build of CI this is where a bug
 # found by fuzzing would come back: a sanitizer report fails the replay,
-# and so does an allocation over 256 MiB, or a hang (long before the
-# timeout, which only keeps a hang from stopping the suite).
+# and so do an allocation over 256 MiB and a hang (the timeout is only
+# there so that a hang fails the test instead of stopping the suite).
 
 load helper
 
