@@ -3,7 +3,8 @@
  * container: the rows of its SQLite index and its pack files.  For each
  * input a legacy container is made with a packs.idx of the input's rows
  * (any type in any column) and a pack 0 (and -1) of the input's
- * remaining bytes, and migrated into a sink that keeps nothing.
+ * remaining bytes, and migrated: as a dry run, or (MODE_WRITE) into a
+ * new dos container, whose readers then look at what it got.
  *
  * Input: a mode byte, a row count byte, the rows, then the pack bytes.
  * A row is a kind byte (the ROW_ bits), then size, offset and length as
@@ -22,6 +23,9 @@ enum {
 	MODE_CONFIG = 3 << 0,		/* which config.json, of configs[] */
 	MODE_NO_INDEX = 1 << 2,		/* no packs.idx at all */
 	MODE_LOOSE_COPIES = 1 << 3,	/* loose files of the rows' ranges */
+	MODE_WRITE = 1 << 4,		/* into a dos container, not dry */
+	MODE_KEEP_COMPRESSION = 1 << 5,	/* --keep-compression */
+	MODE_JOBS = 1 << 6,		/* two threads verify and encode */
 };
 
 enum {
@@ -232,7 +236,7 @@ make_container(const char *dir, const uint8_t *data, size_t size)
 	sqlite3_close(db);
 }
 
-/* ---- a sink that checks nothing and keeps nothing ---- */
+/* ---- a sink that checks nothing ---- */
 
 static int
 sink_want(void *data, const struct dos_legacy_object *obj)
@@ -240,22 +244,11 @@ sink_want(void *data, const struct dos_legacy_object *obj)
 	return 1;
 }
 
-/* begin and end */
 static int
-sink_accept(void *data, const struct dos_legacy_object *obj)
+sink_migrated(void *data, const struct dos_legacy_object *obj,
+    const struct dos_oid *oid)
 {
 	return 0;
-}
-
-static int
-sink_write(void *data, const void *buf, size_t len)
-{
-	return 0;
-}
-
-static void
-sink_abort(void *data)
-{
 }
 
 static void
@@ -270,7 +263,7 @@ sink_lost(void *data, const struct dos_legacy_object *obj)
 }
 
 static int
-each_key(const char *key, void *data)
+each_key(const char *key, enum dos_legacy_where where, void *data)
 {
 	return 0;
 }
@@ -278,21 +271,45 @@ each_key(const char *key, void *data)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const struct dos_legacy_sink sink = { sink_want, sink_accept,
-	    sink_write, sink_accept, sink_abort, sink_bad_copy, sink_lost };
-	static char dir[4096];
+	static const struct dos_legacy_sink sink = { sink_want,
+	    sink_migrated, sink_bad_copy, sink_lost };
+	static char dir[4096], dest[4096];
+	struct dos_store st = DOS_STORE_INIT;
+	struct dos_legacy_options o;
 	struct dos_legacy_stats stats;
 	struct dos_legacy *lg;
+	long holder;
 
 	if (size < 2)
 		return 0;
-	if (dir[0] == '\0')
+	if (dir[0] == '\0') {
 		fuzz_path(dir, sizeof dir, "legacy");
+		fuzz_path(dest, sizeof dest, "dest");
+	}
 	make_container(dir, data, size);
 	if (dos_legacy_open(dir, &lg, NULL) < 0)
 		return 0;
-	dos_legacy_migrate(lg, &sink, NULL, &stats);
+	memset(&o, 0, sizeof o);
+	o.keep_compression = (data[0] & MODE_KEEP_COMPRESSION) != 0;
+	o.fresh = 1;
+	o.jobs = data[0] & MODE_JOBS ? 2 : 1;
+	if (data[0] & MODE_WRITE) {
+		fuzz_new_container(dest);
+		if (dos_store_open(&st, dest, DOS_OPEN_WRITE) < 0 ||
+		    dos_pack_writer_open(&st, 0, o.keep_compression ?
+		    DOS_COMPRESS_NEVER : DOS_COMPRESS_AUTO, &o.writer,
+		    &holder) < 0)
+			fuzz_die("open '%s'", dest);
+	}
+	if (dos_legacy_migrate(lg, &o, &sink, NULL, &stats) == 0 &&
+	    o.writer != NULL)
+		dos_pack_writer_flush(o.writer);
 	dos_legacy_for_each_key(lg, each_key, NULL);
 	dos_legacy_close(lg);
+	if (o.writer != NULL) {
+		dos_pack_writer_close(o.writer);
+		dos_store_release(&st);
+		fuzz_exercise_store(dest, 0);
+	}
 	return 0;
 }
