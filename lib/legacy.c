@@ -1126,17 +1126,18 @@ encode_item(struct worker *wk, struct job *j, struct item *it,
 static void
 verify_item(struct worker *wk, struct job *j, struct item *it)
 {
-	const unsigned char *in = j->in + it->in_off;
+	const unsigned char *in;
 	struct copy c;
 	int rc;
 
-	if (it->in_off + it->length > j->in_len) {
+	if (it->in_off > j->in_len || it->length > j->in_len - it->in_off) {
 		it->status = COPY_BAD;
 		it->problem = j->read_errno != 0 ? DOS_LEGACY_UNREADABLE :
 		    DOS_LEGACY_TRUNCATED;
 		it->obj.sys_errno = j->read_errno;
 		return;
 	}
+	in = j->in + it->in_off;
 	rc = copy_begin(&c, &wk->v, it->compressed, in, (size_t)it->length,
 	    it->expect_size);
 	c.in_memory = 1;
@@ -1338,7 +1339,12 @@ queue_packed(struct engine *e, struct item *it, uint64_t offset)
 
 	if ((rc = open_job(e, &j)) < 0)
 		return rc;
-	if ((j->fd >= 0 && (offset > j->base + j->span + JOB_GAP_MAX ||
+	/*
+	 * Rows come in offset order, but a row whose offset is not an
+	 * integer sorts last and reads as 0: it starts a job of its own.
+	 */
+	if ((j->fd >= 0 && (offset < j->base ||
+	    offset > j->base + j->span + JOB_GAP_MAX ||
 	    offset + it->length - j->base > JOB_IN_SIZE)) ||
 	    j->out_need + room > JOB_OUT_SIZE) {
 		submit_job(e);
@@ -1393,6 +1399,21 @@ report_key(char out[DOS_LEGACY_MAX_KEY + 1], const char *key, size_t len)
 	out[n < len ? n + 3 : n] = '\0';
 }
 
+/*
+ * Whether pack_id, compressed, size, offset and length are integers, as
+ * the schema has them: SQLite would read any other value as some number.
+ */
+static int
+integer_columns(sqlite3_stmt *st)
+{
+	int i;
+
+	for (i = 1; i <= 5; i++)
+		if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+			return 0;
+	return 1;
+}
+
 /* One index row: its packed copy, and the fallbacks if that is bad. */
 static int
 migrate_row(struct engine *e, sqlite3_stmt *st)
@@ -1420,7 +1441,7 @@ migrate_row(struct engine *e, sqlite3_stmt *st)
 	memcpy(it.obj.key, key, klen);
 	if ((rc = want(e, &it.obj)) <= 0)
 		return rc;
-	if (offset < 0 || length < 0 || size < 0)
+	if (offset < 0 || length < 0 || size < 0 || !integer_columns(st))
 		return queue_outcome(e, &it, COPY_BAD, DOS_LEGACY_BAD_ROW);
 	/* A job reads one pack, at submission: submit it while it is open. */
 	if (it.obj.pack_id != lg->pack_id)
