@@ -445,7 +445,6 @@ list_duplicates(struct dos_legacy *lg)
 	return 0;
 }
 
-
 int
 dos_legacy_open(const char *path, struct dos_legacy **out, const char **why)
 {

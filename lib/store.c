@@ -135,9 +135,10 @@ dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 	 * neither directory may be a symbolic link out of it.
 	 */
 	for (i = 0; i < 2; i++) {
-		if ((fd = dos_open_subdir(st->dirfd, i ? "index" : "packs")) >= 0)
+		fd = dos_open_subdir(st->dirfd, i ? "index" : "packs");
+		if (fd >= 0) {
 			close(fd);
-		else if (errno == ELOOP) {
+		} else if (errno == ELOOP) {
 			rc = DOS_EIO;
 			goto fail;
 		}
