@@ -70,6 +70,46 @@ $(BUILD)/dos-migrate: LDLIBS += -lsqlite3
 $(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
 
+# Programs only the tests run, built by make test (see t/): the helpers
+# of t/helpers/, and each fuzz target of t/fuzz/ linked with a driver
+# that replays its kept inputs.
+TEST_HELPERS = index-put
+FUZZ_TARGETS = config batch pack index legacy
+TESTPROGS = $(TEST_HELPERS:%=$(BUILD)/t/%) \
+	$(FUZZ_TARGETS:%=$(BUILD)/t/fuzz-replay-%)
+
+testprogs: $(TESTPROGS)
+
+$(BUILD)/t/%: t/helpers/%.c $(BUILD)/libdos.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
+
+$(BUILD)/t/fuzz-replay-%: t/fuzz/%.c t/fuzz/replay.c t/fuzz/common.c \
+    t/fuzz/fuzz.h $(BUILD)/libdos.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -It/fuzz $(LDFLAGS) -o $@ t/fuzz/$*.c t/fuzz/replay.c \
+	    t/fuzz/common.c $(BUILD)/libdos.a $(LDLIBS) -lsqlite3
+
+# The same targets built by clang with libFuzzer, AddressSanitizer and
+# UndefinedBehaviorSanitizer, the library with them, in $(BUILD)-fuzz;
+# make fuzz runs each for FUZZ_SECONDS (see t/stress/fuzz).
+FUZZ_CFLAGS = -O1 -g -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-omit-frame-pointer -fno-sanitize-recover=all
+FUZZ_SECONDS ?= 60
+
+fuzzers: $(FUZZ_TARGETS:%=$(BUILD)/fuzz-%)
+
+$(BUILD)/fuzz-%: t/fuzz/%.c t/fuzz/common.c t/fuzz/fuzz.h $(BUILD)/libdos.a
+	$(CC) $(CFLAGS) -It/fuzz -fsanitize=fuzzer -o $@ t/fuzz/$*.c \
+	    t/fuzz/common.c $(BUILD)/libdos.a $(LDLIBS) -lsqlite3
+
+fuzz-build:
+	@.ci/deps fuzz
+	$(MAKE) BUILD=$(BUILD)-fuzz CC=clang CFLAGS="$(FUZZ_CFLAGS)" fuzzers
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) t/stress/fuzz $(BUILD)
+
 # Debian packages the build, the tests and the demo need; installed with
 # apt-get when run as root, otherwise the command to run is printed.
 deps:
@@ -79,7 +119,7 @@ lint:
 	mandoc -Tlint -W warning $(MANPAGES)
 
 test: deps
-	$(MAKE) all
+	$(MAKE) all testprogs
 	$(MAKE) lint
 	t/run $(BUILD)
 
@@ -115,6 +155,7 @@ uninstall:
 clean:
 	rm -rf build build-*
 
-.PHONY: all deps lint test demo bench stress install uninstall clean
+.PHONY: all testprogs fuzzers fuzz-build fuzz deps lint test demo bench \
+	stress install uninstall clean
 # Keep the objects make builds on the way to a program.
 .PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/cmd/%.o

@@ -271,17 +271,8 @@ static void
 split_request(const char *input, size_t input_len, struct request *req)
 {
 	req->input = input;
-	req->name_len = input_len;
-	req->rest = "";
-	req->rest_len = 0;
-	if (format_has_rest) {
-		req->name_len = strcspn(input, " \t");
-		if (req->name_len > input_len)
-			req->name_len = input_len;
-		req->rest = input + req->name_len;
-		req->rest += strspn(req->rest, " \t");
-		req->rest_len = input_len - (size_t)(req->rest - input);
-	}
+	dos_batch_split_request(input, input_len, format_has_rest,
+	    &req->name_len, &req->rest, &req->rest_len);
 }
 
 /* A status line for a lookup that failed; dies on a failure to look. */
@@ -435,29 +426,31 @@ run_batch_check(struct dos_input *in, int buffered)
 static void
 batch_command(char *line, size_t len, int buffered)
 {
-	const char *cmd = line, *arg;
-	size_t cmd_len;
+	const char *arg;
+	size_t arg_len;
 
-	if (len == 0)
-		die("empty command in input");
-	if (line[0] == ' ' || line[0] == '\t')
-		die("whitespace before command: '%s'", line);
-	cmd_len = strcspn(line, " ");
-	arg = cmd_len < len ? line + cmd_len + 1 : NULL;
-	if (cmd_len == 5 && strncmp(cmd, "flush", 5) == 0) {
-		if (arg != NULL)
-			die("flush takes no arguments");
+	switch (dos_batch_parse_command(line, len, &arg, &arg_len)) {
+	case DOS_BATCH_CONTENTS:
+		batch_one(arg, arg_len, 1);
+		return;
+	case DOS_BATCH_INFO:
+		batch_one(arg, arg_len, 0);
+		return;
+	case DOS_BATCH_FLUSH:
 		if (!buffered)
 			die("flush is only for --buffer mode");
 		dos_out_flush();
 		return;
-	}
-	if ((cmd_len == 8 && strncmp(cmd, "contents", 8) == 0) ||
-	    (cmd_len == 4 && strncmp(cmd, "info", 4) == 0)) {
-		if (arg == NULL || *arg == '\0')
-			die("%.*s requires arguments", (int)cmd_len, cmd);
-		batch_one(arg, len - (size_t)(arg - line), cmd_len == 8);
-		return;
+	case DOS_BATCH_EMPTY:
+		die("empty command in input");
+	case DOS_BATCH_LEADING_BLANK:
+		die("whitespace before command: '%s'", line);
+	case DOS_BATCH_FLUSH_ARGS:
+		die("flush takes no arguments");
+	case DOS_BATCH_NO_ARGS:
+		die("%.*s requires arguments", (int)strcspn(line, " "), line);
+	case DOS_BATCH_UNKNOWN:
+		break;
 	}
 	die("unknown command: '%s'", line);
 }

@@ -81,9 +81,13 @@ commit_and_print(void)
 	size_t i;
 	int rc;
 
-	if (batch != NULL && (rc = dos_loose_batch_commit(batch)) < 0)
-		die("unable to store objects in '%s': %s", store.path,
-		    dos_strerror(rc));
+	if (batch != NULL && (rc = dos_loose_batch_commit(batch)) < 0) {
+		const char *why = dos_strerror(rc);
+
+		/* What the commit could not move into place goes. */
+		dos_loose_batch_free(batch);
+		die("unable to store objects in '%s': %s", store.path, why);
+	}
 	if (writer != NULL && (rc = dos_pack_writer_flush(writer)) < 0)
 		die("unable to write pack %u: %s", dos_pack_writer_pack(writer),
 		    dos_strerror(rc));

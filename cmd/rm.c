@@ -54,11 +54,12 @@ finish_batch(void)
 	if (writer != NULL && (rc = dos_pack_writer_flush(writer)) < 0)
 		die("unable to record deletions: %s", dos_strerror(rc));
 	for (i = 0; i < batch_nr; i++) {
-		if (batch_loose[i]) {
+		if (batch_loose[i] &&
+		    (rc = dos_loose_unlink("rm-loose-unlink", &store,
+		    &batch[i])) < 0) {
 			dos_loose_name(&store, &batch[i], name, sizeof name);
-			if (dos_step_unlink("rm-loose-unlink", store.loosefd,
-			    name) < 0 && errno != ENOENT)
-				die("unable to remove '%s': %s", name, strerror(errno));
+			die("unable to remove '%s': %s", name,
+			    dos_strerror(rc));
 		}
 	}
 	/* A removal printed must survive a power cut like a write does. */

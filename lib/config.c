@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
@@ -194,13 +195,20 @@ parse_config(json_t *root, struct dos_config *cfg)
 int
 dos_config_json(int dirfd, json_t **root)
 {
+	struct stat sb;
 	char *buf;
 	ssize_t n;
 	int fd;
 
-	fd = openat(dirfd, "config.json", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	fd = openat(dirfd, "config.json",
+	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0)
 		return errno == ENOENT ? DOS_ENOTCONTAINER : DOS_EIO;
+	/* A FIFO or a device would have dos wait or read forever. */
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return DOS_EBADCONFIG;
+	}
 	if ((buf = malloc(CONFIG_MAX_BYTES + 1)) == NULL) {
 		close(fd);
 		return DOS_ENOMEM;

@@ -382,14 +382,6 @@ count_entry(uint32_t pack, uint64_t offset, const struct dos_pack_entry *pe,
 	return 0;
 }
 
-static int
-cmp_pack(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /* Bytes the files of index/ take on the disk. */
 static int
 index_size(struct dos_store *st, uint64_t *size)
@@ -397,17 +389,11 @@ index_size(struct dos_store *st, uint64_t *size)
 	struct dirent *e;
 	struct stat sb;
 	DIR *d;
-	int fd, rc = 0;
+	int rc;
 
 	*size = 0;
-	fd = openat(st->dirfd, "index", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
+	if ((rc = dos_opendir(st->dirfd, "index", &d)) < 0 || d == NULL)
+		return rc;
 	while ((errno = 0, e = readdir(d)) != NULL) {
 		if (fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0) {
 			if (errno == ENOENT)	/* a log file removed meanwhile */
@@ -454,9 +440,8 @@ dos_count_objects(struct dos_store *st, struct dos_counts *c)
 	    &npacks, c)) < 0)
 		goto out;
 	for (i = 0; i < w.nr; i++)
-		if (!(w.locs[i].tag & LOC_SEEN) && (npacks == 0 ||
-		    bsearch(&w.locs[i].pack, packs, npacks, sizeof *packs,
-		    cmp_pack) == NULL))
+		if (!(w.locs[i].tag & LOC_SEEN) &&
+		    dos_pack_list_find(packs, npacks, w.locs[i].pack) == NULL)
 			c->missing++;
 	rc = index_size(st, &c->size_index);
 out:

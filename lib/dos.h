@@ -11,6 +11,7 @@
 #ifndef DOS_H
 #define DOS_H
 
+#include <dirent.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -127,9 +128,10 @@ void dos_codec_format(const struct dos_config *cfg, char *buf, size_t size);
 int dos_parse_size(const char *s, uint64_t *out);
 
 /*
- * Load dirfd/config.json (no symlink, at most 64 KiB) as JSON: a jansson
- * json_t for the caller to json_decref().  DOS_ENOTCONTAINER when there is
- * none, DOS_EBADCONFIG when it is too large or not JSON.
+ * Load dirfd/config.json (not a symbolic link, at most 64 KiB) as JSON:
+ * a jansson json_t for the caller to json_decref().  DOS_ENOTCONTAINER
+ * when there is none, DOS_EBADCONFIG when it is too large, not a regular
+ * file or not JSON.
  */
 struct json_t;
 int dos_config_json(int dirfd, struct json_t **root);
@@ -198,8 +200,15 @@ int dos_write_all(int fd, const void *buf, size_t len);
 ssize_t dos_read_full(int fd, void *buf, size_t len);
 /* fsync(2) of the directory path below dirfd, as the step point. */
 int dos_fsync_dir(const char *point, int dirfd, const char *path);
-/* openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP). */
+/*
+ * openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP),
+ * and, opening for reading only, never blocks on a FIFO.
+ */
 int dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
+/* The directory name in dirfd, never through a symbolic link (ELOOP). */
+int dos_open_subdir(int dirfd, const char *name);
+/* The same, to read its entries: 0 with *d NULL if there is none. */
+int dos_opendir(int dirfd, const char *name, DIR **d);
 /* mkdir -p of path (absolute or relative to the cwd). */
 int dos_mkdir_p(const char *path, mode_t mode);
 
@@ -248,11 +257,20 @@ struct dos_store {
 	unsigned tmp_counter;
 	struct dos_index *index;	/* opened on first use */
 	int index_writable;
-	int *packfds;		/* open packs, by number; -1 when not open */
-	size_t packfds_nr;
+	/*
+	 * Open packs, sorted by number.  Pack numbers come from index
+	 * records and file names, so they are looked up, never used as an
+	 * array index.
+	 */
+	struct dos_open_pack {
+		uint32_t pack;
+		int fd;
+	} *packfds;
+	size_t packfds_nr, packfds_alloc;
 	void *decompressor;	/* struct dos_decompressor, on first use */
 };
-#define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, NULL }
+#define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
+	NULL }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -285,9 +303,20 @@ int dos_is_legacy_container(int dirfd);
 /* Relative path of a loose object below loose/, e.g. "ab/cdef...". */
 void dos_loose_name(const struct dos_store *st, const struct dos_oid *oid,
     char *buf, size_t size);
-/* 0 if the loose object exists (filling *size if not NULL). */
+/*
+ * 0 if the loose object exists (filling *size if not NULL); DOS_ECORRUPT
+ * if something else is where it should be: not a regular file, or behind
+ * a symbolic link, which loose objects never are.
+ */
 int dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
     uint64_t *size);
+/*
+ * Remove the loose file of oid (the step point), 0 if there is none.
+ * Never through a symbolic link: a shard that is one fails with ELOOP
+ * (DOS_EIO).
+ */
+int dos_loose_unlink(const char *point, struct dos_store *st,
+    const struct dos_oid *oid);
 
 /*
  * A batch of loose writes.  Each object is streamed into its own temp file
@@ -417,6 +446,9 @@ int dos_pack_check_header(int fd);
 int dos_pack_parse_name(const char *name, uint32_t *pack);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
+/* Where pack is in such a list packs[0..nr), or NULL. */
+const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
+    uint32_t pack);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
 
 enum dos_compress_mode {
@@ -615,6 +647,35 @@ void dos_input_release(struct dos_input *in);
 int dos_input_read(struct dos_input *in, char **rec, size_t *len);
 /* Non-zero if dos_input_read() would not block. */
 int dos_input_ready(struct dos_input *in);
+
+/*
+ * The batch protocol of dos cat-object, parsed without doing anything,
+ * so that a fuzzer can reach it without a process.  A --batch-command
+ * line is "contents <object>", "info <object>" or "flush".
+ */
+enum dos_batch_command {
+	DOS_BATCH_CONTENTS,
+	DOS_BATCH_INFO,
+	DOS_BATCH_FLUSH,
+	DOS_BATCH_EMPTY,		/* an empty line */
+	DOS_BATCH_LEADING_BLANK,	/* a blank before the command */
+	DOS_BATCH_FLUSH_ARGS,		/* flush with an argument */
+	DOS_BATCH_NO_ARGS,		/* contents or info without one */
+	DOS_BATCH_UNKNOWN,
+};
+/*
+ * What line[0..len) (NUL-terminated, as dos_input_read() leaves it) asks;
+ * *arg and *arg_len get its argument.
+ */
+enum dos_batch_command dos_batch_parse_command(const char *line, size_t len,
+    const char **arg, size_t *arg_len);
+/*
+ * Split a request line[0..len) (NUL-terminated) into the object name (its first
+ * *name_len bytes) and, with want_rest, the rest of the line after the
+ * blanks that end the name; without, the whole line is the name.
+ */
+void dos_batch_split_request(const char *line, size_t len, int want_rest,
+    size_t *name_len, const char **rest, size_t *rest_len);
 
 /* ---- lib/legacy.c: legacy disk-objectstore containers (dos-migrate) --- */
 

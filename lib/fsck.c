@@ -1894,51 +1894,50 @@ check_group_cb(struct fsck *f, struct group *g, void *data)
 }
 
 /*
- * Whether a record still points into pack num: a repack deletes a pack
- * once it has moved every record out of it, maybe while the check ran.
+ * Whether a record of by_off[from..to) still points where it did: a
+ * repack deletes a pack once it has moved every record out of it, maybe
+ * while the check ran.
  */
 static int
-pack_still_used(struct fsck *f, uint32_t num)
+pack_still_used(struct fsck *f, size_t from, size_t to)
 {
-	size_t i;
+	const struct rec *r;
 
-	for (i = 0; i < f->recs_nr; i++)
-		if (f->recs[i].e.pack == num &&
-		    rec_unchanged(f, &f->recs[i].oid, &f->recs[i].e))
+	for (; from < to; from++) {
+		r = &f->recs[f->by_off[from]];
+		if (rec_unchanged(f, &r->oid, &r->e))
 			return 1;
+	}
 	return 0;
 }
 
-/* Packs that records point into and that are gone, once each. */
 static int
 check_missing_packs(struct fsck *f)
 {
-	uint32_t *seen = NULL, *grown;
-	size_t nseen = 0, i, k;
+	uint32_t num;
+	size_t i, end;
 	char path[32];
-	int rc = 0;
+	int rc;
 
-	for (i = 0; i < f->recs_nr && rc == 0; i++) {
-		uint32_t num = f->recs[i].e.pack;
+	/*
+	 * Records in pack order, so that each pack's are together: each
+	 * missing pack is looked at once, however many packs the index names.
+	 */
+	if ((rc = sort_by_off(f)) < 0)
+		return rc;
+	for (i = 0; i < f->recs_nr && rc == 0; i = end) {
+		num = f->recs[f->by_off[i]].e.pack;
+		for (end = i + 1; end < f->recs_nr &&
+		    f->recs[f->by_off[end]].e.pack == num; end++)
+			;
 		if (find_pack(f, num) != NULL)
 			continue;
-		for (k = 0; k < nseen && seen[k] != num; k++)
-			;
-		if (k < nseen)
-			continue;
-		if ((grown = realloc(seen, (nseen + 1) * sizeof *seen)) == NULL) {
-			rc = DOS_ENOMEM;
-			break;
-		}
-		seen = grown;
-		seen[nseen++] = num;
 		snprintf(path, sizeof path, "packs/%u", num);
 		if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-		    !pack_still_used(f, num))
+		    !pack_still_used(f, i, end))
 			continue;	/* created, or emptied and deleted, meanwhile */
 		rc = add_finding(f, K_MISSING_PACK, NULL, path, num, 0, "%s", "");
 	}
-	free(seen);
 	return rc;
 }
 

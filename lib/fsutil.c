@@ -1,4 +1,5 @@
 /* fsutil.c: small file-system helpers that retry and report properly. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -68,6 +69,36 @@ dos_fsync_dir(const char *point, int dirfd, const char *path)
 }
 
 int
+dos_open_subdir(int dirfd, const char *name)
+{
+	struct stat sb;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	/* O_NOFOLLOW makes a symbolic link ENOTDIR: say what it is. */
+	if (fd < 0 && errno == ENOTDIR && fstatat(dirfd, name, &sb,
+	    AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(sb.st_mode))
+		errno = ELOOP;
+	return fd;
+}
+
+int
+dos_opendir(int dirfd, const char *name, DIR **d)
+{
+	int fd;
+
+	*d = NULL;
+	if ((fd = dos_open_subdir(dirfd, name)) < 0)
+		return errno == ENOENT ? 0 : DOS_EIO;
+	if ((*d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return DOS_EIO;
+	}
+	return 0;
+}
+
+int
 dos_mkdir_p(const char *path, mode_t mode)
 {
 	char *copy, *p, saved;
@@ -111,6 +142,12 @@ dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 	int fd, sub, next, saved;
 	long r;
 
+	/*
+	 * A read-only open never waits: a FIFO planted where a file should
+	 * be would otherwise hang the reader (regular files ignore it).
+	 */
+	if ((flags & (O_ACCMODE | O_CREAT | O_PATH)) == O_RDONLY)
+		flags |= O_NONBLOCK;
 	memset(&how, 0, sizeof how);
 	how.flags = (uint64_t)(flags | O_CLOEXEC);
 	how.mode = (flags & O_CREAT) ? mode : 0;

@@ -20,6 +20,7 @@
  * record a writer puts points at pack bytes it has already made durable,
  * so an uncommitted record is never a dangling one.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -261,11 +262,48 @@ open_env(struct dos_index *ix)
 	return 0;
 }
 
+/*
+ * Berkeley DB opens the files of index/ by path, following symbolic
+ * links, and obeys a DB_CONFIG file there, which can send its files
+ * anywhere: either would let a hostile container make dos read or write
+ * outside it.  dos makes neither, so index/ with one is refused.
+ */
+static int
+check_index_dir(int top)
+{
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+	int rc;
+
+	if ((rc = dos_opendir(top, "index", &d)) < 0 || d == NULL)
+		return rc;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, "DB_CONFIG") == 0) {
+			snprintf(last_db_error, sizeof last_db_error,
+			    "refusing 'index/DB_CONFIG', which would configure "
+			    "the index");
+			rc = DOS_EINDEX;
+		} else if (e->d_type == DT_LNK || (e->d_type == DT_UNKNOWN &&
+		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(sb.st_mode))) {
+			snprintf(last_db_error, sizeof last_db_error,
+			    "refusing to follow the symbolic link 'index/%.200s'",
+			    e->d_name);
+			rc = DOS_EINDEX;
+		}
+	}
+	closedir(d);
+	return rc;
+}
+
 static int
 open_all(struct dos_index *ix)
 {
 	int rc;
 
+	if ((rc = check_index_dir(ix->dirfd)) < 0)
+		return rc;
 	rc = open_env(ix);
 	if (rc == DOS_EIO && !ix->writable &&
 	    (errno == EACCES || errno == EROFS || errno == EPERM))

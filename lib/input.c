@@ -109,3 +109,49 @@ dos_input_ready(struct dos_input *in)
 	pfd.events = POLLIN;
 	return poll(&pfd, 1, 0) > 0;
 }
+
+enum dos_batch_command
+dos_batch_parse_command(const char *line, size_t len, const char **arg,
+    size_t *arg_len)
+{
+	size_t cmd_len;
+
+	*arg = NULL;
+	*arg_len = 0;
+	if (len == 0)
+		return DOS_BATCH_EMPTY;
+	if (line[0] == ' ' || line[0] == '\t')
+		return DOS_BATCH_LEADING_BLANK;
+	cmd_len = strcspn(line, " ");
+	if (cmd_len < len) {
+		*arg = line + cmd_len + 1;
+		*arg_len = len - cmd_len - 1;
+	}
+	if (cmd_len == 5 && strncmp(line, "flush", 5) == 0)
+		return *arg != NULL ? DOS_BATCH_FLUSH_ARGS : DOS_BATCH_FLUSH;
+	if ((cmd_len == 8 && strncmp(line, "contents", 8) == 0) ||
+	    (cmd_len == 4 && strncmp(line, "info", 4) == 0)) {
+		if (*arg == NULL || **arg == '\0')
+			return DOS_BATCH_NO_ARGS;
+		return cmd_len == 8 ? DOS_BATCH_CONTENTS : DOS_BATCH_INFO;
+	}
+	return DOS_BATCH_UNKNOWN;
+}
+
+void
+dos_batch_split_request(const char *line, size_t len, int want_rest,
+    size_t *name_len, const char **rest, size_t *rest_len)
+{
+	const char *r = line + len;
+
+	*name_len = len;
+	if (want_rest) {
+		*name_len = strcspn(line, " \t");
+		if (*name_len > len)
+			*name_len = len;
+		r = line + *name_len;
+		r += strspn(r, " \t");
+	}
+	*rest = r;
+	*rest_len = len - (size_t)(r - line);
+}

@@ -241,16 +241,35 @@ read_config(struct dos_legacy *lg, const char **why)
 	return rc;
 }
 
+/*
+ * Open name below dirfd for reading if it is a regular file: never
+ * through a symbolic link (ELOOP), which could point out of the
+ * container, nor waiting on a FIFO; EISDIR for anything else.
+ */
+static int
+open_regular(int dirfd, const char *name, struct stat *sb)
+{
+	int fd = dos_open_beneath(dirfd, name, O_RDONLY, 0);
+
+	if (fd >= 0 && (fstat(fd, sb) < 0 || !S_ISREG(sb->st_mode))) {
+		close(fd);
+		fd = -1;
+		errno = EISDIR;
+	}
+	return fd;
+}
+
 /* ---- the index, on a private copy ---- */
 
 static int
 copy_file(int srcdir, const char *name, const char *dstdir, void *buf)
 {
 	char path[PATH_MAX];
+	struct stat sb;
 	ssize_t n;
 	int in, out, rc = 0;
 
-	if ((in = openat(srcdir, name, O_RDONLY | O_CLOEXEC)) < 0)
+	if ((in = open_regular(srcdir, name, &sb)) < 0)
 		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
 	snprintf(path, sizeof path, "%s/%s", dstdir, name);
 	out = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
@@ -426,12 +445,6 @@ list_duplicates(struct dos_legacy *lg)
 	return 0;
 }
 
-static int
-open_dir(int dirfd, const char *name)
-{
-	return openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-}
-
 int
 dos_legacy_open(const char *path, struct dos_legacy **out, const char **why)
 {
@@ -446,7 +459,7 @@ dos_legacy_open(const char *path, struct dos_legacy **out, const char **why)
 		return DOS_ENOMEM;
 	lg->loosefd = lg->packsfd = lg->dupfd = lg->packfd = -1;
 	lg->pack_id = INT64_MIN;
-	if ((lg->dirfd = open_dir(AT_FDCWD, path)) < 0) {
+	if ((lg->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = errno == ENOENT || errno == ENOTDIR ?
 		    DOS_ENOTCONTAINER : DOS_EIO;
 		*why = "it is not a directory";
@@ -454,15 +467,16 @@ dos_legacy_open(const char *path, struct dos_legacy **out, const char **why)
 	}
 	if ((rc = read_config(lg, why)) < 0)
 		goto fail;
-	lg->loosefd = open_dir(lg->dirfd, "loose");
-	lg->packsfd = open_dir(lg->dirfd, "packs");
+	/* Its directories must not lead out of it. */
+	lg->loosefd = dos_open_subdir(lg->dirfd, "loose");
+	lg->packsfd = dos_open_subdir(lg->dirfd, "packs");
 	if (lg->loosefd < 0 || lg->packsfd < 0) {
 		rc = errno == ENOENT ? DOS_ENOTCONTAINER : DOS_EIO;
 		*why = "it has no loose/ or packs/ directory";
 		goto fail;
 	}
 	/* Containers from before 0.4 have no duplicates/. */
-	if ((lg->dupfd = open_dir(lg->dirfd, "duplicates")) < 0 &&
+	if ((lg->dupfd = dos_open_subdir(lg->dirfd, "duplicates")) < 0 &&
 	    errno != ENOENT) {
 		rc = DOS_EIO;
 		goto fail;
@@ -977,14 +991,9 @@ open_file(int dirfd, const char *name, struct dos_legacy_object *obj,
 	struct stat sb;
 
 	obj->sys_errno = 0;
-	*fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	*fd = open_regular(dirfd, name, &sb);
 	if (*fd < 0 && (errno == ENOENT || errno == ENOTDIR))
 		return COPY_NONE;
-	if (*fd >= 0 && (fstat(*fd, &sb) < 0 || !S_ISREG(sb.st_mode))) {
-		close(*fd);
-		*fd = -1;
-		errno = EISDIR;
-	}
 	if (*fd < 0) {
 		obj->sys_errno = errno;
 		return COPY_BAD;
@@ -1116,17 +1125,18 @@ encode_item(struct worker *wk, struct job *j, struct item *it,
 static void
 verify_item(struct worker *wk, struct job *j, struct item *it)
 {
-	const unsigned char *in = j->in + it->in_off;
+	const unsigned char *in;
 	struct copy c;
 	int rc;
 
-	if (it->in_off + it->length > j->in_len) {
+	if (it->in_off > j->in_len || it->length > j->in_len - it->in_off) {
 		it->status = COPY_BAD;
 		it->problem = j->read_errno != 0 ? DOS_LEGACY_UNREADABLE :
 		    DOS_LEGACY_TRUNCATED;
 		it->obj.sys_errno = j->read_errno;
 		return;
 	}
+	in = j->in + it->in_off;
 	rc = copy_begin(&c, &wk->v, it->compressed, in, (size_t)it->length,
 	    it->expect_size);
 	c.in_memory = 1;
@@ -1328,7 +1338,12 @@ queue_packed(struct engine *e, struct item *it, uint64_t offset)
 
 	if ((rc = open_job(e, &j)) < 0)
 		return rc;
-	if ((j->fd >= 0 && (offset > j->base + j->span + JOB_GAP_MAX ||
+	/*
+	 * Rows come in offset order, but a row whose offset is not an
+	 * integer sorts last and reads as 0: it starts a job of its own.
+	 */
+	if ((j->fd >= 0 && (offset < j->base ||
+	    offset > j->base + j->span + JOB_GAP_MAX ||
 	    offset + it->length - j->base > JOB_IN_SIZE)) ||
 	    j->out_need + room > JOB_OUT_SIZE) {
 		submit_job(e);
@@ -1351,6 +1366,7 @@ static void
 select_pack(struct dos_legacy *lg, int64_t id)
 {
 	char name[32];
+	struct stat sb;
 
 	if (id == lg->pack_id)
 		return;
@@ -1358,10 +1374,43 @@ select_pack(struct dos_legacy *lg, int64_t id)
 	lg->pack_id = id;
 	/* -1 is where an interrupted repack left the live data. */
 	snprintf(name, sizeof name, "%lld", (long long)id);
-	lg->packfd = openat(lg->packsfd, name, O_RDONLY | O_CLOEXEC);
+	lg->packfd = open_regular(lg->packsfd, name, &sb);
 	lg->pack_errno = lg->packfd < 0 ? errno : 0;
 	if (lg->packfd >= 0)
 		posix_fadvise(lg->packfd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
+/*
+ * A copy of an invalid key fit to be printed: control characters (which
+ * could forge lines of a report) become '?', and one too long to keep is
+ * cut short with "...".
+ */
+static void
+report_key(char out[DOS_LEGACY_MAX_KEY + 1], const char *key, size_t len)
+{
+	size_t i, n = len <= DOS_LEGACY_MAX_KEY ? len : DOS_LEGACY_MAX_KEY - 3;
+
+	for (i = 0; i < n; i++)
+		out[i] = (unsigned char)key[i] < 0x20 || key[i] == 0x7f ?
+		    '?' : key[i];
+	if (n < len)
+		memcpy(out + n, "...", 3);
+	out[n < len ? n + 3 : n] = '\0';
+}
+
+/*
+ * Whether pack_id, compressed, size, offset and length are integers, as
+ * the schema has them: SQLite would read any other value as some number.
+ */
+static int
+integer_columns(sqlite3_stmt *st)
+{
+	int i;
+
+	for (i = 1; i <= 5; i++)
+		if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+			return 0;
+	return 1;
 }
 
 /* One index row: its packed copy, and the fallbacks if that is bad. */
@@ -1383,15 +1432,15 @@ migrate_row(struct engine *e, sqlite3_stmt *st)
 	it.obj.pack_id = sqlite3_column_int64(st, 1);
 	it.obj.size = size >= 0 ? (uint64_t)size : 0;
 	if (key == NULL || !valid_key(lg, key, klen)) {
-		/* Nothing can be verified against such a key. */
-		snprintf(it.obj.key, sizeof it.obj.key, "%s", key ? key : "");
+		/* Nothing can be verified against such a key: report it. */
+		report_key(it.obj.key, key, klen);
 		it.hopeless = 1;
 		return queue_outcome(e, &it, COPY_BAD, DOS_LEGACY_BAD_ROW);
 	}
 	memcpy(it.obj.key, key, klen);
 	if ((rc = want(e, &it.obj)) <= 0)
 		return rc;
-	if (offset < 0 || length < 0 || size < 0)
+	if (offset < 0 || length < 0 || size < 0 || !integer_columns(st))
 		return queue_outcome(e, &it, COPY_BAD, DOS_LEGACY_BAD_ROW);
 	/* A job reads one pack, at submission: submit it while it is open. */
 	if (it.obj.pack_id != lg->pack_id)

@@ -33,16 +33,70 @@ dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
 {
 	char name[DOS_HEXSZ + 2];
 	struct stat sb;
+	int fd, rc;
 
+	/* Not even a size from beyond a symbolic link: the shard may be one. */
 	dos_loose_name(st, oid, name, sizeof name);
-	if (fstatat(st->loosefd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-		return errno == ENOENT || errno == ENOTDIR ?
-		    DOS_ENOTFOUND : DOS_EIO;
-	if (!S_ISREG(sb.st_mode))
-		return DOS_ECORRUPT;
-	if (size != NULL)
+	if ((fd = dos_open_beneath(st->loosefd, name, O_PATH, 0)) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? DOS_ENOTFOUND :
+		    errno == ELOOP || errno == EXDEV ? DOS_ECORRUPT : DOS_EIO;
+	rc = fstat(fd, &sb) < 0 ? DOS_EIO :
+	    !S_ISREG(sb.st_mode) ? DOS_ECORRUPT : 0;
+	close(fd);
+	if (rc == 0 && size != NULL)
 		*size = (uint64_t)sb.st_size;
-	return 0;
+	return rc;
+}
+
+/*
+ * The directory of oid's loose file, and its name there: dirfd is
+ * loose/ itself or its shard, opened for the caller to close_dir() and
+ * never through a symbolic link, which a hostile container may have put
+ * there to point outside itself: that fails with ELOOP.
+ */
+static int
+loose_dir(struct dos_store *st, const struct dos_oid *oid,
+    char name[DOS_HEXSZ + 2], const char **base)
+{
+	char *slash;
+	int fd;
+
+	dos_loose_name(st, oid, name, DOS_HEXSZ + 2);
+	if ((slash = strchr(name, '/')) == NULL) {
+		*base = name;
+		return st->loosefd;
+	}
+	*slash = '\0';
+	*base = slash + 1;
+	fd = dos_open_subdir(st->loosefd, name);
+	*slash = '/';
+	return fd;
+}
+
+static void
+close_dir(struct dos_store *st, int dirfd)
+{
+	int saved = errno;
+
+	if (dirfd != st->loosefd)
+		close(dirfd);
+	errno = saved;
+}
+
+int
+dos_loose_unlink(const char *point, struct dos_store *st,
+    const struct dos_oid *oid)
+{
+	char name[DOS_HEXSZ + 2];
+	const char *base;
+	int dirfd, rc = 0;
+
+	if ((dirfd = loose_dir(st, oid, name, &base)) < 0)
+		return errno == ENOENT ? 0 : DOS_EIO;
+	if (dos_step_unlink(point, dirfd, base) < 0 && errno != ENOENT)
+		rc = DOS_EIO;
+	close_dir(st, dirfd);
+	return rc;
 }
 
 int
@@ -343,9 +397,19 @@ install(struct dos_store *st, struct pending *p, char *shard_made)
 {
 	char name[DOS_HEXSZ + 2], *slash;
 	unsigned int how = p->state == PENDING_REPLACE ? 0 : RENAME_NOREPLACE;
-	int tries;
+	const char *base;
+	int tries, dirfd;
 
-	dos_loose_name(st, &p->oid, name, sizeof name);
+	/*
+	 * Never into a shard that is a symbolic link out of the container
+	 * (a missing one is made below, as the protocol has it).
+	 */
+	if ((dirfd = loose_dir(st, &p->oid, name, &base)) < 0) {
+		if (errno != ENOENT)
+			return DOS_EIO;
+	} else {
+		close_dir(st, dirfd);
+	}
 	for (tries = 0; tries < 2; tries++) {
 		if (dos_step_rename("loose-rename", st->tmpfd, p->tmpname,
 		    st->loosefd, name, how) == 0)

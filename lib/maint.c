@@ -58,7 +58,6 @@ static void *
 unlink_worker(void *data)
 {
 	struct unlinker *u = data;
-	char name[DOS_HEXSZ + 2];
 	size_t i, end;
 
 	for (;;) {
@@ -70,9 +69,8 @@ unlink_worker(void *data)
 		if (i >= end)
 			return NULL;
 		for (; i < end; i++) {
-			dos_loose_name(u->st, &u->oids.oids[i], name, sizeof name);
-			if (dos_step_unlink("pack-loose-unlink", u->st->loosefd,
-			    name) == 0 || errno == ENOENT)
+			if (dos_loose_unlink("pack-loose-unlink", u->st,
+			    &u->oids.oids[i]) == 0)
 				continue;
 			pthread_mutex_lock(&u->lock);
 			u->failed_errno = errno;
@@ -204,8 +202,10 @@ dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
 
 /* ---- repack ---- */
 
+/* Live bytes of each pack, in the order of the pack list. */
 struct live {
-	uint64_t *bytes;	/* by pack number */
+	const uint32_t *packs;
+	uint64_t *bytes;
 	size_t nr;
 };
 
@@ -214,9 +214,12 @@ count_live(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
 	struct live *l = data;
+	const uint32_t *p;
 
-	if (e->pack < l->nr)
-		l->bytes[e->pack] += DOS_ENTRY_HEADER_SIZE + e->stored_size;
+	/* Records are not trusted: one may name a pack that is not there. */
+	p = dos_pack_list_find(l->packs, l->nr, e->pack);
+	if (p != NULL)
+		l->bytes[p - l->packs] += DOS_ENTRY_HEADER_SIZE + e->stored_size;
 	return 0;
 }
 
@@ -321,9 +324,11 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 		end = (uint64_t)sb.st_size;
 	for (off = DOS_PACK_HEADER_SIZE; off < end;
 	    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
+		/* An entry must end in the pack: else off could wrap. */
 		if (off + sizeof hdr > end ||
 		    pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
-		    dos_pack_decode_entry(hdr, &pe) < 0) {
+		    dos_pack_decode_entry(hdr, &pe) < 0 ||
+		    pe.stored_size > end - off - sizeof hdr) {
 			snprintf(what, sizeof what, "packs/%u: damaged entry "
 			    "header at offset %llu; pack kept", pack,
 			    (unsigned long long)off);
@@ -422,7 +427,7 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
     enum dos_compress_mode mode, unsigned threshold,
     const struct dos_maint *m, struct dos_repack_stats *stats)
 {
-	struct live l = { NULL, 0 };
+	struct live l = { NULL, NULL, 0 };
 	struct dos_index *ix;
 	uint32_t *packs, current;
 	size_t nr, i;
@@ -437,7 +442,8 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 		return rc;
 	if (nr == 0)
 		return 0;
-	l.nr = (size_t)packs[nr - 1] + 1;
+	l.packs = packs;
+	l.nr = nr;
 	if ((l.bytes = calloc(l.nr, sizeof *l.bytes)) == NULL) {
 		free(packs);
 		return DOS_ENOMEM;
@@ -467,7 +473,7 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 		rc = 0;
 		size = (uint64_t)sb.st_size > DOS_PACK_HEADER_SIZE ?
 		    (uint64_t)sb.st_size - DOS_PACK_HEADER_SIZE : 0;
-		dead = size > l.bytes[packs[i]] ? size - l.bytes[packs[i]] : 0;
+		dead = size > l.bytes[i] ? size - l.bytes[i] : 0;
 		if (mode == DOS_COMPRESS_KEEP && size > 0 &&
 		    dead * 100 <= (uint64_t)threshold * size)
 			continue;

@@ -38,8 +38,10 @@ walk_dir(struct dos_store *st, const char *shard, const char *prefix,
 	fd = shard != NULL ? openat(st->loosefd, shard,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
 	    dup(st->loosefd);
+	/* Not a directory (a symbolic link is never followed): no objects. */
 	if (fd < 0)
-		return errno == ENOENT ? 0 : DOS_EIO;
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
+		    0 : DOS_EIO;
 	if ((d = fdopendir(fd)) == NULL) {
 		close(fd);
 		return DOS_EIO;
@@ -312,9 +314,12 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 		return DOS_ECORRUPT;	/* indexed, but its pack is gone */
 	if (rc < 0)
 		return rc;
+	if (e.offset > INT64_MAX - PACK_READ_AHEAD)
+		return DOS_ECORRUPT;	/* no pack is that large */
 	if ((r->in = malloc(PACK_READ_AHEAD)) == NULL)
 		return DOS_ENOMEM;
-	want = e.stored_size + DOS_ENTRY_HEADER_SIZE < PACK_READ_AHEAD ?
+	/* No sum that could wrap: the record may hold any size. */
+	want = e.stored_size < PACK_READ_AHEAD - DOS_ENTRY_HEADER_SIZE ?
 	    (size_t)e.stored_size + DOS_ENTRY_HEADER_SIZE : PACK_READ_AHEAD;
 	do
 		n = pread(fd, r->in, want, (off_t)e.offset);
@@ -707,9 +712,11 @@ walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
 			end = (uint64_t)sb.st_size;
 		for (off = DOS_PACK_HEADER_SIZE; off < end && rc == 0;
 		    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
+			/* An entry must end in the pack: else off could wrap. */
 			if (off + sizeof hdr > end ||
 			    pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
-			    dos_pack_decode_entry(hdr, &pe) < 0) {
+			    dos_pack_decode_entry(hdr, &pe) < 0 ||
+			    pe.stored_size > end - off - sizeof hdr) {
 				damaged[ndamaged++] = (struct damage){ packs[i], off };
 				break;
 			}

@@ -134,6 +134,14 @@ dos_pack_parse_name(const char *name, uint32_t *pack)
 	return 0;
 }
 
+static int
+cmp_pack(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int
 dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 {
@@ -141,17 +149,12 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 	uint32_t n, *list = NULL, *grown;
 	size_t alloc = 0;
 	DIR *d;
-	int fd;
+	int rc;
 
 	*nr = 0;
-	fd = openat(st->dirfd, "packs", O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd < 0)
-		return errno == ENOENT ? 0 : DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
+	*packs = NULL;
+	if ((rc = dos_opendir(st->dirfd, "packs", &d)) < 0 || d == NULL)
+		return rc;
 	while ((e = readdir(d)) != NULL) {
 		if (dos_pack_parse_name(e->d_name, &n) < 0)
 			continue;
@@ -164,15 +167,17 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 		list[(*nr)++] = n;
 	}
 	closedir(d);
-	/* Ascending order: few packs, so insertion sort is plenty. */
-	for (size_t i = 1; i < *nr; i++)
-		for (size_t j = i; j > 0 && list[j - 1] > list[j]; j--) {
-			n = list[j];
-			list[j] = list[j - 1];
-			list[j - 1] = n;
-		}
+	if (*nr > 1)
+		qsort(list, *nr, sizeof *list, cmp_pack);
 	*packs = list;
 	return 0;
+}
+
+const uint32_t *
+dos_pack_list_find(const uint32_t *packs, size_t nr, uint32_t pack)
+{
+	return nr > 0 ? bsearch(&pack, packs, nr, sizeof *packs, cmp_pack) :
+	    NULL;
 }
 
 int

@@ -47,24 +47,35 @@ dos_store_index(struct dos_store *st, int writable, struct dos_index **ix)
 int
 dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
 {
-	size_t n, i;
-	int *grown;
+	struct dos_open_pack *grown;
+	size_t lo = 0, hi = st->packfds_nr, mid;
+	int newfd;
 
-	if (pack >= st->packfds_nr) {
-		n = (size_t)pack + 16;
-		if ((grown = realloc(st->packfds, n * sizeof *grown)) == NULL)
-			return DOS_ENOMEM;
-		for (i = st->packfds_nr; i < n; i++)
-			grown[i] = -1;
-		st->packfds = grown;
-		st->packfds_nr = n;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (st->packfds[mid].pack < pack)
+			lo = mid + 1;
+		else
+			hi = mid;
 	}
-	if (st->packfds[pack] < 0) {
-		st->packfds[pack] = dos_pack_open(st, pack);
-		if (st->packfds[pack] < 0)
-			return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
+	if (lo < st->packfds_nr && st->packfds[lo].pack == pack) {
+		*fd = st->packfds[lo].fd;
+		return 0;
 	}
-	*fd = st->packfds[pack];
+	if ((newfd = dos_pack_open(st, pack)) < 0)
+		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
+	grown = dos_grow(st->packfds, st->packfds_nr, &st->packfds_alloc,
+	    sizeof *grown, 16);
+	if (grown == NULL) {
+		close(newfd);
+		return DOS_ENOMEM;
+	}
+	st->packfds = grown;
+	memmove(grown + lo + 1, grown + lo,
+	    (st->packfds_nr - lo) * sizeof *grown);
+	grown[lo] = (struct dos_open_pack){ pack, newfd };
+	st->packfds_nr++;
+	*fd = newfd;
 	return 0;
 }
 
@@ -76,11 +87,10 @@ dos_store_release(struct dos_store *st)
 	dos_index_close(st->index);
 	st->index = NULL;
 	for (i = 0; i < st->packfds_nr; i++)
-		if (st->packfds[i] >= 0)
-			close(st->packfds[i]);
+		close(st->packfds[i].fd);
 	free(st->packfds);
 	st->packfds = NULL;
-	st->packfds_nr = 0;
+	st->packfds_nr = st->packfds_alloc = 0;
 	if (st->decompressor != NULL) {
 		dos_decompressor_release(st->decompressor);
 		free(st->decompressor);
@@ -97,17 +107,10 @@ dos_store_release(struct dos_store *st)
 	st->dirfd = st->loosefd = st->tmpfd = -1;
 }
 
-static int
-open_subdir(int dirfd, const char *name)
-{
-	return openat(dirfd, name,
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-}
-
 int
 dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 {
-	int rc;
+	int rc, i, fd;
 
 	(void)flags;
 	path = dos_store_default_path(path);
@@ -121,11 +124,24 @@ dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 	}
 	if ((rc = dos_config_read(st->dirfd, &st->cfg)) < 0)
 		goto fail;
-	st->loosefd = open_subdir(st->dirfd, "loose");
-	st->tmpfd = open_subdir(st->dirfd, "sandbox");
+	st->loosefd = dos_open_subdir(st->dirfd, "loose");
+	st->tmpfd = dos_open_subdir(st->dirfd, "sandbox");
 	if (st->loosefd < 0 || st->tmpfd < 0) {
 		rc = errno == ENOENT ? DOS_ENOTCONTAINER : DOS_EIO;
 		goto fail;
+	}
+	/*
+	 * Packs and the index are reached by path below the container:
+	 * neither directory may be a symbolic link out of it.
+	 */
+	for (i = 0; i < 2; i++) {
+		fd = dos_open_subdir(st->dirfd, i ? "index" : "packs");
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == ELOOP) {
+			rc = DOS_EIO;
+			goto fail;
+		}
 	}
 	return 0;
 fail:
