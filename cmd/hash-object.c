@@ -75,6 +75,17 @@ print_record(const struct dos_oid *oid, const char *path)
 	dos_out_write(&record_end, 1);
 }
 
+/*
+ * The temp files of a batch that will never be committed go with it, also
+ * when the command dies (a full disk): they would only fill sandbox/.
+ */
+static void
+drop_batch(void)
+{
+	dos_loose_batch_free(batch);
+	batch = NULL;
+}
+
 static void
 commit_and_print(void)
 {
@@ -85,7 +96,7 @@ commit_and_print(void)
 		const char *why = dos_strerror(rc);
 
 		/* What the commit could not move into place goes. */
-		dos_loose_batch_free(batch);
+		drop_batch();
 		die("unable to store objects in '%s': %s", store.path, why);
 	}
 	if (writer != NULL && (rc = dos_pack_writer_flush(writer)) < 0)
@@ -115,17 +126,6 @@ fail_input(const char *fmt, ...)
 	va_end(ap);
 	commit_and_print();
 	die("%s", msg);
-}
-
-/*
- * The temp files of a batch that will never be committed go with it, also
- * when the command dies (a full disk): they would only fill sandbox/.
- */
-static void
-drop_batch(void)
-{
-	dos_loose_batch_free(batch);
-	batch = NULL;
 }
 
 static size_t
