@@ -10,7 +10,9 @@ load helper
 start_fsck() {
 	local call=$1 when=$2
 	shift 2
-	strace -f -o trace -e trace="$call" \
+	# LeakSanitizer cannot work under ptrace.
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    strace -f -o trace -e trace="$call" \
 	    -e inject="$call":signal=SIGSTOP:when="$when" \
 	    dos-fsck "$@" >fsck.out 2>fsck.err 3>&- &
 	fsck_job=$!
