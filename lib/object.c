@@ -677,6 +677,27 @@ emit_after_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 }
 
 /*
+ * Whether pack is among the sorted packs[0..nr) being walked.  Objects
+ * only move into newer packs (a repack's, a writer's); one the index now
+ * places in a pack made after the list was taken is listed where it is
+ * met, else it would be listed nowhere.
+ */
+static int
+listed(const uint32_t *packs, size_t nr, uint32_t pack)
+{
+	size_t lo = 0, hi = nr, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (packs[mid] < pack)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < nr && packs[lo] == pack;
+}
+
+/*
  * Packed objects in storage order: the live entries of every pack, read
  * front to back.  A damaged pack is scanned up to the damage; the objects
  * indexed past it are listed afterwards, so a listing never loses them.
@@ -721,8 +742,9 @@ walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
 				break;
 			}
 			if (dos_index_get(ix, &pe.oid, &e) < 0 ||
-			    e.pack != packs[i] || e.offset != off)
-				continue;	/* deleted, or a copy elsewhere */
+			    (e.pack == packs[i] && e.offset != off) ||
+			    (e.pack != packs[i] && listed(packs, nr, e.pack)))
+				continue;	/* deleted, or listed in its pack */
 			if (!is_loose(loose, &pe.oid))
 				rc = fn(&pe.oid, data);
 		}
