@@ -45,12 +45,14 @@ show_progress(void *data, uint64_t done)
 	dos_progress(PROGRESS, done);
 }
 
+/* File scope: still reachable (no leak) when a fatal error exits. */
+static struct dos_pack_writer *writer;
+
 int
 cmd_main(int argc, char **argv)
 {
 	int status = 0;
 	struct dos_store store = DOS_STORE_INIT;
-	struct dos_pack_writer *writer;
 	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	int mode = DOS_COMPRESS_AUTO;
 	char raw[32], stored[32];

@@ -29,12 +29,14 @@ static const struct option repack_options[] = {
 
 #define DEFAULT_THRESHOLD 20
 
+/* File scope: still reachable (no leak) when a fatal error exits. */
+static struct dos_pack_writer *writer;
+
 int
 cmd_main(int argc, char **argv)
 {
 	int status = 0;
 	struct dos_store store = DOS_STORE_INIT;
-	struct dos_pack_writer *writer;
 	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	struct dos_repack_stats stats;
 	int mode = DOS_COMPRESS_KEEP;
