@@ -574,7 +574,7 @@ get_each(struct dos_index *ix, const struct dos_oid *oids, size_t i, size_t n,
 	int rc;
 
 	for (; i < n; i++) {
-		rc = get_entry(ix, &oids[i], &entries[i], DB_READ_UNCOMMITTED);
+		rc = dos_index_get(ix, &oids[i], &entries[i]);
 		if (rc < 0 && rc != DOS_ENOTFOUND)
 			return rc;
 		found[i] = rc == 0;

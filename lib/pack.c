@@ -593,15 +593,15 @@ static int settle(struct dos_pack_writer *w, size_t keep);
 static int
 maybe_roll(struct dos_pack_writer *w)
 {
+	uint64_t queued = w->queue != NULL ? w->queue->bytes : 0;
 	int rc;
 
-	uint64_t queued = w->queue != NULL ? w->queue->bytes : 0;
-
 	/*
-	 * Objects waiting to be compressed count at their raw size, an upper
-	 * bound: once it reaches the target, they go into the pack first, so
-	 * that the pack rolls over where its bytes do, whatever the threads'
-	 * timing (the same input always gives the same packs).
+	 * Objects waiting to be compressed count at their raw size plus a
+	 * header, an upper bound: once it reaches the target, they go into
+	 * the pack first, so that the pack rolls over where its bytes do,
+	 * whatever the threads' timing (the same input always gives the
+	 * same packs).
 	 */
 	if (queued > 0 && w->end + queued >= w->st->cfg.pack_size_target &&
 	    (rc = settle(w, 0)) < 0)
