@@ -27,13 +27,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <db.h>
 
 #include "dos.h"
 
-#define INDEX_CACHE_BYTES (32U << 20)
+/*
+ * The cache lives in a region file that reserve_regions backs with disk
+ * blocks in full (Berkeley DB maps it at 1.3 times this size).
+ */
+#define INDEX_CACHE_BYTES (16U << 20)
 #define RECORD_SIZE 32
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
@@ -243,7 +248,7 @@ open_env(struct dos_index *ix)
 	 * The region files are mapped into memory: written in full when they
 	 * are created, a disk too full for them is an error, where a sparse
 	 * file would kill the process with SIGBUS when it first touched a
-	 * page that has no block.
+	 * page that has no block (reserve_regions covers their growth).
 	 */
 	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
 	last_db_error[0] = '\0';
@@ -260,6 +265,69 @@ open_env(struct dos_index *ix)
 		return db_error(ret);
 	}
 	return 0;
+}
+
+/*
+ * Reserve disk blocks for the whole mapping of one region file: region
+ * files (index/__db.NNN) are mapped into memory, and Berkeley DB grows
+ * them by writing their last page only, ignoring a failure.  On a full
+ * disk the first touch of a page with no block behind it would kill the
+ * process with SIGBUS, halfway through an update.  With blocks reserved
+ * when the environment is opened, a full disk is an error there, before
+ * anything changed; the file's size is left alone (FALLOC_FL_KEEP_SIZE).
+ */
+static int
+reserve_region(int indexfd, const char *name, dev_t dev, ino_t ino)
+{
+	char line[4096];
+	unsigned long start, end, offset, inode;
+	unsigned major, minor;
+	off_t need = 0;
+	FILE *maps;
+	int fd, saved, rc = 0;
+
+	if ((maps = fopen("/proc/self/maps", "re")) == NULL)
+		return 0;	/* no /proc: nothing to go by */
+	while (fgets(line, sizeof line, maps) != NULL)
+		if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &start, &end,
+		    &offset, &major, &minor, &inode) == 6 &&
+		    inode == (unsigned long)ino && makedev(major, minor) == dev &&
+		    (off_t)(offset + end - start) > need)
+			need = (off_t)(offset + end - start);
+	fclose(maps);
+	if (need == 0)
+		return 0;
+	if ((fd = openat(indexfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0)
+		return errno == EACCES || errno == EROFS ? 0 : DOS_EIO;
+	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, need) != 0 &&
+	    errno != EOPNOTSUPP && errno != ENOSYS)
+		rc = DOS_EIO;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+static int
+reserve_regions(int top)
+{
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+	int saved, rc;
+
+	if ((rc = dos_opendir(top, "index", &d)) < 0 || d == NULL)
+		return rc;
+	while (rc == 0 && (e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "__db.0", 6) == 0 &&
+		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode))
+			rc = reserve_region(dirfd(d), e->d_name, sb.st_dev,
+			    sb.st_ino);
+	saved = errno;
+	closedir(d);
+	errno = saved;
+	return rc;
 }
 
 /*
@@ -300,7 +368,7 @@ check_index_dir(int top)
 static int
 open_all(struct dos_index *ix)
 {
-	int rc;
+	int saved, rc;
 
 	if ((rc = check_index_dir(ix->dirfd)) < 0)
 		return rc;
@@ -308,8 +376,19 @@ open_all(struct dos_index *ix)
 	if (rc == DOS_EIO && !ix->writable &&
 	    (errno == EACCES || errno == EROFS || errno == EPERM))
 		rc = 0;		/* read-only: the database files alone */
-	if (rc < 0)
+	/*
+	 * A reader goes on without the reservation: it grows the regions
+	 * little, and a full disk must not stop it reading.
+	 */
+	if (rc == 0 && ix->env != NULL &&
+	    (rc = reserve_regions(ix->dirfd)) < 0 && !ix->writable)
+		rc = 0;
+	if (rc < 0) {
+		saved = errno;	/* closing sets errno, the cause is kept */
+		close_handles(ix);
+		errno = saved;
 		return rc;
+	}
 	if ((rc = open_db(ix, &ix->objects, "objects.db", ix->writable)) < 0 ||
 	    (rc = open_db(ix, &ix->packs, "packs.db", ix->writable)) < 0)
 		close_handles(ix);

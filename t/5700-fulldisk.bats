@@ -104,6 +104,26 @@ both_levels() {
 	run -0 dos fsck -q
 }
 
+@test "the index's region files have blocks for all they can grow to, so a full disk never means SIGBUS" {
+	fd_make_data
+	fd_make_tiny 1500
+	fd_mount ext4
+	dos init -q "$DOS_DIR"
+	dos hash-object -w --to-pack data/1 >/dev/null
+	# The cache's region is mapped at 1.3 times 16 MiB; a few pages of it
+	# are in use.
+	[ "$(du -k "$DOS_DIR/index/__db.003" | cut -f1)" -ge 20480 ]
+	[ "$(stat -c %s "$DOS_DIR/index/__db.003")" -lt 1048576 ]
+	# Filling the cache on a full disk: the log's writes fail, cleanly.
+	fd_fill 0
+	run -128 --separate-stderr dos hash-object -w --to-pack --stdin-paths <tiny.list
+	[[ "$stderr" = "dos-hash-object: fatal: "*"No space left on device" ]]
+	rm mnt/filler
+	run -0 dos hash-object -w --to-pack --stdin-paths <tiny.list
+	[ "$output" = "$(cat tiny.ids)" ]
+	run -0 dos fsck -q
+}
+
 @test "hash-object -w on a full disk blames the disk, not its input, even with --keep-going" {
 	fd_make_data big
 	fd_mount tmpfs
