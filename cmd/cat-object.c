@@ -136,12 +136,16 @@ rec_add(struct record *r, const void *data, size_t len)
 	r->len += len;
 }
 
+/* v in decimal: printf's machinery is most of the cost of a short line. */
 static void
-rec_addf(struct record *r, const char *fmt, unsigned long long v)
+rec_add_number(struct record *r, uint64_t v)
 {
-	char num[32];
+	char num[20], *p = num + sizeof num;
 
-	rec_add(r, num, (size_t)snprintf(num, sizeof num, fmt, v));
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	rec_add(r, p, (size_t)(num + sizeof num - p));
 }
 
 static void
@@ -162,10 +166,10 @@ expand_format(struct record *r, const struct dos_object_info *info,
 			rec_add(r, dos_oid_to_hex(&info->oid, hex), DOS_HEXSZ);
 			break;
 		case ATOM_OBJECTSIZE:
-			rec_addf(r, "%llu", info->size);
+			rec_add_number(r, info->size);
 			break;
 		case ATOM_OBJECTSIZE_DISK:
-			rec_addf(r, "%llu", info->disk_size);
+			rec_add_number(r, info->disk_size);
 			break;
 		case ATOM_STORAGE:
 			s = packed ? "packed" : "loose";
@@ -173,13 +177,13 @@ expand_format(struct record *r, const struct dos_object_info *info,
 			break;
 		case ATOM_PACK:
 			if (packed)
-				rec_addf(r, "%llu", info->pack);
+				rec_add_number(r, info->pack);
 			else
 				rec_add(r, "-", 1);
 			break;
 		case ATOM_OFFSET:
 			if (packed)
-				rec_addf(r, "%llu", info->offset);
+				rec_add_number(r, info->offset);
 			else
 				rec_add(r, "-", 1);
 			break;

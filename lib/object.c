@@ -229,13 +229,44 @@ dos_object_info(struct dos_store *st, const struct dos_oid *oid,
 	return info_not_indexed(st, ix, info);
 }
 
+/*
+ * The order of infos[0..n) by id, without qsort's n log n comparisons:
+ * ids are uniform, so a counting sort on their first bits leaves about
+ * one id per bucket, and an insertion sort then only orders each
+ * bucket's few.  sorted[] receives the ids in that order.
+ */
 static int
-compare_by_oid(const void *a, const void *b, void *data)
+sort_by_oid(const struct dos_object_info *infos, size_t n, size_t *order,
+    struct dos_oid *sorted)
 {
-	const struct dos_object_info *infos = data;
+	unsigned bits = 0, key;
+	size_t *start, i, j, at;
 
-	return dos_oid_cmp(&infos[*(const size_t *)a].oid,
-	    &infos[*(const size_t *)b].oid);
+	while (bits < 16 && ((size_t)1 << bits) < n)
+		bits++;
+	if ((start = calloc(((size_t)1 << bits) + 1, sizeof *start)) == NULL)
+		return DOS_ENOMEM;
+#define TOP_BITS(oid) \
+	((unsigned)((oid)->hash[0] << 8 | (oid)->hash[1]) >> (16 - bits))
+	for (i = 0; i < n; i++)
+		start[TOP_BITS(&infos[i].oid) + 1]++;
+	for (key = 0; key < (1U << bits); key++)
+		start[key + 1] += start[key];
+	for (i = 0; i < n; i++)
+		order[start[TOP_BITS(&infos[i].oid)]++] = i;
+#undef TOP_BITS
+	free(start);
+	for (j = 0; j < n; j++) {
+		at = order[j];
+		for (i = j; i > 0 && dos_oid_cmp(&sorted[i - 1],
+		    &infos[at].oid) > 0; i--) {
+			order[i] = order[i - 1];
+			sorted[i] = sorted[i - 1];
+		}
+		order[i] = at;
+		sorted[i] = infos[at].oid;
+	}
+	return 0;
 }
 
 int
@@ -245,7 +276,7 @@ dos_object_info_many(struct dos_store *st, struct dos_object_info *infos,
 	struct dos_index_entry *entries = NULL;
 	struct dos_oid *sorted = NULL;
 	unsigned char *found = NULL;
-	size_t *order = NULL, i, j;
+	size_t *order = NULL, j;
 	struct dos_index *ix;
 	int rc;
 
@@ -258,11 +289,8 @@ dos_object_info_many(struct dos_store *st, struct dos_object_info *infos,
 		rc = DOS_ENOMEM;
 		goto out;
 	}
-	for (i = 0; i < n; i++)
-		order[i] = i;
-	qsort_r(order, n, sizeof *order, compare_by_oid, infos);
-	for (j = 0; j < n; j++)
-		sorted[j] = infos[order[j]].oid;
+	if ((rc = sort_by_oid(infos, n, order, sorted)) < 0)
+		goto out;
 	if ((rc = dos_index_get_sorted(ix, sorted, n, entries, found)) < 0)
 		goto out;
 	for (j = 0; j < n; j++) {

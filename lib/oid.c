@@ -30,30 +30,40 @@ int
 dos_oid_from_hex(struct dos_oid *oid, const char *hex, size_t len)
 {
 	size_t i;
-	int hi, lo;
+	int hi, lo, bad = 0;
 
 	if (len != DOS_HEXSZ)
 		return DOS_EBADID;
+	/* One test at the end, not one per digit: ids are hex far more often. */
 	for (i = 0; i < DOS_RAWSZ; i++) {
 		hi = HEXVAL(hex[2 * i]);
 		lo = HEXVAL(hex[2 * i + 1]);
-		if ((hi | lo) < 0)
-			return DOS_EBADID;
-		oid->hash[i] = (unsigned char)(hi << 4 | lo);
+		bad |= hi | lo;
+		oid->hash[i] = (unsigned char)((unsigned)hi << 4 | (unsigned)lo);
 	}
-	return 0;
+	return bad < 0 ? DOS_EBADID : 0;
 }
+
+/* The two digits of each byte value. */
+#define DIGIT_PAIRS(hi) \
+	{ hi, '0' }, { hi, '1' }, { hi, '2' }, { hi, '3' }, \
+	{ hi, '4' }, { hi, '5' }, { hi, '6' }, { hi, '7' }, \
+	{ hi, '8' }, { hi, '9' }, { hi, 'a' }, { hi, 'b' }, \
+	{ hi, 'c' }, { hi, 'd' }, { hi, 'e' }, { hi, 'f' }
+static const char hexpairs[256][2] = {
+	DIGIT_PAIRS('0'), DIGIT_PAIRS('1'), DIGIT_PAIRS('2'), DIGIT_PAIRS('3'),
+	DIGIT_PAIRS('4'), DIGIT_PAIRS('5'), DIGIT_PAIRS('6'), DIGIT_PAIRS('7'),
+	DIGIT_PAIRS('8'), DIGIT_PAIRS('9'), DIGIT_PAIRS('a'), DIGIT_PAIRS('b'),
+	DIGIT_PAIRS('c'), DIGIT_PAIRS('d'), DIGIT_PAIRS('e'), DIGIT_PAIRS('f'),
+};
 
 char *
 dos_oid_to_hex(const struct dos_oid *oid, char out[DOS_HEXSZ + 1])
 {
-	static const char digits[] = "0123456789abcdef";
 	size_t i;
 
-	for (i = 0; i < DOS_RAWSZ; i++) {
-		out[2 * i] = digits[oid->hash[i] >> 4];
-		out[2 * i + 1] = digits[oid->hash[i] & 15];
-	}
+	for (i = 0; i < DOS_RAWSZ; i++)
+		memcpy(out + 2 * i, hexpairs[oid->hash[i]], 2);
 	out[DOS_HEXSZ] = '\0';
 	return out;
 }
