@@ -268,62 +268,88 @@ open_env(struct dos_index *ix)
 }
 
 /*
- * Reserve disk blocks for the whole mapping of one region file: region
- * files (index/__db.NNN) are mapped into memory, and Berkeley DB grows
- * them by writing their last page only, ignoring a failure.  On a full
- * disk the first touch of a page with no block behind it would kill the
- * process with SIGBUS, halfway through an update.  With blocks reserved
- * when the environment is opened, a full disk is an error there, before
- * anything changed; the file's size is left alone (FALLOC_FL_KEEP_SIZE).
+ * Region files (index/__db.NNN) are mapped into memory, and Berkeley DB
+ * grows them by writing their last page only, ignoring a failure.  On a
+ * full disk the first touch of a page with no block behind it would kill
+ * the process with SIGBUS, halfway through an update.  So disk blocks are
+ * reserved for the whole of each mapping when the environment is opened:
+ * a full disk is an error there, before anything changed.  The sizes are
+ * those of this process's mappings of the files; the files' own sizes are
+ * left alone (FALLOC_FL_KEEP_SIZE).
  */
-static int
-reserve_region(int indexfd, const char *name, dev_t dev, ino_t ino)
+#define MAX_REGIONS 8
+
+struct region {
+	char name[16];
+	dev_t dev;
+	ino_t ino;
+	off_t mapped;
+};
+
+static void
+find_mapped_sizes(struct region *rg, size_t nr)
 {
 	char line[4096];
 	unsigned long start, end, offset, inode;
 	unsigned major, minor;
-	off_t need = 0;
 	FILE *maps;
-	int fd, saved, rc = 0;
+	size_t i;
 
 	if ((maps = fopen("/proc/self/maps", "re")) == NULL)
-		return 0;	/* no /proc: nothing to go by */
-	while (fgets(line, sizeof line, maps) != NULL)
-		if (sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &start, &end,
-		    &offset, &major, &minor, &inode) == 6 &&
-		    inode == (unsigned long)ino && makedev(major, minor) == dev &&
-		    (off_t)(offset + end - start) > need)
-			need = (off_t)(offset + end - start);
+		return;		/* no /proc: nothing to go by */
+	while (fgets(line, sizeof line, maps) != NULL) {
+		if (strstr(line, "/__db.") == NULL ||
+		    sscanf(line, "%lx-%lx %*s %lx %x:%x %lu", &start, &end,
+		    &offset, &major, &minor, &inode) != 6)
+			continue;
+		for (i = 0; i < nr; i++)
+			if (inode == (unsigned long)rg[i].ino &&
+			    makedev(major, minor) == rg[i].dev &&
+			    (off_t)(offset + end - start) > rg[i].mapped)
+				rg[i].mapped = (off_t)(offset + end - start);
+	}
 	fclose(maps);
-	if (need == 0)
-		return 0;
-	if ((fd = openat(indexfd, name, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return errno == EACCES || errno == EROFS ? 0 : DOS_EIO;
-	if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, need) != 0 &&
-	    errno != EOPNOTSUPP && errno != ENOSYS)
-		rc = DOS_EIO;
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
 }
 
 static int
 reserve_regions(int top)
 {
+	struct region rg[MAX_REGIONS];
 	struct dirent *e;
 	struct stat sb;
+	size_t nr = 0, i;
 	DIR *d;
-	int saved, rc;
+	int fd, saved, rc;
 
 	if ((rc = dos_opendir(top, "index", &d)) < 0 || d == NULL)
 		return rc;
-	while (rc == 0 && (e = readdir(d)) != NULL)
+	while (nr < MAX_REGIONS && (e = readdir(d)) != NULL)
 		if (strncmp(e->d_name, "__db.0", 6) == 0 &&
+		    strlen(e->d_name) < sizeof rg[nr].name &&
 		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
-		    S_ISREG(sb.st_mode))
-			rc = reserve_region(dirfd(d), e->d_name, sb.st_dev,
-			    sb.st_ino);
+		    S_ISREG(sb.st_mode)) {
+			strcpy(rg[nr].name, e->d_name);
+			rg[nr].dev = sb.st_dev;
+			rg[nr].ino = sb.st_ino;
+			rg[nr++].mapped = 0;
+		}
+	find_mapped_sizes(rg, nr);
+	for (i = 0; i < nr && rc == 0; i++) {
+		if (rg[i].mapped == 0)
+			continue;
+		fd = openat(dirfd(d), rg[i].name, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EACCES && errno != EROFS)
+				rc = DOS_EIO;
+			continue;
+		}
+		if (fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, rg[i].mapped) != 0 &&
+		    errno != EOPNOTSUPP && errno != ENOSYS)
+			rc = DOS_EIO;
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
 	saved = errno;
 	closedir(d);
 	errno = saved;
