@@ -1,5 +1,6 @@
 /* dos-cat-object: print objects, their sizes, or answer batch requests. */
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,12 +460,260 @@ batch_command(char *line, size_t len, int buffered)
 	die("unknown command: '%s'", line);
 }
 
+/*
+ * --batch reads the objects of the requests waiting on stdin (or of
+ * --batch-all-objects) in chunks.  The main thread looks each one up and
+ * opens it, which reads a small packed object's stored bytes; worker
+ * threads decode and check them (decoding small zstd frames is most of
+ * the cost) into the chunk's slots; the main thread prints the slots in
+ * input order as they are done.  An object too large for a slot, or not
+ * read whole when opened, is streamed by the main thread in its turn.
+ * The workers use no store: only their own decompressor.
+ */
+#define READ_CHUNK 256
+#define SLOT_MAX (64 * 1024)	/* largest object read by a worker */
+#define READ_STEP 8		/* slots a worker takes at a time */
+#define READ_PUBLISH 32		/* slots opened before the workers hear */
+
+struct slot {
+	struct request req;	/* its input is in the chunk's arena */
+	struct dos_oid oid;
+	struct dos_reader r;
+	int rc;			/* of resolving and opening */
+	int by_worker;		/* read into buf by a worker */
+	int done;		/* the worker is finished with it */
+	int read_rc;		/* 0, or why reading it failed */
+	size_t len;
+	char *buf;		/* SLOT_MAX bytes */
+};
+
+static struct read_chunk {
+	pthread_mutex_t lock;
+	pthread_cond_t work, done;
+	int quit;
+	int waiting;		/* the main thread waits for a slot */
+	size_t opened;		/* slots opened (the main thread's count) */
+	size_t nr;		/* slots handed out to the workers */
+	size_t next;		/* the first slot no worker took */
+	pthread_t threads[DOS_MAX_JOBS];
+	int workers;
+	char *arena;
+	size_t used;
+	struct slot slot[READ_CHUNK];
+} rc_chunk = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.work = PTHREAD_COND_INITIALIZER,
+	.done = PTHREAD_COND_INITIALIZER,
+};
+
+static void
+read_slot(struct slot *sl, struct dos_decompressor *dec)
+{
+	ssize_t n = 0;
+
+	sl->read_rc = dos_reader_detach(&sl->r, dec);
+	while (sl->read_rc == 0 && (n = dos_reader_read(&sl->r,
+	    sl->buf + sl->len, SLOT_MAX - sl->len)) > 0)
+		sl->len += (size_t)n;
+	if (sl->read_rc == 0 && n < 0)
+		sl->read_rc = (int)n;
+}
+
+static void *
+read_worker(void *arg)
+{
+	struct read_chunk *c = arg;
+	struct dos_decompressor dec;
+	size_t from, to, k;
+
+	dos_decompressor_init(&dec);
+	pthread_mutex_lock(&c->lock);
+	for (;;) {
+		while (!c->quit && c->next == c->nr)
+			pthread_cond_wait(&c->work, &c->lock);
+		if (c->quit)
+			break;
+		from = c->next;
+		to = c->nr - from > READ_STEP ? from + READ_STEP : c->nr;
+		c->next = to;
+		pthread_mutex_unlock(&c->lock);
+		for (k = from; k < to; k++)
+			if (c->slot[k].by_worker)
+				read_slot(&c->slot[k], &dec);
+		pthread_mutex_lock(&c->lock);
+		for (k = from; k < to; k++)
+			c->slot[k].done = 1;
+		if (c->waiting)
+			pthread_cond_signal(&c->done);
+	}
+	pthread_mutex_unlock(&c->lock);
+	dos_decompressor_release(&dec);
+	return NULL;
+}
+
+static void
+read_chunk_start(void)
+{
+	struct read_chunk *c = &rc_chunk;
+	int i, jobs = dos_default_jobs();
+	size_t k;
+
+	c->arena = xmalloc(CHECK_ARENA);
+	for (k = 0; k < READ_CHUNK; k++)
+		c->slot[k].buf = xmalloc(SLOT_MAX);
+	/* One CPU: the main thread reads every object itself. */
+	for (i = 0; jobs > 1 && i < jobs; i++) {
+		if (pthread_create(&c->threads[i], NULL, read_worker, c) != 0)
+			break;
+		c->workers++;
+	}
+}
+
+static void
+read_chunk_stop(void)
+{
+	struct read_chunk *c = &rc_chunk;
+	size_t k;
+	int i;
+
+	pthread_mutex_lock(&c->lock);
+	c->quit = 1;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+	for (i = 0; i < c->workers; i++)
+		pthread_join(c->threads[i], NULL);
+	for (k = 0; k < READ_CHUNK; k++)
+		free(c->slot[k].buf);
+	free(c->arena);
+}
+
+/* Hand the slots opened so far to the workers. */
+static void
+read_chunk_publish(void)
+{
+	struct read_chunk *c = &rc_chunk;
+
+	pthread_mutex_lock(&c->lock);
+	c->nr = c->opened;
+	pthread_cond_broadcast(&c->work);
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* Print slot sl, once it is done; the main thread's part of a request. */
+static void
+answer_slot(struct slot *sl)
+{
+	struct record rec;
+	char hex[DOS_HEXSZ + 1];
+	int rc = sl->rc;
+
+	if (rc == 0 && !sl->by_worker) {
+		/*
+		 * Opened again: the objects opened after it in the chunk
+		 * reset the store's decompressor, which it shares.
+		 */
+		dos_reader_close(&sl->r);
+		rc = dos_reader_open(&store, &sl->oid, read_flags, &sl->r);
+	}
+	if (rc < 0) {
+		answer_failed(&sl->req, &sl->oid, rc);
+		return;
+	}
+	rec.buf = iobuf + CHECKED_OBJECT_MAX;
+	rec.len = 0;
+	expand_format(&rec, &sl->r.info, sl->req.rest, sl->req.rest_len);
+	rec_add(&rec, &record_end, 1);
+	if (!sl->by_worker) {
+		rc = print_contents(&sl->r, rec.buf, rec.len, record_end);
+	} else if ((rc = sl->read_rc) == 0) {
+		dos_out_write(rec.buf, rec.len);
+		dos_out_write(sl->buf, sl->len);
+		dos_out_write(&record_end, 1);
+	} else if (rc != DOS_ECORRUPT) {
+		die("unable to read object '%s': %s",
+		    dos_oid_to_hex(&sl->oid, hex), dos_strerror(rc));
+	}
+	if (rc == DOS_ECORRUPT)
+		report_corrupt(sl->req.input, sl->req.name_len, &sl->oid);
+	dos_reader_close(&sl->r);
+}
+
+static void
+read_chunk_answer(int buffered)
+{
+	struct read_chunk *c = &rc_chunk;
+	size_t k, nr = c->opened;
+
+	if (c->workers > 0 && c->nr < nr)
+		read_chunk_publish();
+	dos_out_set_buffered(1);
+	for (k = 0; k < nr; k++) {
+		struct slot *sl = &c->slot[k];
+
+		if (c->workers == 0) {
+			/* Read here, with the store's decompressor. */
+			if (sl->by_worker)
+				read_slot(sl, sl->r.dec);
+		} else {
+			pthread_mutex_lock(&c->lock);
+			c->waiting = 1;
+			while (!sl->done)
+				pthread_cond_wait(&c->done, &c->lock);
+			c->waiting = 0;
+			pthread_mutex_unlock(&c->lock);
+		}
+		answer_slot(sl);
+	}
+	if (!buffered)
+		dos_out_flush();
+	dos_out_set_buffered(buffered);
+	pthread_mutex_lock(&c->lock);
+	c->nr = c->next = 0;
+	pthread_mutex_unlock(&c->lock);
+	c->opened = c->used = 0;
+}
+
+/*
+ * Open the object of request input[0..len) in the next slot and hand it
+ * to the workers; answer the chunk when it is full, or when flush says
+ * that no more requests are waiting.
+ */
+static void
+read_chunk_add(const char *input, size_t len, int flush, int buffered)
+{
+	struct read_chunk *c = &rc_chunk;
+	struct slot *sl = &c->slot[c->opened];
+
+	memcpy(c->arena + c->used, input, len);
+	c->arena[c->used + len] = '\0';
+	split_request(c->arena + c->used, len, &sl->req);
+	c->used += len + 1;
+	sl->done = 0;
+	sl->len = 0;
+	sl->read_rc = 0;
+	sl->rc = dos_resolve(&store, sl->req.input, sl->req.name_len, &sl->oid);
+	if (sl->rc == 0)
+		sl->rc = dos_reader_open(&store, &sl->oid, read_flags, &sl->r);
+	sl->by_worker = sl->rc == 0 && sl->r.info.size <= SLOT_MAX &&
+	    dos_reader_detachable(&sl->r);
+	c->opened++;
+	if (c->workers > 0 && c->opened - c->nr == READ_PUBLISH)
+		read_chunk_publish();
+	if (flush || c->opened == READ_CHUNK ||
+	    c->used + DOS_INPUT_MAX_RECORD + 1 > CHECK_ARENA)
+		read_chunk_answer(buffered);
+}
+
 static int
 all_objects_one(const struct dos_oid *oid, void *data)
 {
 	char hex[DOS_HEXSZ + 1];
+	int contents = *(int *)data;
 
-	batch_one(dos_oid_to_hex(oid, hex), DOS_HEXSZ, *(int *)data);
+	if (contents)
+		read_chunk_add(dos_oid_to_hex(oid, hex), DOS_HEXSZ, 0, 1);
+	else
+		batch_one(dos_oid_to_hex(oid, hex), DOS_HEXSZ, 0);
 	return 0;
 }
 
@@ -477,11 +726,17 @@ run_batch(enum batch_mode mode, int all, int unordered, int buffered)
 	int contents = mode == BATCH_CONTENTS, rc;
 
 	dos_out_set_buffered(buffered);
+	if (contents)
+		read_chunk_start();
 	if (all) {
 		rc = dos_for_each_object(&store,
 		    unordered ? DOS_ITER_UNORDERED : 0, all_objects_one, &contents);
 		if (rc < 0)
 			die("unable to list objects: %s", dos_strerror(rc));
+		if (contents) {
+			read_chunk_answer(buffered);
+			read_chunk_stop();
+		}
 		return corrupt_seen;
 	}
 	dos_input_init(&in, 0, record_end);
@@ -494,7 +749,12 @@ run_batch(enum batch_mode mode, int all, int unordered, int buffered)
 		if (mode == BATCH_COMMAND)
 			batch_command(line, len, buffered);
 		else
-			batch_one(line, len, contents);
+			read_chunk_add(line, len, !dos_input_ready(&in),
+			    buffered);
+	}
+	if (contents) {
+		read_chunk_answer(buffered);
+		read_chunk_stop();
 	}
 	if (rc < 0)
 		die("unable to read standard input: %s",

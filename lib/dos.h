@@ -607,12 +607,23 @@ struct dos_reader {
 	uint32_t crc, want_crc;
 	unsigned char *in;	/* stored bytes read ahead, for decoding */
 	size_t in_pos, in_len;
+	struct dos_decompressor *dec;	/* the store's, or dos_reader_detach's */
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
 /* Returns bytes read (0 at the end) or a DOS_E* code. */
 ssize_t dos_reader_read(struct dos_reader *r, void *buf, size_t len);
 void dos_reader_close(struct dos_reader *r);
+/*
+ * Whether r can be read by another thread: a loose file, or a packed
+ * object whose stored bytes were all read by dos_reader_open, so that
+ * reading it needs nothing of the store but a decompressor.  The thread
+ * that reads it gives it one of its own with dos_reader_detach (d from
+ * dos_decompressor_init), and dos_reader_close still runs in the
+ * store's thread.
+ */
+int dos_reader_detachable(const struct dos_reader *r);
+int dos_reader_detach(struct dos_reader *r, struct dos_decompressor *d);
 
 /*
  * Call fn for every object, sorted by id (or in storage order with

@@ -376,7 +376,8 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 				return DOS_ENOMEM;
 			dos_decompressor_init(st->decompressor);
 		}
-		if ((rc = dos_decompress_begin(st->decompressor, e.codec)) < 0)
+		r->dec = st->decompressor;
+		if ((rc = dos_decompress_begin(r->dec, e.codec)) < 0)
 			return rc;
 	}
 	if (flags & DOS_READ_VERIFY)
@@ -499,7 +500,7 @@ refill(struct dos_reader *r)
 static int
 finish_packed(struct dos_reader *r)
 {
-	struct dos_decompressor *d = r->st->decompressor;
+	struct dos_decompressor *d = r->dec;
 	unsigned char spare[64];
 	size_t in_len, out_len;
 	int rc;
@@ -569,7 +570,7 @@ read_packed(struct dos_reader *r, unsigned char *buf, size_t len)
 			return (ssize_t)out_len;
 		}
 		out_len = len;
-		if ((rc = dos_decompress(r->st->decompressor, r->in + r->in_pos,
+		if ((rc = dos_decompress(r->dec, r->in + r->in_pos,
 		    &in_len, buf, &out_len)) < 0)
 			return rc;
 		r->in_pos += in_len;
@@ -613,6 +614,27 @@ dos_reader_read(struct dos_reader *r, void *buf, size_t len)
 			return rc;
 	}
 	return n;
+}
+
+int
+dos_reader_detachable(const struct dos_reader *r)
+{
+	return r->st == NULL || r->stored_left == 0;
+}
+
+int
+dos_reader_detach(struct dos_reader *r, struct dos_decompressor *d)
+{
+	int rc;
+
+	if (!dos_reader_detachable(r))
+		return DOS_EINVAL;
+	if (r->st == NULL || r->info.codec == DOS_CODEC_NONE)
+		return 0;
+	if ((rc = dos_decompress_begin(d, r->info.codec)) < 0)
+		return rc;
+	r->dec = d;
+	return 0;
 }
 
 void

@@ -502,6 +502,52 @@ start_holder() {
 	diff -u <(printf '%s\n' "$output") buffered
 }
 
+@test "--batch of more names than a read chunk: every kind of object, in input order, buffered or not" {
+	make_data
+	seq 1 30000 >data/big			# compressed, too large for a worker
+	head -c 200000 /dev/urandom >data/bigrand	# raw, read in pieces
+	dos hash-object -w --to-pack data/* >/dev/null
+	seq 1 500 >lone
+	seq 1 20000 >lonebig
+	dos hash-object -w lone lonebig >/dev/null
+	head -c 3000 /dev/urandom >dam
+	dam=$(dos hash-object -w --to-pack dam)
+	[ "$(where "$dam")" = "packed 0 none" ]
+	pack="$DOS_DIR/packs/0"
+	flip_byte_at $(($(dos cat-object --batch-check='%(offset)' <<<"$dam") + 64 + 7))
+	text=$(sha256_of data/text)
+	# The answer to each name, and 1,000 names cycling through them.
+	mkdir rec
+	for f in data/* lone lonebig; do
+		batch_record "$(sha256_of "$f")" "$f" >"rec/$(sha256_of "$f")"
+	done
+	printf '%s corrupt\n' "$dam" >"rec/$dam"
+	printf '%064d missing\n' 0 >"rec/$(printf '%064d' 0)"
+	batch_record "${text:0:12}" data/text | sed "1s/^${text:0:12}/$text/" >"rec/${text:0:12}"
+	ls rec >kinds
+	awk 'NR == FNR { k[n++] = $1; next } END {
+		for (i = 0; i < 1000; i++) print k[(i * 7) % n] }' kinds /dev/null >names
+	while read -r name; do cat "rec/$name"; done <names >expect
+	rc=0
+	dos cat-object --batch <names >actual 2>err || rc=$?
+	[ "$rc" -eq 1 ]
+	cmp expect actual
+	[ "$(sort -u err)" = "dos-cat-object: error: object '$dam' is corrupt" ]
+	[ "$(wc -l <err)" -eq "$(grep -c "^$dam\$" names)" ]
+	rc=0
+	dos cat-object --batch --buffer <names >buffered 2>/dev/null || rc=$?
+	[ "$rc" -eq 1 ]
+	cmp expect buffered
+	# --batch-all-objects goes the same way.
+	rm "rec/$dam" "rec/$(printf '%064d' 0)" "rec/${text:0:12}"
+	cat rec/* >expect.all
+	rc=0
+	dos cat-object --batch-all-objects --batch >all 2>/dev/null || rc=$?
+	[ "$rc" -eq 1 ]
+	grep -av "^$dam corrupt\$" all >all.good
+	cmp expect.all all.good
+}
+
 @test "prefixes of packed objects resolve; ambiguous across loose and packed" {
 	make_data
 	dos hash-object -w data/* >/dev/null
