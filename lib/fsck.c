@@ -1822,6 +1822,57 @@ struct all_ents {
 	size_t n;
 };
 
+/*
+ * Sort entries by id, then pack and offset.  Ids are uniform, so an
+ * in-place bucket sort on their first bits leaves about one entry per
+ * bucket, where qsort made n log n comparisons; an insertion sort then
+ * orders each bucket's few.
+ */
+static int
+sort_ents(struct ent *v, size_t n)
+{
+	unsigned bits = 0, b, k;
+	size_t *start, *next, i, j;
+	struct ent tmp;
+
+	while (bits < 16 && ((size_t)1 << bits) < n)
+		bits++;
+	if ((start = calloc(2 * ((size_t)1 << bits) + 1, sizeof *start)) == NULL)
+		return DOS_ENOMEM;
+	next = start + ((size_t)1 << bits) + 1;
+#define TOP_BITS(e) \
+	((unsigned)((e)->oid.hash[0] << 8 | (e)->oid.hash[1]) >> (16 - bits))
+	for (i = 0; i < n; i++)
+		start[TOP_BITS(&v[i]) + 1]++;
+	for (b = 0; b < (1U << bits); b++) {
+		start[b + 1] += start[b];
+		next[b] = start[b];
+	}
+	/* Each entry is swapped straight into its bucket. */
+	for (b = 0; b < (1U << bits); b++)
+		while (next[b] < start[b + 1]) {
+			k = TOP_BITS(&v[next[b]]);
+			if (k == b) {
+				next[b]++;
+				continue;
+			}
+			tmp = v[next[k]];
+			v[next[k]++] = v[next[b]];
+			v[next[b]] = tmp;
+		}
+#undef TOP_BITS
+	free(start);
+	for (j = 1; j < n; j++) {
+		if (cmp_ent(&v[j - 1], &v[j]) <= 0)
+			continue;
+		tmp = v[j];
+		for (i = j; i > 0 && cmp_ent(&v[i - 1], &tmp) > 0; i--)
+			v[i] = v[i - 1];
+		v[i] = tmp;
+	}
+	return 0;
+}
+
 /* Gather the entries of every job, sorted by id, then pack and offset. */
 static int
 gather(struct fsck *f, struct all_ents *a)
@@ -1845,9 +1896,7 @@ gather(struct fsck *f, struct all_ents *a)
 		free(j);
 	}
 	f->done = NULL;
-	if (a->n > 1)
-		qsort(a->v, a->n, sizeof *a->v, cmp_ent);
-	return 0;
+	return sort_ents(a->v, a->n);
 }
 
 /* Merge the entries, the records and the loose objects by id. */
@@ -1919,6 +1968,12 @@ check_missing_packs(struct fsck *f)
 	char path[32];
 	int rc;
 
+	/* Usually every record's pack is there, and nothing need be sorted. */
+	for (i = 0; i < f->recs_nr; i++)
+		if (find_pack(f, f->recs[i].e.pack) == NULL)
+			break;
+	if (i == f->recs_nr)
+		return 0;
 	/*
 	 * Records in pack order, so that each pack's are together: each
 	 * missing pack is looked at once, however many packs the index names.
