@@ -698,15 +698,17 @@ struct after_damage {
 	const uint32_t *packs;	/* the packs that exist, ascending */
 	size_t npacks;
 	const struct dos_oid_list *loose;
+	const struct dos_oid_list *moved;	/* listed in a pack they left */
 	dos_object_fn *fn;
 	void *data;
 };
 
+/* Whether oid is in the sorted list l. */
 static int
-is_loose(const struct dos_oid_list *loose, const struct dos_oid *oid)
+in_list(const struct dos_oid_list *l, const struct dos_oid *oid)
 {
-	return loose->nr > 0 && bsearch(oid, loose->oids, loose->nr,
-	    sizeof *loose->oids, cmp_oid) != NULL;
+	return l->nr > 0 && bsearch(oid, l->oids, l->nr, sizeof *l->oids,
+	    cmp_oid) != NULL;
 }
 
 /* Indexed objects the scan could not reach: past damage, or no pack. */
@@ -723,7 +725,8 @@ emit_after_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 	for (i = 0; i < a->nr; i++)
 		if (a->list[i].pack == e->pack && e->offset >= a->list[i].offset)
 			scanned = 0;
-	return scanned || is_loose(a->loose, oid) ? 0 : a->fn(oid, a->data);
+	return scanned || in_list(a->loose, oid) || in_list(a->moved, oid) ? 0 :
+	    a->fn(oid, a->data);
 }
 
 /*
@@ -761,6 +764,7 @@ walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
 	struct dos_pack_entry pe;
 	struct damage *damaged;
 	struct after_damage a;
+	struct dos_oid_list moved = { NULL, 0, 0 };
 	uint32_t *packs;
 	uint64_t off, end;
 	size_t nr, ndamaged = 0, i;
@@ -795,16 +799,24 @@ walk_packs_in_order(struct dos_store *st, struct dos_index *ix,
 			    (e.pack == packs[i] && e.offset != off) ||
 			    (e.pack != packs[i] && listed(packs, nr, e.pack)))
 				continue;	/* deleted, or listed in its pack */
-			if (!is_loose(loose, &pe.oid))
-				rc = fn(&pe.oid, data);
+			if (in_list(loose, &pe.oid))
+				continue;
+			/* Moved to a pack made since: not to be listed again. */
+			if (e.pack != packs[i] &&
+			    (rc = dos_oid_list_push(&moved, &pe.oid)) < 0)
+				break;
+			rc = fn(&pe.oid, data);
 		}
 	}
 	/* Indexed objects of damaged or missing packs come last. */
 	if (rc == 0) {
+		if (moved.nr > 1)
+			qsort(moved.oids, moved.nr, sizeof *moved.oids, cmp_oid);
 		a = (struct after_damage){ damaged, ndamaged, packs, nr, loose,
-		    fn, data };
+		    &moved, fn, data };
 		rc = dos_index_walk(ix, "", 0, emit_after_damage, &a);
 	}
+	free(moved.oids);
 	free(damaged);
 	free(packs);
 	return rc;

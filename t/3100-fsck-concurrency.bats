@@ -1,25 +1,28 @@
 #!/usr/bin/env bats
-# dos fsck while other processes change the container: what changed while
-# it ran is not reported.  fsck is stopped at exact points by strace
-# (signal injection), the other process does its work, and fsck goes on.
+# dos fsck and listings while other processes change the container: what
+# changed while they ran is neither reported nor missed.  The command is
+# stopped at exact points by strace (signal injection), the other process
+# does its work, and the command goes on.
 load helper
 
-# Start "dos-fsck <args>" under strace, stopped by SIGSTOP right after
-# the calls of system call $1 numbered $2 (for example 1..2); its output
-# goes to fsck.out and fsck.err, and the job's pid to fsck_job.
-start_fsck() {
-	local call=$1 when=$2
-	shift 2
+# Start program $1 with the arguments after $3 under strace, stopped by
+# SIGSTOP right after the calls of system call $2 numbered $3 (for
+# example 1..2); its output goes to traced.out and traced.err, and the
+# job's pid to traced_job.
+start_traced() {
+	local prog=$1 call=$2 when=$3
+	shift 3
 	# LeakSanitizer cannot work under ptrace.
 	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
 	    strace -f -o trace -e trace="$call" \
 	    -e inject="$call":signal=SIGSTOP:when="$when" \
-	    dos-fsck "$@" >fsck.out 2>fsck.err 3>&- &
-	fsck_job=$!
+	    "$prog" "$@" >traced.out 2>traced.err 3>&- &
+	traced_job=$!
 }
 
-# Wait until fsck is stopped for the $1-th time; print its pid.
-stopped_fsck() {
+# Wait until the traced program is stopped for the $1-th time; print its
+# pid.
+stopped() {
 	local i
 	for i in $(seq 1 100); do
 		if [ "$(grep -c 'stopped by SIGSTOP' trace 2>/dev/null)" -ge "$1" ]; then
@@ -28,18 +31,18 @@ stopped_fsck() {
 		fi
 		sleep 0.1
 	done
-	echo "fsck did not stop" >&2
+	echo "the traced program did not stop" >&2
 	return 1
 }
 
 # Wait for fsck to end; it found nothing.
 fsck_clean() {
 	local rc=0
-	wait "$fsck_job" || rc=$?
-	cat fsck.out fsck.err
+	wait "$traced_job" || rc=$?
+	cat traced.out traced.err
 	[ "$rc" -eq 0 ]
-	[ ! -s fsck.out ]
-	[ ! -s fsck.err ]
+	[ ! -s traced.out ]
+	[ ! -s traced.err ]
 }
 
 @test "an object that a repack moves while fsck runs is not reported lost" {
@@ -51,8 +54,8 @@ fsck_clean() {
 	dos rm "$gone"
 	# Stopped once it has read the index (kept is in pack 0) and listed
 	# the packs, before it opens them.
-	start_fsck getdents64 2 -q
-	pid=$(stopped_fsck 1)
+	start_traced dos-fsck getdents64 2 -q
+	pid=$(stopped 1)
 	dos repack -q --threshold=0
 	[ ! -e "$DOS_DIR/packs/0" ]
 	run -0 dos cat-object --batch-check='%(objectname) %(pack)' <<<"$kept"
@@ -70,8 +73,8 @@ fsck_clean() {
 	mkfifo big
 	# Stopped right after it opened pack 0, before it measures it; no
 	# writer was at work when it started.
-	start_fsck openat2 1..2 -q
-	pid=$(stopped_fsck 1)
+	start_traced dos-fsck openat2 1..2 -q
+	pid=$(stopped 1)
 	# A writer appends the first part of a large object to pack 0, past
 	# the committed length, and waits for the rest.
 	dos hash-object -w --to-pack --stdin <big >big.id 3>&- &
@@ -86,10 +89,32 @@ fsck_clean() {
 	# fsck measures pack 0 longer than committed, and stops again when it
 	# opens the loose object; meanwhile the writer commits and exits.
 	kill -CONT "$pid"
-	pid=$(stopped_fsck 2)
+	pid=$(stopped 2)
 	exec {feed}>&-
 	wait "$writer"
 	kill -CONT "$pid"
 	fsck_clean
 	run -0 dos fsck -q
+}
+
+@test "an object that a repack moves while an unordered listing reads its pack is listed once" {
+	printf 'kept\n' >kept
+	printf 'gone\n' >gone
+	kept=$(dos hash-object -w kept)
+	gone=$(dos hash-object -w gone)
+	dos pack -q
+	dos rm "$gone"
+	# Stopped right after it opened pack 0, before it reads its entries.
+	start_traced dos-cat-object openat2 1 --batch-all-objects --unordered \
+	    --batch-check
+	pid=$(stopped 1)
+	# The repack moves kept into pack 1, made after the packs were listed.
+	dos repack -q --threshold=0
+	[ ! -e "$DOS_DIR/packs/0" ]
+	run -0 dos cat-object --batch-check='%(objectname) %(pack)' <<<"$kept"
+	[ "$output" = "$kept 1" ]
+	kill -CONT "$pid"
+	wait "$traced_job"
+	[ "$(cat traced.out)" = "$kept 5" ]
+	[ ! -s traced.err ]
 }
