@@ -137,7 +137,9 @@ dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size)
 enum pending_state {
 	PENDING_NEW,		/* temp file to rename into place */
 	PENDING_REPLACE,	/* a damaged loose copy exists: replace it */
-	PENDING_DONE,		/* already stored; nothing left to do */
+	PENDING_EXISTS,		/* stored loose already, maybe by a writer
+				   that has not made its entry durable yet */
+	PENDING_DONE,		/* stored durably; nothing left to do */
 };
 
 struct pending {
@@ -311,7 +313,7 @@ dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 	if (rc == 0 && have == b->size) {
 		/* Already stored: never rewrite it. */
 		dos_step_unlink("loose-temp-unlink", b->st->tmpfd, p->tmpname);
-		p->state = PENDING_DONE;
+		p->state = PENDING_EXISTS;
 	} else if (rc == 0 || rc == DOS_ECORRUPT) {
 		/* A truncated or damaged copy: the good one replaces it. */
 		p->state = PENDING_REPLACE;
@@ -377,7 +379,8 @@ sync_temps(struct dos_loose_batch *b, size_t nnew)
 		return dos_step_syncfs("loose-temps-syncfs", st->tmpfd) < 0 ?
 		    DOS_EIO : 0;
 	for (i = 0; i < b->nr; i++) {
-		if (b->items[i].state == PENDING_DONE)
+		if (b->items[i].state != PENDING_NEW &&
+		    b->items[i].state != PENDING_REPLACE)
 			continue;
 		fd = openat(st->tmpfd, b->items[i].tmpname, O_RDONLY | O_CLOEXEC);
 		if (fd < 0)
@@ -447,13 +450,16 @@ dos_loose_batch_commit(struct dos_loose_batch *b)
 {
 	struct dos_store *st = b->st;
 	char name[DOS_HEXSZ + 2], *slash, shard_made = 0;
-	size_t i, nnew = 0, last_new = 0;
+	size_t i, nnew = 0, nentries = 0, last = 0;
 	int rc = 0;
 
 	for (i = 0; i < b->nr; i++) {
-		if (b->items[i].state != PENDING_DONE) {
+		if (b->items[i].state == PENDING_NEW ||
+		    b->items[i].state == PENDING_REPLACE)
 			nnew++;
-			last_new = i;
+		if (b->items[i].state != PENDING_DONE) {
+			nentries++;
+			last = i;
 		}
 	}
 	if ((rc = sync_temps(b, nnew)) < 0)
@@ -461,16 +467,23 @@ dos_loose_batch_commit(struct dos_loose_batch *b)
 	for (i = 0; i < b->nr; i++) {
 		if (b->items[i].state == PENDING_DONE)
 			continue;
-		if ((rc = install(st, &b->items[i], &shard_made)) < 0)
+		/*
+		 * An existing file is acknowledged only once its entry is
+		 * durable: the writer that made it may not have synced it
+		 * yet, nor its shard, if it made that too.
+		 */
+		if (b->items[i].state == PENDING_EXISTS)
+			shard_made = 1;
+		else if ((rc = install(st, &b->items[i], &shard_made)) < 0)
 			return rc;
 		b->items[i].state = PENDING_DONE;
 	}
-	/* The new directory entries must be durable too. */
-	if (nnew > 1) {
+	/* The directory entries must be durable too. */
+	if (nentries > 1) {
 		if (dos_step_syncfs("loose-syncfs", st->loosefd) < 0)
 			return DOS_EIO;
-	} else if (nnew == 1) {
-		dos_loose_name(st, &b->items[last_new].oid, name, sizeof name);
+	} else if (nentries == 1) {
+		dos_loose_name(st, &b->items[last].oid, name, sizeof name);
 		if ((slash = strrchr(name, '/')) != NULL)
 			*slash = '\0';
 		else
@@ -494,7 +507,8 @@ dos_loose_batch_free(struct dos_loose_batch *b)
 		return;
 	abort_object(b);
 	for (i = 0; i < b->nr; i++)
-		if (b->items[i].state != PENDING_DONE)
+		if (b->items[i].state == PENDING_NEW ||
+		    b->items[i].state == PENDING_REPLACE)
 			dos_step_unlink("loose-temp-unlink", b->st->tmpfd,
 			    b->items[i].tmpname);
 	dos_hasher_release(&b->hasher);

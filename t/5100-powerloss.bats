@@ -91,6 +91,23 @@ check_protocol() {
 	check_protocol
 }
 
+@test "strace: hash-object -w of an object already stored syncs its entry before the answer" {
+	printf abc >abc
+	dos hash-object -w abc >/dev/null
+	# The writer that stored it may not have synced its entry yet.
+	traced dos hash-object -w abc
+	[ "$(cat out)" = "$ABC_OID" ]
+	protocol_steps | sed -E 's/pipe:\[[0-9]+\]/pipe:[N]/' >actual
+	cat >expect <<-'EOF'
+	unlinkat(<C/sandbox>, "obj-0", 0) = 0
+	fsync(<C/loose/ba>) = 0
+	fsync(<C/loose>) = 0
+	write(<pipe:[N]>, "ba7816bf8f01cfea414140de5dae2223"..., 65) = 65
+	EOF
+	diff -u expect actual
+	check_protocol
+}
+
 @test "strace: hash-object -w of a batch follows the protocol" {
 	printf abc >abc
 	: >empty
