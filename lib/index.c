@@ -44,6 +44,9 @@
 #define CHECKPOINT_KBYTES (16 * 1024)
 #define LOCK_TIMEOUT_USEC 2000000
 #define GET_TRIES 3
+/* Opens tried while another process recovers, waiting longer each time. */
+#define OPEN_TRIES 8
+#define OPEN_RETRY_USEC 20000
 /* Keys read per cursor visit by dos_index_walk. */
 #define WALK_CHUNK 1024
 
@@ -422,6 +425,24 @@ open_all(struct dos_index *ix)
 }
 
 /*
+ * open_all, tried again while another process is recovering the
+ * environment (a process died inside it), which makes an open fail with
+ * DB_RUNRECOVERY until it is done.
+ */
+static int
+open_all_waiting(struct dos_index *ix)
+{
+	int rc, tries;
+
+	for (tries = 1; ; tries++) {
+		rc = open_all(ix);
+		if (rc != DOS_ERECOVER || tries == OPEN_TRIES)
+			return rc;
+		usleep(OPEN_RETRY_USEC * tries);
+	}
+}
+
+/*
  * A writer creates objects.db, then packs.db: an index without packs.db
  * is one still being created, or none at all.
  */
@@ -441,7 +462,7 @@ open_if_created(struct dos_index *ix)
 {
 	if (ix->objects != NULL || !dos_index_exists(ix->dirfd))
 		return 0;
-	return open_all(ix);
+	return open_all_waiting(ix);
 }
 
 static void
@@ -488,7 +509,7 @@ dos_index_open(struct dos_store *st, int writable, struct dos_index **out)
 		*out = ix;
 		return 0;
 	}
-	if ((rc = open_all(ix)) < 0)
+	if ((rc = open_all_waiting(ix)) < 0)
 		goto fail;
 	/*
 	 * Berkeley DB syncs its files but not the directories naming them:
@@ -534,7 +555,7 @@ int
 dos_index_reopen(struct dos_index *ix)
 {
 	close_handles(ix);
-	return open_all(ix);
+	return open_all_waiting(ix);
 }
 
 static int
@@ -829,7 +850,7 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 {
 	unsigned char k[4], v[8];
 	DBT key, val;
-	int ret, rc;
+	int ret, rc, tries;
 
 	if ((rc = open_if_created(ix)) < 0)
 		return rc;
@@ -843,9 +864,13 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 	val.data = v;
 	val.ulen = sizeof v;
 	val.flags = DB_DBT_USERMEM;
-	ret = ix->packs->get(ix->packs, ix->txn, &key, &val, 0);
-	if (ret != 0)
-		return db_error(ret);
+	for (tries = 1; (ret = ix->packs->get(ix->packs, ix->txn, &key, &val,
+	    0)) != 0; tries++) {
+		rc = db_error(ret);
+		if ((rc != DOS_ERECOVER && rc != DOS_EBUSY) || tries == GET_TRIES ||
+		    ix->txn != NULL || (rc = dos_index_reopen(ix)) < 0)
+			return rc;
+	}
 	if (val.size != sizeof v)
 		return DOS_ECORRUPT;
 	*length = get_u64(v);
