@@ -344,11 +344,12 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 		return rc;
 	if (e.offset > INT64_MAX - PACK_READ_AHEAD)
 		return DOS_ECORRUPT;	/* no pack is that large */
-	if ((r->in = malloc(PACK_READ_AHEAD)) == NULL)
-		return DOS_ENOMEM;
 	/* No sum that could wrap: the record may hold any size. */
 	want = e.stored_size < PACK_READ_AHEAD - DOS_ENTRY_HEADER_SIZE ?
 	    (size_t)e.stored_size + DOS_ENTRY_HEADER_SIZE : PACK_READ_AHEAD;
+	/* A whole small entry needs no more room: fresh pages cost. */
+	if ((r->in = malloc(want)) == NULL)
+		return DOS_ENOMEM;
 	do
 		n = pread(fd, r->in, want, (off_t)e.offset);
 	while (n < 0 && errno == EINTR);
