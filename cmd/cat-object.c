@@ -500,7 +500,7 @@ static struct read_chunk {
 	char *arena;
 	size_t used;
 	struct slot slot[READ_CHUNK];
-} rc_chunk = {
+} reading = {
 	.lock = PTHREAD_MUTEX_INITIALIZER,
 	.work = PTHREAD_COND_INITIALIZER,
 	.done = PTHREAD_COND_INITIALIZER,
@@ -554,7 +554,7 @@ read_worker(void *arg)
 static void
 read_chunk_start(void)
 {
-	struct read_chunk *c = &rc_chunk;
+	struct read_chunk *c = &reading;
 	int i, jobs = dos_default_jobs();
 	size_t k;
 
@@ -572,7 +572,7 @@ read_chunk_start(void)
 static void
 read_chunk_stop(void)
 {
-	struct read_chunk *c = &rc_chunk;
+	struct read_chunk *c = &reading;
 	size_t k;
 	int i;
 
@@ -591,7 +591,7 @@ read_chunk_stop(void)
 static void
 read_chunk_publish(void)
 {
-	struct read_chunk *c = &rc_chunk;
+	struct read_chunk *c = &reading;
 
 	pthread_mutex_lock(&c->lock);
 	c->nr = c->opened;
@@ -641,7 +641,7 @@ answer_slot(struct slot *sl)
 static void
 read_chunk_answer(int buffered)
 {
-	struct read_chunk *c = &rc_chunk;
+	struct read_chunk *c = &reading;
 	size_t k, nr = c->opened;
 
 	if (c->workers > 0 && c->nr < nr)
@@ -681,7 +681,7 @@ read_chunk_answer(int buffered)
 static void
 read_chunk_add(const char *input, size_t len, int flush, int buffered)
 {
-	struct read_chunk *c = &rc_chunk;
+	struct read_chunk *c = &reading;
 	struct slot *sl = &c->slot[c->opened];
 
 	memcpy(c->arena + c->used, input, len);

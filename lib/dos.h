@@ -72,6 +72,13 @@ int dos_oid_from_hex(struct dos_oid *oid, const char *hex, size_t len);
 /* Write 64 lowercase hex digits and a NUL into out. */
 char *dos_oid_to_hex(const struct dos_oid *oid, char out[DOS_HEXSZ + 1]);
 int dos_oid_cmp(const struct dos_oid *a, const struct dos_oid *b);
+/*
+ * Bucket sorts of ids: ids are uniform, so with dos_oid_bucket_bits(n)
+ * bits (at most 16) n ids fall about one per bucket, and an insertion
+ * sort then orders each bucket's few.  dos_oid_bucket is an id's bucket.
+ */
+unsigned dos_oid_bucket_bits(size_t n);
+unsigned dos_oid_bucket(const struct dos_oid *oid, unsigned bits);
 
 /* A growable list of ids. */
 struct dos_oid_list {

@@ -1823,27 +1823,22 @@ struct all_ents {
 };
 
 /*
- * Sort entries by id, then pack and offset.  Ids are uniform, so an
- * in-place bucket sort on their first bits leaves about one entry per
- * bucket, where qsort made n log n comparisons; an insertion sort then
- * orders each bucket's few.
+ * Sort entries by id, then pack and offset, without qsort's n log n
+ * comparisons: an in-place bucket sort on the ids' buckets, then an
+ * insertion sort (see dos_oid_bucket_bits).
  */
 static int
 sort_ents(struct ent *v, size_t n)
 {
-	unsigned bits = 0, b, k;
+	unsigned bits = dos_oid_bucket_bits(n), b, k;
 	size_t *start, *next, i, j;
 	struct ent tmp;
 
-	while (bits < 16 && ((size_t)1 << bits) < n)
-		bits++;
 	if ((start = calloc(2 * ((size_t)1 << bits) + 1, sizeof *start)) == NULL)
 		return DOS_ENOMEM;
 	next = start + ((size_t)1 << bits) + 1;
-#define TOP_BITS(e) \
-	((unsigned)((e)->oid.hash[0] << 8 | (e)->oid.hash[1]) >> (16 - bits))
 	for (i = 0; i < n; i++)
-		start[TOP_BITS(&v[i]) + 1]++;
+		start[dos_oid_bucket(&v[i].oid, bits) + 1]++;
 	for (b = 0; b < (1U << bits); b++) {
 		start[b + 1] += start[b];
 		next[b] = start[b];
@@ -1851,7 +1846,7 @@ sort_ents(struct ent *v, size_t n)
 	/* Each entry is swapped straight into its bucket. */
 	for (b = 0; b < (1U << bits); b++)
 		while (next[b] < start[b + 1]) {
-			k = TOP_BITS(&v[next[b]]);
+			k = dos_oid_bucket(&v[next[b]].oid, bits);
 			if (k == b) {
 				next[b]++;
 				continue;
@@ -1860,7 +1855,6 @@ sort_ents(struct ent *v, size_t n)
 			v[next[k]++] = v[next[b]];
 			v[next[b]] = tmp;
 		}
-#undef TOP_BITS
 	free(start);
 	for (j = 1; j < n; j++) {
 		if (cmp_ent(&v[j - 1], &v[j]) <= 0)

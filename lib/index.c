@@ -558,6 +558,21 @@ dos_index_reopen(struct dos_index *ix)
 	return open_all_waiting(ix);
 }
 
+/*
+ * Whether a read that failed with *rc, on try number tries, is tried
+ * again: another process died in the index (recovery ran) or held a lock
+ * too long.  The handles are reopened first, which fails into *rc.
+ * Never inside a transaction, whose work the reopening would lose.
+ */
+static int
+read_again(struct dos_index *ix, int *rc, int tries)
+{
+	if ((*rc != DOS_ERECOVER && *rc != DOS_EBUSY) || tries == GET_TRIES ||
+	    ix->txn != NULL)
+		return 0;
+	return (*rc = dos_index_reopen(ix)) == 0;
+}
+
 static int
 get_entry(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e, u_int32_t flags)
@@ -587,10 +602,7 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 		if (ret == 0)
 			return decode_entry(rec, val.size, e);
 		rc = db_error(ret);
-		if ((rc != DOS_ERECOVER && rc != DOS_EBUSY) || tries == GET_TRIES ||
-		    ix->txn != NULL)
-			return rc;
-		if ((rc = dos_index_reopen(ix)) < 0)
+		if (!read_again(ix, &rc, tries))
 			return rc;
 	}
 }
@@ -770,8 +782,7 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 		return DOS_ENOMEM;
 	for (tries = 1; ; tries++) {
 		rc = get_sorted_pass(ix, oids, n, entries, found, buf);
-		if ((rc != DOS_ERECOVER && rc != DOS_EBUSY) || tries == GET_TRIES ||
-		    ix->txn != NULL || (rc = dos_index_reopen(ix)) < 0)
+		if (!read_again(ix, &rc, tries))
 			break;
 	}
 	free(buf);
@@ -867,8 +878,7 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 	for (tries = 1; (ret = ix->packs->get(ix->packs, ix->txn, &key, &val,
 	    0)) != 0; tries++) {
 		rc = db_error(ret);
-		if ((rc != DOS_ERECOVER && rc != DOS_EBUSY) || tries == GET_TRIES ||
-		    ix->txn != NULL || (rc = dos_index_reopen(ix)) < 0)
+		if (!read_again(ix, &rc, tries))
 			return rc;
 	}
 	if (val.size != sizeof v)

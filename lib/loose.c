@@ -449,7 +449,7 @@ int
 dos_loose_batch_commit(struct dos_loose_batch *b)
 {
 	struct dos_store *st = b->st;
-	char name[DOS_HEXSZ + 2], *slash, shard_made = 0;
+	char name[DOS_HEXSZ + 2], *slash, sync_loose = 0;
 	size_t i, nnew = 0, nentries = 0, last = 0;
 	int rc = 0;
 
@@ -473,8 +473,8 @@ dos_loose_batch_commit(struct dos_loose_batch *b)
 		 * yet, nor its shard, if it made that too.
 		 */
 		if (b->items[i].state == PENDING_EXISTS)
-			shard_made = 1;
-		else if ((rc = install(st, &b->items[i], &shard_made)) < 0)
+			sync_loose = 1;
+		else if ((rc = install(st, &b->items[i], &sync_loose)) < 0)
 			return rc;
 		b->items[i].state = PENDING_DONE;
 	}
@@ -489,7 +489,7 @@ dos_loose_batch_commit(struct dos_loose_batch *b)
 		else
 			strcpy(name, ".");
 		if (dos_fsync_dir("loose-shard-fsync", st->loosefd, name) < 0 ||
-		    (shard_made && dos_step_fsync("loose-dir-fsync",
+		    (sync_loose && dos_step_fsync("loose-dir-fsync",
 		    st->loosefd) < 0))
 			return DOS_EIO;
 	}

@@ -230,31 +230,25 @@ dos_object_info(struct dos_store *st, const struct dos_oid *oid,
 }
 
 /*
- * The order of infos[0..n) by id, without qsort's n log n comparisons:
- * ids are uniform, so a counting sort on their first bits leaves about
- * one id per bucket, and an insertion sort then only orders each
- * bucket's few.  sorted[] receives the ids in that order.
+ * The order of infos[0..n) by id, without qsort's n log n comparisons: a
+ * counting sort on the ids' buckets, then an insertion sort (see
+ * dos_oid_bucket_bits).  sorted[] receives the ids in that order.
  */
 static int
 sort_by_oid(const struct dos_object_info *infos, size_t n, size_t *order,
     struct dos_oid *sorted)
 {
-	unsigned bits = 0, key;
+	unsigned bits = dos_oid_bucket_bits(n), key;
 	size_t *start, i, j, at;
 
-	while (bits < 16 && ((size_t)1 << bits) < n)
-		bits++;
 	if ((start = calloc(((size_t)1 << bits) + 1, sizeof *start)) == NULL)
 		return DOS_ENOMEM;
-#define TOP_BITS(oid) \
-	((unsigned)((oid)->hash[0] << 8 | (oid)->hash[1]) >> (16 - bits))
 	for (i = 0; i < n; i++)
-		start[TOP_BITS(&infos[i].oid) + 1]++;
+		start[dos_oid_bucket(&infos[i].oid, bits) + 1]++;
 	for (key = 0; key < (1U << bits); key++)
 		start[key + 1] += start[key];
 	for (i = 0; i < n; i++)
-		order[start[TOP_BITS(&infos[i].oid)]++] = i;
-#undef TOP_BITS
+		order[start[dos_oid_bucket(&infos[i].oid, bits)]++] = i;
 	free(start);
 	for (j = 0; j < n; j++) {
 		at = order[j];

@@ -74,6 +74,22 @@ dos_oid_cmp(const struct dos_oid *a, const struct dos_oid *b)
 	return memcmp(a->hash, b->hash, DOS_RAWSZ);
 }
 
+unsigned
+dos_oid_bucket_bits(size_t n)
+{
+	unsigned bits = 0;
+
+	while (bits < 16 && ((size_t)1 << bits) < n)
+		bits++;
+	return bits;
+}
+
+unsigned
+dos_oid_bucket(const struct dos_oid *oid, unsigned bits)
+{
+	return (unsigned)(oid->hash[0] << 8 | oid->hash[1]) >> (16 - bits);
+}
+
 int
 dos_oid_list_push(struct dos_oid_list *l, const struct dos_oid *oid)
 {

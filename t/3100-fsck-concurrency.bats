@@ -35,6 +35,17 @@ stopped() {
 	return 1
 }
 
+# Two objects packed in pack 0, $kept and $gone; gone removed, so that a
+# repack with --threshold=0 moves kept into pack 1 and deletes pack 0.
+pack_kept_and_gone() {
+	printf 'kept\n' >kept
+	printf 'gone\n' >gone
+	kept=$(dos hash-object -w kept)
+	gone=$(dos hash-object -w gone)
+	dos pack -q
+	dos rm "$gone"
+}
+
 # Wait for fsck to end; it found nothing.
 fsck_clean() {
 	local rc=0
@@ -46,12 +57,7 @@ fsck_clean() {
 }
 
 @test "an object that a repack moves while fsck runs is not reported lost" {
-	printf 'kept\n' >kept
-	printf 'gone\n' >gone
-	kept=$(dos hash-object -w kept)
-	gone=$(dos hash-object -w gone)
-	dos pack -q
-	dos rm "$gone"
+	pack_kept_and_gone
 	# Stopped once it has read the index (kept is in pack 0) and listed
 	# the packs, before it opens them.
 	start_traced dos-fsck getdents64 2 -q
@@ -98,12 +104,7 @@ fsck_clean() {
 }
 
 @test "an object that a repack moves while an unordered listing reads its pack is listed once" {
-	printf 'kept\n' >kept
-	printf 'gone\n' >gone
-	kept=$(dos hash-object -w kept)
-	gone=$(dos hash-object -w gone)
-	dos pack -q
-	dos rm "$gone"
+	pack_kept_and_gone
 	# Stopped right after it opened pack 0, before it reads its entries.
 	start_traced dos-cat-object openat2 1 --batch-all-objects --unordered \
 	    --batch-check
