@@ -110,7 +110,7 @@ packed_info(struct dos_object_info *info, const struct dos_oid *oid,
 }
 
 static int
-add_loose(const struct dos_oid *oid, void *data)
+add_loose(const struct dos_oid *oid, int dirfd, const char *name, void *data)
 {
 	struct loose_set *l = data;
 	struct dos_object_info info;

@@ -643,8 +643,13 @@ enum dos_iter_flags {
 typedef int dos_object_fn(const struct dos_oid *oid, void *data);
 int dos_for_each_object(struct dos_store *st, unsigned flags,
     dos_object_fn *fn, void *data);
-/* Every loose object, in directory order. */
-int dos_loose_for_each(struct dos_store *st, dos_object_fn *fn, void *data);
+/*
+ * Every loose object, in directory order; fn also gets the file's name in
+ * the open directory dirfd (a name checked to be hex: it cannot escape).
+ */
+typedef int dos_loose_fn(const struct dos_oid *oid, int dirfd,
+    const char *name, void *data);
+int dos_loose_for_each(struct dos_store *st, dos_loose_fn *fn, void *data);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 

@@ -118,6 +118,169 @@ unlink_start(struct unlinker *u, struct dos_oid_list *batch,
 		unlink_worker(u);	/* no thread to be had: do it here */
 }
 
+/*
+ * Opening and reading a small loose file costs about as much as
+ * compressing it, so a reading thread walks loose/ and reads the files
+ * ahead of the packing thread, which only hashes and queues them.
+ */
+#define AHEAD_FILES 256
+#define AHEAD_BYTES (8U << 20)
+/* A larger file is read by the packing thread, through a fixed buffer. */
+#define AHEAD_FILE_MAX (64U << 10)
+/* Waking the other thread costs more than a file: wake it for a batch. */
+#define AHEAD_WAKE 32
+
+struct loose_file {
+	struct dos_oid oid;
+	unsigned char *data;	/* NULL: too large, the packer opens it */
+	size_t len;
+	int err;		/* errno of a failed open or read, or 0 */
+};
+
+struct read_ahead {
+	struct dos_store *st;
+	pthread_mutex_t lock;
+	pthread_cond_t filled, drained;
+	struct loose_file files[AHEAD_FILES];
+	size_t head, tail;	/* next to pack, next to fill */
+	size_t bytes;		/* read and not yet packed */
+	int packer_waits, reader_waits;
+	int walked, stop;	/* the walk has ended; the packer gave up */
+	int rc;			/* how the walk ended */
+	pthread_t thread;
+};
+
+/*
+ * Read a whole small file; NULL data if it is larger than that.  A read
+ * of a regular file stops short only at its end, so a short read ends it
+ * without a second read to see the end; should one ever stop short
+ * early, the content does not hash to its name and pack_one() reads the
+ * file again, through a file descriptor, before calling it corrupt.
+ */
+static int
+read_small(int fd, struct loose_file *f)
+{
+	size_t size = 8192;
+	unsigned char *grown;
+	ssize_t n;
+
+	f->len = 0;
+	if ((f->data = malloc(size)) == NULL)
+		return ENOMEM;
+	for (;;) {
+		if (f->len == size) {
+			if (size == AHEAD_FILE_MAX) {
+				free(f->data);
+				f->data = NULL;
+				return 0;
+			}
+			size *= 2;
+			if ((grown = realloc(f->data, size)) == NULL)
+				return ENOMEM;
+			f->data = grown;
+		}
+		n = read(fd, f->data + f->len, size - f->len);
+		if (n < 0 && errno != EINTR)
+			return errno;
+		if (n == 0 || (n > 0 && (f->len += (size_t)n) < size))
+			return 0;
+	}
+}
+
+static int
+read_one(const struct dos_oid *oid, int dirfd, const char *name, void *data)
+{
+	struct read_ahead *ra = data;
+	struct loose_file f = { *oid, NULL, 0, 0 };
+	int fd;
+
+	/* name is plain hex: a symbolic link is all there is to refuse. */
+	fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0) {
+		/* Packed and removed by a writer meanwhile: nothing to do. */
+		if (errno == ENOENT)
+			return 0;
+		f.err = errno;
+	} else {
+		f.err = read_small(fd, &f);
+		close(fd);
+	}
+	pthread_mutex_lock(&ra->lock);
+	while (!ra->stop && (ra->tail - ra->head == AHEAD_FILES ||
+	    (ra->bytes >= AHEAD_BYTES && ra->tail > ra->head))) {
+		ra->reader_waits = 1;
+		pthread_cond_wait(&ra->drained, &ra->lock);
+		ra->reader_waits = 0;
+	}
+	if (ra->stop) {
+		pthread_mutex_unlock(&ra->lock);
+		free(f.data);
+		return 1;
+	}
+	ra->files[ra->tail++ % AHEAD_FILES] = f;
+	ra->bytes += f.len;
+	if (ra->packer_waits && ra->tail - ra->head >= AHEAD_WAKE)
+		pthread_cond_signal(&ra->filled);
+	pthread_mutex_unlock(&ra->lock);
+	return 0;
+}
+
+static void *
+reader_main(void *data)
+{
+	struct read_ahead *ra = data;
+	int rc;
+
+	rc = dos_loose_for_each(ra->st, read_one, ra);
+	pthread_mutex_lock(&ra->lock);
+	ra->rc = rc > 0 ? 0 : rc;
+	ra->walked = 1;
+	pthread_cond_signal(&ra->filled);
+	pthread_mutex_unlock(&ra->lock);
+	return NULL;
+}
+
+/* The next file read ahead, in the walk's order; 0 at the end. */
+static int
+next_file(struct read_ahead *ra, struct loose_file *f)
+{
+	int more;
+
+	pthread_mutex_lock(&ra->lock);
+	while (ra->head == ra->tail && !ra->walked) {
+		ra->packer_waits = 1;
+		pthread_cond_wait(&ra->filled, &ra->lock);
+		ra->packer_waits = 0;
+	}
+	more = ra->head < ra->tail;
+	if (more) {
+		*f = ra->files[ra->head++ % AHEAD_FILES];
+		ra->bytes -= f->len;
+		if (ra->reader_waits && (AHEAD_FILES - (ra->tail - ra->head) >=
+		    AHEAD_WAKE || ra->bytes < AHEAD_BYTES / 2))
+			pthread_cond_signal(&ra->drained);
+	}
+	pthread_mutex_unlock(&ra->lock);
+	return more;
+}
+
+/* Stop the reading thread; the walk's result, or 0 if it was stopped. */
+static int
+read_ahead_stop(struct read_ahead *ra)
+{
+	pthread_mutex_lock(&ra->lock);
+	ra->stop = 1;
+	pthread_cond_signal(&ra->drained);
+	pthread_mutex_unlock(&ra->lock);
+	pthread_join(ra->thread, NULL);
+	for (; ra->head < ra->tail; ra->head++)
+		free(ra->files[ra->head % AHEAD_FILES].data);
+	pthread_mutex_destroy(&ra->lock);
+	pthread_cond_destroy(&ra->filled);
+	pthread_cond_destroy(&ra->drained);
+	return ra->rc;
+}
+
 struct packing {
 	struct dos_store *st;
 	struct dos_pack_writer *w;
@@ -141,31 +304,69 @@ flush_packing(struct packing *p)
 	return 0;
 }
 
-static int
-pack_one(const struct dos_oid *oid, void *data)
-{
-	struct packing *p = data;
-	char name[DOS_HEXSZ + 2];
-	struct dos_oid got;
-	int fd, rc, existed;
+struct memory {
+	const unsigned char *p;
+	size_t left;
+};
 
-	dos_loose_name(p->st, oid, name, sizeof name);
+static ssize_t
+memory_source(void *data, void *buf, size_t len)
+{
+	struct memory *mem = data;
+
+	if (len > mem->left)
+		len = mem->left;
+	memcpy(buf, mem->p, len);
+	mem->p += len;
+	mem->left -= len;
+	return (ssize_t)len;
+}
+
+/* Add one loose file, read ahead or else read here. */
+static int
+add_loose(struct packing *p, const struct loose_file *f, struct dos_oid *got,
+    int *existed)
+{
+	char name[DOS_HEXSZ + 2];
+	struct memory mem = { f->data, f->len };
+	int fd, rc;
+
+	if (f->data != NULL) {
+		rc = dos_pack_writer_add(p->w, memory_source, &mem, &f->oid,
+		    0, got, existed);
+		if (rc != DOS_ECORRUPT)
+			return rc;
+	}
+	dos_loose_name(p->st, &f->oid, name, sizeof name);
 	fd = dos_open_beneath(p->st->loosefd, name, O_RDONLY, 0);
-	if (fd < 0) {
-		/* ENOENT: packed and removed by a writer meanwhile. */
-		if (errno != ENOENT)
-			report(p->m, oid, DOS_EIO, "unable to open loose copy");
+	if (fd < 0)
+		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EREAD;
+	rc = dos_pack_writer_add_fd(p->w, fd, &f->oid, 0, got, existed);
+	close(fd);
+	return rc;
+}
+
+static int
+pack_one(struct packing *p, const struct loose_file *f)
+{
+	struct dos_oid got;
+	int rc, existed;
+
+	if (f->err != 0) {
+		errno = f->err;
+		report(p->m, &f->oid, DOS_EIO, "unable to read loose copy");
 		return 0;
 	}
-	rc = dos_pack_writer_add_fd(p->w, fd, oid, 0, &got, &existed);
-	close(fd);
+	rc = add_loose(p, f, &got, &existed);
+	if (rc == DOS_ENOTFOUND)
+		return 0;	/* packed and removed by a writer meanwhile */
 	if (rc == DOS_ECORRUPT) {
-		report(p->m, oid, rc, "loose copy is corrupt; left in place");
+		report(p->m, &f->oid, rc, "loose copy is corrupt; left in place");
 		return 0;
 	}
 	if (rc < 0)
 		return rc;
-	if ((rc = dos_oid_list_push(&p->done, oid)) < 0)
+	if ((rc = dos_oid_list_push(&p->done, &f->oid)) < 0)
 		return rc;
 	if (p->m->progress != NULL)
 		p->m->progress(p->m->data, ++p->seen);
@@ -179,9 +380,24 @@ int
 dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
     int keep_loose, const struct dos_maint *m)
 {
+	struct read_ahead *ra;
+	struct loose_file f;
 	struct packing p;
-	int rc;
+	int rc = 0, walk_rc;
 
+	if ((ra = calloc(1, sizeof *ra)) == NULL)
+		return DOS_ENOMEM;
+	ra->st = st;
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->filled, NULL);
+	pthread_cond_init(&ra->drained, NULL);
+	if (pthread_create(&ra->thread, NULL, reader_main, ra) != 0) {
+		pthread_mutex_destroy(&ra->lock);
+		pthread_cond_destroy(&ra->filled);
+		pthread_cond_destroy(&ra->drained);
+		free(ra);
+		return DOS_ENOMEM;
+	}
 	memset(&p, 0, sizeof p);
 	p.st = st;
 	p.w = w;
@@ -189,7 +405,14 @@ dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
 	p.keep_loose = keep_loose;
 	p.unlinker.st = st;
 	pthread_mutex_init(&p.unlinker.lock, NULL);
-	rc = dos_loose_for_each(st, pack_one, &p);
+	while (rc == 0 && next_file(ra, &f)) {
+		rc = pack_one(&p, &f);
+		free(f.data);
+	}
+	walk_rc = read_ahead_stop(ra);
+	free(ra);
+	if (rc == 0)
+		rc = walk_rc;
 	if (rc == 0)
 		rc = flush_packing(&p);
 	unlink_wait(&p.unlinker, m);

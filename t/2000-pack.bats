@@ -100,6 +100,37 @@ size_of() {
 	[ "$output" = "" ]
 }
 
+@test "loose files of every size are packed whole; a corrupt one stays loose" {
+	mkdir data
+	# Files up to 64 KiB are read ahead into a buffer that starts at
+	# 8 KiB and doubles; larger ones are streamed from the file.
+	for n in 1 8191 8192 8193 20000 65535 65536 65537 200000; do
+		seq 1 100000 | head -c $n >data/$n
+	done
+	(cd data && sha256sum *) | sed 's|  |  data/|' >manifest
+	dos hash-object -w data/* >/dev/null
+	printf 'small' >small
+	seq 1 100000 >large
+	small=$(dos hash-object -w small)
+	large=$(dos hash-object -w large)
+	for id in "$small" "$large"; do
+		f="$DOS_DIR/loose/${id:0:2}/${id:2}"
+		chmod u+w "$f"
+		printf X | dd of="$f" bs=1 seek=3 conv=notrunc status=none
+	done
+	run -1 --separate-stderr dos pack -q
+	[ "$output" = "" ]
+	[ "$(printf '%s\n' "${stderr_lines[@]}" | sort)" = "$(printf \
+	    "dos-pack: error: object '%s': loose copy is corrupt; left in place\n" \
+	    "$small" "$large" | sort)" ]
+	[ "$(loose_files)" = "$(printf './%s/%s\n' "${small:0:2}" "${small:2}" \
+	    "${large:0:2}" "${large:2}" | sort)" ]
+	while read -r id path; do
+		[[ "$(where "$id")" = "packed 0 "* ]]
+	done <manifest
+	all_intact manifest
+}
+
 @test "-q is silent" {
 	make_data
 	dos hash-object -w data/* >/dev/null
