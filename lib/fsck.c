@@ -32,7 +32,7 @@
 
 #include "dos.h"
 
-#define CHUNK_SIZE (8U << 20)	/* bytes of pack read in one go */
+#define CHUNK_SIZE (2U << 20)	/* bytes of pack read in one go */
 #define IO_SIZE (1U << 20)	/* large entries and loose files */
 #define OUT_SIZE (256U << 10)	/* decoded bytes per step */
 #define LOOSE_JOB 256		/* loose files per job */
