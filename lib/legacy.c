@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -288,24 +289,63 @@ copy_file(int srcdir, const char *name, const char *dstdir, void *buf)
 	return rc;
 }
 
+/* The files of an index copy in dirfd's directory name, then it. */
+static void
+remove_copy(int dirfd, const char *name)
+{
+	int fd, i;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return;
+	for (i = 0; index_files[i] != NULL; i++)
+		unlinkat(fd, index_files[i], 0);
+	/* SQLite's own journal of the copy, should it make one. */
+	unlinkat(fd, "packs.idx-journal", 0);
+	close(fd);
+	unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
 static void
 remove_tmpdir(struct dos_legacy *lg)
 {
-	char path[PATH_MAX];
-	int i;
-
 	if (lg->tmpdir == NULL)
 		return;
-	for (i = 0; index_files[i] != NULL; i++) {
-		snprintf(path, sizeof path, "%s/%s", lg->tmpdir, index_files[i]);
-		unlink(path);
-	}
-	/* SQLite's own journal of the copy, should it make one. */
-	snprintf(path, sizeof path, "%s/packs.idx-journal", lg->tmpdir);
-	unlink(path);
-	rmdir(lg->tmpdir);
+	remove_copy(AT_FDCWD, lg->tmpdir);
 	free(lg->tmpdir);
 	lg->tmpdir = NULL;
+}
+
+/*
+ * A migration killed before its end leaves its copy of the index behind:
+ * the next one removes the copies of the migrations whose process is gone
+ * (the process id is in the name), if they are this user's.
+ */
+static void
+remove_stale_copies(const char *tmp)
+{
+	char prefix[32];
+	struct dirent *e;
+	struct stat sb;
+	long pid;
+	DIR *d;
+
+	if ((d = opendir(tmp)) == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		if (sscanf(e->d_name, "dos-migrate-%ld-", &pid) != 1 ||
+		    pid <= 0 || pid == (long)getpid())
+			continue;
+		snprintf(prefix, sizeof prefix, "dos-migrate-%ld-", pid);
+		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
+		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() ||
+		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+			continue;
+		remove_copy(dirfd(d), e->d_name);
+	}
+	closedir(d);
 }
 
 /*
@@ -323,7 +363,9 @@ open_index(struct dos_legacy *lg, const char **why)
 
 	if (tmp == NULL || *tmp == '\0')
 		tmp = "/tmp";
-	snprintf(path, sizeof path, "%s/dos-migrate-XXXXXX", tmp);
+	remove_stale_copies(tmp);
+	snprintf(path, sizeof path, "%s/dos-migrate-%ld-XXXXXX", tmp,
+	    (long)getpid());
 	if (mkdtemp(path) == NULL || (lg->tmpdir = strdup(path)) == NULL)
 		return DOS_EIO;
 	for (i = 0; index_files[i] != NULL; i++) {

@@ -248,13 +248,29 @@ add_loose() {
 
 @test "a migration killed with SIGKILL can be run again to completion" {
 	unpack 14_repack_interrupted
-	dos migrate -q 14_repack_interrupted/container new &
+	mkdir tmp
+	TMPDIR=$PWD/tmp dos migrate -q 14_repack_interrupted/container new &
 	kill -9 $! 2>/dev/null || true
 	wait $! || true
-	run -0 dos migrate -q 14_repack_interrupted/container new
+	TMPDIR=$PWD/tmp run -0 dos migrate -q 14_repack_interrupted/container new
 	expected_objects 14_repack_interrupted >expect
 	actual_objects new >actual
 	diff -u expect actual
+	# No copy of the index is left, the killed one's included.
+	[ "$(ls -A tmp)" = "" ]
+}
+
+@test "the index copy of a migration whose process is gone is removed" {
+	unpack 14_repack_interrupted
+	mkdir tmp
+	# No process has a number above pid_max; this shell is alive.
+	gone=$(($(cat /proc/sys/kernel/pid_max) + 1))
+	for d in "dos-migrate-$gone-AbC123" "dos-migrate-$$-AbC123" dos-migrate-x; do
+		mkdir "tmp/$d"
+		cp 14_repack_interrupted/container/packs.idx "tmp/$d"
+	done
+	TMPDIR=$PWD/tmp run -0 dos migrate -q 14_repack_interrupted/container new
+	[ "$(ls tmp)" = "$(printf 'dos-migrate-%s-AbC123\ndos-migrate-x' $$)" ]
 }
 
 # The number of the first fault point "<when> <name>" ($1) of migrating
