@@ -11,6 +11,8 @@
 
 #include "dos.h"
 
+static char stdout_buffer[128 * 1024];
+
 int
 main(int argc, char **argv)
 {
@@ -24,6 +26,13 @@ main(int argc, char **argv)
 	/* A parent that ignored SIGPIPE must not turn EPIPE into errors. */
 	signal(SIGPIPE, SIG_DFL);
 	srandom((unsigned)getpid());
+	/*
+	 * stdio writes a pipe 4 KiB at a time: one system call for every
+	 * small object that --batch prints (glibc ignores the size unless
+	 * it is given the buffer).  A terminal stays line-buffered.
+	 */
+	if (!isatty(1))
+		setvbuf(stdout, stdout_buffer, _IOFBF, sizeof stdout_buffer);
 	status = cmd_main(argc, argv);
 	dos_out_flush();
 	if (fclose(stdout) != 0) {
