@@ -14,9 +14,10 @@
  *
  *   kill:N       the process sends itself SIGKILL there: kill -9 at
  *                exactly that instant;
- *   eio:N        the step fails with EIO (enospc:N: ENOSPC) as if the
- *                system call had: before it, the call is not made; after
- *                it, its effect stays but the failure is reported;
+ *   eio:N        the step fails with EIO (enospc:N: ENOSPC, enomem:N:
+ *                ENOMEM) as if the system call had: before it, the call
+ *                is not made; after it, its effect stays but the failure
+ *                is reported;
  *   powerloss:N  what a power cut there would lose is undone first (see
  *                below), then SIGKILL.
  *
@@ -468,6 +469,7 @@ read_settings(void)
 		{ "kill:", ACT_KILL, 0 },
 		{ "eio:", ACT_FAIL, EIO },
 		{ "enospc:", ACT_FAIL, ENOSPC },
+		{ "enomem:", ACT_FAIL, ENOMEM },
 		{ "powerloss:", ACT_POWERLOSS, 0 },
 	};
 	char *end;

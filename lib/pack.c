@@ -1324,16 +1324,24 @@ dos_pack_writer_pack(const struct dos_pack_writer *w)
 	return w->pack;
 }
 
-/* One transaction: the batch's records and the pack's new length. */
+/*
+ * One transaction: records [from, to) of the batch, and the pack's new
+ * length with the last of them.  Berkeley DB locks every page that a
+ * transaction changes until it ends, and its lock table is sized when the
+ * environment is created: in an index of a million objects, a batch of
+ * 6,000 changes more pages than it has locks for, and gets ENOMEM.  Such
+ * a batch goes in halves instead, since each record points at durable
+ * data and any part of the batch can go in first.
+ */
 static int
-commit_batch(struct dos_pack_writer *w)
+commit_records(struct dos_pack_writer *w, size_t from, size_t to, int last)
 {
-	size_t i;
-	int rc;
+	size_t i, mid;
+	int rc, locks_full;
 
 	if ((rc = dos_index_begin(w->ix)) < 0)
 		return rc;
-	for (i = 0; i < w->nr; i++) {
+	for (i = from; i < to; i++) {
 		if (w->recs[i].tombstone) {
 			rc = dos_index_del(w->ix, &w->recs[i].oid);
 			if (rc == DOS_ENOTFOUND)
@@ -1345,13 +1353,20 @@ commit_batch(struct dos_pack_writer *w)
 		if (rc < 0)
 			goto fail;
 	}
-	if ((rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
+	if ((last &&
+	    (rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0) ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
 	return 0;
 fail:
+	locks_full = rc == DOS_EIO && errno == ENOMEM;
 	dos_index_abort(w->ix);
-	return rc;
+	if (!locks_full || to - from < 2)
+		return rc;
+	mid = from + (to - from) / 2;
+	if ((rc = commit_records(w, from, mid, 0)) < 0)
+		return rc;
+	return commit_records(w, mid, to, last);
 }
 
 #define COMMIT_TRIES 5
@@ -1374,7 +1389,7 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 	 * data is safe, so the transaction is simply tried again.
 	 */
 	for (tries = 1; ; tries++) {
-		rc = commit_batch(w);
+		rc = commit_records(w, 0, w->nr, 1);
 		if (rc == 0 || tries == COMMIT_TRIES ||
 		    (rc != DOS_ERECOVER && rc != DOS_EBUSY))
 			break;

@@ -39,6 +39,25 @@ SAMPLE=5
 	run -1 dos cat-object -e "$ABC_OID"
 }
 
+@test "a batch with more changes than the index has locks for goes in halves" {
+	for i in 1 2 3 4 5; do echo "object $i" >f$i; done
+	dos init -q probe
+	DOS_DIR=probe dos hash-object -w f* >/dev/null
+	DOS_DIR=probe DOS_FAULT_LOG=points dos pack -q
+	# The commit of the batch (the first one records the new pack).
+	n=$(grep ' before index-commit$' points | sed -n '2s/ .*//p')
+	dos hash-object -w f* | sort >ids
+	run -0 --separate-stderr env DOS_FAULT=enomem:$n DOS_FAULT_LOG=log dos pack -q
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
+	# The batch failed whole, then its halves went in: 2 and 3 records.
+	[ "$(grep -c ' before index-commit$' log)" -eq 4 ]
+	[ "$(dos ls --loose)" = "" ]
+	[ "$(dos ls --packed)" = "$(cat ids)" ]
+	run -0 dos fsck -q
+	[ "$output" = "" ]
+}
+
 @test "a read error of the input is not a write error" {
 	printf abc >abc
 	mkdir dir
