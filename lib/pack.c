@@ -1326,15 +1326,17 @@ dos_pack_writer_pack(const struct dos_pack_writer *w)
 
 /*
  * One transaction: records [from, to) of the batch, and the pack's new
- * length with the last of them.  Berkeley DB locks every page that a
- * transaction changes until it ends, and its lock table is sized when the
- * environment is created: in an index of a million objects, a batch of
- * 6,000 changes more pages than it has locks for, and gets ENOMEM.  Such
- * a batch goes in halves instead, since each record points at durable
- * data and any part of the batch can go in first.
+ * length if first.  Berkeley DB locks every page that a transaction
+ * changes until it ends, and its lock table is sized when the environment
+ * is created: in an index of a million objects, a batch of 6,000 changes
+ * more pages than it has locks for, and gets ENOMEM.  Such a batch goes
+ * in halves instead, each record pointing at durable data.  The length
+ * goes with the first half: should the process die before the second,
+ * the entries it leaves unindexed are only garbage, where records past a
+ * committed length would point at bytes the next writer cuts off.
  */
 static int
-commit_records(struct dos_pack_writer *w, size_t from, size_t to, int last)
+commit_records(struct dos_pack_writer *w, size_t from, size_t to, int first)
 {
 	size_t i, mid;
 	int rc, locks_full;
@@ -1353,7 +1355,7 @@ commit_records(struct dos_pack_writer *w, size_t from, size_t to, int last)
 		if (rc < 0)
 			goto fail;
 	}
-	if ((last &&
+	if ((first &&
 	    (rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0) ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
@@ -1364,9 +1366,9 @@ fail:
 	if (!locks_full || to - from < 2)
 		return rc;
 	mid = from + (to - from) / 2;
-	if ((rc = commit_records(w, from, mid, 0)) < 0)
+	if ((rc = commit_records(w, from, mid, first)) < 0)
 		return rc;
-	return commit_records(w, mid, to, last);
+	return commit_records(w, mid, to, 0);
 }
 
 #define COMMIT_TRIES 5
