@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -60,6 +61,7 @@ struct dos_legacy {
 	int dirfd, loosefd, packsfd, dupfd;	/* -1 when absent */
 	struct dos_legacy_config cfg;
 	char *tmpdir;			/* private copy of the index */
+	int tmpfd;			/* tmpdir, locked while it is used */
 	sqlite3 *db;			/* NULL: the container has no index */
 	sqlite3_stmt *lookup;		/* is a key indexed? */
 	char **dups;			/* names in duplicates/, sorted */
@@ -289,22 +291,16 @@ copy_file(int srcdir, const char *name, const char *dstdir, void *buf)
 	return rc;
 }
 
-/* The files of an index copy in dirfd's directory name, then it. */
+/* The files of an index copy, in the directory open as fd. */
 static void
-remove_copy(int dirfd, const char *name)
+remove_copy_files(int fd)
 {
-	int fd, i;
+	int i;
 
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd < 0)
-		return;
 	for (i = 0; index_files[i] != NULL; i++)
 		unlinkat(fd, index_files[i], 0);
 	/* SQLite's own journal of the copy, should it make one. */
 	unlinkat(fd, "packs.idx-journal", 0);
-	close(fd);
-	unlinkat(dirfd, name, AT_REMOVEDIR);
 }
 
 static void
@@ -312,15 +308,23 @@ remove_tmpdir(struct dos_legacy *lg)
 {
 	if (lg->tmpdir == NULL)
 		return;
-	remove_copy(AT_FDCWD, lg->tmpdir);
+	if (lg->tmpfd >= 0)
+		remove_copy_files(lg->tmpfd);
+	rmdir(lg->tmpdir);
+	if (lg->tmpfd >= 0)
+		close(lg->tmpfd);
+	lg->tmpfd = -1;
 	free(lg->tmpdir);
 	lg->tmpdir = NULL;
 }
 
 /*
- * A migration killed before its end leaves its copy of the index behind:
- * the next one removes the copies of the migrations whose process is gone
- * (the process id is in the name), if they are this user's.
+ * A migration killed before its end leaves its copy of the index behind,
+ * in a directory named after its process: the next one removes the
+ * copies of this user's migrations whose process is gone.  A migration
+ * holds its directory locked (flock) while it runs, so that one whose
+ * process only seems gone (from another pid namespace or host sharing
+ * TMPDIR) keeps its copy.
  */
 static void
 remove_stale_copies(const char *tmp)
@@ -330,12 +334,13 @@ remove_stale_copies(const char *tmp)
 	struct stat sb;
 	long pid;
 	DIR *d;
+	int fd;
 
 	if ((d = opendir(tmp)) == NULL)
 		return;
 	while ((e = readdir(d)) != NULL) {
 		if (sscanf(e->d_name, "dos-migrate-%ld-", &pid) != 1 ||
-		    pid <= 0 || pid == (long)getpid())
+		    pid <= 0 || pid > INT_MAX || pid == (long)getpid())
 			continue;
 		snprintf(prefix, sizeof prefix, "dos-migrate-%ld-", pid);
 		if (strncmp(e->d_name, prefix, strlen(prefix)) != 0 ||
@@ -343,7 +348,15 @@ remove_stale_copies(const char *tmp)
 		    !S_ISDIR(sb.st_mode) || sb.st_uid != geteuid() ||
 		    kill((pid_t)pid, 0) == 0 || errno != ESRCH)
 			continue;
-		remove_copy(dirfd(d), e->d_name);
+		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY |
+		    O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
+			remove_copy_files(fd);
+			unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+		}
+		close(fd);
 	}
 	closedir(d);
 }
@@ -367,6 +380,9 @@ open_index(struct dos_legacy *lg, const char **why)
 	snprintf(path, sizeof path, "%s/dos-migrate-%ld-XXXXXX", tmp,
 	    (long)getpid());
 	if (mkdtemp(path) == NULL || (lg->tmpdir = strdup(path)) == NULL)
+		return DOS_EIO;
+	lg->tmpfd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (lg->tmpfd < 0 || flock(lg->tmpfd, LOCK_EX) < 0)
 		return DOS_EIO;
 	for (i = 0; index_files[i] != NULL; i++) {
 		rc = copy_file(lg->dirfd, index_files[i], lg->tmpdir, lg->inbuf);
@@ -499,7 +515,7 @@ dos_legacy_open(const char *path, struct dos_legacy **out, const char **why)
 	*why = "";
 	if ((lg = calloc(1, sizeof *lg)) == NULL)
 		return DOS_ENOMEM;
-	lg->loosefd = lg->packsfd = lg->dupfd = lg->packfd = -1;
+	lg->loosefd = lg->packsfd = lg->dupfd = lg->packfd = lg->tmpfd = -1;
 	lg->pack_id = INT64_MIN;
 	if ((lg->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		rc = errno == ENOENT || errno == ENOTDIR ?

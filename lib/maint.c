@@ -125,7 +125,7 @@ unlink_start(struct unlinker *u, struct dos_oid_list *batch,
  */
 #define AHEAD_FILES 256
 #define AHEAD_BYTES (8U << 20)
-/* A larger file is read by the packing thread, through a fixed buffer. */
+/* A file this large or larger is read by the packing thread instead. */
 #define AHEAD_FILE_MAX (64U << 10)
 /* Waking the other thread costs more than a file: wake it for a batch. */
 #define AHEAD_WAKE 32
@@ -144,9 +144,10 @@ struct read_ahead {
 	struct loose_file files[AHEAD_FILES];
 	size_t head, tail;	/* next to pack, next to fill */
 	size_t bytes;		/* read and not yet packed */
-	int packer_waits, reader_waits;
+	int packer_waits;
+	enum { READER_RUNS, READER_WAITS_SLOTS, READER_WAITS_BYTES } reader;
 	int walked, stop;	/* the walk has ended; the packer gave up */
-	int rc;			/* how the walk ended */
+	int rc, err;		/* how the walk ended, and its errno */
 	pthread_t thread;
 };
 
@@ -172,6 +173,7 @@ read_small(int fd, struct loose_file *f)
 			if (size == AHEAD_FILE_MAX) {
 				free(f->data);
 				f->data = NULL;
+				f->len = 0;
 				return 0;
 			}
 			size *= 2;
@@ -208,9 +210,13 @@ read_one(const struct dos_oid *oid, int dirfd, const char *name, void *data)
 	pthread_mutex_lock(&ra->lock);
 	while (!ra->stop && (ra->tail - ra->head == AHEAD_FILES ||
 	    (ra->bytes >= AHEAD_BYTES && ra->tail > ra->head))) {
-		ra->reader_waits = 1;
+		ra->reader = ra->tail - ra->head == AHEAD_FILES ?
+		    READER_WAITS_SLOTS : READER_WAITS_BYTES;
+		/* Whatever the sizes, never both wait. */
+		if (ra->packer_waits)
+			pthread_cond_signal(&ra->filled);
 		pthread_cond_wait(&ra->drained, &ra->lock);
-		ra->reader_waits = 0;
+		ra->reader = READER_RUNS;
 	}
 	if (ra->stop) {
 		pthread_mutex_unlock(&ra->lock);
@@ -234,6 +240,7 @@ reader_main(void *data)
 	rc = dos_loose_for_each(ra->st, read_one, ra);
 	pthread_mutex_lock(&ra->lock);
 	ra->rc = rc > 0 ? 0 : rc;
+	ra->err = errno;	/* errno is this thread's own */
 	ra->walked = 1;
 	pthread_cond_signal(&ra->filled);
 	pthread_mutex_unlock(&ra->lock);
@@ -256,18 +263,53 @@ next_file(struct read_ahead *ra, struct loose_file *f)
 	if (more) {
 		*f = ra->files[ra->head++ % AHEAD_FILES];
 		ra->bytes -= f->len;
-		if (ra->reader_waits && (AHEAD_FILES - (ra->tail - ra->head) >=
-		    AHEAD_WAKE || ra->bytes < AHEAD_BYTES / 2))
+		if ((ra->reader == READER_WAITS_SLOTS &&
+		    AHEAD_FILES - (ra->tail - ra->head) >= AHEAD_WAKE) ||
+		    (ra->reader == READER_WAITS_BYTES &&
+		    ra->bytes < AHEAD_BYTES / 2))
 			pthread_cond_signal(&ra->drained);
 	}
 	pthread_mutex_unlock(&ra->lock);
 	return more;
 }
 
-/* Stop the reading thread; the walk's result, or 0 if it was stopped. */
+static void
+read_ahead_free(struct read_ahead *ra)
+{
+	pthread_mutex_destroy(&ra->lock);
+	pthread_cond_destroy(&ra->filled);
+	pthread_cond_destroy(&ra->drained);
+	free(ra);
+}
+
+static int
+read_ahead_start(struct dos_store *st, struct read_ahead **out)
+{
+	struct read_ahead *ra;
+
+	if ((ra = calloc(1, sizeof *ra)) == NULL)
+		return DOS_ENOMEM;
+	ra->st = st;
+	pthread_mutex_init(&ra->lock, NULL);
+	pthread_cond_init(&ra->filled, NULL);
+	pthread_cond_init(&ra->drained, NULL);
+	if (pthread_create(&ra->thread, NULL, reader_main, ra) != 0) {
+		read_ahead_free(ra);
+		return DOS_ENOMEM;
+	}
+	*out = ra;
+	return 0;
+}
+
+/*
+ * Stop the reading thread and free it all; the walk's result (errno set
+ * to its own), or 0 if the walk was stopped.
+ */
 static int
 read_ahead_stop(struct read_ahead *ra)
 {
+	int rc;
+
 	pthread_mutex_lock(&ra->lock);
 	ra->stop = 1;
 	pthread_cond_signal(&ra->drained);
@@ -275,10 +317,11 @@ read_ahead_stop(struct read_ahead *ra)
 	pthread_join(ra->thread, NULL);
 	for (; ra->head < ra->tail; ra->head++)
 		free(ra->files[ra->head % AHEAD_FILES].data);
-	pthread_mutex_destroy(&ra->lock);
-	pthread_cond_destroy(&ra->filled);
-	pthread_cond_destroy(&ra->drained);
-	return ra->rc;
+	rc = ra->rc;
+	if (rc < 0)
+		errno = ra->err;
+	read_ahead_free(ra);
+	return rc;
 }
 
 struct packing {
@@ -322,7 +365,11 @@ memory_source(void *data, void *buf, size_t len)
 	return (ssize_t)len;
 }
 
-/* Add one loose file, read ahead or else read here. */
+/*
+ * Add one loose file, read ahead or else read here; 1 if there is none
+ * to add: removed by a writer that packed it meanwhile, or unreadable
+ * (reported).
+ */
 static int
 add_loose(struct packing *p, const struct loose_file *f, struct dos_oid *got,
     int *existed)
@@ -339,8 +386,11 @@ add_loose(struct packing *p, const struct loose_file *f, struct dos_oid *got,
 	}
 	dos_loose_name(p->st, &f->oid, name, sizeof name);
 	fd = dos_open_beneath(p->st->loosefd, name, O_RDONLY, 0);
-	if (fd < 0)
-		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EREAD;
+	if (fd < 0) {
+		if (errno != ENOENT)
+			report(p->m, &f->oid, DOS_EIO, "unable to read loose copy");
+		return 1;
+	}
 	rc = dos_pack_writer_add_fd(p->w, fd, &f->oid, 0, got, existed);
 	close(fd);
 	return rc;
@@ -358,8 +408,8 @@ pack_one(struct packing *p, const struct loose_file *f)
 		return 0;
 	}
 	rc = add_loose(p, f, &got, &existed);
-	if (rc == DOS_ENOTFOUND)
-		return 0;	/* packed and removed by a writer meanwhile */
+	if (rc > 0)
+		return 0;
 	if (rc == DOS_ECORRUPT) {
 		report(p->m, &f->oid, rc, "loose copy is corrupt; left in place");
 		return 0;
@@ -383,21 +433,10 @@ dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
 	struct read_ahead *ra;
 	struct loose_file f;
 	struct packing p;
-	int rc = 0, walk_rc;
+	int rc = 0, walk_rc, saved;
 
-	if ((ra = calloc(1, sizeof *ra)) == NULL)
-		return DOS_ENOMEM;
-	ra->st = st;
-	pthread_mutex_init(&ra->lock, NULL);
-	pthread_cond_init(&ra->filled, NULL);
-	pthread_cond_init(&ra->drained, NULL);
-	if (pthread_create(&ra->thread, NULL, reader_main, ra) != 0) {
-		pthread_mutex_destroy(&ra->lock);
-		pthread_cond_destroy(&ra->filled);
-		pthread_cond_destroy(&ra->drained);
-		free(ra);
-		return DOS_ENOMEM;
-	}
+	if ((rc = read_ahead_start(st, &ra)) < 0)
+		return rc;
 	memset(&p, 0, sizeof p);
 	p.st = st;
 	p.w = w;
@@ -409,10 +448,12 @@ dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
 		rc = pack_one(&p, &f);
 		free(f.data);
 	}
+	saved = errno;
 	walk_rc = read_ahead_stop(ra);
-	free(ra);
 	if (rc == 0)
 		rc = walk_rc;
+	else
+		errno = saved;
 	if (rc == 0)
 		rc = flush_packing(&p);
 	unlink_wait(&p.unlinker, m);

@@ -102,8 +102,8 @@ size_of() {
 
 @test "loose files of every size are packed whole; a corrupt one stays loose" {
 	mkdir data
-	# Files up to 64 KiB are read ahead into a buffer that starts at
-	# 8 KiB and doubles; larger ones are streamed from the file.
+	# Files smaller than 64 KiB are read ahead into a buffer that starts
+	# at 8 KiB and doubles; the others are streamed from the file.
 	for n in 1 8191 8192 8193 20000 65535 65536 65537 200000; do
 		seq 1 100000 | head -c $n >data/$n
 	done

@@ -248,29 +248,43 @@ add_loose() {
 
 @test "a migration killed with SIGKILL can be run again to completion" {
 	unpack 14_repack_interrupted
-	mkdir tmp
-	TMPDIR=$PWD/tmp dos migrate -q 14_repack_interrupted/container new &
+	dos migrate -q 14_repack_interrupted/container new &
 	kill -9 $! 2>/dev/null || true
 	wait $! || true
-	TMPDIR=$PWD/tmp run -0 dos migrate -q 14_repack_interrupted/container new
+	run -0 dos migrate -q 14_repack_interrupted/container new
 	expected_objects 14_repack_interrupted >expect
 	actual_objects new >actual
 	diff -u expect actual
-	# No copy of the index is left, the killed one's included.
+}
+
+@test "the index copy that a killed migration left is removed by the next" {
+	unpack 14_repack_interrupted
+	mkdir tmp
+	# Killed at its first step: its copy of the index is made by then.
+	TMPDIR=$PWD/tmp run -137 env DOS_FAULT=kill:1 \
+	    dos migrate -q 14_repack_interrupted/container new
+	[ "$(cd tmp && echo dos-migrate-*/packs.idx)" != 'dos-migrate-*/packs.idx' ]
+	TMPDIR=$PWD/tmp run -0 dos migrate -q 14_repack_interrupted/container new
 	[ "$(ls -A tmp)" = "" ]
 }
 
-@test "the index copy of a migration whose process is gone is removed" {
+@test "a copy is kept while its process lives or holds it locked" {
 	unpack 14_repack_interrupted
 	mkdir tmp
 	# No process has a number above pid_max; this shell is alive.
 	gone=$(($(cat /proc/sys/kernel/pid_max) + 1))
-	for d in "dos-migrate-$gone-AbC123" "dos-migrate-$$-AbC123" dos-migrate-x; do
-		mkdir "tmp/$d"
-		cp 14_repack_interrupted/container/packs.idx "tmp/$d"
+	for d in "$gone-AbC123" "$((gone + 1))-AbC123" "$$-AbC123" x; do
+		mkdir "tmp/dos-migrate-$d"
+		cp 14_repack_interrupted/container/packs.idx "tmp/dos-migrate-$d"
 	done
+	# As a migration in another pid namespace would hold its own.
+	flock "tmp/dos-migrate-$((gone + 1))-AbC123" -c 'touch locked; sleep 60' &
+	locker=$!
+	while [ ! -e locked ]; do sleep 0.1; done
 	TMPDIR=$PWD/tmp run -0 dos migrate -q 14_repack_interrupted/container new
-	[ "$(ls tmp)" = "$(printf 'dos-migrate-%s-AbC123\ndos-migrate-x' $$)" ]
+	kill "$locker"
+	[ "$(ls tmp | sort)" = "$(printf 'dos-migrate-%s\n' "$((gone + 1))-AbC123" \
+	    "$$-AbC123" x | sort)" ]
 }
 
 # The number of the first fault point "<when> <name>" ($1) of migrating
