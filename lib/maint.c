@@ -347,24 +347,6 @@ flush_packing(struct packing *p)
 	return 0;
 }
 
-struct memory {
-	const unsigned char *p;
-	size_t left;
-};
-
-static ssize_t
-memory_source(void *data, void *buf, size_t len)
-{
-	struct memory *mem = data;
-
-	if (len > mem->left)
-		len = mem->left;
-	memcpy(buf, mem->p, len);
-	mem->p += len;
-	mem->left -= len;
-	return (ssize_t)len;
-}
-
 /*
  * Add one loose file, read ahead or else read here; 1 if there is none
  * to add: removed by a writer that packed it meanwhile, or unreadable
@@ -375,12 +357,16 @@ add_loose(struct packing *p, const struct loose_file *f, struct dos_oid *got,
     int *existed)
 {
 	char name[DOS_HEXSZ + 2];
-	struct memory mem = { f->data, f->len };
 	int fd, rc;
 
 	if (f->data != NULL) {
-		rc = dos_pack_writer_add(p->w, memory_source, &mem, &f->oid,
-		    0, got, existed);
+		if ((rc = dos_pack_writer_begin(p->w)) < 0)
+			return rc;
+		if ((rc = dos_pack_writer_write(p->w, f->data, f->len)) < 0) {
+			dos_pack_writer_abort(p->w);
+			return rc;
+		}
+		rc = dos_pack_writer_end(p->w, &f->oid, 0, got, existed);
 		if (rc != DOS_ECORRUPT)
 			return rc;
 	}

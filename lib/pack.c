@@ -1332,8 +1332,9 @@ dos_pack_writer_pack(const struct dos_pack_writer *w)
  * more pages than it has locks for, and gets ENOMEM.  Such a batch goes
  * in halves instead, each record pointing at durable data.  The length
  * goes with the first half: should the process die before the second,
- * the entries it leaves unindexed are only garbage, where records past a
- * committed length would point at bytes the next writer cuts off.
+ * it leaves entries without records (fsck reports them unindexed, and
+ * --repair indexes them), where records past a committed length would
+ * point at bytes the next writer cuts off.
  */
 static int
 commit_records(struct dos_pack_writer *w, size_t from, size_t to, int first)

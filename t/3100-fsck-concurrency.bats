@@ -46,6 +46,14 @@ pack_kept_and_gone() {
 	dos rm "$gone"
 }
 
+# Repack everything: kept moves into pack 1 and pack 0 goes.
+repack_kept_away() {
+	dos repack -q --threshold=0
+	[ ! -e "$DOS_DIR/packs/0" ]
+	run -0 dos cat-object --batch-check='%(objectname) %(pack)' <<<"$kept"
+	[ "$output" = "$kept 1" ]
+}
+
 # Wait for fsck to end; it found nothing.
 fsck_clean() {
 	local rc=0
@@ -62,10 +70,7 @@ fsck_clean() {
 	# the packs, before it opens them.
 	start_traced dos-fsck getdents64 2 -q
 	pid=$(stopped 1)
-	dos repack -q --threshold=0
-	[ ! -e "$DOS_DIR/packs/0" ]
-	run -0 dos cat-object --batch-check='%(objectname) %(pack)' <<<"$kept"
-	[ "$output" = "$kept 1" ]
+	repack_kept_away
 	kill -CONT "$pid"
 	fsck_clean
 }
@@ -110,10 +115,7 @@ fsck_clean() {
 	    --batch-check
 	pid=$(stopped 1)
 	# The repack moves kept into pack 1, made after the packs were listed.
-	dos repack -q --threshold=0
-	[ ! -e "$DOS_DIR/packs/0" ]
-	run -0 dos cat-object --batch-check='%(objectname) %(pack)' <<<"$kept"
-	[ "$output" = "$kept 1" ]
+	repack_kept_away
 	kill -CONT "$pid"
 	wait "$traced_job"
 	[ "$(cat traced.out)" = "$kept 5" ]
