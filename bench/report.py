@@ -138,8 +138,8 @@ def main(run, out_md, out_png):
     git_pack = 'git pack-objects --window=0 (keeps loose objects; pack fsynced, git default)'
     legacy_pack = legacy + ': pack_all_loose(compress=False), keeps loose files, NOT fsynced'
     keep = 'pack D1, loose files kept (dos pack --keep-loose), durable'
-    row(keep, 'dos_pack_keep', 'items', 'git_pack', git_pack, 'lim_zstd3_4K_c',
-        'zstd -3 on 4 KiB blocks, 1 core', '>= 4x git; RSS < 64 MiB', ('ratio', 4),
+    row(keep, 'dos_pack_keep', 'items', 'git_pack', git_pack, 'lim_zstd2_4K_c',
+        'zstd -2 on 4 KiB blocks, 1 core', '>= 4x git; RSS < 64 MiB', ('ratio', 4),
         rss_max=64, needs='pack', short='pack D1 keep-loose\\nvs git')
     row(keep, 'dos_pack_keep', 'items', const(24900, 'obj/s', legacy), legacy_pack, None, '',
         '>= 2x legacy (24,900 obj/s)', ('ratio', 2), needs='pack',
@@ -168,14 +168,14 @@ def main(run, out_md, out_png):
         row('stored size D1 packed (MB, lower is better)', None, 'MB', None, "git pack + idx",
             needs='pack', target="<= git's pack")
     row('read packed: cat-object --batch --buffer', 'dos_batch_pack', 'items',
-        'git_batch_pack', 'git cat-file --batch --buffer (packed)', 'lim_zstd3_4K_d',
-        'zstd -3 decompress, 4 KiB blocks, 1 core', '>= 3x git', ('ratio', 3), needs='pack', short='packed --batch\\nvs git')
+        'git_batch_pack', 'git cat-file --batch --buffer (packed)', 'lim_zstd2_4K_d',
+        'zstd -2 decompress, 4 KiB blocks, 1 core', '>= 3x git', ('ratio', 3), needs='pack', short='packed --batch\\nvs git')
     row('read packed: --batch-check --buffer', 'dos_check_pack', 'items', 'git_check_pack',
         'git cat-file --batch-check --buffer (packed)', None, '', '>= 1x git', ('ratio', 1),
         needs='pack', short='packed --batch-check\\nvs git')
     row('read packed: --batch-all-objects --unordered --batch', 'dos_all_pack', 'items',
-        'git_all_pack', 'git cat-file, same mode (packed)', 'lim_zstd3_4K_d',
-        'zstd -3 decompress, 4 KiB blocks, 1 core', '(none)', needs='pack', short='packed all-objects\\nvs git')
+        'git_all_pack', 'git cat-file, same mode (packed)', 'lim_zstd2_4K_d',
+        'zstd -2 decompress, 4 KiB blocks, 1 core', '(none)', needs='pack', short='packed all-objects\\nvs git')
     # ----------------------------------------------------------------- fsck
     row('fsck D1 (%s), full' % fsck_state, 'dos_fsck_d1', 'items', 'git_fsck',
         'git fsck --full (packed)', 'lim_sha256_2c', 'SHA-256, 2 cores', '>= 5x git fsck --full',
@@ -292,10 +292,12 @@ def main(run, out_md, out_png):
         ('lim_sha256_4k', 'SHA-256, 4 KiB buffers, 1 core', 'MB'),
         ('lim_zstd1_1M_c', 'zstd -b1 compress, 1 MiB blocks (blob-mixed)', 'MB'),
         ('lim_zstd1_1M_d', 'zstd -b1 decompress, 1 MiB blocks', 'MB'),
+        ('lim_zstd2_1M_c', 'zstd -b2 compress, 1 MiB blocks (dos default level)', 'MB'),
+        ('lim_zstd2_1M_d', 'zstd -b2 decompress, 1 MiB blocks', 'MB'),
         ('lim_zstd3_1M_c', 'zstd -b3 compress, 1 MiB blocks', 'MB'),
         ('lim_zstd3_1M_d', 'zstd -b3 decompress, 1 MiB blocks', 'MB'),
-        ('lim_zstd3_4K_c', 'zstd -b3 compress, 4 KiB blocks', 'MB'),
-        ('lim_zstd3_4K_d', 'zstd -b3 decompress, 4 KiB blocks', 'MB'),
+        ('lim_zstd2_4K_c', 'zstd -b2 compress, 4 KiB blocks', 'MB'),
+        ('lim_zstd2_4K_d', 'zstd -b2 decompress, 4 KiB blocks', 'MB'),
         ('lim_zlib1_c', 'zlib level 1 compress (python3 zlib module = C zlib), 1 MiB chunks', 'MB'),
         ('lim_zlib1_d', 'zlib level 1 decompress', 'MB'),
         ('lim_zlib6_c', 'zlib level 6 compress, 1 MiB chunks', 'MB'),
@@ -312,8 +314,9 @@ def main(run, out_md, out_png):
     ]
     notes = {
         'lim_zstd1_1M_c': 'ratio x%s' % meta.get('zstd1_1M_ratio', '?'),
+        'lim_zstd2_1M_c': 'ratio x%s' % meta.get('zstd2_1M_ratio', '?'),
         'lim_zstd3_1M_c': 'ratio x%s' % meta.get('zstd3_1M_ratio', '?'),
-        'lim_zstd3_4K_c': 'ratio x%s' % meta.get('zstd3_4K_ratio', '?'),
+        'lim_zstd2_4K_c': 'ratio x%s' % meta.get('zstd2_4K_ratio', '?'),
         'lim_zlib1_c': 'ratio x%.3f' % float(meta.get('zlib1_ratio', 'nan')),
         'lim_zlib6_c': 'ratio x%.3f' % float(meta.get('zlib6_ratio', 'nan')),
     }
