@@ -812,7 +812,6 @@ struct dos_legacy_stats {
 	uint64_t recovered;		/* from a second copy */
 	uint64_t extra_copies;		/* copies never needed */
 	uint64_t failed;		/* lost */
-	uint64_t rows, packs;		/* index rows, distinct packs */
 };
 
 /*

@@ -38,6 +38,10 @@
 /* A hole this small between two rows is read through, not skipped. */
 #define JOB_GAP_MAX (64 << 10)
 
+/* The columns of an index row that migrate_row reads, then its rowid. */
+#define ROW_QUERY "SELECT hashkey, pack_id, compressed, size, \"offset\", " \
+	"length, rowid FROM db_object "
+
 static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 
 /* Files of the SQLite index; the first one is the database itself. */
@@ -362,9 +366,59 @@ remove_stale_copies(const char *tmp)
 }
 
 /*
- * A read-write open of the real packs.idx would checkpoint its WAL into
- * it and delete packs.idx-wal; immutable=1 would miss the rows that live
- * only in the WAL.  A copy of all three files has neither problem.
+ * Whether packs.idx alone is the whole index: its write-ahead log is
+ * absent or empty (the legacy code's last connection checkpoints it into
+ * packs.idx and removes it) and no rollback journal is left.
+ */
+static int
+index_is_whole(int dirfd)
+{
+	struct stat sb;
+
+	if (fstatat(dirfd, "packs.idx-wal", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (sb.st_size > 0)
+			return 0;
+	} else if (errno != ENOENT) {
+		return 0;
+	}
+	return fstatat(dirfd, "packs.idx-journal", &sb,
+	    AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+}
+
+/*
+ * Open packs.idx where it is, read-only and immutable (SQLite then takes
+ * no lock and writes nothing), when it is the whole index.  1 if it was
+ * not opened that way, with nothing to undo.
+ */
+static int
+open_index_in_place(struct dos_legacy *lg)
+{
+	char uri[64];
+	struct stat sb;
+	int fd, rc;
+
+	if (!index_is_whole(lg->dirfd))
+		return 1;
+	if ((fd = open_regular(lg->dirfd, index_files[0], &sb)) < 0)
+		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
+	/* The file just checked, not whatever the name leads to now. */
+	snprintf(uri, sizeof uri, "file:/proc/self/fd/%d?immutable=1", fd);
+	rc = sqlite3_open_v2(uri, &lg->db, SQLITE_OPEN_READONLY |
+	    SQLITE_OPEN_URI, NULL);
+	close(fd);
+	if (rc == SQLITE_OK)
+		return 0;
+	sqlite3_close(lg->db);
+	lg->db = NULL;
+	return 1;
+}
+
+/*
+ * The index, read where it is when packs.idx is the whole of it;
+ * otherwise from a private copy of packs.idx and its companions: a
+ * read-write open of the real packs.idx would checkpoint the WAL into it
+ * and delete packs.idx-wal, and immutable=1 would miss the rows that live
+ * only in the WAL.
  */
 static int
 open_index(struct dos_legacy *lg, const char **why)
@@ -377,6 +431,12 @@ open_index(struct dos_legacy *lg, const char **why)
 	if (tmp == NULL || *tmp == '\0')
 		tmp = "/tmp";
 	remove_stale_copies(tmp);
+	if ((rc = open_index_in_place(lg)) == DOS_ENOTFOUND)
+		return 0;	/* no index: loose objects only */
+	if (rc < 0)
+		return rc;
+	if (rc == 0)
+		goto opened;
 	snprintf(path, sizeof path, "%s/dos-migrate-%ld-XXXXXX", tmp,
 	    (long)getpid());
 	if (mkdtemp(path) == NULL || (lg->tmpdir = strdup(path)) == NULL)
@@ -399,6 +459,7 @@ open_index(struct dos_legacy *lg, const char **why)
 	}
 	/* Closing must not spend time checkpointing a copy about to go. */
 	sqlite3_db_config(lg->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
+opened:
 	if (sqlite3_prepare_v2(lg->db,
 	    "SELECT 1 FROM db_object WHERE hashkey = ?", -1, &lg->lookup,
 	    NULL) != SQLITE_OK) {
@@ -406,8 +467,7 @@ open_index(struct dos_legacy *lg, const char **why)
 		return DOS_EBADCONFIG;
 	}
 	/* Check every column is there now, not in the middle of a run. */
-	rc = sqlite3_prepare_v2(lg->db, "SELECT hashkey, pack_id, compressed, "
-	    "size, \"offset\", length FROM db_object LIMIT 1", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(lg->db, ROW_QUERY "LIMIT 1", -1, &st, NULL);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK) {
 		*why = "packs.idx lacks columns of the db_object table";
@@ -1524,27 +1584,35 @@ migrate_row(struct engine *e, sqlite3_stmt *st)
 	return migrate_streamed(e, &it.obj, &src);
 }
 
+/*
+ * Migrate the rows sql selects (binding *from to its parameter, if it
+ * has one).  With until_unordered, stop at the first row that comes
+ * before the one ahead of it in (pack, offset) order: *from is then its
+ * rowid, and the return ROWS_UNORDERED.
+ */
+#define ROWS_UNORDERED 1
 static int
-migrate_index(struct engine *e)
+migrate_rows(struct engine *e, const char *sql, int until_unordered,
+    sqlite3_int64 *from)
 {
-	struct dos_legacy *lg = e->lg;
+	sqlite3_int64 pack = INT64_MIN, offset = INT64_MIN, p, o;
 	sqlite3_stmt *st;
-	int64_t last = INT64_MIN;
 	int rc = 0, src;
 
-	if (lg->db == NULL)
-		return 0;
-	/* Pack by pack, in offset order, so each pack is read sequentially. */
-	if (sqlite3_prepare_v2(lg->db, "SELECT hashkey, pack_id, compressed, "
-	    "size, \"offset\", length FROM db_object "
-	    "ORDER BY pack_id, \"offset\"", -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(e->lg->db, sql, -1, &st, NULL) != SQLITE_OK)
 		return DOS_EIO;
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, *from);
 	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
-		e->stats->rows++;
-		if (sqlite3_column_int64(st, 1) != last) {
-			last = sqlite3_column_int64(st, 1);
-			e->stats->packs++;
+		p = sqlite3_column_int64(st, 1);
+		o = sqlite3_column_int64(st, 4);
+		if (until_unordered && (p < pack || (p == pack && o < offset))) {
+			*from = sqlite3_column_int64(st, 6);
+			rc = ROWS_UNORDERED;
+			break;
 		}
+		pack = p;
+		offset = o;
 		rc = migrate_row(e, st);
 	}
 	if (rc == 0 && src != SQLITE_DONE) {
@@ -1552,6 +1620,28 @@ migrate_index(struct engine *e)
 		rc = DOS_EIO;
 	}
 	sqlite3_finalize(st);
+	return rc;
+}
+
+/*
+ * Pack by pack, in offset order, so each pack is read sequentially.  The
+ * legacy code adds rows as it appends to its packs, so rowid order is
+ * usually that order already and costs no sort; rows from the first one
+ * out of order on are sorted by SQLite.
+ */
+static int
+migrate_index(struct engine *e)
+{
+	struct dos_legacy *lg = e->lg;
+	sqlite3_int64 from = INT64_MIN;
+	int rc;
+
+	if (lg->db == NULL)
+		return 0;
+	rc = migrate_rows(e, ROW_QUERY "ORDER BY rowid", 1, &from);
+	if (rc == ROWS_UNORDERED)
+		rc = migrate_rows(e, ROW_QUERY "WHERE rowid >= ?1 "
+		    "ORDER BY pack_id, \"offset\"", 0, &from);
 	if (rc == 0)
 		submit_job(e);
 	close_fd(lg->packfd);

@@ -135,6 +135,27 @@ add_loose() {
 	done
 }
 
+@test "index rows out of (pack, offset) order are read sorted from the first on" {
+	local c=99_corrupted/container
+	unpack 99_corrupted
+	# Pack 6's rows first, reversed: the second comes before the first.
+	sqlite3 "$c/packs.idx" 'UPDATE db_object SET id = -id WHERE pack_id = 6'
+	run -1 dos migrate -q "$c" new
+	dos --dir=new cat-object --batch-all-objects --unordered \
+	    --batch-check='%(objectname)' >stored
+	sqlite3 "$c/packs.idx" "SELECT hashkey FROM (
+	    SELECT hashkey, 0 AS k, 0 AS p, 0 AS o FROM
+	        (SELECT hashkey FROM db_object ORDER BY rowid LIMIT 1)
+	    UNION ALL SELECT hashkey, 1, pack_id, \"offset\" FROM
+	        (SELECT * FROM db_object ORDER BY rowid LIMIT -1 OFFSET 1))
+	    ORDER BY k, p, o" >rows
+	# Packed copies are stored in the order they are read.
+	grep -Fxf stored rows >expect
+	[ "$(wc -l <expect)" -gt 90 ]
+	head -n "$(wc -l <expect)" stored >actual
+	diff -u expect actual
+}
+
 @test "the source is not modified, WAL included" {
 	local n
 	for n in 13_wal_uncheckpointed 14_repack_interrupted 15_edge_states \
@@ -258,14 +279,36 @@ add_loose() {
 }
 
 @test "the index copy that a killed migration left is removed by the next" {
+	unpack 13_wal_uncheckpointed
 	unpack 14_repack_interrupted
 	mkdir tmp
 	# Killed at its first step: its copy of the index is made by then.
 	TMPDIR=$PWD/tmp run -137 env DOS_FAULT=kill:1 \
+	    dos migrate -q 13_wal_uncheckpointed/container new
+	[ "$(cd tmp && echo dos-migrate-*/packs.idx-wal)" != 'dos-migrate-*/packs.idx-wal' ]
+	# Also by one that needs no copy of its own.
+	TMPDIR=$PWD/tmp run -0 dos migrate -q 14_repack_interrupted/container new2
+	[ "$(ls -A tmp)" = "" ]
+}
+
+@test "an index that is all in packs.idx is read where it is, not copied" {
+	unpack 14_repack_interrupted
+	mkdir tmp
+	# An empty write-ahead log holds no rows: the legacy code leaves one.
+	: >14_repack_interrupted/container/packs.idx-wal
+	TMPDIR=$PWD/tmp run -137 env DOS_FAULT=kill:1 \
 	    dos migrate -q 14_repack_interrupted/container new
+	[ "$(ls -A tmp)" = "" ]
+	# A rollback journal left behind: copied, as a log with rows is.
+	: >14_repack_interrupted/container/packs.idx-journal
+	TMPDIR=$PWD/tmp run -137 env DOS_FAULT=kill:1 \
+	    dos migrate -q 14_repack_interrupted/container new2
 	[ "$(cd tmp && echo dos-migrate-*/packs.idx)" != 'dos-migrate-*/packs.idx' ]
 	TMPDIR=$PWD/tmp run -0 dos migrate -q 14_repack_interrupted/container new
 	[ "$(ls -A tmp)" = "" ]
+	expected_objects 14_repack_interrupted >expect
+	actual_objects new >actual
+	diff -u expect actual
 }
 
 @test "a copy is kept while its process lives or holds it locked" {

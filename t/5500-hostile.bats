@@ -374,10 +374,12 @@ make_legacy() {
 	    "8, '$hell', 0, 4, '../..', 4, 0"
 	ln -s "$OUTSIDE/file" legacy/packs/-1
 	run -1 --separate-stderr dos migrate legacy new
-	[ "$output" = "$z pack/-1:unreadable
-$ABC_OID pack/0:bad-row
-../../outside/file pack/0:bad-row
+	# Rows 1-3 come in rowid order; row 4 is out of (pack, offset) order,
+	# so it and the rows after it come sorted.
+	[ "$output" = "../../outside/file pack/0:bad-row
 ${ABC_OID:0:61}... pack/0:bad-row
+$z pack/-1:unreadable
+$ABC_OID pack/0:bad-row
 $y pack/0:bad-row
 $x pack/0:unreadable
 $hell pack/0:bad-row" ]
