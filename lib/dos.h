@@ -88,6 +88,8 @@ struct dos_oid_list {
 int dos_oid_list_push(struct dos_oid_list *l, const struct dos_oid *oid);
 /* Non-zero if s[0..len) is all hex digits. */
 int dos_is_hex(const char *s, size_t len);
+/* ... and all lower-case, as loose file names and legacy keys are. */
+int dos_is_lower_hex(const char *s, size_t len);
 
 /* Streaming SHA-256 (OpenSSL EVP); one context is reused across objects. */
 struct dos_hasher {

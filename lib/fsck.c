@@ -926,17 +926,6 @@ rec_at(struct fsck *f, const struct pack *p, uint64_t off)
 /* ---- the loose area ---- */
 
 static int
-is_lower_hex(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-static int
 add_loose(struct fsck *f, const struct dos_oid *oid, unsigned char status)
 {
 	struct loose *grown;
@@ -1011,7 +1000,7 @@ list_loose_dir(struct fsck *f, const char *shard)
 		nlen = strlen(d->d_name);
 		snprintf(path, sizeof path, "loose/%s%s%s", shard ? shard : "",
 		    shard ? "/" : "", d->d_name);
-		if (nlen != want || !is_lower_hex(d->d_name, nlen)) {
+		if (nlen != want || !dos_is_lower_hex(d->d_name, nlen)) {
 			if (report)
 				rc = add_finding(f, K_BAD_NAME, NULL, path, 0, 0,
 				    "%s", file_type(d->d_type, fd, d->d_name));
@@ -1052,7 +1041,7 @@ list_loose(struct fsck *f)
 		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
 			continue;
 		nlen = strlen(d->d_name);
-		if (nlen == p && is_lower_hex(d->d_name, nlen) &&
+		if (nlen == p && dos_is_lower_hex(d->d_name, nlen) &&
 		    strcmp(file_type(d->d_type, fd, d->d_name), "directory") == 0) {
 			rc = list_loose_dir(f, d->d_name);
 		} else if (report) {

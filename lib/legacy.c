@@ -103,20 +103,9 @@ dos_legacy_problem_name(enum dos_legacy_problem problem)
 }
 
 static int
-is_lower_hex(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
-static int
 valid_key(const struct dos_legacy *lg, const char *key, size_t len)
 {
-	return len == lg->cfg.keylen && is_lower_hex(key, len);
+	return len == lg->cfg.keylen && dos_is_lower_hex(key, len);
 }
 
 /* ---- config.json ---- */
@@ -1677,7 +1666,7 @@ walk_loose(struct dos_legacy *lg, loose_key_fn *fn, void *arg)
 				rc = fn(lg, e->d_name, arg);
 			continue;
 		}
-		if (strlen(e->d_name) != p || !is_lower_hex(e->d_name, p))
+		if (strlen(e->d_name) != p || !dos_is_lower_hex(e->d_name, p))
 			continue;
 		fd = openat(lg->loosefd, e->d_name,
 		    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);

@@ -9,17 +9,6 @@
 
 #include "dos.h"
 
-static int
-is_lower_hex(const char *s, size_t len)
-{
-	size_t i;
-
-	for (i = 0; i < len; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
-			return 0;
-	return 1;
-}
-
 /* Objects in one directory of loose/ (the top one when shard is NULL). */
 static int
 walk_dir(struct dos_store *st, const char *shard, const char *prefix,
@@ -50,7 +39,7 @@ walk_dir(struct dos_store *st, const char *shard, const char *prefix,
 		memcpy(hex, shard, slen);
 	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
 		nlen = strlen(e->d_name);
-		if (nlen != want || !is_lower_hex(e->d_name, nlen))
+		if (nlen != want || !dos_is_lower_hex(e->d_name, nlen))
 			continue;
 		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
 			continue;
@@ -93,7 +82,7 @@ walk_loose(struct dos_store *st, const char *prefix, size_t plen,
 	rewinddir(d);
 	cmp = plen < p ? plen : p;
 	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
-		if (strlen(e->d_name) != p || !is_lower_hex(e->d_name, p))
+		if (strlen(e->d_name) != p || !dos_is_lower_hex(e->d_name, p))
 			continue;
 		if (memcmp(e->d_name, prefix, cmp) != 0)
 			continue;

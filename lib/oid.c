@@ -26,6 +26,24 @@ dos_is_hex(const char *s, size_t len)
 	return 1;
 }
 
+/* Digits as dos and the legacy code write names: lower-case only. */
+static const unsigned char lower_hex[256] = {
+	['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1,
+	['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+	['a'] = 1, ['b'] = 1, ['c'] = 1, ['d'] = 1, ['e'] = 1, ['f'] = 1,
+};
+
+int
+dos_is_lower_hex(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if (!lower_hex[(unsigned char)s[i]])
+			return 0;
+	return 1;
+}
+
 int
 dos_oid_from_hex(struct dos_oid *oid, const char *hex, size_t len)
 {
