@@ -1574,15 +1574,14 @@ migrate_row(struct engine *e, sqlite3_stmt *st)
 }
 
 /*
- * Migrate the rows sql selects (binding *from to its parameter, if it
- * has one).  With until_unordered, stop at the first row that comes
- * before the one ahead of it in (pack, offset) order: *from is then its
- * rowid, and the return ROWS_UNORDERED.
+ * Migrate the rows sql selects, binding *from to its parameter if it has
+ * one.  With stopped non-NULL, stop before the first row that comes
+ * before the one ahead of it in (pack, offset) order, with *stopped set
+ * and *from its rowid.
  */
-#define ROWS_UNORDERED 1
 static int
-migrate_rows(struct engine *e, const char *sql, int until_unordered,
-    sqlite3_int64 *from)
+migrate_rows(struct engine *e, const char *sql, sqlite3_int64 *from,
+    int *stopped)
 {
 	sqlite3_int64 pack = INT64_MIN, offset = INT64_MIN, p, o;
 	sqlite3_stmt *st;
@@ -1595,9 +1594,10 @@ migrate_rows(struct engine *e, const char *sql, int until_unordered,
 	while (rc == 0 && (src = sqlite3_step(st)) == SQLITE_ROW) {
 		p = sqlite3_column_int64(st, 1);
 		o = sqlite3_column_int64(st, 4);
-		if (until_unordered && (p < pack || (p == pack && o < offset))) {
+		if (stopped != NULL && (p < pack || (p == pack && o < offset))) {
+			*stopped = 1;
 			*from = sqlite3_column_int64(st, 6);
-			rc = ROWS_UNORDERED;
+			src = SQLITE_DONE;
 			break;
 		}
 		pack = p;
@@ -1623,14 +1623,14 @@ migrate_index(struct engine *e)
 {
 	struct dos_legacy *lg = e->lg;
 	sqlite3_int64 from = INT64_MIN;
-	int rc;
+	int rc, stopped = 0;
 
 	if (lg->db == NULL)
 		return 0;
-	rc = migrate_rows(e, ROW_QUERY "ORDER BY rowid", 1, &from);
-	if (rc == ROWS_UNORDERED)
+	rc = migrate_rows(e, ROW_QUERY "ORDER BY rowid", &from, &stopped);
+	if (rc == 0 && stopped)
 		rc = migrate_rows(e, ROW_QUERY "WHERE rowid >= ?1 "
-		    "ORDER BY pack_id, \"offset\"", 0, &from);
+		    "ORDER BY pack_id, \"offset\"", &from, NULL);
 	if (rc == 0)
 		submit_job(e);
 	close_fd(lg->packfd);
