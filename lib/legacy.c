@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -38,15 +39,19 @@
 /* A hole this small between two rows is read through, not skipped. */
 #define JOB_GAP_MAX (64 << 10)
 
-/* The columns of an index row that migrate_row reads, then its rowid. */
-#define ROW_QUERY "SELECT hashkey, pack_id, compressed, size, \"offset\", " \
-	"length, rowid FROM db_object "
+/* The columns of an index row that migrate_row reads. */
+#define ROW_COLUMNS "SELECT hashkey, pack_id, compressed, size, \"offset\", " \
+	"length"
 
 static const unsigned char zstd_magic[4] = { 0x28, 0xb5, 0x2f, 0xfd };
 
-/* Files of the SQLite index; the first one is the database itself. */
+/*
+ * Files of the SQLite index; the first one is the database itself.  A
+ * copy of a rollback journal left by a writer that died is played back
+ * into the copy of the database when SQLite opens it.
+ */
 static const char *const index_files[] = {
-	"packs.idx", "packs.idx-wal", "packs.idx-shm", NULL
+	"packs.idx", "packs.idx-wal", "packs.idx-shm", "packs.idx-journal", NULL
 };
 
 /* What verifying copies needs; one for each thread. */
@@ -67,6 +72,7 @@ struct dos_legacy {
 	char *tmpdir;			/* private copy of the index */
 	int tmpfd;			/* tmpdir, locked while it is used */
 	sqlite3 *db;			/* NULL: the container has no index */
+	int rowids;			/* db_object's rowid is its id column */
 	sqlite3_stmt *lookup;		/* is a key indexed? */
 	char **dups;			/* names in duplicates/, sorted */
 	size_t ndups, dups_tried, loose_tried, loose_indexed;
@@ -290,10 +296,9 @@ remove_copy_files(int fd)
 {
 	int i;
 
+	/* The journal last: SQLite's own, should it make one. */
 	for (i = 0; index_files[i] != NULL; i++)
 		unlinkat(fd, index_files[i], 0);
-	/* SQLite's own journal of the copy, should it make one. */
-	unlinkat(fd, "packs.idx-journal", 0);
 }
 
 static void
@@ -354,60 +359,22 @@ remove_stale_copies(const char *tmp)
 	closedir(d);
 }
 
-/*
- * Whether packs.idx alone is the whole index: its write-ahead log is
- * absent or empty (the legacy code's last connection checkpoints it into
- * packs.idx and removes it) and no rollback journal is left.
- */
+/* Whether db_object's rowid is its integer key, as the legacy schema has. */
 static int
-index_is_whole(int dirfd)
+has_rowids(sqlite3 *db)
 {
-	struct stat sb;
+	const char *type;
+	int pk;
 
-	if (fstatat(dirfd, "packs.idx-wal", &sb, AT_SYMLINK_NOFOLLOW) == 0) {
-		if (sb.st_size > 0)
-			return 0;
-	} else if (errno != ENOENT) {
-		return 0;
-	}
-	return fstatat(dirfd, "packs.idx-journal", &sb,
-	    AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
+	return sqlite3_table_column_metadata(db, "main", "db_object", "rowid",
+	    &type, NULL, NULL, &pk, NULL) == SQLITE_OK && pk &&
+	    type != NULL && strcasecmp(type, "INTEGER") == 0;
 }
 
 /*
- * Open packs.idx where it is, read-only and immutable (SQLite then takes
- * no lock and writes nothing), when it is the whole index.  1 if it was
- * not opened that way, with nothing to undo.
- */
-static int
-open_index_in_place(struct dos_legacy *lg)
-{
-	char uri[64];
-	struct stat sb;
-	int fd, rc;
-
-	if (!index_is_whole(lg->dirfd))
-		return 1;
-	if ((fd = open_regular(lg->dirfd, index_files[0], &sb)) < 0)
-		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
-	/* The file just checked, not whatever the name leads to now. */
-	snprintf(uri, sizeof uri, "file:/proc/self/fd/%d?immutable=1", fd);
-	rc = sqlite3_open_v2(uri, &lg->db, SQLITE_OPEN_READONLY |
-	    SQLITE_OPEN_URI, NULL);
-	close(fd);
-	if (rc == SQLITE_OK)
-		return 0;
-	sqlite3_close(lg->db);
-	lg->db = NULL;
-	return 1;
-}
-
-/*
- * The index, read where it is when packs.idx is the whole of it;
- * otherwise from a private copy of packs.idx and its companions: a
- * read-write open of the real packs.idx would checkpoint the WAL into it
- * and delete packs.idx-wal, and immutable=1 would miss the rows that live
- * only in the WAL.
+ * A read-write open of the real packs.idx would checkpoint its WAL into
+ * it and delete packs.idx-wal; immutable=1 would miss the rows that live
+ * only in the WAL.  A copy of all its files has neither problem.
  */
 static int
 open_index(struct dos_legacy *lg, const char **why)
@@ -420,12 +387,6 @@ open_index(struct dos_legacy *lg, const char **why)
 	if (tmp == NULL || *tmp == '\0')
 		tmp = "/tmp";
 	remove_stale_copies(tmp);
-	if ((rc = open_index_in_place(lg)) == DOS_ENOTFOUND)
-		return 0;	/* no index: loose objects only */
-	if (rc < 0)
-		return rc;
-	if (rc == 0)
-		goto opened;
 	snprintf(path, sizeof path, "%s/dos-migrate-%ld-XXXXXX", tmp,
 	    (long)getpid());
 	if (mkdtemp(path) == NULL || (lg->tmpdir = strdup(path)) == NULL)
@@ -448,7 +409,6 @@ open_index(struct dos_legacy *lg, const char **why)
 	}
 	/* Closing must not spend time checkpointing a copy about to go. */
 	sqlite3_db_config(lg->db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL);
-opened:
 	if (sqlite3_prepare_v2(lg->db,
 	    "SELECT 1 FROM db_object WHERE hashkey = ?", -1, &lg->lookup,
 	    NULL) != SQLITE_OK) {
@@ -456,12 +416,14 @@ opened:
 		return DOS_EBADCONFIG;
 	}
 	/* Check every column is there now, not in the middle of a run. */
-	rc = sqlite3_prepare_v2(lg->db, ROW_QUERY "LIMIT 1", -1, &st, NULL);
+	rc = sqlite3_prepare_v2(lg->db, ROW_COLUMNS " FROM db_object LIMIT 1",
+	    -1, &st, NULL);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_OK) {
 		*why = "packs.idx lacks columns of the db_object table";
 		return DOS_EBADCONFIG;
 	}
+	lg->rowids = has_rowids(lg->db);
 	return 0;
 }
 
@@ -1446,8 +1408,9 @@ queue_packed(struct engine *e, struct item *it, uint64_t offset)
 	if ((rc = open_job(e, &j)) < 0)
 		return rc;
 	/*
-	 * Rows come in offset order, but a row whose offset is not an
-	 * integer sorts last and reads as 0: it starts a job of its own.
+	 * Rows come in offset order, but where they stop coming in rowid
+	 * order and come sorted, a pack's offsets start again: a row
+	 * before the job's start starts a job of its own.
 	 */
 	if ((j->fd >= 0 && (offset < j->base ||
 	    offset > j->base + j->span + JOB_GAP_MAX ||
@@ -1615,8 +1578,9 @@ migrate_rows(struct engine *e, const char *sql, sqlite3_int64 *from,
 /*
  * Pack by pack, in offset order, so each pack is read sequentially.  The
  * legacy code adds rows as it appends to its packs, so rowid order is
- * usually that order already and costs no sort; rows from the first one
- * out of order on are sorted by SQLite.
+ * usually that order already and costs no sort; the rows from the first
+ * one out of that order on are sorted by SQLite.  Without rowids that are
+ * the table's integer key, all of them are.
  */
 static int
 migrate_index(struct engine *e)
@@ -1627,10 +1591,13 @@ migrate_index(struct engine *e)
 
 	if (lg->db == NULL)
 		return 0;
-	rc = migrate_rows(e, ROW_QUERY "ORDER BY rowid", &from, &stopped);
-	if (rc == 0 && stopped)
-		rc = migrate_rows(e, ROW_QUERY "WHERE rowid >= ?1 "
+	if (!lg->rowids)
+		rc = migrate_rows(e, ROW_COLUMNS " FROM db_object "
 		    "ORDER BY pack_id, \"offset\"", &from, NULL);
+	else if ((rc = migrate_rows(e, ROW_COLUMNS ", rowid FROM db_object "
+	    "ORDER BY rowid", &from, &stopped)) == 0 && stopped)
+		rc = migrate_rows(e, ROW_COLUMNS " FROM db_object "
+		    "WHERE rowid >= ?1 ORDER BY pack_id, \"offset\"", &from, NULL);
 	if (rc == 0)
 		submit_job(e);
 	close_fd(lg->packfd);
