@@ -27,7 +27,8 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 	status migrate
 
-LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c lib/fault.c lib/fsck.c lib/fsutil.c lib/grow.c \
+LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c lib/fault.c lib/fsck.c \
+	lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
 	lib/pack.c lib/store.c
 LIBSRC += lib/legacy.c
@@ -40,6 +41,9 @@ all: $(PROGS)
 $(BUILD)/lib/%.o: lib/%.c lib/dos.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+# The files of dos fsck share a private header.
+$(filter $(BUILD)/lib/fsck%,$(LIBOBJ)): lib/fsck-int.h
 
 $(BUILD)/cmd/%.o: cmd/%.c lib/dos.h
 	@mkdir -p $(@D)

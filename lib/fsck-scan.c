@@ -1,0 +1,798 @@
+/*
+ * fsck-scan.c: what dos fsck reads: the whole index, the names of the
+ * loose area and sandbox/, the layout, and every pack front to back in
+ * chunks of whole entries handed to the worker threads; and the findings
+ * about each pack as a whole.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsck-int.h"
+
+#define LOOSE_JOB 256		/* loose files per job */
+#define STALE_TEMP_AGE (24 * 60 * 60)
+
+static void
+progress(struct fsck *f, const char *what, uint64_t done, uint64_t total)
+{
+	if (f->o->progress != NULL)
+		f->o->progress(what, done, total, f->o->data);
+}
+
+/* ---- the index ---- */
+
+static int
+collect_rec(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	struct fsck *f = data;
+	struct rec *grown;
+
+	grown = dos_grow(f->recs, f->recs_nr, &f->recs_alloc, sizeof *grown,
+	    4096);
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	f->recs = grown;
+	f->recs[f->recs_nr].oid = *oid;
+	f->recs[f->recs_nr].e = *e;
+	f->recs_nr++;
+	return 0;
+}
+
+static struct rec *by_off_base;
+
+static int
+cmp_by_off(const void *pa, const void *pb)
+{
+	const struct rec *a = &by_off_base[*(const size_t *)pa];
+	const struct rec *b = &by_off_base[*(const size_t *)pb];
+
+	if (a->e.pack != b->e.pack)
+		return a->e.pack < b->e.pack ? -1 : 1;
+	if (a->e.offset != b->e.offset)
+		return a->e.offset < b->e.offset ? -1 : 1;
+	return dos_oid_cmp(&a->oid, &b->oid);
+}
+
+static const char *
+index_message(int rc)
+{
+	return rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc);
+}
+
+/* The whole index, in id order. */
+int
+load_index(struct fsck *f)
+{
+	struct dos_index *ix;
+	int rc;
+
+	f->index_present = dos_index_exists(f->st->dirfd);
+	f->index_ok = 1;
+	rc = dos_store_index(f->st, 0, &ix);
+	if (rc == 0)
+		rc = dos_index_walk(ix, "", 0, collect_rec, f);
+	if (rc == DOS_ENOMEM)
+		return rc;
+	if (rc < 0) {
+		f->index_ok = 0;
+		if ((rc = add_finding(f, K_INDEX_ERROR, NULL, "index", 0, 0,
+		    "%s", index_message(rc))) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+/*
+ * The records by pack and offset, made on first use: only a damaged entry
+ * header needs them.
+ */
+int
+sort_by_off(struct fsck *f)
+{
+	size_t i;
+
+	if (f->by_off != NULL)
+		return 0;
+	if ((f->by_off = malloc((f->recs_nr + 1) * sizeof *f->by_off)) == NULL)
+		return DOS_ENOMEM;
+	for (i = 0; i < f->recs_nr; i++)
+		f->by_off[i] = i;
+	/* qsort has no context argument; one check runs at a time. */
+	by_off_base = f->recs;
+	if (f->recs_nr > 1)
+		qsort(f->by_off, f->recs_nr, sizeof *f->by_off, cmp_by_off);
+	return 0;
+}
+
+/* The record at exactly pack p, offset off, if any. */
+static const struct rec *
+rec_at(struct fsck *f, const struct pack *p, uint64_t off)
+{
+	size_t lo = 0, hi = f->recs_nr, mid;
+	const struct rec *r;
+
+	if (sort_by_off(f) < 0)
+		return NULL;
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		r = &f->recs[f->by_off[mid]];
+		if (r->e.pack < p->num ||
+		    (r->e.pack == p->num && r->e.offset < off))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == f->recs_nr)
+		return NULL;
+	r = &f->recs[f->by_off[lo]];
+	return r->e.pack == p->num && r->e.offset == off ? r : NULL;
+}
+
+/* ---- the loose area ---- */
+
+static int
+add_loose(struct fsck *f, const struct dos_oid *oid, unsigned char status)
+{
+	struct loose *grown;
+
+	grown = dos_grow(f->loose, f->loose_nr, &f->loose_alloc,
+	    sizeof *grown, 1024);
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	f->loose = grown;
+	f->loose[f->loose_nr].oid = *oid;
+	f->loose[f->loose_nr].status = status;
+	f->loose[f->loose_nr].err = 0;
+	f->loose_nr++;
+	return 0;
+}
+
+static const char *
+file_type(unsigned char d_type, int dirfd, const char *name)
+{
+	struct stat sb;
+
+	if (d_type == DT_UNKNOWN && fstatat(dirfd, name, &sb,
+	    AT_SYMLINK_NOFOLLOW) == 0)
+		d_type = S_ISREG(sb.st_mode) ? DT_REG : S_ISDIR(sb.st_mode) ?
+		    DT_DIR : S_ISLNK(sb.st_mode) ? DT_LNK : DT_FIFO;
+	switch (d_type) {
+	case DT_REG:
+		return "file";
+	case DT_DIR:
+		return "directory";
+	case DT_LNK:
+		return "symbolic link";
+	case DT_UNKNOWN:
+		return "unknown";
+	}
+	return "special file";
+}
+
+/*
+ * One directory of loose/ (shard NULL: loose/ itself when objects are not
+ * sharded).  Names that are not objects are reported only when the loose
+ * area is being checked; the objects are always listed, because whether
+ * an object still has a good copy depends on them.
+ */
+static int
+list_loose_dir(struct fsck *f, const char *shard)
+{
+	size_t slen = shard != NULL ? strlen(shard) : 0;
+	size_t want = DOS_HEXSZ - slen, nlen;
+	int report = f->what & DOS_FSCK_WHAT_LOOSE;
+	char hex[DOS_HEXSZ], path[512];
+	const char *type;
+	struct dos_oid oid;
+	struct dirent *d;
+	DIR *dir;
+	int fd, rc = 0;
+
+	fd = shard != NULL ? openat(f->st->loosefd, shard,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
+	    openat(f->st->loosefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return add_finding(f, K_UNREADABLE, NULL, shard != NULL ?
+		    shard : "loose", 0, 0, "%s", strerror(errno));
+	}
+	if (slen > 0)
+		memcpy(hex, shard, slen);
+	while (rc == 0 && (d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		nlen = strlen(d->d_name);
+		snprintf(path, sizeof path, "loose/%s%s%s", shard ? shard : "",
+		    shard ? "/" : "", d->d_name);
+		if (nlen != want || !dos_is_lower_hex(d->d_name, nlen)) {
+			if (report)
+				rc = add_finding(f, K_BAD_NAME, NULL, path, 0, 0,
+				    "%s", file_type(d->d_type, fd, d->d_name));
+			continue;
+		}
+		memcpy(hex + slen, d->d_name, want);
+		dos_oid_from_hex(&oid, hex, DOS_HEXSZ);
+		type = file_type(d->d_type, fd, d->d_name);
+		if (strcmp(type, "file") == 0 || strcmp(type, "unknown") == 0)
+			rc = add_loose(f, &oid, LOOSE_UNCHECKED);
+		else
+			rc = add_loose(f, &oid, LOOSE_BAD_FILE);
+	}
+	closedir(dir);
+	return rc;
+}
+
+int
+list_loose(struct fsck *f)
+{
+	size_t p = (size_t)f->st->cfg.loose_prefix_len, nlen;
+	int report = f->what & DOS_FSCK_WHAT_LOOSE;
+	char path[512];
+	struct dirent *d;
+	DIR *dir;
+	int fd, rc = 0;
+
+	if (p == 0)
+		return list_loose_dir(f, NULL);
+	fd = openat(f->st->loosefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return add_finding(f, K_UNREADABLE, NULL, "loose", 0, 0, "%s",
+		    strerror(errno));
+	}
+	while (rc == 0 && (d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		nlen = strlen(d->d_name);
+		if (nlen == p && dos_is_lower_hex(d->d_name, nlen) &&
+		    strcmp(file_type(d->d_type, fd, d->d_name), "directory") == 0) {
+			rc = list_loose_dir(f, d->d_name);
+		} else if (report) {
+			snprintf(path, sizeof path, "loose/%s", d->d_name);
+			rc = add_finding(f, K_BAD_NAME, NULL, path, 0, 0, "%s",
+			    file_type(d->d_type, fd, d->d_name));
+		}
+	}
+	closedir(dir);
+	return rc;
+}
+
+/*
+ * sandbox/ holds the temp files of writers.  One whose writer is dead (its
+ * name says which process made it) or that is older than a day is a
+ * leftover.
+ */
+int
+check_sandbox(struct fsck *f)
+{
+	char path[512];
+	struct dirent *d;
+	struct stat sb;
+	long pid;
+	char *end;
+	DIR *dir;
+	int fd, rc = 0, dead;
+
+	fd = openat(f->st->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return add_finding(f, K_UNREADABLE, NULL, "sandbox", 0, 0, "%s",
+		    strerror(errno));
+	}
+	while (rc == 0 && (d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		if (fstatat(fd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;	/* finished meanwhile */
+		snprintf(path, sizeof path, "sandbox/%s", d->d_name);
+		dead = 0;
+		if (strncmp(d->d_name, "obj-", 4) == 0) {
+			errno = 0;
+			pid = strtol(d->d_name + 4, &end, 10);
+			dead = errno == 0 && *end == '-' && pid > 0 &&
+			    kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+			if (dead)
+				rc = add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
+				    "process %ld is gone", pid);
+		}
+		if (!dead && time(NULL) - sb.st_mtime > STALE_TEMP_AGE)
+			rc = add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
+			    "older than 1 day");
+	}
+	closedir(dir);
+	return rc;
+}
+
+int
+run_loose_jobs(struct fsck *f)
+{
+	struct job *j;
+	size_t lo;
+
+	for (lo = 0; lo < f->loose_nr; lo += LOOSE_JOB) {
+		if ((j = calloc(1, sizeof *j)) == NULL)
+			return DOS_ENOMEM;
+		j->type = JOB_LOOSE;
+		j->lo = lo;
+		j->hi = lo + LOOSE_JOB < f->loose_nr ? lo + LOOSE_JOB : f->loose_nr;
+		submit(f, j);
+	}
+	return 0;
+}
+
+/* ---- layout and packs ---- */
+
+int
+check_layout(struct fsck *f)
+{
+	static const char *const dirs[] = { "packs", "index", NULL };
+	struct stat sb;
+	int i, rc = 0;
+
+	for (i = 0; dirs[i] != NULL && rc == 0; i++) {
+		if (fstatat(f->st->dirfd, dirs[i], &sb, AT_SYMLINK_NOFOLLOW) < 0) {
+			/* index/ appears with the first pack. */
+			if (errno != ENOENT || i == 0)
+				rc = add_finding(f, K_BAD_LAYOUT, NULL, dirs[i], 0, 0,
+				    "%s", strerror(errno));
+		} else if (!S_ISDIR(sb.st_mode)) {
+			rc = add_finding(f, K_BAD_LAYOUT, NULL, dirs[i], 0, 0,
+			    "not a directory");
+		}
+	}
+	return rc;
+}
+
+/* Whether another process holds packs/lock: a writer is at work. */
+int
+writer_active(struct fsck *f)
+{
+	struct flock fl;
+	int fd, held;
+
+	fd = openat(f->st->dirfd, "packs/lock", O_RDONLY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	held = fcntl(fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+	close(fd);
+	return held;
+}
+
+void
+close_packs(struct fsck *f)
+{
+	size_t i;
+
+	for (i = 0; i < f->packs_nr; i++)
+		if (f->packs[i].fd >= 0)
+			close(f->packs[i].fd);
+	free(f->packs);
+	f->packs = NULL;
+	f->packs_nr = 0;
+}
+
+struct pack *
+find_pack(struct fsck *f, uint32_t num)
+{
+	size_t lo = 0, hi = f->packs_nr, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (f->packs[mid].num < num)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->packs_nr && f->packs[lo].num == num ? &f->packs[lo] : NULL;
+}
+
+/* Open every pack and learn its size and committed length. */
+int
+open_packs(struct fsck *f)
+{
+	struct dos_index *ix;
+	uint32_t *nums;
+	struct stat sb;
+	size_t nr, i;
+	char path[32];
+	int rc;
+
+	if ((rc = dos_pack_list(f->st, &nums, &nr)) < 0)
+		return add_finding(f, K_UNREADABLE, NULL, "packs", 0, 0, "%s",
+		    dos_strerror(rc));
+	if ((f->packs = calloc(nr + 1, sizeof *f->packs)) == NULL) {
+		free(nums);
+		return DOS_ENOMEM;
+	}
+	rc = dos_store_index(f->st, 0, &ix);
+	for (i = 0; i < nr; i++) {
+		struct pack *p = &f->packs[f->packs_nr];
+		p->num = nums[i];
+		snprintf(path, sizeof path, "packs/%u", p->num);
+		if ((p->fd = dos_pack_open(f->st, p->num)) < 0 ||
+		    fstat(p->fd, &sb) < 0) {
+			if (errno == ENOENT)
+				continue;	/* removed meanwhile */
+			if ((rc = add_finding(f, K_UNREADABLE, NULL, path, p->num,
+			    0, "%s", strerror(errno))) < 0)
+				break;
+			if (p->fd >= 0)
+				close(p->fd);
+			continue;
+		}
+		f->packs_nr++;
+		p->size = (uint64_t)sb.st_size;
+		p->has_length = rc == 0 &&
+		    dos_index_get_pack_length(ix, p->num, &p->committed) == 0;
+		p->limit = p->size;
+		if (p->has_length && p->committed < p->limit)
+			p->limit = p->committed;
+		posix_fadvise(p->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+	}
+	/* dos_pack_list() sorts: a writer numbers new packs upwards. */
+	f->new_packs_from = nr > 0 ? nums[nr - 1] + 1 : 0;
+	free(nums);
+	return rc == DOS_ENOMEM ? rc : 0;
+}
+
+static struct ent *
+job_ent(struct job *j)
+{
+	struct ent *grown;
+
+	grown = dos_grow(j->ents, j->n, &j->alloc, sizeof *grown, 256);
+	if (grown == NULL)
+		return NULL;
+	j->ents = grown;
+	memset(&j->ents[j->n], 0, sizeof j->ents[j->n]);
+	return &j->ents[j->n++];
+}
+
+static void
+fill_ent(struct ent *e, const struct pack *p, uint64_t off,
+    const struct dos_pack_entry *pe)
+{
+	e->oid = pe->oid;
+	e->offset = off;
+	e->stored = pe->stored_size;
+	e->raw = pe->raw_size;
+	e->pack = p->num;
+	e->crc = pe->data_crc;
+	e->codec = (unsigned char)pe->codec;
+	e->flags = (unsigned char)pe->flags;
+	e->status = ENT_OK;
+}
+
+/* The first offset in buf[from..n) where a well-formed header starts. */
+static size_t
+find_header(const unsigned char *buf, size_t from, size_t n)
+{
+	struct dos_pack_entry pe;
+	const unsigned char *m;
+
+	while (from < n) {
+		m = memmem(buf + from, n - from, "DOSe", 4);
+		if (m == NULL)
+			return n;
+		from = (size_t)(m - buf);
+		if (n - from < DOS_ENTRY_HEADER_SIZE ||
+		    dos_pack_decode_entry(m, &pe) == 0)
+			return from;
+		from++;
+	}
+	return n;
+}
+
+struct scan {
+	struct fsck *f;
+	struct pack *p;
+	uint64_t garbage;	/* start of bytes that are no entry, or ~0 */
+};
+
+#define NO_GARBAGE (~(uint64_t)0)
+
+/*
+ * A pack of at most its header that the index has no length for: its
+ * creation was cut short (the length is committed right after the header
+ * is synced).  It holds nothing, and the next writer takes it over.
+ */
+int
+is_unfinished(const struct pack *p)
+{
+	return !p->has_length && p->size <= DOS_PACK_HEADER_SIZE;
+}
+
+static int
+end_garbage(struct scan *s, uint64_t at)
+{
+	uint64_t start = s->garbage;
+	char path[32];
+
+	if (start == NO_GARBAGE)
+		return 0;
+	s->garbage = NO_GARBAGE;
+	snprintf(path, sizeof path, "packs/%u", s->p->num);
+	return add_finding(s->f, K_GARBAGE, NULL, path, s->p->num, start,
+	    "offset=%llu length=%llu", (unsigned long long)start,
+	    (unsigned long long)(at - start));
+}
+
+/*
+ * Walk one pack front to back, in chunks of whole entries handed to the
+ * workers.  A header that fails its checks starts bytes that are no entry;
+ * the walk finds the next good header after them.  When the index has a
+ * record at the damaged header, its sizes say where the entry ends.
+ */
+int
+scan_pack(struct fsck *f, struct pack *p)
+{
+	struct scan s = { f, p, NO_GARBAGE };
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+	struct dos_pack_entry pe;
+	const struct rec *r;
+	struct job *j, *large;
+	struct ent *e;
+	uint64_t off = DOS_PACK_HEADER_SIZE, end;
+	size_t pos, len;
+	ssize_t n;
+	int rc = 0, done = 0;
+
+	if (!is_unfinished(p) &&
+	    (pread(p->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+	    dos_pack_check_header(p->fd) < 0)) {
+		char path[32];
+		snprintf(path, sizeof path, "packs/%u", p->num);
+		if ((rc = add_finding(f, K_BAD_PACK_HEADER, NULL, path, p->num,
+		    0, "%s", "")) < 0)
+			return rc;
+	}
+	p->valid_end = DOS_PACK_HEADER_SIZE;
+	while (off < p->limit && !done && rc == 0) {
+		len = p->limit - off < CHUNK_SIZE ? (size_t)(p->limit - off) :
+		    CHUNK_SIZE;
+		if ((j = calloc(1, sizeof *j)) == NULL)
+			return DOS_ENOMEM;
+		j->type = JOB_CHUNK;
+		j->pack = p;
+		j->base = off;
+		j->buf = take_buffer(f);
+		do
+			n = pread(p->fd, j->buf, len, (off_t)off);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			char path[32];
+			snprintf(path, sizeof path, "packs/%u", p->num);
+			rc = add_finding(f, K_UNREADABLE, NULL, path, p->num, off,
+			    "offset=%llu: %s", (unsigned long long)off,
+			    n < 0 ? strerror(errno) : "shorter than it was");
+			release_buffer(f, j->buf);
+			free(j);
+			return rc;
+		}
+		len = (size_t)n;
+		pos = 0;
+		while (pos < len && rc == 0) {
+			if (len - pos < DOS_ENTRY_HEADER_SIZE) {
+				if (off + pos + DOS_ENTRY_HEADER_SIZE > p->limit) {
+					/* Too short for a header: no entry. */
+					if (s.garbage == NO_GARBAGE)
+						s.garbage = off + pos;
+					pos = len;
+					done = 1;
+				}
+				break;
+			}
+			if (dos_pack_decode_entry(j->buf + pos, &pe) == 0) {
+				if ((rc = end_garbage(&s, off + pos)) < 0)
+					break;
+				end = pe.stored_size > p->limit ? p->limit + 1 :
+				    off + pos + DOS_ENTRY_HEADER_SIZE + pe.stored_size;
+				if (end <= off + len) {
+					if ((e = job_ent(j)) == NULL) {
+						rc = DOS_ENOMEM;
+						break;
+					}
+					fill_ent(e, p, off + pos, &pe);
+					p->valid_end = end;
+					pos += DOS_ENTRY_HEADER_SIZE + (size_t)pe.stored_size;
+					continue;
+				}
+				if (end > p->limit || pos == 0) {
+					/* Past the end, or larger than a chunk. */
+					if ((large = calloc(1, sizeof *large)) == NULL ||
+					    (e = job_ent(large)) == NULL) {
+						free(large);
+						rc = DOS_ENOMEM;
+						break;
+					}
+					large->type = JOB_LARGE;
+					large->pack = p;
+					fill_ent(e, p, off + pos, &pe);
+					if (end > p->limit) {
+						e->status = ENT_BOUNDS;
+						done = 1;
+					} else {
+						p->valid_end = end;
+					}
+					submit(f, large);
+					pos = len;
+					off = end - len;	/* off + pos = end */
+				}
+				break;
+			}
+			r = rec_at(f, p, off + pos);
+			end = r != NULL && r->e.stored_size <= p->limit ?
+			    off + pos + DOS_ENTRY_HEADER_SIZE + r->e.stored_size :
+			    p->limit + 1;
+			if (end <= p->limit) {
+				/* The index knows what was here. */
+				if ((rc = end_garbage(&s, off + pos)) < 0)
+					break;
+				if ((e = job_ent(j)) == NULL) {
+					rc = DOS_ENOMEM;
+					break;
+				}
+				e->oid = r->oid;
+				e->offset = off + pos;
+				e->stored = r->e.stored_size;
+				e->raw = r->e.raw_size;
+				e->pack = p->num;
+				e->codec = (unsigned char)r->e.codec;
+				e->status = ENT_BAD_HEADER;
+				if (end > off + len) {
+					pos = len;
+					off = end - len;
+					break;
+				}
+				pos = (size_t)(end - off);
+				continue;
+			}
+			if (s.garbage == NO_GARBAGE)
+				s.garbage = off + pos;
+			pos = find_header(j->buf, pos + 1, len);
+			if (pos == len && len > DOS_ENTRY_HEADER_SIZE &&
+			    off + len < p->limit)
+				pos = len - DOS_ENTRY_HEADER_SIZE + 1;
+		}
+		if (j->n > 0) {
+			submit(f, j);
+		} else {
+			release_buffer(f, j->buf);
+			free(j);
+		}
+		off += pos;
+		f->bytes_done += pos;
+		progress(f, "checking packs", f->bytes_done, f->bytes_total);
+	}
+	if (rc == 0)
+		rc = end_garbage(&s, p->limit);
+	return rc;
+}
+
+/*
+ * Bytes past a pack's committed length (all of a pack without one) are
+ * left by a killed writer only if they still are once the check is over:
+ * a writer that started after the check began may have appended them (or
+ * created the pack), and may have committed them since.
+ */
+static int
+still_uncommitted(struct fsck *f, const struct pack *p)
+{
+	struct dos_index *ix;
+	uint64_t committed;
+
+	if (f->writer_active || writer_active(f))
+		return 0;
+	return dos_store_index(f->st, 0, &ix) < 0 ||
+	    dos_index_get_pack_length(ix, p->num, &committed) < 0 ||
+	    committed < p->size;
+}
+
+/*
+ * Whether a writer changed the packs since they were measured: one is at
+ * work, or was when the check began, a pack's committed length moved, or
+ * a pack appeared.  Every change to the index holds packs/lock and moves a
+ * committed length (or makes a pack), so when none of this happened, the
+ * index did not change since the lengths were read either.
+ */
+static int
+packs_moved_on(struct fsck *f)
+{
+	struct dos_index *ix;
+	uint32_t *nums;
+	uint64_t committed;
+	size_t nr, i;
+	int moved = 0, has;
+
+	if (f->writer_active || writer_active(f))
+		return 1;
+	if (dos_store_index(f->st, 0, &ix) < 0 ||
+	    dos_pack_list(f->st, &nums, &nr) < 0)
+		return 1;
+	moved = nr > 0 && nums[nr - 1] >= f->new_packs_from;
+	free(nums);
+	for (i = 0; i < f->packs_nr && !moved; i++) {
+		struct pack *p = &f->packs[i];
+		has = dos_index_get_pack_length(ix, p->num, &committed) == 0;
+		moved = has != p->has_length || (has && committed != p->committed);
+	}
+	return moved;
+}
+
+/*
+ * An entry that neither a record nor a later tombstone names was found
+ * unindexed.  Unless the packs stayed as measured, a writer may have
+ * packed it after the index was read and then deleted it, its tombstone
+ * past what was scanned: this check cannot tell, and leaves it to the next.
+ */
+void
+drop_unsure_unindexed(struct fsck *f)
+{
+	size_t i, kept = 0;
+
+	for (i = 0; i < f->fs_nr && f->fs[i].kind != K_UNINDEXED; i++)
+		;
+	if (i == f->fs_nr || !packs_moved_on(f))
+		return;
+	for (i = 0; i < f->fs_nr; i++) {
+		if (f->fs[i].kind == K_UNINDEXED) {
+			free(f->fs[i].path);
+			free(f->fs[i].detail);
+		} else {
+			f->fs[kept++] = f->fs[i];
+		}
+	}
+	f->fs_nr = kept;
+}
+
+/* Findings about each pack as a whole. */
+int
+check_pack_lengths(struct fsck *f)
+{
+	char path[32];
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < f->packs_nr && rc == 0; i++) {
+		struct pack *p = &f->packs[i];
+		snprintf(path, sizeof path, "packs/%u", p->num);
+		if (is_unfinished(p)) {
+			if (still_uncommitted(f, p))
+				rc = add_finding(f, K_UNFINISHED_PACK, NULL, path,
+				    p->num, 0, "length=%llu",
+				    (unsigned long long)p->size);
+		} else if (!p->has_length) {
+			if (f->index_present && f->index_ok &&
+			    p->valid_end > DOS_PACK_HEADER_SIZE)
+				rc = add_finding(f, K_NO_PACK_LENGTH, NULL, path,
+				    p->num, 0, "%s", "");
+		} else if (p->committed > p->size) {
+			rc = add_finding(f, K_TRUNCATED_PACK, NULL, path, p->num,
+			    0, "length=%llu committed=%llu",
+			    (unsigned long long)p->size,
+			    (unsigned long long)p->committed);
+		} else if (p->committed < p->size && still_uncommitted(f, p)) {
+			rc = add_finding(f, K_TORN_TAIL, NULL, path, p->num,
+			    p->committed, "offset=%llu length=%llu",
+			    (unsigned long long)p->committed,
+			    (unsigned long long)(p->size - p->committed));
+		}
+	}
+	return rc;
+}
