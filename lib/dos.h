@@ -459,6 +459,15 @@ int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
     uint32_t pack);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
+/*
+ * Take packs/lock, the lock of whoever appends to packs or writes the
+ * index, and write our pid into it for people to read.  Unless nowait,
+ * wait for its holder; with nowait, DOS_EBUSY and *holder its pid.
+ * Whatever the outcome, *lockfd is packs/lock opened (or -1) for the
+ * caller to close; closing it releases the lock.
+ */
+int dos_pack_lock(struct dos_store *st, int nowait, int *lockfd,
+    long *holder);
 
 enum dos_compress_mode {
 	DOS_COMPRESS_AUTO,	/* compress when it pays */

@@ -248,7 +248,6 @@ struct ent *rec_target(const struct group *g);
 
 /* ---- lib/fsck-repair.c */
 
-int lock_packs(struct fsck *f, int *lockfd);
 int repair(struct repair *rp, struct result *res);
 
 #endif

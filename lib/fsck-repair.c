@@ -56,28 +56,6 @@ push_oid(struct dos_oid **v, size_t *nr, size_t *alloc,
 	return 0;
 }
 
-/*
- * Take packs/lock as the pack writer does, waiting for a writer at work:
- * nothing else appends to packs or writes the index while we repair.
- */
-int
-lock_packs(struct fsck *f, int *lockfd)
-{
-	struct flock fl;
-
-	*lockfd = openat(f->st->dirfd, "packs/lock",
-	    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (*lockfd < 0)
-		return DOS_EIO;
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	while (fcntl(*lockfd, F_SETLKW, &fl) < 0)
-		if (errno != EINTR)
-			return DOS_EIO;
-	return 0;
-}
-
 /* Move a file of the container into lost-found/, under a free name. */
 static int
 move_aside(struct fsck *f, const char *path, const char *base)
@@ -461,7 +439,7 @@ heal(struct repair *rp)
 	f->st->index = NULL;
 	close(rp->lockfd);
 	if (rc == 0)
-		rc = lock_packs(f, &rp->lockfd);
+		rc = dos_pack_lock(f->st, 0, &rp->lockfd, NULL);
 	return rc;
 }
 

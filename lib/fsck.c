@@ -294,7 +294,8 @@ dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
 		f.what = DOS_FSCK_WHAT_LOOSE | DOS_FSCK_WHAT_PACKS |
 		    DOS_FSCK_WHAT_INDEX;
 	f.full = !(opts->flags & DOS_FSCK_QUICK);
-	if (repairing && (rc = lock_packs(&f, &rp.lockfd)) < 0)
+	/* Nothing else appends to packs or writes the index while we repair. */
+	if (repairing && (rc = dos_pack_lock(st, 0, &rp.lockfd, NULL)) < 0)
 		goto out;
 	rc = check(&f, &res);
 	if (rc == 0 && repairing && f.fs_nr > 0) {

@@ -269,21 +269,21 @@ struct compress_queue {
 };
 static void queue_start(struct dos_pack_writer *w);
 
-static int
-lock_packs(struct dos_pack_writer *w, int nowait, long *holder)
+int
+dos_pack_lock(struct dos_store *st, int nowait, int *lockfd, long *holder)
 {
 	struct flock fl;
 	char pid[32];
 	int len;
 
-	w->lockfd = openat(w->st->dirfd, "packs/lock",
+	*lockfd = openat(st->dirfd, "packs/lock",
 	    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (w->lockfd < 0)
+	if (*lockfd < 0)
 		return DOS_EIO;
 	memset(&fl, 0, sizeof fl);
 	fl.l_type = F_WRLCK;
 	fl.l_whence = SEEK_SET;
-	while (fcntl(w->lockfd, nowait ? F_SETLK : F_SETLKW, &fl) < 0) {
+	while (fcntl(*lockfd, nowait ? F_SETLK : F_SETLKW, &fl) < 0) {
 		if (errno == EINTR)
 			continue;
 		if (errno != EACCES && errno != EAGAIN)
@@ -291,14 +291,14 @@ lock_packs(struct dos_pack_writer *w, int nowait, long *holder)
 		memset(&fl, 0, sizeof fl);
 		fl.l_type = F_WRLCK;
 		fl.l_whence = SEEK_SET;
-		*holder = fcntl(w->lockfd, F_GETLK, &fl) == 0 &&
+		*holder = fcntl(*lockfd, F_GETLK, &fl) == 0 &&
 		    fl.l_type != F_UNLCK ? (long)fl.l_pid : 0;
 		return DOS_EBUSY;
 	}
 	/* The pid is for people; the lock itself is what counts. */
 	len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-	if (ftruncate(w->lockfd, 0) == 0)
-		(void)!pwrite(w->lockfd, pid, (size_t)len, 0);
+	if (ftruncate(*lockfd, 0) == 0)
+		(void)!pwrite(*lockfd, pid, (size_t)len, 0);
 	return 0;
 }
 
@@ -451,7 +451,8 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	if ((rc = dos_hasher_init(&w->hasher)) < 0 ||
 	    (rc = dos_compressor_init(&w->comp, st->cfg.codec, st->cfg.level)) < 0)
 		goto fail;
-	if ((rc = lock_packs(w, flags & DOS_PACK_NOWAIT, holder)) < 0 ||
+	if ((rc = dos_pack_lock(st, flags & DOS_PACK_NOWAIT, &w->lockfd,
+	    holder)) < 0 ||
 	    (rc = dos_store_index(st, 1, &w->ix)) < 0 ||
 	    (rc = open_current_pack(w)) < 0)
 		goto fail;
