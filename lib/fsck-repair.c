@@ -438,6 +438,7 @@ heal(struct repair *rp)
 	dos_index_close(f->st->index);
 	f->st->index = NULL;
 	close(rp->lockfd);
+	rp->lockfd = -1;
 	if (rc == 0)
 		rc = dos_pack_lock(f->st, 0, &rp->lockfd, NULL);
 	return rc;
