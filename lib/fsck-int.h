@@ -197,10 +197,8 @@ struct repair {
 	struct dos_index *ix;	/* the index being written */
 	size_t txn_nr;		/* records in the open transaction */
 	uint64_t records;	/* records a rebuild wrote */
-	struct dos_oid *heal;	/* damaged packed, good loose: pack again */
-	size_t heal_nr, heal_alloc;
-	struct dos_oid *lost;	/* records dropped with no copy left */
-	size_t lost_nr, lost_alloc;
+	struct dos_oid_list heal;	/* damaged packed, good loose */
+	struct dos_oid_list lost;	/* dropped with no copy left */
 	int lockfd;
 };
 

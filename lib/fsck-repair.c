@@ -43,19 +43,6 @@ note(struct fsck *f, const char *kind, const char *subject, const char *fmt,
 		f->o->repaired(&out, f->o->data);
 }
 
-static int
-push_oid(struct dos_oid **v, size_t *nr, size_t *alloc,
-    const struct dos_oid *oid)
-{
-	struct dos_oid *grown = dos_grow(*v, *nr, alloc, sizeof *grown, 64);
-
-	if (grown == NULL)
-		return DOS_ENOMEM;
-	*v = grown;
-	(*v)[(*nr)++] = *oid;
-	return 0;
-}
-
 /* Move a file of the container into lost-found/, under a free name. */
 static int
 move_aside(struct fsck *f, const char *path, const char *base)
@@ -196,13 +183,11 @@ repair_group(struct fsck *f, struct group *g, void *data)
 			return rc;
 	}
 	if (live && !packed_good && !loose_good &&
-	    (rc = push_oid(&rp->lost, &rp->lost_nr, &rp->lost_alloc,
-	    g->oid)) < 0)
+	    (rc = dos_oid_list_push(&rp->lost, g->oid)) < 0)
 		return rc;
 	if (w != NULL && !packed_good && loose_good) {
 		/* The good loose copy goes into the pack again. */
-		if ((rc = push_oid(&rp->heal, &rp->heal_nr, &rp->heal_alloc,
-		    g->oid)) < 0)
+		if ((rc = dos_oid_list_push(&rp->heal, g->oid)) < 0)
 			return rc;
 		w = NULL;
 	}
@@ -408,7 +393,7 @@ heal(struct repair *rp)
 	size_t i;
 	int rc, fd, existed;
 
-	if (rp->heal_nr == 0)
+	if (rp->heal.nr == 0)
 		return 0;
 	/*
 	 * The writer takes packs/lock too; this process holds it already,
@@ -418,18 +403,18 @@ heal(struct repair *rp)
 	if ((rc = dos_pack_writer_open(f->st, 0, DOS_COMPRESS_AUTO, &w,
 	    &holder)) < 0)
 		return rc;
-	for (i = 0; i < rp->heal_nr && rc == 0; i++) {
-		dos_loose_name(f->st, &rp->heal[i], name, sizeof name);
+	for (i = 0; i < rp->heal.nr && rc == 0; i++) {
+		dos_loose_name(f->st, &rp->heal.oids[i], name, sizeof name);
 		fd = dos_open_beneath(f->st->loosefd, name, O_RDONLY, 0);
 		if (fd < 0) {
 			rc = DOS_EIO;
 			break;
 		}
-		rc = dos_pack_writer_add_fd(w, fd, &rp->heal[i],
+		rc = dos_pack_writer_add_fd(w, fd, &rp->heal.oids[i],
 		    DOS_PACK_ADD_NO_DEDUP, &got, &existed);
 		close(fd);
 		if (rc == 0)
-			note(f, "healed", dos_oid_to_hex(&rp->heal[i], hex),
+			note(f, "healed", dos_oid_to_hex(&rp->heal.oids[i], hex),
 			    "packed again from loose/%s", name);
 	}
 	if (rc == 0)

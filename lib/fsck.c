@@ -303,9 +303,9 @@ dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
 		reset_check(&f, &res);
 		if (rc == 0)
 			rc = check(&f, &res);
-		for (i = 0; i < rp.lost_nr && rc == 0; i++)
-			rc = add_finding(&f, K_LOST, &rp.lost[i], NULL, 0, 0,
-			    "%s", "");
+		for (i = 0; i < rp.lost.nr && rc == 0; i++)
+			rc = add_finding(&f, K_LOST, &rp.lost.oids[i], NULL, 0,
+			    0, "%s", "");
 	}
 	if (rc == 0) {
 		rc = (int)report_all(&f);
@@ -314,8 +314,8 @@ dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
 	}
 out:
 	reset_check(&f, &res);
-	free(rp.heal);
-	free(rp.lost);
+	free(rp.heal.oids);
+	free(rp.lost.oids);
 	if (rp.lockfd >= 0)
 		close(rp.lockfd);
 	return rc;
