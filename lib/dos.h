@@ -891,8 +891,18 @@ int dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
     const struct dos_oid *oid, int *loose, int *packed);
 
-/* A sandbox/ temp file nobody will finish: its writer died, or too old. */
-int dos_temp_is_stale(const char *name, time_t mtime, time_t now);
+/*
+ * Whether a sandbox/ temp file is one nobody will finish, and why: its
+ * writer died (its name says which process made it: *pid), or it is
+ * older than a day.  gc removes such files and fsck reports them.
+ */
+enum dos_temp_stale {
+	DOS_TEMP_LIVE,
+	DOS_TEMP_ORPHAN,	/* process *pid is gone */
+	DOS_TEMP_OLD,
+};
+enum dos_temp_stale dos_temp_is_stale(const char *name, time_t mtime,
+    time_t now, long *pid);
 int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
 
 /* ---- lib/count.c: listing and counting objects ----------------------- */

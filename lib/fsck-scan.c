@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,6 @@
 #include "fsck-int.h"
 
 #define LOOSE_JOB 256		/* loose files per job */
-#define STALE_TEMP_AGE (24 * 60 * 60)
 
 static void
 progress(struct fsck *f, const char *what, uint64_t done, uint64_t total)
@@ -268,21 +266,17 @@ list_loose(struct fsck *f)
 	return rc;
 }
 
-/*
- * sandbox/ holds the temp files of writers.  One whose writer is dead (its
- * name says which process made it) or that is older than a day is a
- * leftover.
- */
+/* sandbox/ holds the temp files of writers: report the leftovers. */
 int
 check_sandbox(struct fsck *f)
 {
 	char path[512];
 	struct dirent *d;
 	struct stat sb;
+	time_t now = time(NULL);
 	long pid;
-	char *end;
 	DIR *dir;
-	int fd, rc = 0, dead;
+	int fd, rc = 0;
 
 	fd = openat(f->st->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
@@ -297,19 +291,18 @@ check_sandbox(struct fsck *f)
 		if (fstatat(fd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
 			continue;	/* finished meanwhile */
 		snprintf(path, sizeof path, "sandbox/%s", d->d_name);
-		dead = 0;
-		if (strncmp(d->d_name, "obj-", 4) == 0) {
-			errno = 0;
-			pid = strtol(d->d_name + 4, &end, 10);
-			dead = errno == 0 && *end == '-' && pid > 0 &&
-			    kill((pid_t)pid, 0) < 0 && errno == ESRCH;
-			if (dead)
-				rc = add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
-				    "process %ld is gone", pid);
-		}
-		if (!dead && time(NULL) - sb.st_mtime > STALE_TEMP_AGE)
+		switch (dos_temp_is_stale(d->d_name, sb.st_mtime, now, &pid)) {
+		case DOS_TEMP_ORPHAN:
+			rc = add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
+			    "process %ld is gone", pid);
+			break;
+		case DOS_TEMP_OLD:
 			rc = add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
 			    "older than 1 day");
+			break;
+		case DOS_TEMP_LIVE:
+			break;
+		}
 	}
 	closedir(dir);
 	return rc;

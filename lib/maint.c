@@ -785,19 +785,19 @@ temp_pid(const char *name)
 
 	if (strncmp(name, "obj-", 4) != 0)
 		return 0;
+	errno = 0;
 	pid = strtol(name + 4, &end, 10);
-	return *end == '-' && pid > 0 ? pid : 0;
+	return errno == 0 && *end == '-' && pid > 0 ? pid : 0;
 }
 
-int
-dos_temp_is_stale(const char *name, time_t mtime, time_t now)
+enum dos_temp_stale
+dos_temp_is_stale(const char *name, time_t mtime, time_t now, long *pid)
 {
-	long pid = temp_pid(name);
-
-	if (now - mtime > STALE_TEMP_SECONDS)
-		return 1;
 	/* Its writer is gone: nobody will ever rename it into place. */
-	return pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH;
+	if ((*pid = temp_pid(name)) > 0 && kill((pid_t)*pid, 0) < 0 &&
+	    errno == ESRCH)
+		return DOS_TEMP_ORPHAN;
+	return now - mtime > STALE_TEMP_SECONDS ? DOS_TEMP_OLD : DOS_TEMP_LIVE;
 }
 
 int
@@ -806,6 +806,7 @@ dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
 	struct dirent *e;
 	struct stat sb;
 	time_t now = time(NULL);
+	long pid;
 	DIR *d;
 	int fd, rc = 0;
 
@@ -821,7 +822,8 @@ dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
 		if (e->d_name[0] == '.')
 			continue;
 		if (fstatat(st->tmpfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !dos_temp_is_stale(e->d_name, sb.st_mtime, now))
+		    dos_temp_is_stale(e->d_name, sb.st_mtime, now, &pid) ==
+		    DOS_TEMP_LIVE)
 			continue;
 		if (dos_step_unlink("gc-temp-unlink", st->tmpfd, e->d_name) == 0)
 			(*removed)++;
