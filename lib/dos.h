@@ -220,6 +220,11 @@ int dos_open_subdir(int dirfd, const char *name);
 int dos_opendir(int dirfd, const char *name, DIR **d);
 /* mkdir -p of path (absolute or relative to the cwd). */
 int dos_mkdir_p(const char *path, mode_t mode);
+/*
+ * rm -rf of name below dirfd, as far as it goes, never through a symbolic
+ * link (one is removed itself).
+ */
+void dos_remove_tree(int dirfd, const char *name);
 
 /* ---- lib/fault.c: the durable steps of the write paths -------------- */
 

@@ -51,7 +51,6 @@
  * directory, which goes away once the removal is durable or the process
  * exits.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -377,28 +376,6 @@ record(struct step *s)
 	}
 }
 
-static void
-remove_tree(const char *path)
-{
-	struct dirent *e;
-	DIR *d;
-	char *sub;
-
-	if ((d = opendir(path)) != NULL) {
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
-			    (sub = malloc(strlen(path) + strlen(e->d_name) + 2)) == NULL)
-				continue;
-			sprintf(sub, "%s/%s", path, e->d_name);
-			if (unlink(sub) < 0 && errno == EISDIR)
-				remove_tree(sub);
-			free(sub);
-		}
-		closedir(d);
-	}
-	rmdir(path);
-}
-
 /* Undo what is not durable, newest first, and die as the power did. */
 static void __attribute__((noreturn))
 lose_power(void)
@@ -418,7 +395,7 @@ lose_power(void)
 		switch (c->op) {
 		case OP_CREATE:
 			if (c->is_dir)
-				remove_tree(c->path);
+				dos_remove_tree(AT_FDCWD, c->path);
 			else
 				unlink(c->path);
 			break;

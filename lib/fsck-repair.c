@@ -4,7 +4,6 @@
  * rebuilt from the packs and swapped in; torn pack tails are cut off; and
  * damaged packed copies with a good loose one are packed again.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -212,36 +211,6 @@ repair_group(struct fsck *f, struct group *g, void *data)
 	return 0;
 }
 
-/* Remove a directory tree (an old index environment). */
-static void
-remove_tree(int dirfd, const char *name)
-{
-	struct dirent *d;
-	DIR *dir;
-	int fd;
-
-	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-	    O_CLOEXEC);
-	if (fd < 0) {
-		unlinkat(dirfd, name, 0);
-		return;
-	}
-	if ((dir = fdopendir(fd)) == NULL) {
-		close(fd);
-		return;
-	}
-	while ((d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		if (unlinkat(fd, d->d_name, 0) < 0 && errno == EISDIR)
-			remove_tree(fd, d->d_name);
-		else if (errno == EISDIR || errno == EPERM)
-			remove_tree(fd, d->d_name);
-	}
-	closedir(dir);
-	unlinkat(dirfd, name, AT_REMOVEDIR);
-}
-
 /*
  * A fresh index is built in index.new/index, a complete environment of
  * its own that no other process knows, and then swapped with index/ in
@@ -258,7 +227,7 @@ open_new_index(struct repair *rp, struct dos_store *tmp)
 	size_t len = strlen(f->st->path) + sizeof "/index.new";
 	int rc;
 
-	remove_tree(f->st->dirfd, "index.new");
+	dos_remove_tree(f->st->dirfd, "index.new");
 	if (mkdirat(f->st->dirfd, "index.new", 0777) < 0)
 		return DOS_EIO;
 	/* dos_index_open() makes <path>/index: give it index.new/ as path. */
@@ -288,7 +257,7 @@ swap_in_index(struct repair *rp)
 	if (rc < 0 ||
 	    dos_fsync_dir("fsck-index-swap-fsync", f->st->dirfd, ".") < 0)
 		return DOS_EIO;
-	remove_tree(f->st->dirfd, "index.new");
+	dos_remove_tree(f->st->dirfd, "index.new");
 	return 0;
 }
 

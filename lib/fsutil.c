@@ -126,6 +126,35 @@ dos_mkdir_p(const char *path, mode_t mode)
 	return rc;
 }
 
+void
+dos_remove_tree(int dirfd, const char *name)
+{
+	struct dirent *d;
+	DIR *dir;
+	int fd;
+
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC);
+	if (fd < 0) {
+		unlinkat(dirfd, name, 0);
+		return;
+	}
+	if ((dir = fdopendir(fd)) == NULL) {
+		close(fd);
+		return;
+	}
+	while ((d = readdir(dir)) != NULL) {
+		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
+			continue;
+		/* A directory: EISDIR from Linux, EPERM from POSIX. */
+		if (unlinkat(fd, d->d_name, 0) < 0 &&
+		    (errno == EISDIR || errno == EPERM))
+			dos_remove_tree(fd, d->d_name);
+	}
+	closedir(dir);
+	unlinkat(dirfd, name, AT_REMOVEDIR);
+}
+
 /*
  * Open path below dirfd without following any symbolic link and without
  * leaving the directory, so a hostile container cannot point dos outside
