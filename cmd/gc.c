@@ -24,9 +24,6 @@ static const struct option gc_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-/* Packs with more dead bytes than this percentage are rewritten. */
-#define GC_THRESHOLD 20
-
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
 
@@ -67,7 +64,7 @@ cmd_main(int argc, char **argv)
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);
 	rc = dos_repack(&store, writer,
 	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
-	    aggressive ? 0 : GC_THRESHOLD, &maint, &stats);
+	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
 	if (rc < 0)
 		die("unable to repack '%s': %s", store.path, dos_strerror(rc));
 	if ((rc = dos_clean_sandbox(&store, &temps)) < 0)

@@ -27,8 +27,6 @@ static const struct option repack_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-#define DEFAULT_THRESHOLD 20
-
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
 
@@ -42,7 +40,7 @@ cmd_main(int argc, char **argv)
 	int mode = DOS_COMPRESS_KEEP;
 	char dropped[32], *end;
 	unsigned flags = 0;
-	long threshold = DEFAULT_THRESHOLD;
+	long threshold = DOS_REPACK_THRESHOLD;
 	int opt, quiet = 0, rc;
 
 	while ((opt = getopt_long(argc, argv, "+hq", repack_options, NULL)) != -1) {

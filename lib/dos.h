@@ -882,8 +882,10 @@ struct dos_repack_stats {
 /*
  * Rewrite into new packs every pack whose dead bytes exceed threshold
  * percent (every pack unless mode is DOS_COMPRESS_KEEP, which copies
- * entries as stored), then delete the old packs.
+ * entries as stored), then delete the old packs.  dos gc, and dos repack
+ * without --threshold, use DOS_REPACK_THRESHOLD.
  */
+#define DOS_REPACK_THRESHOLD 20
 int dos_repack(struct dos_store *st, struct dos_pack_writer *w,
     enum dos_compress_mode mode, unsigned threshold,
     const struct dos_maint *m, struct dos_repack_stats *stats);
