@@ -899,17 +899,21 @@ int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
     const struct dos_oid *oid, int *loose, int *packed);
 
 /*
- * Whether a sandbox/ temp file is one nobody will finish, and why: its
- * writer died (its name says which process made it: *pid), or it is
- * older than a day.  gc removes such files and fsck reports them.
+ * The leftovers of sandbox/, the temp files nobody will finish: fn is
+ * called with each (until it returns non-zero, which is returned) and
+ * why it is one: its writer died (its name says which process made it:
+ * pid), or it is older than a day.  gc removes them and fsck reports them.
+ * DOS_EIO if sandbox/ cannot be read.
  */
 enum dos_temp_stale {
 	DOS_TEMP_LIVE,
-	DOS_TEMP_ORPHAN,	/* process *pid is gone */
+	DOS_TEMP_ORPHAN,	/* process pid is gone */
 	DOS_TEMP_OLD,
 };
-enum dos_temp_stale dos_temp_is_stale(const char *name, time_t mtime,
-    time_t now, long *pid);
+typedef int dos_stale_temp_fn(void *data, const char *name,
+    enum dos_temp_stale why, long pid);
+int dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
+    void *data);
 int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
 
 /* ---- lib/count.c: listing and counting objects ----------------------- */

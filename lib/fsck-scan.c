@@ -266,45 +266,30 @@ list_loose(struct fsck *f)
 	return rc;
 }
 
+static int
+report_stale_temp(void *data, const char *name, enum dos_temp_stale why,
+    long pid)
+{
+	struct fsck *f = data;
+	char path[512];
+
+	snprintf(path, sizeof path, "sandbox/%s", name);
+	if (why == DOS_TEMP_ORPHAN)
+		return add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
+		    "process %ld is gone", pid);
+	return add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
+	    "older than 1 day");
+}
+
 /* sandbox/ holds the temp files of writers: report the leftovers. */
 int
 check_sandbox(struct fsck *f)
 {
-	char path[512];
-	struct dirent *d;
-	struct stat sb;
-	time_t now = time(NULL);
-	long pid;
-	DIR *dir;
-	int fd, rc = 0;
+	int rc = dos_for_each_stale_temp(f->st, report_stale_temp, f);
 
-	fd = openat(f->st->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
-		if (fd >= 0)
-			close(fd);
+	if (rc == DOS_EIO)
 		return add_finding(f, K_UNREADABLE, NULL, "sandbox", 0, 0, "%s",
 		    strerror(errno));
-	}
-	while (rc == 0 && (d = readdir(dir)) != NULL) {
-		if (strcmp(d->d_name, ".") == 0 || strcmp(d->d_name, "..") == 0)
-			continue;
-		if (fstatat(fd, d->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-			continue;	/* finished meanwhile */
-		snprintf(path, sizeof path, "sandbox/%s", d->d_name);
-		switch (dos_temp_is_stale(d->d_name, sb.st_mtime, now, &pid)) {
-		case DOS_TEMP_ORPHAN:
-			rc = add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
-			    "process %ld is gone", pid);
-			break;
-		case DOS_TEMP_OLD:
-			rc = add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
-			    "older than 1 day");
-			break;
-		case DOS_TEMP_LIVE:
-			break;
-		}
-	}
-	closedir(dir);
 	return rc;
 }
 

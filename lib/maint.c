@@ -790,8 +790,9 @@ temp_pid(const char *name)
 	return errno == 0 && *end == '-' && pid > 0 ? pid : 0;
 }
 
-enum dos_temp_stale
-dos_temp_is_stale(const char *name, time_t mtime, time_t now, long *pid)
+/* Whether a temp file is one nobody will finish, and why. */
+static enum dos_temp_stale
+temp_is_stale(const char *name, time_t mtime, time_t now, long *pid)
 {
 	/* Its writer is gone: nobody will ever rename it into place. */
 	if ((*pid = temp_pid(name)) > 0 && kill((pid_t)*pid, 0) < 0 &&
@@ -801,35 +802,60 @@ dos_temp_is_stale(const char *name, time_t mtime, time_t now, long *pid)
 }
 
 int
-dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
+dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
+    void *data)
 {
 	struct dirent *e;
 	struct stat sb;
+	enum dos_temp_stale why;
 	time_t now = time(NULL);
 	long pid;
 	DIR *d;
 	int fd, rc = 0;
 
-	*removed = 0;
-	if ((fd = dup(st->tmpfd)) < 0)
-		return DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
+	fd = openat(st->tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
+		if (fd >= 0)
+			close(fd);
 		return DOS_EIO;
 	}
-	rewinddir(d);
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (fstatat(st->tmpfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    dos_temp_is_stale(e->d_name, sb.st_mtime, now, &pid) ==
-		    DOS_TEMP_LIVE)
-			continue;
-		if (dos_step_unlink("gc-temp-unlink", st->tmpfd, e->d_name) == 0)
-			(*removed)++;
-		else if (errno != ENOENT)
-			rc = DOS_EIO;
+		if (fstatat(st->tmpfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;	/* finished meanwhile */
+		why = temp_is_stale(e->d_name, sb.st_mtime, now, &pid);
+		if (why != DOS_TEMP_LIVE)
+			rc = fn(data, e->d_name, why, pid);
 	}
 	closedir(d);
 	return rc;
+}
+
+struct clean {
+	struct dos_store *st;
+	uint64_t removed;
+	int rc;
+};
+
+static int
+clean_temp(void *data, const char *name, enum dos_temp_stale why, long pid)
+{
+	struct clean *c = data;
+
+	if (dos_step_unlink("gc-temp-unlink", c->st->tmpfd, name) == 0)
+		c->removed++;
+	else if (errno != ENOENT)
+		c->rc = DOS_EIO;
+	return 0;
+}
+
+int
+dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
+{
+	struct clean c = { st, 0, 0 };
+	int rc = dos_for_each_stale_temp(st, clean_temp, &c);
+
+	*removed = c.removed;
+	return rc < 0 ? rc : c.rc;
 }
