@@ -74,7 +74,8 @@ check_store() {
 	for k in $(seq 0 7); do
 		rc=0
 		wait "${pids[k]}" || rc=$?
-		[ "$rc" -eq 0 ] && [ ! -s "err$k" ]
+		[ "$rc" -eq 0 ]
+		[ ! -s "err$k" ]
 		diff -u expect "out$k"
 	done
 	check_store >stored
@@ -103,7 +104,8 @@ check_store() {
 		wait "$pid"
 	done
 	for k in 0 1 2 3; do
-		[ ! -s "werr$k" ] && [ ! -s "rerr$k" ]
+		[ ! -s "werr$k" ]
+		[ ! -s "rerr$k" ]
 		[ "$(grep -c ' corrupt$' "read$k")" -eq 0 ]
 	done
 	check_store >stored

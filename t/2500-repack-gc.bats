@@ -448,7 +448,7 @@ stop_holder() {
 	sleep 0 &
 	dead=$!
 	wait "$dead"
-	! kill -0 "$dead" 2>/dev/null
+	run -1 kill -0 "$dead"
 	sb="$DOS_DIR/sandbox"
 	printf partial >"$sb/obj-$dead-0-deadbeef"
 	printf partial >"$sb/obj-$$-0-deadbeef"

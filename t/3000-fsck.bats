@@ -273,7 +273,8 @@ unfinished-pack packs/2 length=16" ]
 	[ "$stderr" = "dos fsck: removed packs/1
 dos fsck: removed packs/2
 dos fsck: no problems found" ]
-	[ ! -e "$DOS_DIR/packs/1" ] && [ ! -e "$DOS_DIR/packs/2" ]
+	[ ! -e "$DOS_DIR/packs/1" ]
+	[ ! -e "$DOS_DIR/packs/2" ]
 	all_intact
 	run -0 dos hash-object -w --to-pack data/abc
 	run -0 dos fsck -q

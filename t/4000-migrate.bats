@@ -208,7 +208,7 @@ add_loose() {
 	tail -n +2 "$FIXTURES/14_repack_interrupted/deleted.tsv" | cut -f1 >deleted
 	[ -s deleted ]
 	run -0 dos --dir=new cat-object --batch-check <deleted
-	! grep -qv ' missing$' <<<"$output"
+	run -1 grep -qv ' missing$' <<<"$output"
 }
 
 @test "12_sha1: objects are re-keyed to sha256 and the map says how" {
@@ -328,7 +328,8 @@ migrate_point() {
 	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
 	[ ! -e new/migrating ]
 	run -0 dos migrate -q 15_edge_states/container new
-	[ ! -e new/migrating ] && [ ! -e new/migrating.tmp ]
+	[ ! -e new/migrating ]
+	[ ! -e new/migrating.tmp ]
 	expected_objects 15_edge_states >expect
 	actual_objects new >actual
 	diff -u expect actual
@@ -553,7 +554,7 @@ migrate_point() {
 	script -qec "dos migrate -q 14_repack_interrupted/container new6" /dev/null >tty.out
 	[ ! -s tty.out ]
 	script -qec "dos migrate --no-progress 14_repack_interrupted/container new7" /dev/null >tty.out
-	! grep -q 'migrating objects' tty.out
+	run -1 grep -q 'migrating objects' tty.out
 }
 
 @test "usage errors exit 129" {
