@@ -145,8 +145,8 @@ packer() {
 	cmp want got
 	dos cat-object --batch-all-objects --batch-check='%(objectname)' >listed
 	diff -u all listed
-	dos cat-object --batch-all-objects --unordered --batch-check='%(objectname)' |
-	    sort >listed
+	dos cat-object --batch-all-objects --unordered --batch-check='%(objectname)' >listed
+	sort -o listed listed
 	diff -u all listed
 	run -0 --separate-stderr dos cat-object --batch-all-objects --batch-check='%(storage)'
 	[ "$(printf '%s\n' "$output" | sort -u)" = packed ]
