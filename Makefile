@@ -121,6 +121,7 @@ deps:
 
 lint:
 	mandoc -Tlint -W warning $(MANPAGES)
+	t/lint-tests
 
 test: deps
 	$(MAKE) all testprogs

@@ -301,7 +301,9 @@ EOF
 
 # The commands dos --help lists.
 listed_commands() {
-	dos --help | sed -n '/^The dos commands are:$/,/^$/s/^   \([a-z-]*\) .*/\1/p'
+	local help
+	help=$(dos --help) || return
+	sed -n '/^The dos commands are:$/,/^$/s/^   \([a-z-]*\) .*/\1/p' <<<"$help"
 }
 
 @test "every listed command answers -h, --version and a bad option" {

@@ -43,7 +43,9 @@ snapshot() {
 	run -0 --separate-stderr dos init a/b/c
 	[ "$output" = "Initialized empty dos container in $BATS_TEST_TMPDIR/a/b/c/" ]
 	[ "$stderr" = "" ]
-	[ -d a/b/c/loose ] && [ -d a/b/c/packs ] && [ -d a/b/c/sandbox ]
+	[ -d a/b/c/loose ]
+	[ -d a/b/c/packs ]
+	[ -d a/b/c/sandbox ]
 	[ -f a/b/c/config.json ]
 	[ -z "$(find a/b/c/loose a/b/c/packs a/b/c/sandbox -mindepth 1)" ]
 }
@@ -88,7 +90,8 @@ snapshot() {
 	dos init -q two
 	id1=$(grep container_id one/config.json)
 	id2=$(grep container_id two/config.json)
-	[ -n "$id1" ] && [ "$id1" != "$id2" ]
+	[ -n "$id1" ]
+	[ "$id1" != "$id2" ]
 }
 
 @test "re-init of a container says so and changes nothing" {
@@ -154,7 +157,8 @@ snapshot() {
 	mkdir -p d/loose d/sandbox
 	run -0 --separate-stderr dos init d
 	[ "$output" = "Initialized empty dos container in $BATS_TEST_TMPDIR/d/" ]
-	[ -d d/packs ] && [ -f d/config.json ]
+	[ -d d/packs ]
+	[ -f d/config.json ]
 }
 
 @test "init refuses a path that is a file" {
@@ -279,7 +283,8 @@ snapshot() {
 	run -129 --separate-stderr dos init one two
 	[ "$output" = "" ]
 	[ "${stderr%%$'\n'*}" = "dos-init: error: too many arguments" ]
-	[ ! -e one ] && [ ! -e two ]
+	[ ! -e one ]
+	[ ! -e two ]
 }
 
 @test "init without a directory uses --dir, then \$DOS_DIR, then the current directory" {
@@ -295,14 +300,17 @@ snapshot() {
 	[ "$output" = "Initialized empty dos container in $BATS_TEST_TMPDIR/cwd/" ]
 	DOS_DIR= run -0 --separate-stderr dos init
 	[ "$output" = "Reinitialized existing dos container in $BATS_TEST_TMPDIR/cwd/" ]
-	[ -f "$BATS_TEST_TMPDIR/env/config.json" ] && [ -f "$BATS_TEST_TMPDIR/opt/config.json" ]
-	[ -f "$BATS_TEST_TMPDIR/disp/config.json" ] && [ -f "$BATS_TEST_TMPDIR/cwd/config.json" ]
+	[ -f "$BATS_TEST_TMPDIR/env/config.json" ]
+	[ -f "$BATS_TEST_TMPDIR/opt/config.json" ]
+	[ -f "$BATS_TEST_TMPDIR/disp/config.json" ]
+	[ -f "$BATS_TEST_TMPDIR/cwd/config.json" ]
 }
 
 @test "an explicit directory wins over --dir and \$DOS_DIR" {
 	DOS_DIR="$BATS_TEST_TMPDIR/env" run -0 --separate-stderr dos init --dir=opt arg
 	[ "$output" = "Initialized empty dos container in $BATS_TEST_TMPDIR/arg/" ]
-	[ ! -e env ] && [ ! -e opt ]
+	[ ! -e env ]
+	[ ! -e opt ]
 }
 
 @test "commands use --dir, then \$DOS_DIR, then the current directory" {

@@ -276,7 +276,8 @@ EOF
 	printf '%s\n' "$output" >actual
 	diff -u expect actual
 	[ "$stderr" = "dos-hash-object: error: could not open 'nope' for reading: No such file or directory" ]
-	[ -f "$(loose_path "$ABC_OID")" ] && [ -f "$(loose_path "$EMPTY_OID")" ]
+	[ -f "$(loose_path "$ABC_OID")" ]
+	[ -f "$(loose_path "$EMPTY_OID")" ]
 	sandbox_is_empty
 }
 
@@ -338,7 +339,8 @@ EOF
 	for f in abc empty rand; do
 		oid=$(sha256_of "$f")
 		path="$DOS_DIR/loose/${oid:0:2}/${oid:2}"
-		[ -f "$path" ] && [ ! -L "$path" ]
+		[ -f "$path" ]
+		[ ! -L "$path" ]
 		[ "$(stat -c %a "$path")" = 444 ]
 		cmp "$f" "$path"
 	done
@@ -362,7 +364,8 @@ EOF
 	touch -h -d @1000000000 "$path"
 	before=$(snapshot_store)
 	run -0 --separate-stderr dos hash-object -w abc abc
-	[ "${lines[0]}" = "$ABC_OID" ] && [ "${lines[1]}" = "$ABC_OID" ]
+	[ "${lines[0]}" = "$ABC_OID" ]
+	[ "${lines[1]}" = "$ABC_OID" ]
 	run -0 --separate-stderr dos hash-object -w --stdin-paths <<<abc
 	[ "$output" = "$ABC_OID" ]
 	[ "$(stat -c %Y "$path")" = 1000000000 ]
@@ -505,7 +508,8 @@ EOF
 	[ "$(stat -c %s "$path")" -eq 3221225472 ]
 	# Read back and compared byte for byte with the (sparse, cheap) original.
 	run -0 --separate-stderr bash -c "set -o pipefail; dos cat-object $known | cmp - big"
-	[ "$output" = "" ] && [ "$stderr" = "" ]
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 	run -0 --separate-stderr dos cat-object -s "$known"
 	[ "$output" = 3221225472 ]
 	sandbox_is_empty

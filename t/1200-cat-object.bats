@@ -32,7 +32,8 @@ unprotect() {
 	rand=$(dos hash-object -w rand)
 	bin=$(dos hash-object -w bin)
 	run -0 --separate-stderr dos cat-object "$ABC_OID"
-	[ "$output" = abc ] && [ "$stderr" = "" ]
+	[ "$output" = abc ]
+	[ "$stderr" = "" ]
 	dos cat-object "$rand" >out
 	cmp rand out
 	dos cat-object "$bin" >out
@@ -44,7 +45,8 @@ unprotect() {
 @test "cat-object -s prints the size" {
 	store_basic
 	run -0 --separate-stderr dos cat-object -s "$ABC_OID"
-	[ "$output" = 3 ] && [ "$stderr" = "" ]
+	[ "$output" = 3 ]
+	[ "$stderr" = "" ]
 	run -0 --separate-stderr dos cat-object -s "$EMPTY_OID"
 	[ "$output" = 0 ]
 	run -0 --separate-stderr dos cat-object -s ba78
@@ -54,13 +56,17 @@ unprotect() {
 @test "cat-object -e: 0 when present, 1 when absent, silently" {
 	store_basic
 	run -0 --separate-stderr dos cat-object -e "$ABC_OID"
-	[ "$output" = "" ] && [ "$stderr" = "" ]
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 	run -0 --separate-stderr dos cat-object -e ba78
-	[ "$output" = "" ] && [ "$stderr" = "" ]
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 	run -1 --separate-stderr dos cat-object -e "$ZERO_OID"
-	[ "$output" = "" ] && [ "$stderr" = "" ]
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 	run -1 --separate-stderr dos cat-object -e ffff
-	[ "$output" = "" ] && [ "$stderr" = "" ]
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 }
 
 @test "cat-object -e with a name that is not an object name is fatal" {
@@ -316,7 +322,8 @@ line missing" "$ABC_OID 3" abc >expect
 
 @test "--batch-all-objects in an empty container prints nothing" {
 	run -0 --separate-stderr dos cat-object --batch-all-objects --batch
-	[ "$output" = "" ] && [ "$stderr" = "" ]
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 }
 
 @test "option misuse is a usage error (129)" {

@@ -64,7 +64,7 @@ check_store() {
 	: >empty
 	big=$(sha256_of big)
 	for i in $(seq 1 50); do echo "small $i" >"s$i"; done
-	printf '%s\n' big abc empty s* >list
+	printf '%s\n' big abc empty s[0-9]* >list
 	xargs sha256sum <list | cut -d' ' -f1 >expect
 	pids=()
 	for k in $(seq 0 7); do
@@ -74,7 +74,8 @@ check_store() {
 	for k in $(seq 0 7); do
 		rc=0
 		wait "${pids[k]}" || rc=$?
-		[ "$rc" -eq 0 ] && [ ! -s "err$k" ]
+		[ "$rc" -eq 0 ]
+		[ ! -s "err$k" ]
 		diff -u expect "out$k"
 	done
 	check_store >stored
@@ -103,7 +104,8 @@ check_store() {
 		wait "$pid"
 	done
 	for k in 0 1 2 3; do
-		[ ! -s "werr$k" ] && [ ! -s "rerr$k" ]
+		[ ! -s "werr$k" ]
+		[ ! -s "rerr$k" ]
 		[ "$(grep -c ' corrupt$' "read$k")" -eq 0 ]
 	done
 	check_store >stored

@@ -30,7 +30,7 @@ expected_batch() {
 all_intact() {
 	local id path
 	while read -r id path; do
-		[ "$(dos cat-object "$id" | sha256sum | cut -d' ' -f1)" = "$id" ] || {
+		dos cat-object "$id" >read_back && [ "$(sha256_of read_back)" = "$id" ] || {
 			echo "object $id ($path) does not read back" >&2
 			return 1
 		}
@@ -216,8 +216,8 @@ size_of() {
 		[ "$(size_of "$DOS_DIR/packs/$p")" -eq $((16 + 13 * 5064)) ]
 	done
 	[ "$(size_of "$DOS_DIR/packs/3")" -eq $((16 + 5064)) ]
-	dos cat-object --batch-all-objects --batch-check='%(pack)' | sort | uniq -c |
-	    awk '{ print $2 ":" $1 }' >actual
+	dos cat-object --batch-all-objects --batch-check='%(pack)' >packs_of
+	sort packs_of | uniq -c | awk '{ print $2 ":" $1 }' >actual
 	printf '%s\n' 0:13 1:13 2:13 3:1 >expect
 	diff -u expect actual
 	[ "$(loose_files)" = "" ]
@@ -261,7 +261,8 @@ size_of() {
 	dos pack -q --compress=always
 	[ "$(where "$id")" = "packed 0 zstd" ]
 	[ "$(where "$ten")" = "packed 0 zstd" ]
-	[ "$(dos cat-object "$id" | sha256sum | cut -d' ' -f1)" = "$id" ]
+	dos cat-object "$id" >out
+	[ "$(sha256_of out)" = "$id" ]
 	[ "$(dos cat-object "$ten")" = 0123456789 ]
 }
 
@@ -393,8 +394,8 @@ start_holder() {
 	diff -u expect actual
 	[ "$(loose_files)" = "" ]
 	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\nlock')" ]
-	dos cat-object --batch-check='%(storage) %(pack)' <actual | sort -u >where
-	[ "$(cat where)" = "packed 0" ]
+	dos cat-object --batch-check='%(storage) %(pack)' <actual >where
+	[ "$(sort -u where)" = "packed 0" ]
 	all_intact manifest
 }
 
@@ -704,8 +705,8 @@ others_intact() {
 @test "a truncated pack: objects past the cut are corrupt, earlier ones fine" {
 	pack_for_damage
 	# Cut inside the header of the fourth entry.
-	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' |
-	    sort -n >entries
+	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' >entries
+	sort -n -o entries entries
 	cut_at=$(($(sed -n 4p entries | cut -d' ' -f1) + 32))
 	truncate -s "$cut_at" "$pack"
 	head -n 3 entries | cut -d' ' -f2 >good
@@ -745,8 +746,8 @@ others_intact() {
 
 @test "--unordered over a truncated pack lists the same objects as sorted" {
 	pack_for_damage
-	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' |
-	    sort -n >entries
+	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' >entries
+	sort -n -o entries entries
 	truncate -s $(($(sed -n 4p entries | cut -d' ' -f1) + 32)) "$pack"
 	dos cat-object --batch-all-objects --batch-check='%(objectname)' >sorted
 	[ "$(wc -l <sorted)" -eq 6 ]

@@ -121,7 +121,8 @@ packer() {
 	cat fail.* 2>/dev/null >failures || true
 	[ ! -s failures ] || { cat failures; false; }
 	# Everything was exercised: readers read, packers packed.
-	[ -s reads.1 ] && [ -s reads.2 ]
+	[ -s reads.1 ]
+	[ -s reads.2 ]
 	[ "$(grep -c ok packs.1)" -ge 1 ]
 	[ "$(grep -c ok packs.2)" -ge 1 ]
 
@@ -144,8 +145,8 @@ packer() {
 	cmp want got
 	dos cat-object --batch-all-objects --batch-check='%(objectname)' >listed
 	diff -u all listed
-	dos cat-object --batch-all-objects --unordered --batch-check='%(objectname)' |
-	    sort >listed
+	dos cat-object --batch-all-objects --unordered --batch-check='%(objectname)' >listed
+	sort -o listed listed
 	diff -u all listed
 	run -0 --separate-stderr dos cat-object --batch-all-objects --batch-check='%(storage)'
 	[ "$(printf '%s\n' "$output" | sort -u)" = packed ]
@@ -169,10 +170,12 @@ packer() {
 	done
 	touch writers.done
 	wait
-	[ "$(cat rc.loose1)" = 0 ] && [ "$(cat rc.loose2)" = 0 ]
+	[ "$(cat rc.loose1)" = 0 ]
+	[ "$(cat rc.loose2)" = 0 ]
 	cat fail.* 2>/dev/null >failures || true
 	[ ! -s failures ] || { cat failures; false; }
-	[ -s reads.1 ] && [ -s reads.2 ]
+	[ -s reads.1 ]
+	[ -s reads.2 ]
 	run -0 --separate-stderr timeout 60 dos pack -q
 	# Several packs, and every object reads back.
 	[ -e "$DOS_DIR/packs/1" ]

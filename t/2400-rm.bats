@@ -204,8 +204,8 @@ intact() {
 	[ "$output" = "" ]
 	dos cat-object --batch-all-objects --batch-check='%(objectname)' >all
 	diff -u kept all
-	dos cat-object --batch-check <gone | sed 's/^[0-9a-f]* //' | sort -u >status
-	[ "$(cat status)" = missing ]
+	dos cat-object --batch-check <gone >status
+	[ "$(sed 's/^[0-9a-f]* //' status | sort -u)" = missing ]
 	# The others read back intact.
 	seq 2 2 300 >kept_nums
 	sed 's|^|data/|' kept_nums | dos hash-object --stdin-paths >kept_ids

@@ -44,9 +44,8 @@ check_objects() {
 	dos cat-object --batch <live_ids.$$ >actual.$$
 	cmp "$live.batch" actual.$$ || return 1
 	if [ -n "$gone" ] && [ -s "$gone" ]; then
-		dos cat-object --batch-check <"$gone" | sed 's/^[0-9a-f]* //' |
-		    sort -u >status.$$
-		[ "$(cat status.$$)" = missing ] || return 1
+		dos cat-object --batch-check <"$gone" >status.$$ || return 1
+		[ "$(sed 's/^[0-9a-f]* //' status.$$ | sort -u)" = missing ] || return 1
 	fi
 	# Nothing else is listed, nothing removed comes back.
 	dos cat-object --batch-all-objects --batch-check='%(objectname)' >all.$$
@@ -143,7 +142,8 @@ stop_holder() {
 	[ "$(size_of "$DOS_DIR/packs/1")" -eq $((16 + 50 * 76)) ]
 	check_objects live gone
 	[ "$(rebuilt_ids)" = "$(sort live)" ]
-	[ "$(dos cat-object --batch-check='%(pack)' <live | sort -u)" = 1 ]
+	dos cat-object --batch-check='%(pack)' <live >packs_of
+	[ "$(sort -u packs_of)" = 1 ]
 }
 
 @test "repack converges: a second repack after rm leaves the packs alone" {
@@ -176,7 +176,8 @@ stop_holder() {
 	export DOS_DIR="$BATS_TEST_TMPDIR/small"
 	packed_objects 60
 	[ "$(packs)" = "0 1 " ]
-	[ "$(dos cat-object --batch-check='%(pack)' <ids | uniq -c | awk '{ print $1 }' | tr '\n' ' ')" = "54 6 " ]
+	dos cat-object --batch-check='%(pack)' <ids >packs_of
+	[ "$(uniq -c packs_of | awk '{ print $1 }' | tr '\n' ' ')" = "54 6 " ]
 	# Object 1 lives in pack 0, its tombstone goes into pack 1; then pack 1
 	# is rewritten (most of it removed), pack 0 is left alone.
 	sed -n '1p;56,60p' ids >gone
@@ -246,7 +247,8 @@ stop_holder() {
 	sed 1,15d ids >live
 	make_batch live
 	cp "$DOS_DIR/packs/1" pack1
-	n0=$(dos cat-object --batch-check='%(pack)' <live | grep -c '^0$')
+	dos cat-object --batch-check='%(pack)' <live >packs_of
+	n0=$(grep -c '^0$' packs_of)
 	run -0 --separate-stderr dos repack
 	[ "$n0" -eq 27 ]
 	# 15 * 76 bytes, and their 15 tombstones of 64 bytes.
@@ -307,7 +309,8 @@ stop_holder() {
 	[ "$(packs)" = "0 " ]
 	# Objects then go into that pack.
 	packed_objects 3
-	[ "$(dos cat-object --batch-check='%(pack)' <ids | sort -u)" = 0 ]
+	dos cat-object --batch-check='%(pack)' <ids >packs_of
+	[ "$(sort -u packs_of)" = 0 ]
 }
 
 @test "repack -q prints nothing" {
@@ -448,7 +451,7 @@ stop_holder() {
 	sleep 0 &
 	dead=$!
 	wait "$dead"
-	! kill -0 "$dead" 2>/dev/null
+	run -1 kill -0 "$dead"
 	sb="$DOS_DIR/sandbox"
 	printf partial >"$sb/obj-$dead-0-deadbeef"
 	printf partial >"$sb/obj-$$-0-deadbeef"
@@ -460,7 +463,8 @@ stop_holder() {
 	[ "$stderr" = "packed 3 objects, removed 0 packs (0 bytes reclaimed), removed 2 stale temp files" ]
 	[ "$(ls "$sb")" = "obj-$$-0-deadbeef" ]
 	[ "$(cd "$DOS_DIR/loose" && find . -type f)" = "" ]
-	[ "$(dos cat-object --batch-check='%(storage) %(pack)' <ids | sort -u)" = "packed 0" ]
+	dos cat-object --batch-check='%(storage) %(pack)' <ids >where
+	[ "$(sort -u where)" = "packed 0" ]
 	[ "$(dos cat-object "$ABC_OID")" = abc ]
 	cmp text <(dos cat-object "$(sed -n 2p ids)")
 	# Nothing left to do.

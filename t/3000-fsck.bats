@@ -40,7 +40,7 @@ flip() {
 all_intact() {
 	local id path
 	while read -r id path; do
-		[ "$(dos cat-object --verify "$id" | sha256sum | cut -c1-64)" = "$id" ] || {
+		dos cat-object --verify "$id" >read_back && [ "$(sha256_of read_back)" = "$id" ] || {
 			echo "object $id ($path) does not read back" >&2
 			return 1
 		}
@@ -175,8 +175,8 @@ lost $id" ]
 	make_packed
 	size=$(stat -c %s "$DOS_DIR/packs/0")
 	# Cut the pack inside the data of its last entry.
-	last=$(dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' |
-	    sort -n | tail -1 | cut -d' ' -f2)
+	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' >entries
+	last=$(sort -n entries | tail -1 | cut -d' ' -f2)
 	loff=$(offset_of "$last")
 	truncate -s $((size - 3)) "$DOS_DIR/packs/0"
 	run -2 --separate-stderr dos fsck
@@ -273,7 +273,8 @@ unfinished-pack packs/2 length=16" ]
 	[ "$stderr" = "dos fsck: removed packs/1
 dos fsck: removed packs/2
 dos fsck: no problems found" ]
-	[ ! -e "$DOS_DIR/packs/1" ] && [ ! -e "$DOS_DIR/packs/2" ]
+	[ ! -e "$DOS_DIR/packs/1" ]
+	[ ! -e "$DOS_DIR/packs/2" ]
 	all_intact
 	run -0 dos hash-object -w --to-pack data/abc
 	run -0 dos fsck -q

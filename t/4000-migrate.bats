@@ -21,6 +21,8 @@ expected_objects() {
 
 # Every object of dos container $1, re-hashed, as "<id> <size>".
 actual_objects() {
+	local -
+	set -o pipefail
 	dos --dir="$1" cat-object --batch-check --batch-all-objects --verify |
 	    sort
 }
@@ -189,7 +191,8 @@ add_loose() {
 	grep -qx '1ac93c6d3b11f931b636c1298992bb2a80f725578a2412cc7c67fec4b13e0fac pack/7:truncated' <<<"$output"
 	grep -qx 'ef9d1c71171b8b7601f79c4767b45aa1926ea3c8ebccb33ac7d06adb99ccd979 loose:hash-mismatch' <<<"$output"
 	grep -q 'migrated 126 objects.* 23 failed' <<<"$stderr"
-	[ "$(actual_objects new | wc -l)" -eq 126 ]
+	actual_objects new >actual
+	[ "$(wc -l <actual)" -eq 126 ]
 }
 
 @test "13_wal_uncheckpointed: rows that live only in the WAL migrate" {
@@ -197,18 +200,20 @@ add_loose() {
 	[ "$(sqlite3 'file:13_wal_uncheckpointed/container/packs.idx?immutable=1' \
 	    'SELECT count(*) FROM db_object')" -eq 100 ]
 	run -0 dos migrate -q 13_wal_uncheckpointed/container new
-	[ "$(actual_objects new | wc -l)" -eq 160 ]
+	actual_objects new >actual
+	[ "$(wc -l <actual)" -eq 160 ]
 }
 
 @test "14_repack_interrupted: objects are read from pack -1, deleted ones stay deleted" {
 	unpack 14_repack_interrupted
 	[ ! -e 14_repack_interrupted/container/packs/0 ]
 	run -0 dos migrate -q 14_repack_interrupted/container new
-	[ "$(actual_objects new | wc -l)" -eq 110 ]
+	actual_objects new >actual
+	[ "$(wc -l <actual)" -eq 110 ]
 	tail -n +2 "$FIXTURES/14_repack_interrupted/deleted.tsv" | cut -f1 >deleted
 	[ -s deleted ]
 	run -0 dos --dir=new cat-object --batch-check <deleted
-	! grep -qv ' missing$' <<<"$output"
+	run -1 grep -qv ' missing$' <<<"$output"
 }
 
 @test "12_sha1: objects are re-keyed to sha256 and the map says how" {
@@ -250,7 +255,8 @@ add_loose() {
 	[ "$(wc -l <<<"$output")" -eq 23 ]
 	[[ "$stderr" == *"would migrate 126 objects"* ]]
 	run -1 dos migrate -n --into 99_corrupted/container "$DOS_DIR"
-	[ -z "$(actual_objects "$DOS_DIR")" ]
+	actual_objects "$DOS_DIR" >actual
+	[ ! -s actual ]
 }
 
 @test "an interrupted migration continues where it stopped" {
@@ -259,10 +265,11 @@ add_loose() {
 	# What a run killed after some batches leaves: the marker, and only
 	# part of the objects.
 	realpath 13_wal_uncheckpointed/container >new/migrating
-	DOS_DIR=new dos cat-object --batch-all-objects --batch-check='%(objectname)' |
-		head -40 >gone
+	DOS_DIR=new dos cat-object --batch-all-objects --batch-check='%(objectname)' >listed
+	head -40 listed >gone
 	DOS_DIR=new dos rm --stdin <gone
-	[ "$(actual_objects new | wc -l)" -eq 120 ]
+	actual_objects new >actual
+	[ "$(wc -l <actual)" -eq 120 ]
 	run -0 --separate-stderr dos migrate 13_wal_uncheckpointed/container new
 	[[ "$stderr" == *"migrated 40 objects"*"120 already present"* ]]
 	[ ! -e new/migrating ]
@@ -328,7 +335,8 @@ migrate_point() {
 	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
 	[ ! -e new/migrating ]
 	run -0 dos migrate -q 15_edge_states/container new
-	[ ! -e new/migrating ] && [ ! -e new/migrating.tmp ]
+	[ ! -e new/migrating ]
+	[ ! -e new/migrating.tmp ]
 	expected_objects 15_edge_states >expect
 	actual_objects new >actual
 	diff -u expect actual
@@ -357,7 +365,8 @@ migrate_point() {
 	run -0 --separate-stderr dos migrate --into 14_repack_interrupted/container "$DOS_DIR"
 	run -0 --separate-stderr dos migrate --into 14_repack_interrupted/container "$DOS_DIR"
 	[[ "$stderr" == *"migrated 0 objects"*"110 already present"* ]]
-	[ "$(actual_objects "$DOS_DIR" | wc -l)" -eq 111 ]
+	actual_objects "$DOS_DIR" >actual
+	[ "$(wc -l <actual)" -eq 111 ]
 }
 
 @test "the destination must be new, empty or the same unfinished migration" {
@@ -489,7 +498,8 @@ migrate_point() {
 	    conv=notrunc status=none
 	for jobs in 1 2 5; do
 		dos migrate --jobs=$jobs 15_edge_states/container edge-$jobs \
-		    2>&1 | sed 's/ in [0-9.]* s$//' >edge-$jobs.err
+		    >edge-$jobs.err 2>&1
+		sed -i 's/ in [0-9.]* s$//' edge-$jobs.err
 		dos migrate --jobs=$jobs many new-$jobs 2>err-$jobs
 		dos migrate --keep-compression --jobs=$jobs many keep-$jobs
 		run -1 --separate-stderr dos migrate --jobs=$jobs \
@@ -553,7 +563,7 @@ migrate_point() {
 	script -qec "dos migrate -q 14_repack_interrupted/container new6" /dev/null >tty.out
 	[ ! -s tty.out ]
 	script -qec "dos migrate --no-progress 14_repack_interrupted/container new7" /dev/null >tty.out
-	! grep -q 'migrating objects' tty.out
+	run -1 grep -q 'migrating objects' tty.out
 }
 
 @test "usage errors exit 129" {
@@ -575,6 +585,7 @@ migrate_point() {
 
 @test "the usage matches the man page synopsis" {
 	local usage synopsis
+	set -o pipefail
 	usage=$(dos migrate -h | sed 's/^usage: //' | tr -s ' \n' '  ' | tr -d '<>')
 	synopsis=$(mandoc -Tascii -O width=300 "$BATS_TEST_DIRNAME/../man/dos-migrate.1" |
 	    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g')

@@ -97,9 +97,11 @@ SAMPLE=6
 		    DOS_EXEC_PATH="$BATS_TEST_TMPDIR/bin" "$@"
 	}
 	run -137 user env DOS_FAULT=kill:$n dos init -q c
-	[ -e c/config.json.tmp ] && [ ! -e c/config.json ]
+	[ -e c/config.json.tmp ]
+	[ ! -e c/config.json ]
 	run -0 user dos init -q c
-	[ -e c/config.json ] && [ ! -e c/config.json.tmp ]
+	[ -e c/config.json ]
+	[ ! -e c/config.json.tmp ]
 }
 
 @test "hash-object -w, one object, killed at its points" {

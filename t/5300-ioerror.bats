@@ -46,7 +46,8 @@ SAMPLE=5
 	DOS_DIR=probe DOS_FAULT_LOG=points dos pack -q
 	# The commit of the batch (the first one records the new pack).
 	n=$(grep ' before index-commit$' points | sed -n '2s/ .*//p')
-	dos hash-object -w f* | sort >ids
+	dos hash-object -w f* >ids
+	sort -o ids ids
 	run -0 --separate-stderr env DOS_FAULT=enomem:$n DOS_FAULT_LOG=log dos pack -q
 	[ "$output" = "" ]
 	[ "$stderr" = "" ]

@@ -138,12 +138,14 @@ dos fsck: no problems found" ]
 	printf abc >abc
 	run -0 dos hash-object -w abc
 	[ "$output" = "$ABC_OID" ]
-	[ -f "$(loose_path "$ABC_OID")" ] && [ ! -L "$(loose_path "$ABC_OID")" ]
+	[ -f "$(loose_path "$ABC_OID")" ]
+	[ ! -L "$(loose_path "$ABC_OID")" ]
 	run -0 dos cat-object "$ABC_OID"
 	[ "$output" = abc ]
 	ln -sf "$OUTSIDE/file" "$(loose_path "$ABC_OID")"
 	run -0 dos rm "$ABC_OID"
-	[ ! -e "$(loose_path "$ABC_OID")" ] && [ ! -L "$(loose_path "$ABC_OID")" ]
+	[ ! -e "$(loose_path "$ABC_OID")" ]
+	[ ! -L "$(loose_path "$ABC_OID")" ]
 	outside_unchanged
 }
 
