@@ -80,12 +80,16 @@ report(const struct dos_fsck_finding *f, void *data)
 {
 	char *quoted = NULL;
 	const char *subject = f->subject;
+	int rc;
 
 	end_progress();
 	count_kind(f->kind);
 	/* Paths are C-quoted when they need it, unless records end in NUL. */
-	if (!nul && dos_quote_path(subject, &quoted))
+	if (!nul && (rc = dos_quote_path(subject, &quoted)) != 0) {
+		if (rc < 0)
+			die("%s", dos_strerror(rc));
 		subject = quoted;
+	}
 	dos_out_write(f->kind, strlen(f->kind));
 	dos_out_write(" ", 1);
 	dos_out_write(subject, strlen(subject));

@@ -62,12 +62,17 @@ static void
 print_record(const struct dos_oid *oid, const char *path)
 {
 	char hex[DOS_HEXSZ + 1], *quoted = NULL;
+	int rc;
 
 	dos_oid_to_hex(oid, hex);
 	dos_out_write(hex, DOS_HEXSZ);
 	if (with_path) {
-		if (record_end == '\n' && dos_quote_path(path, &quoted))
+		if (record_end == '\n' &&
+		    (rc = dos_quote_path(path, &quoted)) != 0) {
+			if (rc < 0)
+				die("%s", dos_strerror(rc));
 			path = quoted;
+		}
 		dos_out_write("\t", 1);
 		dos_out_write(path, strlen(path));
 		free(quoted);

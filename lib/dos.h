@@ -702,6 +702,16 @@ enum dos_batch_command dos_batch_parse_command(const char *line, size_t len,
 void dos_batch_split_request(const char *line, size_t len, int want_rest,
     size_t *name_len, const char **rest, size_t *rest_len);
 
+/* ---- lib/quote.c: C-quoted paths in records --------------------------- */
+
+/*
+ * C-quote name into *out (malloc'ed) if it needs quoting (git's rule):
+ * 1 if it did, 0 if name needs none, DOS_ENOMEM.
+ */
+int dos_quote_path(const char *name, char **out);
+/* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
+int dos_unquote_path(char *line);
+
 /* ---- lib/legacy.c: legacy disk-objectstore containers (dos-migrate) --- */
 
 /*
@@ -1087,10 +1097,6 @@ void dos_report_problem(void *data, const struct dos_oid *oid, int code,
     const char *what);
 /* "1.5 MiB"-style size for people (1024-based; plain bytes below 1 KiB). */
 void dos_human_size(char *buf, size_t size, uint64_t bytes);
-/* C-quote name into out if it needs quoting (git's rule); returns 1 if so. */
-int dos_quote_path(const char *name, char **out);
-/* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
-int dos_unquote_path(char *line);
 
 /* lib/main.c calls this; each cmd/<name>.c defines it. */
 int cmd_main(int argc, char **argv);
