@@ -37,15 +37,19 @@ MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7
 
 all: $(PROGS)
 
+# Each object depends on the headers it includes: lib/dos.h, the storage
+# library's, and lib/cli.h, the command layer's (cmd/ and its lib/ files).
 $(BUILD)/lib/%.o: lib/%.c lib/dos.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/%.o: cmd/%.c lib/dos.h
+$(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
+
+$(BUILD)/cmd/%.o: cmd/%.c lib/dos.h lib/cli.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h $(BUILD)/command-list.h
+$(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h lib/cli.h $(BUILD)/command-list.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DLIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ cmd/dos.c
 

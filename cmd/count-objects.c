@@ -2,7 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const count_usage[] = {
 	"dos count-objects [-v] [-H | --human-readable]",

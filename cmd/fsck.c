@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const fsck_usage[] = {
 	"dos fsck [-q] [-z] [--[no-]progress] [--quick | --full]",

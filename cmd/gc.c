@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const gc_usage[] = {
 	"dos gc [-q] [--aggressive] [--no-wait]",

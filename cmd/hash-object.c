@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const hash_usage[] = {
 	"dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...",

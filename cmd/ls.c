@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const ls_usage[] = {
 	"dos ls [--loose | --packed] [-l] [-z] [--unordered]",

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const migrate_usage[] = {
 	"dos migrate [-q | -v] [--[no-]progress] [-n | --dry-run] [--into]",

@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const pack_usage[] = {
 	"dos pack [-q] [--[no-]progress] [--compress=(auto | always | never)]",

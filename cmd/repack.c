@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const repack_usage[] = {
 	"dos repack [-q] [--compress=(keep | auto | always | never)]",

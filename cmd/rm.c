@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const rm_usage[] = {
 	"dos rm [-n | --dry-run] [-q | -v] [--ignore-missing] [--no-wait] (--stdin [-z] | [--] <object>...)",

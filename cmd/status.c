@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const status_usage[] = {
 	"dos status [--json]",

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 const char *dos_progname = "dos";
 const char *dos_dir;
