@@ -202,8 +202,8 @@ cmd_main(int argc, char **argv)
 	rc = dos_fsck(&store, &o, &stats);
 	end_progress();
 	if (rc < 0)
-		die("unable to check '%s': %s", store.path, rc == DOS_EINDEX ?
-		    dos_index_last_error() : dos_strerror(rc));
+		die("unable to check '%s': %s", dos_store_path(&store),
+		    rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc));
 	if (!quiet)
 		summary();
 	dos_store_release(&store);

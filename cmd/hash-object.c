@@ -102,7 +102,8 @@ commit_and_print(void)
 
 		/* What the commit could not move into place goes. */
 		drop_batch();
-		die("unable to store objects in '%s': %s", store.path, why);
+		die("unable to store objects in '%s': %s",
+		    dos_store_path(&store), why);
 	}
 	if (writer != NULL && (rc = dos_pack_writer_flush(writer)) < 0)
 		die("unable to write pack %u: %s", dos_pack_writer_pack(writer),

@@ -76,7 +76,8 @@ cmd_main(int argc, char **argv)
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
 	rc = dos_repack(&store, writer, mode, (unsigned)threshold, &maint, &stats);
 	if (rc < 0)
-		die("unable to repack '%s': %s", store.path, dos_strerror(rc));
+		die("unable to repack '%s': %s", dos_store_path(&store),
+		    dos_strerror(rc));
 	if (!quiet) {
 		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);
 		fprintf(stderr, "repacked %llu object%s, removed %llu pack%s, "

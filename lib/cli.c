@@ -226,8 +226,8 @@ dos_lock_packs(struct dos_store *st, unsigned flags,
 		exit(1);
 	}
 	if (rc < 0)
-		die("unable to write to the packs of '%s': %s", st->path,
-		    dos_strerror(rc));
+		die("unable to write to the packs of '%s': %s",
+		    dos_store_path(st), dos_strerror(rc));
 	return w;
 }
 

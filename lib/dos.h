@@ -288,6 +288,11 @@ const char *dos_store_default_path(const char *dir);
 /* Open the container at path (NULL: dos_store_default_path(NULL)). */
 int dos_store_open(struct dos_store *st, const char *path, unsigned flags);
 void dos_store_release(struct dos_store *st);
+/* The path the container was opened with (for messages). */
+const char *dos_store_path(const struct dos_store *st);
+const struct dos_config *dos_store_config(const struct dos_store *st);
+/* Whether st holds an open container (between open and release). */
+int dos_store_is_open(const struct dos_store *st);
 /* The container's index, opened (writable if asked) on first use. */
 int dos_store_index(struct dos_store *st, int writable,
     struct dos_index **ix);
@@ -305,6 +310,18 @@ int dos_store_create(const char *path, const struct dos_config *cfg,
 
 /* Non-zero if dirfd looks like a legacy disk-objectstore container. */
 int dos_is_legacy_container(int dirfd);
+
+/*
+ * The file present in a container while a migration into it is
+ * unfinished, holding the source's absolute path: a second run of the
+ * same migration may then continue in it.  dos_store_migration_source
+ * reads it into buf (DOS_ENOTFOUND: there is none); mark writes it
+ * durably, whole, and unmark removes it durably.
+ */
+#define DOS_MIGRATION_MARKER "migrating"
+int dos_store_migration_source(struct dos_store *st, char *buf, size_t size);
+int dos_store_mark_migration(struct dos_store *st, const char *source);
+int dos_store_unmark_migration(struct dos_store *st);
 
 /* ---- lib/loose.c: loose objects ----------------------------------------*/
 
@@ -325,6 +342,11 @@ int dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
  */
 int dos_loose_unlink(const char *point, struct dos_store *st,
     const struct dos_oid *oid);
+/*
+ * Make the unlinks of loose files durable: one syncfs(2) of the loose
+ * area (the step point).
+ */
+int dos_loose_sync_unlinks(const char *point, struct dos_store *st);
 
 /*
  * A batch of loose writes.  Each object is streamed into its own temp file

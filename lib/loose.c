@@ -100,6 +100,12 @@ dos_loose_unlink(const char *point, struct dos_store *st,
 }
 
 int
+dos_loose_sync_unlinks(const char *point, struct dos_store *st)
+{
+	return dos_step_syncfs(point, st->loosefd) < 0 ? DOS_EIO : 0;
+}
+
+int
 dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size)
 {
 	struct dos_hasher h;
