@@ -15,7 +15,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
-#include <time.h>
 
 #define DOS_VERSION "0.1.0"
 
@@ -363,14 +362,12 @@ size_t dos_loose_batch_pending(const struct dos_loose_batch *b);
 uint64_t dos_loose_batch_pending_bytes(const struct dos_loose_batch *b);
 /*
  * Stream one object in: begin, write its bytes, end (which gives its id).
- * The object is durable only after dos_loose_batch_commit().  abort
- * forgets an object that was begun and not ended.
+ * The object is durable only after dos_loose_batch_commit().
  */
 int dos_loose_batch_begin(struct dos_loose_batch *b);
 int dos_loose_batch_write(struct dos_loose_batch *b, const void *buf,
     size_t len);
 int dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid);
-void dos_loose_batch_abort(struct dos_loose_batch *b);
 /*
  * begin, write everything readable from fd, end.  A failed read of fd is
  * DOS_EREAD, a failed write DOS_EIO.
@@ -473,7 +470,6 @@ void dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e);
 int dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e);
 /* 0 if fd starts with a dos pack header of this version. */
 int dos_pack_check_header(int fd);
-int dos_pack_parse_name(const char *name, uint32_t *pack);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 /* Where pack is in such a list packs[0..nr), or NULL. */
@@ -913,8 +909,10 @@ int dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
     const struct dos_oid *oid, int *loose, int *packed);
 
-/* A sandbox/ temp file nobody will finish: its writer died, or too old. */
-int dos_temp_is_stale(const char *name, time_t mtime, time_t now);
+/*
+ * Remove the temp files of sandbox/ that nobody will finish (their writer
+ * died, or they are a day old); *removed counts them.
+ */
 int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
 
 /* ---- lib/count.c: listing and counting objects ----------------------- */

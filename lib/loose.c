@@ -341,12 +341,6 @@ fail:
 	return rc;
 }
 
-void
-dos_loose_batch_abort(struct dos_loose_batch *b)
-{
-	abort_object(b);
-}
-
 int
 dos_loose_batch_add_fd(struct dos_loose_batch *b, int infd,
     struct dos_oid *oid)

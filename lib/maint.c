@@ -789,8 +789,9 @@ temp_pid(const char *name)
 	return *end == '-' && pid > 0 ? pid : 0;
 }
 
-int
-dos_temp_is_stale(const char *name, time_t mtime, time_t now)
+/* A sandbox/ temp file nobody will finish: its writer died, or too old. */
+static int
+temp_is_stale(const char *name, time_t mtime, time_t now)
 {
 	long pid = temp_pid(name);
 
@@ -821,7 +822,7 @@ dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
 		if (e->d_name[0] == '.')
 			continue;
 		if (fstatat(st->tmpfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
-		    !dos_temp_is_stale(e->d_name, sb.st_mtime, now))
+		    !temp_is_stale(e->d_name, sb.st_mtime, now))
 			continue;
 		if (dos_step_unlink("gc-temp-unlink", st->tmpfd, e->d_name) == 0)
 			(*removed)++;

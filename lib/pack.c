@@ -117,8 +117,8 @@ dos_pack_check_header(int fd)
 }
 
 /* Pack names are decimal numbers without leading zeros. */
-int
-dos_pack_parse_name(const char *name, uint32_t *pack)
+static int
+parse_pack_name(const char *name, uint32_t *pack)
 {
 	unsigned long v = 0;
 	const char *p;
@@ -158,7 +158,7 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 	if ((rc = dos_opendir(st->dirfd, "packs", &d)) < 0 || d == NULL)
 		return rc;
 	while ((e = readdir(d)) != NULL) {
-		if (dos_pack_parse_name(e->d_name, &n) < 0)
+		if (parse_pack_name(e->d_name, &n) < 0)
 			continue;
 		if ((grown = dos_grow(list, *nr, &alloc, sizeof *list, 16)) == NULL) {
 			free(list);
