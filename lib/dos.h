@@ -348,6 +348,17 @@ int dos_loose_unlink(const char *point, struct dos_store *st,
 int dos_loose_sync_unlinks(const char *point, struct dos_store *st);
 
 /*
+ * Every loose object whose hex id starts with prefix[0..plen), in
+ * directory order; fn also gets the file's name in the open directory
+ * dirfd (a name checked to be hex: it cannot escape).  A non-zero return
+ * from fn stops the walk and is returned.
+ */
+typedef int dos_loose_fn(const struct dos_oid *oid, int dirfd,
+    const char *name, void *data);
+int dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
+    dos_loose_fn *fn, void *data);
+
+/*
  * A batch of loose writes.  Each object is streamed into its own temp file
  * while it is hashed; dos_loose_batch_commit() makes the whole batch
  * durable with one file-system sync, renames every new object into place
@@ -662,13 +673,6 @@ enum dos_iter_flags {
 typedef int dos_object_fn(const struct dos_oid *oid, void *data);
 int dos_for_each_object(struct dos_store *st, unsigned flags,
     dos_object_fn *fn, void *data);
-/*
- * Every loose object, in directory order; fn also gets the file's name in
- * the open directory dirfd (a name checked to be hex: it cannot escape).
- */
-typedef int dos_loose_fn(const struct dos_oid *oid, int dirfd,
-    const char *name, void *data);
-int dos_loose_for_each(struct dos_store *st, dos_loose_fn *fn, void *data);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 
