@@ -205,8 +205,6 @@ uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
 int dos_write_all(int fd, const void *buf, size_t len);
 /* read(2) until len bytes or end of file; returns the count or DOS_EIO. */
 ssize_t dos_read_full(int fd, void *buf, size_t len);
-/* fsync(2) of the directory path below dirfd, as the step point. */
-int dos_fsync_dir(const char *point, int dirfd, const char *path);
 /*
  * openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP),
  * and, opening for reading only, never blocks on a FIFO.
@@ -233,6 +231,8 @@ int dos_step_pwrite(const char *point, int fd, const void *buf, size_t len,
     uint64_t offset);
 int dos_step_truncate(const char *point, int fd, uint64_t length);
 int dos_step_fsync(const char *point, int fd);
+/* fsync(2) of the directory path below dirfd; 0 or DOS_EIO. */
+int dos_fsync_dir(const char *point, int dirfd, const char *path);
 int dos_step_fdatasync(const char *point, int fd);
 int dos_step_syncfs(const char *point, int fd);
 int dos_step_create(const char *point, int dirfd, const char *name,
