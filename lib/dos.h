@@ -295,8 +295,6 @@ int dos_store_is_open(const struct dos_store *st);
 /* The container's index, opened (writable if asked) on first use. */
 int dos_store_index(struct dos_store *st, int writable,
     struct dos_index **ix);
-/* A read-only descriptor of packs/<pack>, kept open by the store. */
-int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
 
 /*
  * Create a container at path with cfg (mkdir -p).  Returns DOS_EEXIST for
@@ -487,6 +485,8 @@ int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
     uint32_t pack);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
+/* A read-only descriptor of packs/<pack>, kept open by the store. */
+int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
 
 enum dos_compress_mode {
 	DOS_COMPRESS_AUTO,	/* compress when it pays */

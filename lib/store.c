@@ -62,41 +62,6 @@ dos_store_index(struct dos_store *st, int writable, struct dos_index **ix)
 	return 0;
 }
 
-int
-dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
-{
-	struct dos_open_pack *grown;
-	size_t lo = 0, hi = st->packfds_nr, mid;
-	int newfd;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (st->packfds[mid].pack < pack)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < st->packfds_nr && st->packfds[lo].pack == pack) {
-		*fd = st->packfds[lo].fd;
-		return 0;
-	}
-	if ((newfd = dos_pack_open(st, pack)) < 0)
-		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
-	grown = dos_grow(st->packfds, st->packfds_nr, &st->packfds_alloc,
-	    sizeof *grown, 16);
-	if (grown == NULL) {
-		close(newfd);
-		return DOS_ENOMEM;
-	}
-	st->packfds = grown;
-	memmove(grown + lo + 1, grown + lo,
-	    (st->packfds_nr - lo) * sizeof *grown);
-	grown[lo] = (struct dos_open_pack){ pack, newfd };
-	st->packfds_nr++;
-	*fd = newfd;
-	return 0;
-}
-
 void
 dos_store_release(struct dos_store *st)
 {
