@@ -125,6 +125,7 @@ lint:
 test: deps
 	$(MAKE) all testprogs
 	$(MAKE) lint
+	t/layers $(BUILD)
 	t/run $(BUILD)
 
 demo: deps

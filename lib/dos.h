@@ -6,6 +6,21 @@
  * prints and never exits: it returns 0 or a negative DOS_E* code and
  * leaves errno meaningful for DOS_EIO.  The command layer, which prints
  * and exits, has its own header, cli.h; nothing here may include it.
+ *
+ * Layers of lib/, lowest first: a file calls functions only of files on
+ * the lines above its own, never of one beside or below it, so that no
+ * cycle can form among them (t/layers checks it, in make test).  cli and
+ * main are the command layer (cli.h).
+ *	grow fsutil codec input quote
+ *	oid fault
+ *	config index
+ *	err store
+ *	loose
+ *	pack
+ *	object
+ *	count maint fsck legacy
+ *	cli
+ *	main
  */
 #ifndef DOS_H
 #define DOS_H
