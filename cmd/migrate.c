@@ -1,6 +1,5 @@
 /* dos-migrate: copy a legacy disk-objectstore container into dos. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
