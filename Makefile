@@ -30,7 +30,7 @@ CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c lib/fault.c lib/fsck.c \
 	lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
-	lib/pack.c lib/store.c
+	lib/pack.c lib/quote.c lib/store.c
 LIBSRC += lib/legacy.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
@@ -38,18 +38,21 @@ MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7
 
 all: $(PROGS)
 
+# Each object depends on the headers it includes: lib/dos.h, the storage
+# library's, and lib/cli.h, the command layer's (cmd/ and its lib/ files).
 $(BUILD)/lib/%.o: lib/%.c lib/dos.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
 # The files of dos fsck share a private header.
 $(filter $(BUILD)/lib/fsck%,$(LIBOBJ)): lib/fsck-int.h
+$(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
 
-$(BUILD)/cmd/%.o: cmd/%.c lib/dos.h
+$(BUILD)/cmd/%.o: cmd/%.c lib/dos.h lib/cli.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h $(BUILD)/command-list.h
+$(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h lib/cli.h $(BUILD)/command-list.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DLIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ cmd/dos.c
 
@@ -126,6 +129,7 @@ lint:
 test: deps
 	$(MAKE) all testprogs
 	$(MAKE) lint
+	t/layers $(BUILD)
 	t/run $(BUILD)
 
 demo: deps

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const cat_usage[] = {
 	"dos cat-object [--verify] <object>",

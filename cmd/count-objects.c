@@ -2,7 +2,7 @@
 #include <getopt.h>
 #include <stdio.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const count_usage[] = {
 	"dos count-objects [-v] [-H | --human-readable]",
@@ -61,8 +61,8 @@ cmd_main(int argc, char **argv)
 
 	dos_open_or_die(&store, 0);
 	if ((rc = dos_count_objects(&store, &c)) < 0)
-		die("unable to count objects in '%s': %s", store.path,
-		    dos_strerror(rc));
+		die("unable to count objects in '%s': %s",
+		    dos_store_path(&store), dos_strerror(rc));
 	if (verbose) {
 		dos_count_fields(&c, f);
 		for (i = 0; i < DOS_COUNT_FIELDS; i++) {

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const fsck_usage[] = {
 	"dos fsck [-q] [-z] [--[no-]progress] [--quick | --full]",
@@ -80,12 +80,16 @@ report(const struct dos_fsck_finding *f, void *data)
 {
 	char *quoted = NULL;
 	const char *subject = f->subject;
+	int rc;
 
 	end_progress();
 	count_kind(f->kind);
 	/* Paths are C-quoted when they need it, unless records end in NUL. */
-	if (!nul && dos_quote_path(subject, &quoted))
+	if (!nul && (rc = dos_quote_path(subject, &quoted)) != 0) {
+		if (rc < 0)
+			die("%s", dos_strerror(rc));
 		subject = quoted;
+	}
 	dos_out_write(f->kind, strlen(f->kind));
 	dos_out_write(" ", 1);
 	dos_out_write(subject, strlen(subject));
@@ -198,8 +202,8 @@ cmd_main(int argc, char **argv)
 	rc = dos_fsck(&store, &o, &stats);
 	end_progress();
 	if (rc < 0)
-		die("unable to check '%s': %s", store.path, rc == DOS_EINDEX ?
-		    dos_index_last_error() : dos_strerror(rc));
+		die("unable to check '%s': %s", dos_store_path(&store),
+		    rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc));
 	if (!quiet)
 		summary();
 	dos_store_release(&store);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const gc_usage[] = {
 	"dos gc [-q] [--aggressive] [--no-wait]",
@@ -60,15 +60,17 @@ cmd_main(int argc, char **argv)
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
 	if ((rc = dos_pack_loose(&store, writer, 0, &maint)) < 0)
-		die("unable to pack '%s': %s", store.path, dos_strerror(rc));
+		die("unable to pack '%s': %s", dos_store_path(&store),
+		    dos_strerror(rc));
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);
 	rc = dos_repack(&store, writer,
 	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
 	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
 	if (rc < 0)
-		die("unable to repack '%s': %s", store.path, dos_strerror(rc));
+		die("unable to repack '%s': %s", dos_store_path(&store),
+		    dos_strerror(rc));
 	if ((rc = dos_clean_sandbox(&store, &temps)) < 0)
-		die("unable to clean '%s/sandbox': %s", store.path,
+		die("unable to clean '%s/sandbox': %s", dos_store_path(&store),
 		    dos_strerror(rc));
 	if (!quiet) {
 		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const hash_usage[] = {
 	"dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...",
@@ -62,12 +62,17 @@ static void
 print_record(const struct dos_oid *oid, const char *path)
 {
 	char hex[DOS_HEXSZ + 1], *quoted = NULL;
+	int rc;
 
 	dos_oid_to_hex(oid, hex);
 	dos_out_write(hex, DOS_HEXSZ);
 	if (with_path) {
-		if (record_end == '\n' && dos_quote_path(path, &quoted))
+		if (record_end == '\n' &&
+		    (rc = dos_quote_path(path, &quoted)) != 0) {
+			if (rc < 0)
+				die("%s", dos_strerror(rc));
 			path = quoted;
+		}
 		dos_out_write("\t", 1);
 		dos_out_write(path, strlen(path));
 		free(quoted);
@@ -97,7 +102,8 @@ commit_and_print(void)
 
 		/* What the commit could not move into place goes. */
 		drop_batch();
-		die("unable to store objects in '%s': %s", store.path, why);
+		die("unable to store objects in '%s': %s",
+		    dos_store_path(&store), why);
 	}
 	if (writer != NULL && (rc = dos_pack_writer_flush(writer)) < 0)
 		die("unable to write pack %u: %s", dos_pack_writer_pack(writer),

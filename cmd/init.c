@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const init_usage[] = {
 	"dos init [-q] [--compression=<algo>[:<level>]] [--pack-size-target=<size>]",

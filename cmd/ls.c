@@ -3,7 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const ls_usage[] = {
 	"dos ls [--loose | --packed] [-l] [-z] [--unordered]",
@@ -85,7 +85,7 @@ cmd_main(int argc, char **argv)
 	/* A bulk listing: stdio buffers it, whatever stdout is. */
 	dos_out_set_buffered(1);
 	if ((rc = dos_list_objects(&store, flags, print_one, NULL)) < 0)
-		die("unable to list objects in '%s': %s", store.path,
+		die("unable to list objects in '%s': %s", dos_store_path(&store),
 		    dos_strerror(rc));
 	dos_store_release(&store);
 	return 0;

@@ -1,6 +1,5 @@
 /* dos-migrate: copy a legacy disk-objectstore container into dos. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -10,7 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const migrate_usage[] = {
 	"dos migrate [-q | -v] [--[no-]progress] [-n | --dry-run] [--into]",
@@ -56,13 +55,6 @@ static const struct option migrate_options[] = {
 /* Keys the final check looks up in one pass over the index. */
 #define CHECK_BATCH 4096
 
-/*
- * Present in a destination while a migration into it is unfinished: a
- * second run of the same command may then continue in it.
- */
-#define MARKER "migrating"
-#define MARKER_TMP MARKER ".tmp"
-
 /* Old key to new id, for sha1 sources. */
 struct map_entry {
 	char key[DOS_LEGACY_MAX_KEY + 1];
@@ -70,7 +62,7 @@ struct map_entry {
 };
 
 struct migration {
-	struct dos_store store;		/* dirfd < 0: nothing to look in */
+	struct dos_store store;		/* not open: nothing to look in */
 	struct dos_legacy_options opts;	/* opts.writer NULL: a dry run */
 	int dry_run, sha1, quiet, verbose, progress;
 	uint64_t done;			/* objects looked at, for progress */
@@ -126,7 +118,7 @@ have_object(struct migration *m, const struct dos_oid *oid, uint64_t size)
 	struct dos_index *ix;
 	int rc;
 
-	if (m->store.dirfd < 0)
+	if (!dos_store_is_open(&m->store))
 		return 0;
 	if ((rc = dos_store_index(&m->store, 0, &ix)) < 0)
 		return rc;
@@ -372,49 +364,6 @@ stop_at_first(const struct dos_oid *oid, void *data)
 	return 1;
 }
 
-static int
-read_marker(const char *dest, char *buf, size_t size)
-{
-	char path[PATH_MAX];
-	ssize_t n;
-	int fd;
-
-	snprintf(path, sizeof path, "%s/" MARKER, dest);
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -1;
-	n = dos_read_full(fd, buf, size - 1);
-	close(fd);
-	if (n < 0)
-		return -1;
-	buf[n] = '\0';
-	buf[strcspn(buf, "\n")] = '\0';
-	return 0;
-}
-
-/* Written whole and renamed into place: a killed run leaves no half. */
-static void
-write_marker(struct migration *m, const char *source)
-{
-	size_t len = strlen(source);
-	int fd = -1;
-
-	/* A killed run's file is read-only: it goes first. */
-	if (dos_step_unlink("migrate-marker-unlink", m->store.dirfd,
-	    MARKER_TMP) == 0 || errno == ENOENT)
-		fd = dos_step_create("migrate-marker-create", m->store.dirfd,
-		    MARKER_TMP, O_WRONLY | O_EXCL, 0444);
-	if (fd < 0 ||
-	    dos_step_pwrite("migrate-marker-write", fd, source, len, 0) < 0 ||
-	    dos_step_pwrite("migrate-marker-write", fd, "\n", 1, len) < 0 ||
-	    dos_step_fsync("migrate-marker-fsync", fd) < 0 ||
-	    dos_step_rename("migrate-marker-rename", m->store.dirfd, MARKER_TMP,
-	    m->store.dirfd, MARKER, 0) < 0 ||
-	    dos_step_fsync("migrate-dir-fsync", m->store.dirfd) < 0)
-		die("unable to write '%s/" MARKER "': %s", m->store.path,
-		    strerror(errno));
-	close(fd);
-}
-
 /* Stops at the first key of the source missing from the destination. */
 static int
 stop_at_missing(const char *key, enum dos_legacy_where where, void *data)
@@ -451,7 +400,7 @@ create_destination(struct migration *m, const char *dest, const char *source,
 		die("unable to create '%s': %s", dest, dos_strerror(rc));
 	if ((rc = dos_store_open(&m->store, dest, DOS_OPEN_WRITE)) < 0)
 		die("unable to open '%s': %s", dest, dos_strerror(rc));
-	if (read_marker(dest, marker, sizeof marker) == 0) {
+	if (dos_store_migration_source(&m->store, marker, sizeof marker) == 0) {
 		if (strcmp(marker, source) != 0)
 			die("'%s' holds an unfinished migration of another "
 			    "container", dest);
@@ -475,7 +424,9 @@ create_destination(struct migration *m, const char *dest, const char *source,
 			    "to it)", dest);
 		m->opts.fresh = stored == 0;
 	}
-	write_marker(m, source);
+	if (dos_store_mark_migration(&m->store, source) < 0)
+		die("unable to write '%s/" DOS_MIGRATION_MARKER "': %s", dest,
+		    strerror(errno));
 }
 
 static void
@@ -653,11 +604,9 @@ cmd_main(int argc, char **argv)
 			    dos_progname, source, dest);
 		/* Done, as far as the source allows: no more resuming. */
 		if (!into && m.nfailed == 0 &&
-		    (dos_step_unlink("migrate-marker-unlink", m.store.dirfd,
-		    MARKER) < 0 ||
-		    dos_step_fsync("migrate-dir-fsync", m.store.dirfd) < 0))
-			die("unable to remove '%s/" MARKER "': %s", dest,
-			    strerror(errno));
+		    dos_store_unmark_migration(&m.store) < 0)
+			die("unable to remove '%s/" DOS_MIGRATION_MARKER "': %s",
+			    dest, strerror(errno));
 	}
 	if (!m.quiet)
 		summary(&m, &stats, seconds_since(&t0));

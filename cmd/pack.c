@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const pack_usage[] = {
 	"dos pack [-q] [--[no-]progress] [--compress=(auto | always | never)]",
@@ -97,7 +97,8 @@ cmd_main(int argc, char **argv)
 	if (progress)
 		maint.progress = show_progress;
 	if ((rc = dos_pack_loose(&store, writer, keep_loose, &maint)) < 0)
-		die("unable to pack '%s': %s", store.path, dos_strerror(rc));
+		die("unable to pack '%s': %s", dos_store_path(&store),
+		    dos_strerror(rc));
 	dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
 	    &stored_bytes);
 	if (progress)

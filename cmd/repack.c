@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const repack_usage[] = {
 	"dos repack [-q] [--compress=(keep | auto | always | never)]",
@@ -74,7 +74,8 @@ cmd_main(int argc, char **argv)
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
 	rc = dos_repack(&store, writer, mode, (unsigned)threshold, &maint, &stats);
 	if (rc < 0)
-		die("unable to repack '%s': %s", store.path, dos_strerror(rc));
+		die("unable to repack '%s': %s", dos_store_path(&store),
+		    dos_strerror(rc));
 	if (!quiet) {
 		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);
 		fprintf(stderr, "repacked %llu object%s, removed %llu pack%s, "

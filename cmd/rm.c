@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const rm_usage[] = {
 	"dos rm [-n | --dry-run] [-q | -v] [--ignore-missing] [--no-wait] (--stdin [-z] | [--] <object>...)",
@@ -63,8 +63,9 @@ finish_batch(void)
 		}
 	}
 	/* A removal printed must survive a power cut like a write does. */
-	if (batch_nr > 0 && dos_step_syncfs("rm-syncfs", store.loosefd) < 0)
-		die("unable to sync '%s': %s", store.path, strerror(errno));
+	if (batch_nr > 0 && dos_loose_sync_unlinks("rm-syncfs", &store) < 0)
+		die("unable to sync '%s': %s", dos_store_path(&store),
+		    strerror(errno));
 	for (i = 0; verbose && i < batch_nr; i++)
 		printf("removed %s%c", dos_oid_to_hex(&batch[i], hex), record_end);
 	batch_nr = 0;

@@ -5,7 +5,7 @@
 
 #include <jansson.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static const char *const status_usage[] = {
 	"dos status [--json]",
@@ -93,17 +93,17 @@ cmd_main(int argc, char **argv)
 
 	dos_open_or_die(&store, 0);
 	if ((rc = dos_count_objects(&store, &c)) < 0)
-		die("unable to count objects in '%s': %s", store.path,
-		    dos_strerror(rc));
+		die("unable to count objects in '%s': %s",
+		    dos_store_path(&store), dos_strerror(rc));
 	/* People and scripts both want to know which container, wherever run. */
-	if ((path = realpath(store.path, NULL)) == NULL)
-		path = xstrdup(store.path);
-	dos_codec_format(&store.cfg, codec, sizeof codec);
+	if ((path = realpath(dos_store_path(&store), NULL)) == NULL)
+		path = xstrdup(dos_store_path(&store));
+	dos_codec_format(dos_store_config(&store), codec, sizeof codec);
 	dos_count_fields(&c, f);
 	if (json)
-		print_json(path, &store.cfg, codec, f);
+		print_json(path, dos_store_config(&store), codec, f);
 	else
-		print_text(path, &store.cfg, codec, f);
+		print_text(path, dos_store_config(&store), codec, f);
 	if (c.damaged_packs > 0)
 		warning("%llu %s could not be read to the end; "
 		    "run 'dos fsck' for details",

@@ -147,7 +147,7 @@ read_loose(struct dos_store *st, int sizes, dos_list_fn *emit, void *data,
 	l->sizes = sizes;
 	l->emit = emit;
 	l->data = data;
-	rc = dos_loose_for_each(st, add_loose, l);
+	rc = dos_loose_for_each(st, "", 0, add_loose, l);
 	l->emit = NULL;
 	if (rc == 0 && l->nr > 1)
 		qsort(l->v, l->nr, sizeof *l->v, cmp_loose);

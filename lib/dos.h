@@ -1,12 +1,28 @@
 /*
- * dos.h: the one public header of libdos, the library behind every dos-*
+ * dos.h: the storage library of libdos, the library behind every dos-*
  * program.
  *
- * Two layers live here.  The storage library (oid, config, store, loose,
- * object reading) never prints and never exits: it returns 0 or a negative
- * DOS_E* code and leaves errno meaningful for DOS_EIO.  The command layer
- * (lib/cli.c, lib/main.c) is the only code that prints diagnostics or calls
- * exit(); commands use it to turn codes into messages and exit statuses.
+ * The storage library (oid, config, store, loose, object reading) never
+ * prints and never exits: it returns 0 or a negative DOS_E* code and
+ * leaves errno meaningful for DOS_EIO.  The command layer, which prints
+ * and exits, has its own header, cli.h; nothing here may include it.
+ *
+ * Layers of lib/, lowest first: a file calls functions only of files on
+ * the lines above its own, never of one beside or below it, so that no
+ * cycle can form among them (t/layers checks it, in make test).  The files
+ * of a module with a private header (fsck.c, fsck-*.c: fsck-int.h) are
+ * one unit.  cli and main are the command layer (cli.h).
+ *	grow fsutil codec input quote
+ *	oid fault
+ *	config index
+ *	err store
+ *	loose
+ *	pack
+ *	object
+ *	count maint legacy
+ *	fsck
+ *	cli
+ *	main
  */
 #ifndef DOS_H
 #define DOS_H
@@ -16,7 +32,6 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
-#include <time.h>
 
 #define DOS_VERSION "0.1.0"
 
@@ -207,8 +222,6 @@ uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
 int dos_write_all(int fd, const void *buf, size_t len);
 /* read(2) until len bytes or end of file; returns the count or DOS_EIO. */
 ssize_t dos_read_full(int fd, void *buf, size_t len);
-/* fsync(2) of the directory path below dirfd, as the step point. */
-int dos_fsync_dir(const char *point, int dirfd, const char *path);
 /*
  * openat(2) that never follows a symlink nor leaves dirfd (EXDEV/ELOOP),
  * and, opening for reading only, never blocks on a FIFO.
@@ -240,6 +253,8 @@ int dos_step_pwrite(const char *point, int fd, const void *buf, size_t len,
     uint64_t offset);
 int dos_step_truncate(const char *point, int fd, uint64_t length);
 int dos_step_fsync(const char *point, int fd);
+/* fsync(2) of the directory path below dirfd; 0 or DOS_EIO. */
+int dos_fsync_dir(const char *point, int dirfd, const char *path);
 int dos_step_fdatasync(const char *point, int fd);
 int dos_step_syncfs(const char *point, int fd);
 int dos_step_create(const char *point, int dirfd, const char *name,
@@ -294,11 +309,14 @@ const char *dos_store_default_path(const char *dir);
 /* Open the container at path (NULL: dos_store_default_path(NULL)). */
 int dos_store_open(struct dos_store *st, const char *path, unsigned flags);
 void dos_store_release(struct dos_store *st);
+/* The path the container was opened with (for messages). */
+const char *dos_store_path(const struct dos_store *st);
+const struct dos_config *dos_store_config(const struct dos_store *st);
+/* Whether st holds an open container (between open and release). */
+int dos_store_is_open(const struct dos_store *st);
 /* The container's index, opened (writable if asked) on first use. */
 int dos_store_index(struct dos_store *st, int writable,
     struct dos_index **ix);
-/* A read-only descriptor of packs/<pack>, kept open by the store. */
-int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
 
 /*
  * Create a container at path with cfg (mkdir -p).  Returns DOS_EEXIST for
@@ -311,6 +329,18 @@ int dos_store_create(const char *path, const struct dos_config *cfg,
 
 /* Non-zero if dirfd looks like a legacy disk-objectstore container. */
 int dos_is_legacy_container(int dirfd);
+
+/*
+ * The file present in a container while a migration into it is
+ * unfinished, holding the source's absolute path: a second run of the
+ * same migration may then continue in it.  dos_store_migration_source
+ * reads it into buf (DOS_ENOTFOUND: there is none); mark writes it
+ * durably, whole, and unmark removes it durably.
+ */
+#define DOS_MIGRATION_MARKER "migrating"
+int dos_store_migration_source(struct dos_store *st, char *buf, size_t size);
+int dos_store_mark_migration(struct dos_store *st, const char *source);
+int dos_store_unmark_migration(struct dos_store *st);
 
 /* ---- lib/loose.c: loose objects ----------------------------------------*/
 
@@ -331,6 +361,22 @@ int dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
  */
 int dos_loose_unlink(const char *point, struct dos_store *st,
     const struct dos_oid *oid);
+/*
+ * Make the unlinks of loose files durable: one syncfs(2) of the loose
+ * area (the step point).
+ */
+int dos_loose_sync_unlinks(const char *point, struct dos_store *st);
+
+/*
+ * Every loose object whose hex id starts with prefix[0..plen), in
+ * directory order; fn also gets the file's name in the open directory
+ * dirfd (a name checked to be hex: it cannot escape).  A non-zero return
+ * from fn stops the walk and is returned.
+ */
+typedef int dos_loose_fn(const struct dos_oid *oid, int dirfd,
+    const char *name, void *data);
+int dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
+    dos_loose_fn *fn, void *data);
 
 /*
  * A batch of loose writes.  Each object is streamed into its own temp file
@@ -347,14 +393,12 @@ size_t dos_loose_batch_pending(const struct dos_loose_batch *b);
 uint64_t dos_loose_batch_pending_bytes(const struct dos_loose_batch *b);
 /*
  * Stream one object in: begin, write its bytes, end (which gives its id).
- * The object is durable only after dos_loose_batch_commit().  abort
- * forgets an object that was begun and not ended.
+ * The object is durable only after dos_loose_batch_commit().
  */
 int dos_loose_batch_begin(struct dos_loose_batch *b);
 int dos_loose_batch_write(struct dos_loose_batch *b, const void *buf,
     size_t len);
 int dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid);
-void dos_loose_batch_abort(struct dos_loose_batch *b);
 /*
  * begin, write everything readable from fd, end.  A failed read of fd is
  * DOS_EREAD, a failed write DOS_EIO.
@@ -457,7 +501,6 @@ void dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e);
 int dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e);
 /* 0 if fd starts with a dos pack header of this version. */
 int dos_pack_check_header(int fd);
-int dos_pack_parse_name(const char *name, uint32_t *pack);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 /* Where pack is in such a list packs[0..nr), or NULL. */
@@ -473,6 +516,8 @@ int dos_pack_open(struct dos_store *st, uint32_t pack);
  */
 int dos_pack_lock(struct dos_store *st, int nowait, int *lockfd,
     long *holder);
+/* A read-only descriptor of packs/<pack>, kept open by the store. */
+int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
 
 enum dos_compress_mode {
 	DOS_COMPRESS_AUTO,	/* compress when it pays */
@@ -659,13 +704,6 @@ enum dos_iter_flags {
 typedef int dos_object_fn(const struct dos_oid *oid, void *data);
 int dos_for_each_object(struct dos_store *st, unsigned flags,
     dos_object_fn *fn, void *data);
-/*
- * Every loose object, in directory order; fn also gets the file's name in
- * the open directory dirfd (a name checked to be hex: it cannot escape).
- */
-typedef int dos_loose_fn(const struct dos_oid *oid, int dirfd,
-    const char *name, void *data);
-int dos_loose_for_each(struct dos_store *st, dos_loose_fn *fn, void *data);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 
@@ -715,6 +753,16 @@ enum dos_batch_command dos_batch_parse_command(const char *line, size_t len,
  */
 void dos_batch_split_request(const char *line, size_t len, int want_rest,
     size_t *name_len, const char **rest, size_t *rest_len);
+
+/* ---- lib/quote.c: C-quoted paths in records --------------------------- */
+
+/*
+ * C-quote name into *out (malloc'ed) if it needs quoting (git's rule):
+ * 1 if it did, 0 if name needs none, DOS_ENOMEM.
+ */
+int dos_quote_path(const char *name, char **out);
+/* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
+int dos_unquote_path(char *line);
 
 /* ---- lib/legacy.c: legacy disk-objectstore containers (dos-migrate) --- */
 
@@ -914,6 +962,11 @@ typedef int dos_stale_temp_fn(void *data, const char *name,
     enum dos_temp_stale why, long pid);
 int dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
     void *data);
+
+/*
+ * Remove the temp files of sandbox/ that nobody will finish (their writer
+ * died, or they are a day old); *removed counts them.
+ */
 int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
 
 /* ---- lib/count.c: listing and counting objects ----------------------- */
@@ -1035,94 +1088,5 @@ struct dos_fsck_stats {
  */
 int dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
     struct dos_fsck_stats *stats);
-
-/* ---- lib/cli.c: the command layer (prints, exits) --------------------- */
-
-extern const char *dos_progname;	/* "dos-cat-object" */
-
-/* "<prog>: fatal: <msg>" on stderr, exit 128. */
-void die(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-/* "<prog>: error: <msg>", returns -1. */
-int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* The usage lines on stderr (prefixed by msg if not NULL), exit 129. */
-void dos_usage(const char *const *usage, const char *msg, ...)
-    __attribute__((noreturn));
-void *xmalloc(size_t size);
-void *xrealloc(void *ptr, size_t size);
-char *xstrdup(const char *s);
-
-/*
- * Options every command takes.  Add DOS_COMMON_OPTIONS to a getopt_long
- * table and send unknown cases to dos_common_option(), which handles -h
- * (usage on stdout, exit 0), --help (the man page), --version, --dir
- * (sets dos_dir) and bad options (usage, exit 129).
- */
-enum {
-	DOS_OPT_HELP = 0x1000,
-	DOS_OPT_VERSION,
-	DOS_OPT_DIR,
-	DOS_OPT_FIRST_LOCAL	/* commands number their long options from here */
-};
-#define DOS_COMMON_OPTIONS \
-	{ "help", no_argument, NULL, DOS_OPT_HELP }, \
-	{ "version", no_argument, NULL, DOS_OPT_VERSION }, \
-	{ "dir", required_argument, NULL, DOS_OPT_DIR }
-extern const char *dos_dir;
-void dos_common_option(int opt, const char *const *usage);
-/* exec man(1) on page; returns only on failure. */
-void dos_show_man(const char *page);
-
-/*
- * --jobs=<n>: 1 to DOS_MAX_JOBS threads, or usage and exit 129; the
- * default is the number of online processors.
- */
-#define DOS_MAX_JOBS 256
-int dos_parse_jobs(const char *arg, const char *const *usage);
-int dos_default_jobs(void);
-
-/*
- * The progress of a command on stderr: "<what>: <n>", redrawn in place
- * every 1000 items, ended by "<what>: <n>, done." and a newline.  A
- * diagnostic printed meanwhile starts on a line of its own.
- */
-void dos_progress(const char *what, uint64_t n);
-void dos_progress_done(const char *what, uint64_t n);
-
-/* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
-void dos_open_or_die(struct dos_store *st, unsigned flags);
-/*
- * Take the pack lock with a pack writer, or die; a busy lock under
- * DOS_PACK_NOWAIT is "pack lock held by pid N" and exit 1.
- */
-struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
-    enum dos_compress_mode mode);
-
-/*
- * Records on stdout.  In unbuffered mode every record is written with
- * write(2) as soon as it is complete (coprocess use); otherwise stdio
- * buffers them.  Write errors are fatal; EPIPE ends the process quietly
- * with SIGPIPE.
- */
-void dos_out_set_buffered(int buffered);
-void dos_out_write(const void *buf, size_t len);
-void dos_out_flush(void);
-/* Flush after each record when stdout is not a regular file (git's rule). */
-int dos_stdout_is_pipe(void);
-
-/* A struct dos_maint problem callback: an error line (ending in errno's
- * text for DOS_EIO); data is an int status set to 1. */
-void dos_report_problem(void *data, const struct dos_oid *oid, int code,
-    const char *what);
-/* "1.5 MiB"-style size for people (1024-based; plain bytes below 1 KiB). */
-void dos_human_size(char *buf, size_t size, uint64_t bytes);
-/* C-quote name into out if it needs quoting (git's rule); returns 1 if so. */
-int dos_quote_path(const char *name, char **out);
-/* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
-int dos_unquote_path(char *line);
-
-/* lib/main.c calls this; each cmd/<name>.c defines it. */
-int cmd_main(int argc, char **argv);
 
 #endif

@@ -638,6 +638,22 @@ dos_step_fsync(const char *point, int fd)
 }
 
 int
+dos_fsync_dir(const char *point, int dirfd, const char *path)
+{
+	int fd, rc = 0, saved;
+
+	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return DOS_EIO;
+	if (dos_step_fsync(point, fd) < 0)
+		rc = DOS_EIO;
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
+int
 dos_step_fdatasync(const char *point, int fd)
 {
 	struct step s = { .point = point, .op = OP_SYNC, .fd = fd };

@@ -53,22 +53,6 @@ dos_read_full(int fd, void *buf, size_t len)
 }
 
 int
-dos_fsync_dir(const char *point, int dirfd, const char *path)
-{
-	int fd, rc = 0, saved;
-
-	fd = openat(dirfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return DOS_EIO;
-	if (dos_step_fsync(point, fd) < 0)
-		rc = DOS_EIO;
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return rc;
-}
-
-int
 dos_open_subdir(int dirfd, const char *name)
 {
 	struct stat sb;

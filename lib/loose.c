@@ -1,4 +1,5 @@
 /* loose.c: loose objects, one raw file each under loose/. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -96,6 +97,96 @@ dos_loose_unlink(const char *point, struct dos_store *st,
 	if (dos_step_unlink(point, dirfd, base) < 0 && errno != ENOENT)
 		rc = DOS_EIO;
 	close_dir(st, dirfd);
+	return rc;
+}
+
+int
+dos_loose_sync_unlinks(const char *point, struct dos_store *st)
+{
+	return dos_step_syncfs(point, st->loosefd) < 0 ? DOS_EIO : 0;
+}
+
+/* Objects in one directory of loose/ (the top one when shard is NULL). */
+static int
+walk_dir(struct dos_store *st, const char *shard, const char *prefix,
+    size_t plen, dos_loose_fn *fn, void *data)
+{
+	size_t slen = shard != NULL ? strlen(shard) : 0;
+	size_t want = DOS_HEXSZ - slen, nlen;
+	char hex[DOS_HEXSZ];
+	struct dos_oid oid;
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+
+	fd = shard != NULL ? openat(st->loosefd, shard,
+	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
+	    dup(st->loosefd);
+	/* Not a directory (a symbolic link is never followed): no objects. */
+	if (fd < 0)
+		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
+		    0 : DOS_EIO;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return DOS_EIO;
+	}
+	if (shard == NULL)
+		rewinddir(d);
+	if (slen > 0)
+		memcpy(hex, shard, slen);
+	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+		nlen = strlen(e->d_name);
+		if (nlen != want || !dos_is_lower_hex(e->d_name, nlen))
+			continue;
+		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
+			continue;
+		memcpy(hex + slen, e->d_name, want);
+		if (plen > 0 && memcmp(hex, prefix, plen) != 0)
+			continue;
+		dos_oid_from_hex(&oid, hex, DOS_HEXSZ);
+		rc = fn(&oid, fd, e->d_name, data);
+	}
+	if (rc == 0 && errno != 0)
+		rc = DOS_EIO;
+	closedir(d);
+	return rc;
+}
+
+int
+dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
+    dos_loose_fn *fn, void *data)
+{
+	size_t p = (size_t)st->cfg.loose_prefix_len, cmp;
+	struct dirent *e;
+	DIR *d;
+	int fd, rc = 0;
+	char shard[DOS_MAX_PREFIX_LEN + 1];
+
+	if (p == 0)
+		return walk_dir(st, NULL, prefix, plen, fn, data);
+	if (plen >= p) {
+		memcpy(shard, prefix, p);
+		shard[p] = '\0';
+		return walk_dir(st, shard, prefix, plen, fn, data);
+	}
+	if ((fd = dup(st->loosefd)) < 0)
+		return DOS_EIO;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return DOS_EIO;
+	}
+	rewinddir(d);
+	cmp = plen < p ? plen : p;
+	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+		if (strlen(e->d_name) != p || !dos_is_lower_hex(e->d_name, p))
+			continue;
+		if (memcmp(e->d_name, prefix, cmp) != 0)
+			continue;
+		rc = walk_dir(st, e->d_name, prefix, plen, fn, data);
+	}
+	if (rc == 0 && errno != 0)
+		rc = DOS_EIO;
+	closedir(d);
 	return rc;
 }
 
@@ -333,12 +424,6 @@ fail:
 	dos_step_unlink("loose-temp-unlink", b->st->tmpfd, p->tmpname);
 	errno = fd;
 	return rc;
-}
-
-void
-dos_loose_batch_abort(struct dos_loose_batch *b)
-{
-	abort_object(b);
 }
 
 int

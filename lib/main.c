@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "dos.h"
+#include "cli.h"
 
 static char stdout_buffer[128 * 1024];
 

@@ -237,7 +237,7 @@ reader_main(void *data)
 	struct read_ahead *ra = data;
 	int rc;
 
-	rc = dos_loose_for_each(ra->st, read_one, ra);
+	rc = dos_loose_for_each(ra->st, "", 0, read_one, ra);
 	pthread_mutex_lock(&ra->lock);
 	ra->rc = rc > 0 ? 0 : rc;
 	ra->err = errno;	/* errno is this thread's own */

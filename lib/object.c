@@ -1,5 +1,4 @@
 /* object.c: finding, listing and reading objects wherever they are stored. */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -8,97 +7,6 @@
 #include <unistd.h>
 
 #include "dos.h"
-
-/* Objects in one directory of loose/ (the top one when shard is NULL). */
-static int
-walk_dir(struct dos_store *st, const char *shard, const char *prefix,
-    size_t plen, dos_loose_fn *fn, void *data)
-{
-	size_t slen = shard != NULL ? strlen(shard) : 0;
-	size_t want = DOS_HEXSZ - slen, nlen;
-	char hex[DOS_HEXSZ];
-	struct dos_oid oid;
-	struct dirent *e;
-	DIR *d;
-	int fd, rc = 0;
-
-	fd = shard != NULL ? openat(st->loosefd, shard,
-	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
-	    dup(st->loosefd);
-	/* Not a directory (a symbolic link is never followed): no objects. */
-	if (fd < 0)
-		return errno == ENOENT || errno == ENOTDIR || errno == ELOOP ?
-		    0 : DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
-	if (shard == NULL)
-		rewinddir(d);
-	if (slen > 0)
-		memcpy(hex, shard, slen);
-	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
-		nlen = strlen(e->d_name);
-		if (nlen != want || !dos_is_lower_hex(e->d_name, nlen))
-			continue;
-		if (e->d_type != DT_REG && e->d_type != DT_UNKNOWN)
-			continue;
-		memcpy(hex + slen, e->d_name, want);
-		if (plen > 0 && memcmp(hex, prefix, plen) != 0)
-			continue;
-		dos_oid_from_hex(&oid, hex, DOS_HEXSZ);
-		rc = fn(&oid, fd, e->d_name, data);
-	}
-	if (rc == 0 && errno != 0)
-		rc = DOS_EIO;
-	closedir(d);
-	return rc;
-}
-
-/* Call fn for every loose object whose id starts with prefix[0..plen). */
-static int
-walk_loose(struct dos_store *st, const char *prefix, size_t plen,
-    dos_loose_fn *fn, void *data)
-{
-	size_t p = (size_t)st->cfg.loose_prefix_len, cmp;
-	struct dirent *e;
-	DIR *d;
-	int fd, rc = 0;
-	char shard[DOS_MAX_PREFIX_LEN + 1];
-
-	if (p == 0)
-		return walk_dir(st, NULL, prefix, plen, fn, data);
-	if (plen >= p) {
-		memcpy(shard, prefix, p);
-		shard[p] = '\0';
-		return walk_dir(st, shard, prefix, plen, fn, data);
-	}
-	if ((fd = dup(st->loosefd)) < 0)
-		return DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
-	rewinddir(d);
-	cmp = plen < p ? plen : p;
-	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
-		if (strlen(e->d_name) != p || !dos_is_lower_hex(e->d_name, p))
-			continue;
-		if (memcmp(e->d_name, prefix, cmp) != 0)
-			continue;
-		rc = walk_dir(st, e->d_name, prefix, plen, fn, data);
-	}
-	if (rc == 0 && errno != 0)
-		rc = DOS_EIO;
-	closedir(d);
-	return rc;
-}
-
-int
-dos_loose_for_each(struct dos_store *st, dos_loose_fn *fn, void *data)
-{
-	return walk_loose(st, "", 0, fn, data);
-}
 
 struct match {
 	struct dos_oid oid;
@@ -147,7 +55,7 @@ dos_resolve(struct dos_store *st, const char *name, size_t len,
 	for (i = 0; i < len; i++)
 		prefix[i] = (char)(name[i] >= 'A' && name[i] <= 'F' ?
 		    name[i] - 'A' + 'a' : name[i]);
-	rc = walk_loose(st, prefix, len, collect_loose_match, &m);
+	rc = dos_loose_for_each(st, prefix, len, collect_loose_match, &m);
 	if (rc == 0 && m.count < 2) {
 		struct dos_index *ix;
 		if ((rc = dos_store_index(st, 0, &ix)) == 0)
@@ -822,7 +730,7 @@ dos_for_each_object(struct dos_store *st, unsigned flags,
 	size_t i;
 	int rc;
 
-	rc = walk_loose(st, "", 0, append_loose_oid, &l);
+	rc = dos_loose_for_each(st, "", 0, append_loose_oid, &l);
 	if (rc == 0 && l.nr > 0)
 		qsort(l.oids, l.nr, sizeof *l.oids, cmp_oid);
 	if (rc == 0)

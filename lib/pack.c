@@ -117,8 +117,8 @@ dos_pack_check_header(int fd)
 }
 
 /* Pack names are decimal numbers without leading zeros. */
-int
-dos_pack_parse_name(const char *name, uint32_t *pack)
+static int
+parse_pack_name(const char *name, uint32_t *pack)
 {
 	unsigned long v = 0;
 	const char *p;
@@ -158,7 +158,7 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 	if ((rc = dos_opendir(st->dirfd, "packs", &d)) < 0 || d == NULL)
 		return rc;
 	while ((e = readdir(d)) != NULL) {
-		if (dos_pack_parse_name(e->d_name, &n) < 0)
+		if (parse_pack_name(e->d_name, &n) < 0)
 			continue;
 		if ((grown = dos_grow(list, *nr, &alloc, sizeof *list, 16)) == NULL) {
 			free(list);
@@ -180,6 +180,41 @@ dos_pack_list_find(const uint32_t *packs, size_t nr, uint32_t pack)
 {
 	return nr > 0 ? bsearch(&pack, packs, nr, sizeof *packs, cmp_pack) :
 	    NULL;
+}
+
+int
+dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
+{
+	struct dos_open_pack *grown;
+	size_t lo = 0, hi = st->packfds_nr, mid;
+	int newfd;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (st->packfds[mid].pack < pack)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < st->packfds_nr && st->packfds[lo].pack == pack) {
+		*fd = st->packfds[lo].fd;
+		return 0;
+	}
+	if ((newfd = dos_pack_open(st, pack)) < 0)
+		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
+	grown = dos_grow(st->packfds, st->packfds_nr, &st->packfds_alloc,
+	    sizeof *grown, 16);
+	if (grown == NULL) {
+		close(newfd);
+		return DOS_ENOMEM;
+	}
+	st->packfds = grown;
+	memmove(grown + lo + 1, grown + lo,
+	    (st->packfds_nr - lo) * sizeof *grown);
+	grown[lo] = (struct dos_open_pack){ pack, newfd };
+	st->packfds_nr++;
+	*fd = newfd;
+	return 0;
 }
 
 int

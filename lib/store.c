@@ -26,6 +26,24 @@ dos_store_default_path(const char *dir)
 	return ".";
 }
 
+const char *
+dos_store_path(const struct dos_store *st)
+{
+	return st->path;
+}
+
+const struct dos_config *
+dos_store_config(const struct dos_store *st)
+{
+	return &st->cfg;
+}
+
+int
+dos_store_is_open(const struct dos_store *st)
+{
+	return st->dirfd >= 0;
+}
+
 int
 dos_store_index(struct dos_store *st, int writable, struct dos_index **ix)
 {
@@ -41,41 +59,6 @@ dos_store_index(struct dos_store *st, int writable, struct dos_index **ix)
 		return rc;
 	st->index_writable = writable;
 	*ix = st->index;
-	return 0;
-}
-
-int
-dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
-{
-	struct dos_open_pack *grown;
-	size_t lo = 0, hi = st->packfds_nr, mid;
-	int newfd;
-
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (st->packfds[mid].pack < pack)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo < st->packfds_nr && st->packfds[lo].pack == pack) {
-		*fd = st->packfds[lo].fd;
-		return 0;
-	}
-	if ((newfd = dos_pack_open(st, pack)) < 0)
-		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
-	grown = dos_grow(st->packfds, st->packfds_nr, &st->packfds_alloc,
-	    sizeof *grown, 16);
-	if (grown == NULL) {
-		close(newfd);
-		return DOS_ENOMEM;
-	}
-	st->packfds = grown;
-	memmove(grown + lo + 1, grown + lo,
-	    (st->packfds_nr - lo) * sizeof *grown);
-	grown[lo] = (struct dos_open_pack){ pack, newfd };
-	st->packfds_nr++;
-	*fd = newfd;
 	return 0;
 }
 
@@ -274,4 +257,65 @@ out:
 		errno = saved;
 	}
 	return rc;
+}
+
+/* ---- the marker of an unfinished migration ---- */
+
+#define MIGRATION_MARKER_TMP DOS_MIGRATION_MARKER ".tmp"
+
+int
+dos_store_migration_source(struct dos_store *st, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd;
+
+	fd = openat(st->dirfd, DOS_MIGRATION_MARKER, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
+	n = dos_read_full(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return DOS_EIO;
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	return 0;
+}
+
+/* Written whole and renamed into place: a killed run leaves no half. */
+int
+dos_store_mark_migration(struct dos_store *st, const char *source)
+{
+	size_t len = strlen(source);
+	int fd = -1, rc = 0;
+
+	/* A killed run's file is read-only: it goes first. */
+	if (dos_step_unlink("migrate-marker-unlink", st->dirfd,
+	    MIGRATION_MARKER_TMP) == 0 || errno == ENOENT)
+		fd = dos_step_create("migrate-marker-create", st->dirfd,
+		    MIGRATION_MARKER_TMP, O_WRONLY | O_EXCL, 0444);
+	if (fd < 0)
+		return DOS_EIO;
+	if (dos_step_pwrite("migrate-marker-write", fd, source, len, 0) < 0 ||
+	    dos_step_pwrite("migrate-marker-write", fd, "\n", 1, len) < 0 ||
+	    dos_step_fsync("migrate-marker-fsync", fd) < 0 ||
+	    dos_step_rename("migrate-marker-rename", st->dirfd,
+	    MIGRATION_MARKER_TMP, st->dirfd, DOS_MIGRATION_MARKER, 0) < 0 ||
+	    dos_step_fsync("migrate-dir-fsync", st->dirfd) < 0)
+		rc = DOS_EIO;
+	{
+		int saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return rc;
+}
+
+int
+dos_store_unmark_migration(struct dos_store *st)
+{
+	if (dos_step_unlink("migrate-marker-unlink", st->dirfd,
+	    DOS_MIGRATION_MARKER) < 0 ||
+	    dos_step_fsync("migrate-dir-fsync", st->dirfd) < 0)
+		return DOS_EIO;
+	return 0;
 }

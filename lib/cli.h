@@ -1,0 +1,97 @@
+/*
+ * cli.h: the command layer of libdos (lib/cli.c, lib/main.c), the only
+ * code that prints diagnostics or calls exit().  Commands use it to turn
+ * the storage library's DOS_E* codes into messages and exit statuses;
+ * every cmd/<name>.c includes it, and no other file of lib/ may.
+ */
+#ifndef DOS_CLI_H
+#define DOS_CLI_H
+
+#include "dos.h"
+
+extern const char *dos_progname;	/* "dos-cat-object" */
+
+/* "<prog>: fatal: <msg>" on stderr, exit 128. */
+void die(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+/* "<prog>: error: <msg>", returns -1. */
+int error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* The usage lines on stderr (prefixed by msg if not NULL), exit 129. */
+void dos_usage(const char *const *usage, const char *msg, ...)
+    __attribute__((noreturn));
+void *xmalloc(size_t size);
+void *xrealloc(void *ptr, size_t size);
+char *xstrdup(const char *s);
+
+/*
+ * Options every command takes.  Add DOS_COMMON_OPTIONS to a getopt_long
+ * table and send unknown cases to dos_common_option(), which handles -h
+ * (usage on stdout, exit 0), --help (the man page), --version, --dir
+ * (sets dos_dir) and bad options (usage, exit 129).
+ */
+enum {
+	DOS_OPT_HELP = 0x1000,
+	DOS_OPT_VERSION,
+	DOS_OPT_DIR,
+	DOS_OPT_FIRST_LOCAL	/* commands number their long options from here */
+};
+#define DOS_COMMON_OPTIONS \
+	{ "help", no_argument, NULL, DOS_OPT_HELP }, \
+	{ "version", no_argument, NULL, DOS_OPT_VERSION }, \
+	{ "dir", required_argument, NULL, DOS_OPT_DIR }
+extern const char *dos_dir;
+void dos_common_option(int opt, const char *const *usage);
+/* exec man(1) on page; returns only on failure. */
+void dos_show_man(const char *page);
+
+/*
+ * --jobs=<n>: 1 to DOS_MAX_JOBS threads, or usage and exit 129; the
+ * default is the number of online processors.
+ */
+#define DOS_MAX_JOBS 256
+int dos_parse_jobs(const char *arg, const char *const *usage);
+int dos_default_jobs(void);
+
+/*
+ * The progress of a command on stderr: "<what>: <n>", redrawn in place
+ * every 1000 items, ended by "<what>: <n>, done." and a newline.  A
+ * diagnostic printed meanwhile starts on a line of its own.
+ */
+void dos_progress(const char *what, uint64_t n);
+void dos_progress_done(const char *what, uint64_t n);
+
+/* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
+void dos_open_or_die(struct dos_store *st, unsigned flags);
+/*
+ * Take the pack lock with a pack writer, or die; a busy lock under
+ * DOS_PACK_NOWAIT is "pack lock held by pid N" and exit 1.
+ */
+struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
+    enum dos_compress_mode mode);
+
+/*
+ * Records on stdout.  In unbuffered mode every record is written with
+ * write(2) as soon as it is complete (coprocess use); otherwise stdio
+ * buffers them.  Write errors are fatal; EPIPE ends the process quietly
+ * with SIGPIPE.
+ */
+void dos_out_set_buffered(int buffered);
+void dos_out_write(const void *buf, size_t len);
+void dos_out_flush(void);
+/* Flush after each record when stdout is not a regular file (git's rule). */
+int dos_stdout_is_pipe(void);
+
+/* A struct dos_maint problem callback: an error line (ending in errno's
+ * text for DOS_EIO); data is an int status set to 1. */
+void dos_report_problem(void *data, const struct dos_oid *oid, int code,
+    const char *what);
+/* "1.5 MiB"-style size for people (1024-based; plain bytes below 1 KiB). */
+void dos_human_size(char *buf, size_t size, uint64_t bytes);
+
+/* ---- lib/main.c ---------------------------------------------------------- */
+
+/* main() calls this; each cmd/<name>.c defines it. */
+int cmd_main(int argc, char **argv);
+
+#endif
