@@ -468,7 +468,7 @@ batch_command(char *line, size_t len, int buffered)
  * the cost) into the chunk's slots; the main thread prints the slots in
  * input order as they are done.  An object too large for a slot, or not
  * read whole when opened, is streamed by the main thread in its turn.
- * The workers use no store: only their own decompressor.
+ * The workers use no store: each reader has its own decompressor.
  */
 #define READ_CHUNK 256
 #define SLOT_MAX (64 * 1024)	/* largest object read by a worker */
@@ -507,15 +507,14 @@ static struct read_chunk {
 };
 
 static void
-read_slot(struct slot *sl, struct dos_decompressor *dec)
+read_slot(struct slot *sl)
 {
-	ssize_t n = 0;
+	ssize_t n;
 
-	sl->read_rc = dos_reader_detach(&sl->r, dec);
-	while (sl->read_rc == 0 && (n = dos_reader_read(&sl->r,
-	    sl->buf + sl->len, SLOT_MAX - sl->len)) > 0)
+	while ((n = dos_reader_read(&sl->r, sl->buf + sl->len,
+	    SLOT_MAX - sl->len)) > 0)
 		sl->len += (size_t)n;
-	if (sl->read_rc == 0 && n < 0)
+	if (n < 0)
 		sl->read_rc = (int)n;
 }
 
@@ -523,10 +522,8 @@ static void *
 read_worker(void *arg)
 {
 	struct read_chunk *c = arg;
-	struct dos_decompressor dec;
 	size_t from, to, k;
 
-	dos_decompressor_init(&dec);
 	pthread_mutex_lock(&c->lock);
 	for (;;) {
 		while (!c->quit && c->next == c->nr)
@@ -539,7 +536,7 @@ read_worker(void *arg)
 		pthread_mutex_unlock(&c->lock);
 		for (k = from; k < to; k++)
 			if (c->slot[k].by_worker)
-				read_slot(&c->slot[k], &dec);
+				read_slot(&c->slot[k]);
 		pthread_mutex_lock(&c->lock);
 		for (k = from; k < to; k++)
 			c->slot[k].done = 1;
@@ -547,7 +544,6 @@ read_worker(void *arg)
 			pthread_cond_signal(&c->done);
 	}
 	pthread_mutex_unlock(&c->lock);
-	dos_decompressor_release(&dec);
 	return NULL;
 }
 
@@ -607,14 +603,6 @@ answer_slot(struct slot *sl)
 	char hex[DOS_HEXSZ + 1];
 	int rc = sl->rc;
 
-	if (rc == 0 && !sl->by_worker) {
-		/*
-		 * Opened again: the objects opened after it in the chunk
-		 * reset the store's decompressor, which it shares.
-		 */
-		dos_reader_close(&sl->r);
-		rc = dos_reader_open(&store, &sl->oid, read_flags, &sl->r);
-	}
 	if (rc < 0) {
 		answer_failed(&sl->req, &sl->oid, rc);
 		return;
@@ -651,9 +639,8 @@ read_chunk_answer(int buffered)
 		struct slot *sl = &c->slot[k];
 
 		if (c->workers == 0) {
-			/* Read here, with the store's decompressor. */
 			if (sl->by_worker)
-				read_slot(sl, sl->r.dec);
+				read_slot(sl);
 		} else {
 			pthread_mutex_lock(&c->lock);
 			c->waiting = 1;

@@ -276,10 +276,12 @@ struct dos_store {
 		int fd;
 	} *packfds;
 	size_t packfds_nr, packfds_alloc;
-	void *decompressor;	/* struct dos_decompressor, on first use */
+	/* Decompressors of closed readers, for the next ones (object.c). */
+	struct dos_decompressor **spare_decs;
+	size_t spare_decs_nr, spare_decs_alloc;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
-	NULL }
+	NULL, 0, 0 }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -616,7 +618,7 @@ struct dos_reader {
 	uint32_t crc, want_crc;
 	unsigned char *in;	/* stored bytes read ahead, for decoding */
 	size_t in_pos, in_len;
-	struct dos_decompressor *dec;	/* the store's, or dos_reader_detach's */
+	struct dos_decompressor *dec;	/* its own while it is open */
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
@@ -624,15 +626,13 @@ int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 ssize_t dos_reader_read(struct dos_reader *r, void *buf, size_t len);
 void dos_reader_close(struct dos_reader *r);
 /*
- * Whether r can be read by another thread: a loose file, or a packed
- * object whose stored bytes were all read by dos_reader_open, so that
- * reading it needs nothing of the store but a decompressor.  The thread
- * that reads it gives it one of its own with dos_reader_detach (d from
- * dos_decompressor_init), and dos_reader_close still runs in the
- * store's thread.
+ * Whether r can be read by another thread than the store's: a loose
+ * file, or a packed object whose stored bytes were all read by
+ * dos_reader_open, so that reading it needs nothing of the store (each
+ * reader decodes with a decompressor of its own).  Opening and closing
+ * still happen in the store's thread.
  */
 int dos_reader_detachable(const struct dos_reader *r);
-int dos_reader_detach(struct dos_reader *r, struct dos_decompressor *d);
 
 /*
  * Call fn for every object, sorted by id (or in storage order with

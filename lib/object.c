@@ -304,6 +304,40 @@ out:
 
 #define PACK_READ_AHEAD (64 * 1024)
 
+/*
+ * Each open reader of a compressed object has a decompressor of its own,
+ * so that readers open at once never disturb one another's stream.  A
+ * closed reader gives it back to the store for the next one: making a
+ * decoder costs more than decoding a small object.
+ */
+static int
+take_decompressor(struct dos_store *st, struct dos_decompressor **dec)
+{
+	if (st->spare_decs_nr > 0) {
+		*dec = st->spare_decs[--st->spare_decs_nr];
+		return 0;
+	}
+	if ((*dec = malloc(sizeof **dec)) == NULL)
+		return DOS_ENOMEM;
+	return dos_decompressor_init(*dec);
+}
+
+static void
+give_back_decompressor(struct dos_store *st, struct dos_decompressor *dec)
+{
+	struct dos_decompressor **grown;
+
+	grown = dos_grow(st->spare_decs, st->spare_decs_nr,
+	    &st->spare_decs_alloc, sizeof *grown, 8);
+	if (grown == NULL) {
+		dos_decompressor_release(dec);
+		free(dec);
+		return;
+	}
+	st->spare_decs = grown;
+	st->spare_decs[st->spare_decs_nr++] = dec;
+}
+
 /* Open the packed copy: the index says where, the entry header agrees. */
 static int
 open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
@@ -360,13 +394,8 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	r->want_crc = pe.data_crc;
 	r->crc = dos_crc32(0, r->in + r->in_pos, r->in_len - r->in_pos);
 	if (e.codec != DOS_CODEC_NONE) {
-		if (st->decompressor == NULL) {
-			if ((st->decompressor = malloc(sizeof(struct dos_decompressor))) == NULL)
-				return DOS_ENOMEM;
-			dos_decompressor_init(st->decompressor);
-		}
-		r->dec = st->decompressor;
-		if ((rc = dos_decompress_begin(r->dec, e.codec)) < 0)
+		if ((rc = take_decompressor(st, &r->dec)) < 0 ||
+		    (rc = dos_decompress_begin(r->dec, e.codec)) < 0)
 			return rc;
 	}
 	if (flags & DOS_READ_VERIFY)
@@ -381,10 +410,8 @@ open_packed_or_fail(struct dos_store *st, const struct dos_oid *oid,
 {
 	int rc = open_packed(st, oid, flags, r);
 
-	if (rc < 0) {
-		free(r->in);
-		r->in = NULL;
-	}
+	if (rc < 0)
+		dos_reader_close(r);
 	return rc;
 }
 
@@ -611,21 +638,6 @@ dos_reader_detachable(const struct dos_reader *r)
 	return r->st == NULL || r->stored_left == 0;
 }
 
-int
-dos_reader_detach(struct dos_reader *r, struct dos_decompressor *d)
-{
-	int rc;
-
-	if (!dos_reader_detachable(r))
-		return DOS_EINVAL;
-	if (r->st == NULL || r->info.codec == DOS_CODEC_NONE)
-		return 0;
-	if ((rc = dos_decompress_begin(d, r->info.codec)) < 0)
-		return rc;
-	r->dec = d;
-	return 0;
-}
-
 void
 dos_reader_close(struct dos_reader *r)
 {
@@ -636,6 +648,9 @@ dos_reader_close(struct dos_reader *r)
 	r->fd = -1;
 	if (r->hasher.ctx != NULL)
 		dos_hasher_release(&r->hasher);
+	if (r->dec != NULL)
+		give_back_decompressor(r->st, r->dec);
+	r->dec = NULL;
 }
 
 static int
