@@ -673,10 +673,12 @@ int dos_input_read(struct dos_input *in, char **rec, size_t *len);
 /* Non-zero if dos_input_read() would not block. */
 int dos_input_ready(struct dos_input *in);
 
+/* ---- lib/batch.c: the batch requests of dos cat-object --------------- */
+
 /*
- * The batch protocol of dos cat-object, parsed without doing anything,
- * so that a fuzzer can reach it without a process.  A --batch-command
- * line is "contents <object>", "info <object>" or "flush".
+ * A --batch-command line, parsed without doing anything, so that a fuzzer
+ * can reach it without a process: "contents <object>", "info <object>"
+ * or "flush".
  */
 enum dos_batch_command {
 	DOS_BATCH_CONTENTS,
@@ -694,13 +696,56 @@ enum dos_batch_command {
  */
 enum dos_batch_command dos_batch_parse_command(const char *line, size_t len,
     const char **arg, size_t *arg_len);
+
 /*
- * Split a request line[0..len) (NUL-terminated) into the object name (its first
- * *name_len bytes) and, with want_rest, the rest of the line after the
- * blanks that end the name; without, the whole line is the name.
+ * The batch engine answers requests (an object name, perhaps followed by
+ * more text) together and hands each answer to a callback in the order
+ * the requests came.  It prints nothing: the caller formats the answers.
  */
-void dos_batch_split_request(const char *line, size_t len, int want_rest,
-    size_t *name_len, const char **rest, size_t *rest_len);
+struct dos_batch_answer {
+	const char *input;	/* the request, NUL-terminated */
+	size_t name_len;	/* its first name_len bytes name the object */
+	const char *rest;	/* with want_rest: what follows the name */
+	size_t rest_len;
+	int contents;		/* the request asked for the contents */
+	int last;		/* the round's last: nothing more is waiting */
+	/*
+	 * 0, or why the object could not be looked up (or opened):
+	 * DOS_EBADID, DOS_ENOTFOUND, DOS_EAMBIGUOUS, DOS_ECORRUPT (info.oid
+	 * is then the damaged object), DOS_EIO...
+	 */
+	int rc;
+	struct dos_object_info info;
+	/*
+	 * The contents: read whole and checked into data[0..len) when
+	 * read_rc is 0 (else why not: DOS_ECORRUPT, DOS_EIO...), or, for a
+	 * larger object, an open reader to stream it from before returning.
+	 */
+	int read_rc;
+	const void *data;
+	size_t len;
+	struct dos_reader *reader;
+};
+/* A non-zero return stops the answers and is returned. */
+typedef int dos_batch_fn(const struct dos_batch_answer *a, void *data);
+struct dos_batch;
+/*
+ * A batch engine for st (read from the calling thread only): objects are
+ * read with read_flags (DOS_READ_*) by jobs threads (1: none but the
+ * caller's); with want_rest, a request's name ends at a blank.
+ */
+int dos_batch_new(struct dos_store *st, unsigned read_flags, int want_rest,
+    int jobs, dos_batch_fn *fn, void *data, struct dos_batch **b);
+/*
+ * Queue request line[0..len) (at most DOS_INPUT_MAX_RECORD bytes); the
+ * queue is answered when full, so fn may be called.
+ */
+int dos_batch_add(struct dos_batch *b, const char *line, size_t len,
+    int contents);
+/* Answer every queued request. */
+int dos_batch_answer(struct dos_batch *b);
+/* Requests still queued are dropped unanswered. */
+void dos_batch_free(struct dos_batch *b);
 
 /* ---- lib/legacy.c: legacy disk-objectstore containers (dos-migrate) --- */
 
