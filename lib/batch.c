@@ -10,8 +10,8 @@
  * small zstd frames is most of the cost) into the round's slots; the
  * store's thread hands the answers out in input order as they are done.
  * An object too large for a slot, or not read whole when opened, is
- * streamed by the caller in its turn.  The workers use no store: each
- * reader has its own decompressor.
+ * streamed by the caller in its turn.  The workers use no store but
+ * for the decompressors their readers take and give back.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -89,8 +89,10 @@ struct request {
 
 struct slot {
 	struct dos_oid oid;
+	struct dos_object_info info;	/* when opened */
 	struct dos_reader r;
-	int by_worker;		/* read into buf by a worker */
+	int open;		/* r is open */
+	int by_worker;		/* read into buf (and closed) by a worker */
 	int done;		/* the worker is finished with it */
 	int read_rc;		/* 0, or why reading it failed */
 	size_t len;
@@ -122,6 +124,7 @@ struct dos_batch {
 	struct slot slot[ROUND_READS];
 };
 
+/* Closed at once: its decompressor goes to the next object decoded. */
 static void
 read_slot(struct slot *sl)
 {
@@ -132,6 +135,8 @@ read_slot(struct slot *sl)
 		sl->len += (size_t)n;
 	if (n < 0)
 		sl->read_rc = (int)n;
+	dos_reader_close(&sl->r);
+	sl->open = 0;
 }
 
 static void *
@@ -215,7 +220,7 @@ fill_answer(struct dos_batch *b, const struct request *req,
 		a->info.oid = sl->oid;
 		return;
 	}
-	a->info = sl->r.info;
+	a->info = sl->info;
 	if (!sl->by_worker) {
 		a->reader = &sl->r;
 		return;
@@ -250,8 +255,10 @@ dos_batch_answer(struct dos_batch *b)
 			a.last = k + 1 == b->nr;
 			rc = b->fn(&a, b->data);
 		}
-		if (req->contents && req->rc == 0)
+		if (req->contents && b->slot[req->at].open) {
 			dos_reader_close(&b->slot[req->at].r);
+			b->slot[req->at].open = 0;
+		}
 	}
 	pthread_mutex_lock(&b->lock);
 	b->handed = b->next = 0;
@@ -292,7 +299,9 @@ dos_batch_add(struct dos_batch *b, const char *line, size_t len,
 		if (req->rc == 0)
 			req->rc = dos_reader_open(b->st, &sl->oid, b->read_flags,
 			    &sl->r);
-		sl->by_worker = req->rc == 0 && sl->r.info.size <= SLOT_MAX &&
+		sl->open = req->rc == 0;
+		sl->info = sl->r.info;
+		sl->by_worker = sl->open && sl->info.size <= SLOT_MAX &&
 		    dos_reader_detachable(&sl->r);
 		if (b->workers > 0 && b->opened - b->handed == READ_PUBLISH)
 			publish(b);
@@ -356,12 +365,12 @@ dos_batch_free(struct dos_batch *b)
 	pthread_mutex_unlock(&b->lock);
 	for (i = 0; i < b->workers; i++)
 		pthread_join(b->threads[i], NULL);
-	/* Requests never answered still hold their objects open. */
-	for (k = 0; k < b->nr; k++)
-		if (b->req[k].contents && b->req[k].rc == 0)
-			dos_reader_close(&b->slot[b->req[k].at].r);
-	for (k = 0; k < ROUND_READS; k++)
+	for (k = 0; k < ROUND_READS; k++) {
+		/* Of a request never answered. */
+		if (b->slot[k].open)
+			dos_reader_close(&b->slot[k].r);
 		free(b->slot[k].buf);
+	}
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->work);
 	pthread_cond_destroy(&b->done);

@@ -12,6 +12,7 @@
 #define DOS_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -276,12 +277,16 @@ struct dos_store {
 		int fd;
 	} *packfds;
 	size_t packfds_nr, packfds_alloc;
-	/* Decompressors of closed readers, for the next ones (object.c). */
+	/*
+	 * Decompressors of closed readers, for the next ones (object.c);
+	 * locked, as readers may decode in other threads.
+	 */
+	pthread_mutex_t spare_decs_lock;
 	struct dos_decompressor **spare_decs;
 	size_t spare_decs_nr, spare_decs_alloc;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
-	NULL, 0, 0 }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -618,7 +623,7 @@ struct dos_reader {
 	uint32_t crc, want_crc;
 	unsigned char *in;	/* stored bytes read ahead, for decoding */
 	size_t in_pos, in_len;
-	struct dos_decompressor *dec;	/* its own while it is open */
+	struct dos_decompressor *dec;	/* its own, once it decodes */
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
@@ -626,11 +631,11 @@ int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 ssize_t dos_reader_read(struct dos_reader *r, void *buf, size_t len);
 void dos_reader_close(struct dos_reader *r);
 /*
- * Whether r can be read by another thread than the store's: a loose
- * file, or a packed object whose stored bytes were all read by
- * dos_reader_open, so that reading it needs nothing of the store (each
- * reader decodes with a decompressor of its own).  Opening and closing
- * still happen in the store's thread.
+ * Whether r can be read, and then closed, by another thread than the
+ * store's: a loose file, or a packed object whose stored bytes were all
+ * read by dos_reader_open, so that reading it needs nothing of the store
+ * but a decompressor of its own (taken from the store's spares and given
+ * back under a lock).  Opening happens in the store's thread.
  */
 int dos_reader_detachable(const struct dos_reader *r);
 

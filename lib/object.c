@@ -2,6 +2,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -302,41 +303,53 @@ out:
 	return rc;
 }
 
-#define PACK_READ_AHEAD (64 * 1024)
-
 /*
- * Each open reader of a compressed object has a decompressor of its own,
- * so that readers open at once never disturb one another's stream.  A
- * closed reader gives it back to the store for the next one: making a
- * decoder costs more than decoding a small object.
+ * A reader decoding a compressed object has a decompressor of its own,
+ * so that readers open at once never disturb one another's stream.  It
+ * takes one when it starts to decode, perhaps in another thread than the
+ * store's (see dos_reader_detachable), and gives it back to the store
+ * when closed: making a decoder costs more than decoding a small object,
+ * and the few in use stay warm in the cache.
  */
 static int
-take_decompressor(struct dos_store *st, struct dos_decompressor **dec)
+take_decompressor(struct dos_reader *r)
 {
-	if (st->spare_decs_nr > 0) {
-		*dec = st->spare_decs[--st->spare_decs_nr];
-		return 0;
+	struct dos_store *st = r->st;
+
+	pthread_mutex_lock(&st->spare_decs_lock);
+	r->dec = st->spare_decs_nr > 0 ? st->spare_decs[--st->spare_decs_nr] :
+	    NULL;
+	pthread_mutex_unlock(&st->spare_decs_lock);
+	if (r->dec == NULL) {
+		if ((r->dec = malloc(sizeof *r->dec)) == NULL)
+			return DOS_ENOMEM;
+		dos_decompressor_init(r->dec);
 	}
-	if ((*dec = malloc(sizeof **dec)) == NULL)
-		return DOS_ENOMEM;
-	return dos_decompressor_init(*dec);
+	return dos_decompress_begin(r->dec, r->info.codec);
 }
 
 static void
-give_back_decompressor(struct dos_store *st, struct dos_decompressor *dec)
+give_back_decompressor(struct dos_reader *r)
 {
+	struct dos_store *st = r->st;
 	struct dos_decompressor **grown;
 
+	pthread_mutex_lock(&st->spare_decs_lock);
 	grown = dos_grow(st->spare_decs, st->spare_decs_nr,
 	    &st->spare_decs_alloc, sizeof *grown, 8);
-	if (grown == NULL) {
-		dos_decompressor_release(dec);
-		free(dec);
-		return;
+	if (grown != NULL) {
+		st->spare_decs = grown;
+		st->spare_decs[st->spare_decs_nr++] = r->dec;
 	}
-	st->spare_decs = grown;
-	st->spare_decs[st->spare_decs_nr++] = dec;
+	pthread_mutex_unlock(&st->spare_decs_lock);
+	if (grown == NULL) {
+		dos_decompressor_release(r->dec);
+		free(r->dec);
+	}
+	r->dec = NULL;
 }
+
+#define PACK_READ_AHEAD (64 * 1024)
 
 /* Open the packed copy: the index says where, the entry header agrees. */
 static int
@@ -393,11 +406,6 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	r->in_len = (size_t)n;
 	r->want_crc = pe.data_crc;
 	r->crc = dos_crc32(0, r->in + r->in_pos, r->in_len - r->in_pos);
-	if (e.codec != DOS_CODEC_NONE) {
-		if ((rc = take_decompressor(st, &r->dec)) < 0 ||
-		    (rc = dos_decompress_begin(r->dec, e.codec)) < 0)
-			return rc;
-	}
 	if (flags & DOS_READ_VERIFY)
 		return dos_hasher_init(&r->hasher);
 	return 0;
@@ -603,6 +611,9 @@ dos_reader_read(struct dos_reader *r, void *buf, size_t len)
 	ssize_t n;
 	int rc;
 
+	if (r->st != NULL && r->info.codec != DOS_CODEC_NONE && r->dec == NULL &&
+	    (rc = take_decompressor(r)) < 0)
+		return rc;
 	if (r->remaining == 0)
 		return r->st != NULL ? finish_packed(r) : check_end(r);
 	if (len > r->remaining)
@@ -649,8 +660,7 @@ dos_reader_close(struct dos_reader *r)
 	if (r->hasher.ctx != NULL)
 		dos_hasher_release(&r->hasher);
 	if (r->dec != NULL)
-		give_back_decompressor(r->st, r->dec);
-	r->dec = NULL;
+		give_back_decompressor(r);
 }
 
 static int
