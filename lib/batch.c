@@ -96,7 +96,7 @@ struct slot {
 	int done;		/* the worker is finished with it */
 	int read_rc;		/* 0, or why reading it failed */
 	size_t len;
-	char *buf;		/* SLOT_MAX bytes */
+	char buf[SLOT_MAX];
 };
 
 struct dos_batch {
@@ -105,13 +105,13 @@ struct dos_batch {
 	int want_rest;
 	dos_batch_fn *fn;
 	void *data;
-	char *arena;
-	size_t used;
-	struct request *req;	/* ROUND_REQUESTS */
-	size_t nr;
-	struct dos_object_info *infos;	/* of the info requests */
-	int *info_rc;
-	size_t infos_nr;
+	size_t used;		/* bytes of the arena */
+	size_t nr;		/* requests queued */
+	size_t infos_nr;	/* infos[] of those resolved */
+	char arena[ROUND_ARENA];
+	struct request req[ROUND_REQUESTS];
+	struct dos_object_info infos[ROUND_REQUESTS];	/* of info requests */
+	int info_rc[ROUND_REQUESTS];
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
 	int quit;
@@ -137,6 +137,16 @@ read_slot(struct slot *sl)
 		sl->read_rc = (int)n;
 	dos_reader_close(&sl->r);
 	sl->open = 0;
+}
+
+/* Hand the slots opened so far to the workers. */
+static void
+publish(struct dos_batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	b->handed = b->opened;
+	pthread_cond_broadcast(&b->work);
+	pthread_mutex_unlock(&b->lock);
 }
 
 static void *
@@ -166,16 +176,6 @@ read_worker(void *arg)
 	}
 	pthread_mutex_unlock(&b->lock);
 	return NULL;
-}
-
-/* Hand the slots opened so far to the workers. */
-static void
-publish(struct dos_batch *b)
-{
-	pthread_mutex_lock(&b->lock);
-	b->handed = b->opened;
-	pthread_cond_broadcast(&b->work);
-	pthread_mutex_unlock(&b->lock);
 }
 
 /* Slot sl read, by a worker or (with none) here. */
@@ -318,30 +318,23 @@ dos_batch_new(struct dos_store *st, unsigned read_flags, int want_rest,
     int jobs, dos_batch_fn *fn, void *data, struct dos_batch **bp)
 {
 	struct dos_batch *b;
-	size_t k;
 	int i;
 
+	/* Large, but its pages are only touched as requests come. */
 	if ((b = calloc(1, sizeof *b)) == NULL)
 		return DOS_ENOMEM;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->work, NULL);
+	pthread_cond_init(&b->done, NULL);
 	b->st = st;
 	b->read_flags = read_flags;
 	b->want_rest = want_rest;
 	b->fn = fn;
 	b->data = data;
-	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->work, NULL);
-	pthread_cond_init(&b->done, NULL);
 	*bp = b;
-	if ((b->arena = malloc(ROUND_ARENA)) == NULL ||
-	    (b->req = malloc(ROUND_REQUESTS * sizeof *b->req)) == NULL ||
-	    (b->infos = malloc(ROUND_REQUESTS * sizeof *b->infos)) == NULL ||
-	    (b->info_rc = malloc(ROUND_REQUESTS * sizeof *b->info_rc)) == NULL ||
-	    (jobs > 1 && (b->threads = malloc((size_t)jobs *
-	    sizeof *b->threads)) == NULL))
+	if (jobs > 1 && (b->threads = malloc((size_t)jobs *
+	    sizeof *b->threads)) == NULL)
 		return DOS_ENOMEM;
-	for (k = 0; k < ROUND_READS; k++)
-		if ((b->slot[k].buf = malloc(SLOT_MAX)) == NULL)
-			return DOS_ENOMEM;
 	/* One job: the store's thread reads every object itself. */
 	for (i = 0; jobs > 1 && i < jobs; i++) {
 		if (pthread_create(&b->threads[i], NULL, read_worker, b) != 0)
@@ -365,19 +358,13 @@ dos_batch_free(struct dos_batch *b)
 	pthread_mutex_unlock(&b->lock);
 	for (i = 0; i < b->workers; i++)
 		pthread_join(b->threads[i], NULL);
-	for (k = 0; k < ROUND_READS; k++) {
-		/* Of a request never answered. */
+	/* Requests never answered still hold their objects open. */
+	for (k = 0; k < ROUND_READS; k++)
 		if (b->slot[k].open)
 			dos_reader_close(&b->slot[k].r);
-		free(b->slot[k].buf);
-	}
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->work);
 	pthread_cond_destroy(&b->done);
 	free(b->threads);
-	free(b->info_rc);
-	free(b->infos);
-	free(b->req);
-	free(b->arena);
 	free(b);
 }
