@@ -311,23 +311,6 @@ out:
  * when closed: making a decoder costs more than decoding a small object,
  * and the few in use stay warm in the cache.
  */
-static int
-take_decompressor(struct dos_reader *r)
-{
-	struct dos_store *st = r->st;
-
-	pthread_mutex_lock(&st->spare_decs_lock);
-	r->dec = st->spare_decs_nr > 0 ? st->spare_decs[--st->spare_decs_nr] :
-	    NULL;
-	pthread_mutex_unlock(&st->spare_decs_lock);
-	if (r->dec == NULL) {
-		if ((r->dec = malloc(sizeof *r->dec)) == NULL)
-			return DOS_ENOMEM;
-		dos_decompressor_init(r->dec);
-	}
-	return dos_decompress_begin(r->dec, r->info.codec);
-}
-
 static void
 give_back_decompressor(struct dos_reader *r)
 {
@@ -347,6 +330,27 @@ give_back_decompressor(struct dos_reader *r)
 		free(r->dec);
 	}
 	r->dec = NULL;
+}
+
+static int
+take_decompressor(struct dos_reader *r)
+{
+	struct dos_store *st = r->st;
+	int rc;
+
+	pthread_mutex_lock(&st->spare_decs_lock);
+	r->dec = st->spare_decs_nr > 0 ? st->spare_decs[--st->spare_decs_nr] :
+	    NULL;
+	pthread_mutex_unlock(&st->spare_decs_lock);
+	if (r->dec == NULL) {
+		if ((r->dec = malloc(sizeof *r->dec)) == NULL)
+			return DOS_ENOMEM;
+		dos_decompressor_init(r->dec);
+	}
+	/* Else the next read would decode with a stream never begun. */
+	if ((rc = dos_decompress_begin(r->dec, r->info.codec)) < 0)
+		give_back_decompressor(r);
+	return rc;
 }
 
 #define PACK_READ_AHEAD (64 * 1024)
