@@ -1,6 +1,5 @@
 /* dos-cat-object: print objects, their sizes, or answer batch requests. */
 #include <getopt.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -264,182 +263,96 @@ report_corrupt(const char *input, size_t len, const struct dos_oid *oid)
 	status_line(input, len, "corrupt");
 }
 
-/* One request of a batch: a name, then what %(rest) prints. */
-struct request {
-	const char *input;
-	size_t name_len;
-	const char *rest;
-	size_t rest_len;
-};
-
-static void
-split_request(const char *input, size_t input_len, struct request *req)
-{
-	req->input = input;
-	dos_batch_split_request(input, input_len, format_has_rest,
-	    &req->name_len, &req->rest, &req->rest_len);
-}
-
 /* A status line for a lookup that failed; dies on a failure to look. */
 static void
-answer_failed(const struct request *req, const struct dos_oid *oid, int rc)
+answer_failed(const struct dos_batch_answer *a)
 {
-	if (rc == DOS_EAMBIGUOUS) {
-		status_line(req->input, req->name_len, "ambiguous");
+	if (a->rc == DOS_EAMBIGUOUS) {
+		status_line(a->input, a->name_len, "ambiguous");
 		return;
 	}
-	if (rc == DOS_EBADID || rc == DOS_ENOTFOUND) {
-		status_line(req->input, req->name_len, "missing");
+	if (a->rc == DOS_EBADID || a->rc == DOS_ENOTFOUND) {
+		status_line(a->input, a->name_len, "missing");
 		return;
 	}
-	if (rc == DOS_ECORRUPT) {
-		report_corrupt(req->input, req->name_len, oid);
+	if (a->rc == DOS_ECORRUPT) {
+		report_corrupt(a->input, a->name_len, &a->info.oid);
 		return;
 	}
-	die("unable to look up '%.*s': %s", (int)req->name_len, req->input,
-	    dos_strerror(rc));
+	die("unable to look up '%.*s': %s", (int)a->name_len, a->input,
+	    dos_strerror(a->rc));
 }
 
-/* The --batch-check answer: the format expanded for info. */
+/* The format expanded for a's object, then the contents if asked. */
 static void
-answer_info(const struct request *req, const struct dos_object_info *info)
+answer_found(const struct dos_batch_answer *a)
 {
 	struct record rec = { iobuf, 0 };
-
-	expand_format(&rec, info, req->rest, req->rest_len);
-	rec_add(&rec, &record_end, 1);
-	dos_out_write(rec.buf, rec.len);
-}
-
-/* Answer one request: name[0..len), possibly followed by rest. */
-static void
-batch_one(const char *input, size_t input_len, int contents)
-{
-	struct record rec;
-	struct dos_object_info info;
-	struct dos_reader r;
-	struct request req;
-	struct dos_oid oid;
+	char hex[DOS_HEXSZ + 1];
 	int rc;
 
-	split_request(input, input_len, &req);
-	rc = dos_resolve(&store, input, req.name_len, &oid);
-	if (rc == 0 && !contents)
-		rc = dos_object_info(&store, &oid, &info);
-	if (rc == 0 && contents)
-		rc = dos_reader_open(&store, &oid, read_flags, &r);
-	if (rc < 0) {
-		answer_failed(&req, &oid, rc);
-		return;
-	}
-	if (!contents) {
-		answer_info(&req, &info);
+	if (!a->contents) {
+		expand_format(&rec, &a->info, a->rest, a->rest_len);
+		rec_add(&rec, &record_end, 1);
+		dos_out_write(rec.buf, rec.len);
 		return;
 	}
 	/* The header is built at the end of iobuf, out of the content's way. */
 	rec.buf = iobuf + CHECKED_OBJECT_MAX;
-	rec.len = 0;
-	expand_format(&rec, &r.info, req.rest, req.rest_len);
+	expand_format(&rec, &a->info, a->rest, a->rest_len);
 	rec_add(&rec, &record_end, 1);
-	if (print_contents(&r, rec.buf, rec.len, record_end) == DOS_ECORRUPT)
-		report_corrupt(input, req.name_len, &oid);
-	dos_reader_close(&r);
+	if (a->reader != NULL) {
+		rc = print_contents(a->reader, rec.buf, rec.len, record_end);
+	} else if ((rc = a->read_rc) == 0) {
+		dos_out_write(rec.buf, rec.len);
+		dos_out_write(a->data, a->len);
+		dos_out_write(&record_end, 1);
+	} else if (rc != DOS_ECORRUPT) {
+		die("unable to read object '%s': %s",
+		    dos_oid_to_hex(&a->info.oid, hex), dos_strerror(rc));
+	}
+	if (rc == DOS_ECORRUPT)
+		report_corrupt(a->input, a->name_len, &a->info.oid);
 }
 
 /*
- * --batch-check answers the requests already waiting on stdin together,
- * up to these bounds: one bulk index lookup is much cheaper than a search
- * per id.  Answers are still all written before more input is awaited.
+ * Answers are written together, as the engine hands them out; without
+ * --buffer they are flushed before more input is awaited.
  */
-#define CHECK_CHUNK 65536
-#define CHECK_ARENA (8 * DOS_INPUT_MAX_RECORD)
-
-struct check_chunk {
-	char *arena;
-	size_t used, nr, looked_nr;
-	struct request req[CHECK_CHUNK];
-	int rc[CHECK_CHUNK];		/* of resolving the name */
-	size_t looked[CHECK_CHUNK];	/* request -> infos slot */
-	struct dos_object_info infos[CHECK_CHUNK];
-	int info_rc[CHECK_CHUNK];
-};
-
-static void
-check_chunk_answer(struct check_chunk *c, int buffered)
+static int
+answer(const struct dos_batch_answer *a, void *data)
 {
-	size_t i;
-	int rc;
+	int buffered = *(int *)data;
 
-	if (c->looked_nr > 0 &&
-	    (rc = dos_object_info_many(&store, c->infos, c->info_rc,
-	    c->looked_nr)) < 0)
-		for (i = 0; i < c->looked_nr; i++)
-			c->info_rc[i] = rc;
-	dos_out_set_buffered(1);
-	for (i = 0; i < c->nr; i++) {
-		struct request *req = &c->req[i];
-		struct dos_object_info *info = &c->infos[c->looked[i]];
-
-		rc = c->rc[i] < 0 ? c->rc[i] : c->info_rc[c->looked[i]];
-		if (rc < 0)
-			answer_failed(req, &info->oid, rc);
-		else
-			answer_info(req, info);
-	}
-	if (!buffered)
+	if (a->rc < 0)
+		answer_failed(a);
+	else
+		answer_found(a);
+	if (a->last && !buffered)
 		dos_out_flush();
-	dos_out_set_buffered(buffered);
-	c->used = c->nr = c->looked_nr = 0;
+	return 0;
 }
 
+/* The engine fails only with what answer() returns, or on a bad record. */
 static void
-run_batch_check(struct dos_input *in, int buffered)
+answered(int rc)
 {
-	struct check_chunk *c = xmalloc(sizeof *c);
-	struct request *req;
-	char *line;
-	size_t len;
-	int rc;
-
-	c->arena = xmalloc(CHECK_ARENA);
-	c->used = c->nr = c->looked_nr = 0;
-	while ((rc = dos_input_read(in, &line, &len)) > 0) {
-		req = &c->req[c->nr];
-		memcpy(c->arena + c->used, line, len + 1);
-		split_request(c->arena + c->used, len, req);
-		c->used += len + 1;
-		c->rc[c->nr] = dos_resolve(&store, req->input, req->name_len,
-		    &c->infos[c->looked_nr].oid);
-		c->looked[c->nr] = c->looked_nr;
-		if (c->rc[c->nr] == 0)
-			c->looked_nr++;
-		c->nr++;
-		if (c->nr == CHECK_CHUNK ||
-		    c->used + DOS_INPUT_MAX_RECORD + 1 > CHECK_ARENA ||
-		    !dos_input_ready(in))
-			check_chunk_answer(c, buffered);
-	}
-	if (c->nr > 0)
-		check_chunk_answer(c, buffered);
 	if (rc < 0)
-		die("unable to read standard input: %s",
-		    rc == DOS_EINVAL ? "line too long" : dos_strerror(rc));
-	free(c->arena);
-	free(c);
+		die("unable to answer a request: %s", dos_strerror(rc));
 }
 
 static void
-batch_command(char *line, size_t len, int buffered)
+batch_command(struct dos_batch *b, char *line, size_t len, int buffered)
 {
+	enum dos_batch_command cmd;
 	const char *arg;
 	size_t arg_len;
 
-	switch (dos_batch_parse_command(line, len, &arg, &arg_len)) {
+	switch ((cmd = dos_batch_parse_command(line, len, &arg, &arg_len))) {
 	case DOS_BATCH_CONTENTS:
-		batch_one(arg, arg_len, 1);
-		return;
 	case DOS_BATCH_INFO:
-		batch_one(arg, arg_len, 0);
+		answered(dos_batch_add(b, arg, arg_len, cmd == DOS_BATCH_CONTENTS));
+		answered(dos_batch_answer(b));
 		return;
 	case DOS_BATCH_FLUSH:
 		if (!buffered)
@@ -460,305 +373,65 @@ batch_command(char *line, size_t len, int buffered)
 	die("unknown command: '%s'", line);
 }
 
-/*
- * --batch reads the objects of the requests waiting on stdin (or of
- * --batch-all-objects) in chunks.  The main thread looks each one up and
- * opens it, which reads a small packed object's stored bytes; worker
- * threads decode and check them (decoding small zstd frames is most of
- * the cost) into the chunk's slots; the main thread prints the slots in
- * input order as they are done.  An object too large for a slot, or not
- * read whole when opened, is streamed by the main thread in its turn.
- * The workers use no store: only their own decompressor.
- */
-#define READ_CHUNK 256
-#define SLOT_MAX (64 * 1024)	/* largest object read by a worker */
-#define READ_STEP 8		/* slots a worker takes at a time */
-#define READ_PUBLISH 32		/* slots opened before the workers hear */
-
-struct slot {
-	struct request req;	/* its input is in the chunk's arena */
-	struct dos_oid oid;
-	struct dos_reader r;
-	int rc;			/* of resolving and opening */
-	int by_worker;		/* read into buf by a worker */
-	int done;		/* the worker is finished with it */
-	int read_rc;		/* 0, or why reading it failed */
-	size_t len;
-	char *buf;		/* SLOT_MAX bytes */
+struct all_objects {
+	struct dos_batch *b;
+	int contents;
 };
-
-static struct read_chunk {
-	pthread_mutex_t lock;
-	pthread_cond_t work, done;
-	int quit;
-	int waiting;		/* the main thread waits for a slot */
-	size_t opened;		/* slots opened (the main thread's count) */
-	size_t nr;		/* slots handed out to the workers */
-	size_t next;		/* the first slot no worker took */
-	pthread_t threads[DOS_MAX_JOBS];
-	int workers;
-	char *arena;
-	size_t used;
-	struct slot slot[READ_CHUNK];
-} reading = {
-	.lock = PTHREAD_MUTEX_INITIALIZER,
-	.work = PTHREAD_COND_INITIALIZER,
-	.done = PTHREAD_COND_INITIALIZER,
-};
-
-static void
-read_slot(struct slot *sl, struct dos_decompressor *dec)
-{
-	ssize_t n = 0;
-
-	sl->read_rc = dos_reader_detach(&sl->r, dec);
-	while (sl->read_rc == 0 && (n = dos_reader_read(&sl->r,
-	    sl->buf + sl->len, SLOT_MAX - sl->len)) > 0)
-		sl->len += (size_t)n;
-	if (sl->read_rc == 0 && n < 0)
-		sl->read_rc = (int)n;
-}
-
-static void *
-read_worker(void *arg)
-{
-	struct read_chunk *c = arg;
-	struct dos_decompressor dec;
-	size_t from, to, k;
-
-	dos_decompressor_init(&dec);
-	pthread_mutex_lock(&c->lock);
-	for (;;) {
-		while (!c->quit && c->next == c->nr)
-			pthread_cond_wait(&c->work, &c->lock);
-		if (c->quit)
-			break;
-		from = c->next;
-		to = c->nr - from > READ_STEP ? from + READ_STEP : c->nr;
-		c->next = to;
-		pthread_mutex_unlock(&c->lock);
-		for (k = from; k < to; k++)
-			if (c->slot[k].by_worker)
-				read_slot(&c->slot[k], &dec);
-		pthread_mutex_lock(&c->lock);
-		for (k = from; k < to; k++)
-			c->slot[k].done = 1;
-		if (c->waiting)
-			pthread_cond_signal(&c->done);
-	}
-	pthread_mutex_unlock(&c->lock);
-	dos_decompressor_release(&dec);
-	return NULL;
-}
-
-static void
-read_chunk_start(void)
-{
-	struct read_chunk *c = &reading;
-	int i, jobs = dos_default_jobs();
-	size_t k;
-
-	c->arena = xmalloc(CHECK_ARENA);
-	for (k = 0; k < READ_CHUNK; k++)
-		c->slot[k].buf = xmalloc(SLOT_MAX);
-	/* One CPU: the main thread reads every object itself. */
-	for (i = 0; jobs > 1 && i < jobs; i++) {
-		if (pthread_create(&c->threads[i], NULL, read_worker, c) != 0)
-			break;
-		c->workers++;
-	}
-}
-
-static void
-read_chunk_stop(void)
-{
-	struct read_chunk *c = &reading;
-	size_t k;
-	int i;
-
-	pthread_mutex_lock(&c->lock);
-	c->quit = 1;
-	pthread_cond_broadcast(&c->work);
-	pthread_mutex_unlock(&c->lock);
-	for (i = 0; i < c->workers; i++)
-		pthread_join(c->threads[i], NULL);
-	for (k = 0; k < READ_CHUNK; k++)
-		free(c->slot[k].buf);
-	free(c->arena);
-}
-
-/* Hand the slots opened so far to the workers. */
-static void
-read_chunk_publish(void)
-{
-	struct read_chunk *c = &reading;
-
-	pthread_mutex_lock(&c->lock);
-	c->nr = c->opened;
-	pthread_cond_broadcast(&c->work);
-	pthread_mutex_unlock(&c->lock);
-}
-
-/* Print slot sl, once it is done; the main thread's part of a request. */
-static void
-answer_slot(struct slot *sl)
-{
-	struct record rec;
-	char hex[DOS_HEXSZ + 1];
-	int rc = sl->rc;
-
-	if (rc == 0 && !sl->by_worker) {
-		/*
-		 * Opened again: the objects opened after it in the chunk
-		 * reset the store's decompressor, which it shares.
-		 */
-		dos_reader_close(&sl->r);
-		rc = dos_reader_open(&store, &sl->oid, read_flags, &sl->r);
-	}
-	if (rc < 0) {
-		answer_failed(&sl->req, &sl->oid, rc);
-		return;
-	}
-	rec.buf = iobuf + CHECKED_OBJECT_MAX;
-	rec.len = 0;
-	expand_format(&rec, &sl->r.info, sl->req.rest, sl->req.rest_len);
-	rec_add(&rec, &record_end, 1);
-	if (!sl->by_worker) {
-		rc = print_contents(&sl->r, rec.buf, rec.len, record_end);
-	} else if ((rc = sl->read_rc) == 0) {
-		dos_out_write(rec.buf, rec.len);
-		dos_out_write(sl->buf, sl->len);
-		dos_out_write(&record_end, 1);
-	} else if (rc != DOS_ECORRUPT) {
-		die("unable to read object '%s': %s",
-		    dos_oid_to_hex(&sl->oid, hex), dos_strerror(rc));
-	}
-	if (rc == DOS_ECORRUPT)
-		report_corrupt(sl->req.input, sl->req.name_len, &sl->oid);
-	dos_reader_close(&sl->r);
-}
-
-static void
-read_chunk_answer(int buffered)
-{
-	struct read_chunk *c = &reading;
-	size_t k, nr = c->opened;
-
-	if (c->workers > 0 && c->nr < nr)
-		read_chunk_publish();
-	dos_out_set_buffered(1);
-	for (k = 0; k < nr; k++) {
-		struct slot *sl = &c->slot[k];
-
-		if (c->workers == 0) {
-			/* Read here, with the store's decompressor. */
-			if (sl->by_worker)
-				read_slot(sl, sl->r.dec);
-		} else {
-			pthread_mutex_lock(&c->lock);
-			c->waiting = 1;
-			while (!sl->done)
-				pthread_cond_wait(&c->done, &c->lock);
-			c->waiting = 0;
-			pthread_mutex_unlock(&c->lock);
-		}
-		answer_slot(sl);
-	}
-	if (!buffered)
-		dos_out_flush();
-	dos_out_set_buffered(buffered);
-	pthread_mutex_lock(&c->lock);
-	c->nr = c->next = 0;
-	pthread_mutex_unlock(&c->lock);
-	c->opened = c->used = 0;
-}
-
-/*
- * Open the object of request input[0..len) in the next slot and hand it
- * to the workers; answer the chunk when it is full, or when flush says
- * that no more requests are waiting.
- */
-static void
-read_chunk_add(const char *input, size_t len, int flush, int buffered)
-{
-	struct read_chunk *c = &reading;
-	struct slot *sl = &c->slot[c->opened];
-
-	memcpy(c->arena + c->used, input, len);
-	c->arena[c->used + len] = '\0';
-	split_request(c->arena + c->used, len, &sl->req);
-	c->used += len + 1;
-	sl->done = 0;
-	sl->len = 0;
-	sl->read_rc = 0;
-	sl->rc = dos_resolve(&store, sl->req.input, sl->req.name_len, &sl->oid);
-	if (sl->rc == 0)
-		sl->rc = dos_reader_open(&store, &sl->oid, read_flags, &sl->r);
-	sl->by_worker = sl->rc == 0 && sl->r.info.size <= SLOT_MAX &&
-	    dos_reader_detachable(&sl->r);
-	c->opened++;
-	if (c->workers > 0 && c->opened - c->nr == READ_PUBLISH)
-		read_chunk_publish();
-	if (flush || c->opened == READ_CHUNK ||
-	    c->used + DOS_INPUT_MAX_RECORD + 1 > CHECK_ARENA)
-		read_chunk_answer(buffered);
-}
 
 static int
 all_objects_one(const struct dos_oid *oid, void *data)
 {
+	struct all_objects *all = data;
 	char hex[DOS_HEXSZ + 1];
-	int contents = *(int *)data;
 
-	if (contents)
-		read_chunk_add(dos_oid_to_hex(oid, hex), DOS_HEXSZ, 0, 1);
-	else
-		batch_one(dos_oid_to_hex(oid, hex), DOS_HEXSZ, 0);
-	return 0;
+	return dos_batch_add(all->b, dos_oid_to_hex(oid, hex), DOS_HEXSZ,
+	    all->contents);
 }
 
 static int
 run_batch(enum batch_mode mode, int all, int unordered, int buffered)
 {
+	struct all_objects each;
 	struct dos_input in;
+	struct dos_batch *b;
 	char *line;
 	size_t len;
 	int contents = mode == BATCH_CONTENTS, rc;
 
-	dos_out_set_buffered(buffered);
-	if (contents)
-		read_chunk_start();
+	/*
+	 * Only --batch reads objects by the chunk: --batch-check has none
+	 * to read, --batch-command answers each command before the next.
+	 */
+	if ((rc = dos_batch_new(&store, read_flags, format_has_rest,
+	    contents ? dos_default_jobs() : 1, answer, &buffered, &b)) < 0)
+		die("unable to start the batch: %s", dos_strerror(rc));
+	dos_out_set_buffered(1);
 	if (all) {
+		each = (struct all_objects){ b, contents };
 		rc = dos_for_each_object(&store,
-		    unordered ? DOS_ITER_UNORDERED : 0, all_objects_one, &contents);
+		    unordered ? DOS_ITER_UNORDERED : 0, all_objects_one, &each);
+		answered(dos_batch_answer(b));
 		if (rc < 0)
 			die("unable to list objects: %s", dos_strerror(rc));
-		if (contents) {
-			read_chunk_answer(buffered);
-			read_chunk_stop();
-		}
+		dos_batch_free(b);
 		return corrupt_seen;
 	}
 	dos_input_init(&in, 0, record_end);
-	if (mode == BATCH_CHECK) {
-		run_batch_check(&in, buffered);
-		dos_input_release(&in);
-		return corrupt_seen;
-	}
 	while ((rc = dos_input_read(&in, &line, &len)) > 0) {
-		if (mode == BATCH_COMMAND)
-			batch_command(line, len, buffered);
-		else
-			read_chunk_add(line, len, !dos_input_ready(&in),
-			    buffered);
+		if (mode == BATCH_COMMAND) {
+			batch_command(b, line, len, buffered);
+			continue;
+		}
+		answered(dos_batch_add(b, line, len, contents));
+		/* Answered as soon as no more requests are waiting. */
+		if (!dos_input_ready(&in))
+			answered(dos_batch_answer(b));
 	}
-	if (contents) {
-		read_chunk_answer(buffered);
-		read_chunk_stop();
-	}
+	answered(dos_batch_answer(b));
 	if (rc < 0)
 		die("unable to read standard input: %s",
 		    rc == DOS_EINVAL ? "line too long" : dos_strerror(rc));
+	dos_batch_free(b);
 	dos_input_release(&in);
 	return corrupt_seen;
 }

@@ -19,7 +19,7 @@
  *	loose
  *	pack
  *	object
- *	count maint legacy
+ *	count maint legacy batch
  *	fsck
  *	cli
  *	main
@@ -28,6 +28,7 @@
 #define DOS_H
 
 #include <dirent.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -296,10 +297,16 @@ struct dos_store {
 		int fd;
 	} *packfds;
 	size_t packfds_nr, packfds_alloc;
-	void *decompressor;	/* struct dos_decompressor, on first use */
+	/*
+	 * Decompressors of closed readers, for the next ones (object.c);
+	 * locked, as readers may decode in other threads.
+	 */
+	pthread_mutex_t spare_decs_lock;
+	struct dos_decompressor **spare_decs;
+	size_t spare_decs_nr, spare_decs_alloc;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
-	NULL }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -675,7 +682,7 @@ struct dos_reader {
 	uint32_t crc, want_crc;
 	unsigned char *in;	/* stored bytes read ahead, for decoding */
 	size_t in_pos, in_len;
-	struct dos_decompressor *dec;	/* the store's, or dos_reader_detach's */
+	struct dos_decompressor *dec;	/* its own, once it decodes */
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
@@ -683,15 +690,13 @@ int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 ssize_t dos_reader_read(struct dos_reader *r, void *buf, size_t len);
 void dos_reader_close(struct dos_reader *r);
 /*
- * Whether r can be read by another thread: a loose file, or a packed
- * object whose stored bytes were all read by dos_reader_open, so that
- * reading it needs nothing of the store but a decompressor.  The thread
- * that reads it gives it one of its own with dos_reader_detach (d from
- * dos_decompressor_init), and dos_reader_close still runs in the
- * store's thread.
+ * Whether r can be read, and then closed, by another thread than the
+ * store's: a loose file, or a packed object whose stored bytes were all
+ * read by dos_reader_open, so that reading it needs nothing of the store
+ * but a decompressor of its own (taken from the store's spares and given
+ * back under a lock).  Opening happens in the store's thread.
  */
 int dos_reader_detachable(const struct dos_reader *r);
-int dos_reader_detach(struct dos_reader *r, struct dos_decompressor *d);
 
 /*
  * Call fn for every object, sorted by id (or in storage order with
@@ -725,10 +730,12 @@ int dos_input_read(struct dos_input *in, char **rec, size_t *len);
 /* Non-zero if dos_input_read() would not block. */
 int dos_input_ready(struct dos_input *in);
 
+/* ---- lib/batch.c: the batch requests of dos cat-object --------------- */
+
 /*
- * The batch protocol of dos cat-object, parsed without doing anything,
- * so that a fuzzer can reach it without a process.  A --batch-command
- * line is "contents <object>", "info <object>" or "flush".
+ * A --batch-command line, parsed without doing anything, so that a fuzzer
+ * can reach it without a process: "contents <object>", "info <object>"
+ * or "flush".
  */
 enum dos_batch_command {
 	DOS_BATCH_CONTENTS,
@@ -746,13 +753,56 @@ enum dos_batch_command {
  */
 enum dos_batch_command dos_batch_parse_command(const char *line, size_t len,
     const char **arg, size_t *arg_len);
+
 /*
- * Split a request line[0..len) (NUL-terminated) into the object name (its first
- * *name_len bytes) and, with want_rest, the rest of the line after the
- * blanks that end the name; without, the whole line is the name.
+ * The batch engine answers requests (an object name, perhaps followed by
+ * more text) together and hands each answer to a callback in the order
+ * the requests came.  It prints nothing: the caller formats the answers.
  */
-void dos_batch_split_request(const char *line, size_t len, int want_rest,
-    size_t *name_len, const char **rest, size_t *rest_len);
+struct dos_batch_answer {
+	const char *input;	/* the request, NUL-terminated */
+	size_t name_len;	/* its first name_len bytes name the object */
+	const char *rest;	/* with want_rest: what follows the name */
+	size_t rest_len;
+	int contents;		/* the request asked for the contents */
+	int last;		/* the round's last: nothing more is waiting */
+	/*
+	 * 0, or why the object could not be looked up (or opened):
+	 * DOS_EBADID, DOS_ENOTFOUND, DOS_EAMBIGUOUS, DOS_ECORRUPT (info.oid
+	 * is then the damaged object), DOS_EIO...
+	 */
+	int rc;
+	struct dos_object_info info;
+	/*
+	 * The contents: read whole and checked into data[0..len) when
+	 * read_rc is 0 (else why not: DOS_ECORRUPT, DOS_EIO...), or, for a
+	 * larger object, an open reader to stream it from before returning.
+	 */
+	int read_rc;
+	const void *data;
+	size_t len;
+	struct dos_reader *reader;
+};
+/* A non-zero return stops the answers and is returned. */
+typedef int dos_batch_fn(const struct dos_batch_answer *a, void *data);
+struct dos_batch;
+/*
+ * A batch engine for st (read from the calling thread only): objects are
+ * read with read_flags (DOS_READ_*) by jobs threads (1: none but the
+ * caller's); with want_rest, a request's name ends at a blank.
+ */
+int dos_batch_new(struct dos_store *st, unsigned read_flags, int want_rest,
+    int jobs, dos_batch_fn *fn, void *data, struct dos_batch **b);
+/*
+ * Queue request line[0..len) (at most DOS_INPUT_MAX_RECORD bytes); the
+ * queue is answered when full, so fn may be called.
+ */
+int dos_batch_add(struct dos_batch *b, const char *line, size_t len,
+    int contents);
+/* Answer every queued request. */
+int dos_batch_answer(struct dos_batch *b);
+/* Requests still queued are dropped unanswered. */
+void dos_batch_free(struct dos_batch *b);
 
 /* ---- lib/quote.c: C-quoted paths in records --------------------------- */
 

@@ -1,6 +1,7 @@
 /* object.c: finding, listing and reading objects wherever they are stored. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -210,6 +211,56 @@ out:
 	return rc;
 }
 
+/*
+ * A reader decoding a compressed object has a decompressor of its own,
+ * so that readers open at once never disturb one another's stream.  It
+ * takes one when it starts to decode, perhaps in another thread than the
+ * store's (see dos_reader_detachable), and gives it back to the store
+ * when closed: making a decoder costs more than decoding a small object,
+ * and the few in use stay warm in the cache.
+ */
+static void
+give_back_decompressor(struct dos_reader *r)
+{
+	struct dos_store *st = r->st;
+	struct dos_decompressor **grown;
+
+	pthread_mutex_lock(&st->spare_decs_lock);
+	grown = dos_grow(st->spare_decs, st->spare_decs_nr,
+	    &st->spare_decs_alloc, sizeof *grown, 8);
+	if (grown != NULL) {
+		st->spare_decs = grown;
+		st->spare_decs[st->spare_decs_nr++] = r->dec;
+	}
+	pthread_mutex_unlock(&st->spare_decs_lock);
+	if (grown == NULL) {
+		dos_decompressor_release(r->dec);
+		free(r->dec);
+	}
+	r->dec = NULL;
+}
+
+static int
+take_decompressor(struct dos_reader *r)
+{
+	struct dos_store *st = r->st;
+	int rc;
+
+	pthread_mutex_lock(&st->spare_decs_lock);
+	r->dec = st->spare_decs_nr > 0 ? st->spare_decs[--st->spare_decs_nr] :
+	    NULL;
+	pthread_mutex_unlock(&st->spare_decs_lock);
+	if (r->dec == NULL) {
+		if ((r->dec = malloc(sizeof *r->dec)) == NULL)
+			return DOS_ENOMEM;
+		dos_decompressor_init(r->dec);
+	}
+	/* Else the next read would decode with a stream never begun. */
+	if ((rc = dos_decompress_begin(r->dec, r->info.codec)) < 0)
+		give_back_decompressor(r);
+	return rc;
+}
+
 #define PACK_READ_AHEAD (64 * 1024)
 
 /* Open the packed copy: the index says where, the entry header agrees. */
@@ -267,16 +318,6 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	r->in_len = (size_t)n;
 	r->want_crc = pe.data_crc;
 	r->crc = dos_crc32(0, r->in + r->in_pos, r->in_len - r->in_pos);
-	if (e.codec != DOS_CODEC_NONE) {
-		if (st->decompressor == NULL) {
-			if ((st->decompressor = malloc(sizeof(struct dos_decompressor))) == NULL)
-				return DOS_ENOMEM;
-			dos_decompressor_init(st->decompressor);
-		}
-		r->dec = st->decompressor;
-		if ((rc = dos_decompress_begin(r->dec, e.codec)) < 0)
-			return rc;
-	}
 	if (flags & DOS_READ_VERIFY)
 		return dos_hasher_init(&r->hasher);
 	return 0;
@@ -289,10 +330,8 @@ open_packed_or_fail(struct dos_store *st, const struct dos_oid *oid,
 {
 	int rc = open_packed(st, oid, flags, r);
 
-	if (rc < 0) {
-		free(r->in);
-		r->in = NULL;
-	}
+	if (rc < 0)
+		dos_reader_close(r);
 	return rc;
 }
 
@@ -484,6 +523,9 @@ dos_reader_read(struct dos_reader *r, void *buf, size_t len)
 	ssize_t n;
 	int rc;
 
+	if (r->st != NULL && r->info.codec != DOS_CODEC_NONE && r->dec == NULL &&
+	    (rc = take_decompressor(r)) < 0)
+		return rc;
 	if (r->remaining == 0)
 		return r->st != NULL ? finish_packed(r) : check_end(r);
 	if (len > r->remaining)
@@ -519,21 +561,6 @@ dos_reader_detachable(const struct dos_reader *r)
 	return r->st == NULL || r->stored_left == 0;
 }
 
-int
-dos_reader_detach(struct dos_reader *r, struct dos_decompressor *d)
-{
-	int rc;
-
-	if (!dos_reader_detachable(r))
-		return DOS_EINVAL;
-	if (r->st == NULL || r->info.codec == DOS_CODEC_NONE)
-		return 0;
-	if ((rc = dos_decompress_begin(d, r->info.codec)) < 0)
-		return rc;
-	r->dec = d;
-	return 0;
-}
-
 void
 dos_reader_close(struct dos_reader *r)
 {
@@ -544,6 +571,8 @@ dos_reader_close(struct dos_reader *r)
 	r->fd = -1;
 	if (r->hasher.ctx != NULL)
 		dos_hasher_release(&r->hasher);
+	if (r->dec != NULL)
+		give_back_decompressor(r);
 }
 
 static int

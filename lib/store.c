@@ -74,11 +74,13 @@ dos_store_release(struct dos_store *st)
 	free(st->packfds);
 	st->packfds = NULL;
 	st->packfds_nr = st->packfds_alloc = 0;
-	if (st->decompressor != NULL) {
-		dos_decompressor_release(st->decompressor);
-		free(st->decompressor);
-		st->decompressor = NULL;
+	while (st->spare_decs_nr > 0) {
+		dos_decompressor_release(st->spare_decs[--st->spare_decs_nr]);
+		free(st->spare_decs[st->spare_decs_nr]);
 	}
+	free(st->spare_decs);
+	st->spare_decs = NULL;
+	st->spare_decs_alloc = 0;
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	if (st->loosefd >= 0)

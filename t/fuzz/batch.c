@@ -2,8 +2,8 @@
  * batch.c: fuzz the batch protocol on stdin: the records of
  * dos_input_read(), the lines of cat-object --batch, --batch-check (whose
  * names are looked up together) and --batch-command (with and without
- * %(rest)), answered from a small container, and the quoted paths of
- * hash-object --stdin-paths.
+ * %(rest)), answered by the batch engine from a small container, and
+ * the quoted paths of hash-object --stdin-paths.
  *
  * The first input byte chooses the mode (see the MODE_ bits); the rest
  * is what the command would read on stdin.
@@ -25,19 +25,16 @@ enum {
 
 static struct dos_store store = DOS_STORE_INIT;
 
-/* --batch-check looks up the names waiting on stdin together. */
-#define CHECK_CHUNK 64
-static struct dos_object_info waiting[CHECK_CHUNK];
-static size_t nwaiting;
-
-static void
-check_waiting(void)
+/* What cat-object does with an answer: a large object is streamed. */
+static int
+answer(const struct dos_batch_answer *a, void *data)
 {
-	int rcs[CHECK_CHUNK];
+	static unsigned char buf[1 << 16];
 
-	if (nwaiting > 0)
-		dos_object_info_many(&store, waiting, rcs, nwaiting);
-	nwaiting = 0;
+	if (a->reader != NULL)
+		while (dos_reader_read(a->reader, buf, sizeof buf) > 0)
+			;
+	return 0;
 }
 
 /*
@@ -81,30 +78,6 @@ make_container(void)
 		fuzz_die("open '%s'", path);
 }
 
-/* What cat-object does with one request. */
-static void
-request(const char *line, size_t len, unsigned mode, int contents)
-{
-	struct dos_object_info info;
-	struct dos_oid oid;
-	const char *rest;
-	size_t name_len, rest_len;
-
-	dos_batch_split_request(line, len, (mode & MODE_REST) != 0,
-	    &name_len, &rest, &rest_len);
-	if (dos_resolve(&store, line, name_len, &oid) < 0)
-		return;
-	if (contents) {
-		fuzz_read_object(&store, &oid);
-	} else if (mode & MODE_COMMAND) {
-		dos_object_info(&store, &oid, &info);
-	} else {
-		waiting[nwaiting++].oid = oid;
-		if (nwaiting == CHECK_CHUNK)
-			check_waiting();
-	}
-}
-
 /* What hash-object --stdin-paths does with a line before opening it. */
 static void
 path_line(char *line, size_t len, unsigned mode)
@@ -118,6 +91,8 @@ path_line(char *line, size_t len, unsigned mode)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+	enum dos_batch_command cmd;
+	struct dos_batch *b;
 	struct dos_input in;
 	const char *arg;
 	size_t len, arg_len;
@@ -134,24 +109,29 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    dos_write_all(fd, data + 1, size - 1) < 0 ||
 	    lseek(fd, 0, SEEK_SET) < 0)
 		fuzz_die("memfd");
+	if (dos_batch_new(&store, DOS_READ_VERIFY, (mode & MODE_REST) != 0, 1,
+	    answer, NULL, &b) < 0)
+		fuzz_die("batch");
 	dos_input_init(&in, fd, mode & MODE_NUL ? '\0' : '\n');
 	while (dos_input_ready(&in) && dos_input_read(&in, &line, &len) > 0) {
 		if (mode & MODE_PATHS)
 			path_line(line, len, mode);
 		else if (!(mode & MODE_COMMAND))
-			request(line, len, mode, (mode & MODE_CONTENTS) != 0);
-		else switch (dos_batch_parse_command(line, len, &arg, &arg_len)) {
+			dos_batch_add(b, line, len, (mode & MODE_CONTENTS) != 0);
+		else switch ((cmd = dos_batch_parse_command(line, len, &arg,
+		    &arg_len))) {
 		case DOS_BATCH_CONTENTS:
-			request(arg, arg_len, mode, 1);
-			break;
 		case DOS_BATCH_INFO:
-			request(arg, arg_len, mode, 0);
+			/* Each command is answered before the next. */
+			dos_batch_add(b, arg, arg_len, cmd == DOS_BATCH_CONTENTS);
+			dos_batch_answer(b);
 			break;
 		default:
 			break;
 		}
 	}
-	check_waiting();
+	dos_batch_answer(b);
+	dos_batch_free(b);
 	dos_input_release(&in);
 	close(fd);
 	return 0;
