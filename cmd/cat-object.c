@@ -705,15 +705,15 @@ read_chunk_add(const char *input, size_t len, int flush, int buffered)
 }
 
 static int
-all_objects_one(const struct dos_oid *oid, void *data)
+all_objects_one(const struct dos_object_info *info, void *data)
 {
 	char hex[DOS_HEXSZ + 1];
 	int contents = *(int *)data;
 
 	if (contents)
-		read_chunk_add(dos_oid_to_hex(oid, hex), DOS_HEXSZ, 0, 1);
+		read_chunk_add(dos_oid_to_hex(&info->oid, hex), DOS_HEXSZ, 0, 1);
 	else
-		batch_one(dos_oid_to_hex(oid, hex), DOS_HEXSZ, 0);
+		batch_one(dos_oid_to_hex(&info->oid, hex), DOS_HEXSZ, 0);
 	return 0;
 }
 

@@ -460,6 +460,36 @@ const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
     uint32_t pack);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
 
+/*
+ * A scan of a pack's entries front to back, reading their headers a
+ * window at a time into the caller's buf[0..size) (at least
+ * DOS_ENTRY_HEADER_SIZE bytes; DOS_PACK_SCAN_WINDOW is a good size).
+ * Entries start after the pack header and must end by limit; bytes that
+ * are no entry end the scan, as a torn tail when they start at or past
+ * the committed length (what a killed writer leaves), else as damage, as
+ * is a pack that ends before its committed length.
+ */
+#define DOS_PACK_SCAN_WINDOW (256 * 1024)
+enum dos_pack_verdict {
+	DOS_PACK_OK,		/* entry holds the header of an entry at offset */
+	DOS_PACK_TORN,		/* no entry from offset to limit: a torn tail */
+	DOS_PACK_DAMAGED,	/* no entry at offset, before the committed length */
+};
+struct dos_pack_scan {
+	enum dos_pack_verdict verdict;
+	uint64_t offset;
+	struct dos_pack_entry entry;
+	int fd, done;
+	uint64_t limit, committed, next;
+	unsigned char *buf;	/* the window: pack bytes from start on */
+	size_t size, len;
+	uint64_t start;
+};
+void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
+    uint64_t committed, unsigned char *buf, size_t size);
+/* 1 with the next verdict, 0 once the scan is over, or DOS_EIO. */
+int dos_pack_scan_next(struct dos_pack_scan *s);
+
 enum dos_compress_mode {
 	DOS_COMPRESS_AUTO,	/* compress when it pays */
 	DOS_COMPRESS_ALWAYS,
@@ -634,17 +664,6 @@ void dos_reader_close(struct dos_reader *r);
 int dos_reader_detachable(const struct dos_reader *r);
 int dos_reader_detach(struct dos_reader *r, struct dos_decompressor *d);
 
-/*
- * Call fn for every object, sorted by id (or in storage order with
- * DOS_ITER_UNORDERED).  A non-zero return from fn stops the walk and is
- * returned.
- */
-enum dos_iter_flags {
-	DOS_ITER_UNORDERED = 1 << 0,
-};
-typedef int dos_object_fn(const struct dos_oid *oid, void *data);
-int dos_for_each_object(struct dos_store *st, unsigned flags,
-    dos_object_fn *fn, void *data);
 /*
  * Every loose object, in directory order; fn also gets the file's name in
  * the open directory dirfd (a name checked to be hex: it cannot escape).
@@ -907,23 +926,25 @@ struct dos_counts {
 int dos_count_objects(struct dos_store *st, struct dos_counts *c);
 
 /*
- * Call fn once for every object, sorted by id, or in storage order (loose
- * objects in directory order, then the packs front to back, then indexed
- * objects no pack scan reached) with DOS_LIST_UNORDERED.  An object both
+ * Call fn once for every object, sorted by id, or in storage order with
+ * DOS_ITER_UNORDERED: loose objects in directory order, then the live
+ * entries of the packs front to back, then the indexed objects no pack
+ * scan reached (in a pack that is missing, or past damage in one), so
+ * that a listing never loses an object a reader may find.  An object both
  * loose and packed is listed loose, as readers find it, unless only
- * DOS_LIST_PACKED is asked for.  Loose sizes cost a stat(2) per object
- * and are 0 without DOS_LIST_SIZES.  A non-zero return from fn stops the
+ * DOS_ITER_PACKED is asked for.  Loose sizes cost a stat(2) per object
+ * and are 0 without DOS_ITER_SIZES.  A non-zero return from fn stops the
  * walk and is returned.
  */
-enum dos_list_flags {
-	DOS_LIST_LOOSE = 1 << 0,	/* objects with a loose file */
-	DOS_LIST_PACKED = 1 << 1,	/* objects in the index; neither: both */
-	DOS_LIST_UNORDERED = 1 << 2,
-	DOS_LIST_SIZES = 1 << 3,
+enum dos_iter_flags {
+	DOS_ITER_LOOSE = 1 << 0,	/* objects with a loose file */
+	DOS_ITER_PACKED = 1 << 1,	/* objects in the index; neither: both */
+	DOS_ITER_UNORDERED = 1 << 2,
+	DOS_ITER_SIZES = 1 << 3,
 };
-typedef int dos_list_fn(const struct dos_object_info *info, void *data);
-int dos_list_objects(struct dos_store *st, unsigned flags, dos_list_fn *fn,
-    void *data);
+typedef int dos_object_fn(const struct dos_object_info *info, void *data);
+int dos_for_each_object(struct dos_store *st, unsigned flags,
+    dos_object_fn *fn, void *data);
 
 /*
  * The counts as dos count-objects -v prints them, in its order: the key,

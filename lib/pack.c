@@ -191,6 +191,73 @@ dos_pack_open(struct dos_store *st, uint32_t pack)
 	return dos_open_beneath(st->dirfd, name, O_RDONLY, 0);
 }
 
+/* ---- scanning ---- */
+
+void
+dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
+    uint64_t committed, unsigned char *buf, size_t size)
+{
+	memset(s, 0, sizeof *s);
+	s->fd = fd;
+	s->limit = limit;
+	s->committed = committed;
+	s->buf = buf;
+	s->size = size;
+	s->next = DOS_PACK_HEADER_SIZE;
+}
+
+/* What is at s->offset is no entry: the scan ends there. */
+static int
+scan_stop(struct dos_pack_scan *s)
+{
+	s->verdict = s->offset >= s->committed ? DOS_PACK_TORN :
+	    DOS_PACK_DAMAGED;
+	s->done = 1;
+	return 1;
+}
+
+int
+dos_pack_scan_next(struct dos_pack_scan *s)
+{
+	uint64_t off = s->next;
+	size_t want;
+	ssize_t n;
+
+	if (s->done)
+		return 0;
+	s->offset = off;
+	if (off >= s->limit) {
+		s->done = 1;
+		/* A pack that ends before its committed length lost entries. */
+		if (off >= s->committed)
+			return 0;
+		s->verdict = DOS_PACK_DAMAGED;
+		return 1;
+	}
+	if (s->limit - off < DOS_ENTRY_HEADER_SIZE)
+		return scan_stop(s);
+	if (off < s->start || off + DOS_ENTRY_HEADER_SIZE > s->start + s->len) {
+		want = s->limit - off < s->size ? (size_t)(s->limit - off) :
+		    s->size;
+		do
+			n = pread(s->fd, s->buf, want, (off_t)off);
+		while (n < 0 && errno == EINTR);
+		if (n < 0)
+			return DOS_EIO;
+		s->start = off;
+		s->len = (size_t)n;
+		if (s->len < DOS_ENTRY_HEADER_SIZE)
+			return scan_stop(s);	/* the file shrank */
+	}
+	/* An entry must end in the pack: else the next offset could wrap. */
+	if (dos_pack_decode_entry(s->buf + (off - s->start), &s->entry) < 0 ||
+	    s->entry.stored_size > s->limit - off - DOS_ENTRY_HEADER_SIZE)
+		return scan_stop(s);
+	s->verdict = DOS_PACK_OK;
+	s->next = off + DOS_ENTRY_HEADER_SIZE + s->entry.stored_size;
+	return 1;
+}
+
 /* ---- the writer ---- */
 
 struct record {
