@@ -29,7 +29,7 @@ CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 
 LIBSRC = lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c lib/fault.c lib/fsck.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
-	lib/pack.c lib/store.c
+	lib/pack.c lib/pack-write.c lib/store.c
 LIBSRC += lib/legacy.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)

@@ -422,7 +422,7 @@ typedef int dos_index_fn(const struct dos_oid *oid,
 int dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
     dos_index_fn *fn, void *data);
 
-/* ---- lib/pack.c: pack files and the pack writer ----------------------- */
+/* ---- lib/pack.c: the pack format, and reading packs ------------------- */
 
 #define DOS_PACK_VERSION 1
 #define DOS_PACK_HEADER_SIZE 16
@@ -448,6 +448,8 @@ struct dos_pack_entry {
 	uint32_t data_crc;	/* CRC-32 of the stored bytes */
 };
 void dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e);
+/* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
+void dos_pack_encode_header(unsigned char *hdr);
 /* DOS_ECORRUPT unless buf holds a well-formed entry header. */
 int dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e);
 /* 0 if fd starts with a dos pack header of this version. */
@@ -489,6 +491,8 @@ void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
     uint64_t committed, unsigned char *buf, size_t size);
 /* 1 with the next verdict, 0 once the scan is over, or DOS_EIO. */
 int dos_pack_scan_next(struct dos_pack_scan *s);
+
+/* ---- lib/pack-write.c: the pack writer -------------------------------- */
 
 enum dos_compress_mode {
 	DOS_COMPRESS_AUTO,	/* compress when it pays */
