@@ -463,13 +463,14 @@ const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
 int dos_pack_open(struct dos_store *st, uint32_t pack);
 
 /*
- * A scan of a pack's entries front to back, reading their headers a
- * window at a time into the caller's buf[0..size) (at least
- * DOS_ENTRY_HEADER_SIZE bytes; DOS_PACK_SCAN_WINDOW is a good size).
- * Entries start after the pack header and must end by limit; bytes that
- * are no entry end the scan, as a torn tail when they start at or past
- * the committed length (what a killed writer leaves), else as damage, as
- * is a pack that ends before its committed length.
+ * A scan of a pack's entries front to back, reading them a window at a
+ * time into the caller's buf[0..size) (at least DOS_ENTRY_HEADER_SIZE
+ * bytes; DOS_PACK_SCAN_WINDOW is a good size), which holds whole entries
+ * unless one is larger.  Entries start after the pack header and must end
+ * by limit; bytes that are no entry end the scan, as a torn tail when
+ * they start at or past the committed length (what a killed writer
+ * leaves), else as damage, as does a pack that ends before its committed
+ * length.
  */
 #define DOS_PACK_SCAN_WINDOW (256 * 1024)
 enum dos_pack_verdict {
@@ -477,20 +478,48 @@ enum dos_pack_verdict {
 	DOS_PACK_TORN,		/* no entry from offset to limit: a torn tail */
 	DOS_PACK_DAMAGED,	/* no entry at offset, before the committed length */
 };
+/* What is at an offset: an entry, or what is wrong there. */
+enum dos_pack_what {
+	DOS_PACK_ENTRY,
+	DOS_PACK_BAD_HEADER,	/* bytes that are no entry header */
+	DOS_PACK_PAST_END,	/* a header whose entry runs past the limit */
+	DOS_PACK_NO_ROOM,	/* less than a header before the limit */
+	DOS_PACK_SHORT,		/* the file ends before limit or committed */
+};
+/*
+ * What the DOS_ENTRY_HEADER_SIZE bytes hdr at offset say, in a pack whose
+ * entries end by limit (at least offset + DOS_ENTRY_HEADER_SIZE); e gets
+ * the header unless DOS_PACK_BAD_HEADER.
+ */
+enum dos_pack_what dos_pack_entry_at(const unsigned char *hdr,
+    uint64_t offset, uint64_t limit, struct dos_pack_entry *e);
 struct dos_pack_scan {
 	enum dos_pack_verdict verdict;
+	enum dos_pack_what what;
 	uint64_t offset;
 	struct dos_pack_entry entry;
-	int fd, done;
-	uint64_t limit, committed, next;
+	const unsigned char *data;	/* its stored bytes, if in the window */
+	/*
+	 * Called before the window moves, so that a caller holding on to
+	 * its bytes can set buf to another buffer of the same size.
+	 */
+	int (*refill)(struct dos_pack_scan *s, void *data);
+	void *refill_data;
 	unsigned char *buf;	/* the window: pack bytes from start on */
 	size_t size, len;
 	uint64_t start;
+	int fd, done;
+	uint64_t limit, committed, next;
 };
 void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
     uint64_t committed, unsigned char *buf, size_t size);
-/* 1 with the next verdict, 0 once the scan is over, or DOS_EIO. */
+/*
+ * 1 with the next verdict (after one that is not DOS_PACK_OK the scan is
+ * over), 0 once it is over, DOS_EIO, or what refill returned.
+ */
 int dos_pack_scan_next(struct dos_pack_scan *s);
+/* Go on from offset: past damage, say. */
+void dos_pack_scan_seek(struct dos_pack_scan *s, uint64_t offset);
 
 /* ---- lib/pack-write.c: the pack writer -------------------------------- */
 

@@ -184,6 +184,18 @@ dos_pack_open(struct dos_store *st, uint32_t pack)
 
 /* ---- scanning ---- */
 
+enum dos_pack_what
+dos_pack_entry_at(const unsigned char *hdr, uint64_t offset, uint64_t limit,
+    struct dos_pack_entry *e)
+{
+	if (dos_pack_decode_entry(hdr, e) < 0)
+		return DOS_PACK_BAD_HEADER;
+	/* An entry must end in the pack: else the next offset could wrap. */
+	if (e->stored_size > limit - offset - DOS_ENTRY_HEADER_SIZE)
+		return DOS_PACK_PAST_END;
+	return DOS_PACK_ENTRY;
+}
+
 void
 dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
     uint64_t committed, unsigned char *buf, size_t size)
@@ -197,54 +209,92 @@ dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
 	s->next = DOS_PACK_HEADER_SIZE;
 }
 
+void
+dos_pack_scan_seek(struct dos_pack_scan *s, uint64_t offset)
+{
+	s->next = offset;
+	s->done = 0;
+}
+
 /* What is at s->offset is no entry: the scan ends there. */
 static int
-scan_stop(struct dos_pack_scan *s)
+scan_stop(struct dos_pack_scan *s, enum dos_pack_what what)
 {
 	s->verdict = s->offset >= s->committed ? DOS_PACK_TORN :
 	    DOS_PACK_DAMAGED;
+	s->what = what;
 	s->done = 1;
 	return 1;
+}
+
+static int
+in_window(const struct dos_pack_scan *s, uint64_t off, uint64_t len)
+{
+	return off >= s->start && off - s->start <= s->len &&
+	    len <= s->len - (off - s->start);
+}
+
+/* Move the window to start at s->offset: 0, 1 if the file shrank, or < 0. */
+static int
+refill(struct dos_pack_scan *s)
+{
+	uint64_t off = s->offset;
+	size_t want;
+	ssize_t n;
+	int rc;
+
+	if (s->len > 0 && s->refill != NULL &&
+	    (rc = s->refill(s, s->refill_data)) < 0)
+		return rc;
+	want = s->limit - off < s->size ? (size_t)(s->limit - off) : s->size;
+	do
+		n = pread(s->fd, s->buf, want, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return DOS_EIO;
+	s->start = off;
+	s->len = (size_t)n;
+	return s->len < DOS_ENTRY_HEADER_SIZE ? scan_stop(s, DOS_PACK_SHORT) :
+	    0;
 }
 
 int
 dos_pack_scan_next(struct dos_pack_scan *s)
 {
 	uint64_t off = s->next;
-	size_t want;
-	ssize_t n;
+	int rc;
 
 	if (s->done)
 		return 0;
 	s->offset = off;
+	s->data = NULL;
 	if (off >= s->limit) {
 		s->done = 1;
 		/* A pack that ends before its committed length lost entries. */
 		if (off >= s->committed)
 			return 0;
 		s->verdict = DOS_PACK_DAMAGED;
+		s->what = DOS_PACK_SHORT;
 		return 1;
 	}
 	if (s->limit - off < DOS_ENTRY_HEADER_SIZE)
-		return scan_stop(s);
-	if (off < s->start || off + DOS_ENTRY_HEADER_SIZE > s->start + s->len) {
-		want = s->limit - off < s->size ? (size_t)(s->limit - off) :
-		    s->size;
-		do
-			n = pread(s->fd, s->buf, want, (off_t)off);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return DOS_EIO;
-		s->start = off;
-		s->len = (size_t)n;
-		if (s->len < DOS_ENTRY_HEADER_SIZE)
-			return scan_stop(s);	/* the file shrank */
+		return scan_stop(s, DOS_PACK_NO_ROOM);
+	if (!in_window(s, off, DOS_ENTRY_HEADER_SIZE) && (rc = refill(s)) != 0)
+		return rc;
+	s->what = dos_pack_entry_at(s->buf + (off - s->start), off, s->limit,
+	    &s->entry);
+	/* The window holds whole entries: move it to one that does not fit. */
+	if (s->what == DOS_PACK_ENTRY && off != s->start &&
+	    !in_window(s, off, DOS_ENTRY_HEADER_SIZE + s->entry.stored_size)) {
+		if ((rc = refill(s)) != 0)
+			return rc;
+		s->what = dos_pack_entry_at(s->buf, off, s->limit, &s->entry);
 	}
-	/* An entry must end in the pack: else the next offset could wrap. */
-	if (dos_pack_decode_entry(s->buf + (off - s->start), &s->entry) < 0 ||
-	    s->entry.stored_size > s->limit - off - DOS_ENTRY_HEADER_SIZE)
-		return scan_stop(s);
+	if (s->what != DOS_PACK_ENTRY)
+		return scan_stop(s, s->what);
 	s->verdict = DOS_PACK_OK;
 	s->next = off + DOS_ENTRY_HEADER_SIZE + s->entry.stored_size;
+	if (in_window(s, off, DOS_ENTRY_HEADER_SIZE + s->entry.stored_size))
+		s->data = s->buf + (off - s->start) + DOS_ENTRY_HEADER_SIZE;
 	return 1;
 }
