@@ -379,12 +379,12 @@ struct all_objects {
 };
 
 static int
-all_objects_one(const struct dos_oid *oid, void *data)
+all_objects_one(const struct dos_object_info *info, void *data)
 {
 	struct all_objects *all = data;
 	char hex[DOS_HEXSZ + 1];
 
-	return dos_batch_add(all->b, dos_oid_to_hex(oid, hex), DOS_HEXSZ,
+	return dos_batch_add(all->b, dos_oid_to_hex(&info->oid, hex), DOS_HEXSZ,
 	    all->contents);
 }
 

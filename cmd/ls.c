@@ -58,25 +58,25 @@ cmd_main(int argc, char **argv)
 		switch (opt) {
 		case 'l':
 			long_format = 1;
-			flags |= DOS_LIST_SIZES;
+			flags |= DOS_ITER_SIZES;
 			break;
 		case 'z':
 			record_end = '\0';
 			break;
 		case OPT_LOOSE:
-			flags |= DOS_LIST_LOOSE;
+			flags |= DOS_ITER_LOOSE;
 			break;
 		case OPT_PACKED:
-			flags |= DOS_LIST_PACKED;
+			flags |= DOS_ITER_PACKED;
 			break;
 		case OPT_UNORDERED:
-			flags |= DOS_LIST_UNORDERED;
+			flags |= DOS_ITER_UNORDERED;
 			break;
 		default:
 			dos_common_option(opt, ls_usage);
 		}
 	}
-	if ((flags & DOS_LIST_LOOSE) && (flags & DOS_LIST_PACKED))
+	if ((flags & DOS_ITER_LOOSE) && (flags & DOS_ITER_PACKED))
 		dos_usage(ls_usage, "--loose and --packed are incompatible");
 	if (optind != argc)
 		dos_usage(ls_usage, "too many arguments");
@@ -84,7 +84,7 @@ cmd_main(int argc, char **argv)
 	dos_open_or_die(&store, 0);
 	/* A bulk listing: stdio buffers it, whatever stdout is. */
 	dos_out_set_buffered(1);
-	if ((rc = dos_list_objects(&store, flags, print_one, NULL)) < 0)
+	if ((rc = dos_for_each_object(&store, flags, print_one, NULL)) < 0)
 		die("unable to list objects in '%s': %s", dos_store_path(&store),
 		    dos_strerror(rc));
 	dos_store_release(&store);

@@ -359,7 +359,7 @@ check_key(const char *key, enum dos_legacy_where where, void *data)
 
 /* 1 if the container has no object at all. */
 static int
-stop_at_first(const struct dos_oid *oid, void *data)
+stop_at_first(const struct dos_object_info *info, void *data)
 {
 	return 1;
 }

@@ -1,12 +1,14 @@
 /*
  * count.c: listing and counting the objects of a container.
  *
- * Both work from two walks that never look objects up one by one: the
- * loose objects are read from loose/, and the packed ones from one walk
- * of the index.  Where the packs themselves must be read (storage-order
- * listings, garbage), each pack is scanned front to back and its entries
- * are matched against the index records sorted by pack and offset, so a
- * pack is read sequentially and the index is walked once, in key order.
+ * Counting works from two walks that never look objects up one by one:
+ * the loose objects are read from loose/, and the packed ones from one
+ * walk of the index.  For garbage, each pack is scanned front to back and
+ * its entries are matched against the index records sorted by pack and
+ * offset, so a pack is read sequentially and the index is walked once, in
+ * key order.  A storage-order listing instead looks each entry up as the
+ * scan meets it: it keeps nothing per packed object, and it sees where a
+ * repack running meanwhile moved an object.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,9 +20,6 @@
 
 #include "dos.h"
 
-/* Pack bytes read at a time while scanning entry headers. */
-#define SCAN_WINDOW (256 * 1024)
-
 struct loose_item {
 	struct dos_oid oid;
 	uint64_t size;
@@ -31,7 +30,7 @@ struct loose_set {
 	int sizes;		/* stat each object for its size */
 	struct loose_item *v;
 	size_t nr, alloc;
-	dos_list_fn *emit;	/* storage order: hand each out as found */
+	dos_object_fn *emit;	/* storage order: hand each out as found */
 	void *data;
 };
 
@@ -55,7 +54,7 @@ struct index_walk {
 	size_t next;		/* first loose id not yet passed */
 	struct dos_counts *c;	/* NULL when listing */
 	unsigned flags;
-	dos_list_fn *emit;
+	dos_object_fn *emit;
 	void *data;
 };
 
@@ -137,7 +136,7 @@ add_loose(const struct dos_oid *oid, int dirfd, const char *name, void *data)
 
 /* The loose objects, in directory order (handed to emit if set). */
 static int
-read_loose(struct dos_store *st, int sizes, dos_list_fn *emit, void *data,
+read_loose(struct dos_store *st, int sizes, dos_object_fn *emit, void *data,
     struct loose_set *l)
 {
 	int rc;
@@ -181,7 +180,7 @@ walk_one(const struct dos_oid *oid, const struct dos_index_entry *e,
 
 	while (w->next < l->nr &&
 	    (oid == NULL || (cmp = dos_oid_cmp(&l->v[w->next].oid, oid)) <= 0)) {
-		if (w->emit != NULL && (w->flags & DOS_LIST_LOOSE)) {
+		if (w->emit != NULL && (w->flags & DOS_ITER_LOOSE)) {
 			loose_info(&info, &l->v[w->next]);
 			if ((rc = w->emit(&info, w->data)) != 0)
 				return rc;
@@ -206,8 +205,8 @@ walk_one(const struct dos_oid *oid, const struct dos_index_entry *e,
 		w->locs[w->nr++] = (struct loc){ e->offset, e->pack, oid_tag(oid) };
 	}
 	/* A loose copy already went out in its place, unless only packed. */
-	if (w->emit != NULL && (w->flags & DOS_LIST_PACKED) &&
-	    (cmp != 0 || !(w->flags & DOS_LIST_LOOSE))) {
+	if (w->emit != NULL && (w->flags & DOS_ITER_PACKED) &&
+	    (cmp != 0 || !(w->flags & DOS_ITER_LOOSE))) {
 		packed_info(&info, oid, e);
 		return w->emit(&info, w->data);
 	}
@@ -232,49 +231,23 @@ struct pack_scan {
 	int damaged;		/* the scan stopped before the end */
 };
 
-typedef int entry_fn(uint32_t pack, uint64_t offset,
-    const struct dos_pack_entry *pe, int live, void *data);
-
-/* Make the 64 bytes at off available at *hdr, reading a window ahead. */
-static int
-window_get(int fd, unsigned char *win, uint64_t *start, size_t *len,
-    uint64_t off, const unsigned char **hdr)
-{
-	ssize_t n;
-
-	if (off < *start || off + DOS_ENTRY_HEADER_SIZE > *start + *len) {
-		do
-			n = pread(fd, win, SCAN_WINDOW, (off_t)off);
-		while (n < 0 && errno == EINTR);
-		if (n < 0)
-			return DOS_EIO;
-		*start = off;
-		*len = (size_t)n;
-		if (*len < DOS_ENTRY_HEADER_SIZE)
-			return DOS_ECORRUPT;
-	}
-	*hdr = win + (off - *start);
-	return 0;
-}
-
 /*
- * Scan pack front to back.  fn gets every well-formed entry, live when
- * the index points at it (its loc, among the sorted locs, is marked
- * seen).  Bad bytes past the committed length are a torn tail; before
- * it, damage, where the scan stops.  A pack the index has no length for
- * counts as committed up to its header only, so that a pack being
- * started or one whose index was lost is never reported as damaged.
+ * Count the garbage of pack: entries the index does not point at (the
+ * index points at an entry when its loc, among the sorted locs, is found
+ * there; it is then marked seen) and a torn tail.  A pack the index has
+ * no length for counts as committed up to its header only, so that a
+ * pack being started or one whose index was lost is never reported as
+ * damaged.
  */
 static int
 scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
-    struct loc *locs, size_t nlocs, unsigned char *win, entry_fn *fn,
-    void *data, struct pack_scan *res)
+    struct loc *locs, size_t nlocs, unsigned char *win, struct dos_counts *c,
+    struct pack_scan *res)
 {
-	const unsigned char *hdr;
-	struct dos_pack_entry pe;
+	struct dos_pack_scan s;
 	struct loc key = { 0, pack, 0 };
-	uint64_t committed, off, wstart = 0;
-	size_t i, lo = 0, hi = nlocs, wlen = 0;
+	uint64_t committed;
+	size_t i, lo = 0, hi = nlocs;
 	struct stat sb;
 	int rc, fd, live;
 
@@ -302,46 +275,39 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 			hi = i;
 	}
 	i = lo;
-	for (off = DOS_PACK_HEADER_SIZE; off < res->size;
-	    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
-		rc = off + DOS_ENTRY_HEADER_SIZE > res->size ? DOS_ECORRUPT :
-		    window_get(fd, win, &wstart, &wlen, off, &hdr);
-		if (rc == DOS_EIO)
-			return rc;
-		if (rc == 0)
-			rc = dos_pack_decode_entry(hdr, &pe);
-		if (rc == 0 && pe.stored_size > res->size - off -
-		    DOS_ENTRY_HEADER_SIZE)
-			rc = DOS_ECORRUPT;
-		if (rc < 0) {
-			if (off >= committed)
-				res->tail = res->size - off;
-			else
-				res->damaged = 1;
-			return 0;
+	dos_pack_scan_begin(&s, fd, res->size, committed, win,
+	    DOS_PACK_SCAN_WINDOW);
+	while ((rc = dos_pack_scan_next(&s)) > 0) {
+		if (s.verdict == DOS_PACK_TORN) {
+			res->tail = res->size - s.offset;
+			break;
 		}
-		while (i < nlocs && locs[i].pack == pack && locs[i].offset < off)
+		if (s.verdict == DOS_PACK_DAMAGED) {
+			res->damaged = 1;
+			break;
+		}
+		while (i < nlocs && locs[i].pack == pack &&
+		    locs[i].offset < s.offset)
 			i++;
 		live = i < nlocs && locs[i].pack == pack &&
-		    locs[i].offset == off &&
-		    (locs[i].tag & ~LOC_SEEN) == oid_tag(&pe.oid) &&
-		    !(pe.flags & DOS_ENTRY_TOMBSTONE);
-		if (live)
+		    locs[i].offset == s.offset &&
+		    (locs[i].tag & ~LOC_SEEN) == oid_tag(&s.entry.oid) &&
+		    !(s.entry.flags & DOS_ENTRY_TOMBSTONE);
+		if (live) {
 			locs[i].tag |= LOC_SEEN;
-		if ((rc = fn(pack, off, &pe, live, data)) != 0)
-			return rc;
+		} else {
+			c->garbage++;
+			c->size_garbage += DOS_ENTRY_HEADER_SIZE +
+			    s.entry.stored_size;
+		}
 	}
-	/* A pack that ends before its committed length lost entries. */
-	if (off < committed)
-		res->damaged = 1;
-	return 0;
+	return rc < 0 ? rc : 0;
 }
 
 /* Scan every pack; packs (ascending) and their number are kept. */
 static int
 scan_packs(struct dos_store *st, struct dos_index *ix, struct loc *locs,
-    size_t nlocs, entry_fn *fn, void *data, uint32_t **packs, size_t *npacks,
-    struct dos_counts *c)
+    size_t nlocs, uint32_t **packs, size_t *npacks, struct dos_counts *c)
 {
 	struct pack_scan res;
 	unsigned char *win;
@@ -350,12 +316,11 @@ scan_packs(struct dos_store *st, struct dos_index *ix, struct loc *locs,
 
 	if ((rc = dos_pack_list(st, packs, npacks)) < 0)
 		return rc;
-	if ((win = malloc(SCAN_WINDOW)) == NULL)
+	if ((win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL)
 		return DOS_ENOMEM;
 	for (i = 0, rc = 0; i < *npacks && rc == 0; i++) {
-		rc = scan_pack(st, ix, (*packs)[i], locs, nlocs, win, fn, data,
-		    &res);
-		if (rc != 0 || c == NULL)
+		rc = scan_pack(st, ix, (*packs)[i], locs, nlocs, win, c, &res);
+		if (rc != 0)
 			continue;
 		c->packs++;
 		c->size_pack += res.size;
@@ -367,19 +332,6 @@ scan_packs(struct dos_store *st, struct dos_index *ix, struct loc *locs,
 	}
 	free(win);
 	return rc;
-}
-
-static int
-count_entry(uint32_t pack, uint64_t offset, const struct dos_pack_entry *pe,
-    int live, void *data)
-{
-	struct dos_counts *c = data;
-
-	if (!live) {
-		c->garbage++;
-		c->size_garbage += DOS_ENTRY_HEADER_SIZE + pe->stored_size;
-	}
-	return 0;
 }
 
 /* Bytes the files of index/ take on the disk. */
@@ -436,8 +388,7 @@ dos_count_objects(struct dos_store *st, struct dos_counts *c)
 		goto out;
 	if (w.nr > 1)
 		qsort(w.locs, w.nr, sizeof *w.locs, cmp_loc);
-	if ((rc = scan_packs(st, ix, w.locs, w.nr, count_entry, c, &packs,
-	    &npacks, c)) < 0)
+	if ((rc = scan_packs(st, ix, w.locs, w.nr, &packs, &npacks, c)) < 0)
 		goto out;
 	for (i = 0; i < w.nr; i++)
 		if (!(w.locs[i].tag & LOC_SEEN) &&
@@ -453,125 +404,196 @@ out:
 
 /* ---- listing ---- */
 
+/* Where a storage-order scan of a pack had to stop. */
+struct damage {
+	uint32_t pack;
+	uint64_t offset;
+};
+
 struct pack_listing {
-	const struct loose_set *loose;
-	unsigned flags;
-	dos_list_fn *emit;
+	struct damage *damaged;	/* room for one per pack */
+	size_t ndamaged;
+	const uint32_t *packs;	/* the packs that exist, ascending */
+	size_t npacks;
+	const struct loose_set *loose;	/* listed already */
+	struct dos_oid_list moved;	/* listed in a pack they left */
+	dos_object_fn *fn;
 	void *data;
-	const struct loc *locs;
-	size_t nlocs;
 };
 
 static int
-list_entry(uint32_t pack, uint64_t offset, const struct dos_pack_entry *pe,
-    int live, void *data)
+cmp_oid(const void *a, const void *b)
 {
-	struct pack_listing *p = data;
-	struct dos_object_info info;
-
-	if (!live || ((p->flags & DOS_LIST_LOOSE) && is_loose(p->loose, &pe->oid)))
-		return 0;
-	memset(&info, 0, sizeof info);
-	info.oid = pe->oid;
-	info.size = pe->raw_size;
-	info.disk_size = pe->stored_size + DOS_ENTRY_HEADER_SIZE;
-	info.storage = DOS_STORAGE_PACKED;
-	info.codec = pe->codec;
-	info.pack = pack;
-	info.offset = offset;
-	return p->emit(&info, p->data);
+	return dos_oid_cmp(a, b);
 }
 
 /*
- * Indexed objects the scan did not find where the index says: in a
- * missing or damaged pack, or written after the scan passed.  Listed
- * last, so that a listing never loses an object a reader can find.
+ * The live entry at offset of pack, unless listed elsewhere: the index
+ * points at another copy, or it is loose.  Objects only move into newer
+ * packs (a repack's, a writer's); one the index now places in a pack
+ * made after the list of packs was taken is listed where it is met, else
+ * it would be listed nowhere, and remembered so as not to be listed again.
  */
 static int
-list_unseen(const struct dos_oid *oid, const struct dos_index_entry *e,
+list_entry(struct dos_index *ix, struct pack_listing *p, uint32_t pack,
+    uint64_t offset, const struct dos_oid *oid)
+{
+	struct dos_index_entry e;
+	struct dos_object_info info;
+	int rc;
+
+	rc = dos_index_get(ix, oid, &e);
+	if (rc == DOS_ENOTFOUND)
+		return 0;	/* deleted */
+	if (rc < 0)
+		return rc;
+	if ((e.pack == pack && e.offset != offset) || (e.pack != pack &&
+	    dos_pack_list_find(p->packs, p->npacks, e.pack) != NULL) ||
+	    is_loose(p->loose, oid))
+		return 0;
+	if (e.pack != pack && (rc = dos_oid_list_push(&p->moved, oid)) < 0)
+		return rc;
+	packed_info(&info, oid, &e);
+	return p->fn(&info, p->data);
+}
+
+/*
+ * The live entries of pack front to back, up to its committed length (to
+ * its end without one); where the scan stops short, at damage or at the
+ * end of a pack shorter than its committed length, is remembered.
+ */
+static int
+list_pack(struct dos_store *st, struct dos_index *ix, struct pack_listing *p,
+    uint32_t pack, unsigned char *win)
+{
+	struct dos_pack_scan s;
+	uint64_t committed, limit;
+	struct stat sb;
+	int rc, fd;
+
+	if (dos_store_pack_fd(st, pack, &fd) < 0 || fstat(fd, &sb) < 0) {
+		p->damaged[p->ndamaged++] = (struct damage){ pack, 0 };
+		return 0;
+	}
+	if (dos_index_get_pack_length(ix, pack, &committed) < 0)
+		committed = (uint64_t)sb.st_size;
+	limit = committed < (uint64_t)sb.st_size ? committed :
+	    (uint64_t)sb.st_size;
+	dos_pack_scan_begin(&s, fd, limit, committed, win,
+	    DOS_PACK_SCAN_WINDOW);
+	while ((rc = dos_pack_scan_next(&s)) > 0) {
+		if (s.verdict != DOS_PACK_OK) {
+			p->damaged[p->ndamaged++] = (struct damage){ pack, s.offset };
+			return 0;
+		}
+		if ((rc = list_entry(ix, p, pack, s.offset, &s.entry.oid)) != 0)
+			return rc;
+	}
+	return rc;
+}
+
+/*
+ * Indexed objects the scan could not reach: past damage, or in a pack
+ * that is missing or was made since the packs were listed.
+ */
+static int
+list_unreached(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
 	struct pack_listing *p = data;
 	struct dos_object_info info;
-	struct loc key = { e->offset, e->pack, 0 };
-	const struct loc *found;
+	size_t i;
+	int scanned;
 
-	found = p->nlocs > 0 ? bsearch(&key, p->locs, p->nlocs, sizeof *p->locs,
-	    cmp_loc) : NULL;
-	if ((found != NULL && (found->tag & LOC_SEEN) &&
-	    (found->tag & ~LOC_SEEN) == oid_tag(oid)) ||
-	    ((p->flags & DOS_LIST_LOOSE) && is_loose(p->loose, oid)))
+	scanned = dos_pack_list_find(p->packs, p->npacks, e->pack) != NULL;
+	for (i = 0; i < p->ndamaged; i++)
+		if (p->damaged[i].pack == e->pack &&
+		    e->offset >= p->damaged[i].offset)
+			scanned = 0;
+	if (scanned || is_loose(p->loose, oid) || (p->moved.nr > 0 &&
+	    bsearch(oid, p->moved.oids, p->moved.nr, sizeof *p->moved.oids,
+	    cmp_oid) != NULL))
 		return 0;
 	packed_info(&info, oid, e);
-	return p->emit(&info, p->data);
+	return p->fn(&info, p->data);
 }
 
-/* Storage order: loose objects as readdir finds them, then the packs. */
+/*
+ * Packed objects in storage order: the live entries of every pack, read
+ * front to back.  A damaged pack is scanned up to the damage; the objects
+ * indexed past it are listed afterwards, so a listing never loses them.
+ */
 static int
-list_unordered(struct dos_store *st, unsigned flags, dos_list_fn *fn,
-    void *data, struct loose_set *l, struct index_walk *w)
+list_packs_in_order(struct dos_store *st, const struct loose_set *l,
+    dos_object_fn *fn, void *data)
 {
 	struct pack_listing p;
 	struct dos_index *ix;
-	uint32_t *packs = NULL;
-	size_t npacks;
+	unsigned char *win = NULL;
+	uint32_t *packs;
+	size_t nr, i;
 	int rc;
 
-	if ((flags & DOS_LIST_LOOSE) &&
-	    (rc = read_loose(st, (flags & DOS_LIST_SIZES) != 0, fn, data,
-	    l)) != 0)
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = dos_pack_list(st, &packs, &nr)) < 0)
 		return rc;
-	if (!(flags & DOS_LIST_PACKED))
-		return 0;
-	/* The index walk only gathers locations here; the scan lists. */
-	w->want_locs = 1;
-	w->emit = NULL;
-	if ((rc = dos_store_index(st, 0, &ix)) != 0 ||
-	    (rc = walk_index(ix, w)) != 0)
-		return rc;
-	if (w->nr > 1)
-		qsort(w->locs, w->nr, sizeof *w->locs, cmp_loc);
-	p = (struct pack_listing){ l, flags, fn, data, w->locs, w->nr };
-	rc = scan_packs(st, ix, w->locs, w->nr, list_entry, &p, &packs, &npacks,
-	    NULL);
+	p = (struct pack_listing){ .packs = packs, .npacks = nr, .loose = l,
+	    .fn = fn, .data = data };
+	if ((p.damaged = malloc((nr + 1) * sizeof *p.damaged)) == NULL ||
+	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < nr && rc == 0; i++)
+		rc = list_pack(st, ix, &p, packs[i], win);
+	/* Indexed objects of damaged or missing packs come last. */
+	if (rc == 0) {
+		if (p.moved.nr > 1)
+			qsort(p.moved.oids, p.moved.nr, sizeof *p.moved.oids,
+			    cmp_oid);
+		rc = dos_index_walk(ix, "", 0, list_unreached, &p);
+	}
+out:
+	free(p.moved.oids);
+	free(win);
+	free(p.damaged);
 	free(packs);
-	if (rc == 0)
-		rc = dos_index_walk(ix, "", 0, list_unseen, &p);
 	return rc;
 }
 
 int
-dos_list_objects(struct dos_store *st, unsigned flags, dos_list_fn *fn,
+dos_for_each_object(struct dos_store *st, unsigned flags, dos_object_fn *fn,
     void *data)
 {
 	struct index_walk w;
 	struct loose_set l;
 	struct dos_index *ix;
-	unsigned want = flags & (DOS_LIST_LOOSE | DOS_LIST_PACKED);
+	unsigned want = flags & (DOS_ITER_LOOSE | DOS_ITER_PACKED);
 	int rc;
 
 	if (want == 0)
-		flags |= DOS_LIST_LOOSE | DOS_LIST_PACKED;
+		flags |= DOS_ITER_LOOSE | DOS_ITER_PACKED;
 	memset(&w, 0, sizeof w);
 	memset(&l, 0, sizeof l);
 	w.loose = &l;
 	w.flags = flags;
 	w.emit = fn;
 	w.data = data;
-	if (flags & DOS_LIST_UNORDERED) {
-		rc = list_unordered(st, flags, fn, data, &l, &w);
+	/*
+	 * Storage order hands loose objects out as readdir finds them; only-
+	 * packed listings need no loose ids: nothing to merge or to skip.
+	 */
+	if ((flags & DOS_ITER_LOOSE) &&
+	    (rc = read_loose(st, (flags & DOS_ITER_SIZES) != 0,
+	    (flags & DOS_ITER_UNORDERED) ? fn : NULL, data, &l)) != 0)
+		goto out;
+	if (!(flags & DOS_ITER_PACKED)) {
+		rc = (flags & DOS_ITER_UNORDERED) ? 0 : walk_one(NULL, NULL, &w);
 		goto out;
 	}
-	/* Only-packed listings need no loose ids: nothing to merge. */
-	if ((flags & DOS_LIST_LOOSE) &&
-	    (rc = read_loose(st, (flags & DOS_LIST_SIZES) != 0, NULL, NULL,
-	    &l)) != 0)
-		goto out;
-	if (!(flags & DOS_LIST_PACKED)) {
-		rc = walk_one(NULL, NULL, &w);
-		goto out;
-	}
-	if ((rc = dos_store_index(st, 0, &ix)) == 0)
+	if (flags & DOS_ITER_UNORDERED)
+		rc = list_packs_in_order(st, &l, fn, data);
+	else if ((rc = dos_store_index(st, 0, &ix)) == 0)
 		rc = walk_index(ix, &w);
 out:
 	free(w.locs);

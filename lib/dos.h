@@ -18,6 +18,7 @@
  *	err store
  *	loose
  *	pack
+ *	pack-write
  *	object
  *	count maint legacy batch
  *	fsck
@@ -478,7 +479,7 @@ typedef int dos_index_fn(const struct dos_oid *oid,
 int dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
     dos_index_fn *fn, void *data);
 
-/* ---- lib/pack.c: pack files and the pack writer ----------------------- */
+/* ---- lib/pack.c: the pack format, and reading packs ------------------- */
 
 #define DOS_PACK_VERSION 1
 #define DOS_PACK_HEADER_SIZE 16
@@ -504,6 +505,8 @@ struct dos_pack_entry {
 	uint32_t data_crc;	/* CRC-32 of the stored bytes */
 };
 void dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e);
+/* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
+void dos_pack_encode_header(unsigned char *hdr);
 /* DOS_ECORRUPT unless buf holds a well-formed entry header. */
 int dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e);
 /* 0 if fd starts with a dos pack header of this version. */
@@ -514,6 +517,70 @@ int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
     uint32_t pack);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
+/* A read-only descriptor of packs/<pack>, kept open by the store. */
+int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
+
+/*
+ * A scan of a pack's entries front to back, reading them a window at a
+ * time into the caller's buf[0..size) (at least DOS_ENTRY_HEADER_SIZE
+ * bytes; DOS_PACK_SCAN_WINDOW is a good size), which holds whole entries
+ * unless one is larger.  Entries start after the pack header and must end
+ * by limit; bytes that are no entry end the scan, as a torn tail when
+ * they start at or past the committed length (what a killed writer
+ * leaves), else as damage, as does a pack that ends before its committed
+ * length.
+ */
+#define DOS_PACK_SCAN_WINDOW (256 * 1024)
+enum dos_pack_verdict {
+	DOS_PACK_OK,		/* entry holds the header of an entry at offset */
+	DOS_PACK_TORN,		/* no entry from offset to limit: a torn tail */
+	DOS_PACK_DAMAGED,	/* no entry at offset, before the committed length */
+};
+/* What is at an offset: an entry, or what is wrong there. */
+enum dos_pack_what {
+	DOS_PACK_ENTRY,
+	DOS_PACK_BAD_HEADER,	/* bytes that are no entry header */
+	DOS_PACK_PAST_END,	/* a header whose entry runs past the limit */
+	DOS_PACK_NO_ROOM,	/* less than a header before the limit */
+	DOS_PACK_SHORT,		/* the file ends before limit or committed */
+};
+/*
+ * What the DOS_ENTRY_HEADER_SIZE bytes hdr at offset say, in a pack whose
+ * entries end by limit (at least offset + DOS_ENTRY_HEADER_SIZE); e gets
+ * the header unless DOS_PACK_BAD_HEADER.
+ */
+enum dos_pack_what dos_pack_entry_at(const unsigned char *hdr,
+    uint64_t offset, uint64_t limit, struct dos_pack_entry *e);
+struct dos_pack_scan {
+	enum dos_pack_verdict verdict;
+	enum dos_pack_what what;
+	uint64_t offset;
+	struct dos_pack_entry entry;
+	const unsigned char *data;	/* its stored bytes, if in the window */
+	/*
+	 * Called before the window moves, so that a caller holding on to
+	 * its bytes can set buf to another buffer of the same size.
+	 */
+	int (*refill)(struct dos_pack_scan *s, void *data);
+	void *refill_data;
+	unsigned char *buf;	/* the window: pack bytes from start on */
+	size_t size, len;
+	uint64_t start;
+	int fd, done;
+	uint64_t limit, committed, next;
+};
+void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
+    uint64_t committed, unsigned char *buf, size_t size);
+/*
+ * 1 with the next verdict (after one that is not DOS_PACK_OK the scan is
+ * over), 0 once it is over, DOS_EIO, or what refill returned.
+ */
+int dos_pack_scan_next(struct dos_pack_scan *s);
+/* Go on from offset: past damage, say. */
+void dos_pack_scan_seek(struct dos_pack_scan *s, uint64_t offset);
+
+/* ---- lib/pack-write.c: the pack writer -------------------------------- */
+
 /*
  * Take packs/lock, the lock of whoever appends to packs or writes the
  * index, and write our pid into it for people to read.  Unless nowait,
@@ -523,8 +590,6 @@ int dos_pack_open(struct dos_store *st, uint32_t pack);
  */
 int dos_pack_lock(struct dos_store *st, int nowait, int *lockfd,
     long *holder);
-/* A read-only descriptor of packs/<pack>, kept open by the store. */
-int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
 
 enum dos_compress_mode {
 	DOS_COMPRESS_AUTO,	/* compress when it pays */
@@ -697,18 +762,6 @@ void dos_reader_close(struct dos_reader *r);
  * back under a lock).  Opening happens in the store's thread.
  */
 int dos_reader_detachable(const struct dos_reader *r);
-
-/*
- * Call fn for every object, sorted by id (or in storage order with
- * DOS_ITER_UNORDERED).  A non-zero return from fn stops the walk and is
- * returned.
- */
-enum dos_iter_flags {
-	DOS_ITER_UNORDERED = 1 << 0,
-};
-typedef int dos_object_fn(const struct dos_oid *oid, void *data);
-int dos_for_each_object(struct dos_store *st, unsigned flags,
-    dos_object_fn *fn, void *data);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 
@@ -1040,23 +1093,25 @@ struct dos_counts {
 int dos_count_objects(struct dos_store *st, struct dos_counts *c);
 
 /*
- * Call fn once for every object, sorted by id, or in storage order (loose
- * objects in directory order, then the packs front to back, then indexed
- * objects no pack scan reached) with DOS_LIST_UNORDERED.  An object both
+ * Call fn once for every object, sorted by id, or in storage order with
+ * DOS_ITER_UNORDERED: loose objects in directory order, then the live
+ * entries of the packs front to back, then the indexed objects no pack
+ * scan reached (in a pack that is missing, or past damage in one), so
+ * that a listing never loses an object a reader may find.  An object both
  * loose and packed is listed loose, as readers find it, unless only
- * DOS_LIST_PACKED is asked for.  Loose sizes cost a stat(2) per object
- * and are 0 without DOS_LIST_SIZES.  A non-zero return from fn stops the
+ * DOS_ITER_PACKED is asked for.  Loose sizes cost a stat(2) per object
+ * and are 0 without DOS_ITER_SIZES.  A non-zero return from fn stops the
  * walk and is returned.
  */
-enum dos_list_flags {
-	DOS_LIST_LOOSE = 1 << 0,	/* objects with a loose file */
-	DOS_LIST_PACKED = 1 << 1,	/* objects in the index; neither: both */
-	DOS_LIST_UNORDERED = 1 << 2,
-	DOS_LIST_SIZES = 1 << 3,
+enum dos_iter_flags {
+	DOS_ITER_LOOSE = 1 << 0,	/* objects with a loose file */
+	DOS_ITER_PACKED = 1 << 1,	/* objects in the index; neither: both */
+	DOS_ITER_UNORDERED = 1 << 2,
+	DOS_ITER_SIZES = 1 << 3,
 };
-typedef int dos_list_fn(const struct dos_object_info *info, void *data);
-int dos_list_objects(struct dos_store *st, unsigned flags, dos_list_fn *fn,
-    void *data);
+typedef int dos_object_fn(const struct dos_object_info *info, void *data);
+int dos_for_each_object(struct dos_store *st, unsigned flags,
+    dos_object_fn *fn, void *data);
 
 /*
  * The counts as dos count-objects -v prints them, in its order: the key,

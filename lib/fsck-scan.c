@@ -480,6 +480,8 @@ struct scan {
 	struct fsck *f;
 	struct pack *p;
 	uint64_t garbage;	/* start of bytes that are no entry, or ~0 */
+	struct job *j;		/* entries whose bytes are in the window */
+	uint64_t done;		/* where the window was, for progress */
 };
 
 #define NO_GARBAGE (~(uint64_t)0)
@@ -510,6 +512,139 @@ end_garbage(struct scan *s, uint64_t at)
 	    (unsigned long long)(at - start));
 }
 
+/* A job for the entries of the next window, and the buffer it reads. */
+static int
+new_chunk(struct scan *s)
+{
+	if ((s->j = calloc(1, sizeof *s->j)) == NULL)
+		return DOS_ENOMEM;
+	s->j->type = JOB_CHUNK;
+	s->j->pack = s->p;
+	s->j->buf = take_buffer(s->f);
+	return 0;
+}
+
+/* The window moves on: its entries go to the workers, with its buffer. */
+static int
+next_chunk(struct dos_pack_scan *ps, void *data)
+{
+	struct scan *s = data;
+	int rc;
+
+	s->f->bytes_done += ps->offset - s->done;
+	s->done = ps->offset;
+	progress(s->f, "checking packs", s->f->bytes_done, s->f->bytes_total);
+	if (s->j->n == 0)
+		return 0;	/* nothing points into it: read into it again */
+	submit(s->f, s->j);
+	if ((rc = new_chunk(s)) < 0)
+		return rc;
+	ps->buf = s->j->buf;
+	return 0;
+}
+
+/* An entry larger than a chunk, or running past the end: its own job. */
+static int
+submit_large(struct scan *s, const struct dos_pack_scan *ps)
+{
+	struct job *large;
+	struct ent *e;
+
+	if ((large = calloc(1, sizeof *large)) == NULL ||
+	    (e = job_ent(large)) == NULL) {
+		free(large);
+		return DOS_ENOMEM;
+	}
+	large->type = JOB_LARGE;
+	large->pack = s->p;
+	fill_ent(e, s->p, ps->offset, &ps->entry);
+	if (ps->what == DOS_PACK_PAST_END)
+		e->status = ENT_BOUNDS;
+	else
+		s->p->valid_end = ps->next;
+	submit(s->f, large);
+	return 0;
+}
+
+/*
+ * Bytes that are no entry header.  When the index has a record there,
+ * its sizes say where the entry ends; else they start bytes that are no
+ * entry, and the walk goes on at the next good header in the window.
+ */
+static int
+skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
+{
+	struct pack *p = s->p;
+	const struct rec *r = rec_at(s->f, p, ps->offset);
+	struct ent *e;
+	uint64_t end;
+	size_t pos;
+	int rc;
+
+	end = r != NULL && r->e.stored_size <= p->limit ? ps->offset +
+	    DOS_ENTRY_HEADER_SIZE + r->e.stored_size : p->limit + 1;
+	if (end <= p->limit) {
+		if ((rc = end_garbage(s, ps->offset)) < 0)
+			return rc;
+		if ((e = job_ent(s->j)) == NULL)
+			return DOS_ENOMEM;
+		s->j->base = ps->start;
+		e->oid = r->oid;
+		e->offset = ps->offset;
+		e->stored = r->e.stored_size;
+		e->raw = r->e.raw_size;
+		e->pack = p->num;
+		e->codec = (unsigned char)r->e.codec;
+		e->status = ENT_BAD_HEADER;
+		dos_pack_scan_seek(ps, end);
+		return 0;
+	}
+	if (s->garbage == NO_GARBAGE)
+		s->garbage = ps->offset;
+	pos = find_header(ps->buf, (size_t)(ps->offset - ps->start) + 1,
+	    ps->len);
+	/* None: the last bytes may hold the start of one. */
+	if (pos == ps->len && ps->len > DOS_ENTRY_HEADER_SIZE &&
+	    ps->start + ps->len < p->limit)
+		pos = ps->len - DOS_ENTRY_HEADER_SIZE + 1;
+	dos_pack_scan_seek(ps, ps->start + pos);
+	return 0;
+}
+
+/* One step of the walk: an entry, or what stands where one should. */
+static int
+scan_step(struct scan *s, struct dos_pack_scan *ps)
+{
+	struct ent *e;
+	int rc;
+
+	switch (ps->what) {
+	case DOS_PACK_ENTRY:
+	case DOS_PACK_PAST_END:
+		if ((rc = end_garbage(s, ps->offset)) < 0)
+			return rc;
+		if (ps->data == NULL)
+			return submit_large(s, ps);
+		if ((e = job_ent(s->j)) == NULL)
+			return DOS_ENOMEM;
+		s->j->base = ps->start;
+		fill_ent(e, s->p, ps->offset, &ps->entry);
+		s->p->valid_end = ps->next;
+		return 0;
+	case DOS_PACK_BAD_HEADER:
+		return skip_bad_header(s, ps);
+	case DOS_PACK_NO_ROOM:
+		/* Too short for a header: no entry. */
+		if (s->garbage == NO_GARBAGE)
+			s->garbage = ps->offset;
+		return 0;
+	case DOS_PACK_SHORT:
+		/* The file shrank under the walk: unreadable, as on EIO. */
+		return DOS_EIO;
+	}
+	return 0;
+}
+
 /*
  * Walk one pack front to back, in chunks of whole entries handed to the
  * workers.  A header that fails its checks starts bytes that are no entry;
@@ -519,147 +654,48 @@ end_garbage(struct scan *s, uint64_t at)
 int
 scan_pack(struct fsck *f, struct pack *p)
 {
-	struct scan s = { f, p, NO_GARBAGE };
+	struct scan s = { f, p, NO_GARBAGE, NULL, DOS_PACK_HEADER_SIZE };
+	struct dos_pack_scan ps;
 	unsigned char hdr[DOS_PACK_HEADER_SIZE];
-	struct dos_pack_entry pe;
-	const struct rec *r;
-	struct job *j, *large;
-	struct ent *e;
-	uint64_t off = DOS_PACK_HEADER_SIZE, end;
-	size_t pos, len;
-	ssize_t n;
-	int rc = 0, done = 0;
+	char path[32];
+	int rc = 0, saved;
 
+	snprintf(path, sizeof path, "packs/%u", p->num);
 	if (!is_unfinished(p) &&
 	    (pread(p->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
 	    dos_pack_check_header(p->fd) < 0)) {
-		char path[32];
-		snprintf(path, sizeof path, "packs/%u", p->num);
 		if ((rc = add_finding(f, K_BAD_PACK_HEADER, NULL, path, p->num,
 		    0, "%s", "")) < 0)
 			return rc;
 	}
 	p->valid_end = DOS_PACK_HEADER_SIZE;
-	while (off < p->limit && !done && rc == 0) {
-		len = p->limit - off < CHUNK_SIZE ? (size_t)(p->limit - off) :
-		    CHUNK_SIZE;
-		if ((j = calloc(1, sizeof *j)) == NULL)
-			return DOS_ENOMEM;
-		j->type = JOB_CHUNK;
-		j->pack = p;
-		j->base = off;
-		j->buf = take_buffer(f);
-		do
-			n = pread(p->fd, j->buf, len, (off_t)off);
-		while (n < 0 && errno == EINTR);
-		if (n <= 0) {
-			char path[32];
-			snprintf(path, sizeof path, "packs/%u", p->num);
-			rc = add_finding(f, K_UNREADABLE, NULL, path, p->num, off,
-			    "offset=%llu: %s", (unsigned long long)off,
-			    n < 0 ? strerror(errno) : "shorter than it was");
-			release_buffer(f, j->buf);
-			free(j);
-			return rc;
-		}
-		len = (size_t)n;
-		pos = 0;
-		while (pos < len && rc == 0) {
-			if (len - pos < DOS_ENTRY_HEADER_SIZE) {
-				if (off + pos + DOS_ENTRY_HEADER_SIZE > p->limit) {
-					/* Too short for a header: no entry. */
-					if (s.garbage == NO_GARBAGE)
-						s.garbage = off + pos;
-					pos = len;
-					done = 1;
-				}
-				break;
-			}
-			if (dos_pack_decode_entry(j->buf + pos, &pe) == 0) {
-				if ((rc = end_garbage(&s, off + pos)) < 0)
-					break;
-				end = pe.stored_size > p->limit ? p->limit + 1 :
-				    off + pos + DOS_ENTRY_HEADER_SIZE + pe.stored_size;
-				if (end <= off + len) {
-					if ((e = job_ent(j)) == NULL) {
-						rc = DOS_ENOMEM;
-						break;
-					}
-					fill_ent(e, p, off + pos, &pe);
-					p->valid_end = end;
-					pos += DOS_ENTRY_HEADER_SIZE + (size_t)pe.stored_size;
-					continue;
-				}
-				if (end > p->limit || pos == 0) {
-					/* Past the end, or larger than a chunk. */
-					if ((large = calloc(1, sizeof *large)) == NULL ||
-					    (e = job_ent(large)) == NULL) {
-						free(large);
-						rc = DOS_ENOMEM;
-						break;
-					}
-					large->type = JOB_LARGE;
-					large->pack = p;
-					fill_ent(e, p, off + pos, &pe);
-					if (end > p->limit) {
-						e->status = ENT_BOUNDS;
-						done = 1;
-					} else {
-						p->valid_end = end;
-					}
-					submit(f, large);
-					pos = len;
-					off = end - len;	/* off + pos = end */
-				}
-				break;
-			}
-			r = rec_at(f, p, off + pos);
-			end = r != NULL && r->e.stored_size <= p->limit ?
-			    off + pos + DOS_ENTRY_HEADER_SIZE + r->e.stored_size :
-			    p->limit + 1;
-			if (end <= p->limit) {
-				/* The index knows what was here. */
-				if ((rc = end_garbage(&s, off + pos)) < 0)
-					break;
-				if ((e = job_ent(j)) == NULL) {
-					rc = DOS_ENOMEM;
-					break;
-				}
-				e->oid = r->oid;
-				e->offset = off + pos;
-				e->stored = r->e.stored_size;
-				e->raw = r->e.raw_size;
-				e->pack = p->num;
-				e->codec = (unsigned char)r->e.codec;
-				e->status = ENT_BAD_HEADER;
-				if (end > off + len) {
-					pos = len;
-					off = end - len;
-					break;
-				}
-				pos = (size_t)(end - off);
-				continue;
-			}
-			if (s.garbage == NO_GARBAGE)
-				s.garbage = off + pos;
-			pos = find_header(j->buf, pos + 1, len);
-			if (pos == len && len > DOS_ENTRY_HEADER_SIZE &&
-			    off + len < p->limit)
-				pos = len - DOS_ENTRY_HEADER_SIZE + 1;
-		}
-		if (j->n > 0) {
-			submit(f, j);
-		} else {
-			release_buffer(f, j->buf);
-			free(j);
-		}
-		off += pos;
-		f->bytes_done += pos;
-		progress(f, "checking packs", f->bytes_done, f->bytes_total);
+	if ((rc = new_chunk(&s)) < 0)
+		return rc;
+	/* All of it up to the limit is committed: no torn tail to tell. */
+	dos_pack_scan_begin(&ps, p->fd, p->limit, p->limit, s.j->buf,
+	    CHUNK_SIZE);
+	ps.refill = next_chunk;
+	ps.refill_data = &s;
+	while ((rc = dos_pack_scan_next(&ps)) > 0 &&
+	    (rc = scan_step(&s, &ps)) == 0)
+		;
+	saved = errno;
+	if (s.j->n > 0) {
+		submit(f, s.j);
+	} else {
+		release_buffer(f, s.j->buf);
+		free(s.j);
 	}
-	if (rc == 0)
-		rc = end_garbage(&s, p->limit);
-	return rc;
+	if (rc == DOS_EIO)
+		return add_finding(f, K_UNREADABLE, NULL, path, p->num,
+		    ps.offset, "offset=%llu: %s", (unsigned long long)ps.offset,
+		    ps.what == DOS_PACK_SHORT ? "shorter than it was" :
+		    strerror(saved));
+	if (rc < 0)
+		return rc;
+	f->bytes_done += p->limit - s.done;
+	progress(f, "checking packs", f->bytes_done, f->bytes_total);
+	return end_garbage(&s, p->limit);
 }
 
 /*

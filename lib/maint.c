@@ -549,16 +549,16 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 
 static int
 repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
-    int older_pack, enum dos_compress_mode mode, const struct dos_maint *m,
-    struct dos_repack_stats *stats)
+    int older_pack, enum dos_compress_mode mode, unsigned char *win,
+    const struct dos_maint *m, struct dos_repack_stats *stats)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
 	struct dos_index_entry e;
-	struct dos_pack_entry pe;
+	struct dos_pack_scan s;
+	const struct dos_pack_entry *pe = &s.entry;
 	struct dos_index *ix;
 	struct past_damage past;
 	struct stat sb;
-	uint64_t off, end;
+	uint64_t end;
 	char name[32], what[128];
 	uint64_t dropped = 0;	/* reclaimed if the pack goes */
 	int fd, rc = 0, damaged = 0, live, carry;
@@ -572,21 +572,18 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 	if (dos_index_get_pack_length(ix, pack, &end) < 0 ||
 	    end > (uint64_t)sb.st_size)
 		end = (uint64_t)sb.st_size;
-	for (off = DOS_PACK_HEADER_SIZE; off < end;
-	    off += DOS_ENTRY_HEADER_SIZE + pe.stored_size) {
-		/* An entry must end in the pack: else off could wrap. */
-		if (off + sizeof hdr > end ||
-		    pread(fd, hdr, sizeof hdr, (off_t)off) != sizeof hdr ||
-		    dos_pack_decode_entry(hdr, &pe) < 0 ||
-		    pe.stored_size > end - off - sizeof hdr) {
+	/* All of it up to end is committed: no bytes there are a torn tail. */
+	dos_pack_scan_begin(&s, fd, end, end, win, DOS_PACK_SCAN_WINDOW);
+	while ((rc = dos_pack_scan_next(&s)) > 0) {
+		if (s.verdict != DOS_PACK_OK) {
 			snprintf(what, sizeof what, "packs/%u: damaged entry "
 			    "header at offset %llu; pack kept", pack,
-			    (unsigned long long)off);
+			    (unsigned long long)s.offset);
 			report(m, NULL, DOS_ECORRUPT, what);
 			damaged = 1;
 			/* What the index locates past the damage still moves. */
-			past = (struct past_damage){ st, w, pack, off, fd, mode,
-			    m, stats, 0 };
+			past = (struct past_damage){ st, w, pack, s.offset, fd,
+			    mode, m, stats, 0 };
 			rc = dos_index_walk(ix, "", 0, move_past_damage, &past);
 			if (rc == 0)
 				rc = past.rc;
@@ -594,47 +591,46 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 				return rc;
 			break;
 		}
-		rc = dos_index_get_committed(ix, &pe.oid, &e);
+		rc = dos_index_get_committed(ix, &pe->oid, &e);
 		if (rc < 0 && rc != DOS_ENOTFOUND)
 			return rc;
-		live = rc == 0 && e.pack == pack && e.offset == off;
-		if (pe.flags & DOS_ENTRY_TOMBSTONE) {
+		live = rc == 0 && e.pack == pack && e.offset == s.offset;
+		if (pe->flags & DOS_ENTRY_TOMBSTONE) {
 			/*
 			 * A deletion only matters to entries before it: keep it
 			 * while the id is dead and an older pack may still hold
 			 * a copy a rebuilt index must not revive.
 			 */
 			carry = rc == DOS_ENOTFOUND && older_pack;
-			rc = carry ? dos_pack_writer_copy_entry(w, fd, off, &pe) : 0;
+			rc = carry ?
+			    dos_pack_writer_copy_entry(w, fd, s.offset, pe) : 0;
 			if (!carry)
 				dropped += DOS_ENTRY_HEADER_SIZE;
 			if (rc == 0)
 				continue;
 		} else if (!live) {
-			dropped += DOS_ENTRY_HEADER_SIZE + pe.stored_size;
-			rc = 0;
+			dropped += DOS_ENTRY_HEADER_SIZE + pe->stored_size;
 			continue;
 		} else if (mode == DOS_COMPRESS_KEEP) {
-			rc = dos_pack_writer_copy_entry(w, fd, off, &pe);
+			rc = dos_pack_writer_copy_entry(w, fd, s.offset, pe);
 		} else {
-			rc = recompress(st, w, &pe.oid);
+			rc = recompress(st, w, &pe->oid);
 		}
 		if (rc == DOS_ECORRUPT) {
-			report(m, &pe.oid, rc, "packed copy is corrupt; pack kept");
+			report(m, &pe->oid, rc, "packed copy is corrupt; pack kept");
 			damaged = 1;
-			rc = 0;
 			continue;
 		}
 		if (rc < 0)
 			return rc;
-		if (!(pe.flags & DOS_ENTRY_TOMBSTONE))
+		if (!(pe->flags & DOS_ENTRY_TOMBSTONE))
 			stats->objects++;
 		if (dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
 		    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES)
 			if ((rc = dos_pack_writer_flush(w)) < 0)
 				return rc;
 	}
-	if ((rc = dos_pack_writer_flush(w)) < 0)
+	if (rc < 0 || (rc = dos_pack_writer_flush(w)) < 0)
 		return rc;
 	if (damaged) {
 		/* Whatever could not be moved still lives only there. */
@@ -679,6 +675,7 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 {
 	struct live l = { NULL, NULL, 0 };
 	struct dos_index *ix;
+	unsigned char *win = NULL;
 	uint32_t *packs, current;
 	size_t nr, i;
 	struct stat sb;
@@ -694,9 +691,10 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 		return 0;
 	l.packs = packs;
 	l.nr = nr;
-	if ((l.bytes = calloc(l.nr, sizeof *l.bytes)) == NULL) {
-		free(packs);
-		return DOS_ENOMEM;
+	if ((l.bytes = calloc(l.nr, sizeof *l.bytes)) == NULL ||
+	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
 	}
 	if ((rc = dos_index_walk(ix, "", 0, count_live, &l)) < 0)
 		goto out;
@@ -737,9 +735,10 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 		}
 		/* Packs go oldest first: any kept before this one is older. */
 		rc = repack_one(st, w, packs[i], kept_older(st, packs, i), mode,
-		    m, stats);
+		    win, m, stats);
 	}
 out:
+	free(win);
 	free(l.bytes);
 	free(packs);
 	return rc;

@@ -168,6 +168,25 @@ pack_in_order() {
 	diff -u expect actual
 }
 
+@test "--unordered lists objects past the end of a pack cut short last, and --batch reports them" {
+	make_files
+	pack_in_order abc empty text
+	# Cut where the text entry starts: short of the committed length.
+	truncate -s 147 "$DOS_DIR/packs/0"
+	dos ls --unordered -l >actual
+	cat >expect <<-EOF
+	$ABC_OID 3 packed 0:16
+	$EMPTY_OID 0 packed 0:83
+	$TEXT_OID 13893 packed 0:147
+	EOF
+	diff -u expect actual
+	run -1 --separate-stderr dos cat-object --batch-all-objects --unordered --batch
+	printf '%s\n' "$ABC_OID 3" abc "$EMPTY_OID 0" "" "$TEXT_OID corrupt" >expect
+	printf '%s\n' "$output" >actual
+	diff -u expect actual
+	[ "$stderr" = "dos-cat-object: error: object '$TEXT_OID' is corrupt" ]
+}
+
 @test "deleted objects are not listed" {
 	make_files
 	pack_in_order abc empty

@@ -152,9 +152,9 @@ fuzz_read_object(struct dos_store *st, const struct dos_oid *oid)
 }
 
 static int
-read_each(const struct dos_oid *oid, void *data)
+read_each(const struct dos_object_info *info, void *data)
 {
-	fuzz_read_object(data, oid);
+	fuzz_read_object(data, &info->oid);
 	return 0;
 }
 
@@ -191,7 +191,7 @@ fuzz_exercise_store(const char *container, int write)
 	dos_for_each_object(&st, 0, read_each, &st);
 	dos_for_each_object(&st, DOS_ITER_UNORDERED, read_each, &st);
 	dos_count_objects(&st, &c);
-	dos_list_objects(&st, DOS_LIST_UNORDERED | DOS_LIST_SIZES, listed,
+	dos_for_each_object(&st, DOS_ITER_UNORDERED | DOS_ITER_SIZES, listed,
 	    NULL);
 	memset(&o, 0, sizeof o);
 	o.jobs = 1;

@@ -1,0 +1,1294 @@
+/*
+ * pack-write.c: the one writer of a container's packs.
+ *
+ * One writer at a time holds packs/lock (a POSIX record lock, which the
+ * kernel drops when its holder dies, so a killed writer never blocks the
+ * next).  A writer appends a batch of entries, fdatasync()s the pack, and
+ * only then commits the batch's index records together with the pack's
+ * new committed length; bytes past the committed length are the torn
+ * tail of a killed writer and the next writer cuts them off.  The format
+ * of what it writes is pack.c's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "dos.h"
+
+#define SMALL_OBJECT_MAX (1 << 20)
+#define WRITE_BUF_SIZE (1 << 20)
+#define STREAM_CHUNK (1 << 20)
+#define PENDING_SET_MIN 1024
+/* Small objects waiting for a compressing thread, at most. */
+#define QUEUE_JOBS 256
+#define QUEUE_BYTES (16U << 20)
+#define MAX_COMPRESSORS 4
+#define WAKE_JOBS 16
+#define TAKE_JOBS 8
+
+struct record {
+	struct dos_oid oid;
+	struct dos_index_entry entry;
+	int tombstone;		/* delete the id instead of recording it */
+};
+
+struct dos_pack_writer {
+	struct dos_store *st;
+	struct dos_index *ix;
+	unsigned flags;
+	enum dos_compress_mode mode;
+	int lockfd, packfd;
+	uint32_t pack;
+	uint64_t end;		/* where the next entry goes */
+	uint64_t committed;	/* what the index covers */
+	/* Bytes appended but not yet written out, starting at end - wlen. */
+	unsigned char *wbuf;
+	size_t wlen;
+	/* The batch: records to commit, and a hash set of their ids. */
+	struct record *recs;
+	size_t nr, alloc;
+	uint32_t *set;		/* 1 + index into recs, 0 = empty */
+	size_t set_size;
+	uint64_t batch_raw, batch_stored;
+	/* What committed batches added, for summaries. */
+	uint64_t total_objects, total_raw, total_stored;
+	struct dos_compressor comp;
+	struct dos_hasher hasher;
+	unsigned char *raw, *packed, *chunk;
+	size_t packed_size;
+	/* The object being streamed in (see dos_pack_writer_begin). */
+	size_t obj_held;	/* bytes held in raw, not yet in the pack */
+	int obj_streaming, obj_compress;
+	int obj_encoded;	/* written as stored bytes, see begin_encoded */
+	enum dos_codec obj_codec;
+	uint64_t obj_raw, obj_start, obj_stored;
+	uint32_t obj_crc;
+	struct compress_queue *queue;	/* NULL: compress in this thread */
+};
+
+/*
+ * Small objects are compressed by threads while the caller reads and
+ * hashes the next ones.  Each object's record joins the batch when it is
+ * queued (so a repeat is found), and its entry is appended by the calling
+ * thread, in the order the objects came, once compressed: pack bytes are
+ * only ever written by one thread, in order.
+ */
+struct job {
+	size_t rec;		/* its record in the batch */
+	unsigned char *raw;	/* the raw bytes, then room for the stored */
+	size_t len;
+	const unsigned char *stored;	/* raw, or just after it */
+	size_t stored_len;
+	uint32_t crc;
+	enum dos_codec codec;
+	int rc, done;
+};
+
+struct compress_queue {
+	pthread_mutex_t lock;
+	pthread_cond_t work, ready;
+	struct job jobs[QUEUE_JOBS];
+	/* Oldest not appended, first not taken by a thread, first free. */
+	size_t head, next, tail;
+	size_t bytes;		/* queued: raw sizes plus entry headers */
+	int idle;		/* threads waiting for work */
+	int waiting;		/* the appending thread waits for a job */
+	int stop;
+	enum dos_compress_mode mode;
+	enum dos_codec codec;
+	int level;
+	pthread_t threads[MAX_COMPRESSORS];
+	int nthreads;
+};
+static void queue_start(struct dos_pack_writer *w);
+
+int
+dos_pack_lock(struct dos_store *st, int nowait, int *lockfd, long *holder)
+{
+	struct flock fl;
+	char pid[32];
+	int len;
+
+	*lockfd = openat(st->dirfd, "packs/lock",
+	    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (*lockfd < 0)
+		return DOS_EIO;
+	memset(&fl, 0, sizeof fl);
+	fl.l_type = F_WRLCK;
+	fl.l_whence = SEEK_SET;
+	while (fcntl(*lockfd, nowait ? F_SETLK : F_SETLKW, &fl) < 0) {
+		if (errno == EINTR)
+			continue;
+		if (errno != EACCES && errno != EAGAIN)
+			return DOS_EIO;
+		memset(&fl, 0, sizeof fl);
+		fl.l_type = F_WRLCK;
+		fl.l_whence = SEEK_SET;
+		*holder = fcntl(*lockfd, F_GETLK, &fl) == 0 &&
+		    fl.l_type != F_UNLCK ? (long)fl.l_pid : 0;
+		return DOS_EBUSY;
+	}
+	/* The pid is for people; the lock itself is what counts. */
+	len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
+	if (ftruncate(*lockfd, 0) == 0)
+		(void)!pwrite(*lockfd, pid, (size_t)len, 0);
+	return 0;
+}
+
+/*
+ * Make fd an empty pack (header only), durable, the writer's pack, and
+ * known to the index with its committed length before anything goes in:
+ * a pack without a length in the index is then one the index lost, never
+ * one a writer was filling.
+ */
+static int
+use_fresh_pack(struct dos_pack_writer *w, uint32_t pack, int fd)
+{
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+	int saved, rc;
+
+	dos_pack_encode_header(hdr);
+	if (dos_step_truncate("pack-new-truncate", fd, 0) < 0 ||
+	    dos_step_pwrite("pack-new-header-write", fd, hdr, sizeof hdr, 0) < 0 ||
+	    dos_step_fdatasync("pack-new-fdatasync", fd) < 0 ||
+	    dos_fsync_dir("packs-fsync", w->st->dirfd, "packs") < 0) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+		return DOS_EIO;
+	}
+	if (w->packfd >= 0)
+		close(w->packfd);
+	w->packfd = fd;
+	w->pack = pack;
+	w->end = w->committed = DOS_PACK_HEADER_SIZE;
+	if ((rc = dos_index_begin(w->ix)) < 0)
+		return rc;
+	if ((rc = dos_index_set_pack_length(w->ix, pack, w->end)) < 0 ||
+	    (rc = dos_index_commit(w->ix)) < 0) {
+		dos_index_abort(w->ix);
+		return rc;
+	}
+	return 0;
+}
+
+static int
+create_pack(struct dos_pack_writer *w, uint32_t pack)
+{
+	char name[32];
+	int fd, rc, saved;
+
+	snprintf(name, sizeof name, "packs/%u", pack);
+	fd = dos_step_create("pack-create", w->st->dirfd, name,
+	    O_RDWR | O_EXCL, 0666);
+	if (fd < 0)
+		return DOS_EIO;
+	rc = use_fresh_pack(w, pack, fd);
+	if (rc < 0 && w->packfd != fd) {
+		/*
+		 * Not even its header could be made durable (a full disk):
+		 * remove it, rather than leave a file that is no pack.
+		 */
+		saved = errno;
+		dos_step_unlink("pack-create-unlink", w->st->dirfd, name);
+		errno = saved;
+	}
+	return rc;
+}
+
+/*
+ * Continue the newest pack, cutting off what no commit covers.  A pack
+ * the index has no committed length for (the index was lost or damaged)
+ * is never cut: its entries may be the only copy of their objects, so a
+ * new pack is started and the index can be rebuilt from the old one.
+ */
+static int
+open_current_pack(struct dos_pack_writer *w)
+{
+	uint32_t *packs, newest;
+	size_t nr;
+	uint64_t committed;
+	struct stat sb;
+	char name[32];
+	int rc, fd;
+
+	if ((rc = dos_pack_list(w->st, &packs, &nr)) < 0)
+		return rc;
+	if (nr == 0)
+		return create_pack(w, 0);
+	newest = packs[nr - 1];
+	free(packs);
+	rc = dos_index_get_pack_length(w->ix, newest, &committed);
+	if (rc < 0 && rc != DOS_ENOTFOUND)
+		return rc;
+	snprintf(name, sizeof name, "packs/%u", newest);
+	fd = dos_open_beneath(w->st->dirfd, name, O_RDWR, 0);
+	if (fd < 0)
+		return DOS_EIO;
+	if (fstat(fd, &sb) < 0) {
+		close(fd);
+		return DOS_EIO;
+	}
+	/*
+	 * No committed length: packs get one when they are created, so the
+	 * index lost it (keep the pack as it is, for a rebuild) unless the
+	 * creation itself was cut short and the pack holds at most its header.
+	 */
+	if (rc == DOS_ENOTFOUND) {
+		if ((uint64_t)sb.st_size <= DOS_PACK_HEADER_SIZE)
+			return use_fresh_pack(w, newest, fd);
+		close(fd);
+		return create_pack(w, newest + 1);
+	}
+	if (dos_pack_check_header(fd) < 0 || (uint64_t)sb.st_size < committed) {
+		/* Damaged or not ours: leave it to fsck, write elsewhere. */
+		close(fd);
+		return create_pack(w, newest + 1);
+	}
+	if ((uint64_t)sb.st_size > committed &&
+	    dos_step_truncate("pack-tail-truncate", fd, committed) < 0) {
+		close(fd);
+		return DOS_EIO;
+	}
+	w->packfd = fd;
+	w->pack = newest;
+	w->end = w->committed = committed;
+	return 0;
+}
+
+int
+dos_pack_writer_open(struct dos_store *st, unsigned flags,
+    enum dos_compress_mode mode, struct dos_pack_writer **out, long *holder)
+{
+	struct dos_pack_writer *w;
+	int rc;
+
+	if ((w = calloc(1, sizeof *w)) == NULL)
+		return DOS_ENOMEM;
+	w->st = st;
+	w->flags = flags;
+	w->mode = st->cfg.codec == DOS_CODEC_NONE ? DOS_COMPRESS_NEVER : mode;
+	w->lockfd = w->packfd = -1;
+	*holder = 0;
+	w->packed_size = dos_codec_bound(st->cfg.codec, SMALL_OBJECT_MAX) +
+	    DOS_ENTRY_HEADER_SIZE;
+	if ((w->wbuf = malloc(WRITE_BUF_SIZE)) == NULL ||
+	    (w->raw = malloc(SMALL_OBJECT_MAX)) == NULL ||
+	    (w->chunk = malloc(STREAM_CHUNK)) == NULL ||
+	    (w->packed = malloc(w->packed_size)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto fail;
+	}
+	if ((rc = dos_hasher_init(&w->hasher)) < 0 ||
+	    (rc = dos_compressor_init(&w->comp, st->cfg.codec, st->cfg.level)) < 0)
+		goto fail;
+	if ((rc = dos_pack_lock(st, flags & DOS_PACK_NOWAIT, &w->lockfd,
+	    holder)) < 0 ||
+	    (rc = dos_store_index(st, 1, &w->ix)) < 0 ||
+	    (rc = open_current_pack(w)) < 0)
+		goto fail;
+	if (w->mode != DOS_COMPRESS_NEVER)
+		queue_start(w);
+	*out = w;
+	return 0;
+fail:
+	dos_pack_writer_close(w);
+	return rc;
+}
+
+static int
+write_out(struct dos_pack_writer *w)
+{
+	if (w->wlen > 0 && dos_step_pwrite("pack-write", w->packfd, w->wbuf,
+	    w->wlen, w->end - w->wlen) < 0)
+		return DOS_EIO;
+	(void)sync_file_range(w->packfd, (off_t)(w->end - w->wlen),
+	    (off_t)w->wlen, SYNC_FILE_RANGE_WRITE);
+	w->wlen = 0;
+	return 0;
+}
+
+static int
+append(void *data, const void *buf, size_t len)
+{
+	struct dos_pack_writer *w = data;
+	const unsigned char *p = buf;
+	size_t step;
+	int rc;
+
+	while (len > 0) {
+		if (w->wlen == WRITE_BUF_SIZE && (rc = write_out(w)) < 0)
+			return rc;
+		step = WRITE_BUF_SIZE - w->wlen;
+		if (step > len)
+			step = len;
+		memcpy(w->wbuf + w->wlen, p, step);
+		w->wlen += step;
+		w->end += step;
+		p += step;
+		len -= step;
+	}
+	return 0;
+}
+
+static size_t
+set_slot(const struct dos_pack_writer *w, const struct dos_oid *oid)
+{
+	size_t h;
+
+	memcpy(&h, oid->hash, sizeof h);
+	return h & (w->set_size - 1);
+}
+
+/* Index into recs of oid in this batch, or -1. */
+static long
+batch_find(const struct dos_pack_writer *w, const struct dos_oid *oid)
+{
+	size_t i;
+
+	if (w->set_size == 0)
+		return -1;
+	for (i = set_slot(w, oid); w->set[i] != 0; i = (i + 1) & (w->set_size - 1))
+		if (dos_oid_cmp(&w->recs[w->set[i] - 1].oid, oid) == 0)
+			return (long)w->set[i] - 1;
+	return -1;
+}
+
+static int
+batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
+    const struct dos_index_entry *e, int tombstone)
+{
+	struct record *recs;
+	size_t i, size;
+	uint32_t *set;
+
+	recs = dos_grow(w->recs, w->nr, &w->alloc, sizeof *recs, 1024);
+	if (recs == NULL)
+		return DOS_ENOMEM;
+	w->recs = recs;
+	/* Keep the set at most half full. */
+	if (2 * (w->nr + 1) > w->set_size) {
+		size = w->set_size ? 2 * w->set_size : PENDING_SET_MIN;
+		if ((set = calloc(size, sizeof *set)) == NULL)
+			return DOS_ENOMEM;
+		free(w->set);
+		w->set = set;
+		w->set_size = size;
+		for (i = 0; i < w->nr; i++) {
+			size_t s;
+			if (w->recs[i].tombstone)
+				continue;
+			s = set_slot(w, &w->recs[i].oid);
+			while (w->set[s] != 0)
+				s = (s + 1) & (w->set_size - 1);
+			w->set[s] = (uint32_t)i + 1;
+		}
+	}
+	w->recs[w->nr].oid = *oid;
+	w->recs[w->nr].entry = *e;
+	w->recs[w->nr].tombstone = tombstone;
+	w->nr++;
+	/* A deleted id is not stored: keep it out of the dedup set. */
+	if (!tombstone) {
+		i = set_slot(w, oid);
+		while (w->set[i] != 0)
+			i = (i + 1) & (w->set_size - 1);
+		w->set[i] = (uint32_t)w->nr;
+	}
+	w->batch_raw += e->raw_size;
+	w->batch_stored += e->stored_size + DOS_ENTRY_HEADER_SIZE;
+	return 0;
+}
+
+/* Already stored (or written in this batch), so not to be written again. */
+static int
+already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
+    unsigned flags)
+{
+	struct dos_index_entry e;
+	int rc;
+
+	if (batch_find(w, oid) >= 0)
+		return 1;
+	rc = dos_index_get(w->ix, oid, &e);
+	if (rc == 0)
+		return 1;
+	if (rc != DOS_ENOTFOUND)
+		return rc;
+	if (flags & DOS_PACK_ADD_DEDUP_LOOSE) {
+		rc = dos_loose_stat(w->st, oid, NULL);
+		if (rc == 0)
+			return 1;
+		if (rc != DOS_ENOTFOUND)
+			return rc;
+	}
+	return 0;
+}
+
+static int settle(struct dos_pack_writer *w, size_t keep);
+
+/* Start a new pack when the current one has reached its target size. */
+static int
+maybe_roll(struct dos_pack_writer *w)
+{
+	uint64_t queued = w->queue != NULL ? w->queue->bytes : 0;
+	int rc;
+
+	/*
+	 * Objects waiting to be compressed count at their raw size plus a
+	 * header, an upper bound: once it reaches the target, they go into
+	 * the pack first, so that the pack rolls over where its bytes do,
+	 * whatever the threads' timing (the same input always gives the
+	 * same packs).
+	 */
+	if (queued > 0 && w->end + queued >= w->st->cfg.pack_size_target &&
+	    (rc = settle(w, 0)) < 0)
+		return rc;
+	if (w->end < w->st->cfg.pack_size_target ||
+	    w->end <= DOS_PACK_HEADER_SIZE)
+		return 0;
+	if ((rc = dos_pack_writer_flush(w)) < 0)
+		return rc;
+	return create_pack(w, w->pack + 1);
+}
+
+/*
+ * What to store for a small object: out holds the compressed bytes when
+ * compression pays (or is forced), else *data is raw itself.
+ */
+static int
+encode_small(struct dos_compressor *comp, enum dos_compress_mode mode,
+    enum dos_codec codec, const unsigned char *raw, size_t len,
+    unsigned char *out, size_t out_size, const unsigned char **data,
+    size_t *stored, enum dos_codec *used)
+{
+	int rc;
+
+	*data = raw;
+	*stored = len;
+	*used = DOS_CODEC_NONE;
+	if (mode == DOS_COMPRESS_ALWAYS ||
+	    (mode == DOS_COMPRESS_AUTO && dos_codec_worth_trying(raw, len))) {
+		if ((rc = dos_compress(comp, out, out_size, raw, len, stored)) < 0)
+			return rc;
+		if (mode == DOS_COMPRESS_ALWAYS || dos_codec_pays(len, *stored)) {
+			*data = out;
+			*used = codec;
+		} else {
+			*stored = len;
+		}
+	}
+	return 0;
+}
+
+static int
+append_entry(struct dos_pack_writer *w, struct dos_pack_entry *pe,
+    const unsigned char *data)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	int rc;
+
+	dos_pack_encode_entry(hdr, pe);
+	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+		return rc;
+	return append(w, data, pe->stored_size);
+}
+
+static int
+add_small(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
+    const struct dos_oid *oid, struct dos_pack_entry *pe)
+{
+	const unsigned char *data;
+	size_t stored;
+	int rc;
+
+	if ((rc = encode_small(&w->comp, w->mode, w->st->cfg.codec, buf, len,
+	    w->packed, w->packed_size, &data, &stored, &pe->codec)) < 0)
+		return rc;
+	pe->oid = *oid;
+	pe->flags = 0;
+	pe->raw_size = len;
+	pe->stored_size = stored;
+	pe->data_crc = dos_crc32(0, data, stored);
+	return append_entry(w, pe, data);
+}
+
+int
+dos_pack_encode_object(struct dos_compressor *c, enum dos_compress_mode mode,
+    const struct dos_oid *oid, const void *raw, size_t len,
+    unsigned char *out, size_t out_size, struct dos_pack_entry *pe)
+{
+	unsigned char *room = out + DOS_ENTRY_HEADER_SIZE;
+	const unsigned char *data;
+	size_t stored;
+	int rc;
+
+	if (out_size < DOS_ENTRY_HEADER_SIZE + dos_codec_bound(c->codec, len))
+		return DOS_EINVAL;
+	if (c->codec == DOS_CODEC_NONE)
+		mode = DOS_COMPRESS_NEVER;
+	if ((rc = encode_small(c, mode, c->codec, raw, len, room,
+	    out_size - DOS_ENTRY_HEADER_SIZE, &data, &stored, &pe->codec)) < 0)
+		return rc;
+	if (data != room)
+		memcpy(room, raw, len);
+	pe->oid = *oid;
+	pe->flags = 0;
+	pe->raw_size = len;
+	pe->stored_size = stored;
+	pe->data_crc = dos_crc32(0, room, stored);
+	dos_pack_encode_entry(out, pe);
+	return 0;
+}
+
+static void *
+compressor_main(void *data)
+{
+	struct compress_queue *q = data;
+	struct dos_compressor comp;
+	struct job *j;
+	size_t first, n, i;
+	int init_rc;
+
+	init_rc = dos_compressor_init(&comp, q->codec, q->level);
+	pthread_mutex_lock(&q->lock);
+	for (;;) {
+		while (!q->stop && q->next == q->tail) {
+			q->idle++;
+			pthread_cond_wait(&q->work, &q->lock);
+			q->idle--;
+		}
+		if (q->next == q->tail)
+			break;
+		/* A share of what waits, so that no thread sits idle. */
+		n = (q->tail - q->next + (size_t)q->nthreads - 1) /
+		    (size_t)q->nthreads;
+		if (n > TAKE_JOBS)
+			n = TAKE_JOBS;
+		first = q->next;
+		q->next += n;
+		pthread_mutex_unlock(&q->lock);
+		for (i = first; i < first + n; i++) {
+			j = &q->jobs[i % QUEUE_JOBS];
+			j->rc = init_rc < 0 ? init_rc : encode_small(&comp,
+			    q->mode, q->codec, j->raw, j->len, j->raw + j->len,
+			    dos_codec_bound(q->codec, j->len), &j->stored,
+			    &j->stored_len, &j->codec);
+			if (j->rc == 0)
+				j->crc = dos_crc32(0, j->stored, j->stored_len);
+		}
+		pthread_mutex_lock(&q->lock);
+		for (i = first; i < first + n; i++)
+			q->jobs[i % QUEUE_JOBS].done = 1;
+		if (q->waiting)
+			pthread_cond_signal(&q->ready);
+	}
+	pthread_mutex_unlock(&q->lock);
+	if (init_rc == 0)
+		dos_compressor_release(&comp);
+	return NULL;
+}
+
+/* Threads to compress with, when there is more than one CPU to run them. */
+static void
+queue_start(struct dos_pack_writer *w)
+{
+	struct compress_queue *q;
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 2 || (q = calloc(1, sizeof *q)) == NULL)
+		return;
+	pthread_mutex_init(&q->lock, NULL);
+	pthread_cond_init(&q->work, NULL);
+	pthread_cond_init(&q->ready, NULL);
+	q->mode = w->mode;
+	q->codec = w->st->cfg.codec;
+	q->level = w->st->cfg.level;
+	while (q->nthreads < (cpus < MAX_COMPRESSORS ? cpus : MAX_COMPRESSORS) &&
+	    pthread_create(&q->threads[q->nthreads], NULL, compressor_main, q) == 0)
+		q->nthreads++;
+	if (q->nthreads > 0) {
+		w->queue = q;
+		return;
+	}
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->ready);
+	free(q);
+}
+
+static void
+queue_stop(struct compress_queue *q)
+{
+	if (q == NULL)
+		return;
+	pthread_mutex_lock(&q->lock);
+	q->stop = 1;
+	/* Jobs no thread took are dropped with the rest: none is appended. */
+	q->next = q->tail;
+	pthread_cond_broadcast(&q->work);
+	pthread_mutex_unlock(&q->lock);
+	while (q->nthreads > 0)
+		pthread_join(q->threads[--q->nthreads], NULL);
+	for (; q->head < q->tail; q->head++)
+		free(q->jobs[q->head % QUEUE_JOBS].raw);
+	pthread_mutex_destroy(&q->lock);
+	pthread_cond_destroy(&q->work);
+	pthread_cond_destroy(&q->ready);
+	free(q);
+}
+
+/* Append the oldest job, compressed, where its record says it is. */
+static int
+append_job(struct dos_pack_writer *w, struct job *j)
+{
+	struct record *r = &w->recs[j->rec];
+	struct dos_pack_entry pe;
+	int rc;
+
+	if (j->rc < 0)
+		return j->rc;
+	pe.oid = r->oid;
+	pe.flags = 0;
+	pe.codec = j->codec;
+	pe.raw_size = j->len;
+	pe.stored_size = j->stored_len;
+	pe.data_crc = j->crc;
+	r->entry.pack = w->pack;
+	r->entry.codec = j->codec;
+	r->entry.offset = w->end;
+	r->entry.stored_size = j->stored_len;
+	if ((rc = append_entry(w, &pe, j->stored)) < 0)
+		return rc;
+	w->batch_stored += j->stored_len;
+	return 0;
+}
+
+/*
+ * Append the compressed jobs at the head of the queue, in order, waiting
+ * for them while more than keep are queued (keep 0: all of them).
+ */
+static int
+settle(struct dos_pack_writer *w, size_t keep)
+{
+	struct compress_queue *q = w->queue;
+	struct job *j;
+	int rc;
+
+	if (q == NULL)
+		return 0;
+	for (;;) {
+		pthread_mutex_lock(&q->lock);
+		while (q->head < q->tail && q->tail - q->head > keep &&
+		    !q->jobs[q->head % QUEUE_JOBS].done) {
+			/* Jobs held back for a batch must be taken now. */
+			if (q->idle > 0 && q->next < q->tail)
+				pthread_cond_broadcast(&q->work);
+			q->waiting = 1;
+			pthread_cond_wait(&q->ready, &q->lock);
+			q->waiting = 0;
+		}
+		j = &q->jobs[q->head % QUEUE_JOBS];
+		if (q->head == q->tail || !j->done) {
+			pthread_mutex_unlock(&q->lock);
+			return 0;
+		}
+		pthread_mutex_unlock(&q->lock);
+		rc = append_job(w, j);
+		free(j->raw);
+		pthread_mutex_lock(&q->lock);
+		q->bytes -= j->len + DOS_ENTRY_HEADER_SIZE;
+		q->head++;
+		pthread_mutex_unlock(&q->lock);
+		if (rc < 0)
+			return rc;
+	}
+}
+
+/* Hand a small object to the compressing threads; its record joins now. */
+static int
+enqueue_small(struct dos_pack_writer *w, const unsigned char *buf,
+    size_t len, const struct dos_oid *oid)
+{
+	struct compress_queue *q = w->queue;
+	struct job *j;
+	unsigned char *copy;
+	int rc;
+
+	if (q->tail - q->head == QUEUE_JOBS ||
+	    (q->tail > q->head && q->bytes + len > QUEUE_BYTES)) {
+		if ((rc = settle(w, q->tail - q->head - 1)) < 0)
+			return rc;
+	}
+	if ((copy = malloc(len + dos_codec_bound(q->codec, len))) == NULL)
+		return DOS_ENOMEM;
+	memcpy(copy, buf, len);
+	if ((rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack,
+	    DOS_CODEC_NONE, 0, 0, len }, 0)) < 0) {
+		free(copy);
+		return rc;
+	}
+	j = &q->jobs[q->tail % QUEUE_JOBS];
+	memset(j, 0, sizeof *j);
+	j->rec = w->nr - 1;
+	j->raw = copy;
+	j->len = len;
+	pthread_mutex_lock(&q->lock);
+	q->tail++;
+	/* At most what it will take in the pack, for maybe_roll(). */
+	q->bytes += len + DOS_ENTRY_HEADER_SIZE;
+	/* Waking a thread costs more than a job: wake one for a batch. */
+	if (q->idle > 0 && q->tail - q->next >= WAKE_JOBS)
+		pthread_cond_signal(&q->work);
+	pthread_mutex_unlock(&q->lock);
+	return settle(w, SIZE_MAX);
+}
+
+/*
+ * Forget everything appended from start on, but not what precedes it: if
+ * none of it reached the file, only those bytes leave the buffer;
+ * otherwise the buffer was written out whole and the file is cut back.
+ */
+static void
+drop_since(struct dos_pack_writer *w, uint64_t start)
+{
+	int saved = errno;
+	uint64_t written = w->end - w->wlen;
+
+	if (written <= start) {
+		w->wlen -= (size_t)(w->end - start);
+	} else {
+		w->wlen = 0;
+		/* If this fails the tail is cut by the next writer instead. */
+		(void)!dos_step_truncate("pack-drop-truncate", w->packfd, start);
+	}
+	w->end = start;
+	errno = saved;
+}
+
+static int
+stream_sink(void *data, const void *buf, size_t len)
+{
+	struct dos_pack_writer *w = data;
+
+	w->obj_crc = dos_crc32(w->obj_crc, buf, len);
+	w->obj_stored += len;
+	return append(w, buf, len);
+}
+
+/*
+ * Objects come in as a stream: begin, write..., end (or abort).  The
+ * first SMALL_OBJECT_MAX bytes are held in w->raw; an object that ends
+ * there is compressed in one call.  A larger one switches to streaming:
+ * its first chunk decides whether compression pays, a placeholder header
+ * goes first and is rewritten once sizes, checksum and id are known.
+ * An object begun with dos_pack_writer_begin_encoded() streams its
+ * stored bytes as they come.
+ */
+int
+dos_pack_writer_begin(struct dos_pack_writer *w)
+{
+	int rc;
+
+	if ((rc = maybe_roll(w)) < 0)
+		return rc;
+	w->obj_held = 0;
+	w->obj_streaming = 0;
+	w->obj_encoded = 0;
+	w->obj_raw = 0;
+	return dos_hasher_reset(&w->hasher);
+}
+
+/*
+ * The placeholder header of a streamed entry, rewritten by end; queued
+ * entries go first, since this one is written as it comes.
+ */
+static int
+start_entry(struct dos_pack_writer *w, enum dos_codec codec)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	int rc;
+
+	if ((rc = settle(w, 0)) < 0)
+		return rc;
+	w->obj_codec = codec;
+	w->obj_start = w->end;
+	w->obj_crc = 0;
+	w->obj_stored = 0;
+	w->obj_streaming = 1;
+	memset(hdr, 0, sizeof hdr);
+	return append(w, hdr, sizeof hdr);
+}
+
+int
+dos_pack_writer_begin_encoded(struct dos_pack_writer *w, enum dos_codec codec,
+    uint64_t raw_size)
+{
+	int rc;
+
+	if ((rc = dos_pack_writer_begin(w)) < 0)
+		return rc;
+	w->obj_encoded = 1;
+	w->obj_compress = 0;
+	w->obj_raw = raw_size;
+	return start_entry(w, codec);
+}
+
+static int feed(struct dos_pack_writer *w, const void *buf, size_t len,
+    int last);
+
+static int
+start_streaming(struct dos_pack_writer *w)
+{
+	size_t sample;
+	int rc;
+
+	w->obj_compress = w->mode == DOS_COMPRESS_ALWAYS;
+	if (w->mode == DOS_COMPRESS_AUTO &&
+	    dos_codec_worth_trying(w->raw, w->obj_held)) {
+		if ((rc = dos_compress(&w->comp, w->packed, w->packed_size,
+		    w->raw, w->obj_held, &sample)) < 0)
+			return rc;
+		w->obj_compress = dos_codec_pays(w->obj_held, sample);
+	}
+	if ((rc = start_entry(w, w->obj_compress ? w->st->cfg.codec :
+	    DOS_CODEC_NONE)) < 0)
+		return rc;
+	if (w->obj_compress && (rc = dos_compress_stream_begin(&w->comp)) < 0)
+		return rc;
+	return feed(w, w->raw, w->obj_held, 0);
+}
+
+/* Compressed or not, bytes of a streaming object go to the pack. */
+static int
+feed(struct dos_pack_writer *w, const void *buf, size_t len, int last)
+{
+	if (w->obj_compress)
+		return dos_compress_stream(&w->comp, buf, len, last, stream_sink, w);
+	return len > 0 ? stream_sink(w, buf, len) : 0;
+}
+
+int
+dos_pack_writer_write(struct dos_pack_writer *w, const void *buf, size_t len)
+{
+	const unsigned char *p = buf;
+	size_t step;
+	int rc;
+
+	if (w->obj_encoded)
+		return stream_sink(w, buf, len);
+	if ((rc = dos_hasher_update(&w->hasher, buf, len)) < 0)
+		return rc;
+	w->obj_raw += len;
+	if (w->obj_streaming)
+		return feed(w, p, len, 0);
+	step = SMALL_OBJECT_MAX - w->obj_held;
+	if (step > len)
+		step = len;
+	memcpy(w->raw + w->obj_held, p, step);
+	w->obj_held += step;
+	if (step == len)
+		return 0;
+	if ((rc = start_streaming(w)) < 0)
+		return rc;
+	return feed(w, p + step, len - step, 0);
+}
+
+void
+dos_pack_writer_abort(struct dos_pack_writer *w)
+{
+	if (w->obj_streaming)
+		drop_since(w, w->obj_start);
+	w->obj_streaming = 0;
+	w->obj_encoded = 0;
+	w->obj_held = 0;
+}
+
+int
+dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
+    unsigned flags, struct dos_oid *oid, int *existed)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct dos_pack_entry pe;
+	uint64_t start;
+	int rc;
+
+	*existed = 0;
+	if (w->obj_encoded) {
+		/* Only the caller, who decoded the bytes, knows their id. */
+		if (expected == NULL) {
+			rc = DOS_EINVAL;
+			goto fail;
+		}
+		*oid = *expected;
+	} else if ((rc = dos_hasher_final(&w->hasher, oid)) < 0) {
+		goto fail;
+	} else if (expected != NULL && dos_oid_cmp(expected, oid) != 0) {
+		rc = DOS_ECORRUPT;
+		goto fail;
+	}
+	if (w->obj_streaming && (rc = feed(w, NULL, 0, 1)) < 0)
+		goto fail;
+	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
+	    (rc = already_stored(w, oid, flags)) != 0) {
+		if (rc > 0) {
+			*existed = 1;
+			rc = 0;
+		}
+		goto fail;
+	}
+	if (!w->obj_streaming && w->queue != NULL) {
+		if ((rc = enqueue_small(w, w->raw, w->obj_held, oid)) < 0)
+			goto fail;
+		return 0;
+	}
+	if (!w->obj_streaming) {
+		start = w->end;
+		if ((rc = add_small(w, w->raw, w->obj_held, oid, &pe)) < 0)
+			goto fail;
+	} else {
+		start = w->obj_start;
+		pe.oid = *oid;
+		pe.codec = w->obj_codec;
+		pe.flags = 0;
+		pe.raw_size = w->obj_raw;
+		pe.stored_size = w->obj_stored;
+		pe.data_crc = w->obj_crc;
+		dos_pack_encode_entry(hdr, &pe);
+		if ((rc = write_out(w)) < 0)
+			goto fail;
+		if (dos_step_pwrite("pack-entry-header-write", w->packfd, hdr,
+		    sizeof hdr, start) < 0) {
+			rc = DOS_EIO;
+			goto fail;
+		}
+		w->obj_streaming = 0;
+		w->obj_encoded = 0;
+	}
+	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
+	    start, pe.stored_size, pe.raw_size }, 0);
+fail:
+	dos_pack_writer_abort(w);
+	return rc;
+}
+
+int
+dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
+    size_t len, unsigned flags, int *existed)
+{
+	struct dos_pack_entry pe;
+	uint64_t start;
+	int rc;
+
+	*existed = 0;
+	if (len < DOS_ENTRY_HEADER_SIZE ||
+	    dos_pack_decode_entry(entry, &pe) < 0 || pe.flags != 0 ||
+	    len - DOS_ENTRY_HEADER_SIZE != pe.stored_size)
+		return DOS_EINVAL;
+	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
+		return rc;
+	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
+	    (rc = already_stored(w, &pe.oid, flags)) != 0) {
+		if (rc < 0)
+			return rc;
+		*existed = 1;
+		return 0;
+	}
+	start = w->end;
+	if ((rc = append(w, entry, len)) < 0)
+		return rc;
+	return batch_add(w, &pe.oid, &(struct dos_index_entry){ w->pack,
+	    pe.codec, start, pe.stored_size, pe.raw_size }, 0);
+}
+
+int
+dos_pack_writer_compressor(const struct dos_pack_writer *w,
+    struct dos_compressor *c, enum dos_compress_mode *mode)
+{
+	*mode = w->mode;
+	return dos_compressor_init(c, w->st->cfg.codec, w->st->cfg.level);
+}
+
+int
+dos_pack_writer_add(struct dos_pack_writer *w, dos_source_fn *source,
+    void *sdata, const struct dos_oid *expected, unsigned flags,
+    struct dos_oid *oid, int *existed)
+{
+	ssize_t n;
+	int rc;
+
+	if ((rc = dos_pack_writer_begin(w)) < 0)
+		return rc;
+	for (;;) {
+		/* Straight into the held buffer while the object fits there. */
+		if (!w->obj_streaming && w->obj_held < SMALL_OBJECT_MAX) {
+			n = source(sdata, w->raw + w->obj_held,
+			    SMALL_OBJECT_MAX - w->obj_held);
+			if (n > 0) {
+				w->obj_held += (size_t)n;
+				w->obj_raw += (uint64_t)n;
+				rc = dos_hasher_update(&w->hasher,
+				    w->raw + w->obj_held - n, (size_t)n);
+			}
+		} else {
+			n = source(sdata, w->chunk, STREAM_CHUNK);
+			if (n > 0)
+				rc = dos_pack_writer_write(w, w->chunk, (size_t)n);
+		}
+		if (n < 0) {
+			rc = (int)n;
+			break;
+		}
+		if (n == 0)
+			return dos_pack_writer_end(w, expected, flags, oid, existed);
+		if (rc < 0)
+			break;
+	}
+	dos_pack_writer_abort(w);
+	return rc;
+}
+
+static ssize_t
+read_fd(void *data, void *buf, size_t len)
+{
+	ssize_t n;
+
+	do
+		n = read(*(int *)data, buf, len);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? DOS_EREAD : n;
+}
+
+int
+dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
+    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
+    int *existed)
+{
+	return dos_pack_writer_add(w, read_fd, &fd, expected, flags, oid,
+	    existed);
+}
+
+int
+dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
+    const struct dos_oid *oid)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	struct dos_pack_entry pe;
+	uint64_t start;
+	int rc;
+
+	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
+		return rc;
+	memset(&pe, 0, sizeof pe);
+	pe.oid = *oid;
+	pe.codec = DOS_CODEC_NONE;
+	pe.flags = DOS_ENTRY_TOMBSTONE;
+	pe.data_crc = dos_crc32(0, NULL, 0);
+	dos_pack_encode_entry(hdr, &pe);
+	start = w->end;
+	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+		return rc;
+	return batch_add(w, oid, &(struct dos_index_entry){ w->pack,
+	    DOS_CODEC_NONE, start, 0, 0 }, 1);
+}
+
+int
+dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
+    uint64_t offset, const struct dos_pack_entry *pe)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	uint64_t start, left = pe->stored_size, pos;
+	uint32_t crc = 0;
+	size_t step;
+	ssize_t n;
+	int rc;
+
+	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
+		return rc;
+	start = w->end;
+	dos_pack_encode_entry(hdr, pe);
+	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+		return rc;
+	pos = offset + DOS_ENTRY_HEADER_SIZE;
+	while (left > 0) {
+		step = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
+		do
+			n = pread(fd, w->raw, step, (off_t)pos);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0) {
+			rc = n < 0 ? DOS_EIO : DOS_ECORRUPT;
+			goto undo;
+		}
+		crc = dos_crc32(crc, w->raw, (size_t)n);
+		if ((rc = append(w, w->raw, (size_t)n)) < 0)
+			goto undo;
+		pos += (uint64_t)n;
+		left -= (uint64_t)n;
+	}
+	/* Never copy damage: the bytes must still match their checksum. */
+	if (crc != pe->data_crc) {
+		rc = DOS_ECORRUPT;
+		goto undo;
+	}
+	return batch_add(w, &pe->oid, &(struct dos_index_entry){ w->pack,
+	    pe->codec, start, pe->stored_size, pe->raw_size },
+	    (pe->flags & DOS_ENTRY_TOMBSTONE) != 0);
+undo:
+	drop_since(w, start);
+	return rc;
+}
+
+size_t
+dos_pack_writer_pending(const struct dos_pack_writer *w)
+{
+	return w->nr;
+}
+
+uint64_t
+dos_pack_writer_pending_bytes(const struct dos_pack_writer *w)
+{
+	return w->batch_stored;
+}
+
+uint32_t
+dos_pack_writer_pack(const struct dos_pack_writer *w)
+{
+	return w->pack;
+}
+
+/*
+ * One transaction: records [from, to) of the batch, and the pack's new
+ * length if first.  Berkeley DB locks every page that a transaction
+ * changes until it ends, and its lock table is sized when the environment
+ * is created: in an index of a million objects, a batch of 6,000 changes
+ * more pages than it has locks for, and gets ENOMEM.  Such a batch goes
+ * in halves instead, each record pointing at durable data.  The length
+ * goes with the first half: should the process die before the second,
+ * it leaves entries without records (fsck reports them unindexed, and
+ * --repair indexes them), where records past a committed length would
+ * point at bytes the next writer cuts off.
+ */
+static int
+commit_records(struct dos_pack_writer *w, size_t from, size_t to, int first)
+{
+	size_t i, mid;
+	int rc, locks_full;
+
+	if ((rc = dos_index_begin(w->ix)) < 0)
+		return rc;
+	for (i = from; i < to; i++) {
+		if (w->recs[i].tombstone) {
+			rc = dos_index_del(w->ix, &w->recs[i].oid);
+			if (rc == DOS_ENOTFOUND)
+				rc = 0;
+		} else {
+			rc = dos_index_put(w->ix, &w->recs[i].oid,
+			    &w->recs[i].entry);
+		}
+		if (rc < 0)
+			goto fail;
+	}
+	if ((first &&
+	    (rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0) ||
+	    (rc = dos_index_commit(w->ix)) < 0)
+		goto fail;
+	return 0;
+fail:
+	locks_full = rc == DOS_EIO && errno == ENOMEM;
+	dos_index_abort(w->ix);
+	if (!locks_full || to - from < 2)
+		return rc;
+	mid = from + (to - from) / 2;
+	if ((rc = commit_records(w, from, mid, first)) < 0)
+		return rc;
+	return commit_records(w, mid, to, 0);
+}
+
+#define COMMIT_TRIES 5
+
+int
+dos_pack_writer_flush(struct dos_pack_writer *w)
+{
+	int rc, tries;
+
+	if ((rc = settle(w, 0)) < 0 || (rc = write_out(w)) < 0)
+		return rc;
+	if (w->nr == 0 && w->end == w->committed)
+		return 0;
+	/* The data must be durable before any record points at it. */
+	if (dos_step_fdatasync("pack-fdatasync", w->packfd) < 0)
+		return DOS_EIO;
+	/*
+	 * Another process may have died in the index: recovery then
+	 * aborts this transaction, or a lock it held times out.  The pack
+	 * data is safe, so the transaction is simply tried again.
+	 */
+	for (tries = 1; ; tries++) {
+		rc = commit_records(w, 0, w->nr, 1);
+		if (rc == 0 || tries == COMMIT_TRIES ||
+		    (rc != DOS_ERECOVER && rc != DOS_EBUSY))
+			break;
+		if ((rc = dos_index_reopen(w->ix)) < 0)
+			break;
+	}
+	if (rc < 0)
+		return rc;
+	w->committed = w->end;
+	w->total_objects += w->nr;
+	w->total_raw += w->batch_raw;
+	w->total_stored += w->batch_stored;
+	w->nr = 0;
+	w->batch_raw = w->batch_stored = 0;
+	if (w->set != NULL)
+		memset(w->set, 0, w->set_size * sizeof *w->set);
+	return 0;
+}
+
+int
+dos_pack_writer_start_pack(struct dos_pack_writer *w)
+{
+	int rc;
+
+	if ((rc = dos_pack_writer_flush(w)) < 0)
+		return rc;
+	if (w->end <= DOS_PACK_HEADER_SIZE)
+		return 0;	/* the current pack is still empty */
+	return create_pack(w, w->pack + 1);
+}
+
+void
+dos_pack_writer_totals(const struct dos_pack_writer *w, uint64_t *objects,
+    uint64_t *raw, uint64_t *stored)
+{
+	*objects = w->total_objects;
+	*raw = w->total_raw;
+	*stored = w->total_stored;
+}
+
+void
+dos_pack_writer_close(struct dos_pack_writer *w)
+{
+	if (w == NULL)
+		return;
+	queue_stop(w->queue);
+	/* Whatever was not flushed is a tail the next writer cuts off. */
+	if (w->packfd >= 0)
+		close(w->packfd);
+	if (w->lockfd >= 0)
+		close(w->lockfd);
+	dos_compressor_release(&w->comp);
+	if (w->hasher.ctx != NULL)
+		dos_hasher_release(&w->hasher);
+	free(w->recs);
+	free(w->set);
+	free(w->wbuf);
+	free(w->raw);
+	free(w->chunk);
+	free(w->packed);
+	free(w);
+}
