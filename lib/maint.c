@@ -496,12 +496,6 @@ recompress(struct dos_store *st, struct dos_pack_writer *w,
 	return rc;
 }
 
-/*
- * Move every live entry of one pack into the writer's pack, then delete
- * the old pack.  Until the end, each object's index record points at a
- * durable copy, old or new; a repack killed at any point leaves the old
- * pack in place and the next repack finishes the job.
- */
 /* Entries the index locates in a pack past a damaged header. */
 struct past_damage {
 	struct dos_store *st;
@@ -512,7 +506,6 @@ struct past_damage {
 	enum dos_compress_mode mode;
 	const struct dos_maint *m;
 	struct dos_repack_stats *stats;
-	int rc;
 };
 
 static int
@@ -539,14 +532,19 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 		report(p->m, oid, rc, "packed copy is corrupt; pack kept");
 		return 0;
 	}
-	if (rc < 0) {
-		p->rc = rc;
-		return 1;
-	}
+	/* dos_index_walk stops here and returns the error. */
+	if (rc < 0)
+		return rc;
 	p->stats->objects++;
 	return 0;
 }
 
+/*
+ * Move every live entry of one pack into the writer's pack, then delete
+ * the old pack.  Until the end, each object's index record points at a
+ * durable copy, old or new; a repack killed at any point leaves the old
+ * pack in place and the next repack finishes the job.
+ */
 static int
 repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
     int older_pack, enum dos_compress_mode mode, unsigned char *win,
@@ -583,10 +581,8 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 			damaged = 1;
 			/* What the index locates past the damage still moves. */
 			past = (struct past_damage){ st, w, pack, s.offset, fd,
-			    mode, m, stats, 0 };
+			    mode, m, stats };
 			rc = dos_index_walk(ix, "", 0, move_past_damage, &past);
-			if (rc == 0)
-				rc = past.rc;
 			if (rc < 0)
 				return rc;
 			break;

@@ -374,6 +374,25 @@ stop_holder() {
 	cmp after.batch actual
 }
 
+@test "repack stops on a write error while moving the entries past a damaged header" {
+	mkdir data
+	for i in $(seq -f '%04g' 1 6); do
+		printf 'object %s\n' "$i" >data/$i
+	done
+	# Past the writer's 1 MiB buffer: written while the index is walked.
+	head -c 2000000 /dev/urandom >data/0007
+	seq -f 'data/%04g' 1 7 | dos hash-object -w --to-pack --stdin-paths >ids
+	# Dead bytes, for --threshold=0 to rewrite the pack.
+	dos rm "$(head -1 ids)"
+	# Flip a byte of entry 3's header (inside its id).
+	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 2 * 76 + 30)) conv=notrunc 2>/dev/null
+	cp -a "$DOS_DIR" probe
+	run -1 env DOS_DIR=probe DOS_FAULT_LOG=points dos repack -q --threshold=0
+	n=$(grep -m1 ' before pack-write$' points | cut -d' ' -f1)
+	run -128 --separate-stderr env DOS_FAULT=eio:$n dos repack -q --threshold=0
+	[ "$stderr" = "$(printf "dos-repack: error: packs/0: damaged entry header at offset 168; pack kept\ndos-repack: fatal: unable to repack '%s': Input/output error" "$DOS_DIR")" ]
+}
+
 @test "kill -9 of repack at random moments: every live object intact, the next repack finishes" {
 	dos init -q --pack-size-target=32k "$BATS_TEST_TMPDIR/small"
 	export DOS_DIR="$BATS_TEST_TMPDIR/small"
