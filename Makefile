@@ -32,7 +32,7 @@ LIBSRC = lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 	lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
 	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c
-LIBSRC += lib/legacy.c
+LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
 MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7
@@ -45,8 +45,10 @@ $(BUILD)/lib/%.o: lib/%.c lib/dos.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-# The files of dos fsck share a private header.
+# The files of dos fsck, and those of the legacy reader, share a private
+# header each.
 $(filter $(BUILD)/lib/fsck%,$(LIBOBJ)): lib/fsck-int.h
+$(filter $(BUILD)/lib/legacy%,$(LIBOBJ)): lib/legacy-int.h
 $(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
 
 $(BUILD)/cmd/%.o: cmd/%.c lib/dos.h lib/cli.h
@@ -71,7 +73,7 @@ $(BUILD)/libdos.a: $(LIBOBJ)
 $(BUILD)/dos-%: $(BUILD)/cmd/%.o $(BUILD)/libdos.a
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
 
-# Only dos-migrate reads legacy containers (lib/legacy.c): SQLite stays
+# Only dos-migrate reads legacy containers (lib/legacy*.c): SQLite stays
 # out of every other program.
 $(BUILD)/dos-migrate: LDLIBS += -lsqlite3
 

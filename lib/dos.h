@@ -10,8 +10,8 @@
  * Layers of lib/, lowest first: a file calls functions only of files on
  * the lines above its own, never of one beside or below it, so that no
  * cycle can form among them (t/layers checks it, in make test).  The files
- * of a module with a private header (fsck.c, fsck-*.c: fsck-int.h) are
- * one unit.  cli and main are the command layer (cli.h).
+ * of a module with a private header (fsck.c, fsck-*.c: fsck-int.h; legacy
+ * likewise) are one unit.  cli and main are the command layer (cli.h).
  *	grow fsutil codec input quote
  *	oid fault
  *	config index
@@ -867,7 +867,7 @@ int dos_quote_path(const char *name, char **out);
 /* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
 int dos_unquote_path(char *line);
 
-/* ---- lib/legacy.c: legacy disk-objectstore containers (dos-migrate) --- */
+/* ---- lib/legacy*.c: legacy disk-objectstore containers (dos-migrate) -- */
 
 /*
  * Reading a legacy container (Python disk-objectstore, or rsdos, whose
