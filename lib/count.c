@@ -100,12 +100,7 @@ packed_info(struct dos_object_info *info, const struct dos_oid *oid,
 {
 	memset(info, 0, sizeof *info);
 	info->oid = *oid;
-	info->size = e->raw_size;
-	info->disk_size = e->stored_size + DOS_ENTRY_HEADER_SIZE;
-	info->storage = DOS_STORAGE_PACKED;
-	info->codec = e->codec;
-	info->pack = e->pack;
-	info->offset = e->offset;
+	dos_object_info_set_packed(info, e);
 }
 
 static int

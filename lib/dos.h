@@ -724,6 +724,9 @@ int dos_object_info(struct dos_store *st, const struct dos_oid *oid,
  */
 int dos_object_info_many(struct dos_store *st, struct dos_object_info *infos,
     int *rcs, size_t n);
+/* The fields but oid of the object the index entry e locates in a pack. */
+void dos_object_info_set_packed(struct dos_object_info *info,
+    const struct dos_index_entry *e);
 
 enum dos_read_flags {
 	DOS_READ_VERIFY = 1 << 0,	/* check the SHA-256 at the end */

@@ -627,14 +627,21 @@ dos_step_truncate(const char *point, int fd, uint64_t length)
 	return step_end(&s, ftruncate(fd, (off_t)length) == 0);
 }
 
-int
-dos_step_fsync(const char *point, int fd)
+/* A step that makes what fd holds durable: fsync, fdatasync or syncfs. */
+static int
+sync_step(const char *point, enum step_op op, int fd, int (*sync)(int))
 {
-	struct step s = { .point = point, .op = OP_SYNC, .fd = fd };
+	struct step s = { .point = point, .op = op, .fd = fd };
 
 	if (step_begin(&s) < 0)
 		return -1;
-	return step_end(&s, fsync(fd) == 0);
+	return step_end(&s, sync(fd) == 0);
+}
+
+int
+dos_step_fsync(const char *point, int fd)
+{
+	return sync_step(point, OP_SYNC, fd, fsync);
 }
 
 int
@@ -656,21 +663,13 @@ dos_fsync_dir(const char *point, int dirfd, const char *path)
 int
 dos_step_fdatasync(const char *point, int fd)
 {
-	struct step s = { .point = point, .op = OP_SYNC, .fd = fd };
-
-	if (step_begin(&s) < 0)
-		return -1;
-	return step_end(&s, fdatasync(fd) == 0);
+	return sync_step(point, OP_SYNC, fd, fdatasync);
 }
 
 int
 dos_step_syncfs(const char *point, int fd)
 {
-	struct step s = { .point = point, .op = OP_SYNCFS, .fd = fd };
-
-	if (step_begin(&s) < 0)
-		return -1;
-	return step_end(&s, syncfs(fd) == 0);
+	return sync_step(point, OP_SYNCFS, fd, syncfs);
 }
 
 int

@@ -72,8 +72,9 @@ dos_resolve(struct dos_store *st, const char *name, size_t len,
 	return 0;
 }
 
-static void
-packed_info(struct dos_object_info *info, const struct dos_index_entry *e)
+void
+dos_object_info_set_packed(struct dos_object_info *info,
+    const struct dos_index_entry *e)
 {
 	info->size = e->raw_size;
 	info->disk_size = e->stored_size + DOS_ENTRY_HEADER_SIZE;
@@ -106,7 +107,7 @@ info_not_indexed(struct dos_store *st, struct dos_index *ix,
 	}
 	if (rc != DOS_ENOTFOUND || (rc = dos_index_get(ix, &info->oid, &e)) < 0)
 		return rc;
-	packed_info(info, &e);
+	dos_object_info_set_packed(info, &e);
 	return 0;
 }
 
@@ -124,7 +125,7 @@ dos_object_info(struct dos_store *st, const struct dos_oid *oid,
 	if ((rc = dos_store_index(st, 0, &ix)) < 0)
 		return rc;
 	if ((rc = dos_index_get(ix, oid, &e)) == 0) {
-		packed_info(info, &e);
+		dos_object_info_set_packed(info, &e);
 		return 0;
 	}
 	if (rc != DOS_ENOTFOUND)
@@ -197,7 +198,7 @@ dos_object_info_many(struct dos_store *st, struct dos_object_info *infos,
 		memset(info, 0, sizeof *info);
 		info->oid = oid;
 		if (found[j]) {
-			packed_info(info, &entries[j]);
+			dos_object_info_set_packed(info, &entries[j]);
 			rcs[order[j]] = 0;
 		} else {
 			rcs[order[j]] = info_not_indexed(st, ix, info);
@@ -309,7 +310,7 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	r->st = st;
 	r->fd = -1;
 	r->info.oid = *oid;
-	packed_info(&r->info, &e);
+	dos_object_info_set_packed(&r->info, &e);
 	r->remaining = e.raw_size;
 	r->flags = flags;
 	r->pos = e.offset + (uint64_t)n;
