@@ -148,6 +148,16 @@ rec_add_number(struct record *r, uint64_t v)
 	rec_add(r, p, (size_t)(num + sizeof num - p));
 }
 
+/* A number only a packed object has: "-" for a loose one. */
+static void
+rec_add_if_packed(struct record *r, int packed, uint64_t v)
+{
+	if (packed)
+		rec_add_number(r, v);
+	else
+		rec_add(r, "-", 1);
+}
+
 static void
 expand_format(struct record *r, const struct dos_object_info *info,
     const char *rest, size_t rest_len)
@@ -176,16 +186,10 @@ expand_format(struct record *r, const struct dos_object_info *info,
 			rec_add(r, s, strlen(s));
 			break;
 		case ATOM_PACK:
-			if (packed)
-				rec_add_number(r, info->pack);
-			else
-				rec_add(r, "-", 1);
+			rec_add_if_packed(r, packed, info->pack);
 			break;
 		case ATOM_OFFSET:
-			if (packed)
-				rec_add_number(r, info->offset);
-			else
-				rec_add(r, "-", 1);
+			rec_add_if_packed(r, packed, info->offset);
 			break;
 		case ATOM_COMPRESSION:
 			s = dos_codec_name(info->codec);

@@ -189,8 +189,7 @@ cmd_main(int argc, char **argv)
 			dos_common_option(opt, fsck_usage);
 		}
 	}
-	if (optind != argc)
-		dos_usage(fsck_usage, "too many arguments");
+	dos_no_arguments(argc, fsck_usage);
 	if ((o.flags & DOS_FSCK_REPAIR) && o.what != 0)
 		dos_usage(fsck_usage, "--repair checks everything: "
 		    "no --loose, --packs or --index");

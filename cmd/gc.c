@@ -54,21 +54,15 @@ cmd_main(int argc, char **argv)
 			dos_common_option(opt, gc_usage);
 		}
 	}
-	if (optind != argc)
-		dos_usage(gc_usage, "too many arguments");
+	dos_no_arguments(argc, gc_usage);
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
-	if ((rc = dos_pack_loose(&store, writer, 0, &maint)) < 0)
-		die("unable to pack '%s': %s", dos_store_path(&store),
-		    dos_strerror(rc));
+	dos_pack_loose_or_die(&store, writer, 0, &maint);
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);
-	rc = dos_repack(&store, writer,
+	dos_repack_or_die(&store, writer,
 	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
 	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
-	if (rc < 0)
-		die("unable to repack '%s': %s", dos_store_path(&store),
-		    dos_strerror(rc));
 	if ((rc = dos_clean_sandbox(&store, &temps)) < 0)
 		die("unable to clean '%s/sandbox': %s", dos_store_path(&store),
 		    dos_strerror(rc));

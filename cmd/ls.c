@@ -78,8 +78,7 @@ cmd_main(int argc, char **argv)
 	}
 	if ((flags & DOS_ITER_LOOSE) && (flags & DOS_ITER_PACKED))
 		dos_usage(ls_usage, "--loose and --packed are incompatible");
-	if (optind != argc)
-		dos_usage(ls_usage, "too many arguments");
+	dos_no_arguments(argc, ls_usage);
 
 	dos_open_or_die(&store, 0);
 	/* A bulk listing: stdio buffers it, whatever stdout is. */

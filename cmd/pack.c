@@ -59,7 +59,7 @@ cmd_main(int argc, char **argv)
 	uint64_t packed_objects, raw_bytes, stored_bytes;
 	uint32_t first_pack;
 	unsigned flags = 0;
-	int opt, quiet = 0, keep_loose = 0, rc;
+	int opt, quiet = 0, keep_loose = 0;
 
 	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hq", pack_options, NULL)) != -1) {
@@ -88,17 +88,14 @@ cmd_main(int argc, char **argv)
 			dos_common_option(opt, pack_usage);
 		}
 	}
-	if (optind != argc)
-		dos_usage(pack_usage, "too many arguments");
+	dos_no_arguments(argc, pack_usage);
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	writer = dos_lock_packs(&store, flags, mode);
 	first_pack = dos_pack_writer_pack(writer);
 	if (progress)
 		maint.progress = show_progress;
-	if ((rc = dos_pack_loose(&store, writer, keep_loose, &maint)) < 0)
-		die("unable to pack '%s': %s", dos_store_path(&store),
-		    dos_strerror(rc));
+	dos_pack_loose_or_die(&store, writer, keep_loose, &maint);
 	dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
 	    &stored_bytes);
 	if (progress)

@@ -41,7 +41,7 @@ cmd_main(int argc, char **argv)
 	char dropped[32], *end;
 	unsigned flags = 0;
 	long threshold = DOS_REPACK_THRESHOLD;
-	int opt, quiet = 0, rc;
+	int opt, quiet = 0;
 
 	while ((opt = getopt_long(argc, argv, "+hq", repack_options, NULL)) != -1) {
 		switch (opt) {
@@ -66,16 +66,13 @@ cmd_main(int argc, char **argv)
 			dos_common_option(opt, repack_usage);
 		}
 	}
-	if (optind != argc)
-		dos_usage(repack_usage, "too many arguments");
+	dos_no_arguments(argc, repack_usage);
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	writer = dos_lock_packs(&store, flags,
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
-	rc = dos_repack(&store, writer, mode, (unsigned)threshold, &maint, &stats);
-	if (rc < 0)
-		die("unable to repack '%s': %s", dos_store_path(&store),
-		    dos_strerror(rc));
+	dos_repack_or_die(&store, writer, mode, (unsigned)threshold, &maint,
+	    &stats);
 	if (!quiet) {
 		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);
 		fprintf(stderr, "repacked %llu object%s, removed %llu pack%s, "

@@ -27,20 +27,12 @@ print_text(const char *path, const struct dos_config *cfg,
     const char *codec, const struct dos_count_field *f)
 {
 	char size[32];
-	int i;
 
 	dos_human_size(size, sizeof size, cfg->pack_size_target);
 	printf("path: %s\nid: %s\nversion: %d\ncompression: %s\n"
 	    "pack-size-target: %s\nloose-prefix-len: %d\n", path, cfg->id,
 	    cfg->version, codec, size, cfg->loose_prefix_len);
-	for (i = 0; i < DOS_COUNT_FIELDS; i++) {
-		if (f[i].is_size)
-			dos_human_size(size, sizeof size, f[i].value);
-		else
-			snprintf(size, sizeof size, "%llu",
-			    (unsigned long long)f[i].value);
-		printf("%s: %s\n", f[i].key, size);
-	}
+	dos_print_count_fields(f, 1);
 }
 
 static void
@@ -76,7 +68,7 @@ cmd_main(int argc, char **argv)
 	struct dos_count_field f[DOS_COUNT_FIELDS];
 	struct dos_counts c;
 	char codec[32], *path;
-	int opt, json = 0, rc;
+	int opt, json = 0;
 
 	while ((opt = getopt_long(argc, argv, "+h", status_options,
 	    NULL)) != -1) {
@@ -88,13 +80,10 @@ cmd_main(int argc, char **argv)
 			dos_common_option(opt, status_usage);
 		}
 	}
-	if (optind != argc)
-		dos_usage(status_usage, "too many arguments");
+	dos_no_arguments(argc, status_usage);
 
 	dos_open_or_die(&store, 0);
-	if ((rc = dos_count_objects(&store, &c)) < 0)
-		die("unable to count objects in '%s': %s",
-		    dos_store_path(&store), dos_strerror(rc));
+	dos_count_or_die(&store, &c);
 	/* People and scripts both want to know which container, wherever run. */
 	if ((path = realpath(dos_store_path(&store), NULL)) == NULL)
 		path = xstrdup(dos_store_path(&store));
@@ -104,15 +93,7 @@ cmd_main(int argc, char **argv)
 		print_json(path, dos_store_config(&store), codec, f);
 	else
 		print_text(path, dos_store_config(&store), codec, f);
-	if (c.damaged_packs > 0)
-		warning("%llu %s could not be read to the end; "
-		    "run 'dos fsck' for details",
-		    (unsigned long long)c.damaged_packs,
-		    c.damaged_packs == 1 ? "pack" : "packs");
-	if (c.missing > 0)
-		warning("%llu packed %s in missing packs",
-		    (unsigned long long)c.missing,
-		    c.missing == 1 ? "object is" : "objects are");
+	dos_warn_counts(&c);
 	free(path);
 	dos_store_release(&store);
 	return 0;

@@ -231,6 +231,76 @@ dos_lock_packs(struct dos_store *st, unsigned flags,
 	return w;
 }
 
+void
+dos_no_arguments(int argc, const char *const *usage)
+{
+	if (optind != argc)
+		dos_usage(usage, "too many arguments");
+}
+
+void
+dos_pack_loose_or_die(struct dos_store *st, struct dos_pack_writer *w,
+    int keep_loose, const struct dos_maint *m)
+{
+	int rc = dos_pack_loose(st, w, keep_loose, m);
+
+	if (rc < 0)
+		die("unable to pack '%s': %s", dos_store_path(st),
+		    dos_strerror(rc));
+}
+
+void
+dos_repack_or_die(struct dos_store *st, struct dos_pack_writer *w,
+    enum dos_compress_mode mode, unsigned threshold,
+    const struct dos_maint *m, struct dos_repack_stats *stats)
+{
+	int rc = dos_repack(st, w, mode, threshold, m, stats);
+
+	if (rc < 0)
+		die("unable to repack '%s': %s", dos_store_path(st),
+		    dos_strerror(rc));
+}
+
+void
+dos_count_or_die(struct dos_store *st, struct dos_counts *c)
+{
+	int rc = dos_count_objects(st, c);
+
+	if (rc < 0)
+		die("unable to count objects in '%s': %s", dos_store_path(st),
+		    dos_strerror(rc));
+}
+
+void
+dos_print_count_fields(const struct dos_count_field *f, int human)
+{
+	char size[32];
+	int i;
+
+	for (i = 0; i < DOS_COUNT_FIELDS; i++) {
+		if (f[i].is_size)
+			dos_format_size(size, sizeof size, f[i].value, human);
+		else
+			snprintf(size, sizeof size, "%llu",
+			    (unsigned long long)f[i].value);
+		printf("%s: %s\n", f[i].key, size);
+	}
+}
+
+void
+dos_warn_counts(const struct dos_counts *c)
+{
+	if (c->damaged_packs > 0)
+		warning("%llu %s could not be read to the end; "
+		    "run 'dos fsck' for details",
+		    (unsigned long long)c->damaged_packs,
+		    c->damaged_packs == 1 ? "pack" : "packs");
+	if (c->missing > 0)
+		warning("%llu packed %s in missing packs",
+		    (unsigned long long)c->missing,
+		    c->missing == 1 ? "object is" : "objects are");
+}
+
 /* ---- records on stdout ---- */
 
 static int out_buffered = 1;
@@ -310,4 +380,14 @@ dos_human_size(char *buf, size_t size, uint64_t bytes)
 		snprintf(buf, size, "%llu bytes", (unsigned long long)bytes);
 	else
 		snprintf(buf, size, "%.1f %s", v, units[u]);
+}
+
+void
+dos_format_size(char *buf, size_t size, uint64_t bytes, int human)
+{
+	if (human)
+		dos_human_size(buf, size, bytes);
+	else
+		snprintf(buf, size, "%llu",
+		    (unsigned long long)(bytes / 1024 + (bytes % 1024 != 0)));
 }

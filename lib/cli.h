@@ -69,6 +69,24 @@ void dos_open_or_die(struct dos_store *st, unsigned flags);
  */
 struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
     enum dos_compress_mode mode);
+/* After the options of a command that takes no arguments: any left is a
+ * usage error (exit 129). */
+void dos_no_arguments(int argc, const char *const *usage);
+/* dos_pack_loose() and dos_repack(), or die. */
+void dos_pack_loose_or_die(struct dos_store *st, struct dos_pack_writer *w,
+    int keep_loose, const struct dos_maint *m);
+void dos_repack_or_die(struct dos_store *st, struct dos_pack_writer *w,
+    enum dos_compress_mode mode, unsigned threshold,
+    const struct dos_maint *m, struct dos_repack_stats *stats);
+
+/*
+ * dos count-objects and dos status: dos_count_objects(), or die; the
+ * counts, a "key: value" line each on stdout (sizes as dos_format_size()
+ * has them); the warnings that go with them, on stderr.
+ */
+void dos_count_or_die(struct dos_store *st, struct dos_counts *c);
+void dos_print_count_fields(const struct dos_count_field *f, int human);
+void dos_warn_counts(const struct dos_counts *c);
 
 /*
  * Records on stdout.  In unbuffered mode every record is written with
@@ -88,6 +106,9 @@ void dos_report_problem(void *data, const struct dos_oid *oid, int code,
     const char *what);
 /* "1.5 MiB"-style size for people (1024-based; plain bytes below 1 KiB). */
 void dos_human_size(char *buf, size_t size, uint64_t bytes);
+/* dos_human_size() if human, else KiB rounded up (never 0 for a size that
+ * is not), as count-objects has them. */
+void dos_format_size(char *buf, size_t size, uint64_t bytes, int human);
 
 /* ---- lib/main.c ---------------------------------------------------------- */
 
