@@ -319,7 +319,9 @@ snapshot() {
 		printf '%s' "$c" >"$c.txt"
 		dos --dir="$c" hash-object -w "$c.txt" >/dev/null
 	done
-	opt=$(dos hash-object opt.txt) env=$(dos hash-object env.txt) cwd=$(dos hash-object cwd.txt)
+	opt=$(dos hash-object opt.txt)
+	env=$(dos hash-object env.txt)
+	cwd=$(dos hash-object cwd.txt)
 	export DOS_DIR="$BATS_TEST_TMPDIR/env"
 	cd cwd
 	run -0 dos cat-object --dir=../opt -e "$opt"

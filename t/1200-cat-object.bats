@@ -17,7 +17,8 @@ store_basic() {
 store_ambiguous() {
 	printf 270 >a1
 	printf 1877 >a2
-	[ "$(dos hash-object -w a1 a2)" = "$AMB1"$'\n'"$AMB2" ]
+	run -0 --separate-stderr dos hash-object -w a1 a2
+	[ "$output" = "$AMB1"$'\n'"$AMB2" ]
 }
 
 # Make a loose object writable, for damaging it.

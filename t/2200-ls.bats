@@ -92,7 +92,8 @@ pack_in_order() {
 	diff -u expect actual
 	# The same objects as the sorted listing.
 	dos ls >sorted
-	sort actual - <<<"$(dos ls --unordered --packed)" >unordered
+	dos ls --unordered --packed >packed
+	sort actual packed >unordered
 	diff -u sorted unordered
 }
 

@@ -465,8 +465,9 @@ migrate_point() {
 		    "SELECT \"offset\", length FROM db_object WHERE hashkey = '$key'")
 		read -r id codec disk < <(grep "^$key " storage)
 		[ "$disk" -eq $((length + 64)) ]
-		read -r pack offset_new < <(dos --dir=new cat-object \
+		new_place=$(dos --dir=new cat-object \
 		    --batch-check='%(pack) %(offset)' <<<"$key")
+		read -r pack offset_new <<<"$new_place"
 		tail -c +$((offset + 1)) old/packs/0 | head -c "$length" >legacy.bytes
 		tail -c +$((offset_new + 65)) new/packs/$pack | head -c "$length" >dos.bytes
 		cmp legacy.bytes dos.bytes

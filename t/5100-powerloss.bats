@@ -242,7 +242,8 @@ point_of() {
 	n=$(point_of "after rm-loose-unlink" dos rm "$ABC_OID")
 	run -137 --separate-stderr env DOS_FAULT=powerloss:$n dos rm -v "$ABC_OID"
 	[ "$output" = "" ]
-	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	run -0 --separate-stderr dos cat-object "$ABC_OID"
+	[ "$output" = abc ]
 	[ -z "$(find "$DOS_DIR" -name '.dos-powerloss-*')" ]
 	run -0 dos rm -v "$ABC_OID"
 	[ "$output" = "removed $ABC_OID" ]
