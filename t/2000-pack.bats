@@ -50,6 +50,28 @@ make_data() {
 	    sed 's|  |  data/|' | sort >manifest
 }
 
+# $1 objects of one line each, "$2 <i> <random> <random>", in data/1 ..
+# data/$1; their paths in input order in paths, their ids in the same
+# order in ids, and the --batch record of each in records.
+make_line_objects() {
+	local i
+	mkdir data
+	for i in $(seq 1 "$1"); do
+		printf '%s %d %d %d\n' "$2" "$i" "$RANDOM" "$RANDOM" >data/$i
+	done
+	seq 1 "$1" | sed 's|^|data/|' >paths
+	xargs sha256sum <paths | cut -d' ' -f1 >ids
+	xargs cat <paths | paste -d' ' ids - |
+	    awk '{ id = $1; sub(/^[^ ]* /, ""); printf "%s %d\n%s\n\n", id, length($0) + 1, $0 }' >records
+}
+
+# The files of make_data, stored and then packed into packs/0.
+make_packed_data() {
+	make_data
+	dos hash-object -w data/* >/dev/null
+	dos pack -q
+}
+
 # Storage, pack and compression of one object.
 where() {
 	dos cat-object --batch-check='%(storage) %(pack) %(compression)' <<<"$1"
@@ -171,9 +193,7 @@ size_of() {
 }
 
 @test "running dos pack twice is harmless" {
-	make_data
-	dos hash-object -w data/* >/dev/null
-	dos pack -q
+	make_packed_data
 	size=$(size_of "$DOS_DIR/packs/0")
 	run -0 --separate-stderr dos pack
 	[ "$output" = "" ]
@@ -184,9 +204,7 @@ size_of() {
 }
 
 @test "objects written after a pack are appended to the same pack" {
-	make_data
-	dos hash-object -w data/* >/dev/null
-	dos pack -q
+	make_packed_data
 	size=$(size_of "$DOS_DIR/packs/0")
 	printf 'later one' >later1
 	printf 'later two!' >later2
@@ -311,23 +329,6 @@ size_of() {
 	[ ! -e "$DOS_DIR/packs/0" ]
 }
 
-# Start a --to-pack writer that holds packs/lock until fd 7 is closed.
-start_holder() {
-	mkfifo paths
-	dos hash-object -w --to-pack --stdin-paths <paths >holder.out 2>holder.err 3>&- &
-	holder=$!
-	exec 7>paths
-	# It holds the lock once it has answered its first path.
-	printf 'held\n' >held
-	printf 'held\n' >&7
-	for _ in $(seq 1 100); do
-		[ -s "$DOS_DIR/packs/lock" ] && [ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ] &&
-		    break
-		sleep 0.05
-	done
-	[ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ]
-}
-
 @test "--no-wait fails at once while another writer holds the lock" {
 	printf abc >abc
 	dos hash-object -w abc >/dev/null
@@ -337,8 +338,7 @@ start_holder() {
 	[ "$stderr" = "dos-pack: error: pack lock held by pid $holder" ]
 	# Nothing moved.
 	[ "$(where "$ABC_OID")" = "loose - none" ]
-	exec 7>&-
-	wait "$holder"
+	stop_holder
 	[ "$(cat holder.out)" = "$(sha256_of held)" ]
 	[ "$(cat holder.err)" = "" ]
 	run -0 --separate-stderr dos pack --no-wait
@@ -356,8 +356,7 @@ start_holder() {
 	packer=$!
 	sleep 0.3
 	kill -0 "$packer"	# still waiting
-	exec 7>&-
-	wait "$holder"
+	stop_holder
 	for _ in $(seq 1 200); do
 		kill -0 "$packer" 2>/dev/null || break
 		sleep 0.1
@@ -773,12 +772,7 @@ others_intact() {
 @test "a missing pack file: its objects are corrupt (128)" {
 	pack_for_damage
 	rm "$pack"
-	run -128 --separate-stderr dos cat-object "$id"
-	[ "$output" = "" ]
-	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
-	run -1 --separate-stderr dos cat-object --batch <<<"$id"
-	[ "$output" = "$id corrupt" ]
-	[ "$stderr" = "dos-cat-object: error: object '$id' is corrupt" ]
+	reads_as_corrupt "$id"
 	# It still exists as far as -e is concerned (fsck judges damage).
 	run -0 dos cat-object -e "$id"
 	# Listings still name every object, and --batch reports each one.
@@ -830,16 +824,8 @@ others_intact() {
 }
 
 @test "kill -9 of hash-object --to-pack at random moments loses nothing acknowledged" {
-	mkdir data
-	for i in $(seq 1 2000); do
-		printf 'crash test object %d %d %d\n' "$i" "$RANDOM" "$RANDOM" >data/$i
-	done
-	# Paths in input order; ids in the same order; the --batch record of
-	# each object (its content is one line), and where each record ends.
-	seq 1 2000 | sed 's|^|data/|' >paths
-	xargs sha256sum <paths | cut -d' ' -f1 >ids
-	xargs cat <paths | paste -d' ' ids - |
-	    awk '{ id = $1; sub(/^[^ ]* /, ""); printf "%s %d\n%s\n\n", id, length($0) + 1, $0 }' >records
+	make_line_objects 2000 'crash test object'
+	# Where each record ends.
 	awk '{ h = $0; getline c; getline
 	    end += length(h) + 1 + length(c) + 1 + 1; print end }' records >ends
 	[ "$(tail -n 1 ends)" -eq "$(size_of records)" ]
@@ -877,14 +863,7 @@ others_intact() {
 }
 
 @test "kill -9 of dos pack at random moments: every object still reads, the next pack finishes" {
-	mkdir data
-	for i in $(seq 1 1000); do
-		printf 'pack kill object %d %d %d\n' "$i" "$RANDOM" "$RANDOM" >data/$i
-	done
-	seq 1 1000 | sed 's|^|data/|' >paths
-	xargs sha256sum <paths | cut -d' ' -f1 >ids
-	xargs cat <paths | paste -d' ' ids - |
-	    awk '{ id = $1; sub(/^[^ ]* /, ""); printf "%s %d\n%s\n\n", id, length($0) + 1, $0 }' >records
+	make_line_objects 1000 'pack kill object'
 	for round in 1 2 3; do
 		rm -rf "$DOS_DIR" && dos init -q "$DOS_DIR"
 		dos hash-object -w --stdin-paths <paths >/dev/null

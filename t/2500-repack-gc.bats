@@ -105,27 +105,6 @@ rebuilt_ids() {
 	    END { for (id in set) print id }' | sort
 }
 
-# A background pack writer holding packs/lock until fd 7 is closed.
-start_holder() {
-	mkfifo paths
-	dos hash-object -w --to-pack --stdin-paths <paths >holder.out 2>holder.err 3>&- &
-	holder=$!
-	exec 7>paths
-	printf 'held\n' >held
-	printf 'held\n' >&7
-	for _ in $(seq 1 100); do
-		[ -s "$DOS_DIR/packs/lock" ] &&
-		    [ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ] && break
-		sleep 0.05
-	done
-	[ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ]
-}
-
-stop_holder() {
-	exec 7>&-
-	wait "$holder"
-}
-
 @test "repack after rm shrinks the packs, every live object intact" {
 	packed_objects 100
 	remove_every 2

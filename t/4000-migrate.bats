@@ -588,7 +588,6 @@ migrate_point() {
 	local usage synopsis
 	set -o pipefail
 	usage=$(dos migrate -h | sed 's/^usage: //' | tr -s ' \n' '  ' | tr -d '<>')
-	synopsis=$(mandoc -Tascii -O width=300 "$BATS_TEST_DIRNAME/../man/dos-migrate.1" |
-	    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g')
+	synopsis=$(man_synopsis dos-migrate)
 	[ "${usage% }" = "$synopsis" ]
 }
