@@ -51,11 +51,53 @@ bad.bats:7: negated command: if true; then ! kill -0 1; fi
 bad.bats:8: pipeline drops the status of dos: dos ls | sort >out
 bad.bats:9: pipeline drops the status of dos: n=$(DOS_DIR=x dos-ls | wc -l)
 bad.bats:10: pipeline drops the status of dos: [ "$(dos cat-object "$id" |
+bad.bats:10: substitution drops the status of dos: [ "$(dos cat-object "$id" |
 bad.bats:12: pipeline drops the status of dos: "$DOS_EXEC_PATH/dos-ls" --loose |
 bad.bats:14: pipeline drops the status of dos: bash -c '"'"'dos ls | head -1'"'"'
 bad.bash:2: check chained with &&: [ -e a ] && [ -e b ]
 bad.bash:4: pipeline drops the status of dos: [ "$(dos ls | sort)" = x ]
+bad.bash:4: substitution drops the status of dos: [ "$(dos ls | sort)" = x ]
 bad.bash:6: pipeline drops the status of dos: oneline() { dos ls | sort; }' ]
+	[ "$stderr" = "" ]
+}
+
+@test "lint finds substitutions of dos in tests, declarations and arguments" {
+	cat >bad.bats <<-'EOF'
+	TEST "t" {
+		[ "$(dos cat-object "$id")" = abc ]
+		[[ $(dos ls --loose) = "" ]]
+		[ `dos ls` = x ]
+		if [ "$(dos ls)" = "" ]; then :; fi
+		echo "$(dos ls)" >out
+		cmp text <(dos cat-object "$id")
+		for id in $(dos ls); do :; done
+		flip $(( $(dos cat-object --batch-check='%(offset)' <<<"$id") + 7 ))
+		a=$(dos ls) b=$(dos ls --packed)
+	}
+	EOF
+	cat >bad.bash <<-'EOF'
+	helper() {
+		local n=$(dos ls)
+		export ID=$(dos hash-object -w f)
+		declare -r S="$(dos cat-object -s "$ID")"
+		x=$(echo "$(dos ls)")
+	}
+	EOF
+	at_test bad.bats
+	run -1 --separate-stderr lint bad.bats bad.bash
+	[ "$output" = 'bad.bats:2: substitution drops the status of dos: [ "$(dos cat-object "$id")" = abc ]
+bad.bats:3: substitution drops the status of dos: [[ $(dos ls --loose) = "" ]]
+bad.bats:4: substitution drops the status of dos: [ `dos ls` = x ]
+bad.bats:5: substitution drops the status of dos: if [ "$(dos ls)" = "" ]; then :; fi
+bad.bats:6: substitution drops the status of dos: echo "$(dos ls)" >out
+bad.bats:7: substitution drops the status of dos: cmp text <(dos cat-object "$id")
+bad.bats:8: substitution drops the status of dos: for id in $(dos ls); do :; done
+bad.bats:9: substitution drops the status of dos: flip $(( $(dos cat-object --batch-check='"'"'%(offset)'"'"' <<<"$id") + 7 ))
+bad.bats:10: substitution drops the status of dos: a=$(dos ls) b=$(dos ls --packed)
+bad.bash:2: substitution drops the status of dos: local n=$(dos ls)
+bad.bash:3: substitution drops the status of dos: export ID=$(dos hash-object -w f)
+bad.bash:4: substitution drops the status of dos: declare -r S="$(dos cat-object -s "$ID")"
+bad.bash:5: substitution drops the status of dos: x=$(echo "$(dos ls)")' ]
 	[ "$stderr" = "" ]
 }
 
@@ -86,6 +128,12 @@ bad.bash:6: pipeline drops the status of dos: oneline() { dos ls | sort; }' ]
 		set -o pipefail
 		dos ls | sort >out
 		n=$(dos ls | wc -l)
+		x=$(dos ls)
+		x="$(dos cat-object "$(sha256_of f)")"
+		y=`dos ls`
+		help=$(dos --help) || return
+		run -0 dos cat-object "$(sha256_of f)"
+		[ "$(sha256_of out)" = "$id" ]
 	}
 
 	TEST "u" {

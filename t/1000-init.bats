@@ -39,6 +39,17 @@ snapshot() {
 	(cd "$1" && find . -printf '%y %m %s %p\n' | sort)
 }
 
+# dos init $1 fails (128) with "fatal: $2" and leaves $1 exactly as it
+# was, empty subdirectories included.
+init_refuses() {
+	local before
+	before=$(snapshot "$1")
+	run -128 --separate-stderr dos init "$1"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-init: fatal: $2" ]
+	[ "$(snapshot "$1")" = "$before" ]
+}
+
 @test "init creates the directory and its parents, and says so" {
 	run -0 --separate-stderr dos init a/b/c
 	[ "$output" = "Initialized empty dos container in $BATS_TEST_TMPDIR/a/b/c/" ]
@@ -137,12 +148,7 @@ snapshot() {
 @test "init refuses a non-empty directory that is not a container" {
 	mkdir -p d/packs d/sandbox
 	echo precious >d/notes.txt
-	before=$(snapshot d)
-	run -128 --separate-stderr dos init d
-	[ "$output" = "" ]
-	[ "$stderr" = "dos-init: fatal: 'd' exists and is not an empty directory" ]
-	# Left exactly as it was, empty subdirectories included.
-	[ "$(snapshot d)" = "$before" ]
+	init_refuses d "'d' exists and is not an empty directory"
 }
 
 @test "init refuses a directory whose layout directories are not empty" {
@@ -173,11 +179,7 @@ snapshot() {
 
 @test "init refuses a legacy container and points to dos migrate" {
 	make_legacy legacy
-	before=$(snapshot legacy)
-	run -128 --separate-stderr dos init legacy
-	[ "$output" = "" ]
-	[ "$stderr" = "dos-init: fatal: 'legacy' is a legacy disk-objectstore container; use 'dos migrate' to convert it" ]
-	[ "$(snapshot legacy)" = "$before" ]
+	init_refuses legacy "'legacy' is a legacy disk-objectstore container; use 'dos migrate' to convert it"
 }
 
 @test "other commands refuse a legacy container" {
@@ -319,7 +321,9 @@ snapshot() {
 		printf '%s' "$c" >"$c.txt"
 		dos --dir="$c" hash-object -w "$c.txt" >/dev/null
 	done
-	opt=$(dos hash-object opt.txt) env=$(dos hash-object env.txt) cwd=$(dos hash-object cwd.txt)
+	opt=$(dos hash-object opt.txt)
+	env=$(dos hash-object env.txt)
+	cwd=$(dos hash-object cwd.txt)
 	export DOS_DIR="$BATS_TEST_TMPDIR/env"
 	cd cwd
 	run -0 dos cat-object --dir=../opt -e "$opt"

@@ -290,22 +290,14 @@ EOF
 
 @test "option conflicts are usage errors (129)" {
 	printf abc >abc
-	check() {
-		local msg=$1
-		shift
-		run -129 --separate-stderr dos hash-object "$@" </dev/null
-		[ "$output" = "" ]
-		[ "${stderr%%$'\n'*}" = "dos-hash-object: error: $msg" ]
-		[[ "$stderr" = *$'\n''usage: dos hash-object '* ]]
-	}
-	check "multiple --stdin arguments are not supported" --stdin --stdin
-	check "can't use --stdin-paths with --stdin" --stdin-paths --stdin
-	check "can't use --stdin-paths with --stdin" --stdin --stdin-paths
-	check "can't specify files with --stdin-paths" --stdin-paths abc
-	check "can't specify files with --stdin-paths" --stdin-paths -- -
-	check "-z needs --stdin-paths" -z abc
-	check "nothing to hash"
-	check "nothing to hash" -w
+	usage_error hash-object "multiple --stdin arguments are not supported" --stdin --stdin
+	usage_error hash-object "can't use --stdin-paths with --stdin" --stdin-paths --stdin
+	usage_error hash-object "can't use --stdin-paths with --stdin" --stdin --stdin-paths
+	usage_error hash-object "can't specify files with --stdin-paths" --stdin-paths abc
+	usage_error hash-object "can't specify files with --stdin-paths" --stdin-paths -- -
+	usage_error hash-object "-z needs --stdin-paths" -z abc
+	usage_error hash-object "nothing to hash"
+	usage_error hash-object "nothing to hash" -w
 	sandbox_is_empty
 }
 

@@ -17,7 +17,15 @@ store_basic() {
 store_ambiguous() {
 	printf 270 >a1
 	printf 1877 >a2
-	[ "$(dos hash-object -w a1 a2)" = "$AMB1"$'\n'"$AMB2" ]
+	run -0 --separate-stderr dos hash-object -w a1 a2
+	[ "$output" = "$AMB1"$'\n'"$AMB2" ]
+}
+
+# dos cat-object -e $2 exits $1 and prints nothing, on stdout or stderr.
+exists_silently() {
+	run -"$1" --separate-stderr dos cat-object -e "$2"
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 }
 
 # Make a loose object writable, for damaging it.
@@ -55,18 +63,10 @@ unprotect() {
 
 @test "cat-object -e: 0 when present, 1 when absent, silently" {
 	store_basic
-	run -0 --separate-stderr dos cat-object -e "$ABC_OID"
-	[ "$output" = "" ]
-	[ "$stderr" = "" ]
-	run -0 --separate-stderr dos cat-object -e ba78
-	[ "$output" = "" ]
-	[ "$stderr" = "" ]
-	run -1 --separate-stderr dos cat-object -e "$ZERO_OID"
-	[ "$output" = "" ]
-	[ "$stderr" = "" ]
-	run -1 --separate-stderr dos cat-object -e ffff
-	[ "$output" = "" ]
-	[ "$stderr" = "" ]
+	exists_silently 0 "$ABC_OID"
+	exists_silently 0 ba78
+	exists_silently 1 "$ZERO_OID"
+	exists_silently 1 ffff
 }
 
 @test "cat-object -e with a name that is not an object name is fatal" {
@@ -328,29 +328,21 @@ line missing" "$ABC_OID 3" abc >expect
 
 @test "option misuse is a usage error (129)" {
 	store_basic
-	check() {
-		local msg=$1
-		shift
-		run -129 --separate-stderr dos cat-object "$@" </dev/null
-		[ "$output" = "" ]
-		[ "${stderr%%$'\n'*}" = "dos-cat-object: error: $msg" ]
-		[[ "$stderr" = *$'\n''usage: dos cat-object '* ]]
-	}
-	check 'only one batch option may be specified' --batch --batch-check
-	check 'only one batch option may be specified' --batch-command --batch
-	check 'batch modes take no arguments' --batch "$ABC_OID"
-	check 'batch modes take no arguments' --batch-check=x "$ABC_OID"
-	check "'-e' is incompatible with batch mode" -e --batch
-	check "'-s' is incompatible with batch mode" -s --batch-check
-	check "'--buffer' requires a batch mode" --buffer "$ABC_OID"
-	check "'-z' requires a batch mode" -z "$ABC_OID"
-	check "'--batch-all-objects' requires a batch mode" --batch-all-objects
-	check "'--unordered' requires --batch-all-objects" --unordered "$ABC_OID"
-	check "'--unordered' requires --batch-all-objects" --batch --unordered
-	check "'--batch-all-objects' cannot be used with --batch-command" --batch-command --batch-all-objects
-	check '-e and -s are incompatible' -e -s "$ABC_OID"
-	check 'an object name is required'
-	check 'too many arguments' "$ABC_OID" "$ABC_OID"
+	usage_error cat-object 'only one batch option may be specified' --batch --batch-check
+	usage_error cat-object 'only one batch option may be specified' --batch-command --batch
+	usage_error cat-object 'batch modes take no arguments' --batch "$ABC_OID"
+	usage_error cat-object 'batch modes take no arguments' --batch-check=x "$ABC_OID"
+	usage_error cat-object "'-e' is incompatible with batch mode" -e --batch
+	usage_error cat-object "'-s' is incompatible with batch mode" -s --batch-check
+	usage_error cat-object "'--buffer' requires a batch mode" --buffer "$ABC_OID"
+	usage_error cat-object "'-z' requires a batch mode" -z "$ABC_OID"
+	usage_error cat-object "'--batch-all-objects' requires a batch mode" --batch-all-objects
+	usage_error cat-object "'--unordered' requires --batch-all-objects" --unordered "$ABC_OID"
+	usage_error cat-object "'--unordered' requires --batch-all-objects" --batch --unordered
+	usage_error cat-object "'--batch-all-objects' cannot be used with --batch-command" --batch-command --batch-all-objects
+	usage_error cat-object '-e and -s are incompatible' -e -s "$ABC_OID"
+	usage_error cat-object 'an object name is required'
+	usage_error cat-object 'too many arguments' "$ABC_OID" "$ABC_OID"
 }
 
 @test "a corrupted loose object: fatal in single mode, nothing on stdout" {
@@ -397,12 +389,7 @@ line missing" "$ABC_OID 3" abc >expect
 	oid=$(dos hash-object -w f)
 	unprotect "$oid"
 	truncate -s 5 "$(loose_path "$oid")"
-	run -128 --separate-stderr dos cat-object "$oid"
-	[ "$output" = "" ]
-	[ "$stderr" = "dos-cat-object: fatal: object '$oid' is corrupt" ]
-	run -1 --separate-stderr dos cat-object --batch <<<"$oid"
-	[ "$output" = "$oid corrupt" ]
-	[ "$stderr" = "dos-cat-object: error: object '$oid' is corrupt" ]
+	reads_as_corrupt "$oid"
 	truncate -s 0 "$(loose_path "$oid")"
 	run -128 --separate-stderr dos cat-object "$oid"
 	[ "$output" = "" ]
@@ -466,25 +453,17 @@ line missing" "$ABC_OID 3" abc >expect
 	store_basic
 	coproc CAT { dos cat-object --batch-check 2>&1; }
 	echo "$ABC_OID" >&"${CAT[1]}"
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = "$ABC_OID 3" ]
+	cat_answers "$ABC_OID 3"
 	echo nope >&"${CAT[1]}"
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = "nope missing" ]
-	pid=$CAT_PID
-	exec {CAT[1]}>&-
-	wait "$pid"
+	cat_answers "nope missing"
+	cat_finish
 }
 
 @test "--batch answers each name at once too" {
 	store_basic
 	coproc CAT { dos cat-object --batch 2>&1; }
 	echo ba78 >&"${CAT[1]}"
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = "$ABC_OID 3" ]
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = abc ]
-	pid=$CAT_PID
-	exec {CAT[1]}>&-
-	wait "$pid"
+	cat_answers "$ABC_OID 3"
+	cat_answers abc
+	cat_finish
 }

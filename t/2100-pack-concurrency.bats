@@ -18,6 +18,17 @@ make_writer_data() {
 	seq 1 $FILES | sed "s|^|data/$w/|" >paths.$w
 }
 
+# Every id of ids.all was acknowledged, and --batch reads each back as
+# recorded.  Leaves the ids in acked and all, their records in want.
+all_acknowledged_intact() {
+	acknowledged | sort -u >acked
+	sort -u ids.all >all
+	diff -u all acked
+	expected_for acked >want
+	dos cat-object --batch <acked >got
+	cmp want got
+}
+
 # A writer: ids to out.<w> as acknowledged, exit status to rc.<w>.
 writer() {
 	local w=$1
@@ -132,12 +143,7 @@ packer() {
 		diff -u expect.$w out.$w
 	done
 	# Every acknowledged object is intact, loose or packed.
-	acknowledged | sort -u >acked
-	sort -u ids.all >all
-	diff -u all acked
-	expected_for acked >want
-	dos cat-object --batch <acked >got
-	cmp want got
+	all_acknowledged_intact
 	# A last pack leaves nothing loose, and everything still reads back.
 	run -0 --separate-stderr timeout 60 dos pack -q
 	[ -z "$(find "$DOS_DIR/loose" -type f)" ]
@@ -179,12 +185,7 @@ packer() {
 	run -0 --separate-stderr timeout 60 dos pack -q
 	# Several packs, and every object reads back.
 	[ -e "$DOS_DIR/packs/1" ]
-	acknowledged | sort -u >acked
-	sort -u ids.all >all
-	diff -u all acked
-	expected_for acked >want
-	dos cat-object --batch <acked >got
-	cmp want got
+	all_acknowledged_intact
 }
 
 @test "a batch reader started before the first pack finds what is packed after" {
@@ -194,23 +195,17 @@ packer() {
 	# An absent object makes the reader look in the index, which does
 	# not exist yet: nothing was ever packed.
 	echo "$ABC_OID" >&"${CAT[1]}"
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = "$ABC_OID missing" ]
+	cat_answers "$ABC_OID missing"
 	[ ! -e "$DOS_DIR/index" ]
 	dos pack -q
 	[ ! -e "$(loose_path "$id")" ]
 	# Names that arrive together are looked up together, then one alone.
 	printf '%s\n%s\n' "$id" "$id" >&"${CAT[1]}"
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = "$id 6" ]
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = "$id 6" ]
+	cat_answers "$id 6"
+	cat_answers "$id 6"
 	echo "$id" >&"${CAT[1]}"
-	read -t 5 -r line <&"${CAT[0]}"
-	[ "$line" = "$id 6" ]
-	pid=$CAT_PID
-	exec {CAT[1]}>&-
-	wait "$pid"
+	cat_answers "$id 6"
+	cat_finish
 }
 
 @test "an index caught being created (objects.db, no packs.db yet) reads as empty" {

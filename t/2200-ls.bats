@@ -13,14 +13,13 @@ make_files() {
 	printf hello >hello
 }
 
-# Pack the objects one by one, uncompressed, so the layout is known:
-# abc at 16, empty at 16 + 64 + 3 = 83, text at 83 + 64 = 147.
-pack_in_order() {
-	local f
-	for f in "$@"; do
-		dos hash-object -w "$f" >/dev/null
-		dos pack -q --compress=never
-	done
+# dos ls, and dos ls $1, list text, abc and empty, sorted by id.
+lists_the_three_sorted() {
+	dos ls >actual
+	printf '%s\n' "$TEXT_OID" "$ABC_OID" "$EMPTY_OID" >expect
+	diff -u expect actual
+	dos ls "$1" >actual
+	diff -u expect actual
 }
 
 @test "an empty container lists nothing" {
@@ -34,11 +33,7 @@ pack_in_order() {
 @test "loose objects are listed sorted by id, with sizes under -l" {
 	make_files
 	dos hash-object -w text empty abc >/dev/null
-	dos ls >actual
-	printf '%s\n' "$TEXT_OID" "$ABC_OID" "$EMPTY_OID" >expect
-	diff -u expect actual
-	dos ls --loose >actual
-	diff -u expect actual
+	lists_the_three_sorted --loose
 	dos ls -l >actual
 	cat >expect <<-EOF
 	$TEXT_OID 13893 loose -
@@ -54,11 +49,7 @@ pack_in_order() {
 	make_files
 	pack_in_order abc empty text
 	[ -z "$(find "$DOS_DIR/loose" -type f)" ]
-	dos ls >actual
-	printf '%s\n' "$TEXT_OID" "$ABC_OID" "$EMPTY_OID" >expect
-	diff -u expect actual
-	dos ls --packed >actual
-	diff -u expect actual
+	lists_the_three_sorted --packed
 	dos ls -l >actual
 	cat >expect <<-EOF
 	$TEXT_OID 13893 packed 0:147
@@ -92,7 +83,8 @@ pack_in_order() {
 	diff -u expect actual
 	# The same objects as the sorted listing.
 	dos ls >sorted
-	sort actual - <<<"$(dos ls --unordered --packed)" >unordered
+	dos ls --unordered --packed >packed
+	sort actual packed >unordered
 	diff -u sorted unordered
 }
 
@@ -229,9 +221,5 @@ usage: dos ls [--loose | --packed] [-l] [-z] [--unordered]" ]
 }
 
 @test "the usage matches the man page synopsis" {
-	man_synopsis() {
-		mandoc -Tascii -O width=200 "$BATS_TEST_DIRNAME/../man/dos-ls.1" |
-		    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g'
-	}
-	[ "$(man_synopsis)" = "dos ls [--loose | --packed] [-l] [-z] [--unordered]" ]
+	[ "$(man_synopsis dos-ls)" = "dos ls [--loose | --packed] [-l] [-z] [--unordered]" ]
 }

@@ -9,16 +9,6 @@ make_files() {
 	seq 1 3000 >text
 }
 
-# Pack the objects one by one, uncompressed, so the layout is known:
-# abc at 16, empty at 16 + 64 + 3 = 83, text at 83 + 64 = 147.
-pack_in_order() {
-	local f
-	for f in "$@"; do
-		dos hash-object -w "$f" >/dev/null
-		dos pack -q --compress=never
-	done
-}
-
 # Bytes the files of index/ take on the disk (512-byte blocks).
 index_bytes() {
 	find "$DOS_DIR/index" -type f -printf '%b\n' |
@@ -321,10 +311,6 @@ usage: dos status [--json]" ]
 }
 
 @test "the usages match the man page synopses" {
-	man_synopsis() {
-		mandoc -Tascii -O width=200 "$BATS_TEST_DIRNAME/../man/$1.1" |
-		    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g'
-	}
 	[ "$(man_synopsis dos-count-objects)" = "dos count-objects [-v] [-H | --human-readable]" ]
 	[ "$(man_synopsis dos-status)" = "dos status [--json]" ]
 }

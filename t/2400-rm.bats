@@ -257,12 +257,14 @@ intact() {
 	run -0 dos hash-object -w abc
 	[ "$output" = "$ABC_OID" ]
 	[ "$(where "$ABC_OID")" = "loose -" ]
-	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	run -0 --separate-stderr dos cat-object "$ABC_OID"
+	[ "$output" = abc ]
 	# Packed again, after its tombstone.
 	run -0 dos hash-object -w --to-pack xyz
 	[ "$output" = "$XYZ_OID" ]
 	[ "$(where "$XYZ_OID")" = "packed 0" ]
-	[ "$(dos cat-object "$XYZ_OID")" = xyz ]
+	run -0 --separate-stderr dos cat-object "$XYZ_OID"
+	[ "$output" = xyz ]
 	# A packed object removed, then packed from a loose copy.
 	dos rm "$TEXT_OID"
 	dos hash-object -w text >/dev/null

@@ -158,7 +158,8 @@ lost $id" ]
 	[ -f "$DOS_DIR/lost-found/$id" ]
 	[ -f "$DOS_DIR/lost-found/$oid" ]
 	[ "$(cat "$DOS_DIR/lost-found/$oid")" = "only lost" ]
-	[ "$(dos cat-object "$id")" = abc ]
+	run -0 --separate-stderr dos cat-object "$id"
+	[ "$output" = abc ]
 	run -0 dos fsck -q
 }
 
@@ -180,7 +181,7 @@ lost $id" ]
 	loff=$(offset_of "$last")
 	truncate -s $((size - 3)) "$DOS_DIR/packs/0"
 	run -2 --separate-stderr dos fsck
-	ldisk=$(( $(dos cat-object --batch-check='%(objectsize:disk)' <<<"$last") ))
+	ldisk=$(dos cat-object --batch-check='%(objectsize:disk)' <<<"$last")
 	[ "${lines[0]}" = "truncated-pack packs/0 length=$((size - 3)) committed=$size" ]
 	[ "${lines[1]}" = "out-of-bounds $last pack 0 offset=$loff length=$ldisk" ]
 	[ "${lines[2]}" = "lost $last" ]

@@ -465,8 +465,9 @@ migrate_point() {
 		    "SELECT \"offset\", length FROM db_object WHERE hashkey = '$key'")
 		read -r id codec disk < <(grep "^$key " storage)
 		[ "$disk" -eq $((length + 64)) ]
-		read -r pack offset_new < <(dos --dir=new cat-object \
+		new_place=$(dos --dir=new cat-object \
 		    --batch-check='%(pack) %(offset)' <<<"$key")
+		read -r pack offset_new <<<"$new_place"
 		tail -c +$((offset + 1)) old/packs/0 | head -c "$length" >legacy.bytes
 		tail -c +$((offset_new + 65)) new/packs/$pack | head -c "$length" >dos.bytes
 		cmp legacy.bytes dos.bytes
@@ -587,7 +588,6 @@ migrate_point() {
 	local usage synopsis
 	set -o pipefail
 	usage=$(dos migrate -h | sed 's/^usage: //' | tr -s ' \n' '  ' | tr -d '<>')
-	synopsis=$(mandoc -Tascii -O width=300 "$BATS_TEST_DIRNAME/../man/dos-migrate.1" |
-	    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g')
+	synopsis=$(man_synopsis dos-migrate)
 	[ "${usage% }" = "$synopsis" ]
 }

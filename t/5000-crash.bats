@@ -47,7 +47,8 @@ SAMPLE=6
 	run -16 dos fsck -q
 	[[ $output =~ ^stale-temp\ sandbox/obj-[0-9]+-0-[0-9a-f]{8}\ process\ [0-9]+\ is\ gone$ ]]
 	run -0 dos hash-object -w abc
-	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	run -0 --separate-stderr dos cat-object "$ABC_OID"
+	[ "$output" = abc ]
 }
 
 @test "kill:N after the rename: the object is stored, its id not printed" {

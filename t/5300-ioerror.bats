@@ -53,8 +53,10 @@ SAMPLE=5
 	[ "$stderr" = "" ]
 	# The batch failed whole, then its halves went in: 2 and 3 records.
 	[ "$(grep -c ' before index-commit$' log)" -eq 4 ]
-	[ "$(dos ls --loose)" = "" ]
-	[ "$(dos ls --packed)" = "$(cat ids)" ]
+	run -0 --separate-stderr dos ls --loose
+	[ "$output" = "" ]
+	run -0 --separate-stderr dos ls --packed
+	[ "$output" = "$(cat ids)" ]
 	run -0 dos fsck -q
 	[ "$output" = "" ]
 }
@@ -84,7 +86,8 @@ SAMPLE=5
 	n=$(grep -m1 ' before pack-loose-unlink$' points | cut -d' ' -f1)
 	run -1 --separate-stderr env DOS_FAULT=eio:$n dos pack -q
 	[ "$stderr" = "dos-pack: error: object '$ABC_OID': unable to remove loose copy: Input/output error" ]
-	[ "$(dos cat-object "$ABC_OID")" = abc ]
+	run -0 --separate-stderr dos cat-object "$ABC_OID"
+	[ "$output" = abc ]
 	run -0 dos pack -q
 	[ ! -e "$(loose_path "$ABC_OID")" ]
 }

@@ -73,3 +73,79 @@ acknowledged() {
 		head -n "$n" "$f" 2>/dev/null
 	done
 }
+
+# Pack the objects in the files named, one by one and uncompressed, so
+# that the layout is known: abc, empty and text (t/2200, t/2300) land
+# at 16, 16 + 64 + 3 = 83 and 83 + 64 = 147.
+pack_in_order() {
+	local f
+	for f in "$@"; do
+		dos hash-object -w "$f" >/dev/null
+		dos pack -q --compress=never
+	done
+}
+
+# Start a --to-pack writer (pid in holder) that holds packs/lock until
+# stop_holder closes its input, fd 7.
+start_holder() {
+	mkfifo paths
+	dos hash-object -w --to-pack --stdin-paths <paths >holder.out 2>holder.err 3>&- &
+	holder=$!
+	exec 7>paths
+	# It holds the lock once it has answered its first path.
+	printf 'held\n' >held
+	printf 'held\n' >&7
+	for _ in $(seq 1 100); do
+		[ -s "$DOS_DIR/packs/lock" ] &&
+		    [ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ] && break
+		sleep 0.05
+	done
+	[ "$(cat "$DOS_DIR/packs/lock")" = "$holder" ]
+}
+
+stop_holder() {
+	exec 7>&-
+	wait "$holder"
+}
+
+# dos <command> with the arguments after $2 is a usage error: exit 129,
+# nothing on stdout, "error: $2" on stderr, then the usage.
+usage_error() {
+	local cmd=$1 msg=$2
+	shift 2
+	run -129 --separate-stderr dos "$cmd" "$@" </dev/null
+	[ "$output" = "" ]
+	[ "${stderr%%$'\n'*}" = "dos-$cmd: error: $msg" ]
+	[[ "$stderr" = *$'\n'"usage: dos $cmd "* ]]
+}
+
+# Object $1 reads as corrupt: fatal (128) alone, an error in --batch.
+reads_as_corrupt() {
+	run -128 --separate-stderr dos cat-object "$1"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-cat-object: fatal: object '$1' is corrupt" ]
+	run -1 --separate-stderr dos cat-object --batch <<<"$1"
+	[ "$output" = "$1 corrupt" ]
+	[ "$stderr" = "dos-cat-object: error: object '$1' is corrupt" ]
+}
+
+# For tests that talk to dos cat-object as the coprocess CAT: the next
+# line it answers, within 5 seconds, is $1.
+cat_answers() {
+	local line
+	read -t 5 -r line <&"${CAT[0]}"
+	[ "$line" = "$1" ]
+}
+
+# Close the input of the coprocess CAT; it exits 0.
+cat_finish() {
+	local pid=$CAT_PID
+	exec {CAT[1]}>&-
+	wait "$pid"
+}
+
+# The SYNOPSIS line of the man page $1, as mandoc renders it.
+man_synopsis() {
+	mandoc -Tascii -O width=300 "$BATS_TEST_DIRNAME/../man/$1.1" |
+	    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g'
+}
