@@ -24,30 +24,37 @@ fake_man() {
 	chmod +x fakeman/man
 }
 
+# The tree installed under prefix $1 runs its commands and finds its
+# pages, with nothing but it and the system on PATH.
+check_install() {
+	local prefix=$1 c=$BATS_TEST_TMPDIR/c-$2
+	run -0 --separate-stderr env -i PATH="$prefix/bin:/usr/bin:/bin" dos init "$c"
+	[ "$output" = "Initialized empty dos container in $c/" ]
+	[ "$stderr" = "" ]
+	run -0 --separate-stderr env -i PATH="$prefix/bin:/usr/bin:/bin" dos --exec-path
+	[ "$output" = "$prefix/libexec/dos" ]
+	run -0 --separate-stderr env -i PATH="$BATS_TEST_TMPDIR/fakeman:$prefix/bin:/usr/bin:/bin" \
+	    dos help pack
+	[ "$output" = "man -l $prefix/share/man/man1/dos-pack.1" ]
+	run -0 --separate-stderr env -i PATH="$BATS_TEST_TMPDIR/fakeman:/usr/bin:/bin" \
+	    "$prefix/libexec/dos/dos-pack" --help
+	[ "$output" = "man -l $prefix/share/man/man1/dos-pack.1" ]
+}
+
 @test "make, then make install with any PREFIX or DESTDIR: dos finds its commands and pages" {
 	b=$BATS_TEST_TMPDIR/build
-	# make install first, which builds for the PREFIX it installs into;
-	# then, the build done, make install into another PREFIX, and a
-	# staged one (DESTDIR), as packagers do.
-	run -0 make -C "$TOP" -s -j2 BUILD="$b" PREFIX="$BATS_TEST_TMPDIR/first" install
-	run -0 make -C "$TOP" -s BUILD="$b" PREFIX="$BATS_TEST_TMPDIR/second" install
-	run -0 make -C "$TOP" -s BUILD="$b" PREFIX=/opt/dos DESTDIR="$BATS_TEST_TMPDIR/stage" install
 	fake_man echo
-	for p in first second stage/opt/dos; do
-		prefix=$BATS_TEST_TMPDIR/$p
-		run -0 --separate-stderr env -i PATH="$prefix/bin:/usr/bin:/bin" \
-		    dos init "$BATS_TEST_TMPDIR/c-${p%%/*}"
-		[ "$output" = "Initialized empty dos container in $BATS_TEST_TMPDIR/c-${p%%/*}/" ]
-		[ "$stderr" = "" ]
-		run -0 --separate-stderr env -i PATH="$prefix/bin:/usr/bin:/bin" dos --exec-path
-		[ "$output" = "$prefix/libexec/dos" ]
-		run -0 --separate-stderr env -i PATH="$BATS_TEST_TMPDIR/fakeman:$prefix/bin:/usr/bin:/bin" \
-		    dos help pack
-		[ "$output" = "man -l $prefix/share/man/man1/dos-pack.1" ]
-		run -0 --separate-stderr env -i PATH="$BATS_TEST_TMPDIR/fakeman:/usr/bin:/bin" \
-		    "$prefix/libexec/dos/dos-pack" --help
-		[ "$output" = "man -l $prefix/share/man/man1/dos-pack.1" ]
-	done
+	# make install first, which builds for the PREFIX it installs into.
+	run -0 make -C "$TOP" -s -j2 BUILD="$b" PREFIX="$BATS_TEST_TMPDIR/first" install
+	check_install "$BATS_TEST_TMPDIR/first" first
+	# Then, the build done, make install into another PREFIX, and a
+	# staged one (DESTDIR), as packagers do; the first is gone, so that
+	# nothing can be found there.
+	rm -r "$BATS_TEST_TMPDIR/first"
+	run -0 make -C "$TOP" -s BUILD="$b" PREFIX="$BATS_TEST_TMPDIR/second" install
+	check_install "$BATS_TEST_TMPDIR/second" second
+	run -0 make -C "$TOP" -s BUILD="$b" PREFIX=/opt/dos DESTDIR="$BATS_TEST_TMPDIR/stage" install
+	check_install "$BATS_TEST_TMPDIR/stage/opt/dos" stage
 }
 
 @test "help from the build directory shows the pages of the source tree" {
@@ -236,7 +243,7 @@ proc_state() {
 	printf abc >abc
 	# The point right after the writer made the shard of abc's object.
 	dos init -q scratch
-	DOS_DIR=scratch DOS_FAULT_LOG=$PWD/points dos hash-object -w abc
+	DOS_DIR=scratch DOS_FAULT_LOG=$PWD/points dos hash-object -w abc >/dev/null
 	n=$(awk '$2 == "after" && $3 == "loose-shard-mkdir" { print $1; exit }' points)
 	[ -n "$n" ]
 	DOS_FAULT=stop:$n dos hash-object -w abc >out 2>err &
@@ -255,5 +262,38 @@ proc_state() {
 	[ "$(cat err)" = "" ]
 	run -0 --separate-stderr dos cat-object "$ABC_OID"
 	[ "$output" = abc ]
+	run -0 --separate-stderr dos fsck
+}
+
+@test "loose writers beside packers that remove shards never fail" {
+	for k in 0 1 2 3; do
+		mkdir "files$k"
+		for i in $(seq 1 150); do
+			echo "writer $k object $i" >"files$k/$i"
+		done
+		ls -d "$PWD/files$k"/* >"list$k"
+	done
+	pids=()
+	for k in 0 1 2 3; do
+		feed "list$k" 10 | dos hash-object -w --stdin-paths >"out.$k" 2>"err.$k" &
+		pids+=($!)
+	done
+	packs=0
+	while kill -0 "${pids[@]}" 2>/dev/null; do
+		dos pack -q
+		packs=$((packs + 1))
+	done
+	for pid in "${pids[@]}"; do
+		wait "$pid"
+	done
+	[ "$packs" -gt 1 ]
+	cat err.* >errs
+	[ ! -s errs ]
+	[ "$(cat out.* | wc -l)" -eq 600 ]
+	dos pack -q
+	run -0 find "$DOS_DIR/loose" -mindepth 1
+	[ "$output" = "" ]
+	cat out.* | dos cat-object --batch-check >checked
+	[ "$(grep -c missing checked)" -eq 0 ]
 	run -0 --separate-stderr dos fsck
 }
