@@ -172,6 +172,7 @@ run_command(const char *name, int argc, char **argv)
 	if (errno == ENOENT) {
 		fprintf(stderr, "dos: '%s' is not a dos command. "
 		    "See 'dos --help'.\n", name);
+		free(prog);
 		return 1;
 	}
 	die("cannot run '%s': %s", prog, strerror(errno));

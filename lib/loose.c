@@ -108,6 +108,23 @@ dos_loose_sync_unlinks(const char *point, struct dos_store *st)
 	return dos_step_syncfs(point, st->loosefd) < 0 ? DOS_EIO : 0;
 }
 
+/* The entries of loose/ itself, from the start, or NULL (errno set). */
+static DIR *
+list_loose(struct dos_store *st)
+{
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(st->loosefd)) < 0)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
 /* Objects in one directory of loose/ (the top one when shard is NULL). */
 static int
 walk_dir(struct dos_store *st, const char *shard, const char *prefix,
@@ -161,7 +178,7 @@ dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
 	size_t p = (size_t)st->cfg.loose_prefix_len, cmp;
 	struct dirent *e;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 	char shard[DOS_MAX_PREFIX_LEN + 1];
 
 	if (p == 0)
@@ -171,13 +188,8 @@ dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
 		shard[p] = '\0';
 		return walk_dir(st, shard, prefix, plen, fn, data);
 	}
-	if ((fd = dup(st->loosefd)) < 0)
+	if ((d = list_loose(st)) == NULL)
 		return DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
-	rewinddir(d);
 	cmp = plen < p ? plen : p;
 	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
 		if (strlen(e->d_name) != p || !dos_is_lower_hex(e->d_name, p))
@@ -540,17 +552,11 @@ dos_loose_remove_empty_shards(struct dos_store *st)
 	size_t p = (size_t)st->cfg.loose_prefix_len;
 	struct dirent *e;
 	DIR *d;
-	int fd;
 
 	if (p == 0)
 		return 0;
-	if ((fd = dup(st->loosefd)) < 0)
+	if ((d = list_loose(st)) == NULL)
 		return DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
-	rewinddir(d);
 	/*
 	 * rmdir(2) removes only an empty directory: one a writer has put a
 	 * file in meanwhile stays (ENOTEMPTY), and a writer that made one
@@ -558,7 +564,7 @@ dos_loose_remove_empty_shards(struct dos_store *st)
 	 * step: an empty shard, there or not, is the same container.
 	 */
 	while ((e = readdir(d)) != NULL)
-		if (strlen(e->d_name) == p && dos_is_hex(e->d_name, p))
+		if (strlen(e->d_name) == p && dos_is_lower_hex(e->d_name, p))
 			(void)unlinkat(st->loosefd, e->d_name, AT_REMOVEDIR);
 	closedir(d);
 	return 0;

@@ -90,19 +90,23 @@ dos_parse_pack_name(const char *name, uint32_t *pack)
  * there, the index is too.
  */
 static int
-index_lost(int dirfd)
+index_lost(int container)
 {
 	struct dirent *e;
+	struct stat sb;
 	uint32_t n;
 	int rc, packs = 0;
 	DIR *d;
 
-	if ((rc = dos_opendir(dirfd, "packs", &d)) < 0 || d == NULL)
+	if ((rc = dos_opendir(container, "packs", &d)) < 0 || d == NULL)
 		return rc;
+	/* A pack is a regular file: a link there is no pack (nor followed). */
 	while (!packs && (e = readdir(d)) != NULL)
-		packs = dos_parse_pack_name(e->d_name, &n) == 0;
+		packs = dos_parse_pack_name(e->d_name, &n) == 0 &&
+		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode);
 	closedir(d);
-	return packs && !dos_index_exists(dirfd);
+	return packs && !dos_index_exists(container);
 }
 
 void

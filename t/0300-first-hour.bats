@@ -168,9 +168,11 @@ lost_index() {
 }
 
 @test "a short id says how many hex digits it needs" {
-	run -128 --separate-stderr dos cat-object -s abc
-	[ "$output" = "" ]
-	[ "$stderr" = "dos-cat-object: fatal: not a valid object name 'abc': a short id needs at least 4 hex digits" ]
+	for name in abc ba7 0; do
+		run -128 --separate-stderr dos cat-object -s "$name"
+		[ "$stderr" = "dos-cat-object: fatal: not a valid object name '$name': a short id needs at least 4 hex digits" ]
+	done
+	# Not hex: no prefix at all.
 	run -128 --separate-stderr dos cat-object xyz
 	[ "$stderr" = "dos-cat-object: fatal: not a valid object name 'xyz'" ]
 }
