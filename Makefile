@@ -50,6 +50,8 @@ $(BUILD)/lib/%.o: lib/%.c lib/dos.h
 $(filter $(BUILD)/lib/fsck%,$(LIBOBJ)): lib/fsck-int.h
 $(filter $(BUILD)/lib/legacy%,$(LIBOBJ)): lib/legacy-int.h
 $(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
+# An uninstalled program shows the pages of the tree it was built from.
+$(BUILD)/lib/cli.o: override CFLAGS += -DDOS_SOURCE_MANDIR='"$(CURDIR)/man"'
 
 $(BUILD)/cmd/%.o: cmd/%.c lib/dos.h lib/cli.h
 	@mkdir -p $(@D)
@@ -125,8 +127,17 @@ fuzz: fuzz-build
 deps:
 	@.ci/deps
 
+# README's table of commands and dos(1)'s list, from CMDS and the pages.
+docs:
+	tools/command-docs $(CMDS)
+
+# The commands, for the tests.
+print-cmds:
+	@echo $(CMDS)
+
 lint:
 	mandoc -Tlint -W warning $(MANPAGES)
+	tools/command-docs --check $(CMDS)
 	t/lint-tests
 
 test: deps
@@ -167,7 +178,7 @@ uninstall:
 clean:
 	rm -rf build build-*
 
-.PHONY: all testprogs fuzzers fuzz-build fuzz deps lint test demo bench \
+.PHONY: all testprogs fuzzers fuzz-build fuzz deps docs print-cmds lint test demo bench \
 	stress install uninstall clean
 # Keep the objects make builds on the way to a program.
 .PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/cmd/%.o

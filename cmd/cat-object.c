@@ -443,6 +443,10 @@ run_batch(enum batch_mode mode, int all, int unordered, int buffered)
 static void __attribute__((noreturn))
 die_lookup(const char *name, int rc)
 {
+	if (rc == DOS_EBADID && name[0] != '\0' &&
+	    strlen(name) < DOS_MIN_ABBREV && dos_is_hex(name, strlen(name)))
+		die("not a valid object name '%s': a short id needs at least "
+		    "%d hex digits", name, DOS_MIN_ABBREV);
 	if (rc == DOS_EBADID)
 		die("not a valid object name '%s'", name);
 	if (rc == DOS_EAMBIGUOUS)

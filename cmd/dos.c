@@ -1,7 +1,9 @@
 /*
  * dos: the dispatcher.  "dos <command> <args>" runs dos-<command> found on
- * the exec path (--exec-path, $DOS_EXEC_PATH, the install libexec
- * directory, then $PATH), so any dos-foo program on PATH is "dos foo".
+ * the exec path: --exec-path, $DOS_EXEC_PATH, libexec/dos beside the bin/
+ * that holds this dos (so that an installed tree works wherever it was
+ * installed or moved), the libexec directory given at build time, then
+ * $PATH, so any dos-foo program on PATH is "dos foo".
  */
 #include <dirent.h>
 #include <errno.h>
@@ -32,6 +34,21 @@ static const struct {
 
 static const char *exec_path_opt;
 
+/* <prefix>/libexec/dos of the prefix we run from, if it is a directory. */
+static const char *
+runtime_libexec(void)
+{
+	static char dir[4096];
+	const char *prefix = dos_runtime_prefix();
+	struct stat sb;
+
+	if (prefix == NULL)
+		return NULL;
+	snprintf(dir, sizeof dir, "%s/libexec/dos", prefix);
+	return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode) ? dir : NULL;
+}
+
+/* The first directory of the exec path. */
 static const char *
 exec_path(void)
 {
@@ -41,23 +58,29 @@ exec_path(void)
 		return exec_path_opt;
 	if (env != NULL && *env != '\0')
 		return env;
+	if (runtime_libexec() != NULL)
+		return runtime_libexec();
 	return LIBEXECDIR;
 }
 
-/* PATH with the exec-path directories in front, for us and our children. */
+/* PATH with the exec path in front, for us and our children. */
 static void
 setup_path(void)
 {
-	const char *env = getenv("DOS_EXEC_PATH"), *old = getenv("PATH");
-	size_t len = strlen(LIBEXECDIR) + 4 +
-	    (exec_path_opt ? strlen(exec_path_opt) : 0) +
-	    (env ? strlen(env) : 0) + (old ? strlen(old) : 0);
-	char *path = xmalloc(len);
+	const char *dirs[] = { exec_path_opt, getenv("DOS_EXEC_PATH"),
+	    runtime_libexec(), LIBEXECDIR, getenv("PATH") };
+	size_t i, len = 1, off = 0;
+	char *path;
 
-	snprintf(path, len, "%s%s%s%s%s%s%s",
-	    exec_path_opt ? exec_path_opt : "", exec_path_opt ? ":" : "",
-	    env && *env ? env : "", env && *env ? ":" : "",
-	    LIBEXECDIR, old ? ":" : "", old ? old : "");
+	for (i = 0; i < sizeof dirs / sizeof *dirs; i++)
+		if (dirs[i] != NULL)
+			len += strlen(dirs[i]) + 1;
+	path = xmalloc(len);
+	path[0] = '\0';
+	for (i = 0; i < sizeof dirs / sizeof *dirs; i++)
+		if (dirs[i] != NULL && *dirs[i] != '\0')
+			off += (size_t)snprintf(path + off, len - off, "%s%s",
+			    off > 0 ? ":" : "", dirs[i]);
 	if (setenv("PATH", path, 1) < 0)
 		die("unable to set PATH");
 	free(path);
@@ -149,6 +172,7 @@ run_command(const char *name, int argc, char **argv)
 	if (errno == ENOENT) {
 		fprintf(stderr, "dos: '%s' is not a dos command. "
 		    "See 'dos --help'.\n", name);
+		free(prog);
 		return 1;
 	}
 	die("cannot run '%s': %s", prog, strerror(errno));
@@ -158,7 +182,7 @@ int
 cmd_main(int argc, char **argv)
 {
 	const char *arg, *dir = NULL;
-	char page[256];
+	char page[256], dash_h[] = "-h", *help_argv[] = { NULL, dash_h, NULL };
 	int i;
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
@@ -207,8 +231,12 @@ cmd_main(int argc, char **argv)
 		snprintf(page, sizeof page, "dos-%s", argv[i + 1]);
 		if (strcmp(argv[i + 1], "dos") == 0)
 			snprintf(page, sizeof page, "dos");
-		dos_show_man(page);
-		die("unable to run man: %s", strerror(errno));
+		if (dos_show_man(page) == 0)
+			return 0;
+		/* No page, or no man(1): the usage is better than nothing. */
+		if (strcmp(argv[i + 1], "dos") == 0)
+			return print_help();
+		return run_command(argv[i + 1], 2, help_argv);
 	}
 	return run_command(argv[i], argc - i, argv + i);
 }

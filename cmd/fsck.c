@@ -197,7 +197,7 @@ cmd_main(int argc, char **argv)
 	o.report = report;
 	o.repaired = repaired;
 	o.progress = progress ? show_progress : NULL;
-	dos_open_or_die(&store, 0);
+	dos_open_or_die(&store, DOS_OPEN_LOST_INDEX);
 	rc = dos_fsck(&store, &o, &stats);
 	end_progress();
 	if (rc < 0)

@@ -99,8 +99,7 @@ cmd_main(int argc, char **argv)
 
 	rc = dos_store_create(path, &cfg, &existing);
 	if (rc == DOS_ELEGACY)
-		die("'%s' is a legacy disk-objectstore container; "
-		    "use 'dos migrate' to convert it", path);
+		dos_die_open(path, rc);
 	if (rc == DOS_EEXIST)
 		die("'%s' exists and is not an empty directory", path);
 	if (rc == DOS_EBADCONFIG)

@@ -4,6 +4,7 @@
  * library.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -165,11 +167,114 @@ xstrdup(const char *s)
 	return p;
 }
 
-void
+/* The tree's man/, where an uninstalled program finds its pages. */
+#ifndef DOS_SOURCE_MANDIR
+#define DOS_SOURCE_MANDIR "man"
+#endif
+
+const char *
+dos_runtime_prefix(void)
+{
+	static const char *const subdirs[] = { "/bin", "/libexec/dos" };
+	static char prefix[4096];
+	static int done;
+	ssize_t n;
+	char *slash;
+	size_t i, len, sublen;
+
+	if (done)
+		return prefix[0] != '\0' ? prefix : NULL;
+	done = 1;
+	n = readlink("/proc/self/exe", prefix, sizeof prefix - 1);
+	prefix[n > 0 ? n : 0] = '\0';
+	if ((slash = strrchr(prefix, '/')) == NULL) {
+		prefix[0] = '\0';
+		return NULL;
+	}
+	*slash = '\0';
+	len = strlen(prefix);
+	for (i = 0; i < sizeof subdirs / sizeof *subdirs; i++) {
+		sublen = strlen(subdirs[i]);
+		if (len >= sublen &&
+		    strcmp(prefix + len - sublen, subdirs[i]) == 0) {
+			prefix[len - sublen] = '\0';
+			return prefix;
+		}
+	}
+	prefix[0] = '\0';
+	return NULL;
+}
+
+/* Run man with args, its output where ours goes; 0 if it succeeded. */
+static int
+run_man(const char *const *args, int quiet)
+{
+	pid_t pid;
+	int status, fd;
+
+	fflush(stdout);
+	if ((pid = fork()) < 0)
+		return -1;
+	if (pid == 0) {
+		if (quiet && (fd = open("/dev/null", O_WRONLY)) >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execvp("man", (char *const *)args);
+		_exit(127);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return -1;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+}
+
+/* The file of page (section 1, 5 or 7) under dir, in buf, if there is one. */
+static int
+find_page(char *buf, size_t size, const char *dir, int with_subdirs,
+    const char *page)
+{
+	static const char sections[] = "157";
+	int i, n;
+
+	for (i = 0; sections[i] != '\0'; i++) {
+		if (with_subdirs)
+			n = snprintf(buf, size, "%s/man%c/%s.%c", dir,
+			    sections[i], page, sections[i]);
+		else
+			n = snprintf(buf, size, "%s/%s.%c", dir, page,
+			    sections[i]);
+		if (n > 0 && (size_t)n < size && access(buf, R_OK) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+int
 dos_show_man(const char *page)
 {
-	fflush(stdout);
-	execlp("man", "man", page, (char *)NULL);
+	const char *prefix = dos_runtime_prefix();
+	const char *local[] = { "man", "-l", NULL, NULL };
+	const char *named[] = { "man", NULL, NULL };
+	const char *where[] = { "man", "-w", NULL, NULL };
+	char dir[4096], file[4096];
+
+	if (prefix != NULL) {
+		snprintf(dir, sizeof dir, "%s/share/man", prefix);
+		if (find_page(file, sizeof file, dir, 1, page) == 0) {
+			local[2] = file;
+			return run_man(local, 0);
+		}
+	}
+	if (find_page(file, sizeof file, DOS_SOURCE_MANDIR, 0, page) == 0) {
+		local[2] = file;
+		return run_man(local, 0);
+	}
+	/* Asked first, so that a missing page is our usage, not man's error. */
+	where[2] = named[1] = page;
+	if (run_man(where, 1) < 0)
+		return -1;
+	return run_man(named, 0);
 }
 
 void
@@ -180,8 +285,9 @@ dos_common_option(int opt, const char *const *usage)
 		print_usage(stdout, usage);
 		exit(0);
 	case DOS_OPT_HELP:
-		dos_show_man(dos_progname);
-		/* No man(1): the short usage is better than nothing. */
+		if (dos_show_man(dos_progname) == 0)
+			exit(0);
+		/* No page, or no man(1): the usage is better than nothing. */
 		print_usage(stdout, usage);
 		exit(0);
 	case DOS_OPT_VERSION:
@@ -197,18 +303,47 @@ dos_common_option(int opt, const char *const *usage)
 	}
 }
 
+/* A fatal error and, on a line of its own, what to do about it. */
+static void __attribute__((noreturn))
+die_hint(const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vreport("fatal", fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "hint: %s\n", hint);
+	exit(128);
+}
+
+void
+dos_die_open(const char *path, int rc)
+{
+	if (rc == DOS_ENOTCONTAINER)
+		die_hint("choose a container with --dir=<dir> or DOS_DIR=<dir>, "
+		    "or make one with 'dos init <dir>'",
+		    "not a dos container: '%s'", path);
+	if (rc == DOS_ELEGACY)
+		die_hint("copy it into a dos container with "
+		    "'dos migrate <legacy-dir> <new-dir>'",
+		    "'%s' is a legacy disk-objectstore container", path);
+	if (rc == DOS_ENOINDEX)
+		die_hint("rebuild the index from the packs with 'dos fsck --repair'",
+		    "'%s' has packs but no index/: it was lost, or not copied "
+		    "with them", path);
+	if (rc == DOS_EBADCONFIG)
+		die("invalid config.json in '%s'", path);
+	die("unable to open container '%s': %s", path, dos_strerror(rc));
+}
+
 void
 dos_open_or_die(struct dos_store *st, unsigned flags)
 {
 	const char *path = dos_store_default_path(dos_dir);
 	int rc = dos_store_open(st, path, flags);
 
-	if (rc == DOS_ENOTCONTAINER)
-		die("not a dos container: '%s'", path);
-	if (rc == DOS_EBADCONFIG)
-		die("invalid config.json in '%s'", path);
 	if (rc < 0)
-		die("unable to open container '%s': %s", path, dos_strerror(rc));
+		dos_die_open(path, rc);
 }
 
 struct dos_pack_writer *

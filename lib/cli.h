@@ -42,8 +42,21 @@ enum {
 	{ "dir", required_argument, NULL, DOS_OPT_DIR }
 extern const char *dos_dir;
 void dos_common_option(int opt, const char *const *usage);
-/* exec man(1) on page; returns only on failure. */
-void dos_show_man(const char *page);
+/*
+ * Show the man page (dos-pack, dos, ...) and return 0 when man(1) did;
+ * -1 when there is no such page or no man, for the caller to fall back
+ * on a usage.  The page is looked for in the share/man of the prefix the
+ * program runs from, then in the source tree it was built from (an
+ * uninstalled program), then where man looks.
+ */
+int dos_show_man(const char *page);
+/*
+ * The prefix the running program is installed under, found from its own
+ * path as git's RUNTIME_PREFIX does: <prefix>/bin/dos or
+ * <prefix>/libexec/dos/dos-<name>; NULL when it runs from elsewhere (the
+ * build directory).
+ */
+const char *dos_runtime_prefix(void);
 
 /*
  * --jobs=<n>: 1 to DOS_MAX_JOBS threads, or usage and exit 129; the
@@ -63,6 +76,12 @@ void dos_progress_done(const char *what, uint64_t n);
 
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);
+/*
+ * The fatal error for a container at path that dos_store_open() or
+ * dos_store_create() refused with rc, with a hint of what to do when
+ * there is one (a legacy container, a lost index, no container).
+ */
+void dos_die_open(const char *path, int rc) __attribute__((noreturn));
 /*
  * Take the pack lock with a pack writer, or die; a busy lock under
  * DOS_PACK_NOWAIT is "pack lock held by pid N" and exit 1.

@@ -56,6 +56,7 @@ enum dos_error {
 	DOS_EINDEX = -13,	/* the index database failed */
 	DOS_ERECOVER = -14,	/* the index was recovered under us: retry */
 	DOS_EREAD = -15,	/* reading the input failed; errno says why */
+	DOS_ENOINDEX = -16,	/* packs without an index: it was lost */
 };
 
 /*
@@ -276,6 +277,7 @@ int dos_fault_after(const char *point);
 
 enum dos_open_flags {
 	DOS_OPEN_WRITE = 1 << 0,	/* the caller will store objects */
+	DOS_OPEN_LOST_INDEX = 1 << 1,	/* open packs without an index too */
 };
 
 struct dos_index;
@@ -314,8 +316,14 @@ struct dos_store {
  * else ".".
  */
 const char *dos_store_default_path(const char *dir);
-/* Open the container at path (NULL: dos_store_default_path(NULL)). */
+/*
+ * Open the container at path (NULL: dos_store_default_path(NULL)):
+ * DOS_ELEGACY for a legacy container, and DOS_ENOINDEX for one whose
+ * packs have lost their index, unless flags has DOS_OPEN_LOST_INDEX.
+ */
 int dos_store_open(struct dos_store *st, const char *path, unsigned flags);
+/* Pack names are decimal numbers without leading zeros. */
+int dos_parse_pack_name(const char *name, uint32_t *pack);
 void dos_store_release(struct dos_store *st);
 /* The path the container was opened with (for messages). */
 const char *dos_store_path(const struct dos_store *st);
@@ -374,6 +382,11 @@ int dos_loose_unlink(const char *point, struct dos_store *st,
  * area (the step point).
  */
 int dos_loose_sync_unlinks(const char *point, struct dos_store *st);
+/*
+ * Remove the shard directories of loose/ that are empty (after a pack);
+ * one a writer is filling stays, and a writer never fails for it.
+ */
+int dos_loose_remove_empty_shards(struct dos_store *st);
 
 /*
  * Every loose object whose hex id starts with prefix[0..plen), in

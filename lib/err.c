@@ -39,6 +39,8 @@ dos_strerror(int code)
 		return dos_index_last_error();
 	case DOS_ERECOVER:
 		return "the index was recovered by another process";
+	case DOS_ENOINDEX:
+		return "packs without their index";
 	}
 	return "unknown error";
 }

@@ -19,7 +19,9 @@
  *                is not made; after it, its effect stays but the failure
  *                is reported;
  *   powerloss:N  what a power cut there would lose is undone first (see
- *                below), then SIGKILL.
+ *                below), then SIGKILL;
+ *   stop:N       the process stops itself (SIGSTOP) there until a
+ *                SIGCONT, so that a test can act between two steps.
  *
  * Any other value makes every step fail with EINVAL, so that a mistyped
  * setting cannot pass for a test that found nothing.  DOS_FAULT_LOG names
@@ -74,6 +76,7 @@ enum fault_action {
 	ACT_KILL,
 	ACT_FAIL,
 	ACT_POWERLOSS,
+	ACT_STOP,
 	ACT_INVALID,		/* DOS_FAULT could not be parsed */
 };
 
@@ -448,6 +451,7 @@ read_settings(void)
 		{ "enospc:", ACT_FAIL, ENOSPC },
 		{ "enomem:", ACT_FAIL, ENOMEM },
 		{ "powerloss:", ACT_POWERLOSS, 0 },
+		{ "stop:", ACT_STOP, 0 },
 	};
 	char *end;
 	size_t i, len;
@@ -519,6 +523,9 @@ reach(struct step *s, int after)
 	case ACT_FAIL:
 		errno = fault.error;
 		return -1;
+	case ACT_STOP:
+		raise(SIGSTOP);
+		return 0;
 	default:
 		return 0;
 	}

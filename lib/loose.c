@@ -11,6 +11,8 @@
 #include "dos.h"
 
 #define IO_BUF_SIZE (1 << 20)
+/* Tries to rename into a shard that dos pack may remove meanwhile. */
+#define SHARD_TRIES 8
 /* Start write-back of a large object every this many bytes. */
 #define WRITEBACK_STEP (16 << 20)
 
@@ -106,6 +108,23 @@ dos_loose_sync_unlinks(const char *point, struct dos_store *st)
 	return dos_step_syncfs(point, st->loosefd) < 0 ? DOS_EIO : 0;
 }
 
+/* The entries of loose/ itself, from the start, or NULL (errno set). */
+static DIR *
+list_loose(struct dos_store *st)
+{
+	DIR *d;
+	int fd;
+
+	if ((fd = dup(st->loosefd)) < 0)
+		return NULL;
+	if ((d = fdopendir(fd)) == NULL) {
+		close(fd);
+		return NULL;
+	}
+	rewinddir(d);
+	return d;
+}
+
 /* Objects in one directory of loose/ (the top one when shard is NULL). */
 static int
 walk_dir(struct dos_store *st, const char *shard, const char *prefix,
@@ -159,7 +178,7 @@ dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
 	size_t p = (size_t)st->cfg.loose_prefix_len, cmp;
 	struct dirent *e;
 	DIR *d;
-	int fd, rc = 0;
+	int rc = 0;
 	char shard[DOS_MAX_PREFIX_LEN + 1];
 
 	if (p == 0)
@@ -169,13 +188,8 @@ dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
 		shard[p] = '\0';
 		return walk_dir(st, shard, prefix, plen, fn, data);
 	}
-	if ((fd = dup(st->loosefd)) < 0)
+	if ((d = list_loose(st)) == NULL)
 		return DOS_EIO;
-	if ((d = fdopendir(fd)) == NULL) {
-		close(fd);
-		return DOS_EIO;
-	}
-	rewinddir(d);
 	cmp = plen < p ? plen : p;
 	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
 		if (strlen(e->d_name) != p || !dos_is_lower_hex(e->d_name, p))
@@ -498,7 +512,12 @@ install(struct dos_store *st, struct pending *p, char *shard_made)
 	} else {
 		close_dir(st, dirfd);
 	}
-	for (tries = 0; tries < 2; tries++) {
+	/*
+	 * A missing shard is made, and made again if dos pack removed it
+	 * (empty) between our mkdir and our rename: it removes each shard
+	 * at most once a run, so a few tries are enough.
+	 */
+	for (tries = 0; tries < SHARD_TRIES; tries++) {
 		if (dos_step_rename("loose-rename", st->tmpfd, p->tmpname,
 		    st->loosefd, name, how) == 0)
 			return 0;
@@ -509,10 +528,7 @@ install(struct dos_store *st, struct pending *p, char *shard_made)
 		if (errno == EINVAL && how != 0) {
 			/* No RENAME_NOREPLACE here: link(2) never replaces. */
 			if (dos_step_link("loose-link", st->tmpfd, p->tmpname,
-			    st->loosefd, name) < 0 &&
-			    errno != EEXIST && errno != ENOENT)
-				return DOS_EIO;
-			if (errno != ENOENT || tries > 0) {
+			    st->loosefd, name) == 0 || errno == EEXIST) {
 				dos_step_unlink("loose-temp-unlink", st->tmpfd,
 				    p->tmpname);
 				return 0;
@@ -528,6 +544,30 @@ install(struct dos_store *st, struct pending *p, char *shard_made)
 		*slash = '/';
 	}
 	return DOS_EIO;
+}
+
+int
+dos_loose_remove_empty_shards(struct dos_store *st)
+{
+	size_t p = (size_t)st->cfg.loose_prefix_len;
+	struct dirent *e;
+	DIR *d;
+
+	if (p == 0)
+		return 0;
+	if ((d = list_loose(st)) == NULL)
+		return DOS_EIO;
+	/*
+	 * rmdir(2) removes only an empty directory: one a writer has put a
+	 * file in meanwhile stays (ENOTEMPTY), and a writer that made one
+	 * just before we removed it makes it again (install()).  Not a
+	 * step: an empty shard, there or not, is the same container.
+	 */
+	while ((e = readdir(d)) != NULL)
+		if (strlen(e->d_name) == p && dos_is_lower_hex(e->d_name, p))
+			(void)unlinkat(st->loosefd, e->d_name, AT_REMOVEDIR);
+	closedir(d);
+	return 0;
 }
 
 int

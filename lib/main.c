@@ -3,6 +3,7 @@
  * runs its cmd_main() and makes sure stdout really reached its reader.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,12 +14,30 @@
 
 static char stdout_buffer[128 * 1024];
 
+/*
+ * A standard stream the parent left closed is /dev/null for us (git's
+ * sanitize_stdfds): otherwise the next descriptor we open takes its
+ * number, and the container directory is read as stdin, or a message
+ * for stderr is written into a file of the container.
+ */
+static void
+open_closed_std_fds(void)
+{
+	int fd = open("/dev/null", O_RDWR);
+
+	while (fd >= 0 && fd <= 2)
+		fd = dup(fd);
+	if (fd > 2)
+		close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *slash;
 	int status;
 
+	open_closed_std_fds();
 	if (argc > 0 && argv[0] != NULL) {
 		slash = strrchr(argv[0], '/');
 		dos_progname = slash != NULL ? slash + 1 : argv[0];

@@ -443,6 +443,8 @@ dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
 	if (rc == 0)
 		rc = flush_packing(&p);
 	unlink_wait(&p.unlinker, m);
+	if (rc == 0 && !keep_loose)
+		rc = dos_loose_remove_empty_shards(st);
 	pthread_mutex_destroy(&p.unlinker.lock);
 	free(p.done.oids);
 	free(p.unlinker.oids.oids);

@@ -107,26 +107,6 @@ dos_pack_check_header(int fd)
 	return 0;
 }
 
-/* Pack names are decimal numbers without leading zeros. */
-static int
-parse_pack_name(const char *name, uint32_t *pack)
-{
-	unsigned long v = 0;
-	const char *p;
-
-	if (name[0] == '\0' || (name[0] == '0' && name[1] != '\0'))
-		return DOS_EINVAL;
-	for (p = name; *p; p++) {
-		if (*p < '0' || *p > '9' || v > 0xffffffffUL / 10)
-			return DOS_EINVAL;
-		v = v * 10 + (unsigned long)(*p - '0');
-	}
-	if (v > 0xfffffffeUL)
-		return DOS_EINVAL;
-	*pack = (uint32_t)v;
-	return 0;
-}
-
 static int
 cmp_pack(const void *a, const void *b)
 {
@@ -149,7 +129,7 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 	if ((rc = dos_opendir(st->dirfd, "packs", &d)) < 0 || d == NULL)
 		return rc;
 	while ((e = readdir(d)) != NULL) {
-		if (parse_pack_name(e->d_name, &n) < 0)
+		if (dos_parse_pack_name(e->d_name, &n) < 0)
 			continue;
 		if ((grown = dos_grow(list, *nr, &alloc, sizeof *list, 16)) == NULL) {
 			free(list);

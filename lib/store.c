@@ -62,6 +62,53 @@ dos_store_index(struct dos_store *st, int writable, struct dos_index **ix)
 	return 0;
 }
 
+int
+dos_parse_pack_name(const char *name, uint32_t *pack)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (name[0] == '\0' || (name[0] == '0' && name[1] != '\0'))
+		return DOS_EINVAL;
+	for (p = name; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 0xffffffffUL / 10)
+			return DOS_EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 0xfffffffeUL)
+		return DOS_EINVAL;
+	*pack = (uint32_t)v;
+	return 0;
+}
+
+/*
+ * 1 if the container has packs and no index: one that lost it (a backup
+ * or copy that skipped index/), which taken for an empty index would say
+ * its packed objects do not exist, and to which a writer would add packs
+ * indexed alone.  The packs are listed before the index is looked for:
+ * a writer makes the index before its first pack, so once a pack is
+ * there, the index is too.
+ */
+static int
+index_lost(int container)
+{
+	struct dirent *e;
+	struct stat sb;
+	uint32_t n;
+	int rc, packs = 0;
+	DIR *d;
+
+	if ((rc = dos_opendir(container, "packs", &d)) < 0 || d == NULL)
+		return rc;
+	/* A pack is a regular file: a link there is no pack (nor followed). */
+	while (!packs && (e = readdir(d)) != NULL)
+		packs = dos_parse_pack_name(e->d_name, &n) == 0 &&
+		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISREG(sb.st_mode);
+	closedir(d);
+	return packs && !dos_index_exists(container);
+}
+
 void
 dos_store_release(struct dos_store *st)
 {
@@ -97,7 +144,6 @@ dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 {
 	int rc, i, fd;
 
-	(void)flags;
 	path = dos_store_default_path(path);
 	if ((st->path = strdup(path)) == NULL)
 		return DOS_ENOMEM;
@@ -107,8 +153,11 @@ dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 		    DOS_ENOTCONTAINER : DOS_EIO;
 		goto fail;
 	}
-	if ((rc = dos_config_read(st->dirfd, &st->cfg)) < 0)
+	if ((rc = dos_config_read(st->dirfd, &st->cfg)) < 0) {
+		if (dos_is_legacy_container(st->dirfd))
+			rc = DOS_ELEGACY;
 		goto fail;
+	}
 	st->loosefd = dos_open_subdir(st->dirfd, "loose");
 	st->tmpfd = dos_open_subdir(st->dirfd, "sandbox");
 	if (st->loosefd < 0 || st->tmpfd < 0) {
@@ -127,6 +176,11 @@ dos_store_open(struct dos_store *st, const char *path, unsigned flags)
 			rc = DOS_EIO;
 			goto fail;
 		}
+	}
+	if (!(flags & DOS_OPEN_LOST_INDEX) &&
+	    (rc = index_lost(st->dirfd)) != 0) {
+		rc = rc > 0 ? DOS_ENOINDEX : rc;
+		goto fail;
 	}
 	return 0;
 fail:

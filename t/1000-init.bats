@@ -179,16 +179,16 @@ init_refuses() {
 
 @test "init refuses a legacy container and points to dos migrate" {
 	make_legacy legacy
-	init_refuses legacy "'legacy' is a legacy disk-objectstore container; use 'dos migrate' to convert it"
+	init_refuses legacy "'legacy' is a legacy disk-objectstore container"$'\n'"hint: copy it into a dos container with 'dos migrate <legacy-dir> <new-dir>'"
 }
 
 @test "other commands refuse a legacy container" {
 	make_legacy legacy
 	run -128 --separate-stderr dos --dir=legacy cat-object -e "$EMPTY_OID"
-	[ "$stderr" = "dos-cat-object: fatal: not a dos container: 'legacy'" ]
+	[ "${stderr_lines[0]}" = "dos-cat-object: fatal: 'legacy' is a legacy disk-objectstore container" ]
 	run -128 --separate-stderr dos -d legacy hash-object -w /dev/null
 	[ "$output" = "" ]
-	[ "$stderr" = "dos-hash-object: fatal: not a dos container: 'legacy'" ]
+	[ "${stderr_lines[0]}" = "dos-hash-object: fatal: 'legacy' is a legacy disk-objectstore container" ]
 	[ -z "$(find legacy/loose legacy/sandbox -mindepth 1)" ]
 }
 
@@ -343,29 +343,29 @@ init_refuses() {
 	for dir in empty nonexistent file "$BATS_TEST_TMPDIR/empty"; do
 		run -128 --separate-stderr dos cat-object --dir="$dir" -e "$EMPTY_OID"
 		[ "$output" = "" ]
-		[ "$stderr" = "dos-cat-object: fatal: not a dos container: '$dir'" ]
+		[ "${stderr_lines[0]}" = "dos-cat-object: fatal: not a dos container: '$dir'" ]
 		DOS_DIR="$dir" run -128 --separate-stderr dos cat-object --batch-check </dev/null
-		[ "$stderr" = "dos-cat-object: fatal: not a dos container: '$dir'" ]
+		[ "${stderr_lines[0]}" = "dos-cat-object: fatal: not a dos container: '$dir'" ]
 		DOS_DIR="$dir" run -128 --separate-stderr dos hash-object -w file
 		[ "$output" = "" ]
-		[ "$stderr" = "dos-hash-object: fatal: not a dos container: '$dir'" ]
+		[ "${stderr_lines[0]}" = "dos-hash-object: fatal: not a dos container: '$dir'" ]
 	done
 	unset DOS_DIR
 	cd empty
 	run -128 --separate-stderr dos cat-object "$EMPTY_OID"
-	[ "$stderr" = "dos-cat-object: fatal: not a dos container: '.'" ]
+	[ "${stderr_lines[0]}" = "dos-cat-object: fatal: not a dos container: '.'" ]
 	[ -z "$(ls -A)" ]
 }
 
 @test "a directory with the layout but no config.json is not a container" {
 	mkdir -p d/loose d/packs d/sandbox
 	run -128 --separate-stderr dos --dir=d cat-object -e "$EMPTY_OID"
-	[ "$stderr" = "dos-cat-object: fatal: not a dos container: 'd'" ]
+	[ "${stderr_lines[0]}" = "dos-cat-object: fatal: not a dos container: 'd'" ]
 }
 
 @test "a container missing a layout directory is not a container" {
 	dos init -q c
 	rmdir c/sandbox
 	run -128 --separate-stderr dos --dir=c hash-object -w /dev/null
-	[ "$stderr" = "dos-hash-object: fatal: not a dos container: 'c'" ]
+	[ "${stderr_lines[0]}" = "dos-hash-object: fatal: not a dos container: 'c'" ]
 }

@@ -217,7 +217,7 @@ usage: dos ls [--loose | --packed] [-l] [-z] [--unordered]" ]
 	mkdir notastore
 	run -128 --separate-stderr dos ls --dir=notastore
 	[ "$output" = "" ]
-	[ "$stderr" = "dos-ls: fatal: not a dos container: 'notastore'" ]
+	[ "${stderr_lines[0]}" = "dos-ls: fatal: not a dos container: 'notastore'" ]
 }
 
 @test "the usage matches the man page synopsis" {

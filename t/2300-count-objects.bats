@@ -221,7 +221,7 @@ usage: dos count-objects [-v] [-H | --human-readable]" ]
 	mkdir notastore
 	run -128 --separate-stderr dos count-objects --dir=notastore
 	[ "$output" = "" ]
-	[ "$stderr" = "dos-count-objects: fatal: not a dos container: 'notastore'" ]
+	[ "${stderr_lines[0]}" = "dos-count-objects: fatal: not a dos container: 'notastore'" ]
 }
 
 @test "status: the configuration, then the count-objects -v -H block" {
@@ -305,7 +305,7 @@ usage: dos status [--json]" ]
 	mkdir notastore
 	run -128 --separate-stderr dos status --dir=notastore
 	[ "$output" = "" ]
-	[ "$stderr" = "dos-status: fatal: not a dos container: 'notastore'" ]
+	[ "${stderr_lines[0]}" = "dos-status: fatal: not a dos container: 'notastore'" ]
 	run -128 --separate-stderr dos status --json --dir=notastore
 	[ "$output" = "" ]
 }

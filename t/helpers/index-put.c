@@ -39,7 +39,9 @@ main(int argc, char **argv)
 		    "       index-put <container> --pack-length <pack> <length>\n");
 		return 2;
 	}
-	if ((rc = dos_store_open(&st, argv[1], DOS_OPEN_WRITE)) < 0 ||
+	/* It makes the index of packs written by hand. */
+	if ((rc = dos_store_open(&st, argv[1],
+	    DOS_OPEN_WRITE | DOS_OPEN_LOST_INDEX)) < 0 ||
 	    (rc = dos_store_index(&st, 1, &ix)) < 0 ||
 	    (rc = dos_index_begin(ix)) < 0)
 		goto fail;
