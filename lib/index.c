@@ -73,8 +73,11 @@
 #define READER_LOCKS 4096
 #define INDEX_LOCKS (DOS_INDEX_TXN_RECORDS * LOCKS_PER_RECORD + READER_LOCKS)
 #define INDEX_LOCKERS 1000
-/* Buckets of the lock objects' hash table, made with the region. */
-#define INDEX_LOCK_BUCKETS 16384
+/*
+ * Buckets of the lock objects' hash table, written with the region: a
+ * batch's 5,000 locks in chains of one or two.
+ */
+#define INDEX_LOCK_BUCKETS 4096
 #define RECORD_SIZE 32
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
