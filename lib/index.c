@@ -131,6 +131,16 @@ dos_index_last_error(void)
 }
 
 /*
+ * Each operation starts with no message, so that the first one is its
+ * own (opening the environment again, for a retry, clears it too).
+ */
+static void
+forget_error(void)
+{
+	last_db_error[0] = '\0';
+}
+
+/*
  * Whether Berkeley DB gave up in this process (the first message since
  * last_db_error was cleared says why), rather than after another one died
  * and recovery ran, which this notice is all it says about.
@@ -341,7 +351,7 @@ open_env(struct dos_index *ix)
 	 * page that has no block (reserve_regions covers their growth).
 	 */
 	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
-	last_db_error[0] = '\0';
+	forget_error();
 	ret = ix->env->open(ix->env, ix->home, flags, 0666);
 	if (ret != 0) {
 		ix->env->close(ix->env, 0);
@@ -674,6 +684,7 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 		return DOS_ENOTFOUND;
 	if (ix->txn != NULL || ix->env == NULL)
 		flags = 0;
+	forget_error();
 	for (tries = 1; ; tries++) {
 		/* With a key comparison set, a get may return the key too. */
 		memcpy(id, oid->hash, sizeof id);
@@ -867,6 +878,7 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 	}
 	if ((buf = malloc(BULK_BYTES)) == NULL)
 		return DOS_ENOMEM;
+	forget_error();
 	for (tries = 1; ; tries++) {
 		rc = get_sorted_pass(ix, oids, n, entries, found, buf);
 		if (!read_again(ix, &rc, tries))
@@ -890,8 +902,7 @@ dos_index_begin(struct dos_index *ix)
 
 	if (!ix->writable || ix->env == NULL || ix->txn != NULL)
 		return DOS_EINVAL;
-	/* What goes wrong from here on is this transaction's (failed_here). */
-	last_db_error[0] = '\0';
+	forget_error();
 	ix->txn_records = 0;
 	ret = ix->env->txn_begin(ix->env, NULL, &ix->txn, 0);
 	if (ret == DB_RUNRECOVERY && dos_index_reopen(ix) == 0)
@@ -985,6 +996,7 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 	val.data = v;
 	val.ulen = sizeof v;
 	val.flags = DB_DBT_USERMEM;
+	forget_error();
 	for (tries = 1; (ret = ix->packs->get(ix->packs, ix->txn, &key, &val,
 	    0)) != 0; tries++) {
 		rc = db_error(ret);
@@ -1104,6 +1116,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		free(items);
 		return DOS_ENOMEM;
 	}
+	forget_error();
 	while (!done) {
 		rc = walk_chunk(ix, start, skip, items, &nr, buf);
 		if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && ++tries < GET_TRIES) {
