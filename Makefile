@@ -154,6 +154,12 @@ bench: deps
 	$(MAKE) all
 	bench/run $(BUILD)
 
+# The generator of a legacy container of millions of small objects, for
+# measuring dos at scale (issue 14); not built by all.
+$(BUILD)/bench/mklegacy-scale: bench/mklegacy-scale.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lsqlite3 -lcrypto -lm
+
 # Every stress part in t/stress/ (crash, power loss, ...), about ten
 # minutes in all (STRESS_SECONDS per part), then a summary table.
 stress: deps

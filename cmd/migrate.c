@@ -46,10 +46,9 @@ static const struct option migrate_options[] = {
 /*
  * Objects are made durable in batches of this many objects or bytes, as
  * dos pack does; an interrupted run loses at most one batch of work.  A
- * batch of this size fits the index's lock table in an index of a million
- * objects (a larger one is committed in parts, see lib/pack.c).
+ * batch is one index transaction, which holds at most this many records.
  */
-#define BATCH_OBJECTS 4096
+#define BATCH_OBJECTS DOS_INDEX_TXN_RECORDS
 #define BATCH_BYTES (64ULL << 20)
 
 /* Keys the final check looks up in one pass over the index. */

@@ -30,8 +30,8 @@ static const struct option rm_options[] = {
 	{ NULL, 0, NULL, 0 }
 };
 
-/* Removals are made durable in batches of this many objects. */
-#define BATCH_OBJECTS 4096
+/* Removals are made durable in batches of one index transaction. */
+#define BATCH_OBJECTS DOS_INDEX_TXN_RECORDS
 
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_pack_writer *writer;

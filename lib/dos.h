@@ -474,7 +474,13 @@ int dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
  */
 int dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
     size_t n, struct dos_index_entry *entries, unsigned char *found);
-/* Writes happen inside one transaction: begin, put/del..., commit. */
+/*
+ * Writes happen inside one transaction: begin, put/del..., commit.  A
+ * transaction puts or deletes at most DOS_INDEX_TXN_RECORDS records (the
+ * index's lock table is sized for that many, see lib/index.c): writers
+ * commit their batches at that size; one more is refused (DOS_EINDEX).
+ */
+#define DOS_INDEX_TXN_RECORDS 4096
 int dos_index_begin(struct dos_index *ix);
 int dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
     const struct dos_index_entry *e);

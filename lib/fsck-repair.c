@@ -15,7 +15,6 @@
 
 #include "fsck-int.h"
 
-#define INDEX_TXN_RECORDS 4096	/* records per transaction of a rebuild */
 
 /* ---- repair ---- */
 
@@ -96,17 +95,21 @@ repair_loose_area(struct repair *rp)
 	return rc;
 }
 
+/* Room in a transaction for one more record: a full one is committed. */
 static int
 index_txn(struct repair *rp)
 {
 	int rc;
 
+	if (rp->txn_nr == DOS_INDEX_TXN_RECORDS) {
+		rp->txn_nr = 0;
+		if ((rc = dos_index_commit(rp->ix)) < 0)
+			return rc;
+	}
 	if (rp->txn_nr == 0 && (rc = dos_index_begin(rp->ix)) < 0)
 		return rc;
-	if (++rp->txn_nr < INDEX_TXN_RECORDS)
-		return 0;
-	rp->txn_nr = 0;
-	return dos_index_commit(rp->ix);
+	rp->txn_nr++;
+	return 0;
 }
 
 static int

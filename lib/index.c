@@ -39,6 +39,45 @@
  * blocks in full (Berkeley DB maps it at 1.3 times this size).
  */
 #define INDEX_CACHE_BYTES (16U << 20)
+/*
+ * The lock table is sized from what one transaction can lock, because
+ * running out inside Berkeley DB is not an error it survives.  At 10^7
+ * objects a batch of 4,096 records held 5,100 locks against a table of
+ * Berkeley DB's default size (1,000 locks, objects and lockers, grown
+ * into whatever the region had left): a lock refused in the middle of a
+ * page split left the page latched, so the abort that followed
+ * deadlocked on it and panicked the environment (reported as a recovery
+ * by another process), or a checkpoint waited for the page forever; and
+ * once locks had taken the whole region, the next transaction's locker
+ * could not be allocated, which Berkeley DB 5.3 does not check (SIGSEGV
+ * in __lock_getlocker_int).
+ *
+ * Berkeley DB write-locks every page a transaction changes until it
+ * ends.  A record put or deleted changes its leaf; a full leaf splits,
+ * locking the new page, the parent and the right sibling too, and a full
+ * parent splits in turn, up to the root: at most 1 + 3 * depth pages a
+ * record, plus the metadata page once (for new pages).  With pages at
+ * least half full (27 records a leaf, 44 keys an internal page), the
+ * tree has at most INDEX_MAX_DEPTH levels above its leaves up to 10^9
+ * objects.  So a transaction of DOS_INDEX_TXN_RECORDS records always
+ * fits, whatever the index size; measured, records lock 1.25 pages each
+ * at 10^7, so a dozen writers' typical transactions fit at once too.
+ * Readers hold a few locks per cursor, and lockers (one per handle,
+ * cursor and transaction) are allocated when the region is made, so
+ * that a transaction never has to find room for one.  The table's
+ * memory is mapped, not written: the region file is reserved in full
+ * (reserve_regions), and only the locks in use are touched.
+ */
+#define INDEX_MAX_DEPTH 5
+#define LOCKS_PER_RECORD (1 + 3 * INDEX_MAX_DEPTH)
+#define READER_LOCKS 4096
+#define INDEX_LOCKS (DOS_INDEX_TXN_RECORDS * LOCKS_PER_RECORD + READER_LOCKS)
+#define INDEX_LOCKERS 1000
+/*
+ * Buckets of the lock objects' hash table, written with the region: a
+ * batch's 5,000 locks in chains of one or two.
+ */
+#define INDEX_LOCK_BUCKETS 4096
 #define RECORD_SIZE 32
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
@@ -54,6 +93,7 @@ struct dos_index {
 	DB_ENV *env;		/* NULL when opened read-only without it */
 	DB *objects, *packs;
 	DB_TXN *txn;
+	size_t txn_records;	/* records put or deleted by txn */
 	char *home;
 	int dirfd;		/* the container's, borrowed */
 	int writable;
@@ -90,6 +130,28 @@ dos_index_last_error(void)
 	return last_db_error;
 }
 
+/*
+ * Each operation starts with no message, so that the first one is its
+ * own (opening the environment again, for a retry, clears it too).
+ */
+static void
+forget_error(void)
+{
+	last_db_error[0] = '\0';
+}
+
+/*
+ * Whether Berkeley DB gave up in this process (the first message since
+ * last_db_error was cleared says why), rather than after another one died
+ * and recovery ran, which this notice is all it says about.
+ */
+static int
+failed_here(void)
+{
+	return last_db_error[0] != '\0' && strstr(last_db_error,
+	    "PANIC: fatal region error detected") == NULL;
+}
+
 /* Berkeley DB returns errno values or its own negative codes. */
 static int
 db_error(int ret)
@@ -98,12 +160,15 @@ db_error(int ret)
 		return 0;
 	if (ret == DB_NOTFOUND || ret == DB_KEYEMPTY)
 		return DOS_ENOTFOUND;
+	/* Out of room in the environment: it says which table. */
+	if (ret == ENOMEM && failed_here())
+		return DOS_EINDEX;
 	if (ret > 0) {
 		errno = ret;
 		return DOS_EIO;
 	}
 	if (ret == DB_RUNRECOVERY)
-		return DOS_ERECOVER;
+		return failed_here() ? DOS_EINDEX : DOS_ERECOVER;
 	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
 		return DOS_EBUSY;
 	snprintf(last_db_error, sizeof last_db_error, "%s", db_strerror(ret));
@@ -229,17 +294,49 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
 	return 0;
 }
 
+/*
+ * INDEX_LOCKS, or DOS_INDEX_LOCKS when set (documented in dos(7)): the
+ * tests make a lock table too small for a transaction with it.
+ */
+static u_int32_t
+lock_table_size(void)
+{
+	const char *env = getenv("DOS_INDEX_LOCKS");
+	unsigned long n;
+	char *end;
+
+	if (env == NULL || *env == '\0')
+		return INDEX_LOCKS;
+	errno = 0;
+	n = strtoul(env, &end, 10);
+	if (*end != '\0' || errno != 0 || n == 0 || n > UINT32_MAX)
+		return 0;
+	return (u_int32_t)n;
+}
+
 static int
 open_env(struct dos_index *ix)
 {
 	u_int32_t flags = DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK |
 	    DB_INIT_LOG | DB_INIT_TXN | DB_REGISTER | DB_RECOVER | DB_THREAD;
+	u_int32_t locks = lock_table_size();
 	int ret;
 
+	if (locks == 0) {
+		snprintf(last_db_error, sizeof last_db_error,
+		    "DOS_INDEX_LOCKS is not a positive number of locks");
+		return DOS_EINDEX;
+	}
 	if ((ret = db_env_create(&ix->env, 0)) != 0)
 		return db_error(ret);
 	ix->env->set_errcall(ix->env, remember_error);
 	ix->env->set_cachesize(ix->env, 0, INDEX_CACHE_BYTES, 1);
+	/* Sizes for a region this process creates (see INDEX_LOCKS). */
+	ix->env->set_lk_max_locks(ix->env, locks);
+	ix->env->set_lk_max_objects(ix->env, locks);
+	ix->env->set_lk_tablesize(ix->env, INDEX_LOCK_BUCKETS);
+	ix->env->set_lk_max_lockers(ix->env, INDEX_LOCKERS);
+	ix->env->set_memory_init(ix->env, DB_MEM_LOCKER, INDEX_LOCKERS);
 	ix->env->log_set_config(ix->env, DB_LOG_AUTO_REMOVE, 1);
 	ix->env->set_lk_detect(ix->env, DB_LOCK_DEFAULT);
 	/*
@@ -254,7 +351,7 @@ open_env(struct dos_index *ix)
 	 * page that has no block (reserve_regions covers their growth).
 	 */
 	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
-	last_db_error[0] = '\0';
+	forget_error();
 	ret = ix->env->open(ix->env, ix->home, flags, 0666);
 	if (ret != 0) {
 		ix->env->close(ix->env, 0);
@@ -587,6 +684,7 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 		return DOS_ENOTFOUND;
 	if (ix->txn != NULL || ix->env == NULL)
 		flags = 0;
+	forget_error();
 	for (tries = 1; ; tries++) {
 		/* With a key comparison set, a get may return the key too. */
 		memcpy(id, oid->hash, sizeof id);
@@ -780,6 +878,7 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 	}
 	if ((buf = malloc(BULK_BYTES)) == NULL)
 		return DOS_ENOMEM;
+	forget_error();
 	for (tries = 1; ; tries++) {
 		rc = get_sorted_pass(ix, oids, n, entries, found, buf);
 		if (!read_again(ix, &rc, tries))
@@ -803,10 +902,26 @@ dos_index_begin(struct dos_index *ix)
 
 	if (!ix->writable || ix->env == NULL || ix->txn != NULL)
 		return DOS_EINVAL;
+	forget_error();
+	ix->txn_records = 0;
 	ret = ix->env->txn_begin(ix->env, NULL, &ix->txn, 0);
 	if (ret == DB_RUNRECOVERY && dos_index_reopen(ix) == 0)
 		ret = ix->env->txn_begin(ix->env, NULL, &ix->txn, 0);
 	return ret == 0 ? 0 : db_error(ret);
+}
+
+/* One more record for the transaction, within what the lock table holds. */
+static int
+count_record(struct dos_index *ix)
+{
+	if (ix->txn_records == DOS_INDEX_TXN_RECORDS) {
+		snprintf(last_db_error, sizeof last_db_error,
+		    "more than %d records in one index transaction",
+		    DOS_INDEX_TXN_RECORDS);
+		return DOS_EINDEX;
+	}
+	ix->txn_records++;
+	return 0;
 }
 
 int
@@ -815,7 +930,10 @@ dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
 {
 	unsigned char rec[RECORD_SIZE];
 	DBT key, val;
+	int rc;
 
+	if ((rc = count_record(ix)) < 0)
+		return rc;
 	encode_entry(rec, e);
 	memset(&key, 0, sizeof key);
 	memset(&val, 0, sizeof val);
@@ -830,7 +948,10 @@ int
 dos_index_del(struct dos_index *ix, const struct dos_oid *oid)
 {
 	DBT key;
+	int rc;
 
+	if ((rc = count_record(ix)) < 0)
+		return rc;
 	memset(&key, 0, sizeof key);
 	key.data = (void *)(uintptr_t)oid->hash;
 	key.size = DOS_RAWSZ;
@@ -875,6 +996,7 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 	val.data = v;
 	val.ulen = sizeof v;
 	val.flags = DB_DBT_USERMEM;
+	forget_error();
 	for (tries = 1; (ret = ix->packs->get(ix->packs, ix->txn, &key, &val,
 	    0)) != 0; tries++) {
 		rc = db_error(ret);
@@ -994,6 +1116,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		free(items);
 		return DOS_ENOMEM;
 	}
+	forget_error();
 	while (!done) {
 		rc = walk_chunk(ix, start, skip, items, &nr, buf);
 		if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && ++tries < GET_TRIES) {

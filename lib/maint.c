@@ -19,7 +19,7 @@
 #include "dos.h"
 
 /* A batch is made durable (and its loose files removed) at these sizes. */
-#define BATCH_OBJECTS 4096
+#define BATCH_OBJECTS DOS_INDEX_TXN_RECORDS
 #define BATCH_BYTES (64ULL << 20)
 /* A temp file whose writer is alive is still left alone for this long. */
 #define STALE_TEMP_SECONDS (24 * 60 * 60)

@@ -1162,26 +1162,21 @@ dos_pack_writer_pack(const struct dos_pack_writer *w)
 }
 
 /*
- * One transaction: records [from, to) of the batch, and the pack's new
- * length if first.  Berkeley DB locks every page that a transaction
- * changes until it ends, and its lock table is sized when the environment
- * is created: in an index of a million objects, a batch of 6,000 changes
- * more pages than it has locks for, and gets ENOMEM.  Such a batch goes
- * in halves instead, each record pointing at durable data.  The length
- * goes with the first half: should the process die before the second,
- * it leaves entries without records (fsck reports them unindexed, and
- * --repair indexes them), where records past a committed length would
- * point at bytes the next writer cuts off.
+ * One transaction: the batch's records and the pack's new length.  The
+ * index's lock table holds what a transaction of DOS_INDEX_TXN_RECORDS
+ * records can lock, whatever the index size: writers commit their
+ * batches at that size, so one never has to be split (a process killed
+ * between two parts would leave entries without records).
  */
 static int
-commit_records(struct dos_pack_writer *w, size_t from, size_t to, int first)
+commit_records(struct dos_pack_writer *w)
 {
-	size_t i, mid;
-	int rc, locks_full;
+	size_t i;
+	int rc;
 
 	if ((rc = dos_index_begin(w->ix)) < 0)
 		return rc;
-	for (i = from; i < to; i++) {
+	for (i = 0; i < w->nr; i++) {
 		if (w->recs[i].tombstone) {
 			rc = dos_index_del(w->ix, &w->recs[i].oid);
 			if (rc == DOS_ENOTFOUND)
@@ -1193,20 +1188,13 @@ commit_records(struct dos_pack_writer *w, size_t from, size_t to, int first)
 		if (rc < 0)
 			goto fail;
 	}
-	if ((first &&
-	    (rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0) ||
+	if ((rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
 	return 0;
 fail:
-	locks_full = rc == DOS_EIO && errno == ENOMEM;
 	dos_index_abort(w->ix);
-	if (!locks_full || to - from < 2)
-		return rc;
-	mid = from + (to - from) / 2;
-	if ((rc = commit_records(w, from, mid, first)) < 0)
-		return rc;
-	return commit_records(w, mid, to, 0);
+	return rc;
 }
 
 #define COMMIT_TRIES 5
@@ -1229,7 +1217,7 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 	 * data is safe, so the transaction is simply tried again.
 	 */
 	for (tries = 1; ; tries++) {
-		rc = commit_records(w, 0, w->nr, 1);
+		rc = commit_records(w);
 		if (rc == 0 || tries == COMMIT_TRIES ||
 		    (rc != DOS_ERECOVER && rc != DOS_EBUSY))
 			break;

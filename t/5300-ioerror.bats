@@ -39,26 +39,46 @@ SAMPLE=5
 	run -1 dos cat-object -e "$ABC_OID"
 }
 
-@test "a batch with more changes than the index has locks for goes in halves" {
-	for i in 1 2 3 4 5; do echo "object $i" >f$i; done
-	dos init -q probe
-	DOS_DIR=probe dos hash-object -w f* >/dev/null
-	DOS_DIR=probe DOS_FAULT_LOG=points dos pack -q
-	# The commit of the batch (the first one records the new pack).
-	n=$(grep ' before index-commit$' points | sed -n '2s/ .*//p')
-	dos hash-object -w f* >ids
-	sort -o ids ids
-	run -0 --separate-stderr env DOS_FAULT=enomem:$n DOS_FAULT_LOG=log dos pack -q
+@test "a batch that outgrows the index's lock table fails naming it, and changes nothing" {
+	# DOS_INDEX_LOCKS=100 makes a table that one batch of 4,000 new
+	# objects outgrows (Berkeley DB keeps at least 100 locks).
+	mkdir files
+	for i in $(seq 1 4000); do echo "object $i" >files/$i; done
+	printf 'files/%s\n' $(seq 1 4000) | dos hash-object -w --stdin-paths >/dev/null
+	run -128 --separate-stderr env DOS_INDEX_LOCKS=100 dos pack -q
 	[ "$output" = "" ]
-	[ "$stderr" = "" ]
-	# The batch failed whole, then its halves went in: 2 and 3 records.
-	[ "$(grep -c ' before index-commit$' log)" -eq 4 ]
-	run -0 --separate-stderr dos ls --loose
-	[ "$output" = "" ]
+	[ "$stderr" = "dos-pack: fatal: unable to pack '$DOS_DIR': BDB2055 Lock table is out of available lock entries" ]
+	# Nothing was committed, the environment needs no recovery, and the
+	# same table gives the same answer (no crash, no "recovered" retry).
 	run -0 --separate-stderr dos ls --packed
-	[ "$output" = "$(cat ids)" ]
+	[ "$output" = "" ]
+	run -0 --separate-stderr dos ls --loose
+	[ "${#lines[@]}" -eq 4000 ]
+	run -128 --separate-stderr dos pack -q
+	[ "$stderr" = "dos-pack: fatal: unable to pack '$DOS_DIR': BDB2055 Lock table is out of available lock entries" ]
+	run -0 dos hash-object files/7
+	run -0 dos cat-object "$output"
+	[ "$output" = "object 7" ]
+}
+
+@test "a batch of the largest size fits the lock table made for it" {
+	mkdir files
+	for i in $(seq 1 4096); do echo "object $i" >files/$i; done
+	printf 'files/%s\n' $(seq 1 4096) | dos hash-object -w --stdin-paths >/dev/null
+	DOS_FAULT_LOG=log dos pack -q
+	# One transaction for the new pack, one for the batch.
+	[ "$(grep -c ' before index-commit$' log)" -eq 2 ]
+	run -0 --separate-stderr dos ls --packed
+	[ "${#lines[@]}" -eq 4096 ]
 	run -0 dos fsck -q
 	[ "$output" = "" ]
+}
+
+@test "DOS_INDEX_LOCKS that is not a number of locks is refused" {
+	printf abc >abc
+	dos hash-object -w abc >/dev/null
+	run -128 --separate-stderr env DOS_INDEX_LOCKS=many dos pack -q
+	[ "$stderr" = "dos-pack: fatal: unable to write to the packs of '$DOS_DIR': DOS_INDEX_LOCKS is not a positive number of locks" ]
 }
 
 @test "a read error of the input is not a write error" {
