@@ -238,31 +238,23 @@ dos_config_read(int dirfd, struct dos_config *cfg)
 	return rc;
 }
 
-int
-dos_config_write(int dirfd, const struct dos_config *cfg)
+/*
+ * root as config.json: indented by two spaces, with a newline, into
+ * config.json.tmp, synced and renamed over config.json, and the
+ * directory synced: a reader sees the old file or the new, never a part.
+ */
+static int
+write_root(int dirfd, json_t *root)
 {
-	char codec[32], *text;
-	json_t *root;
+	char *text;
 	size_t len;
 	int fd, rc, saved;
 	const char *tmp = "config.json.tmp";
 
-	dos_codec_format(cfg, codec, sizeof codec);
-	root = json_pack("{s:i, s:i, s:I, s:s, s:s, s:s, s:i}",
-	    "container_version", cfg->version,
-	    "loose_prefix_len", cfg->loose_prefix_len,
-	    "pack_size_target", (json_int_t)cfg->pack_size_target,
-	    "hash_type", "sha256",
-	    "container_id", cfg->id,
-	    "compression_algorithm", codec,
-	    "dos_format", DOS_CONTAINER_VERSION);
-	if (root == NULL)
-		return DOS_ENOMEM;
 	text = json_dumps(root, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-	json_decref(root);
 	if (text == NULL)
 		return DOS_ENOMEM;
-	/* A killed init's file is read-only: it goes first. */
+	/* A killed writer's file is read-only: it goes first. */
 	if (dos_step_unlink("config-tmp-unlink", dirfd, tmp) < 0 &&
 	    errno != ENOENT)
 		fd = -1;
@@ -290,5 +282,133 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 		dos_step_unlink("config-tmp-unlink", dirfd, tmp);
 		errno = saved;
 	}
+	return rc;
+}
+
+int
+dos_config_write(int dirfd, const struct dos_config *cfg)
+{
+	char codec[32];
+	json_t *root;
+	int rc;
+
+	dos_codec_format(cfg, codec, sizeof codec);
+	root = json_pack("{s:i, s:i, s:I, s:s, s:s, s:s, s:i}",
+	    "container_version", cfg->version,
+	    "loose_prefix_len", cfg->loose_prefix_len,
+	    "pack_size_target", (json_int_t)cfg->pack_size_target,
+	    "hash_type", "sha256",
+	    "container_id", cfg->id,
+	    "compression_algorithm", codec,
+	    "dos_format", DOS_CONTAINER_VERSION);
+	if (root == NULL)
+		return DOS_ENOMEM;
+	rc = write_root(dirfd, root);
+	json_decref(root);
+	return rc;
+}
+
+/*
+ * In the order of config.json.  container_version is not one: dos writes
+ * it for the legacy format and never reads it.
+ */
+const struct dos_setting dos_settings[] = {
+	{ "loose_prefix_len", DOS_SETTING_PREFIX_LEN,
+	    "the loose objects already stored are found by it" },
+	{ "pack_size_target", DOS_SETTING_PACK_SIZE, NULL },
+	{ "hash_type", DOS_SETTING_HASH,
+	    "object ids are SHA-256, the only hash dos knows" },
+	{ "container_id", DOS_SETTING_ID,
+	    "it names the container for its whole life" },
+	{ "compression_algorithm", DOS_SETTING_COMPRESSION, NULL },
+	{ "dos_format", DOS_SETTING_FORMAT,
+	    "it is the format of the container's layout" },
+	{ NULL, 0, NULL }
+};
+
+const struct dos_setting *
+dos_setting_find(const char *key)
+{
+	const struct dos_setting *s;
+
+	for (s = dos_settings; s->key != NULL; s++)
+		if (strcmp(s->key, key) == 0)
+			return s;
+	return NULL;
+}
+
+void
+dos_setting_format(const struct dos_setting *s, const struct dos_config *cfg,
+    char *buf, size_t size)
+{
+	switch (s->which) {
+	case DOS_SETTING_PREFIX_LEN:
+		snprintf(buf, size, "%d", cfg->loose_prefix_len);
+		break;
+	case DOS_SETTING_PACK_SIZE:
+		snprintf(buf, size, "%llu",
+		    (unsigned long long)cfg->pack_size_target);
+		break;
+	case DOS_SETTING_HASH:
+		snprintf(buf, size, "sha256");
+		break;
+	case DOS_SETTING_ID:
+		snprintf(buf, size, "%s", cfg->id);
+		break;
+	case DOS_SETTING_COMPRESSION:
+		dos_codec_format(cfg, buf, size);
+		break;
+	case DOS_SETTING_FORMAT:
+		snprintf(buf, size, "%d", cfg->version);
+		break;
+	}
+}
+
+int
+dos_setting_parse(const struct dos_setting *s, const char *value,
+    struct dos_config *cfg)
+{
+	uint64_t size;
+
+	switch (s->which) {
+	case DOS_SETTING_PACK_SIZE:
+		/* config.json holds it as a signed JSON integer. */
+		if (dos_parse_size(value, &size) < 0 || size == 0 ||
+		    size > INT64_MAX)
+			return DOS_EINVAL;
+		cfg->pack_size_target = size;
+		return 0;
+	case DOS_SETTING_COMPRESSION:
+		return dos_codec_parse(value, &cfg->codec, &cfg->level);
+	default:
+		return DOS_EINVAL;
+	}
+}
+
+int
+dos_config_set(int dirfd, const struct dos_setting *s,
+    const struct dos_config *cfg)
+{
+	struct dos_config now;
+	char buf[32];
+	json_t *root, *v;
+	int rc;
+
+	if (s->fixed != NULL)
+		return DOS_EINVAL;
+	if ((rc = dos_config_json(dirfd, &root)) < 0)
+		return rc;
+	/* What is written back must have been valid: nothing else changes. */
+	if ((rc = parse_config(root, &now)) == 0) {
+		if (s->which == DOS_SETTING_PACK_SIZE) {
+			v = json_integer((json_int_t)cfg->pack_size_target);
+		} else {
+			dos_codec_format(cfg, buf, sizeof buf);
+			v = json_string(buf);
+		}
+		rc = json_object_set_new(root, s->key, v) < 0 ? DOS_ENOMEM :
+		    write_root(dirfd, root);
+	}
+	json_decref(root);
 	return rc;
 }

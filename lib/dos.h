@@ -167,6 +167,45 @@ int dos_config_read(int dirfd, struct dos_config *cfg);
 /* Write dirfd/config.json atomically and durably. */
 int dos_config_write(int dirfd, const struct dos_config *cfg);
 
+/*
+ * The settings of config.json by name, for dos config: the members dos
+ * reads, in the order of the file.  fixed says why one cannot change
+ * after the container was created; it is NULL for those that can.
+ */
+enum dos_setting_which {
+	DOS_SETTING_PREFIX_LEN,
+	DOS_SETTING_PACK_SIZE,
+	DOS_SETTING_HASH,
+	DOS_SETTING_ID,
+	DOS_SETTING_COMPRESSION,
+	DOS_SETTING_FORMAT,
+};
+struct dos_setting {
+	const char *key;		/* "compression_algorithm" */
+	enum dos_setting_which which;
+	const char *fixed;
+};
+extern const struct dos_setting dos_settings[];	/* ends at a NULL key */
+/* The setting called key, or NULL. */
+const struct dos_setting *dos_setting_find(const char *key);
+/* Its value in cfg, as dos writes it ("zstd:19", "4294967296"). */
+void dos_setting_format(const struct dos_setting *s,
+    const struct dos_config *cfg, char *buf, size_t size);
+/*
+ * Put value, spelt as dos init takes it ("zlib+6", "64m"), into cfg;
+ * DOS_EINVAL when it is not valid for s, or s is fixed.
+ */
+int dos_setting_parse(const struct dos_setting *s, const char *value,
+    struct dos_config *cfg);
+/*
+ * Give s, which must not be fixed, its value in cfg in dirfd/config.json:
+ * the file is read and checked again and written as dos_config_write()
+ * does, with every other member kept as it was (unknown ones too).  The
+ * caller holds packs/lock, so that no other change runs meanwhile.
+ */
+int dos_config_set(int dirfd, const struct dos_setting *s,
+    const struct dos_config *cfg);
+
 /* ---- lib/codec.c: per-object compression ----------------------------- */
 
 /* Receives output of a streaming codec. */
