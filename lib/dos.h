@@ -1054,17 +1054,17 @@ int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
 
 /*
  * The leftovers of sandbox/, the temp files nobody will finish: fn is
- * called with each (until it returns non-zero, which is returned) and
- * why it is one: its writer died (its name says which process made it:
- * pid), or it is older than a day.  gc removes them and fsck reports them.
- * DOS_EIO if sandbox/ cannot be read.
+ * called with each (until it returns non-zero, which is returned), its
+ * size and why it is one: its writer died (its name says which process
+ * made it: pid), or it is older than a day.  gc removes them and fsck
+ * reports them.  DOS_EIO if sandbox/ cannot be read.
  */
 enum dos_temp_stale {
 	DOS_TEMP_LIVE,
 	DOS_TEMP_ORPHAN,	/* process pid is gone */
 	DOS_TEMP_OLD,
 };
-typedef int dos_stale_temp_fn(void *data, const char *name,
+typedef int dos_stale_temp_fn(void *data, const char *name, uint64_t size,
     enum dos_temp_stale why, long pid);
 int dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
     void *data);
@@ -1134,13 +1134,16 @@ void dos_count_fields(const struct dos_counts *c,
 /*
  * The classes of problems, one bit each; dos fsck exits with the OR of
  * the classes it found (below 64, so 128 still means it could not run).
+ * The leftovers of an interrupted writer that the next writer or dos gc
+ * cleans (its temp files, the torn tail or unfinished creation of the
+ * newest pack) are no problem: they are notices, of no class.
  */
 enum dos_fsck_class {
 	DOS_FSCK_OBJECT = 1,	/* a damaged copy of an object */
 	DOS_FSCK_MISSING = 2,	/* data gone: missing pack, lost object */
 	DOS_FSCK_PACK = 4,	/* pack structure: garbage, torn tail */
 	DOS_FSCK_INDEX = 8,	/* the index database */
-	DOS_FSCK_LOOSE = 16,	/* the loose area: stray names, stale temps */
+	DOS_FSCK_LOOSE = 16,	/* the loose area: stray names */
 	DOS_FSCK_LAYOUT = 32,	/* config.json and the container layout */
 };
 
@@ -1156,12 +1159,13 @@ enum dos_fsck_flags {
 	DOS_FSCK_REPAIR = 1 << 1,
 };
 
-/* One problem, or with --repair one thing done about one. */
+/* One problem or notice, or with --repair one thing done about one. */
 struct dos_fsck_finding {
 	const char *kind;	/* "crc-mismatch" */
-	unsigned cls;		/* its DOS_FSCK_* class; 0 for repairs */
+	unsigned cls;		/* its DOS_FSCK_* class; 0: notice or repair */
 	const char *subject;	/* an object id, or a path in the container */
 	const char *detail;	/* where and what, or "" */
+	uint64_t bytes;		/* a notice: the space the leftover holds */
 };
 typedef void dos_fsck_report_fn(const struct dos_fsck_finding *f,
     void *data);
@@ -1184,7 +1188,7 @@ struct dos_fsck_stats {
 	uint64_t loose;		/* loose files */
 	uint64_t packs, entries, bytes;	/* pack files, entries, bytes read */
 	uint64_t garbage_entries, garbage_bytes;	/* reclaimable by repack */
-	uint64_t problems;	/* findings reported */
+	uint64_t problems;	/* findings reported, notices aside */
 };
 
 /*

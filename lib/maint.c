@@ -821,7 +821,8 @@ dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
 			continue;	/* finished meanwhile */
 		why = temp_is_stale(e->d_name, sb.st_mtime, now, &pid);
 		if (why != DOS_TEMP_LIVE)
-			rc = fn(data, e->d_name, why, pid);
+			rc = fn(data, e->d_name, (uint64_t)sb.st_size, why,
+			    pid);
 	}
 	closedir(d);
 	return rc;
@@ -834,7 +835,8 @@ struct clean {
 };
 
 static int
-clean_temp(void *data, const char *name, enum dos_temp_stale why, long pid)
+clean_temp(void *data, const char *name, uint64_t size,
+    enum dos_temp_stale why, long pid)
 {
 	struct clean *c = data;
 
