@@ -244,6 +244,8 @@ cmd_main(int argc, char **argv)
 	o.repaired = repaired;
 	o.progress = progress ? show_progress : NULL;
 	dos_open_or_die(&store, 0);
+	if (!quiet)
+		dos_tell_lock_waits(&store);
 	rc = dos_fsck(&store, &o, &stats);
 	end_progress();
 	if (rc < 0)

@@ -279,6 +279,11 @@ enum dos_open_flags {
 };
 
 struct dos_index;
+/*
+ * Called once when a process is about to wait for packs/lock, before it
+ * blocks, with the holder's pid: the command layer says so on a terminal.
+ */
+typedef void dos_lock_wait_fn(void *data, long holder);
 struct dos_store {
 	char *path;		/* as given (for messages) */
 	int dirfd;		/* the container directory */
@@ -305,9 +310,11 @@ struct dos_store {
 	pthread_mutex_t spare_decs_lock;
 	struct dos_decompressor **spare_decs;
 	size_t spare_decs_nr, spare_decs_alloc;
+	dos_lock_wait_fn *lock_wait;	/* may be NULL */
+	void *lock_wait_data;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
-	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -320,6 +327,9 @@ void dos_store_release(struct dos_store *st);
 /* The path the container was opened with (for messages). */
 const char *dos_store_path(const struct dos_store *st);
 const struct dos_config *dos_store_config(const struct dos_store *st);
+/* Have fn called before this process waits for packs/lock. */
+void dos_store_on_lock_wait(struct dos_store *st, dos_lock_wait_fn *fn,
+    void *data);
 /* Whether st holds an open container (between open and release). */
 int dos_store_is_open(const struct dos_store *st);
 /* The container's index, opened (writable if asked) on first use. */
@@ -584,7 +594,8 @@ void dos_pack_scan_seek(struct dos_pack_scan *s, uint64_t offset);
 /*
  * Take packs/lock, the lock of whoever appends to packs or writes the
  * index, and write our pid into it for people to read.  Unless nowait,
- * wait for its holder; with nowait, DOS_EBUSY and *holder its pid.
+ * wait for its holder (telling the store's dos_lock_wait_fn first); with
+ * nowait, DOS_EBUSY and *holder its pid.
  * Whatever the outcome, *lockfd is packs/lock opened (or -1) for the
  * caller to close; closing it releases the lock.
  */
