@@ -58,7 +58,7 @@ set_setting(const struct dos_setting *s, const char *value)
 {
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_config cfg;
-	int lockfd, rc;
+	int rc;
 
 	if (s->fixed != NULL) {
 		error("'%s' cannot be changed: %s", s->key, s->fixed);
@@ -71,16 +71,13 @@ set_setting(const struct dos_setting *s, const char *value)
 		    "invalid %s '%s': a number of bytes above 0, with k, m "
 		    "or g for KiB, MiB or GiB", s->key, value);
 	dos_open_or_die(&store, 0);
-	rc = dos_pack_lock(&store, 0, &lockfd, NULL);
-	if (rc == 0)
-		rc = dos_config_set(store.dirfd, s, &cfg);
+	dos_tell_lock_waits(&store);
+	rc = dos_store_set_config(&store, s, &cfg);
 	if (rc == DOS_EBADCONFIG)
 		die("invalid config.json in '%s'", dos_store_path(&store));
 	if (rc < 0)
 		die("unable to set %s in '%s': %s", s->key,
 		    dos_store_path(&store), dos_strerror(rc));
-	if (lockfd >= 0)
-		close(lockfd);
 	dos_store_release(&store);
 }
 

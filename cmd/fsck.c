@@ -49,6 +49,9 @@ struct tally {
 static struct tally *tallies;
 static size_t ntallies;
 static int quiet, nul, progress_shown;
+/* Temp files of interrupted writers: one notice for them all. */
+static unsigned long stale_temps;
+static uint64_t stale_temp_bytes;
 
 static void
 count_kind(const char *kind)
@@ -75,6 +78,35 @@ end_progress(void)
 	}
 }
 
+/*
+ * A leftover of an interrupted writer, which the next writer or dos gc
+ * cleans: said on stderr unless -q, and no problem.  Only the newest pack
+ * has one (the one the next writer continues).
+ */
+static void
+notice(const struct dos_fsck_finding *f)
+{
+	char size[32];
+
+	if (strcmp(f->kind, "stale-temp") == 0) {
+		stale_temps++;
+		stale_temp_bytes += f->bytes;
+		return;
+	}
+	if (quiet)
+		return;
+	end_progress();
+	dos_human_size(size, sizeof size, f->bytes);
+	if (strcmp(f->kind, "torn-tail") == 0)
+		fprintf(stderr, "dos fsck: notice: a torn tail of an "
+		    "interrupted writer (%s) past the committed length of %s; "
+		    "the next pack writer cuts it off\n", size, f->subject);
+	else
+		fprintf(stderr, "dos fsck: notice: an unfinished pack of an "
+		    "interrupted writer (%s) in %s; the next pack writer takes "
+		    "it over\n", size, f->subject);
+}
+
 static void
 report(const struct dos_fsck_finding *f, void *data)
 {
@@ -82,6 +114,10 @@ report(const struct dos_fsck_finding *f, void *data)
 	const char *subject = f->subject;
 	int rc;
 
+	if (f->cls == 0) {
+		notice(f);
+		return;
+	}
 	end_progress();
 	count_kind(f->kind);
 	/* Paths are C-quoted when they need it, unless records end in NUL. */
@@ -123,7 +159,17 @@ static void
 summary(void)
 {
 	unsigned long total = 0;
+	char size[32];
 	size_t i;
+
+	if (stale_temps > 0) {
+		dos_human_size(size, sizeof size, stale_temp_bytes);
+		fprintf(stderr, "dos fsck: notice: %lu temp file%s of %s (%s) "
+		    "in sandbox/; the next dos gc removes %s\n", stale_temps,
+		    stale_temps == 1 ? "" : "s", stale_temps == 1 ?
+		    "an interrupted writer" : "interrupted writers", size,
+		    stale_temps == 1 ? "it" : "them");
+	}
 
 	for (i = 0; i < ntallies; i++)
 		total += tallies[i].count;
@@ -198,6 +244,8 @@ cmd_main(int argc, char **argv)
 	o.repaired = repaired;
 	o.progress = progress ? show_progress : NULL;
 	dos_open_or_die(&store, DOS_OPEN_LOST_INDEX);
+	if (!quiet)
+		dos_tell_lock_waits(&store);
 	rc = dos_fsck(&store, &o, &stats);
 	end_progress();
 	if (rc < 0)

@@ -57,6 +57,8 @@ cmd_main(int argc, char **argv)
 	dos_no_arguments(argc, gc_usage);
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
+	if (!quiet)
+		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
 	dos_pack_loose_or_die(&store, writer, 0, &maint);
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);

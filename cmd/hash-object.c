@@ -292,6 +292,7 @@ cmd_main(int argc, char **argv)
 	if (write_object)
 		dos_open_or_die(&store, DOS_OPEN_WRITE);
 	if (to_pack) {
+		dos_tell_lock_waits(&store);
 		writer = dos_lock_packs(&store, 0, DOS_COMPRESS_AUTO);
 	} else if (write_object) {
 		if ((rc = dos_loose_batch_new(&store, &batch)) < 0)

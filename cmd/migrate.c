@@ -562,6 +562,8 @@ cmd_main(int argc, char **argv)
 		open_destination(&m, dest, into);
 	else
 		create_destination(&m, dest, abs_source, lg);
+	if (!m.quiet)
+		dos_tell_lock_waits(&m.store);
 	if (!m.dry_run)
 		m.opts.writer = dos_lock_packs(&m.store, 0,
 		    m.opts.keep_compression ? DOS_COMPRESS_NEVER :

@@ -91,6 +91,8 @@ cmd_main(int argc, char **argv)
 	dos_no_arguments(argc, pack_usage);
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
+	if (!quiet)
+		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags, mode);
 	first_pack = dos_pack_writer_pack(writer);
 	if (progress)

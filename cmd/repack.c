@@ -69,6 +69,8 @@ cmd_main(int argc, char **argv)
 	dos_no_arguments(argc, repack_usage);
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
+	if (!quiet)
+		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags,
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
 	dos_repack_or_die(&store, writer, mode, (unsigned)threshold, &maint,

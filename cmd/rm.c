@@ -35,7 +35,7 @@ static const struct option rm_options[] = {
 
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_pack_writer *writer;
-static int dry_run, verbose, ignore_missing, status;
+static int dry_run, verbose, quiet, ignore_missing, status;
 static int record_end = '\n';
 
 /* Objects removed from the index once the batch commits; loose files
@@ -126,9 +126,11 @@ cmd_main(int argc, char **argv)
 			break;
 		case 'q':
 			verbose = 0;
+			quiet = 1;
 			break;
 		case 'v':
 			verbose = 1;
+			quiet = 0;
 			break;
 		case 'z':
 			record_end = '\0';
@@ -156,6 +158,8 @@ cmd_main(int argc, char **argv)
 		dos_usage(rm_usage, "-z needs --stdin");
 
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
+	if (!quiet)
+		dos_tell_lock_waits(&store);
 	if (!dry_run) {
 		writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
 	}

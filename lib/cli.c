@@ -346,19 +346,61 @@ dos_open_or_die(struct dos_store *st, unsigned flags)
 		dos_die_open(path, rc);
 }
 
+/* "pid 1234 (dos-pack)": the holder of a lock, for people. */
+static void
+lock_holder_name(char *buf, size_t size, long pid)
+{
+	char path[64], comm[64];
+	size_t len = 0;
+	FILE *fp;
+
+	snprintf(path, sizeof path, "/proc/%ld/comm", pid);
+	if ((fp = fopen(path, "r")) != NULL) {
+		len = fread(comm, 1, sizeof comm - 1, fp);
+		fclose(fp);
+	}
+	while (len > 0 && comm[len - 1] == '\n')
+		len--;
+	comm[len] = '\0';
+	if (len > 0)
+		snprintf(buf, size, "pid %ld (%s)", pid, comm);
+	else
+		snprintf(buf, size, "pid %ld", pid);
+}
+
+static void
+say_lock_wait(void *data, long holder)
+{
+	char who[96];
+
+	lock_holder_name(who, sizeof who, holder);
+	end_progress_line();
+	fprintf(stderr, "%s: waiting for the pack lock held by %s...\n",
+	    dos_progname, who);
+}
+
+void
+dos_tell_lock_waits(struct dos_store *st)
+{
+	if (isatty(2))
+		dos_store_on_lock_wait(st, say_lock_wait, NULL);
+}
+
 struct dos_pack_writer *
 dos_lock_packs(struct dos_store *st, unsigned flags,
     enum dos_compress_mode mode)
 {
 	struct dos_pack_writer *w;
+	char who[96];
 	long holder;
 	int rc;
 
 	rc = dos_pack_writer_open(st, flags, mode, &w, &holder);
 	if (rc == DOS_EBUSY) {
-		error("pack lock held by pid %ld", holder);
+		lock_holder_name(who, sizeof who, holder);
+		error("pack lock held by %s", who);
 		dos_store_release(st);
-		exit(1);
+		exit(DOS_EXIT_LOCKED);
 	}
 	if (rc < 0)
 		die("unable to write to the packs of '%s': %s",

@@ -83,11 +83,24 @@ void dos_open_or_die(struct dos_store *st, unsigned flags);
  */
 void dos_die_open(const char *path, int rc) __attribute__((noreturn));
 /*
+ * The exit status of a command whose --no-wait found packs/lock held:
+ * sysexits.h's EX_TEMPFAIL (try again later), which no command uses for
+ * anything else.
+ */
+#define DOS_EXIT_LOCKED 75
+/*
  * Take the pack lock with a pack writer, or die; a busy lock under
- * DOS_PACK_NOWAIT is "pack lock held by pid N" and exit 1.
+ * DOS_PACK_NOWAIT is "pack lock held by pid N (name)" and exit
+ * DOS_EXIT_LOCKED.
  */
 struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
     enum dos_compress_mode mode);
+/*
+ * When stderr is a terminal, "<prog>: waiting for the pack lock held by
+ * pid N (name)..." once before waiting for it; commands call this unless
+ * -q was given.
+ */
+void dos_tell_lock_waits(struct dos_store *st);
 /* After the options of a command that takes no arguments: any left is a
  * usage error (exit 129). */
 void dos_no_arguments(int argc, const char *const *usage);

@@ -320,6 +320,11 @@ enum dos_open_flags {
 };
 
 struct dos_index;
+/*
+ * Called once when a process is about to wait for packs/lock, before it
+ * blocks, with the holder's pid: the command layer says so on a terminal.
+ */
+typedef void dos_lock_wait_fn(void *data, long holder);
 struct dos_store {
 	char *path;		/* as given (for messages) */
 	int dirfd;		/* the container directory */
@@ -346,9 +351,11 @@ struct dos_store {
 	pthread_mutex_t spare_decs_lock;
 	struct dos_decompressor **spare_decs;
 	size_t spare_decs_nr, spare_decs_alloc;
+	dos_lock_wait_fn *lock_wait;	/* may be NULL */
+	void *lock_wait_data;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
-	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0 }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -367,6 +374,9 @@ void dos_store_release(struct dos_store *st);
 /* The path the container was opened with (for messages). */
 const char *dos_store_path(const struct dos_store *st);
 const struct dos_config *dos_store_config(const struct dos_store *st);
+/* Have fn called before this process waits for packs/lock. */
+void dos_store_on_lock_wait(struct dos_store *st, dos_lock_wait_fn *fn,
+    void *data);
 /* Whether st holds an open container (between open and release). */
 int dos_store_is_open(const struct dos_store *st);
 /* The container's index, opened (writable if asked) on first use. */
@@ -642,7 +652,8 @@ void dos_pack_scan_seek(struct dos_pack_scan *s, uint64_t offset);
 /*
  * Take packs/lock, the lock of whoever appends to packs or writes the
  * index, and write our pid into it for people to read.  Unless nowait,
- * wait for its holder; with nowait, DOS_EBUSY and *holder its pid.
+ * wait for its holder (telling the store's dos_lock_wait_fn first); with
+ * nowait, DOS_EBUSY and *holder its pid.
  * Whatever the outcome, *lockfd is packs/lock opened (or -1) for the
  * caller to close; closing it releases the lock.
  */
@@ -1112,17 +1123,17 @@ int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
 
 /*
  * The leftovers of sandbox/, the temp files nobody will finish: fn is
- * called with each (until it returns non-zero, which is returned) and
- * why it is one: its writer died (its name says which process made it:
- * pid), or it is older than a day.  gc removes them and fsck reports them.
- * DOS_EIO if sandbox/ cannot be read.
+ * called with each (until it returns non-zero, which is returned), its
+ * size and why it is one: its writer died (its name says which process
+ * made it: pid), or it is older than a day.  gc removes them and fsck
+ * reports them.  DOS_EIO if sandbox/ cannot be read.
  */
 enum dos_temp_stale {
 	DOS_TEMP_LIVE,
 	DOS_TEMP_ORPHAN,	/* process pid is gone */
 	DOS_TEMP_OLD,
 };
-typedef int dos_stale_temp_fn(void *data, const char *name,
+typedef int dos_stale_temp_fn(void *data, const char *name, uint64_t size,
     enum dos_temp_stale why, long pid);
 int dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
     void *data);
@@ -1132,6 +1143,14 @@ int dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
  * died, or they are a day old); *removed counts them.
  */
 int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
+
+/*
+ * Change setting s of the container to its value in *value, under
+ * packs/lock (so that two changes never run at once and none lands in a
+ * pack writer's session), atomically and durably (dos_config_set).
+ */
+int dos_store_set_config(struct dos_store *st, const struct dos_setting *s,
+    const struct dos_config *value);
 
 /* ---- lib/count.c: listing and counting objects ----------------------- */
 
@@ -1192,13 +1211,16 @@ void dos_count_fields(const struct dos_counts *c,
 /*
  * The classes of problems, one bit each; dos fsck exits with the OR of
  * the classes it found (below 64, so 128 still means it could not run).
+ * The leftovers of an interrupted writer that the next writer or dos gc
+ * cleans (its temp files, the torn tail or unfinished creation of the
+ * newest pack) are no problem: they are notices, of no class.
  */
 enum dos_fsck_class {
 	DOS_FSCK_OBJECT = 1,	/* a damaged copy of an object */
 	DOS_FSCK_MISSING = 2,	/* data gone: missing pack, lost object */
 	DOS_FSCK_PACK = 4,	/* pack structure: garbage, torn tail */
 	DOS_FSCK_INDEX = 8,	/* the index database */
-	DOS_FSCK_LOOSE = 16,	/* the loose area: stray names, stale temps */
+	DOS_FSCK_LOOSE = 16,	/* the loose area: stray names */
 	DOS_FSCK_LAYOUT = 32,	/* config.json and the container layout */
 };
 
@@ -1214,12 +1236,13 @@ enum dos_fsck_flags {
 	DOS_FSCK_REPAIR = 1 << 1,
 };
 
-/* One problem, or with --repair one thing done about one. */
+/* One problem or notice, or with --repair one thing done about one. */
 struct dos_fsck_finding {
 	const char *kind;	/* "crc-mismatch" */
-	unsigned cls;		/* its DOS_FSCK_* class; 0 for repairs */
+	unsigned cls;		/* its DOS_FSCK_* class; 0: notice or repair */
 	const char *subject;	/* an object id, or a path in the container */
 	const char *detail;	/* where and what, or "" */
+	uint64_t bytes;		/* a notice: the space the leftover holds */
 };
 typedef void dos_fsck_report_fn(const struct dos_fsck_finding *f,
     void *data);
@@ -1242,7 +1265,7 @@ struct dos_fsck_stats {
 	uint64_t loose;		/* loose files */
 	uint64_t packs, entries, bytes;	/* pack files, entries, bytes read */
 	uint64_t garbage_entries, garbage_bytes;	/* reclaimable by repack */
-	uint64_t problems;	/* findings reported */
+	uint64_t problems;	/* findings reported, notices aside */
 };
 
 /*

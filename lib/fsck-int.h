@@ -58,6 +58,8 @@ struct finding {
 	uint32_t pack;		/* for ordering: pack and offset */
 	uint64_t offset;
 	char *detail;
+	int notice;		/* a leftover the next writer or gc cleans */
+	uint64_t bytes;		/* a notice: the space it holds */
 };
 
 /* ---- what a check collects ---- */
@@ -207,6 +209,9 @@ struct repair {
 int add_finding(struct fsck *f, enum kind kind, const struct dos_oid *oid,
     const char *path, uint32_t pack, uint64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
+int add_notice(struct fsck *f, enum kind kind, const char *path,
+    uint32_t pack, uint64_t bytes, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
 
 /* ---- lib/fsck-verify.c */
 

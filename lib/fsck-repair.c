@@ -37,6 +37,7 @@ note(struct fsck *f, const char *kind, const char *subject, const char *fmt,
 	out.cls = 0;
 	out.subject = subject;
 	out.detail = detail;
+	out.bytes = 0;
 	if (f->o->repaired != NULL)
 		f->o->repaired(&out, f->o->data);
 }

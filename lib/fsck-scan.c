@@ -266,21 +266,23 @@ list_loose(struct fsck *f)
 }
 
 static int
-report_stale_temp(void *data, const char *name, enum dos_temp_stale why,
-    long pid)
+report_stale_temp(void *data, const char *name, uint64_t size,
+    enum dos_temp_stale why, long pid)
 {
 	struct fsck *f = data;
 	char path[512];
 
 	snprintf(path, sizeof path, "sandbox/%s", name);
 	if (why == DOS_TEMP_ORPHAN)
-		return add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
+		return add_notice(f, K_STALE_TEMP, path, 0, size,
 		    "process %ld is gone", pid);
-	return add_finding(f, K_STALE_TEMP, NULL, path, 0, 0,
-	    "older than 1 day");
+	return add_notice(f, K_STALE_TEMP, path, 0, size, "older than 1 day");
 }
 
-/* sandbox/ holds the temp files of writers: report the leftovers. */
+/*
+ * sandbox/ holds the temp files of writers: the leftovers of interrupted
+ * ones are notices, as dos gc removes them.
+ */
 int
 check_sandbox(struct fsck *f)
 {
@@ -774,11 +776,36 @@ drop_unsure_unindexed(struct fsck *f)
 	f->fs_nr = kept;
 }
 
+/*
+ * Whether the next pack writer cleans what no commit covers in a pack: it
+ * continues the newest pack, taking over an unfinished one and cutting
+ * off a torn tail, unless the header is damaged (open_current_pack() in
+ * pack-write.c).  Only then is it the trace of a killed writer, a notice;
+ * anywhere else it stays until fsck --repair, and is a problem.
+ */
+static int
+next_writer_cleans(const struct fsck *f, const struct pack *p)
+{
+	return p->num + 1 == f->new_packs_from &&
+	    (is_unfinished(p) || dos_pack_check_header(p->fd) == 0);
+}
+
+/* The bytes of pack p from offset from on, which no commit covers. */
+static int
+uncommitted(struct fsck *f, const struct pack *p, enum kind kind,
+    const char *path, uint64_t from, const char *detail)
+{
+	if (next_writer_cleans(f, p))
+		return add_notice(f, kind, path, p->num, p->size - from, "%s",
+		    detail);
+	return add_finding(f, kind, NULL, path, p->num, from, "%s", detail);
+}
+
 /* Findings about each pack as a whole. */
 int
 check_pack_lengths(struct fsck *f)
 {
-	char path[32];
+	char path[32], detail[64];
 	size_t i;
 	int rc = 0;
 
@@ -786,10 +813,11 @@ check_pack_lengths(struct fsck *f)
 		struct pack *p = &f->packs[i];
 		snprintf(path, sizeof path, "packs/%u", p->num);
 		if (is_unfinished(p)) {
+			snprintf(detail, sizeof detail, "length=%llu",
+			    (unsigned long long)p->size);
 			if (still_uncommitted(f, p))
-				rc = add_finding(f, K_UNFINISHED_PACK, NULL, path,
-				    p->num, 0, "length=%llu",
-				    (unsigned long long)p->size);
+				rc = uncommitted(f, p, K_UNFINISHED_PACK, path,
+				    0, detail);
 		} else if (!p->has_length) {
 			if (f->index_present && f->index_ok &&
 			    p->valid_end > DOS_PACK_HEADER_SIZE)
@@ -801,10 +829,11 @@ check_pack_lengths(struct fsck *f)
 			    (unsigned long long)p->size,
 			    (unsigned long long)p->committed);
 		} else if (p->committed < p->size && still_uncommitted(f, p)) {
-			rc = add_finding(f, K_TORN_TAIL, NULL, path, p->num,
-			    p->committed, "offset=%llu length=%llu",
+			snprintf(detail, sizeof detail, "offset=%llu length=%llu",
 			    (unsigned long long)p->committed,
 			    (unsigned long long)(p->size - p->committed));
+			rc = uncommitted(f, p, K_TORN_TAIL, path, p->committed,
+			    detail);
 		}
 	}
 	return rc;

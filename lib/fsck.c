@@ -57,22 +57,20 @@ static const struct {
 	[K_LOST] = { "lost", DOS_FSCK_MISSING },
 };
 
-int
-add_finding(struct fsck *f, enum kind kind, const struct dos_oid *oid,
-    const char *path, uint32_t pack, uint64_t offset, const char *fmt, ...)
+static int
+vadd_finding(struct fsck *f, enum kind kind, const struct dos_oid *oid,
+    const char *path, uint32_t pack, uint64_t offset, const char *fmt,
+    va_list ap)
 {
 	struct finding *fd, *grown;
-	va_list ap;
 	char *detail = NULL;
 
 	grown = dos_grow(f->fs, f->fs_nr, &f->fs_alloc, sizeof *grown, 64);
 	if (grown == NULL)
 		return DOS_ENOMEM;
 	f->fs = grown;
-	va_start(ap, fmt);
 	if (vasprintf(&detail, fmt, ap) < 0)
 		detail = NULL;
-	va_end(ap);
 	if (detail == NULL)
 		return DOS_ENOMEM;
 	fd = &f->fs[f->fs_nr];
@@ -90,6 +88,41 @@ add_finding(struct fsck *f, enum kind kind, const struct dos_oid *oid,
 	fd->detail = detail;
 	f->fs_nr++;
 	return 0;
+}
+
+int
+add_finding(struct fsck *f, enum kind kind, const struct dos_oid *oid,
+    const char *path, uint32_t pack, uint64_t offset, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vadd_finding(f, kind, oid, path, pack, offset, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+/*
+ * The trace of a killed writer that the next writer or dos gc cleans:
+ * reported, with the space it holds, but no problem (of no class), so a
+ * check from cron does not fail on an interrupted command.
+ */
+int
+add_notice(struct fsck *f, enum kind kind, const char *path, uint32_t pack,
+    uint64_t bytes, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = vadd_finding(f, kind, NULL, path, pack, 0, fmt, ap);
+	va_end(ap);
+	if (rc == 0) {
+		f->fs[f->fs_nr - 1].notice = 1;
+		f->fs[f->fs_nr - 1].bytes = bytes;
+	}
+	return rc;
 }
 
 /* Compare with runs of digits taken as numbers: packs/9 before packs/10. */
@@ -243,7 +276,7 @@ check(struct fsck *f, struct result *res)
 	return 0;
 }
 
-/* Sort, report, and OR the classes together. */
+/* Sort, report, and OR the classes of the problems together. */
 static unsigned
 report_all(struct fsck *f)
 {
@@ -259,12 +292,14 @@ report_all(struct fsck *f)
 		if (i > 0 && cmp_finding(fd, &f->fs[i - 1]) == 0)
 			continue;
 		out.kind = kinds[fd->kind].name;
-		out.cls = kinds[fd->kind].cls;
+		out.cls = fd->notice ? 0 : kinds[fd->kind].cls;
 		out.subject = fd->has_oid ? dos_oid_to_hex(&fd->oid, hex) :
 		    fd->path;
 		out.detail = fd->detail;
+		out.bytes = fd->bytes;
 		mask |= out.cls;
-		f->stats.problems++;
+		if (!fd->notice)
+			f->stats.problems++;
 		if (f->o->report != NULL)
 			f->o->report(&out, f->o->data);
 	}

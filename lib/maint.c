@@ -823,7 +823,8 @@ dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
 			continue;	/* finished meanwhile */
 		why = temp_is_stale(e->d_name, sb.st_mtime, now, &pid);
 		if (why != DOS_TEMP_LIVE)
-			rc = fn(data, e->d_name, why, pid);
+			rc = fn(data, e->d_name, (uint64_t)sb.st_size, why,
+			    pid);
 	}
 	closedir(d);
 	return rc;
@@ -836,7 +837,8 @@ struct clean {
 };
 
 static int
-clean_temp(void *data, const char *name, enum dos_temp_stale why, long pid)
+clean_temp(void *data, const char *name, uint64_t size,
+    enum dos_temp_stale why, long pid)
 {
 	struct clean *c = data;
 
@@ -855,4 +857,18 @@ dos_clean_sandbox(struct dos_store *st, uint64_t *removed)
 
 	*removed = c.removed;
 	return rc < 0 ? rc : c.rc;
+}
+
+int
+dos_store_set_config(struct dos_store *st, const struct dos_setting *s,
+    const struct dos_config *value)
+{
+	int lockfd, rc;
+
+	rc = dos_pack_lock(st, 0, &lockfd, NULL);
+	if (rc == 0)
+		rc = dos_config_set(st->dirfd, s, value);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
 }

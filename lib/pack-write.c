@@ -107,31 +107,47 @@ struct compress_queue {
 };
 static void queue_start(struct dos_pack_writer *w);
 
+/* fcntl(fd, cmd, fl) with fl a write lock of the whole file. */
+static int
+lock_whole(int fd, int cmd, struct flock *fl)
+{
+	int rc;
+
+	memset(fl, 0, sizeof *fl);
+	fl->l_type = F_WRLCK;
+	fl->l_whence = SEEK_SET;
+	while ((rc = fcntl(fd, cmd, fl)) < 0 && errno == EINTR)
+		;
+	return rc;
+}
+
 int
 dos_pack_lock(struct dos_store *st, int nowait, int *lockfd, long *holder)
 {
 	struct flock fl;
 	char pid[32];
+	long who;
 	int len;
 
 	*lockfd = openat(st->dirfd, "packs/lock",
 	    O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0666);
 	if (*lockfd < 0)
 		return DOS_EIO;
-	memset(&fl, 0, sizeof fl);
-	fl.l_type = F_WRLCK;
-	fl.l_whence = SEEK_SET;
-	while (fcntl(*lockfd, nowait ? F_SETLK : F_SETLKW, &fl) < 0) {
-		if (errno == EINTR)
-			continue;
+	if (lock_whole(*lockfd, F_SETLK, &fl) < 0) {
 		if (errno != EACCES && errno != EAGAIN)
 			return DOS_EIO;
-		memset(&fl, 0, sizeof fl);
-		fl.l_type = F_WRLCK;
-		fl.l_whence = SEEK_SET;
-		*holder = fcntl(*lockfd, F_GETLK, &fl) == 0 &&
+		/* 0 if its holder let go meanwhile. */
+		who = lock_whole(*lockfd, F_GETLK, &fl) == 0 &&
 		    fl.l_type != F_UNLCK ? (long)fl.l_pid : 0;
-		return DOS_EBUSY;
+		if (nowait) {
+			*holder = who;
+			return DOS_EBUSY;
+		}
+		/* Said before blocking, as the wait may be long. */
+		if (who > 0 && st->lock_wait != NULL)
+			st->lock_wait(st->lock_wait_data, who);
+		if (lock_whole(*lockfd, F_SETLKW, &fl) < 0)
+			return DOS_EIO;
 	}
 	/* The pid is for people; the lock itself is what counts. */
 	len = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());

@@ -38,6 +38,14 @@ dos_store_config(const struct dos_store *st)
 	return &st->cfg;
 }
 
+void
+dos_store_on_lock_wait(struct dos_store *st, dos_lock_wait_fn *fn,
+    void *data)
+{
+	st->lock_wait = fn;
+	st->lock_wait_data = data;
+}
+
 int
 dos_store_is_open(const struct dos_store *st)
 {

@@ -333,9 +333,7 @@ size_of() {
 	printf abc >abc
 	dos hash-object -w abc >/dev/null
 	start_holder
-	run -1 --separate-stderr dos pack --no-wait
-	[ "$output" = "" ]
-	[ "$stderr" = "dos-pack: error: pack lock held by pid $holder" ]
+	lock_refused pack
 	# Nothing moved.
 	[ "$(where "$ABC_OID")" = "loose - none" ]
 	stop_holder

@@ -77,8 +77,8 @@ packer() {
 			n=$((n + 1))
 			rc=0
 			timeout 60 dos pack -q "$@" 2>err.pack.$k || rc=$?
-			if [ $rc -eq 1 ] && [ "$*" = "--no-wait" ] &&
-			    grep -qx 'dos-pack: error: pack lock held by pid [0-9]*' err.pack.$k; then
+			if [ $rc -eq 75 ] && [ "$*" = "--no-wait" ] &&
+			    grep -qx 'dos-pack: error: pack lock held by pid [0-9]*\( (dos-[a-z-]*)\)\?' err.pack.$k; then
 				echo busy >>packs.$k
 			elif [ $rc -ne 0 ] || [ -s err.pack.$k ]; then
 				echo "packer $k: exit $rc: $(cat err.pack.$k)" >>fail.pack.$k

@@ -44,8 +44,10 @@ SAMPLE=6
 	[ -d "$DOS_DIR/loose/ba" ]
 	run -0 ls "$DOS_DIR/sandbox"
 	[[ $output =~ ^obj-[0-9]+-0-[0-9a-f]{8}$ ]]
-	run -16 dos fsck -q
-	[[ $output =~ ^stale-temp\ sandbox/obj-[0-9]+-0-[0-9a-f]{8}\ process\ [0-9]+\ is\ gone$ ]]
+	# A leftover the next dos gc removes: a notice, no problem.
+	run -0 --separate-stderr dos fsck -q
+	[ "$output" = "" ]
+	[ "$stderr" = "" ]
 	run -0 dos hash-object -w abc
 	run -0 --separate-stderr dos cat-object "$ABC_OID"
 	[ "$output" = abc ]

@@ -86,8 +86,10 @@ both_levels() {
 	head -n 3 data.ids >ids
 	run -0 --separate-stderr dos cat-object --batch-check <ids
 	[ "$output" = "$(sed 's|^|records/|' ids | xargs -n 1 head -n 1)" ]
-	run -4 --separate-stderr dos fsck
-	[[ "$output" = "torn-tail packs/0 "* ]]
+	# What it appended is the torn tail of an interrupted writer: a notice.
+	run -0 --separate-stderr dos fsck
+	[ "$output" = "" ]
+	[[ "$stderr" = "dos fsck: notice: a torn tail of an interrupted writer ("*") past the committed length of packs/0; the next pack writer cuts it off"* ]]
 }
 
 @test "creating the index on a full disk is an error, not a SIGBUS" {

@@ -14,10 +14,11 @@ CRASH_OPS="hash hash-batch hash-pack pack repack rm gc migrate"
 CRASH_FIXTURE="$(cd "$(dirname "${BASH_SOURCE[0]}")" &&
     pwd)/fixtures/legacy/15_edge_states"
 
-# Findings of dos fsck that a killed writer may leave and that the next
-# writer, dos gc or dos fsck --repair clean: a pack tail no commit covers,
-# a pack whose creation was cut short, temp files of a dead writer.
-CRASH_LEFTOVERS="torn-tail unfinished-pack stale-temp"
+# Findings of dos fsck that a killed writer may leave: none, as what it
+# leaves (a tail of the newest pack that no commit covers, the newest pack
+# cut short in its creation, its temp files) is a notice, no finding,
+# since the next writer or dos gc cleans it.
+CRASH_LEFTOVERS=""
 # Steps whose failure is ignored: cleaning up a temp file or a pack tail
 # that the next writer or dos gc cleans anyway.
 CRASH_CLEANUP_POINTS="loose-temp-unlink pack-drop-truncate config-tmp-unlink"
@@ -267,7 +268,7 @@ crash_check() {
 	if [ "$phase" = crash ]; then
 		crash_fsck_findings "$w" "$CRASH_LEFTOVERS"
 	else
-		crash_fsck_findings "$w" "stale-temp"
+		crash_fsck_findings "$w" ""
 		if [ -s "$w/fsck" ]; then
 			dos --dir="$w/c" fsck -q --repair >/dev/null 2>&1
 			crash_fsck_findings "$w" ""

@@ -108,6 +108,16 @@ stop_holder() {
 	wait "$holder"
 }
 
+# dos $1 --no-wait ${@:2} while start_holder's writer holds the lock:
+# exit 75, nothing done or printed but who holds it.
+lock_refused() {
+	local cmd=$1
+	shift
+	run -75 --separate-stderr dos "$cmd" --no-wait "$@"
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-$cmd: error: pack lock held by pid $holder (dos-hash-object)" ]
+}
+
 # dos <command> with the arguments after $2 is a usage error: exit 129,
 # nothing on stdout, "error: $2" on stderr, then the usage.
 usage_error() {
