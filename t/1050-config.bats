@@ -230,12 +230,13 @@ EOF
 }
 
 @test "config outside a container, or with an invalid config.json, is fatal" {
+	local hint="hint: choose a container with --dir=<dir> or DOS_DIR=<dir>, or make one with 'dos init <dir>'"
 	mkdir empty
 	run -128 --separate-stderr dos --dir=empty config --list
 	[ "$output" = "" ]
-	[ "$stderr" = "dos-config: fatal: not a dos container: 'empty'" ]
+	[ "$stderr" = "dos-config: fatal: not a dos container: 'empty'"$'\n'"$hint" ]
 	run -128 --separate-stderr dos --dir=empty config compression_algorithm zlib
-	[ "$stderr" = "dos-config: fatal: not a dos container: 'empty'" ]
+	[ "$stderr" = "dos-config: fatal: not a dos container: 'empty'"$'\n'"$hint" ]
 	[ ! -e empty/config.json ]
 	echo '{"dos_format": 1}' | write_config
 	run -128 --separate-stderr dos config compression_algorithm
