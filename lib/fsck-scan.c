@@ -197,6 +197,12 @@ list_loose_dir(struct fsck *f, const char *shard)
 	fd = shard != NULL ? openat(f->st->loosefd, shard,
 	    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) :
 	    openat(f->st->loosefd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/*
+	 * A shard gone since loose/ was listed was emptied and removed by
+	 * dos pack: its objects are packed, and the cross-check finds them.
+	 */
+	if (fd < 0 && shard != NULL && errno == ENOENT)
+		return 0;
 	if (fd < 0 || (dir = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
