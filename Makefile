@@ -6,6 +6,8 @@ PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
 LIBEXECDIR ?= $(PREFIX)/libexec/dos
 MANDIR ?= $(PREFIX)/share/man
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
 
 # Where objects and programs are built; the sanitizer builds use others.
 BUILD ?= build
@@ -166,7 +168,7 @@ stress: deps
 	$(MAKE) all
 	t/stress/run $(BUILD)
 
-install: all
+install: all install-completion
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man7
@@ -176,15 +178,24 @@ install: all
 	cp $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/
 	cp $(filter %.7,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
 
+# bash and zsh completion; the zsh one runs the bash one from where it is
+# installed.
+install-completion:
+	mkdir -p $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(ZSHCOMPDIR)
+	cp contrib/completion/dos.bash $(DESTDIR)$(BASHCOMPDIR)/dos
+	sed 's|@BASH_COMPLETION@|$(BASHCOMPDIR)/dos|' contrib/completion/_dos \
+	    >$(DESTDIR)$(ZSHCOMPDIR)/_dos
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dos
 	rm -rf $(DESTDIR)$(LIBEXECDIR)
 	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man*/%)
+	rm -f $(DESTDIR)$(BASHCOMPDIR)/dos $(DESTDIR)$(ZSHCOMPDIR)/_dos
 
 clean:
 	rm -rf build build-*
 
 .PHONY: all testprogs fuzzers fuzz-build fuzz deps docs print-cmds lint test demo bench \
-	stress install uninstall clean
+	stress install install-completion uninstall clean
 # Keep the objects make builds on the way to a program.
 .PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/cmd/%.o
