@@ -3,26 +3,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char *const gc_usage[] = {
-	"dos gc [-q] [--aggressive] [--no-wait]",
+	"dos gc [-q] [--[no-]progress] [--aggressive] [--no-wait]",
 	NULL
 };
 
 enum {
 	OPT_AGGRESSIVE = DOS_OPT_FIRST_LOCAL,
 	OPT_NO_WAIT,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option gc_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "aggressive", no_argument, NULL, OPT_AGGRESSIVE },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
+
+#define PACKING "packing objects"
+#define REPACKING "repacking objects"
 
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
@@ -37,12 +45,19 @@ cmd_main(int argc, char **argv)
 	uint64_t packed, raw, stored, temps;
 	char dropped[32];
 	unsigned flags = 0;
-	int opt, quiet = 0, aggressive = 0, rc;
+	int opt, quiet = 0, aggressive = 0, progress = isatty(2), rc;
 
 	while ((opt = getopt_long(argc, argv, "+hq", gc_options, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
+			progress = 0;
+			break;
+		case OPT_PROGRESS:
+			progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
 			break;
 		case OPT_AGGRESSIVE:
 			aggressive = 1;
@@ -60,11 +75,19 @@ cmd_main(int argc, char **argv)
 	if (!quiet)
 		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
+	if (progress)
+		dos_maint_show_progress(&maint, PACKING);
 	dos_pack_loose_or_die(&store, writer, 0, &maint);
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);
+	if (progress) {
+		dos_progress_done(PACKING, packed);
+		dos_maint_show_progress(&maint, REPACKING);
+	}
 	dos_repack_or_die(&store, writer,
 	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
 	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
+	if (progress)
+		dos_progress_done(REPACKING, stats.objects);
 	if ((rc = dos_clean_sandbox(&store, &temps)) < 0)
 		die("unable to clean '%s/sandbox': %s", dos_store_path(&store),
 		    dos_strerror(rc));

@@ -39,12 +39,6 @@ static int progress;
 
 #define PROGRESS "packing objects"
 
-static void
-show_progress(void *data, uint64_t done)
-{
-	dos_progress(PROGRESS, done);
-}
-
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
 
@@ -96,7 +90,7 @@ cmd_main(int argc, char **argv)
 	writer = dos_lock_packs(&store, flags, mode);
 	first_pack = dos_pack_writer_pack(writer);
 	if (progress)
-		maint.progress = show_progress;
+		dos_maint_show_progress(&maint, PROGRESS);
 	dos_pack_loose_or_die(&store, writer, keep_loose, &maint);
 	dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
 	    &stored_bytes);

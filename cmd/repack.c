@@ -3,11 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char *const repack_usage[] = {
-	"dos repack [-q] [--compress=(keep | auto | always | never)]",
+	"dos repack [-q] [--[no-]progress] [--compress=(keep | auto | always | never)]",
 	"           [--threshold=<percent>] [--no-wait]",
 	NULL
 };
@@ -16,6 +17,8 @@ enum {
 	OPT_COMPRESS = DOS_OPT_FIRST_LOCAL,
 	OPT_THRESHOLD,
 	OPT_NO_WAIT,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option repack_options[] = {
@@ -23,9 +26,13 @@ static const struct option repack_options[] = {
 	{ "compress", required_argument, NULL, OPT_COMPRESS },
 	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
+
+#define REPACKING "repacking objects"
 
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
@@ -41,12 +48,19 @@ cmd_main(int argc, char **argv)
 	char dropped[32], *end;
 	unsigned flags = 0;
 	long threshold = DOS_REPACK_THRESHOLD;
-	int opt, quiet = 0;
+	int opt, quiet = 0, progress = isatty(2);
 
 	while ((opt = getopt_long(argc, argv, "+hq", repack_options, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
+			progress = 0;
+			break;
+		case OPT_PROGRESS:
+			progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
 			break;
 		case OPT_COMPRESS:
 			if (dos_parse_compress_mode(optarg, 1, &mode) < 0)
@@ -73,8 +87,12 @@ cmd_main(int argc, char **argv)
 		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags,
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
+	if (progress)
+		dos_maint_show_progress(&maint, REPACKING);
 	dos_repack_or_die(&store, writer, mode, (unsigned)threshold, &maint,
 	    &stats);
+	if (progress)
+		dos_progress_done(REPACKING, stats.objects);
 	if (!quiet) {
 		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);
 		fprintf(stderr, "repacked %llu object%s, removed %llu pack%s, "

@@ -9,7 +9,8 @@
 #include "cli.h"
 
 static const char *const rm_usage[] = {
-	"dos rm [-n | --dry-run] [-q | -v] [--ignore-missing] [--no-wait] (--stdin [-z] | [--] <object>...)",
+	"dos rm [-n | --dry-run] [-q | -v] [--[no-]progress] [--ignore-missing] [--no-wait]",
+	"       (--stdin [-z] | [--] <object>...)",
 	NULL
 };
 
@@ -17,6 +18,8 @@ enum {
 	OPT_IGNORE_MISSING = DOS_OPT_FIRST_LOCAL,
 	OPT_STDIN,
 	OPT_NO_WAIT,
+	OPT_PROGRESS,
+	OPT_NO_PROGRESS,
 };
 
 static const struct option rm_options[] = {
@@ -26,6 +29,8 @@ static const struct option rm_options[] = {
 	{ "ignore-missing", no_argument, NULL, OPT_IGNORE_MISSING },
 	{ "stdin", no_argument, NULL, OPT_STDIN },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	{ "progress", no_argument, NULL, OPT_PROGRESS },
+	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -35,7 +40,10 @@ static const struct option rm_options[] = {
 
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_pack_writer *writer;
-static int dry_run, verbose, quiet, ignore_missing, status;
+static int dry_run, verbose, quiet, ignore_missing, status, progress;
+static uint64_t looked_at;	/* ids, for progress */
+
+#define REMOVING "removing objects"
 static int record_end = '\n';
 
 /* Objects removed from the index once the batch commits; loose files
@@ -66,6 +74,8 @@ finish_batch(void)
 	if (batch_nr > 0 && dos_loose_sync_unlinks("rm-syncfs", &store) < 0)
 		die("unable to sync '%s': %s", dos_store_path(&store),
 		    strerror(errno));
+	if (verbose && batch_nr > 0)
+		dos_progress_break();
 	for (i = 0; verbose && i < batch_nr; i++)
 		printf("removed %s%c", dos_oid_to_hex(&batch[i], hex), record_end);
 	batch_nr = 0;
@@ -79,6 +89,8 @@ remove_one(const char *name)
 	char hex[DOS_HEXSZ + 1];
 	int rc, loose, packed;
 
+	if (progress)
+		dos_progress(REMOVING, ++looked_at);
 	if (dos_oid_from_hex(&oid, name, strlen(name)) < 0)
 		die("not a full object id: '%s'", name);
 	dos_oid_to_hex(&oid, hex);
@@ -88,6 +100,7 @@ remove_one(const char *name)
 			goto missing;
 		if (rc < 0 && rc != DOS_ECORRUPT)
 			die("unable to look up '%s': %s", hex, dos_strerror(rc));
+		dos_progress_break();
 		printf("would remove %s%c", hex, record_end);
 		return;
 	}
@@ -119,6 +132,7 @@ cmd_main(int argc, char **argv)
 	unsigned flags = 0;
 	int opt, use_stdin = 0, rc, i;
 
+	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hnqvz", rm_options, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
@@ -127,6 +141,13 @@ cmd_main(int argc, char **argv)
 		case 'q':
 			verbose = 0;
 			quiet = 1;
+			progress = 0;
+			break;
+		case OPT_PROGRESS:
+			progress = 1;
+			break;
+		case OPT_NO_PROGRESS:
+			progress = 0;
 			break;
 		case 'v':
 			verbose = 1;
@@ -176,6 +197,8 @@ cmd_main(int argc, char **argv)
 	}
 	if (!dry_run)
 		finish_batch();
+	if (progress)
+		dos_progress_done(REMOVING, looked_at);
 	dos_pack_writer_close(writer);
 	dos_store_release(&store);
 	free(batch);

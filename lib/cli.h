@@ -67,12 +67,29 @@ int dos_parse_jobs(const char *arg, const char *const *usage);
 int dos_default_jobs(void);
 
 /*
- * The progress of a command on stderr: "<what>: <n>", redrawn in place
- * every 1000 items, ended by "<what>: <n>, done." and a newline.  A
- * diagnostic printed meanwhile starts on a line of its own.
+ * The progress of a long command on stderr, the one way every command
+ * shows it: "<what>: <n>[ of <total> (<pct>%)][, <bytes>][, <rate>/s]
+ * [, <m:ss> left]", redrawn in place at most every DOS_PROGRESS_INTERVAL
+ * seconds, ended by "<what>: <n>, done." and a newline.  A count starts
+ * when what changes, or at dos_progress_start(), which gives the total
+ * (0: unknown) and whether the count is of bytes (shown in KiB, MiB...).
+ * dos_progress_bytes() adds the bytes done beside a count of items.  A
+ * diagnostic printed meanwhile starts on a line of its own.  Commands
+ * show it on a terminal (isatty(2)) or with --progress, never with -q or
+ * --no-progress.
  */
+#define DOS_PROGRESS_INTERVAL 0.25
+void dos_progress_start(const char *what, uint64_t total, int in_bytes);
+void dos_progress_bytes(const char *what, uint64_t bytes);
 void dos_progress(const char *what, uint64_t n);
 void dos_progress_done(const char *what, uint64_t n);
+/*
+ * Have maintenance (dos_pack_loose, dos_repack) show its progress as the
+ * count what.
+ */
+void dos_maint_show_progress(struct dos_maint *m, const char *what);
+/* End a progress line drawn, so that what is printed next starts a line. */
+void dos_progress_break(void);
 
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);

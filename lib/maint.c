@@ -498,6 +498,15 @@ recompress(struct dos_store *st, struct dos_pack_writer *w,
 	return rc;
 }
 
+/* One more live object written again by a repack. */
+static void
+count_moved(const struct dos_maint *m, struct dos_repack_stats *stats)
+{
+	stats->objects++;
+	if (m->progress != NULL)
+		m->progress(m->data, stats->objects);
+}
+
 /* Entries the index locates in a pack past a damaged header. */
 struct past_damage {
 	struct dos_store *st;
@@ -537,7 +546,7 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 	/* dos_index_walk stops here and returns the error. */
 	if (rc < 0)
 		return rc;
-	p->stats->objects++;
+	count_moved(p->m, p->stats);
 	return 0;
 }
 
@@ -622,7 +631,7 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 		if (rc < 0)
 			return rc;
 		if (!(pe->flags & DOS_ENTRY_TOMBSTONE))
-			stats->objects++;
+			count_moved(m, stats);
 		if (dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
 		    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES)
 			if ((rc = dos_pack_writer_flush(w)) < 0)

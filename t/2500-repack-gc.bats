@@ -4,9 +4,9 @@
 # at random moments, and gc's cleaning of sandbox/.
 load helper
 
-REPACK_USAGE='usage: dos repack [-q] [--compress=(keep | auto | always | never)]
+REPACK_USAGE='usage: dos repack [-q] [--[no-]progress] [--compress=(keep | auto | always | never)]
                   [--threshold=<percent>] [--no-wait]'
-GC_USAGE='usage: dos gc [-q] [--aggressive] [--no-wait]'
+GC_USAGE='usage: dos gc [-q] [--[no-]progress] [--aggressive] [--no-wait]'
 
 # Byte size of a file.
 size_of() {
@@ -301,6 +301,30 @@ rebuilt_ids() {
 	[ "$output" = "" ]
 	[ "$stderr" = "" ]
 	[ "$(packs)" = "1 " ]
+}
+
+@test "repack and gc show progress on a terminal or with --progress; -q silences it" {
+	packed_objects 30
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos repack --progress --compress=auto
+	progress_counts "repacking objects" 30 "${stderr_lines[0]}"
+	[ "${stderr_lines[1]}" = "repacked 30 objects, removed 1 pack, reclaimed 0 bytes" ]
+	printf 'loose %s\n' 1 2 3 >more
+	run -0 dos hash-object -w more
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos gc --aggressive --progress
+	progress_counts "packing objects" 1 "${stderr_lines[0]}"
+	progress_counts "repacking objects" 31 "${stderr_lines[1]}"
+	[ "${stderr_lines[2]}" = "packed 1 object, removed 1 pack (0 bytes reclaimed), removed 0 stale temp files" ]
+	# On a terminal by default, only at the end here: nothing to move.
+	script -qec "dos gc" /dev/null >tty.out
+	run -0 grep -c $'^\rpacking objects: 0, done.\r$' tty.out
+	run -0 grep -c $'^\rrepacking objects: 0, done.\r$' tty.out
+	script -qec "dos repack --no-progress" /dev/null >tty.out
+	run -1 grep -c 'objects: ' tty.out
+	script -qec "dos gc -q" /dev/null >tty.out
+	[ ! -s tty.out ]
+	# Not on a pipe, unless asked.
+	run -0 --separate-stderr dos gc
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
 }
 
 @test "repack usage errors exit 129" {

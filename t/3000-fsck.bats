@@ -66,6 +66,27 @@ all_intact() {
 	[ "$stderr" = "dos fsck: no problems found" ]
 }
 
+@test "progress of the pack bytes checked, on a terminal or with --progress; -q silences it" {
+	make_packed
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos fsck --progress
+	local size='[0-9.]+ (bytes|KiB|MiB)'
+	[[ "${stderr_lines[0]}" =~ ^$'\r'"checking packs: "$size" of "$size" ("[0-9]+"%)" ]]
+	[[ "${stderr_lines[0]}" =~ $'\r'"checking packs: "$size", done."\ *$ ]]
+	[ "${stderr_lines[1]}" = "dos fsck: no problems found" ]
+	# On a terminal a finding starts a line of its own.
+	id=$(id_of text)
+	off=$(offset_of "$id")
+	flip "$DOS_DIR/packs/0" $((off + 64 + 5))
+	DOS_PROGRESS_INTERVAL=0 script -qec "dos fsck --jobs=1" /dev/null >tty.out || true
+	run -0 grep -c "^crc-mismatch $id pack 0 offset=$off"$'\r$' tty.out
+	run -0 grep -c -E $'\rchecking packs: [0-9.]+ (bytes|KiB|MiB), done. *\r$' tty.out
+	script -qec "dos fsck -q" /dev/null >tty.out || true
+	run -1 grep -c 'checking packs' tty.out
+	script -qec "dos fsck --no-progress" /dev/null >tty.out || true
+	run -1 grep -c 'checking packs' tty.out
+	run -0 grep -c '^dos fsck: 2 problems' tty.out
+}
+
 @test "a flipped byte in a packed entry's data: crc-mismatch and lost, exit 3" {
 	make_packed
 	id=$(id_of text)

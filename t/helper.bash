@@ -159,3 +159,21 @@ man_synopsis() {
 	mandoc -Tascii -O width=300 "$BATS_TEST_DIRNAME/../man/$1.1" |
 	    col -b | sed -n '/^SYNOPSIS/{n;p;}' | sed 's/^ *//; s/  */ /g'
 }
+
+# Check that $3, a progress line drawn for every object
+# (DOS_PROGRESS_INTERVAL=0), counted $1 from 1 to $2 and ended done:
+# "\r$1: 1[, ...]\r$1: 2[, ...]...\r$1: $2, done.", each draw padded with
+# blanks over the longer one before it.
+progress_counts() {
+	local what=$1 n=$2 i piece
+	local -a pieces
+	[ "${3:0:1}" = $'\r' ]
+	IFS=$'\r' read -ra pieces <<<"${3:1}"
+	[ "${#pieces[@]}" -eq $((n + 1)) ]
+	for ((i = 1; i <= n; i++)); do
+		piece=${pieces[i - 1]%%,*}
+		[ "${piece%"${piece##*[! ]}"}" = "$what: $i" ]
+	done
+	piece=${pieces[n]}
+	[ "${piece%"${piece##*[! ]}"}" = "$what: $n, done." ]
+}
