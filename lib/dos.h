@@ -21,7 +21,7 @@
  *	pack-write
  *	object
  *	count maint legacy batch
- *	fsck
+ *	fsck backup
  *	cli
  *	main
  */
@@ -546,6 +546,15 @@ typedef int dos_index_fn(const struct dos_oid *oid,
     const struct dos_index_entry *e, void *data);
 int dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
     dos_index_fn *fn, void *data);
+/*
+ * A copy of the index as one moment's committed transactions left it, in
+ * the directory target (it must exist and be empty), made while other
+ * processes go on using the index; fn is called with each pack's committed
+ * length in the copy, in pack order.
+ */
+typedef int dos_index_pack_fn(uint32_t pack, uint64_t length, void *data);
+int dos_index_backup(struct dos_index *ix, const char *target,
+    dos_index_pack_fn *fn, void *data);
 
 /* ---- lib/pack.c: the pack format, and reading packs ------------------- */
 
@@ -1277,5 +1286,24 @@ struct dos_fsck_stats {
  */
 int dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
     struct dos_fsck_stats *stats);
+
+/* ---- lib/backup.c: consistent copies of a live container ------------- */
+
+struct dos_backup_stats {
+	uint64_t objects;		/* loose objects copied or linked */
+	uint64_t packs;			/* packs copied or linked */
+	uint64_t files_copied, bytes_copied;
+	uint64_t files_linked, bytes_linked;	/* from the previous backup */
+};
+/*
+ * Back the container up into a new directory below dest (made if need
+ * be), named by the UTC time, YYYYMMDDTHHMMSSZ, while other processes go
+ * on using the container; its path goes into made.  Files unchanged since
+ * the newest backup in dest are hard-linked to it.  Then only the newest
+ * keep backups stay (0: all).  DOS_EBUSY: another backup into dest is
+ * running.
+ */
+int dos_backup(struct dos_store *st, const char *dest, unsigned keep,
+    char *made, size_t size, struct dos_backup_stats *stats);
 
 #endif

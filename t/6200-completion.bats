@@ -58,8 +58,8 @@ setup() {
 	[ "$output" = "$(printf '%s\n' --compress= --keep-loose --no-progress \
 	    --no-wait --progress)" ]
 	run -0 complete_line dos rm -
-	[ "$output" = "$(printf '%s\n' --dry-run --ignore-missing --no-wait \
-	    --stdin -n -q -v -z)" ]
+	[ "$output" = "$(printf '%s\n' --dry-run --ignore-missing --no-progress \
+	    --no-wait --progress --stdin -n -q -v -z)" ]
 	run -0 complete_line dos --dir="$DOS_DIR" fsck --q
 	[ "$output" = --quick ]
 }

@@ -38,7 +38,7 @@ _dos_usage_options()
 			}
 			print o
 		}
-	}' | sort -u
+	}' | LC_ALL=C sort -u
 }
 
 _dos_complete()
