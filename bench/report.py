@@ -186,6 +186,14 @@ def main(run, out_md, out_png):
     row('fsck D2 (%s), full' % meta.get('d2', '?'), 'dos_fsck_d2', 'MB', None, '', 'lim_sha256_2c',
         'SHA-256, 2 cores', ">= 70% of 2 cores' SHA-256", ('limit', 0.70), needs='fsck',
         short='fsck D2\\nvs SHA-256 2 cores', chart_limit=True)
+    # --------------------------------------------------------------- backup
+    row('backup of the D1 container, first (a full copy, synced)', 'dos_backup_full', 'items',
+        'cp_bk', 'cp -a of the container + sync', None, '', '(info)', needs='backup',
+        short='backup\\nvs cp -a')
+    row('backup after 1%% of D1 new, incremental (%s)' % meta.get('backup_incr_bytes', '?'),
+        'dos_backup_incr', 'items', 'dos_backup_full', 'the first backup', None, '',
+        '<= 20% of the first backup\'s time', ('ratio', 5), needs='backup',
+        short='backup incremental\\nvs first')
     # -------------------------------------------------------------- migrate
     row('migrate legacy D1 (zlib+1 packs) -> dos', 'dos_migrate', 'items', 'dos_fsck_mig',
         'dos fsck of the migrated container', 'lim_sha256_2c', 'SHA-256, 2 cores',

@@ -54,7 +54,7 @@ cmd_main(int argc, char **argv)
 		dos_usage(backup_usage, argc - optind == 0 ?
 		    "no backup directory" : "too many arguments");
 
-	dos_open_or_die(&store, 0);
+	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	rc = dos_backup(&store, argv[optind], (unsigned)keep, made,
 	    sizeof made, &s);
 	if (rc == DOS_EBUSY) {

@@ -19,6 +19,10 @@
  * ended is in the copy: packed by 3, its record is in the index copied and
  * its bytes in the packs; not, it was loose at 1.
  *
+ * First the newest pack is sealed, when no other process writes packs
+ * then: writers go on in a new pack, so that this backup's copy of it is
+ * the last one needed, and the next backup links it instead.
+ *
  * Backups go into a directory of their own, one directory each, named by
  * the time they were made: a valid container, restored by copying it back.
  * One is made under its name with ".partial" appended and renamed when it
@@ -314,6 +318,31 @@ backup_into(struct backup *b, const char *path)
 	return rc;
 }
 
+/*
+ * Have writers start a new pack (unless the newest is empty), so that the
+ * newest one is never appended to again; not waiting for the pack lock:
+ * while a packer holds it, the newest pack stays open.
+ */
+static int
+seal_newest_pack(struct dos_store *st)
+{
+	struct dos_pack_writer *w;
+	long holder;
+	int rc;
+
+	if (!dos_index_exists(st->dirfd))
+		return 0;	/* no pack yet */
+	rc = dos_pack_writer_open(st, DOS_PACK_NOWAIT, DOS_COMPRESS_AUTO, &w,
+	    &holder);
+	if (rc == DOS_EBUSY)
+		return 0;
+	if (rc < 0)
+		return rc;
+	rc = dos_pack_writer_start_pack(w);
+	dos_pack_writer_close(w);
+	return rc;
+}
+
 /* Whether name is that of a complete backup: YYYYMMDDTHHMMSSZ. */
 static int
 is_backup_name(const char *name)
@@ -405,6 +434,8 @@ dos_backup(struct dos_store *st, const char *dest, unsigned keep,
 		rc = DOS_ENOMEM;
 		goto out;
 	}
+	if ((rc = seal_newest_pack(st)) < 0)
+		goto out;
 	memset(&b, 0, sizeof b);
 	b.st = st;
 	b.stats = stats;

@@ -37,7 +37,7 @@ inode() {
 	store_objects 3 loose
 	run -0 --separate-stderr dos backup backups
 	[[ "$output" =~ ^backups/[0-9]{8}T[0-9]{6}Z$ ]]
-	[ "$stderr" = "backed up 3 loose objects and 1 pack: ${stderr#*pack: }" ]
+	[ "$stderr" = "backed up 3 loose objects and 2 packs: ${stderr#*packs: }" ]
 	[[ "$stderr" = *" copied, 0 bytes linked to the previous backup" ]]
 	holds "$output" ids
 	run -0 dos ls
@@ -63,33 +63,37 @@ inode() {
 }
 
 @test "the next backup links what did not change and copies the rest" {
-	rm -rf "$DOS_DIR"
-	dos init -q --pack-size-target=64k "$DOS_DIR"
 	store_objects 30 first --to-pack
 	store_objects 2 loose
-	run -0 ls "$DOS_DIR/packs"
-	[ "${lines[0]}" = 0 ]
 	run -0 dos backup -q backups
 	local one=$output
+	# The backup sealed pack 0: objects packed since went into pack 1.
 	store_objects 3 second --to-pack
 	store_objects 1 more
+	run -0 dos cat-object --batch-check='%(pack)' <<<"$(tail -n 2 ids | head -n 1)"
+	[ "$output" = 1 ]
 	run -0 --separate-stderr dos backup backups
 	local two=$output
 	[ "$one" != "$two" ]
 	holds "$two" ids
-	# The sealed packs and the old loose files are the same files.
+	# The sealed pack and the old loose files are the same files.
 	[ "$(inode "$one/packs/0")" = "$(inode "$two/packs/0")" ]
 	local id
 	id=$(sed -n 31p ids)
 	[ "$(inode "$one/loose/${id:0:2}/${id:2}")" = "$(inode "$two/loose/${id:0:2}/${id:2}")" ]
-	# The newest pack grew: copied.
-	local newest
-	newest=$(ls "$DOS_DIR/packs" | grep -E '^[0-9]+$' | sort -n | tail -n 1)
-	[ "$(inode "$one/packs/$newest")" != "$(inode "$two/packs/$newest")" ]
-	[[ "$stderr" = "backed up 3 loose objects and $((newest + 1)) packs: "*" copied, "*" linked to the previous backup" ]]
-	# --keep=2 leaves the newest two.
-	run -0 dos backup -q --keep=2 backups
+	# The pack written since was copied: about 3 objects' bytes.
+	[ "$(inode "$one/packs/1")" != "$(inode "$two/packs/1")" ]
+	# Copied: pack 1, sealed now, the empty pack 2 after it, and one
+	# loose object.
+	[[ "$stderr" = "backed up 3 loose objects and 3 packs: 1"[0-9].[0-9]" KiB copied, "*" linked to the previous backup" ]]
+	# Nothing written since: the third backup copies nothing, the packs
+	# (the empty newest one stays as it is) and loose files are links.
+	run -0 --separate-stderr dos backup --keep=2 backups
 	local three=$output
+	[[ "$stderr" = "backed up 3 loose objects and 3 packs: 0 bytes copied, "*" linked to the previous backup" ]]
+	[ "$(inode "$two/packs/1")" = "$(inode "$three/packs/1")" ]
+	[ "$(inode "$two/packs/2")" = "$(inode "$three/packs/2")" ]
+	# --keep=2 left the newest two.
 	run -0 ls backups
 	[ "$output" = "$(printf '%s\n%s\nlock' "${two#backups/}" "${three#backups/}")" ]
 	holds "$three" ids
