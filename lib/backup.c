@@ -29,7 +29,9 @@
  * is complete and durable, so an interrupted backup never looks complete.
  * Files that did not change since the previous backup are hard links to
  * it: a loose file of the same name and size; a pack of the same length
- * whose first and last blocks are the same.
+ * whose first and last blocks are the same.  A staging copy, made to be
+ * sent to another machine, links the container's own files the same way:
+ * nothing but the index and the newest pack's committed bytes is copied.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -402,8 +404,8 @@ tidy(int destfd, unsigned keep, char *newest)
 }
 
 int
-dos_backup(struct dos_store *st, const char *dest, unsigned keep,
-    char *made, size_t size, struct dos_backup_stats *stats)
+dos_backup(struct dos_store *st, const char *dest, unsigned flags,
+    unsigned keep, char *made, size_t size, struct dos_backup_stats *stats)
 {
 	struct backup b;
 	char newest[NAME_LEN + 1], name[NAME_LEN + 1], *partial = NULL;
@@ -439,8 +441,11 @@ dos_backup(struct dos_store *st, const char *dest, unsigned keep,
 	memset(&b, 0, sizeof b);
 	b.st = st;
 	b.stats = stats;
-	b.prev = *newest != '\0' ? openat(destfd, newest,
-	    O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+	if (flags & DOS_BACKUP_STAGE)
+		b.prev = dup(st->dirfd);
+	else
+		b.prev = *newest != '\0' ? openat(destfd, newest,
+		    O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
 	for (tries = 1; ; tries++) {
 		rc = backup_into(&b, partial);
 		if (rc != DOS_ERECOVER || tries == BACKUP_TRIES)

@@ -1299,11 +1299,14 @@ struct dos_backup_stats {
  * Back the container up into a new directory below dest (made if need
  * be), named by the UTC time, YYYYMMDDTHHMMSSZ, while other processes go
  * on using the container; its path goes into made.  Files unchanged since
- * the newest backup in dest are hard-linked to it.  Then only the newest
- * keep backups stay (0: all).  DOS_EBUSY: another backup into dest is
- * running.
+ * the newest backup in dest are hard-linked to it, or with
+ * DOS_BACKUP_STAGE to the container's own files (a staging copy, on the
+ * container's file system, for a transfer elsewhere).  Then only the
+ * newest keep backups stay (0: all).  DOS_EBUSY: another backup into dest
+ * is running.
  */
-int dos_backup(struct dos_store *st, const char *dest, unsigned keep,
-    char *made, size_t size, struct dos_backup_stats *stats);
+#define DOS_BACKUP_STAGE 1
+int dos_backup(struct dos_store *st, const char *dest, unsigned flags,
+    unsigned keep, char *made, size_t size, struct dos_backup_stats *stats);
 
 #endif

@@ -853,7 +853,11 @@ clean_temp(void *data, const char *name, uint64_t size,
 
 	if (dos_step_unlink("gc-temp-unlink", c->st->tmpfd, name) == 0)
 		c->removed++;
-	else if (errno != ENOENT)
+	else if (errno == EISDIR) {
+		/* The staging tree of a dos backup to another machine. */
+		dos_remove_tree(c->st->tmpfd, name);
+		c->removed++;
+	} else if (errno != ENOENT)
 		c->rc = DOS_EIO;
 	return 0;
 }

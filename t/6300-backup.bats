@@ -4,7 +4,7 @@
 # interrupted, one at a time into a directory.
 load helper
 
-USAGE='usage: dos backup [-q] [--keep=<n>] <directory>'
+USAGE='usage: dos backup [-q] [--keep=<n>] (<directory> | <host>:<directory>)'
 
 # $1 objects "obj <tag> <i>" and 4000 random bytes each, stored with hash-object $2...;
 # their ids appended to ids.
@@ -160,6 +160,48 @@ inode() {
 	[ "$stderr" = "dos-backup: error: another backup into 'backups' is running" ]
 	exec 8>&-
 	run -0 dos backup -q backups
+}
+
+# An ssh that runs the command here, as the remote shell would; rsync
+# runs it too.  Each call is logged.
+fake_ssh() {
+	mkdir -p bin
+	printf '#!/bin/sh\necho "$*" >>"%s/ssh.log"\nshift\nexec sh -c "$*"\n' \
+	    "$BATS_TEST_TMPDIR" >bin/ssh
+	chmod +x bin/ssh
+	export PATH="$BATS_TEST_TMPDIR/bin:$PATH"
+}
+
+@test "host:directory: backups over ssh and rsync, linked to the newest there" {
+	fake_ssh
+	store_objects 10 packed --to-pack
+	store_objects 2 loose
+	run -0 --separate-stderr dos backup "elsewhere:$BATS_TEST_TMPDIR/far away"
+	[[ "$output" =~ ^elsewhere:$BATS_TEST_TMPDIR/far\ away/[0-9]{8}T[0-9]{6}Z$ ]]
+	local one=${output#elsewhere:}
+	[ "$stderr" = "backed up 2 loose objects and 2 packs to elsewhere" ]
+	holds "$one" ids
+	store_objects 2 more --to-pack
+	run -0 dos backup -q "elsewhere:$BATS_TEST_TMPDIR/far away"
+	local two=${output#elsewhere:}
+	holds "$two" ids
+	[ "$(inode "$one/packs/0")" = "$(inode "$two/packs/0")" ]
+	[ "$(inode "$one/packs/1")" != "$(inode "$two/packs/1")" ]
+	# The staging tree is gone from sandbox/, and gc has nothing to do.
+	run -0 ls -A "$DOS_DIR/sandbox"
+	[ "$output" = "" ]
+	run -0 dos backup -q --keep=1 "elsewhere:$BATS_TEST_TMPDIR/far away"
+	local three=${output#elsewhere:}
+	run -0 ls "$BATS_TEST_TMPDIR/far away"
+	[ "$output" = "${three##*/}" ]
+	holds "$three" ids
+	# A transfer that fails: exit 128, nothing left here.
+	printf '#!/bin/sh\nexit 12\n' >bin/rsync
+	chmod +x bin/rsync
+	run -128 --separate-stderr dos backup "elsewhere:$BATS_TEST_TMPDIR/far away"
+	[ "$stderr" = "dos-backup: fatal: rsync failed (exit status 12)" ]
+	run -0 ls -A "$DOS_DIR/sandbox"
+	[ "$output" = "" ]
 }
 
 @test "usage errors exit 129; a failure exits 128 and leaves nothing" {
