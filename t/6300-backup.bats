@@ -204,6 +204,15 @@ fake_ssh() {
 	[ "$output" = "" ]
 }
 
+@test "gc removes the staging tree of a remote backup that was killed" {
+	mkdir -p "$DOS_DIR/sandbox/obj-999999999-backup/20261207T000000Z/packs"
+	echo x >"$DOS_DIR/sandbox/obj-999999999-backup/20261207T000000Z/packs/0"
+	run -0 --separate-stderr dos gc
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 1 stale temp file" ]
+	run -0 ls -A "$DOS_DIR/sandbox"
+	[ "$output" = "" ]
+}
+
 @test "usage errors exit 129; a failure exits 128 and leaves nothing" {
 	run -129 --separate-stderr dos backup
 	[ "$stderr" = "dos-backup: error: no backup directory
