@@ -16,6 +16,16 @@ setup() {
 	dos init -q "$DOS_DIR"
 }
 
+# A passed test's files go at once: a run of the whole suite would keep
+# every test's containers, gigabytes of them, until it ends.  A failed
+# test's stay, to be looked at.
+teardown() {
+	[ -n "${BATS_TEST_COMPLETED:-}" ] || return 0
+	chmod -R u+w "$BATS_TEST_TMPDIR" 2>/dev/null
+	rm -rf "${BATS_TEST_TMPDIR:?}"/* "$BATS_TEST_TMPDIR"/.[!.]* 2>/dev/null
+	return 0
+}
+
 # The loose path of an object in the default layout.
 loose_path() {
 	echo "$DOS_DIR/loose/${1:0:2}/${1:2}"
