@@ -53,7 +53,8 @@ LIBDOS_LIBS = -ldb -lzstd -lz -ljansson -lcrypto -pthread
 SHLIB_LDFLAGS = -shared -Wl,-soname,libdos.so.$(SOVERSION) \
 	-Wl,--version-script=lib/libdos.map -Wl,--no-undefined
 
-all: $(PROGS) $(BUILD)/pic/$(SHLIB) $(BUILD)/pic/libdos.a
+all: $(PROGS) $(BUILD)/pic/$(SHLIB) $(BUILD)/pic/libdos.a \
+	$(BUILD)/pic/libs.private
 
 # Each object depends on the headers it includes: lib/dos.h, the storage
 # library's (with its public part, include/dos/dos.h), and lib/cli.h, the
@@ -75,6 +76,11 @@ $(BUILD)/pic/$(SHLIB): $(PICOBJ) lib/libdos.map
 $(BUILD)/pic/libdos.a: $(PICOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(PICOBJ)
+
+# A static link needs the libraries libdos uses, and the LDFLAGS its
+# objects were built with (a sanitizer's runtime): dos.pc's Libs.private.
+$(BUILD)/pic/libs.private: $(PICOBJ)
+	echo '$(strip $(LDFLAGS) $(LIBDOS_LIBS))' >$@
 
 # The files of dos fsck, and those of the legacy reader, share a private
 # header each.
@@ -198,9 +204,6 @@ stress: deps
 	$(MAKE) all
 	t/stress/run $(BUILD)
 
-# dos.pc says where libdos went; a static link also needs the libraries
-# libdos uses, and whatever LDFLAGS (a sanitizer's runtime) it was built
-# with.
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
@@ -217,7 +220,7 @@ install: all
 	    'Description: content-addressed disk object store library' \
 	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
 	    'Libs: -L$${libdir} -ldos' \
-	    'Libs.private: $(strip $(LDFLAGS) $(LIBDOS_LIBS))' \
+	    "Libs.private: $$(cat $(BUILD)/pic/libs.private)" \
 	    >$(DESTDIR)$(LIBDIR)/pkgconfig/dos.pc
 	cp $(filter %.1,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man1/
 	cp $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/

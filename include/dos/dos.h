@@ -8,13 +8,17 @@
  * negative DOS_E* code, which dos_strerror() spells, and leave errno
  * meaningful for DOS_EIO and DOS_EREAD.
  *
- * Threads: a struct dos_store, and the readers, loose batches and pack
- * writers made from it, are used by one thread at a time; handles of
- * their own (dos_store_new() again) let threads, like processes, work on
- * one container at once, beside the dos programs: writers of packs take
- * turns through packs/lock, everything else needs no lock.  A reader
- * that dos_reader_detachable() accepts may be read and freed by another
- * thread while its store goes on.  dos_fsck() runs threads of its own.
+ * Threads and processes: a process opens a container once.  Of two
+ * struct dos_store of one container in a process, only the first to use
+ * the index can (the other gets DOS_EIO, errno EINVAL: Berkeley DB
+ * registers each process in the index once), so threads share one
+ * store.  A store, and the readers, loose batches and pack writers made
+ * from it, are used by one thread at a time, except that a reader that
+ * dos_reader_detachable() accepts may be read and freed by another
+ * thread while the store goes on.  Processes work on one container at
+ * once, beside the dos programs: writers of packs take turns through
+ * packs/lock, everything else needs no lock.  dos_fsck() runs threads of
+ * its own.
  */
 #ifndef DOS_DOS_H
 #define DOS_DOS_H
