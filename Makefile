@@ -37,7 +37,8 @@ LIBSRC = lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
-MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7
+MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7 \
+	man/libdos.3
 
 # libdos as installed for other programs: the storage library without the
 # command layer (cli, main) and the legacy reader (only dos-migrate needs
@@ -206,8 +207,8 @@ stress: deps
 
 install: all
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(MANDIR)/man7 \
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
 	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/dos
 	cp $(BUILD)/dos $(DESTDIR)$(BINDIR)/dos
 	cp $(CMDS:%=$(BUILD)/dos-%) $(DESTDIR)$(LIBEXECDIR)/
@@ -223,6 +224,7 @@ install: all
 	    "Libs.private: $$(cat $(BUILD)/pic/libs.private)" \
 	    >$(DESTDIR)$(LIBDIR)/pkgconfig/dos.pc
 	cp $(filter %.1,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man1/
+	cp $(filter %.3,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
 	cp $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/
 	cp $(filter %.7,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
 
