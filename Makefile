@@ -8,6 +8,8 @@ LIBEXECDIR ?= $(PREFIX)/libexec/dos
 MANDIR ?= $(PREFIX)/share/man
 BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 ZSHCOMPDIR ?= $(PREFIX)/share/zsh/site-functions
+LIBDIR ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
 
 # Where objects and programs are built; the sanitizer builds use others.
 BUILD ?= build
@@ -16,7 +18,7 @@ CC ?= cc
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=c99 -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes \
-	-Ilib -I$(BUILD)
+	-Iinclude -Ilib -I$(BUILD)
 # dos fsck checks with worker threads.
 override CFLAGS += -pthread
 ifeq ($(WERROR),1)
@@ -37,15 +39,51 @@ LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
-MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7
+MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7 \
+	man/libdos.3
 
-all: $(PROGS)
+# libdos as installed for other programs: the storage library without the
+# command layer (cli, main) and the legacy reader (only dos-migrate needs
+# it, and SQLite), compiled again as position-independent code in
+# $(BUILD)/pic for both libdos.so and libdos.a.  The shared library
+# exports what include/dos/dos.h declares (the only symbols its hidden
+# default leaves visible), versioned DOS_0.1 by lib/libdos.map.
+SOVERSION = 0
+SHLIB = libdos.so.$(VERSION)
+PICSRC = $(filter-out lib/cli.c lib/main.c lib/legacy%,$(LIBSRC))
+PICOBJ = $(PICSRC:lib/%.c=$(BUILD)/pic/lib/%.o)
+LIBDOS_LIBS = -ldb -lzstd -lz -ljansson -lcrypto -pthread
+SHLIB_LDFLAGS = -shared -Wl,-soname,libdos.so.$(SOVERSION) \
+	-Wl,--version-script=lib/libdos.map -Wl,--no-undefined
+
+all: $(PROGS) $(BUILD)/pic/$(SHLIB) $(BUILD)/pic/libdos.a \
+	$(BUILD)/pic/libs.private
 
 # Each object depends on the headers it includes: lib/dos.h, the storage
-# library's, and lib/cli.h, the command layer's (cmd/ and its lib/ files).
-$(BUILD)/lib/%.o: lib/%.c lib/dos.h
+# library's (with its public part, include/dos/dos.h), and lib/cli.h, the
+# command layer's (cmd/ and its lib/ files).
+$(BUILD)/lib/%.o: lib/%.c lib/dos.h include/dos/dos.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/pic/lib/%.o: lib/%.c lib/dos.h include/dos/dos.h
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
+
+$(filter $(BUILD)/pic/lib/fsck%,$(PICOBJ)): lib/fsck-int.h
+
+$(BUILD)/pic/$(SHLIB): $(PICOBJ) lib/libdos.map
+	$(CC) $(CFLAGS) $(LDFLAGS) $(SHLIB_LDFLAGS) -o $@ $(PICOBJ) \
+	    $(LIBDOS_LIBS)
+
+$(BUILD)/pic/libdos.a: $(PICOBJ)
+	rm -f $@
+	$(AR) rcs $@ $(PICOBJ)
+
+# A static link needs the libraries libdos uses, and the LDFLAGS its
+# objects were built with (a sanitizer's runtime): dos.pc's Libs.private.
+$(BUILD)/pic/libs.private: $(PICOBJ)
+	echo '$(strip $(LDFLAGS) $(LIBDOS_LIBS))' >$@
 
 # The files of dos fsck, and those of the legacy reader, share a private
 # header each.
@@ -55,11 +93,12 @@ $(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
 # An uninstalled program shows the pages of the tree it was built from.
 $(BUILD)/lib/cli.o: override CFLAGS += -DDOS_SOURCE_MANDIR='"$(CURDIR)/man"'
 
-$(BUILD)/cmd/%.o: cmd/%.c lib/dos.h lib/cli.h
+$(BUILD)/cmd/%.o: cmd/%.c lib/dos.h include/dos/dos.h lib/cli.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c -o $@ $<
 
-$(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h lib/cli.h $(BUILD)/command-list.h
+$(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h include/dos/dos.h lib/cli.h \
+    $(BUILD)/command-list.h
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -DLIBEXECDIR='"$(LIBEXECDIR)"' -c -o $@ cmd/dos.c
 
@@ -170,11 +209,24 @@ stress: deps
 
 install: all install-completion
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
-	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
-	    $(DESTDIR)$(MANDIR)/man7
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
+	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/dos
 	cp $(BUILD)/dos $(DESTDIR)$(BINDIR)/dos
 	cp $(CMDS:%=$(BUILD)/dos-%) $(DESTDIR)$(LIBEXECDIR)/
+	cp $(BUILD)/pic/$(SHLIB) $(BUILD)/pic/libdos.a $(DESTDIR)$(LIBDIR)/
+	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/libdos.so.$(SOVERSION)
+	ln -sf $(SHLIB) $(DESTDIR)$(LIBDIR)/libdos.so
+	cp include/dos/dos.h $(DESTDIR)$(INCLUDEDIR)/dos/
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' \
+	    'includedir=$(INCLUDEDIR)' '' 'Name: dos' \
+	    'Description: content-addressed disk object store library' \
+	    'Version: $(VERSION)' 'Cflags: -I$${includedir}' \
+	    'Libs: -L$${libdir} -ldos' \
+	    "Libs.private: $$(cat $(BUILD)/pic/libs.private)" \
+	    >$(DESTDIR)$(LIBDIR)/pkgconfig/dos.pc
 	cp $(filter %.1,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man1/
+	cp $(filter %.3,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man3/
 	cp $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/
 	cp $(filter %.7,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
 
@@ -188,7 +240,11 @@ install-completion:
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dos
-	rm -rf $(DESTDIR)$(LIBEXECDIR)
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(INCLUDEDIR)/dos
+	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB) \
+	    $(DESTDIR)$(LIBDIR)/libdos.so.$(SOVERSION) \
+	    $(DESTDIR)$(LIBDIR)/libdos.so $(DESTDIR)$(LIBDIR)/libdos.a \
+	    $(DESTDIR)$(LIBDIR)/pkgconfig/dos.pc
 	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man*/%)
 	rm -f $(DESTDIR)$(BASHCOMPDIR)/dos $(DESTDIR)$(ZSHCOMPDIR)/_dos
 
@@ -198,4 +254,4 @@ clean:
 .PHONY: all testprogs fuzzers fuzz-build fuzz deps docs print-cmds lint test demo bench \
 	stress install install-completion uninstall clean
 # Keep the objects make builds on the way to a program.
-.PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/cmd/%.o
+.PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/pic/lib/%.o $(BUILD)/cmd/%.o

@@ -575,3 +575,33 @@ dos_reader_close(struct dos_reader *r)
 	if (r->dec != NULL)
 		give_back_decompressor(r);
 }
+
+int
+dos_reader_new(struct dos_store *st, const struct dos_oid *oid,
+    unsigned flags, struct dos_reader **r)
+{
+	int rc;
+
+	if ((*r = malloc(sizeof **r)) == NULL)
+		return DOS_ENOMEM;
+	if ((rc = dos_reader_open(st, oid, flags, *r)) < 0) {
+		free(*r);
+		*r = NULL;
+	}
+	return rc;
+}
+
+const struct dos_object_info *
+dos_reader_info(const struct dos_reader *r)
+{
+	return &r->info;
+}
+
+void
+dos_reader_free(struct dos_reader *r)
+{
+	if (r == NULL)
+		return;
+	dos_reader_close(r);
+	free(r);
+}
