@@ -125,7 +125,8 @@ backup_remote(const char *dest, unsigned long keep, int quiet)
 	const char *colon = strchr(dest, ':'), *path = colon + 1, *p;
 	char made[PATH_MAX], *host, *qpath, *cmd, *list, *name;
 	char newest[32] = "", prune[160] = "", *link = NULL, *target;
-	char *ssh[4], *rsync[7];
+	char *index_from, *index_to;
+	char *ssh[4], *rsync[8];
 	int rc, i = 0;
 
 	if ((host = strndup(dest, (size_t)(colon - dest))) == NULL)
@@ -169,15 +170,31 @@ backup_remote(const char *dest, unsigned long keep, int quiet)
 	    asprintf(&link, "--link-dest=../%s", newest) < 0))
 		die("out of memory");
 	strcat(made, "/");	/* rsync: the directory's contents */
+	/*
+	 * Loose files and packs never change under their names but by
+	 * growing, so rsync's check of size and time finds the unchanged
+	 * ones; the index's files are new copies whose size and time may
+	 * match the last ones', so they go after, always sent.
+	 */
 	rsync[i++] = "rsync";
 	rsync[i++] = "-a";
 	rsync[i++] = "--protect-args";
+	rsync[i++] = "--exclude=/index/";
 	if (link != NULL)
 		rsync[i++] = link;
 	rsync[i++] = made;
 	rsync[i++] = target;
 	rsync[i] = NULL;
 	run(rsync, NULL);
+	if (asprintf(&index_from, "%sindex/", made) < 0 ||
+	    asprintf(&index_to, "%sindex/", target) < 0)
+		die("out of memory");
+	rsync[3] = "--ignore-times";
+	rsync[4] = index_from;
+	rsync[5] = index_to;
+	rsync[6] = NULL;
+	if (access(index_from, F_OK) == 0)	/* something was ever packed */
+		run(rsync, NULL);
 	/* Complete and durable there, then under its name; then --keep. */
 	if (keep > 0)
 		snprintf(prune, sizeof prune, " && ls | grep -E "
@@ -200,6 +217,8 @@ backup_remote(const char *dest, unsigned long keep, int quiet)
 	free(cmd);
 	free(name);
 	free(target);
+	free(index_from);
+	free(index_to);
 	free(link);
 	free(qpath);
 	free(host);

@@ -174,6 +174,9 @@ fake_ssh() {
 
 @test "host:directory: backups over ssh and rsync, linked to the newest there" {
 	fake_ssh
+	# A container never packed has no index to send.
+	run -0 dos backup -q "elsewhere:$BATS_TEST_TMPDIR/empty"
+	run -0 dos -d "${output#elsewhere:}" fsck -q
 	store_objects 10 packed --to-pack
 	store_objects 2 loose
 	run -0 --separate-stderr dos backup "elsewhere:$BATS_TEST_TMPDIR/far away"
