@@ -145,6 +145,25 @@ test: deps
 	$(MAKE) lint
 	t/layers $(BUILD)
 	t/run $(BUILD)
+	$(MAKE) python-test
+
+# The Python package dos (python/, see python/README.md), built in place
+# by Debian's Python: its extension dos._dos links a -fPIC build of the
+# library, in $(BUILD)-pic.  python-test runs its pytest tests, with the
+# programs of $(BUILD) on PATH for those that mix Python and the CLI.
+PYTHON ?= /usr/bin/python3
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+PIC_CFLAGS = -O2 -g -fPIC
+
+python:
+	$(MAKE) BUILD=$(BUILD)-pic CFLAGS="$(PIC_CFLAGS)" $(BUILD)-pic/libdos.a
+	cd python && DOS_LIBDOS=$(CURDIR)/$(BUILD)-pic/libdos.a \
+	    DOS_VERSION=$(VERSION) $(PYTHON) setup.py -q build_ext --inplace \
+	    --build-temp $(CURDIR)/$(BUILD)-pic/python
+
+python-test: all python
+	cd python && PATH=$(CURDIR)/$(BUILD):$$PATH \
+	    DOS_EXEC_PATH=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests
 
 demo: deps
 	$(MAKE) all
@@ -166,7 +185,8 @@ stress: deps
 	$(MAKE) all
 	t/stress/run $(BUILD)
 
-install: all
+# make install WITH_PYTHON=1 installs the Python package too.
+install: all $(if $(filter 1,$(WITH_PYTHON)),install-python)
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
 	    $(DESTDIR)$(MANDIR)/man7
@@ -176,15 +196,21 @@ install: all
 	cp $(filter %.5,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man5/
 	cp $(filter %.7,$(MANPAGES)) $(DESTDIR)$(MANDIR)/man7/
 
+install-python: python
+	mkdir -p $(DESTDIR)$(PYTHONDIR)/dos
+	cp python/dos/*.py python/dos/_dos*.so $(DESTDIR)$(PYTHONDIR)/dos/
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dos
+	rm -rf $(DESTDIR)$(PYTHONDIR)/dos
 	rm -rf $(DESTDIR)$(LIBEXECDIR)
 	rm -f $(MANPAGES:man/%=$(DESTDIR)$(MANDIR)/man*/%)
 
 clean:
 	rm -rf build build-*
+	rm -f python/dos/_dos*.so
 
 .PHONY: all testprogs fuzzers fuzz-build fuzz deps docs print-cmds lint test demo bench \
-	stress install uninstall clean
+	stress install uninstall clean python python-test install-python
 # Keep the objects make builds on the way to a program.
 .PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/cmd/%.o
