@@ -322,21 +322,26 @@ loose_write(void *w, const void *buf, size_t len)
 }
 
 /*
- * add_loose(content_or_stream) -> hex: store one loose object, durable
- * when this returns.
+ * add_loose(content_or_stream, keep_packed=False) -> hex: store one loose
+ * object, durable when this returns; one already packed is written loose
+ * only with keep_packed.
  */
 static PyObject *
-Store_add_loose(StoreObject *self, PyObject *obj)
+Store_add_loose(StoreObject *self, PyObject *args)
 {
 	struct dos_loose_batch *b = NULL;
 	struct dos_oid oid;
-	int rc;
+	PyObject *obj;
+	int rc, keep_packed = 0;
 
+	if (!PyArg_ParseTuple(args, "O|p", &obj, &keep_packed))
+		return NULL;
 	if (check_open(self) < 0)
 		return NULL;
 	ENTER(self)
-	if ((rc = dos_loose_batch_new(&self->st, &b)) == 0 &&
-	    (rc = dos_loose_batch_begin(b)) < 0) {
+	if ((rc = dos_loose_batch_new(&self->st, &b)) == 0 && keep_packed)
+		dos_loose_batch_keep_packed(b);
+	if (rc == 0 && (rc = dos_loose_batch_begin(b)) < 0) {
 		dos_loose_batch_free(b);
 		b = NULL;
 	}
@@ -1063,7 +1068,7 @@ Store_reader(StoreObject *self, PyObject *key)
 static PyMethodDef Store_methods[] = {
 	{ "close", (PyCFunction)Store_close, METH_NOARGS, NULL },
 	{ "config", (PyCFunction)Store_config, METH_NOARGS, NULL },
-	{ "add_loose", (PyCFunction)Store_add_loose, METH_O, NULL },
+	{ "add_loose", (PyCFunction)Store_add_loose, METH_VARARGS, NULL },
 	{ "info_many", (PyCFunction)Store_info_many, METH_O, NULL },
 	{ "list_prefix", (PyCFunction)Store_list_prefix, METH_O, NULL },
 	{ "count", (PyCFunction)Store_count, METH_NOARGS, NULL },

@@ -30,8 +30,38 @@ from .exceptions import (
 
 # Hash keys looked up (and streams opened) per round of a batch read.
 _BATCH = 4096
+# Bytes in front of the first entry of a pack.
+_PACK_HEADER = 16
 # Objects handed to the pack writer per call, between progress reports.
 _PACK_BATCH = 1024
+
+
+# The open Stores of this process, by folder: {folder: [Store, users]}.
+# The library opens a container's index once per process (a second open
+# of the same Berkeley DB environment in one process fails), so the
+# Containers of one folder share one Store, closed with the last of them.
+_stores: dict = {}
+_stores_lock = threading.Lock()
+
+
+def _store_take(folder: str):
+    with _stores_lock:
+        entry = _stores.get(folder)
+        if entry is None:
+            entry = _stores[folder] = [_dos.Store(folder), 0]
+        entry[1] += 1
+        return entry[0]
+
+
+def _store_give(folder: str) -> None:
+    with _stores_lock:
+        entry = _stores.get(folder)
+        if entry is None:
+            return
+        entry[1] -= 1
+        if entry[1] == 0:
+            del _stores[folder]
+            entry[0].close()
 
 
 class ObjectType(Enum):
@@ -207,7 +237,7 @@ class Container:  # pylint: disable=too-many-public-methods
         with self._open_lock:
             store, self._store = self._store, None
         if store is not None:
-            store.close()
+            _store_give(str(self._folder))
 
     def __enter__(self) -> Container:
         return self
@@ -217,7 +247,7 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def __del__(self) -> None:
         if getattr(self, '_store', None) is not None:
-            self._store.close()
+            _store_give(str(self._folder))
 
     def _get_config_file(self) -> Path:
         return self._folder / 'config.json'
@@ -311,7 +341,7 @@ class Container:  # pylint: disable=too-many-public-methods
             if self._store is None:
                 if not self.is_initialised:
                     raise NotInitialised('The container is not initialised yet - use .init_container() first')
-                self._store = _dos.Store(str(self._folder))
+                self._store = _store_take(str(self._folder))
             return self._store
 
     def _get_repository_config(self) -> dict:
@@ -515,7 +545,7 @@ class Container:  # pylint: disable=too-many-public-methods
         sizes = self._get_store().sizes()
         return TotalSize(
             total_size_packed=sizes['size_packed_raw'],
-            total_size_packed_on_disk=sizes['size_pack'] - sizes['size_garbage'],
+            total_size_packed_on_disk=sizes['size_pack'] - sizes['size_garbage'] - _PACK_HEADER * sizes['packs'],
             total_size_packfiles_on_disk=sizes['size_pack'],
             total_size_packindexes_on_disk=sizes['size_index'],
             total_size_loose=sizes['size_loose'],
@@ -637,7 +667,7 @@ class Container:  # pylint: disable=too-many-public-methods
         if path.exists():
             return path
         with self.get_object_stream(hashkey) as stream:
-            written = self.add_streamed_object(stream)
+            written = self._get_store().add_loose(stream, True)
         if written != hashkey:
             raise InconsistentContent(f'Mismatch in the hashkey when loosening {hashkey}: {written}')
         return path
