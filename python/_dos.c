@@ -72,6 +72,9 @@ raise_dos(int rc)
 	if (rc == DOS_EINDEX)
 		PyErr_Format(cls, "dos: %s: %s", dos_strerror(rc),
 		    dos_index_last_error());
+	else if (rc == DOS_ELEGACY)
+		PyErr_Format(cls, "dos: %s: migrate it with dos migrate",
+		    dos_strerror(rc));
 	else
 		PyErr_Format(cls, "dos: %s", dos_strerror(rc));
 	return NULL;
@@ -546,25 +549,52 @@ count_loose(const struct dos_oid *oid, int dirfd, const char *name,
 	return 0;
 }
 
+/* Index records per pack, for count(): the packs are few. */
+struct pack_counts {
+	uint64_t total;
+	struct pack_count {
+		uint32_t pack;
+		uint64_t n;
+	} *v;
+	size_t nr, alloc;
+};
+
 static int
 count_indexed(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
-	(*(uint64_t *)data)++;
+	struct pack_counts *c = data;
+	struct pack_count *v;
+	size_t i;
+
+	c->total++;
+	for (i = 0; i < c->nr; i++)
+		if (c->v[i].pack == e->pack) {
+			c->v[i].n++;
+			return 0;
+		}
+	if ((v = dos_grow(c->v, c->nr, &c->alloc, sizeof *v, 8)) == NULL)
+		return DOS_ENOMEM;
+	c->v = v;
+	c->v[c->nr].pack = e->pack;
+	c->v[c->nr++].n = 1;
 	return 0;
 }
 
 /*
- * count() -> (packed, loose, packs): loose files (packed too or not),
- * index records and pack files, without reading any pack.
+ * count() -> (packed, loose, packs, {pack: packed objects}): index
+ * records, loose files (packed too or not) and pack files, without
+ * reading any pack.
  */
 static PyObject *
 Store_count(StoreObject *self, PyObject *unused)
 {
-	uint64_t loose = 0, packed = 0;
+	struct pack_counts pc = { 0, NULL, 0, 0 };
 	struct dos_index *ix;
 	uint32_t *packs = NULL;
-	size_t npacks = 0;
+	uint64_t loose = 0;
+	PyObject *per_pack, *out = NULL;
+	size_t npacks = 0, i;
 	int rc;
 
 	if (check_open(self) < 0)
@@ -573,14 +603,34 @@ Store_count(StoreObject *self, PyObject *unused)
 	if ((rc = dos_loose_for_each(&self->st, "", 0, count_loose,
 	    &loose)) == 0 &&
 	    (rc = dos_store_index(&self->st, 0, &ix)) == 0 &&
-	    (rc = dos_index_walk(ix, "", 0, count_indexed, &packed)) == 0)
+	    (rc = dos_index_walk(ix, "", 0, count_indexed, &pc)) == 0)
 		rc = dos_pack_list(&self->st, &packs, &npacks);
 	free(packs);
 	LEAVE(self)
-	if (rc < 0)
+	if (rc < 0) {
+		free(pc.v);
 		return raise_dos(rc);
-	return Py_BuildValue("(KKn)", (unsigned long long)packed,
-	    (unsigned long long)loose, (Py_ssize_t)npacks);
+	}
+	if ((per_pack = PyDict_New()) == NULL)
+		goto out;
+	for (i = 0; i < pc.nr; i++) {
+		PyObject *k = PyLong_FromUnsignedLong(pc.v[i].pack);
+		PyObject *v = PyLong_FromUnsignedLongLong(pc.v[i].n);
+		int bad = k == NULL || v == NULL ||
+		    PyDict_SetItem(per_pack, k, v) < 0;
+
+		Py_XDECREF(k);
+		Py_XDECREF(v);
+		if (bad) {
+			Py_DECREF(per_pack);
+			goto out;
+		}
+	}
+	out = Py_BuildValue("(KKnN)", (unsigned long long)pc.total,
+	    (unsigned long long)loose, (Py_ssize_t)npacks, per_pack);
+out:
+	free(pc.v);
+	return out;
 }
 
 /* sizes() -> dict of the dos_counts of dos count-objects. */

@@ -28,8 +28,6 @@ from .exceptions import (
     NotInitialised,
 )
 
-# Hash keys looked up (and streams opened) per round of a batch read.
-_BATCH = 4096
 # Bytes in front of the first entry of a pack.
 _PACK_HEADER = 16
 # Objects handed to the pack writer per call, between progress reports.
@@ -131,7 +129,8 @@ def _storage_order(item: tuple) -> tuple:
 
 
 class ObjectStream:
-    """A read-only, seekable binary stream of one object's bytes.
+    """A read-only, seekable binary stream of one object's bytes; name is
+    the path of the file it is read from (the loose file, or the pack).
 
     read(), readinto(), seek() with whence 0, 1 or 2, and tell().  It reads
     through fixed buffers whatever the object's size; a seek backward
@@ -141,11 +140,12 @@ class ObjectStream:
     InconsistentContent instead of returning bad data.
     """
 
-    __slots__ = ('_reader', 'read', 'readinto', 'seek', 'tell')
+    __slots__ = ('_reader', 'read', 'readinto', 'seek', 'tell', 'name')
     mode = 'rb'
 
-    def __init__(self, reader) -> None:
+    def __init__(self, reader, name: str) -> None:
         self._reader = reader
+        self.name = name
         self.read = reader.read
         self.readinto = reader.readinto
         self.seek = reader.seek
@@ -401,53 +401,45 @@ class Container:  # pylint: disable=too-many-public-methods
         """A context manager yielding (ObjectStream, ObjectMeta) of the object."""
         reader = self._get_store().reader(hashkey)
         try:
-            yield ObjectStream(reader), _meta(reader.info)
+            yield self._stream(hashkey, reader), _meta(reader.info)
         finally:
             reader.close()
 
-    def _found(self, hashkeys: Iterable[str], skip_if_missing: bool) -> Iterator[list[tuple]]:
-        """Rounds of (hashkey, info) of the distinct hashkeys, found ones in
-        storage order, then (if not skip_if_missing) the missing ones."""
-        store = self._get_store()
-        seen: set = set()
-        batch: list = []
+    def _stream(self, hashkey: str, reader) -> ObjectStream:
+        info = reader.info
+        if info[0] == 'loose':
+            return ObjectStream(reader, str(self._get_loose_path_from_hashkey(hashkey)))
+        return ObjectStream(reader, str(self._get_pack_folder() / str(info[3])))
 
-        def one_round() -> list:
-            infos = store.info_many(batch)
-            found = sorted(((k, i) for k, i in zip(batch, infos) if i is not None), key=_storage_order)
-            if not skip_if_missing:
-                found += [(k, None) for k, i in zip(batch, infos) if i is None]
-            return found
-
-        for key in hashkeys:
-            if key in seen:
-                continue
-            seen.add(key)
-            batch.append(key)
-            if len(batch) == _BATCH:
-                yield one_round()
-                batch = []
-        if batch:
-            yield one_round()
+    def _found(self, hashkeys: Iterable[str], skip_if_missing: bool) -> list[tuple]:
+        """(hashkey, info) of the distinct hashkeys: found ones in storage
+        order, each pack's together and front to back, then (unless
+        skip_if_missing) the missing ones, with info None.  Like legacy,
+        it holds the asked keys' metadata, not their contents."""
+        keys = list(dict.fromkeys(hashkeys))
+        infos = self._get_store().info_many(keys)
+        found = sorted(((k, i) for k, i in zip(keys, infos) if i is not None), key=_storage_order)
+        if not skip_if_missing:
+            found += [(k, None) for k, i in zip(keys, infos) if i is None]
+        return found
 
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
-        for found in self._found(hashkeys, skip_if_missing):
-            for key, info in found:
-                if info is None:
+        for key, info in self._found(hashkeys, skip_if_missing):
+            if info is None:
+                yield key, None, _meta(None)
+                continue
+            try:
+                reader = store.reader(key)
+            except NotExistent:
+                # Deleted since it was looked up.
+                if not skip_if_missing:
                     yield key, None, _meta(None)
-                    continue
-                try:
-                    reader = store.reader(key)
-                except NotExistent:
-                    # Deleted since it was looked up.
-                    if not skip_if_missing:
-                        yield key, None, _meta(None)
-                    continue
-                try:
-                    yield key, ObjectStream(reader), _meta(reader.info)
-                finally:
-                    reader.close()
+                continue
+            try:
+                yield key, self._stream(key, reader), _meta(reader.info)
+            finally:
+                reader.close()
 
     @contextmanager
     def get_objects_stream_and_meta(
@@ -467,29 +459,27 @@ class Container:  # pylint: disable=too-many-public-methods
         skip_if_missing)."""
         store = self._get_store()
         retrieved: dict = {}
-        for found in self._found(hashkeys, skip_if_missing):
-            for key, info in found:
-                if info is None:
+        for key, info in self._found(hashkeys, skip_if_missing):
+            if info is None:
+                retrieved[key] = None
+                continue
+            try:
+                reader = store.reader(key)
+            except NotExistent:
+                if not skip_if_missing:
                     retrieved[key] = None
-                    continue
-                try:
-                    reader = store.reader(key)
-                except NotExistent:
-                    if not skip_if_missing:
-                        retrieved[key] = None
-                    continue
-                try:
-                    retrieved[key] = reader.read()
-                finally:
-                    reader.close()
+                continue
+            try:
+                retrieved[key] = reader.read()
+            finally:
+                reader.close()
         return retrieved
 
     def get_objects_meta(self, hashkeys: Iterable[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
         """A generator of (hashkey, ObjectMeta), in the order of
         get_objects_stream_and_meta."""
-        for found in self._found(hashkeys, skip_if_missing):
-            for key, info in found:
-                yield key, _meta(info)
+        for key, info in self._found(hashkeys, skip_if_missing):
+            yield key, _meta(info)
 
     def get_object_meta(self, hashkey: str) -> ObjectMeta:
         """ObjectMeta of the object (NotExistent if there is none)."""
@@ -537,7 +527,7 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def count_objects(self) -> ObjectCount:
         """ObjectCount: packed objects, loose files, pack files."""
-        packed, loose, packs = self._get_store().count()
+        packed, loose, packs, _ = self._get_store().count()
         return ObjectCount(packed=packed, loose=loose, pack_files=packs)
 
     def get_total_size(self) -> TotalSize:
@@ -573,6 +563,17 @@ class Container:  # pylint: disable=too-many-public-methods
         end, as a loose object, durably; its hash key."""
         return self._get_store().add_loose(stream)
 
+    def _list_existing(self, progress: _Progress, no_holes: bool) -> None:
+        """The 'List existing' round legacy reports with no_holes, over
+        the packed objects: dos looks each object up in the index instead
+        of listing them first, so the round is over at once."""
+        if no_holes and progress.callback:
+            packed = self.count_objects().packed
+            if packed:
+                progress.init(packed, 'List existing')
+                progress.update(packed)
+                progress.close()
+
     def add_objects_to_pack(  # pylint: disable=too-many-arguments
         self,
         content_list: list[bytes] | tuple[bytes, ...],
@@ -593,6 +594,7 @@ class Container:  # pylint: disable=too-many-public-methods
         if not self.is_initialised:
             raise ValueError('Invalid use of function, please first initialise the container.')
         progress = _Progress(callback)
+        self._list_existing(progress, no_holes)
         progress.init(len(content_list), 'Bulk storing')
         hashkeys: list[str] = []
         with self._writer(compress) as writer:
@@ -621,6 +623,7 @@ class Container:  # pylint: disable=too-many-public-methods
         add_objects_to_pack.
         """
         progress = _Progress(callback)
+        self._list_existing(progress, no_holes)
         progress.init(len(stream_list), 'Bulk storing')
         hashkeys: list[str] = []
         with self._writer(compress) as writer:
@@ -707,23 +710,29 @@ class Container:  # pylint: disable=too-many-public-methods
 
     # ---- maintenance ---------------------------------------------------
 
-    def _maintain(self, what: str, mode: int, callback: Callable | None, description: str, total: int):
-        """Run Store.maintain with a progress callback in objects; the
-        objects it could not handle raise InconsistentContent at the end."""
+    def _maintain(self, what: str, mode: int, callback: Callable | None, description: str, size: int, objects: int):
+        """Run Store.maintain; the objects it could not handle raise
+        InconsistentContent at the end.  The callback counts bytes out of
+        size, as legacy's does: the library reports objects done (out of
+        objects), and each update is their share of size."""
         progress = _Progress(callback)
-        progress.init(total, description)
+        progress.init(size, description)
         problems: list = []
-        state = {'done': 0}
+        state = {'sent': 0}
 
         def on_progress(done: int) -> None:
-            progress.update(done - state['done'])
-            state['done'] = done
+            share = size * min(done, objects) // max(objects, 1)
+            progress.update(share - state['sent'])
+            state['sent'] = share
 
         def on_problem(hashkey: str, why: str, code: int) -> None:
             problems.append((hashkey, why, code))
 
-        self._get_store().maintain(what, mode, on_problem, on_progress if callback else None)
-        progress.close()
+        try:
+            self._get_store().maintain(what, mode, on_problem, on_progress if callback else None)
+        finally:
+            progress.update(size - state['sent'])
+            progress.close()
         if problems:
             hashkey, why, _ = problems[0]
             raise InconsistentContent(f"Error when packing object '{hashkey}': {why}")
@@ -743,22 +752,25 @@ class Container:  # pylint: disable=too-many-public-methods
         and a loose file that does not hash to its name is left in place
         and raises InconsistentContent once the rest is packed.  The loose
         files stay (removed by clean_storage) unless clean_loose_per_pack,
-        when each batch's are removed once it is durable.  The callback's
-        total and updates count objects (legacy: bytes).
+        when each batch's are removed once it is durable.
         """
         mode = _compress_mode(compress)
         if mode == _dos.COMPRESS_KEEP:
             mode = _dos.COMPRESS_NEVER
-        total = self.count_objects().loose if callback else 0
-        self._maintain('pack-clean' if clean_loose_per_pack else 'pack', mode, callback, 'Packing loose objects', total)
+        size = self.get_total_size().total_size_loose if callback else 0
+        objects = self.count_objects().loose if callback else 0
+        what = 'pack-clean' if clean_loose_per_pack else 'pack'
+        self._maintain(what, mode, callback, 'Packing loose objects', size, objects)
 
     def repack(self, compress_mode: CompressMode = CompressMode.KEEP, callback: Callable | None = None) -> None:
         """Rewrite the packs without their dead entries (deleted objects),
         with KEEP only the packs that have any, else every pack with
         compress_mode.  dos writes new packs and removes the old ones; no
         pack -1 is used, and the pack ids of objects change."""
-        total = self.count_objects().packed if callback else 0
-        self._maintain('repack', _MODES[compress_mode], callback, 'Repack', total)
+        size = self.get_total_size().total_size_packed if callback else 0
+        objects = self.count_objects().packed if callback else 0
+        description = 'Repack ' + ','.join(sorted(self._list_packs(), key=int))
+        self._maintain('repack', _MODES[compress_mode], callback, description, size, objects)
 
     def repack_pack(self, pack_id: str, compress_mode: CompressMode = CompressMode.KEEP, callback: Callable | None = None) -> None:
         """dos repacks a container as a whole (its packs are rewritten into
@@ -783,23 +795,39 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def validate(self, callback: Callable | None = None) -> ValidationIssues:
         """Check every object (dos fsck): ValidationIssues lists the hash
-        keys with a problem.  The callback gets one init/update/close
-        round per phase of the check."""
+        keys with a problem.  The callback gets legacy's rounds: 'Loose
+        objects', then 'Pack N' for each pack."""
         lists: dict = {
             'invalid_hashes_loose': [],
             'invalid_hashes_packed': [],
             'invalid_sizes_packed': [],
             'overlapping_packed': [],
         }
+        store = self._get_store()
         progress = _Progress(callback)
-        phase = {'name': None, 'done': 0}
+        # Legacy's rounds: the loose objects, then each pack's objects;
+        # a pack's round is reported once the check read past its bytes.
+        rounds: list = []
+        if callback:
+            _, loose, _, per_pack = store.count()
+            progress.init(loose, 'Loose objects')
+            progress.update(loose)
+            progress.close()
+            end = 0
+            for pack in sorted(per_pack):
+                try:
+                    end += (self._get_pack_folder() / str(pack)).stat().st_size
+                except OSError:
+                    pass
+                rounds.append((end, pack, per_pack[pack]))
+        state = {'next': 0}
 
         def report(kind: str, cls: int, subject: str, detail: str) -> None:
             if not cls:
                 return
-            key = subject.rsplit('/', 1)[-1] if '/' in subject else subject
+            key = subject.rsplit('/', 1)[-1]
             if kind == 'hash-mismatch' and 'loose' in f'{subject} {detail}':
-                lists['invalid_hashes_loose'].append(key.replace('/', ''))
+                lists['invalid_hashes_loose'].append(subject.replace('loose/', '').replace('/', ''))
             elif kind in ('hash-mismatch', 'crc-mismatch', 'bad-header'):
                 lists['invalid_hashes_packed'].append(key)
             elif kind == 'size-mismatch':
@@ -807,15 +835,19 @@ class Container:  # pylint: disable=too-many-public-methods
             elif kind == 'out-of-bounds':
                 lists['overlapping_packed'].append(key)
 
-        def on_progress(name: str, done: int, total: int) -> None:
-            if name != phase['name']:
-                progress.init(total, name)
-                phase['name'], phase['done'] = name, 0
-            progress.update(done - phase['done'])
-            phase['done'] = done
+        def report_packs(done: float) -> None:
+            while state['next'] < len(rounds) and rounds[state['next']][0] <= done:
+                _, pack, objects = rounds[state['next']]
+                progress.init(objects, f'Pack {pack}')
+                progress.update(objects)
+                progress.close()
+                state['next'] += 1
 
-        self._get_store().fsck(report, on_progress if callback else None, os.cpu_count() or 1)
-        progress.close()
+        def on_progress(name: str, done: int, total: int) -> None:
+            report_packs(done)
+
+        store.fsck(report, on_progress if callback else None, os.cpu_count() or 1)
+        report_packs(float('inf'))
         return ValidationIssues(**lists)
 
     @contextmanager

@@ -243,8 +243,13 @@ def test_add_objects_to_pack(container, progress):
     assert container.get_object_meta(keys[3]).pack_compressed
     # Already stored: nothing is appended again.
     before = container.get_total_size().total_size_packfiles_on_disk
-    assert container.add_objects_to_pack(datas, no_holes=True, do_fsync=False, do_commit=False) == keys
+    progress.done = []
+    keys2 = container.add_objects_to_pack(
+        datas, no_holes=True, do_fsync=False, do_commit=False, callback=progress.callback
+    )
+    assert keys2 == keys
     assert container.get_total_size().total_size_packfiles_on_disk == before
+    assert [d['start_value']['description'] for d in progress.done] == ['List existing', 'Bulk storing']
 
 
 def test_add_objects_to_pack_uninitialised(tmp_path):
@@ -279,7 +284,8 @@ def test_pack_all_loose(container, progress):
     keys = [container.add_object(str(i).encode()) for i in range(20)]
     container.pack_all_loose(callback=progress.callback)
     assert container.count_objects() == ObjectCount(packed=20, loose=20, pack_files=1)
-    assert progress.done == [{'start_value': {'total': 20, 'description': 'Packing loose objects'}, 'value': 20}]
+    # Bytes, as legacy counts them: 10 of one digit, 10 of two.
+    assert progress.done == [{'start_value': {'total': 30, 'description': 'Packing loose objects'}, 'value': 30}]
     assert all(container.get_object_meta(k).type == ObjectType.PACKED for k in keys)
     container.clean_storage()
     assert container.count_objects() == ObjectCount(packed=20, loose=0, pack_files=1)
@@ -312,7 +318,10 @@ def test_validate(container, progress):
     assert isinstance(issues, ValidationIssues)
     assert issues.is_valid()
     assert issues['invalid_hashes_packed'] == []
-    assert progress.done and progress.current is None
+    assert progress.done == [
+        {'start_value': {'total': 1, 'description': 'Loose objects'}, 'value': 1},
+        {'start_value': {'total': 2, 'description': 'Pack 0'}, 'value': 2},
+    ]
 
 
 def test_damaged_pack_is_never_returned(container):
@@ -336,6 +345,7 @@ def test_delete_and_repack(container, progress):
     assert container.has_objects(keys + [loose]) == [True, False, False]
     before = container.get_total_size().total_size_packfiles_on_disk
     container.repack(callback=progress.callback)
+    assert progress.done == [{'start_value': {'total': 4, 'description': 'Repack 0'}, 'value': 4}]
     after = container.get_total_size().total_size_packfiles_on_disk
     assert after < before
     assert container.get_object_content(keys[0]) == b'keep'
