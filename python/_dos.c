@@ -1093,6 +1093,88 @@ Store_unlock(StoreObject *self, PyObject *arg)
 static PyObject *Writer_new_for(StoreObject *s, int mode);
 static PyObject *Reader_new_for(StoreObject *s, PyObject *key);
 
+/*
+ * Under the mutex: read all of the open r into buf unless rc is already
+ * an error, then the end, where the reader checks the object; close r.
+ */
+static int
+read_whole(struct dos_reader *r, char *buf, int rc)
+{
+	uint64_t done;
+	ssize_t got = 0;
+	char end;
+
+	for (done = 0; rc == 0 && done < r->info.size; done += (uint64_t)got)
+		if ((got = dos_reader_read(r, buf + done,
+		    (size_t)(r->info.size - done))) <= 0)
+			rc = got < 0 ? (int)got : DOS_ECORRUPT;
+	if (rc == 0 && (got = dos_reader_read(r, &end, 1)) != 0)
+		rc = got < 0 ? (int)got : DOS_ECORRUPT;
+	dos_reader_close(r);
+	return rc;
+}
+
+/*
+ * read_many(hashkeys) -> list of bytes, or None for an object not found:
+ * the whole contents of each, read in the order given (the caller's
+ * storage order) without the GIL, checked as a Reader checks them.
+ */
+static PyObject *
+Store_read_many(StoreObject *self, PyObject *keys)
+{
+	struct dos_reader r;
+	struct dos_oid oid;
+	PyObject *seq, *out = NULL, *data;
+	Py_ssize_t n, i;
+	int rc;
+
+	if (check_open(self) < 0)
+		return NULL;
+	if ((seq = PySequence_Fast(keys, "hashkeys must be iterable")) == NULL)
+		return NULL;
+	n = PySequence_Fast_GET_SIZE(seq);
+	if ((out = PyList_New(n)) == NULL)
+		goto fail;
+	for (i = 0; i < n; i++) {
+		data = NULL;
+		if (parse_oid(PySequence_Fast_GET_ITEM(seq, i), &oid) < 0)
+			goto fail;
+		ENTER(self)
+		rc = dos_reader_open(&self->st, &oid, 0, &r);
+		LEAVE(self)
+		if (rc == DOS_ENOTFOUND) {
+			Py_INCREF(Py_None);
+			PyList_SET_ITEM(out, i, Py_None);
+			continue;
+		}
+		if (rc < 0) {
+			raise_dos(rc);
+			goto fail;
+		}
+		if ((uint64_t)r.info.size > (uint64_t)PY_SSIZE_T_MAX)
+			rc = DOS_ENOMEM;
+		if (rc == 0 && (data = PyBytes_FromStringAndSize(NULL,
+		    (Py_ssize_t)r.info.size)) == NULL)
+			rc = DOS_ENOMEM;
+		ENTER(self)
+		rc = read_whole(&r, rc == 0 ? PyBytes_AS_STRING(data) : NULL,
+		    rc);
+		LEAVE(self)
+		if (rc < 0) {
+			Py_XDECREF(data);
+			raise_dos(rc);
+			goto fail;
+		}
+		PyList_SET_ITEM(out, i, data);
+	}
+	Py_DECREF(seq);
+	return out;
+fail:
+	Py_XDECREF(out);
+	Py_DECREF(seq);
+	return NULL;
+}
+
 /* writer(mode) -> Writer: the pack writer, holding packs/lock. */
 static PyObject *
 Store_writer(StoreObject *self, PyObject *arg)
@@ -1131,6 +1213,7 @@ static PyMethodDef Store_methods[] = {
 	{ "unlock", (PyCFunction)Store_unlock, METH_O, NULL },
 	{ "writer", (PyCFunction)Store_writer, METH_O, NULL },
 	{ "reader", (PyCFunction)Store_reader, METH_O, NULL },
+	{ "read_many", (PyCFunction)Store_read_many, METH_O, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 

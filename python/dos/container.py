@@ -140,12 +140,13 @@ class ObjectStream:
     InconsistentContent instead of returning bad data.
     """
 
-    __slots__ = ('_reader', 'read', 'readinto', 'seek', 'tell', 'name')
+    __slots__ = ('_reader', '_container', '_hashkey', 'read', 'readinto', 'seek', 'tell')
     mode = 'rb'
 
-    def __init__(self, reader, name: str) -> None:
+    def __init__(self, reader, container: Container, hashkey: str) -> None:
         self._reader = reader
-        self.name = name
+        self._container = container
+        self._hashkey = hashkey
         self.read = reader.read
         self.readinto = reader.readinto
         self.seek = reader.seek
@@ -154,6 +155,13 @@ class ObjectStream:
     @property
     def closed(self) -> bool:
         return self._reader.closed
+
+    @property
+    def name(self) -> str:
+        info = self._reader.info
+        if info[0] == 'loose':
+            return str(self._container._get_loose_path_from_hashkey(self._hashkey))
+        return str(self._container._get_pack_folder() / str(info[3]))
 
     def close(self) -> None:
         self._reader.close()
@@ -401,15 +409,9 @@ class Container:  # pylint: disable=too-many-public-methods
         """A context manager yielding (ObjectStream, ObjectMeta) of the object."""
         reader = self._get_store().reader(hashkey)
         try:
-            yield self._stream(hashkey, reader), _meta(reader.info)
+            yield ObjectStream(reader, self, hashkey), _meta(reader.info)
         finally:
             reader.close()
-
-    def _stream(self, hashkey: str, reader) -> ObjectStream:
-        info = reader.info
-        if info[0] == 'loose':
-            return ObjectStream(reader, str(self._get_loose_path_from_hashkey(hashkey)))
-        return ObjectStream(reader, str(self._get_pack_folder() / str(info[3])))
 
     def _found(self, hashkeys: Iterable[str], skip_if_missing: bool) -> list[tuple]:
         """(hashkey, info) of the distinct hashkeys: found ones in storage
@@ -437,7 +439,7 @@ class Container:  # pylint: disable=too-many-public-methods
                     yield key, None, _meta(None)
                 continue
             try:
-                yield key, self._stream(key, reader), _meta(reader.info)
+                yield key, ObjectStream(reader, self, key), _meta(reader.info)
             finally:
                 reader.close()
 
@@ -457,22 +459,15 @@ class Container:  # pylint: disable=too-many-public-methods
     def get_objects_content(self, hashkeys: list[str], skip_if_missing: bool = True) -> dict[str, bytes | None]:
         """{hashkey: bytes} of the objects (None for missing ones unless
         skip_if_missing)."""
-        store = self._get_store()
+        found = self._found(hashkeys, skip_if_missing)
+        present = [key for key, info in found if info is not None]
+        contents = dict(zip(present, self._get_store().read_many(present)))
         retrieved: dict = {}
-        for key, info in self._found(hashkeys, skip_if_missing):
-            if info is None:
-                retrieved[key] = None
-                continue
-            try:
-                reader = store.reader(key)
-            except NotExistent:
-                if not skip_if_missing:
-                    retrieved[key] = None
-                continue
-            try:
-                retrieved[key] = reader.read()
-            finally:
-                reader.close()
+        for key, info in found:
+            data = contents.get(key)
+            # None: missing, or deleted since it was looked up.
+            if data is not None or not skip_if_missing:
+                retrieved[key] = data
         return retrieved
 
     def get_objects_meta(self, hashkeys: Iterable[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
