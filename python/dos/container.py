@@ -28,8 +28,9 @@ from .exceptions import (
     NotInitialised,
 )
 
-# Bytes in front of the first entry of a pack.
+# Bytes in front of the first entry of a pack, and of an entry's data.
 _PACK_HEADER = 16
+_ENTRY_HEADER = 64
 # Objects handed to the pack writer per call, between progress reports.
 _PACK_BATCH = 1024
 
@@ -116,7 +117,8 @@ def _meta(info: tuple | None) -> ObjectMeta:
     storage, size, compressed, pack, offset, length = info
     if storage == 'loose':
         return ObjectMeta(ObjectType.LOOSE, size, None, None, None, None)
-    return ObjectMeta(ObjectType.PACKED, size, pack, compressed, offset, length)
+    # The stored bytes, after the entry header, as legacy's are.
+    return ObjectMeta(ObjectType.PACKED, size, pack, compressed, offset + _ENTRY_HEADER, length - _ENTRY_HEADER)
 
 
 def _storage_order(item: tuple) -> tuple:
@@ -473,7 +475,14 @@ class Container:  # pylint: disable=too-many-public-methods
     def get_objects_meta(self, hashkeys: Iterable[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
         """A generator of (hashkey, ObjectMeta), in the order of
         get_objects_stream_and_meta."""
+        store = self._get_store()
         for key, info in self._found(hashkeys, skip_if_missing):
+            if info is not None and info[0] == 'loose':
+                # Looked up again as it comes, as legacy does: a packer
+                # may have packed it meanwhile, or removed it.
+                info = store.info_many([key])[0]
+                if info is None and skip_if_missing:
+                    continue
             yield key, _meta(info)
 
     def get_object_meta(self, hashkey: str) -> ObjectMeta:
@@ -530,7 +539,10 @@ class Container:  # pylint: disable=too-many-public-methods
         sizes = self._get_store().sizes()
         return TotalSize(
             total_size_packed=sizes['size_packed_raw'],
-            total_size_packed_on_disk=sizes['size_pack'] - sizes['size_garbage'] - _PACK_HEADER * sizes['packs'],
+            total_size_packed_on_disk=sizes['size_pack']
+            - sizes['size_garbage']
+            - _PACK_HEADER * sizes['packs']
+            - _ENTRY_HEADER * sizes['packed'],
             total_size_packfiles_on_disk=sizes['size_pack'],
             total_size_packindexes_on_disk=sizes['size_index'],
             total_size_loose=sizes['size_loose'],

@@ -39,11 +39,10 @@ class ObjectMeta(_ItemAccess):
     :param pack_id: the number of its pack (an int: dos packs are numbered
         as legacy ones are), or None when not packed.
     :param pack_compressed: whether the packed copy is compressed.
-    :param pack_offset: the offset of the pack entry; dos puts a 64-byte
-        header in front of the stored bytes, and this is where the header
-        starts (legacy: where the bytes start).
-    :param pack_length: the bytes the entry occupies in the pack, its
-        header included.
+    :param pack_offset: where the object's stored bytes start in the pack
+        (dos puts a 64-byte entry header in front of them).
+    :param pack_length: how many stored bytes there are (compressed or
+        not), the header not included.
     """
 
     type: Any
@@ -59,8 +58,8 @@ class TotalSize(_ItemAccess):
     """Sizes of the objects of a container, in bytes.
 
     :param total_size_packed: raw size of the packed objects.
-    :param total_size_packed_on_disk: bytes their entries occupy in the
-        packs (headers included).
+    :param total_size_packed_on_disk: their stored bytes in the packs
+        (without the entry headers dos adds).
     :param total_size_packfiles_on_disk: size of the pack files, dead
         entries included.
     :param total_size_packindexes_on_disk: disk blocks of index/, the

@@ -176,7 +176,7 @@ def test_stream_and_meta(container):
         assert stream.read() == b'packed'
         assert meta.type == ObjectType.PACKED and meta.size == 6
         assert meta.pack_id == 0 and meta.pack_compressed is False
-        assert meta.pack_offset >= 16 and meta.pack_length == 6 + 64
+        assert meta.pack_offset == 16 + 64 and meta.pack_length == 6
         assert meta['size'] == 6
         assert dataclasses.asdict(meta)['pack_id'] == 0
     meta = container.get_object_meta(comp)
@@ -226,7 +226,7 @@ def test_count_and_sizes(container):
     assert isinstance(size, TotalSize)
     assert size.total_size_loose == 5
     assert size.total_size_packed == 7
-    assert size.total_size_packed_on_disk == 7 + 2 * 64
+    assert size.total_size_packed_on_disk == 7
     assert size.total_size_packfiles_on_disk == 16 + 7 + 2 * 64
     assert size.total_size_packindexes_on_disk > 0
     assert set(dataclasses.asdict(size)) == {f.name for f in dataclasses.fields(TotalSize)}
@@ -330,7 +330,7 @@ def test_damaged_pack_is_never_returned(container):
     meta = container.get_object_meta(key)
     pack = container._get_pack_folder() / str(meta.pack_id)
     raw = bytearray(pack.read_bytes())
-    raw[meta.pack_offset + 64 + 5] ^= 0xFF
+    raw[meta.pack_offset + 5] ^= 0xFF
     pack.write_bytes(bytes(raw))
     container.close()
     with pytest.raises(dos.InconsistentContent):
