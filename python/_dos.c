@@ -668,12 +668,12 @@ Store_sizes(StoreObject *self, PyObject *unused)
 
 /*
  * A Python callable called from inside the library, whose thread does
- * not hold the GIL then: it takes it for the call.  The first exception
- * the callable raises is kept, and raised once the library returns.
+ * not hold the GIL then: it takes it for the call (whatever the thread).
+ * The first exception the callable raises is kept, and raised once the
+ * library returns.
  */
 struct pycall {
 	PyObject *fn;
-	PyThreadState *ts;
 	PyObject *exc_type, *exc_value, *exc_tb;
 };
 
@@ -688,12 +688,13 @@ pycall_begin(struct pycall *pc, PyObject *fn)
 static void
 pycall(struct pycall *pc, const char *fmt, ...)
 {
+	PyGILState_STATE gil;
 	PyObject *args, *res;
 	va_list ap;
 
 	if (pc->fn == NULL)
 		return;
-	PyEval_RestoreThread(pc->ts);
+	gil = PyGILState_Ensure();
 	va_start(ap, fmt);
 	args = Py_VaBuildValue(fmt, ap);
 	va_end(ap);
@@ -707,7 +708,7 @@ pycall(struct pycall *pc, const char *fmt, ...)
 		else
 			PyErr_Clear();
 	}
-	pc->ts = PyEval_SaveThread();
+	PyGILState_Release(gil);
 }
 
 /*
@@ -732,12 +733,6 @@ pycalls_end(struct pycall pc[2])
 	}
 	return -1;
 }
-
-/* Run stmt without the GIL and under the mutex, with pc's thread state. */
-#define ENTER_CALLING(s, pc) (pc)->ts = PyEval_SaveThread(); \
-	pthread_mutex_lock(&(s)->lock);
-#define LEAVE_CALLING(s, pc) pthread_mutex_unlock(&(s)->lock); \
-	PyEval_RestoreThread((pc)->ts);
 
 static void
 writer_close(StoreObject *s, struct dos_pack_writer *w)
@@ -827,8 +822,7 @@ Store_maintain(StoreObject *self, PyObject *args)
 		return NULL;
 	pycall_begin(&pc[0], problem);
 	pycall_begin(&pc[1], progress);
-	ENTER_CALLING(self, &pc[0])
-	pc[1].ts = pc[0].ts;
+	ENTER(self)
 	if (strcmp(what, "repack") == 0)
 		rc = dos_repack(&self->st, w, (enum dos_compress_mode)mode, 0,
 		    &m, &stats);
@@ -836,7 +830,7 @@ Store_maintain(StoreObject *self, PyObject *args)
 		rc = dos_pack_loose(&self->st, w, strcmp(what, "pack") == 0,
 		    &m);
 	dos_pack_writer_totals(w, &objects, &raw, &stored);
-	LEAVE_CALLING(self, &pc[0])
+	LEAVE(self)
 	writer_close(self, w);
 	if (pycalls_end(pc) < 0)
 		return NULL;
@@ -1035,14 +1029,9 @@ Store_fsck(StoreObject *self, PyObject *args)
 	pycall_begin(&pc[0], report);
 	pycall_begin(&pc[1], progress);
 	/* fsck opens packs/lock to see whether a writer is at work. */
-	ENTER_CALLING(self, &pc[0])
-	pc[1].ts = pc[0].ts;
-	pthread_mutex_unlock(&self->lock);
-	plock_take(0);
-	pthread_mutex_lock(&self->lock);
+	ENTER_PLOCKED(self)
 	rc = dos_fsck(&self->st, &o, &stats);
-	plock_give();
-	LEAVE_CALLING(self, &pc[0])
+	LEAVE_PLOCKED(self)
 	if (pycalls_end(pc) < 0)
 		return NULL;
 	if (rc < 0)
