@@ -521,12 +521,33 @@ class Container:  # pylint: disable=too-many-public-methods
             except NotADirectoryError:
                 continue
             for second in names:
-                yield first + second
+                if self._is_valid_hashkey(first + second):
+                    yield first + second
+
+    @staticmethod
+    def _is_valid_pack_id(pack_id: str, allow_repack_pack: bool = False) -> bool:
+        """Whether pack_id names a pack: a decimal number without leading
+        zeros (legacy's rule, and dos's); '-1', legacy's repack pack, only
+        with allow_repack_pack (dos has none)."""
+        if allow_repack_pack and pack_id == '-1':
+            return True
+        return pack_id.isdigit() and pack_id.isascii() and (pack_id == '0' or pack_id[0] != '0')
+
+    @staticmethod
+    def _is_valid_hashkey(hashkey: str) -> bool:
+        """Whether hashkey is lowercase hex (its length is not checked)."""
+        return all(char in '0123456789abcdef' for char in hashkey)
+
+    def _get_pack_path_from_pack_id(self, pack_id: str | int, allow_repack_pack: bool = False) -> Path:
+        pack_id = str(pack_id)
+        if not self._is_valid_pack_id(pack_id, allow_repack_pack):
+            raise AssertionError(f'Invalid pack ID {pack_id}')
+        return self._get_pack_folder() / pack_id
 
     def _list_packs(self) -> Iterator[str]:
         """The ids of the pack files."""
         for name in os.listdir(self._get_pack_folder()):
-            if name.isdigit() and (name == '0' or name[0] != '0'):
+            if self._is_valid_pack_id(name):
                 yield name
 
     def count_objects(self) -> ObjectCount:
@@ -784,8 +805,7 @@ class Container:  # pylint: disable=too-many-public-methods
         new ones): this checks pack_id and does what repack() does."""
         if str(pack_id) == '-1':
             raise AssertionError(f"The specified pack_id '{pack_id}' is invalid, it is the one used for repacking")
-        if not str(pack_id).isdigit():
-            raise ValueError(f'Invalid pack ID {pack_id}')
+        self._get_pack_path_from_pack_id(pack_id)
         self.repack(compress_mode=compress_mode, callback=callback)
 
     def clean_storage(self, vacuum: bool = False) -> None:
@@ -863,9 +883,7 @@ class Container:  # pylint: disable=too-many-public-methods
         context; raises BlockingIOError (an OSError) if another holds it.
         dos has one lock for all packs (pack_id is only checked) and
         yields None: pack files are not for writing by hand."""
-        pack_id = str(pack_id)
-        if not (pack_id.isdigit() or (allow_repack_pack and pack_id == '-1')):
-            raise AssertionError(f'Invalid pack ID {pack_id}')
+        self._get_pack_path_from_pack_id(pack_id, allow_repack_pack)
         store = self._get_store()
         fd = store.lock(True)
         try:
