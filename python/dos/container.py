@@ -852,15 +852,17 @@ class Container:  # pylint: disable=too-many-public-methods
         def report(kind: str, cls: int, subject: str, detail: str) -> None:
             if not cls:
                 return
-            key = subject.rsplit('/', 1)[-1]
             if kind == 'hash-mismatch' and 'loose' in f'{subject} {detail}':
-                lists['invalid_hashes_loose'].append(subject.replace('loose/', '').replace('/', ''))
-            elif kind in ('hash-mismatch', 'crc-mismatch', 'bad-header'):
-                lists['invalid_hashes_packed'].append(key)
+                found = lists['invalid_hashes_loose']
+            elif kind in ('hash-mismatch', 'crc-mismatch', 'bad-header', 'out-of-bounds'):
+                found = lists['invalid_hashes_packed']
             elif kind == 'size-mismatch':
-                lists['invalid_sizes_packed'].append(key)
-            elif kind == 'out-of-bounds':
-                lists['overlapping_packed'].append(key)
+                found = lists['invalid_sizes_packed']
+            else:
+                return
+            key = subject.replace('loose/', '').replace('/', '')
+            if key not in found:
+                found.append(key)
 
         def report_packs(done: float) -> None:
             while state['next'] < len(rounds) and rounds[state['next']][0] <= done:

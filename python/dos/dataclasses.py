@@ -81,10 +81,11 @@ class ValidationIssues(_ItemAccess):
     :param invalid_hashes_loose: loose files whose bytes do not hash to
         their name.
     :param invalid_hashes_packed: packed objects whose bytes do not hash
-        to their key, or whose pack entry is damaged (bad CRC, header).
+        to their key, or whose pack entry is damaged (bad CRC or header) or
+        gone (its index record points past the end of its pack).
     :param invalid_sizes_packed: packed objects not of their recorded size.
-    :param overlapping_packed: index records pointing outside their pack or
-        at bytes that are no entry of theirs.
+    :param overlapping_packed: always empty: a dos pack is a sequence of
+        entries, each with its own header, which cannot overlap.
     """
 
     invalid_hashes_loose: list
