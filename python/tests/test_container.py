@@ -428,3 +428,16 @@ def test_threads(container):
     assert container.count_objects().packed + container.count_objects().loose >= 180
     assert len(list(container.list_all_objects())) == 180
     assert container.validate().is_valid()
+
+
+def test_exceptions_and_dataclasses_exported():
+    """The legacy names, where legacy code imports them from."""
+    from dos import exceptions  # pylint: disable=import-outside-toplevel
+
+    for name in ('NotExistent', 'NotInitialised', 'ModificationNotAllowed', 'ClosingNotAllowed', 'InconsistentContent'):
+        assert getattr(dos, name) is getattr(exceptions, name)
+        assert issubclass(getattr(dos, name), Exception)
+    for cls in (ObjectCount, ObjectMeta, TotalSize, ValidationIssues):
+        assert dataclasses.is_dataclass(cls)
+    assert {m.value for m in CompressMode} == {'no', 'yes', 'keep', 'auto'}
+    assert {m.value for m in ObjectType} == {'loose', 'packed', 'missing'}
