@@ -717,7 +717,9 @@ class Container:  # pylint: disable=too-many-public-methods
         objects copied.  From a sha256 source the objects already here are
         skipped (the keys are the same); from a sha1 one every object is
         copied and mapped to its SHA-256 key.  Objects stream through
-        fixed buffers: target_memory_bytes and do_fsync change nothing."""
+        fixed buffers: target_memory_bytes and do_fsync change nothing.
+        The callback gets legacy's rounds: 'Listing objects' (from a
+        sha256 source), 'Copy objects', 'Final flush'."""
         progress = _Progress(callback)
         wanted = sorted(set(hashkeys))
         if source_container.hash_type == 'sha256':
@@ -733,6 +735,12 @@ class Container:  # pylint: disable=too-many-public-methods
                 for old, stream, _ in triplets:
                     mapping[old] = writer.add(stream)[0]
                     progress.update(1)
+            progress.close()
+            # Legacy's last round writes what it cached: here the batch
+            # written as the objects were read becomes durable.
+            if mapping:
+                progress.init(len(mapping), 'Final flush')
+        progress.update(len(mapping))
         progress.close()
         return mapping
 
@@ -853,16 +861,21 @@ class Container:  # pylint: disable=too-many-public-methods
             if not cls:
                 return
             if kind == 'hash-mismatch' and 'loose' in f'{subject} {detail}':
-                found = lists['invalid_hashes_loose']
-            elif kind in ('hash-mismatch', 'crc-mismatch', 'bad-header', 'out-of-bounds'):
-                found = lists['invalid_hashes_packed']
+                names = ['invalid_hashes_loose']
+            elif kind in ('hash-mismatch', 'crc-mismatch', 'bad-header'):
+                names = ['invalid_hashes_packed']
             elif kind == 'size-mismatch':
-                found = lists['invalid_sizes_packed']
+                names = ['invalid_sizes_packed']
+            elif kind == 'out-of-bounds':
+                # Its bytes run past the end of the pack: neither its size
+                # nor its hash can be right.
+                names = ['invalid_hashes_packed', 'invalid_sizes_packed']
             else:
                 return
             key = subject.replace('loose/', '').replace('/', '')
-            if key not in found:
-                found.append(key)
+            for name in names:
+                if key not in lists[name]:
+                    lists[name].append(key)
 
         def report_packs(done: float) -> None:
             while state['next'] < len(rounds) and rounds[state['next']][0] <= done:

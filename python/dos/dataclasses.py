@@ -83,7 +83,8 @@ class ValidationIssues(_ItemAccess):
     :param invalid_hashes_packed: packed objects whose bytes do not hash
         to their key, or whose pack entry is damaged (bad CRC or header) or
         gone (its index record points past the end of its pack).
-    :param invalid_sizes_packed: packed objects not of their recorded size.
+    :param invalid_sizes_packed: packed objects not of their recorded size
+        (those whose entry runs past the end of their pack too).
     :param overlapping_packed: always empty: a dos pack is a sequence of
         entries, each with its own header, which cannot overlap.
     """

@@ -335,7 +335,11 @@ def test_damaged_pack_is_never_returned(container):
     container.close()
     with pytest.raises(dos.InconsistentContent):
         container.get_object_content(key)
-    assert key in container.validate().invalid_hashes_packed
+    assert container.validate().invalid_hashes_packed == [key]
+    pack.write_bytes(b'COR')
+    container.close()
+    issues = container.validate()
+    assert (issues.invalid_hashes_packed, issues.invalid_sizes_packed) == ([key], [key])
 
 
 def test_delete_and_repack(container, progress):
@@ -374,7 +378,8 @@ def test_import_objects(container, tmp_path, progress):
     mapping = container.import_objects(keys + keys[:1], other, callback=progress.callback)
     assert mapping == {keys[1]: keys[1], keys[2]: keys[2]}
     assert container.get_objects_content(keys) == {k: d for k, d in zip(keys, [b'a', b'b', b'c'])}
-    assert [d['start_value']['description'] for d in progress.done] == ['Listing objects', 'Copy objects']
+    assert [d['start_value']['description'] for d in progress.done] == ['Listing objects', 'Copy objects', 'Final flush']
+    assert [d['value'] for d in progress.done] == [3, 2, 2]
 
 
 def test_lock_pack(container):
