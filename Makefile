@@ -186,6 +186,24 @@ test: deps
 	$(MAKE) lint
 	t/layers $(BUILD)
 	t/run $(BUILD)
+	$(MAKE) python-test
+
+# The Python package dos (python/, see python/README.md), built in place
+# by Debian's Python: its extension dos._dos links the -fPIC libdos.a of
+# $(BUILD)/pic, the one make install installs.  python-test runs its
+# pytest tests, with the programs of $(BUILD) on PATH for those that mix
+# Python and the CLI.
+PYTHON ?= /usr/bin/python3
+PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
+
+python: $(BUILD)/pic/libdos.a
+	cd python && DOS_LIBDOS=$(CURDIR)/$(BUILD)/pic/libdos.a \
+	    DOS_VERSION=$(VERSION) $(PYTHON) setup.py -q build_ext --inplace \
+	    --build-temp $(CURDIR)/$(BUILD)/pic/python
+
+python-test: all python
+	cd python && PATH=$(CURDIR)/$(BUILD):$$PATH \
+	    DOS_EXEC_PATH=$(CURDIR)/$(BUILD) $(PYTHON) -m pytest -q tests
 
 demo: deps
 	$(MAKE) all
@@ -207,7 +225,8 @@ stress: deps
 	$(MAKE) all
 	t/stress/run $(BUILD)
 
-install: all install-completion
+# make install WITH_PYTHON=1 installs the Python package too.
+install: all install-completion $(if $(filter 1,$(WITH_PYTHON)),install-python)
 	mkdir -p $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBEXECDIR) \
 	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man3 \
 	    $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man7 \
@@ -238,9 +257,14 @@ install-completion:
 	sed 's|@BASH_COMPLETION@|$(BASHCOMPDIR)/dos|' contrib/completion/_dos \
 	    >$(DESTDIR)$(ZSHCOMPDIR)/_dos
 
+install-python: python
+	mkdir -p $(DESTDIR)$(PYTHONDIR)/dos
+	cp python/dos/*.py python/dos/_dos*.so $(DESTDIR)$(PYTHONDIR)/dos/
+
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/dos
-	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(INCLUDEDIR)/dos
+	rm -rf $(DESTDIR)$(LIBEXECDIR) $(DESTDIR)$(INCLUDEDIR)/dos \
+	    $(DESTDIR)$(PYTHONDIR)/dos
 	rm -f $(DESTDIR)$(LIBDIR)/$(SHLIB) \
 	    $(DESTDIR)$(LIBDIR)/libdos.so.$(SOVERSION) \
 	    $(DESTDIR)$(LIBDIR)/libdos.so $(DESTDIR)$(LIBDIR)/libdos.a \
@@ -250,8 +274,9 @@ uninstall:
 
 clean:
 	rm -rf build build-*
+	rm -f python/dos/_dos*.so
 
 .PHONY: all testprogs fuzzers fuzz-build fuzz deps docs print-cmds lint test demo bench \
-	stress install install-completion uninstall clean
+	stress install install-completion uninstall clean python python-test install-python
 # Keep the objects make builds on the way to a program.
 .PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/pic/lib/%.o $(BUILD)/cmd/%.o

@@ -262,6 +262,7 @@ struct dos_loose_batch {
 	uint64_t size, flushed;	/* its bytes so far, and those sent to disk */
 	struct dos_hasher hasher;
 	char *buf;
+	int keep_packed;	/* write objects even if they are packed */
 };
 
 int
@@ -395,6 +396,12 @@ is_packed(struct dos_store *st, const struct dos_oid *oid)
 	    dos_index_get_committed(ix, oid, &e) == 0;
 }
 
+void
+dos_loose_batch_keep_packed(struct dos_loose_batch *b)
+{
+	b->keep_packed = 1;
+}
+
 int
 dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 {
@@ -423,7 +430,8 @@ dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 		/* A truncated or damaged copy: the good one replaces it. */
 		p->state = PENDING_REPLACE;
 	} else if (rc == DOS_ENOTFOUND) {
-		p->state = is_packed(b->st, &p->oid) ? PENDING_DONE : PENDING_NEW;
+		p->state = !b->keep_packed && is_packed(b->st, &p->oid) ?
+		    PENDING_DONE : PENDING_NEW;
 		if (p->state == PENDING_DONE)
 			dos_step_unlink("loose-temp-unlink", b->st->tmpfd,
 			    p->tmpname);

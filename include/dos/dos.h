@@ -197,6 +197,12 @@ int dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid);
 int dos_loose_batch_add_fd(struct dos_loose_batch *b, int fd,
     struct dos_oid *oid);
 int dos_loose_batch_commit(struct dos_loose_batch *b);
+/*
+ * Write the batch's objects loose even when they are packed already,
+ * which the batch otherwise skips: a loose copy asked for (the Python
+ * package's Container.loosen_object).
+ */
+void dos_loose_batch_keep_packed(struct dos_loose_batch *b);
 /* Drop uncommitted temp files and free the batch. */
 void dos_loose_batch_free(struct dos_loose_batch *b);
 
