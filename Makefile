@@ -87,7 +87,7 @@ $(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
 # of t/helpers/, and each fuzz target of t/fuzz/ linked with a driver
 # that replays its kept inputs.
 TEST_HELPERS = index-put
-FUZZ_TARGETS = config batch pack index legacy
+FUZZ_TARGETS = config batch pack index legacy transfer
 TESTPROGS = $(TEST_HELPERS:%=$(BUILD)/t/%) \
 	$(FUZZ_TARGETS:%=$(BUILD)/t/fuzz-replay-%)
 

@@ -18,8 +18,6 @@ enum {
 	OPT_SINCE = DOS_OPT_FIRST_LOCAL,
 	OPT_STDIN,
 	OPT_MARKER_FILE,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option export_options[] = {
@@ -27,8 +25,7 @@ static const struct option export_options[] = {
 	{ "since", required_argument, NULL, OPT_SINCE },
 	{ "stdin", no_argument, NULL, OPT_STDIN },
 	{ "marker-file", required_argument, NULL, OPT_MARKER_FILE },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -37,7 +34,7 @@ static const struct option export_options[] = {
 
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_export exporter;
-static int progress, status;
+static int status;
 
 static int
 out_sink(void *data, const void *buf, size_t len)
@@ -58,7 +55,7 @@ report_damaged(void *data, const struct dos_oid *oid, int why)
 static void
 report_sent(void *data, uint64_t objects)
 {
-	if (progress)
+	if (dos_show_progress)
 		dos_progress(PROGRESS, objects);
 }
 
@@ -113,13 +110,12 @@ cmd_main(int argc, char **argv)
 	char text[DOS_MARKER_MAX], size[32];
 	int opt, quiet = 0, use_stdin = 0, delim = '\n', rc;
 
-	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hqz", export_options,
 	    NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case 'z':
 			delim = '\0';
@@ -132,12 +128,6 @@ cmd_main(int argc, char **argv)
 			break;
 		case OPT_MARKER_FILE:
 			marker_file = optarg;
-			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
 			break;
 		default:
 			dos_common_option(opt, export_usage);
@@ -183,7 +173,7 @@ cmd_main(int argc, char **argv)
 	if ((rc = dos_export_end(&exporter, &now)) < 0)
 		die("unable to end the stream: %s", dos_strerror(rc));
 	dos_out_flush();
-	if (progress)
+	if (dos_show_progress)
 		dos_progress_done(PROGRESS, exporter.objects);
 	if (marker_file != NULL)
 		write_marker(marker_file, text);

@@ -18,16 +18,13 @@ static const char *const import_usage[] = {
 enum {
 	OPT_FROM = DOS_OPT_FIRST_LOCAL,
 	OPT_NO_WAIT,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option import_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "from", required_argument, NULL, OPT_FROM },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -40,7 +37,6 @@ static struct dos_pack_writer *writer;
 static struct dos_importer *importer;
 static struct dos_stream_in in;
 static uint64_t imported, present, damaged;
-static int progress;
 
 static int
 report_stored(void *data, const struct dos_oid *oid, int existed)
@@ -49,7 +45,7 @@ report_stored(void *data, const struct dos_oid *oid, int existed)
 		present++;
 	else
 		imported++;
-	if (progress)
+	if (dos_show_progress)
 		dos_progress(PROGRESS, imported + present);
 	return 0;
 }
@@ -82,15 +78,11 @@ static const struct dos_import_report report = {
 	report_stored, report_damaged, NULL
 };
 
+/* The stream, read a buffer at a time. */
 static ssize_t
-read_fd(void *data, void *buf, size_t len)
+read_stream(void *data, void *buf, size_t len)
 {
-	ssize_t n;
-
-	do
-		n = read(*(int *)data, buf, len);
-	while (n < 0 && errno == EINTR);
-	return n < 0 ? DOS_EREAD : n;
+	return dos_read_full(*(int *)data, buf, len);
 }
 
 /* How a stream ended that did not end whole: what was lost. */
@@ -137,25 +129,18 @@ cmd_main(int argc, char **argv)
 	unsigned flags = 0;
 	int opt, quiet = 0, fd = 0, rc, cut = 0;
 
-	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hq", import_options,
 	    NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case OPT_FROM:
 			from = optarg;
 			break;
 		case OPT_NO_WAIT:
 			flags |= DOS_PACK_NOWAIT;
-			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
 			break;
 		default:
 			dos_common_option(opt, import_usage);
@@ -173,7 +158,7 @@ cmd_main(int argc, char **argv)
 	}
 	if (from != NULL && (rc = dos_store_open(&source, from, 0)) < 0)
 		dos_die_open(from, rc);
-	if (from == NULL && (rc = dos_stream_begin(&in, read_fd, &fd)) < 0) {
+	if (from == NULL && (rc = dos_stream_begin(&in, read_stream, &fd)) < 0) {
 		if (in.problem == DOS_STREAM_NOT_STREAM)
 			die("%s is not a dos export stream", name);
 		die("unable to read %s: %s", name, dos_strerror(rc));
@@ -192,7 +177,7 @@ cmd_main(int argc, char **argv)
 	} else if (rc < 0) {
 		die("unable to import: %s", dos_strerror(rc));
 	}
-	if (progress)
+	if (dos_show_progress)
 		dos_progress_done(PROGRESS, imported + present);
 	dos_pack_writer_totals(writer, &objects, &raw, &stored);
 	if (!quiet) {

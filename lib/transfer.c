@@ -9,6 +9,7 @@
  * header with a bad checksum ends the stream, since nothing after it can
  * be found; damage inside one object's bytes costs that object only.
  */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,33 +27,37 @@ enum { TAIL_OK = 0, TAIL_DAMAGED = 1 };
 #define BATCH_OBJECTS DOS_INDEX_TXN_RECORDS
 #define BATCH_BYTES (64ULL << 20)
 
+/* The stream's integers are big-endian, and at any alignment. */
 static void
 put_be32(unsigned char *p, uint32_t v)
 {
-	p[0] = (unsigned char)(v >> 24);
-	p[1] = (unsigned char)(v >> 16);
-	p[2] = (unsigned char)(v >> 8);
-	p[3] = (unsigned char)v;
+	v = htobe32(v);
+	memcpy(p, &v, sizeof v);
 }
 
 static void
 put_be64(unsigned char *p, uint64_t v)
 {
-	put_be32(p, (uint32_t)(v >> 32));
-	put_be32(p + 4, (uint32_t)v);
+	v = htobe64(v);
+	memcpy(p, &v, sizeof v);
 }
 
 static uint32_t
 get_be32(const unsigned char *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	    (uint32_t)p[2] << 8 | p[3];
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+	return be32toh(v);
 }
 
 static uint64_t
 get_be64(const unsigned char *p)
 {
-	return (uint64_t)get_be32(p) << 32 | get_be32(p + 4);
+	uint64_t v;
+
+	memcpy(&v, p, sizeof v);
+	return be64toh(v);
 }
 
 /* ---- markers ---- */

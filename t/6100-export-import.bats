@@ -39,6 +39,12 @@ export_to() {
 	dos export "$@" >"$file"
 }
 
+# dos fsck finds no problem in dest.
+dest_is_clean() {
+	run -0 dos --dir=dest fsck
+	[ "$output" = "dos fsck: no problems found" ]
+}
+
 # The marker of the store now: its newest pack is 0.
 marker() {
 	echo "$ID:0:$(stat -c %s "$DOS_DIR/packs/0")"
@@ -57,8 +63,7 @@ marker() {
 	[ "$output" = abc ]
 	run -0 dos --dir=dest cat-object "$XYZ_OID"
 	[ "$output" = xyz ]
-	run -0 dos --dir=dest fsck
-	[ "$output" = "dos fsck: no problems found" ]
+	dest_is_clean
 	# Straight into packs: nothing loose.
 	run -0 dos --dir=dest ls --loose
 	[ "$output" = "" ]
@@ -76,8 +81,7 @@ marker() {
 	cmp before after
 	run -0 dos --dir=dest cat-object "$(sha256_of large)"
 	[ "$output" = "$(cat large)" ]
-	run -0 dos --dir=dest fsck
-	[ "$output" = "dos fsck: no problems found" ]
+	dest_is_clean
 }
 
 @test "objects already present are skipped" {
@@ -88,8 +92,7 @@ marker() {
 	[ "$stderr" = "imported 1 object (3 bytes), 1 already present" ]
 	run -0 --separate-stderr dos --dir=dest import s
 	[ "$stderr" = "imported 0 objects (0 bytes), 2 already present" ]
-	run -0 dos --dir=dest fsck
-	[ "$output" = "dos fsck: no problems found" ]
+	dest_is_clean
 }
 
 @test "export | import through a pipe, and from a file named -" {
@@ -184,8 +187,7 @@ imported 1 object (3 bytes), 0 already present" ]
 	run -1 --separate-stderr dos --dir=dest import <cut2
 	[ "$stderr" = "dos-import: error: the stream is cut short at byte 166, after 2 objects: any after them are lost
 imported 1 object (3 bytes), 1 already present" ]
-	run -0 dos --dir=dest fsck
-	[ "$output" = "dos fsck: no problems found" ]
+	dest_is_clean
 }
 
 @test "a damaged byte in an object is never stored; the rest is" {
@@ -198,8 +200,7 @@ imported 1 object (3 bytes), 1 already present" ]
 imported 1 object (3 bytes), 0 already present, 1 damaged" ]
 	run -0 dos --dir=dest ls
 	[ "$output" = "$XYZ_OID" ]
-	run -0 dos --dir=dest fsck
-	[ "$output" = "dos fsck: no problems found" ]
+	dest_is_clean
 }
 
 @test "a damaged record header ends the stream; an end that miscounts is told" {
@@ -266,4 +267,22 @@ imported 0 objects (0 bytes), 0 already present, 1 damaged" ]
 	usage_error import "too many arguments" --from=x a
 	[ "$(man_synopsis dos-export)" = "dos export [-q] [--[no-]progress] [--marker-file=file] [--since=marker | --stdin [-z]]" ]
 	[ "$(man_synopsis dos-import)" = "dos import [-q] [--[no-]progress] [--no-wait] [file]" ]
+}
+
+@test "progress on a terminal, or with --progress; never with -q or --no-progress" {
+	mkdir files
+	for i in $(seq 1 1000); do echo "$i" >"files/$i"; done
+	find files -type f | dos hash-object -w --stdin-paths >/dev/null
+	run -0 --separate-stderr export_to s --progress
+	[ "$stderr" = $'\rexporting objects: 1000\rexporting objects: 1000, done.\nexported 1000 objects (3.8 KiB), marker '"$ID:0:0" ]
+	run -0 --separate-stderr export_to s2 --progress -q
+	[ "$stderr" = "" ]
+	run -0 --separate-stderr export_to s3
+	[ "$stderr" = "exported 1000 objects (3.8 KiB), marker $ID:0:0" ]
+	cmp s s2
+	# Standard error a terminal: progress by default, --no-progress off.
+	run -0 script -qec "dos --dir=dest import s" /dev/null
+	[ "$output" = $'\rimporting objects: 1000\rimporting objects: 1000, done.\r\nimported 1000 objects (3.8 KiB), 0 already present\r' ]
+	run -0 script -qec "dos --dir=dest import --no-progress s" /dev/null
+	[ "$output" = $'imported 0 objects (0 bytes), 1000 already present\r' ]
 }
