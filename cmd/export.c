@@ -161,6 +161,15 @@ cmd_main(int argc, char **argv)
 	} else if ((rc = dos_marker_now(&store, &now)) < 0)
 		die("unable to read the packs of '%s': %s",
 		    dos_store_path(&store), dos_strerror(rc));
+	/*
+	 * Pack numbers only grow, unless every pack went (a container
+	 * emptied, or restored from an older copy): objects stored since
+	 * could then hide below the marker.
+	 */
+	if (since_text != NULL && (since.pack > now.pack ||
+	    (since.pack == now.pack && since.length > now.length)))
+		die("marker '%s' is ahead of this container: its packs were "
+		    "replaced since", since_text);
 	dos_marker_format(&now, text, sizeof text);
 	dos_out_set_buffered(1);
 	if ((rc = dos_export_begin(&exporter, out_sink, NULL)) < 0)

@@ -128,12 +128,16 @@ marker() {
 	cmp before after
 }
 
-@test "a marker of another container, or no marker, is refused" {
+@test "a marker of another container, ahead of it, or no marker, is refused" {
 	two_objects
 	other=0123456789abcdef0123456789abcdef
 	run -128 --separate-stderr dos export --since="$other:0:16"
 	[ "$output" = "" ]
 	[ "$stderr" = "dos-export: fatal: marker '$other:0:16' is of another container (this one is $ID)" ]
+	run -128 --separate-stderr dos export --since="$ID:1:0"
+	[ "$stderr" = "dos-export: fatal: marker '$ID:1:0' is ahead of this container: its packs were replaced since" ]
+	run -128 --separate-stderr dos export --since="$(marker)0"
+	[ "$stderr" = "dos-export: fatal: marker '$(marker)0' is ahead of this container: its packs were replaced since" ]
 	usage_error export "not a marker: '$ID:0'" --since="$ID:0"
 	usage_error export "not a marker: '$ID:01:0'" --since="$ID:01:0"
 }
