@@ -1253,6 +1253,14 @@ struct dos_stream_object {
 	struct dos_oid oid;
 	enum dos_codec codec;
 	uint64_t raw_size, stored_size;
+	/*
+	 * The sender's copy is packed: its codec is a packer's choice, to
+	 * keep even when it is none, rather than compress again.
+	 */
+	int packed;
+	/* The CRC-32 of the stored bytes, once they were read and checked. */
+	int has_crc;
+	uint32_t crc;
 };
 
 /*
@@ -1336,10 +1344,11 @@ void dos_stream_release(struct dos_stream_in *in);
 /*
  * Storing objects that come encoded (from a stream, or a copy of
  * another container's) with a pack writer: dos_importer_add() decodes
- * and hashes the bytes source gives and keeps them as they are encoded,
- * or stores raw ones as the writer would (compressed as it does), and
- * flushes the writer a batch at a time.  DOS_ECORRUPT when they are not
- * o's (nothing is stored); a source's error passes through.
+ * and hashes the bytes source gives, stores them as they are encoded, and
+ * flushes the writer a batch at a time.  A packed object keeps its codec,
+ * none included; a loose one, raw, is compressed as the writer would.
+ * DOS_ECORRUPT when the bytes are not o's (nothing is stored); a source's
+ * error passes through.
  */
 struct dos_importer;
 int dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,

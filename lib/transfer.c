@@ -19,6 +19,7 @@ static const unsigned char stream_magic[8] = "DOSXPORT";
 #define STREAM_VERSION 1
 
 enum { KIND_OBJECT = 'O', KIND_END = 'E' };
+enum { FLAG_PACKED = 1 };
 enum { TAIL_OK = 0, TAIL_DAMAGED = 1 };
 
 #define IO_SIZE (256 * 1024)
@@ -165,6 +166,7 @@ encode_record(unsigned char *rec, int kind, const struct dos_stream_object *o)
 	memset(rec, 0, DOS_STREAM_RECORD_SIZE);
 	rec[0] = (unsigned char)kind;
 	rec[1] = (unsigned char)o->codec;
+	rec[2] = o->packed ? FLAG_PACKED : 0;
 	put_be64(rec + 8, o->raw_size);
 	put_be64(rec + 16, o->stored_size);
 	memcpy(rec + 24, o->oid.hash, DOS_RAWSZ);
@@ -192,10 +194,12 @@ dos_export_object(struct dos_export *x, struct dos_store *st,
 	*damaged = 0;
 	if ((rc = dos_reader_open(st, oid, 0, &r)) < 0)
 		return rc;
+	memset(&o, 0, sizeof o);
 	o.oid = *oid;
 	o.codec = r.info.codec;
 	o.raw_size = r.info.size;
 	o.stored_size = left = dos_reader_stored_size(&r);
+	o.packed = r.info.storage == DOS_STORAGE_PACKED;
 	encode_record(rec, KIND_OBJECT, &o);
 	if ((rc = send_record(x, rec)) < 0)
 		goto out;
@@ -275,7 +279,7 @@ dos_export_end(struct dos_export *x, const struct dos_marker *m)
 {
 	unsigned char rec[DOS_STREAM_RECORD_SIZE];
 	struct dos_stream_object o = { { { 0 } }, DOS_CODEC_NONE,
-	    x->objects, m->length };
+	    x->objects, m->length, 0, 0, 0 };
 
 	encode_record(rec, KIND_END, &o);
 	put_be32(rec + 4, m->pack);
@@ -403,11 +407,14 @@ dos_stream_next(struct dos_stream_in *in)
 	if (rec[0] == KIND_END)
 		return read_end(in, rec);
 	in->obj.codec = rec[1];
+	in->obj.packed = rec[2] & FLAG_PACKED;
+	in->obj.has_crc = 0;
 	in->obj.raw_size = get_be64(rec + 8);
 	in->obj.stored_size = get_be64(rec + 16);
 	memcpy(in->obj.oid.hash, rec + 24, DOS_RAWSZ);
 	if (rec[0] != KIND_OBJECT || rec[1] > DOS_CODEC_ZSTD ||
-	    !all_zero(rec + 2, 6) || !all_zero(rec + 56, 4) ||
+	    (rec[2] & ~FLAG_PACKED) != 0 || !all_zero(rec + 3, 5) ||
+	    !all_zero(rec + 56, 4) ||
 	    (in->obj.codec == DOS_CODEC_NONE &&
 	    in->obj.raw_size != in->obj.stored_size))
 		return fail(in, DOS_STREAM_BAD_RECORD);
@@ -435,6 +442,8 @@ dos_stream_read(struct dos_stream_in *in, void *buf, size_t len)
 			return fail(in, DOS_STREAM_SOURCE_DAMAGED);
 		if (get_be32(tail) != in->crc)
 			return fail(in, DOS_STREAM_BAD_DATA);
+		in->obj.crc = in->crc;
+		in->obj.has_crc = 1;
 		return 0;
 	}
 	if (len > in->left)
@@ -481,7 +490,16 @@ struct dos_importer {
 	unsigned char *entry;	/* a whole entry: header, stored bytes */
 	unsigned char *out;	/* decoded bytes, hashed and dropped */
 	uint64_t raw;		/* decoded so far */
+	struct dos_index *ix;
+	int had_loose;		/* loose objects when the import began */
 };
+
+static int
+found_loose(const struct dos_oid *oid, int dirfd, const char *name,
+    void *data)
+{
+	return 1;
+}
 
 int
 dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
@@ -500,10 +518,18 @@ dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
 		dos_importer_free(im);
 		return DOS_ENOMEM;
 	}
-	if ((rc = dos_hasher_init(&im->hasher)) < 0) {
+	/*
+	 * A container without loose objects costs no look in loose/ per
+	 * object: one a writer adds meanwhile may get a packed copy too,
+	 * which dos pack drops later, as it does for any.
+	 */
+	if ((rc = dos_hasher_init(&im->hasher)) < 0 ||
+	    (rc = dos_store_index(st, 1, &im->ix)) < 0 ||
+	    (rc = dos_loose_for_each(st, "", 0, found_loose, NULL)) < 0) {
 		dos_importer_free(im);
 		return rc;
 	}
+	im->had_loose = rc;
 	*out = im;
 	return 0;
 }
@@ -524,9 +550,11 @@ dos_importer_free(struct dos_importer *im)
 int
 dos_importer_has(struct dos_importer *im, const struct dos_oid *oid)
 {
-	struct dos_object_info info;
-	int rc = dos_object_info(im->st, oid, &info);
+	struct dos_index_entry e;
+	int rc = dos_index_get(im->ix, oid, &e);
 
+	if (rc == DOS_ENOTFOUND && im->had_loose)
+		rc = dos_loose_stat(im->st, oid, NULL);
 	return rc == 0 ? 1 : rc == DOS_ENOTFOUND ? 0 : rc;
 }
 
@@ -538,6 +566,11 @@ check_feed(struct dos_importer *im, const struct dos_stream_object *o,
 	size_t in_len, out_len;
 	int rc;
 
+	if (o->codec == DOS_CODEC_NONE) {
+		im->raw += len;
+		return im->raw > o->raw_size ? DOS_ECORRUPT :
+		    dos_hasher_update(&im->hasher, p, len);
+	}
 	while (len > 0 || !im->dec.done) {
 		in_len = len;
 		out_len = IO_SIZE;
@@ -567,7 +600,8 @@ check_end(struct dos_importer *im, const struct dos_stream_object *o)
 	struct dos_oid got;
 	int rc;
 
-	if (!im->dec.done || im->raw != o->raw_size)
+	if ((o->codec != DOS_CODEC_NONE && !im->dec.done) ||
+	    im->raw != o->raw_size)
 		return DOS_ECORRUPT;
 	if ((rc = dos_hasher_final(&im->hasher, &got)) < 0)
 		return rc;
@@ -580,7 +614,8 @@ check_begin(struct dos_importer *im, const struct dos_stream_object *o)
 	int rc;
 
 	im->raw = 0;
-	if ((rc = dos_decompress_begin(&im->dec, o->codec)) < 0)
+	if (o->codec != DOS_CODEC_NONE &&
+	    (rc = dos_decompress_begin(&im->dec, o->codec)) < 0)
 		return rc;
 	return dos_hasher_reset(&im->hasher);
 }
@@ -626,7 +661,8 @@ add_whole(struct dos_importer *im, const struct dos_stream_object *o,
 	pe.flags = 0;
 	pe.raw_size = o->raw_size;
 	pe.stored_size = o->stored_size;
-	pe.data_crc = dos_crc32(0, stored, len);
+	/* o may be the stream's own, which checked the CRC as it read. */
+	pe.data_crc = o->has_crc ? o->crc : dos_crc32(0, stored, len);
 	dos_pack_encode_entry(im->entry, &pe);
 	return dos_pack_writer_add_entry(im->w, im->entry,
 	    DOS_ENTRY_HEADER_SIZE + len, 0, existed);
@@ -704,7 +740,7 @@ dos_importer_add(struct dos_importer *im, const struct dos_stream_object *o,
 	struct dos_oid oid;
 	int rc;
 
-	if (o->codec == DOS_CODEC_NONE)
+	if (o->codec == DOS_CODEC_NONE && !o->packed)
 		rc = dos_pack_writer_add(im->w, counted_read, &c, &o->oid, 0,
 		    &oid, existed);
 	else if (o->stored_size <= WHOLE_ENTRY_MAX)
@@ -800,10 +836,12 @@ import_one(const struct dos_object_info *info, void *data)
 		if (rc < 0 && rc != DOS_ECORRUPT)
 			return rc;
 		if (rc == 0) {
+			memset(&o, 0, sizeof o);
 			o.oid = info->oid;
 			o.codec = r.info.codec;
 			o.raw_size = r.info.size;
 			o.stored_size = dos_reader_stored_size(&r);
+			o.packed = r.info.storage == DOS_STORAGE_PACKED;
 			rc = dos_importer_add(iw->im, &o, reader_source, &r,
 			    &existed);
 			dos_reader_close(&r);
