@@ -84,6 +84,20 @@ marker() {
 	dest_is_clean
 }
 
+@test "packed objects keep their codec, none too; loose ones are compressed" {
+	dos init -q --compression=none raw
+	seq 1 500 >packed
+	seq 1 600 >loose
+	dos --dir=raw hash-object -w --to-pack packed >/dev/null
+	dos --dir=raw hash-object -w loose >/dev/null
+	dos --dir=raw export -q >s
+	dos --dir=dest import -q s
+	run -0 listing dest
+	# In id order: loose, then packed.
+	[ "$output" = "$(sha256_of loose) 2292 zstd
+$(sha256_of packed) 1892 none" ]
+}
+
 @test "objects already present are skipped" {
 	two_objects
 	dos export -q >s
