@@ -51,6 +51,9 @@ $(BUILD)/lib/%.o: lib/%.c lib/dos.h
 $(filter $(BUILD)/lib/fsck%,$(LIBOBJ)): lib/fsck-int.h
 $(filter $(BUILD)/lib/legacy%,$(LIBOBJ)): lib/legacy-int.h
 $(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
+# dos export and dos import, and their fuzz target, share the stream's.
+$(BUILD)/lib/transfer.o $(BUILD)/cmd/export.o $(BUILD)/cmd/import.o \
+    $(BUILD)/t/fuzz-replay-transfer $(BUILD)/fuzz-transfer: lib/transfer.h
 # An uninstalled program shows the pages of the tree it was built from.
 $(BUILD)/lib/cli.o: override CFLAGS += -DDOS_SOURCE_MANDIR='"$(CURDIR)/man"'
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "transfer.h"
 
 static const char *const export_usage[] = {
 	"dos export [-q] [--[no-]progress] [--marker-file=<file>]",

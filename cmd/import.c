@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "transfer.h"
 
 static const char *const import_usage[] = {
 	"dos import [-q] [--[no-]progress] [--no-wait] [<file>]",

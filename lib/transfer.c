@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dos.h"
+#include "transfer.h"
 
 static const unsigned char stream_magic[8] = "DOSXPORT";
 #define STREAM_VERSION 1

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "fuzz.h"
+#include "transfer.h"
 
 enum {
 	MODE_FIX_CRC = 1 << 0,
