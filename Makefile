@@ -29,18 +29,18 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
-	status migrate config backup
+	status migrate config backup export import
 
 LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
-	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c
+	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c lib/transfer.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
-MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos.7 \
-	man/libdos.3
+MANPAGES = man/dos.1 $(CMDS:%=man/dos-%.1) man/dos-container.5 man/dos-export.5 \
+	man/dos.7 man/libdos.3
 
 # libdos as installed for other programs: the storage library without the
 # command layer (cli, main) and the legacy reader (only dos-migrate needs
@@ -90,6 +90,9 @@ $(BUILD)/pic/libs.private: $(PICOBJ)
 $(filter $(BUILD)/lib/fsck%,$(LIBOBJ)): lib/fsck-int.h
 $(filter $(BUILD)/lib/legacy%,$(LIBOBJ)): lib/legacy-int.h
 $(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
+# dos export and dos import, and their fuzz target, share the stream's.
+$(BUILD)/lib/transfer.o $(BUILD)/cmd/export.o $(BUILD)/cmd/import.o \
+    $(BUILD)/t/fuzz-replay-transfer $(BUILD)/fuzz-transfer: lib/transfer.h
 # An uninstalled program shows the pages of the tree it was built from.
 $(BUILD)/lib/cli.o: override CFLAGS += -DDOS_SOURCE_MANDIR='"$(CURDIR)/man"'
 
@@ -127,7 +130,7 @@ $(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
 # of t/helpers/, and each fuzz target of t/fuzz/ linked with a driver
 # that replays its kept inputs.
 TEST_HELPERS = index-put
-FUZZ_TARGETS = config batch pack index legacy
+FUZZ_TARGETS = config batch pack index legacy transfer
 TESTPROGS = $(TEST_HELPERS:%=$(BUILD)/t/%) \
 	$(FUZZ_TARGETS:%=$(BUILD)/t/fuzz-replay-%)
 

@@ -176,6 +176,14 @@ def main(run, out_md, out_png):
     row('read packed: --batch-all-objects --unordered --batch', 'dos_all_pack', 'items',
         'git_all_pack', 'git cat-file, same mode (packed)', 'lim_zstd2_4K_d',
         'zstd -2 decompress, 4 KiB blocks, 1 core', '(none)', needs='pack', short='packed all-objects\\nvs git')
+    # -------------------------------------------------------- export/import
+    xport = 'dos export | dos import of D1 (packed) into a new container, durable'
+    row(xport, 'dos_xport', 'items', 'git_bundle',
+        'git bundle create + git bundle unbundle of the same objects (one tree)', None, '',
+        '>= 2x git', ('ratio', 2), needs='export', short='export|import\\nvs git bundle')
+    row(xport, 'dos_xport', 'items', 'dos_pack', 'dos pack of the same objects (loose -> packs)',
+        None, '', '>= 50% of dos pack', ('ratio', 0.5), needs='export',
+        short='export|import\\nvs dos pack')
     # ----------------------------------------------------------------- fsck
     row('fsck D1 (%s), full' % fsck_state, 'dos_fsck_d1', 'items', 'git_fsck',
         'git fsck --full (packed)', 'lim_sha256_2c', 'SHA-256, 2 cores', '>= 5x git fsck --full',

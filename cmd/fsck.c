@@ -21,8 +21,6 @@ enum {
 	OPT_INDEX,
 	OPT_JOBS,
 	OPT_REPAIR,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option fsck_options[] = {
@@ -34,8 +32,7 @@ static const struct option fsck_options[] = {
 	{ "index", no_argument, NULL, OPT_INDEX },
 	{ "jobs", required_argument, NULL, OPT_JOBS },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -191,16 +188,15 @@ cmd_main(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_fsck_options o;
 	struct dos_fsck_stats stats;
-	int opt, progress, rc;
+	int opt, rc;
 
 	memset(&o, 0, sizeof o);
 	o.jobs = dos_default_jobs();
-	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hqz", fsck_options, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case 'z':
 			nul = 1;
@@ -226,12 +222,6 @@ cmd_main(int argc, char **argv)
 		case OPT_REPAIR:
 			o.flags |= DOS_FSCK_REPAIR;
 			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
-			break;
 		default:
 			dos_common_option(opt, fsck_usage);
 		}
@@ -243,7 +233,7 @@ cmd_main(int argc, char **argv)
 
 	o.report = report;
 	o.repaired = repaired;
-	o.progress = progress ? show_progress : NULL;
+	o.progress = dos_show_progress ? show_progress : NULL;
 	dos_open_or_die(&store, DOS_OPEN_LOST_INDEX);
 	if (!quiet)
 		dos_tell_lock_waits(&store);

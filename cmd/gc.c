@@ -15,16 +15,13 @@ static const char *const gc_usage[] = {
 enum {
 	OPT_AGGRESSIVE = DOS_OPT_FIRST_LOCAL,
 	OPT_NO_WAIT,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option gc_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "aggressive", no_argument, NULL, OPT_AGGRESSIVE },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -45,19 +42,13 @@ cmd_main(int argc, char **argv)
 	uint64_t packed, raw, stored, temps;
 	char dropped[32];
 	unsigned flags = 0;
-	int opt, quiet = 0, aggressive = 0, progress = isatty(2), rc;
+	int opt, quiet = 0, aggressive = 0, rc;
 
 	while ((opt = getopt_long(argc, argv, "+hq", gc_options, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
-			progress = 0;
-			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case OPT_AGGRESSIVE:
 			aggressive = 1;
@@ -75,18 +66,18 @@ cmd_main(int argc, char **argv)
 	if (!quiet)
 		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
-	if (progress)
+	if (dos_show_progress)
 		dos_maint_show_progress(&maint, PACKING);
 	dos_pack_loose_or_die(&store, writer, 0, &maint);
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);
-	if (progress) {
+	if (dos_show_progress) {
 		dos_progress_done(PACKING, packed);
 		dos_maint_show_progress(&maint, REPACKING);
 	}
 	dos_repack_or_die(&store, writer,
 	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
 	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
-	if (progress)
+	if (dos_show_progress)
 		dos_progress_done(REPACKING, stats.objects);
 	if ((rc = dos_clean_sandbox(&store, &temps)) < 0)
 		die("unable to clean '%s/sandbox': %s", dos_store_path(&store),

@@ -17,8 +17,6 @@ enum {
 	OPT_COMPRESS = DOS_OPT_FIRST_LOCAL,
 	OPT_THRESHOLD,
 	OPT_NO_WAIT,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option repack_options[] = {
@@ -26,8 +24,7 @@ static const struct option repack_options[] = {
 	{ "compress", required_argument, NULL, OPT_COMPRESS },
 	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -48,19 +45,13 @@ cmd_main(int argc, char **argv)
 	char dropped[32], *end;
 	unsigned flags = 0;
 	long threshold = DOS_REPACK_THRESHOLD;
-	int opt, quiet = 0, progress = isatty(2);
+	int opt, quiet = 0;
 
 	while ((opt = getopt_long(argc, argv, "+hq", repack_options, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
-			progress = 0;
-			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case OPT_COMPRESS:
 			if (dos_parse_compress_mode(optarg, 1, &mode) < 0)
@@ -87,11 +78,11 @@ cmd_main(int argc, char **argv)
 		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags,
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
-	if (progress)
+	if (dos_show_progress)
 		dos_maint_show_progress(&maint, REPACKING);
 	dos_repack_or_die(&store, writer, mode, (unsigned)threshold, &maint,
 	    &stats);
-	if (progress)
+	if (dos_show_progress)
 		dos_progress_done(REPACKING, stats.objects);
 	if (!quiet) {
 		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);

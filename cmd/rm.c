@@ -18,8 +18,6 @@ enum {
 	OPT_IGNORE_MISSING = DOS_OPT_FIRST_LOCAL,
 	OPT_STDIN,
 	OPT_NO_WAIT,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option rm_options[] = {
@@ -29,8 +27,7 @@ static const struct option rm_options[] = {
 	{ "ignore-missing", no_argument, NULL, OPT_IGNORE_MISSING },
 	{ "stdin", no_argument, NULL, OPT_STDIN },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -40,7 +37,7 @@ static const struct option rm_options[] = {
 
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_pack_writer *writer;
-static int dry_run, verbose, quiet, ignore_missing, status, progress;
+static int dry_run, verbose, quiet, ignore_missing, status;
 static uint64_t looked_at;	/* ids, for progress */
 
 #define REMOVING "removing objects"
@@ -89,7 +86,7 @@ remove_one(const char *name)
 	char hex[DOS_HEXSZ + 1];
 	int rc, loose, packed;
 
-	if (progress)
+	if (dos_show_progress)
 		dos_progress(REMOVING, ++looked_at);
 	if (dos_oid_from_hex(&oid, name, strlen(name)) < 0)
 		die("not a full object id: '%s'", name);
@@ -132,7 +129,6 @@ cmd_main(int argc, char **argv)
 	unsigned flags = 0;
 	int opt, use_stdin = 0, rc, i;
 
-	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hnqvz", rm_options, NULL)) != -1) {
 		switch (opt) {
 		case 'n':
@@ -141,13 +137,7 @@ cmd_main(int argc, char **argv)
 		case 'q':
 			verbose = 0;
 			quiet = 1;
-			progress = 0;
-			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case 'v':
 			verbose = 1;
@@ -197,7 +187,7 @@ cmd_main(int argc, char **argv)
 	}
 	if (!dry_run)
 		finish_batch();
-	if (progress)
+	if (dos_show_progress)
 		dos_progress_done(REMOVING, looked_at);
 	dos_pack_writer_close(writer);
 	dos_store_release(&store);

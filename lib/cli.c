@@ -20,6 +20,7 @@
 
 const char *dos_progname = "dos";
 const char *dos_dir;
+int dos_show_progress;
 
 /*
  * The progress line of the command, if it shows one: what it counts (in
@@ -425,6 +426,10 @@ dos_common_option(int opt, const char *const *usage)
 		exit(0);
 	case DOS_OPT_DIR:
 		dos_dir = optarg;
+		return;
+	case DOS_OPT_PROGRESS:
+	case DOS_OPT_NO_PROGRESS:
+		dos_show_progress = opt == DOS_OPT_PROGRESS;
 		return;
 	default:
 		/* getopt_long has already said what was wrong. */

@@ -34,6 +34,8 @@ enum {
 	DOS_OPT_HELP = 0x1000,
 	DOS_OPT_VERSION,
 	DOS_OPT_DIR,
+	DOS_OPT_PROGRESS,
+	DOS_OPT_NO_PROGRESS,
 	DOS_OPT_FIRST_LOCAL	/* commands number their long options from here */
 };
 #define DOS_COMMON_OPTIONS \
@@ -42,6 +44,16 @@ enum {
 	{ "dir", required_argument, NULL, DOS_OPT_DIR }
 extern const char *dos_dir;
 void dos_common_option(int opt, const char *const *usage);
+/*
+ * --progress and --no-progress of a command that shows progress: add
+ * DOS_PROGRESS_OPTIONS to its table, and dos_common_option() sets
+ * dos_show_progress, which starts as whether stderr is a terminal; the
+ * command clears it for -q.  The last of them given decides.
+ */
+#define DOS_PROGRESS_OPTIONS \
+	{ "progress", no_argument, NULL, DOS_OPT_PROGRESS }, \
+	{ "no-progress", no_argument, NULL, DOS_OPT_NO_PROGRESS }
+extern int dos_show_progress;
 /*
  * Show the man page (dos-pack, dos, ...) and return 0 when man(1) did;
  * -1 when there is no such page or no man, for the caller to fall back

@@ -14,6 +14,8 @@
  * cycle can form among them (t/layers checks it, in make test).  The files
  * of a module with a private header (fsck.c, fsck-*.c: fsck-int.h; legacy
  * likewise) are one unit.  cli and main are the command layer (cli.h).
+ * transfer declares its functions in transfer.h, for the few programs
+ * that use them.
  *	grow fsutil codec input quote
  *	oid fault
  *	config index
@@ -23,7 +25,7 @@
  *	pack-write
  *	object
  *	count maint legacy batch
- *	fsck backup
+ *	fsck backup transfer
  *	cli
  *	main
  */
@@ -587,6 +589,16 @@ struct dos_reader {
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
 void dos_reader_close(struct dos_reader *r);
+/*
+ * Or read the object as it is stored, for a copy that keeps its
+ * encoding: a packed copy's stored bytes (dos_reader_stored_size() of
+ * them, encoded with r->info.codec), checked against the entry's
+ * checksum at their end (DOS_ECORRUPT), but neither decoded nor hashed;
+ * a loose copy's raw bytes, as dos_reader_read() gives them.  A reader
+ * is read one way or the other, not both.
+ */
+ssize_t dos_reader_read_stored(struct dos_reader *r, void *buf, size_t len);
+uint64_t dos_reader_stored_size(const struct dos_reader *r);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 

@@ -556,6 +556,37 @@ dos_reader_read(struct dos_reader *r, void *buf, size_t len)
 	return n;
 }
 
+/*
+ * The stored bytes of a packed copy as they are in the pack, refilled
+ * as read_packed() does; at their end, the entry's checksum must match.
+ */
+ssize_t
+dos_reader_read_stored(struct dos_reader *r, void *buf, size_t len)
+{
+	size_t n;
+	int rc;
+
+	if (r->st == NULL)
+		return dos_reader_read(r, buf, len);
+	if (r->in_pos == r->in_len) {
+		if (r->stored_left == 0)
+			return r->crc == r->want_crc ? 0 : DOS_ECORRUPT;
+		if ((rc = refill(r)) < 0)
+			return rc;
+	}
+	n = r->in_len - r->in_pos < len ? r->in_len - r->in_pos : len;
+	memcpy(buf, r->in + r->in_pos, n);
+	r->in_pos += n;
+	return (ssize_t)n;
+}
+
+uint64_t
+dos_reader_stored_size(const struct dos_reader *r)
+{
+	return r->st == NULL ? r->info.size :
+	    r->info.disk_size - DOS_ENTRY_HEADER_SIZE;
+}
+
 int
 dos_reader_detachable(const struct dos_reader *r)
 {
