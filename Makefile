@@ -25,13 +25,13 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
-	status migrate config
+	status migrate config restore
 
 LIBSRC = lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
-	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c
+	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c lib/tree.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
