@@ -206,22 +206,20 @@ hash_path(const char *path, int literal)
 	return rc;
 }
 
-/* A file of a --recursive walk: hashed; anything else but a directory:
- * skipped, as the manifest can only hold files. */
+/*
+ * A file of a --recursive walk: hashed; anything else but a directory:
+ * skipped, as a manifest holds only files.
+ */
 static int
-hash_tree_entry(const char *path, int dirfd, const char *name,
-    enum dos_tree_kind kind, void *data)
+hash_tree_entry(const char *path, int fd, enum dos_tree_kind kind, void *data)
 {
-	int *status = data, fd = -1;
+	int *status = data;
 
 	if (kind == DOS_TREE_OTHER) {
 		warning("skipping '%s': not a regular file", path);
 		return 0;
 	}
-	if (kind == DOS_TREE_FILE)
-		fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-		    O_CLOEXEC);
-	if (fd < 0) {
+	if (kind == DOS_TREE_UNREADABLE) {
 		if (!keep_going)
 			fail_input("could not read '%s': %s", path,
 			    strerror(errno));
@@ -231,7 +229,6 @@ hash_tree_entry(const char *path, int dirfd, const char *name,
 	}
 	if (hash_one(fd, path) < 0)
 		*status = 1;
-	close(fd);
 	return 0;
 }
 

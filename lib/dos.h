@@ -948,12 +948,13 @@ enum dos_tree_kind {
 	DOS_TREE_UNREADABLE,	/* it could not be read: errno says why */
 };
 /*
- * Called with each path (root joined to the path below it with '/') and
- * the entry name in the open directory dirfd; a non-zero return stops the
- * walk and is returned.
+ * Called with each path (root joined to the path below it with '/') and,
+ * for a DOS_TREE_FILE, the file open for reading on fd (else -1), which
+ * is closed when fn returns; a non-zero return stops the walk and is
+ * returned.
  */
-typedef int dos_tree_fn(const char *path, int dirfd, const char *name,
-    enum dos_tree_kind kind, void *data);
+typedef int dos_tree_fn(const char *path, int fd, enum dos_tree_kind kind,
+    void *data);
 /*
  * Everything but directories below root, depth first, each directory in
  * byte order of names, never through a symbolic link (root itself is

@@ -61,6 +61,24 @@ path_push(struct walk *w, const char *name)
 
 static int walk_dir(struct walk *w, int fd);
 
+/* Hand fn the regular file open on fd (closed here), or what else it is. */
+static int
+hand_file(const char *path, int fd, dos_tree_fn *fn, void *data)
+{
+	struct stat sb;
+	int rc;
+
+	if (fd < 0)
+		return fn(path, -1, DOS_TREE_UNREADABLE, data);
+	if (fstat(fd, &sb) < 0)
+		rc = fn(path, -1, DOS_TREE_UNREADABLE, data);
+	else
+		rc = fn(path, S_ISREG(sb.st_mode) ? fd : -1,
+		    S_ISREG(sb.st_mode) ? DOS_TREE_FILE : DOS_TREE_OTHER, data);
+	close(fd);
+	return rc;
+}
+
 /*
  * The entry name of the directory dirfd, w->path naming it: a directory
  * is walked, anything else handed to fn.
@@ -72,13 +90,15 @@ walk_entry(struct walk *w, int dirfd, const char *name)
 	int fd, rc;
 
 	if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
-		return w->fn(w->path, dirfd, name, DOS_TREE_UNREADABLE, w->data);
+		return w->fn(w->path, -1, DOS_TREE_UNREADABLE, w->data);
+	if (!S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode))
+		return w->fn(w->path, -1, DOS_TREE_OTHER, w->data);
+	/* Never a FIFO swapped in since: O_NONBLOCK, and checked again. */
 	if (S_ISREG(sb.st_mode))
-		return w->fn(w->path, dirfd, name, DOS_TREE_FILE, w->data);
-	if (!S_ISDIR(sb.st_mode))
-		return w->fn(w->path, dirfd, name, DOS_TREE_OTHER, w->data);
+		return hand_file(w->path, openat(dirfd, name, O_RDONLY |
+		    O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC), w->fn, w->data);
 	if ((fd = dos_open_subdir(dirfd, name)) < 0)
-		return w->fn(w->path, dirfd, name, DOS_TREE_UNREADABLE, w->data);
+		return w->fn(w->path, -1, DOS_TREE_UNREADABLE, w->data);
 	rc = walk_dir(w, fd);
 	close(fd);
 	return rc;
@@ -102,7 +122,7 @@ walk_dir(struct walk *w, int fd)
 	if ((dupfd = dup(fd)) < 0 || (dir = fdopendir(dupfd)) == NULL) {
 		if (dupfd >= 0)
 			close(dupfd);
-		return w->fn(w->path, fd, ".", DOS_TREE_UNREADABLE, w->data);
+		return w->fn(w->path, -1, DOS_TREE_UNREADABLE, w->data);
 	}
 	errno = 0;
 	while ((d = readdir(dir)) != NULL) {
@@ -117,7 +137,7 @@ walk_dir(struct walk *w, int fd)
 		nr++;
 	}
 	if (rc == 0 && errno != 0)
-		rc = w->fn(w->path, fd, ".", DOS_TREE_UNREADABLE, w->data);
+		rc = w->fn(w->path, -1, DOS_TREE_UNREADABLE, w->data);
 	closedir(dir);
 	qsort(names, nr, sizeof *names, by_name);
 	for (i = 0; i < nr && rc == 0; i++) {
@@ -141,13 +161,9 @@ dos_tree_walk(const char *root, dos_tree_fn *fn, void *data)
 	int fd, rc;
 
 	/* The root is followed if it is a link: the caller named it. */
-	if ((fd = open(root, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) < 0)
-		return fn(root, AT_FDCWD, root, DOS_TREE_UNREADABLE, data);
-	if (fstat(fd, &sb) < 0 || !S_ISDIR(sb.st_mode)) {
-		close(fd);
-		return fn(root, AT_FDCWD, root, S_ISREG(sb.st_mode) ?
-		    DOS_TREE_FILE : DOS_TREE_OTHER, data);
-	}
+	fd = open(root, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	if (fd < 0 || fstat(fd, &sb) < 0 || !S_ISDIR(sb.st_mode))
+		return hand_file(root, fd, fn, data);
 	while (n > 1 && root[n - 1] == '/')
 		n--;
 	if ((w.path = malloc(n + 1)) == NULL) {

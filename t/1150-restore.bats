@@ -52,6 +52,27 @@ only_in() {
 	[ "$output" = "$(cat src/sub/deep/big)" ]
 }
 
+@test "--recursive never blocks on a FIFO; an operand that is a file, or a link to one, is hashed" {
+	mkdir src
+	printf 'a\n' >src/a
+	mkfifo src/fifo
+	ln -s src/a alink
+	run -0 --separate-stderr timeout 10 dos hash-object --recursive src alink src/a
+	[ "$output" = "$(printf '%s\tsrc/a\n%s\talink\n%s\tsrc/a' "$(sha256_of src/a)" "$(sha256_of src/a)" "$(sha256_of src/a)")" ]
+	[ "$stderr" = "dos-hash-object: warning: skipping 'src/fifo': not a regular file" ]
+}
+
+@test "--recursive of a missing directory is fatal (128), or an error skipped with --keep-going (1)" {
+	mkdir src
+	printf 'a\n' >src/a
+	run -128 --separate-stderr dos hash-object --recursive missing src
+	[ "$output" = "" ]
+	[ "$stderr" = "dos-hash-object: fatal: could not read 'missing': No such file or directory" ]
+	run -1 --separate-stderr dos hash-object --recursive --keep-going missing src
+	[ "$output" = "$(printf '%s\tsrc/a' "$(sha256_of src/a)")" ]
+	[ "$stderr" = "dos-hash-object: error: could not read 'missing': No such file or directory" ]
+}
+
 @test "--recursive -z is the same as find -print0 | --stdin-paths -z --with-path" {
 	make_tree
 	rm src/link
