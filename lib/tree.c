@@ -139,7 +139,8 @@ walk_dir(struct walk *w, int fd)
 	if (rc == 0 && errno != 0)
 		rc = w->fn(w->path, -1, DOS_TREE_UNREADABLE, w->data);
 	closedir(dir);
-	qsort(names, nr, sizeof *names, by_name);
+	if (nr > 1)	/* names is NULL for an empty directory */
+		qsort(names, nr, sizeof *names, by_name);
 	for (i = 0; i < nr && rc == 0; i++) {
 		if ((rc = path_push(w, names[i])) == 0)
 			rc = walk_entry(w, fd, names[i]);
