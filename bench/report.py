@@ -115,6 +115,21 @@ def main(run, out_md, out_png):
         'git hash-object -w, fsync=loose-object, batch', 'lim_sha256_1c',
         'SHA-256, 1 core', '>= 25,000 files/s', ('abs', 25000), needs='to_pack',
         unit='files/s', short='to-pack ingest\\nvs git batch fsync')
+    # ---------------------------------------------------- trees in and out
+    row('restore D1 from packs (dos restore), verified', 'dos_restore', 'items', 'tar_x',
+        'tar -x of the same files', None, '', '>= 50% of tar -x', ('ratio', 0.5),
+        needs='restore', unit='files/s', short='restore D1\\nvs tar -x')
+    # --------------------------------------------------------- single calls
+    calls = 'single calls (one process each, through dos): '
+    row(calls + 'hash-object -w of a small file, durable', 'dos_call_hash', 'items',
+        'git_call_hash', 'git hash-object -w, default config (NOT fsynced)', None, '',
+        '(info: dos syncs twice a call)', None, unit='calls/s', short='hash-object -w call\\nvs git')
+    for m, what, peer in (('e', 'cat-object -e', 'git cat-file -e'),
+                          ('s', 'cat-object -s', 'git cat-file -s'),
+                          ('cat', 'cat-object <id>', 'git cat-file -p')):
+        row(calls + what + ', packed', 'dos_call_' + m, 'items', 'git_call_' + m,
+            peer + ' (packed)', None, '', '>= 1x git', ('ratio', 1), needs='pack',
+            unit='calls/s', short=what + ' call\\nvs git')
     # --------------------------------------------------------- large object
     d3mib = int(meta.get('d3', '1 file, 0 bytes').split(', ')[1].split()[0]) >> 20
     row('D3 (1 x %d MiB) store, durable' % d3mib, 'dos_d3_store', 'MB', 'cp_d3', 'cp + sync FILE (fsync)',

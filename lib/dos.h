@@ -17,7 +17,7 @@
  * transfer declares its functions in transfer.h, for the few programs
  * that use them.
  *	grow fsutil codec input quote
- *	oid fault
+ *	oid fault tree
  *	config index
  *	err store
  *	loose
@@ -703,6 +703,57 @@ void dos_batch_free(struct dos_batch *b);
 int dos_quote_path(const char *name, char **out);
 /* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
 int dos_unquote_path(char *line);
+
+/* ---- lib/tree.c: directory trees in and out ------------------------- */
+
+/* What dos_tree_walk() found at a path. */
+enum dos_tree_kind {
+	DOS_TREE_FILE,		/* a regular file */
+	DOS_TREE_OTHER,		/* a symbolic link, device, FIFO or socket */
+	DOS_TREE_UNREADABLE,	/* it could not be read: errno says why */
+};
+/*
+ * Called with each path (root joined to the path below it with '/') and,
+ * for a DOS_TREE_FILE, the file open for reading on fd (else -1), which
+ * is closed when fn returns; a non-zero return stops the walk and is
+ * returned.
+ */
+typedef int dos_tree_fn(const char *path, int fd, enum dos_tree_kind kind,
+    void *data);
+/*
+ * Everything but directories below root, depth first, each directory in
+ * byte order of names, never through a symbolic link (root itself is
+ * followed); root is handed to fn itself if it is no directory.
+ */
+int dos_tree_walk(const char *root, dos_tree_fn *fn, void *data);
+
+/*
+ * Files written below a directory, at relative paths that cannot lead
+ * out of it: an absolute path, or one with a ".." component or without a
+ * file name, is DOS_EINVAL; a symbolic link in the way fails with ELOOP,
+ * a file in the way of a directory with ENOTDIR (DOS_EIO).  Directories
+ * are created as needed.  A file is written without a name (O_TMPFILE;
+ * where the file system has none, under a temporary name beside its own)
+ * and given its name by dos_restore_end() once whole: DOS_EEXIST if
+ * something is there already, unless DOS_RESTORE_FORCE, which replaces
+ * it (not a directory).
+ */
+enum dos_restore_flags {
+	DOS_RESTORE_FORCE = 1 << 0,
+};
+struct dos_restore;
+/* Create dir if need be (mkdir -p) and start restoring into it. */
+int dos_restore_open(const char *dir, unsigned flags, struct dos_restore **r);
+int dos_restore_begin(struct dos_restore *r, const char *path);
+int dos_restore_write(struct dos_restore *r, const void *buf, size_t len);
+int dos_restore_end(struct dos_restore *r);
+/* Drop the file begun and not ended. */
+void dos_restore_abort(struct dos_restore *r);
+/*
+ * Free r.  What was restored is not synced: like tar(1), the caller
+ * leaves that to the system, or to sync(1).
+ */
+void dos_restore_close(struct dos_restore *r);
 
 /* ---- lib/legacy*.c: legacy disk-objectstore containers (dos-migrate) -- */
 

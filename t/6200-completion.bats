@@ -47,7 +47,7 @@ setup() {
 	[ "$output" = "$expected" ]
 	run -0 complete_line dos co
 	[ "$output" = "$(printf 'count-objects\nconfig')" ]
-	run -0 complete_line dos -d "$DOS_DIR" re
+	run -0 complete_line dos -d "$DOS_DIR" rep
 	[ "$output" = repack ]
 	run -0 complete_line dos help ha
 	[ "$output" = hash-object ]
