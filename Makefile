@@ -29,7 +29,7 @@ CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 
 LIBSRC = lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
-	lib/fsck-verify.c lib/fsutil.c lib/grow.c \
+	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
 	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
