@@ -56,16 +56,12 @@ static size_t
 memory_budget(size_t budget)
 {
 	const char *env = getenv("DOS_SORT_MEMORY");
-	unsigned long long n;
-	char *end;
+	size_t n;
+	char trail;
 
-	if (env == NULL || *env == '\0')
+	if (env == NULL || sscanf(env, "%zu%c", &n, &trail) != 1 || n == 0)
 		return budget;
-	errno = 0;
-	n = strtoull(env, &end, 10);
-	if (*end != '\0' || errno != 0 || n == 0 || n > SIZE_MAX)
-		return budget;
-	return (size_t)n;
+	return n;
 }
 
 int
@@ -82,8 +78,11 @@ dos_sort_open(struct dos_store *st, size_t recsize, dos_sort_cmp_fn *cmp,
 	s->st = st;
 	s->recsize = recsize;
 	s->cmp = cmp;
-	/* Two records at least: a run of one would merge nothing. */
-	s->cap = memory_budget(budget) / recsize;
+	/*
+	 * Half the budget holds records, as qsort may take as much again
+	 * (glibc's sorts a copy); two at least, or a run would hold one.
+	 */
+	s->cap = memory_budget(budget) / 2 / recsize;
 	if (s->cap < 2)
 		s->cap = 2;
 	s->fd = -1;
@@ -299,7 +298,7 @@ dos_sort_finish(struct dos_sort *s)
 	free(s->buf);
 	s->buf = NULL;
 	s->alloc = 0;
-	/* The runs share the budget: whole records, at least one each. */
+	/* The runs share the buffer's room: whole records, one at least. */
 	s->readsize = s->cap * s->recsize / s->runs_nr;
 	if (s->readsize > READ_MAX)
 		s->readsize = READ_MAX;
