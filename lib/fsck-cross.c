@@ -214,40 +214,19 @@ rec_unchanged(struct fsck *f, const struct dos_oid *oid,
 }
 
 /*
- * A record names a pack that is not there: the pack is remembered once,
- * with whether a record of it still points there, in an array by number
- * that grows with the missing packs only.  A repack deletes a pack once
- * it has moved every record out of it, maybe while the check ran.
+ * A record that did not change names a pack that is not there: unless it
+ * was made meanwhile, the pack is missing.  Each such record reports it;
+ * report_all() keeps one.
  */
 static int
-note_gone_pack(struct fsck *f, const struct group *g)
+report_missing_pack(struct fsck *f, uint32_t num)
 {
-	uint32_t num = g->rec->e.pack;
-	struct gone_pack *grown;
-	size_t lo = 0, hi = f->gone_nr, mid;
+	char path[32];
 
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (f->gone[mid].num < num)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == f->gone_nr || f->gone[lo].num != num) {
-		grown = dos_grow(f->gone, f->gone_nr, &f->gone_alloc,
-		    sizeof *grown, 8);
-		if (grown == NULL)
-			return DOS_ENOMEM;
-		f->gone = grown;
-		memmove(&f->gone[lo + 1], &f->gone[lo],
-		    (f->gone_nr - lo) * sizeof *f->gone);
-		f->gone[lo].num = num;
-		f->gone[lo].used = 0;
-		f->gone_nr++;
-	}
-	if (!f->gone[lo].used)
-		f->gone[lo].used = rec_unchanged(f, g->oid, &g->rec->e);
-	return 0;
+	snprintf(path, sizeof path, "packs/%u", num);
+	if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return add_finding(f, K_MISSING_PACK, NULL, path, num, 0, "%s", "");
 }
 
 static int
@@ -283,13 +262,13 @@ check_group(struct fsck *f, struct group *g)
 		good |= g->loose->status == LOOSE_OK ||
 		    g->loose->status == LOOSE_UNCHECKED;
 	if (f->what & DOS_FSCK_WHAT_INDEX) {
-		if (g->rec != NULL && find_pack(f, g->rec->e.pack) == NULL &&
-		    (rc = note_gone_pack(f, g)) < 0)
-			return rc;
 		if (g->rec != NULL &&
 		    (why = rec_problem(f, g, &kind)) != NULL &&
 		    rec_unchanged(f, g->oid, &g->rec->e)) {
 			off = (unsigned long long)g->rec->e.offset;
+			if (kind == K_MISSING &&
+			    (rc = report_missing_pack(f, g->rec->e.pack)) < 0)
+				return rc;
 			if (kind == K_OUT_OF_BOUNDS)
 				rc = add_finding(f, kind, g->oid, NULL,
 				    g->rec->e.pack, g->rec->e.offset,
@@ -403,24 +382,4 @@ int
 check_group_cb(struct fsck *f, struct group *g, void *data)
 {
 	return check_group(f, g);
-}
-
-/* The packs that records name and that are not there (note_gone_pack). */
-int
-check_missing_packs(struct fsck *f)
-{
-	char path[32];
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < f->gone_nr && rc == 0; i++) {
-		snprintf(path, sizeof path, "packs/%u", f->gone[i].num);
-		/* Created, or emptied and deleted, meanwhile. */
-		if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-		    !f->gone[i].used)
-			continue;
-		rc = add_finding(f, K_MISSING_PACK, NULL, path, f->gone[i].num,
-		    0, "%s", "");
-	}
-	return rc;
 }

@@ -157,8 +157,6 @@ struct fsck {
 	struct dos_sort *ents;	/* every entry, by id, then pack and offset */
 	pthread_mutex_t ents_mu;	/* the workers add to ents under it */
 	int ents_rc;		/* the first error adding to ents */
-	struct gone_pack *gone;	/* packs records name that are not there */
-	size_t gone_nr, gone_alloc;
 
 	struct pack *packs;
 	size_t packs_nr;
@@ -180,12 +178,6 @@ struct fsck {
 
 	uint64_t bytes_done, bytes_total;
 	struct dos_fsck_stats stats;
-};
-
-/* A pack records name that is not there (see check_missing_packs). */
-struct gone_pack {
-	uint32_t num;
-	int used;		/* a record of it did not change meanwhile */
 };
 
 /* Everything known about one id, gathered by the merge. */
@@ -250,7 +242,6 @@ int cmp_ent(const void *pa, const void *pb);
 int cmp_loose(const void *pa, const void *pb);
 int merge(struct fsck *f, group_fn *fn, void *data);
 int check_group_cb(struct fsck *f, struct group *g, void *data);
-int check_missing_packs(struct fsck *f);
 size_t live_from(const struct group *g);
 int ent_good(const struct ent *e);
 struct ent *rec_target(const struct group *g);

@@ -205,9 +205,6 @@ reset_check(struct fsck *f)
 	dos_sort_close(f->by_off);
 	f->by_off = NULL;
 	f->off_has = 0;
-	free(f->gone);
-	f->gone = NULL;
-	f->gone_nr = f->gone_alloc = 0;
 	free(f->loose);
 	f->loose = NULL;
 	f->loose_nr = f->loose_alloc = 0;
@@ -271,8 +268,6 @@ check(struct fsck *f)
 	if ((f->what & DOS_FSCK_WHAT_PACKS) && (rc = check_pack_lengths(f)) < 0)
 		return rc;
 	if ((rc = merge(f, check_group_cb, NULL)) < 0)
-		return rc;
-	if ((f->what & DOS_FSCK_WHAT_INDEX) && (rc = check_missing_packs(f)) < 0)
 		return rc;
 	drop_unsure_unindexed(f);
 	return 0;
