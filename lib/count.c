@@ -303,11 +303,15 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 		    l->next.offset < s.offset)
 			if ((rc = next_loc(l)) < 0)
 				return rc;
-		live = l->has && l->next.pack == pack &&
-		    l->next.offset == s.offset &&
-		    l->next.tag == oid_tag(&s.entry.oid) &&
-		    !(s.entry.flags & DOS_ENTRY_TOMBSTONE);
-		if (!live) {
+		/* Several records may name one place; one of it is enough. */
+		live = 0;
+		while (l->has && l->next.pack == pack &&
+		    l->next.offset == s.offset) {
+			live |= l->next.tag == oid_tag(&s.entry.oid);
+			if ((rc = next_loc(l)) < 0)
+				return rc;
+		}
+		if (!live || (s.entry.flags & DOS_ENTRY_TOMBSTONE)) {
 			c->garbage++;
 			c->size_garbage += DOS_ENTRY_HEADER_SIZE +
 			    s.entry.stored_size;
