@@ -85,7 +85,7 @@ $(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
 # Programs only the tests run, built by make test (see t/): the helpers
 # of t/helpers/, and each fuzz target of t/fuzz/ linked with a driver
 # that replays its kept inputs.
-TEST_HELPERS = index-put
+TEST_HELPERS = index-put sort-check
 FUZZ_TARGETS = config batch pack index legacy
 TESTPROGS = $(TEST_HELPERS:%=$(BUILD)/t/%) \
 	$(FUZZ_TARGETS:%=$(BUILD)/t/fuzz-replay-%)
