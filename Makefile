@@ -38,7 +38,7 @@ CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 
 LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
-	lib/fsck-verify.c lib/fsutil.c lib/grow.c \
+	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
 	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c lib/transfer.c \
 	lib/tree.c
@@ -142,7 +142,7 @@ $(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
 # Programs only the tests run, built by make test (see t/): the helpers
 # of t/helpers/, and each fuzz target of t/fuzz/ linked with a driver
 # that replays its kept inputs.
-TEST_HELPERS = index-put
+TEST_HELPERS = index-put sort-check
 FUZZ_TARGETS = config batch pack index legacy transfer
 TESTPROGS = $(TEST_HELPERS:%=$(BUILD)/t/%) \
 	$(FUZZ_TARGETS:%=$(BUILD)/t/fuzz-replay-%)

@@ -21,6 +21,7 @@
  *	config index
  *	err store
  *	loose
+ *	extsort
  *	pack
  *	pack-write
  *	object
@@ -318,6 +319,16 @@ int dos_store_unmark_migration(struct dos_store *st);
 
 /* ---- lib/loose.c: loose objects ----------------------------------------*/
 
+/*
+ * Every temp file of the library is made here, in sandbox/, named
+ * "obj-<pid>-..." so that fsck and gc can tell a live process's file from
+ * a dead one's: a new file opened with flags (and O_EXCL), its name in
+ * name (size bytes, 48 are enough), the step point of fault.c; -1 and
+ * errno if it cannot be made.
+ */
+int dos_temp_create(struct dos_store *st, const char *point, int flags,
+    char *name, size_t size);
+
 /* Relative path of a loose object below loose/, e.g. "ab/cdef...". */
 void dos_loose_name(const struct dos_store *st, const struct dos_oid *oid,
     char *buf, size_t size);
@@ -344,6 +355,30 @@ typedef int dos_loose_fn(const struct dos_oid *oid, int dirfd,
     const char *name, void *data);
 int dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
     dos_loose_fn *fn, void *data);
+
+/* ---- lib/extsort.c: sorting more records than memory holds ------------ */
+
+/*
+ * An external sort of fixed-size records: records are added, then after
+ * dos_sort_finish() come out in cmp order (equal ones in the order they
+ * were added) from dos_sort_next(), as often as dos_sort_rewind() starts
+ * them again.  Memory stays within about budget bytes whatever their
+ * number (DOS_SORT_MEMORY, in bytes, replaces every budget when set: the
+ * tests make many runs with it); beyond it they go to one unlinked temp
+ * file in sandbox/ (dos_temp_create()), which takes them all once.
+ * dos_sort_next() is 1 with a record, 0 at the end, or a DOS_E* code.
+ */
+#define DOS_SORT_BUDGET (64U << 20)	/* bytes of one sort's records */
+struct dos_sort;
+typedef int dos_sort_cmp_fn(const void *a, const void *b);
+int dos_sort_open(struct dos_store *st, size_t recsize, dos_sort_cmp_fn *cmp,
+    size_t budget, struct dos_sort **out);
+int dos_sort_add(struct dos_sort *s, const void *rec);
+int dos_sort_finish(struct dos_sort *s);
+int dos_sort_next(struct dos_sort *s, void *rec);
+int dos_sort_rewind(struct dos_sort *s);
+/* Free everything and remove the temp file; s may be NULL. */
+void dos_sort_close(struct dos_sort *s);
 
 /* ---- lib/index.c: the Berkeley DB index of packed objects ------------- */
 

@@ -1,8 +1,8 @@
 /*
- * fsck-scan.c: what dos fsck reads: the whole index, the names of the
- * loose area and sandbox/, the layout, and every pack front to back in
- * chunks of whole entries handed to the worker threads; and the findings
- * about each pack as a whole.
+ * fsck-scan.c: what dos fsck reads: the whole index (into an external
+ * sort), the names of the loose area and sandbox/, the layout, and every
+ * pack front to back in chunks of whole entries handed to the worker
+ * threads; and the findings about each pack as a whole.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,31 +26,35 @@ progress(struct fsck *f, const char *what, uint64_t done, uint64_t total)
 
 /* ---- the index ---- */
 
+/* A failure to keep a record is the check's, not the index's. */
+struct collect {
+	struct fsck *f;
+	int rc;
+};
+
 static int
 collect_rec(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
-	struct fsck *f = data;
-	struct rec *grown;
+	struct collect *c = data;
+	struct rec r;
 
-	grown = dos_grow(f->recs, f->recs_nr, &f->recs_alloc, sizeof *grown,
-	    4096);
-	if (grown == NULL)
-		return DOS_ENOMEM;
-	f->recs = grown;
-	f->recs[f->recs_nr].oid = *oid;
-	f->recs[f->recs_nr].e = *e;
-	f->recs_nr++;
-	return 0;
+	r.oid = *oid;
+	r.e = *e;
+	return c->rc = dos_sort_add(c->f->recs, &r);
 }
 
-static struct rec *by_off_base;
+static int
+cmp_rec(const void *pa, const void *pb)
+{
+	return dos_oid_cmp(&((const struct rec *)pa)->oid,
+	    &((const struct rec *)pb)->oid);
+}
 
 static int
 cmp_by_off(const void *pa, const void *pb)
 {
-	const struct rec *a = &by_off_base[*(const size_t *)pa];
-	const struct rec *b = &by_off_base[*(const size_t *)pb];
+	const struct rec *a = pa, *b = pb;
 
 	if (a->e.pack != b->e.pack)
 		return a->e.pack < b->e.pack ? -1 : 1;
@@ -65,19 +69,23 @@ index_message(int rc)
 	return rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc);
 }
 
-/* The whole index, in id order. */
+/* The whole index, in id order, into f->recs. */
 int
 load_index(struct fsck *f)
 {
+	struct collect c = { f, 0 };
 	struct dos_index *ix;
 	int rc;
 
 	f->index_present = dos_index_exists(f->st->dirfd);
 	f->index_ok = 1;
+	if ((rc = dos_sort_open(f->st, sizeof(struct rec), cmp_rec,
+	    DOS_SORT_BUDGET, &f->recs)) < 0)
+		return rc;
 	rc = dos_store_index(f->st, 0, &ix);
 	if (rc == 0)
-		rc = dos_index_walk(ix, "", 0, collect_rec, f);
-	if (rc == DOS_ENOMEM)
+		rc = dos_index_walk(ix, "", 0, collect_rec, &c);
+	if (rc == DOS_ENOMEM || c.rc < 0)
 		return rc;
 	if (rc < 0) {
 		f->index_ok = 0;
@@ -85,53 +93,51 @@ load_index(struct fsck *f)
 		    "%s", index_message(rc))) < 0)
 			return rc;
 	}
-	return 0;
+	return dos_sort_finish(f->recs);
 }
 
 /*
  * The records by pack and offset, made on first use: only a damaged entry
- * header needs them.
+ * header needs them.  The scan asks for places in pack and offset order,
+ * so one pass over them, kept one record ahead, answers every question.
  */
-int
+static int
 sort_by_off(struct fsck *f)
 {
-	size_t i;
+	struct rec r;
+	int rc;
 
-	if (f->by_off != NULL)
-		return 0;
-	if ((f->by_off = malloc((f->recs_nr + 1) * sizeof *f->by_off)) == NULL)
-		return DOS_ENOMEM;
-	for (i = 0; i < f->recs_nr; i++)
-		f->by_off[i] = i;
-	/* qsort has no context argument; one check runs at a time. */
-	by_off_base = f->recs;
-	if (f->recs_nr > 1)
-		qsort(f->by_off, f->recs_nr, sizeof *f->by_off, cmp_by_off);
+	if ((rc = dos_sort_open(f->st, sizeof r, cmp_by_off, DOS_SORT_BUDGET,
+	    &f->by_off)) < 0 || (rc = dos_sort_rewind(f->recs)) < 0)
+		return rc;
+	while ((rc = dos_sort_next(f->recs, &r)) > 0)
+		if ((rc = dos_sort_add(f->by_off, &r)) < 0)
+			return rc;
+	if (rc < 0 || (rc = dos_sort_finish(f->by_off)) < 0 ||
+	    (rc = dos_sort_next(f->by_off, &f->off_next)) < 0)
+		return rc;
+	f->off_has = rc;
 	return 0;
 }
 
 /* The record at exactly pack p, offset off, if any. */
-static const struct rec *
-rec_at(struct fsck *f, const struct pack *p, uint64_t off)
+static int
+rec_at(struct fsck *f, const struct pack *p, uint64_t off,
+    const struct rec **out)
 {
-	size_t lo = 0, hi = f->recs_nr, mid;
-	const struct rec *r;
+	const struct rec *r = &f->off_next;
+	int rc;
 
-	if (sort_by_off(f) < 0)
-		return NULL;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		r = &f->recs[f->by_off[mid]];
-		if (r->e.pack < p->num ||
-		    (r->e.pack == p->num && r->e.offset < off))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == f->recs_nr)
-		return NULL;
-	r = &f->recs[f->by_off[lo]];
-	return r->e.pack == p->num && r->e.offset == off ? r : NULL;
+	*out = NULL;
+	if (f->by_off == NULL && (rc = sort_by_off(f)) < 0)
+		return rc;
+	while (f->off_has && (r->e.pack < p->num ||
+	    (r->e.pack == p->num && r->e.offset < off)))
+		if ((f->off_has = dos_sort_next(f->by_off, &f->off_next)) < 0)
+			return f->off_has;
+	if (f->off_has && r->e.pack == p->num && r->e.offset == off)
+		*out = r;
+	return 0;
 }
 
 /* ---- the loose area ---- */
@@ -583,12 +589,14 @@ static int
 skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 {
 	struct pack *p = s->p;
-	const struct rec *r = rec_at(s->f, p, ps->offset);
+	const struct rec *r;
 	struct ent *e;
 	uint64_t end;
 	size_t pos;
 	int rc;
 
+	if ((rc = rec_at(s->f, p, ps->offset, &r)) < 0)
+		return rc;
 	end = r != NULL && r->e.stored_size <= p->limit ? ps->offset +
 	    DOS_ENTRY_HEADER_SIZE + r->e.stored_size : p->limit + 1;
 	if (end <= p->limit) {

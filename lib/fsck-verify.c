@@ -3,8 +3,8 @@
  * the stored bytes of pack entries (CRC-32, decoding, raw size and, in
  * full mode, SHA-256) in the chunks the scan hands them, stream entries
  * larger than a chunk from the pack, and hash loose files.  A worker only
- * fills in the status of what it was handed; the findings are made later
- * by the calling thread.
+ * fills in the status of what it was handed, and adds the entries to the
+ * sort of all entries; the findings are made later by the calling thread.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -367,6 +367,27 @@ run_job(struct worker *w, struct job *j)
 	}
 }
 
+/*
+ * A job is done: its entries go into the sort of all entries, and the
+ * job goes.  The first failure is kept for the check to return.
+ */
+static void
+keep_ents(struct fsck *f, struct job *j)
+{
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->ents_mu);
+	for (i = 0; i < j->n && f->ents_rc == 0 && j->type != JOB_LOOSE; i++)
+		if ((rc = dos_sort_add(f->ents, &j->ents[i])) < 0)
+			f->ents_rc = rc;
+	if (j->type != JOB_LOOSE)
+		f->stats.entries += j->n;
+	pthread_mutex_unlock(&f->ents_mu);
+	free(j->ents);
+	free(j);
+}
+
 static void *
 worker_main(void *arg)
 {
@@ -387,10 +408,7 @@ worker_main(void *arg)
 			f->tail = NULL;
 		pthread_mutex_unlock(&f->mu);
 		run_job(w, j);
-		pthread_mutex_lock(&f->mu);
-		j->next = f->done;
-		f->done = j;
-		pthread_mutex_unlock(&f->mu);
+		keep_ents(f, j);
 	}
 }
 
@@ -440,7 +458,9 @@ start_workers(struct fsck *f, int n)
 
 	f->closing = 0;
 	f->head = f->tail = NULL;
+	f->ents_rc = 0;
 	pthread_mutex_init(&f->mu, NULL);
+	pthread_mutex_init(&f->ents_mu, NULL);
 	pthread_cond_init(&f->work, NULL);
 	pthread_cond_init(&f->freed, NULL);
 	if ((f->workers = calloc((size_t)n, sizeof *f->workers)) == NULL ||
@@ -499,4 +519,5 @@ stop_workers(struct fsck *f)
 	pthread_cond_destroy(&f->work);
 	pthread_cond_destroy(&f->freed);
 	pthread_mutex_destroy(&f->mu);
+	pthread_mutex_destroy(&f->ents_mu);
 }

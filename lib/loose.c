@@ -304,8 +304,9 @@ dos_loose_batch_pending_bytes(const struct dos_loose_batch *b)
  * A temp file name that says who made it (so fsck can tell a live
  * writer's file from a dead one's) and cannot collide.
  */
-static int
-open_temp(struct dos_store *st, char *name, size_t size)
+int
+dos_temp_create(struct dos_store *st, const char *point, int flags,
+    char *name, size_t size)
 {
 	int fd, tries;
 	unsigned r;
@@ -314,8 +315,8 @@ open_temp(struct dos_store *st, char *name, size_t size)
 		r = (unsigned)random();
 		snprintf(name, size, "obj-%ld-%u-%08x", (long)getpid(),
 		    st->tmp_counter++, r);
-		fd = dos_step_create("loose-temp-create", st->tmpfd, name,
-		    O_WRONLY | O_EXCL, 0444);
+		fd = dos_step_create(point, st->tmpfd, name, flags | O_EXCL,
+		    0444);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -345,7 +346,8 @@ dos_loose_batch_begin(struct dos_loose_batch *b)
 	if ((rc = grow_items(b)) < 0)
 		return rc;
 	p = &b->items[b->nr];
-	if ((b->fd = open_temp(b->st, p->tmpname, sizeof p->tmpname)) < 0)
+	if ((b->fd = dos_temp_create(b->st, "loose-temp-create", O_WRONLY,
+	    p->tmpname, sizeof p->tmpname)) < 0)
 		return DOS_EIO;
 	b->size = b->flushed = 0;
 	return dos_hasher_reset(&b->hasher);

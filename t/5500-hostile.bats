@@ -36,27 +36,6 @@ bounded() {
 	return "$status"
 }
 
-# Append to pack $1 (made if new) an entry for id $2 with codec $3, raw
-# size $4, stored size $5 and stored bytes $6, with valid checksums.
-add_entry() {
-	python3 - "$@" <<'EOF'
-import struct, sys, zlib
-path, oid, codec, raw, stored, data = sys.argv[1:7]
-data = data.encode()
-hdr = b'DOSe' + bytes([int(codec), 0, 64, 0]) + \
-    struct.pack('<QQ', int(raw), int(stored)) + bytes.fromhex(oid) + \
-    struct.pack('<I', zlib.crc32(data))
-with open(path, 'ab') as f:
-    if f.tell() == 0:
-        f.write(b'DOSPACK\0' + struct.pack('<II', 1, 0))
-    f.write(hdr + struct.pack('<I', zlib.crc32(hdr)) + data)
-EOF
-}
-
-index_put() {
-	"$DOS_EXEC_PATH/t/index-put" "$DOS_DIR" "$@"
-}
-
 @test "ids that are paths or of the wrong length are refused on the command line" {
 	make_outside
 	printf abc | dos hash-object -w --stdin >/dev/null

@@ -186,4 +186,36 @@ progress_counts() {
 	done
 	piece=${pieces[n]}
 	[ "${piece%"${piece##*[! ]}"}" = "$what: $n, done." ]
+# Append to pack $1 (made if new) an entry for id $2 with codec $3, raw
+# size $4, stored size $5 and stored bytes $6, with valid checksums.
+add_entry() {
+	python3 - "$@" <<'EOF'
+import struct, sys, zlib
+path, oid, codec, raw, stored, data = sys.argv[1:7]
+data = data.encode()
+hdr = b'DOSe' + bytes([int(codec), 0, 64, 0]) + \
+    struct.pack('<QQ', int(raw), int(stored)) + bytes.fromhex(oid) + \
+    struct.pack('<I', zlib.crc32(data))
+with open(path, 'ab') as f:
+    if f.tell() == 0:
+        f.write(b'DOSPACK\0' + struct.pack('<II', 1, 0))
+    f.write(hdr + struct.pack('<I', zlib.crc32(hdr)) + data)
+EOF
+}
+
+index_put() {
+	"$DOS_EXEC_PATH/t/index-put" "$DOS_DIR" "$@"
+}
+
+# The offset of object $1 in its pack.
+offset_of() {
+	dos cat-object --batch-check='%(offset)' <<<"$1"
+}
+
+# Overwrite the byte at offset $2 of file $1 with its complement.
+flip() {
+	local old
+	old=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $((255 - old)))" |
+	    dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
