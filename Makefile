@@ -229,6 +229,14 @@ bench: deps
 	$(MAKE) all
 	bench/run $(BUILD)
 
+# Every command on a container of N small objects (default 10^7) migrated
+# from a generated legacy container, with issue 14's figures; bench/scale
+# says what else it takes (SCRATCH, LEGACY, ...).  Not part of CI, which
+# runs bench/scale --smoke (10^5 objects).
+bench-scale: deps
+	$(MAKE) all $(BUILD)/bench/mklegacy-scale
+	$(if $(N),N=$(N)) bench/scale $(BUILD)
+
 # The generator of a legacy container of millions of small objects, for
 # measuring dos at scale (issue 14); not built by all.
 $(BUILD)/bench/mklegacy-scale: bench/mklegacy-scale.c
@@ -293,6 +301,7 @@ clean:
 	rm -f python/dos/_dos*.so
 
 .PHONY: all testprogs fuzzers fuzz-build fuzz deps docs print-cmds lint test demo bench \
-	stress install install-completion uninstall clean python python-test install-python
+	bench-scale stress install install-completion uninstall clean python \
+	python-test install-python
 # Keep the objects make builds on the way to a program.
 .PRECIOUS: $(BUILD)/lib/%.o $(BUILD)/pic/lib/%.o $(BUILD)/cmd/%.o
