@@ -186,6 +186,8 @@ progress_counts() {
 	done
 	piece=${pieces[n]}
 	[ "${piece%"${piece##*[! ]}"}" = "$what: $n, done." ]
+}
+
 # Append to pack $1 (made if new) an entry for id $2 with codec $3, raw
 # size $4, stored size $5 and stored bytes $6, with valid checksums.
 add_entry() {
