@@ -449,11 +449,47 @@ job_ent(struct job *j)
 	return &j->ents[j->n++];
 }
 
+/* A record of an id that starts as the entry pe's, if any. */
+static const struct rec *
+rec_starting(const struct fsck *f, const struct dos_pack_entry *pe)
+{
+	size_t lo = 0, hi = f->recs_nr, mid;
+
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		if (dos_oid_cmp(&f->recs[mid].oid, &pe->oid) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < f->recs_nr && dos_pack_entry_is(pe, &f->recs[lo].oid) ?
+	    &f->recs[lo] : NULL;
+}
+
+/*
+ * The whole id of an entry that holds only its start: the record there
+ * has it.  Else (a copy the index moved on from, or no index) it is the
+ * id of a record that starts the same, or unknown: either way a worker
+ * hashes the bytes to learn or confirm it (partial).
+ */
 static void
-fill_ent(struct ent *e, const struct pack *p, uint64_t off,
+fill_ent(struct fsck *f, struct ent *e, const struct pack *p, uint64_t off,
     const struct dos_pack_entry *pe)
 {
+	const struct rec *r;
+
 	e->oid = pe->oid;
+	if (pe->id_size < DOS_RAWSZ) {
+		r = rec_at(f, p, off);
+		if (r != NULL && dos_pack_entry_is(pe, &r->oid)) {
+			e->oid = r->oid;
+		} else {
+			if ((r = rec_starting(f, pe)) != NULL)
+				e->oid = r->oid;
+			e->partial = 1;
+		}
+	}
+	e->header_size = (unsigned char)pe->header_size;
 	e->offset = off;
 	e->stored = pe->stored_size;
 	e->raw = pe->raw_size;
@@ -462,26 +498,6 @@ fill_ent(struct ent *e, const struct pack *p, uint64_t off,
 	e->codec = (unsigned char)pe->codec;
 	e->flags = (unsigned char)pe->flags;
 	e->status = ENT_OK;
-}
-
-/* The first offset in buf[from..n) where a well-formed header starts. */
-static size_t
-find_header(const unsigned char *buf, size_t from, size_t n)
-{
-	struct dos_pack_entry pe;
-	const unsigned char *m;
-
-	while (from < n) {
-		m = memmem(buf + from, n - from, "DOSe", 4);
-		if (m == NULL)
-			return n;
-		from = (size_t)(m - buf);
-		if (n - from < DOS_ENTRY_HEADER_SIZE ||
-		    dos_pack_decode_entry(m, &pe) == 0)
-			return from;
-		from++;
-	}
-	return n;
 }
 
 struct scan {
@@ -565,7 +581,7 @@ submit_large(struct scan *s, const struct dos_pack_scan *ps)
 	}
 	large->type = JOB_LARGE;
 	large->pack = s->p;
-	fill_ent(e, s->p, ps->offset, &ps->entry);
+	fill_ent(s->f, e, s->p, ps->offset, &ps->entry);
 	if (ps->what == DOS_PACK_PAST_END)
 		e->status = ENT_BOUNDS;
 	else
@@ -586,11 +602,13 @@ skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 	const struct rec *r = rec_at(s->f, p, ps->offset);
 	struct ent *e;
 	uint64_t end;
-	size_t pos;
+	unsigned hsize;
 	int rc;
 
+	hsize = r == NULL ? 0 : dos_pack_header_size(ps->version, r->e.codec, 0,
+	    r->e.raw_size, r->e.stored_size);
 	end = r != NULL && r->e.stored_size <= p->limit ? ps->offset +
-	    DOS_ENTRY_HEADER_SIZE + r->e.stored_size : p->limit + 1;
+	    hsize + r->e.stored_size : p->limit + 1;
 	if (end <= p->limit) {
 		if ((rc = end_garbage(s, ps->offset)) < 0)
 			return rc;
@@ -603,20 +621,35 @@ skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 		e->raw = r->e.raw_size;
 		e->pack = p->num;
 		e->codec = (unsigned char)r->e.codec;
+		e->header_size = (unsigned char)hsize;
 		e->status = ENT_BAD_HEADER;
 		dos_pack_scan_seek(ps, end);
 		return 0;
 	}
 	if (s->garbage == NO_GARBAGE)
 		s->garbage = ps->offset;
-	pos = find_header(ps->buf, (size_t)(ps->offset - ps->start) + 1,
-	    ps->len);
-	/* None: the last bytes may hold the start of one. */
-	if (pos == ps->len && ps->len > DOS_ENTRY_HEADER_SIZE &&
-	    ps->start + ps->len < p->limit)
-		pos = ps->len - DOS_ENTRY_HEADER_SIZE + 1;
-	dos_pack_scan_seek(ps, ps->start + pos);
+	dos_pack_scan_seek(ps, dos_pack_scan_find(ps, ps->offset + 1));
 	return 0;
+}
+
+/*
+ * A format-2 header has no checksum of its own: what reads as one is an
+ * entry if the index knows the id it starts (the record there, or one of
+ * a copy the index moved on from), or if its checksum holds.  Else it is
+ * a damaged header, or bytes that look like one.
+ */
+static int
+is_entry(struct scan *s, const struct dos_pack_scan *ps)
+{
+	const struct rec *r;
+
+	if (ps->entry.id_size == DOS_RAWSZ || ps->what != DOS_PACK_ENTRY)
+		return 1;
+	r = rec_at(s->f, s->p, ps->offset);
+	if (r != NULL ? dos_pack_entry_is(&ps->entry, &r->oid) :
+	    rec_starting(s->f, &ps->entry) != NULL)
+		return 1;
+	return dos_pack_scan_entry_ok(ps);
 }
 
 /* One step of the walk: an entry, or what stands where one should. */
@@ -626,9 +659,13 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 	struct ent *e;
 	int rc;
 
+	/* Before any entry goes to the workers. */
+	s->p->version = ps->version;
 	switch (ps->what) {
 	case DOS_PACK_ENTRY:
 	case DOS_PACK_PAST_END:
+		if (!is_entry(s, ps))
+			return skip_bad_header(s, ps);
 		if ((rc = end_garbage(s, ps->offset)) < 0)
 			return rc;
 		if (ps->data == NULL)
@@ -636,7 +673,7 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 		if ((e = job_ent(s->j)) == NULL)
 			return DOS_ENOMEM;
 		s->j->base = ps->start;
-		fill_ent(e, s->p, ps->offset, &ps->entry);
+		fill_ent(s->f, e, s->p, ps->offset, &ps->entry);
 		s->p->valid_end = ps->next;
 		return 0;
 	case DOS_PACK_BAD_HEADER:
@@ -666,12 +703,13 @@ scan_pack(struct fsck *f, struct pack *p)
 	struct dos_pack_scan ps;
 	unsigned char hdr[DOS_PACK_HEADER_SIZE];
 	char path[32];
+	unsigned version;
 	int rc = 0, saved;
 
 	snprintf(path, sizeof path, "packs/%u", p->num);
 	if (!is_unfinished(p) &&
 	    (pread(p->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-	    dos_pack_check_header(p->fd) < 0)) {
+	    dos_pack_header_version(p->fd, &version) < 0)) {
 		if ((rc = add_finding(f, K_BAD_PACK_HEADER, NULL, path, p->num,
 		    0, "%s", "")) < 0)
 			return rc;

@@ -28,14 +28,6 @@ offset_of() {
 	dos cat-object --batch-check='%(offset)' <<<"$1"
 }
 
-# Overwrite the byte at offset $2 of file $1 with its complement.
-flip() {
-	local old
-	old=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $((255 - old)))" |
-	    dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-
 # Every object of the manifest reads back, verified.
 all_intact() {
 	local id path

@@ -74,9 +74,36 @@ acknowledged() {
 	done
 }
 
+# Overwrite the byte at offset $2 of file $1 with its complement.
+flip() {
+	local old
+	old=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $((255 - old)))" |
+	    dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# Bytes of the varint of $1: 7 bits a byte.
+varint_size() {
+	local n=$1 v=1
+	while [ "$n" -ge 128 ]; do
+		n=$((n >> 7))
+		v=$((v + 1))
+	done
+	echo "$v"
+}
+
+# The header of a format-2 entry of $1 raw bytes, stored compressed in $2
+# bytes if given: a tag, the sizes, 8 bytes of the id, the checksum.
+entry_header() {
+	echo $((1 + $(varint_size "$1") + ${2:+$(varint_size "$2")} + 8 + 4))
+}
+
+# A format-2 tombstone: a tag, size 0, the whole id, the checksum.
+TOMBSTONE_SIZE=38
+
 # Pack the objects in the files named, one by one and uncompressed, so
 # that the layout is known: abc, empty and text (t/2200, t/2300) land
-# at 16, 16 + 64 + 3 = 83 and 83 + 64 = 147.
+# at 16, 16 + 14 + 3 = 33 and 33 + 14 = 47.
 pack_in_order() {
 	local f
 	for f in "$@"; do
