@@ -271,6 +271,7 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 	struct dos_pack_scan s;
 	uint64_t committed;
 	struct stat sb;
+	unsigned version;
 	int rc, fd, live;
 
 	memset(res, 0, sizeof *res);
@@ -284,7 +285,7 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 		committed = DOS_PACK_HEADER_SIZE;
 	else if (rc < 0)
 		return rc;
-	if (dos_pack_check_header(fd) < 0) {
+	if (dos_pack_header_version(fd, &version) < 0) {
 		res->damaged = 1;
 		return 0;
 	}
@@ -313,7 +314,7 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 		}
 		if (!live || (s.entry.flags & DOS_ENTRY_TOMBSTONE)) {
 			c->garbage++;
-			c->size_garbage += DOS_ENTRY_HEADER_SIZE +
+			c->size_garbage += s.entry.header_size +
 			    s.entry.stored_size;
 		}
 	}
@@ -456,13 +457,26 @@ cmp_oid(const void *a, const void *b)
  */
 static int
 list_entry(struct dos_index *ix, struct pack_listing *p, uint32_t pack,
-    uint64_t offset, const struct dos_oid *oid)
+    uint64_t offset, const struct dos_pack_entry *pe)
 {
 	struct dos_index_entry e;
 	struct dos_object_info info;
+	struct dos_oid whole;
+	const struct dos_oid *oid = &pe->oid;
 	int rc;
 
-	rc = dos_index_get(ix, oid, &e);
+	/*
+	 * An entry with part of its id is listed only where it is indexed;
+	 * DOS_ENOTFOUND says it is not (dead, or damaged).
+	 */
+	if (pe->id_size < DOS_RAWSZ) {
+		if ((rc = dos_pack_entry_id(ix, pack, offset, pe, &whole,
+		    &e)) < 0)
+			return rc;
+		oid = &whole;
+	} else {
+		rc = dos_index_get(ix, oid, &e);
+	}
 	if (rc == DOS_ENOTFOUND)
 		return 0;	/* deleted */
 	if (rc < 0)
@@ -502,11 +516,15 @@ list_pack(struct dos_store *st, struct dos_index *ix, struct pack_listing *p,
 	dos_pack_scan_begin(&s, fd, limit, committed, win,
 	    DOS_PACK_SCAN_WINDOW);
 	while ((rc = dos_pack_scan_next(&s)) > 0) {
-		if (s.verdict != DOS_PACK_OK) {
+		rc = s.verdict != DOS_PACK_OK ? DOS_ECORRUPT :
+		    list_entry(ix, p, pack, s.offset, &s.entry);
+		if (rc == DOS_ENOTFOUND && dos_pack_scan_entry_ok(&s))
+			continue;
+		if (rc == DOS_ENOTFOUND || rc == DOS_ECORRUPT) {
 			p->damaged[p->ndamaged++] = (struct damage){ pack, s.offset };
 			return 0;
 		}
-		if ((rc = list_entry(ix, p, pack, s.offset, &s.entry.oid)) != 0)
+		if (rc != 0)
 			return rc;
 	}
 	return rc;

@@ -270,6 +270,7 @@ struct dos_store {
 	 */
 	struct dos_open_pack {
 		uint32_t pack;
+		unsigned version;	/* of its entries, 0 if unknown */
 		int fd;
 	} *packfds;
 	size_t packfds_nr, packfds_alloc;
@@ -456,9 +457,13 @@ int dos_index_backup(struct dos_index *ix, const char *target,
 
 /* ---- lib/pack.c: the pack format, and reading packs ------------------- */
 
-#define DOS_PACK_VERSION 1
+/* Packs are written in version 2; version 1 is read too. */
+#define DOS_PACK_VERSION 2
 #define DOS_PACK_HEADER_SIZE 16
-#define DOS_ENTRY_HEADER_SIZE 64
+/* The largest entry header of any version (a format-1 one). */
+#define DOS_ENTRY_HEADER_MAX 64
+/* Bytes of the id a format-2 entry holds: reads check that many. */
+#define DOS_ENTRY_ID_CHECK 8
 
 /*
  * Entry flags.  A tombstone (no data, raw and stored size 0) records that
@@ -470,22 +475,56 @@ enum dos_entry_flags {
 	DOS_ENTRY_TOMBSTONE = 1 << 0,
 };
 
-/* What the 64-byte header in front of each pack entry says. */
+/* What the header in front of each pack entry says. */
 struct dos_pack_entry {
-	struct dos_oid oid;
+	struct dos_oid oid;	/* its first id_size bytes; the rest zero */
 	enum dos_codec codec;
 	unsigned flags;
+	unsigned id_size;	/* all of the id, or DOS_ENTRY_ID_CHECK bytes */
+	unsigned header_size;	/* bytes in front of the stored bytes */
 	uint64_t raw_size;
 	uint64_t stored_size;
 	uint32_t data_crc;	/* CRC-32 of the stored bytes */
 };
-void dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e);
+/*
+ * The header of e in the version this build writes, in buf (at least
+ * DOS_ENTRY_HEADER_MAX bytes): its size.  e->id_size and header_size are
+ * not read.  A wide header has room for any sizes: one written before
+ * they are known takes dos_pack_wide_header_size(codec) bytes, whatever
+ * they turn out to be.
+ */
+size_t dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e,
+    int wide);
+unsigned dos_pack_wide_header_size(enum dos_codec codec);
+/*
+ * The bytes in front of an entry's stored bytes, from what it says, in
+ * the usual (not wide) header.
+ */
+unsigned dos_pack_header_size(unsigned version, enum dos_codec codec,
+    unsigned flags, uint64_t raw_size, uint64_t stored_size);
 /* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
 void dos_pack_encode_header(unsigned char *hdr);
-/* DOS_ECORRUPT unless buf holds a well-formed entry header. */
-int dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e);
-/* 0 if fd starts with a dos pack header of this version. */
+/*
+ * DOS_ECORRUPT unless buf[0..len) starts with a well-formed entry header
+ * of this pack version.
+ */
+int dos_pack_decode_entry(unsigned version, const unsigned char *buf,
+    size_t len, struct dos_pack_entry *e);
+/* Whether what the entry holds of its id is oid's. */
+int dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid);
+/*
+ * The whole id (*oid) and index record (*e) of the entry pe at offset of
+ * pack, if the index locates it there (else DOS_ENOTFOUND: the entry is
+ * dead): how those who walk packs learn the ids format 2 holds only the
+ * start of.
+ */
+int dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
+    const struct dos_pack_entry *pe, struct dos_oid *oid,
+    struct dos_index_entry *e);
+/* 0 if fd starts with a dos pack header of the version written now. */
 int dos_pack_check_header(int fd);
+/* 0 and *version if fd starts with a pack header of a version read. */
+int dos_pack_header_version(int fd, unsigned *version);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 /* Where pack is in such a list packs[0..nr), or NULL. */
@@ -494,16 +533,20 @@ const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
 int dos_pack_open(struct dos_store *st, uint32_t pack);
 /* A read-only descriptor of packs/<pack>, kept open by the store. */
 int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
+/* That, and the version its entries are in (DOS_ECORRUPT: unknown). */
+int dos_store_pack(struct dos_store *st, uint32_t pack, int *fd,
+    unsigned *version);
 
 /*
  * A scan of a pack's entries front to back, reading them a window at a
- * time into the caller's buf[0..size) (at least DOS_ENTRY_HEADER_SIZE
+ * time into the caller's buf[0..size) (at least DOS_ENTRY_HEADER_MAX
  * bytes; DOS_PACK_SCAN_WINDOW is a good size), which holds whole entries
  * unless one is larger.  Entries start after the pack header and must end
  * by limit; bytes that are no entry end the scan, as a torn tail when
  * they start at or past the committed length (what a killed writer
  * leaves), else as damage, as does a pack that ends before its committed
- * length.
+ * length.  The entries are read in the version the pack header says (if
+ * damaged, the one its first entry looks like).
  */
 #define DOS_PACK_SCAN_WINDOW (256 * 1024)
 enum dos_pack_verdict {
@@ -519,13 +562,6 @@ enum dos_pack_what {
 	DOS_PACK_NO_ROOM,	/* less than a header before the limit */
 	DOS_PACK_SHORT,		/* the file ends before limit or committed */
 };
-/*
- * What the DOS_ENTRY_HEADER_SIZE bytes hdr at offset say, in a pack whose
- * entries end by limit (at least offset + DOS_ENTRY_HEADER_SIZE); e gets
- * the header unless DOS_PACK_BAD_HEADER.
- */
-enum dos_pack_what dos_pack_entry_at(const unsigned char *hdr,
-    uint64_t offset, uint64_t limit, struct dos_pack_entry *e);
 struct dos_pack_scan {
 	enum dos_pack_verdict verdict;
 	enum dos_pack_what what;
@@ -542,6 +578,7 @@ struct dos_pack_scan {
 	size_t size, len;
 	uint64_t start;
 	int fd, done;
+	unsigned version;	/* of the pack's entries; 0 until known */
 	uint64_t limit, committed, next;
 };
 void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
@@ -553,6 +590,20 @@ void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
 int dos_pack_scan_next(struct dos_pack_scan *s);
 /* Go on from offset: past damage, say. */
 void dos_pack_scan_seek(struct dos_pack_scan *s, uint64_t offset);
+/*
+ * Whether the stored bytes of the entry just found match its checksum.
+ * A scan checks a format-2 header only for its form: one that the index
+ * does not locate (dead, by the look of it) may be one whose id or sizes
+ * were damaged, and must pass this before it is taken for dead.
+ */
+int dos_pack_scan_entry_ok(const struct dos_pack_scan *s);
+/*
+ * After bytes that are no entry: the first offset from from on in the
+ * window where an entry that checks out starts (its header checksum in
+ * format 1, its whole checksum in format 2), or where the window ends too
+ * soon to tell; the window's end if none.
+ */
+uint64_t dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from);
 
 /* ---- lib/pack-write.c: the pack writer -------------------------------- */
 
@@ -571,7 +622,7 @@ int dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
 /*
  * Encode an object of len raw bytes (at most 1 MiB) as a whole pack entry,
  * header first, into out, compressing it with c as a writer in mode
- * would; out_size must be DOS_ENTRY_HEADER_SIZE + dos_codec_bound() of
+ * would; out_size must be DOS_ENTRY_HEADER_MAX + dos_codec_bound() of
  * len or more.  *pe describes the entry.  For threads that prepare
  * entries for dos_pack_writer_add_entry().
  */
@@ -584,13 +635,17 @@ int dos_pack_writer_compressor(const struct dos_pack_writer *w,
     struct dos_compressor *c, enum dos_compress_mode *mode);
 /*
  * Append a whole entry (header and stored bytes, len in all) made by the
- * caller, which vouches for its data; deduplicated as end does.
+ * caller, which vouches for its data and that it is oid's; deduplicated
+ * as end does.
  */
-int dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
-    size_t len, unsigned flags, int *existed);
+int dos_pack_writer_add_entry(struct dos_pack_writer *w,
+    const struct dos_oid *oid, const void *entry, size_t len, unsigned flags,
+    int *existed);
 /*
  * Copy the entry pe at offset of the pack open on fd as it is stored
- * (no recompression), checking its data checksum on the way.
+ * (no recompression, but with a header of the version written now),
+ * checking its data checksum on the way.  pe->oid must be the whole id,
+ * which a format-2 entry does not hold: see dos_pack_entry_is().
  */
 int dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
     uint64_t offset, const struct dos_pack_entry *pe);
@@ -615,7 +670,7 @@ struct dos_reader {
 	struct dos_hasher hasher;
 	/* Packed objects: the stored bytes and their checksum. */
 	struct dos_store *st;
-	uint64_t pos, stored_left;
+	uint64_t pos, stored_size, stored_left;
 	uint32_t crc, want_crc;
 	unsigned char *in;	/* stored bytes read ahead, for decoding */
 	size_t in_pos, in_len;

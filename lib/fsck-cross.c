@@ -76,7 +76,7 @@ report_ent(struct fsck *f, const struct ent *e)
 	case ENT_BOUNDS:
 		return add_finding(f, K_OUT_OF_BOUNDS, &e->oid, NULL, e->pack,
 		    e->offset, "pack %u offset=%llu length=%llu", e->pack, off,
-		    (unsigned long long)(DOS_ENTRY_HEADER_SIZE + e->stored));
+		    (unsigned long long)(e->header_size + e->stored));
 	case ENT_BAD_HEADER:
 		return add_finding(f, K_BAD_HEADER, &e->oid, NULL, e->pack,
 		    e->offset, "pack %u offset=%llu", e->pack, off);
@@ -149,6 +149,14 @@ rec_target(const struct group *g)
  * record was read before the writer committed it.  Fine while the writer
  * is still at work, or once its batch is committed.
  */
+/* The bytes of the entry a record describes, header included. */
+static uint64_t
+rec_length(const struct pack *p, const struct dos_index_entry *e)
+{
+	return dos_pack_header_size(p->version, e->codec, 0, e->raw_size,
+	    e->stored_size) + e->stored_size;
+}
+
 static int
 appended_during_check(struct fsck *f, const struct dos_index_entry *e)
 {
@@ -162,7 +170,7 @@ appended_during_check(struct fsck *f, const struct dos_index_entry *e)
 		return 1;
 	return dos_store_index(f->st, 0, &ix) == 0 &&
 	    dos_index_get_pack_length(ix, p->num, &committed) == 0 &&
-	    e->offset + DOS_ENTRY_HEADER_SIZE + e->stored_size <= committed;
+	    e->offset + rec_length(p, e) <= committed;
 }
 
 /* Why a record is wrong, or NULL if it points at its entry. */
@@ -184,7 +192,7 @@ rec_problem(struct fsck *f, const struct group *g, enum kind *kind)
 	}
 	if (appended_during_check(f, &r->e))
 		return NULL;
-	if (r->e.offset + DOS_ENTRY_HEADER_SIZE + r->e.stored_size > p->size ||
+	if (r->e.offset + rec_length(p, &r->e) > p->size ||
 	    r->e.stored_size > p->size) {
 		*kind = K_OUT_OF_BOUNDS;
 		return "";
@@ -274,7 +282,8 @@ check_group(struct fsck *f, struct group *g)
 				    g->rec->e.pack, g->rec->e.offset,
 				    "pack %u offset=%llu length=%llu",
 				    g->rec->e.pack, off, (unsigned long long)
-				    (DOS_ENTRY_HEADER_SIZE + g->rec->e.stored_size));
+				    rec_length(find_pack(f, g->rec->e.pack),
+				    &g->rec->e));
 			else
 				rc = add_finding(f, kind, g->oid, NULL,
 				    g->rec->e.pack, g->rec->e.offset,
@@ -299,7 +308,7 @@ check_group(struct fsck *f, struct group *g)
 	for (i = 0; i < g->n; i++)
 		if (&g->ents[i] != t) {
 			f->stats.garbage_entries++;
-			f->stats.garbage_bytes += DOS_ENTRY_HEADER_SIZE +
+			f->stats.garbage_bytes += g->ents[i].header_size +
 			    g->ents[i].stored;
 		}
 	if (live)

@@ -82,13 +82,17 @@ enum corrupt_why {
 	WHY_TOMBSTONE,
 };
 
-/* One entry of a pack. */
+/*
+ * One entry of a pack.  Of a format-2 entry no record locates, only the
+ * start of the id is known (partial) until a worker hashes its bytes.
+ */
 struct ent {
 	struct dos_oid oid;
 	uint64_t offset, stored, raw;
 	uint64_t actual;	/* ENT_SIZE: decoded size; ENT_IO: errno */
 	uint32_t pack, crc;
 	unsigned char codec, flags, status, why;
+	unsigned char header_size, partial;
 };
 
 /* One index record. */
@@ -120,6 +124,7 @@ struct pack {
 	uint64_t committed;	/* from packs.db */
 	int has_length;
 	uint64_t limit;		/* where its entries end: committed or size */
+	unsigned version;	/* of its entries, once the scan began */
 	uint64_t valid_end;	/* end of its last entry with a good header */
 };
 

@@ -455,11 +455,61 @@ job_ent(struct job *j)
 	return &j->ents[j->n++];
 }
 
-static void
-fill_ent(struct ent *e, const struct pack *p, uint64_t off,
+static int
+first_record(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	*(struct dos_oid *)data = *oid;
+	return 1;
+}
+
+/*
+ * 1 and its id in *oid if the index holds an id that the entry pe starts,
+ * 0 if not (or there is no index), or a DOS_E* code.  For entries with no
+ * record where they are, rare enough to look up in the index itself.
+ */
+static int
+indexed_id(struct fsck *f, const struct dos_pack_entry *pe,
+    struct dos_oid *oid)
+{
+	char hex[DOS_HEXSZ + 1];
+	struct dos_index *ix;
+	int rc;
+
+	if (dos_store_index(f->st, 0, &ix) < 0)
+		return 0;
+	dos_oid_to_hex(&pe->oid, hex);
+	rc = dos_index_walk(ix, hex, 2 * pe->id_size, first_record, oid);
+	return rc < 0 ? rc : rc == 1;
+}
+
+/*
+ * The whole id of an entry that holds only its start: the record there
+ * has it (the records by offset, read forward as the walk goes).  Else (a
+ * copy the index moved on from, or no index) it is the id of a record
+ * that starts the same, or unknown: either way a worker hashes the bytes
+ * to learn or confirm it (partial).
+ */
+static int
+fill_ent(struct fsck *f, struct ent *e, const struct pack *p, uint64_t off,
     const struct dos_pack_entry *pe)
 {
+	const struct rec *r;
+	int rc;
+
 	e->oid = pe->oid;
+	if (pe->id_size < DOS_RAWSZ) {
+		if ((rc = rec_at(f, p, off, &r)) < 0)
+			return rc;
+		if (r != NULL && dos_pack_entry_is(pe, &r->oid)) {
+			e->oid = r->oid;
+		} else {
+			if ((rc = indexed_id(f, pe, &e->oid)) < 0)
+				return rc;
+			e->partial = 1;
+		}
+	}
+	e->header_size = (unsigned char)pe->header_size;
 	e->offset = off;
 	e->stored = pe->stored_size;
 	e->raw = pe->raw_size;
@@ -468,26 +518,7 @@ fill_ent(struct ent *e, const struct pack *p, uint64_t off,
 	e->codec = (unsigned char)pe->codec;
 	e->flags = (unsigned char)pe->flags;
 	e->status = ENT_OK;
-}
-
-/* The first offset in buf[from..n) where a well-formed header starts. */
-static size_t
-find_header(const unsigned char *buf, size_t from, size_t n)
-{
-	struct dos_pack_entry pe;
-	const unsigned char *m;
-
-	while (from < n) {
-		m = memmem(buf + from, n - from, "DOSe", 4);
-		if (m == NULL)
-			return n;
-		from = (size_t)(m - buf);
-		if (n - from < DOS_ENTRY_HEADER_SIZE ||
-		    dos_pack_decode_entry(m, &pe) == 0)
-			return from;
-		from++;
-	}
-	return n;
+	return 0;
 }
 
 struct scan {
@@ -563,6 +594,7 @@ submit_large(struct scan *s, const struct dos_pack_scan *ps)
 {
 	struct job *large;
 	struct ent *e;
+	int rc;
 
 	if ((large = calloc(1, sizeof *large)) == NULL ||
 	    (e = job_ent(large)) == NULL) {
@@ -571,7 +603,11 @@ submit_large(struct scan *s, const struct dos_pack_scan *ps)
 	}
 	large->type = JOB_LARGE;
 	large->pack = s->p;
-	fill_ent(e, s->p, ps->offset, &ps->entry);
+	if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0) {
+		free(large->ents);
+		free(large);
+		return rc;
+	}
 	if (ps->what == DOS_PACK_PAST_END)
 		e->status = ENT_BOUNDS;
 	else
@@ -592,13 +628,15 @@ skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 	const struct rec *r;
 	struct ent *e;
 	uint64_t end;
-	size_t pos;
+	unsigned hsize;
 	int rc;
 
 	if ((rc = rec_at(s->f, p, ps->offset, &r)) < 0)
 		return rc;
+	hsize = r == NULL ? 0 : dos_pack_header_size(ps->version, r->e.codec, 0,
+	    r->e.raw_size, r->e.stored_size);
 	end = r != NULL && r->e.stored_size <= p->limit ? ps->offset +
-	    DOS_ENTRY_HEADER_SIZE + r->e.stored_size : p->limit + 1;
+	    hsize + r->e.stored_size : p->limit + 1;
 	if (end <= p->limit) {
 		if ((rc = end_garbage(s, ps->offset)) < 0)
 			return rc;
@@ -611,20 +649,39 @@ skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 		e->raw = r->e.raw_size;
 		e->pack = p->num;
 		e->codec = (unsigned char)r->e.codec;
+		e->header_size = (unsigned char)hsize;
 		e->status = ENT_BAD_HEADER;
 		dos_pack_scan_seek(ps, end);
 		return 0;
 	}
 	if (s->garbage == NO_GARBAGE)
 		s->garbage = ps->offset;
-	pos = find_header(ps->buf, (size_t)(ps->offset - ps->start) + 1,
-	    ps->len);
-	/* None: the last bytes may hold the start of one. */
-	if (pos == ps->len && ps->len > DOS_ENTRY_HEADER_SIZE &&
-	    ps->start + ps->len < p->limit)
-		pos = ps->len - DOS_ENTRY_HEADER_SIZE + 1;
-	dos_pack_scan_seek(ps, ps->start + pos);
+	dos_pack_scan_seek(ps, dos_pack_scan_find(ps, ps->offset + 1));
 	return 0;
+}
+
+/*
+ * A format-2 header has no checksum of its own: what reads as one is an
+ * entry (1) if the index's record there has the id it starts, or if its
+ * checksum holds, or if the index knows an id it starts (a damaged copy
+ * the index moved on from: rare, so looked up in the index itself).  Else
+ * (0) it is a damaged header, or bytes that look like one.
+ */
+static int
+is_entry(struct scan *s, const struct dos_pack_scan *ps)
+{
+	struct dos_oid oid;
+	const struct rec *r;
+	int rc;
+
+	if (ps->entry.id_size == DOS_RAWSZ || ps->what != DOS_PACK_ENTRY)
+		return 1;
+	if ((rc = rec_at(s->f, s->p, ps->offset, &r)) < 0)
+		return rc;
+	if ((r != NULL && dos_pack_entry_is(&ps->entry, &r->oid)) ||
+	    dos_pack_scan_entry_ok(ps))
+		return 1;
+	return indexed_id(s->f, &ps->entry, &oid);
 }
 
 /* One step of the walk: an entry, or what stands where one should. */
@@ -634,9 +691,15 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 	struct ent *e;
 	int rc;
 
+	/* Before any entry goes to the workers. */
+	s->p->version = ps->version;
 	switch (ps->what) {
 	case DOS_PACK_ENTRY:
 	case DOS_PACK_PAST_END:
+		if ((rc = is_entry(s, ps)) < 0)
+			return rc;
+		if (rc == 0)
+			return skip_bad_header(s, ps);
 		if ((rc = end_garbage(s, ps->offset)) < 0)
 			return rc;
 		if (ps->data == NULL)
@@ -644,7 +707,8 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 		if ((e = job_ent(s->j)) == NULL)
 			return DOS_ENOMEM;
 		s->j->base = ps->start;
-		fill_ent(e, s->p, ps->offset, &ps->entry);
+		if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0)
+			return rc;
 		s->p->valid_end = ps->next;
 		return 0;
 	case DOS_PACK_BAD_HEADER:
@@ -674,12 +738,13 @@ scan_pack(struct fsck *f, struct pack *p)
 	struct dos_pack_scan ps;
 	unsigned char hdr[DOS_PACK_HEADER_SIZE];
 	char path[32];
+	unsigned version;
 	int rc = 0, saved;
 
 	snprintf(path, sizeof path, "packs/%u", p->num);
 	if (!is_unfinished(p) &&
 	    (pread(p->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-	    dos_pack_check_header(p->fd) < 0)) {
+	    dos_pack_header_version(p->fd, &version) < 0)) {
 		if ((rc = add_finding(f, K_BAD_PACK_HEADER, NULL, path, p->num,
 		    0, "%s", "")) < 0)
 			return rc;

@@ -513,7 +513,7 @@ dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
 	im->st = st;
 	im->w = w;
 	dos_decompressor_init(&im->dec);
-	if ((im->entry = malloc(DOS_ENTRY_HEADER_SIZE + WHOLE_ENTRY_MAX)) ==
+	if ((im->entry = malloc(DOS_ENTRY_HEADER_MAX + WHOLE_ENTRY_MAX)) ==
 	    NULL || (im->out = malloc(IO_SIZE)) == NULL) {
 		dos_importer_free(im);
 		return DOS_ENOMEM;
@@ -646,7 +646,9 @@ static int
 add_whole(struct dos_importer *im, const struct dos_stream_object *o,
     dos_source_fn *source, void *data, int *existed)
 {
-	unsigned char *stored = im->entry + DOS_ENTRY_HEADER_SIZE;
+	unsigned hsize = dos_pack_header_size(DOS_PACK_VERSION, o->codec, 0,
+	    o->raw_size, o->stored_size);
+	unsigned char *stored = im->entry + hsize;
 	size_t len = (size_t)o->stored_size;
 	struct dos_pack_entry pe;
 	int rc;
@@ -663,9 +665,9 @@ add_whole(struct dos_importer *im, const struct dos_stream_object *o,
 	pe.stored_size = o->stored_size;
 	/* o may be the stream's own, which checked the CRC as it read. */
 	pe.data_crc = o->has_crc ? o->crc : dos_crc32(0, stored, len);
-	dos_pack_encode_entry(im->entry, &pe);
-	return dos_pack_writer_add_entry(im->w, im->entry,
-	    DOS_ENTRY_HEADER_SIZE + len, 0, existed);
+	dos_pack_encode_entry(im->entry, &pe, 0);
+	return dos_pack_writer_add_entry(im->w, &o->oid, im->entry, hsize + len,
+	    0, existed);
 }
 
 /* A large encoded object, into the pack as it is verified. */

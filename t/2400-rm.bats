@@ -62,13 +62,11 @@ intact() {
 	run -0 --separate-stderr dos rm "$XYZ_OID"
 	[ "$output" = "" ]
 	[ "$stderr" = "" ]
-	# One 64-byte entry header, no data: magic, codec 0, flags 1 (tombstone),
-	# header size 64, raw and stored size 0, the binary id.
-	[ "$(size_of "$pack")" -eq $((before + 64)) ]
-	[ "$(hex_at "$pack" "$before" 4)" = "444f5365" ]
-	[ "$(hex_at "$pack" $((before + 4)) 4)" = "00014000" ]
-	[ "$(hex_at "$pack" $((before + 8)) 16)" = "00000000000000000000000000000000" ]
-	[ "$(hex_at "$pack" $((before + 24)) 32)" = "$XYZ_OID" ]
+	# One format-2 entry header, no data: the tag (codec none, tombstone),
+	# raw size 0, the whole binary id, the checksum.
+	[ "$(size_of "$pack")" -eq $((before + TOMBSTONE_SIZE)) ]
+	[ "$(hex_at "$pack" "$before" 2)" = "d400" ]
+	[ "$(hex_at "$pack" $((before + 2)) 32)" = "$XYZ_OID" ]
 	[ "$(where "$XYZ_OID")" = "$XYZ_OID missing" ]
 	run -1 dos cat-object -e "$XYZ_OID"
 	intact abc text

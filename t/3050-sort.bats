@@ -89,8 +89,9 @@ make_damaged() {
 '
 	size=$(stat -c %s "$DOS_DIR/packs/0")
 	index_put --pack-length 0 "$size"
-	flip "$DOS_DIR/packs/0" $(( $(offset_of "$four") + 10 ))
-	flip "$DOS_DIR/packs/0" $(( $(offset_of "$five") + 64 + 3 ))
+	# Its tag, and a byte of its data.
+	flip "$DOS_DIR/packs/0" "$(offset_of "$four")"
+	flip "$DOS_DIR/packs/0" $(( $(offset_of "$five") + $(entry_header 9) + 3 ))
 }
 
 # Run dos $@ in memory and then in runs of 2 records (5,000 runs of the

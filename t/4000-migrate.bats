@@ -464,12 +464,16 @@ migrate_point() {
 		read -r offset length < <(sqlite3 -separator ' ' old/packs.idx \
 		    "SELECT \"offset\", length FROM db_object WHERE hashkey = '$key'")
 		read -r id codec disk < <(grep "^$key " storage)
-		[ "$disk" -eq $((length + 64)) ]
+		hdr=$(entry_header "$(wc -c <$f)" "$length")
+		[ "$disk" -eq $((length + hdr)) ]
+		# Streamed: its header was written before the sizes were known,
+		# wide (sizes in 10-byte varints).
+		case $f in wide | huge) hdr=$((1 + 10 + 10 + 8 + 4)) ;; esac
 		new_place=$(dos --dir=new cat-object \
 		    --batch-check='%(pack) %(offset)' <<<"$key")
 		read -r pack offset_new <<<"$new_place"
 		tail -c +$((offset + 1)) old/packs/0 | head -c "$length" >legacy.bytes
-		tail -c +$((offset_new + 65)) new/packs/$pack | head -c "$length" >dos.bytes
+		tail -c +$((offset_new + hdr + 1)) new/packs/$pack | head -c "$length" >dos.bytes
 		cmp legacy.bytes dos.bytes
 	done
 	# Object by object, the content is what was put in.

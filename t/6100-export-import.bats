@@ -239,9 +239,13 @@ imported 1 object (3 bytes), 1 already present" ]
 	seq 1 500 >text
 	dos hash-object -w --to-pack text >/dev/null
 	oid=$(sha256_of text)
-	stored=$(($(stat -c %s "$DOS_DIR/packs/0") - 16 - 64))
+	# Its header: 1,892 raw bytes stored in 128 to 16,383 (sizes of 2
+	# bytes each, as for 1,000).
+	local hdr
+	hdr=$(entry_header 1892 1000)
+	stored=$(($(stat -c %s "$DOS_DIR/packs/0") - 16 - hdr))
 	# A byte of its stored data, after the pack and entry headers.
-	printf 'X' | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 64 + 20)) conv=notrunc 2>/dev/null
+	printf 'X' | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + hdr + 20)) conv=notrunc 2>/dev/null
 	run -1 --separate-stderr export_to s
 	[ "$stderr" = "dos-export: error: object $oid could not be read (stored data is corrupt); sent marked damaged
 exported 1 object (${stored} bytes), marker $(marker)" ]

@@ -84,9 +84,36 @@ acknowledged() {
 	done
 }
 
+# Overwrite the byte at offset $2 of file $1 with its complement.
+flip() {
+	local old
+	old=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf "$(printf '\\%03o' $((255 - old)))" |
+	    dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+
+# Bytes of the varint of $1: 7 bits a byte.
+varint_size() {
+	local n=$1 v=1
+	while [ "$n" -ge 128 ]; do
+		n=$((n >> 7))
+		v=$((v + 1))
+	done
+	echo "$v"
+}
+
+# The header of a format-2 entry of $1 raw bytes, stored compressed in $2
+# bytes if given: a tag, the sizes, 8 bytes of the id, the checksum.
+entry_header() {
+	echo $((1 + $(varint_size "$1") + ${2:+$(varint_size "$2")} + 8 + 4))
+}
+
+# A format-2 tombstone: a tag, size 0, the whole id, the checksum.
+TOMBSTONE_SIZE=38
+
 # Pack the objects in the files named, one by one and uncompressed, so
 # that the layout is known: abc, empty and text (t/2200, t/2300) land
-# at 16, 16 + 64 + 3 = 83 and 83 + 64 = 147.
+# at 16, 16 + 14 + 3 = 33 and 33 + 14 = 47.
 pack_in_order() {
 	local f
 	for f in "$@"; do
@@ -188,20 +215,35 @@ progress_counts() {
 	[ "${piece%"${piece##*[! ]}"}" = "$what: $n, done." ]
 }
 
-# Append to pack $1 (made if new) an entry for id $2 with codec $3, raw
-# size $4, stored size $5 and stored bytes $6, with valid checksums.
+# Append to pack $1 an entry for id $2 with codec $3, raw size $4,
+# stored size $5 and stored bytes $6, with valid checksums, in the pack's
+# format; a new pack is made in format 1.
 add_entry() {
 	python3 - "$@" <<'EOF'
 import struct, sys, zlib
 path, oid, codec, raw, stored, data = sys.argv[1:7]
-data = data.encode()
-hdr = b'DOSe' + bytes([int(codec), 0, 64, 0]) + \
-    struct.pack('<QQ', int(raw), int(stored)) + bytes.fromhex(oid) + \
-    struct.pack('<I', zlib.crc32(data))
-with open(path, 'ab') as f:
-    if f.tell() == 0:
-        f.write(b'DOSPACK\0' + struct.pack('<II', 1, 0))
-    f.write(hdr + struct.pack('<I', zlib.crc32(hdr)) + data)
+codec, raw, stored, data = int(codec), int(raw), int(stored), data.encode()
+def varint(n):
+    out = b''
+    while n >= 128:
+        out += bytes([n & 127 | 128])
+        n >>= 7
+    return out + bytes([n])
+with open(path, 'ab+') as f:
+    f.seek(0)
+    head = f.read(16)
+    if not head:
+        head = b'DOSPACK\0' + struct.pack('<II', 1, 0)
+        f.write(head)
+    if struct.unpack('<I', head[8:12])[0] == 2:
+        hdr = bytes([0xd0 | codec]) + varint(raw) + \
+            (varint(stored) if codec else b'') + bytes.fromhex(oid)[:8]
+        f.write(hdr + struct.pack('<I', zlib.crc32(data, zlib.crc32(hdr))) + data)
+    else:
+        hdr = b'DOSe' + bytes([codec, 0, 64, 0]) + \
+            struct.pack('<QQ', raw, stored) + bytes.fromhex(oid) + \
+            struct.pack('<I', zlib.crc32(data))
+        f.write(hdr + struct.pack('<I', zlib.crc32(hdr)) + data)
 EOF
 }
 
@@ -212,12 +254,4 @@ index_put() {
 # The offset of object $1 in its pack.
 offset_of() {
 	dos cat-object --batch-check='%(offset)' <<<"$1"
-}
-
-# Overwrite the byte at offset $2 of file $1 with its complement.
-flip() {
-	local old
-	old=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $((255 - old)))" |
-	    dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
