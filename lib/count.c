@@ -93,7 +93,7 @@ loose_info(struct dos_object_info *info, const struct loose_item *it)
 {
 	memset(info, 0, sizeof *info);
 	info->oid = it->oid;
-	info->size = info->disk_size = it->size;
+	info->size = info->disk_size = info->stored_size = it->size;
 	info->storage = DOS_STORAGE_LOOSE;
 	info->codec = DOS_CODEC_NONE;
 }
@@ -193,6 +193,7 @@ walk_one(const struct dos_oid *oid, const struct dos_index_entry *e,
 	if (w->c != NULL) {
 		w->c->packed++;
 		w->c->size_packed_raw += e->raw_size;
+		w->c->size_packed_stored += e->stored_size;
 		if (cmp == 0)
 			w->c->prune_packable++;
 	}

@@ -78,6 +78,7 @@ dos_object_info_set_packed(struct dos_object_info *info,
 {
 	info->size = e->raw_size;
 	/* In the format written now: a format-1 header is larger. */
+	info->stored_size = e->stored_size;
 	info->disk_size = e->stored_size + dos_pack_header_size(
 	    DOS_PACK_VERSION, e->codec, 0, e->raw_size, e->stored_size);
 	info->storage = DOS_STORAGE_PACKED;
@@ -102,7 +103,7 @@ info_not_indexed(struct dos_store *st, struct dos_index *ix,
 
 	rc = dos_loose_stat(st, &info->oid, &size);
 	if (rc == 0) {
-		info->size = info->disk_size = size;
+		info->size = info->disk_size = info->stored_size = size;
 		info->storage = DOS_STORAGE_LOOSE;
 		info->codec = DOS_CODEC_NONE;
 		return 0;
@@ -391,7 +392,8 @@ dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 	/* Large objects are read once, front to back: ask for readahead. */
 	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r->info.oid = *oid;
-	r->info.size = r->info.disk_size = (uint64_t)sb.st_size;
+	r->info.size = r->info.disk_size = r->info.stored_size =
+	    (uint64_t)sb.st_size;
 	r->info.storage = DOS_STORAGE_LOOSE;
 	r->info.codec = DOS_CODEC_NONE;
 	r->remaining = r->info.size;

@@ -374,7 +374,8 @@ Store_add_loose(StoreObject *self, PyObject *args)
 
 /*
  * Look the ids of the sequence keys up: a list of None (missing, or not
- * a valid id) or (storage, size, compressed, pack, offset, disk_size),
+ * a valid id) or (storage, size, compressed, pack, offset, length): offset
+ * and length of the stored bytes, past the entry header,
  * storage 'loose' or 'packed'.
  */
 static PyObject *
@@ -447,8 +448,9 @@ Store_info_many(StoreObject *self, PyObject *keys)
 			    (unsigned long long)in->size,
 			    in->codec != DOS_CODEC_NONE ? Py_True : Py_False,
 			    (unsigned long)in->pack,
-			    (unsigned long long)in->offset,
-			    (unsigned long long)in->disk_size);
+			    (unsigned long long)(in->offset + in->disk_size -
+			    in->stored_size),
+			    (unsigned long long)in->stored_size);
 		if (item == NULL) {
 			Py_CLEAR(out);
 			goto out;
@@ -655,7 +657,8 @@ Store_sizes(StoreObject *self, PyObject *unused)
 	if (rc < 0)
 		return raise_dos(rc);
 	dos_count_fields(&c, f);
-	if ((out = PyDict_New()) == NULL)
+	if ((out = Py_BuildValue("{sK}", "size_packed_stored",
+	    (unsigned long long)c.size_packed_stored)) == NULL)
 		return NULL;
 	for (i = 0; i < DOS_COUNT_FIELDS; i++) {
 		PyObject *v = PyLong_FromUnsignedLongLong(f[i].value);
@@ -1496,8 +1499,9 @@ Reader_new_for(StoreObject *s, PyObject *key)
 		    (unsigned long long)self->size,
 		    self->r.info.codec != DOS_CODEC_NONE ? Py_True : Py_False,
 		    (unsigned long)self->r.info.pack,
-		    (unsigned long long)self->r.info.offset,
-		    (unsigned long long)self->r.info.disk_size);
+		    (unsigned long long)(self->r.info.offset +
+		    self->r.info.disk_size - self->r.info.stored_size),
+		    (unsigned long long)self->r.info.stored_size);
 	if (self->info == NULL) {
 		Py_DECREF(self);
 		return NULL;

@@ -296,6 +296,7 @@ struct dos_object_info {
 	struct dos_oid oid;
 	uint64_t size;		/* raw size */
 	uint64_t disk_size;	/* bytes the stored form occupies */
+	uint64_t stored_size;	/* of them, the stored bytes (no header) */
 	enum dos_storage storage;
 	enum dos_codec codec;
 	uint32_t pack;		/* packed objects only */
@@ -410,6 +411,7 @@ struct dos_counts {
 	uint64_t packed;		/* objects in the index */
 	uint64_t packs, size_pack;	/* pack files */
 	uint64_t size_packed_raw;	/* raw bytes of the packed objects */
+	uint64_t size_packed_stored;	/* their stored bytes, no headers */
 	uint64_t size_index;
 	uint64_t prune_packable;	/* loose objects also packed */
 	uint64_t garbage, size_garbage;	/* pack entries and tails not indexed */

@@ -29,8 +29,6 @@ from .exceptions import (
 )
 
 # Bytes in front of the first entry of a pack, and of an entry's data.
-_PACK_HEADER = 16
-_ENTRY_HEADER = 64
 # Objects handed to the pack writer per call, between progress reports.
 _PACK_BATCH = 1024
 
@@ -117,8 +115,8 @@ def _meta(info: tuple | None) -> ObjectMeta:
     storage, size, compressed, pack, offset, length = info
     if storage == 'loose':
         return ObjectMeta(ObjectType.LOOSE, size, None, None, None, None)
-    # The stored bytes, after the entry header, as legacy's are.
-    return ObjectMeta(ObjectType.PACKED, size, pack, compressed, offset + _ENTRY_HEADER, length - _ENTRY_HEADER)
+    # The stored bytes (offset past the entry header), as legacy's are.
+    return ObjectMeta(ObjectType.PACKED, size, pack, compressed, offset, length)
 
 
 def _storage_order(item: tuple) -> tuple:
@@ -560,10 +558,7 @@ class Container:  # pylint: disable=too-many-public-methods
         sizes = self._get_store().sizes()
         return TotalSize(
             total_size_packed=sizes['size_packed_raw'],
-            total_size_packed_on_disk=sizes['size_pack']
-            - sizes['size_garbage']
-            - _PACK_HEADER * sizes['packs']
-            - _ENTRY_HEADER * sizes['packed'],
+            total_size_packed_on_disk=sizes['size_packed_stored'],
             total_size_packfiles_on_disk=sizes['size_pack'],
             total_size_packindexes_on_disk=sizes['size_index'],
             total_size_loose=sizes['size_loose'],

@@ -176,7 +176,9 @@ def test_stream_and_meta(container):
         assert stream.read() == b'packed'
         assert meta.type == ObjectType.PACKED and meta.size == 6
         assert meta.pack_id == 0 and meta.pack_compressed is False
-        assert meta.pack_offset == 16 + 64 and meta.pack_length == 6
+        # After the pack header and the entry header of format 2: a tag,
+        # the size, 8 bytes of the id and a checksum.
+        assert meta.pack_offset == 16 + 14 and meta.pack_length == 6
         assert meta['size'] == 6
         assert dataclasses.asdict(meta)['pack_id'] == 0
     meta = container.get_object_meta(comp)
@@ -227,7 +229,8 @@ def test_count_and_sizes(container):
     assert size.total_size_loose == 5
     assert size.total_size_packed == 7
     assert size.total_size_packed_on_disk == 7
-    assert size.total_size_packfiles_on_disk == 16 + 7 + 2 * 64
+    # Two raw entries of format 2: 14 bytes of header each.
+    assert size.total_size_packfiles_on_disk == 16 + 7 + 2 * 14
     assert size.total_size_packindexes_on_disk > 0
     assert set(dataclasses.asdict(size)) == {f.name for f in dataclasses.fields(TotalSize)}
 
