@@ -386,10 +386,8 @@ static int
 all_objects_one(const struct dos_object_info *info, void *data)
 {
 	struct all_objects *all = data;
-	char hex[DOS_HEXSZ + 1];
 
-	return dos_batch_add(all->b, dos_oid_to_hex(&info->oid, hex), DOS_HEXSZ,
-	    all->contents);
+	return dos_batch_add_listed(all->b, info, all->contents);
 }
 
 static int

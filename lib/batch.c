@@ -83,8 +83,9 @@ struct request {
 	const char *rest;
 	size_t rest_len;
 	int contents;		/* else only its info */
+	int listed;		/* its info known: in listed[], not infos[] */
 	int rc;			/* of resolving the name (and opening) */
-	size_t at;		/* its infos[] or slot[] */
+	size_t at;		/* its infos[], listed[] or slot[] */
 };
 
 struct slot {
@@ -112,6 +113,8 @@ struct dos_batch {
 	struct request req[ROUND_REQUESTS];
 	struct dos_object_info infos[ROUND_REQUESTS];	/* of info requests */
 	int info_rc[ROUND_REQUESTS];
+	size_t listed_nr;
+	struct dos_object_info listed[ROUND_REQUESTS];	/* known, from a listing */
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
 	int quit;
@@ -209,6 +212,10 @@ fill_answer(struct dos_batch *b, const struct request *req,
 	a->rest_len = req->rest_len;
 	a->contents = req->contents;
 	a->rc = req->rc;
+	if (req->listed && !req->contents) {
+		a->info = b->listed[req->at];
+		return;
+	}
 	if (!req->contents) {
 		a->info = b->infos[req->at];
 		if (a->rc == 0)
@@ -263,13 +270,17 @@ dos_batch_answer(struct dos_batch *b)
 	pthread_mutex_lock(&b->lock);
 	b->handed = b->next = 0;
 	pthread_mutex_unlock(&b->lock);
-	b->nr = b->infos_nr = b->opened = b->used = 0;
+	b->nr = b->infos_nr = b->listed_nr = b->opened = b->used = 0;
 	return rc;
 }
 
-int
-dos_batch_add(struct dos_batch *b, const char *line, size_t len,
-    int contents)
+/*
+ * Queue request line[0..len), of the object listed as *listed if not
+ * NULL: neither resolved nor looked up then.
+ */
+static int
+add_request(struct dos_batch *b, const char *line, size_t len,
+    const struct dos_object_info *listed, int contents)
 {
 	struct request *req = &b->req[b->nr];
 	struct slot *sl;
@@ -283,7 +294,12 @@ dos_batch_add(struct dos_batch *b, const char *line, size_t len,
 	split_request(req->input, len, b->want_rest, &req->name_len,
 	    &req->rest, &req->rest_len);
 	req->contents = contents;
-	if (!contents) {
+	req->listed = listed != NULL;
+	req->rc = 0;
+	if (!contents && listed != NULL) {
+		req->at = b->listed_nr;
+		b->listed[b->listed_nr++] = *listed;
+	} else if (!contents) {
 		req->at = b->infos_nr;
 		req->rc = dos_resolve(b->st, req->input, req->name_len,
 		    &b->infos[b->infos_nr].oid);
@@ -295,8 +311,12 @@ dos_batch_add(struct dos_batch *b, const char *line, size_t len,
 		sl->done = 0;
 		sl->len = 0;
 		sl->read_rc = 0;
-		req->rc = dos_resolve(b->st, req->input, req->name_len, &sl->oid);
-		if (req->rc == 0)
+		if (listed != NULL) {
+			sl->oid = listed->oid;
+			req->rc = dos_reader_open_listed(b->st, listed,
+			    b->read_flags, &sl->r);
+		} else if ((req->rc = dos_resolve(b->st, req->input,
+		    req->name_len, &sl->oid)) == 0)
 			req->rc = dos_reader_open(b->st, &sl->oid, b->read_flags,
 			    &sl->r);
 		sl->open = req->rc == 0;
@@ -311,6 +331,24 @@ dos_batch_add(struct dos_batch *b, const char *line, size_t len,
 	    b->used + DOS_INPUT_MAX_RECORD + 1 > ROUND_ARENA)
 		return dos_batch_answer(b);
 	return 0;
+}
+
+int
+dos_batch_add(struct dos_batch *b, const char *line, size_t len,
+    int contents)
+{
+	return add_request(b, line, len, NULL, contents);
+}
+
+int
+dos_batch_add_listed(struct dos_batch *b, const struct dos_object_info *info,
+    int contents)
+{
+	char hex[DOS_HEXSZ + 1];
+
+	/* A loose listing has no size without a stat: look it up. */
+	return add_request(b, dos_oid_to_hex(&info->oid, hex), DOS_HEXSZ,
+	    info->storage == DOS_STORAGE_PACKED ? info : NULL, contents);
 }
 
 int

@@ -7,9 +7,8 @@
  * its entries are matched against the index records sorted by pack and
  * offset (an external sort, extsort.c, so memory does not grow with their
  * number), so a pack is read sequentially and the index is walked once,
- * in key order.  A storage-order listing instead looks each entry up as the
- * scan meets it: it keeps nothing per packed object, and it sees where a
- * repack running meanwhile moved an object.
+ * in key order.  A storage-order listing sorts the index records the
+ * same way, with no scan of the packs at all.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -426,177 +425,76 @@ out:
 
 /* ---- listing ---- */
 
-/* Where a storage-order scan of a pack had to stop. */
-struct damage {
-	uint32_t pack;
-	uint64_t offset;
-};
-
-struct pack_listing {
-	struct damage *damaged;	/* room for one per pack */
-	size_t ndamaged;
-	const uint32_t *packs;	/* the packs that exist, ascending */
-	size_t npacks;
-	const struct loose_set *loose;	/* listed already */
-	struct dos_oid_list moved;	/* listed in a pack they left */
-	dos_object_fn *fn;
-	void *data;
-};
-
-static int
-cmp_oid(const void *a, const void *b)
-{
-	return dos_oid_cmp(a, b);
-}
-
-/*
- * The live entry at offset of pack, unless listed elsewhere: the index
- * points at another copy, or it is loose.  Objects only move into newer
- * packs (a repack's, a writer's); one the index now places in a pack
- * made after the list of packs was taken is listed where it is met, else
- * it would be listed nowhere, and remembered so as not to be listed again.
- */
-static int
-list_entry(struct dos_index *ix, struct pack_listing *p, uint32_t pack,
-    uint64_t offset, const struct dos_pack_entry *pe)
-{
+/* An indexed object, as a storage-order listing sorts them. */
+struct located {
 	struct dos_index_entry e;
-	struct dos_object_info info;
-	struct dos_oid whole;
-	const struct dos_oid *oid = &pe->oid;
-	int rc;
+	struct dos_oid oid;
+};
 
-	/*
-	 * An entry with part of its id is listed only where it is indexed;
-	 * DOS_ENOTFOUND says it is not (dead, or damaged).
-	 */
-	if (pe->id_size < DOS_RAWSZ) {
-		if ((rc = dos_pack_entry_id(ix, pack, offset, pe, &whole,
-		    &e)) < 0)
-			return rc;
-		oid = &whole;
-	} else {
-		rc = dos_index_get(ix, oid, &e);
-	}
-	if (rc == DOS_ENOTFOUND)
-		return 0;	/* deleted */
-	if (rc < 0)
-		return rc;
-	if ((e.pack == pack && e.offset != offset) || (e.pack != pack &&
-	    dos_pack_list_find(p->packs, p->npacks, e.pack) != NULL) ||
-	    is_loose(p->loose, oid))
-		return 0;
-	if (e.pack != pack && (rc = dos_oid_list_push(&p->moved, oid)) < 0)
-		return rc;
-	packed_info(&info, oid, &e);
-	return p->fn(&info, p->data);
-}
+struct located_walk {
+	struct dos_sort *sort;
+	const struct loose_set *loose;	/* listed already */
+};
 
-/*
- * The live entries of pack front to back, up to its committed length (to
- * its end without one); where the scan stops short, at damage or at the
- * end of a pack shorter than its committed length, is remembered.
- */
 static int
-list_pack(struct dos_store *st, struct dos_index *ix, struct pack_listing *p,
-    uint32_t pack, unsigned char *win)
+cmp_located(const void *a, const void *b)
 {
-	struct dos_pack_scan s;
-	uint64_t committed, limit;
-	struct stat sb;
-	int rc, fd;
+	const struct dos_index_entry *x = &((const struct located *)a)->e;
+	const struct dos_index_entry *y = &((const struct located *)b)->e;
 
-	if (dos_store_pack_fd(st, pack, &fd) < 0 || fstat(fd, &sb) < 0) {
-		p->damaged[p->ndamaged++] = (struct damage){ pack, 0 };
-		return 0;
-	}
-	if (dos_index_get_pack_length(ix, pack, &committed) < 0)
-		committed = (uint64_t)sb.st_size;
-	limit = committed < (uint64_t)sb.st_size ? committed :
-	    (uint64_t)sb.st_size;
-	dos_pack_scan_begin(&s, fd, limit, committed, win,
-	    DOS_PACK_SCAN_WINDOW);
-	while ((rc = dos_pack_scan_next(&s)) > 0) {
-		rc = s.verdict != DOS_PACK_OK ? DOS_ECORRUPT :
-		    list_entry(ix, p, pack, s.offset, &s.entry);
-		if (rc == DOS_ENOTFOUND && dos_pack_scan_entry_ok(&s))
-			continue;
-		if (rc == DOS_ENOTFOUND || rc == DOS_ECORRUPT) {
-			p->damaged[p->ndamaged++] = (struct damage){ pack, s.offset };
-			return 0;
-		}
-		if (rc != 0)
-			return rc;
-	}
-	return rc;
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return 0;
 }
 
-/*
- * Indexed objects the scan could not reach: past damage, or in a pack
- * that is missing or was made since the packs were listed.
- */
 static int
-list_unreached(const struct dos_oid *oid, const struct dos_index_entry *e,
+add_located(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
-	struct pack_listing *p = data;
-	struct dos_object_info info;
-	size_t i;
-	int scanned;
+	const struct located_walk *w = data;
+	struct located r;
 
-	scanned = dos_pack_list_find(p->packs, p->npacks, e->pack) != NULL;
-	for (i = 0; i < p->ndamaged; i++)
-		if (p->damaged[i].pack == e->pack &&
-		    e->offset >= p->damaged[i].offset)
-			scanned = 0;
-	if (scanned || is_loose(p->loose, oid) || (p->moved.nr > 0 &&
-	    bsearch(oid, p->moved.oids, p->moved.nr, sizeof *p->moved.oids,
-	    cmp_oid) != NULL))
+	/* A loose copy went out in its place, as readers find it. */
+	if (is_loose(w->loose, oid))
 		return 0;
-	packed_info(&info, oid, e);
-	return p->fn(&info, p->data);
+	memset(&r, 0, sizeof r);	/* the sort writes the padding too */
+	r.e = *e;
+	r.oid = *oid;
+	return dos_sort_add(w->sort, &r);
 }
 
 /*
- * Packed objects in storage order: the live entries of every pack, read
- * front to back.  A damaged pack is scanned up to the damage; the objects
- * indexed past it are listed afterwards, so a listing never loses them.
+ * Packed objects in storage order: the index walked once in key order,
+ * its records sorted by pack and offset on disk (extsort.c), so that
+ * readers of the listing read each pack front to back, and no object is
+ * looked up one by one (which at 10^7 objects is random reads of the
+ * index, 20 times slower).  Where the index places an object is where
+ * readers find it: one a repack moves meanwhile is found by its id.
  */
 static int
 list_packs_in_order(struct dos_store *st, const struct loose_set *l,
     dos_object_fn *fn, void *data)
 {
-	struct pack_listing p;
+	struct located_walk w = { NULL, l };
+	struct dos_object_info info;
+	struct located r;
 	struct dos_index *ix;
-	unsigned char *win = NULL;
-	uint32_t *packs;
-	size_t nr, i;
 	int rc;
 
 	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
-	    (rc = dos_pack_list(st, &packs, &nr)) < 0)
+	    (rc = dos_sort_open(st, sizeof r, cmp_located, DOS_SORT_BUDGET,
+	    &w.sort)) < 0)
 		return rc;
-	p = (struct pack_listing){ .packs = packs, .npacks = nr, .loose = l,
-	    .fn = fn, .data = data };
-	if ((p.damaged = malloc((nr + 1) * sizeof *p.damaged)) == NULL ||
-	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
-		rc = DOS_ENOMEM;
-		goto out;
-	}
-	for (i = 0; i < nr && rc == 0; i++)
-		rc = list_pack(st, ix, &p, packs[i], win);
-	/* Indexed objects of damaged or missing packs come last. */
-	if (rc == 0) {
-		if (p.moved.nr > 1)
-			qsort(p.moved.oids, p.moved.nr, sizeof *p.moved.oids,
-			    cmp_oid);
-		rc = dos_index_walk(ix, "", 0, list_unreached, &p);
-	}
-out:
-	free(p.moved.oids);
-	free(win);
-	free(p.damaged);
-	free(packs);
+	if ((rc = dos_index_walk(ix, "", 0, add_located, &w)) == 0 &&
+	    (rc = dos_sort_finish(w.sort)) == 0)
+		while ((rc = dos_sort_next(w.sort, &r)) > 0) {
+			packed_info(&info, &r.oid, &r.e);
+			if ((rc = fn(&info, data)) != 0)
+				break;
+		}
+	dos_sort_close(w.sort);
 	return rc;
 }
 

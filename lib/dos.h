@@ -678,6 +678,13 @@ struct dos_reader {
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
+/*
+ * As dos_reader_open(), for an object as dos_for_each_object() listed it:
+ * a packed one is read where the listing placed it, without looking it up
+ * (unless it has moved since).
+ */
+int dos_reader_open_listed(struct dos_store *st,
+    const struct dos_object_info *info, unsigned flags, struct dos_reader *r);
 void dos_reader_close(struct dos_reader *r);
 /*
  * Or read the object as it is stored, for a copy that keeps its
@@ -778,6 +785,13 @@ int dos_batch_new(struct dos_store *st, unsigned read_flags, int want_rest,
  * queue is answered when full, so fn may be called.
  */
 int dos_batch_add(struct dos_batch *b, const char *line, size_t len,
+    int contents);
+/*
+ * Queue a request for an object as dos_for_each_object() listed it, by
+ * its id: answered with the listed info, its contents read where the
+ * listing placed them, with no lookup.
+ */
+int dos_batch_add_listed(struct dos_batch *b, const struct dos_object_info *info,
     int contents);
 /* Answer every queued request. */
 int dos_batch_answer(struct dos_batch *b);

@@ -267,33 +267,20 @@ take_decompressor(struct dos_reader *r)
 
 #define PACK_READ_AHEAD (64 * 1024)
 
-/* Open the packed copy: the index says where, the entry header agrees. */
+/*
+ * Open the entry e of the packed copy of oid, in the pack open at fd: the
+ * entry header must agree with e.
+ */
 static int
-open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
-    struct dos_reader *r)
+open_entry(struct dos_store *st, const struct dos_oid *oid,
+    const struct dos_index_entry *ep, int fd, unsigned version,
+    unsigned flags, struct dos_reader *r)
 {
-	struct dos_index_entry e;
+	const struct dos_index_entry e = *ep;
 	struct dos_pack_entry pe;
-	struct dos_index *ix;
 	ssize_t n;
 	size_t want, whole;
-	unsigned version;
-	int rc, fd;
 
-	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
-	    (rc = dos_index_get(ix, oid, &e)) < 0)
-		return rc;
-	rc = dos_store_pack(st, e.pack, &fd, &version);
-	if (rc == DOS_ENOTFOUND) {
-		/* A repack may have moved it and deleted the pack: ask again. */
-		if ((rc = dos_index_get_committed(ix, oid, &e)) < 0)
-			return rc;
-		rc = dos_store_pack(st, e.pack, &fd, &version);
-	}
-	if (rc == DOS_ENOTFOUND)
-		return DOS_ECORRUPT;	/* indexed, but its pack is gone */
-	if (rc < 0)
-		return rc;
 	if (e.offset > INT64_MAX - PACK_READ_AHEAD)
 		return DOS_ECORRUPT;	/* no pack is that large */
 	/*
@@ -339,6 +326,33 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	if (flags & DOS_READ_VERIFY)
 		return dos_hasher_init(&r->hasher);
 	return 0;
+}
+
+/* Open the packed copy: the index says where, the entry header agrees. */
+static int
+open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
+    struct dos_reader *r)
+{
+	struct dos_index_entry e;
+	struct dos_index *ix;
+	unsigned version;
+	int rc, fd;
+
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = dos_index_get(ix, oid, &e)) < 0)
+		return rc;
+	rc = dos_store_pack(st, e.pack, &fd, &version);
+	if (rc == DOS_ENOTFOUND) {
+		/* A repack may have moved it and deleted the pack: ask again. */
+		if ((rc = dos_index_get_committed(ix, oid, &e)) < 0)
+			return rc;
+		rc = dos_store_pack(st, e.pack, &fd, &version);
+	}
+	if (rc == DOS_ENOTFOUND)
+		return DOS_ECORRUPT;	/* indexed, but its pack is gone */
+	if (rc < 0)
+		return rc;
+	return open_entry(st, oid, &e, fd, version, flags, r);
 }
 
 /* The packed copy, or DOS_ENOTFOUND when the index has none. */
@@ -405,6 +419,29 @@ dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 		return rc;
 	}
 	return 0;
+}
+
+int
+dos_reader_open_listed(struct dos_store *st,
+    const struct dos_object_info *info, unsigned flags, struct dos_reader *r)
+{
+	const struct dos_index_entry e = { info->pack, info->codec,
+	    info->offset, info->stored_size, info->size };
+	unsigned version;
+	int fd;
+
+	memset(r, 0, sizeof *r);
+	r->fd = -1;
+	/*
+	 * Where it was listed, or, when that pack is gone or holds another
+	 * entry there (a repack moved it meanwhile), where it is now.
+	 */
+	if (info->storage == DOS_STORAGE_PACKED &&
+	    dos_store_pack(st, e.pack, &fd, &version) == 0 &&
+	    open_entry(st, &info->oid, &e, fd, version, flags, r) == 0)
+		return 0;
+	dos_reader_close(r);
+	return dos_reader_open(st, &info->oid, flags, r);
 }
 
 static int

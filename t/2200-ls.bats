@@ -150,17 +150,17 @@ lists_the_three_sorted() {
 	diff -u expect actual
 }
 
-@test "--unordered lists objects past a damaged entry header last" {
+@test "--unordered lists objects of a damaged entry header in their place" {
 	make_files
 	pack_in_order abc empty text
 	# Damage the header of the entry at 33 (the empty object), in the id.
 	printf Z | dd of="$DOS_DIR/packs/0" bs=1 seek=38 conv=notrunc 2>/dev/null
 	dos ls --unordered >actual
-	printf '%s\n' "$ABC_OID" "$TEXT_OID" "$EMPTY_OID" >expect
+	printf '%s\n' "$ABC_OID" "$EMPTY_OID" "$TEXT_OID" >expect
 	diff -u expect actual
 }
 
-@test "--unordered lists objects past the end of a pack cut short last, and --batch reports them" {
+@test "--unordered lists objects past the end of a pack cut short, and --batch reports them" {
 	make_files
 	pack_in_order abc empty text
 	# Cut where the text entry starts: short of the committed length.

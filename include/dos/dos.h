@@ -422,10 +422,9 @@ int dos_count_objects(struct dos_store *st, struct dos_counts *c);
 
 /*
  * Call fn once for every object, sorted by id, or in storage order with
- * DOS_ITER_UNORDERED: loose objects in directory order, then the live
- * entries of the packs front to back, then the indexed objects no pack
- * scan reached (in a pack that is missing, or past damage in one), so
- * that a listing never loses an object a reader may find.  An object both
+ * DOS_ITER_UNORDERED: loose objects in directory order, then the indexed
+ * ones in the order their packs store them (by pack, then offset), so
+ * that reading them in turn reads each pack front to back.  An object both
  * loose and packed is listed loose, as readers find it, unless only
  * DOS_ITER_PACKED is asked for.  Loose sizes cost a stat(2) per object
  * and are 0 without DOS_ITER_SIZES.  A non-zero return from fn stops the
