@@ -1,6 +1,7 @@
 # dos: a content-addressed disk object store.  See README.md.
 
-VERSION = 0.1.0
+# The one place of the version is the public header.
+VERSION := $(shell sed -n 's/^#define DOS_VERSION "\(.*\)"$$/\1/p' include/dos/dos.h)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
