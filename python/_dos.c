@@ -1091,85 +1091,140 @@ static PyObject *Writer_new_for(StoreObject *s, int mode);
 static PyObject *Reader_new_for(StoreObject *s, PyObject *key);
 
 /*
- * Under the mutex: read all of the open r into buf unless rc is already
- * an error, then the end, where the reader checks the object; close r.
+ * Under the mutex, without the GIL: all of the open r into buf, then the
+ * end, where the reader checks the object.
  */
 static int
-read_whole(struct dos_reader *r, char *buf, int rc)
+read_whole(struct dos_reader *r, char *buf)
 {
 	uint64_t done;
 	ssize_t got = 0;
 	char end;
 
-	for (done = 0; rc == 0 && done < r->info.size; done += (uint64_t)got)
+	for (done = 0; done < r->info.size; done += (uint64_t)got)
 		if ((got = dos_reader_read(r, buf + done,
 		    (size_t)(r->info.size - done))) <= 0)
-			rc = got < 0 ? (int)got : DOS_ECORRUPT;
-	if (rc == 0 && (got = dos_reader_read(r, &end, 1)) != 0)
-		rc = got < 0 ? (int)got : DOS_ECORRUPT;
-	dos_reader_close(r);
-	return rc;
+			return got < 0 ? (int)got : DOS_ECORRUPT;
+	if ((got = dos_reader_read(r, &end, 1)) != 0)
+		return got < 0 ? (int)got : DOS_ECORRUPT;
+	return 0;
+}
+
+/* read_many's answers: request j's goes to out[slots[j]]. */
+struct read_many {
+	PyObject *out;
+	Py_ssize_t *slots;
+	Py_ssize_t next;
+};
+
+/*
+ * An answer of the batch engine, under the mutex and without the GIL,
+ * which it takes only to make the bytes object: a small object comes
+ * read and checked by the engine's workers, a larger one is read here.
+ */
+static int
+read_many_answer(const struct dos_batch_answer *a, void *data)
+{
+	struct read_many *m = data;
+	PyGILState_STATE gil;
+	PyObject *bytes = NULL;
+	int rc = a->rc;
+
+	if (rc == 0 && a->reader == NULL)
+		rc = a->read_rc;
+	if (rc < 0 && rc != DOS_ENOTFOUND)
+		return rc;
+	if (rc == 0 && a->reader != NULL &&
+	    a->info.size > (uint64_t)PY_SSIZE_T_MAX)
+		return DOS_ENOMEM;
+	gil = PyGILState_Ensure();
+	if (rc == DOS_ENOTFOUND) {
+		Py_INCREF(Py_None);
+		bytes = Py_None;
+	} else if (a->reader == NULL) {
+		bytes = PyBytes_FromStringAndSize(a->data, (Py_ssize_t)a->len);
+	} else {
+		bytes = PyBytes_FromStringAndSize(NULL,
+		    (Py_ssize_t)a->info.size);
+	}
+	if (bytes != NULL)
+		PyList_SET_ITEM(m->out, m->slots[m->next], bytes);
+	PyGILState_Release(gil);
+	if (bytes == NULL)
+		return DOS_ENOMEM;
+	m->next++;
+	/* Not seen by any other thread until read_many returns. */
+	if (rc == 0 && a->reader != NULL)
+		return read_whole(a->reader, PyBytes_AS_STRING(bytes));
+	return 0;
 }
 
 /*
- * read_many(hashkeys) -> list of bytes, or None for an object not found:
- * the whole contents of each, read in the order given (the caller's
- * storage order) without the GIL, checked as a Reader checks them.
+ * read_many(hashkeys, jobs) -> list of bytes, or None for an object not
+ * found (or an invalid key, as legacy has them): the whole contents of each, checked as a Reader checks them, in
+ * one call of the library's batch engine (cat-object --batch's), without
+ * the GIL: one bulk index lookup, small objects read by jobs threads.
  */
 static PyObject *
-Store_read_many(StoreObject *self, PyObject *keys)
+Store_read_many(StoreObject *self, PyObject *args)
 {
-	struct dos_reader r;
-	struct dos_oid oid;
-	PyObject *seq, *out = NULL, *data;
-	Py_ssize_t n, i;
-	int rc;
+	char hex[DOS_HEXSZ + 1];
+	struct read_many m = { NULL, NULL, 0 };
+	struct dos_batch *b = NULL;
+	struct dos_oid *oids = NULL;
+	PyObject *keys, *seq, *out = NULL;
+	Py_ssize_t n, i, nr = 0;
+	int jobs, rc;
 
+	if (!PyArg_ParseTuple(args, "Oi", &keys, &jobs))
+		return NULL;
 	if (check_open(self) < 0)
 		return NULL;
 	if ((seq = PySequence_Fast(keys, "hashkeys must be iterable")) == NULL)
 		return NULL;
 	n = PySequence_Fast_GET_SIZE(seq);
-	if ((out = PyList_New(n)) == NULL)
-		goto fail;
+	if ((m.out = PyList_New(n)) == NULL)
+		goto out;
+	oids = PyMem_Malloc(n ? n * sizeof *oids : 1);
+	m.slots = PyMem_Malloc(n ? n * sizeof *m.slots : 1);
+	if (oids == NULL || m.slots == NULL) {
+		PyErr_NoMemory();
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
-		data = NULL;
-		if (parse_oid(PySequence_Fast_GET_ITEM(seq, i), &oid) < 0)
-			goto fail;
-		ENTER(self)
-		rc = dos_reader_open(&self->st, &oid, 0, &r);
-		LEAVE(self)
-		if (rc == DOS_ENOTFOUND) {
-			Py_INCREF(Py_None);
-			PyList_SET_ITEM(out, i, Py_None);
+		if (parse_oid(PySequence_Fast_GET_ITEM(seq, i), &oids[nr]) == 0) {
+			m.slots[nr++] = i;
 			continue;
 		}
-		if (rc < 0) {
-			raise_dos(rc);
-			goto fail;
-		}
-		if ((uint64_t)r.info.size > (uint64_t)PY_SSIZE_T_MAX)
-			rc = DOS_ENOMEM;
-		if (rc == 0 && (data = PyBytes_FromStringAndSize(NULL,
-		    (Py_ssize_t)r.info.size)) == NULL)
-			rc = DOS_ENOMEM;
-		ENTER(self)
-		rc = read_whole(&r, rc == 0 ? PyBytes_AS_STRING(data) : NULL,
-		    rc);
-		LEAVE(self)
-		if (rc < 0) {
-			Py_XDECREF(data);
-			raise_dos(rc);
-			goto fail;
-		}
-		PyList_SET_ITEM(out, i, data);
+		if (!PyErr_ExceptionMatches(PyExc_ValueError))
+			goto out;
+		PyErr_Clear();
+		Py_INCREF(Py_None);
+		PyList_SET_ITEM(m.out, i, Py_None);
 	}
+	ENTER(self)
+	rc = dos_batch_new(&self->st, 0, 0, jobs, read_many_answer, &m, &b);
+	/* The hex of full ids: the engine never takes one for a prefix. */
+	for (i = 0; rc == 0 && i < nr; i++)
+		rc = dos_batch_add(b, dos_oid_to_hex(&oids[i], hex), DOS_HEXSZ,
+		    1);
+	if (rc == 0)
+		rc = dos_batch_answer(b);
+	if (b != NULL)
+		dos_batch_free(b);
+	LEAVE(self)
+	if (rc < 0) {
+		raise_dos(rc);
+		goto out;
+	}
+	out = m.out;
+	m.out = NULL;
+out:
+	Py_XDECREF(m.out);
+	PyMem_Free(oids);
+	PyMem_Free(m.slots);
 	Py_DECREF(seq);
 	return out;
-fail:
-	Py_XDECREF(out);
-	Py_DECREF(seq);
-	return NULL;
 }
 
 /* writer(mode) -> Writer: the pack writer, holding packs/lock. */
@@ -1210,7 +1265,7 @@ static PyMethodDef Store_methods[] = {
 	{ "unlock", (PyCFunction)Store_unlock, METH_O, NULL },
 	{ "writer", (PyCFunction)Store_writer, METH_O, NULL },
 	{ "reader", (PyCFunction)Store_reader, METH_O, NULL },
-	{ "read_many", (PyCFunction)Store_read_many, METH_O, NULL },
+	{ "read_many", (PyCFunction)Store_read_many, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 

@@ -10,6 +10,7 @@ The storage work is done by the C extension dos._dos, without the GIL.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -28,9 +29,14 @@ from .exceptions import (
     NotInitialised,
 )
 
-# Bytes in front of the first entry of a pack, and of an entry's data.
 # Objects handed to the pack writer per call, between progress reports.
 _PACK_BATCH = 1024
+# get_objects_stream_and_meta reads the objects of up to this size whole,
+# this many at a time, in one library call (the rest stream from a Reader).
+_STREAM_BATCH = 256
+_STREAM_SMALL = 64 * 1024
+# Threads of the library's batch reads.
+_JOBS = os.cpu_count() or 1
 
 
 # The open Stores of this process, by folder: {folder: [Store, users]}.
@@ -180,6 +186,15 @@ class ObjectStream:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
+
+
+class _ReadBytes(io.BytesIO):
+    """What ObjectStream needs of a Reader, on an object read already:
+    the bytes, and info as Store.info_many gives it."""
+
+    def __init__(self, data: bytes, info: tuple) -> None:
+        super().__init__(data)
+        self.info = info
 
 
 class _Progress:
@@ -427,21 +442,31 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
-        for key, info in self._found(hashkeys, skip_if_missing):
-            if info is None:
-                yield key, None, _meta(None)
-                continue
+        found = self._found(hashkeys, skip_if_missing)
+        for start in range(0, len(found), _STREAM_BATCH):
+            batch = found[start : start + _STREAM_BATCH]
+            small = [key for key, info in batch if info is not None and info[1] <= _STREAM_SMALL]
             try:
-                reader = store.reader(key)
-            except NotExistent:
-                # Deleted since it was looked up.
-                if not skip_if_missing:
+                contents = dict(zip(small, store.read_many(small, _JOBS)))
+            except InconsistentContent:
+                # Each stream then fails the read that reaches its end.
+                contents = {}
+            for key, info in batch:
+                if info is None:
                     yield key, None, _meta(None)
-                continue
-            try:
-                yield key, ObjectStream(reader, self, key), _meta(reader.info)
-            finally:
-                reader.close()
+                    continue
+                data = contents.get(key)
+                try:
+                    reader = store.reader(key) if data is None else _ReadBytes(data, info)
+                except NotExistent:
+                    # Deleted since it was looked up.
+                    if not skip_if_missing:
+                        yield key, None, _meta(None)
+                    continue
+                try:
+                    yield key, ObjectStream(reader, self, key), _meta(reader.info)
+                finally:
+                    reader.close()
 
     @contextmanager
     def get_objects_stream_and_meta(
@@ -458,17 +483,10 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def get_objects_content(self, hashkeys: list[str], skip_if_missing: bool = True) -> dict[str, bytes | None]:
         """{hashkey: bytes} of the objects (None for missing ones unless
-        skip_if_missing)."""
-        found = self._found(hashkeys, skip_if_missing)
-        present = [key for key, info in found if info is not None]
-        contents = dict(zip(present, self._get_store().read_many(present)))
-        retrieved: dict = {}
-        for key, info in found:
-            data = contents.get(key)
-            # None: missing, or deleted since it was looked up.
-            if data is not None or not skip_if_missing:
-                retrieved[key] = data
-        return retrieved
+        skip_if_missing), read in one library call."""
+        keys = list(dict.fromkeys(hashkeys))
+        contents = self._get_store().read_many(keys, _JOBS)
+        return {key: data for key, data in zip(keys, contents) if data is not None or not skip_if_missing}
 
     def get_objects_meta(self, hashkeys: Iterable[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
         """A generator of (hashkey, ObjectMeta), in the order of
