@@ -32,8 +32,8 @@ from .exceptions import (
 # Objects handed to the pack writer per call, between progress reports.
 _PACK_BATCH = 1024
 # get_objects_stream_and_meta reads the objects of up to this size whole,
-# this many at a time, in one library call (the rest stream from a Reader).
-_STREAM_BATCH = 256
+# Container._MAX_CHUNK_ITERATE_LENGTH at a time, in one library call (the
+# rest stream from a Reader).
 _STREAM_SMALL = 64 * 1024
 # Threads of the library's batch reads.
 _JOBS = os.cpu_count() or 1
@@ -197,6 +197,73 @@ class _ReadBytes(io.BytesIO):
         self.info = info
 
 
+class LazyLooseStream:
+    """A stream of an object's loose file, made when the stream is opened
+    (open_stream() or a with block): a packed object is written loose
+    first (Container.loosen_object), so that its bytes can be read,
+    seeked and re-read as a plain file.  Nothing happens until then:
+    read, seek and tell raise ValueError on a stream not open."""
+
+    mode = 'rb'
+
+    def __init__(self, container: Container, hashkey: str) -> None:
+        self._container = container
+        self._hashkey = hashkey
+        self._stream = None
+
+    @staticmethod
+    def seekable() -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._stream is None or self._stream.closed
+
+    def _open_stream(self):
+        if self.closed:
+            raise ValueError('I/O operation on closed file.')
+        return self._stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self._open_stream().read(size)
+
+    def seek(self, target: int, whence: int = 0) -> int:
+        return self._open_stream().seek(target, whence)
+
+    def tell(self) -> int:
+        return self._open_stream().tell()
+
+    def open_stream(self) -> None:
+        """Open the loose file, writing it first if there is none.  A
+        concurrent clean_storage or dos pack may remove it between the two:
+        then it is written again, a few times at most."""
+        for _ in range(4):
+            if not self.closed:
+                return
+            path = self._container.loosen_object(self._hashkey)
+            try:
+                self._stream = open(path, 'rb')  # pylint: disable=consider-using-with
+            except FileNotFoundError:
+                continue
+        if self.closed:
+            raise RuntimeError(
+                f'Unable to open the loose object {self._hashkey}: it was removed each time it was '
+                'written (is a clean_storage or dos pack running in a loop?)'
+            )
+
+    def close_stream(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        self._stream = None
+
+    def __enter__(self) -> LazyLooseStream:
+        self.open_stream()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close_stream()
+
+
 class _Progress:
     """A legacy progress callback: init with a total and a description,
     updates, close."""
@@ -241,6 +308,10 @@ class Container:  # pylint: disable=too-many-public-methods
     calls are serialised per Container, without the GIL), and beside other
     processes and the dos commands working on the same folder.
     """
+
+    # Objects looked up and read together as get_objects_stream_and_meta
+    # goes (legacy's name, for its chunks of SQL queries).
+    _MAX_CHUNK_ITERATE_LENGTH = 256
 
     def __init__(self, folder: str | Path) -> None:
         """:param folder: the folder of the container (made by init_container)."""
@@ -443,8 +514,9 @@ class Container:  # pylint: disable=too-many-public-methods
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
         found = self._found(hashkeys, skip_if_missing)
-        for start in range(0, len(found), _STREAM_BATCH):
-            batch = found[start : start + _STREAM_BATCH]
+        chunk = self._MAX_CHUNK_ITERATE_LENGTH
+        for start in range(0, len(found), chunk):
+            batch = found[start : start + chunk]
             small = [key for key, info in batch if info is not None and info[1] <= _STREAM_SMALL]
             try:
                 contents = dict(zip(small, store.read_many(small, _JOBS)))
@@ -487,6 +559,11 @@ class Container:  # pylint: disable=too-many-public-methods
         keys = list(dict.fromkeys(hashkeys))
         contents = self._get_store().read_many(keys, _JOBS)
         return {key: data for key, data in zip(keys, contents) if data is not None or not skip_if_missing}
+
+    def get_lazy_loose_stream(self, hashkey: str) -> LazyLooseStream:
+        """A LazyLooseStream of the object: its loose file, written (from
+        the pack) only when the stream is opened."""
+        return LazyLooseStream(self, hashkey)
 
     def get_objects_meta(self, hashkeys: Iterable[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
         """A generator of (hashkey, ObjectMeta), in the order of
@@ -532,6 +609,8 @@ class Container:  # pylint: disable=too-many-public-methods
             if not n:
                 yield first
                 continue
+            if not self._is_valid_loose_prefix(first):
+                continue
             try:
                 names = os.listdir(loose / first)
             except NotADirectoryError:
@@ -549,6 +628,11 @@ class Container:  # pylint: disable=too-many-public-methods
             return True
         return pack_id.isdigit() and pack_id.isascii() and (pack_id == '0' or pack_id[0] != '0')
 
+    def _is_valid_loose_prefix(self, prefix: str) -> bool:
+        """Whether prefix names a loose shard folder: loose_prefix_len
+        lowercase hex digits."""
+        return len(prefix) == self.loose_prefix_len and self._is_valid_hashkey(prefix)
+
     @staticmethod
     def _is_valid_hashkey(hashkey: str) -> bool:
         """Whether hashkey is lowercase hex (its length is not checked)."""
@@ -559,6 +643,13 @@ class Container:  # pylint: disable=too-many-public-methods
         if not self._is_valid_pack_id(pack_id, allow_repack_pack):
             raise AssertionError(f'Invalid pack ID {pack_id}')
         return self._get_pack_folder() / pack_id
+
+    @property
+    def _current_pack_id(self) -> int | None:
+        """The pack objects are written to: the newest (None before the
+        first), as legacy keeps it."""
+        packs = [int(pack) for pack in self._list_packs()]
+        return max(packs) if packs else None
 
     def _list_packs(self) -> Iterator[str]:
         """The ids of the pack files."""
@@ -920,4 +1011,4 @@ class Container:  # pylint: disable=too-many-public-methods
             store.unlock(fd)
 
 
-__all__ = ['CompressMode', 'Container', 'DosError', 'ObjectStream', 'ObjectType']
+__all__ = ['CompressMode', 'Container', 'DosError', 'LazyLooseStream', 'ObjectStream', 'ObjectType']
