@@ -373,6 +373,25 @@ Store_add_loose(StoreObject *self, PyObject *args)
 }
 
 /*
+ * The tuple dos.Container makes an ObjectMeta of: ('loose', size, None,
+ * None, None, None) or ('packed', size, compressed, pack, offset of the
+ * stored bytes, their length).
+ */
+static PyObject *
+info_tuple(const struct dos_object_info *in)
+{
+	if (in->storage == DOS_STORAGE_LOOSE)
+		return Py_BuildValue("(sKOOOO)", "loose",
+		    (unsigned long long)in->size, Py_None, Py_None, Py_None,
+		    Py_None);
+	return Py_BuildValue("(sKOkKK)", "packed", (unsigned long long)in->size,
+	    in->codec != DOS_CODEC_NONE ? Py_True : Py_False,
+	    (unsigned long)in->pack,
+	    (unsigned long long)(in->offset + in->disk_size - in->stored_size),
+	    (unsigned long long)in->stored_size);
+}
+
+/*
  * Look the ids of the sequence keys up: a list of None (missing, or not
  * a valid id) or (storage, size, compressed, pack, offset, length): offset
  * and length of the stored bytes, past the entry header,
@@ -439,19 +458,7 @@ Store_info_many(StoreObject *self, PyObject *keys)
 			goto out;
 		}
 		nr++;
-		if (in->storage == DOS_STORAGE_LOOSE)
-			item = Py_BuildValue("(sKOOOO)", "loose",
-			    (unsigned long long)in->size, Py_None, Py_None,
-			    Py_None, Py_None);
-		else
-			item = Py_BuildValue("(sKOkKK)", "packed",
-			    (unsigned long long)in->size,
-			    in->codec != DOS_CODEC_NONE ? Py_True : Py_False,
-			    (unsigned long)in->pack,
-			    (unsigned long long)(in->offset + in->disk_size -
-			    in->stored_size),
-			    (unsigned long long)in->stored_size);
-		if (item == NULL) {
+		if ((item = info_tuple(in)) == NULL) {
 			Py_CLEAR(out);
 			goto out;
 		}
@@ -1115,6 +1122,7 @@ struct read_many {
 	PyObject *out;
 	Py_ssize_t *slots;
 	Py_ssize_t next;
+	unsigned long long max_size;
 };
 
 /*
@@ -1127,18 +1135,19 @@ read_many_answer(const struct dos_batch_answer *a, void *data)
 {
 	struct read_many *m = data;
 	PyGILState_STATE gil;
-	PyObject *bytes = NULL;
-	int rc = a->rc;
+	PyObject *bytes = NULL, *info = NULL, *pair = NULL;
+	int rc = a->rc, whole;
 
 	if (rc == 0 && a->reader == NULL)
 		rc = a->read_rc;
 	if (rc < 0 && rc != DOS_ENOTFOUND)
 		return rc;
-	if (rc == 0 && a->reader != NULL &&
+	whole = rc == 0 && a->info.size <= m->max_size;
+	if (whole && a->reader != NULL &&
 	    a->info.size > (uint64_t)PY_SSIZE_T_MAX)
 		return DOS_ENOMEM;
 	gil = PyGILState_Ensure();
-	if (rc == DOS_ENOTFOUND) {
+	if (!whole) {
 		Py_INCREF(Py_None);
 		bytes = Py_None;
 	} else if (a->reader == NULL) {
@@ -1147,15 +1156,26 @@ read_many_answer(const struct dos_batch_answer *a, void *data)
 		bytes = PyBytes_FromStringAndSize(NULL,
 		    (Py_ssize_t)a->info.size);
 	}
-	if (bytes != NULL)
-		PyList_SET_ITEM(m->out, m->slots[m->next], bytes);
+	if (rc == DOS_ENOTFOUND) {
+		Py_INCREF(Py_None);
+		info = Py_None;
+	} else {
+		info = info_tuple(&a->info);
+	}
+	if (bytes != NULL && info != NULL)
+		pair = PyTuple_Pack(2, bytes, info);
+	Py_XDECREF(info);
+	if (pair != NULL)
+		PyList_SET_ITEM(m->out, m->slots[m->next], pair);
+	Py_XDECREF(bytes);	/* the tuple holds it */
 	PyGILState_Release(gil);
-	if (bytes == NULL)
+	if (pair == NULL)
 		return DOS_ENOMEM;
 	m->next++;
 	/* Not seen by any other thread until read_many returns. */
-	if (rc == 0 && a->reader != NULL)
-		return read_whole(a->reader, PyBytes_AS_STRING(bytes));
+	if (whole && a->reader != NULL)
+		return read_whole(a->reader,
+		    PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0)));
 	return 0;
 }
 
@@ -1169,14 +1189,14 @@ static PyObject *
 Store_read_many(StoreObject *self, PyObject *args)
 {
 	char hex[DOS_HEXSZ + 1];
-	struct read_many m = { NULL, NULL, 0 };
+	struct read_many m = { NULL, NULL, 0, 0 };
 	struct dos_batch *b = NULL;
 	struct dos_oid *oids = NULL;
-	PyObject *keys, *seq, *out = NULL;
+	PyObject *keys, *seq, *pair, *out = NULL;
 	Py_ssize_t n, i, nr = 0;
 	int jobs, rc;
 
-	if (!PyArg_ParseTuple(args, "Oi", &keys, &jobs))
+	if (!PyArg_ParseTuple(args, "OiK", &keys, &jobs, &m.max_size))
 		return NULL;
 	if (check_open(self) < 0)
 		return NULL;
@@ -1199,8 +1219,9 @@ Store_read_many(StoreObject *self, PyObject *args)
 		if (!PyErr_ExceptionMatches(PyExc_ValueError))
 			goto out;
 		PyErr_Clear();
-		Py_INCREF(Py_None);
-		PyList_SET_ITEM(m.out, i, Py_None);
+		if ((pair = PyTuple_Pack(2, Py_None, Py_None)) == NULL)
+			goto out;
+		PyList_SET_ITEM(m.out, i, pair);
 	}
 	ENTER(self)
 	rc = dos_batch_new(&self->st, 0, 0, jobs, read_many_answer, &m, &b);
@@ -1333,7 +1354,9 @@ writer_maybe_flush(struct dos_pack_writer *w)
 
 /*
  * add(content_or_stream) -> (hex, existed): append one object unless it
- * is stored already (packed, or loose: then existed is True).
+ * is packed already (then existed is True).  A loose copy does not count:
+ * legacy's pack writers pack an object whatever its loose copy, and
+ * looking for one costs a system call per object.
  */
 static PyObject *
 Writer_add(WriterObject *self, PyObject *obj)
@@ -1357,8 +1380,8 @@ Writer_add(WriterObject *self, PyObject *obj)
 	ENTER(self->store)
 	if (rc < 0)
 		dos_pack_writer_abort(self->w);
-	else if ((rc = dos_pack_writer_end(self->w, NULL,
-	    DOS_PACK_ADD_DEDUP_LOOSE, &oid, &existed)) == 0)
+	else if ((rc = dos_pack_writer_end(self->w, NULL, 0, &oid,
+	    &existed)) == 0)
 		rc = writer_maybe_flush(self->w);
 	LEAVE(self->store)
 	if (rc < 0)
@@ -1404,8 +1427,8 @@ Writer_add_many(WriterObject *self, PyObject *contents)
 			dos_pack_writer_abort(self->w);
 			break;
 		}
-		rc = dos_pack_writer_end(self->w, NULL, DOS_PACK_ADD_DEDUP_LOOSE,
-		    &oids[i], &existed);
+		rc = dos_pack_writer_end(self->w, NULL, 0, &oids[i],
+		    &existed);
 		if (rc == 0)
 			rc = writer_maybe_flush(self->w);
 	}
@@ -1545,19 +1568,7 @@ Reader_new_for(StoreObject *s, PyObject *key)
 	}
 	self->is_open = 1;
 	self->size = self->r.info.size;
-	if (self->r.info.storage == DOS_STORAGE_LOOSE)
-		self->info = Py_BuildValue("(sKOOOO)", "loose",
-		    (unsigned long long)self->size, Py_None, Py_None, Py_None,
-		    Py_None);
-	else
-		self->info = Py_BuildValue("(sKOkKK)", "packed",
-		    (unsigned long long)self->size,
-		    self->r.info.codec != DOS_CODEC_NONE ? Py_True : Py_False,
-		    (unsigned long)self->r.info.pack,
-		    (unsigned long long)(self->r.info.offset +
-		    self->r.info.disk_size - self->r.info.stored_size),
-		    (unsigned long long)self->r.info.stored_size);
-	if (self->info == NULL) {
+	if ((self->info = info_tuple(&self->r.info)) == NULL) {
 		Py_DECREF(self);
 		return NULL;
 	}

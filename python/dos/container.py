@@ -31,10 +31,13 @@ from .exceptions import (
 
 # Objects handed to the pack writer per call, between progress reports.
 _PACK_BATCH = 1024
-# get_objects_stream_and_meta reads the objects of up to this size whole,
-# Container._MAX_CHUNK_ITERATE_LENGTH at a time, in one library call (the
-# rest stream from a Reader).
-_STREAM_SMALL = 64 * 1024
+# get_objects_stream_and_meta reads Container._MAX_CHUNK_ITERATE_LENGTH
+# objects at a time in one library call, those of up to _STREAM_SMALL
+# bytes whole (at most 16 MiB a call; the others stream from a Reader):
+# a call per object would cost more than reading it.
+_STREAM_SMALL = 16 * 1024
+# Store.read_many's max_size for reading every object whole.
+_WHOLE = 2**64 - 1
 # Threads of the library's batch reads.
 _JOBS = os.cpu_count() or 1
 
@@ -311,7 +314,7 @@ class Container:  # pylint: disable=too-many-public-methods
 
     # Objects looked up and read together as get_objects_stream_and_meta
     # goes (legacy's name, for its chunks of SQL queries).
-    _MAX_CHUNK_ITERATE_LENGTH = 256
+    _MAX_CHUNK_ITERATE_LENGTH = 1024
 
     def __init__(self, folder: str | Path) -> None:
         """:param folder: the folder of the container (made by init_container)."""
@@ -513,22 +516,23 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
-        found = self._found(hashkeys, skip_if_missing)
+        asked = list(dict.fromkeys(hashkeys))
+        found = self._found(asked, skip_if_missing=True)
+        keys = [key for key, _ in found]
+        present = set(keys)
+        missing = [] if skip_if_missing else [key for key in asked if key not in present]
         chunk = self._MAX_CHUNK_ITERATE_LENGTH
-        for start in range(0, len(found), chunk):
-            batch = found[start : start + chunk]
-            small = [key for key, info in batch if info is not None and info[1] <= _STREAM_SMALL]
+        for start in range(0, len(keys), chunk):
+            batch = keys[start : start + chunk]
             try:
-                contents = dict(zip(small, store.read_many(small, _JOBS)))
+                read = store.read_many(batch, _JOBS, _STREAM_SMALL)
             except InconsistentContent:
                 # Each stream then fails the read that reaches its end.
-                contents = {}
-            for key, info in batch:
-                if info is None:
-                    yield key, None, _meta(None)
-                    continue
-                data = contents.get(key)
+                read = [(None, info) for _, info in found[start : start + chunk]]
+            for key, (data, info) in zip(batch, read):
                 try:
+                    if info is None:
+                        raise NotExistent(key)
                     reader = store.reader(key) if data is None else _ReadBytes(data, info)
                 except NotExistent:
                     # Deleted since it was looked up.
@@ -539,6 +543,8 @@ class Container:  # pylint: disable=too-many-public-methods
                     yield key, ObjectStream(reader, self, key), _meta(reader.info)
                 finally:
                     reader.close()
+        for key in missing:
+            yield key, None, _meta(None)
 
     @contextmanager
     def get_objects_stream_and_meta(
@@ -557,8 +563,8 @@ class Container:  # pylint: disable=too-many-public-methods
         """{hashkey: bytes} of the objects (None for missing ones unless
         skip_if_missing), read in one library call."""
         keys = list(dict.fromkeys(hashkeys))
-        contents = self._get_store().read_many(keys, _JOBS)
-        return {key: data for key, data in zip(keys, contents) if data is not None or not skip_if_missing}
+        found = self._get_store().read_many(keys, _JOBS, _WHOLE)
+        return {key: data for key, (data, _) in zip(keys, found) if data is not None or not skip_if_missing}
 
     def get_lazy_loose_stream(self, hashkey: str) -> LazyLooseStream:
         """A LazyLooseStream of the object: its loose file, written (from
@@ -718,9 +724,10 @@ class Container:  # pylint: disable=too-many-public-methods
     ) -> list[str]:
         """Write contents straight into packs; their hash keys, in order.
 
-        dos never writes an object that is stored already (no_holes is
+        dos never writes an object that is packed already (no_holes is
         always in effect: legacy appends duplicates and leaves the bytes
-        as holes), and always makes the batch durable and indexed before
+        as holes); one stored loose is packed, as legacy packs it.  dos
+        always makes the batch durable and indexed before
         returning: do_fsync and do_commit are accepted and change nothing.
         """
         if not self.is_initialised:
