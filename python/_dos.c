@@ -373,6 +373,25 @@ Store_add_loose(StoreObject *self, PyObject *args)
 }
 
 /*
+ * The tuple dos.Container makes an ObjectMeta of: ('loose', size, None,
+ * None, None, None) or ('packed', size, compressed, pack, offset of the
+ * stored bytes, their length).
+ */
+static PyObject *
+info_tuple(const struct dos_object_info *in)
+{
+	if (in->storage == DOS_STORAGE_LOOSE)
+		return Py_BuildValue("(sKOOOO)", "loose",
+		    (unsigned long long)in->size, Py_None, Py_None, Py_None,
+		    Py_None);
+	return Py_BuildValue("(sKOkKK)", "packed", (unsigned long long)in->size,
+	    in->codec != DOS_CODEC_NONE ? Py_True : Py_False,
+	    (unsigned long)in->pack,
+	    (unsigned long long)(in->offset + in->disk_size - in->stored_size),
+	    (unsigned long long)in->stored_size);
+}
+
+/*
  * Look the ids of the sequence keys up: a list of None (missing, or not
  * a valid id) or (storage, size, compressed, pack, offset, length): offset
  * and length of the stored bytes, past the entry header,
@@ -439,19 +458,7 @@ Store_info_many(StoreObject *self, PyObject *keys)
 			goto out;
 		}
 		nr++;
-		if (in->storage == DOS_STORAGE_LOOSE)
-			item = Py_BuildValue("(sKOOOO)", "loose",
-			    (unsigned long long)in->size, Py_None, Py_None,
-			    Py_None, Py_None);
-		else
-			item = Py_BuildValue("(sKOkKK)", "packed",
-			    (unsigned long long)in->size,
-			    in->codec != DOS_CODEC_NONE ? Py_True : Py_False,
-			    (unsigned long)in->pack,
-			    (unsigned long long)(in->offset + in->disk_size -
-			    in->stored_size),
-			    (unsigned long long)in->stored_size);
-		if (item == NULL) {
+		if ((item = info_tuple(in)) == NULL) {
 			Py_CLEAR(out);
 			goto out;
 		}
@@ -1091,85 +1098,154 @@ static PyObject *Writer_new_for(StoreObject *s, int mode);
 static PyObject *Reader_new_for(StoreObject *s, PyObject *key);
 
 /*
- * Under the mutex: read all of the open r into buf unless rc is already
- * an error, then the end, where the reader checks the object; close r.
+ * Under the mutex, without the GIL: all of the open r into buf, then the
+ * end, where the reader checks the object.
  */
 static int
-read_whole(struct dos_reader *r, char *buf, int rc)
+read_whole(struct dos_reader *r, char *buf)
 {
 	uint64_t done;
 	ssize_t got = 0;
 	char end;
 
-	for (done = 0; rc == 0 && done < r->info.size; done += (uint64_t)got)
+	for (done = 0; done < r->info.size; done += (uint64_t)got)
 		if ((got = dos_reader_read(r, buf + done,
 		    (size_t)(r->info.size - done))) <= 0)
-			rc = got < 0 ? (int)got : DOS_ECORRUPT;
-	if (rc == 0 && (got = dos_reader_read(r, &end, 1)) != 0)
-		rc = got < 0 ? (int)got : DOS_ECORRUPT;
-	dos_reader_close(r);
-	return rc;
+			return got < 0 ? (int)got : DOS_ECORRUPT;
+	if ((got = dos_reader_read(r, &end, 1)) != 0)
+		return got < 0 ? (int)got : DOS_ECORRUPT;
+	return 0;
+}
+
+/* read_many's answers: request j's goes to out[slots[j]]. */
+struct read_many {
+	PyObject *out;
+	Py_ssize_t *slots;
+	Py_ssize_t next;
+	unsigned long long max_size;
+};
+
+/*
+ * An answer of the batch engine, under the mutex and without the GIL,
+ * which it takes only to make the bytes object: a small object comes
+ * read and checked by the engine's workers, a larger one is read here.
+ */
+static int
+read_many_answer(const struct dos_batch_answer *a, void *data)
+{
+	struct read_many *m = data;
+	PyGILState_STATE gil;
+	PyObject *bytes = NULL, *info = NULL, *pair = NULL;
+	int rc = a->rc, whole;
+
+	if (rc == 0 && a->reader == NULL)
+		rc = a->read_rc;
+	if (rc < 0 && rc != DOS_ENOTFOUND)
+		return rc;
+	whole = rc == 0 && a->info.size <= m->max_size;
+	if (whole && a->reader != NULL &&
+	    a->info.size > (uint64_t)PY_SSIZE_T_MAX)
+		return DOS_ENOMEM;
+	gil = PyGILState_Ensure();
+	if (!whole) {
+		Py_INCREF(Py_None);
+		bytes = Py_None;
+	} else if (a->reader == NULL) {
+		bytes = PyBytes_FromStringAndSize(a->data, (Py_ssize_t)a->len);
+	} else {
+		bytes = PyBytes_FromStringAndSize(NULL,
+		    (Py_ssize_t)a->info.size);
+	}
+	if (rc == DOS_ENOTFOUND) {
+		Py_INCREF(Py_None);
+		info = Py_None;
+	} else {
+		info = info_tuple(&a->info);
+	}
+	if (bytes != NULL && info != NULL)
+		pair = PyTuple_Pack(2, bytes, info);
+	Py_XDECREF(info);
+	if (pair != NULL)
+		PyList_SET_ITEM(m->out, m->slots[m->next], pair);
+	Py_XDECREF(bytes);	/* the tuple holds it */
+	PyGILState_Release(gil);
+	if (pair == NULL)
+		return DOS_ENOMEM;
+	m->next++;
+	/* Not seen by any other thread until read_many returns. */
+	if (whole && a->reader != NULL)
+		return read_whole(a->reader,
+		    PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0)));
+	return 0;
 }
 
 /*
- * read_many(hashkeys) -> list of bytes, or None for an object not found:
- * the whole contents of each, read in the order given (the caller's
- * storage order) without the GIL, checked as a Reader checks them.
+ * read_many(hashkeys, jobs) -> list of bytes, or None for an object not
+ * found (or an invalid key, as legacy has them): the whole contents of each, checked as a Reader checks them, in
+ * one call of the library's batch engine (cat-object --batch's), without
+ * the GIL: one bulk index lookup, small objects read by jobs threads.
  */
 static PyObject *
-Store_read_many(StoreObject *self, PyObject *keys)
+Store_read_many(StoreObject *self, PyObject *args)
 {
-	struct dos_reader r;
-	struct dos_oid oid;
-	PyObject *seq, *out = NULL, *data;
-	Py_ssize_t n, i;
-	int rc;
+	char hex[DOS_HEXSZ + 1];
+	struct read_many m = { NULL, NULL, 0, 0 };
+	struct dos_batch *b = NULL;
+	struct dos_oid *oids = NULL;
+	PyObject *keys, *seq, *pair, *out = NULL;
+	Py_ssize_t n, i, nr = 0;
+	int jobs, rc;
 
+	if (!PyArg_ParseTuple(args, "OiK", &keys, &jobs, &m.max_size))
+		return NULL;
 	if (check_open(self) < 0)
 		return NULL;
 	if ((seq = PySequence_Fast(keys, "hashkeys must be iterable")) == NULL)
 		return NULL;
 	n = PySequence_Fast_GET_SIZE(seq);
-	if ((out = PyList_New(n)) == NULL)
-		goto fail;
+	if ((m.out = PyList_New(n)) == NULL)
+		goto out;
+	oids = PyMem_Malloc(n ? n * sizeof *oids : 1);
+	m.slots = PyMem_Malloc(n ? n * sizeof *m.slots : 1);
+	if (oids == NULL || m.slots == NULL) {
+		PyErr_NoMemory();
+		goto out;
+	}
 	for (i = 0; i < n; i++) {
-		data = NULL;
-		if (parse_oid(PySequence_Fast_GET_ITEM(seq, i), &oid) < 0)
-			goto fail;
-		ENTER(self)
-		rc = dos_reader_open(&self->st, &oid, 0, &r);
-		LEAVE(self)
-		if (rc == DOS_ENOTFOUND) {
-			Py_INCREF(Py_None);
-			PyList_SET_ITEM(out, i, Py_None);
+		if (parse_oid(PySequence_Fast_GET_ITEM(seq, i), &oids[nr]) == 0) {
+			m.slots[nr++] = i;
 			continue;
 		}
-		if (rc < 0) {
-			raise_dos(rc);
-			goto fail;
-		}
-		if ((uint64_t)r.info.size > (uint64_t)PY_SSIZE_T_MAX)
-			rc = DOS_ENOMEM;
-		if (rc == 0 && (data = PyBytes_FromStringAndSize(NULL,
-		    (Py_ssize_t)r.info.size)) == NULL)
-			rc = DOS_ENOMEM;
-		ENTER(self)
-		rc = read_whole(&r, rc == 0 ? PyBytes_AS_STRING(data) : NULL,
-		    rc);
-		LEAVE(self)
-		if (rc < 0) {
-			Py_XDECREF(data);
-			raise_dos(rc);
-			goto fail;
-		}
-		PyList_SET_ITEM(out, i, data);
+		if (!PyErr_ExceptionMatches(PyExc_ValueError))
+			goto out;
+		PyErr_Clear();
+		if ((pair = PyTuple_Pack(2, Py_None, Py_None)) == NULL)
+			goto out;
+		PyList_SET_ITEM(m.out, i, pair);
 	}
+	ENTER(self)
+	rc = dos_batch_new(&self->st, 0, 0, jobs, read_many_answer, &m, &b);
+	/* The hex of full ids: the engine never takes one for a prefix. */
+	for (i = 0; rc == 0 && i < nr; i++)
+		rc = dos_batch_add(b, dos_oid_to_hex(&oids[i], hex), DOS_HEXSZ,
+		    1);
+	if (rc == 0)
+		rc = dos_batch_answer(b);
+	if (b != NULL)
+		dos_batch_free(b);
+	LEAVE(self)
+	if (rc < 0) {
+		raise_dos(rc);
+		goto out;
+	}
+	out = m.out;
+	m.out = NULL;
+out:
+	Py_XDECREF(m.out);
+	PyMem_Free(oids);
+	PyMem_Free(m.slots);
 	Py_DECREF(seq);
 	return out;
-fail:
-	Py_XDECREF(out);
-	Py_DECREF(seq);
-	return NULL;
 }
 
 /* writer(mode) -> Writer: the pack writer, holding packs/lock. */
@@ -1210,7 +1286,7 @@ static PyMethodDef Store_methods[] = {
 	{ "unlock", (PyCFunction)Store_unlock, METH_O, NULL },
 	{ "writer", (PyCFunction)Store_writer, METH_O, NULL },
 	{ "reader", (PyCFunction)Store_reader, METH_O, NULL },
-	{ "read_many", (PyCFunction)Store_read_many, METH_O, NULL },
+	{ "read_many", (PyCFunction)Store_read_many, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -1278,7 +1354,9 @@ writer_maybe_flush(struct dos_pack_writer *w)
 
 /*
  * add(content_or_stream) -> (hex, existed): append one object unless it
- * is stored already (packed, or loose: then existed is True).
+ * is packed already (then existed is True).  A loose copy does not count:
+ * legacy's pack writers pack an object whatever its loose copy, and
+ * looking for one costs a system call per object.
  */
 static PyObject *
 Writer_add(WriterObject *self, PyObject *obj)
@@ -1302,8 +1380,8 @@ Writer_add(WriterObject *self, PyObject *obj)
 	ENTER(self->store)
 	if (rc < 0)
 		dos_pack_writer_abort(self->w);
-	else if ((rc = dos_pack_writer_end(self->w, NULL,
-	    DOS_PACK_ADD_DEDUP_LOOSE, &oid, &existed)) == 0)
+	else if ((rc = dos_pack_writer_end(self->w, NULL, 0, &oid,
+	    &existed)) == 0)
 		rc = writer_maybe_flush(self->w);
 	LEAVE(self->store)
 	if (rc < 0)
@@ -1349,8 +1427,8 @@ Writer_add_many(WriterObject *self, PyObject *contents)
 			dos_pack_writer_abort(self->w);
 			break;
 		}
-		rc = dos_pack_writer_end(self->w, NULL, DOS_PACK_ADD_DEDUP_LOOSE,
-		    &oids[i], &existed);
+		rc = dos_pack_writer_end(self->w, NULL, 0, &oids[i],
+		    &existed);
 		if (rc == 0)
 			rc = writer_maybe_flush(self->w);
 	}
@@ -1490,19 +1568,7 @@ Reader_new_for(StoreObject *s, PyObject *key)
 	}
 	self->is_open = 1;
 	self->size = self->r.info.size;
-	if (self->r.info.storage == DOS_STORAGE_LOOSE)
-		self->info = Py_BuildValue("(sKOOOO)", "loose",
-		    (unsigned long long)self->size, Py_None, Py_None, Py_None,
-		    Py_None);
-	else
-		self->info = Py_BuildValue("(sKOkKK)", "packed",
-		    (unsigned long long)self->size,
-		    self->r.info.codec != DOS_CODEC_NONE ? Py_True : Py_False,
-		    (unsigned long)self->r.info.pack,
-		    (unsigned long long)(self->r.info.offset +
-		    self->r.info.disk_size - self->r.info.stored_size),
-		    (unsigned long long)self->r.info.stored_size);
-	if (self->info == NULL) {
+	if ((self->info = info_tuple(&self->r.info)) == NULL) {
 		Py_DECREF(self);
 		return NULL;
 	}

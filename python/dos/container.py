@@ -10,6 +10,7 @@ The storage work is done by the C extension dos._dos, without the GIL.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import shutil
@@ -28,9 +29,17 @@ from .exceptions import (
     NotInitialised,
 )
 
-# Bytes in front of the first entry of a pack, and of an entry's data.
 # Objects handed to the pack writer per call, between progress reports.
 _PACK_BATCH = 1024
+# get_objects_stream_and_meta reads Container._MAX_CHUNK_ITERATE_LENGTH
+# objects at a time in one library call, those of up to _STREAM_SMALL
+# bytes whole (at most 16 MiB a call; the others stream from a Reader):
+# a call per object would cost more than reading it.
+_STREAM_SMALL = 16 * 1024
+# Store.read_many's max_size for reading every object whole.
+_WHOLE = 2**64 - 1
+# Threads of the library's batch reads.
+_JOBS = os.cpu_count() or 1
 
 
 # The open Stores of this process, by folder: {folder: [Store, users]}.
@@ -182,6 +191,82 @@ class ObjectStream:
         self.close()
 
 
+class _ReadBytes(io.BytesIO):
+    """What ObjectStream needs of a Reader, on an object read already:
+    the bytes, and info as Store.info_many gives it."""
+
+    def __init__(self, data: bytes, info: tuple) -> None:
+        super().__init__(data)
+        self.info = info
+
+
+class LazyLooseStream:
+    """A stream of an object's loose file, made when the stream is opened
+    (open_stream() or a with block): a packed object is written loose
+    first (Container.loosen_object), so that its bytes can be read,
+    seeked and re-read as a plain file.  Nothing happens until then:
+    read, seek and tell raise ValueError on a stream not open."""
+
+    mode = 'rb'
+
+    def __init__(self, container: Container, hashkey: str) -> None:
+        self._container = container
+        self._hashkey = hashkey
+        self._stream = None
+
+    @staticmethod
+    def seekable() -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._stream is None or self._stream.closed
+
+    def _open_stream(self):
+        if self.closed:
+            raise ValueError('I/O operation on closed file.')
+        return self._stream
+
+    def read(self, size: int = -1) -> bytes:
+        return self._open_stream().read(size)
+
+    def seek(self, target: int, whence: int = 0) -> int:
+        return self._open_stream().seek(target, whence)
+
+    def tell(self) -> int:
+        return self._open_stream().tell()
+
+    def open_stream(self) -> None:
+        """Open the loose file, writing it first if there is none.  A
+        concurrent clean_storage or dos pack may remove it between the two:
+        then it is written again, a few times at most."""
+        for _ in range(4):
+            if not self.closed:
+                return
+            path = self._container.loosen_object(self._hashkey)
+            try:
+                self._stream = open(path, 'rb')  # pylint: disable=consider-using-with
+            except FileNotFoundError:
+                continue
+        if self.closed:
+            raise RuntimeError(
+                f'Unable to open the loose object {self._hashkey}: it was removed each time it was '
+                'written (is a clean_storage or dos pack running in a loop?)'
+            )
+
+    def close_stream(self) -> None:
+        if not self.closed:
+            self._stream.close()
+        self._stream = None
+
+    def __enter__(self) -> LazyLooseStream:
+        self.open_stream()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close_stream()
+
+
 class _Progress:
     """A legacy progress callback: init with a total and a description,
     updates, close."""
@@ -226,6 +311,10 @@ class Container:  # pylint: disable=too-many-public-methods
     calls are serialised per Container, without the GIL), and beside other
     processes and the dos commands working on the same folder.
     """
+
+    # Objects looked up and read together as get_objects_stream_and_meta
+    # goes (legacy's name, for its chunks of SQL queries).
+    _MAX_CHUNK_ITERATE_LENGTH = 1024
 
     def __init__(self, folder: str | Path) -> None:
         """:param folder: the folder of the container (made by init_container)."""
@@ -427,21 +516,35 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
-        for key, info in self._found(hashkeys, skip_if_missing):
-            if info is None:
-                yield key, None, _meta(None)
-                continue
+        asked = list(dict.fromkeys(hashkeys))
+        found = self._found(asked, skip_if_missing=True)
+        keys = [key for key, _ in found]
+        present = set(keys)
+        missing = [] if skip_if_missing else [key for key in asked if key not in present]
+        chunk = self._MAX_CHUNK_ITERATE_LENGTH
+        for start in range(0, len(keys), chunk):
+            batch = keys[start : start + chunk]
             try:
-                reader = store.reader(key)
-            except NotExistent:
-                # Deleted since it was looked up.
-                if not skip_if_missing:
-                    yield key, None, _meta(None)
-                continue
-            try:
-                yield key, ObjectStream(reader, self, key), _meta(reader.info)
-            finally:
-                reader.close()
+                read = store.read_many(batch, _JOBS, _STREAM_SMALL)
+            except InconsistentContent:
+                # Each stream then fails the read that reaches its end.
+                read = [(None, info) for _, info in found[start : start + chunk]]
+            for key, (data, info) in zip(batch, read):
+                try:
+                    if info is None:
+                        raise NotExistent(key)
+                    reader = store.reader(key) if data is None else _ReadBytes(data, info)
+                except NotExistent:
+                    # Deleted since it was looked up.
+                    if not skip_if_missing:
+                        yield key, None, _meta(None)
+                    continue
+                try:
+                    yield key, ObjectStream(reader, self, key), _meta(reader.info)
+                finally:
+                    reader.close()
+        for key in missing:
+            yield key, None, _meta(None)
 
     @contextmanager
     def get_objects_stream_and_meta(
@@ -458,17 +561,15 @@ class Container:  # pylint: disable=too-many-public-methods
 
     def get_objects_content(self, hashkeys: list[str], skip_if_missing: bool = True) -> dict[str, bytes | None]:
         """{hashkey: bytes} of the objects (None for missing ones unless
-        skip_if_missing)."""
-        found = self._found(hashkeys, skip_if_missing)
-        present = [key for key, info in found if info is not None]
-        contents = dict(zip(present, self._get_store().read_many(present)))
-        retrieved: dict = {}
-        for key, info in found:
-            data = contents.get(key)
-            # None: missing, or deleted since it was looked up.
-            if data is not None or not skip_if_missing:
-                retrieved[key] = data
-        return retrieved
+        skip_if_missing), read in one library call."""
+        keys = list(dict.fromkeys(hashkeys))
+        found = self._get_store().read_many(keys, _JOBS, _WHOLE)
+        return {key: data for key, (data, _) in zip(keys, found) if data is not None or not skip_if_missing}
+
+    def get_lazy_loose_stream(self, hashkey: str) -> LazyLooseStream:
+        """A LazyLooseStream of the object: its loose file, written (from
+        the pack) only when the stream is opened."""
+        return LazyLooseStream(self, hashkey)
 
     def get_objects_meta(self, hashkeys: Iterable[str], skip_if_missing: bool = True) -> Iterator[tuple[str, ObjectMeta]]:
         """A generator of (hashkey, ObjectMeta), in the order of
@@ -514,6 +615,8 @@ class Container:  # pylint: disable=too-many-public-methods
             if not n:
                 yield first
                 continue
+            if not self._is_valid_loose_prefix(first):
+                continue
             try:
                 names = os.listdir(loose / first)
             except NotADirectoryError:
@@ -531,6 +634,11 @@ class Container:  # pylint: disable=too-many-public-methods
             return True
         return pack_id.isdigit() and pack_id.isascii() and (pack_id == '0' or pack_id[0] != '0')
 
+    def _is_valid_loose_prefix(self, prefix: str) -> bool:
+        """Whether prefix names a loose shard folder: loose_prefix_len
+        lowercase hex digits."""
+        return len(prefix) == self.loose_prefix_len and self._is_valid_hashkey(prefix)
+
     @staticmethod
     def _is_valid_hashkey(hashkey: str) -> bool:
         """Whether hashkey is lowercase hex (its length is not checked)."""
@@ -541,6 +649,13 @@ class Container:  # pylint: disable=too-many-public-methods
         if not self._is_valid_pack_id(pack_id, allow_repack_pack):
             raise AssertionError(f'Invalid pack ID {pack_id}')
         return self._get_pack_folder() / pack_id
+
+    @property
+    def _current_pack_id(self) -> int | None:
+        """The pack objects are written to: the newest (None before the
+        first), as legacy keeps it."""
+        packs = [int(pack) for pack in self._list_packs()]
+        return max(packs) if packs else None
 
     def _list_packs(self) -> Iterator[str]:
         """The ids of the pack files."""
@@ -609,9 +724,10 @@ class Container:  # pylint: disable=too-many-public-methods
     ) -> list[str]:
         """Write contents straight into packs; their hash keys, in order.
 
-        dos never writes an object that is stored already (no_holes is
+        dos never writes an object that is packed already (no_holes is
         always in effect: legacy appends duplicates and leaves the bytes
-        as holes), and always makes the batch durable and indexed before
+        as holes); one stored loose is packed, as legacy packs it.  dos
+        always makes the batch durable and indexed before
         returning: do_fsync and do_commit are accepted and change nothing.
         """
         if not self.is_initialised:
@@ -902,4 +1018,4 @@ class Container:  # pylint: disable=too-many-public-methods
             store.unlock(fd)
 
 
-__all__ = ['CompressMode', 'Container', 'DosError', 'ObjectStream', 'ObjectType']
+__all__ = ['CompressMode', 'Container', 'DosError', 'LazyLooseStream', 'ObjectStream', 'ObjectType']

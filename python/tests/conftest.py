@@ -14,6 +14,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import dos  # noqa: E402
 
 
+def pytest_configure(config):
+    config.addinivalue_line('markers', 'large: a 1 GiB object, run only with DOS_TEST_LARGE=1')
+
+
+def pytest_collection_modifyitems(config, items):
+    if os.environ.get('DOS_TEST_LARGE') == '1':
+        return
+    skip = pytest.mark.skip(reason='a 1 GiB object: run with DOS_TEST_LARGE=1')
+    for item in items:
+        if 'large' in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture
 def container(tmp_path):
     """A new, empty container (zlib+1, as legacy makes them)."""
