@@ -163,10 +163,13 @@ dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e,
 	    DOS_ENTRY_ID_CHECK, width = wide ? VARINT_MAX : 1;
 
 	buf[n++] = (unsigned char)(TAG_FIXED | (unsigned)e->codec |
-	    (e->flags & DOS_ENTRY_TOMBSTONE ? TAG_TOMBSTONE : 0));
+	    (e->flags & DOS_ENTRY_TOMBSTONE ? TAG_TOMBSTONE : 0) |
+	    (e->dict != 0 ? TAG_DICTIONARY : 0));
 	n += put_varint(buf + n, e->raw_size, width);
 	if (e->codec != DOS_CODEC_NONE)
 		n += put_varint(buf + n, e->stored_size, width);
+	if (e->dict != 0)
+		n += put_varint(buf + n, e->dict, 1);
 	memcpy(buf + n, e->oid.hash, id);
 	n += id;
 	le32(buf + n, entry_check(buf, n, e->data_crc, e->stored_size));
@@ -191,27 +194,27 @@ decode_v1(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 	e->id_size = DOS_RAWSZ;
 	e->header_size = V1_HEADER_SIZE;
 	e->data_crc = rd32(buf + 56);
+	e->dict = 0;
 	return 0;
 }
 
 /*
  * Tag, raw size, stored size unless the codec is none (then it is the raw
  * size), the first DOS_ENTRY_ID_CHECK bytes of the id (a tombstone's whole
- * id), the checksum.  A tag with TAG_DICTIONARY set is followed by the
- * varint id of the dictionary the stored bytes need: no dictionary is
- * known yet, so such an entry is one this build cannot read.
+ * id), the checksum.  With TAG_DICTIONARY (zstd only), the number of
+ * the dictionary the stored bytes need follows the sizes.
  */
 static int
 decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 {
 	size_t pos = 1, id;
+	uint64_t dict = 0;
 	int rc;
 
 	if (len < 1)
 		return 1;
 	if ((buf[0] & TAG_FIXED_MASK) != TAG_FIXED ||
-	    (buf[0] & TAG_CODEC) > DOS_CODEC_ZSTD ||
-	    (buf[0] & TAG_DICTIONARY))
+	    (buf[0] & TAG_CODEC) > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
 	e->codec = (enum dos_codec)(buf[0] & TAG_CODEC);
 	e->flags = buf[0] & TAG_TOMBSTONE ? DOS_ENTRY_TOMBSTONE : 0;
@@ -221,6 +224,14 @@ decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 	if (e->codec != DOS_CODEC_NONE &&
 	    (rc = get_varint(buf, len, &pos, &e->stored_size)) != 0)
 		return rc;
+	if ((buf[0] & TAG_DICTIONARY) &&
+	    (rc = get_varint(buf, len, &pos, &dict)) != 0)
+		return rc;
+	/* Dictionaries are zstd's, numbered from 1. */
+	if ((buf[0] & TAG_DICTIONARY) && (e->codec != DOS_CODEC_ZSTD ||
+	    dict == 0 || dict > UINT32_MAX))
+		return DOS_ECORRUPT;
+	e->dict = (uint32_t)dict;
 	/*
 	 * A tombstone holds nothing: it has no sizes to get wrong.  No pack
 	 * holds 2^63 bytes, and crc32_combine() takes a signed length.
@@ -369,6 +380,13 @@ cmp_pack(const void *a, const void *b)
 int
 dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 {
+	return dos_list_numbered(st, "packs", packs, nr);
+}
+
+int
+dos_list_numbered(struct dos_store *st, const char *dir, uint32_t **packs,
+    size_t *nr)
+{
 	struct dirent *e;
 	uint32_t n, *list = NULL, *grown;
 	size_t alloc = 0;
@@ -377,7 +395,7 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 
 	*nr = 0;
 	*packs = NULL;
-	if ((rc = dos_opendir(st->dirfd, "packs", &d)) < 0 || d == NULL)
+	if ((rc = dos_opendir(st->dirfd, dir, &d)) < 0 || d == NULL)
 		return rc;
 	while ((e = readdir(d)) != NULL) {
 		if (dos_parse_pack_name(e->d_name, &n) < 0)
