@@ -247,8 +247,8 @@ dos_store_dicts_release(struct dos_store *st)
  * container is made: a temporary file, synced, renamed into place, the
  * directory synced.  Done before any entry names it.
  */
-static int
-write_dict(struct dos_store *st, uint32_t number, const void *dict,
+int
+dos_dict_write(struct dos_store *st, uint32_t number, const void *dict,
     size_t len)
 {
 	unsigned char hdr[DICT_HEADER];
@@ -469,7 +469,7 @@ train(struct dos_dicts *d)
 		goto out;
 	number = nr > 0 ? list[nr - 1] + 1 : 1;
 	free(list);
-	if ((rc = write_dict(d->st, number, dict, size)) < 0)
+	if ((rc = dos_dict_write(d->st, number, dict, size)) < 0)
 		goto out;
 	publish(d, number, cdict);
 	cdict = NULL;

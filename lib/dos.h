@@ -640,6 +640,12 @@ const char *dos_dict_last_error(void);
 /* The checked bytes of dicts/<number>, malloc'ed; DOS_ENODICT if bad. */
 int dos_dict_read(struct dos_store *st, uint32_t number, unsigned char **buf,
     size_t *len);
+/*
+ * Make dicts/<number> of the dictionary bytes, durably, under the pack
+ * lock: before any entry names it.
+ */
+int dos_dict_write(struct dos_store *st, uint32_t number, const void *dict,
+    size_t len);
 /* The dictionaries in dicts/, ascending; *list is malloc'ed. */
 int dos_dict_list(struct dos_store *st, uint32_t **list, size_t *nr);
 /* dicts/<number> loaded for decoding, once per store. */
