@@ -49,15 +49,15 @@
 /* Dictionaries one store keeps for its readers, at most. */
 #define LOADED_MAX 64
 
-enum sampling { SAMPLING, READY, DONE };
+enum sampling { SAMPLING, DONE };
 
 struct dos_dicts {
 	struct dos_store *st;
 	int level;
 	struct dos_dict dict;		/* number 0 until there is one */
-	const struct dos_dict *current;	/* &dict once usable, atomically */
-	pthread_mutex_t lock;		/* the sample, for encoding threads */
-	int state;			/* enum sampling, atomically */
+	const struct dos_dict *current;	/* &dict once usable (atomic) */
+	pthread_mutex_t lock;		/* of the sample */
+	int state;			/* enum sampling (atomic) */
 	unsigned char *sample;
 	size_t *sizes;
 	size_t sample_len, nr;
@@ -77,22 +77,6 @@ fail(uint32_t number, const char *what)
 	snprintf(last_error, sizeof last_error, "dictionary dicts/%u %s",
 	    number, what);
 	return DOS_ENODICT;
-}
-
-static void
-le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-static uint32_t
-rd32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
 }
 
 static int
@@ -153,7 +137,8 @@ dos_dict_read(struct dos_store *st, uint32_t number, unsigned char **buf,
 		return DOS_EIO;
 	}
 	if ((size_t)n != size || memcmp(p, DICT_MAGIC, 8) != 0 ||
-	    rd32(p + 8) != number || rd32(p + 12) != size - DICT_HEADER) {
+	    dos_get_le32(p + 8) != number ||
+	    dos_get_le32(p + 12) != size - DICT_HEADER) {
 		free(p);
 		return fail(number, "is damaged (bad header)");
 	}
@@ -259,8 +244,8 @@ dos_dict_write(struct dos_store *st, uint32_t number, const void *dict,
 	if ((rc = sha256(dict, len, &sum)) < 0)
 		return rc;
 	memcpy(hdr, DICT_MAGIC, 8);
-	le32(hdr + 8, number);
-	le32(hdr + 12, (uint32_t)len);
+	dos_put_le32(hdr + 8, number);
+	dos_put_le32(hdr + 12, (uint32_t)len);
 	memcpy(hdr + 16, st->cfg.id, 32);
 	memcpy(hdr + 48, sum.hash, DOS_RAWSZ);
 	made = dos_step_mkdir("dicts-mkdir", st->dirfd, "dicts", 0777) == 0;
@@ -366,34 +351,6 @@ dos_dicts_current(struct dos_dicts *d)
 	    __ATOMIC_ACQUIRE);
 }
 
-void
-dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len)
-{
-	if (d == NULL || len > DOS_DICT_OBJECT_MAX ||
-	    __atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != SAMPLING)
-		return;
-	pthread_mutex_lock(&d->lock);
-	if (d->state != SAMPLING)
-		goto out;
-	if (d->sample == NULL &&
-	    ((d->sample = malloc(SAMPLE_BUDGET)) == NULL ||
-	    (d->sizes = malloc(SAMPLE_OBJECTS * sizeof *d->sizes)) == NULL)) {
-		/* No memory to learn with: pack without. */
-		__atomic_store_n(&d->state, DONE, __ATOMIC_RELEASE);
-		goto out;
-	}
-	if (d->sample_len + len <= SAMPLE_BUDGET) {
-		memcpy(d->sample + d->sample_len, raw, len);
-		d->sample_len += len;
-		d->sizes[d->nr++] = len;
-	}
-	if (d->nr == SAMPLE_OBJECTS ||
-	    d->sample_len + DOS_DICT_OBJECT_MAX > SAMPLE_BUDGET)
-		__atomic_store_n(&d->state, READY, __ATOMIC_RELEASE);
-out:
-	pthread_mutex_unlock(&d->lock);
-}
-
 /* The sample's compressed size, with cdict or without. */
 static int
 sample_cost(const struct dos_dicts *d, ZSTD_CCtx *cc, const ZSTD_CDict *cdict,
@@ -481,20 +438,45 @@ out:
 	return rc;
 }
 
-int
-dos_dicts_train_if_ready(struct dos_dicts *d)
+void
+dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len)
 {
-	int rc;
+	int complete;
 
-	if (d == NULL || __atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != READY)
-		return 0;
+	if (d == NULL || len > DOS_DICT_OBJECT_MAX ||
+	    __atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != SAMPLING)
+		return;
 	pthread_mutex_lock(&d->lock);
-	d->state = DONE;
+	if (d->state != SAMPLING) {
+		pthread_mutex_unlock(&d->lock);
+		return;
+	}
+	if (d->sample == NULL &&
+	    ((d->sample = malloc(SAMPLE_BUDGET)) == NULL ||
+	    (d->sizes = malloc(SAMPLE_OBJECTS * sizeof *d->sizes)) == NULL))
+		d->nr = 0;	/* no memory to learn with: pack without */
+	else if (d->sample_len + len <= SAMPLE_BUDGET) {
+		memcpy(d->sample + d->sample_len, raw, len);
+		d->sample_len += len;
+		d->sizes[d->nr++] = len;
+	}
+	complete = d->sample == NULL || d->sizes == NULL ||
+	    d->nr == SAMPLE_OBJECTS ||
+	    d->sample_len + DOS_DICT_OBJECT_MAX > SAMPLE_BUDGET;
+	if (complete)
+		__atomic_store_n(&d->state, DONE, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&d->lock);
-	rc = train(d);
-	free(d->sample);
-	free(d->sizes);
-	d->sample = NULL;
-	d->sizes = NULL;
-	return rc;
+	/*
+	 * The thread that completed the sample trains, at once, while the
+	 * others go on without: the writer's threads encode well ahead of
+	 * what it appends.  A dictionary that cannot be made (no memory, a
+	 * write that failed) is only room not saved: no entry names it.
+	 */
+	if (complete) {
+		(void)train(d);
+		free(d->sample);
+		free(d->sizes);
+		d->sample = NULL;
+		d->sizes = NULL;
+	}
 }

@@ -525,6 +525,9 @@ unsigned dos_pack_wide_header_size(enum dos_codec codec);
  */
 unsigned dos_pack_header_size(unsigned version, enum dos_codec codec,
     unsigned flags, uint64_t raw_size, uint64_t stored_size);
+/* Little-endian 32-bit integers, as packs and dictionary files hold them. */
+void dos_put_le32(unsigned char *p, uint32_t v);
+uint32_t dos_get_le32(const unsigned char *p);
 /* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
 void dos_pack_encode_header(unsigned char *hdr);
 /*
@@ -655,14 +658,14 @@ void dos_store_dicts_release(struct dos_store *st);
 /*
  * A pack writer's dictionary: the container's newest, or, when it has
  * none, one trained from a sample of what it packs.  Threads that encode
- * offer objects and compress with the current one; the writer's thread
- * trains when the sample is complete, before it appends more.
+ * offer objects and compress with the current one; the one whose offer
+ * completes the sample trains it, and makes it current once it is
+ * durable.
  */
 int dos_dicts_open(struct dos_store *st, int level, struct dos_dicts **out);
 void dos_dicts_close(struct dos_dicts *d);
 const struct dos_dict *dos_dicts_current(struct dos_dicts *d);
 void dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len);
-int dos_dicts_train_if_ready(struct dos_dicts *d);
 
 /* ---- lib/pack-write.c: the pack writer -------------------------------- */
 

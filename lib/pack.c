@@ -44,8 +44,8 @@
 
 static const unsigned char pack_magic[8] = "DOSPACK";
 
-static void
-le32(unsigned char *p, uint32_t v)
+void
+dos_put_le32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)v;
 	p[1] = (unsigned char)(v >> 8);
@@ -53,8 +53,8 @@ le32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)(v >> 24);
 }
 
-static uint32_t
-rd32(const unsigned char *p)
+uint32_t
+dos_get_le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	    (uint32_t)p[3] << 24;
@@ -63,7 +63,7 @@ rd32(const unsigned char *p)
 static uint64_t
 rd64(const unsigned char *p)
 {
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+	return (uint64_t)dos_get_le32(p) | (uint64_t)dos_get_le32(p + 4) << 32;
 }
 
 static size_t
@@ -172,7 +172,7 @@ dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e,
 		n += put_varint(buf + n, e->dict, 1);
 	memcpy(buf + n, e->oid.hash, id);
 	n += id;
-	le32(buf + n, entry_check(buf, n, e->data_crc, e->stored_size));
+	dos_put_le32(buf + n, entry_check(buf, n, e->data_crc, e->stored_size));
 	return n + CHECK_SIZE;
 }
 
@@ -183,7 +183,7 @@ decode_v1(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 		return 1;
 	if (memcmp(buf, ENTRY_MAGIC, 4) != 0 ||
 	    buf[6] != V1_HEADER_SIZE ||
-	    rd32(buf + 60) != dos_crc32(0, buf, 60) ||
+	    dos_get_le32(buf + 60) != dos_crc32(0, buf, 60) ||
 	    buf[4] > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
 	e->codec = (enum dos_codec)buf[4];
@@ -193,7 +193,7 @@ decode_v1(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 	memcpy(e->oid.hash, buf + 24, DOS_RAWSZ);
 	e->id_size = DOS_RAWSZ;
 	e->header_size = V1_HEADER_SIZE;
-	e->data_crc = rd32(buf + 56);
+	e->data_crc = dos_get_le32(buf + 56);
 	e->dict = 0;
 	return 0;
 }
@@ -247,7 +247,8 @@ decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 	pos += id;
 	e->id_size = (unsigned)id;
 	e->header_size = (unsigned)(pos + CHECK_SIZE);
-	e->data_crc = data_crc_of(buf, pos, rd32(buf + pos), e->stored_size);
+	e->data_crc = data_crc_of(buf, pos, dos_get_le32(buf + pos),
+	    e->stored_size);
 	return 0;
 }
 
@@ -322,7 +323,7 @@ dos_pack_encode_header(unsigned char *hdr)
 {
 	memset(hdr, 0, DOS_PACK_HEADER_SIZE);
 	memcpy(hdr, pack_magic, 8);
-	le32(hdr + 8, DOS_PACK_VERSION);
+	dos_put_le32(hdr + 8, DOS_PACK_VERSION);
 }
 
 int
@@ -334,9 +335,10 @@ dos_pack_header_version(int fd, unsigned *version)
 	if (n < 0)
 		return DOS_EIO;
 	if (n != sizeof hdr || memcmp(hdr, pack_magic, 8) != 0 ||
-	    rd32(hdr + 8) < 1 || rd32(hdr + 8) > DOS_PACK_VERSION)
+	    dos_get_le32(hdr + 8) < 1 ||
+	    dos_get_le32(hdr + 8) > DOS_PACK_VERSION)
 		return DOS_ECORRUPT;
-	*version = rd32(hdr + 8);
+	*version = dos_get_le32(hdr + 8);
 	return 0;
 }
 

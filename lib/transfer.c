@@ -199,7 +199,9 @@ dos_export_object(struct dos_export *x, struct dos_store *st,
 	o.codec = dos_reader_stored_codec(&r);
 	o.raw_size = r.info.size;
 	o.stored_size = left = dos_reader_stored_size(&r);
-	o.packed = r.info.storage == DOS_STORAGE_PACKED;
+	/* Decoded from a dictionary, it goes as a loose one would. */
+	o.packed = r.info.storage == DOS_STORAGE_PACKED &&
+	    o.codec == r.info.codec;
 	encode_record(rec, KIND_OBJECT, &o);
 	if ((rc = send_record(x, rec)) < 0)
 		goto out;
@@ -844,7 +846,8 @@ import_one(const struct dos_object_info *info, void *data)
 			o.codec = dos_reader_stored_codec(&r);
 			o.raw_size = r.info.size;
 			o.stored_size = dos_reader_stored_size(&r);
-			o.packed = r.info.storage == DOS_STORAGE_PACKED;
+			o.packed = r.info.storage == DOS_STORAGE_PACKED &&
+			    o.codec == r.info.codec;
 			rc = dos_importer_add(iw->im, &o, reader_source, &r,
 			    &existed);
 			dos_reader_close(&r);
