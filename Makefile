@@ -37,7 +37,7 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 	status migrate config backup export import restore
 
-LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
+LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/dict.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \

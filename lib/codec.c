@@ -108,6 +108,11 @@ dos_compressor_init(struct dos_compressor *c, enum dos_codec codec, int level)
 		if ((c->zstd = ZSTD_createCCtx()) == NULL)
 			return DOS_ENOMEM;
 		ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_compressionLevel, c->level);
+		/*
+		 * The entry names the dictionary: the frame need not, and
+		 * its 4 bytes are much on an object of 200.
+		 */
+		ZSTD_CCtx_setParameter(c->zstd, ZSTD_c_dictIDFlag, 0);
 	}
 	return 0;
 }
@@ -129,12 +134,21 @@ dos_compress(struct dos_compressor *c, void *dst, size_t dst_len,
     const void *src, size_t len, size_t *out)
 {
 	uLongf zlen = (uLongf)dst_len;
+	const struct dos_dict *dict;
 	size_t n;
 
+	c->dict = 0;
 	switch (c->codec) {
 	case DOS_CODEC_ZSTD:
 		ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only);
+		/* What the writer may learn a dictionary from. */
+		dos_dicts_offer(c->dicts, src, len);
+		dict = len <= DOS_DICT_OBJECT_MAX ? dos_dicts_current(c->dicts) :
+		    NULL;
+		ZSTD_CCtx_refCDict(c->zstd, dict != NULL ? dict->cdict : NULL);
 		n = ZSTD_compress2(c->zstd, dst, dst_len, src, len);
+		if (dict != NULL)
+			c->dict = dict->number;
 		if (ZSTD_isError(n))
 			return DOS_EINVAL;
 		*out = n;
@@ -155,7 +169,9 @@ dos_compress_stream_begin(struct dos_compressor *c)
 {
 	switch (c->codec) {
 	case DOS_CODEC_ZSTD:
+		/* Large objects go without: the dictionary is for small ones. */
 		ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only);
+		ZSTD_CCtx_refCDict(c->zstd, NULL);
 		return 0;
 	case DOS_CODEC_ZLIB:
 		if (c->zlib == NULL) {
@@ -235,6 +251,15 @@ dos_decompressor_release(struct dos_decompressor *d)
 int
 dos_decompress_begin(struct dos_decompressor *d, enum dos_codec codec)
 {
+	return dos_decompress_begin_dict(d, codec, NULL);
+}
+
+int
+dos_decompress_begin_dict(struct dos_decompressor *d, enum dos_codec codec,
+    const struct dos_dict *dict)
+{
+	if (dict != NULL && codec != DOS_CODEC_ZSTD)
+		return DOS_EINVAL;
 	d->codec = codec;
 	d->done = codec == DOS_CODEC_NONE;
 	d->streaming = 0;
@@ -243,6 +268,8 @@ dos_decompress_begin(struct dos_decompressor *d, enum dos_codec codec)
 		if (d->zstd == NULL && (d->zstd = ZSTD_createDCtx()) == NULL)
 			return DOS_ENOMEM;
 		ZSTD_DCtx_reset(d->zstd, ZSTD_reset_session_only);
+		/* A decompressor reused keeps no dictionary of the last. */
+		ZSTD_DCtx_refDDict(d->zstd, dict != NULL ? dict->ddict : NULL);
 		return 0;
 	case DOS_CODEC_ZLIB:
 		if (d->zlib == NULL) {

@@ -145,11 +145,14 @@ int dos_config_set(int dirfd, const struct dos_setting *s,
 /* Receives output of a streaming codec. */
 typedef int dos_sink_fn(void *data, const void *buf, size_t len);
 
+struct dos_dicts;
 struct dos_compressor {
 	enum dos_codec codec;
 	int level;
 	void *zstd;		/* ZSTD_CCtx */
 	void *zlib;		/* z_stream, made on first streaming use */
+	struct dos_dicts *dicts;	/* a pack writer's, or NULL */
+	uint32_t dict;		/* the dictionary the last object needs, or 0 */
 };
 int dos_compressor_init(struct dos_compressor *c, enum dos_codec codec,
     int level);
@@ -160,7 +163,11 @@ size_t dos_codec_bound(enum dos_codec codec, size_t len);
 int dos_codec_worth_trying(const void *buf, size_t len);
 /* Whether stored bytes save enough over raw to be kept compressed. */
 int dos_codec_pays(size_t raw, size_t stored);
-/* One-shot compression of a whole (small) object. */
+/*
+ * One-shot compression of a whole (small) object; with c->dicts, against
+ * the writer's dictionary if it has one and the object is small enough,
+ * and c->dict says which.
+ */
 int dos_compress(struct dos_compressor *c, void *dst, size_t dst_len,
     const void *src, size_t len, size_t *out);
 /*
@@ -173,6 +180,13 @@ int dos_compress_stream_begin(struct dos_compressor *c);
 int dos_compress_stream(struct dos_compressor *c, const void *src,
     size_t len, int last, dos_sink_fn *sink, void *data);
 
+/* A dictionary of the container, loaded (lib/dict.c). */
+struct dos_dict {
+	uint32_t number;	/* dicts/<number>, from 1 */
+	void *cdict;		/* ZSTD_CDict: a writer's */
+	void *ddict;		/* ZSTD_DDict: a reader's */
+};
+
 struct dos_decompressor {
 	enum dos_codec codec;
 	int done;		/* the end of the stream was seen */
@@ -183,6 +197,9 @@ struct dos_decompressor {
 int dos_decompressor_init(struct dos_decompressor *d);
 void dos_decompressor_release(struct dos_decompressor *d);
 int dos_decompress_begin(struct dos_decompressor *d, enum dos_codec codec);
+/* Or a zstd frame compressed against dict (NULL: none). */
+int dos_decompress_begin_dict(struct dos_decompressor *d, enum dos_codec codec,
+    const struct dos_dict *dict);
 /*
  * Decode from src[0..*src_len) into dst[0..*dst_len); on return both hold
  * the bytes consumed and produced.  DOS_ECORRUPT on bad input or on input
@@ -283,9 +300,14 @@ struct dos_store {
 	size_t spare_decs_nr, spare_decs_alloc;
 	dos_lock_wait_fn *lock_wait;	/* may be NULL */
 	void *lock_wait_data;
+	/* Dictionaries loaded for readers (dict.c), kept till release. */
+	pthread_mutex_t dicts_lock;
+	struct dos_dict *dicts;
+	size_t dicts_nr;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
-	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL, \
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0 }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -485,6 +507,7 @@ struct dos_pack_entry {
 	uint64_t raw_size;
 	uint64_t stored_size;
 	uint32_t data_crc;	/* CRC-32 of the stored bytes */
+	uint32_t dict;		/* the dictionary it needs (format 2), or 0 */
 };
 /*
  * The header of e in the version this build writes, in buf (at least
@@ -502,6 +525,9 @@ unsigned dos_pack_wide_header_size(enum dos_codec codec);
  */
 unsigned dos_pack_header_size(unsigned version, enum dos_codec codec,
     unsigned flags, uint64_t raw_size, uint64_t stored_size);
+/* Little-endian 32-bit integers, as packs and dictionary files hold them. */
+void dos_put_le32(unsigned char *p, uint32_t v);
+uint32_t dos_get_le32(const unsigned char *p);
 /* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
 void dos_pack_encode_header(unsigned char *hdr);
 /*
@@ -527,6 +553,9 @@ int dos_pack_check_header(int fd);
 int dos_pack_header_version(int fd, unsigned *version);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
+/* The same of the files of dir named by numbers (packs/, dicts/). */
+int dos_list_numbered(struct dos_store *st, const char *dir, uint32_t **list,
+    size_t *nr);
 /* Where pack is in such a list packs[0..nr), or NULL. */
 const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
     uint32_t pack);
@@ -605,6 +634,39 @@ int dos_pack_scan_entry_ok(const struct dos_pack_scan *s);
  */
 uint64_t dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from);
 
+/* ---- lib/dict.c: zstd dictionaries for small objects ------------------ */
+
+/* Objects of at most this many bytes are sampled and use dictionaries. */
+#define DOS_DICT_OBJECT_MAX (8 * 1024)
+/* What DOS_ENODICT means: which dictionary, and what is wrong with it. */
+const char *dos_dict_last_error(void);
+/* The checked bytes of dicts/<number>, malloc'ed; DOS_ENODICT if bad. */
+int dos_dict_read(struct dos_store *st, uint32_t number, unsigned char **buf,
+    size_t *len);
+/*
+ * Make dicts/<number> of the dictionary bytes, durably, under the pack
+ * lock: before any entry names it.
+ */
+int dos_dict_write(struct dos_store *st, uint32_t number, const void *dict,
+    size_t len);
+/* The dictionaries in dicts/, ascending; *list is malloc'ed. */
+int dos_dict_list(struct dos_store *st, uint32_t **list, size_t *nr);
+/* dicts/<number> loaded for decoding, once per store. */
+int dos_store_dict(struct dos_store *st, uint32_t number,
+    const struct dos_dict **out);
+void dos_store_dicts_release(struct dos_store *st);
+/*
+ * A pack writer's dictionary: the container's newest, or, when it has
+ * none, one trained from a sample of what it packs.  Threads that encode
+ * offer objects and compress with the current one; the one whose offer
+ * completes the sample trains it, and makes it current once it is
+ * durable.
+ */
+int dos_dicts_open(struct dos_store *st, int level, struct dos_dicts **out);
+void dos_dicts_close(struct dos_dicts *d);
+const struct dos_dict *dos_dicts_current(struct dos_dicts *d);
+void dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len);
+
 /* ---- lib/pack-write.c: the pack writer -------------------------------- */
 
 /*
@@ -675,6 +737,7 @@ struct dos_reader {
 	unsigned char *in;	/* stored bytes read ahead, for decoding */
 	size_t in_pos, in_len;
 	struct dos_decompressor *dec;	/* its own, once it decodes */
+	const struct dos_dict *dict;	/* the one its stored bytes need */
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
@@ -696,6 +759,12 @@ void dos_reader_close(struct dos_reader *r);
  */
 ssize_t dos_reader_read_stored(struct dos_reader *r, void *buf, size_t len);
 uint64_t dos_reader_stored_size(const struct dos_reader *r);
+/*
+ * How those bytes are encoded.  Stored bytes that need a dictionary of
+ * the container are given decoded (DOS_CODEC_NONE), so that a copy is
+ * whole without it.
+ */
+enum dos_codec dos_reader_stored_codec(const struct dos_reader *r);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 

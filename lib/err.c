@@ -41,6 +41,8 @@ dos_strerror(int code)
 		return "the index was recovered by another process";
 	case DOS_ENOINDEX:
 		return "packs without their index";
+	case DOS_ENODICT:
+		return dos_dict_last_error();
 	}
 	return "unknown error";
 }

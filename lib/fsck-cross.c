@@ -84,6 +84,10 @@ report_ent(struct fsck *f, const struct ent *e)
 		return add_finding(f, K_UNREADABLE, &e->oid, NULL, e->pack,
 		    e->offset, "pack %u offset=%llu: %s", e->pack, off,
 		    strerror((int)e->actual));
+	case ENT_NO_DICT:
+		return add_finding(f, K_MISSING_DICT, &e->oid, NULL, e->pack,
+		    e->offset, "pack %u offset=%llu needs dicts/%u", e->pack,
+		    off, e->dict);
 	}
 	return 0;
 }

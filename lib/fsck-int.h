@@ -30,6 +30,7 @@ enum kind {
 	K_MISSING_PACK,
 	K_TRUNCATED_PACK,
 	K_BAD_PACK_HEADER,
+	K_BAD_DICT,
 	K_GARBAGE,
 	K_TORN_TAIL,
 	K_UNFINISHED_PACK,
@@ -44,6 +45,7 @@ enum kind {
 	K_BAD_HEADER,
 	K_OUT_OF_BOUNDS,
 	K_MISSING,
+	K_MISSING_DICT,
 	K_BAD_RECORD,
 	K_UNINDEXED,
 	K_LOST,
@@ -73,6 +75,7 @@ enum ent_status {
 	ENT_BOUNDS,		/* runs past the end of the pack */
 	ENT_BAD_HEADER,		/* header damaged; known from the index */
 	ENT_IO,
+	ENT_NO_DICT,		/* its dictionary is missing or damaged */
 };
 
 enum corrupt_why {
@@ -91,6 +94,7 @@ struct ent {
 	uint64_t offset, stored, raw;
 	uint64_t actual;	/* ENT_SIZE: decoded size; ENT_IO: errno */
 	uint32_t pack, crc;
+	uint32_t dict;		/* the dictionary it needs, or 0 */
 	unsigned char codec, flags, status, why;
 	unsigned char header_size, partial;
 };
@@ -239,6 +243,8 @@ struct pack *find_pack(struct fsck *f, uint32_t num);
 int is_unfinished(const struct pack *p);
 int scan_pack(struct fsck *f, struct pack *p);
 int check_pack_lengths(struct fsck *f);
+/* Findings for the dictionaries of dicts/ that are not whole. */
+int check_dicts(struct fsck *f);
 void drop_unsure_unindexed(struct fsck *f);
 
 /* ---- lib/fsck-cross.c */

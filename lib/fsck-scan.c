@@ -516,6 +516,7 @@ fill_ent(struct fsck *f, struct ent *e, const struct pack *p, uint64_t off,
 	e->pack = p->num;
 	e->crc = pe->data_crc;
 	e->codec = (unsigned char)pe->codec;
+	e->dict = pe->dict;
 	e->flags = (unsigned char)pe->flags;
 	e->status = ENT_OK;
 	return 0;
@@ -915,5 +916,29 @@ check_pack_lengths(struct fsck *f)
 			    detail);
 		}
 	}
+	return rc;
+}
+
+/* Entries need their dictionary whole: a damaged one is a finding. */
+int
+check_dicts(struct fsck *f)
+{
+	unsigned char *buf;
+	uint32_t *list;
+	size_t nr, i, len;
+	char path[32];
+	int rc;
+
+	if ((rc = dos_dict_list(f->st, &list, &nr)) < 0)
+		return rc;
+	for (i = 0; i < nr && rc == 0; i++) {
+		rc = dos_dict_read(f->st, list[i], &buf, &len);
+		free(buf);
+		snprintf(path, sizeof path, "dicts/%u", list[i]);
+		if (rc == DOS_ENODICT)
+			rc = add_finding(f, K_BAD_DICT, NULL, path, 0, 0, "%s",
+			    dos_dict_last_error());
+	}
+	free(list);
 	return rc;
 }

@@ -74,6 +74,8 @@ static void
 verify_begin(struct verify *v, struct worker *w, struct pack *p,
     struct ent *e)
 {
+	const struct dos_dict *dict = NULL;
+
 	v->w = w;
 	v->p = p;
 	v->e = e;
@@ -82,8 +84,13 @@ verify_begin(struct verify *v, struct worker *w, struct pack *p,
 	v->crc = 0;
 	v->produced = 0;
 	v->failed = 0;
-	if (e->codec != DOS_CODEC_NONE &&
-	    dos_decompress_begin(&w->dec, (enum dos_codec)e->codec) < 0) {
+	/* Never decoded without its dictionary, which would give garbage. */
+	if (e->dict != 0 && dos_store_dict(w->f->st, e->dict, &dict) < 0) {
+		e->status = ENT_NO_DICT;
+		v->failed = 1;
+	} else if (e->codec != DOS_CODEC_NONE &&
+	    dos_decompress_begin_dict(&w->dec, (enum dos_codec)e->codec,
+	    dict) < 0) {
 		e->status = ENT_CORRUPT;
 		e->why = WHY_UNDECODABLE;
 		v->failed = 1;
@@ -251,13 +258,16 @@ check_tombstone(struct ent *e)
 static int
 verify_small_zstd(struct worker *w, struct ent *e, const unsigned char *data)
 {
+	const struct dos_dict *dict = NULL;
 	struct dos_oid got;
 	size_t n;
 
 	if (e->codec != DOS_CODEC_ZSTD || e->raw >= OUT_SIZE ||
 	    dos_crc32(0, data, (size_t)e->stored) != e->crc ||
-	    ZSTD_findFrameCompressedSize(data, (size_t)e->stored) != e->stored)
+	    ZSTD_findFrameCompressedSize(data, (size_t)e->stored) != e->stored ||
+	    (e->dict != 0 && dos_store_dict(w->f->st, e->dict, &dict) < 0))
 		return 0;
+	ZSTD_DCtx_refDDict(w->zstd, dict != NULL ? dict->ddict : NULL);
 	n = ZSTD_decompressDCtx(w->zstd, w->out, OUT_SIZE, data,
 	    (size_t)e->stored);
 	if (ZSTD_isError(n) || n != e->raw)

@@ -41,6 +41,7 @@ static const struct {
 	[K_MISSING_PACK] = { "missing-pack", DOS_FSCK_MISSING },
 	[K_TRUNCATED_PACK] = { "truncated-pack", DOS_FSCK_MISSING },
 	[K_BAD_PACK_HEADER] = { "bad-pack-header", DOS_FSCK_PACK },
+	[K_BAD_DICT] = { "bad-dictionary", DOS_FSCK_PACK },
 	[K_GARBAGE] = { "garbage", DOS_FSCK_PACK },
 	[K_TORN_TAIL] = { "torn-tail", DOS_FSCK_PACK },
 	[K_UNFINISHED_PACK] = { "unfinished-pack", DOS_FSCK_PACK },
@@ -55,6 +56,7 @@ static const struct {
 	[K_BAD_HEADER] = { "bad-header", DOS_FSCK_PACK },
 	[K_OUT_OF_BOUNDS] = { "out-of-bounds", DOS_FSCK_MISSING },
 	[K_MISSING] = { "missing", DOS_FSCK_MISSING },
+	[K_MISSING_DICT] = { "missing-dictionary", DOS_FSCK_MISSING },
 	[K_BAD_RECORD] = { "bad-record", DOS_FSCK_INDEX },
 	[K_UNINDEXED] = { "unindexed", DOS_FSCK_INDEX },
 	[K_LOST] = { "lost", DOS_FSCK_MISSING },
@@ -226,6 +228,8 @@ check(struct fsck *f)
 	if ((rc = load_index(f)) < 0)
 		return rc;
 	if ((rc = open_packs(f)) < 0)
+		return rc;
+	if ((f->what & DOS_FSCK_WHAT_PACKS) && (rc = check_dicts(f)) < 0)
 		return rc;
 	if ((rc = list_loose(f)) < 0)
 		return rc;

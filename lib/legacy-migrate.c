@@ -382,6 +382,7 @@ encode_item(struct worker *wk, struct job *j, struct item *it,
 	    keepable(c->codec, c->count, it->length)) {
 		pe.oid = it->oid;
 		pe.codec = c->codec;
+		pe.dict = 0;
 		pe.flags = 0;
 		pe.raw_size = c->count;
 		pe.stored_size = it->length;

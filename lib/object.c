@@ -260,7 +260,8 @@ take_decompressor(struct dos_reader *r)
 		dos_decompressor_init(r->dec);
 	}
 	/* Else the next read would decode with a stream never begun. */
-	if ((rc = dos_decompress_begin(r->dec, r->info.codec)) < 0)
+	if ((rc = dos_decompress_begin_dict(r->dec, r->info.codec,
+	    r->dict)) < 0)
 		give_back_decompressor(r);
 	return rc;
 }
@@ -303,6 +304,9 @@ open_entry(struct dos_store *st, const struct dos_oid *oid,
 	    pe.codec != e.codec || pe.raw_size != e.raw_size ||
 	    pe.stored_size != e.stored_size)
 		return DOS_ECORRUPT;
+	/* Missing or damaged, a dictionary is said now, before any byte. */
+	if (pe.dict != 0 && (rc = dos_store_dict(st, pe.dict, &r->dict)) < 0)
+		return rc;
 	whole = e.stored_size < PACK_READ_AHEAD ?
 	    pe.header_size + (size_t)e.stored_size : PACK_READ_AHEAD;
 	/* The pack may end after a small entry; before it, it is cut short. */
@@ -378,9 +382,12 @@ dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 
 	memset(r, 0, sizeof *r);
 	r->fd = -1;
-	/* A damaged packed copy still leaves a loose one to read, if any. */
+	/*
+	 * A damaged packed copy, or one whose dictionary is, still leaves a
+	 * loose one to read, if any.
+	 */
 	rc = open_packed_or_fail(st, oid, flags, r);
-	if (rc != DOS_ENOTFOUND && rc != DOS_ECORRUPT)
+	if (rc != DOS_ENOTFOUND && rc != DOS_ECORRUPT && rc != DOS_ENODICT)
 		return rc;
 	packed_rc = rc;
 	memset(r, 0, sizeof *r);
@@ -388,8 +395,9 @@ dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 	dos_loose_name(st, oid, name, sizeof name);
 	r->fd = dos_open_beneath(st->loosefd, name, O_RDONLY, 0);
 	if (r->fd < 0) {
-		if ((errno == ENOENT || errno == ENOTDIR) && packed_rc == DOS_ECORRUPT)
-			return DOS_ECORRUPT;
+		if ((errno == ENOENT || errno == ENOTDIR) &&
+		    packed_rc != DOS_ENOTFOUND)
+			return packed_rc;
 		if (errno == ENOENT || errno == ENOTDIR)
 			return open_packed_or_fail(st, oid, flags, r);
 		if (errno == ELOOP || errno == EXDEV)
@@ -621,7 +629,7 @@ dos_reader_read_stored(struct dos_reader *r, void *buf, size_t len)
 	size_t n;
 	int rc;
 
-	if (r->st == NULL)
+	if (r->st == NULL || r->dict != NULL)
 		return dos_reader_read(r, buf, len);
 	if (r->in_pos == r->in_len) {
 		if (r->stored_left == 0)
@@ -638,7 +646,14 @@ dos_reader_read_stored(struct dos_reader *r, void *buf, size_t len)
 uint64_t
 dos_reader_stored_size(const struct dos_reader *r)
 {
-	return r->st == NULL ? r->info.size : r->stored_size;
+	return r->st == NULL || r->dict != NULL ? r->info.size :
+	    r->stored_size;
+}
+
+enum dos_codec
+dos_reader_stored_codec(const struct dos_reader *r)
+{
+	return r->dict != NULL ? DOS_CODEC_NONE : r->info.codec;
 }
 
 int

@@ -7,7 +7,10 @@
  * only then commits the batch's index records together with the pack's
  * new committed length; bytes past the committed length are the torn
  * tail of a killed writer and the next writer cuts them off.  The format
- * of what it writes is pack.c's.
+ * of what it writes is pack.c's; the dictionaries it compresses small
+ * objects with, dict.c's.  The file is a little over 1,300 lines: the
+ * batch, the compressing threads and the streaming of large objects all
+ * work on the writer's one state, which no other file should see.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +61,7 @@ struct dos_pack_writer {
 	/* What committed batches added, for summaries. */
 	uint64_t total_objects, total_raw, total_stored;
 	struct dos_compressor comp;
+	struct dos_dicts *dicts;	/* NULL: no dictionaries */
 	struct dos_hasher hasher;
 	unsigned char *raw, *packed, *chunk;
 	size_t packed_size;
@@ -86,6 +90,7 @@ struct job {
 	size_t stored_len;
 	uint32_t crc;
 	enum dos_codec codec;
+	uint32_t dict;
 	int rc, done;
 };
 
@@ -102,6 +107,7 @@ struct compress_queue {
 	enum dos_compress_mode mode;
 	enum dos_codec codec;
 	int level;
+	struct dos_dicts *dicts;
 	pthread_t threads[MAX_COMPRESSORS];
 	int nthreads;
 };
@@ -308,6 +314,11 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	    (rc = dos_store_index(st, 1, &w->ix)) < 0 ||
 	    (rc = open_current_pack(w)) < 0)
 		goto fail;
+	/* Dictionaries are zstd's, for objects it compresses. */
+	if (st->cfg.codec == DOS_CODEC_ZSTD && w->mode != DOS_COMPRESS_NEVER &&
+	    (rc = dos_dicts_open(st, w->comp.level, &w->dicts)) < 0)
+		goto fail;
+	w->comp.dicts = w->dicts;
 	if (w->mode != DOS_COMPRESS_NEVER)
 		queue_start(w);
 	*out = w;
@@ -483,13 +494,14 @@ static int
 encode_small(struct dos_compressor *comp, enum dos_compress_mode mode,
     enum dos_codec codec, const unsigned char *raw, size_t len,
     unsigned char *out, size_t out_size, const unsigned char **data,
-    size_t *stored, enum dos_codec *used)
+    size_t *stored, enum dos_codec *used, uint32_t *dict)
 {
 	int rc;
 
 	*data = raw;
 	*stored = len;
 	*used = DOS_CODEC_NONE;
+	*dict = 0;
 	if (mode == DOS_COMPRESS_ALWAYS ||
 	    (mode == DOS_COMPRESS_AUTO && dos_codec_worth_trying(raw, len))) {
 		if ((rc = dos_compress(comp, out, out_size, raw, len, stored)) < 0)
@@ -497,6 +509,7 @@ encode_small(struct dos_compressor *comp, enum dos_compress_mode mode,
 		if (mode == DOS_COMPRESS_ALWAYS || dos_codec_pays(len, *stored)) {
 			*data = out;
 			*used = codec;
+			*dict = comp->dict;
 		} else {
 			*stored = len;
 		}
@@ -525,7 +538,8 @@ add_small(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 	int rc;
 
 	if ((rc = encode_small(&w->comp, w->mode, w->st->cfg.codec, buf, len,
-	    w->packed, w->packed_size, &data, &stored, &pe->codec)) < 0)
+	    w->packed, w->packed_size, &data, &stored, &pe->codec,
+	    &pe->dict)) < 0)
 		return rc;
 	pe->oid = *oid;
 	pe->flags = 0;
@@ -551,7 +565,8 @@ dos_pack_encode_object(struct dos_compressor *c, enum dos_compress_mode mode,
 	if (c->codec == DOS_CODEC_NONE)
 		mode = DOS_COMPRESS_NEVER;
 	if ((rc = encode_small(c, mode, c->codec, raw, len, room,
-	    out_size - DOS_ENTRY_HEADER_MAX, &data, &stored, &pe->codec)) < 0)
+	    out_size - DOS_ENTRY_HEADER_MAX, &data, &stored, &pe->codec,
+	    &pe->dict)) < 0)
 		return rc;
 	pe->oid = *oid;
 	pe->flags = 0;
@@ -575,6 +590,7 @@ compressor_main(void *data)
 	int init_rc;
 
 	init_rc = dos_compressor_init(&comp, q->codec, q->level);
+	comp.dicts = q->dicts;
 	pthread_mutex_lock(&q->lock);
 	for (;;) {
 		while (!q->stop && q->next == q->tail) {
@@ -597,7 +613,7 @@ compressor_main(void *data)
 			j->rc = init_rc < 0 ? init_rc : encode_small(&comp,
 			    q->mode, q->codec, j->raw, j->len, j->raw + j->len,
 			    dos_codec_bound(q->codec, j->len), &j->stored,
-			    &j->stored_len, &j->codec);
+			    &j->stored_len, &j->codec, &j->dict);
 			if (j->rc == 0)
 				j->crc = dos_crc32(0, j->stored, j->stored_len);
 		}
@@ -628,6 +644,7 @@ queue_start(struct dos_pack_writer *w)
 	q->mode = w->mode;
 	q->codec = w->st->cfg.codec;
 	q->level = w->st->cfg.level;
+	q->dicts = w->dicts;
 	while (q->nthreads < (cpus < MAX_COMPRESSORS ? cpus : MAX_COMPRESSORS) &&
 	    pthread_create(&q->threads[q->nthreads], NULL, compressor_main, q) == 0)
 		q->nthreads++;
@@ -675,6 +692,7 @@ append_job(struct dos_pack_writer *w, struct job *j)
 	pe.oid = r->oid;
 	pe.flags = 0;
 	pe.codec = j->codec;
+	pe.dict = j->dict;
 	pe.raw_size = j->len;
 	pe.stored_size = j->stored_len;
 	pe.data_crc = j->crc;
@@ -974,6 +992,7 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 		start = w->obj_start;
 		pe.oid = *oid;
 		pe.codec = w->obj_codec;
+		pe.dict = 0;
 		pe.flags = 0;
 		pe.raw_size = w->obj_raw;
 		pe.stored_size = w->obj_stored;
@@ -1028,8 +1047,13 @@ int
 dos_pack_writer_compressor(const struct dos_pack_writer *w,
     struct dos_compressor *c, enum dos_compress_mode *mode)
 {
+	int rc;
+
 	*mode = w->mode;
-	return dos_compressor_init(c, w->st->cfg.codec, w->st->cfg.level);
+	if ((rc = dos_compressor_init(c, w->st->cfg.codec,
+	    w->st->cfg.level)) == 0)
+		c->dicts = w->dicts;
+	return rc;
 }
 
 int
@@ -1283,6 +1307,7 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 	if (w == NULL)
 		return;
 	queue_stop(w->queue);
+	dos_dicts_close(w->dicts);
 	/* Whatever was not flushed is a tail the next writer cuts off. */
 	if (w->packfd >= 0)
 		close(w->packfd);

@@ -44,8 +44,8 @@
 
 static const unsigned char pack_magic[8] = "DOSPACK";
 
-static void
-le32(unsigned char *p, uint32_t v)
+void
+dos_put_le32(unsigned char *p, uint32_t v)
 {
 	p[0] = (unsigned char)v;
 	p[1] = (unsigned char)(v >> 8);
@@ -53,8 +53,8 @@ le32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)(v >> 24);
 }
 
-static uint32_t
-rd32(const unsigned char *p)
+uint32_t
+dos_get_le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	    (uint32_t)p[3] << 24;
@@ -63,7 +63,7 @@ rd32(const unsigned char *p)
 static uint64_t
 rd64(const unsigned char *p)
 {
-	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+	return (uint64_t)dos_get_le32(p) | (uint64_t)dos_get_le32(p + 4) << 32;
 }
 
 static size_t
@@ -163,13 +163,16 @@ dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e,
 	    DOS_ENTRY_ID_CHECK, width = wide ? VARINT_MAX : 1;
 
 	buf[n++] = (unsigned char)(TAG_FIXED | (unsigned)e->codec |
-	    (e->flags & DOS_ENTRY_TOMBSTONE ? TAG_TOMBSTONE : 0));
+	    (e->flags & DOS_ENTRY_TOMBSTONE ? TAG_TOMBSTONE : 0) |
+	    (e->dict != 0 ? TAG_DICTIONARY : 0));
 	n += put_varint(buf + n, e->raw_size, width);
 	if (e->codec != DOS_CODEC_NONE)
 		n += put_varint(buf + n, e->stored_size, width);
+	if (e->dict != 0)
+		n += put_varint(buf + n, e->dict, 1);
 	memcpy(buf + n, e->oid.hash, id);
 	n += id;
-	le32(buf + n, entry_check(buf, n, e->data_crc, e->stored_size));
+	dos_put_le32(buf + n, entry_check(buf, n, e->data_crc, e->stored_size));
 	return n + CHECK_SIZE;
 }
 
@@ -180,7 +183,7 @@ decode_v1(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 		return 1;
 	if (memcmp(buf, ENTRY_MAGIC, 4) != 0 ||
 	    buf[6] != V1_HEADER_SIZE ||
-	    rd32(buf + 60) != dos_crc32(0, buf, 60) ||
+	    dos_get_le32(buf + 60) != dos_crc32(0, buf, 60) ||
 	    buf[4] > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
 	e->codec = (enum dos_codec)buf[4];
@@ -190,28 +193,28 @@ decode_v1(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 	memcpy(e->oid.hash, buf + 24, DOS_RAWSZ);
 	e->id_size = DOS_RAWSZ;
 	e->header_size = V1_HEADER_SIZE;
-	e->data_crc = rd32(buf + 56);
+	e->data_crc = dos_get_le32(buf + 56);
+	e->dict = 0;
 	return 0;
 }
 
 /*
  * Tag, raw size, stored size unless the codec is none (then it is the raw
  * size), the first DOS_ENTRY_ID_CHECK bytes of the id (a tombstone's whole
- * id), the checksum.  A tag with TAG_DICTIONARY set is followed by the
- * varint id of the dictionary the stored bytes need: no dictionary is
- * known yet, so such an entry is one this build cannot read.
+ * id), the checksum.  With TAG_DICTIONARY (zstd only), the number of
+ * the dictionary the stored bytes need follows the sizes.
  */
 static int
 decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 {
 	size_t pos = 1, id;
+	uint64_t dict = 0;
 	int rc;
 
 	if (len < 1)
 		return 1;
 	if ((buf[0] & TAG_FIXED_MASK) != TAG_FIXED ||
-	    (buf[0] & TAG_CODEC) > DOS_CODEC_ZSTD ||
-	    (buf[0] & TAG_DICTIONARY))
+	    (buf[0] & TAG_CODEC) > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
 	e->codec = (enum dos_codec)(buf[0] & TAG_CODEC);
 	e->flags = buf[0] & TAG_TOMBSTONE ? DOS_ENTRY_TOMBSTONE : 0;
@@ -221,6 +224,14 @@ decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 	if (e->codec != DOS_CODEC_NONE &&
 	    (rc = get_varint(buf, len, &pos, &e->stored_size)) != 0)
 		return rc;
+	if ((buf[0] & TAG_DICTIONARY) &&
+	    (rc = get_varint(buf, len, &pos, &dict)) != 0)
+		return rc;
+	/* Dictionaries are zstd's, numbered from 1. */
+	if ((buf[0] & TAG_DICTIONARY) && (e->codec != DOS_CODEC_ZSTD ||
+	    dict == 0 || dict > UINT32_MAX))
+		return DOS_ECORRUPT;
+	e->dict = (uint32_t)dict;
 	/*
 	 * A tombstone holds nothing: it has no sizes to get wrong.  No pack
 	 * holds 2^63 bytes, and crc32_combine() takes a signed length.
@@ -236,7 +247,8 @@ decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 	pos += id;
 	e->id_size = (unsigned)id;
 	e->header_size = (unsigned)(pos + CHECK_SIZE);
-	e->data_crc = data_crc_of(buf, pos, rd32(buf + pos), e->stored_size);
+	e->data_crc = data_crc_of(buf, pos, dos_get_le32(buf + pos),
+	    e->stored_size);
 	return 0;
 }
 
@@ -311,7 +323,7 @@ dos_pack_encode_header(unsigned char *hdr)
 {
 	memset(hdr, 0, DOS_PACK_HEADER_SIZE);
 	memcpy(hdr, pack_magic, 8);
-	le32(hdr + 8, DOS_PACK_VERSION);
+	dos_put_le32(hdr + 8, DOS_PACK_VERSION);
 }
 
 int
@@ -323,9 +335,10 @@ dos_pack_header_version(int fd, unsigned *version)
 	if (n < 0)
 		return DOS_EIO;
 	if (n != sizeof hdr || memcmp(hdr, pack_magic, 8) != 0 ||
-	    rd32(hdr + 8) < 1 || rd32(hdr + 8) > DOS_PACK_VERSION)
+	    dos_get_le32(hdr + 8) < 1 ||
+	    dos_get_le32(hdr + 8) > DOS_PACK_VERSION)
 		return DOS_ECORRUPT;
-	*version = rd32(hdr + 8);
+	*version = dos_get_le32(hdr + 8);
 	return 0;
 }
 
@@ -369,6 +382,13 @@ cmp_pack(const void *a, const void *b)
 int
 dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 {
+	return dos_list_numbered(st, "packs", packs, nr);
+}
+
+int
+dos_list_numbered(struct dos_store *st, const char *dir, uint32_t **packs,
+    size_t *nr)
+{
 	struct dirent *e;
 	uint32_t n, *list = NULL, *grown;
 	size_t alloc = 0;
@@ -377,7 +397,7 @@ dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 
 	*nr = 0;
 	*packs = NULL;
-	if ((rc = dos_opendir(st->dirfd, "packs", &d)) < 0 || d == NULL)
+	if ((rc = dos_opendir(st->dirfd, dir, &d)) < 0 || d == NULL)
 		return rc;
 	while ((e = readdir(d)) != NULL) {
 		if (dos_parse_pack_name(e->d_name, &n) < 0)

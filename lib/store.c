@@ -136,6 +136,7 @@ dos_store_release(struct dos_store *st)
 	free(st->spare_decs);
 	st->spare_decs = NULL;
 	st->spare_decs_alloc = 0;
+	dos_store_dicts_release(st);
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	if (st->loosefd >= 0)
@@ -223,6 +224,7 @@ dos_store_free(struct dos_store *st)
 		return;
 	dos_store_release(st);
 	pthread_mutex_destroy(&st->spare_decs_lock);
+	pthread_mutex_destroy(&st->dicts_lock);
 	free(st);
 }
 

@@ -196,10 +196,12 @@ dos_export_object(struct dos_export *x, struct dos_store *st,
 		return rc;
 	memset(&o, 0, sizeof o);
 	o.oid = *oid;
-	o.codec = r.info.codec;
+	o.codec = dos_reader_stored_codec(&r);
 	o.raw_size = r.info.size;
 	o.stored_size = left = dos_reader_stored_size(&r);
-	o.packed = r.info.storage == DOS_STORAGE_PACKED;
+	/* Decoded from a dictionary, it goes as a loose one would. */
+	o.packed = r.info.storage == DOS_STORAGE_PACKED &&
+	    o.codec == r.info.codec;
 	encode_record(rec, KIND_OBJECT, &o);
 	if ((rc = send_record(x, rec)) < 0)
 		goto out;
@@ -660,6 +662,7 @@ add_whole(struct dos_importer *im, const struct dos_stream_object *o,
 		return rc;
 	pe.oid = o->oid;
 	pe.codec = o->codec;
+	pe.dict = 0;
 	pe.flags = 0;
 	pe.raw_size = o->raw_size;
 	pe.stored_size = o->stored_size;
@@ -840,10 +843,11 @@ import_one(const struct dos_object_info *info, void *data)
 		if (rc == 0) {
 			memset(&o, 0, sizeof o);
 			o.oid = info->oid;
-			o.codec = r.info.codec;
+			o.codec = dos_reader_stored_codec(&r);
 			o.raw_size = r.info.size;
 			o.stored_size = dos_reader_stored_size(&r);
-			o.packed = r.info.storage == DOS_STORAGE_PACKED;
+			o.packed = r.info.storage == DOS_STORAGE_PACKED &&
+			    o.codec == r.info.codec;
 			rc = dos_importer_add(iw->im, &o, reader_source, &r,
 			    &existed);
 			dos_reader_close(&r);

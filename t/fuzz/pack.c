@@ -10,7 +10,10 @@
  * guesses a CRC-32, so the MODE_FIX_ bits make the harness fill in the
  * checksums of the entries it finds (in format 2, MODE_FIX_DATA_CRC the
  * one checksum of header and stored bytes), letting sizes, codecs and
- * flags reach the code behind the checks.
+ * flags reach the code behind the checks.  With MODE_DICT the container
+ * has dicts/1 (raw content, which zstd takes as a dictionary too), so
+ * that entries naming it are decoded with it; without, they name a
+ * dictionary that is missing.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +27,23 @@ enum {
 	MODE_FIX_DATA_CRC = 1 << 2,
 	MODE_WRITE = 1 << 3,
 	MODE_V2 = 1 << 4,
+	MODE_DICT = 1 << 5,
 };
+
+static const char fuzz_dict[] =
+    "{\"uuid\": \"\", \"node_type\": \"data.core.int.Int.\", "
+    "\"attributes\": {\"value\": 0, \"ctime\": \"2024-01-01T00:00\"}}";
+
+static void
+add_dict(const char *container)
+{
+	struct dos_store st = DOS_STORE_INIT;
+
+	if (dos_store_open(&st, container, DOS_OPEN_WRITE) < 0 ||
+	    dos_dict_write(&st, 1, fuzz_dict, sizeof fuzz_dict - 1) < 0)
+		fuzz_die("dictionary of '%s'", container);
+	dos_store_release(&st);
+}
 
 #define V1_HEADER_SIZE 64
 
@@ -105,6 +124,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	else if (len >= DOS_PACK_HEADER_SIZE)
 		fix_checksums_v1(pack, len, mode);
 	fuzz_new_container(dir);
+	if (mode & MODE_DICT)
+		add_dict(dir);
 	fuzz_write_file(file, pack, len);
 	free(pack);
 	fuzz_exercise_store(dir, (mode & MODE_WRITE) != 0);
