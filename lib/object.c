@@ -281,6 +281,7 @@ open_entry(struct dos_store *st, const struct dos_oid *oid,
 	struct dos_pack_entry pe;
 	ssize_t n;
 	size_t want, whole;
+	int rc;
 
 	if (e.offset > INT64_MAX - PACK_READ_AHEAD)
 		return DOS_ECORRUPT;	/* no pack is that large */
