@@ -163,7 +163,7 @@ dos_dict_read(struct dos_store *st, uint32_t number, unsigned char **buf,
 int
 dos_dict_list(struct dos_store *st, uint32_t **list, size_t *nr)
 {
-	return dos_list_numbered(st, "dicts", list, nr);
+	return dos_list_numbered(st->dirfd, "dicts", list, nr);
 }
 
 /* ---- readers ---- */

@@ -16,9 +16,11 @@
  * likewise) are one unit.  cli and main are the command layer (cli.h).
  * transfer declares its functions in transfer.h, for the few programs
  * that use them.
- *	grow fsutil codec input quote
+ *	grow
+ *	fsutil input quote
  *	oid fault tree
- *	config index
+ *	dict
+ *	codec config index
  *	err store
  *	loose
  *	extsort
@@ -224,6 +226,17 @@ int dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode);
 int dos_open_subdir(int dirfd, const char *name);
 /* The same, to read its entries: 0 with *d NULL if there is none. */
 int dos_opendir(int dirfd, const char *name, DIR **d);
+/* Pack (and dictionary) names are decimal numbers without leading zeros. */
+int dos_parse_pack_name(const char *name, uint32_t *pack);
+/*
+ * The numbers naming files of dir below dirfd (packs/, dicts/), ascending;
+ * *list is malloc'ed.
+ */
+int dos_list_numbered(int dirfd, const char *dir, uint32_t **list,
+    size_t *nr);
+/* Where pack is in such a list packs[0..nr), or NULL. */
+const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
+    uint32_t pack);
 /* mkdir -p of path (absolute or relative to the cwd). */
 int dos_mkdir_p(const char *path, mode_t mode);
 /*
@@ -316,8 +329,6 @@ struct dos_store {
 const char *dos_store_default_path(const char *dir);
 /* dos_store_new() into the caller's st. */
 int dos_store_open(struct dos_store *st, const char *path, unsigned flags);
-/* Pack names are decimal numbers without leading zeros. */
-int dos_parse_pack_name(const char *name, uint32_t *pack);
 void dos_store_release(struct dos_store *st);
 /* Whether st holds an open container (between open and release). */
 int dos_store_is_open(const struct dos_store *st);
@@ -525,9 +536,25 @@ unsigned dos_pack_wide_header_size(enum dos_codec codec);
  */
 unsigned dos_pack_header_size(unsigned version, enum dos_codec codec,
     unsigned flags, uint64_t raw_size, uint64_t stored_size);
-/* Little-endian 32-bit integers, as packs and dictionary files hold them. */
-void dos_put_le32(unsigned char *p, uint32_t v);
-uint32_t dos_get_le32(const unsigned char *p);
+/*
+ * Little-endian 32-bit integers, as packs and dictionary files hold them
+ * (inline: files of any layer use them).
+ */
+static inline void
+dos_put_le32(unsigned char *p, uint32_t v)
+{
+	p[0] = (unsigned char)v;
+	p[1] = (unsigned char)(v >> 8);
+	p[2] = (unsigned char)(v >> 16);
+	p[3] = (unsigned char)(v >> 24);
+}
+
+static inline uint32_t
+dos_get_le32(const unsigned char *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 24;
+}
 /* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
 void dos_pack_encode_header(unsigned char *hdr);
 /*
@@ -553,12 +580,6 @@ int dos_pack_check_header(int fd);
 int dos_pack_header_version(int fd, unsigned *version);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
-/* The same of the files of dir named by numbers (packs/, dicts/). */
-int dos_list_numbered(struct dos_store *st, const char *dir, uint32_t **list,
-    size_t *nr);
-/* Where pack is in such a list packs[0..nr), or NULL. */
-const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
-    uint32_t pack);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
 /* A read-only descriptor of packs/<pack>, kept open by the store. */
 int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);

@@ -211,3 +211,68 @@ dos_open_beneath(int dirfd, const char *path, int flags, mode_t mode)
 	}
 	return (int)r;
 }
+
+int
+dos_parse_pack_name(const char *name, uint32_t *pack)
+{
+	unsigned long v = 0;
+	const char *p;
+
+	if (name[0] == '\0' || (name[0] == '0' && name[1] != '\0'))
+		return DOS_EINVAL;
+	for (p = name; *p; p++) {
+		if (*p < '0' || *p > '9' || v > 0xffffffffUL / 10)
+			return DOS_EINVAL;
+		v = v * 10 + (unsigned long)(*p - '0');
+	}
+	if (v > 0xfffffffeUL)
+		return DOS_EINVAL;
+	*pack = (uint32_t)v;
+	return 0;
+}
+
+static int
+cmp_number(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+dos_list_numbered(int dirfd, const char *dir, uint32_t **packs, size_t *nr)
+{
+	struct dirent *e;
+	uint32_t n, *list = NULL, *grown;
+	size_t alloc = 0;
+	DIR *d;
+	int rc;
+
+	*nr = 0;
+	*packs = NULL;
+	if ((rc = dos_opendir(dirfd, dir, &d)) < 0 || d == NULL)
+		return rc;
+	while ((e = readdir(d)) != NULL) {
+		if (dos_parse_pack_name(e->d_name, &n) < 0)
+			continue;
+		if ((grown = dos_grow(list, *nr, &alloc, sizeof *list, 16)) == NULL) {
+			free(list);
+			closedir(d);
+			return DOS_ENOMEM;
+		}
+		list = grown;
+		list[(*nr)++] = n;
+	}
+	closedir(d);
+	if (*nr > 1)
+		qsort(list, *nr, sizeof *list, cmp_number);
+	*packs = list;
+	return 0;
+}
+
+const uint32_t *
+dos_pack_list_find(const uint32_t *packs, size_t nr, uint32_t pack)
+{
+	return nr > 0 ? bsearch(&pack, packs, nr, sizeof *packs, cmp_number) :
+	    NULL;
+}

@@ -44,22 +44,6 @@
 
 static const unsigned char pack_magic[8] = "DOSPACK";
 
-void
-dos_put_le32(unsigned char *p, uint32_t v)
-{
-	p[0] = (unsigned char)v;
-	p[1] = (unsigned char)(v >> 8);
-	p[2] = (unsigned char)(v >> 16);
-	p[3] = (unsigned char)(v >> 24);
-}
-
-uint32_t
-dos_get_le32(const unsigned char *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 24;
-}
-
 static uint64_t
 rd64(const unsigned char *p)
 {
@@ -371,57 +355,10 @@ entries_version(int fd)
 	return 1;
 }
 
-static int
-cmp_pack(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 int
 dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr)
 {
-	return dos_list_numbered(st, "packs", packs, nr);
-}
-
-int
-dos_list_numbered(struct dos_store *st, const char *dir, uint32_t **packs,
-    size_t *nr)
-{
-	struct dirent *e;
-	uint32_t n, *list = NULL, *grown;
-	size_t alloc = 0;
-	DIR *d;
-	int rc;
-
-	*nr = 0;
-	*packs = NULL;
-	if ((rc = dos_opendir(st->dirfd, dir, &d)) < 0 || d == NULL)
-		return rc;
-	while ((e = readdir(d)) != NULL) {
-		if (dos_parse_pack_name(e->d_name, &n) < 0)
-			continue;
-		if ((grown = dos_grow(list, *nr, &alloc, sizeof *list, 16)) == NULL) {
-			free(list);
-			closedir(d);
-			return DOS_ENOMEM;
-		}
-		list = grown;
-		list[(*nr)++] = n;
-	}
-	closedir(d);
-	if (*nr > 1)
-		qsort(list, *nr, sizeof *list, cmp_pack);
-	*packs = list;
-	return 0;
-}
-
-const uint32_t *
-dos_pack_list_find(const uint32_t *packs, size_t nr, uint32_t pack)
-{
-	return nr > 0 ? bsearch(&pack, packs, nr, sizeof *packs, cmp_pack) :
-	    NULL;
+	return dos_list_numbered(st->dirfd, "packs", packs, nr);
 }
 
 int

@@ -70,25 +70,6 @@ dos_store_index(struct dos_store *st, int writable, struct dos_index **ix)
 	return 0;
 }
 
-int
-dos_parse_pack_name(const char *name, uint32_t *pack)
-{
-	unsigned long v = 0;
-	const char *p;
-
-	if (name[0] == '\0' || (name[0] == '0' && name[1] != '\0'))
-		return DOS_EINVAL;
-	for (p = name; *p; p++) {
-		if (*p < '0' || *p > '9' || v > 0xffffffffUL / 10)
-			return DOS_EINVAL;
-		v = v * 10 + (unsigned long)(*p - '0');
-	}
-	if (v > 0xfffffffeUL)
-		return DOS_EINVAL;
-	*pack = (uint32_t)v;
-	return 0;
-}
-
 /*
  * 1 if the container has packs and no index: one that lost it (a backup
  * or copy that skipped index/), which taken for an empty index would say
