@@ -32,10 +32,14 @@ override CFLAGS += -Werror
 endif
 LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 
-# The one list of commands: each is cmd/<name>.c, built as dos-<name>,
-# documented in man/dos-<name>.1.
+# The one list of commands: each is cmd/<name>.c, whose cmd_<name>() is
+# built into dos and, alone, as dos-<name>, documented in man/dos-<name>.1.
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
 	status migrate config backup export import restore
+# Commands dos runs as programs rather than in itself: dos-migrate alone
+# links SQLite, which every call of dos would otherwise load.
+EXTERNAL_CMDS = migrate
+BUILTIN_CMDS = $(filter-out $(EXTERNAL_CMDS),$(CMDS))
 
 LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/dict.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
@@ -115,7 +119,12 @@ $(BUILD)/cmd/dos.o: cmd/dos.c lib/dos.h include/dos/dos.h lib/cli.h \
 $(BUILD)/command-list.h: Makefile $(CMDS:%=man/dos-%.1)
 	@mkdir -p $(@D)
 	for c in $(CMDS); do \
-		printf '\t{ "%s", "%s" },\n' "$$c" \
+		case " $(EXTERNAL_CMDS) " in \
+		*" $$c "*) kind=EXTERNAL_COMMAND ;; \
+		*) kind=BUILTIN_COMMAND ;; \
+		esac; \
+		printf '%s("%s", cmd_%s, "%s")\n' "$$kind" "$$c" \
+		    "$$(echo "$$c" | tr - _)" \
 		    "$$(sed -n 's/^\.Nd //p' man/dos-$$c.1)"; \
 	done >$@
 
@@ -123,21 +132,23 @@ $(BUILD)/libdos.a: $(LIBOBJ)
 	rm -f $@
 	$(AR) rcs $@ $(LIBOBJ)
 
+# dos-<name> alone: lib/main.c's main() calls cmd_main, which is
+# cmd_<name> here.
 $(BUILD)/dos-%: $(BUILD)/cmd/%.o $(BUILD)/libdos.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
+	$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--defsym=cmd_main=cmd_$(subst -,_,$*) \
+	    -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
 
 # Only dos-migrate reads legacy containers (lib/legacy*.c): SQLite stays
 # out of every other program.
 $(BUILD)/dos-migrate: LDLIBS += -lsqlite3
 
-# The dispatcher runs before every command, so its start-up counts twice
-# in each call: it calls none of the libraries (only the command layer's
-# messages and man-page lookup), but the archive members those come in
-# refer to them.  Linked statically, they are dropped with the code that
-# refers to them, and the dispatcher loads libc alone: 1.5-2 ms less per
-# call than loading libcrypto and libdb for nothing.
-$(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILD)/libdos.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a \
+# dos runs the built-in commands in itself (cmd/dos.c), so that a call
+# of "dos <command>" is one exec, not two.  Its libraries are linked
+# statically: loading libcrypto and libdb dynamically (symbol lookup and
+# relocation) took 1.5-2 ms of every call, more than the command itself.
+$(BUILD)/dos: $(BUILD)/cmd/dos.o $(BUILTIN_CMDS:%=$(BUILD)/cmd/%.o) \
+    $(BUILD)/libdos.a
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $(filter %.o,$^) $(BUILD)/libdos.a \
 	    -Wl,-Bstatic $(LDLIBS) -Wl,-Bdynamic
 
 # Programs only the tests run, built by make test (see t/): the helpers

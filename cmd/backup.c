@@ -225,7 +225,7 @@ backup_remote(const char *dest, unsigned long keep, int quiet)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_backup(int argc, char **argv)
 {
 	struct dos_backup_stats s;
 	char made[PATH_MAX], copied[32], linked[32], *end;

@@ -491,7 +491,7 @@ single(const char *name, int exists, int size)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_cat_object(int argc, char **argv)
 {
 	enum batch_mode mode = BATCH_NONE;
 	const char *fmt = NULL, *needs_batch = NULL;

@@ -82,7 +82,7 @@ set_setting(const struct dos_setting *s, const char *value)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_config(int argc, char **argv)
 {
 	struct dos_store store = DOS_STORE_INIT;
 	const struct dos_config *cfg;

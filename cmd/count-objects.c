@@ -23,7 +23,7 @@ plural(uint64_t n, const char *one, const char *many)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_count_objects(int argc, char **argv)
 {
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_count_field f[DOS_COUNT_FIELDS];

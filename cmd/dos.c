@@ -1,15 +1,19 @@
 /*
- * dos: the dispatcher.  "dos <command> <args>" runs dos-<command> found on
- * the exec path: --exec-path, $DOS_EXEC_PATH, libexec/dos beside the bin/
- * that holds this dos (so that an installed tree works wherever it was
- * installed or moved), the libexec directory given at build time, then
- * $PATH, so any dos-foo program on PATH is "dos foo".
+ * dos: the dispatcher.  "dos <command> <args>" runs a built-in command in
+ * this process, as git runs its builtins: its cmd_<command>(), the same
+ * function that is the whole of the program dos-<command>, which it runs
+ * under that name.  Any other command is the program dos-<command> found
+ * on the exec path: --exec-path, $DOS_EXEC_PATH, libexec/dos beside the
+ * bin/ that holds this dos (so that an installed tree works wherever it
+ * was installed or moved), the libexec directory given at build time,
+ * then $PATH, so any dos-foo program on PATH is "dos foo".
  */
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -25,10 +29,23 @@ static const char *const dos_usage_lines[] = {
 	NULL
 };
 
-/* Built from the Makefile's CMDS and each man page's .Nd line. */
+/*
+ * Built from the Makefile's CMDS and each man page's .Nd line: the
+ * commands built into dos, and those it runs as programs (the Makefile's
+ * EXTERNAL_CMDS).
+ */
+#define BUILTIN_COMMAND(name, fn, summary) int fn(int, char **);
+#define EXTERNAL_COMMAND(name, fn, summary)
+#include "command-list.h"
+#undef BUILTIN_COMMAND
+#undef EXTERNAL_COMMAND
+
 static const struct {
 	const char *name, *summary;
+	int (*fn)(int, char **);	/* NULL: run as a program */
 } commands[] = {
+#define BUILTIN_COMMAND(name, fn, summary) { name, summary, fn },
+#define EXTERNAL_COMMAND(name, fn, summary) { name, summary, NULL },
 #include "command-list.h"
 };
 
@@ -86,15 +103,16 @@ setup_path(void)
 	free(path);
 }
 
+/* The index of the command called name in commands[], or -1. */
 static int
-is_builtin(const char *name)
+find_command(const char *name)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof commands / sizeof *commands; i++)
 		if (strcmp(commands[i].name, name) == 0)
-			return 1;
-	return 0;
+			return (int)i;
+	return -1;
 }
 
 /* Other dos-* programs on the path (contrib scripts, local additions). */
@@ -114,7 +132,7 @@ list_other_commands(void)
 			continue;
 		while ((e = readdir(d)) != NULL) {
 			const char *name = e->d_name + 4;
-			if (strncmp(e->d_name, "dos-", 4) != 0 || is_builtin(name) ||
+			if (strncmp(e->d_name, "dos-", 4) != 0 || find_command(name) >= 0 ||
 			    strlen(name) >= sizeof seen[0] || nseen == 64)
 				continue;
 			if (fstatat(dirfd(d), e->d_name, &sb, 0) < 0 ||
@@ -157,6 +175,7 @@ run_command(const char *name, int argc, char **argv)
 {
 	char *prog;
 	size_t len;
+	int cmd;
 
 	if (strchr(name, '/') != NULL || name[0] == '\0' || name[0] == '-') {
 		fprintf(stderr, "dos: '%s' is not a dos command. "
@@ -167,7 +186,15 @@ run_command(const char *name, int argc, char **argv)
 	prog = xmalloc(len);
 	snprintf(prog, len, "dos-%s", name);
 	argv[0] = prog;
-	(void)argc;
+	if ((cmd = find_command(name)) >= 0 && commands[cmd].fn != NULL) {
+		/*
+		 * Under the name the program would have: in messages, and in
+		 * /proc/<pid>/comm, which names the holder of a lock.
+		 */
+		dos_progname = prog;
+		prctl(PR_SET_NAME, prog, 0, 0, 0);
+		return commands[cmd].fn(argc, argv);
+	}
 	execvp(prog, argv);
 	if (errno == ENOENT) {
 		fprintf(stderr, "dos: '%s' is not a dos command. "

@@ -104,7 +104,7 @@ write_marker(const char *path, const char *text)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_export(int argc, char **argv)
 {
 	struct dos_marker now, since;
 	const char *since_text = NULL, *marker_file = NULL;

@@ -183,7 +183,7 @@ summary(void)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_fsck(int argc, char **argv)
 {
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_fsck_options o;

@@ -284,7 +284,7 @@ hash_stdin_paths(void)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_hash_object(int argc, char **argv)
 {
 	int opt, use_stdin = 0, stdin_paths = 0, recursive = 0, status = 0, i;
 	int rc;

@@ -122,7 +122,7 @@ report_stream_end(const char *name)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_import(int argc, char **argv)
 {
 	const char *from = NULL, *name = "the stream";
 	char size[32];

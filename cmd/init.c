@@ -50,7 +50,7 @@ check_same(const struct dos_config *want, const struct dos_config *have,
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_init(int argc, char **argv)
 {
 	struct dos_config cfg, existing;
 	const char *path;

@@ -48,7 +48,7 @@ print_one(const struct dos_object_info *info, void *data)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_ls(int argc, char **argv)
 {
 	struct dos_store store = DOS_STORE_INIT;
 	unsigned flags = 0;

@@ -471,7 +471,7 @@ summary(const struct migration *m, const struct dos_legacy_stats *s,
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_migrate(int argc, char **argv)
 {
 	struct migration m = { DOS_STORE_INIT, { NULL, 0, 0, 0 }, 0, 0, 0, 0,
 	    0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0 };

@@ -39,7 +39,7 @@ static const struct option pack_options[] = {
 static struct dos_pack_writer *writer;
 
 int
-cmd_main(int argc, char **argv)
+cmd_pack(int argc, char **argv)
 {
 	int status = 0;
 	struct dos_store store = DOS_STORE_INIT;

@@ -35,7 +35,7 @@ static const struct option repack_options[] = {
 static struct dos_pack_writer *writer;
 
 int
-cmd_main(int argc, char **argv)
+cmd_repack(int argc, char **argv)
 {
 	int status = 0;
 	struct dos_store store = DOS_STORE_INIT;

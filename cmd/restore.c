@@ -153,7 +153,7 @@ read_manifest(int fd, int record_end, struct dos_batch *b)
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_restore(int argc, char **argv)
 {
 	struct dos_batch *b;
 	const char *manifest = "-";

@@ -121,7 +121,7 @@ missing:
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_rm(int argc, char **argv)
 {
 	struct dos_input in;
 	char *rec;

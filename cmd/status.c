@@ -62,7 +62,7 @@ print_json(const char *path, const struct dos_config *cfg,
 }
 
 int
-cmd_main(int argc, char **argv)
+cmd_status(int argc, char **argv)
 {
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_count_field f[DOS_COUNT_FIELDS];

@@ -173,7 +173,10 @@ void dos_format_size(char *buf, size_t size, uint64_t bytes, int human);
 
 /* ---- lib/main.c ---------------------------------------------------------- */
 
-/* main() calls this; each cmd/<name>.c defines it. */
+/*
+ * main() calls this: cmd/dos.c's in dos, and in dos-<name> the
+ * cmd_<name>() of cmd/<name>.c under this name (see the Makefile).
+ */
 int cmd_main(int argc, char **argv);
 
 #endif

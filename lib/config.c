@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
-#include <openssl/rand.h>
+#include <sys/random.h>
 
 #include "dos.h"
 
@@ -27,7 +27,8 @@ dos_config_init(struct dos_config *cfg)
 	cfg->pack_size_target = DOS_DEFAULT_PACK_SIZE;
 	cfg->codec = DOS_CODEC_ZSTD;
 	cfg->level = 0;
-	if (RAND_bytes(raw, sizeof raw) != 1)
+	/* The kernel's: OpenSSL's generator would load its providers. */
+	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
 		return DOS_EIO;
 	for (i = 0; i < 16; i++) {
 		cfg->id[2 * i] = digits[raw[i] >> 4];

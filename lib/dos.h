@@ -75,7 +75,7 @@ int dos_is_hex(const char *s, size_t len);
 /* ... and all lower-case, as loose file names and legacy keys are. */
 int dos_is_lower_hex(const char *s, size_t len);
 
-/* Streaming SHA-256 (OpenSSL EVP); one context is reused across objects. */
+/* Streaming SHA-256 (OpenSSL); one context is reused across objects. */
 struct dos_hasher {
 	void *ctx;
 };

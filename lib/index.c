@@ -16,6 +16,18 @@
  * read-only and without the environment; writers checkpoint after each
  * command, so that file is current whenever no writer is active.
  *
+ * Readers register and recover too, though a lookup changes nothing: a
+ * process killed inside the environment, reader or writer, can leave a
+ * latch or lock of its shared regions held.  Registration is how the
+ * next process learns that it died (its lock on its slot of
+ * __db.register is gone), and recovery rebuilds the regions without what
+ * it held: a reader that did not register would, killed, leave every
+ * later process waiting on what it held, and one that did not recover
+ * would join regions a dead writer left mid-change.  Readers reserve the
+ * regions' blocks too (reserve_regions): they grow the cache as they
+ * read, and may be the process that created the regions.  Only the
+ * checkpoint at close is a writer's alone.
+ *
  * Readers use DB_READ_UNCOMMITTED and never wait for a writer: every
  * record a writer puts points at pack bytes it has already made durable,
  * so an uncommitted record is never a dangling one.

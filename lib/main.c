@@ -1,6 +1,7 @@
 /*
  * main.c: the one main() of every dos program.  It names the program,
- * runs its cmd_main() and makes sure stdout really reached its reader.
+ * runs its cmd_main() and makes sure stdout really reached its reader
+ * (also for the commands that dos runs in itself).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,7 +1,16 @@
 /* oid.c: object ids (SHA-256) and the streaming hasher. */
+#include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
+/*
+ * OpenSSL's SHA-256 functions, not its EVP layer: the first EVP call
+ * loads openssl.cnf and sets up its providers, 1-2 ms of every program
+ * that hashes, more than hashing a small file takes; and the providers'
+ * tables made every dos 100 page faults slower to start.  These run the
+ * same assembly (SHA-NI, AVX2).  Deprecated in OpenSSL 3.0, not removed.
+ */
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/sha.h>
 
 #include "dos.h"
 
@@ -124,7 +133,7 @@ dos_oid_list_push(struct dos_oid_list *l, const struct dos_oid *oid)
 int
 dos_hasher_init(struct dos_hasher *h)
 {
-	if ((h->ctx = EVP_MD_CTX_new()) == NULL)
+	if ((h->ctx = malloc(sizeof(SHA256_CTX))) == NULL)
 		return DOS_ENOMEM;
 	return dos_hasher_reset(h);
 }
@@ -132,28 +141,24 @@ dos_hasher_init(struct dos_hasher *h)
 int
 dos_hasher_reset(struct dos_hasher *h)
 {
-	return EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) == 1 ?
-	    0 : DOS_ENOMEM;
+	return SHA256_Init(h->ctx) == 1 ? 0 : DOS_ENOMEM;
 }
 
 int
 dos_hasher_update(struct dos_hasher *h, const void *buf, size_t len)
 {
-	return EVP_DigestUpdate(h->ctx, buf, len) == 1 ? 0 : DOS_ENOMEM;
+	return SHA256_Update(h->ctx, buf, len) == 1 ? 0 : DOS_ENOMEM;
 }
 
 int
 dos_hasher_final(struct dos_hasher *h, struct dos_oid *oid)
 {
-	unsigned int len = DOS_RAWSZ;
-
-	return EVP_DigestFinal_ex(h->ctx, oid->hash, &len) == 1 ?
-	    0 : DOS_ENOMEM;
+	return SHA256_Final(oid->hash, h->ctx) == 1 ? 0 : DOS_ENOMEM;
 }
 
 void
 dos_hasher_release(struct dos_hasher *h)
 {
-	EVP_MD_CTX_free(h->ctx);
+	free(h->ctx);
 	h->ctx = NULL;
 }

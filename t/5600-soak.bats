@@ -11,13 +11,23 @@ soak() {
 	printf '%s\n' "$output" "$stderr"
 }
 
-# A build directory in fake/ whose dos-$1 is the script on stdin.
+# A build directory in fake/ whose dos-$1 is the script on stdin.  dos
+# runs its built-in commands in itself, so fake/dos is a script that runs
+# fake/dos-$1 for "dos $1" (the soak gives no option before a command).
 fake_build() {
 	mkdir fake
-	ln -s "$DOS_EXEC_PATH"/dos* fake/
+	ln -s "$DOS_EXEC_PATH"/dos-* fake/
 	rm "fake/dos-$1"
 	cat >"fake/dos-$1"
-	chmod +x "fake/dos-$1"
+	cat >fake/dos <<SCRIPT
+#!/bin/sh
+if [ "\$1" = "$1" ]; then
+	shift
+	exec "$PWD/fake/dos-$1" "\$@"
+fi
+exec "$DOS_EXEC_PATH/dos" "\$@"
+SCRIPT
+	chmod +x "fake/dos-$1" fake/dos
 }
 
 @test "a short soak: every operation succeeds, every worker works, nothing is left" {
