@@ -541,6 +541,11 @@ int dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 int dos_index_del_pack_length(struct dos_index *ix, uint32_t pack);
 int dos_index_commit(struct dos_index *ix);
 void dos_index_abort(struct dos_index *ix);
+/*
+ * Fill the index's pages and give the space freed back to the file
+ * system, outside any transaction of ix (dos gc, the end of a migration).
+ */
+int dos_index_compact(struct dos_index *ix);
 /* Entries whose hex id starts with prefix[0..plen), in id order. */
 typedef int dos_index_fn(const struct dos_oid *oid,
     const struct dos_index_entry *e, void *data);

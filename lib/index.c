@@ -36,9 +36,13 @@
 
 /*
  * The cache lives in a region file that reserve_regions backs with disk
- * blocks in full (Berkeley DB maps it at 1.3 times this size).
+ * blocks in full (Berkeley DB maps it at 1.3 times this size).  A writer
+ * putting records in random id order fills it, so it counts in full in
+ * the memory of dos migrate, which must stay under 128 MiB (with 64 MiB
+ * it peaked at 128); at 16 MiB a migration of 10^7 objects wrote about a
+ * page per record.
  */
-#define INDEX_CACHE_BYTES (16U << 20)
+#define INDEX_CACHE_BYTES (48U << 20)
 /*
  * The lock table is sized from what one transaction can lock, because
  * running out inside Berkeley DB is not an error it survives.  At 10^7
@@ -78,7 +82,30 @@
  * batch's 5,000 locks in chains of one or two.
  */
 #define INDEX_LOCK_BUCKETS 4096
-#define RECORD_SIZE 32
+/*
+ * The records of objects.db: format 1, 32 bytes, in the objects.db of
+ * indexes made before format 2; format 2, varints, in a compressed
+ * objects.db (see compact_record).
+ */
+#define RECORD1_SIZE 32
+#define RECORD2_MAX (4 * VARINT_MAX)
+#define VARINT_MAX 10
+#define RECORD_MAX RECORD2_MAX
+/*
+ * A new objects.db is compressed: Berkeley DB's prefix compression
+ * stores a run of records as one B-tree item, each record after the
+ * first as the bytes its key does not share with the one before and its
+ * value, so that the per-item overhead (a 3-byte header, padding to 4
+ * bytes and a 2-byte slot, for the key and the value each: 16 bytes a
+ * record) is paid once a run.  A run is rewritten, and logged, in full
+ * whenever a record of it is put or deleted, and is at most a page over
+ * twice the minimum keys a page: 512 bytes, about 12 records, so that a
+ * put logs about a kilobyte (at 4 KiB, with 4 KiB pages and 2 keys, it
+ * made migrating twice as slow) and the overhead is 1.5 bytes a record.
+ * Larger pages lose less to their ends (see dos-container(5)).
+ */
+#define OBJECTS_PAGE_SIZE (16 * 1024)
+#define OBJECTS_MIN_KEYS 16
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
 #define LOCK_TIMEOUT_USEC 2000000
@@ -94,6 +121,7 @@ struct dos_index {
 	DB *objects, *packs;
 	DB_TXN *txn;
 	size_t txn_records;	/* records put or deleted by txn */
+	int compressed;		/* objects.db is, and holds format 2 records */
 	char *home;
 	int dirfd;		/* the container's, borrowed */
 	int writable;
@@ -204,22 +232,23 @@ get_u64(const unsigned char *p)
 	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
 }
 
-/* Record layout: pack, codec, 3 spare bytes, offset, stored, raw. */
-static void
-encode_entry(unsigned char *rec, const struct dos_index_entry *e)
+/* Format 1: pack, codec, 3 spare bytes, offset, stored, raw. */
+static size_t
+encode_record1(unsigned char *rec, const struct dos_index_entry *e)
 {
-	memset(rec, 0, RECORD_SIZE);
+	memset(rec, 0, RECORD1_SIZE);
 	put_u32(rec, e->pack);
 	rec[4] = (unsigned char)e->codec;
 	put_u64(rec + 8, e->offset);
 	put_u64(rec + 16, e->stored_size);
 	put_u64(rec + 24, e->raw_size);
+	return RECORD1_SIZE;
 }
 
 static int
-decode_entry(const unsigned char *rec, size_t len, struct dos_index_entry *e)
+decode_record1(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 {
-	if (len != RECORD_SIZE || rec[4] > DOS_CODEC_ZSTD)
+	if (len != RECORD1_SIZE || rec[4] > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
 	e->pack = get_u32(rec);
 	e->codec = (enum dos_codec)rec[4];
@@ -227,6 +256,89 @@ decode_entry(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 	e->stored_size = get_u64(rec + 16);
 	e->raw_size = get_u64(rec + 24);
 	return 0;
+}
+
+/* Unsigned LEB128: 7 bits a byte, low first, the top bit says more. */
+static unsigned char *
+put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+/* The varint at *p, before end: 0, or -1 if it is cut short or too long. */
+static int
+get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+	unsigned shift;
+
+	*v = 0;
+	for (shift = 0; *p < end && shift < 7 * VARINT_MAX; shift += 7) {
+		if (shift == 63 && **p > 1)
+			return -1;	/* past 64 bits */
+		*v |= (uint64_t)(**p & 0x7f) << shift;
+		if (!(*(*p)++ & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Format 2, four varints: pack * 4 + codec (a codec that is none of the
+ * three is written as 3, which no record may hold); offset; stored size;
+ * and raw less stored size, zigzagged (0 for a raw object, small when a
+ * compressed one is).  A 150-byte raw object in a pack of 4 GiB takes 9
+ * bytes: 1 for a pack number below 32, 5 for an offset, 2 and 1.
+ */
+static size_t
+encode_record2(unsigned char *rec, const struct dos_index_entry *e)
+{
+	uint64_t codec = e->codec > DOS_CODEC_ZSTD ? 3 : e->codec;
+	uint64_t grown = e->raw_size - e->stored_size;
+	unsigned char *p = rec;
+
+	p = put_varint(p, (uint64_t)e->pack << 2 | codec);
+	p = put_varint(p, e->offset);
+	p = put_varint(p, e->stored_size);
+	p = put_varint(p, grown <= INT64_MAX ? grown << 1 : ~grown << 1 | 1);
+	return (size_t)(p - rec);
+}
+
+static int
+decode_record2(const unsigned char *rec, size_t len, struct dos_index_entry *e)
+{
+	const unsigned char *p = rec, *end = rec + len;
+	uint64_t packcodec, zz;
+
+	if (get_varint(&p, end, &packcodec) < 0 ||
+	    (packcodec & 3) > DOS_CODEC_ZSTD || packcodec >> 2 > UINT32_MAX ||
+	    get_varint(&p, end, &e->offset) < 0 ||
+	    get_varint(&p, end, &e->stored_size) < 0 ||
+	    get_varint(&p, end, &zz) < 0 || p != end)
+		return DOS_ECORRUPT;
+	e->pack = (uint32_t)(packcodec >> 2);
+	e->codec = (enum dos_codec)(packcodec & 3);
+	e->raw_size = e->stored_size + (zz & 1 ? ~(zz >> 1) : zz >> 1);
+	return 0;
+}
+
+static size_t
+encode_entry(const struct dos_index *ix, unsigned char *rec,
+    const struct dos_index_entry *e)
+{
+	return ix->compressed ? encode_record2(rec, e) : encode_record1(rec, e);
+}
+
+static int
+decode_entry(const struct dos_index *ix, const unsigned char *rec, size_t len,
+    struct dos_index_entry *e)
+{
+	return ix->compressed ? decode_record2(rec, len, e) :
+	    decode_record1(rec, len, e);
 }
 
 static void
@@ -265,8 +377,14 @@ compare_ids(DB *db, const DBT *a, const DBT *b)
 	return a->size < b->size ? -1 : a->size > b->size;
 }
 
+/*
+ * Open a database of index/; compressed, for objects.db: with Berkeley
+ * DB's default prefix compression, and pages of OBJECTS_PAGE_SIZE if it
+ * is created.
+ */
 static int
-open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
+open_db(struct dos_index *ix, DB **dbp, const char *name, int create,
+    int compressed)
 {
 	char path[4096];
 	u_int32_t flags = DB_THREAD | DB_READ_UNCOMMITTED;
@@ -277,6 +395,14 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
 	(*dbp)->set_errcall(*dbp, remember_error);
 	if (strcmp(name, "objects.db") == 0)
 		(*dbp)->set_bt_compare(*dbp, compare_ids);
+	if (compressed && ((ret = (*dbp)->set_bt_compress(*dbp, NULL,
+	    NULL)) != 0 || (ret = (*dbp)->set_pagesize(*dbp,
+	    OBJECTS_PAGE_SIZE)) != 0 || (ret = (*dbp)->set_bt_minkey(*dbp,
+	    OBJECTS_MIN_KEYS)) != 0)) {
+		(*dbp)->close(*dbp, 0);
+		*dbp = NULL;
+		return db_error(ret);
+	}
 	if (ix->env == NULL) {
 		snprintf(path, sizeof path, "%s/%s", ix->home, name);
 		ret = (*dbp)->open(*dbp, NULL, path, NULL, DB_BTREE,
@@ -292,6 +418,26 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
 		return db_error(ret);
 	}
 	return 0;
+}
+
+/*
+ * objects.db is created compressed, holding format 2 records.  One made
+ * before format 2 is not compressed, which Berkeley DB refuses to open
+ * as compressed (EINVAL, before it reads a record): it is opened as it
+ * is and keeps format 1 records, until dos fsck --repair rebuilds it.
+ */
+static int
+open_objects(struct dos_index *ix)
+{
+	int rc;
+
+	ix->compressed = 1;
+	rc = open_db(ix, &ix->objects, "objects.db", ix->writable, 1);
+	if (rc != DOS_EIO || errno != EINVAL)
+		return rc;
+	ix->compressed = 0;
+	forget_error();
+	return open_db(ix, &ix->objects, "objects.db", ix->writable, 0);
 }
 
 /*
@@ -515,8 +661,8 @@ open_all(struct dos_index *ix)
 		errno = saved;
 		return rc;
 	}
-	if ((rc = open_db(ix, &ix->objects, "objects.db", ix->writable)) < 0 ||
-	    (rc = open_db(ix, &ix->packs, "packs.db", ix->writable)) < 0)
+	if ((rc = open_objects(ix)) < 0 ||
+	    (rc = open_db(ix, &ix->packs, "packs.db", ix->writable, 0)) < 0)
 		close_handles(ix);
 	return rc;
 }
@@ -674,7 +820,7 @@ static int
 get_entry(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e, u_int32_t flags)
 {
-	unsigned char rec[RECORD_SIZE], id[DOS_RAWSZ];
+	unsigned char rec[RECORD_MAX], id[DOS_RAWSZ];
 	DBT key, val;
 	int ret, rc, tries;
 
@@ -698,7 +844,7 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 		val.flags = DB_DBT_USERMEM;
 		ret = ix->objects->get(ix->objects, ix->txn, &key, &val, flags);
 		if (ret == 0)
-			return decode_entry(rec, val.size, e);
+			return decode_entry(ix, rec, val.size, e);
 		rc = db_error(ret);
 		if (!read_again(ix, &rc, tries))
 			return rc;
@@ -728,6 +874,7 @@ dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
  * as fit in one buffer, and bulk_next() takes them out one at a time.
  */
 struct bulk {
+	const struct dos_index *ix;
 	DBC *cur;
 	DBT val;
 	void *p;
@@ -740,6 +887,7 @@ bulk_open(struct dos_index *ix, struct bulk *b, void *buf)
 	int ret;
 
 	memset(b, 0, sizeof *b);
+	b->ix = ix;
 	b->val.data = buf;
 	b->val.ulen = BULK_BYTES;
 	b->val.flags = DB_DBT_USERMEM;
@@ -790,7 +938,7 @@ bulk_next(struct bulk *b, const unsigned char **id,
 		return 0;
 	if (klen != DOS_RAWSZ)
 		return DOS_ECORRUPT;
-	if ((rc = decode_entry(v, vlen, e)) < 0)
+	if ((rc = decode_entry(b->ix, v, vlen, e)) < 0)
 		return rc;
 	*id = k;
 	return 1;
@@ -928,19 +1076,20 @@ int
 dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
     const struct dos_index_entry *e)
 {
-	unsigned char rec[RECORD_SIZE];
+	unsigned char rec[RECORD_MAX];
 	DBT key, val;
+	size_t len;
 	int rc;
 
 	if ((rc = count_record(ix)) < 0)
 		return rc;
-	encode_entry(rec, e);
+	len = encode_entry(ix, rec, e);
 	memset(&key, 0, sizeof key);
 	memset(&val, 0, sizeof val);
 	key.data = (void *)(uintptr_t)oid->hash;
 	key.size = DOS_RAWSZ;
 	val.data = rec;
-	val.size = sizeof rec;
+	val.size = (u_int32_t)len;
 	return db_error(ix->objects->put(ix->objects, ix->txn, &key, &val, 0));
 }
 
@@ -1047,6 +1196,36 @@ dos_index_abort(struct dos_index *ix)
 	if (ix->txn != NULL)
 		ix->txn->abort(ix->txn);
 	ix->txn = NULL;
+}
+
+/*
+ * Records put in random id order leave leaf pages 69% full on average
+ * (each split leaves two half pages); compaction moves records into
+ * their left neighbours until pages are full, in transactions of its
+ * own, a few pages each, so readers and writers go on meanwhile.  Its
+ * first pass frees the emptied pages where they lie; the second moves
+ * the pages at the end of the file into the free ones and gives the
+ * file's tail back to the file system.
+ */
+int
+dos_index_compact(struct dos_index *ix)
+{
+	DB_COMPACT c;
+	int pass, ret;
+
+	if (!ix->writable || ix->env == NULL || ix->txn != NULL)
+		return DOS_EINVAL;
+	forget_error();
+	for (pass = 0; pass < 2; pass++) {
+		memset(&c, 0, sizeof c);
+		c.compact_fillpercent = 100;
+		ret = ix->objects->compact(ix->objects, NULL, NULL, NULL, &c,
+		    DB_FREE_SPACE, NULL);
+		if (ret != 0)
+			return db_error(ret);
+	}
+	ix->env->txn_checkpoint(ix->env, 0, 0, 0);
+	return 0;
 }
 
 struct walk_item {
