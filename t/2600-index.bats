@@ -142,3 +142,20 @@ to_format_1() {
 	[[ "$output" == *compressed* ]]
 	check_index live gone
 }
+
+@test "dos gc killed at random moments (repacking, compacting) loses nothing" {
+	pack_objects 1 8000
+	awk 'NR % 4 != 0' ids >gone
+	grep -vxFf gone ids >live
+	dos rm -q --stdin <gone
+	for delay in 0.05 0.1 0.2 0.3; do
+		dos gc -q &
+		sleep "$delay"
+		kill -9 $! 2>/dev/null || true
+		wait $! || true
+		check_index live gone
+	done
+	dos gc -q
+	check_index live gone
+	dos fsck -q
+}
