@@ -19,6 +19,9 @@
  * Readers use DB_READ_UNCOMMITTED and never wait for a writer: every
  * record a writer puts points at pack bytes it has already made durable,
  * so an uncommitted record is never a dangling one.
+ *
+ * Over 1,300 lines: all of it speaks to Berkeley DB (environment,
+ * limits, recovery, the two record formats), kept behind this API.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -36,11 +39,9 @@
 
 /*
  * The cache lives in a region file that reserve_regions backs with disk
- * blocks in full (Berkeley DB maps it at 1.3 times this size).  A writer
- * putting records in random id order fills it, so it counts in full in
- * the memory of dos migrate, which must stay under 128 MiB (with 64 MiB
- * it peaked at 128); at 16 MiB a migration of 10^7 objects wrote about a
- * page per record.
+ * blocks in full (Berkeley DB maps it at 1.3 times this size).  Random
+ * puts fill it, so it counts in full in the memory of dos migrate, which
+ * must stay under 128 MiB (64 MiB took it to 128).
  */
 #define INDEX_CACHE_BYTES (48U << 20)
 /*
@@ -82,27 +83,17 @@
  * batch's 5,000 locks in chains of one or two.
  */
 #define INDEX_LOCK_BUCKETS 4096
-/*
- * The records of objects.db: format 1, 32 bytes, in the objects.db of
- * indexes made before format 2; format 2, varints, in a compressed
- * objects.db (see compact_record).
- */
+/* Records: format 1 (32 bytes) or 2 (four varints), see open_objects. */
 #define RECORD1_SIZE 32
-#define RECORD2_MAX (4 * VARINT_MAX)
 #define VARINT_MAX 10
-#define RECORD_MAX RECORD2_MAX
+#define RECORD_MAX (4 * VARINT_MAX)
 /*
- * A new objects.db is compressed: Berkeley DB's prefix compression
- * stores a run of records as one B-tree item, each record after the
- * first as the bytes its key does not share with the one before and its
- * value, so that the per-item overhead (a 3-byte header, padding to 4
- * bytes and a 2-byte slot, for the key and the value each: 16 bytes a
- * record) is paid once a run.  A run is rewritten, and logged, in full
- * whenever a record of it is put or deleted, and is at most a page over
- * twice the minimum keys a page: 512 bytes, about 12 records, so that a
- * put logs about a kilobyte (at 4 KiB, with 4 KiB pages and 2 keys, it
- * made migrating twice as slow) and the overhead is 1.5 bytes a record.
- * Larger pages lose less to their ends (see dos-container(5)).
+ * Berkeley DB's compression stores a run of records as one B-tree item,
+ * so the item overhead (16 bytes a record: for key and value, a 3-byte
+ * header, padding to 4 and a 2-byte slot) is paid once a run.  A run is
+ * rewritten and logged whole on every put or delete of one of its
+ * records; it is at most a page over twice the minimum keys a page, 512
+ * bytes (the default, 4 KiB, made migrating twice as slow).
  */
 #define OBJECTS_PAGE_SIZE (16 * 1024)
 #define OBJECTS_MIN_KEYS 16
@@ -1199,13 +1190,10 @@ dos_index_abort(struct dos_index *ix)
 }
 
 /*
- * Records put in random id order leave leaf pages 69% full on average
- * (each split leaves two half pages); compaction moves records into
- * their left neighbours until pages are full, in transactions of its
- * own, a few pages each, so readers and writers go on meanwhile.  Its
- * first pass frees the emptied pages where they lie; the second moves
- * the pages at the end of the file into the free ones and gives the
- * file's tail back to the file system.
+ * Random puts leave leaf pages 69% full (a split leaves two half pages).
+ * Compaction fills them, in transactions of a few pages each, so readers
+ * and writers go on; its first pass frees the pages it empties, the
+ * second moves the file's last pages into them and truncates the file.
  */
 int
 dos_index_compact(struct dos_index *ix)
