@@ -115,6 +115,21 @@ def main(run, out_md, out_png):
         'git hash-object -w, fsync=loose-object, batch', 'lim_sha256_1c',
         'SHA-256, 1 core', '>= 25,000 files/s', ('abs', 25000), needs='to_pack',
         unit='files/s', short='to-pack ingest\\nvs git batch fsync')
+    # ---------------------------------------------------- trees in and out
+    row('restore D1 from packs (dos restore), verified', 'dos_restore', 'items', 'tar_x',
+        'tar -x of the same files', None, '', '>= 50% of tar -x', ('ratio', 0.5),
+        needs='restore', unit='files/s', short='restore D1\\nvs tar -x')
+    # --------------------------------------------------------- single calls
+    calls = 'single calls (one process each, through dos): '
+    row(calls + 'hash-object -w of a small file, durable', 'dos_call_hash', 'items',
+        'git_call_hash', 'git hash-object -w, default config (NOT fsynced)', None, '',
+        '(info: dos syncs twice a call)', None, unit='calls/s', short='hash-object -w call\\nvs git')
+    for m, what, peer in (('e', 'cat-object -e', 'git cat-file -e'),
+                          ('s', 'cat-object -s', 'git cat-file -s'),
+                          ('cat', 'cat-object <id>', 'git cat-file -p')):
+        row(calls + what + ', packed', 'dos_call_' + m, 'items', 'git_call_' + m,
+            peer + ' (packed)', None, '', '>= 1x git', ('ratio', 1), needs='pack',
+            unit='calls/s', short=what + ' call\\nvs git')
     # --------------------------------------------------------- large object
     d3mib = int(meta.get('d3', '1 file, 0 bytes').split(', ')[1].split()[0]) >> 20
     row('D3 (1 x %d MiB) store, durable' % d3mib, 'dos_d3_store', 'MB', 'cp_d3', 'cp + sync FILE (fsync)',
@@ -176,6 +191,14 @@ def main(run, out_md, out_png):
     row('read packed: --batch-all-objects --unordered --batch', 'dos_all_pack', 'items',
         'git_all_pack', 'git cat-file, same mode (packed)', 'lim_zstd2_4K_d',
         'zstd -2 decompress, 4 KiB blocks, 1 core', '(none)', needs='pack', short='packed all-objects\\nvs git')
+    # -------------------------------------------------------- export/import
+    xport = 'dos export | dos import of D1 (packed) into a new container, durable'
+    row(xport, 'dos_xport', 'items', 'git_bundle',
+        'git bundle create + git bundle unbundle of the same objects (one tree)', None, '',
+        '>= 2x git', ('ratio', 2), needs='export', short='export|import\\nvs git bundle')
+    row(xport, 'dos_xport', 'items', 'dos_pack', 'dos pack of the same objects (loose -> packs)',
+        None, '', '>= 50% of dos pack', ('ratio', 0.5), needs='export',
+        short='export|import\\nvs dos pack')
     # ----------------------------------------------------------------- fsck
     row('fsck D1 (%s), full' % fsck_state, 'dos_fsck_d1', 'items', 'git_fsck',
         'git fsck --full (packed)', 'lim_sha256_2c', 'SHA-256, 2 cores', '>= 5x git fsck --full',
@@ -186,6 +209,14 @@ def main(run, out_md, out_png):
     row('fsck D2 (%s), full' % meta.get('d2', '?'), 'dos_fsck_d2', 'MB', None, '', 'lim_sha256_2c',
         'SHA-256, 2 cores', ">= 70% of 2 cores' SHA-256", ('limit', 0.70), needs='fsck',
         short='fsck D2\\nvs SHA-256 2 cores', chart_limit=True)
+    # --------------------------------------------------------------- backup
+    row('backup of the D1 container, first (a full copy, synced)', 'dos_backup_full', 'items',
+        'cp_bk', 'cp -a of the container + sync', None, '', '(info)', needs='backup',
+        short='backup\\nvs cp -a')
+    row('backup after 1%% of D1 new, incremental (%s)' % meta.get('backup_incr_bytes', '?'),
+        'dos_backup_incr', 'items', 'dos_backup_full', 'the first backup', None, '',
+        '<= 20% of the first backup\'s time', ('ratio', 5), needs='backup',
+        short='backup incremental\\nvs first')
     # -------------------------------------------------------------- migrate
     row('migrate legacy D1 (zlib+1 packs) -> dos', 'dos_migrate', 'items', 'dos_fsck_mig',
         'dos fsck of the migrated container', 'lim_sha256_2c', 'SHA-256, 2 cores',

@@ -21,8 +21,6 @@ enum {
 	OPT_INDEX,
 	OPT_JOBS,
 	OPT_REPAIR,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option fsck_options[] = {
@@ -34,8 +32,7 @@ static const struct option fsck_options[] = {
 	{ "index", no_argument, NULL, OPT_INDEX },
 	{ "jobs", required_argument, NULL, OPT_JOBS },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -48,7 +45,10 @@ struct tally {
 
 static struct tally *tallies;
 static size_t ntallies;
-static int quiet, nul, progress_shown;
+static int quiet, nul;
+/* The phase on the progress line, and how far it is. */
+static const char *phase_shown;
+static uint64_t phase_done;
 /* Temp files of interrupted writers: one notice for them all. */
 static unsigned long stale_temps;
 static uint64_t stale_temp_bytes;
@@ -69,14 +69,6 @@ count_kind(const char *kind)
 	ntallies++;
 }
 
-static void
-end_progress(void)
-{
-	if (progress_shown) {
-		fputc('\n', stderr);
-		progress_shown = 0;
-	}
-}
 
 /*
  * A leftover of an interrupted writer, which the next writer or dos gc
@@ -95,7 +87,7 @@ notice(const struct dos_fsck_finding *f)
 	}
 	if (quiet)
 		return;
-	end_progress();
+	dos_progress_break();
 	dos_human_size(size, sizeof size, f->bytes);
 	if (strcmp(f->kind, "torn-tail") == 0)
 		fprintf(stderr, "dos fsck: notice: a torn tail of an "
@@ -118,7 +110,7 @@ report(const struct dos_fsck_finding *f, void *data)
 		notice(f);
 		return;
 	}
-	end_progress();
+	dos_progress_break();
 	count_kind(f->kind);
 	/* Paths are C-quoted when they need it, unless records end in NUL. */
 	if (!nul && (rc = dos_quote_path(subject, &quoted)) != 0) {
@@ -142,17 +134,23 @@ repaired(const struct dos_fsck_finding *f, void *data)
 {
 	if (quiet)
 		return;
-	end_progress();
+	dos_progress_break();
 	fprintf(stderr, "dos fsck: %s %s%s%s\n", f->kind, f->subject,
 	    *f->detail != '\0' ? " " : "", f->detail);
 }
 
+/* Phases count bytes. */
 static void
 show_progress(const char *phase, uint64_t done, uint64_t total, void *data)
 {
-	fprintf(stderr, "\r%s: %llu%%", phase, total > 0 ?
-	    (unsigned long long)(done * 100 / total) : 100ULL);
-	progress_shown = 1;
+	if (phase_shown == NULL || strcmp(phase_shown, phase) != 0) {
+		if (phase_shown != NULL)
+			dos_progress_done(phase_shown, phase_done);
+		dos_progress_start(phase, total, 1);
+		phase_shown = phase;
+	}
+	phase_done = done;
+	dos_progress(phase, done);
 }
 
 static void
@@ -190,16 +188,15 @@ cmd_main(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_fsck_options o;
 	struct dos_fsck_stats stats;
-	int opt, progress, rc;
+	int opt, rc;
 
 	memset(&o, 0, sizeof o);
 	o.jobs = dos_default_jobs();
-	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hqz", fsck_options, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case 'z':
 			nul = 1;
@@ -225,12 +222,6 @@ cmd_main(int argc, char **argv)
 		case OPT_REPAIR:
 			o.flags |= DOS_FSCK_REPAIR;
 			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
-			break;
 		default:
 			dos_common_option(opt, fsck_usage);
 		}
@@ -242,12 +233,13 @@ cmd_main(int argc, char **argv)
 
 	o.report = report;
 	o.repaired = repaired;
-	o.progress = progress ? show_progress : NULL;
+	o.progress = dos_show_progress ? show_progress : NULL;
 	dos_open_or_die(&store, DOS_OPEN_LOST_INDEX);
 	if (!quiet)
 		dos_tell_lock_waits(&store);
 	rc = dos_fsck(&store, &o, &stats);
-	end_progress();
+	if (phase_shown != NULL)
+		dos_progress_done(phase_shown, phase_done);
 	if (rc < 0)
 		die("unable to check '%s': %s", dos_store_path(&store),
 		    rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc));

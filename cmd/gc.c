@@ -3,11 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char *const gc_usage[] = {
-	"dos gc [-q] [--aggressive] [--no-wait]",
+	"dos gc [-q] [--[no-]progress] [--aggressive] [--no-wait]",
 	NULL
 };
 
@@ -20,9 +21,13 @@ static const struct option gc_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "aggressive", no_argument, NULL, OPT_AGGRESSIVE },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
+
+#define PACKING "packing objects"
+#define REPACKING "repacking objects"
 
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
@@ -44,6 +49,7 @@ cmd_main(int argc, char **argv)
 		switch (opt) {
 		case 'q':
 			quiet = 1;
+			dos_show_progress = 0;
 			break;
 		case OPT_AGGRESSIVE:
 			aggressive = 1;
@@ -61,11 +67,19 @@ cmd_main(int argc, char **argv)
 	if (!quiet)
 		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
+	if (dos_show_progress)
+		dos_maint_show_progress(&maint, PACKING);
 	dos_pack_loose_or_die(&store, writer, 0, &maint);
 	dos_pack_writer_totals(writer, &packed, &raw, &stored);
+	if (dos_show_progress) {
+		dos_progress_done(PACKING, packed);
+		dos_maint_show_progress(&maint, REPACKING);
+	}
 	dos_repack_or_die(&store, writer,
 	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
 	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
+	if (dos_show_progress)
+		dos_progress_done(REPACKING, stats.objects);
 	/* Pages left part full by packing and removal are filled again. */
 	if (dos_index_exists(store.dirfd) &&
 	    ((rc = dos_store_index(&store, 1, &ix)) < 0 ||

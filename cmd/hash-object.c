@@ -13,6 +13,7 @@
 static const char *const hash_usage[] = {
 	"dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...",
 	"dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going]",
+	"dos hash-object [-w [--to-pack]] --recursive [-z] [--keep-going] [--] <directory>...",
 	NULL
 };
 
@@ -22,6 +23,7 @@ enum {
 	OPT_WITH_PATH,
 	OPT_KEEP_GOING,
 	OPT_TO_PACK,
+	OPT_RECURSIVE,
 };
 
 static const struct option hash_options[] = {
@@ -32,6 +34,7 @@ static const struct option hash_options[] = {
 	{ "with-path", no_argument, NULL, OPT_WITH_PATH },
 	{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
 	{ "to-pack", no_argument, NULL, OPT_TO_PACK },
+	{ "recursive", no_argument, NULL, OPT_RECURSIVE },
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -203,6 +206,45 @@ hash_path(const char *path, int literal)
 	return rc;
 }
 
+/*
+ * A file of a --recursive walk: hashed; anything else but a directory:
+ * skipped, as a manifest holds only files.
+ */
+static int
+hash_tree_entry(const char *path, int fd, enum dos_tree_kind kind, void *data)
+{
+	int *status = data;
+
+	if (kind == DOS_TREE_OTHER) {
+		warning("skipping '%s': not a regular file", path);
+		return 0;
+	}
+	if (kind == DOS_TREE_UNREADABLE) {
+		if (!keep_going)
+			fail_input("could not read '%s': %s", path,
+			    strerror(errno));
+		*status = error("could not read '%s': %s", path,
+		    strerror(errno));
+		return 0;
+	}
+	if (hash_one(fd, path) < 0)
+		*status = 1;
+	return 0;
+}
+
+static int
+hash_trees(int argc, char **argv)
+{
+	int i, rc, status = 0;
+
+	for (i = 0; i < argc; i++)
+		if ((rc = dos_tree_walk(argv[i], hash_tree_entry,
+		    &status)) < 0)
+			fail_input("could not walk '%s': %s", argv[i],
+			    dos_strerror(rc));
+	return status != 0;
+}
+
 static int
 hash_stdin_paths(void)
 {
@@ -244,7 +286,8 @@ hash_stdin_paths(void)
 int
 cmd_main(int argc, char **argv)
 {
-	int opt, use_stdin = 0, stdin_paths = 0, status = 0, i, rc;
+	int opt, use_stdin = 0, stdin_paths = 0, recursive = 0, status = 0, i;
+	int rc;
 
 	while ((opt = getopt_long(argc, argv, "+hwz", hash_options, NULL)) != -1) {
 		switch (opt) {
@@ -272,6 +315,10 @@ cmd_main(int argc, char **argv)
 		case OPT_TO_PACK:
 			to_pack = 1;
 			break;
+		case OPT_RECURSIVE:
+			/* A manifest: which file each id is. */
+			recursive = with_path = 1;
+			break;
 		default:
 			dos_common_option(opt, hash_usage);
 		}
@@ -282,8 +329,13 @@ cmd_main(int argc, char **argv)
 		dos_usage(hash_usage, "can't use --stdin-paths with --stdin");
 	if (stdin_paths && argc > 0)
 		dos_usage(hash_usage, "can't specify files with --stdin-paths");
-	if (!stdin_paths && record_end == '\0')
-		dos_usage(hash_usage, "-z needs --stdin-paths");
+	if (recursive && (stdin_paths || use_stdin))
+		dos_usage(hash_usage, "can't use --recursive with %s",
+		    stdin_paths ? "--stdin-paths" : "--stdin");
+	if (recursive && argc == 0)
+		dos_usage(hash_usage, "which directory?");
+	if (!stdin_paths && !recursive && record_end == '\0')
+		dos_usage(hash_usage, "-z needs --stdin-paths or --recursive");
 	if (to_pack && !write_object)
 		dos_usage(hash_usage, "--to-pack needs -w");
 	if (!stdin_paths && !use_stdin && argc == 0)
@@ -304,6 +356,8 @@ cmd_main(int argc, char **argv)
 
 	if (stdin_paths) {
 		status = hash_stdin_paths();
+	} else if (recursive) {
+		status = hash_trees(argc, argv);
 	} else {
 		if (use_stdin && hash_one(0, "-") < 0)
 			status = 1;

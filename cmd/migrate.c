@@ -23,8 +23,6 @@ enum {
 	OPT_MAP,
 	OPT_KEEP_COMPRESSION,
 	OPT_JOBS,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option migrate_options[] = {
@@ -35,8 +33,7 @@ static const struct option migrate_options[] = {
 	{ "map", required_argument, NULL, OPT_MAP },
 	{ "keep-compression", no_argument, NULL, OPT_KEEP_COMPRESSION },
 	{ "jobs", required_argument, NULL, OPT_JOBS },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -63,7 +60,7 @@ struct map_entry {
 struct migration {
 	struct dos_store store;		/* not open: nothing to look in */
 	struct dos_legacy_options opts;	/* opts.writer NULL: a dry run */
-	int dry_run, sha1, quiet, verbose, progress;
+	int dry_run, sha1, quiet, verbose;
 	uint64_t done;			/* objects looked at, for progress */
 	char problems[512];		/* bad copies of the current object */
 	char **failed;			/* keys with no good copy */
@@ -98,7 +95,7 @@ static void
 count_done(struct migration *m)
 {
 	m->done++;
-	if (m->progress)
+	if (dos_show_progress)
 		dos_progress(PROGRESS, m->done);
 }
 
@@ -477,7 +474,7 @@ int
 cmd_main(int argc, char **argv)
 {
 	struct migration m = { DOS_STORE_INIT, { NULL, 0, 0, 0 }, 0, 0, 0, 0,
-	    0, 0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0 };
+	    0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0 };
 	struct dos_legacy *lg;
 	struct dos_index *ix;
 	struct dos_legacy_stats stats;
@@ -488,13 +485,12 @@ cmd_main(int argc, char **argv)
 	int opt, into = 0, rc;
 
 	m.opts.jobs = dos_default_jobs();
-	m.progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hqvn", migrate_options,
 	    NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			m.quiet = 1;
-			m.progress = 0;
+			dos_show_progress = 0;
 			break;
 		case 'v':
 			m.verbose = 1;
@@ -513,12 +509,6 @@ cmd_main(int argc, char **argv)
 			break;
 		case OPT_JOBS:
 			m.opts.jobs = dos_parse_jobs(optarg, migrate_usage);
-			break;
-		case OPT_PROGRESS:
-			m.progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			m.progress = 0;
 			break;
 		default:
 			dos_common_option(opt, migrate_usage);
@@ -584,7 +574,7 @@ cmd_main(int argc, char **argv)
 		rc = dos_index_compact(ix);
 	if (rc < 0)
 		die("migration of '%s' stopped: %s", source, dos_strerror(rc));
-	if (m.progress)
+	if (dos_show_progress)
 		dos_progress_done(PROGRESS, m.done);
 	dos_out_flush();
 

@@ -20,8 +20,6 @@ enum {
 	OPT_COMPRESS = DOS_OPT_FIRST_LOCAL,
 	OPT_KEEP_LOOSE,
 	OPT_NO_WAIT,
-	OPT_PROGRESS,
-	OPT_NO_PROGRESS,
 };
 
 static const struct option pack_options[] = {
@@ -29,21 +27,13 @@ static const struct option pack_options[] = {
 	{ "compress", required_argument, NULL, OPT_COMPRESS },
 	{ "keep-loose", no_argument, NULL, OPT_KEEP_LOOSE },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
-	{ "progress", no_argument, NULL, OPT_PROGRESS },
-	{ "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
 
-static int progress;
 
 #define PROGRESS "packing objects"
-
-static void
-show_progress(void *data, uint64_t done)
-{
-	dos_progress(PROGRESS, done);
-}
 
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
@@ -61,12 +51,11 @@ cmd_main(int argc, char **argv)
 	unsigned flags = 0;
 	int opt, quiet = 0, keep_loose = 0;
 
-	progress = isatty(2);
 	while ((opt = getopt_long(argc, argv, "+hq", pack_options, NULL)) != -1) {
 		switch (opt) {
 		case 'q':
 			quiet = 1;
-			progress = 0;
+			dos_show_progress = 0;
 			break;
 		case OPT_COMPRESS:
 			if (dos_parse_compress_mode(optarg, 0, &mode) < 0)
@@ -77,12 +66,6 @@ cmd_main(int argc, char **argv)
 			break;
 		case OPT_NO_WAIT:
 			flags |= DOS_PACK_NOWAIT;
-			break;
-		case OPT_PROGRESS:
-			progress = 1;
-			break;
-		case OPT_NO_PROGRESS:
-			progress = 0;
 			break;
 		default:
 			dos_common_option(opt, pack_usage);
@@ -95,12 +78,12 @@ cmd_main(int argc, char **argv)
 		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags, mode);
 	first_pack = dos_pack_writer_pack(writer);
-	if (progress)
-		maint.progress = show_progress;
+	if (dos_show_progress)
+		dos_maint_show_progress(&maint, PROGRESS);
 	dos_pack_loose_or_die(&store, writer, keep_loose, &maint);
 	dos_pack_writer_totals(writer, &packed_objects, &raw_bytes,
 	    &stored_bytes);
-	if (progress)
+	if (dos_show_progress)
 		dos_progress_done(PROGRESS, packed_objects);
 	if (!quiet) {
 		dos_human_size(raw, sizeof raw, raw_bytes);

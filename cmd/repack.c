@@ -3,11 +3,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 
 static const char *const repack_usage[] = {
-	"dos repack [-q] [--compress=(keep | auto | always | never)]",
+	"dos repack [-q] [--[no-]progress] [--compress=(keep | auto | always | never)]",
 	"           [--threshold=<percent>] [--no-wait]",
 	NULL
 };
@@ -23,9 +24,12 @@ static const struct option repack_options[] = {
 	{ "compress", required_argument, NULL, OPT_COMPRESS },
 	{ "threshold", required_argument, NULL, OPT_THRESHOLD },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
+
+#define REPACKING "repacking objects"
 
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
@@ -47,6 +51,7 @@ cmd_main(int argc, char **argv)
 		switch (opt) {
 		case 'q':
 			quiet = 1;
+			dos_show_progress = 0;
 			break;
 		case OPT_COMPRESS:
 			if (dos_parse_compress_mode(optarg, 1, &mode) < 0)
@@ -73,8 +78,12 @@ cmd_main(int argc, char **argv)
 		dos_tell_lock_waits(&store);
 	writer = dos_lock_packs(&store, flags,
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
+	if (dos_show_progress)
+		dos_maint_show_progress(&maint, REPACKING);
 	dos_repack_or_die(&store, writer, mode, (unsigned)threshold, &maint,
 	    &stats);
+	if (dos_show_progress)
+		dos_progress_done(REPACKING, stats.objects);
 	if (!quiet) {
 		dos_human_size(dropped, sizeof dropped, stats.dropped_bytes);
 		fprintf(stderr, "repacked %llu object%s, removed %llu pack%s, "

@@ -9,7 +9,8 @@
 #include "cli.h"
 
 static const char *const rm_usage[] = {
-	"dos rm [-n | --dry-run] [-q | -v] [--ignore-missing] [--no-wait] (--stdin [-z] | [--] <object>...)",
+	"dos rm [-n | --dry-run] [-q | -v] [--[no-]progress] [--ignore-missing] [--no-wait]",
+	"       (--stdin [-z] | [--] <object>...)",
 	NULL
 };
 
@@ -26,6 +27,7 @@ static const struct option rm_options[] = {
 	{ "ignore-missing", no_argument, NULL, OPT_IGNORE_MISSING },
 	{ "stdin", no_argument, NULL, OPT_STDIN },
 	{ "no-wait", no_argument, NULL, OPT_NO_WAIT },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -36,6 +38,9 @@ static const struct option rm_options[] = {
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_pack_writer *writer;
 static int dry_run, verbose, quiet, ignore_missing, status;
+static uint64_t looked_at;	/* ids, for progress */
+
+#define REMOVING "removing objects"
 static int record_end = '\n';
 
 /* Objects removed from the index once the batch commits; loose files
@@ -66,6 +71,8 @@ finish_batch(void)
 	if (batch_nr > 0 && dos_loose_sync_unlinks("rm-syncfs", &store) < 0)
 		die("unable to sync '%s': %s", dos_store_path(&store),
 		    strerror(errno));
+	if (verbose && batch_nr > 0)
+		dos_progress_break();
 	for (i = 0; verbose && i < batch_nr; i++)
 		printf("removed %s%c", dos_oid_to_hex(&batch[i], hex), record_end);
 	batch_nr = 0;
@@ -79,6 +86,8 @@ remove_one(const char *name)
 	char hex[DOS_HEXSZ + 1];
 	int rc, loose, packed;
 
+	if (dos_show_progress)
+		dos_progress(REMOVING, ++looked_at);
 	if (dos_oid_from_hex(&oid, name, strlen(name)) < 0)
 		die("not a full object id: '%s'", name);
 	dos_oid_to_hex(&oid, hex);
@@ -88,6 +97,7 @@ remove_one(const char *name)
 			goto missing;
 		if (rc < 0 && rc != DOS_ECORRUPT)
 			die("unable to look up '%s': %s", hex, dos_strerror(rc));
+		dos_progress_break();
 		printf("would remove %s%c", hex, record_end);
 		return;
 	}
@@ -127,6 +137,7 @@ cmd_main(int argc, char **argv)
 		case 'q':
 			verbose = 0;
 			quiet = 1;
+			dos_show_progress = 0;
 			break;
 		case 'v':
 			verbose = 1;
@@ -176,6 +187,8 @@ cmd_main(int argc, char **argv)
 	}
 	if (!dry_run)
 		finish_batch();
+	if (dos_show_progress)
+		dos_progress_done(REMOVING, looked_at);
 	dos_pack_writer_close(writer);
 	dos_store_release(&store);
 	free(batch);

@@ -13,22 +13,35 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
 
 const char *dos_progname = "dos";
 const char *dos_dir;
+int dos_show_progress;
 
-/* A progress line is on stderr, without its newline yet. */
-static int progress_shown;
+/*
+ * The progress line of the command, if it shows one: what it counts (in
+ * bytes or not), the total when known (0: unknown), bytes when counted
+ * beside items, and when it started and was last drawn.  shown: the line
+ * is on stderr, without its newline; width: its length.
+ */
+static struct {
+	const char *what;
+	uint64_t total, bytes, n;
+	double start, drawn;
+	int in_bytes, shown, width;
+} progress;
+static double interval;		/* seconds between redraws */
 
-static void
-end_progress_line(void)
+void
+dos_progress_break(void)
 {
-	if (progress_shown)
+	if (progress.shown)
 		fputc('\n', stderr);
-	progress_shown = 0;
+	progress.shown = 0;
 }
 
 static void
@@ -38,7 +51,7 @@ vreport(const char *level, const char *fmt, va_list ap)
 
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	fflush(stdout);
-	end_progress_line();
+	dos_progress_break();
 	fprintf(stderr, "%s: %s: %s\n", dos_progname, level, msg);
 }
 
@@ -121,20 +134,138 @@ dos_parse_jobs(const char *arg, const char *const *usage)
 	return (int)n;
 }
 
+static double
+seconds_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* A new count starts when what changes. */
+static void
+progress_for(const char *what)
+{
+	if (progress.what != NULL && strcmp(progress.what, what) == 0)
+		return;
+	progress.what = what;
+	progress.total = progress.bytes = progress.n = 0;
+	progress.in_bytes = 0;
+	progress.start = progress.drawn = seconds_now();
+	/* The tests redraw at every call, to see every line (dos(7)). */
+	interval = getenv("DOS_PROGRESS_INTERVAL") != NULL ?
+	    atof(getenv("DOS_PROGRESS_INTERVAL")) : DOS_PROGRESS_INTERVAL;
+}
+
+void
+dos_progress_start(const char *what, uint64_t total, int in_bytes)
+{
+	progress.what = NULL;
+	progress_for(what);
+	progress.total = total;
+	progress.in_bytes = in_bytes;
+}
+
+void
+dos_progress_bytes(const char *what, uint64_t bytes)
+{
+	progress_for(what);
+	progress.bytes = bytes;
+}
+
+/* A count as the progress line shows it: bytes in KiB, MiB, ... */
+static void
+progress_count(char *buf, size_t size, uint64_t v)
+{
+	if (progress.in_bytes)
+		dos_human_size(buf, size, v);
+	else
+		snprintf(buf, size, "%llu", (unsigned long long)v);
+}
+
+/* "<what>: <n>[ of <total> (<pct>%)][, <bytes>][, <rate>/s][, <eta> left]" */
+static void
+draw_progress(double now)
+{
+	char line[256], n[32], total[32], size[32];
+	double secs = now - progress.start, rate;
+	unsigned long long left;
+	int len;
+
+	progress_count(n, sizeof n, progress.n);
+	len = snprintf(line, sizeof line, "%s: %s", progress.what, n);
+	if (progress.total > 0) {
+		progress_count(total, sizeof total, progress.total);
+		len += snprintf(line + len, sizeof line - len, " of %s (%u%%)",
+		    total, (unsigned)(progress.n >= progress.total ? 100 :
+		    (double)progress.n * 100 / progress.total));
+	}
+	if (progress.bytes > 0) {
+		dos_human_size(size, sizeof size, progress.bytes);
+		len += snprintf(line + len, sizeof line - len, ", %s", size);
+	}
+	/* A rate over less than a second says little. */
+	rate = secs >= 1 ? progress.n / secs : 0;
+	if (rate >= 1) {
+		progress_count(n, sizeof n, (uint64_t)rate);
+		len += snprintf(line + len, sizeof line - len, ", %s/s", n);
+	}
+	if (rate >= 1 && progress.total > progress.n) {
+		left = (unsigned long long)((progress.total - progress.n) / rate);
+		len += snprintf(line + len, sizeof line - len,
+		    ", %llu:%02llu left", left / 60, left % 60);
+	}
+	/* Blank what is left of a longer line drawn before. */
+	fprintf(stderr, "\r%s%*s", line, progress.width > len ?
+	    progress.width - len : 0, "");
+	progress.width = len;
+	progress.drawn = now;
+	progress.shown = 1;
+}
+
 void
 dos_progress(const char *what, uint64_t n)
 {
-	if (n % 1000 != 0)
-		return;
-	fprintf(stderr, "\r%s: %llu", what, (unsigned long long)n);
-	progress_shown = 1;
+	double now;
+
+	progress_for(what);
+	progress.n = n;
+	/* A clock read is cheap (vDSO); a redraw a few times a second. */
+	now = seconds_now();
+	if (now - progress.drawn >= interval)
+		draw_progress(now);
 }
 
 void
 dos_progress_done(const char *what, uint64_t n)
 {
-	fprintf(stderr, "\r%s: %llu, done.\n", what, (unsigned long long)n);
-	progress_shown = 0;
+	char count[32];
+	int len;
+
+	progress_for(what);
+	progress_count(count, sizeof count, n);
+	len = fprintf(stderr, "\r%s: %s, done.", what, count) - 1;
+	fprintf(stderr, "%*s\n", progress.width > len ? progress.width - len :
+	    0, "");
+	progress.shown = 0;
+	progress.what = NULL;
+	progress.width = 0;
+}
+
+static const char *maint_what;
+
+static void
+maint_progress(void *data, uint64_t done)
+{
+	dos_progress(maint_what, done);
+}
+
+void
+dos_maint_show_progress(struct dos_maint *m, const char *what)
+{
+	maint_what = what;
+	m->progress = maint_progress;
 }
 
 void *
@@ -296,6 +427,10 @@ dos_common_option(int opt, const char *const *usage)
 	case DOS_OPT_DIR:
 		dos_dir = optarg;
 		return;
+	case DOS_OPT_PROGRESS:
+	case DOS_OPT_NO_PROGRESS:
+		dos_show_progress = opt == DOS_OPT_PROGRESS;
+		return;
 	default:
 		/* getopt_long has already said what was wrong. */
 		print_usage(stderr, usage);
@@ -374,7 +509,7 @@ say_lock_wait(void *data, long holder)
 	char who[96];
 
 	lock_holder_name(who, sizeof who, holder);
-	end_progress_line();
+	dos_progress_break();
 	fprintf(stderr, "%s: waiting for the pack lock held by %s...\n",
 	    dos_progname, who);
 }

@@ -34,6 +34,8 @@ enum {
 	DOS_OPT_HELP = 0x1000,
 	DOS_OPT_VERSION,
 	DOS_OPT_DIR,
+	DOS_OPT_PROGRESS,
+	DOS_OPT_NO_PROGRESS,
 	DOS_OPT_FIRST_LOCAL	/* commands number their long options from here */
 };
 #define DOS_COMMON_OPTIONS \
@@ -42,6 +44,16 @@ enum {
 	{ "dir", required_argument, NULL, DOS_OPT_DIR }
 extern const char *dos_dir;
 void dos_common_option(int opt, const char *const *usage);
+/*
+ * --progress and --no-progress of a command that shows progress: add
+ * DOS_PROGRESS_OPTIONS to its table, and dos_common_option() sets
+ * dos_show_progress, which starts as whether stderr is a terminal; the
+ * command clears it for -q.  The last of them given decides.
+ */
+#define DOS_PROGRESS_OPTIONS \
+	{ "progress", no_argument, NULL, DOS_OPT_PROGRESS }, \
+	{ "no-progress", no_argument, NULL, DOS_OPT_NO_PROGRESS }
+extern int dos_show_progress;
 /*
  * Show the man page (dos-pack, dos, ...) and return 0 when man(1) did;
  * -1 when there is no such page or no man, for the caller to fall back
@@ -67,12 +79,29 @@ int dos_parse_jobs(const char *arg, const char *const *usage);
 int dos_default_jobs(void);
 
 /*
- * The progress of a command on stderr: "<what>: <n>", redrawn in place
- * every 1000 items, ended by "<what>: <n>, done." and a newline.  A
- * diagnostic printed meanwhile starts on a line of its own.
+ * The progress of a long command on stderr, the one way every command
+ * shows it: "<what>: <n>[ of <total> (<pct>%)][, <bytes>][, <rate>/s]
+ * [, <m:ss> left]", redrawn in place at most every DOS_PROGRESS_INTERVAL
+ * seconds, ended by "<what>: <n>, done." and a newline.  A count starts
+ * when what changes, or at dos_progress_start(), which gives the total
+ * (0: unknown) and whether the count is of bytes (shown in KiB, MiB...).
+ * dos_progress_bytes() adds the bytes done beside a count of items.  A
+ * diagnostic printed meanwhile starts on a line of its own.  Commands
+ * show it on a terminal (isatty(2)) or with --progress, never with -q or
+ * --no-progress.
  */
+#define DOS_PROGRESS_INTERVAL 0.25
+void dos_progress_start(const char *what, uint64_t total, int in_bytes);
+void dos_progress_bytes(const char *what, uint64_t bytes);
 void dos_progress(const char *what, uint64_t n);
 void dos_progress_done(const char *what, uint64_t n);
+/*
+ * Have maintenance (dos_pack_loose, dos_repack) show its progress as the
+ * count what.
+ */
+void dos_maint_show_progress(struct dos_maint *m, const char *what);
+/* End a progress line drawn, so that what is printed next starts a line. */
+void dos_progress_break(void);
 
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);

@@ -5,8 +5,9 @@
  * the loose objects are read from loose/, and the packed ones from one
  * walk of the index.  For garbage, each pack is scanned front to back and
  * its entries are matched against the index records sorted by pack and
- * offset, so a pack is read sequentially and the index is walked once, in
- * key order.  A storage-order listing instead looks each entry up as the
+ * offset (an external sort, extsort.c, so memory does not grow with their
+ * number), so a pack is read sequentially and the index is walked once,
+ * in key order.  A storage-order listing instead looks each entry up as the
  * scan meets it: it keeps nothing per packed object, and it sees where a
  * repack running meanwhile moved an object.
  */
@@ -35,21 +36,24 @@ struct loose_set {
 };
 
 /*
- * Where the index says an object is.  tag holds 31 bits of the id, so
- * that an entry found at the recorded place is known to be that object,
- * and LOC_SEEN once the scan of its pack found it there.
+ * Where the index says an object is.  tag holds 32 bits of the id, so
+ * that an entry found at the recorded place is known to be that object.
  */
 struct loc {
 	uint64_t offset;
 	uint32_t pack;
 	uint32_t tag;
 };
-#define LOC_SEEN 0x80000000U
+
+/* The locs by pack and offset, read one ahead: has is 1 while next is. */
+struct locs {
+	struct dos_sort *sort;
+	struct loc next;
+	int has;
+};
 
 struct index_walk {
-	struct loc *locs;
-	size_t nr, alloc;
-	int want_locs;
+	struct dos_sort *locs;	/* NULL when not wanted */
 	const struct loose_set *loose;
 	size_t next;		/* first loose id not yet passed */
 	struct dos_counts *c;	/* NULL when listing */
@@ -80,8 +84,8 @@ cmp_loc(const void *a, const void *b)
 static uint32_t
 oid_tag(const struct dos_oid *oid)
 {
-	return ((uint32_t)oid->hash[0] << 24 | (uint32_t)oid->hash[1] << 16 |
-	    (uint32_t)oid->hash[2] << 8 | oid->hash[3]) & ~LOC_SEEN;
+	return (uint32_t)oid->hash[0] << 24 | (uint32_t)oid->hash[1] << 16 |
+	    (uint32_t)oid->hash[2] << 8 | oid->hash[3];
 }
 
 static void
@@ -89,7 +93,7 @@ loose_info(struct dos_object_info *info, const struct loose_item *it)
 {
 	memset(info, 0, sizeof *info);
 	info->oid = it->oid;
-	info->size = info->disk_size = it->size;
+	info->size = info->disk_size = info->stored_size = it->size;
 	info->storage = DOS_STORAGE_LOOSE;
 	info->codec = DOS_CODEC_NONE;
 }
@@ -170,7 +174,7 @@ walk_one(const struct dos_oid *oid, const struct dos_index_entry *e,
 	struct index_walk *w = data;
 	const struct loose_set *l = w->loose;
 	struct dos_object_info info;
-	struct loc *grown;
+	struct loc loc;
 	int cmp = 1, rc;
 
 	while (w->next < l->nr &&
@@ -189,15 +193,14 @@ walk_one(const struct dos_oid *oid, const struct dos_index_entry *e,
 	if (w->c != NULL) {
 		w->c->packed++;
 		w->c->size_packed_raw += e->raw_size;
+		w->c->size_packed_stored += e->stored_size;
 		if (cmp == 0)
 			w->c->prune_packable++;
 	}
-	if (w->want_locs) {
-		grown = dos_grow(w->locs, w->nr, &w->alloc, sizeof *grown, 1024);
-		if (grown == NULL)
-			return DOS_ENOMEM;
-		w->locs = grown;
-		w->locs[w->nr++] = (struct loc){ e->offset, e->pack, oid_tag(oid) };
+	if (w->locs != NULL) {
+		loc = (struct loc){ e->offset, e->pack, oid_tag(oid) };
+		if ((rc = dos_sort_add(w->locs, &loc)) < 0)
+			return rc;
 	}
 	/* A loose copy already went out in its place, unless only packed. */
 	if (w->emit != NULL && (w->flags & DOS_ITER_PACKED) &&
@@ -226,24 +229,50 @@ struct pack_scan {
 	int damaged;		/* the scan stopped before the end */
 };
 
+static int
+next_loc(struct locs *l)
+{
+	l->has = dos_sort_next(l->sort, &l->next);
+	return l->has < 0 ? l->has : 0;
+}
+
+/*
+ * Pass the locs of the packs before pack (limit: all that are left): those
+ * of a pack that is not there count as missing; those of a pack whose
+ * scan stopped short are simply passed.
+ */
+static int
+pass_locs(struct locs *l, uint64_t limit, const uint32_t *packs,
+    size_t npacks, struct dos_counts *c)
+{
+	int rc;
+
+	while (l->has && l->next.pack < limit) {
+		if (dos_pack_list_find(packs, npacks, l->next.pack) == NULL)
+			c->missing++;
+		if ((rc = next_loc(l)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /*
  * Count the garbage of pack: entries the index does not point at (the
- * index points at an entry when its loc, among the sorted locs, is found
- * there; it is then marked seen) and a torn tail.  A pack the index has
+ * index points at an entry when the next of the sorted locs is found
+ * there) and a torn tail.  A pack the index has
  * no length for counts as committed up to its header only, so that a
  * pack being started or one whose index was lost is never reported as
  * damaged.
  */
 static int
 scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
-    struct loc *locs, size_t nlocs, unsigned char *win, struct dos_counts *c,
+    struct locs *l, unsigned char *win, struct dos_counts *c,
     struct pack_scan *res)
 {
 	struct dos_pack_scan s;
-	struct loc key = { 0, pack, 0 };
 	uint64_t committed;
-	size_t i, lo = 0, hi = nlocs;
 	struct stat sb;
+	unsigned version;
 	int rc, fd, live;
 
 	memset(res, 0, sizeof *res);
@@ -257,19 +286,10 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 		committed = DOS_PACK_HEADER_SIZE;
 	else if (rc < 0)
 		return rc;
-	if (dos_pack_check_header(fd) < 0) {
+	if (dos_pack_header_version(fd, &version) < 0) {
 		res->damaged = 1;
 		return 0;
 	}
-	/* The first loc of this pack. */
-	while (lo < hi) {
-		i = lo + (hi - lo) / 2;
-		if (cmp_loc(&locs[i], &key) < 0)
-			lo = i + 1;
-		else
-			hi = i;
-	}
-	i = lo;
 	dos_pack_scan_begin(&s, fd, res->size, committed, win,
 	    DOS_PACK_SCAN_WINDOW);
 	while ((rc = dos_pack_scan_next(&s)) > 0) {
@@ -281,41 +301,52 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 			res->damaged = 1;
 			break;
 		}
-		while (i < nlocs && locs[i].pack == pack &&
-		    locs[i].offset < s.offset)
-			i++;
-		live = i < nlocs && locs[i].pack == pack &&
-		    locs[i].offset == s.offset &&
-		    (locs[i].tag & ~LOC_SEEN) == oid_tag(&s.entry.oid) &&
-		    !(s.entry.flags & DOS_ENTRY_TOMBSTONE);
-		if (live) {
-			locs[i].tag |= LOC_SEEN;
-		} else {
+		while (l->has && l->next.pack == pack &&
+		    l->next.offset < s.offset)
+			if ((rc = next_loc(l)) < 0)
+				return rc;
+		/* Several records may name one place; one of it is enough. */
+		live = 0;
+		while (l->has && l->next.pack == pack &&
+		    l->next.offset == s.offset) {
+			live |= l->next.tag == oid_tag(&s.entry.oid);
+			if ((rc = next_loc(l)) < 0)
+				return rc;
+		}
+		if (!live || (s.entry.flags & DOS_ENTRY_TOMBSTONE)) {
 			c->garbage++;
-			c->size_garbage += DOS_ENTRY_HEADER_SIZE +
+			c->size_garbage += s.entry.header_size +
 			    s.entry.stored_size;
 		}
 	}
 	return rc < 0 ? rc : 0;
 }
 
-/* Scan every pack; packs (ascending) and their number are kept. */
+/*
+ * Scan every pack, in the order of the locs; the locs of packs that are
+ * not there count as missing.
+ */
 static int
-scan_packs(struct dos_store *st, struct dos_index *ix, struct loc *locs,
-    size_t nlocs, uint32_t **packs, size_t *npacks, struct dos_counts *c)
+scan_packs(struct dos_store *st, struct dos_index *ix, struct dos_sort *sort,
+    struct dos_counts *c)
 {
+	struct locs l = { sort, { 0, 0, 0 }, 0 };
 	struct pack_scan res;
 	unsigned char *win;
-	size_t i;
+	uint32_t *packs;
+	size_t npacks, i;
 	int rc;
 
-	if ((rc = dos_pack_list(st, packs, npacks)) < 0)
+	if ((rc = dos_pack_list(st, &packs, &npacks)) < 0)
 		return rc;
-	if ((win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL)
+	if ((win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
+		free(packs);
 		return DOS_ENOMEM;
-	for (i = 0, rc = 0; i < *npacks && rc == 0; i++) {
-		rc = scan_pack(st, ix, (*packs)[i], locs, nlocs, win, c, &res);
-		if (rc != 0)
+	}
+	rc = next_loc(&l);
+	for (i = 0; i < npacks && rc == 0; i++) {
+		if ((rc = pass_locs(&l, packs[i], packs, npacks, c)) < 0 ||
+		    (rc = scan_pack(st, ix, packs[i], &l, win, c, &res)) != 0)
 			continue;
 		c->packs++;
 		c->size_pack += res.size;
@@ -325,7 +356,10 @@ scan_packs(struct dos_store *st, struct dos_index *ix, struct loc *locs,
 			c->size_garbage += res.tail;
 		}
 	}
+	if (rc == 0)
+		rc = pass_locs(&l, (uint64_t)UINT32_MAX + 1, packs, npacks, c);
 	free(win);
+	free(packs);
 	return rc;
 }
 
@@ -363,8 +397,7 @@ dos_count_objects(struct dos_store *st, struct dos_counts *c)
 	struct index_walk w;
 	struct loose_set l;
 	struct dos_index *ix;
-	uint32_t *packs = NULL;
-	size_t npacks = 0, i;
+	size_t i;
 	int rc;
 
 	memset(c, 0, sizeof *c);
@@ -376,23 +409,17 @@ dos_count_objects(struct dos_store *st, struct dos_counts *c)
 		c->size_loose += l.v[i].size;
 	c->loose = l.nr;
 	w.loose = &l;
-	w.want_locs = 1;
 	w.c = c;
-	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
-	    (rc = walk_index(ix, &w)) < 0)
+	if ((rc = dos_sort_open(st, sizeof(struct loc), cmp_loc,
+	    DOS_SORT_BUDGET, &w.locs)) < 0 ||
+	    (rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = walk_index(ix, &w)) < 0 ||
+	    (rc = dos_sort_finish(w.locs)) < 0 ||
+	    (rc = scan_packs(st, ix, w.locs, c)) < 0)
 		goto out;
-	if (w.nr > 1)
-		qsort(w.locs, w.nr, sizeof *w.locs, cmp_loc);
-	if ((rc = scan_packs(st, ix, w.locs, w.nr, &packs, &npacks, c)) < 0)
-		goto out;
-	for (i = 0; i < w.nr; i++)
-		if (!(w.locs[i].tag & LOC_SEEN) &&
-		    dos_pack_list_find(packs, npacks, w.locs[i].pack) == NULL)
-			c->missing++;
 	rc = index_size(st, &c->size_index);
 out:
-	free(packs);
-	free(w.locs);
+	dos_sort_close(w.locs);
 	free(l.v);
 	return rc;
 }
@@ -431,13 +458,26 @@ cmp_oid(const void *a, const void *b)
  */
 static int
 list_entry(struct dos_index *ix, struct pack_listing *p, uint32_t pack,
-    uint64_t offset, const struct dos_oid *oid)
+    uint64_t offset, const struct dos_pack_entry *pe)
 {
 	struct dos_index_entry e;
 	struct dos_object_info info;
+	struct dos_oid whole;
+	const struct dos_oid *oid = &pe->oid;
 	int rc;
 
-	rc = dos_index_get(ix, oid, &e);
+	/*
+	 * An entry with part of its id is listed only where it is indexed;
+	 * DOS_ENOTFOUND says it is not (dead, or damaged).
+	 */
+	if (pe->id_size < DOS_RAWSZ) {
+		if ((rc = dos_pack_entry_id(ix, pack, offset, pe, &whole,
+		    &e)) < 0)
+			return rc;
+		oid = &whole;
+	} else {
+		rc = dos_index_get(ix, oid, &e);
+	}
 	if (rc == DOS_ENOTFOUND)
 		return 0;	/* deleted */
 	if (rc < 0)
@@ -477,11 +517,15 @@ list_pack(struct dos_store *st, struct dos_index *ix, struct pack_listing *p,
 	dos_pack_scan_begin(&s, fd, limit, committed, win,
 	    DOS_PACK_SCAN_WINDOW);
 	while ((rc = dos_pack_scan_next(&s)) > 0) {
-		if (s.verdict != DOS_PACK_OK) {
+		rc = s.verdict != DOS_PACK_OK ? DOS_ECORRUPT :
+		    list_entry(ix, p, pack, s.offset, &s.entry);
+		if (rc == DOS_ENOTFOUND && dos_pack_scan_entry_ok(&s))
+			continue;
+		if (rc == DOS_ENOTFOUND || rc == DOS_ECORRUPT) {
 			p->damaged[p->ndamaged++] = (struct damage){ pack, s.offset };
 			return 0;
 		}
-		if ((rc = list_entry(ix, p, pack, s.offset, &s.entry.oid)) != 0)
+		if (rc != 0)
 			return rc;
 	}
 	return rc;
@@ -591,7 +635,6 @@ dos_for_each_object(struct dos_store *st, unsigned flags, dos_object_fn *fn,
 	else if ((rc = dos_store_index(st, 0, &ix)) == 0)
 		rc = walk_index(ix, &w);
 out:
-	free(w.locs);
 	free(l.v);
 	return rc;
 }

@@ -1,6 +1,8 @@
 /*
  * dos.h: the storage library of libdos, the library behind every dos-*
- * program.
+ * program.  Its public part, what libdos.so exports and other programs
+ * use, is include/dos/dos.h, included here; this header adds what only
+ * lib/ and the dos programs use.
  *
  * The storage library (oid, config, store, loose, object reading) never
  * prints and never exits: it returns 0 or a negative DOS_E* code and
@@ -12,16 +14,19 @@
  * cycle can form among them (t/layers checks it, in make test).  The files
  * of a module with a private header (fsck.c, fsck-*.c: fsck-int.h; legacy
  * likewise) are one unit.  cli and main are the command layer (cli.h).
+ * transfer declares its functions in transfer.h, for the few programs
+ * that use them.
  *	grow fsutil codec input quote
- *	oid fault
+ *	oid fault tree
  *	config index
  *	err store
  *	loose
+ *	extsort
  *	pack
  *	pack-write
  *	object
  *	count maint legacy batch
- *	fsck
+ *	fsck backup transfer
  *	cli
  *	main
  */
@@ -35,35 +40,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
-#define DOS_VERSION "0.1.0"
-
-/* ---- lib/err.c: error codes ------------------------------------------- */
-
-enum dos_error {
-	DOS_OK = 0,
-	DOS_EIO = -1,		/* a system call failed; errno says why */
-	DOS_ENOTFOUND = -2,	/* no such object */
-	DOS_EAMBIGUOUS = -3,	/* a short id matches several objects */
-	DOS_EBADID = -4,	/* not a valid object name */
-	DOS_ECORRUPT = -5,	/* stored bytes do not match their id or size */
-	DOS_ENOTCONTAINER = -6,	/* the directory is not a dos container */
-	DOS_EBADCONFIG = -7,	/* config.json is missing, unreadable or invalid */
-	DOS_ENOMEM = -8,
-	DOS_EINVAL = -9,	/* an argument the library cannot accept */
-	DOS_EEXIST = -10,	/* the directory is not empty */
-	DOS_ELEGACY = -11,	/* a legacy disk-objectstore container */
-	DOS_EBUSY = -12,	/* a lock is held by another process */
-	DOS_EINDEX = -13,	/* the index database failed */
-	DOS_ERECOVER = -14,	/* the index was recovered under us: retry */
-	DOS_EREAD = -15,	/* reading the input failed; errno says why */
-	DOS_ENOINDEX = -16,	/* packs without an index: it was lost */
-};
-
-/*
- * Text for a DOS_E* code; for DOS_EIO and DOS_EREAD, strerror(errno) at
- * call time.
- */
-const char *dos_strerror(int code);
+#include "dos/dos.h"
 
 /* ---- lib/grow.c: growable arrays --------------------------------------- */
 
@@ -77,19 +54,6 @@ void *dos_grow(void *items, size_t nr, size_t *alloc, size_t size,
 
 /* ---- lib/oid.c: object ids and hashing -------------------------------- */
 
-#define DOS_RAWSZ 32		/* SHA-256 */
-#define DOS_HEXSZ 64
-#define DOS_MIN_ABBREV 4	/* shortest accepted id prefix */
-
-struct dos_oid {
-	unsigned char hash[DOS_RAWSZ];
-};
-
-/* Parse exactly DOS_HEXSZ hex digits (either case) from hex[0..len). */
-int dos_oid_from_hex(struct dos_oid *oid, const char *hex, size_t len);
-/* Write 64 lowercase hex digits and a NUL into out. */
-char *dos_oid_to_hex(const struct dos_oid *oid, char out[DOS_HEXSZ + 1]);
-int dos_oid_cmp(const struct dos_oid *a, const struct dos_oid *b);
 /*
  * Bucket sorts of ids: ids are uniform, so with dos_oid_bucket_bits(n)
  * bits (at most 16) n ids fall about one per bucket, and an insertion
@@ -121,36 +85,6 @@ void dos_hasher_release(struct dos_hasher *h);
 
 /* ---- lib/config.c: config.json ---------------------------------------- */
 
-enum dos_codec {
-	DOS_CODEC_NONE = 0,
-	DOS_CODEC_ZLIB = 1,
-	DOS_CODEC_ZSTD = 2,
-};
-
-#define DOS_CONTAINER_VERSION 1
-#define DOS_DEFAULT_PACK_SIZE (4ULL << 30)
-#define DOS_DEFAULT_PREFIX_LEN 2
-#define DOS_MAX_PREFIX_LEN 8
-
-struct dos_config {
-	int version;
-	char id[33];			/* 32 lowercase hex */
-	int loose_prefix_len;
-	uint64_t pack_size_target;
-	enum dos_codec codec;
-	int level;			/* codec level; 0 means the codec's default */
-};
-
-/* Defaults of a new container, with a fresh random id. */
-int dos_config_init(struct dos_config *cfg);
-/*
- * Parse "zstd", "zstd:19", "zlib", "zlib:6", the legacy "zlib+1", or
- * "none" into a codec and level.
- */
-int dos_codec_parse(const char *spec, enum dos_codec *codec, int *level);
-const char *dos_codec_name(enum dos_codec codec);
-/* "zstd:3"-style spelling of the config's codec into buf. */
-void dos_codec_format(const struct dos_config *cfg, char *buf, size_t size);
 /* Parse a size with an optional k, m or g suffix (1024-based). */
 int dos_parse_size(const char *s, uint64_t *out);
 
@@ -314,17 +248,12 @@ int dos_fault_after(const char *point);
 
 /* ---- lib/store.c: the container --------------------------------------- */
 
-enum dos_open_flags {
-	DOS_OPEN_WRITE = 1 << 0,	/* the caller will store objects */
-	DOS_OPEN_LOST_INDEX = 1 << 1,	/* open packs without an index too */
-};
-
 struct dos_index;
 /*
- * Called once when a process is about to wait for packs/lock, before it
- * blocks, with the holder's pid: the command layer says so on a terminal.
+ * Opaque to other programs, which get theirs from dos_store_new(); the
+ * dos programs keep theirs where they like, from DOS_STORE_INIT through
+ * dos_store_open() to dos_store_release().
  */
-typedef void dos_lock_wait_fn(void *data, long holder);
 struct dos_store {
 	char *path;		/* as given (for messages) */
 	int dirfd;		/* the container directory */
@@ -341,6 +270,7 @@ struct dos_store {
 	 */
 	struct dos_open_pack {
 		uint32_t pack;
+		unsigned version;	/* of its entries, 0 if unknown */
 		int fd;
 	} *packfds;
 	size_t packfds_nr, packfds_alloc;
@@ -362,35 +292,16 @@ struct dos_store {
  * else ".".
  */
 const char *dos_store_default_path(const char *dir);
-/*
- * Open the container at path (NULL: dos_store_default_path(NULL)):
- * DOS_ELEGACY for a legacy container, and DOS_ENOINDEX for one whose
- * packs have lost their index, unless flags has DOS_OPEN_LOST_INDEX.
- */
+/* dos_store_new() into the caller's st. */
 int dos_store_open(struct dos_store *st, const char *path, unsigned flags);
 /* Pack names are decimal numbers without leading zeros. */
 int dos_parse_pack_name(const char *name, uint32_t *pack);
 void dos_store_release(struct dos_store *st);
-/* The path the container was opened with (for messages). */
-const char *dos_store_path(const struct dos_store *st);
-const struct dos_config *dos_store_config(const struct dos_store *st);
-/* Have fn called before this process waits for packs/lock. */
-void dos_store_on_lock_wait(struct dos_store *st, dos_lock_wait_fn *fn,
-    void *data);
 /* Whether st holds an open container (between open and release). */
 int dos_store_is_open(const struct dos_store *st);
 /* The container's index, opened (writable if asked) on first use. */
 int dos_store_index(struct dos_store *st, int writable,
     struct dos_index **ix);
-
-/*
- * Create a container at path with cfg (mkdir -p).  Returns DOS_EEXIST for
- * a non-empty directory that is not a container, DOS_ELEGACY for a legacy
- * disk-objectstore container, and 1 (not an error) when path already is a
- * dos container, whose config is then read into *existing.
- */
-int dos_store_create(const char *path, const struct dos_config *cfg,
-    struct dos_config *existing);
 
 /* Non-zero if dirfd looks like a legacy disk-objectstore container. */
 int dos_is_legacy_container(int dirfd);
@@ -409,6 +320,16 @@ int dos_store_unmark_migration(struct dos_store *st);
 
 /* ---- lib/loose.c: loose objects ----------------------------------------*/
 
+/*
+ * Every temp file of the library is made here, in sandbox/, named
+ * "obj-<pid>-..." so that fsck and gc can tell a live process's file from
+ * a dead one's: a new file opened with flags (and O_EXCL), its name in
+ * name (size bytes, 48 are enough), the step point of fault.c; -1 and
+ * errno if it cannot be made.
+ */
+int dos_temp_create(struct dos_store *st, const char *point, int flags,
+    char *name, size_t size);
+
 /* Relative path of a loose object below loose/, e.g. "ab/cdef...". */
 void dos_loose_name(const struct dos_store *st, const struct dos_oid *oid,
     char *buf, size_t size);
@@ -419,18 +340,6 @@ void dos_loose_name(const struct dos_store *st, const struct dos_oid *oid,
  */
 int dos_loose_stat(struct dos_store *st, const struct dos_oid *oid,
     uint64_t *size);
-/*
- * Remove the loose file of oid (the step point), 0 if there is none.
- * Never through a symbolic link: a shard that is one fails with ELOOP
- * (DOS_EIO).
- */
-int dos_loose_unlink(const char *point, struct dos_store *st,
-    const struct dos_oid *oid);
-/*
- * Make the unlinks of loose files durable: one syncfs(2) of the loose
- * area (the step point).
- */
-int dos_loose_sync_unlinks(const char *point, struct dos_store *st);
 /*
  * Remove the shard directories of loose/ that are empty (after a pack);
  * one a writer is filling stays, and a writer never fails for it.
@@ -448,39 +357,29 @@ typedef int dos_loose_fn(const struct dos_oid *oid, int dirfd,
 int dos_loose_for_each(struct dos_store *st, const char *prefix, size_t plen,
     dos_loose_fn *fn, void *data);
 
-/*
- * A batch of loose writes.  Each object is streamed into its own temp file
- * while it is hashed; dos_loose_batch_commit() makes the whole batch
- * durable with one file-system sync, renames every new object into place
- * and syncs again, so a batch of many small objects costs two syncs
- * instead of two per object.  An object that already exists is not
- * written again: its temp file is simply removed.
- */
-struct dos_loose_batch;
-int dos_loose_batch_new(struct dos_store *st, struct dos_loose_batch **out);
-/* Number of objects added and not yet committed. */
-size_t dos_loose_batch_pending(const struct dos_loose_batch *b);
-uint64_t dos_loose_batch_pending_bytes(const struct dos_loose_batch *b);
-/*
- * Stream one object in: begin, write its bytes, end (which gives its id).
- * The object is durable only after dos_loose_batch_commit().
- */
-int dos_loose_batch_begin(struct dos_loose_batch *b);
-int dos_loose_batch_write(struct dos_loose_batch *b, const void *buf,
-    size_t len);
-int dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid);
-/*
- * begin, write everything readable from fd, end.  A failed read of fd is
- * DOS_EREAD, a failed write DOS_EIO.
- */
-int dos_loose_batch_add_fd(struct dos_loose_batch *b, int fd,
-    struct dos_oid *oid);
-int dos_loose_batch_commit(struct dos_loose_batch *b);
-/* Drop uncommitted temp files and free the batch. */
-void dos_loose_batch_free(struct dos_loose_batch *b);
+/* ---- lib/extsort.c: sorting more records than memory holds ------------ */
 
-/* Hash everything readable from fd without storing it (DOS_EREAD). */
-int dos_hash_fd(int fd, struct dos_oid *oid, uint64_t *size);
+/*
+ * An external sort of fixed-size records: records are added, then after
+ * dos_sort_finish() come out in cmp order (equal ones in the order they
+ * were added) from dos_sort_next(), as often as dos_sort_rewind() starts
+ * them again.  Memory stays within about budget bytes whatever their
+ * number (DOS_SORT_MEMORY, in bytes, replaces every budget when set: the
+ * tests make many runs with it); beyond it they go to one unlinked temp
+ * file in sandbox/ (dos_temp_create()), which takes them all once.
+ * dos_sort_next() is 1 with a record, 0 at the end, or a DOS_E* code.
+ */
+#define DOS_SORT_BUDGET (64U << 20)	/* bytes of one sort's records */
+struct dos_sort;
+typedef int dos_sort_cmp_fn(const void *a, const void *b);
+int dos_sort_open(struct dos_store *st, size_t recsize, dos_sort_cmp_fn *cmp,
+    size_t budget, struct dos_sort **out);
+int dos_sort_add(struct dos_sort *s, const void *rec);
+int dos_sort_finish(struct dos_sort *s);
+int dos_sort_next(struct dos_sort *s, void *rec);
+int dos_sort_rewind(struct dos_sort *s);
+/* Free everything and remove the temp file; s may be NULL. */
+void dos_sort_close(struct dos_sort *s);
 
 /* ---- lib/index.c: the Berkeley DB index of packed objects ------------- */
 
@@ -551,12 +450,25 @@ typedef int dos_index_fn(const struct dos_oid *oid,
     const struct dos_index_entry *e, void *data);
 int dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
     dos_index_fn *fn, void *data);
+/*
+ * A copy of the index as one moment's committed transactions left it, in
+ * the directory target (it must exist and be empty), made while other
+ * processes go on using the index; fn is called with each pack's committed
+ * length in the copy, in pack order.
+ */
+typedef int dos_index_pack_fn(uint32_t pack, uint64_t length, void *data);
+int dos_index_backup(struct dos_index *ix, const char *target,
+    dos_index_pack_fn *fn, void *data);
 
 /* ---- lib/pack.c: the pack format, and reading packs ------------------- */
 
-#define DOS_PACK_VERSION 1
+/* Packs are written in version 2; version 1 is read too. */
+#define DOS_PACK_VERSION 2
 #define DOS_PACK_HEADER_SIZE 16
-#define DOS_ENTRY_HEADER_SIZE 64
+/* The largest entry header of any version (a format-1 one). */
+#define DOS_ENTRY_HEADER_MAX 64
+/* Bytes of the id a format-2 entry holds: reads check that many. */
+#define DOS_ENTRY_ID_CHECK 8
 
 /*
  * Entry flags.  A tombstone (no data, raw and stored size 0) records that
@@ -568,22 +480,56 @@ enum dos_entry_flags {
 	DOS_ENTRY_TOMBSTONE = 1 << 0,
 };
 
-/* What the 64-byte header in front of each pack entry says. */
+/* What the header in front of each pack entry says. */
 struct dos_pack_entry {
-	struct dos_oid oid;
+	struct dos_oid oid;	/* its first id_size bytes; the rest zero */
 	enum dos_codec codec;
 	unsigned flags;
+	unsigned id_size;	/* all of the id, or DOS_ENTRY_ID_CHECK bytes */
+	unsigned header_size;	/* bytes in front of the stored bytes */
 	uint64_t raw_size;
 	uint64_t stored_size;
 	uint32_t data_crc;	/* CRC-32 of the stored bytes */
 };
-void dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e);
+/*
+ * The header of e in the version this build writes, in buf (at least
+ * DOS_ENTRY_HEADER_MAX bytes): its size.  e->id_size and header_size are
+ * not read.  A wide header has room for any sizes: one written before
+ * they are known takes dos_pack_wide_header_size(codec) bytes, whatever
+ * they turn out to be.
+ */
+size_t dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e,
+    int wide);
+unsigned dos_pack_wide_header_size(enum dos_codec codec);
+/*
+ * The bytes in front of an entry's stored bytes, from what it says, in
+ * the usual (not wide) header.
+ */
+unsigned dos_pack_header_size(unsigned version, enum dos_codec codec,
+    unsigned flags, uint64_t raw_size, uint64_t stored_size);
 /* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
 void dos_pack_encode_header(unsigned char *hdr);
-/* DOS_ECORRUPT unless buf holds a well-formed entry header. */
-int dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e);
-/* 0 if fd starts with a dos pack header of this version. */
+/*
+ * DOS_ECORRUPT unless buf[0..len) starts with a well-formed entry header
+ * of this pack version.
+ */
+int dos_pack_decode_entry(unsigned version, const unsigned char *buf,
+    size_t len, struct dos_pack_entry *e);
+/* Whether what the entry holds of its id is oid's. */
+int dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid);
+/*
+ * The whole id (*oid) and index record (*e) of the entry pe at offset of
+ * pack, if the index locates it there (else DOS_ENOTFOUND: the entry is
+ * dead): how those who walk packs learn the ids format 2 holds only the
+ * start of.
+ */
+int dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
+    const struct dos_pack_entry *pe, struct dos_oid *oid,
+    struct dos_index_entry *e);
+/* 0 if fd starts with a dos pack header of the version written now. */
 int dos_pack_check_header(int fd);
+/* 0 and *version if fd starts with a pack header of a version read. */
+int dos_pack_header_version(int fd, unsigned *version);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 /* Where pack is in such a list packs[0..nr), or NULL. */
@@ -592,16 +538,20 @@ const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
 int dos_pack_open(struct dos_store *st, uint32_t pack);
 /* A read-only descriptor of packs/<pack>, kept open by the store. */
 int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
+/* That, and the version its entries are in (DOS_ECORRUPT: unknown). */
+int dos_store_pack(struct dos_store *st, uint32_t pack, int *fd,
+    unsigned *version);
 
 /*
  * A scan of a pack's entries front to back, reading them a window at a
- * time into the caller's buf[0..size) (at least DOS_ENTRY_HEADER_SIZE
+ * time into the caller's buf[0..size) (at least DOS_ENTRY_HEADER_MAX
  * bytes; DOS_PACK_SCAN_WINDOW is a good size), which holds whole entries
  * unless one is larger.  Entries start after the pack header and must end
  * by limit; bytes that are no entry end the scan, as a torn tail when
  * they start at or past the committed length (what a killed writer
  * leaves), else as damage, as does a pack that ends before its committed
- * length.
+ * length.  The entries are read in the version the pack header says (if
+ * damaged, the one its first entry looks like).
  */
 #define DOS_PACK_SCAN_WINDOW (256 * 1024)
 enum dos_pack_verdict {
@@ -617,13 +567,6 @@ enum dos_pack_what {
 	DOS_PACK_NO_ROOM,	/* less than a header before the limit */
 	DOS_PACK_SHORT,		/* the file ends before limit or committed */
 };
-/*
- * What the DOS_ENTRY_HEADER_SIZE bytes hdr at offset say, in a pack whose
- * entries end by limit (at least offset + DOS_ENTRY_HEADER_SIZE); e gets
- * the header unless DOS_PACK_BAD_HEADER.
- */
-enum dos_pack_what dos_pack_entry_at(const unsigned char *hdr,
-    uint64_t offset, uint64_t limit, struct dos_pack_entry *e);
 struct dos_pack_scan {
 	enum dos_pack_verdict verdict;
 	enum dos_pack_what what;
@@ -640,6 +583,7 @@ struct dos_pack_scan {
 	size_t size, len;
 	uint64_t start;
 	int fd, done;
+	unsigned version;	/* of the pack's entries; 0 until known */
 	uint64_t limit, committed, next;
 };
 void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
@@ -651,87 +595,39 @@ void dos_pack_scan_begin(struct dos_pack_scan *s, int fd, uint64_t limit,
 int dos_pack_scan_next(struct dos_pack_scan *s);
 /* Go on from offset: past damage, say. */
 void dos_pack_scan_seek(struct dos_pack_scan *s, uint64_t offset);
+/*
+ * Whether the stored bytes of the entry just found match its checksum.
+ * A scan checks a format-2 header only for its form: one that the index
+ * does not locate (dead, by the look of it) may be one whose id or sizes
+ * were damaged, and must pass this before it is taken for dead.
+ */
+int dos_pack_scan_entry_ok(const struct dos_pack_scan *s);
+/*
+ * After bytes that are no entry: the first offset from from on in the
+ * window where an entry that checks out starts (its header checksum in
+ * format 1, its whole checksum in format 2), or where the window ends too
+ * soon to tell; the window's end if none.
+ */
+uint64_t dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from);
 
 /* ---- lib/pack-write.c: the pack writer -------------------------------- */
 
 /*
- * Take packs/lock, the lock of whoever appends to packs or writes the
- * index, and write our pid into it for people to read.  Unless nowait,
- * wait for its holder (telling the store's dos_lock_wait_fn first); with
- * nowait, DOS_EBUSY and *holder its pid.
- * Whatever the outcome, *lockfd is packs/lock opened (or -1) for the
- * caller to close; closing it releases the lock.
- */
-int dos_pack_lock(struct dos_store *st, int nowait, int *lockfd,
-    long *holder);
-
-enum dos_compress_mode {
-	DOS_COMPRESS_AUTO,	/* compress when it pays */
-	DOS_COMPRESS_ALWAYS,
-	DOS_COMPRESS_NEVER,
-	DOS_COMPRESS_KEEP,	/* repack: copy entries as they are stored */
-};
-enum dos_pack_writer_flags {
-	DOS_PACK_NOWAIT = 1 << 0,	/* DOS_EBUSY instead of waiting */
-};
-enum dos_pack_add_flags {
-	DOS_PACK_ADD_DEDUP_LOOSE = 1 << 0,	/* skip objects stored loose */
-	DOS_PACK_ADD_NO_DEDUP = 1 << 1,		/* write even if stored */
-};
-
-/* A stream of object bytes: like read(2), but errors are DOS_E* codes. */
-typedef ssize_t dos_source_fn(void *data, void *buf, size_t len);
-
-/*
- * The one writer of a container's packs: it holds packs/lock from open
- * to close.  Objects are appended in batches; dos_pack_writer_flush()
- * makes a batch durable and indexed, and only then are its objects part
- * of the container.  *holder gets the lock holder's pid on DOS_EBUSY.
- */
-struct dos_pack_writer;
-int dos_pack_writer_open(struct dos_store *st, unsigned flags,
-    enum dos_compress_mode mode, struct dos_pack_writer **w, long *holder);
-/*
- * Append everything readable from fd unless an object with its id is
- * already stored (*existed is then 1).  With expected, content that does
- * not hash to it is refused with DOS_ECORRUPT.
- */
-/*
- * Stream one object in: begin, write its bytes, then end, which checks
- * it against expected (if not NULL), drops it if already stored
- * (*existed = 1) and otherwise adds it to the batch.  abort forgets an
- * object begun and not ended; end does so itself when it fails.
- */
-int dos_pack_writer_begin(struct dos_pack_writer *w);
-/*
- * Or begin an object the caller has encoded already: write then takes its
+ * Or, instead of dos_pack_writer_begin(), begin an object the caller has
+ * encoded already: write then takes its
  * stored bytes (encoded with codec, raw_size bytes once decoded) into the
  * pack as they are, and end records them under expected, which is then
  * required: the caller must have decoded and hashed them itself.
  */
 int dos_pack_writer_begin_encoded(struct dos_pack_writer *w,
     enum dos_codec codec, uint64_t raw_size);
-int dos_pack_writer_write(struct dos_pack_writer *w, const void *buf,
-    size_t len);
-int dos_pack_writer_end(struct dos_pack_writer *w,
-    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
-    int *existed);
-void dos_pack_writer_abort(struct dos_pack_writer *w);
-/* begin, write everything the source gives, end. */
-int dos_pack_writer_add(struct dos_pack_writer *w, dos_source_fn *source,
-    void *data, const struct dos_oid *expected, unsigned flags,
-    struct dos_oid *oid, int *existed);
-/* A failed read of fd is DOS_EREAD, as with dos_loose_batch_add_fd(). */
-int dos_pack_writer_add_fd(struct dos_pack_writer *w, int fd,
-    const struct dos_oid *expected, unsigned flags, struct dos_oid *oid,
-    int *existed);
 /* Record that oid is deleted; the flush drops its index record. */
 int dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
     const struct dos_oid *oid);
 /*
  * Encode an object of len raw bytes (at most 1 MiB) as a whole pack entry,
  * header first, into out, compressing it with c as a writer in mode
- * would; out_size must be DOS_ENTRY_HEADER_SIZE + dos_codec_bound() of
+ * would; out_size must be DOS_ENTRY_HEADER_MAX + dos_codec_bound() of
  * len or more.  *pe describes the entry.  For threads that prepare
  * entries for dos_pack_writer_add_entry().
  */
@@ -744,73 +640,32 @@ int dos_pack_writer_compressor(const struct dos_pack_writer *w,
     struct dos_compressor *c, enum dos_compress_mode *mode);
 /*
  * Append a whole entry (header and stored bytes, len in all) made by the
- * caller, which vouches for its data; deduplicated as end does.
+ * caller, which vouches for its data and that it is oid's; deduplicated
+ * as end does.
  */
-int dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
-    size_t len, unsigned flags, int *existed);
+int dos_pack_writer_add_entry(struct dos_pack_writer *w,
+    const struct dos_oid *oid, const void *entry, size_t len, unsigned flags,
+    int *existed);
 /*
  * Copy the entry pe at offset of the pack open on fd as it is stored
- * (no recompression), checking its data checksum on the way.
+ * (no recompression, but with a header of the version written now),
+ * checking its data checksum on the way.  pe->oid must be the whole id,
+ * which a format-2 entry does not hold: see dos_pack_entry_is().
  */
 int dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
     uint64_t offset, const struct dos_pack_entry *pe);
-size_t dos_pack_writer_pending(const struct dos_pack_writer *w);
-uint64_t dos_pack_writer_pending_bytes(const struct dos_pack_writer *w);
 uint32_t dos_pack_writer_pack(const struct dos_pack_writer *w);
-int dos_pack_writer_flush(struct dos_pack_writer *w);
-/* Flush, then continue in a new pack. */
-int dos_pack_writer_start_pack(struct dos_pack_writer *w);
-/* Objects, raw and stored bytes (headers included) committed so far. */
-void dos_pack_writer_totals(const struct dos_pack_writer *w,
-    uint64_t *objects, uint64_t *raw, uint64_t *stored);
-/* Unflushed objects are dropped. */
-void dos_pack_writer_close(struct dos_pack_writer *w);
 
 /* ---- lib/object.c: finding and reading objects ------------------------ */
 
-enum dos_storage {
-	DOS_STORAGE_LOOSE = 0,
-	DOS_STORAGE_PACKED = 1,
-};
-
-struct dos_object_info {
-	struct dos_oid oid;
-	uint64_t size;		/* raw size */
-	uint64_t disk_size;	/* bytes the stored form occupies */
-	enum dos_storage storage;
-	enum dos_codec codec;
-	uint32_t pack;		/* packed objects only */
-	uint64_t offset;	/* packed objects only */
-};
-
-/*
- * Resolve a full id or a unique prefix of at least DOS_MIN_ABBREV hex
- * digits.  Returns DOS_EBADID, DOS_ENOTFOUND or DOS_EAMBIGUOUS on failure.
- */
-int dos_resolve(struct dos_store *st, const char *name, size_t len,
-    struct dos_oid *oid);
-int dos_object_info(struct dos_store *st, const struct dos_oid *oid,
-    struct dos_object_info *info);
-/*
- * dos_object_info() of n objects at once (infos[i].oid set by the
- * caller), faster for many ids: rcs[i] is what it would have returned.
- * Returns 0, or a negative code when nothing could be looked up.
- */
-int dos_object_info_many(struct dos_store *st, struct dos_object_info *infos,
-    int *rcs, size_t n);
 /* The fields but oid of the object the index entry e locates in a pack. */
 void dos_object_info_set_packed(struct dos_object_info *info,
     const struct dos_index_entry *e);
 
-enum dos_read_flags {
-	DOS_READ_VERIFY = 1 << 0,	/* check the SHA-256 at the end */
-};
-
 /*
- * A reader streams an object's raw bytes.  It checks the size always and
- * the SHA-256 for loose objects (where a wrong size is the only other
- * sign of damage) or with DOS_READ_VERIFY; a mismatch makes the read that
- * reaches the end return DOS_ECORRUPT.
+ * Opaque to other programs, which get theirs from dos_reader_new(); lib/
+ * and the dos programs keep theirs where they like, from dos_reader_open()
+ * to dos_reader_close().
  */
 struct dos_reader {
 	struct dos_object_info info;
@@ -820,7 +675,7 @@ struct dos_reader {
 	struct dos_hasher hasher;
 	/* Packed objects: the stored bytes and their checksum. */
 	struct dos_store *st;
-	uint64_t pos, stored_left;
+	uint64_t pos, stored_size, stored_left;
 	uint32_t crc, want_crc;
 	unsigned char *in;	/* stored bytes read ahead, for decoding */
 	size_t in_pos, in_len;
@@ -828,17 +683,17 @@ struct dos_reader {
 };
 int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
     unsigned flags, struct dos_reader *r);
-/* Returns bytes read (0 at the end) or a DOS_E* code. */
-ssize_t dos_reader_read(struct dos_reader *r, void *buf, size_t len);
 void dos_reader_close(struct dos_reader *r);
 /*
- * Whether r can be read, and then closed, by another thread than the
- * store's: a loose file, or a packed object whose stored bytes were all
- * read by dos_reader_open, so that reading it needs nothing of the store
- * but a decompressor of its own (taken from the store's spares and given
- * back under a lock).  Opening happens in the store's thread.
+ * Or read the object as it is stored, for a copy that keeps its
+ * encoding: a packed copy's stored bytes (dos_reader_stored_size() of
+ * them, encoded with r->info.codec), checked against the entry's
+ * checksum at their end (DOS_ECORRUPT), but neither decoded nor hashed;
+ * a loose copy's raw bytes, as dos_reader_read() gives them.  A reader
+ * is read one way or the other, not both.
  */
-int dos_reader_detachable(const struct dos_reader *r);
+ssize_t dos_reader_read_stored(struct dos_reader *r, void *buf, size_t len);
+uint64_t dos_reader_stored_size(const struct dos_reader *r);
 
 /* ---- lib/input.c: records from stdin ---------------------------------- */
 
@@ -943,6 +798,57 @@ void dos_batch_free(struct dos_batch *b);
 int dos_quote_path(const char *name, char **out);
 /* Undo dos_quote_path on a "..." line in place; DOS_EINVAL if bad. */
 int dos_unquote_path(char *line);
+
+/* ---- lib/tree.c: directory trees in and out ------------------------- */
+
+/* What dos_tree_walk() found at a path. */
+enum dos_tree_kind {
+	DOS_TREE_FILE,		/* a regular file */
+	DOS_TREE_OTHER,		/* a symbolic link, device, FIFO or socket */
+	DOS_TREE_UNREADABLE,	/* it could not be read: errno says why */
+};
+/*
+ * Called with each path (root joined to the path below it with '/') and,
+ * for a DOS_TREE_FILE, the file open for reading on fd (else -1), which
+ * is closed when fn returns; a non-zero return stops the walk and is
+ * returned.
+ */
+typedef int dos_tree_fn(const char *path, int fd, enum dos_tree_kind kind,
+    void *data);
+/*
+ * Everything but directories below root, depth first, each directory in
+ * byte order of names, never through a symbolic link (root itself is
+ * followed); root is handed to fn itself if it is no directory.
+ */
+int dos_tree_walk(const char *root, dos_tree_fn *fn, void *data);
+
+/*
+ * Files written below a directory, at relative paths that cannot lead
+ * out of it: an absolute path, or one with a ".." component or without a
+ * file name, is DOS_EINVAL; a symbolic link in the way fails with ELOOP,
+ * a file in the way of a directory with ENOTDIR (DOS_EIO).  Directories
+ * are created as needed.  A file is written without a name (O_TMPFILE;
+ * where the file system has none, under a temporary name beside its own)
+ * and given its name by dos_restore_end() once whole: DOS_EEXIST if
+ * something is there already, unless DOS_RESTORE_FORCE, which replaces
+ * it (not a directory).
+ */
+enum dos_restore_flags {
+	DOS_RESTORE_FORCE = 1 << 0,
+};
+struct dos_restore;
+/* Create dir if need be (mkdir -p) and start restoring into it. */
+int dos_restore_open(const char *dir, unsigned flags, struct dos_restore **r);
+int dos_restore_begin(struct dos_restore *r, const char *path);
+int dos_restore_write(struct dos_restore *r, const void *buf, size_t len);
+int dos_restore_end(struct dos_restore *r);
+/* Drop the file begun and not ended. */
+void dos_restore_abort(struct dos_restore *r);
+/*
+ * Free r.  What was restored is not synced: like tar(1), the caller
+ * leaves that to the system, or to sync(1).
+ */
+void dos_restore_close(struct dos_restore *r);
 
 /* ---- lib/legacy*.c: legacy disk-objectstore containers (dos-migrate) -- */
 
@@ -1083,50 +989,6 @@ int dos_legacy_for_each_key(struct dos_legacy *lg, dos_legacy_key_fn *fn,
 /* ---- lib/maint.c: maintenance under the pack lock ------------------- */
 
 /*
- * How maintenance reports problems with single objects (oid NULL: with a
- * pack as a whole), and progress.
- */
-struct dos_maint {
-	void (*problem)(void *data, const struct dos_oid *oid, int code,
-	    const char *what);
-	void (*progress)(void *data, uint64_t done);
-	void *data;
-};
-
-/*
- * Move every loose object into packs, a batch at a time; each batch's
- * loose files are removed once the batch is durable (unless keep_loose).
- * A corrupt loose object is reported and left in place.
- */
-int dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
-    int keep_loose, const struct dos_maint *m);
-
-struct dos_repack_stats {
-	uint64_t objects;	/* live entries written again */
-	uint64_t dropped_bytes;	/* dead entries left behind */
-	uint64_t removed_packs;
-	uint64_t kept_packs;	/* packs kept because of damage */
-};
-/*
- * Rewrite into new packs every pack whose dead bytes exceed threshold
- * percent (every pack unless mode is DOS_COMPRESS_KEEP, which copies
- * entries as stored), then delete the old packs.  dos gc, and dos repack
- * without --threshold, use DOS_REPACK_THRESHOLD.
- */
-#define DOS_REPACK_THRESHOLD 20
-int dos_repack(struct dos_store *st, struct dos_pack_writer *w,
-    enum dos_compress_mode mode, unsigned threshold,
-    const struct dos_maint *m, struct dos_repack_stats *stats);
-
-/*
- * Delete an object: a packed copy gets a tombstone (dropped from the
- * index at the writer's next flush); *loose says a loose copy exists,
- * for the caller to unlink after that flush.
- */
-int dos_remove(struct dos_store *st, struct dos_pack_writer *w,
-    const struct dos_oid *oid, int *loose, int *packed);
-
-/*
  * The leftovers of sandbox/, the temp files nobody will finish: fn is
  * called with each (until it returns non-zero, which is returned), its
  * size and why it is one: its writer died (its name says which process
@@ -1144,12 +1006,6 @@ int dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
     void *data);
 
 /*
- * Remove the temp files of sandbox/ that nobody will finish (their writer
- * died, or they are a day old); *removed counts them.
- */
-int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
-
-/*
  * Change setting s of the container to its value in *value, under
  * packs/lock (so that two changes never run at once and none lands in a
  * pack writer's session), atomically and durably (dos_config_set).
@@ -1157,130 +1013,26 @@ int dos_clean_sandbox(struct dos_store *st, uint64_t *removed);
 int dos_store_set_config(struct dos_store *st, const struct dos_setting *s,
     const struct dos_config *value);
 
-/* ---- lib/count.c: listing and counting objects ----------------------- */
+/* ---- lib/backup.c: consistent copies of a live container ------------- */
 
+struct dos_backup_stats {
+	uint64_t objects;		/* loose objects copied or linked */
+	uint64_t packs;			/* packs copied or linked */
+	uint64_t files_copied, bytes_copied;
+	uint64_t files_linked, bytes_linked;	/* from the previous backup */
+};
 /*
- * Objects and bytes of a container, as dos count-objects shows them.
- * Sizes are in bytes: of the files for loose objects and packs, of the
- * disk blocks for index/ (whose log and region files are sparse).
+ * Back the container up into a new directory below dest (made if need
+ * be), named by the UTC time, YYYYMMDDTHHMMSSZ, while other processes go
+ * on using the container; its path goes into made.  Files unchanged since
+ * the newest backup in dest are hard-linked to it, or with
+ * DOS_BACKUP_STAGE to the container's own files (a staging copy, on the
+ * container's file system, for a transfer elsewhere).  Then only the
+ * newest keep backups stay (0: all).  DOS_EBUSY: another backup into dest
+ * is running.
  */
-struct dos_counts {
-	uint64_t loose, size_loose;
-	uint64_t packed;		/* objects in the index */
-	uint64_t packs, size_pack;	/* pack files */
-	uint64_t size_packed_raw;	/* raw bytes of the packed objects */
-	uint64_t size_index;
-	uint64_t prune_packable;	/* loose objects also packed */
-	uint64_t garbage, size_garbage;	/* pack entries and tails not indexed */
-	uint64_t damaged_packs;		/* packs that could not be read through */
-	uint64_t missing;		/* indexed objects of missing packs */
-};
-int dos_count_objects(struct dos_store *st, struct dos_counts *c);
-
-/*
- * Call fn once for every object, sorted by id, or in storage order with
- * DOS_ITER_UNORDERED: loose objects in directory order, then the live
- * entries of the packs front to back, then the indexed objects no pack
- * scan reached (in a pack that is missing, or past damage in one), so
- * that a listing never loses an object a reader may find.  An object both
- * loose and packed is listed loose, as readers find it, unless only
- * DOS_ITER_PACKED is asked for.  Loose sizes cost a stat(2) per object
- * and are 0 without DOS_ITER_SIZES.  A non-zero return from fn stops the
- * walk and is returned.
- */
-enum dos_iter_flags {
-	DOS_ITER_LOOSE = 1 << 0,	/* objects with a loose file */
-	DOS_ITER_PACKED = 1 << 1,	/* objects in the index; neither: both */
-	DOS_ITER_UNORDERED = 1 << 2,
-	DOS_ITER_SIZES = 1 << 3,
-};
-typedef int dos_object_fn(const struct dos_object_info *info, void *data);
-int dos_for_each_object(struct dos_store *st, unsigned flags,
-    dos_object_fn *fn, void *data);
-
-/*
- * The counts as dos count-objects -v prints them, in its order: the key,
- * the same key for JSON (underscores), and whether the value is bytes.
- */
-#define DOS_COUNT_FIELDS 10
-struct dos_count_field {
-	const char *key, *json_key;
-	uint64_t value;
-	int is_size;
-};
-void dos_count_fields(const struct dos_counts *c,
-    struct dos_count_field f[DOS_COUNT_FIELDS]);
-
-/* ---- lib/fsck.c: checking and repairing a container ------------------ */
-
-/*
- * The classes of problems, one bit each; dos fsck exits with the OR of
- * the classes it found (below 64, so 128 still means it could not run).
- * The leftovers of an interrupted writer that the next writer or dos gc
- * cleans (its temp files, the torn tail or unfinished creation of the
- * newest pack) are no problem: they are notices, of no class.
- */
-enum dos_fsck_class {
-	DOS_FSCK_OBJECT = 1,	/* a damaged copy of an object */
-	DOS_FSCK_MISSING = 2,	/* data gone: missing pack, lost object */
-	DOS_FSCK_PACK = 4,	/* pack structure: garbage, torn tail */
-	DOS_FSCK_INDEX = 8,	/* the index database */
-	DOS_FSCK_LOOSE = 16,	/* the loose area: stray names */
-	DOS_FSCK_LAYOUT = 32,	/* config.json and the container layout */
-};
-
-/* What to check; none of them means all. */
-enum dos_fsck_what {
-	DOS_FSCK_WHAT_LOOSE = 1 << 0,
-	DOS_FSCK_WHAT_PACKS = 1 << 1,
-	DOS_FSCK_WHAT_INDEX = 1 << 2,
-};
-
-enum dos_fsck_flags {
-	DOS_FSCK_QUICK = 1 << 0,	/* no SHA-256: structure, sizes, CRCs */
-	DOS_FSCK_REPAIR = 1 << 1,
-};
-
-/* One problem or notice, or with --repair one thing done about one. */
-struct dos_fsck_finding {
-	const char *kind;	/* "crc-mismatch" */
-	unsigned cls;		/* its DOS_FSCK_* class; 0: notice or repair */
-	const char *subject;	/* an object id, or a path in the container */
-	const char *detail;	/* where and what, or "" */
-	uint64_t bytes;		/* a notice: the space the leftover holds */
-};
-typedef void dos_fsck_report_fn(const struct dos_fsck_finding *f,
-    void *data);
-/* Progress of a phase: done out of total (bytes or objects). */
-typedef void dos_fsck_progress_fn(const char *phase, uint64_t done,
-    uint64_t total, void *data);
-
-struct dos_fsck_options {
-	unsigned what;		/* DOS_FSCK_WHAT_*; 0: everything */
-	unsigned flags;		/* DOS_FSCK_* flags */
-	int jobs;		/* worker threads, at least 1 */
-	dos_fsck_report_fn *report;	/* each finding, in a stable order */
-	dos_fsck_report_fn *repaired;	/* each repair, as it is made */
-	dos_fsck_progress_fn *progress;	/* may be NULL */
-	void *data;
-};
-
-struct dos_fsck_stats {
-	uint64_t objects;	/* distinct objects seen */
-	uint64_t loose;		/* loose files */
-	uint64_t packs, entries, bytes;	/* pack files, entries, bytes read */
-	uint64_t garbage_entries, garbage_bytes;	/* reclaimable by repack */
-	uint64_t problems;	/* findings reported, notices aside */
-};
-
-/*
- * Check the container, reporting every finding through opts->report
- * (sorted, so the same whatever the parallelism); with DOS_FSCK_REPAIR,
- * take packs/lock, repair, check again and report what is left.  Returns
- * the OR of the classes reported, or a DOS_E* code if the check could
- * not run.
- */
-int dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
-    struct dos_fsck_stats *stats);
+#define DOS_BACKUP_STAGE 1
+int dos_backup(struct dos_store *st, const char *dest, unsigned flags,
+    unsigned keep, char *made, size_t size, struct dos_backup_stats *stats);
 
 #endif

@@ -1,6 +1,7 @@
 /*
- * fsck-cross.c: the cross-check of dos fsck.  The pack entries (sorted by
- * id), the index records and the loose objects are merged by id, and each
+ * fsck-cross.c: the cross-check of dos fsck.  The pack entries and the
+ * index records (both streamed out of external sorts by id) and the loose
+ * objects are merged by id, and each
  * id's group says what is wrong: damage in a copy that matters, a record
  * that points at no entry, an entry the index lost, an object with no
  * good copy left.  Repair walks the same merge.
@@ -15,7 +16,7 @@
 
 /* ---- the cross-check ---- */
 
-static int
+int
 cmp_ent(const void *pa, const void *pb)
 {
 	const struct ent *a = pa, *b = pb;
@@ -75,7 +76,7 @@ report_ent(struct fsck *f, const struct ent *e)
 	case ENT_BOUNDS:
 		return add_finding(f, K_OUT_OF_BOUNDS, &e->oid, NULL, e->pack,
 		    e->offset, "pack %u offset=%llu length=%llu", e->pack, off,
-		    (unsigned long long)(DOS_ENTRY_HEADER_SIZE + e->stored));
+		    (unsigned long long)(e->header_size + e->stored));
 	case ENT_BAD_HEADER:
 		return add_finding(f, K_BAD_HEADER, &e->oid, NULL, e->pack,
 		    e->offset, "pack %u offset=%llu", e->pack, off);
@@ -148,6 +149,14 @@ rec_target(const struct group *g)
  * record was read before the writer committed it.  Fine while the writer
  * is still at work, or once its batch is committed.
  */
+/* The bytes of the entry a record describes, header included. */
+static uint64_t
+rec_length(const struct pack *p, const struct dos_index_entry *e)
+{
+	return dos_pack_header_size(p->version, e->codec, 0, e->raw_size,
+	    e->stored_size) + e->stored_size;
+}
+
 static int
 appended_during_check(struct fsck *f, const struct dos_index_entry *e)
 {
@@ -161,7 +170,7 @@ appended_during_check(struct fsck *f, const struct dos_index_entry *e)
 		return 1;
 	return dos_store_index(f->st, 0, &ix) == 0 &&
 	    dos_index_get_pack_length(ix, p->num, &committed) == 0 &&
-	    e->offset + DOS_ENTRY_HEADER_SIZE + e->stored_size <= committed;
+	    e->offset + rec_length(p, e) <= committed;
 }
 
 /* Why a record is wrong, or NULL if it points at its entry. */
@@ -183,7 +192,7 @@ rec_problem(struct fsck *f, const struct group *g, enum kind *kind)
 	}
 	if (appended_during_check(f, &r->e))
 		return NULL;
-	if (r->e.offset + DOS_ENTRY_HEADER_SIZE + r->e.stored_size > p->size ||
+	if (r->e.offset + rec_length(p, &r->e) > p->size ||
 	    r->e.stored_size > p->size) {
 		*kind = K_OUT_OF_BOUNDS;
 		return "";
@@ -210,6 +219,22 @@ rec_unchanged(struct fsck *f, const struct dos_oid *oid,
 	if (was == NULL)
 		return rc == DOS_ENOTFOUND;
 	return rc == 0 && now.pack == was->pack && now.offset == was->offset;
+}
+
+/*
+ * A record that did not change names a pack that is not there: unless it
+ * was made meanwhile, the pack is missing.  Each such record reports it;
+ * report_all() keeps one.
+ */
+static int
+report_missing_pack(struct fsck *f, uint32_t num)
+{
+	char path[32];
+
+	snprintf(path, sizeof path, "packs/%u", num);
+	if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0)
+		return 0;
+	return add_finding(f, K_MISSING_PACK, NULL, path, num, 0, "%s", "");
 }
 
 static int
@@ -249,12 +274,16 @@ check_group(struct fsck *f, struct group *g)
 		    (why = rec_problem(f, g, &kind)) != NULL &&
 		    rec_unchanged(f, g->oid, &g->rec->e)) {
 			off = (unsigned long long)g->rec->e.offset;
+			if (kind == K_MISSING &&
+			    (rc = report_missing_pack(f, g->rec->e.pack)) < 0)
+				return rc;
 			if (kind == K_OUT_OF_BOUNDS)
 				rc = add_finding(f, kind, g->oid, NULL,
 				    g->rec->e.pack, g->rec->e.offset,
 				    "pack %u offset=%llu length=%llu",
 				    g->rec->e.pack, off, (unsigned long long)
-				    (DOS_ENTRY_HEADER_SIZE + g->rec->e.stored_size));
+				    rec_length(find_pack(f, g->rec->e.pack),
+				    &g->rec->e));
 			else
 				rc = add_finding(f, kind, g->oid, NULL,
 				    g->rec->e.pack, g->rec->e.offset,
@@ -279,7 +308,7 @@ check_group(struct fsck *f, struct group *g)
 	for (i = 0; i < g->n; i++)
 		if (&g->ents[i] != t) {
 			f->stats.garbage_entries++;
-			f->stats.garbage_bytes += DOS_ENTRY_HEADER_SIZE +
+			f->stats.garbage_bytes += g->ents[i].header_size +
 			    g->ents[i].stored;
 		}
 	if (live)
@@ -287,109 +316,74 @@ check_group(struct fsck *f, struct group *g)
 	return rc;
 }
 
-/*
- * Sort entries by id, then pack and offset, without qsort's n log n
- * comparisons: an in-place bucket sort on the ids' buckets, then an
- * insertion sort (see dos_oid_bucket_bits).
- */
+/* The next record of s into rec; *has says whether there was one. */
 static int
-sort_ents(struct ent *v, size_t n)
+next_of(struct dos_sort *s, void *rec, int *has)
 {
-	unsigned bits = dos_oid_bucket_bits(n), b, k;
-	size_t *start, *next, i, j;
-	struct ent tmp;
-
-	if ((start = calloc(2 * ((size_t)1 << bits) + 1, sizeof *start)) == NULL)
-		return DOS_ENOMEM;
-	next = start + ((size_t)1 << bits) + 1;
-	for (i = 0; i < n; i++)
-		start[dos_oid_bucket(&v[i].oid, bits) + 1]++;
-	for (b = 0; b < (1U << bits); b++) {
-		start[b + 1] += start[b];
-		next[b] = start[b];
-	}
-	/* Each entry is swapped straight into its bucket. */
-	for (b = 0; b < (1U << bits); b++)
-		while (next[b] < start[b + 1]) {
-			k = dos_oid_bucket(&v[next[b]].oid, bits);
-			if (k == b) {
-				next[b]++;
-				continue;
-			}
-			tmp = v[next[k]];
-			v[next[k]++] = v[next[b]];
-			v[next[b]] = tmp;
-		}
-	free(start);
-	for (j = 1; j < n; j++) {
-		if (cmp_ent(&v[j - 1], &v[j]) <= 0)
-			continue;
-		tmp = v[j];
-		for (i = j; i > 0 && cmp_ent(&v[i - 1], &tmp) > 0; i--)
-			v[i] = v[i - 1];
-		v[i] = tmp;
-	}
-	return 0;
+	*has = dos_sort_next(s, rec);
+	return *has < 0 ? *has : 0;
 }
 
-/* Gather the entries of every job, sorted by id, then pack and offset. */
+/*
+ * Merge the entries, the records and the loose objects by id; the sorts
+ * start again from their beginning, so repair walks the same merge.  Only
+ * the entries of one id are held at a time.
+ */
 int
-gather(struct fsck *f, struct all_ents *a)
+merge(struct fsck *f, group_fn *fn, void *data)
 {
-	struct job *j, *next;
-	size_t n = 0;
-
-	for (j = f->done; j != NULL; j = j->next)
-		if (j->type != JOB_LOOSE)
-			n += j->n;
-	if ((a->v = malloc((n + 1) * sizeof *a->v)) == NULL)
-		return DOS_ENOMEM;
-	a->n = 0;
-	for (j = f->done; j != NULL; j = next) {
-		next = j->next;
-		if (j->type != JOB_LOOSE && j->n > 0) {
-			memcpy(a->v + a->n, j->ents, j->n * sizeof *j->ents);
-			a->n += j->n;
-		}
-		free(j->ents);
-		free(j);
-	}
-	f->done = NULL;
-	return sort_ents(a->v, a->n);
-}
-
-/* Merge the entries, the records and the loose objects by id. */
-int
-merge(struct fsck *f, struct all_ents *a, group_fn *fn, void *data)
-{
-	size_t ie = 0, ir = 0, il = 0;
-	const struct dos_oid *min;
+	struct ent e, *v = NULL, *grown;
+	struct rec r, rec;
+	struct dos_oid min;
+	const struct dos_oid *m;
+	size_t il = 0, alloc = 0;
 	struct group g;
-	int rc = 0;
+	int rc, has_e = 0, has_r = 0;
 
-	while (rc == 0 && (ie < a->n || ir < f->recs_nr || il < f->loose_nr)) {
-		min = NULL;
-		if (ie < a->n)
-			min = &a->v[ie].oid;
-		if (ir < f->recs_nr && (min == NULL ||
-		    dos_oid_cmp(&f->recs[ir].oid, min) < 0))
-			min = &f->recs[ir].oid;
-		if (il < f->loose_nr && (min == NULL ||
-		    dos_oid_cmp(&f->loose[il].oid, min) < 0))
-			min = &f->loose[il].oid;
+	if ((rc = dos_sort_rewind(f->ents)) < 0 ||
+	    (rc = dos_sort_rewind(f->recs)) < 0 ||
+	    (rc = next_of(f->ents, &e, &has_e)) < 0 ||
+	    (rc = next_of(f->recs, &r, &has_r)) < 0)
+		return rc;
+	while (rc == 0 && (has_e || has_r || il < f->loose_nr)) {
+		m = NULL;
+		if (has_e)
+			m = &e.oid;
+		if (has_r && (m == NULL || dos_oid_cmp(&r.oid, m) < 0))
+			m = &r.oid;
+		if (il < f->loose_nr && (m == NULL ||
+		    dos_oid_cmp(&f->loose[il].oid, m) < 0))
+			m = &f->loose[il].oid;
+		min = *m;
 		memset(&g, 0, sizeof g);
-		g.oid = min;
-		g.ents = &a->v[ie];
-		while (ie < a->n && dos_oid_cmp(&a->v[ie].oid, min) == 0) {
-			ie++;
+		g.oid = &min;
+		while (rc == 0 && has_e && dos_oid_cmp(&e.oid, &min) == 0) {
+			grown = dos_grow(v, g.n, &alloc, sizeof *grown, 16);
+			if (grown == NULL) {
+				rc = DOS_ENOMEM;
+				break;
+			}
+			v = grown;
+			v[g.n] = e;
+			/* Without --packs only the entry headers were checked. */
+			if (!(f->what & DOS_FSCK_WHAT_PACKS) &&
+			    e.status != ENT_BAD_HEADER && e.status != ENT_BOUNDS)
+				v[g.n].status = ENT_OK;
 			g.n++;
+			rc = next_of(f->ents, &e, &has_e);
 		}
-		if (ir < f->recs_nr && dos_oid_cmp(&f->recs[ir].oid, min) == 0)
-			g.rec = &f->recs[ir++];
-		if (il < f->loose_nr && dos_oid_cmp(&f->loose[il].oid, min) == 0)
+		g.ents = v;
+		if (rc == 0 && has_r && dos_oid_cmp(&r.oid, &min) == 0) {
+			rec = r;
+			g.rec = &rec;
+			rc = next_of(f->recs, &r, &has_r);
+		}
+		if (il < f->loose_nr && dos_oid_cmp(&f->loose[il].oid, &min) == 0)
 			g.loose = &f->loose[il++];
-		rc = fn(f, &g, data);
+		if (rc == 0)
+			rc = fn(f, &g, data);
 	}
+	free(v);
 	return rc;
 }
 
@@ -397,58 +391,4 @@ int
 check_group_cb(struct fsck *f, struct group *g, void *data)
 {
 	return check_group(f, g);
-}
-
-/*
- * Whether a record of by_off[from..to) still points where it did: a
- * repack deletes a pack once it has moved every record out of it, maybe
- * while the check ran.
- */
-static int
-pack_still_used(struct fsck *f, size_t from, size_t to)
-{
-	const struct rec *r;
-
-	for (; from < to; from++) {
-		r = &f->recs[f->by_off[from]];
-		if (rec_unchanged(f, &r->oid, &r->e))
-			return 1;
-	}
-	return 0;
-}
-
-int
-check_missing_packs(struct fsck *f)
-{
-	uint32_t num;
-	size_t i, end;
-	char path[32];
-	int rc;
-
-	/* Usually every record's pack is there, and nothing need be sorted. */
-	for (i = 0; i < f->recs_nr; i++)
-		if (find_pack(f, f->recs[i].e.pack) == NULL)
-			break;
-	if (i == f->recs_nr)
-		return 0;
-	/*
-	 * Records in pack order, so that each pack's are together: each
-	 * missing pack is looked at once, however many packs the index names.
-	 */
-	if ((rc = sort_by_off(f)) < 0)
-		return rc;
-	for (i = 0; i < f->recs_nr && rc == 0; i = end) {
-		num = f->recs[f->by_off[i]].e.pack;
-		for (end = i + 1; end < f->recs_nr &&
-		    f->recs[f->by_off[end]].e.pack == num; end++)
-			;
-		if (find_pack(f, num) != NULL)
-			continue;
-		snprintf(path, sizeof path, "packs/%u", num);
-		if (faccessat(f->st->dirfd, path, F_OK, AT_SYMLINK_NOFOLLOW) == 0 ||
-		    !pack_still_used(f, i, end))
-			continue;	/* created, or emptied and deleted, meanwhile */
-		rc = add_finding(f, K_MISSING_PACK, NULL, path, num, 0, "%s", "");
-	}
-	return rc;
 }

@@ -82,13 +82,17 @@ enum corrupt_why {
 	WHY_TOMBSTONE,
 };
 
-/* One entry of a pack. */
+/*
+ * One entry of a pack.  Of a format-2 entry no record locates, only the
+ * start of the id is known (partial) until a worker hashes its bytes.
+ */
 struct ent {
 	struct dos_oid oid;
 	uint64_t offset, stored, raw;
 	uint64_t actual;	/* ENT_SIZE: decoded size; ENT_IO: errno */
 	uint32_t pack, crc;
 	unsigned char codec, flags, status, why;
+	unsigned char header_size, partial;
 };
 
 /* One index record. */
@@ -120,6 +124,7 @@ struct pack {
 	uint64_t committed;	/* from packs.db */
 	int has_length;
 	uint64_t limit;		/* where its entries end: committed or size */
+	unsigned version;	/* of its entries, once the scan began */
 	uint64_t valid_end;	/* end of its last entry with a good header */
 };
 
@@ -145,10 +150,18 @@ struct fsck {
 	struct finding *fs;
 	size_t fs_nr, fs_alloc;
 
-	struct rec *recs;	/* the index, in id order */
-	size_t recs_nr, recs_alloc;
-	size_t *by_off;		/* recs indices by pack and offset, or NULL */
+	/*
+	 * What the check collects about every object goes through external
+	 * sorts, so that memory does not grow with their number.
+	 */
+	struct dos_sort *recs;	/* the index, in id order */
+	struct dos_sort *by_off;	/* the same by pack and offset, or NULL */
+	struct rec off_next;	/* by_off's next record, when off_has */
+	int off_has;
 	int index_present, index_ok;
+	struct dos_sort *ents;	/* every entry, by id, then pack and offset */
+	pthread_mutex_t ents_mu;	/* the workers add to ents under it */
+	int ents_rc;		/* the first error adding to ents */
 
 	struct pack *packs;
 	size_t packs_nr;
@@ -161,7 +174,7 @@ struct fsck {
 	/* The job queue and the pool of chunk buffers. */
 	pthread_mutex_t mu;
 	pthread_cond_t work, freed;
-	struct job *head, *tail, *done;
+	struct job *head, *tail;
 	unsigned char **bufs;
 	size_t bufs_free;
 	int closing;
@@ -181,17 +194,8 @@ struct group {
 	struct loose *loose;
 };
 
-struct all_ents {
-	struct ent *v;
-	size_t n;
-};
-
 /* What merge() calls with each id's group. */
 typedef int group_fn(struct fsck *f, struct group *g, void *data);
-
-struct result {
-	struct all_ents ents;
-};
 
 struct repair {
 	struct fsck *f;
@@ -224,7 +228,6 @@ void release_buffer(struct fsck *f, unsigned char *buf);
 /* ---- lib/fsck-scan.c */
 
 int load_index(struct fsck *f);
-int sort_by_off(struct fsck *f);
 int list_loose(struct fsck *f);
 int check_sandbox(struct fsck *f);
 int run_loose_jobs(struct fsck *f);
@@ -240,17 +243,16 @@ void drop_unsure_unindexed(struct fsck *f);
 
 /* ---- lib/fsck-cross.c */
 
+int cmp_ent(const void *pa, const void *pb);
 int cmp_loose(const void *pa, const void *pb);
-int gather(struct fsck *f, struct all_ents *a);
-int merge(struct fsck *f, struct all_ents *a, group_fn *fn, void *data);
+int merge(struct fsck *f, group_fn *fn, void *data);
 int check_group_cb(struct fsck *f, struct group *g, void *data);
-int check_missing_packs(struct fsck *f);
 size_t live_from(const struct group *g);
 int ent_good(const struct ent *e);
 struct ent *rec_target(const struct group *g);
 
 /* ---- lib/fsck-repair.c */
 
-int repair(struct repair *rp, struct result *res);
+int repair(struct repair *rp);
 
 #endif

@@ -315,7 +315,7 @@ repair_pack_lengths(struct repair *rp)
 }
 
 static int
-repair_index(struct repair *rp, struct result *res)
+repair_index(struct repair *rp)
 {
 	struct fsck *f = rp->f;
 	struct dos_store tmp = DOS_STORE_INIT;
@@ -329,7 +329,7 @@ repair_index(struct repair *rp, struct result *res)
 	else
 		rc = dos_store_index(f->st, 1, &rp->ix);
 	if (rc == 0)
-		rc = merge(f, &res->ents, repair_group, rp);
+		rc = merge(f, repair_group, rp);
 	/* Lengths after records: a truncated tail is never pointed at. */
 	if (rc == 0)
 		rc = repair_pack_lengths(rp);
@@ -403,7 +403,7 @@ heal(struct repair *rp)
 }
 
 int
-repair(struct repair *rp, struct result *res)
+repair(struct repair *rp)
 {
 	struct fsck *f = rp->f;
 	size_t i;
@@ -416,7 +416,7 @@ repair(struct repair *rp, struct result *res)
 		if (f->fs[i].kind == K_MISSING_INDEX ||
 		    f->fs[i].kind == K_NO_PACK_LENGTH)
 			rp->rebuild = 1;
-	if ((rc = repair_index(rp, res)) < 0)
+	if ((rc = repair_index(rp)) < 0)
 		return rc;
 	return heal(rp);
 }

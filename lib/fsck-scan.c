@@ -1,8 +1,8 @@
 /*
- * fsck-scan.c: what dos fsck reads: the whole index, the names of the
- * loose area and sandbox/, the layout, and every pack front to back in
- * chunks of whole entries handed to the worker threads; and the findings
- * about each pack as a whole.
+ * fsck-scan.c: what dos fsck reads: the whole index (into an external
+ * sort), the names of the loose area and sandbox/, the layout, and every
+ * pack front to back in chunks of whole entries handed to the worker
+ * threads; and the findings about each pack as a whole.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -26,31 +26,35 @@ progress(struct fsck *f, const char *what, uint64_t done, uint64_t total)
 
 /* ---- the index ---- */
 
+/* A failure to keep a record is the check's, not the index's. */
+struct collect {
+	struct fsck *f;
+	int rc;
+};
+
 static int
 collect_rec(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
-	struct fsck *f = data;
-	struct rec *grown;
+	struct collect *c = data;
+	struct rec r;
 
-	grown = dos_grow(f->recs, f->recs_nr, &f->recs_alloc, sizeof *grown,
-	    4096);
-	if (grown == NULL)
-		return DOS_ENOMEM;
-	f->recs = grown;
-	f->recs[f->recs_nr].oid = *oid;
-	f->recs[f->recs_nr].e = *e;
-	f->recs_nr++;
-	return 0;
+	r.oid = *oid;
+	r.e = *e;
+	return c->rc = dos_sort_add(c->f->recs, &r);
 }
 
-static struct rec *by_off_base;
+static int
+cmp_rec(const void *pa, const void *pb)
+{
+	return dos_oid_cmp(&((const struct rec *)pa)->oid,
+	    &((const struct rec *)pb)->oid);
+}
 
 static int
 cmp_by_off(const void *pa, const void *pb)
 {
-	const struct rec *a = &by_off_base[*(const size_t *)pa];
-	const struct rec *b = &by_off_base[*(const size_t *)pb];
+	const struct rec *a = pa, *b = pb;
 
 	if (a->e.pack != b->e.pack)
 		return a->e.pack < b->e.pack ? -1 : 1;
@@ -65,19 +69,23 @@ index_message(int rc)
 	return rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc);
 }
 
-/* The whole index, in id order. */
+/* The whole index, in id order, into f->recs. */
 int
 load_index(struct fsck *f)
 {
+	struct collect c = { f, 0 };
 	struct dos_index *ix;
 	int rc;
 
 	f->index_present = dos_index_exists(f->st->dirfd);
 	f->index_ok = 1;
+	if ((rc = dos_sort_open(f->st, sizeof(struct rec), cmp_rec,
+	    DOS_SORT_BUDGET, &f->recs)) < 0)
+		return rc;
 	rc = dos_store_index(f->st, 0, &ix);
 	if (rc == 0)
-		rc = dos_index_walk(ix, "", 0, collect_rec, f);
-	if (rc == DOS_ENOMEM)
+		rc = dos_index_walk(ix, "", 0, collect_rec, &c);
+	if (rc == DOS_ENOMEM || c.rc < 0)
 		return rc;
 	if (rc < 0) {
 		f->index_ok = 0;
@@ -85,53 +93,51 @@ load_index(struct fsck *f)
 		    "%s", index_message(rc))) < 0)
 			return rc;
 	}
-	return 0;
+	return dos_sort_finish(f->recs);
 }
 
 /*
  * The records by pack and offset, made on first use: only a damaged entry
- * header needs them.
+ * header needs them.  The scan asks for places in pack and offset order,
+ * so one pass over them, kept one record ahead, answers every question.
  */
-int
+static int
 sort_by_off(struct fsck *f)
 {
-	size_t i;
+	struct rec r;
+	int rc;
 
-	if (f->by_off != NULL)
-		return 0;
-	if ((f->by_off = malloc((f->recs_nr + 1) * sizeof *f->by_off)) == NULL)
-		return DOS_ENOMEM;
-	for (i = 0; i < f->recs_nr; i++)
-		f->by_off[i] = i;
-	/* qsort has no context argument; one check runs at a time. */
-	by_off_base = f->recs;
-	if (f->recs_nr > 1)
-		qsort(f->by_off, f->recs_nr, sizeof *f->by_off, cmp_by_off);
+	if ((rc = dos_sort_open(f->st, sizeof r, cmp_by_off, DOS_SORT_BUDGET,
+	    &f->by_off)) < 0 || (rc = dos_sort_rewind(f->recs)) < 0)
+		return rc;
+	while ((rc = dos_sort_next(f->recs, &r)) > 0)
+		if ((rc = dos_sort_add(f->by_off, &r)) < 0)
+			return rc;
+	if (rc < 0 || (rc = dos_sort_finish(f->by_off)) < 0 ||
+	    (rc = dos_sort_next(f->by_off, &f->off_next)) < 0)
+		return rc;
+	f->off_has = rc;
 	return 0;
 }
 
 /* The record at exactly pack p, offset off, if any. */
-static const struct rec *
-rec_at(struct fsck *f, const struct pack *p, uint64_t off)
+static int
+rec_at(struct fsck *f, const struct pack *p, uint64_t off,
+    const struct rec **out)
 {
-	size_t lo = 0, hi = f->recs_nr, mid;
-	const struct rec *r;
+	const struct rec *r = &f->off_next;
+	int rc;
 
-	if (sort_by_off(f) < 0)
-		return NULL;
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		r = &f->recs[f->by_off[mid]];
-		if (r->e.pack < p->num ||
-		    (r->e.pack == p->num && r->e.offset < off))
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo == f->recs_nr)
-		return NULL;
-	r = &f->recs[f->by_off[lo]];
-	return r->e.pack == p->num && r->e.offset == off ? r : NULL;
+	*out = NULL;
+	if (f->by_off == NULL && (rc = sort_by_off(f)) < 0)
+		return rc;
+	while (f->off_has && (r->e.pack < p->num ||
+	    (r->e.pack == p->num && r->e.offset < off)))
+		if ((f->off_has = dos_sort_next(f->by_off, &f->off_next)) < 0)
+			return f->off_has;
+	if (f->off_has && r->e.pack == p->num && r->e.offset == off)
+		*out = r;
+	return 0;
 }
 
 /* ---- the loose area ---- */
@@ -449,11 +455,61 @@ job_ent(struct job *j)
 	return &j->ents[j->n++];
 }
 
-static void
-fill_ent(struct ent *e, const struct pack *p, uint64_t off,
+static int
+first_record(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	*(struct dos_oid *)data = *oid;
+	return 1;
+}
+
+/*
+ * 1 and its id in *oid if the index holds an id that the entry pe starts,
+ * 0 if not (or there is no index), or a DOS_E* code.  For entries with no
+ * record where they are, rare enough to look up in the index itself.
+ */
+static int
+indexed_id(struct fsck *f, const struct dos_pack_entry *pe,
+    struct dos_oid *oid)
+{
+	char hex[DOS_HEXSZ + 1];
+	struct dos_index *ix;
+	int rc;
+
+	if (dos_store_index(f->st, 0, &ix) < 0)
+		return 0;
+	dos_oid_to_hex(&pe->oid, hex);
+	rc = dos_index_walk(ix, hex, 2 * pe->id_size, first_record, oid);
+	return rc < 0 ? rc : rc == 1;
+}
+
+/*
+ * The whole id of an entry that holds only its start: the record there
+ * has it (the records by offset, read forward as the walk goes).  Else (a
+ * copy the index moved on from, or no index) it is the id of a record
+ * that starts the same, or unknown: either way a worker hashes the bytes
+ * to learn or confirm it (partial).
+ */
+static int
+fill_ent(struct fsck *f, struct ent *e, const struct pack *p, uint64_t off,
     const struct dos_pack_entry *pe)
 {
+	const struct rec *r;
+	int rc;
+
 	e->oid = pe->oid;
+	if (pe->id_size < DOS_RAWSZ) {
+		if ((rc = rec_at(f, p, off, &r)) < 0)
+			return rc;
+		if (r != NULL && dos_pack_entry_is(pe, &r->oid)) {
+			e->oid = r->oid;
+		} else {
+			if ((rc = indexed_id(f, pe, &e->oid)) < 0)
+				return rc;
+			e->partial = 1;
+		}
+	}
+	e->header_size = (unsigned char)pe->header_size;
 	e->offset = off;
 	e->stored = pe->stored_size;
 	e->raw = pe->raw_size;
@@ -462,26 +518,7 @@ fill_ent(struct ent *e, const struct pack *p, uint64_t off,
 	e->codec = (unsigned char)pe->codec;
 	e->flags = (unsigned char)pe->flags;
 	e->status = ENT_OK;
-}
-
-/* The first offset in buf[from..n) where a well-formed header starts. */
-static size_t
-find_header(const unsigned char *buf, size_t from, size_t n)
-{
-	struct dos_pack_entry pe;
-	const unsigned char *m;
-
-	while (from < n) {
-		m = memmem(buf + from, n - from, "DOSe", 4);
-		if (m == NULL)
-			return n;
-		from = (size_t)(m - buf);
-		if (n - from < DOS_ENTRY_HEADER_SIZE ||
-		    dos_pack_decode_entry(m, &pe) == 0)
-			return from;
-		from++;
-	}
-	return n;
+	return 0;
 }
 
 struct scan {
@@ -557,6 +594,7 @@ submit_large(struct scan *s, const struct dos_pack_scan *ps)
 {
 	struct job *large;
 	struct ent *e;
+	int rc;
 
 	if ((large = calloc(1, sizeof *large)) == NULL ||
 	    (e = job_ent(large)) == NULL) {
@@ -565,7 +603,11 @@ submit_large(struct scan *s, const struct dos_pack_scan *ps)
 	}
 	large->type = JOB_LARGE;
 	large->pack = s->p;
-	fill_ent(e, s->p, ps->offset, &ps->entry);
+	if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0) {
+		free(large->ents);
+		free(large);
+		return rc;
+	}
 	if (ps->what == DOS_PACK_PAST_END)
 		e->status = ENT_BOUNDS;
 	else
@@ -583,14 +625,18 @@ static int
 skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 {
 	struct pack *p = s->p;
-	const struct rec *r = rec_at(s->f, p, ps->offset);
+	const struct rec *r;
 	struct ent *e;
 	uint64_t end;
-	size_t pos;
+	unsigned hsize;
 	int rc;
 
+	if ((rc = rec_at(s->f, p, ps->offset, &r)) < 0)
+		return rc;
+	hsize = r == NULL ? 0 : dos_pack_header_size(ps->version, r->e.codec, 0,
+	    r->e.raw_size, r->e.stored_size);
 	end = r != NULL && r->e.stored_size <= p->limit ? ps->offset +
-	    DOS_ENTRY_HEADER_SIZE + r->e.stored_size : p->limit + 1;
+	    hsize + r->e.stored_size : p->limit + 1;
 	if (end <= p->limit) {
 		if ((rc = end_garbage(s, ps->offset)) < 0)
 			return rc;
@@ -603,20 +649,39 @@ skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 		e->raw = r->e.raw_size;
 		e->pack = p->num;
 		e->codec = (unsigned char)r->e.codec;
+		e->header_size = (unsigned char)hsize;
 		e->status = ENT_BAD_HEADER;
 		dos_pack_scan_seek(ps, end);
 		return 0;
 	}
 	if (s->garbage == NO_GARBAGE)
 		s->garbage = ps->offset;
-	pos = find_header(ps->buf, (size_t)(ps->offset - ps->start) + 1,
-	    ps->len);
-	/* None: the last bytes may hold the start of one. */
-	if (pos == ps->len && ps->len > DOS_ENTRY_HEADER_SIZE &&
-	    ps->start + ps->len < p->limit)
-		pos = ps->len - DOS_ENTRY_HEADER_SIZE + 1;
-	dos_pack_scan_seek(ps, ps->start + pos);
+	dos_pack_scan_seek(ps, dos_pack_scan_find(ps, ps->offset + 1));
 	return 0;
+}
+
+/*
+ * A format-2 header has no checksum of its own: what reads as one is an
+ * entry (1) if the index's record there has the id it starts, or if its
+ * checksum holds, or if the index knows an id it starts (a damaged copy
+ * the index moved on from: rare, so looked up in the index itself).  Else
+ * (0) it is a damaged header, or bytes that look like one.
+ */
+static int
+is_entry(struct scan *s, const struct dos_pack_scan *ps)
+{
+	struct dos_oid oid;
+	const struct rec *r;
+	int rc;
+
+	if (ps->entry.id_size == DOS_RAWSZ || ps->what != DOS_PACK_ENTRY)
+		return 1;
+	if ((rc = rec_at(s->f, s->p, ps->offset, &r)) < 0)
+		return rc;
+	if ((r != NULL && dos_pack_entry_is(&ps->entry, &r->oid)) ||
+	    dos_pack_scan_entry_ok(ps))
+		return 1;
+	return indexed_id(s->f, &ps->entry, &oid);
 }
 
 /* One step of the walk: an entry, or what stands where one should. */
@@ -626,9 +691,15 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 	struct ent *e;
 	int rc;
 
+	/* Before any entry goes to the workers. */
+	s->p->version = ps->version;
 	switch (ps->what) {
 	case DOS_PACK_ENTRY:
 	case DOS_PACK_PAST_END:
+		if ((rc = is_entry(s, ps)) < 0)
+			return rc;
+		if (rc == 0)
+			return skip_bad_header(s, ps);
 		if ((rc = end_garbage(s, ps->offset)) < 0)
 			return rc;
 		if (ps->data == NULL)
@@ -636,7 +707,8 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 		if ((e = job_ent(s->j)) == NULL)
 			return DOS_ENOMEM;
 		s->j->base = ps->start;
-		fill_ent(e, s->p, ps->offset, &ps->entry);
+		if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0)
+			return rc;
 		s->p->valid_end = ps->next;
 		return 0;
 	case DOS_PACK_BAD_HEADER:
@@ -666,12 +738,13 @@ scan_pack(struct fsck *f, struct pack *p)
 	struct dos_pack_scan ps;
 	unsigned char hdr[DOS_PACK_HEADER_SIZE];
 	char path[32];
+	unsigned version;
 	int rc = 0, saved;
 
 	snprintf(path, sizeof path, "packs/%u", p->num);
 	if (!is_unfinished(p) &&
 	    (pread(p->fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
-	    dos_pack_check_header(p->fd) < 0)) {
+	    dos_pack_header_version(p->fd, &version) < 0)) {
 		if ((rc = add_finding(f, K_BAD_PACK_HEADER, NULL, path, p->num,
 		    0, "%s", "")) < 0)
 			return rc;

@@ -1,15 +1,17 @@
 /*
  * fsck-verify.c: the worker threads of dos fsck, and what they do: check
  * the stored bytes of pack entries (CRC-32, decoding, raw size and, in
- * full mode, SHA-256) in the chunks the scan hands them, stream entries
+ * full mode or to learn a partial id, SHA-256) in the chunks the scan
+ * hands them, stream entries
  * larger than a chunk from the pack, and hash loose files.  A worker only
- * fills in the status of what it was handed; the findings are made later
- * by the calling thread.
+ * fills in the status of what it was handed, and adds the entries to the
+ * sort of all entries; the findings are made later by the calling thread.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,10 +42,33 @@ struct verify {
 	int failed;		/* decoding failed: stop feeding */
 };
 
+/* Whether the entry's bytes are hashed: to check its id, or to learn it. */
+static int
+hashes(const struct worker *w, const struct ent *e)
+{
+	return w->f->full || e->partial;
+}
+
+/* What the SHA-256 of its bytes says of the entry's id. */
+static void
+check_id(struct ent *e, const struct dos_oid *got)
+{
+	if (!e->partial) {
+		if (dos_oid_cmp(got, &e->oid) != 0)
+			e->status = ENT_HASH;
+	} else if (memcmp(got->hash, e->oid.hash, DOS_ENTRY_ID_CHECK) == 0) {
+		e->oid = *got;
+		e->partial = 0;
+	} else {
+		e->status = ENT_HASH;
+	}
+}
+
 /*
  * In full mode the SHA-256 of raw-stored bytes checks every one of them;
  * their CRC-32 is then needed only to say what is wrong when the hash
- * does not match, and is computed again from the pack in that case.
+ * does not match, and is computed again from the pack in that case.  Not
+ * in format 2, whose checksum covers the header too.
  */
 static void
 verify_begin(struct verify *v, struct worker *w, struct pack *p,
@@ -52,7 +77,8 @@ verify_begin(struct verify *v, struct worker *w, struct pack *p,
 	v->w = w;
 	v->p = p;
 	v->e = e;
-	v->crc_later = w->f->full && e->codec == DOS_CODEC_NONE;
+	v->crc_later = w->f->full && e->codec == DOS_CODEC_NONE &&
+	    p->version == 1;
 	v->crc = 0;
 	v->produced = 0;
 	v->failed = 0;
@@ -62,7 +88,7 @@ verify_begin(struct verify *v, struct worker *w, struct pack *p,
 		e->why = WHY_UNDECODABLE;
 		v->failed = 1;
 	}
-	if (w->f->full)
+	if (hashes(w, e))
 		dos_hasher_reset(&w->hasher);
 }
 
@@ -76,7 +102,7 @@ verify_raw(struct verify *v, const unsigned char *buf, size_t len)
 		hash = 0;
 	else if (want - v->produced < len)
 		hash = (size_t)(want - v->produced);
-	if (v->w->f->full && hash > 0)
+	if (hashes(v->w, v->e) && hash > 0)
 		dos_hasher_update(&v->w->hasher, buf, hash);
 	v->produced += len;
 }
@@ -140,7 +166,7 @@ verify_drain(struct verify *v)
 static uint32_t
 crc_again(struct verify *v)
 {
-	uint64_t pos = v->e->offset + DOS_ENTRY_HEADER_SIZE, left = v->e->stored;
+	uint64_t pos = v->e->offset + v->e->header_size, left = v->e->stored;
 	uint32_t crc = 0;
 	ssize_t n;
 
@@ -167,8 +193,12 @@ verify_end(struct verify *v)
 	verify_drain(v);
 	if (v->crc_later) {
 		dos_hasher_final(&v->w->hasher, &got);
-		if (v->produced == e->raw && dos_oid_cmp(&got, &e->oid) == 0)
+		if (v->produced == e->raw && (e->partial ?
+		    memcmp(got.hash, e->oid.hash, DOS_ENTRY_ID_CHECK) :
+		    dos_oid_cmp(&got, &e->oid)) == 0) {
+			check_id(e, &got);
 			return;
+		}
 		if (crc_again(v) != e->crc)
 			e->status = ENT_CRC;
 		else if (v->produced != e->raw)
@@ -194,10 +224,9 @@ verify_end(struct verify *v)
 		e->actual = v->produced;
 		return;
 	}
-	if (v->w->f->full) {
+	if (hashes(v->w, e)) {
 		dos_hasher_final(&v->w->hasher, &got);
-		if (dos_oid_cmp(&got, &e->oid) != 0)
-			e->status = ENT_HASH;
+		check_id(e, &got);
 	}
 }
 
@@ -233,12 +262,11 @@ verify_small_zstd(struct worker *w, struct ent *e, const unsigned char *data)
 	    (size_t)e->stored);
 	if (ZSTD_isError(n) || n != e->raw)
 		return 0;
-	if (w->f->full) {
+	if (hashes(w, e)) {
 		dos_hasher_reset(&w->hasher);
 		dos_hasher_update(&w->hasher, w->out, n);
 		dos_hasher_final(&w->hasher, &got);
-		if (dos_oid_cmp(&got, &e->oid) != 0)
-			e->status = ENT_HASH;
+		check_id(e, &got);
 	}
 	return 1;
 }
@@ -262,7 +290,7 @@ static void
 verify_large(struct worker *w, struct pack *p, struct ent *e)
 {
 	struct verify v;
-	uint64_t pos = e->offset + DOS_ENTRY_HEADER_SIZE, left = e->stored;
+	uint64_t pos = e->offset + e->header_size, left = e->stored;
 	size_t want;
 	ssize_t n;
 
@@ -349,15 +377,21 @@ run_job(struct worker *w, struct job *j)
 
 	switch (j->type) {
 	case JOB_CHUNK:
-		/* Without --packs only the entry headers matter. */
-		for (i = 0; i < j->n && (w->f->what & DOS_FSCK_WHAT_PACKS); i++)
-			verify_in_buffer(w, j->pack, &j->ents[i], j->buf +
-			    (j->ents[i].offset - j->base) + DOS_ENTRY_HEADER_SIZE);
+		/*
+		 * Without --packs only the entry headers matter, and the ids
+		 * of the entries that hold only the start of theirs.
+		 */
+		for (i = 0; i < j->n; i++)
+			if ((w->f->what & DOS_FSCK_WHAT_PACKS) ||
+			    j->ents[i].partial)
+				verify_in_buffer(w, j->pack, &j->ents[i], j->buf +
+				    (j->ents[i].offset - j->base) +
+				    j->ents[i].header_size);
 		release_buffer(w->f, j->buf);
 		j->buf = NULL;
 		break;
 	case JOB_LARGE:
-		if (w->f->what & DOS_FSCK_WHAT_PACKS)
+		if ((w->f->what & DOS_FSCK_WHAT_PACKS) || j->ents[0].partial)
 			verify_large(w, j->pack, &j->ents[0]);
 		break;
 	case JOB_LOOSE:
@@ -365,6 +399,27 @@ run_job(struct worker *w, struct job *j)
 			check_loose_one(w, &w->f->loose[i]);
 		break;
 	}
+}
+
+/*
+ * A job is done: its entries go into the sort of all entries, and the
+ * job goes.  The first failure is kept for the check to return.
+ */
+static void
+keep_ents(struct fsck *f, struct job *j)
+{
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->ents_mu);
+	for (i = 0; i < j->n && f->ents_rc == 0 && j->type != JOB_LOOSE; i++)
+		if ((rc = dos_sort_add(f->ents, &j->ents[i])) < 0)
+			f->ents_rc = rc;
+	if (j->type != JOB_LOOSE)
+		f->stats.entries += j->n;
+	pthread_mutex_unlock(&f->ents_mu);
+	free(j->ents);
+	free(j);
 }
 
 static void *
@@ -387,10 +442,7 @@ worker_main(void *arg)
 			f->tail = NULL;
 		pthread_mutex_unlock(&f->mu);
 		run_job(w, j);
-		pthread_mutex_lock(&f->mu);
-		j->next = f->done;
-		f->done = j;
-		pthread_mutex_unlock(&f->mu);
+		keep_ents(f, j);
 	}
 }
 
@@ -440,7 +492,9 @@ start_workers(struct fsck *f, int n)
 
 	f->closing = 0;
 	f->head = f->tail = NULL;
+	f->ents_rc = 0;
 	pthread_mutex_init(&f->mu, NULL);
+	pthread_mutex_init(&f->ents_mu, NULL);
 	pthread_cond_init(&f->work, NULL);
 	pthread_cond_init(&f->freed, NULL);
 	if ((f->workers = calloc((size_t)n, sizeof *f->workers)) == NULL ||
@@ -499,4 +553,5 @@ stop_workers(struct fsck *f)
 	pthread_cond_destroy(&f->work);
 	pthread_cond_destroy(&f->freed);
 	pthread_mutex_destroy(&f->mu);
+	pthread_mutex_destroy(&f->ents_mu);
 }

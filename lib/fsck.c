@@ -9,6 +9,9 @@
  * raw size and, in full mode, SHA-256), and then the index against what
  * the packs hold, by a merge of the index (walked in id order) with the
  * pack entries sorted by id, so the hot loop never looks anything up.
+ * Records and entries go through external sorts (extsort.c), which spill
+ * to sandbox/ beyond their memory budget: memory does not grow with the
+ * number of objects (only with the loose ones, and the findings).
  *
  * The packs are read by the calling thread, which cuts them into chunks
  * of whole entries; worker threads verify the chunks and the loose files.
@@ -193,16 +196,15 @@ free_findings(struct fsck *f)
 /* ---- one whole check ---- */
 
 static void
-reset_check(struct fsck *f, struct result *res)
+reset_check(struct fsck *f)
 {
-	free(res->ents.v);
-	res->ents.v = NULL;
-	res->ents.n = 0;
-	free(f->recs);
+	dos_sort_close(f->ents);
+	f->ents = NULL;
+	dos_sort_close(f->recs);
 	f->recs = NULL;
-	f->recs_nr = f->recs_alloc = 0;
-	free(f->by_off);
+	dos_sort_close(f->by_off);
 	f->by_off = NULL;
+	f->off_has = 0;
 	free(f->loose);
 	f->loose = NULL;
 	f->loose_nr = f->loose_alloc = 0;
@@ -211,7 +213,7 @@ reset_check(struct fsck *f, struct result *res)
 }
 
 static int
-check(struct fsck *f, struct result *res)
+check(struct fsck *f)
 {
 	size_t i;
 	int rc, jobs = f->o->jobs > 0 ? f->o->jobs : 1;
@@ -241,6 +243,9 @@ check(struct fsck *f, struct result *res)
 	f->bytes_done = 0;
 	for (i = 0; i < f->packs_nr; i++)
 		f->bytes_total += f->packs[i].limit;
+	if ((rc = dos_sort_open(f->st, sizeof(struct ent), cmp_ent,
+	    DOS_SORT_BUDGET, &f->ents)) < 0)
+		return rc;
 	if ((rc = start_workers(f, jobs)) < 0) {
 		stop_workers(f);
 		return rc;
@@ -250,27 +255,19 @@ check(struct fsck *f, struct result *res)
 	for (i = 0; i < f->packs_nr && rc == 0; i++)
 		rc = scan_pack(f, &f->packs[i]);
 	stop_workers(f);
-	if (rc < 0)
+	if (rc == 0)
+		rc = f->ents_rc;
+	if (rc < 0 || (rc = dos_sort_finish(f->ents)) < 0)
 		return rc;
 	f->stats.packs = f->packs_nr;
 	f->stats.loose = f->loose_nr;
-	if ((rc = gather(f, &res->ents)) < 0)
-		return rc;
-	f->stats.entries = res->ents.n;
 	for (i = 0; i < f->packs_nr; i++)
 		f->stats.bytes += f->packs[i].limit;
-	if (!(f->what & DOS_FSCK_WHAT_PACKS))
-		for (i = 0; i < res->ents.n; i++)
-			if (res->ents.v[i].status != ENT_BAD_HEADER &&
-			    res->ents.v[i].status != ENT_BOUNDS)
-				res->ents.v[i].status = ENT_OK;
 	if (f->loose_nr > 1)
 		qsort(f->loose, f->loose_nr, sizeof *f->loose, cmp_loose);
 	if ((f->what & DOS_FSCK_WHAT_PACKS) && (rc = check_pack_lengths(f)) < 0)
 		return rc;
-	if ((f->what & DOS_FSCK_WHAT_INDEX) && (rc = check_missing_packs(f)) < 0)
-		return rc;
-	if ((rc = merge(f, &res->ents, check_group_cb, NULL)) < 0)
+	if ((rc = merge(f, check_group_cb, NULL)) < 0)
 		return rc;
 	drop_unsure_unindexed(f);
 	return 0;
@@ -312,7 +309,6 @@ dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
     struct dos_fsck_stats *stats)
 {
 	struct fsck f;
-	struct result res = { { NULL, 0 } };
 	struct repair rp;
 	size_t i;
 	int rc = 0, repairing = opts->flags & DOS_FSCK_REPAIR;
@@ -332,12 +328,12 @@ dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
 	/* Nothing else appends to packs or writes the index while we repair. */
 	if (repairing && (rc = dos_pack_lock(st, 0, &rp.lockfd, NULL)) < 0)
 		goto out;
-	rc = check(&f, &res);
+	rc = check(&f);
 	if (rc == 0 && repairing && f.fs_nr > 0) {
-		rc = repair(&rp, &res);
-		reset_check(&f, &res);
+		rc = repair(&rp);
+		reset_check(&f);
 		if (rc == 0)
-			rc = check(&f, &res);
+			rc = check(&f);
 		for (i = 0; i < rp.lost.nr && rc == 0; i++)
 			rc = add_finding(&f, K_LOST, &rp.lost.oids[i], NULL, 0,
 			    0, "%s", "");
@@ -348,7 +344,7 @@ dos_fsck(struct dos_store *st, const struct dos_fsck_options *opts,
 			*stats = f.stats;
 	}
 out:
-	reset_check(&f, &res);
+	reset_check(&f);
 	free(rp.heal.oids);
 	free(rp.lost.oids);
 	if (rp.lockfd >= 0)

@@ -1313,3 +1313,108 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	free(buf);
 	return rc;
 }
+
+/* ---- backups ---- */
+
+/* fn with each record of packs.db, in pack order. */
+static int
+for_each_pack(DB *packs, dos_index_pack_fn *fn, void *data)
+{
+	unsigned char k[4], v[8];
+	DBC *c;
+	DBT key, val;
+	int ret, rc = 0;
+
+	memset(&key, 0, sizeof key);
+	memset(&val, 0, sizeof val);
+	key.data = k;
+	key.ulen = sizeof k;
+	key.flags = DB_DBT_USERMEM;
+	val.data = v;
+	val.ulen = sizeof v;
+	val.flags = DB_DBT_USERMEM;
+	if ((ret = packs->cursor(packs, NULL, &c, 0)) != 0)
+		return db_error(ret);
+	while (rc == 0 && (ret = c->get(c, &key, &val, DB_NEXT)) == 0) {
+		if (key.size != sizeof k || val.size != sizeof v)
+			rc = DOS_ECORRUPT;
+		else
+			rc = fn(get_u32(k), get_u64(v), data);
+	}
+	if (rc == 0 && ret != DB_NOTFOUND)
+		rc = db_error(ret);
+	c->close(c);
+	return rc;
+}
+
+/* The log files left in directory dir. */
+static int
+remove_logs(const char *dir)
+{
+	struct dirent *e;
+	DIR *d;
+	int rc = 0;
+
+	if ((d = opendir(dir)) == NULL)
+		return DOS_EIO;
+	while ((e = readdir(d)) != NULL)
+		if (strncmp(e->d_name, "log.", 4) == 0 &&
+		    unlinkat(dirfd(d), e->d_name, 0) < 0)
+			rc = DOS_EIO;
+	closedir(d);
+	return rc;
+}
+
+/*
+ * Berkeley DB's hot backup copies the database files, then the log files,
+ * keeping the environment from removing logs meanwhile; recovering the
+ * copy from all those logs (catastrophic recovery) brings it to the last
+ * transaction they hold.  The recovery runs in private memory and the
+ * logs go once it is checkpointed, so the copy is left with its two
+ * database files alone: the first dos to open it makes the rest, as for
+ * a new index.
+ */
+int
+dos_index_backup(struct dos_index *ix, const char *target,
+    dos_index_pack_fn *fn, void *data)
+{
+	DB_ENV *env;
+	DB *packs = NULL;
+	int ret, rc = 0;
+
+	if (ix->env == NULL) {
+		snprintf(last_db_error, sizeof last_db_error,
+		    "the index cannot be backed up without write access to it");
+		return DOS_EINDEX;
+	}
+	forget_error();
+	if ((ret = ix->env->backup(ix->env, target, 0)) != 0)
+		return db_error(ret);
+	if ((ret = db_env_create(&env, 0)) != 0)
+		return db_error(ret);
+	env->set_errcall(env, remember_error);
+	ret = env->open(env, target, DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK |
+	    DB_INIT_LOG | DB_INIT_TXN | DB_PRIVATE | DB_RECOVER_FATAL, 0666);
+	if (ret == 0)
+		ret = env->txn_checkpoint(env, 0, 0, DB_FORCE);
+	if (ret == 0 && (ret = db_create(&packs, env, 0)) == 0)
+		ret = packs->open(packs, NULL, "packs.db", NULL, DB_BTREE,
+		    DB_RDONLY, 0);
+	if (ret == 0)
+		rc = for_each_pack(packs, fn, data);
+	if (packs != NULL)
+		packs->close(packs, 0);
+	/*
+	 * Pages of the copy name places in logs it will not keep: their log
+	 * sequence numbers are reset, as for a database moved to another
+	 * environment, and the copy starts its own logs when first opened.
+	 */
+	if (ret == 0 && rc == 0 &&
+	    (ret = env->lsn_reset(env, "objects.db", 0)) == 0 &&
+	    (ret = env->lsn_reset(env, "packs.db", 0)) == 0)
+		ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
+	env->close(env, 0);
+	if (ret == 0 && rc == 0)
+		rc = remove_logs(target);
+	return ret != 0 ? db_error(ret) : rc;
+}

@@ -386,8 +386,8 @@ encode_item(struct worker *wk, struct job *j, struct item *it,
 		pe.raw_size = c->count;
 		pe.stored_size = it->length;
 		pe.data_crc = dos_crc32(0, in, (size_t)it->length);
-		dos_pack_encode_entry(out, &pe);
-		memcpy(out + DOS_ENTRY_HEADER_SIZE, in, (size_t)it->length);
+		pe.header_size = (unsigned)dos_pack_encode_entry(out, &pe, 0);
+		memcpy(out + pe.header_size, in, (size_t)it->length);
 	} else if ((rc = dos_pack_encode_object(&wk->v.comp,
 	    e->o->keep_compression ? DOS_COMPRESS_NEVER : e->mode, &it->oid,
 	    c->codec == DOS_CODEC_NONE ? in : wk->v.buf, (size_t)c->count, out,
@@ -395,7 +395,7 @@ encode_item(struct worker *wk, struct job *j, struct item *it,
 		return rc;
 	}
 	it->out_off = j->out_len;
-	it->out_len = DOS_ENTRY_HEADER_SIZE + (size_t)pe.stored_size;
+	it->out_len = pe.header_size + (size_t)pe.stored_size;
 	j->out_len += it->out_len;
 	return 0;
 }
@@ -483,7 +483,7 @@ consume_job(struct engine *e)
 		} else if (it->status == 0) {
 			if (e->o->writer != NULL)
 				rc = dos_pack_writer_add_entry(e->o->writer,
-				    j->out + it->out_off, it->out_len,
+				    &it->oid, j->out + it->out_off, it->out_len,
 				    e->o->fresh ? DOS_PACK_ADD_NO_DEDUP : 0,
 				    &existed);
 			if (rc == 0)
@@ -598,7 +598,7 @@ entry_room(const struct engine *e, uint64_t size, uint64_t length)
 {
 	size_t bound = dos_codec_bound(e->codec, (size_t)size);
 
-	return DOS_ENTRY_HEADER_SIZE +
+	return DOS_ENTRY_HEADER_MAX +
 	    (bound > (size_t)length ? bound : (size_t)length);
 }
 

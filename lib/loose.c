@@ -262,6 +262,7 @@ struct dos_loose_batch {
 	uint64_t size, flushed;	/* its bytes so far, and those sent to disk */
 	struct dos_hasher hasher;
 	char *buf;
+	int keep_packed;	/* write objects even if they are packed */
 };
 
 int
@@ -303,8 +304,9 @@ dos_loose_batch_pending_bytes(const struct dos_loose_batch *b)
  * A temp file name that says who made it (so fsck can tell a live
  * writer's file from a dead one's) and cannot collide.
  */
-static int
-open_temp(struct dos_store *st, char *name, size_t size)
+int
+dos_temp_create(struct dos_store *st, const char *point, int flags,
+    char *name, size_t size)
 {
 	int fd, tries;
 	unsigned r;
@@ -313,8 +315,8 @@ open_temp(struct dos_store *st, char *name, size_t size)
 		r = (unsigned)random();
 		snprintf(name, size, "obj-%ld-%u-%08x", (long)getpid(),
 		    st->tmp_counter++, r);
-		fd = dos_step_create("loose-temp-create", st->tmpfd, name,
-		    O_WRONLY | O_EXCL, 0444);
+		fd = dos_step_create(point, st->tmpfd, name, flags | O_EXCL,
+		    0444);
 		if (fd >= 0 || errno != EEXIST)
 			return fd;
 	}
@@ -344,7 +346,8 @@ dos_loose_batch_begin(struct dos_loose_batch *b)
 	if ((rc = grow_items(b)) < 0)
 		return rc;
 	p = &b->items[b->nr];
-	if ((b->fd = open_temp(b->st, p->tmpname, sizeof p->tmpname)) < 0)
+	if ((b->fd = dos_temp_create(b->st, "loose-temp-create", O_WRONLY,
+	    p->tmpname, sizeof p->tmpname)) < 0)
 		return DOS_EIO;
 	b->size = b->flushed = 0;
 	return dos_hasher_reset(&b->hasher);
@@ -395,6 +398,12 @@ is_packed(struct dos_store *st, const struct dos_oid *oid)
 	    dos_index_get_committed(ix, oid, &e) == 0;
 }
 
+void
+dos_loose_batch_keep_packed(struct dos_loose_batch *b)
+{
+	b->keep_packed = 1;
+}
+
 int
 dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 {
@@ -423,7 +432,8 @@ dos_loose_batch_end(struct dos_loose_batch *b, struct dos_oid *oid)
 		/* A truncated or damaged copy: the good one replaces it. */
 		p->state = PENDING_REPLACE;
 	} else if (rc == DOS_ENOTFOUND) {
-		p->state = is_packed(b->st, &p->oid) ? PENDING_DONE : PENDING_NEW;
+		p->state = !b->keep_packed && is_packed(b->st, &p->oid) ?
+		    PENDING_DONE : PENDING_NEW;
 		if (p->state == PENDING_DONE)
 			dos_step_unlink("loose-temp-unlink", b->st->tmpfd,
 			    p->tmpname);

@@ -52,6 +52,7 @@ main(int argc, char **argv)
 	 */
 	if (!isatty(1))
 		setvbuf(stdout, stdout_buffer, _IOFBF, sizeof stdout_buffer);
+	dos_show_progress = isatty(2);
 	status = cmd_main(argc, argv);
 	dos_out_flush();
 	if (fclose(stdout) != 0) {

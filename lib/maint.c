@@ -470,8 +470,10 @@ count_live(const struct dos_oid *oid, const struct dos_index_entry *e,
 
 	/* Records are not trusted: one may name a pack that is not there. */
 	p = dos_pack_list_find(l->packs, l->nr, e->pack);
+	/* As they would be written: packs of older versions go anyway. */
 	if (p != NULL)
-		l->bytes[p - l->packs] += DOS_ENTRY_HEADER_SIZE + e->stored_size;
+		l->bytes[p - l->packs] += e->stored_size + dos_pack_header_size(
+		    DOS_PACK_VERSION, e->codec, 0, e->raw_size, e->stored_size);
 	return 0;
 }
 
@@ -498,6 +500,15 @@ recompress(struct dos_store *st, struct dos_pack_writer *w,
 	return rc;
 }
 
+/* One more live object written again by a repack. */
+static void
+count_moved(const struct dos_maint *m, struct dos_repack_stats *stats)
+{
+	stats->objects++;
+	if (m->progress != NULL)
+		m->progress(m->data, stats->objects);
+}
+
 /* Entries the index locates in a pack past a damaged header. */
 struct past_damage {
 	struct dos_store *st;
@@ -505,6 +516,7 @@ struct past_damage {
 	uint32_t pack;
 	uint64_t offset;
 	int fd;
+	unsigned version;
 	enum dos_compress_mode mode;
 	const struct dos_maint *m;
 	struct dos_repack_stats *stats;
@@ -514,19 +526,21 @@ static int
 move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
 	struct past_damage *p = data;
 	struct dos_pack_entry pe;
+	ssize_t n;
 	int rc;
 
 	if (e->pack != p->pack || e->offset <= p->offset)
 		return 0;
-	if (pread(p->fd, hdr, sizeof hdr, (off_t)e->offset) != sizeof hdr ||
-	    dos_pack_decode_entry(hdr, &pe) < 0 ||
-	    dos_oid_cmp(&pe.oid, oid) != 0) {
+	if ((n = pread(p->fd, hdr, sizeof hdr, (off_t)e->offset)) < 0 ||
+	    dos_pack_decode_entry(p->version, hdr, (size_t)n, &pe) < 0 ||
+	    !dos_pack_entry_is(&pe, oid)) {
 		report(p->m, oid, DOS_ECORRUPT, "packed copy is corrupt; pack kept");
 		return 0;
 	}
+	pe.oid = *oid;
 	rc = p->mode == DOS_COMPRESS_KEEP ?
 	    dos_pack_writer_copy_entry(p->w, p->fd, e->offset, &pe) :
 	    recompress(p->st, p->w, oid);
@@ -537,7 +551,7 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 	/* dos_index_walk stops here and returns the error. */
 	if (rc < 0)
 		return rc;
-	p->stats->objects++;
+	count_moved(p->m, p->stats);
 	return 0;
 }
 
@@ -554,7 +568,7 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 {
 	struct dos_index_entry e;
 	struct dos_pack_scan s;
-	const struct dos_pack_entry *pe = &s.entry;
+	struct dos_pack_entry *pe = &s.entry;
 	struct dos_index *ix;
 	struct past_damage past;
 	struct stat sb;
@@ -575,7 +589,24 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 	/* All of it up to end is committed: no bytes there are a torn tail. */
 	dos_pack_scan_begin(&s, fd, end, end, win, DOS_PACK_SCAN_WINDOW);
 	while ((rc = dos_pack_scan_next(&s)) > 0) {
-		if (s.verdict != DOS_PACK_OK) {
+		live = 0;
+		if (s.verdict == DOS_PACK_OK) {
+			/* Tombstones hold the whole id, and need it to be dead. */
+			if (pe->flags & DOS_ENTRY_TOMBSTONE)
+				rc = dos_index_get_committed(ix, &pe->oid, &e);
+			else
+				rc = dos_pack_entry_id(ix, pack, s.offset, pe,
+				    &pe->oid, &e);
+			if (rc < 0 && rc != DOS_ENOTFOUND)
+				return rc;
+			live = rc == 0 && e.pack == pack && e.offset == s.offset;
+		}
+		/*
+		 * A format-2 entry the index does not locate is dead, unless
+		 * it is one whose header was damaged (in its id, say).
+		 */
+		if (s.verdict != DOS_PACK_OK || (!live && pe->id_size < DOS_RAWSZ &&
+		    !dos_pack_scan_entry_ok(&s))) {
 			snprintf(what, sizeof what, "packs/%u: damaged entry "
 			    "header at offset %llu; pack kept", pack,
 			    (unsigned long long)s.offset);
@@ -583,16 +614,12 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 			damaged = 1;
 			/* What the index locates past the damage still moves. */
 			past = (struct past_damage){ st, w, pack, s.offset, fd,
-			    mode, m, stats };
+			    s.version, mode, m, stats };
 			rc = dos_index_walk(ix, "", 0, move_past_damage, &past);
 			if (rc < 0)
 				return rc;
 			break;
 		}
-		rc = dos_index_get_committed(ix, &pe->oid, &e);
-		if (rc < 0 && rc != DOS_ENOTFOUND)
-			return rc;
-		live = rc == 0 && e.pack == pack && e.offset == s.offset;
 		if (pe->flags & DOS_ENTRY_TOMBSTONE) {
 			/*
 			 * A deletion only matters to entries before it: keep it
@@ -603,11 +630,11 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 			rc = carry ?
 			    dos_pack_writer_copy_entry(w, fd, s.offset, pe) : 0;
 			if (!carry)
-				dropped += DOS_ENTRY_HEADER_SIZE;
+				dropped += pe->header_size;
 			if (rc == 0)
 				continue;
 		} else if (!live) {
-			dropped += DOS_ENTRY_HEADER_SIZE + pe->stored_size;
+			dropped += pe->header_size + pe->stored_size;
 			continue;
 		} else if (mode == DOS_COMPRESS_KEEP) {
 			rc = dos_pack_writer_copy_entry(w, fd, s.offset, pe);
@@ -622,7 +649,7 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 		if (rc < 0)
 			return rc;
 		if (!(pe->flags & DOS_ENTRY_TOMBSTONE))
-			stats->objects++;
+			count_moved(m, stats);
 		if (dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
 		    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES)
 			if ((rc = dos_pack_writer_flush(w)) < 0)
@@ -649,6 +676,16 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 	stats->removed_packs++;
 	stats->dropped_bytes += dropped;
 	return dos_index_commit(ix);
+}
+
+/* Whether a pack is in the version written now (else repack converts it). */
+static int
+in_current_version(struct dos_store *st, uint32_t pack)
+{
+	int fd;
+
+	return dos_store_pack_fd(st, pack, &fd) == 0 &&
+	    dos_pack_check_header(fd) == 0;
 }
 
 /* Whether a pack older than packs[i] still exists. */
@@ -721,7 +758,8 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 		    (uint64_t)sb.st_size - DOS_PACK_HEADER_SIZE : 0;
 		dead = size > l.bytes[i] ? size - l.bytes[i] : 0;
 		if (mode == DOS_COMPRESS_KEEP && size > 0 &&
-		    dead * 100 <= (uint64_t)threshold * size)
+		    dead * 100 <= (uint64_t)threshold * size &&
+		    in_current_version(st, packs[i]))
 			continue;
 		if (mode == DOS_COMPRESS_KEEP && size == 0 && packs[i] == current)
 			continue;
@@ -844,7 +882,11 @@ clean_temp(void *data, const char *name, uint64_t size,
 
 	if (dos_step_unlink("gc-temp-unlink", c->st->tmpfd, name) == 0)
 		c->removed++;
-	else if (errno != ENOENT)
+	else if (errno == EISDIR) {
+		/* The staging tree of a dos backup to another machine. */
+		dos_remove_tree(c->st->tmpfd, name);
+		c->removed++;
+	} else if (errno != ENOENT)
 		c->rc = DOS_EIO;
 	return 0;
 }

@@ -77,7 +77,10 @@ dos_object_info_set_packed(struct dos_object_info *info,
     const struct dos_index_entry *e)
 {
 	info->size = e->raw_size;
-	info->disk_size = e->stored_size + DOS_ENTRY_HEADER_SIZE;
+	/* In the format written now: a format-1 header is larger. */
+	info->stored_size = e->stored_size;
+	info->disk_size = e->stored_size + dos_pack_header_size(
+	    DOS_PACK_VERSION, e->codec, 0, e->raw_size, e->stored_size);
 	info->storage = DOS_STORAGE_PACKED;
 	info->codec = e->codec;
 	info->pack = e->pack;
@@ -100,7 +103,7 @@ info_not_indexed(struct dos_store *st, struct dos_index *ix,
 
 	rc = dos_loose_stat(st, &info->oid, &size);
 	if (rc == 0) {
-		info->size = info->disk_size = size;
+		info->size = info->disk_size = info->stored_size = size;
 		info->storage = DOS_STORAGE_LOOSE;
 		info->codec = DOS_CODEC_NONE;
 		return 0;
@@ -273,18 +276,19 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	struct dos_pack_entry pe;
 	struct dos_index *ix;
 	ssize_t n;
-	size_t want;
+	size_t want, whole;
+	unsigned version;
 	int rc, fd;
 
 	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
 	    (rc = dos_index_get(ix, oid, &e)) < 0)
 		return rc;
-	rc = dos_store_pack_fd(st, e.pack, &fd);
+	rc = dos_store_pack(st, e.pack, &fd, &version);
 	if (rc == DOS_ENOTFOUND) {
 		/* A repack may have moved it and deleted the pack: ask again. */
 		if ((rc = dos_index_get_committed(ix, oid, &e)) < 0)
 			return rc;
-		rc = dos_store_pack_fd(st, e.pack, &fd);
+		rc = dos_store_pack(st, e.pack, &fd, &version);
 	}
 	if (rc == DOS_ENOTFOUND)
 		return DOS_ECORRUPT;	/* indexed, but its pack is gone */
@@ -292,9 +296,12 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 		return rc;
 	if (e.offset > INT64_MAX - PACK_READ_AHEAD)
 		return DOS_ECORRUPT;	/* no pack is that large */
-	/* No sum that could wrap: the record may hold any size. */
-	want = e.stored_size < PACK_READ_AHEAD - DOS_ENTRY_HEADER_SIZE ?
-	    (size_t)e.stored_size + DOS_ENTRY_HEADER_SIZE : PACK_READ_AHEAD;
+	/*
+	 * No sum that could wrap: the record may hold any size.  The header
+	 * says how large it is (a streamed entry's is wide).
+	 */
+	want = e.stored_size < PACK_READ_AHEAD - DOS_ENTRY_HEADER_MAX ?
+	    (size_t)e.stored_size + DOS_ENTRY_HEADER_MAX : PACK_READ_AHEAD;
 	/* A whole small entry needs no more room: fresh pages cost. */
 	if ((r->in = malloc(want)) == NULL)
 		return DOS_ENOMEM;
@@ -303,10 +310,19 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return DOS_EIO;
-	if ((size_t)n < want || dos_pack_decode_entry(r->in, &pe) < 0 ||
-	    dos_oid_cmp(&pe.oid, oid) != 0 || pe.codec != e.codec ||
-	    pe.raw_size != e.raw_size || pe.stored_size != e.stored_size)
+	/* At least DOS_ENTRY_ID_CHECK bytes of the id, and the sizes. */
+	if (dos_pack_decode_entry(version, r->in, (size_t)n, &pe) < 0 ||
+	    pe.flags != 0 || !dos_pack_entry_is(&pe, oid) ||
+	    pe.codec != e.codec || pe.raw_size != e.raw_size ||
+	    pe.stored_size != e.stored_size)
 		return DOS_ECORRUPT;
+	whole = e.stored_size < PACK_READ_AHEAD ?
+	    pe.header_size + (size_t)e.stored_size : PACK_READ_AHEAD;
+	/* The pack may end after a small entry; before it, it is cut short. */
+	if ((size_t)n < want && (size_t)n < whole)
+		return DOS_ECORRUPT;
+	if ((size_t)n > whole)
+		n = (ssize_t)whole;
 	r->st = st;
 	r->fd = -1;
 	r->info.oid = *oid;
@@ -314,8 +330,9 @@ open_packed(struct dos_store *st, const struct dos_oid *oid, unsigned flags,
 	r->remaining = e.raw_size;
 	r->flags = flags;
 	r->pos = e.offset + (uint64_t)n;
-	r->stored_left = e.stored_size - ((uint64_t)n - DOS_ENTRY_HEADER_SIZE);
-	r->in_pos = DOS_ENTRY_HEADER_SIZE;
+	r->stored_size = e.stored_size;
+	r->stored_left = e.stored_size - ((uint64_t)n - pe.header_size);
+	r->in_pos = pe.header_size;
 	r->in_len = (size_t)n;
 	r->want_crc = pe.data_crc;
 	r->crc = dos_crc32(0, r->in + r->in_pos, r->in_len - r->in_pos);
@@ -375,7 +392,8 @@ dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 	/* Large objects are read once, front to back: ask for readahead. */
 	posix_fadvise(r->fd, 0, 0, POSIX_FADV_SEQUENTIAL);
 	r->info.oid = *oid;
-	r->info.size = r->info.disk_size = (uint64_t)sb.st_size;
+	r->info.size = r->info.disk_size = r->info.stored_size =
+	    (uint64_t)sb.st_size;
 	r->info.storage = DOS_STORAGE_LOOSE;
 	r->info.codec = DOS_CODEC_NONE;
 	r->remaining = r->info.size;
@@ -556,6 +574,36 @@ dos_reader_read(struct dos_reader *r, void *buf, size_t len)
 	return n;
 }
 
+/*
+ * The stored bytes of a packed copy as they are in the pack, refilled
+ * as read_packed() does; at their end, the entry's checksum must match.
+ */
+ssize_t
+dos_reader_read_stored(struct dos_reader *r, void *buf, size_t len)
+{
+	size_t n;
+	int rc;
+
+	if (r->st == NULL)
+		return dos_reader_read(r, buf, len);
+	if (r->in_pos == r->in_len) {
+		if (r->stored_left == 0)
+			return r->crc == r->want_crc ? 0 : DOS_ECORRUPT;
+		if ((rc = refill(r)) < 0)
+			return rc;
+	}
+	n = r->in_len - r->in_pos < len ? r->in_len - r->in_pos : len;
+	memcpy(buf, r->in + r->in_pos, n);
+	r->in_pos += n;
+	return (ssize_t)n;
+}
+
+uint64_t
+dos_reader_stored_size(const struct dos_reader *r)
+{
+	return r->st == NULL ? r->info.size : r->stored_size;
+}
+
 int
 dos_reader_detachable(const struct dos_reader *r)
 {
@@ -574,4 +622,34 @@ dos_reader_close(struct dos_reader *r)
 		dos_hasher_release(&r->hasher);
 	if (r->dec != NULL)
 		give_back_decompressor(r);
+}
+
+int
+dos_reader_new(struct dos_store *st, const struct dos_oid *oid,
+    unsigned flags, struct dos_reader **r)
+{
+	int rc;
+
+	if ((*r = malloc(sizeof **r)) == NULL)
+		return DOS_ENOMEM;
+	if ((rc = dos_reader_open(st, oid, flags, *r)) < 0) {
+		free(*r);
+		*r = NULL;
+	}
+	return rc;
+}
+
+const struct dos_object_info *
+dos_reader_info(const struct dos_reader *r)
+{
+	return &r->info;
+}
+
+void
+dos_reader_free(struct dos_reader *r)
+{
+	if (r == NULL)
+		return;
+	dos_reader_close(r);
+	free(r);
 }

@@ -261,8 +261,8 @@ open_current_pack(struct dos_pack_writer *w)
 		close(fd);
 		return create_pack(w, newest + 1);
 	}
+	/* Damaged, not ours or of an older version (repack converts it). */
 	if (dos_pack_check_header(fd) < 0 || (uint64_t)sb.st_size < committed) {
-		/* Damaged or not ours: leave it to fsck, write elsewhere. */
 		close(fd);
 		return create_pack(w, newest + 1);
 	}
@@ -292,7 +292,7 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	w->lockfd = w->packfd = -1;
 	*holder = 0;
 	w->packed_size = dos_codec_bound(st->cfg.codec, SMALL_OBJECT_MAX) +
-	    DOS_ENTRY_HEADER_SIZE;
+	    DOS_ENTRY_HEADER_MAX;
 	if ((w->wbuf = malloc(WRITE_BUF_SIZE)) == NULL ||
 	    (w->raw = malloc(SMALL_OBJECT_MAX)) == NULL ||
 	    (w->chunk = malloc(STREAM_CHUNK)) == NULL ||
@@ -417,7 +417,9 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 		w->set[i] = (uint32_t)w->nr;
 	}
 	w->batch_raw += e->raw_size;
-	w->batch_stored += e->stored_size + DOS_ENTRY_HEADER_SIZE;
+	w->batch_stored += e->stored_size + dos_pack_header_size(
+	    DOS_PACK_VERSION, e->codec, tombstone ? DOS_ENTRY_TOMBSTONE : 0,
+	    e->raw_size, e->stored_size);
 	return 0;
 }
 
@@ -506,11 +508,10 @@ static int
 append_entry(struct dos_pack_writer *w, struct dos_pack_entry *pe,
     const unsigned char *data)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
 	int rc;
 
-	dos_pack_encode_entry(hdr, pe);
-	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+	if ((rc = append(w, hdr, dos_pack_encode_entry(hdr, pe, 0))) < 0)
 		return rc;
 	return append(w, data, pe->stored_size);
 }
@@ -539,26 +540,28 @@ dos_pack_encode_object(struct dos_compressor *c, enum dos_compress_mode mode,
     const struct dos_oid *oid, const void *raw, size_t len,
     unsigned char *out, size_t out_size, struct dos_pack_entry *pe)
 {
-	unsigned char *room = out + DOS_ENTRY_HEADER_SIZE;
+	unsigned char *room = out + DOS_ENTRY_HEADER_MAX;
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
 	const unsigned char *data;
 	size_t stored;
 	int rc;
 
-	if (out_size < DOS_ENTRY_HEADER_SIZE + dos_codec_bound(c->codec, len))
+	if (out_size < DOS_ENTRY_HEADER_MAX + dos_codec_bound(c->codec, len))
 		return DOS_EINVAL;
 	if (c->codec == DOS_CODEC_NONE)
 		mode = DOS_COMPRESS_NEVER;
 	if ((rc = encode_small(c, mode, c->codec, raw, len, room,
-	    out_size - DOS_ENTRY_HEADER_SIZE, &data, &stored, &pe->codec)) < 0)
+	    out_size - DOS_ENTRY_HEADER_MAX, &data, &stored, &pe->codec)) < 0)
 		return rc;
-	if (data != room)
-		memcpy(room, raw, len);
 	pe->oid = *oid;
 	pe->flags = 0;
 	pe->raw_size = len;
 	pe->stored_size = stored;
-	pe->data_crc = dos_crc32(0, room, stored);
-	dos_pack_encode_entry(out, pe);
+	pe->data_crc = dos_crc32(0, data, stored);
+	/* The header's size is known only now: the bytes move up to it. */
+	pe->header_size = (unsigned)dos_pack_encode_entry(hdr, pe, 0);
+	memmove(out + pe->header_size, data, stored);
+	memcpy(out, hdr, pe->header_size);
 	return 0;
 }
 
@@ -718,7 +721,7 @@ settle(struct dos_pack_writer *w, size_t keep)
 		rc = append_job(w, j);
 		free(j->raw);
 		pthread_mutex_lock(&q->lock);
-		q->bytes -= j->len + DOS_ENTRY_HEADER_SIZE;
+		q->bytes -= j->len + DOS_ENTRY_HEADER_MAX;
 		q->head++;
 		pthread_mutex_unlock(&q->lock);
 		if (rc < 0)
@@ -757,7 +760,7 @@ enqueue_small(struct dos_pack_writer *w, const unsigned char *buf,
 	pthread_mutex_lock(&q->lock);
 	q->tail++;
 	/* At most what it will take in the pack, for maybe_roll(). */
-	q->bytes += len + DOS_ENTRY_HEADER_SIZE;
+	q->bytes += len + DOS_ENTRY_HEADER_MAX;
 	/* Waking a thread costs more than a job: wake one for a batch. */
 	if (q->idle > 0 && q->tail - q->next >= WAKE_JOBS)
 		pthread_cond_signal(&q->work);
@@ -821,13 +824,13 @@ dos_pack_writer_begin(struct dos_pack_writer *w)
 }
 
 /*
- * The placeholder header of a streamed entry, rewritten by end; queued
- * entries go first, since this one is written as it comes.
+ * The placeholder (wide) header of a streamed entry, rewritten by end;
+ * queued entries go first, since this one is written as it comes.
  */
 static int
 start_entry(struct dos_pack_writer *w, enum dos_codec codec)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
 	int rc;
 
 	if ((rc = settle(w, 0)) < 0)
@@ -838,7 +841,7 @@ start_entry(struct dos_pack_writer *w, enum dos_codec codec)
 	w->obj_stored = 0;
 	w->obj_streaming = 1;
 	memset(hdr, 0, sizeof hdr);
-	return append(w, hdr, sizeof hdr);
+	return append(w, hdr, dos_pack_wide_header_size(codec));
 }
 
 int
@@ -929,7 +932,7 @@ int
 dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
     unsigned flags, struct dos_oid *oid, int *existed)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
 	struct dos_pack_entry pe;
 	uint64_t start;
 	int rc;
@@ -975,11 +978,10 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 		pe.raw_size = w->obj_raw;
 		pe.stored_size = w->obj_stored;
 		pe.data_crc = w->obj_crc;
-		dos_pack_encode_entry(hdr, &pe);
 		if ((rc = write_out(w)) < 0)
 			goto fail;
 		if (dos_step_pwrite("pack-entry-header-write", w->packfd, hdr,
-		    sizeof hdr, start) < 0) {
+		    dos_pack_encode_entry(hdr, &pe, 1), start) < 0) {
 			rc = DOS_EIO;
 			goto fail;
 		}
@@ -994,22 +996,22 @@ fail:
 }
 
 int
-dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
-    size_t len, unsigned flags, int *existed)
+dos_pack_writer_add_entry(struct dos_pack_writer *w, const struct dos_oid *oid,
+    const void *entry, size_t len, unsigned flags, int *existed)
 {
 	struct dos_pack_entry pe;
 	uint64_t start;
 	int rc;
 
 	*existed = 0;
-	if (len < DOS_ENTRY_HEADER_SIZE ||
-	    dos_pack_decode_entry(entry, &pe) < 0 || pe.flags != 0 ||
-	    len - DOS_ENTRY_HEADER_SIZE != pe.stored_size)
+	if (dos_pack_decode_entry(DOS_PACK_VERSION, entry, len, &pe) < 0 ||
+	    pe.flags != 0 || !dos_pack_entry_is(&pe, oid) ||
+	    len - pe.header_size != pe.stored_size)
 		return DOS_EINVAL;
 	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
 		return rc;
 	if (!(flags & DOS_PACK_ADD_NO_DEDUP) &&
-	    (rc = already_stored(w, &pe.oid, flags)) != 0) {
+	    (rc = already_stored(w, oid, flags)) != 0) {
 		if (rc < 0)
 			return rc;
 		*existed = 1;
@@ -1018,7 +1020,7 @@ dos_pack_writer_add_entry(struct dos_pack_writer *w, const void *entry,
 	start = w->end;
 	if ((rc = append(w, entry, len)) < 0)
 		return rc;
-	return batch_add(w, &pe.oid, &(struct dos_index_entry){ w->pack,
+	return batch_add(w, oid, &(struct dos_index_entry){ w->pack,
 	    pe.codec, start, pe.stored_size, pe.raw_size }, 0);
 }
 
@@ -1093,7 +1095,7 @@ int
 dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
     const struct dos_oid *oid)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
 	struct dos_pack_entry pe;
 	uint64_t start;
 	int rc;
@@ -1105,9 +1107,8 @@ dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
 	pe.codec = DOS_CODEC_NONE;
 	pe.flags = DOS_ENTRY_TOMBSTONE;
 	pe.data_crc = dos_crc32(0, NULL, 0);
-	dos_pack_encode_entry(hdr, &pe);
 	start = w->end;
-	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+	if ((rc = append(w, hdr, dos_pack_encode_entry(hdr, &pe, 0))) < 0)
 		return rc;
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack,
 	    DOS_CODEC_NONE, start, 0, 0 }, 1);
@@ -1117,20 +1118,22 @@ int
 dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
     uint64_t offset, const struct dos_pack_entry *pe)
 {
-	unsigned char hdr[DOS_ENTRY_HEADER_SIZE];
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
 	uint64_t start, left = pe->stored_size, pos;
 	uint32_t crc = 0;
 	size_t step;
 	ssize_t n;
 	int rc;
 
+	/* Format 2 says no stored size for raw bytes: they are the raw size. */
+	if (pe->codec == DOS_CODEC_NONE && pe->stored_size != pe->raw_size)
+		return DOS_ECORRUPT;
 	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
 		return rc;
 	start = w->end;
-	dos_pack_encode_entry(hdr, pe);
-	if ((rc = append(w, hdr, sizeof hdr)) < 0)
+	if ((rc = append(w, hdr, dos_pack_encode_entry(hdr, pe, 0))) < 0)
 		return rc;
-	pos = offset + DOS_ENTRY_HEADER_SIZE;
+	pos = offset + pe->header_size;
 	while (left > 0) {
 		step = left < STREAM_CHUNK ? (size_t)left : STREAM_CHUNK;
 		do

@@ -1,14 +1,18 @@
 /*
- * pack.c: the pack format, and reading packs.
+ * pack.c: the pack formats, and reading packs.
  *
  * packs/<n> starts with a 16-byte header ("DOSPACK" NUL, version, zero)
- * and holds entries back to back.  Each entry is a 64-byte header that
- * describes it completely (id, codec, raw and stored sizes, a CRC-32 of
- * the stored bytes, a CRC-32 of the header itself) followed by the stored
- * bytes.  The index can therefore always be rebuilt from the packs, and a
- * pack can be verified without the index.  Packs are only appended to,
- * by the writer in pack-write.c; bytes past a pack's committed length
- * (in the index) are the torn tail of a killed writer.
+ * and holds entries back to back, each a header that describes it (codec,
+ * raw and stored sizes, the id, checksums) followed by the stored bytes.
+ * In format 1 the header takes 64 bytes: the whole id, a CRC-32 of the
+ * stored bytes and one of the header.  Format 2, written now, takes a
+ * few: a tag, varint sizes, the first 8 bytes of the id (a tombstone's
+ * whole id) and one CRC-32 over header and stored bytes; the whole id is
+ * the index's, or learnt by hashing.  Either way the index can be rebuilt
+ * from the packs, and a pack can be walked and verified without it.
+ * Packs are only appended to, by the writer in pack-write.c; bytes past
+ * a pack's committed length (in the index) are the torn tail of a killed
+ * writer.  This file is the one that parses entries.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -18,9 +22,25 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <zlib.h>
+
 #include "dos.h"
 
 #define ENTRY_MAGIC "DOSe"
+#define V1_HEADER_SIZE 64
+
+/*
+ * The tag byte of a format-2 entry: the high nibble is fixed, so that
+ * zeroed or random bytes seldom pass for one; the low one holds the codec,
+ * the tombstone flag and whether a dictionary id follows.
+ */
+#define TAG_FIXED 0xd0
+#define TAG_FIXED_MASK 0xf0
+#define TAG_CODEC 0x03
+#define TAG_TOMBSTONE 0x04
+#define TAG_DICTIONARY 0x08
+#define CHECK_SIZE 4
+#define VARINT_MAX 10
 
 static const unsigned char pack_magic[8] = "DOSPACK";
 
@@ -31,13 +51,6 @@ le32(unsigned char *p, uint32_t v)
 	p[1] = (unsigned char)(v >> 8);
 	p[2] = (unsigned char)(v >> 16);
 	p[3] = (unsigned char)(v >> 24);
-}
-
-static void
-le64(unsigned char *p, uint64_t v)
-{
-	le32(p, (uint32_t)v);
-	le32(p + 4, (uint32_t)(v >> 32));
 }
 
 static uint32_t
@@ -53,26 +66,120 @@ rd64(const unsigned char *p)
 	return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
 }
 
-void
-dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e)
+static size_t
+varint_size(uint64_t v)
 {
-	memcpy(buf, ENTRY_MAGIC, 4);
-	buf[4] = (unsigned char)e->codec;
-	buf[5] = (unsigned char)e->flags;
-	buf[6] = DOS_ENTRY_HEADER_SIZE;
-	buf[7] = 0;
-	le64(buf + 8, e->raw_size);
-	le64(buf + 16, e->stored_size);
-	memcpy(buf + 24, e->oid.hash, DOS_RAWSZ);
-	le32(buf + 56, e->data_crc);
-	le32(buf + 60, dos_crc32(0, buf, 60));
+	size_t n = 1;
+
+	while (v >= 0x80) {
+		v >>= 7;
+		n++;
+	}
+	return n;
 }
 
-int
-dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e)
+/* A varint of v, in width bytes if more than it needs (at most 10). */
+static size_t
+put_varint(unsigned char *p, uint64_t v, size_t width)
 {
+	size_t n = 0;
+
+	while (v >= 0x80 || n + 1 < width) {
+		p[n++] = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	p[n++] = (unsigned char)v;
+	return n;
+}
+
+/* A varint at buf[*pos..len): 0, 1 if it runs past len, or DOS_ECORRUPT. */
+static int
+get_varint(const unsigned char *buf, size_t len, size_t *pos, uint64_t *v)
+{
+	unsigned shift = 0;
+	unsigned char b;
+
+	*v = 0;
+	do {
+		if (*pos >= len)
+			return 1;
+		b = buf[(*pos)++];
+		if (shift == 63 && b > 1)
+			return DOS_ECORRUPT;
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		shift += 7;
+	} while ((b & 0x80) && shift < 70);
+	return b & 0x80 ? DOS_ECORRUPT : 0;
+}
+
+/*
+ * The checksum of a format-2 entry is the CRC-32 of its header (up to the
+ * checksum) followed by its stored bytes.  CRC-32 being linear, it turns
+ * into the CRC-32 of the stored bytes alone and back without them, so
+ * that readers check stored bytes the same way in both formats.
+ */
+static uint32_t
+entry_check(const unsigned char *hdr, size_t len, uint32_t data_crc,
+    uint64_t stored)
+{
+	return (uint32_t)crc32_combine(dos_crc32(0, hdr, len), data_crc,
+	    (z_off_t)stored);
+}
+
+static uint32_t
+data_crc_of(const unsigned char *hdr, size_t len, uint32_t check,
+    uint64_t stored)
+{
+	return check ^ (uint32_t)crc32_combine(dos_crc32(0, hdr, len), 0,
+	    (z_off_t)stored);
+}
+
+/* The usual size: sizes in their shortest varints. */
+unsigned
+dos_pack_header_size(unsigned version, enum dos_codec codec, unsigned flags,
+    uint64_t raw_size, uint64_t stored_size)
+{
+	if (version == 1)
+		return V1_HEADER_SIZE;
+	if (flags & DOS_ENTRY_TOMBSTONE)
+		return 1 + 1 + DOS_RAWSZ + CHECK_SIZE;
+	return (unsigned)(1 + varint_size(raw_size) +
+	    (codec == DOS_CODEC_NONE ? 0 : varint_size(stored_size)) +
+	    DOS_ENTRY_ID_CHECK + CHECK_SIZE);
+}
+
+unsigned
+dos_pack_wide_header_size(enum dos_codec codec)
+{
+	return 1 + VARINT_MAX + (codec == DOS_CODEC_NONE ? 0 : VARINT_MAX) +
+	    DOS_ENTRY_ID_CHECK + CHECK_SIZE;
+}
+
+size_t
+dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e,
+    int wide)
+{
+	size_t n = 0, id = e->flags & DOS_ENTRY_TOMBSTONE ? DOS_RAWSZ :
+	    DOS_ENTRY_ID_CHECK, width = wide ? VARINT_MAX : 1;
+
+	buf[n++] = (unsigned char)(TAG_FIXED | (unsigned)e->codec |
+	    (e->flags & DOS_ENTRY_TOMBSTONE ? TAG_TOMBSTONE : 0));
+	n += put_varint(buf + n, e->raw_size, width);
+	if (e->codec != DOS_CODEC_NONE)
+		n += put_varint(buf + n, e->stored_size, width);
+	memcpy(buf + n, e->oid.hash, id);
+	n += id;
+	le32(buf + n, entry_check(buf, n, e->data_crc, e->stored_size));
+	return n + CHECK_SIZE;
+}
+
+static int
+decode_v1(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
+{
+	if (len < V1_HEADER_SIZE)
+		return 1;
 	if (memcmp(buf, ENTRY_MAGIC, 4) != 0 ||
-	    buf[6] != DOS_ENTRY_HEADER_SIZE ||
+	    buf[6] != V1_HEADER_SIZE ||
 	    rd32(buf + 60) != dos_crc32(0, buf, 60) ||
 	    buf[4] > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
@@ -81,8 +188,122 @@ dos_pack_decode_entry(const unsigned char *buf, struct dos_pack_entry *e)
 	e->raw_size = rd64(buf + 8);
 	e->stored_size = rd64(buf + 16);
 	memcpy(e->oid.hash, buf + 24, DOS_RAWSZ);
+	e->id_size = DOS_RAWSZ;
+	e->header_size = V1_HEADER_SIZE;
 	e->data_crc = rd32(buf + 56);
 	return 0;
+}
+
+/*
+ * Tag, raw size, stored size unless the codec is none (then it is the raw
+ * size), the first DOS_ENTRY_ID_CHECK bytes of the id (a tombstone's whole
+ * id), the checksum.  A tag with TAG_DICTIONARY set is followed by the
+ * varint id of the dictionary the stored bytes need: no dictionary is
+ * known yet, so such an entry is one this build cannot read.
+ */
+static int
+decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
+{
+	size_t pos = 1, id;
+	int rc;
+
+	if (len < 1)
+		return 1;
+	if ((buf[0] & TAG_FIXED_MASK) != TAG_FIXED ||
+	    (buf[0] & TAG_CODEC) > DOS_CODEC_ZSTD ||
+	    (buf[0] & TAG_DICTIONARY))
+		return DOS_ECORRUPT;
+	e->codec = (enum dos_codec)(buf[0] & TAG_CODEC);
+	e->flags = buf[0] & TAG_TOMBSTONE ? DOS_ENTRY_TOMBSTONE : 0;
+	if ((rc = get_varint(buf, len, &pos, &e->raw_size)) != 0)
+		return rc;
+	e->stored_size = e->raw_size;
+	if (e->codec != DOS_CODEC_NONE &&
+	    (rc = get_varint(buf, len, &pos, &e->stored_size)) != 0)
+		return rc;
+	/*
+	 * A tombstone holds nothing: it has no sizes to get wrong.  No pack
+	 * holds 2^63 bytes, and crc32_combine() takes a signed length.
+	 */
+	if ((e->flags && (e->codec != DOS_CODEC_NONE || e->raw_size != 0)) ||
+	    e->stored_size > INT64_MAX)
+		return DOS_ECORRUPT;
+	id = e->flags ? DOS_RAWSZ : DOS_ENTRY_ID_CHECK;
+	if (len - pos < id + CHECK_SIZE)
+		return 1;
+	memset(&e->oid, 0, sizeof e->oid);
+	memcpy(e->oid.hash, buf + pos, id);
+	pos += id;
+	e->id_size = (unsigned)id;
+	e->header_size = (unsigned)(pos + CHECK_SIZE);
+	e->data_crc = data_crc_of(buf, pos, rd32(buf + pos), e->stored_size);
+	return 0;
+}
+
+/* 0, DOS_ECORRUPT, or 1 if the header runs past buf[len]. */
+static int
+decode(unsigned version, const unsigned char *buf, size_t len,
+    struct dos_pack_entry *e)
+{
+	return version == 1 ? decode_v1(buf, len, e) : decode_v2(buf, len, e);
+}
+
+int
+dos_pack_decode_entry(unsigned version, const unsigned char *buf,
+    size_t len, struct dos_pack_entry *e)
+{
+	return decode(version, buf, len, e) == 0 ? 0 : DOS_ECORRUPT;
+}
+
+int
+dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid)
+{
+	return memcmp(e->oid.hash, oid->hash, e->id_size) == 0;
+}
+
+struct locate {
+	uint32_t pack;
+	uint64_t offset;
+	struct dos_oid *oid;
+	struct dos_index_entry *e;
+	int found;
+};
+
+static int
+locate_cb(const struct dos_oid *oid, const struct dos_index_entry *e,
+    void *data)
+{
+	struct locate *l = data;
+
+	if (e->pack == l->pack && e->offset == l->offset) {
+		*l->oid = *oid;
+		*l->e = *e;
+		l->found = 1;
+	}
+	return 0;
+}
+
+int
+dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
+    const struct dos_pack_entry *pe, struct dos_oid *oid,
+    struct dos_index_entry *e)
+{
+	struct locate l = { pack, offset, oid, e, 0 };
+	char hex[DOS_HEXSZ + 1];
+	int rc;
+
+	if (pe->id_size == DOS_RAWSZ) {
+		*oid = pe->oid;
+		if ((rc = dos_index_get(ix, oid, e)) < 0)
+			return rc;
+		return e->pack == pack && e->offset == offset ? 0 :
+		    DOS_ENOTFOUND;
+	}
+	/* The ids that start the same are next to each other in the index. */
+	dos_oid_to_hex(&pe->oid, hex);
+	if ((rc = dos_index_walk(ix, hex, 2 * pe->id_size, locate_cb, &l)) < 0)
+		return rc;
+	return l.found ? 0 : DOS_ENOTFOUND;
 }
 
 void
@@ -94,7 +315,7 @@ dos_pack_encode_header(unsigned char *hdr)
 }
 
 int
-dos_pack_check_header(int fd)
+dos_pack_header_version(int fd, unsigned *version)
 {
 	unsigned char hdr[DOS_PACK_HEADER_SIZE];
 	ssize_t n = pread(fd, hdr, sizeof hdr, 0);
@@ -102,9 +323,39 @@ dos_pack_check_header(int fd)
 	if (n < 0)
 		return DOS_EIO;
 	if (n != sizeof hdr || memcmp(hdr, pack_magic, 8) != 0 ||
-	    rd32(hdr + 8) != DOS_PACK_VERSION)
+	    rd32(hdr + 8) < 1 || rd32(hdr + 8) > DOS_PACK_VERSION)
 		return DOS_ECORRUPT;
+	*version = rd32(hdr + 8);
 	return 0;
+}
+
+int
+dos_pack_check_header(int fd)
+{
+	unsigned version;
+	int rc;
+
+	if ((rc = dos_pack_header_version(fd, &version)) < 0)
+		return rc;
+	return version == DOS_PACK_VERSION ? 0 : DOS_ECORRUPT;
+}
+
+/*
+ * The version to read a pack's entries in: its header's, or when that is
+ * damaged, the one its first entry looks like.
+ */
+static unsigned
+entries_version(int fd)
+{
+	unsigned char tag;
+	unsigned version;
+
+	if (dos_pack_header_version(fd, &version) == 0)
+		return version;
+	if (pread(fd, &tag, 1, DOS_PACK_HEADER_SIZE) == 1 &&
+	    (tag & TAG_FIXED_MASK) == TAG_FIXED)
+		return 2;
+	return 1;
 }
 
 static int
@@ -154,10 +405,12 @@ dos_pack_list_find(const uint32_t *packs, size_t nr, uint32_t pack)
 }
 
 int
-dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
+dos_store_pack(struct dos_store *st, uint32_t pack, int *fd,
+    unsigned *version)
 {
 	struct dos_open_pack *grown;
 	size_t lo = 0, hi = st->packfds_nr, mid;
+	unsigned v = 0;
 	int newfd;
 
 	while (lo < hi) {
@@ -168,11 +421,20 @@ dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
 			hi = mid;
 	}
 	if (lo < st->packfds_nr && st->packfds[lo].pack == pack) {
+		/* A header being written when the pack was opened is now. */
+		if (st->packfds[lo].version == 0 &&
+		    dos_pack_header_version(st->packfds[lo].fd, &v) == 0)
+			st->packfds[lo].version = v;
 		*fd = st->packfds[lo].fd;
-		return 0;
+		*version = st->packfds[lo].version;
+		return *version == 0 ? DOS_ECORRUPT : 0;
 	}
 	if ((newfd = dos_pack_open(st, pack)) < 0)
 		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
+	if (dos_pack_header_version(newfd, &v) == DOS_EIO) {
+		close(newfd);
+		return DOS_EIO;
+	}
 	grown = dos_grow(st->packfds, st->packfds_nr, &st->packfds_alloc,
 	    sizeof *grown, 16);
 	if (grown == NULL) {
@@ -182,10 +444,21 @@ dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
 	st->packfds = grown;
 	memmove(grown + lo + 1, grown + lo,
 	    (st->packfds_nr - lo) * sizeof *grown);
-	grown[lo] = (struct dos_open_pack){ pack, newfd };
+	grown[lo] = (struct dos_open_pack){ pack, v, newfd };
 	st->packfds_nr++;
 	*fd = newfd;
-	return 0;
+	*version = v;
+	return v == 0 ? DOS_ECORRUPT : 0;
+}
+
+int
+dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
+{
+	unsigned version;
+	int rc = dos_store_pack(st, pack, fd, &version);
+
+	/* Scans find the version themselves, of damaged headers too. */
+	return rc == DOS_ECORRUPT ? 0 : rc;
 }
 
 int
@@ -199,14 +472,23 @@ dos_pack_open(struct dos_store *st, uint32_t pack)
 
 /* ---- scanning ---- */
 
-enum dos_pack_what
-dos_pack_entry_at(const unsigned char *hdr, uint64_t offset, uint64_t limit,
-    struct dos_pack_entry *e)
+/*
+ * What the bytes hdr[0..avail) at offset say, in a pack of this version
+ * whose entries end by limit (past offset); e gets the header if
+ * DOS_PACK_ENTRY or DOS_PACK_PAST_END.
+ */
+static enum dos_pack_what
+entry_at(unsigned version, const unsigned char *hdr, size_t avail,
+    uint64_t offset, uint64_t limit, struct dos_pack_entry *e)
 {
-	if (dos_pack_decode_entry(hdr, e) < 0)
+	int rc = decode(version, hdr, avail, e);
+
+	if (rc == 1)
+		return DOS_PACK_NO_ROOM;
+	if (rc < 0)
 		return DOS_PACK_BAD_HEADER;
 	/* An entry must end in the pack: else the next offset could wrap. */
-	if (e->stored_size > limit - offset - DOS_ENTRY_HEADER_SIZE)
+	if (e->stored_size > limit - offset - e->header_size)
 		return DOS_PACK_PAST_END;
 	return DOS_PACK_ENTRY;
 }
@@ -249,6 +531,14 @@ in_window(const struct dos_pack_scan *s, uint64_t off, uint64_t len)
 	    len <= s->len - (off - s->start);
 }
 
+/* The bytes a header at off may take: up to the largest, or the limit. */
+static size_t
+header_room(const struct dos_pack_scan *s, uint64_t off)
+{
+	return s->limit - off < DOS_ENTRY_HEADER_MAX ?
+	    (size_t)(s->limit - off) : DOS_ENTRY_HEADER_MAX;
+}
+
 /* Move the window to start at s->offset: 0, 1 if the file shrank, or < 0. */
 static int
 refill(struct dos_pack_scan *s)
@@ -269,18 +559,21 @@ refill(struct dos_pack_scan *s)
 		return DOS_EIO;
 	s->start = off;
 	s->len = (size_t)n;
-	return s->len < DOS_ENTRY_HEADER_SIZE ? scan_stop(s, DOS_PACK_SHORT) :
-	    0;
+	return s->len < header_room(s, off) ?
+	    scan_stop(s, DOS_PACK_SHORT) : 0;
 }
 
 int
 dos_pack_scan_next(struct dos_pack_scan *s)
 {
 	uint64_t off = s->next;
+	size_t room;
 	int rc;
 
 	if (s->done)
 		return 0;
+	if (s->version == 0)
+		s->version = entries_version(s->fd);
 	s->offset = off;
 	s->data = NULL;
 	if (off >= s->limit) {
@@ -292,24 +585,108 @@ dos_pack_scan_next(struct dos_pack_scan *s)
 		s->what = DOS_PACK_SHORT;
 		return 1;
 	}
-	if (s->limit - off < DOS_ENTRY_HEADER_SIZE)
-		return scan_stop(s, DOS_PACK_NO_ROOM);
-	if (!in_window(s, off, DOS_ENTRY_HEADER_SIZE) && (rc = refill(s)) != 0)
+	room = header_room(s, off);
+	if (!in_window(s, off, room) && (rc = refill(s)) != 0)
 		return rc;
-	s->what = dos_pack_entry_at(s->buf + (off - s->start), off, s->limit,
-	    &s->entry);
+	s->what = entry_at(s->version, s->buf + (off - s->start), room, off,
+	    s->limit, &s->entry);
 	/* The window holds whole entries: move it to one that does not fit. */
 	if (s->what == DOS_PACK_ENTRY && off != s->start &&
-	    !in_window(s, off, DOS_ENTRY_HEADER_SIZE + s->entry.stored_size)) {
+	    !in_window(s, off, s->entry.header_size + s->entry.stored_size)) {
 		if ((rc = refill(s)) != 0)
 			return rc;
-		s->what = dos_pack_entry_at(s->buf, off, s->limit, &s->entry);
+		s->what = entry_at(s->version, s->buf, room, off, s->limit,
+		    &s->entry);
 	}
 	if (s->what != DOS_PACK_ENTRY)
 		return scan_stop(s, s->what);
 	s->verdict = DOS_PACK_OK;
-	s->next = off + DOS_ENTRY_HEADER_SIZE + s->entry.stored_size;
-	if (in_window(s, off, DOS_ENTRY_HEADER_SIZE + s->entry.stored_size))
-		s->data = s->buf + (off - s->start) + DOS_ENTRY_HEADER_SIZE;
+	s->next = off + s->entry.header_size + s->entry.stored_size;
+	if (in_window(s, off, s->entry.header_size + s->entry.stored_size))
+		s->data = s->buf + (off - s->start) + s->entry.header_size;
 	return 1;
+}
+
+/*
+ * Whether the entry e at offset checks out as a whole: its stored bytes
+ * are read from the window, or from the pack where the window ends.
+ */
+static int
+entry_checks_out(const struct dos_pack_scan *s, uint64_t offset,
+    const struct dos_pack_entry *e)
+{
+	uint64_t pos = offset + e->header_size, left = e->stored_size;
+	unsigned char buf[4096];
+	uint32_t crc = 0;
+	size_t take;
+	ssize_t n;
+
+	if (in_window(s, pos, 0)) {
+		take = s->len - (size_t)(pos - s->start);
+		take = left < take ? (size_t)left : take;
+		crc = dos_crc32(crc, s->buf + (pos - s->start), take);
+		pos += take;
+		left -= take;
+	}
+	while (left > 0) {
+		take = left < sizeof buf ? (size_t)left : sizeof buf;
+		if ((n = pread(s->fd, buf, take, (off_t)pos)) <= 0)
+			return 0;
+		crc = dos_crc32(crc, buf, (size_t)n);
+		pos += (uint64_t)n;
+		left -= (uint64_t)n;
+	}
+	return crc == e->data_crc;
+}
+
+int
+dos_pack_scan_entry_ok(const struct dos_pack_scan *s)
+{
+	return entry_checks_out(s, s->offset, &s->entry);
+}
+
+uint64_t
+dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from)
+{
+	struct dos_pack_entry e;
+	uint64_t end = s->start + s->len, off;
+	const unsigned char *p;
+	size_t avail;
+
+	for (off = from; off < end; off++) {
+		p = s->buf + (off - s->start);
+		avail = end - off < DOS_ENTRY_HEADER_MAX ? (size_t)(end - off) :
+		    DOS_ENTRY_HEADER_MAX;
+		if (s->version == 1) {
+			p = memmem(p, (size_t)(end - off), ENTRY_MAGIC, 4);
+			if (p == NULL)
+				break;
+			off = s->start + (uint64_t)(p - s->buf);
+		} else if ((*p & TAG_FIXED_MASK) != TAG_FIXED) {
+			continue;
+		}
+		switch (entry_at(s->version, p, avail, off, s->limit, &e)) {
+		case DOS_PACK_NO_ROOM:
+			/* Cut off by the window: it may start one. */
+			if (end < s->limit)
+				return off;
+			break;
+		case DOS_PACK_PAST_END:
+			/* A format-1 header has a checksum of its own. */
+			if (s->version == 1)
+				return off;
+			break;
+		case DOS_PACK_ENTRY:
+			if (s->version == 1 || entry_checks_out(s, off, &e))
+				return off;
+			break;
+		default:
+			break;
+		}
+	}
+	/* None: the last bytes may hold the start of one. */
+	if (end < s->limit && s->len > DOS_ENTRY_HEADER_MAX &&
+	    from < end - DOS_ENTRY_HEADER_MAX + 1)
+		return end - DOS_ENTRY_HEADER_MAX + 1;
+	return end;
 }

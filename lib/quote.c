@@ -100,6 +100,9 @@ dos_unquote_path(char *line)
 					return DOS_EINVAL;
 				v = v * 8 + (c - '0');
 			}
+			/* No path holds a NUL: it would cut this one short. */
+			if (v == 0)
+				return DOS_EINVAL;
 			*dst++ = (char)v;
 			break;
 		default:

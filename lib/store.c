@@ -201,6 +201,32 @@ fail:
 }
 
 int
+dos_store_new(const char *path, unsigned flags, struct dos_store **st)
+{
+	static const struct dos_store init = DOS_STORE_INIT;
+	int rc;
+
+	if ((*st = malloc(sizeof **st)) == NULL)
+		return DOS_ENOMEM;
+	**st = init;
+	if ((rc = dos_store_open(*st, path, flags)) < 0) {
+		free(*st);
+		*st = NULL;
+	}
+	return rc;
+}
+
+void
+dos_store_free(struct dos_store *st)
+{
+	if (st == NULL)
+		return;
+	dos_store_release(st);
+	pthread_mutex_destroy(&st->spare_decs_lock);
+	free(st);
+}
+
+int
 dos_is_legacy_container(int dirfd)
 {
 	json_t *root;

@@ -30,6 +30,7 @@ EOF
 	hash-object) cat <<'EOF' ;;
 usage: dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...
    or: dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going]
+   or: dos hash-object [-w [--to-pack]] --recursive [-z] [--keep-going] [--] <directory>...
 EOF
 	cat-object) cat <<'EOF' ;;
 usage: dos cat-object [--verify] <object>

@@ -295,7 +295,7 @@ EOF
 	usage_error hash-object "can't use --stdin-paths with --stdin" --stdin --stdin-paths
 	usage_error hash-object "can't specify files with --stdin-paths" --stdin-paths abc
 	usage_error hash-object "can't specify files with --stdin-paths" --stdin-paths -- -
-	usage_error hash-object "-z needs --stdin-paths" -z abc
+	usage_error hash-object "-z needs --stdin-paths or --recursive" -z abc
 	usage_error hash-object "nothing to hash"
 	usage_error hash-object "nothing to hash" -w
 	sandbox_is_empty

@@ -377,7 +377,7 @@ line missing" "$ABC_OID 3" abc >expect
 	head -c 3000000 /dev/urandom >big
 	oid=$(dos hash-object -w big)
 	unprotect "$oid"
-	printf 'X' | dd of="$(loose_path "$oid")" bs=1 seek=2999000 conv=notrunc status=none
+	flip "$(loose_path "$oid")" 2999000
 	run -128 --separate-stderr dos cat-object "$oid"
 	[ "${stderr##*$'\n'}" = "dos-cat-object: fatal: object '$oid' is corrupt" ]
 	run -128 --separate-stderr dos cat-object --batch <<<"$oid"

@@ -114,9 +114,9 @@ size_of() {
 	dos hash-object -w abc empty ten >/dev/null
 	run -0 --separate-stderr dos pack --compress=never
 	[ "$output" = "" ]
-	# 13 raw bytes; stored: the same plus a 64-byte header each.
-	[ "$stderr" = "packed 3 objects (13 bytes -> 205 bytes) into pack 0" ]
-	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 205)) ]
+	# 13 raw bytes; stored: the same plus a 14-byte header each.
+	[ "$stderr" = "packed 3 objects (13 bytes -> 55 bytes) into pack 0" ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 55)) ]
 	run -0 --separate-stderr dos cat-object "$ABC_OID"
 	[ "$output" = abc ]
 	run -0 --separate-stderr dos cat-object "$EMPTY_OID"
@@ -164,13 +164,14 @@ size_of() {
 	all_intact manifest
 }
 
-@test "--progress counts the objects every 1000, then says done" {
+@test "--progress counts the objects, then says done" {
 	local i
 	mkdir data
 	for i in $(seq 1 2500); do echo "$i" >data/$i; done
 	ls data | sed 's|^|data/|' | dos hash-object -w --stdin-paths >/dev/null
-	run -0 --separate-stderr dos pack --progress
-	[ "${stderr_lines[0]}" = $'\rpacking objects: 1000\rpacking objects: 2000\rpacking objects: 2500, done.' ]
+	# Redrawn for each object here (DOS_PROGRESS_INTERVAL=0).
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos pack --progress
+	progress_counts "packing objects" 2500 "${stderr_lines[0]}"
 	[[ "${stderr_lines[1]}" = "packed 2500 objects ("*") into pack 0" ]]
 	run -0 --separate-stderr dos pack -q --progress
 	[ "$stderr" = $'\rpacking objects: 0, done.' ]
@@ -210,8 +211,8 @@ size_of() {
 	printf 'later two!' >later2
 	dos hash-object -w later1 later2 >/dev/null
 	run -0 --separate-stderr dos pack --compress=never
-	[ "$stderr" = "packed 2 objects (19 bytes -> 147 bytes) into pack 0" ]
-	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 147)) ]
+	[ "$stderr" = "packed 2 objects (19 bytes -> 47 bytes) into pack 0" ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 47)) ]
 	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\nlock')" ]
 	[ "$(where "$(sha256_of later2)")" = "packed 0 none" ]
 	sha256sum later1 later2 >>manifest
@@ -223,13 +224,13 @@ size_of() {
 	dos init -q --pack-size-target=64k "$DOS_DIR"
 	mkdir data
 	for i in $(seq 1 40); do
-		head -c 5000 /dev/urandom >data/$i
+		head -c 5049 /dev/urandom >data/$i
 	done
 	(cd data && sha256sum *) | sed 's|  |  data/|' >manifest
 	dos hash-object -w data/* >/dev/null
 	run -0 --separate-stderr dos pack --compress=never
 	# 5064 bytes an entry: a pack is full after 13 (16 + 13 * 5064 >= 64 KiB).
-	[ "$stderr" = "packed 40 objects (195.3 KiB -> 197.8 KiB) into packs 0-3" ]
+	[ "$stderr" = "packed 40 objects (197.2 KiB -> 197.8 KiB) into packs 0-3" ]
 	[ "$(ls "$DOS_DIR/packs")" = "$(printf '0\n1\n2\n3\nlock')" ]
 	for p in 0 1 2; do
 		[ "$(size_of "$DOS_DIR/packs/$p")" -eq $((16 + 13 * 5064)) ]
@@ -295,13 +296,13 @@ size_of() {
 	[ "$(where "$(sha256_of tiny)")" = "packed 0 none" ]
 	[ "$(where "$(sha256_of text)")" = "packed 0 zstd" ]
 	[ "$(where "$(sha256_of random)")" = "packed 0 none" ]
-	# The compressed copy is smaller on disk; the raw ones are 64 bytes more.
+	# The compressed copy is smaller on disk; the raw ones are a header more.
 	run -0 dos cat-object --batch-check='%(objectsize) %(objectsize:disk)' \
 	    <<<"$(sha256_of text)"
 	[ "${output% *}" -eq 102400 ]
 	[ "${output#* }" -lt 51200 ]
 	run -0 dos cat-object --batch-check='%(objectsize:disk)' <<<"$(sha256_of random)"
-	[ "$output" -eq $((102400 + 64)) ]
+	[ "$output" -eq $((102400 + $(entry_header 102400))) ]
 	sha256sum tiny text random >manifest
 	all_intact manifest
 }
@@ -361,7 +362,7 @@ size_of() {
 	done
 	wait "$packer"
 	[ "$(cat pack.out)" = "" ]
-	[ "$(cat pack.err)" = "packed 1 object (3 bytes -> 67 bytes) into pack 0" ]
+	[ "$(cat pack.err)" = "packed 1 object (3 bytes -> 17 bytes) into pack 0" ]
 	[ "$(where "$ABC_OID")" = "packed 0 none" ]
 	[ "$(where "$(sha256_of held)")" = "packed 0 none" ]
 }
@@ -427,10 +428,10 @@ size_of() {
 	# Twice the same new file in one run is written once.
 	printf 'twice' >twice
 	dos hash-object -w --to-pack twice twice >/dev/null
-	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 64 + 5)) ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 14 + 5)) ]
 	# Neither does a dos pack after it.
 	dos pack -q
-	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 64 + 5)) ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((size + 14 + 5)) ]
 	all_intact manifest
 }
 
@@ -444,7 +445,7 @@ size_of() {
 	[ "$(where "$ABC_OID")" = "loose - none" ]
 	[ "$(where "$(sha256_of new)")" = "packed 0 none" ]
 	# Only the new object is in the pack.
-	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 64 + 3)) ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 14 + 3)) ]
 }
 
 @test "--to-pack without -w is a usage error (129)" {
@@ -551,7 +552,7 @@ size_of() {
 	[ "$(where "$dam")" = "packed 0 none" ]
 	pack="$DOS_DIR/packs/0"
 	off=$(dos cat-object --batch-check='%(offset)' <<<"$dam")
-	flip_byte_at $((off + 64 + 7))
+	flip_byte_at $((off + $(entry_header 3000) + 7))
 	text=$(sha256_of data/text)
 	# The answer to each name, and 1,000 names cycling through them.
 	mkdir rec
@@ -656,7 +657,7 @@ others_intact() {
 
 @test "a flipped byte in a packed object's data: corrupt, never silent" {
 	pack_for_damage
-	flip_byte_at $((off + 64 + 3))
+	flip_byte_at $((off + 14 + 3))
 	run -128 --separate-stderr dos cat-object "$id"
 	[ "$output" = "" ]
 	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
@@ -676,8 +677,8 @@ others_intact() {
 @test "a flipped byte in a packed entry's header: corrupt" {
 	pack_for_damage
 	cp "$pack" pack.copy
-	# Inside the id, then inside the sizes.
-	flip_byte_at $((off + 30))
+	# Inside the id, then inside the size.
+	flip_byte_at $((off + 5))
 	run -128 --separate-stderr dos cat-object "$id"
 	[ "$output" = "" ]
 	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
@@ -687,7 +688,7 @@ others_intact() {
 	cp pack.copy "$pack"
 	run -0 --separate-stderr dos cat-object "$id"
 	[ "$output" = 0123456789 ]
-	flip_byte_at $((off + 9))
+	flip_byte_at $((off + 1))
 	run -128 --separate-stderr dos cat-object "$id"
 	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
 	others_intact
@@ -695,7 +696,7 @@ others_intact() {
 
 @test "a damaged packed entry with a loose copy beside it: the loose copy answers" {
 	pack_for_damage
-	flip_byte_at $((off + 30))
+	flip_byte_at $((off + 5))
 	run -128 --separate-stderr dos cat-object "$id"
 	[ "$stderr" = "dos-cat-object: fatal: object '$id' is corrupt" ]
 	# A loose copy (as --keep-loose leaves, or put back by hand).
@@ -713,7 +714,7 @@ others_intact() {
 	# Cut inside the header of the fourth entry.
 	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' >entries
 	sort -n -o entries entries
-	cut_at=$(($(sed -n 4p entries | cut -d' ' -f1) + 32))
+	cut_at=$(($(sed -n 4p entries | cut -d' ' -f1) + 8))
 	truncate -s "$cut_at" "$pack"
 	head -n 3 entries | cut -d' ' -f2 >good
 	tail -n 3 entries | cut -d' ' -f2 >bad
@@ -756,7 +757,7 @@ others_intact() {
 	pack_for_damage
 	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' >entries
 	sort -n -o entries entries
-	truncate -s $(($(sed -n 4p entries | cut -d' ' -f1) + 32)) "$pack"
+	truncate -s $(($(sed -n 4p entries | cut -d' ' -f1) + 8)) "$pack"
 	dos cat-object --batch-all-objects --batch-check='%(objectname)' >sorted
 	[ "$(wc -l <sorted)" -eq 6 ]
 	run --separate-stderr dos cat-object --batch-all-objects --unordered --batch-check='%(objectname)'

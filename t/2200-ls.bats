@@ -52,9 +52,9 @@ lists_the_three_sorted() {
 	lists_the_three_sorted --packed
 	dos ls -l >actual
 	cat >expect <<-EOF
-	$TEXT_OID 13893 packed 0:147
+	$TEXT_OID 13893 packed 0:47
 	$ABC_OID 3 packed 0:16
-	$EMPTY_OID 0 packed 0:83
+	$EMPTY_OID 0 packed 0:33
 	EOF
 	diff -u expect actual
 	dos ls -l --packed >actual
@@ -71,8 +71,8 @@ lists_the_three_sorted() {
 	cat >expect <<-EOF
 	$HELLO_OID 5 loose -
 	$ABC_OID 3 packed 0:16
-	$EMPTY_OID 0 packed 0:83
-	$TEXT_OID 13893 packed 0:147
+	$EMPTY_OID 0 packed 0:33
+	$TEXT_OID 13893 packed 0:47
 	EOF
 	diff -u expect actual
 	dos ls --unordered --packed >actual
@@ -95,7 +95,7 @@ lists_the_three_sorted() {
 	dos ls -l >actual
 	cat >expect <<-EOF
 	$HELLO_OID 5 loose -
-	$TEXT_OID 13893 packed 0:83
+	$TEXT_OID 13893 packed 0:33
 	$ABC_OID 3 packed 0:16
 	$EMPTY_OID 0 loose -
 	EOF
@@ -146,15 +146,15 @@ lists_the_three_sorted() {
 	printf '%s\n' "$ABC_OID" "$EMPTY_OID" >expect
 	diff -u expect actual
 	dos ls --unordered -l >actual
-	printf '%s\n' "$ABC_OID 3 packed 0:16" "$EMPTY_OID 0 packed 0:83" >expect
+	printf '%s\n' "$ABC_OID 3 packed 0:16" "$EMPTY_OID 0 packed 0:33" >expect
 	diff -u expect actual
 }
 
 @test "--unordered lists objects past a damaged entry header last" {
 	make_files
 	pack_in_order abc empty text
-	# Damage the header of the entry at 83 (the empty object).
-	printf Z | dd of="$DOS_DIR/packs/0" bs=1 seek=90 conv=notrunc 2>/dev/null
+	# Damage the header of the entry at 33 (the empty object), in the id.
+	printf Z | dd of="$DOS_DIR/packs/0" bs=1 seek=38 conv=notrunc 2>/dev/null
 	dos ls --unordered >actual
 	printf '%s\n' "$ABC_OID" "$TEXT_OID" "$EMPTY_OID" >expect
 	diff -u expect actual
@@ -164,12 +164,12 @@ lists_the_three_sorted() {
 	make_files
 	pack_in_order abc empty text
 	# Cut where the text entry starts: short of the committed length.
-	truncate -s 147 "$DOS_DIR/packs/0"
+	truncate -s 47 "$DOS_DIR/packs/0"
 	dos ls --unordered -l >actual
 	cat >expect <<-EOF
 	$ABC_OID 3 packed 0:16
-	$EMPTY_OID 0 packed 0:83
-	$TEXT_OID 13893 packed 0:147
+	$EMPTY_OID 0 packed 0:33
+	$TEXT_OID 13893 packed 0:47
 	EOF
 	diff -u expect actual
 	run -1 --separate-stderr dos cat-object --batch-all-objects --unordered --batch

@@ -6,7 +6,8 @@ load helper
 
 XYZ_OID=3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282
 ZERO_OID=0000000000000000000000000000000000000000000000000000000000000000
-USAGE='usage: dos rm [-n | --dry-run] [-q | -v] [--ignore-missing] [--no-wait] (--stdin [-z] | [--] <object>...)'
+USAGE='usage: dos rm [-n | --dry-run] [-q | -v] [--[no-]progress] [--ignore-missing] [--no-wait]
+              (--stdin [-z] | [--] <object>...)'
 
 # Storage and pack of one object ("missing" if there is none).
 where() {
@@ -61,13 +62,11 @@ intact() {
 	run -0 --separate-stderr dos rm "$XYZ_OID"
 	[ "$output" = "" ]
 	[ "$stderr" = "" ]
-	# One 64-byte entry header, no data: magic, codec 0, flags 1 (tombstone),
-	# header size 64, raw and stored size 0, the binary id.
-	[ "$(size_of "$pack")" -eq $((before + 64)) ]
-	[ "$(hex_at "$pack" "$before" 4)" = "444f5365" ]
-	[ "$(hex_at "$pack" $((before + 4)) 4)" = "00014000" ]
-	[ "$(hex_at "$pack" $((before + 8)) 16)" = "00000000000000000000000000000000" ]
-	[ "$(hex_at "$pack" $((before + 24)) 32)" = "$XYZ_OID" ]
+	# One format-2 entry header, no data: the tag (codec none, tombstone),
+	# raw size 0, the whole binary id, the checksum.
+	[ "$(size_of "$pack")" -eq $((before + TOMBSTONE_SIZE)) ]
+	[ "$(hex_at "$pack" "$before" 2)" = "d400" ]
+	[ "$(hex_at "$pack" $((before + 2)) 32)" = "$XYZ_OID" ]
 	[ "$(where "$XYZ_OID")" = "$XYZ_OID missing" ]
 	run -1 dos cat-object -e "$XYZ_OID"
 	intact abc text
@@ -213,6 +212,32 @@ intact() {
 	    awk '{ printf "%s %d\nobject %s\n\n", $1, length("object " $2) + 1, $2 }' >expect
 	dos cat-object --batch <kept_ids >actual
 	cmp expect actual
+}
+
+@test "rm counts the ids it reads on a terminal or with --progress; -q silences it" {
+	mkdir data
+	for i in $(seq 1 40); do echo "object $i" >data/$i; done
+	seq 1 20 | sed 's|^|data/|' | dos hash-object -w --stdin-paths >ids
+	seq 21 40 | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >>ids
+	head -n 30 ids >gone
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos rm --progress --stdin <gone
+	[ "$output" = "" ]
+	progress_counts "removing objects" 30 "$stderr"
+	# -v's lines start on a line of their own.
+	DOS_PROGRESS_INTERVAL=0 run -1 --separate-stderr dos rm -v --progress "$(sed -n 31p ids)" "$ABC_OID"
+	[ "$output" = "removed $(sed -n 31p ids)" ]
+	[ "$stderr" = $'\rremoving objects: 1\rremoving objects: 2\n'"dos-rm: error: object '$ABC_OID' not found"$'\n\rremoving objects: 2, done.' ]
+	script -qec "dos rm $(sed -n 32p ids)" /dev/null >tty.out
+	run -0 grep -c $'^\rremoving objects: 1, done.\r$' tty.out
+	script -qec "dos rm --no-progress $(sed -n 33p ids)" /dev/null >tty.out
+	[ ! -s tty.out ]
+	script -qec "dos rm -q $(sed -n 34p ids)" /dev/null >tty.out
+	[ ! -s tty.out ]
+	run -0 --separate-stderr dos rm "$(sed -n 35p ids)"
+	[ "$stderr" = "" ]
+	sed -n '36,40p' ids >kept
+	dos cat-object --batch-all-objects --batch-check='%(objectname)' >all
+	sort kept | diff -u - all
 }
 
 @test "rm refuses a short id: exit 128, nothing removed" {

@@ -4,9 +4,9 @@
 # at random moments, and gc's cleaning of sandbox/.
 load helper
 
-REPACK_USAGE='usage: dos repack [-q] [--compress=(keep | auto | always | never)]
+REPACK_USAGE='usage: dos repack [-q] [--[no-]progress] [--compress=(keep | auto | always | never)]
                   [--threshold=<percent>] [--no-wait]'
-GC_USAGE='usage: dos gc [-q] [--aggressive] [--no-wait]'
+GC_USAGE='usage: dos gc [-q] [--[no-]progress] [--aggressive] [--no-wait]'
 
 # Byte size of a file.
 size_of() {
@@ -27,8 +27,9 @@ pack_bytes() {
 	echo "$n"
 }
 
-# $1 objects "object 0001\n"... (12 bytes each, stored raw: 76 bytes in a
-# pack), written straight to packs; their ids in ids, in order.
+# $1 objects "object 0001\n"... (12 bytes each, stored raw: 26 bytes in a
+# pack, with a 14-byte header), written straight to packs; their ids in
+# ids, in order.
 packed_objects() {
 	mkdir -p data
 	for i in $(seq -f '%04g' 1 "$1"); do
@@ -68,10 +69,10 @@ make_batch() {
 	    { printf "%s 12\nobject %04d\n\n", $1, num[$1] }' ids "$1" >"$1.batch"
 }
 
-# The ids a rebuild of the index from the packs alone would give: walk
-# each pack (in pack number order) entry by entry until the end or a
-# header that is not whole, an entry sets its id, a tombstone (flags bit
-# 0) deletes it.
+# The ids a rebuild of the index from the packs alone would give, by the
+# first 8 bytes that format-2 entries hold of them: walk each pack (in
+# pack number order) entry by entry until the end or a header that is not
+# whole; an entry sets its id, a tombstone (tag bit 2) deletes it.
 rebuilt_ids() {
 	local p
 	for p in $(packs); do
@@ -82,45 +83,64 @@ rebuilt_ids() {
 				v = v * 16 + index("0123456789abcdef", substr(s, i, 1)) - 1
 			return v
 		}
+		function varint(   v, m, c) {
+			v = 0
+			m = 1
+			do {
+				c = hexval(b[pos++])
+				v += (c % 128) * m
+				m *= 128
+			} while (c >= 128 && pos < n)
+			return v
+		}
 		{ b[NR - 1] = $1 }
 		END {
 			n = NR
 			off = 16
-			while (off + 64 <= n) {
-				if (b[off] b[off + 1] b[off + 2] b[off + 3] != "444f5365")
+			while (off < n) {
+				tag = hexval(b[off])
+				if (int(tag / 16) != 13)
 					break
-				stored = 0
-				for (i = 7; i >= 0; i--)
-					stored = stored * 256 + hexval(b[off + 16 + i])
-				if (off + 64 + stored > n)
+				pos = off + 1
+				stored = varint()
+				if (tag % 4 != 0)
+					stored = varint()
+				tomb = int(tag / 4) % 2
+				end = pos + (tomb ? 32 : 8) + 4 + stored
+				if (end > n)
 					break
 				id = ""
-				for (i = 24; i < 56; i++)
-					id = id b[off + i]
-				print pack, hexval(b[off + 5]) % 2, id
-				off += 64 + stored
+				for (i = 0; i < 8; i++)
+					id = id b[pos + i]
+				print pack, tomb, id
+				off = end
 			}
 		}'
 	done | awk '$2 == 1 { delete set[$3]; next } { set[$3] = 1 }
 	    END { for (id in set) print id }' | sort
 }
 
+# The first 8 bytes of the ids in $1, as rebuilt_ids gives them.
+id_starts() {
+	cut -c1-16 "$1" | sort
+}
+
 @test "repack after rm shrinks the packs, every live object intact" {
 	packed_objects 100
 	remove_every 2
-	# 100 entries of 76 bytes and 50 tombstones of 64 bytes.
+	# 100 entries of 26 bytes and 50 tombstones of 38 bytes.
 	[ "$(packs)" = "0 " ]
-	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 100 * 76 + 50 * 64)) ]
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq $((16 + 100 * 26 + 50 * TOMBSTONE_SIZE)) ]
 	run -0 --separate-stderr dos repack
 	[ "$output" = "" ]
-	# 50 * 76 bytes of dead entries and their 50 * 64 bytes of tombstones,
-	# which no older pack needs: 6.8 KiB.
-	[ "$stderr" = "repacked 50 objects, removed 1 pack, reclaimed 6.8 KiB" ]
+	# 50 * 26 bytes of dead entries and their 50 * 38 bytes of tombstones,
+	# which no older pack needs: 3.1 KiB.
+	[ "$stderr" = "repacked 50 objects, removed 1 pack, reclaimed 3.1 KiB" ]
 	[ "$(packs)" = "1 " ]
 	# Only the live entries: no older pack needs the tombstones.
-	[ "$(size_of "$DOS_DIR/packs/1")" -eq $((16 + 50 * 76)) ]
+	[ "$(size_of "$DOS_DIR/packs/1")" -eq $((16 + 50 * 26)) ]
 	check_objects live gone
-	[ "$(rebuilt_ids)" = "$(sort live)" ]
+	[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 	dos cat-object --batch-check='%(pack)' <live >packs_of
 	[ "$(sort -u packs_of)" = 1 ]
 }
@@ -145,31 +165,32 @@ rebuilt_ids() {
 	for mode in keep auto always never; do
 		run -0 --separate-stderr dos repack --threshold=0 --compress=$mode
 		check_objects live gone
-		[ "$(rebuilt_ids)" = "$(sort live)" ]
+		[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 	done
 }
 
 @test "a tombstone outlives the pack it was written in while an older copy remains" {
-	# Pack 0: objects 1-54; pack 1: objects 55-60 (the target rolls over).
+	# Pack 0: objects 1-157; pack 1: objects 158-160 (the target rolls
+	# over).
 	dos init -q --pack-size-target=4k "$BATS_TEST_TMPDIR/small"
 	export DOS_DIR="$BATS_TEST_TMPDIR/small"
-	packed_objects 60
+	packed_objects 160
 	[ "$(packs)" = "0 1 " ]
 	dos cat-object --batch-check='%(pack)' <ids >packs_of
-	[ "$(uniq -c packs_of | awk '{ print $1 }' | tr '\n' ' ')" = "54 6 " ]
+	[ "$(uniq -c packs_of | awk '{ print $1 }' | tr '\n' ' ')" = "157 3 " ]
 	# Object 1 lives in pack 0, its tombstone goes into pack 1; then pack 1
 	# is rewritten (most of it removed), pack 0 is left alone.
-	sed -n '1p;56,60p' ids >gone
-	sed -n '2,55p' ids >live
+	sed -n '1p;159,160p' ids >gone
+	sed -n '2,158p' ids >live
 	make_batch live
 	dos rm --stdin <gone
 	run -0 --separate-stderr dos repack
-	# 5 * 76 bytes.
-	[ "$stderr" = "repacked 1 object, removed 1 pack, reclaimed 380 bytes" ]
+	# 2 * 26 bytes.
+	[ "$stderr" = "repacked 1 object, removed 1 pack, reclaimed 52 bytes" ]
 	[ "$(packs)" = "0 2 " ]
 	check_objects live gone
 	# Pack 0 still holds object 1; a rebuilt index must not revive it.
-	[ "$(rebuilt_ids)" = "$(sort live)" ]
+	[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 }
 
 @test "re-adding a removed object after a repack, and repacking again" {
@@ -187,7 +208,7 @@ rebuilt_ids() {
 	check_objects live gone
 	dos repack -q --threshold=0 --compress=never
 	check_objects live gone
-	[ "$(rebuilt_ids)" = "$(sort live)" ]
+	[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 }
 
 @test "repack --threshold: packs with fewer dead bytes are left alone" {
@@ -203,8 +224,8 @@ rebuilt_ids() {
 	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
 	cmp pack0 "$DOS_DIR/packs/0"
 	run -0 --separate-stderr dos repack --threshold=3
-	# 5 * 76 bytes, and 5 * 64 bytes of tombstones no older pack needs.
-	[ "$stderr" = "repacked 95 objects, removed 1 pack, reclaimed 700 bytes" ]
+	# 5 * 26 bytes, and 5 * 38 bytes of tombstones no older pack needs.
+	[ "$stderr" = "repacked 95 objects, removed 1 pack, reclaimed 320 bytes" ]
 	[ "$(packs)" = "1 " ]
 	check_objects live gone
 }
@@ -214,13 +235,13 @@ rebuilt_ids() {
 	export DOS_DIR="$BATS_TEST_TMPDIR/small"
 	packed_objects 30
 	# 15 of pack 0 go (their tombstones land in pack 0 too), then more
-	# objects fill pack 0 (42 objects) and start pack 1 (38), which has no
-	# dead bytes.
+	# objects fill pack 0 (135 objects) and start pack 1 (65), which has
+	# no dead bytes.
 	sed -n '1,15p' ids >gone
 	dos rm --stdin <gone
 	mv ids ids0
-	for i in $(seq -f '%04g' 31 80); do printf 'object %s\n' "$i" >data/$i; done
-	seq -f 'data/%04g' 31 80 | dos hash-object -w --to-pack --stdin-paths >ids1
+	for i in $(seq -f '%04g' 31 200); do printf 'object %s\n' "$i" >data/$i; done
+	seq -f 'data/%04g' 31 200 | dos hash-object -w --to-pack --stdin-paths >ids1
 	cat ids0 ids1 >ids
 	[ "$(packs)" = "0 1 " ]
 	sed 1,15d ids >live
@@ -229,13 +250,13 @@ rebuilt_ids() {
 	dos cat-object --batch-check='%(pack)' <live >packs_of
 	n0=$(grep -c '^0$' packs_of)
 	run -0 --separate-stderr dos repack
-	[ "$n0" -eq 27 ]
-	# 15 * 76 bytes, and their 15 tombstones of 64 bytes.
-	[ "$stderr" = "repacked 27 objects, removed 1 pack, reclaimed 2.1 KiB" ]
+	[ "$n0" -eq 120 ]
+	# 15 * 26 bytes, and their 15 tombstones of 38 bytes.
+	[ "$stderr" = "repacked 120 objects, removed 1 pack, reclaimed 960 bytes" ]
 	[ "$(packs)" = "1 2 " ]
 	cmp pack1 "$DOS_DIR/packs/1"
 	check_objects live gone
-	[ "$(rebuilt_ids)" = "$(sort live)" ]
+	[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 }
 
 @test "repack --compress=always, never, auto and keep" {
@@ -303,6 +324,30 @@ rebuilt_ids() {
 	[ "$(packs)" = "1 " ]
 }
 
+@test "repack and gc show progress on a terminal or with --progress; -q silences it" {
+	packed_objects 30
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos repack --progress --compress=auto
+	progress_counts "repacking objects" 30 "${stderr_lines[0]}"
+	[ "${stderr_lines[1]}" = "repacked 30 objects, removed 1 pack, reclaimed 0 bytes" ]
+	printf 'loose %s\n' 1 2 3 >more
+	run -0 dos hash-object -w more
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos gc --aggressive --progress
+	progress_counts "packing objects" 1 "${stderr_lines[0]}"
+	progress_counts "repacking objects" 31 "${stderr_lines[1]}"
+	[ "${stderr_lines[2]}" = "packed 1 object, removed 1 pack (0 bytes reclaimed), removed 0 stale temp files" ]
+	# On a terminal by default, only at the end here: nothing to move.
+	script -qec "dos gc" /dev/null >tty.out
+	run -0 grep -c $'^\rpacking objects: 0, done.\r$' tty.out
+	run -0 grep -c $'^\rrepacking objects: 0, done.\r$' tty.out
+	script -qec "dos repack --no-progress" /dev/null >tty.out
+	run -1 grep -c 'objects: ' tty.out
+	script -qec "dos gc -q" /dev/null >tty.out
+	[ ! -s tty.out ]
+	# Not on a pipe, unless asked.
+	run -0 --separate-stderr dos gc
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
+}
+
 @test "repack usage errors exit 129" {
 	run -129 --separate-stderr dos repack --compress=bogus
 	[ "$output" = "" ]
@@ -328,7 +373,7 @@ rebuilt_ids() {
 	remove_every 10
 	bad=$(sed -n 5p ids)
 	# Flip a data byte of entry 5.
-	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 4 * 76 + 64)) conv=notrunc 2>/dev/null
+	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 4 * 26 + 14)) conv=notrunc 2>/dev/null
 	run -1 --separate-stderr dos repack --threshold=0
 	[ "$stderr" = "$(printf "dos-repack: error: object '%s': packed copy is corrupt; pack kept\nrepacked 8 objects, removed 0 packs, reclaimed 0 bytes" "$bad")" ]
 	[ "$(packs)" = "0 1 " ]
@@ -345,7 +390,7 @@ rebuilt_ids() {
 	packed_objects 10
 	remove_every 10
 	# Flip a byte of entry 5's header (inside its id).
-	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 4 * 76 + 30)) conv=notrunc 2>/dev/null
+	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 4 * 26 + 5)) conv=notrunc 2>/dev/null
 	run -1 --separate-stderr dos repack --threshold=0
 	[[ "$stderr" = *"pack kept"* ]]
 	[ -e "$DOS_DIR/packs/0" ]
@@ -367,12 +412,12 @@ rebuilt_ids() {
 	# Dead bytes, for --threshold=0 to rewrite the pack.
 	dos rm "$(head -1 ids)"
 	# Flip a byte of entry 3's header (inside its id).
-	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 2 * 76 + 30)) conv=notrunc 2>/dev/null
+	printf X | dd of="$DOS_DIR/packs/0" bs=1 seek=$((16 + 2 * 26 + 5)) conv=notrunc 2>/dev/null
 	cp -a "$DOS_DIR" probe
 	run -1 env DOS_DIR=probe DOS_FAULT_LOG=points dos repack -q --threshold=0
 	n=$(grep -m1 ' before pack-write$' points | cut -d' ' -f1)
 	run -128 --separate-stderr env DOS_FAULT=eio:$n dos repack -q --threshold=0
-	[ "$stderr" = "$(printf "dos-repack: error: packs/0: damaged entry header at offset 168; pack kept\ndos-repack: fatal: unable to repack '%s': Input/output error" "$DOS_DIR")" ]
+	[ "$stderr" = "$(printf "dos-repack: error: packs/0: damaged entry header at offset 68; pack kept\ndos-repack: fatal: unable to repack '%s': Input/output error" "$DOS_DIR")" ]
 }
 
 @test "kill -9 of repack at random moments: every live object intact, the next repack finishes" {
@@ -389,14 +434,14 @@ rebuilt_ids() {
 		kill -9 "$pid" 2>/dev/null || true
 		wait "$pid" || true
 		check_objects live gone
-		[ "$(rebuilt_ids)" = "$(sort live)" ]
+		[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 		run -0 --separate-stderr dos repack --threshold=0
 		[[ "$stderr" = repacked\ * ]]
 		check_objects live gone
-		[ "$(rebuilt_ids)" = "$(sort live)" ]
+		[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 	done
 	# The space of the removed objects is gone for good.
-	[ "$(pack_bytes)" -lt $(((3000 - 1000) * 76 + 1000 * 64 + 16 * $(packs | wc -w) + 3 * 32 * 1024)) ]
+	[ "$(pack_bytes)" -lt $(((3000 - 1000) * 26 + 1000 * TOMBSTONE_SIZE + 16 * $(packs | wc -w) + 3 * 32 * 1024)) ]
 }
 
 @test "--no-wait while another process holds the pack lock: exit 75, nothing done" {
@@ -479,20 +524,20 @@ rebuilt_ids() {
 
 @test "gc repacks packs past 20% dead bytes, not below" {
 	packed_objects 100
-	remove_every 10
+	remove_every 20
 	cp "$DOS_DIR/packs/0" pack0
 	run -0 --separate-stderr dos gc
 	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
 	cmp pack0 "$DOS_DIR/packs/0"
-	awk 'NR % 10 != 0 && NR % 3 == 0' ids >more
+	awk 'NR % 20 != 0 && NR % 3 == 0' ids >more
 	dos rm --stdin <more
 	cat more >>gone
 	grep -v -x -F -f more live >live2
 	mv live2 live
 	make_batch live
 	run -0 --separate-stderr dos gc
-	# 10 + 30 dead entries of 76 bytes.
-	[ "$stderr" = "packed 0 objects, removed 1 pack (5.5 KiB reclaimed), removed 0 stale temp files" ]
+	# 5 + 32 dead entries of 26 bytes and their tombstones of 38.
+	[ "$stderr" = "packed 0 objects, removed 1 pack (2.3 KiB reclaimed), removed 0 stale temp files" ]
 	[ "$(packs)" = "1 " ]
 	check_objects live gone
 }

@@ -24,18 +24,6 @@ id_of() {
 	sha256_of "data/$1"
 }
 
-offset_of() {
-	dos cat-object --batch-check='%(offset)' <<<"$1"
-}
-
-# Overwrite the byte at offset $2 of file $1 with its complement.
-flip() {
-	local old
-	old=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf "$(printf '\\%03o' $((255 - old)))" |
-	    dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-
 # Every object of the manifest reads back, verified.
 all_intact() {
 	local id path
@@ -64,6 +52,27 @@ all_intact() {
 	run -0 --separate-stderr dos fsck
 	[ "$output" = "" ]
 	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
+@test "progress of the pack bytes checked, on a terminal or with --progress; -q silences it" {
+	make_packed
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos fsck --progress
+	local size='[0-9.]+ (bytes|KiB|MiB)'
+	[[ "${stderr_lines[0]}" =~ ^$'\r'"checking packs: "$size" of "$size" ("[0-9]+"%)" ]]
+	[[ "${stderr_lines[0]}" =~ $'\r'"checking packs: "$size", done."\ *$ ]]
+	[ "${stderr_lines[1]}" = "dos fsck: no problems found" ]
+	# On a terminal a finding starts a line of its own.
+	id=$(id_of text)
+	off=$(offset_of "$id")
+	flip "$DOS_DIR/packs/0" $((off + 64 + 5))
+	DOS_PROGRESS_INTERVAL=0 script -qec "dos fsck --jobs=1" /dev/null >tty.out || true
+	run -0 grep -c "^crc-mismatch $id pack 0 offset=$off"$'\r$' tty.out
+	run -0 grep -c -E $'\rchecking packs: [0-9.]+ (bytes|KiB|MiB), done. *\r$' tty.out
+	script -qec "dos fsck -q" /dev/null >tty.out || true
+	run -1 grep -c 'checking packs' tty.out
+	script -qec "dos fsck --no-progress" /dev/null >tty.out || true
+	run -1 grep -c 'checking packs' tty.out
+	run -0 grep -c '^dos fsck: 2 problems' tty.out
 }
 
 @test "a flipped byte in a packed entry's data: crc-mismatch and lost, exit 3" {

@@ -42,3 +42,7 @@ replay() {
 @test "fuzz inputs of legacy containers replay cleanly" {
 	replay legacy
 }
+
+@test "fuzz inputs of dos export streams replay cleanly" {
+	replay transfer
+}

@@ -5,10 +5,12 @@
  * MODE_WRITE, fsck --repair rebuilds the index from it and a repack
  * rewrites it, each followed by reading every object it gave.
  *
- * The first input byte chooses the mode.  A fuzzer seldom guesses a
- * CRC-32, so the MODE_FIX_ bits make the harness fill in the checksums
- * of the entries it finds, letting sizes, codecs and flags reach the
- * code behind the checks.
+ * The first input byte chooses the mode, and with it the pack version
+ * (MODE_V2: format 2's variable-length headers).  A fuzzer seldom
+ * guesses a CRC-32, so the MODE_FIX_ bits make the harness fill in the
+ * checksums of the entries it finds (in format 2, MODE_FIX_DATA_CRC the
+ * one checksum of header and stored bytes), letting sizes, codecs and
+ * flags reach the code behind the checks.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +23,10 @@ enum {
 	MODE_FIX_HEADER_CRC = 1 << 1,
 	MODE_FIX_DATA_CRC = 1 << 2,
 	MODE_WRITE = 1 << 3,
+	MODE_V2 = 1 << 4,
 };
+
+#define V1_HEADER_SIZE 64
 
 static void
 put_le32(uint8_t *p, uint32_t v)
@@ -34,30 +39,48 @@ put_le32(uint8_t *p, uint32_t v)
 
 /* Walk the entries as a reader would and give them valid checksums. */
 static void
-fix_checksums(uint8_t *pack, size_t len, unsigned mode)
+fix_checksums_v1(uint8_t *pack, size_t len, unsigned mode)
 {
 	size_t off = DOS_PACK_HEADER_SIZE;
 	uint64_t stored;
 	int fits;
 
-	while (len - off >= DOS_ENTRY_HEADER_SIZE) {
+	while (len - off >= V1_HEADER_SIZE) {
 		stored = fuzz_le64(pack + off + 16);
-		fits = stored <= len - off - DOS_ENTRY_HEADER_SIZE;
+		fits = stored <= len - off - V1_HEADER_SIZE;
 		if ((mode & MODE_FIX_DATA_CRC) && fits)
 			put_le32(pack + off + 56, dos_crc32(0,
-			    pack + off + DOS_ENTRY_HEADER_SIZE, (size_t)stored));
+			    pack + off + V1_HEADER_SIZE, (size_t)stored));
 		if (mode & MODE_FIX_HEADER_CRC)
 			put_le32(pack + off + 60, dos_crc32(0, pack + off, 60));
 		if (!fits)
 			break;
-		off += DOS_ENTRY_HEADER_SIZE + (size_t)stored;
+		off += V1_HEADER_SIZE + (size_t)stored;
+	}
+}
+
+/* The decoder does not check the checksum: it finds where it goes. */
+static void
+fix_checksums_v2(uint8_t *pack, size_t len, unsigned mode)
+{
+	size_t off = DOS_PACK_HEADER_SIZE, check;
+	struct dos_pack_entry e;
+
+	while (off < len && dos_pack_decode_entry(2, pack + off, len - off,
+	    &e) == 0 && e.stored_size <= len - off - e.header_size) {
+		check = off + e.header_size - 4;
+		if (mode & MODE_FIX_DATA_CRC)
+			put_le32(pack + check, dos_crc32(dos_crc32(0, pack + off,
+			    check - off), pack + off + e.header_size,
+			    (size_t)e.stored_size));
+		off += e.header_size + (size_t)e.stored_size;
 	}
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const uint8_t header[DOS_PACK_HEADER_SIZE] = "DOSPACK\0\1";
+	uint8_t header[DOS_PACK_HEADER_SIZE] = "DOSPACK";
 	static char dir[4096], file[4200];
 	size_t len, skip;
 	unsigned mode;
@@ -70,14 +93,17 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		snprintf(file, sizeof file, "%s/packs/0", dir);
 	}
 	mode = data[0];
+	header[8] = mode & MODE_V2 ? 2 : 1;
 	skip = mode & MODE_PACK_HEADER ? DOS_PACK_HEADER_SIZE : 0;
 	len = skip + size - 1;
 	if ((pack = malloc(len)) == NULL)
 		fuzz_die("malloc");
 	memcpy(pack, header, skip);
 	memcpy(pack + skip, data + 1, size - 1);
-	if (len >= DOS_PACK_HEADER_SIZE)
-		fix_checksums(pack, len, mode);
+	if (len >= DOS_PACK_HEADER_SIZE && (mode & MODE_V2))
+		fix_checksums_v2(pack, len, mode);
+	else if (len >= DOS_PACK_HEADER_SIZE)
+		fix_checksums_v1(pack, len, mode);
 	fuzz_new_container(dir);
 	fuzz_write_file(file, pack, len);
 	free(pack);
