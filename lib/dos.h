@@ -432,6 +432,13 @@ int dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 int dos_index_begin(struct dos_index *ix);
 int dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
     const struct dos_index_entry *e);
+/* n records whose ids are in ascending order, none twice, put at once. */
+struct dos_index_record {
+	struct dos_oid oid;
+	struct dos_index_entry entry;
+};
+int dos_index_put_sorted(struct dos_index *ix,
+    const struct dos_index_record *recs, size_t n);
 int dos_index_del(struct dos_index *ix, const struct dos_oid *oid);
 int dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t length);

@@ -1049,17 +1049,17 @@ dos_index_begin(struct dos_index *ix)
 	return ret == 0 ? 0 : db_error(ret);
 }
 
-/* One more record for the transaction, within what the lock table holds. */
+/* n more records for the transaction, within what the lock table holds. */
 static int
-count_record(struct dos_index *ix)
+count_records(struct dos_index *ix, size_t n)
 {
-	if (ix->txn_records == DOS_INDEX_TXN_RECORDS) {
+	if (n > DOS_INDEX_TXN_RECORDS - ix->txn_records) {
 		snprintf(last_db_error, sizeof last_db_error,
 		    "more than %d records in one index transaction",
 		    DOS_INDEX_TXN_RECORDS);
 		return DOS_EINDEX;
 	}
-	ix->txn_records++;
+	ix->txn_records += n;
 	return 0;
 }
 
@@ -1072,7 +1072,7 @@ dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
 	size_t len;
 	int rc;
 
-	if ((rc = count_record(ix)) < 0)
+	if ((rc = count_records(ix, 1)) < 0)
 		return rc;
 	len = encode_entry(ix, rec, e);
 	memset(&key, 0, sizeof key);
@@ -1084,13 +1084,54 @@ dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
 	return db_error(ix->objects->put(ix->objects, ix->txn, &key, &val, 0));
 }
 
+/* A record in a DB_MULTIPLE_KEY buffer: key, value and four offsets. */
+#define BULK_PUT_ITEM (DOS_RAWSZ + RECORD_MAX + 4 * sizeof(u_int32_t))
+
+/*
+ * One bulk put: Berkeley DB merges the sorted records into each run of
+ * compressed records they fall in, rewriting (and logging) a run once
+ * for all of its new records, where a put of each rewrote it for each
+ * and then searched again for the record it had just put.
+ */
+int
+dos_index_put_sorted(struct dos_index *ix, const struct dos_index_record *recs,
+    size_t n)
+{
+	unsigned char rec[RECORD_MAX];
+	DBT bulk, unused;
+	void *p;
+	size_t i, len;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = count_records(ix, n)) < 0)
+		return rc;
+	memset(&bulk, 0, sizeof bulk);
+	memset(&unused, 0, sizeof unused);
+	bulk.ulen = (u_int32_t)(n * BULK_PUT_ITEM + sizeof(u_int32_t));
+	bulk.flags = DB_DBT_USERMEM;
+	if ((bulk.data = malloc(bulk.ulen)) == NULL)
+		return DOS_ENOMEM;
+	DB_MULTIPLE_WRITE_INIT(p, &bulk);
+	for (i = 0; i < n && p != NULL; i++) {
+		len = encode_entry(ix, rec, &recs[i].entry);
+		DB_MULTIPLE_KEY_WRITE_NEXT(p, &bulk, recs[i].oid.hash,
+		    DOS_RAWSZ, rec, len);
+	}
+	rc = p == NULL ? DOS_EINVAL : db_error(ix->objects->put(ix->objects,
+	    ix->txn, &bulk, &unused, DB_MULTIPLE_KEY));
+	free(bulk.data);
+	return rc;
+}
+
 int
 dos_index_del(struct dos_index *ix, const struct dos_oid *oid)
 {
 	DBT key;
 	int rc;
 
-	if ((rc = count_record(ix)) < 0)
+	if ((rc = count_records(ix, 1)) < 0)
 		return rc;
 	memset(&key, 0, sizeof key);
 	key.data = (void *)(uintptr_t)oid->hash;
