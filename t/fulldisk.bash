@@ -13,7 +13,7 @@
 
 # The file systems cases run on.
 FD_FILESYSTEMS="tmpfs ext4"
-# Their size, in MiB: room for the index (about 89 MiB, most of it the
+# Their size, in MiB: room for the index (about 68 MiB, most of it the
 # cache's and the lock table's, see "THE INDEX" in dos-container(5)) and
 # the data.
 FD_MIB=128
