@@ -409,7 +409,8 @@ const char *dos_index_last_error(void);
 /*
  * Look an id up.  Readers see records of transactions still in progress
  * (they point at pack data already durable); writers deciding whether
- * content is stored must use dos_index_get_committed().
+ * content is stored must use dos_index_get_committed().  An id not found
+ * is looked up again committed, which waits for a writer holding its page.
  */
 int dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);

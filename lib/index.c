@@ -18,7 +18,8 @@
  *
  * Readers use DB_READ_UNCOMMITTED and never wait for a writer: every
  * record a writer puts points at pack bytes it has already made durable,
- * so an uncommitted record is never a dangling one.
+ * so an uncommitted record is never a dangling one.  Only an id not found
+ * is looked up again, committed (see confirm_absent).
  *
  * Over 1,300 lines: all of it speaks to Berkeley DB (environment,
  * limits, recovery, the two record formats), kept behind this API.
@@ -847,11 +848,28 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 	}
 }
 
+/*
+ * A writer rewrites a compressed run by deleting it and adding it back:
+ * an uncommitted read between the two misses every record of the run,
+ * committed ones too.  So only a committed read, which waits for a
+ * writer that holds the page, says that an id is not indexed.
+ */
+static int
+confirm_absent(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e, int rc)
+{
+	if (rc != DOS_ENOTFOUND || !ix->compressed || ix->env == NULL ||
+	    ix->txn != NULL)
+		return rc;	/* that read was committed, or nothing moves */
+	return get_entry(ix, oid, e, 0);
+}
+
 int
 dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e)
 {
-	return get_entry(ix, oid, e, DB_READ_UNCOMMITTED);
+	return confirm_absent(ix, oid, e,
+	    get_entry(ix, oid, e, DB_READ_UNCOMMITTED));
 }
 
 /*
@@ -954,7 +972,7 @@ get_each(struct dos_index *ix, const struct dos_oid *oids, size_t i, size_t n,
 	int rc;
 
 	for (; i < n; i++) {
-		rc = dos_index_get(ix, &oids[i], &entries[i]);
+		rc = get_entry(ix, &oids[i], &entries[i], DB_READ_UNCOMMITTED);
 		if (rc < 0 && rc != DOS_ENOTFOUND)
 			return rc;
 		found[i] = rc == 0;
@@ -1012,6 +1030,7 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
     size_t n, struct dos_index_entry *entries, unsigned char *found)
 {
 	void *buf;
+	size_t i;
 	int rc, tries;
 
 	if ((rc = open_if_created(ix)) < 0)
@@ -1029,6 +1048,14 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 			break;
 	}
 	free(buf);
+	for (i = 0; i < n && rc == 0; i++)
+		if (!found[i]) {
+			rc = confirm_absent(ix, &oids[i], &entries[i],
+			    DOS_ENOTFOUND);
+			found[i] = rc == 0;
+			if (rc == DOS_ENOTFOUND)
+				rc = 0;
+		}
 	return rc;
 }
 
