@@ -8,6 +8,9 @@
  * new committed length; bytes past the committed length are the torn
  * tail of a killed writer and the next writer cuts them off.  The format
  * of what it writes is pack.c's.
+ *
+ * Over 1,300 lines: the batch, the compressing threads and the streamed
+ * object all share the writer's state and its one commit path.
  */
 #include <errno.h>
 #include <fcntl.h>
