@@ -261,6 +261,11 @@ $(BUILD)/bench/mklegacy-scale: bench/mklegacy-scale.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< -lsqlite3 -lcrypto -lm
 
+# The rate of index lookups of present ids, for the same measurements.
+$(BUILD)/bench/lookup: bench/lookup.c $(BUILD)/libdos.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(BUILD)/libdos.a $(LDLIBS)
+
 # Every stress part in t/stress/ (crash, power loss, ...), about ten
 # minutes in all (STRESS_SECONDS per part), then a summary table.
 stress: deps

@@ -39,6 +39,7 @@ cmd_gc(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	struct dos_repack_stats stats;
+	struct dos_index *ix;
 	uint64_t packed, raw, stored, temps;
 	char dropped[32];
 	unsigned flags = 0;
@@ -79,6 +80,12 @@ cmd_gc(int argc, char **argv)
 	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
 	if (dos_show_progress)
 		dos_progress_done(REPACKING, stats.objects);
+	/* Pages left part full by packing and removal are filled again. */
+	if (dos_index_exists(store.dirfd) &&
+	    ((rc = dos_store_index(&store, 1, &ix)) < 0 ||
+	    (rc = dos_index_compact(ix)) < 0))
+		die("unable to compact the index of '%s': %s",
+		    dos_store_path(&store), dos_strerror(rc));
 	if ((rc = dos_clean_sandbox(&store, &temps)) < 0)
 		die("unable to clean '%s/sandbox': %s", dos_store_path(&store),
 		    dos_strerror(rc));

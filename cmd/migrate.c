@@ -476,6 +476,7 @@ cmd_migrate(int argc, char **argv)
 	struct migration m = { DOS_STORE_INIT, { NULL, 0, 0, 0 }, 0, 0, 0, 0,
 	    0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0 };
 	struct dos_legacy *lg;
+	struct dos_index *ix;
 	struct dos_legacy_stats stats;
 	const struct dos_legacy_config *cfg;
 	const char *why, *map_path = NULL, *source, *dest;
@@ -563,6 +564,14 @@ cmd_migrate(int argc, char **argv)
 	rc = dos_legacy_migrate(lg, &m.opts, &migrate_sink, &m, &stats);
 	if (rc == 0)
 		rc = store_commit(&m);
+	/*
+	 * The records went in in random id order, which leaves the index's
+	 * pages two thirds full: filled now, the index is half as large,
+	 * and the check below reads it faster (dos-container(5)).
+	 */
+	if (rc == 0 && !m.dry_run && dos_index_exists(m.store.dirfd) &&
+	    (rc = dos_store_index(&m.store, 1, &ix)) == 0)
+		rc = dos_index_compact(ix);
 	if (rc < 0)
 		die("migration of '%s' stopped: %s", source, dos_strerror(rc));
 	if (dos_show_progress)

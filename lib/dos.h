@@ -442,7 +442,8 @@ const char *dos_index_last_error(void);
 /*
  * Look an id up.  Readers see records of transactions still in progress
  * (they point at pack data already durable); writers deciding whether
- * content is stored must use dos_index_get_committed().
+ * content is stored must use dos_index_get_committed().  An id not found
+ * is looked up again committed, which waits for a writer holding its page.
  */
 int dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);
@@ -465,6 +466,13 @@ int dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 int dos_index_begin(struct dos_index *ix);
 int dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
     const struct dos_index_entry *e);
+/* n records whose ids are in ascending order, none twice, put at once. */
+struct dos_index_record {
+	struct dos_oid oid;
+	struct dos_index_entry entry;
+};
+int dos_index_put_sorted(struct dos_index *ix,
+    const struct dos_index_record *recs, size_t n);
 int dos_index_del(struct dos_index *ix, const struct dos_oid *oid);
 int dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t length);
@@ -473,6 +481,11 @@ int dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 int dos_index_del_pack_length(struct dos_index *ix, uint32_t pack);
 int dos_index_commit(struct dos_index *ix);
 void dos_index_abort(struct dos_index *ix);
+/*
+ * Fill the index's pages and give the space freed back to the file
+ * system, outside any transaction of ix (dos gc, the end of a migration).
+ */
+int dos_index_compact(struct dos_index *ix);
 /* Entries whose hex id starts with prefix[0..plen), in id order. */
 typedef int dos_index_fn(const struct dos_oid *oid,
     const struct dos_index_entry *e, void *data);

@@ -30,7 +30,11 @@
  *
  * Readers use DB_READ_UNCOMMITTED and never wait for a writer: every
  * record a writer puts points at pack bytes it has already made durable,
- * so an uncommitted record is never a dangling one.
+ * so an uncommitted record is never a dangling one.  Only an id not found
+ * is looked up again, committed (see confirm_absent).
+ *
+ * Over 1,300 lines: all of it speaks to Berkeley DB (environment,
+ * limits, recovery, the two record formats), kept behind this API.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -48,9 +52,16 @@
 
 /*
  * The cache lives in a region file that reserve_regions backs with disk
- * blocks in full (Berkeley DB maps it at 1.3 times this size).
+ * blocks in full (Berkeley DB maps it at 1.3 times this size, 42 MiB of
+ * the 68 reserved).  Random puts fill it, so it counts in full in the
+ * memory of dos migrate, which must stay under 128 MiB.  Every lookup
+ * reads the tree's internal pages, about 14 MiB at 10^8 objects: the
+ * cache holds them with as much again for leaves.  A larger one only
+ * helps while the whole index nearly fits (45 MB at 10^6 objects, where
+ * 48 MiB made lookups 10% faster in CPU time); at 10^7 no cache of this
+ * order holds a tenth of the leaves.
  */
-#define INDEX_CACHE_BYTES (16U << 20)
+#define INDEX_CACHE_BYTES (32U << 20)
 /*
  * The lock table is sized from what one transaction can lock, because
  * running out inside Berkeley DB is not an error it survives.  At 10^7
@@ -90,7 +101,20 @@
  * batch's 5,000 locks in chains of one or two.
  */
 #define INDEX_LOCK_BUCKETS 4096
-#define RECORD_SIZE 32
+/* Records: format 1 (32 bytes) or 2 (four varints), see open_objects. */
+#define RECORD1_SIZE 32
+#define VARINT_MAX 10
+#define RECORD_MAX (4 * VARINT_MAX)
+/*
+ * Berkeley DB's compression stores a run of records as one B-tree item,
+ * so the item overhead (16 bytes a record: for key and value, a 3-byte
+ * header, padding to 4 and a 2-byte slot) is paid once a run.  A run is
+ * rewritten and logged whole on every put or delete of one of its
+ * records; it is at most a page over twice the minimum keys a page, 512
+ * bytes (the default, 4 KiB, made migrating twice as slow).
+ */
+#define OBJECTS_PAGE_SIZE (16 * 1024)
+#define OBJECTS_MIN_KEYS 16
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
 #define LOCK_TIMEOUT_USEC 2000000
@@ -106,6 +130,7 @@ struct dos_index {
 	DB *objects, *packs;
 	DB_TXN *txn;
 	size_t txn_records;	/* records put or deleted by txn */
+	int compressed;		/* objects.db is, and holds format 2 records */
 	char *home;
 	int dirfd;		/* the container's, borrowed */
 	int writable;
@@ -216,22 +241,23 @@ get_u64(const unsigned char *p)
 	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
 }
 
-/* Record layout: pack, codec, 3 spare bytes, offset, stored, raw. */
-static void
-encode_entry(unsigned char *rec, const struct dos_index_entry *e)
+/* Format 1: pack, codec, 3 spare bytes, offset, stored, raw. */
+static size_t
+encode_record1(unsigned char *rec, const struct dos_index_entry *e)
 {
-	memset(rec, 0, RECORD_SIZE);
+	memset(rec, 0, RECORD1_SIZE);
 	put_u32(rec, e->pack);
 	rec[4] = (unsigned char)e->codec;
 	put_u64(rec + 8, e->offset);
 	put_u64(rec + 16, e->stored_size);
 	put_u64(rec + 24, e->raw_size);
+	return RECORD1_SIZE;
 }
 
 static int
-decode_entry(const unsigned char *rec, size_t len, struct dos_index_entry *e)
+decode_record1(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 {
-	if (len != RECORD_SIZE || rec[4] > DOS_CODEC_ZSTD)
+	if (len != RECORD1_SIZE || rec[4] > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
 	e->pack = get_u32(rec);
 	e->codec = (enum dos_codec)rec[4];
@@ -239,6 +265,89 @@ decode_entry(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 	e->stored_size = get_u64(rec + 16);
 	e->raw_size = get_u64(rec + 24);
 	return 0;
+}
+
+/* Unsigned LEB128: 7 bits a byte, low first, the top bit says more. */
+static unsigned char *
+put_varint(unsigned char *p, uint64_t v)
+{
+	while (v >= 0x80) {
+		*p++ = (unsigned char)(v | 0x80);
+		v >>= 7;
+	}
+	*p++ = (unsigned char)v;
+	return p;
+}
+
+/* The varint at *p, before end: 0, or -1 if it is cut short or too long. */
+static int
+get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
+{
+	unsigned shift;
+
+	*v = 0;
+	for (shift = 0; *p < end && shift < 7 * VARINT_MAX; shift += 7) {
+		if (shift == 63 && **p > 1)
+			return -1;	/* past 64 bits */
+		*v |= (uint64_t)(**p & 0x7f) << shift;
+		if (!(*(*p)++ & 0x80))
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Format 2, four varints: pack * 4 + codec (a codec that is none of the
+ * three is written as 3, which no record may hold); offset; stored size;
+ * and raw less stored size, zigzagged (0 for a raw object, small when a
+ * compressed one is).  A 150-byte raw object in a pack of 4 GiB takes 9
+ * bytes: 1 for a pack number below 32, 5 for an offset, 2 and 1.
+ */
+static size_t
+encode_record2(unsigned char *rec, const struct dos_index_entry *e)
+{
+	uint64_t codec = e->codec > DOS_CODEC_ZSTD ? 3 : e->codec;
+	uint64_t grown = e->raw_size - e->stored_size;
+	unsigned char *p = rec;
+
+	p = put_varint(p, (uint64_t)e->pack << 2 | codec);
+	p = put_varint(p, e->offset);
+	p = put_varint(p, e->stored_size);
+	p = put_varint(p, grown <= INT64_MAX ? grown << 1 : ~grown << 1 | 1);
+	return (size_t)(p - rec);
+}
+
+static int
+decode_record2(const unsigned char *rec, size_t len, struct dos_index_entry *e)
+{
+	const unsigned char *p = rec, *end = rec + len;
+	uint64_t packcodec, zz;
+
+	if (get_varint(&p, end, &packcodec) < 0 ||
+	    (packcodec & 3) > DOS_CODEC_ZSTD || packcodec >> 2 > UINT32_MAX ||
+	    get_varint(&p, end, &e->offset) < 0 ||
+	    get_varint(&p, end, &e->stored_size) < 0 ||
+	    get_varint(&p, end, &zz) < 0 || p != end)
+		return DOS_ECORRUPT;
+	e->pack = (uint32_t)(packcodec >> 2);
+	e->codec = (enum dos_codec)(packcodec & 3);
+	e->raw_size = e->stored_size + (zz & 1 ? ~(zz >> 1) : zz >> 1);
+	return 0;
+}
+
+static size_t
+encode_entry(const struct dos_index *ix, unsigned char *rec,
+    const struct dos_index_entry *e)
+{
+	return ix->compressed ? encode_record2(rec, e) : encode_record1(rec, e);
+}
+
+static int
+decode_entry(const struct dos_index *ix, const unsigned char *rec, size_t len,
+    struct dos_index_entry *e)
+{
+	return ix->compressed ? decode_record2(rec, len, e) :
+	    decode_record1(rec, len, e);
 }
 
 static void
@@ -277,8 +386,14 @@ compare_ids(DB *db, const DBT *a, const DBT *b)
 	return a->size < b->size ? -1 : a->size > b->size;
 }
 
+/*
+ * Open a database of index/; compressed, for objects.db: with Berkeley
+ * DB's default prefix compression, and pages of OBJECTS_PAGE_SIZE if it
+ * is created.
+ */
 static int
-open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
+open_db(struct dos_index *ix, DB **dbp, const char *name, int create,
+    int compressed)
 {
 	char path[4096];
 	u_int32_t flags = DB_THREAD | DB_READ_UNCOMMITTED;
@@ -289,6 +404,14 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
 	(*dbp)->set_errcall(*dbp, remember_error);
 	if (strcmp(name, "objects.db") == 0)
 		(*dbp)->set_bt_compare(*dbp, compare_ids);
+	if (compressed && ((ret = (*dbp)->set_bt_compress(*dbp, NULL,
+	    NULL)) != 0 || (ret = (*dbp)->set_pagesize(*dbp,
+	    OBJECTS_PAGE_SIZE)) != 0 || (ret = (*dbp)->set_bt_minkey(*dbp,
+	    OBJECTS_MIN_KEYS)) != 0)) {
+		(*dbp)->close(*dbp, 0);
+		*dbp = NULL;
+		return db_error(ret);
+	}
 	if (ix->env == NULL) {
 		snprintf(path, sizeof path, "%s/%s", ix->home, name);
 		ret = (*dbp)->open(*dbp, NULL, path, NULL, DB_BTREE,
@@ -304,6 +427,26 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create)
 		return db_error(ret);
 	}
 	return 0;
+}
+
+/*
+ * objects.db is created compressed, holding format 2 records.  One made
+ * before format 2 is not compressed, which Berkeley DB refuses to open
+ * as compressed (EINVAL, before it reads a record): it is opened as it
+ * is and keeps format 1 records, until dos fsck --repair rebuilds it.
+ */
+static int
+open_objects(struct dos_index *ix)
+{
+	int rc;
+
+	ix->compressed = 1;
+	rc = open_db(ix, &ix->objects, "objects.db", ix->writable, 1);
+	if (rc != DOS_EIO || errno != EINVAL)
+		return rc;
+	ix->compressed = 0;
+	forget_error();
+	return open_db(ix, &ix->objects, "objects.db", ix->writable, 0);
 }
 
 /*
@@ -527,8 +670,8 @@ open_all(struct dos_index *ix)
 		errno = saved;
 		return rc;
 	}
-	if ((rc = open_db(ix, &ix->objects, "objects.db", ix->writable)) < 0 ||
-	    (rc = open_db(ix, &ix->packs, "packs.db", ix->writable)) < 0)
+	if ((rc = open_objects(ix)) < 0 ||
+	    (rc = open_db(ix, &ix->packs, "packs.db", ix->writable, 0)) < 0)
 		close_handles(ix);
 	return rc;
 }
@@ -686,7 +829,7 @@ static int
 get_entry(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e, u_int32_t flags)
 {
-	unsigned char rec[RECORD_SIZE], id[DOS_RAWSZ];
+	unsigned char rec[RECORD_MAX], id[DOS_RAWSZ];
 	DBT key, val;
 	int ret, rc, tries;
 
@@ -710,18 +853,35 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 		val.flags = DB_DBT_USERMEM;
 		ret = ix->objects->get(ix->objects, ix->txn, &key, &val, flags);
 		if (ret == 0)
-			return decode_entry(rec, val.size, e);
+			return decode_entry(ix, rec, val.size, e);
 		rc = db_error(ret);
 		if (!read_again(ix, &rc, tries))
 			return rc;
 	}
 }
 
+/*
+ * A writer rewrites a compressed run by deleting it and adding it back:
+ * an uncommitted read between the two misses every record of the run,
+ * committed ones too.  So only a committed read, which waits for a
+ * writer that holds the page, says that an id is not indexed.
+ */
+static int
+confirm_absent(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e, int rc)
+{
+	if (rc != DOS_ENOTFOUND || !ix->compressed || ix->env == NULL ||
+	    ix->txn != NULL)
+		return rc;	/* that read was committed, or nothing moves */
+	return get_entry(ix, oid, e, 0);
+}
+
 int
 dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e)
 {
-	return get_entry(ix, oid, e, DB_READ_UNCOMMITTED);
+	return confirm_absent(ix, oid, e,
+	    get_entry(ix, oid, e, DB_READ_UNCOMMITTED));
 }
 
 /*
@@ -740,6 +900,7 @@ dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
  * as fit in one buffer, and bulk_next() takes them out one at a time.
  */
 struct bulk {
+	const struct dos_index *ix;
 	DBC *cur;
 	DBT val;
 	void *p;
@@ -752,6 +913,7 @@ bulk_open(struct dos_index *ix, struct bulk *b, void *buf)
 	int ret;
 
 	memset(b, 0, sizeof *b);
+	b->ix = ix;
 	b->val.data = buf;
 	b->val.ulen = BULK_BYTES;
 	b->val.flags = DB_DBT_USERMEM;
@@ -802,7 +964,7 @@ bulk_next(struct bulk *b, const unsigned char **id,
 		return 0;
 	if (klen != DOS_RAWSZ)
 		return DOS_ECORRUPT;
-	if ((rc = decode_entry(v, vlen, e)) < 0)
+	if ((rc = decode_entry(b->ix, v, vlen, e)) < 0)
 		return rc;
 	*id = k;
 	return 1;
@@ -822,7 +984,7 @@ get_each(struct dos_index *ix, const struct dos_oid *oids, size_t i, size_t n,
 	int rc;
 
 	for (; i < n; i++) {
-		rc = dos_index_get(ix, &oids[i], &entries[i]);
+		rc = get_entry(ix, &oids[i], &entries[i], DB_READ_UNCOMMITTED);
 		if (rc < 0 && rc != DOS_ENOTFOUND)
 			return rc;
 		found[i] = rc == 0;
@@ -880,6 +1042,7 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
     size_t n, struct dos_index_entry *entries, unsigned char *found)
 {
 	void *buf;
+	size_t i;
 	int rc, tries;
 
 	if ((rc = open_if_created(ix)) < 0)
@@ -897,6 +1060,14 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 			break;
 	}
 	free(buf);
+	for (i = 0; i < n && rc == 0; i++)
+		if (!found[i]) {
+			rc = confirm_absent(ix, &oids[i], &entries[i],
+			    DOS_ENOTFOUND);
+			found[i] = rc == 0;
+			if (rc == DOS_ENOTFOUND)
+				rc = 0;
+		}
 	return rc;
 }
 
@@ -922,17 +1093,17 @@ dos_index_begin(struct dos_index *ix)
 	return ret == 0 ? 0 : db_error(ret);
 }
 
-/* One more record for the transaction, within what the lock table holds. */
+/* n more records for the transaction, within what the lock table holds. */
 static int
-count_record(struct dos_index *ix)
+count_records(struct dos_index *ix, size_t n)
 {
-	if (ix->txn_records == DOS_INDEX_TXN_RECORDS) {
+	if (n > DOS_INDEX_TXN_RECORDS - ix->txn_records) {
 		snprintf(last_db_error, sizeof last_db_error,
 		    "more than %d records in one index transaction",
 		    DOS_INDEX_TXN_RECORDS);
 		return DOS_EINDEX;
 	}
-	ix->txn_records++;
+	ix->txn_records += n;
 	return 0;
 }
 
@@ -940,20 +1111,62 @@ int
 dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
     const struct dos_index_entry *e)
 {
-	unsigned char rec[RECORD_SIZE];
+	unsigned char rec[RECORD_MAX];
 	DBT key, val;
+	size_t len;
 	int rc;
 
-	if ((rc = count_record(ix)) < 0)
+	if ((rc = count_records(ix, 1)) < 0)
 		return rc;
-	encode_entry(rec, e);
+	len = encode_entry(ix, rec, e);
 	memset(&key, 0, sizeof key);
 	memset(&val, 0, sizeof val);
 	key.data = (void *)(uintptr_t)oid->hash;
 	key.size = DOS_RAWSZ;
 	val.data = rec;
-	val.size = sizeof rec;
+	val.size = (u_int32_t)len;
 	return db_error(ix->objects->put(ix->objects, ix->txn, &key, &val, 0));
+}
+
+/* A record in a DB_MULTIPLE_KEY buffer: key, value and four offsets. */
+#define BULK_PUT_ITEM (DOS_RAWSZ + RECORD_MAX + 4 * sizeof(u_int32_t))
+
+/*
+ * One bulk put: Berkeley DB merges the sorted records into each run of
+ * compressed records they fall in, rewriting (and logging) a run once
+ * for all of its new records, where a put of each rewrote it for each
+ * and then searched again for the record it had just put.
+ */
+int
+dos_index_put_sorted(struct dos_index *ix, const struct dos_index_record *recs,
+    size_t n)
+{
+	unsigned char rec[RECORD_MAX];
+	DBT bulk, unused;
+	void *p;
+	size_t i, len;
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = count_records(ix, n)) < 0)
+		return rc;
+	memset(&bulk, 0, sizeof bulk);
+	memset(&unused, 0, sizeof unused);
+	bulk.ulen = (u_int32_t)(n * BULK_PUT_ITEM + sizeof(u_int32_t));
+	bulk.flags = DB_DBT_USERMEM;
+	if ((bulk.data = malloc(bulk.ulen)) == NULL)
+		return DOS_ENOMEM;
+	DB_MULTIPLE_WRITE_INIT(p, &bulk);
+	for (i = 0; i < n && p != NULL; i++) {
+		len = encode_entry(ix, rec, &recs[i].entry);
+		DB_MULTIPLE_KEY_WRITE_NEXT(p, &bulk, recs[i].oid.hash,
+		    DOS_RAWSZ, rec, len);
+	}
+	rc = p == NULL ? DOS_EINVAL : db_error(ix->objects->put(ix->objects,
+	    ix->txn, &bulk, &unused, DB_MULTIPLE_KEY));
+	free(bulk.data);
+	return rc;
 }
 
 int
@@ -962,7 +1175,7 @@ dos_index_del(struct dos_index *ix, const struct dos_oid *oid)
 	DBT key;
 	int rc;
 
-	if ((rc = count_record(ix)) < 0)
+	if ((rc = count_records(ix, 1)) < 0)
 		return rc;
 	memset(&key, 0, sizeof key);
 	key.data = (void *)(uintptr_t)oid->hash;
@@ -1059,6 +1272,33 @@ dos_index_abort(struct dos_index *ix)
 	if (ix->txn != NULL)
 		ix->txn->abort(ix->txn);
 	ix->txn = NULL;
+}
+
+/*
+ * Random puts leave leaf pages 69% full (a split leaves two half pages).
+ * Compaction fills them, in transactions of a few pages each, so readers
+ * and writers go on; its first pass frees the pages it empties, the
+ * second moves the file's last pages into them and truncates the file.
+ */
+int
+dos_index_compact(struct dos_index *ix)
+{
+	DB_COMPACT c;
+	int pass, ret;
+
+	if (!ix->writable || ix->env == NULL || ix->txn != NULL)
+		return DOS_EINVAL;
+	forget_error();
+	for (pass = 0; pass < 2; pass++) {
+		memset(&c, 0, sizeof c);
+		c.compact_fillpercent = 100;
+		ret = ix->objects->compact(ix->objects, NULL, NULL, NULL, &c,
+		    DB_FREE_SPACE, NULL);
+		if (ret != 0)
+			return db_error(ret);
+	}
+	ix->env->txn_checkpoint(ix->env, 0, 0, 0);
+	return 0;
 }
 
 struct walk_item {

@@ -1212,31 +1212,62 @@ dos_pack_writer_pack(const struct dos_pack_writer *w)
  * between two parts would leave entries without records).
  */
 static int
+cmp_records(const void *a, const void *b)
+{
+	const struct record *ra = *(const struct record *const *)a;
+	const struct record *rb = *(const struct record *const *)b;
+	int c = dos_oid_cmp(&ra->oid, &rb->oid);
+
+	/* An id's records stay in batch order. */
+	return c != 0 ? c : (ra > rb) - (ra < rb);
+}
+
+/*
+ * The records go in id order, the puts in one call (compressed runs of
+ * the index are rewritten once for all the records they gain); of an
+ * id's records the batch's last one stands, as if each were applied in
+ * turn.
+ */
+static int
 commit_records(struct dos_pack_writer *w)
 {
-	size_t i;
+	struct record **order;
+	struct dos_index_record *puts;
+	size_t i, nputs = 0;
 	int rc;
 
+	order = malloc(w->nr * sizeof *order + 1);
+	puts = malloc(w->nr * sizeof *puts + 1);
+	if (order == NULL || puts == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < w->nr; i++)
+		order[i] = &w->recs[i];
+	qsort(order, w->nr, sizeof *order, cmp_records);
 	if ((rc = dos_index_begin(w->ix)) < 0)
-		return rc;
+		goto out;
 	for (i = 0; i < w->nr; i++) {
-		if (w->recs[i].tombstone) {
-			rc = dos_index_del(w->ix, &w->recs[i].oid);
-			if (rc == DOS_ENOTFOUND)
-				rc = 0;
-		} else {
-			rc = dos_index_put(w->ix, &w->recs[i].oid,
-			    &w->recs[i].entry);
-		}
-		if (rc < 0)
+		if (i + 1 < w->nr &&
+		    dos_oid_cmp(&order[i]->oid, &order[i + 1]->oid) == 0)
+			continue;
+		if (!order[i]->tombstone) {
+			puts[nputs].oid = order[i]->oid;
+			puts[nputs++].entry = order[i]->entry;
+		} else if ((rc = dos_index_del(w->ix, &order[i]->oid)) < 0 &&
+		    rc != DOS_ENOTFOUND)
 			goto fail;
 	}
-	if ((rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
+	if ((rc = dos_index_put_sorted(w->ix, puts, nputs)) < 0 ||
+	    (rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
-	return 0;
+	goto out;
 fail:
 	dos_index_abort(w->ix);
+out:
+	free(order);
+	free(puts);
 	return rc;
 }
 

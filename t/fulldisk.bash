@@ -13,9 +13,10 @@
 
 # The file systems cases run on.
 FD_FILESYSTEMS="tmpfs ext4"
-# Their size, in MiB: room for the index (about 47 MiB, most of it the
-# lock table's, see "THE INDEX" in dos-container(5)) and the data.
-FD_MIB=64
+# Their size, in MiB: room for the index (about 68 MiB, most of it the
+# cache's and the lock table's, see "THE INDEX" in dos-container(5)) and
+# the data.
+FD_MIB=128
 # The operations, each fd_op_<name> below.
 FD_OPS="init loose loose-paths to-pack pack repack migrate index"
 

@@ -5,7 +5,9 @@
  * any length, pointing anywhere), and every reader of the container
  * then runs on it (with MODE_WRITE also fsck --repair and a repack).
  *
- * Input: a mode byte, then records, each a tag byte and its bytes:
+ * Input: a mode byte (MODE_COMPRESSED: objects.db compressed, so that
+ * its values are read as records of format 2, else of format 1), then
+ * records, each a tag byte and its bytes:
  *   0ksvvvvv  an objects.db record; k: its key is the id of template
  *             object v % 4 (else 32 key bytes follow); s: a length byte
  *             and that many value bytes follow (else 32)
@@ -22,6 +24,7 @@
 
 enum {
 	MODE_WRITE = 1 << 0,
+	MODE_COMPRESSED = 1 << 1,
 };
 
 #define TEMPLATE_OBJECTS 4
@@ -60,13 +63,14 @@ make_template(const char *dir)
 
 /* A new database file of the index, made without the environment. */
 static DB *
-open_db(const char *dir, const char *name)
+open_db(const char *dir, const char *name, int compressed)
 {
 	char path[4200];
 	DB *db;
 
 	snprintf(path, sizeof path, "%s/index/%s", dir, name);
 	if (db_create(&db, NULL, 0) != 0 ||
+	    (compressed && db->set_bt_compress(db, NULL, NULL) != 0) ||
 	    db->open(db, NULL, path, NULL, DB_BTREE, DB_CREATE, 0666) != 0)
 		fuzz_die("create '%s'", path);
 	return db;
@@ -152,8 +156,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_write_file(path, template_pack, template_pack_len);
 	snprintf(path, sizeof path, "%s/index", dir);
 	fuzz_mkdir(path);
-	objects = open_db(dir, "objects.db");
-	packs = open_db(dir, "packs.db");
+	objects = open_db(dir, "objects.db", data[0] & MODE_COMPRESSED);
+	packs = open_db(dir, "packs.db", 0);
 	write_records(objects, packs, data + 1, data + size);
 	if (objects->close(objects, 0) != 0 || packs->close(packs, 0) != 0)
 		fuzz_die("close the databases");
