@@ -88,6 +88,12 @@
 #define OPEN_RETRY_USEC 20000
 /* Keys read per cursor visit by dos_index_walk. */
 #define WALK_CHUNK 1024
+/*
+ * Keys read by the first visit of a walk of a prefix: most prefixes
+ * (the ids a pack entry starts) name one object, and a visit costs what
+ * it reads.
+ */
+#define PREFIX_CHUNK 4
 
 struct dos_index {
 	DB_ENV *env;		/* NULL when opened read-only without it */
@@ -735,13 +741,16 @@ struct bulk {
 };
 
 static int
-bulk_open(struct dos_index *ix, struct bulk *b, void *buf)
+bulk_open(struct dos_index *ix, struct bulk *b, void *buf, int few)
 {
 	int ret;
 
 	memset(b, 0, sizeof *b);
 	b->val.data = buf;
 	b->val.ulen = BULK_BYTES;
+	/* A few keys need no more than a page: each page read is copied. */
+	if (few && ix->objects->get_pagesize(ix->objects, &b->val.ulen) != 0)
+		b->val.ulen = BULK_BYTES;
 	b->val.flags = DB_DBT_USERMEM;
 	ret = ix->objects->cursor(ix->objects, ix->txn, &b->cur,
 	    ix->txn != NULL || ix->env == NULL ? 0 : DB_READ_UNCOMMITTED);
@@ -835,7 +844,7 @@ get_sorted_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
 	int rc, c;
 
 	memset(found, 0, n);
-	if ((rc = bulk_open(ix, &b, buf)) < 0)
+	if ((rc = bulk_open(ix, &b, buf, 0)) < 0)
 		return rc;
 	while (i < n) {
 		if (loads >= 4 && hits < loads * BULK_MIN_HITS) {
@@ -1055,14 +1064,14 @@ struct walk_item {
 };
 
 /*
- * Read up to WALK_CHUNK entries from *start on (after it when skip is
+ * Read up to max entries from *start on (after it when skip is
  * set) into items.  The cursor is closed before the caller sees them, so
  * a reader that dies while printing (SIGPIPE in a pipeline) never holds a
  * lock a writer would wait for.
  */
 static int
 walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
-    struct walk_item *items, size_t *nr, void *buf)
+    struct walk_item *items, size_t max, size_t *nr, void *buf)
 {
 	const unsigned char *id;
 	struct dos_index_entry e;
@@ -1070,11 +1079,11 @@ walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
 	int rc;
 
 	*nr = 0;
-	if ((rc = bulk_open(ix, &b, buf)) < 0)
+	if ((rc = bulk_open(ix, &b, buf, max < WALK_CHUNK)) < 0)
 		return rc;
 	rc = bulk_fill(&b, start);
-	while (rc == 0 && *nr < WALK_CHUNK) {
-		while (*nr < WALK_CHUNK && (rc = bulk_next(&b, &id, &e)) > 0) {
+	while (rc == 0 && *nr < max) {
+		while (*nr < max && (rc = bulk_next(&b, &id, &e)) > 0) {
 			if (skip && memcmp(id, start, DOS_RAWSZ) == 0)
 				continue;
 			memcpy(items[*nr].oid.hash, id, DOS_RAWSZ);
@@ -1097,7 +1106,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	char hex[DOS_HEXSZ + 1];
 	struct walk_item *items;
 	struct dos_oid first;
-	size_t nr, i;
+	size_t nr, i, max = plen > 0 ? PREFIX_CHUNK : WALK_CHUNK;
 	void *buf;
 	int rc = 0, skip = 0, tries = 0, done = 0;
 
@@ -1118,7 +1127,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	}
 	forget_error();
 	while (!done) {
-		rc = walk_chunk(ix, start, skip, items, &nr, buf);
+		rc = walk_chunk(ix, start, skip, items, max, &nr, buf);
 		if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && ++tries < GET_TRIES) {
 			if ((rc = dos_index_reopen(ix)) < 0)
 				break;
@@ -1126,7 +1135,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		}
 		if (rc < 0)
 			break;
-		done = nr < WALK_CHUNK;
+		done = nr < max;
 		for (i = 0; i < nr; i++) {
 			if (plen > 0 && strncmp(dos_oid_to_hex(&items[i].oid, hex),
 			    prefix, plen) != 0) {
@@ -1141,6 +1150,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		if (nr > 0)
 			memcpy(start, items[nr - 1].oid.hash, DOS_RAWSZ);
 		skip = 1;
+		max = WALK_CHUNK;
 	}
 	free(items);
 	free(buf);
