@@ -65,44 +65,10 @@ shell_quote(const char *s)
 static void
 run(char *const argv[], char **out)
 {
-	size_t len = 0, alloc = 256;
-	int fds[2], status;
-	ssize_t n;
-	pid_t pid;
+	int status = dos_run(argv, 0, out);
 
-	if (out != NULL && pipe(fds) < 0)
-		die("unable to make a pipe: %s", strerror(errno));
-	fflush(stdout);
-	if ((pid = fork()) < 0)
+	if (status < 0)
 		die("unable to run %s: %s", argv[0], strerror(errno));
-	if (pid == 0) {
-		if (out != NULL) {
-			dup2(fds[1], 1);
-			close(fds[0]);
-			close(fds[1]);
-		}
-		execvp(argv[0], argv);
-		fprintf(stderr, "%s: unable to run %s: %s\n", dos_progname,
-		    argv[0], strerror(errno));
-		_exit(127);
-	}
-	if (out != NULL) {
-		close(fds[1]);
-		*out = xmalloc(alloc);
-		while ((n = read(fds[0], *out + len, alloc - len - 1)) != 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				break;
-			len += (size_t)n;
-			if (alloc - len == 1)
-				*out = xrealloc(*out, alloc *= 2);
-		}
-		(*out)[len] = '\0';
-		close(fds[0]);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (*stage != '\0')
 			dos_remove_tree(AT_FDCWD, stage);
