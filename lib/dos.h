@@ -1015,6 +1015,9 @@ struct dos_backup_stats {
 	uint64_t packs;			/* packs copied or linked */
 	uint64_t files_copied, bytes_copied;
 	uint64_t files_linked, bytes_linked;	/* from the previous backup */
+	/* Called, if set, after each file copied or linked. */
+	void (*progress)(const struct dos_backup_stats *s, void *data);
+	void *progress_data;
 };
 /*
  * Back the container up into a new directory below dest (made if need
@@ -1024,7 +1027,8 @@ struct dos_backup_stats {
  * DOS_BACKUP_STAGE to the container's own files (a staging copy, on the
  * container's file system, for a transfer elsewhere).  Then only the
  * newest keep backups stay (0: all).  DOS_EBUSY: another backup into dest
- * is running.
+ * is running.  The counts of stats start at 0; its progress is the
+ * caller's.
  */
 #define DOS_BACKUP_STAGE 1
 int dos_backup(struct dos_store *st, const char *dest, unsigned flags,
