@@ -616,6 +616,13 @@ uint64_t dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from);
  */
 int dos_pack_writer_begin_encoded(struct dos_pack_writer *w,
     enum dos_codec codec, uint64_t raw_size);
+/*
+ * 1 if oid is stored (with DOS_PACK_ADD_DEDUP_LOOSE in flags, loose too)
+ * or in the batch, 0 if not, or a DOS_E* code: the check an add makes
+ * unless DOS_PACK_ADD_NO_DEDUP, for a caller that looks before it reads.
+ */
+int dos_pack_writer_has(struct dos_pack_writer *w, const struct dos_oid *oid,
+    unsigned flags);
 /* Record that oid is deleted; the flush drops its index record. */
 int dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
     const struct dos_oid *oid);

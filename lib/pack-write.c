@@ -448,6 +448,13 @@ already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
 	return 0;
 }
 
+int
+dos_pack_writer_has(struct dos_pack_writer *w, const struct dos_oid *oid,
+    unsigned flags)
+{
+	return already_stored(w, oid, flags);
+}
+
 static int settle(struct dos_pack_writer *w, size_t keep);
 
 /* Start a new pack when the current one has reached its target size. */

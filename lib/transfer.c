@@ -490,7 +490,6 @@ struct dos_importer {
 	unsigned char *entry;	/* a whole entry: header, stored bytes */
 	unsigned char *out;	/* decoded bytes, hashed and dropped */
 	uint64_t raw;		/* decoded so far */
-	struct dos_index *ix;
 	int had_loose;		/* loose objects when the import began */
 };
 
@@ -524,7 +523,6 @@ dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
 	 * which dos pack drops later, as it does for any.
 	 */
 	if ((rc = dos_hasher_init(&im->hasher)) < 0 ||
-	    (rc = dos_store_index(st, 1, &im->ix)) < 0 ||
 	    (rc = dos_loose_for_each(st, "", 0, found_loose, NULL)) < 0) {
 		dos_importer_free(im);
 		return rc;
@@ -547,15 +545,15 @@ dos_importer_free(struct dos_importer *im)
 	free(im);
 }
 
+/*
+ * Looked up before the object is read, so the writer need not look again
+ * (DOS_PACK_ADD_NO_DEDUP): one index search per object, not two.
+ */
 int
 dos_importer_has(struct dos_importer *im, const struct dos_oid *oid)
 {
-	struct dos_index_entry e;
-	int rc = dos_index_get(im->ix, oid, &e);
-
-	if (rc == DOS_ENOTFOUND && im->had_loose)
-		rc = dos_loose_stat(im->st, oid, NULL);
-	return rc == 0 ? 1 : rc == DOS_ENOTFOUND ? 0 : rc;
+	return dos_pack_writer_has(im->w, oid,
+	    im->had_loose ? DOS_PACK_ADD_DEDUP_LOOSE : 0);
 }
 
 /* Decode stored bytes and hash what they decode to. */
@@ -667,7 +665,7 @@ add_whole(struct dos_importer *im, const struct dos_stream_object *o,
 	pe.data_crc = o->has_crc ? o->crc : dos_crc32(0, stored, len);
 	dos_pack_encode_entry(im->entry, &pe, 0);
 	return dos_pack_writer_add_entry(im->w, &o->oid, im->entry, hsize + len,
-	    0, existed);
+	    DOS_PACK_ADD_NO_DEDUP, existed);
 }
 
 /* A large encoded object, into the pack as it is verified. */
@@ -701,7 +699,8 @@ add_streamed(struct dos_importer *im, const struct dos_stream_object *o,
 	    check_end(im, o);
 	if (rc < 0)
 		goto fail;
-	return dos_pack_writer_end(im->w, &o->oid, 0, &oid, existed);
+	return dos_pack_writer_end(im->w, &o->oid, DOS_PACK_ADD_NO_DEDUP, &oid,
+	    existed);
 fail:
 	dos_pack_writer_abort(im->w);
 	return rc;
@@ -743,8 +742,8 @@ dos_importer_add(struct dos_importer *im, const struct dos_stream_object *o,
 	int rc;
 
 	if (o->codec == DOS_CODEC_NONE && !o->packed)
-		rc = dos_pack_writer_add(im->w, counted_read, &c, &o->oid, 0,
-		    &oid, existed);
+		rc = dos_pack_writer_add(im->w, counted_read, &c, &o->oid,
+		    DOS_PACK_ADD_NO_DEDUP, &oid, existed);
 	else if (o->stored_size <= WHOLE_ENTRY_MAX)
 		rc = add_whole(im, o, source, data, existed);
 	else

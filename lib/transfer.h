@@ -144,7 +144,11 @@ void dos_stream_release(struct dos_stream_in *in);
 struct dos_importer;
 int dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
     struct dos_importer **out);
-/* 1 if oid is stored already (its bytes are not needed), 0 if not. */
+/*
+ * 1 if oid is stored already or added in this import (its bytes are not
+ * needed), 0 if not: asked before each dos_importer_add(), which does not
+ * ask again.
+ */
 int dos_importer_has(struct dos_importer *im, const struct dos_oid *oid);
 int dos_importer_add(struct dos_importer *im,
     const struct dos_stream_object *o, dos_source_fn *source, void *data,
