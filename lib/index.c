@@ -79,6 +79,8 @@
  */
 #define INDEX_LOCK_BUCKETS 4096
 #define RECORD_SIZE 32
+/* Each log file holds this much (Berkeley DB's default: 10 MiB). */
+#define LOG_FILE_BYTES (1024 * 1024)
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
 #define LOCK_TIMEOUT_USEC 2000000
@@ -344,6 +346,11 @@ open_env(struct dos_index *ix)
 	ix->env->set_lk_max_lockers(ix->env, INDEX_LOCKERS);
 	ix->env->set_memory_init(ix->env, DB_MEM_LOCKER, INDEX_LOCKERS);
 	ix->env->log_set_config(ix->env, DB_LOG_AUTO_REMOVE, 1);
+	/*
+	 * Log files small enough that, the index checkpointed, what a backup
+	 * copies of the log and replays is little more than what came since.
+	 */
+	ix->env->set_lg_max(ix->env, LOG_FILE_BYTES);
 	ix->env->set_lk_detect(ix->env, DB_LOCK_DEFAULT);
 	/*
 	 * A process killed while holding a lock never releases it; waiting
@@ -1209,6 +1216,9 @@ remove_logs(const char *dir)
 }
 
 /*
+ * A checkpoint first leaves the environment about one log file (as
+ * db_hotbackup -c does): otherwise the copy gets, and its recovery reads,
+ * every log since the last checkpoint, up to CHECKPOINT_KBYTES of them.
  * Berkeley DB's hot backup copies the database files, then the log files,
  * keeping the environment from removing logs meanwhile; recovering the
  * copy from all those logs (catastrophic recovery) brings it to the last
@@ -1231,7 +1241,8 @@ dos_index_backup(struct dos_index *ix, const char *target,
 		return DOS_EINDEX;
 	}
 	forget_error();
-	if ((ret = ix->env->backup(ix->env, target, 0)) != 0)
+	if ((ret = ix->env->txn_checkpoint(ix->env, 0, 0, DB_FORCE)) != 0 ||
+	    (ret = ix->env->backup(ix->env, target, 0)) != 0)
 		return db_error(ret);
 	if ((ret = db_env_create(&env, 0)) != 0)
 		return db_error(ret);
