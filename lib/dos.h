@@ -21,7 +21,7 @@
  *	config index
  *	err store
  *	loose
- *	extsort
+ *	extsort stored
  *	pack
  *	pack-write
  *	object
@@ -381,6 +381,32 @@ int dos_sort_rewind(struct dos_sort *s);
 /* Free everything and remove the temp file; s may be NULL. */
 void dos_sort_close(struct dos_sort *s);
 
+/* ---- lib/stored.c: checking an object's stored bytes ------------------ */
+
+/*
+ * Stored bytes (encoded with codec, as in a pack) are an object's when
+ * they decode to raw_size bytes exactly that hash to its id: begin, feed
+ * them in pieces, end (DOS_ECORRUPT if they are not), or all at once.
+ * One checker per thread.
+ */
+struct dos_stored_check {
+	struct dos_decompressor dec;
+	struct dos_hasher hasher;
+	unsigned char *out;	/* decoded bytes, hashed and dropped */
+	enum dos_codec codec;
+	uint64_t raw, raw_size;	/* decoded so far, and in all */
+};
+int dos_stored_check_init(struct dos_stored_check *c);
+void dos_stored_check_release(struct dos_stored_check *c);
+int dos_stored_check_begin(struct dos_stored_check *c, enum dos_codec codec,
+    uint64_t raw_size);
+int dos_stored_check_feed(struct dos_stored_check *c, const void *buf,
+    size_t len);
+int dos_stored_check_end(struct dos_stored_check *c, const struct dos_oid *oid);
+int dos_stored_check(struct dos_stored_check *c, enum dos_codec codec,
+    uint64_t raw_size, const void *stored, size_t len,
+    const struct dos_oid *oid);
+
 /* ---- lib/index.c: the Berkeley DB index of packed objects ------------- */
 
 struct dos_index;
@@ -616,6 +642,19 @@ uint64_t dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from);
  */
 int dos_pack_writer_begin_encoded(struct dos_pack_writer *w,
     enum dos_codec codec, uint64_t raw_size);
+/*
+ * Append oid's entry of raw_size bytes, stored as len bytes encoded with
+ * codec (data_crc their CRC-32), once they are checked to be oid's
+ * (dos_stored_check), by the writer's threads if it has some: done() then
+ * gets 0, or DOS_ECORRUPT and nothing is stored, by the next flush at the
+ * latest; what it returns other than 0 is the writer's error.  Not
+ * deduplicated: ask dos_pack_writer_has() first.
+ */
+typedef int dos_checked_fn(void *data, const struct dos_oid *oid, int rc);
+int dos_pack_writer_add_checked(struct dos_pack_writer *w,
+    const struct dos_oid *oid, enum dos_codec codec, uint64_t raw_size,
+    const void *stored, size_t len, uint32_t data_crc, dos_checked_fn *done,
+    void *data);
 /*
  * 1 if oid is stored (with DOS_PACK_ADD_DEDUP_LOOSE in flags, loose too)
  * or in the batch, 0 if not, or a DOS_E* code: the check an add makes
