@@ -221,6 +221,29 @@ imported 1 object (3 bytes), 0 already present, 1 damaged" ]
 	dest_is_clean
 }
 
+@test "packed bytes that match their checksum but not their id are never stored" {
+	two_objects
+	dos pack -q
+	dos export -q >s
+	# abc's bytes made abd's, and the checksum after them made theirs:
+	# only the hash, checked in the writer's threads, tells.
+	python3 - s <<'EOF'
+import struct, sys, zlib
+path = sys.argv[1]
+b = bytearray(open(path, 'rb').read())
+data = b.index(b'abc', 16)
+b[data + 2] = ord('d')
+b[data + 3:data + 7] = struct.pack('>I', zlib.crc32(b[data:data + 3]))
+open(path, 'wb').write(b)
+EOF
+	run -1 --separate-stderr dos --dir=dest import s
+	[ "$stderr" = "dos-import: error: object $ABC_OID not stored: its bytes do not match its id
+imported 1 object (3 bytes), 0 already present, 1 damaged" ]
+	run -0 dos --dir=dest ls
+	[ "$output" = "$XYZ_OID" ]
+	dest_is_clean
+}
+
 @test "a damaged record header ends the stream; an end that miscounts is told" {
 	two_objects
 	dos export -q >s
