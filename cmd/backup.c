@@ -12,7 +12,7 @@
 #include "cli.h"
 
 static const char *const backup_usage[] = {
-	"dos backup [-q] [--keep=<n>] (<directory> | <host>:<directory>)",
+	"dos backup [-q] [--[no-]progress] [--keep=<n>] (<directory> | <host>:<directory>)",
 	NULL
 };
 
@@ -23,12 +23,39 @@ enum {
 static const struct option backup_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "keep", required_argument, NULL, OPT_KEEP },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
 
+#define PROGRESS "backing up files"
+
 static struct dos_store store = DOS_STORE_INIT;
 static char stage[PATH_MAX];	/* the staging tree of a remote backup */
+
+/* Loose objects and packs, and their bytes, copied or linked. */
+static void
+show_progress(const struct dos_backup_stats *s, void *data)
+{
+	dos_progress_bytes(PROGRESS, s->bytes_copied + s->bytes_linked);
+	dos_progress(PROGRESS, s->objects + s->packs);
+}
+
+/* Back up into dest (a staging tree with flags DOS_BACKUP_STAGE). */
+static int
+backup(const char *dest, unsigned flags, unsigned long keep, char *made,
+    size_t size, struct dos_backup_stats *s)
+{
+	int rc;
+
+	memset(s, 0, sizeof *s);
+	if (dos_show_progress)
+		s->progress = show_progress;
+	rc = dos_backup(&store, dest, flags, (unsigned)keep, made, size, s);
+	if (dos_show_progress)
+		dos_progress_done(PROGRESS, s->objects + s->packs);
+	return rc;
+}
 
 /* host:path, as scp and rsync take it: a colon before any slash. */
 static int
@@ -65,44 +92,10 @@ shell_quote(const char *s)
 static void
 run(char *const argv[], char **out)
 {
-	size_t len = 0, alloc = 256;
-	int fds[2], status;
-	ssize_t n;
-	pid_t pid;
+	int status = dos_run(argv, 0, out);
 
-	if (out != NULL && pipe(fds) < 0)
-		die("unable to make a pipe: %s", strerror(errno));
-	fflush(stdout);
-	if ((pid = fork()) < 0)
+	if (status < 0)
 		die("unable to run %s: %s", argv[0], strerror(errno));
-	if (pid == 0) {
-		if (out != NULL) {
-			dup2(fds[1], 1);
-			close(fds[0]);
-			close(fds[1]);
-		}
-		execvp(argv[0], argv);
-		fprintf(stderr, "%s: unable to run %s: %s\n", dos_progname,
-		    argv[0], strerror(errno));
-		_exit(127);
-	}
-	if (out != NULL) {
-		close(fds[1]);
-		*out = xmalloc(alloc);
-		while ((n = read(fds[0], *out + len, alloc - len - 1)) != 0) {
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n < 0)
-				break;
-			len += (size_t)n;
-			if (alloc - len == 1)
-				*out = xrealloc(*out, alloc *= 2);
-		}
-		(*out)[len] = '\0';
-		close(fds[0]);
-	}
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
 		if (*stage != '\0')
 			dos_remove_tree(AT_FDCWD, stage);
@@ -156,8 +149,7 @@ backup_remote(const char *dest, unsigned long keep, int quiet)
 			die("unable to create '%s': %s", cmd, strerror(errno));
 		free(cmd);
 	}
-	rc = dos_backup(&store, stage, DOS_BACKUP_STAGE, 0, made, sizeof made,
-	    &s);
+	rc = backup(stage, DOS_BACKUP_STAGE, 0, made, sizeof made, &s);
 	if (rc < 0) {
 		dos_remove_tree(AT_FDCWD, stage);
 		die("unable to back up '%s': %s", dos_store_path(&store),
@@ -237,6 +229,7 @@ cmd_backup(int argc, char **argv)
 		switch (opt) {
 		case 'q':
 			quiet = 1;
+			dos_show_progress = 0;
 			break;
 		case OPT_KEEP:
 			errno = 0;
@@ -260,8 +253,7 @@ cmd_backup(int argc, char **argv)
 		dos_store_release(&store);
 		return 0;
 	}
-	rc = dos_backup(&store, argv[optind], 0, (unsigned)keep, made,
-	    sizeof made, &s);
+	rc = backup(argv[optind], 0, keep, made, sizeof made, &s);
 	if (rc == DOS_EBUSY) {
 		error("another backup into '%s' is running", argv[optind]);
 		dos_store_release(&store);

@@ -12,7 +12,7 @@
 
 static const char *const hash_usage[] = {
 	"dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...",
-	"dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going]",
+	"dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going] [--[no-]progress]",
 	"dos hash-object [-w [--to-pack]] --recursive [-z] [--keep-going] [--] <directory>...",
 	NULL
 };
@@ -35,6 +35,7 @@ static const struct option hash_options[] = {
 	{ "keep-going", no_argument, NULL, OPT_KEEP_GOING },
 	{ "to-pack", no_argument, NULL, OPT_TO_PACK },
 	{ "recursive", no_argument, NULL, OPT_RECURSIVE },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -46,7 +47,10 @@ static const struct option hash_options[] = {
 #define BATCH_OBJECTS 2048
 #define BATCH_BYTES (256ULL << 20)
 
+#define PROGRESS "hashing files"
+
 static int write_object, to_pack, with_path, keep_going, flush_each;
+static uint64_t hashed;		/* files, for the progress of --stdin-paths */
 static int record_end = '\n';
 
 /* Ids waiting for their batch to be durable before they are printed. */
@@ -278,6 +282,8 @@ hash_stdin_paths(void)
 		}
 		if (hash_path(rec, 1) < 0)
 			status = 1;
+		else if (dos_show_progress)
+			dos_progress(PROGRESS, ++hashed);
 	}
 	dos_input_release(&in);
 	return status;
@@ -289,6 +295,9 @@ cmd_hash_object(int argc, char **argv)
 	int opt, use_stdin = 0, stdin_paths = 0, recursive = 0, status = 0, i;
 	int rc;
 
+	/* Ids printed on a terminal show how far it came; --progress still. */
+	if (isatty(1))
+		dos_show_progress = 0;
 	while ((opt = getopt_long(argc, argv, "+hwz", hash_options, NULL)) != -1) {
 		switch (opt) {
 		case 'w':
@@ -340,6 +349,8 @@ cmd_hash_object(int argc, char **argv)
 		dos_usage(hash_usage, "--to-pack needs -w");
 	if (!stdin_paths && !use_stdin && argc == 0)
 		dos_usage(hash_usage, "nothing to hash");
+	if (!stdin_paths)
+		dos_show_progress = 0;
 
 	if (write_object)
 		dos_open_or_die(&store, DOS_OPEN_WRITE);
@@ -366,6 +377,8 @@ cmd_hash_object(int argc, char **argv)
 				status = 1;
 	}
 	commit_and_print();
+	if (dos_show_progress)
+		dos_progress_done(PROGRESS, hashed);
 	dos_pack_writer_close(writer);
 	drop_batch();
 	dos_store_release(&store);

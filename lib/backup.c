@@ -8,7 +8,8 @@
  *    content and never changes, so the copy of any moment is good;
  * 2. every pack is opened: an open pack can still be read after a repack
  *    unlinks it;
- * 3. the index, by Berkeley DB's hot backup, recovered in the copy: the
+ * 3. the index, checkpointed and copied by Berkeley DB's hot backup,
+ *    recovered in the copy (from little log, for the checkpoint): the
  *    index as one committed transaction left it, at a moment after 1 and
  *    2;
  * 4. each pack that copied index knows, to the committed length it
@@ -137,6 +138,21 @@ previous_has(struct backup *b, const char *name, int src, uint64_t len,
 	return same;
 }
 
+static void
+clear_counts(struct dos_backup_stats *s)
+{
+	s->objects = s->packs = 0;
+	s->files_copied = s->bytes_copied = 0;
+	s->files_linked = s->bytes_linked = 0;
+}
+
+static void
+tell_progress(const struct dos_backup_stats *s)
+{
+	if (s->progress != NULL)
+		s->progress(s, s->progress_data);
+}
+
 /* name (below the container) in the backup: linked or copied from src. */
 static int
 put_file(struct backup *b, const char *name, int src, uint64_t len,
@@ -192,8 +208,10 @@ copy_loose(const struct dos_object_info *info, void *data)
 	}
 	rc = put_file(b, name, fd, (uint64_t)sb.st_size, 0);
 	close(fd);
-	if (rc == 0)
+	if (rc == 0) {
 		b->stats->objects++;
+		tell_progress(b->stats);
+	}
 	return rc;
 }
 
@@ -257,8 +275,10 @@ copy_pack(uint32_t num, uint64_t length, void *data)
 	if ((rc = open_pack(b, num, &fd)) < 0)
 		return rc == DOS_ENOTFOUND ? DOS_ERECOVER : rc;
 	snprintf(name, sizeof name, "packs/%u", num);
-	if ((rc = put_file(b, name, fd, length, 1)) == 0)
+	if ((rc = put_file(b, name, fd, length, 1)) == 0) {
 		b->stats->packs++;
+		tell_progress(b->stats);
+	}
 	return rc;
 }
 
@@ -412,7 +432,7 @@ dos_backup(struct dos_store *st, const char *dest, unsigned flags,
 	time_t now = time(NULL);
 	int destfd, lockfd = -1, rc, tries;
 
-	memset(stats, 0, sizeof *stats);
+	clear_counts(stats);
 	if (dos_mkdir_p(dest, 0777) < 0 ||
 	    (destfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return DOS_EIO;
@@ -452,7 +472,7 @@ dos_backup(struct dos_store *st, const char *dest, unsigned flags,
 			break;
 		/* A pack the index needs went: start over. */
 		dos_remove_tree(AT_FDCWD, partial);
-		memset(stats, 0, sizeof *stats);
+		clear_counts(stats);
 	}
 	if (b.prev >= 0)
 		close(b.prev);

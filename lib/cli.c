@@ -336,28 +336,68 @@ dos_runtime_prefix(void)
 	return NULL;
 }
 
-/* Run man with args, its output where ours goes; 0 if it succeeded. */
-static int
-run_man(const char *const *args, int quiet)
+int
+dos_run(char *const argv[], int quiet, char **out)
 {
+	size_t len = 0, alloc = 256;
+	int fds[2], status, fd;
+	ssize_t n;
 	pid_t pid;
-	int status, fd;
 
-	fflush(stdout);
-	if ((pid = fork()) < 0)
+	if (out != NULL && pipe(fds) < 0)
 		return -1;
+	fflush(stdout);
+	if ((pid = fork()) < 0) {
+		if (out != NULL) {
+			close(fds[0]);
+			close(fds[1]);
+		}
+		return -1;
+	}
 	if (pid == 0) {
 		if (quiet && (fd = open("/dev/null", O_WRONLY)) >= 0) {
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execvp("man", (char *const *)args);
+		if (out != NULL) {
+			dup2(fds[1], 1);
+			close(fds[0]);
+			close(fds[1]);
+		}
+		execvp(argv[0], argv);
+		fprintf(stderr, "%s: unable to run %s: %s\n", dos_progname,
+		    argv[0], strerror(errno));
 		_exit(127);
+	}
+	if (out != NULL) {
+		close(fds[1]);
+		*out = xmalloc(alloc);
+		while ((n = read(fds[0], *out + len, alloc - len - 1)) != 0) {
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0)
+				break;
+			len += (size_t)n;
+			if (alloc - len == 1)
+				*out = xrealloc(*out, alloc *= 2);
+		}
+		(*out)[len] = '\0';
+		close(fds[0]);
 	}
 	while (waitpid(pid, &status, 0) < 0)
 		if (errno != EINTR)
 			return -1;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
+	return status;
+}
+
+/* Run man with args, its output where ours goes; 0 if it succeeded. */
+static int
+run_man(const char *const *args, int quiet)
+{
+	int status = dos_run((char *const *)args, quiet, NULL);
+
+	return status >= 0 && WIFEXITED(status) &&
+	    WEXITSTATUS(status) == 0 ? 0 : -1;
 }
 
 /* The file of page (section 1, 5 or 7) under dir, in buf, if there is one. */

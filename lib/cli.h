@@ -63,6 +63,13 @@ extern int dos_show_progress;
  */
 int dos_show_man(const char *page);
 /*
+ * Run argv[0] (found on PATH) with argv and wait for it: its standard
+ * output into *out (NUL-terminated, to free) unless out is NULL, its
+ * output and errors nowhere when quiet.  Its wait status, or -1 if it
+ * could not be started (errno says why).
+ */
+int dos_run(char *const argv[], int quiet, char **out);
+/*
  * The prefix the running program is installed under, found from its own
  * path as git's RUNTIME_PREFIX does: <prefix>/bin/dos or
  * <prefix>/libexec/dos/dos-<name>; NULL when it runs from elsewhere (the

@@ -23,7 +23,7 @@
  *	codec config index
  *	err store
  *	loose
- *	extsort
+ *	extsort stored
  *	pack
  *	pack-write
  *	object
@@ -414,6 +414,32 @@ int dos_sort_rewind(struct dos_sort *s);
 /* Free everything and remove the temp file; s may be NULL. */
 void dos_sort_close(struct dos_sort *s);
 
+/* ---- lib/stored.c: checking an object's stored bytes ------------------ */
+
+/*
+ * Stored bytes (encoded with codec, as in a pack) are an object's when
+ * they decode to raw_size bytes exactly that hash to its id: begin, feed
+ * them in pieces, end (DOS_ECORRUPT if they are not), or all at once.
+ * One checker per thread.
+ */
+struct dos_stored_check {
+	struct dos_decompressor dec;
+	struct dos_hasher hasher;
+	unsigned char *out;	/* decoded bytes, hashed and dropped */
+	enum dos_codec codec;
+	uint64_t raw, raw_size;	/* decoded so far, and in all */
+};
+int dos_stored_check_init(struct dos_stored_check *c);
+void dos_stored_check_release(struct dos_stored_check *c);
+int dos_stored_check_begin(struct dos_stored_check *c, enum dos_codec codec,
+    uint64_t raw_size);
+int dos_stored_check_feed(struct dos_stored_check *c, const void *buf,
+    size_t len);
+int dos_stored_check_end(struct dos_stored_check *c, const struct dos_oid *oid);
+int dos_stored_check(struct dos_stored_check *c, enum dos_codec codec,
+    uint64_t raw_size, const void *stored, size_t len,
+    const struct dos_oid *oid);
+
 /* ---- lib/index.c: the Berkeley DB index of packed objects ------------- */
 
 struct dos_index;
@@ -712,6 +738,26 @@ void dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len);
  */
 int dos_pack_writer_begin_encoded(struct dos_pack_writer *w,
     enum dos_codec codec, uint64_t raw_size);
+/*
+ * Append oid's entry of raw_size bytes, stored as len bytes encoded with
+ * codec (data_crc their CRC-32), once they are checked to be oid's
+ * (dos_stored_check), by the writer's threads if it has some: done() then
+ * gets 0, or DOS_ECORRUPT and nothing is stored, by the next flush at the
+ * latest; what it returns other than 0 is the writer's error.  Not
+ * deduplicated: ask dos_pack_writer_has() first.
+ */
+typedef int dos_checked_fn(void *data, const struct dos_oid *oid, int rc);
+int dos_pack_writer_add_checked(struct dos_pack_writer *w,
+    const struct dos_oid *oid, enum dos_codec codec, uint64_t raw_size,
+    const void *stored, size_t len, uint32_t data_crc, dos_checked_fn *done,
+    void *data);
+/*
+ * 1 if oid is stored (with DOS_PACK_ADD_DEDUP_LOOSE in flags, loose too)
+ * or in the batch, 0 if not, or a DOS_E* code: the check an add makes
+ * unless DOS_PACK_ADD_NO_DEDUP, for a caller that looks before it reads.
+ */
+int dos_pack_writer_has(struct dos_pack_writer *w, const struct dos_oid *oid,
+    unsigned flags);
 /* Record that oid is deleted; the flush drops its index record. */
 int dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
     const struct dos_oid *oid);
@@ -1132,6 +1178,9 @@ struct dos_backup_stats {
 	uint64_t packs;			/* packs copied or linked */
 	uint64_t files_copied, bytes_copied;
 	uint64_t files_linked, bytes_linked;	/* from the previous backup */
+	/* Called, if set, after each file copied or linked. */
+	void (*progress)(const struct dos_backup_stats *s, void *data);
+	void *progress_data;
 };
 /*
  * Back the container up into a new directory below dest (made if need
@@ -1141,7 +1190,8 @@ struct dos_backup_stats {
  * DOS_BACKUP_STAGE to the container's own files (a staging copy, on the
  * container's file system, for a transfer elsewhere).  Then only the
  * newest keep backups stay (0: all).  DOS_EBUSY: another backup into dest
- * is running.
+ * is running.  The counts of stats start at 0; its progress is the
+ * caller's.
  */
 #define DOS_BACKUP_STAGE 1
 int dos_backup(struct dos_store *st, const char *dest, unsigned flags,

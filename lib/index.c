@@ -115,6 +115,8 @@
  */
 #define OBJECTS_PAGE_SIZE (16 * 1024)
 #define OBJECTS_MIN_KEYS 16
+/* Each log file holds this much (Berkeley DB's default: 10 MiB). */
+#define LOG_FILE_BYTES (1024 * 1024)
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
 #define LOCK_TIMEOUT_USEC 2000000
@@ -124,6 +126,12 @@
 #define OPEN_RETRY_USEC 20000
 /* Keys read per cursor visit by dos_index_walk. */
 #define WALK_CHUNK 1024
+/*
+ * Keys read by the first visit of a walk of a prefix: most prefixes
+ * (the ids a pack entry starts) name one object, and a visit costs what
+ * it reads.
+ */
+#define PREFIX_CHUNK 4
 
 struct dos_index {
 	DB_ENV *env;		/* NULL when opened read-only without it */
@@ -493,6 +501,11 @@ open_env(struct dos_index *ix)
 	ix->env->set_lk_max_lockers(ix->env, INDEX_LOCKERS);
 	ix->env->set_memory_init(ix->env, DB_MEM_LOCKER, INDEX_LOCKERS);
 	ix->env->log_set_config(ix->env, DB_LOG_AUTO_REMOVE, 1);
+	/*
+	 * Log files small enough that, the index checkpointed, what a backup
+	 * copies of the log and replays is little more than what came since.
+	 */
+	ix->env->set_lg_max(ix->env, LOG_FILE_BYTES);
 	ix->env->set_lk_detect(ix->env, DB_LOCK_DEFAULT);
 	/*
 	 * A process killed while holding a lock never releases it; waiting
@@ -908,7 +921,7 @@ struct bulk {
 };
 
 static int
-bulk_open(struct dos_index *ix, struct bulk *b, void *buf)
+bulk_open(struct dos_index *ix, struct bulk *b, void *buf, int few)
 {
 	int ret;
 
@@ -916,6 +929,9 @@ bulk_open(struct dos_index *ix, struct bulk *b, void *buf)
 	b->ix = ix;
 	b->val.data = buf;
 	b->val.ulen = BULK_BYTES;
+	/* A few keys need no more than a page: each page read is copied. */
+	if (few && ix->objects->get_pagesize(ix->objects, &b->val.ulen) != 0)
+		b->val.ulen = BULK_BYTES;
 	b->val.flags = DB_DBT_USERMEM;
 	ret = ix->objects->cursor(ix->objects, ix->txn, &b->cur,
 	    ix->txn != NULL || ix->env == NULL ? 0 : DB_READ_UNCOMMITTED);
@@ -1009,7 +1025,7 @@ get_sorted_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
 	int rc, c;
 
 	memset(found, 0, n);
-	if ((rc = bulk_open(ix, &b, buf)) < 0)
+	if ((rc = bulk_open(ix, &b, buf, 0)) < 0)
 		return rc;
 	while (i < n) {
 		if (loads >= 4 && hits < loads * BULK_MIN_HITS) {
@@ -1307,14 +1323,14 @@ struct walk_item {
 };
 
 /*
- * Read up to WALK_CHUNK entries from *start on (after it when skip is
+ * Read up to max entries from *start on (after it when skip is
  * set) into items.  The cursor is closed before the caller sees them, so
  * a reader that dies while printing (SIGPIPE in a pipeline) never holds a
  * lock a writer would wait for.
  */
 static int
 walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
-    struct walk_item *items, size_t *nr, void *buf)
+    struct walk_item *items, size_t max, size_t *nr, void *buf)
 {
 	const unsigned char *id;
 	struct dos_index_entry e;
@@ -1322,11 +1338,11 @@ walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
 	int rc;
 
 	*nr = 0;
-	if ((rc = bulk_open(ix, &b, buf)) < 0)
+	if ((rc = bulk_open(ix, &b, buf, max < WALK_CHUNK)) < 0)
 		return rc;
 	rc = bulk_fill(&b, start);
-	while (rc == 0 && *nr < WALK_CHUNK) {
-		while (*nr < WALK_CHUNK && (rc = bulk_next(&b, &id, &e)) > 0) {
+	while (rc == 0 && *nr < max) {
+		while (*nr < max && (rc = bulk_next(&b, &id, &e)) > 0) {
 			if (skip && memcmp(id, start, DOS_RAWSZ) == 0)
 				continue;
 			memcpy(items[*nr].oid.hash, id, DOS_RAWSZ);
@@ -1349,7 +1365,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	char hex[DOS_HEXSZ + 1];
 	struct walk_item *items;
 	struct dos_oid first;
-	size_t nr, i;
+	size_t nr, i, max = plen > 0 ? PREFIX_CHUNK : WALK_CHUNK;
 	void *buf;
 	int rc = 0, skip = 0, tries = 0, done = 0;
 
@@ -1370,7 +1386,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 	}
 	forget_error();
 	while (!done) {
-		rc = walk_chunk(ix, start, skip, items, &nr, buf);
+		rc = walk_chunk(ix, start, skip, items, max, &nr, buf);
 		if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && ++tries < GET_TRIES) {
 			if ((rc = dos_index_reopen(ix)) < 0)
 				break;
@@ -1378,7 +1394,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		}
 		if (rc < 0)
 			break;
-		done = nr < WALK_CHUNK;
+		done = nr < max;
 		for (i = 0; i < nr; i++) {
 			if (plen > 0 && strncmp(dos_oid_to_hex(&items[i].oid, hex),
 			    prefix, plen) != 0) {
@@ -1393,6 +1409,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		if (nr > 0)
 			memcpy(start, items[nr - 1].oid.hash, DOS_RAWSZ);
 		skip = 1;
+		max = WALK_CHUNK;
 	}
 	free(items);
 	free(buf);
@@ -1451,6 +1468,9 @@ remove_logs(const char *dir)
 }
 
 /*
+ * A checkpoint first leaves the environment about one log file (as
+ * db_hotbackup -c does): otherwise the copy gets, and its recovery reads,
+ * every log since the last checkpoint, up to CHECKPOINT_KBYTES of them.
  * Berkeley DB's hot backup copies the database files, then the log files,
  * keeping the environment from removing logs meanwhile; recovering the
  * copy from all those logs (catastrophic recovery) brings it to the last
@@ -1473,7 +1493,8 @@ dos_index_backup(struct dos_index *ix, const char *target,
 		return DOS_EINDEX;
 	}
 	forget_error();
-	if ((ret = ix->env->backup(ix->env, target, 0)) != 0)
+	if ((ret = ix->env->txn_checkpoint(ix->env, 0, 0, DB_FORCE)) != 0 ||
+	    (ret = ix->env->backup(ix->env, target, 0)) != 0)
 		return db_error(ret);
 	if ((ret = db_env_create(&env, 0)) != 0)
 		return db_error(ret);

@@ -8,9 +8,11 @@
  * new committed length; bytes past the committed length are the torn
  * tail of a killed writer and the next writer cuts them off.  The format
  * of what it writes is pack.c's; the dictionaries it compresses small
- * objects with, dict.c's.  The file is a little over 1,300 lines: the
- * batch, the compressing threads and the streaming of large objects all
- * work on the writer's one state, which no other file should see.
+ * objects with, dict.c's.
+ *
+ * Over 1,300 lines: the batch, the threads that compress or check small
+ * objects, and the appends that keep their order share the writer's
+ * state, which a split would have to export to all of lib/.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +40,7 @@ struct record {
 	struct dos_oid oid;
 	struct dos_index_entry entry;
 	int tombstone;		/* delete the id instead of recording it */
+	int dropped;		/* its bytes were not the object's */
 };
 
 struct dos_pack_writer {
@@ -73,6 +76,8 @@ struct dos_pack_writer {
 	uint64_t obj_raw, obj_start, obj_stored;
 	uint32_t obj_crc;
 	struct compress_queue *queue;	/* NULL: compress in this thread */
+	struct dos_stored_check check;	/* without a queue, once needed */
+	int check_ready;
 };
 
 /*
@@ -80,7 +85,9 @@ struct dos_pack_writer {
  * hashes the next ones.  Each object's record joins the batch when it is
  * queued (so a repeat is found), and its entry is appended by the calling
  * thread, in the order the objects came, once compressed: pack bytes are
- * only ever written by one thread, in order.
+ * only ever written by one thread, in order.  An encoded job instead
+ * holds an object's stored bytes, which the thread checks are the
+ * object's (dos_pack_writer_add_checked).
  */
 struct job {
 	size_t rec;		/* its record in the batch */
@@ -92,6 +99,11 @@ struct job {
 	enum dos_codec codec;
 	uint32_t dict;
 	int rc, done;
+	int encoded;
+	struct dos_oid oid;	/* of an encoded job, and its size, */
+	uint64_t raw_size;
+	dos_checked_fn *checked;	/* told whether it was stored */
+	void *checked_data;
 };
 
 struct compress_queue {
@@ -381,7 +393,8 @@ batch_find(const struct dos_pack_writer *w, const struct dos_oid *oid)
 	if (w->set_size == 0)
 		return -1;
 	for (i = set_slot(w, oid); w->set[i] != 0; i = (i + 1) & (w->set_size - 1))
-		if (dos_oid_cmp(&w->recs[w->set[i] - 1].oid, oid) == 0)
+		if (dos_oid_cmp(&w->recs[w->set[i] - 1].oid, oid) == 0 &&
+		    !w->recs[w->set[i] - 1].dropped)
 			return (long)w->set[i] - 1;
 	return -1;
 }
@@ -419,6 +432,7 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 	w->recs[w->nr].oid = *oid;
 	w->recs[w->nr].entry = *e;
 	w->recs[w->nr].tombstone = tombstone;
+	w->recs[w->nr].dropped = 0;
 	w->nr++;
 	/* A deleted id is not stored: keep it out of the dedup set. */
 	if (!tombstone) {
@@ -457,6 +471,13 @@ already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
 			return rc;
 	}
 	return 0;
+}
+
+int
+dos_pack_writer_has(struct dos_pack_writer *w, const struct dos_oid *oid,
+    unsigned flags)
+{
+	return already_stored(w, oid, flags);
 }
 
 static int settle(struct dos_pack_writer *w, size_t keep);
@@ -585,9 +606,10 @@ compressor_main(void *data)
 {
 	struct compress_queue *q = data;
 	struct dos_compressor comp;
+	struct dos_stored_check check;
 	struct job *j;
 	size_t first, n, i;
-	int init_rc;
+	int init_rc, check_rc = 1;	/* 1: not made yet */
 
 	init_rc = dos_compressor_init(&comp, q->codec, q->level);
 	comp.dicts = q->dicts;
@@ -610,6 +632,14 @@ compressor_main(void *data)
 		pthread_mutex_unlock(&q->lock);
 		for (i = first; i < first + n; i++) {
 			j = &q->jobs[i % QUEUE_JOBS];
+			if (j->encoded) {
+				if (check_rc == 1)
+					check_rc = dos_stored_check_init(&check);
+				j->rc = check_rc < 0 ? check_rc :
+				    dos_stored_check(&check, j->codec,
+				    j->raw_size, j->raw, j->len, &j->oid);
+				continue;
+			}
 			j->rc = init_rc < 0 ? init_rc : encode_small(&comp,
 			    q->mode, q->codec, j->raw, j->len, j->raw + j->len,
 			    dos_codec_bound(q->codec, j->len), &j->stored,
@@ -626,6 +656,8 @@ compressor_main(void *data)
 	pthread_mutex_unlock(&q->lock);
 	if (init_rc == 0)
 		dos_compressor_release(&comp);
+	if (check_rc == 0)
+		dos_stored_check_release(&check);
 	return NULL;
 }
 
@@ -687,13 +719,20 @@ append_job(struct dos_pack_writer *w, struct job *j)
 	struct dos_pack_entry pe;
 	int rc;
 
+	if (j->encoded && j->rc == DOS_ECORRUPT) {
+		r->dropped = 1;
+		w->batch_raw -= j->raw_size;
+		w->batch_stored -= dos_pack_header_size(DOS_PACK_VERSION,
+		    DOS_CODEC_NONE, 0, j->raw_size, 0);
+		return j->checked(j->checked_data, &j->oid, j->rc);
+	}
 	if (j->rc < 0)
 		return j->rc;
 	pe.oid = r->oid;
 	pe.flags = 0;
 	pe.codec = j->codec;
 	pe.dict = j->dict;
-	pe.raw_size = j->len;
+	pe.raw_size = j->encoded ? j->raw_size : j->len;
 	pe.stored_size = j->stored_len;
 	pe.data_crc = j->crc;
 	r->entry.pack = w->pack;
@@ -703,7 +742,7 @@ append_job(struct dos_pack_writer *w, struct job *j)
 	if ((rc = append_entry(w, &pe, j->stored)) < 0)
 		return rc;
 	w->batch_stored += j->stored_len;
-	return 0;
+	return j->encoded ? j->checked(j->checked_data, &j->oid, 0) : 0;
 }
 
 /*
@@ -747,10 +786,14 @@ settle(struct dos_pack_writer *w, size_t keep)
 	}
 }
 
-/* Hand a small object to the compressing threads; its record joins now. */
+/*
+ * Hand a small object to the threads, with room bytes after it to
+ * compress into (an encoded job, from how, needs none); its record joins
+ * now.
+ */
 static int
-enqueue_small(struct dos_pack_writer *w, const unsigned char *buf,
-    size_t len, const struct dos_oid *oid)
+enqueue(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
+    size_t room, const struct dos_oid *oid, const struct job *how)
 {
 	struct compress_queue *q = w->queue;
 	struct job *j;
@@ -762,19 +805,27 @@ enqueue_small(struct dos_pack_writer *w, const unsigned char *buf,
 		if ((rc = settle(w, q->tail - q->head - 1)) < 0)
 			return rc;
 	}
-	if ((copy = malloc(len + dos_codec_bound(q->codec, len))) == NULL)
+	if ((copy = malloc(len + room)) == NULL)
 		return DOS_ENOMEM;
 	memcpy(copy, buf, len);
 	if ((rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack,
-	    DOS_CODEC_NONE, 0, 0, len }, 0)) < 0) {
+	    DOS_CODEC_NONE, 0, 0, how != NULL ? how->raw_size : len },
+	    0)) < 0) {
 		free(copy);
 		return rc;
 	}
 	j = &q->jobs[q->tail % QUEUE_JOBS];
-	memset(j, 0, sizeof *j);
+	if (how != NULL)
+		*j = *how;
+	else
+		memset(j, 0, sizeof *j);
 	j->rec = w->nr - 1;
 	j->raw = copy;
 	j->len = len;
+	if (j->encoded) {
+		j->stored = copy;
+		j->stored_len = len;
+	}
 	pthread_mutex_lock(&q->lock);
 	q->tail++;
 	/* At most what it will take in the pack, for maybe_roll(). */
@@ -980,7 +1031,8 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 		goto fail;
 	}
 	if (!w->obj_streaming && w->queue != NULL) {
-		if ((rc = enqueue_small(w, w->raw, w->obj_held, oid)) < 0)
+		if ((rc = enqueue(w, w->raw, w->obj_held, dos_codec_bound(
+		    w->queue->codec, w->obj_held), oid, NULL)) < 0)
 			goto fail;
 		return 0;
 	}
@@ -1041,6 +1093,55 @@ dos_pack_writer_add_entry(struct dos_pack_writer *w, const struct dos_oid *oid,
 		return rc;
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack,
 	    pe.codec, start, pe.stored_size, pe.raw_size }, 0);
+}
+
+int
+dos_pack_writer_add_checked(struct dos_pack_writer *w,
+    const struct dos_oid *oid, enum dos_codec codec, uint64_t raw_size,
+    const void *stored, size_t len, uint32_t data_crc, dos_checked_fn *done,
+    void *data)
+{
+	struct dos_pack_entry pe;
+	struct job how;
+	uint64_t start;
+	int rc;
+
+	if ((rc = maybe_roll(w)) < 0)
+		return rc;
+	if (w->queue != NULL) {
+		memset(&how, 0, sizeof how);
+		how.encoded = 1;
+		how.oid = *oid;
+		how.raw_size = raw_size;
+		how.codec = codec;
+		how.crc = data_crc;
+		how.checked = done;
+		how.checked_data = data;
+		return enqueue(w, stored, len, 0, oid, &how);
+	}
+	if (!w->check_ready) {
+		if ((rc = dos_stored_check_init(&w->check)) < 0)
+			return rc;
+		w->check_ready = 1;
+	}
+	rc = dos_stored_check(&w->check, codec, raw_size, stored, len, oid);
+	if (rc == DOS_ECORRUPT)
+		return done(data, oid, rc);
+	if (rc < 0)
+		return rc;
+	pe.oid = *oid;
+	pe.codec = codec;
+	pe.dict = 0;
+	pe.flags = 0;
+	pe.raw_size = raw_size;
+	pe.stored_size = len;
+	pe.data_crc = data_crc;
+	start = w->end;
+	if ((rc = append_entry(w, &pe, stored)) < 0 ||
+	    (rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack, codec,
+	    start, len, raw_size }, 0)) < 0)
+		return rc;
+	return done(data, oid, 0);
 }
 
 int
@@ -1233,7 +1334,7 @@ commit_records(struct dos_pack_writer *w)
 {
 	struct record **order;
 	struct dos_index_record *puts;
-	size_t i, nputs = 0;
+	size_t i, n = 0, nputs = 0;
 	int rc;
 
 	order = malloc(w->nr * sizeof *order + 1);
@@ -1242,13 +1343,15 @@ commit_records(struct dos_pack_writer *w)
 		rc = DOS_ENOMEM;
 		goto out;
 	}
+	/* A dropped record's bytes were not its object's: it never counts. */
 	for (i = 0; i < w->nr; i++)
-		order[i] = &w->recs[i];
-	qsort(order, w->nr, sizeof *order, cmp_records);
+		if (!w->recs[i].dropped)
+			order[n++] = &w->recs[i];
+	qsort(order, n, sizeof *order, cmp_records);
 	if ((rc = dos_index_begin(w->ix)) < 0)
 		goto out;
-	for (i = 0; i < w->nr; i++) {
-		if (i + 1 < w->nr &&
+	for (i = 0; i < n; i++) {
+		if (i + 1 < n &&
 		    dos_oid_cmp(&order[i]->oid, &order[i + 1]->oid) == 0)
 			continue;
 		if (!order[i]->tombstone) {
@@ -1347,6 +1450,8 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 	dos_compressor_release(&w->comp);
 	if (w->hasher.ctx != NULL)
 		dos_hasher_release(&w->hasher);
+	if (w->check_ready)
+		dos_stored_check_release(&w->check);
 	free(w->recs);
 	free(w->set);
 	free(w->wbuf);

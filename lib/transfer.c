@@ -487,13 +487,12 @@ dos_stream_release(struct dos_stream_in *in)
 struct dos_importer {
 	struct dos_store *st;
 	struct dos_pack_writer *w;
-	struct dos_decompressor dec;
-	struct dos_hasher hasher;
-	unsigned char *entry;	/* a whole entry: header, stored bytes */
-	unsigned char *out;	/* decoded bytes, hashed and dropped */
-	uint64_t raw;		/* decoded so far */
-	struct dos_index *ix;
+	struct dos_stored_check check;	/* of large objects */
+	unsigned char *stored;	/* a small object's stored bytes */
 	int had_loose;		/* loose objects when the import began */
+	/* Where the objects the writer checks are reported. */
+	const struct dos_import_report *rep;
+	enum dos_stream_problem why;	/* the damage of one not theirs */
 };
 
 static int
@@ -514,9 +513,7 @@ dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
 		return DOS_ENOMEM;
 	im->st = st;
 	im->w = w;
-	dos_decompressor_init(&im->dec);
-	if ((im->entry = malloc(DOS_ENTRY_HEADER_MAX + WHOLE_ENTRY_MAX)) ==
-	    NULL || (im->out = malloc(IO_SIZE)) == NULL) {
+	if ((im->stored = malloc(WHOLE_ENTRY_MAX)) == NULL) {
 		dos_importer_free(im);
 		return DOS_ENOMEM;
 	}
@@ -525,8 +522,7 @@ dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
 	 * object: one a writer adds meanwhile may get a packed copy too,
 	 * which dos pack drops later, as it does for any.
 	 */
-	if ((rc = dos_hasher_init(&im->hasher)) < 0 ||
-	    (rc = dos_store_index(st, 1, &im->ix)) < 0 ||
+	if ((rc = dos_stored_check_init(&im->check)) < 0 ||
 	    (rc = dos_loose_for_each(st, "", 0, found_loose, NULL)) < 0) {
 		dos_importer_free(im);
 		return rc;
@@ -541,85 +537,20 @@ dos_importer_free(struct dos_importer *im)
 {
 	if (im == NULL)
 		return;
-	dos_decompressor_release(&im->dec);
-	if (im->hasher.ctx != NULL)
-		dos_hasher_release(&im->hasher);
-	free(im->entry);
-	free(im->out);
+	dos_stored_check_release(&im->check);
+	free(im->stored);
 	free(im);
 }
 
+/*
+ * Looked up before the object is read, so the writer need not look again
+ * (DOS_PACK_ADD_NO_DEDUP): one index search per object, not two.
+ */
 int
 dos_importer_has(struct dos_importer *im, const struct dos_oid *oid)
 {
-	struct dos_index_entry e;
-	int rc = dos_index_get(im->ix, oid, &e);
-
-	if (rc == DOS_ENOTFOUND && im->had_loose)
-		rc = dos_loose_stat(im->st, oid, NULL);
-	return rc == 0 ? 1 : rc == DOS_ENOTFOUND ? 0 : rc;
-}
-
-/* Decode stored bytes and hash what they decode to. */
-static int
-check_feed(struct dos_importer *im, const struct dos_stream_object *o,
-    const unsigned char *p, size_t len)
-{
-	size_t in_len, out_len;
-	int rc;
-
-	if (o->codec == DOS_CODEC_NONE) {
-		im->raw += len;
-		return im->raw > o->raw_size ? DOS_ECORRUPT :
-		    dos_hasher_update(&im->hasher, p, len);
-	}
-	while (len > 0 || !im->dec.done) {
-		in_len = len;
-		out_len = IO_SIZE;
-		if ((rc = dos_decompress(&im->dec, p, &in_len, im->out,
-		    &out_len)) < 0)
-			return rc;
-		if (out_len > o->raw_size - im->raw)
-			return DOS_ECORRUPT;
-		im->raw += out_len;
-		if ((rc = dos_hasher_update(&im->hasher, im->out, out_len)) < 0)
-			return rc;
-		if (in_len == 0 && out_len == 0 && len > 0)
-			return DOS_ECORRUPT;	/* the decoder is stuck */
-		p += in_len;
-		len -= in_len;
-		/* Out of input, and the decoder has nothing more to give. */
-		if (len == 0 && out_len == 0)
-			break;
-	}
-	return 0;
-}
-
-/* All stored bytes are in: they must have decoded to o, whole. */
-static int
-check_end(struct dos_importer *im, const struct dos_stream_object *o)
-{
-	struct dos_oid got;
-	int rc;
-
-	if ((o->codec != DOS_CODEC_NONE && !im->dec.done) ||
-	    im->raw != o->raw_size)
-		return DOS_ECORRUPT;
-	if ((rc = dos_hasher_final(&im->hasher, &got)) < 0)
-		return rc;
-	return dos_oid_cmp(&got, &o->oid) == 0 ? 0 : DOS_ECORRUPT;
-}
-
-static int
-check_begin(struct dos_importer *im, const struct dos_stream_object *o)
-{
-	int rc;
-
-	im->raw = 0;
-	if (o->codec != DOS_CODEC_NONE &&
-	    (rc = dos_decompress_begin(&im->dec, o->codec)) < 0)
-		return rc;
-	return dos_hasher_reset(&im->hasher);
+	return dos_pack_writer_has(im->w, oid,
+	    im->had_loose ? DOS_PACK_ADD_DEDUP_LOOSE : 0);
 }
 
 /* Read exactly len bytes of source into buf. */
@@ -643,68 +574,75 @@ read_exactly(dos_source_fn *source, void *data, unsigned char *buf,
 	return n == 0 ? 0 : n < 0 ? (int)n : DOS_ECORRUPT;
 }
 
-/* A small encoded object, verified whole and then added as an entry. */
+/* What the writer found of an object it checked: stored, or not its. */
+static int
+report_checked(void *data, const struct dos_oid *oid, int rc)
+{
+	struct dos_importer *im = data;
+
+	if (rc == 0)
+		return im->rep->stored(im->rep->data, oid, 0);
+	im->rep->damaged(im->rep->data, oid, im->why);
+	return 0;
+}
+
+/*
+ * A small encoded object, read whole, then checked (decoded and hashed)
+ * and added by the writer, in its threads if it has some: 1, the writer
+ * reports it.
+ */
 static int
 add_whole(struct dos_importer *im, const struct dos_stream_object *o,
-    dos_source_fn *source, void *data, int *existed)
+    dos_source_fn *source, void *data)
 {
-	unsigned hsize = dos_pack_header_size(DOS_PACK_VERSION, o->codec, 0,
-	    o->raw_size, o->stored_size);
-	unsigned char *stored = im->entry + hsize;
 	size_t len = (size_t)o->stored_size;
-	struct dos_pack_entry pe;
 	int rc;
 
-	if ((rc = read_exactly(source, data, stored, len)) < 0 ||
-	    (rc = check_begin(im, o)) < 0 ||
-	    (rc = check_feed(im, o, stored, len)) < 0 ||
-	    (rc = check_end(im, o)) < 0)
+	if ((rc = read_exactly(source, data, im->stored, len)) < 0)
 		return rc;
-	pe.oid = o->oid;
-	pe.codec = o->codec;
-	pe.dict = 0;
-	pe.flags = 0;
-	pe.raw_size = o->raw_size;
-	pe.stored_size = o->stored_size;
 	/* o may be the stream's own, which checked the CRC as it read. */
-	pe.data_crc = o->has_crc ? o->crc : dos_crc32(0, stored, len);
-	dos_pack_encode_entry(im->entry, &pe, 0);
-	return dos_pack_writer_add_entry(im->w, &o->oid, im->entry, hsize + len,
-	    0, existed);
+	rc = dos_pack_writer_add_checked(im->w, &o->oid, o->codec, o->raw_size,
+	    im->stored, len, o->has_crc ? o->crc : dos_crc32(0, im->stored,
+	    len), report_checked, im);
+	return rc < 0 ? rc : 1;
 }
 
 /* A large encoded object, into the pack as it is verified. */
 static int
 add_streamed(struct dos_importer *im, const struct dos_stream_object *o,
-    dos_source_fn *source, void *data, int *existed)
+    dos_source_fn *source, void *data)
 {
 	struct dos_oid oid;
+	int existed;
 	uint64_t left = o->stored_size;
 	ssize_t n = 0;
 	int rc;
 
-	if ((rc = check_begin(im, o)) < 0 ||
+	if ((rc = dos_stored_check_begin(&im->check, o->codec,
+	    o->raw_size)) < 0 ||
 	    (rc = dos_pack_writer_begin_encoded(im->w, o->codec,
 	    o->raw_size)) < 0)
 		return rc;
 	while (left > 0) {
-		n = source(data, im->entry, left < WHOLE_ENTRY_MAX ?
+		n = source(data, im->stored, left < WHOLE_ENTRY_MAX ?
 		    (size_t)left : WHOLE_ENTRY_MAX);
 		if (n <= 0)
 			break;
 		left -= (uint64_t)n;
-		if ((rc = check_feed(im, o, im->entry, (size_t)n)) < 0 ||
-		    (rc = dos_pack_writer_write(im->w, im->entry,
+		if ((rc = dos_stored_check_feed(&im->check, im->stored,
+		    (size_t)n)) < 0 ||
+		    (rc = dos_pack_writer_write(im->w, im->stored,
 		    (size_t)n)) < 0)
 			goto fail;
 	}
 	if (n >= 0 && left == 0)
-		n = source(data, im->entry, 1);
+		n = source(data, im->stored, 1);
 	rc = n < 0 ? (int)n : n > 0 || left > 0 ? DOS_ECORRUPT :
-	    check_end(im, o);
+	    dos_stored_check_end(&im->check, &o->oid);
 	if (rc < 0)
 		goto fail;
-	return dos_pack_writer_end(im->w, &o->oid, 0, &oid, existed);
+	return dos_pack_writer_end(im->w, &o->oid, DOS_PACK_ADD_NO_DEDUP, &oid,
+	    &existed);
 fail:
 	dos_pack_writer_abort(im->w);
 	return rc;
@@ -739,25 +677,27 @@ counted_read(void *data, void *buf, size_t len)
 
 int
 dos_importer_add(struct dos_importer *im, const struct dos_stream_object *o,
-    dos_source_fn *source, void *data, int *existed)
+    dos_source_fn *source, void *data)
 {
 	struct counted c = { source, data, o->raw_size };
 	struct dos_oid oid;
-	int rc;
+	int rc, frc, existed;
 
 	if (o->codec == DOS_CODEC_NONE && !o->packed)
-		rc = dos_pack_writer_add(im->w, counted_read, &c, &o->oid, 0,
-		    &oid, existed);
+		rc = dos_pack_writer_add(im->w, counted_read, &c, &o->oid,
+		    DOS_PACK_ADD_NO_DEDUP, &oid, &existed);
 	else if (o->stored_size <= WHOLE_ENTRY_MAX)
-		rc = add_whole(im, o, source, data, existed);
+		rc = add_whole(im, o, source, data);
 	else
-		rc = add_streamed(im, o, source, data, existed);
+		rc = add_streamed(im, o, source, data);
 	if (rc < 0)
 		return rc;
 	if (dos_pack_writer_pending(im->w) >= BATCH_OBJECTS ||
-	    dos_pack_writer_pending_bytes(im->w) >= BATCH_BYTES)
-		return dos_pack_writer_flush(im->w);
-	return 0;
+	    dos_pack_writer_pending_bytes(im->w) >= BATCH_BYTES) {
+		if ((frc = dos_pack_writer_flush(im->w)) < 0)
+			return frc;
+	}
+	return rc;
 }
 
 static ssize_t
@@ -781,12 +721,14 @@ dos_import_stream(struct dos_importer *im, struct dos_stream_in *in,
 	enum dos_stream_problem why;
 	int rc, existed, frc;
 
+	im->rep = rep;
+	im->why = DOS_STREAM_BAD_DATA;
 	while ((rc = dos_stream_next(in)) == 1) {
 		if ((rc = dos_importer_has(im, &in->obj.oid)) < 0)
 			break;
 		existed = rc;
 		rc = existed ? dos_stream_skip(in) :
-		    dos_importer_add(im, &in->obj, stream_source, in, &existed);
+		    dos_importer_add(im, &in->obj, stream_source, in);
 		if (rc == DOS_ECORRUPT && record_only(in->problem)) {
 			/* Not stored; the next record is still found. */
 			why = in->problem != DOS_STREAM_OK ? in->problem :
@@ -803,6 +745,8 @@ dos_import_stream(struct dos_importer *im, struct dos_stream_in *in,
 				continue;
 			}
 		}
+		if (rc == 1)
+			continue;	/* the writer reports it */
 		if (rc < 0 || (rc = rep->stored(rep->data, &in->obj.oid,
 		    existed)) < 0)
 			break;
@@ -848,10 +792,11 @@ import_one(const struct dos_object_info *info, void *data)
 			o.stored_size = dos_reader_stored_size(&r);
 			o.packed = r.info.storage == DOS_STORAGE_PACKED &&
 			    o.codec == r.info.codec;
-			rc = dos_importer_add(iw->im, &o, reader_source, &r,
-			    &existed);
+			rc = dos_importer_add(iw->im, &o, reader_source, &r);
 			dos_reader_close(&r);
 		}
+		if (rc == 1)
+			return 0;	/* the writer reports it */
 		if (rc == DOS_ECORRUPT) {
 			iw->rep->damaged(iw->rep->data, &info->oid,
 			    DOS_STREAM_SOURCE_DAMAGED);
@@ -870,6 +815,8 @@ dos_import_store(struct dos_importer *im, struct dos_store *src,
 	struct import_walk iw = { im, src, rep };
 	int rc, frc;
 
+	im->rep = rep;
+	im->why = DOS_STREAM_SOURCE_DAMAGED;
 	rc = dos_for_each_object(src, DOS_ITER_UNORDERED, import_one, &iw);
 	frc = dos_pack_writer_flush(im->w);
 	return rc < 0 ? rc : frc;

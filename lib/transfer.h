@@ -139,16 +139,21 @@ void dos_stream_release(struct dos_stream_in *in);
  * flushes the writer a batch at a time.  A packed object keeps its codec,
  * none included; a loose one, raw, is compressed as the writer would.
  * DOS_ECORRUPT when the bytes are not o's (nothing is stored); a source's
- * error passes through.
+ * error passes through.  0 when o is stored; 1 when the writer's threads
+ * check a small one, and the report given to dos_import_stream() or
+ * dos_import_store() hears whether it was stored.
  */
 struct dos_importer;
 int dos_importer_new(struct dos_store *st, struct dos_pack_writer *w,
     struct dos_importer **out);
-/* 1 if oid is stored already (its bytes are not needed), 0 if not. */
+/*
+ * 1 if oid is stored already or added in this import (its bytes are not
+ * needed), 0 if not: asked before each dos_importer_add(), which does not
+ * ask again.
+ */
 int dos_importer_has(struct dos_importer *im, const struct dos_oid *oid);
 int dos_importer_add(struct dos_importer *im,
-    const struct dos_stream_object *o, dos_source_fn *source, void *data,
-    int *existed);
+    const struct dos_stream_object *o, dos_source_fn *source, void *data);
 void dos_importer_free(struct dos_importer *im);
 
 /*

@@ -29,7 +29,7 @@ usage: dos init [-q] [--compression=<algo>[:<level>]] [--pack-size-target=<size>
 EOF
 	hash-object) cat <<'EOF' ;;
 usage: dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...
-   or: dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going]
+   or: dos hash-object [-w [--to-pack]] --stdin-paths [-z] [--with-path] [--keep-going] [--[no-]progress]
    or: dos hash-object [-w [--to-pack]] --recursive [-z] [--keep-going] [--] <directory>...
 EOF
 	cat-object) cat <<'EOF' ;;

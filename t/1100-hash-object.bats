@@ -484,6 +484,27 @@ EOF
 	[ "$stderr" = "dos-hash-object: fatal: write failure on standard output: No space left on device" ]
 }
 
+@test "--stdin-paths shows progress with --progress, or when only stderr is a terminal" {
+	for i in 1 2 3 4 5 6 7; do echo "$i" >"f$i"; done
+	ls f? >paths
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos hash-object -w --progress --stdin-paths <paths
+	[ "${#lines[@]}" -eq 7 ]
+	progress_counts "hashing files" 7 "$stderr"
+	run -0 --separate-stderr dos hash-object --stdin-paths --progress --no-progress <paths
+	[ "$stderr" = "" ]
+	# Only --stdin-paths counts files.
+	run -0 --separate-stderr dos hash-object --progress f1 f2
+	[ "$stderr" = "" ]
+	# Standard error a terminal: progress, unless the ids go there too.
+	DOS_PROGRESS_INTERVAL=1000 run -0 script -qec "dos hash-object --stdin-paths <paths 2>&1 >/dev/null" /dev/null
+	[ "$output" = $'\rhashing files: 7, done.\r' ]
+	run -0 dos hash-object f7
+	local last=$output
+	run -0 script -qec "dos hash-object --stdin-paths <paths" /dev/null
+	[ "${#lines[@]}" -eq 7 ]
+	[ "${lines[6]}" = "$last"$'\r' ]
+}
+
 @test "a 3 GiB sparse object round-trips through -w and cat-object" {
 	avail=$(df -Pk "$BATS_TEST_TMPDIR" | awk 'NR == 2 { print $4 }')
 	[ "$avail" -gt $((8 * 1024 * 1024)) ] || skip "needs 8 GiB free"

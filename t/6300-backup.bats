@@ -4,7 +4,7 @@
 # interrupted, one at a time into a directory.
 load helper
 
-USAGE='usage: dos backup [-q] [--keep=<n>] (<directory> | <host>:<directory>)'
+USAGE='usage: dos backup [-q] [--[no-]progress] [--keep=<n>] (<directory> | <host>:<directory>)'
 
 # $1 objects "obj <tag> <i>" and 4000 random bytes each, stored with hash-object $2...;
 # their ids appended to ids.
@@ -60,6 +60,25 @@ inode() {
 	store_objects 2 loose
 	run -0 dos backup -q b2
 	holds "$output" ids
+}
+
+@test "progress on a terminal, or with --progress; never with -q or --no-progress" {
+	store_objects 5 packed --to-pack
+	store_objects 3 loose
+	# 3 loose objects, then pack 0 and pack 1 the backup sealed.
+	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos backup --progress b1
+	progress_counts "backing up files" 5 "${stderr_lines[0]}"
+	[ "${stderr_lines[1]}" = "backed up 3 loose objects and 2 packs: ${stderr_lines[1]#*packs: }" ]
+	[ "${#stderr_lines[@]}" -eq 2 ]
+	run -0 --separate-stderr dos backup --progress -q b2
+	[ "$stderr" = "" ]
+	run -0 --separate-stderr dos backup b3
+	[ "${#stderr_lines[@]}" -eq 1 ]
+	# Standard error a terminal: progress by default, --no-progress off.
+	DOS_PROGRESS_INTERVAL=1000 run -0 script -qec "dos backup -q b4 2>&1 >/dev/null; dos backup b5 2>&1 >/dev/null" /dev/null
+	[ "${output%%$'\n'*}" = $'\rbacking up files: 5, done.\r' ]
+	run -0 script -qec "dos backup --no-progress b6 2>&1 >/dev/null" /dev/null
+	[ "${output:0:10}" = "backed up " ]
 }
 
 @test "the next backup links what did not change and copies the rest" {
