@@ -920,8 +920,16 @@ struct bulk {
 	unsigned char key[DOS_RAWSZ];
 };
 
+/*
+ * committed: read only committed records (degree 2), waiting for a writer
+ * that holds the page; else uncommitted reads, which never wait, but may
+ * miss every record of a compressed run that a writer is rewriting (it
+ * deletes the run, then puts it back): the caller must look a miss up
+ * again.
+ */
 static int
-bulk_open(struct dos_index *ix, struct bulk *b, void *buf, int few)
+bulk_open(struct dos_index *ix, struct bulk *b, void *buf, int few,
+    int committed)
 {
 	int ret;
 
@@ -934,7 +942,8 @@ bulk_open(struct dos_index *ix, struct bulk *b, void *buf, int few)
 		b->val.ulen = BULK_BYTES;
 	b->val.flags = DB_DBT_USERMEM;
 	ret = ix->objects->cursor(ix->objects, ix->txn, &b->cur,
-	    ix->txn != NULL || ix->env == NULL ? 0 : DB_READ_UNCOMMITTED);
+	    ix->txn != NULL || ix->env == NULL ? 0 :
+	    committed ? DB_READ_COMMITTED : DB_READ_UNCOMMITTED);
 	return ret == 0 ? 0 : db_error(ret);
 }
 
@@ -1025,7 +1034,7 @@ get_sorted_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
 	int rc, c;
 
 	memset(found, 0, n);
-	if ((rc = bulk_open(ix, &b, buf, 0)) < 0)
+	if ((rc = bulk_open(ix, &b, buf, 0, 0)) < 0)
 		return rc;
 	while (i < n) {
 		if (loads >= 4 && hits < loads * BULK_MIN_HITS) {
@@ -1338,7 +1347,8 @@ walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
 	int rc;
 
 	*nr = 0;
-	if ((rc = bulk_open(ix, &b, buf, max < WALK_CHUNK)) < 0)
+	/* A walk cannot tell a miss: it reads committed records only. */
+	if ((rc = bulk_open(ix, &b, buf, max < WALK_CHUNK, 1)) < 0)
 		return rc;
 	rc = bulk_fill(&b, start);
 	while (rc == 0 && *nr < max) {
@@ -1394,6 +1404,7 @@ dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
 		}
 		if (rc < 0)
 			break;
+		tries = 0;
 		done = nr < max;
 		for (i = 0; i < nr; i++) {
 			if (plen > 0 && strncmp(dos_oid_to_hex(&items[i].oid, hex),

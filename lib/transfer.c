@@ -179,34 +179,31 @@ send_record(struct dos_export *x, unsigned char *rec)
 	return x->sink(x->data, rec, DOS_STREAM_RECORD_SIZE);
 }
 
-int
-dos_export_object(struct dos_export *x, struct dos_store *st,
-    const struct dos_oid *oid, int *damaged)
+/* Send the object open in r, and close r. */
+static int
+export_reader(struct dos_export *x, struct dos_reader *r, int *damaged)
 {
 	unsigned char rec[DOS_STREAM_RECORD_SIZE], tail[DOS_STREAM_TAIL_SIZE];
 	struct dos_stream_object o;
-	struct dos_reader r;
 	uint64_t left;
 	uint32_t crc = 0;
 	ssize_t n = 0;
 	int rc;
 
 	*damaged = 0;
-	if ((rc = dos_reader_open(st, oid, 0, &r)) < 0)
-		return rc;
 	memset(&o, 0, sizeof o);
-	o.oid = *oid;
-	o.codec = dos_reader_stored_codec(&r);
-	o.raw_size = r.info.size;
-	o.stored_size = left = dos_reader_stored_size(&r);
+	o.oid = r->info.oid;
+	o.codec = dos_reader_stored_codec(r);
+	o.raw_size = r->info.size;
+	o.stored_size = left = dos_reader_stored_size(r);
 	/* Decoded from a dictionary, it goes as a loose one would. */
-	o.packed = r.info.storage == DOS_STORAGE_PACKED &&
-	    o.codec == r.info.codec;
+	o.packed = r->info.storage == DOS_STORAGE_PACKED &&
+	    o.codec == r->info.codec;
 	encode_record(rec, KIND_OBJECT, &o);
 	if ((rc = send_record(x, rec)) < 0)
 		goto out;
 	while (left > 0) {
-		n = dos_reader_read_stored(&r, x->buf,
+		n = dos_reader_read_stored(r, x->buf,
 		    left < IO_SIZE ? (size_t)left : IO_SIZE);
 		if (n <= 0)
 			break;
@@ -217,7 +214,7 @@ dos_export_object(struct dos_export *x, struct dos_store *st,
 	}
 	/* The last read checks the whole: checksum, or hash of a loose one. */
 	if (n >= 0 && left == 0)
-		n = dos_reader_read_stored(&r, x->buf, 1);
+		n = dos_reader_read_stored(r, x->buf, 1);
 	if (n != 0) {
 		/* Too short, too long or unreadable: fill the record anyway. */
 		*damaged = n < 0 ? (int)n : DOS_ECORRUPT;
@@ -236,8 +233,21 @@ dos_export_object(struct dos_export *x, struct dos_store *st,
 	x->objects++;
 	x->bytes += o.stored_size;
 out:
-	dos_reader_close(&r);
+	dos_reader_close(r);
 	return rc;
+}
+
+int
+dos_export_object(struct dos_export *x, struct dos_store *st,
+    const struct dos_oid *oid, int *damaged)
+{
+	struct dos_reader r;
+	int rc;
+
+	*damaged = 0;
+	if ((rc = dos_reader_open(st, oid, 0, &r)) < 0)
+		return rc;
+	return export_reader(x, &r, damaged);
 }
 
 struct export_walk {
@@ -251,11 +261,15 @@ static int
 export_one(const struct dos_object_info *info, void *data)
 {
 	struct export_walk *ew = data;
+	struct dos_reader r;
 	int rc, damaged;
 
 	if (ew->since != NULL && dos_marker_covers(ew->since, info))
 		return 0;
-	rc = dos_export_object(ew->x, ew->st, &info->oid, &damaged);
+	/* Read where the listing found it, with no lookup. */
+	damaged = 0;
+	if ((rc = dos_reader_open_listed(ew->st, info, 0, &r)) == 0)
+		rc = export_reader(ew->x, &r, &damaged);
 	if (rc == DOS_ENOTFOUND)
 		return 0;	/* deleted since it was listed */
 	if (rc < 0)
@@ -779,7 +793,7 @@ import_one(const struct dos_object_info *info, void *data)
 	if ((existed = dos_importer_has(iw->im, &info->oid)) < 0)
 		return existed;
 	if (!existed) {
-		rc = dos_reader_open(iw->src, &info->oid, 0, &r);
+		rc = dos_reader_open_listed(iw->src, info, 0, &r);
 		if (rc == DOS_ENOTFOUND)
 			return 0;	/* deleted since it was listed */
 		if (rc < 0 && rc != DOS_ECORRUPT)
