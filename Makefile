@@ -29,19 +29,19 @@ override LDFLAGS += -Wl,--gc-sections
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif
-LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
+LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto -lcurl
 
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
-	status migrate config backup export import restore
+	status migrate config backup export import restore remote push
 
 LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
-	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c lib/transfer.c \
-	lib/tree.c
+	lib/pack.c lib/pack-write.c lib/quote.c lib/remote.c lib/s3.c \
+	lib/store.c lib/transfer.c lib/tree.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)
@@ -58,7 +58,7 @@ SOVERSION = 0
 SHLIB = libdos.so.$(VERSION)
 PICSRC = $(filter-out lib/cli.c lib/main.c lib/legacy%,$(LIBSRC))
 PICOBJ = $(PICSRC:lib/%.c=$(BUILD)/pic/lib/%.o)
-LIBDOS_LIBS = -ldb -lzstd -lz -ljansson -lcrypto -pthread
+LIBDOS_LIBS = -ldb -lzstd -lz -ljansson -lcrypto -lcurl -pthread
 SHLIB_LDFLAGS = -shared -Wl,-soname,libdos.so.$(SOVERSION) \
 	-Wl,--version-script=lib/libdos.map -Wl,--no-undefined
 

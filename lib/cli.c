@@ -481,6 +481,25 @@ dos_open_or_die(struct dos_store *st, unsigned flags)
 		dos_die_open(path, rc);
 }
 
+void
+dos_remote_or_die(struct dos_store *st, const char *name,
+    struct dos_remote *r)
+{
+	int rc = dos_remote_find(st, name, r);
+
+	if (rc == DOS_ENOTFOUND && name != NULL)
+		die("no remote '%s' in '%s'; 'dos remote' lists them", name,
+		    dos_store_path(st));
+	if (rc == DOS_ENOTFOUND)
+		die("'%s' has no remote; add one with 'dos remote add'",
+		    dos_store_path(st));
+	if (rc == DOS_EAMBIGUOUS)
+		die("'%s' has several remotes: name one", dos_store_path(st));
+	if (rc < 0)
+		die("unable to read the remotes of '%s': %s",
+		    dos_store_path(st), dos_strerror(rc));
+}
+
 /* "pid 1234 (dos-pack)": the holder of a lock, for people. */
 static void
 lock_holder_name(char *buf, size_t size, long pid)

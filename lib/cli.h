@@ -105,6 +105,9 @@ void dos_progress_break(void);
 
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);
+/* The remote called name (NULL: the only one) of st, or die. */
+void dos_remote_or_die(struct dos_store *st, const char *name,
+    struct dos_remote *r);
 /*
  * The fatal error for a container at path that dos_store_open() or
  * dos_store_create() refused with rc, with a hint of what to do when

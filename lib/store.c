@@ -125,7 +125,9 @@ dos_store_release(struct dos_store *st)
 	dos_index_close(st->index);
 	st->index = NULL;
 	for (i = 0; i < st->packfds_nr; i++)
-		close(st->packfds[i].fd);
+		if (st->packfds[i].fd >= 0)
+			close(st->packfds[i].fd);
+	dos_remote_release(st);
 	free(st->packfds);
 	st->packfds = NULL;
 	st->packfds_nr = st->packfds_alloc = 0;

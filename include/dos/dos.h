@@ -59,6 +59,7 @@ enum dos_error {
 	DOS_ERECOVER = -14,	/* the index was recovered under us: retry */
 	DOS_EREAD = -15,	/* reading the input failed; errno says why */
 	DOS_ENOINDEX = -16,	/* packs without an index: it was lost */
+	DOS_EREMOTE = -17,	/* a remote store failed or refused a request */
 };
 
 /*

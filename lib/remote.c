@@ -1,0 +1,732 @@
+/*
+ * remote.c: a container's packs on S3-compatible object storage.
+ *
+ * A remote is a bucket and a prefix, named in config.json's "remotes"
+ * member (with the endpoint and region to use, never credentials).  Below
+ * the prefix, packs/<n> is sealed pack n (one the writer no longer
+ * appends to: every pack but the newest) up to its committed length, and
+ * packs/<n>.idx what a clone needs of it (see write_pack_index).  Here,
+ * remotes/<name>/<n> records that pack n is on remote name, written only
+ * once the server confirmed both uploads and a HEAD agreed with what was
+ * sent: "<length> <sha256> <version of its entries>".  Only a pack so
+ * recorded is ever evicted from packs/, and a read of a pack that is not
+ * in packs/ (pack.c) finds its record and fetches the bytes it needs by
+ * ranged GETs, which the reader checks as it checks a local pack's.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "dos.h"
+
+#define PIDX_MAGIC "DOSPIDX"
+#define PIDX_VERSION 1
+#define PIDX_HEADER_SIZE 64
+#define PIDX_RECORD_SIZE (DOS_RAWSZ + 1 + 3 * 8)
+#define PIDX_BUF (64 * 1024)
+/* Index records a clone commits at once. */
+#define CLONE_BATCH 10000
+
+struct dos_remote_conn {
+	struct dos_remote remote;
+	struct dos_s3 *s3;	/* connected on first use */
+};
+
+/* What remotes/<name>/<n> says of pack n. */
+struct pack_record {
+	uint64_t length;
+	char sha256[DOS_HEXSZ + 1];
+	unsigned version;
+};
+
+/* ---- names and config.json ---- */
+
+static int
+name_ok(const char *name)
+{
+	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
+
+	return n > 0 && n < sizeof ((struct dos_remote *)0)->name &&
+	    name[n] == '\0' && name[0] != '.';
+}
+
+int
+dos_remote_parse_url(const char *url, struct dos_remote *r)
+{
+	const char *b, *slash;
+	size_t blen, plen;
+
+	if (strncmp(url, "s3://", 5) != 0 || strlen(url) >= sizeof r->url)
+		return DOS_EINVAL;
+	b = url + 5;
+	slash = strchr(b, '/');
+	blen = slash != NULL ? (size_t)(slash - b) : strlen(b);
+	if (blen < 3 || blen >= sizeof r->bucket ||
+	    strspn(b, "abcdefghijklmnopqrstuvwxyz0123456789.-") < blen)
+		return DOS_EINVAL;
+	memcpy(r->bucket, b, blen);
+	r->bucket[blen] = '\0';
+	r->prefix[0] = '\0';
+	if (slash != NULL) {
+		/* Keys are then safe in a URL as they are. */
+		plen = strlen(slash + 1);
+		if (strspn(slash + 1, "abcdefghijklmnopqrstuvwxyz"
+		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") < plen ||
+		    strstr(slash + 1, "//") != NULL || slash[1] == '/')
+			return DOS_EINVAL;
+		memcpy(r->prefix, slash + 1, plen + 1);
+		while (plen > 0 && r->prefix[plen - 1] == '/')
+			r->prefix[--plen] = '\0';
+	}
+	snprintf(r->url, sizeof r->url, "s3://%s%s%s", r->bucket,
+	    r->prefix[0] != '\0' ? "/" : "", r->prefix);
+	return 0;
+}
+
+static void
+copy_string(json_t *obj, const char *key, char *out, size_t size)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	snprintf(out, size, "%s", s != NULL ? s : "");
+}
+
+static int
+remote_from_json(const char *name, json_t *obj, struct dos_remote *r)
+{
+	memset(r, 0, sizeof *r);
+	if (!json_is_object(obj) || !name_ok(name) ||
+	    dos_remote_parse_url(json_string_value(json_object_get(obj,
+	    "url")) != NULL ? json_string_value(json_object_get(obj, "url")) :
+	    "", r) < 0)
+		return DOS_EBADCONFIG;
+	snprintf(r->name, sizeof r->name, "%s", name);
+	copy_string(obj, "endpoint", r->endpoint, sizeof r->endpoint);
+	copy_string(obj, "region", r->region, sizeof r->region);
+	r->allow_http = json_is_true(json_object_get(obj, "allow_http"));
+	return 0;
+}
+
+/* config.json's remotes, a new reference, or NULL (and *rc) */
+static json_t *
+remotes_json(int dirfd, int *rc)
+{
+	json_t *root, *remotes;
+
+	if ((*rc = dos_config_json(dirfd, &root)) < 0)
+		return NULL;
+	remotes = json_object_get(root, "remotes");
+	if (remotes != NULL && !json_is_object(remotes)) {
+		*rc = DOS_EBADCONFIG;
+		remotes = NULL;
+	} else {
+		remotes = remotes != NULL ? json_deep_copy(remotes) :
+		    json_object();
+		*rc = remotes != NULL ? 0 : DOS_ENOMEM;
+	}
+	json_decref(root);
+	return remotes;
+}
+
+int
+dos_remote_each(struct dos_store *st, dos_remote_fn *fn, void *data)
+{
+	struct dos_remote r;
+	const char *name;
+	json_t *remotes, *v;
+	int rc;
+
+	if ((remotes = remotes_json(st->dirfd, &rc)) == NULL)
+		return rc;
+	json_object_foreach(remotes, name, v) {
+		if ((rc = remote_from_json(name, v, &r)) < 0 ||
+		    (rc = fn(&r, data)) != 0)
+			break;
+	}
+	json_decref(remotes);
+	return rc < 0 ? rc : 0;
+}
+
+struct find {
+	const char *name;
+	struct dos_remote *r;
+	int found;
+};
+
+static int
+find_cb(const struct dos_remote *r, void *data)
+{
+	struct find *f = data;
+
+	if (f->name == NULL || strcmp(f->name, r->name) == 0) {
+		*f->r = *r;
+		f->found++;
+	}
+	return 0;
+}
+
+int
+dos_remote_find(struct dos_store *st, const char *name, struct dos_remote *r)
+{
+	struct find f = { name, r, 0 };
+	int rc;
+
+	if ((rc = dos_remote_each(st, find_cb, &f)) < 0)
+		return rc;
+	/* Without a name, the only remote there is. */
+	return f.found == 1 ? 0 : f.found == 0 ? DOS_ENOTFOUND : DOS_EAMBIGUOUS;
+}
+
+/* Change remotes under packs/lock, so that no other change undoes it. */
+static int
+set_remotes(struct dos_store *st, json_t *remotes)
+{
+	int lockfd, rc;
+
+	rc = dos_pack_lock(st, 0, &lockfd, NULL);
+	if (rc == 0)
+		rc = dos_config_set_member(st->dirfd, "remotes", remotes);
+	else
+		json_decref(remotes);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+int
+dos_remote_add(struct dos_store *st, const struct dos_remote *r)
+{
+	json_t *remotes, *obj;
+	int rc;
+
+	if (!name_ok(r->name))
+		return DOS_EINVAL;
+	if ((remotes = remotes_json(st->dirfd, &rc)) == NULL)
+		return rc;
+	if (json_object_get(remotes, r->name) != NULL) {
+		json_decref(remotes);
+		return DOS_EEXIST;
+	}
+	obj = json_pack("{s:s}", "url", r->url);
+	if (obj == NULL ||
+	    (r->endpoint[0] != '\0' && json_object_set_new(obj, "endpoint",
+	    json_string(r->endpoint)) < 0) ||
+	    (r->region[0] != '\0' && json_object_set_new(obj, "region",
+	    json_string(r->region)) < 0) ||
+	    (r->allow_http && json_object_set_new(obj, "allow_http",
+	    json_true()) < 0) ||
+	    json_object_set_new(remotes, r->name, obj) < 0) {
+		json_decref(remotes);
+		return DOS_ENOMEM;
+	}
+	return set_remotes(st, remotes);
+}
+
+/* Whether remotes/<name>/ records a pack that packs/ no longer has. */
+static int
+holds_evicted(struct dos_store *st, const char *remote)
+{
+	char dir[96], name[64];
+	struct dirent *d;
+	struct stat sb;
+	uint32_t pack;
+	DIR *dp;
+	int rc, found = 0;
+
+	snprintf(dir, sizeof dir, "remotes/%s", remote);
+	if ((rc = dos_opendir(st->dirfd, dir, &dp)) < 0 || dp == NULL)
+		return rc;
+	while (!found && (d = readdir(dp)) != NULL) {
+		if (dos_parse_pack_name(d->d_name, &pack) < 0)
+			continue;
+		snprintf(name, sizeof name, "packs/%u", pack);
+		found = fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT;
+	}
+	closedir(dp);
+	return found;
+}
+
+int
+dos_remote_remove(struct dos_store *st, const char *name)
+{
+	char dir[96];
+	json_t *remotes;
+	int rc;
+
+	if ((remotes = remotes_json(st->dirfd, &rc)) == NULL)
+		return rc;
+	if (json_object_del(remotes, name) < 0) {
+		json_decref(remotes);
+		return DOS_ENOTFOUND;
+	}
+	/* Its packs would be lost to the container. */
+	if ((rc = holds_evicted(st, name)) != 0) {
+		json_decref(remotes);
+		return rc < 0 ? rc : DOS_EBUSY;
+	}
+	if ((rc = set_remotes(st, remotes)) < 0)
+		return rc;
+	snprintf(dir, sizeof dir, "remotes/%s", name);
+	dos_remove_tree(st->dirfd, dir);
+	return 0;
+}
+
+/* ---- records of pushed packs ---- */
+
+static int
+read_record(struct dos_store *st, const char *remote, uint32_t pack,
+    struct pack_record *rec)
+{
+	char name[128], buf[160];
+	ssize_t n;
+	int fd;
+
+	snprintf(name, sizeof name, "remotes/%s/%u", remote, pack);
+	if ((fd = dos_open_beneath(st->dirfd, name, O_RDONLY, 0)) < 0)
+		return errno == ENOENT || errno == ENOTDIR ? DOS_ENOTFOUND :
+		    DOS_EIO;
+	n = dos_read_full(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n < 0)
+		return DOS_EIO;
+	buf[n] = '\0';
+	if (sscanf(buf, "%" SCNu64 " %64s %u", &rec->length, rec->sha256,
+	    &rec->version) != 3 || strlen(rec->sha256) != DOS_HEXSZ)
+		return DOS_ECORRUPT;
+	return 0;
+}
+
+static int
+make_dir(int dirfd, const char *name)
+{
+	if (dos_step_mkdir("remote-mkdir", dirfd, name, 0777) < 0 &&
+	    errno != EEXIST)
+		return DOS_EIO;
+	return 0;
+}
+
+/* Written whole to sandbox/, synced, then renamed into place and synced. */
+static int
+write_record(struct dos_store *st, const char *remote, uint32_t pack,
+    const struct pack_record *rec)
+{
+	char dir[96], name[128], tmp[64], text[160];
+	int fd, rc, len;
+
+	snprintf(dir, sizeof dir, "remotes/%s", remote);
+	if ((rc = make_dir(st->dirfd, "remotes")) < 0 ||
+	    (rc = make_dir(st->dirfd, dir)) < 0)
+		return rc;
+	len = snprintf(text, sizeof text, "%llu %s %u\n",
+	    (unsigned long long)rec->length, rec->sha256, rec->version);
+	if ((fd = dos_temp_create(st, "remote-record-create", O_WRONLY, tmp,
+	    sizeof tmp)) < 0)
+		return DOS_EIO;
+	rc = dos_step_pwrite("remote-record-write", fd, text, (size_t)len,
+	    0) < 0 || dos_step_fsync("remote-record-fsync", fd) < 0 ?
+	    DOS_EIO : 0;
+	close(fd);
+	snprintf(name, sizeof name, "%s/%u", dir, pack);
+	if (rc == 0 && dos_step_rename("remote-record-rename", st->tmpfd, tmp,
+	    st->dirfd, name, 0) < 0)
+		rc = DOS_EIO;
+	if (rc == 0)
+		return dos_fsync_dir("remote-record-dir-fsync", st->dirfd, dir);
+	dos_step_unlink("remote-record-unlink", st->tmpfd, tmp);
+	return rc;
+}
+
+/* ---- the per-pack index ---- */
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+struct out {
+	int fd;
+	unsigned char *buf;
+	size_t len;
+	uint64_t off;
+	struct dos_hasher h;
+};
+
+static int
+out_flush(struct out *o)
+{
+	if (o->len > 0 && dos_step_pwrite("remote-index-write", o->fd, o->buf,
+	    o->len, o->off) < 0)
+		return DOS_EIO;
+	o->off += o->len;
+	o->len = 0;
+	return 0;
+}
+
+/* Bytes of the file, hashed unless they are the hash itself. */
+static int
+out_write(struct out *o, const void *data, size_t len, int hash)
+{
+	int rc;
+
+	if (hash && dos_hasher_update(&o->h, data, len) < 0)
+		return DOS_ENOMEM;
+	if (o->len + len > PIDX_BUF && (rc = out_flush(o)) < 0)
+		return rc;
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	return 0;
+}
+
+/*
+ * packs/<n>.idx: a 64-byte header ("DOSPIDX" NUL, its version, the pack's
+ * number, committed length and entries' version as 32, 32, 64 and 32-bit
+ * little-endian numbers, 4 zero bytes, then the SHA-256 of the pack), one
+ * 57-byte record for each object the index locates in the pack (its id,
+ * codec, offset, stored and raw sizes), and the SHA-256 of all that.
+ * Written to fd; its length into *len.
+ */
+static int
+write_pack_index(struct dos_index *ix, uint32_t pack,
+    int packfd, const struct pack_record *rec, int fd, uint64_t *len)
+{
+	unsigned char hdr[PIDX_HEADER_SIZE], r[PIDX_RECORD_SIZE], *win;
+	struct dos_index_entry e;
+	struct dos_pack_scan s;
+	struct dos_oid sum, oid;
+	struct out o = { fd, NULL, 0, 0, { 0 } };
+	int rc;
+
+	memset(hdr, 0, sizeof hdr);
+	memcpy(hdr, PIDX_MAGIC, 8);
+	put64(hdr + 8, PIDX_VERSION | (uint64_t)pack << 32);
+	put64(hdr + 16, rec->length);
+	put64(hdr + 24, rec->version);
+	dos_oid_from_hex(&sum, rec->sha256, DOS_HEXSZ);
+	memcpy(hdr + 32, sum.hash, DOS_RAWSZ);
+	if ((o.buf = malloc(PIDX_BUF)) == NULL ||
+	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
+		free(o.buf);
+		return DOS_ENOMEM;
+	}
+	if ((rc = dos_hasher_init(&o.h)) < 0 ||
+	    (rc = out_write(&o, hdr, sizeof hdr, 1)) < 0)
+		goto out;
+	dos_pack_scan_begin(&s, packfd, rec->length, rec->length, win,
+	    DOS_PACK_SCAN_WINDOW);
+	while ((rc = dos_pack_scan_next(&s)) > 0) {
+		if (s.verdict != DOS_PACK_OK) {
+			rc = DOS_ECORRUPT;
+			break;
+		}
+		if (s.entry.flags & DOS_ENTRY_TOMBSTONE)
+			continue;
+		rc = dos_pack_entry_id(ix, pack, s.offset, &s.entry, &oid, &e);
+		if (rc == DOS_ENOTFOUND)
+			continue;	/* an older copy, or deleted */
+		if (rc < 0)
+			break;
+		memcpy(r, oid.hash, DOS_RAWSZ);
+		r[DOS_RAWSZ] = (unsigned char)e.codec;
+		put64(r + DOS_RAWSZ + 1, e.offset);
+		put64(r + DOS_RAWSZ + 9, e.stored_size);
+		put64(r + DOS_RAWSZ + 17, e.raw_size);
+		if ((rc = out_write(&o, r, sizeof r, 1)) < 0)
+			break;
+	}
+	if (rc == 0 && (rc = dos_hasher_final(&o.h, &sum)) == 0 &&
+	    (rc = out_write(&o, sum.hash, DOS_RAWSZ, 0)) == 0 &&
+	    (rc = out_flush(&o)) == 0)
+		*len = o.off;
+out:
+	dos_hasher_release(&o.h);
+	free(win);
+	free(o.buf);
+	return rc;
+}
+
+/* ---- push and evict ---- */
+
+int
+dos_remote_connect(const struct dos_remote *r, struct dos_s3 **s3)
+{
+	struct dos_s3_params p = { r->endpoint, r->region, r->bucket,
+	    r->prefix, r->allow_http };
+
+	return dos_s3_open(&p, s3);
+}
+
+/*
+ * The server checked each body against its SHA-256; a HEAD then says it
+ * keeps what was sent.
+ */
+static int
+check_remote(struct dos_s3 *s3, const char *key, uint64_t length,
+    const char *sha256)
+{
+	char got[DOS_HEXSZ + 1];
+	uint64_t size;
+	int rc;
+
+	if ((rc = dos_s3_head(s3, key, &size, got)) < 0)
+		return rc;
+	if (size != length || strcmp(got, sha256) != 0) {
+		dos_s3_set_error("%s: %s holds %llu bytes of SHA-256 '%s', not "
+		    "%llu of %s", dos_s3_endpoint(s3), key,
+		    (unsigned long long)size, got, (unsigned long long)length,
+		    sha256);
+		return DOS_EREMOTE;
+	}
+	return 0;
+}
+
+static int
+push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
+    const struct dos_remote *r, uint32_t pack, struct dos_push_stats *stats)
+{
+	struct pack_record rec;
+	char key[64], tmp[64], isha[DOS_HEXSZ + 1];
+	uint64_t ilen = 0;
+	struct stat sb;
+	int rc, fd, ifd;
+
+	if (read_record(st, r->name, pack, &rec) == 0)
+		return 0;	/* there already */
+	rc = dos_index_get_pack_length(ix, pack, &rec.length);
+	if (rc == DOS_ENOTFOUND)
+		return 0;	/* a pack the index lost: nothing to clone */
+	if (rc < 0 || (rc = dos_store_pack(st, pack, &fd, &rec.version)) < 0)
+		return rc;
+	if (fstat(fd, &sb) < 0)
+		return DOS_EIO;
+	if ((uint64_t)sb.st_size < rec.length)
+		return DOS_ECORRUPT;
+	snprintf(key, sizeof key, "packs/%u", pack);
+	if ((rc = dos_s3_put(s3, key, fd, rec.length, rec.sha256)) < 0 ||
+	    (rc = check_remote(s3, key, rec.length, rec.sha256)) < 0)
+		return rc;
+	if ((ifd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,
+	    sizeof tmp)) < 0)
+		return DOS_EIO;
+	snprintf(key, sizeof key, "packs/%u.idx", pack);
+	if ((rc = write_pack_index(ix, pack, fd, &rec, ifd, &ilen)) == 0 &&
+	    (rc = dos_s3_put(s3, key, ifd, ilen, isha)) == 0)
+		rc = check_remote(s3, key, ilen, isha);
+	close(ifd);
+	dos_step_unlink("remote-index-unlink", st->tmpfd, tmp);
+	if (rc < 0 || (rc = write_record(st, r->name, pack, &rec)) < 0)
+		return rc;
+	stats->packs++;
+	stats->bytes += rec.length;
+	return 0;
+}
+
+/* Every pack but the newest, which the writer may still append to. */
+static int
+sealed_packs(struct dos_store *st, uint32_t **packs, size_t *nr)
+{
+	int rc;
+
+	if ((rc = dos_pack_list(st, packs, nr)) < 0)
+		return rc;
+	if (*nr > 0)
+		(*nr)--;
+	return 0;
+}
+
+int
+dos_remote_push(struct dos_store *st, const struct dos_remote *r,
+    struct dos_push_stats *stats)
+{
+	struct dos_index *ix;
+	struct dos_s3 *s3;
+	uint32_t *packs = NULL;
+	size_t nr = 0, i;
+	int rc;
+
+	memset(stats, 0, sizeof *stats);
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = sealed_packs(st, &packs, &nr)) < 0)
+		return rc;
+	if ((rc = dos_remote_connect(r, &s3)) < 0) {
+		free(packs);
+		return rc;
+	}
+	for (i = 0; i < nr && rc == 0; i++) {
+		stats->sealed++;
+		rc = push_pack(st, ix, s3, r, packs[i], stats);
+	}
+	dos_s3_close(s3);
+	free(packs);
+	return rc;
+}
+
+int
+dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
+    struct dos_evict_stats *stats)
+{
+	struct pack_record rec;
+	struct dos_index *ix;
+	struct dos_s3 *s3 = NULL;
+	uint32_t *packs = NULL;
+	uint64_t committed;
+	struct stat sb;
+	size_t nr = 0, i;
+	char key[64], name[64];
+	int rc, lockfd;
+
+	memset(stats, 0, sizeof *stats);
+	/* No repack or gc moves entries out of a pack while it goes. */
+	if ((rc = dos_pack_lock(st, 0, &lockfd, NULL)) < 0 ||
+	    (rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = sealed_packs(st, &packs, &nr)) < 0)
+		goto out;
+	for (i = 0; i < nr; i++) {
+		if ((rc = read_record(st, r->name, packs[i], &rec)) ==
+		    DOS_ENOTFOUND) {
+			rc = 0;
+			stats->kept++;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		snprintf(name, sizeof name, "packs/%u", packs[i]);
+		/* Unchanged since the push, by the index and by the file. */
+		if ((rc = dos_index_get_pack_length(ix, packs[i],
+		    &committed)) < 0 || fstatat(st->dirfd, name, &sb,
+		    AT_SYMLINK_NOFOLLOW) < 0 || committed != rec.length ||
+		    (uint64_t)sb.st_size != rec.length) {
+			if (rc == DOS_ENOTFOUND || rc == 0)
+				rc = 0;
+			stats->kept++;
+			if (rc < 0)
+				break;
+			continue;
+		}
+		if (s3 == NULL && (rc = dos_remote_connect(r, &s3)) < 0)
+			break;
+		snprintf(key, sizeof key, "packs/%u", packs[i]);
+		if ((rc = check_remote(s3, key, rec.length, rec.sha256)) < 0)
+			break;
+		if (dos_step_unlink("remote-evict-unlink", st->dirfd,
+		    name) < 0 ||
+		    (rc = dos_fsync_dir("remote-evict-fsync", st->dirfd,
+		    "packs")) < 0) {
+			rc = DOS_EIO;
+			break;
+		}
+		stats->evicted++;
+		stats->bytes += rec.length;
+	}
+out:
+	dos_s3_close(s3);
+	free(packs);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+/* ---- reading evicted packs ---- */
+
+static int
+add_conn(const struct dos_remote *r, void *data)
+{
+	struct dos_store *st = data;
+	struct dos_remote_conn *grown;
+
+	grown = realloc(st->remote_conns, (st->remote_conns_nr + 1) *
+	    sizeof *grown);
+	if (grown == NULL)
+		return DOS_ENOMEM;
+	st->remote_conns = grown;
+	grown[st->remote_conns_nr].remote = *r;
+	grown[st->remote_conns_nr].s3 = NULL;
+	st->remote_conns_nr++;
+	return 0;
+}
+
+/* The remote whose record holds pack, with that record. */
+static int
+find_pack(struct dos_store *st, uint32_t pack, struct dos_remote_conn **c,
+    struct pack_record *rec)
+{
+	size_t i;
+	int rc;
+
+	if (st->remote_conns == NULL &&
+	    (rc = dos_remote_each(st, add_conn, st)) < 0)
+		return rc;
+	for (i = 0; i < st->remote_conns_nr; i++) {
+		rc = read_record(st, st->remote_conns[i].remote.name, pack,
+		    rec);
+		if (rc == 0) {
+			*c = &st->remote_conns[i];
+			return 0;
+		}
+		if (rc != DOS_ENOTFOUND)
+			return rc;
+	}
+	return DOS_ENOTFOUND;
+}
+
+int
+dos_remote_pack_version(struct dos_store *st, uint32_t pack,
+    unsigned *version)
+{
+	struct dos_remote_conn *c;
+	struct pack_record rec;
+	int rc;
+
+	if ((rc = find_pack(st, pack, &c, &rec)) < 0)
+		return rc;
+	*version = rec.version;
+	return 0;
+}
+
+ssize_t
+dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
+    uint64_t off)
+{
+	struct dos_remote_conn *c;
+	struct pack_record rec;
+	char key[64];
+	size_t got;
+	int rc;
+
+	if ((rc = find_pack(st, pack, &c, &rec)) < 0)
+		return rc == DOS_ENOTFOUND ? DOS_ECORRUPT : rc;
+	if (off >= rec.length)
+		return 0;
+	if (len > rec.length - off)
+		len = (size_t)(rec.length - off);
+	if (c->s3 == NULL && (rc = dos_remote_connect(&c->remote, &c->s3)) < 0)
+		return rc;
+	snprintf(key, sizeof key, "packs/%u", pack);
+	if ((rc = dos_s3_get(c->s3, key, off, len, buf, &got)) < 0)
+		return rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
+	return (ssize_t)got;
+}
+
+void
+dos_remote_release(struct dos_store *st)
+{
+	size_t i;
+
+	for (i = 0; i < st->remote_conns_nr; i++)
+		dos_s3_close(st->remote_conns[i].s3);
+	free(st->remote_conns);
+	st->remote_conns = NULL;
+	st->remote_conns_nr = 0;
+}
