@@ -34,7 +34,7 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto -lcurl
 # The one list of commands: each is cmd/<name>.c, built as dos-<name>,
 # documented in man/dos-<name>.1.
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
-	status migrate config backup export import restore remote push
+	status migrate config backup export import restore remote push clone
 
 LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/err.c \
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \

@@ -14,17 +14,9 @@ static const char *const remote_usage[] = {
 	NULL
 };
 
-enum {
-	OPT_ENDPOINT = DOS_OPT_FIRST_LOCAL,
-	OPT_REGION,
-	OPT_ALLOW_HTTP,
-};
-
 static const struct option remote_options[] = {
 	{ "verbose", no_argument, NULL, 'v' },
-	{ "endpoint", required_argument, NULL, OPT_ENDPOINT },
-	{ "region", required_argument, NULL, OPT_REGION },
-	{ "allow-http", no_argument, NULL, OPT_ALLOW_HTTP },
+	DOS_REMOTE_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -53,15 +45,7 @@ add(struct dos_store *st, struct dos_remote *r, const char *name,
 {
 	int rc;
 
-	if (dos_remote_parse_url(url, r) < 0)
-		dos_usage(remote_usage, "'%s' is not s3://<bucket>[/<prefix>] "
-		    "(bucket: a-z 0-9 . -; prefix: A-Z a-z 0-9 . _ - /)", url);
-	if (strlen(name) >= sizeof r->name)
-		dos_usage(remote_usage, "the name '%s' is too long", name);
-	strcpy(r->name, name);
-	if (r->endpoint[0] != '\0' &&
-	    dos_s3_check_endpoint(r->endpoint, r->allow_http) < 0)
-		die("%s", dos_s3_last_error());
+	dos_remote_spec_or_die(r, name, url, remote_usage);
 	dos_open_or_die(st, 0);
 	rc = dos_remote_add(st, r);
 	if (rc == DOS_EEXIST)
@@ -104,21 +88,9 @@ cmd_main(int argc, char **argv)
 		case 'v':
 			verbose = 1;
 			break;
-		case OPT_ENDPOINT:
-			if (strlen(optarg) >= sizeof r.endpoint)
-				dos_usage(remote_usage, "endpoint too long");
-			strcpy(r.endpoint, optarg);
-			break;
-		case OPT_REGION:
-			if (strlen(optarg) >= sizeof r.region)
-				dos_usage(remote_usage, "region too long");
-			strcpy(r.region, optarg);
-			break;
-		case OPT_ALLOW_HTTP:
-			r.allow_http = 1;
-			break;
 		default:
-			dos_common_option(opt, remote_usage);
+			if (!dos_remote_option(opt, &r, remote_usage))
+				dos_common_option(opt, remote_usage);
 		}
 	}
 	argc -= optind;

@@ -1132,6 +1132,16 @@ struct dos_evict_stats {
 /* Delete the local copies of the packs on r that a HEAD confirms. */
 int dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
     struct dos_evict_stats *stats);
+struct dos_clone_stats {
+	uint64_t packs, bytes, objects;
+};
+/*
+ * Fill the new, empty container st from remote r (added to it): its
+ * index from the remote's pack indexes, each pack recorded as held by r
+ * and read from there, the container's own packs numbered after them.
+ */
+int dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
+    struct dos_clone_stats *stats);
 /* The entries' version of an evicted pack; DOS_ENOTFOUND if none. */
 int dos_remote_pack_version(struct dos_store *st, uint32_t pack,
     unsigned *version);

@@ -356,6 +356,17 @@ put64(unsigned char *p, uint64_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
+static uint64_t
+get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
 struct out {
 	int fd;
 	unsigned char *buf;
@@ -635,6 +646,235 @@ out:
 	free(packs);
 	if (lockfd >= 0)
 		close(lockfd);
+	return rc;
+}
+
+/* ---- clone ---- */
+
+struct pack_list {
+	uint32_t *packs;
+	size_t nr, alloc;
+};
+
+static int
+list_index_cb(const char *key, uint64_t size, void *data)
+{
+	struct pack_list *l = data;
+	char name[32];
+	uint32_t *grown, pack;
+	size_t n = strlen(key);
+
+	if (n < 11 || n - 4 >= sizeof name || strncmp(key, "packs/", 6) != 0 ||
+	    strcmp(key + n - 4, ".idx") != 0)
+		return 0;
+	memcpy(name, key + 6, n - 10);
+	name[n - 10] = '\0';
+	if (dos_parse_pack_name(name, &pack) < 0)
+		return 0;
+	if ((grown = dos_grow(l->packs, l->nr, &l->alloc, sizeof *grown,
+	    64)) == NULL)
+		return DOS_ENOMEM;
+	l->packs = grown;
+	l->packs[l->nr++] = pack;
+	return 0;
+}
+
+/*
+ * Read the pack index in fd (len bytes) twice through buf: first to check
+ * its SHA-256, then to put its records into the index, CLONE_BATCH a
+ * transaction, the pack's length last.
+ */
+static int
+index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
+    struct pack_record *rec, unsigned char *buf, uint64_t *objects)
+{
+	unsigned char hdr[PIDX_HEADER_SIZE], *p;
+	struct dos_index_entry e;
+	struct dos_hasher h;
+	struct dos_oid sum, oid;
+	uint64_t off, n, body, nrec, i;
+	size_t want, per = PIDX_BUF / PIDX_RECORD_SIZE;
+	int rc, open_txn = 0;
+
+	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
+	    (len - PIDX_HEADER_SIZE - DOS_RAWSZ) % PIDX_RECORD_SIZE != 0)
+		return DOS_ECORRUPT;
+	body = len - DOS_RAWSZ;
+	if ((rc = dos_hasher_init(&h)) < 0)
+		return rc;
+	for (off = 0; off < body && rc == 0; off += n) {
+		n = body - off < PIDX_BUF ? body - off : PIDX_BUF;
+		if (pread(fd, buf, (size_t)n, (off_t)off) != (ssize_t)n)
+			rc = DOS_EIO;
+		else
+			rc = dos_hasher_update(&h, buf, (size_t)n);
+	}
+	if (rc == 0)
+		rc = dos_hasher_final(&h, &oid);
+	dos_hasher_release(&h);
+	if (rc < 0)
+		return rc;
+	if (pread(fd, sum.hash, DOS_RAWSZ, (off_t)body) != DOS_RAWSZ ||
+	    pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+		return DOS_EIO;
+	if (memcmp(sum.hash, oid.hash, DOS_RAWSZ) != 0 ||
+	    memcmp(hdr, PIDX_MAGIC, 8) != 0 ||
+	    get64(hdr + 8) != (PIDX_VERSION | (uint64_t)pack << 32))
+		return DOS_ECORRUPT;
+	rec->length = get64(hdr + 16);
+	rec->version = (unsigned)get64(hdr + 24);
+	memcpy(sum.hash, hdr + 32, DOS_RAWSZ);
+	dos_oid_to_hex(&sum, rec->sha256);
+	nrec = (body - PIDX_HEADER_SIZE) / PIDX_RECORD_SIZE;
+	for (i = 0; i < nrec && rc == 0; i += want) {
+		want = nrec - i < per ? (size_t)(nrec - i) : per;
+		if (pread(fd, buf, want * PIDX_RECORD_SIZE, (off_t)(PIDX_HEADER_SIZE +
+		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE)) {
+			rc = DOS_EIO;
+			break;
+		}
+		if (!open_txn && (rc = dos_index_begin(ix)) < 0)
+			break;
+		open_txn = 1;
+		for (p = buf; p < buf + want * PIDX_RECORD_SIZE && rc == 0;
+		    p += PIDX_RECORD_SIZE) {
+			memcpy(oid.hash, p, DOS_RAWSZ);
+			e.pack = pack;
+			e.codec = (enum dos_codec)p[DOS_RAWSZ];
+			e.offset = get64(p + DOS_RAWSZ + 1);
+			e.stored_size = get64(p + DOS_RAWSZ + 9);
+			e.raw_size = get64(p + DOS_RAWSZ + 17);
+			if (e.codec > DOS_CODEC_ZSTD || e.offset >= rec->length ||
+			    e.stored_size > rec->length - e.offset)
+				rc = DOS_ECORRUPT;
+			else
+				rc = dos_index_put(ix, &oid, &e);
+		}
+		*objects += want;
+		if (rc == 0 && (i + want) % CLONE_BATCH < want) {
+			rc = dos_index_commit(ix);
+			open_txn = 0;
+		}
+	}
+	if (rc == 0 && !open_txn && (rc = dos_index_begin(ix)) == 0)
+		open_txn = 1;
+	if (rc == 0)
+		rc = dos_index_set_pack_length(ix, pack, rec->length);
+	if (rc == 0 && open_txn) {
+		rc = dos_index_commit(ix);
+		open_txn = 0;
+	}
+	if (open_txn)
+		dos_index_abort(ix);
+	return rc;
+}
+
+/*
+ * The container's own packs come after the remote's: packs/<n> must never
+ * be made again for an n the index already places objects in.  An empty
+ * pack, durable and known to the index, is where its writer continues.
+ */
+static int
+start_own_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack)
+{
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+	char name[32];
+	int fd, rc;
+
+	snprintf(name, sizeof name, "packs/%u", pack);
+	dos_pack_encode_header(hdr);
+	if ((fd = dos_step_create("pack-create", st->dirfd, name,
+	    O_RDWR | O_EXCL, 0666)) < 0)
+		return DOS_EIO;
+	rc = dos_step_pwrite("pack-new-header-write", fd, hdr, sizeof hdr,
+	    0) < 0 || dos_step_fdatasync("pack-new-fdatasync", fd) < 0 ?
+	    DOS_EIO : 0;
+	close(fd);
+	if (rc == 0)
+		rc = dos_fsync_dir("packs-fsync", st->dirfd, "packs");
+	if (rc == 0 && (rc = dos_index_begin(ix)) == 0) {
+		if ((rc = dos_index_set_pack_length(ix, pack,
+		    DOS_PACK_HEADER_SIZE)) == 0)
+			rc = dos_index_commit(ix);
+		else
+			dos_index_abort(ix);
+	}
+	return rc;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
+    struct dos_clone_stats *stats)
+{
+	struct pack_list l = { NULL, 0, 0 };
+	struct pack_record rec;
+	struct dos_index *ix;
+	struct dos_s3 *s3 = NULL;
+	unsigned char *buf = NULL;
+	struct stat sb;
+	char key[64], tmp[64];
+	size_t i;
+	int rc, fd = -1;
+
+	memset(stats, 0, sizeof *stats);
+	if ((rc = dos_remote_add(st, r)) < 0 ||
+	    (rc = dos_store_index(st, 1, &ix)) < 0 ||
+	    (rc = dos_remote_connect(r, &s3)) < 0 ||
+	    (rc = dos_s3_list(s3, "packs/", list_index_cb, &l)) < 0)
+		goto out;
+	if (l.nr > 0)
+		qsort(l.packs, l.nr, sizeof *l.packs, cmp_u32);
+	if ((buf = malloc(PIDX_BUF)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
+	}
+	if ((fd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,
+	    sizeof tmp)) < 0) {
+		rc = DOS_EIO;
+		goto out;
+	}
+	/* Unnamed from now on: nothing to clean up after a kill. */
+	if (dos_step_unlink("remote-index-unlink", st->tmpfd, tmp) < 0) {
+		rc = DOS_EIO;
+		goto out;
+	}
+	for (i = 0; i < l.nr; i++) {
+		snprintf(key, sizeof key, "packs/%u.idx", l.packs[i]);
+		if ((rc = dos_s3_get_fd(s3, key, fd)) < 0)
+			break;
+		if (fstat(fd, &sb) < 0) {
+			rc = DOS_EIO;
+			break;
+		}
+		if ((rc = index_pack(ix, fd, (uint64_t)sb.st_size, l.packs[i],
+		    &rec, buf, &stats->objects)) < 0) {
+			if (rc == DOS_ECORRUPT)
+				dos_s3_set_error("%s: %s: not a valid pack index",
+				    dos_s3_endpoint(s3), key);
+			rc = rc == DOS_ECORRUPT ? DOS_EREMOTE : rc;
+			break;
+		}
+		if ((rc = write_record(st, r->name, l.packs[i], &rec)) < 0)
+			break;
+		stats->packs++;
+		stats->bytes += rec.length;
+	}
+	if (rc == 0)
+		rc = start_own_pack(st, ix, l.nr > 0 ? l.packs[l.nr - 1] + 1 : 0);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(l.packs);
+	dos_s3_close(s3);
 	return rc;
 }
 

@@ -211,6 +211,49 @@ add_origin() {
 	dos cat-object --batch <ids >/dev/null
 }
 
+@test "clone builds an index from the pack indexes and reads objects from the remote" {
+	store_packed 60
+	add_origin
+	dos push -q
+	run -0 dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[[ "$output" == "cloned s3://$S3_BUCKET/$PREFIX into copy: "*" objects in "*" packs ("*"), read from origin when needed" ]]
+	DOS_DIR=copy dos ls >cloned
+	[ "$(wc -l <cloned)" -gt 40 ]
+	# everything but the newest, unpushed pack of the original
+	dos cat-object --batch <cloned >expected
+	DOS_DIR=copy dos cat-object --batch <cloned >actual
+	cmp expected actual
+	[ "$(find copy/packs -name '[0-9]*' | wc -l)" -eq 1 ]
+	run -0 env DOS_DIR=copy dos remote -v
+	[ "$output" = "$(printf 'origin\ts3://%s/%s\tendpoint=%s' "$S3_BUCKET" "$PREFIX" "$S3_ENDPOINT")" ]
+	# the clone's own objects go to a pack numbered after the remote's
+	echo mine | DOS_DIR=copy dos hash-object -w --to-pack --stdin >mine
+	run -0 env DOS_DIR=copy dos cat-object "$(cat mine)"
+	[ "$output" = mine ]
+	DOS_DIR=copy dos cat-object --batch <cloned >actual
+	cmp expected actual
+	# not into a container, nor from nothing
+	run -128 dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[ "$output" = "dos-clone: fatal: 'copy' exists and is not an empty directory" ]
+	run -0 dos clone "s3://$S3_BUCKET/$PREFIX-none" empty --endpoint "$S3_ENDPOINT"
+	[ "$output" = "cloned s3://$S3_BUCKET/$PREFIX-none into empty: 0 objects in 0 packs (0 bytes), read from origin when needed" ]
+}
+
+@test "kill -9 during a clone; a clone again elsewhere is whole" {
+	store_packed 60
+	add_origin
+	dos push -q
+	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	n=$(grep -c before points)
+	run env DOS_FAULT="kill:$((n / 2))" dos clone -q "s3://$S3_BUCKET/$PREFIX" second --endpoint "$S3_ENDPOINT"
+	[ "$status" -eq 137 ]
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" third --endpoint "$S3_ENDPOINT"
+	DOS_DIR=first dos ls >a
+	DOS_DIR=third dos ls >b
+	cmp a b
+	DOS_DIR=third dos cat-object --batch <b >/dev/null
+}
+
 # Last: it stops the server.
 @test "the server stopped mid-read: reads fail naming the endpoint, print nothing" {
 	store_packed 30
