@@ -19,13 +19,15 @@
  *	grow fsutil codec input quote
  *	oid fault tree
  *	config index
- *	err store
- *	loose
+ *	err
+ *	s3
+ *	store
+ *	loose remote-read
  *	extsort
  *	pack
  *	pack-write
  *	object
- *	count maint legacy batch
+ *	count maint legacy batch remote
  *	fsck backup transfer
  *	cli
  *	main
@@ -1092,7 +1094,7 @@ typedef int dos_s3_list_fn(const char *key, uint64_t size, void *data);
 int dos_s3_list(struct dos_s3 *s3, const char *under, dos_s3_list_fn *fn,
     void *data);
 
-/* ---- lib/remote.c: packs on a remote ---------------------------------- */
+/* ---- lib/remote-read.c: remotes, and reading evicted packs ---------- */
 
 struct dos_remote {
 	char name[64];
@@ -1102,18 +1104,45 @@ struct dos_remote {
 	char region[64];	/* "": the environment's, or us-east-1 */
 	int allow_http;
 };
+/* A remote of a store (st->remote_conns), connected on first use. */
+struct dos_remote_conn {
+	struct dos_remote remote;
+	struct dos_s3 *s3;
+};
+/* What remotes/<name>/<n> says of pack n (see remote.c). */
+struct dos_remote_record {
+	uint64_t length;
+	char sha256[DOS_HEXSZ + 1];
+	unsigned version;	/* of its entries */
+};
+/* Letters, digits, '.', '_' and '-', not first a '.'. */
+int dos_remote_name_ok(const char *name);
 /* Check url, s3://BUCKET[/PREFIX], into r's url, bucket and prefix. */
 int dos_remote_parse_url(const char *url, struct dos_remote *r);
+/* A copy of config.json's remotes member ({} if none), or NULL and *rc. */
+struct json_t *dos_remotes_json(int dirfd, int *rc);
+typedef int dos_remote_fn(const struct dos_remote *r, void *data);
+int dos_remote_each(struct dos_store *st, dos_remote_fn *fn, void *data);
+int dos_remote_connect(const struct dos_remote *r, struct dos_s3 **s3);
+/* remotes/<remote>/<pack>; DOS_ENOTFOUND if there is none. */
+int dos_remote_read_record(struct dos_store *st, const char *remote,
+    uint32_t pack, struct dos_remote_record *rec);
+/* The entries' version of an evicted pack; DOS_ENOTFOUND if none. */
+int dos_remote_pack_version(struct dos_store *st, uint32_t pack,
+    unsigned *version);
+/* pread(2) of an evicted pack, from its remote; < 0 a DOS_E code. */
+ssize_t dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf,
+    size_t len, uint64_t off);
+
+/* ---- lib/remote.c: pushing packs to a remote, evicting, cloning ------- */
+
 /* In config.json; DOS_EEXIST if the name is taken, DOS_EINVAL if bad. */
 int dos_remote_add(struct dos_store *st, const struct dos_remote *r);
 /* DOS_EBUSY while packs evicted to it are nowhere else. */
 int dos_remote_remove(struct dos_store *st, const char *name);
-typedef int dos_remote_fn(const struct dos_remote *r, void *data);
-int dos_remote_each(struct dos_store *st, dos_remote_fn *fn, void *data);
 /* Remote name, or with name NULL the only one (DOS_EAMBIGUOUS if not). */
 int dos_remote_find(struct dos_store *st, const char *name,
     struct dos_remote *r);
-int dos_remote_connect(const struct dos_remote *r, struct dos_s3 **s3);
 
 struct dos_push_stats {
 	uint64_t sealed;	/* packs that can be pushed */
@@ -1142,12 +1171,5 @@ struct dos_clone_stats {
  */
 int dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
     struct dos_clone_stats *stats);
-/* The entries' version of an evicted pack; DOS_ENOTFOUND if none. */
-int dos_remote_pack_version(struct dos_store *st, uint32_t pack,
-    unsigned *version);
-/* pread(2) of an evicted pack, from its remote; < 0 a DOS_E code. */
-ssize_t dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf,
-    size_t len, uint64_t off);
-void dos_remote_release(struct dos_store *st);
 
 #endif

@@ -11,11 +11,12 @@
  * sent: "<length> <sha256> <version of its entries>".  Only a pack so
  * recorded is ever evicted from packs/, and a read of a pack that is not
  * in packs/ (pack.c) finds its record and fetches the bytes it needs by
- * ranged GETs, which the reader checks as it checks a local pack's.
+ * ranged GETs, which the reader checks as it checks a local pack's: that
+ * side, below the pack reader, is remote-read.c's; this file, above the
+ * pack writer, pushes, evicts and clones.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,126 +35,7 @@
 /* Index records a clone commits at once. */
 #define CLONE_BATCH 10000
 
-struct dos_remote_conn {
-	struct dos_remote remote;
-	struct dos_s3 *s3;	/* connected on first use */
-};
-
-/* What remotes/<name>/<n> says of pack n. */
-struct pack_record {
-	uint64_t length;
-	char sha256[DOS_HEXSZ + 1];
-	unsigned version;
-};
-
 /* ---- names and config.json ---- */
-
-static int
-name_ok(const char *name)
-{
-	size_t n = strspn(name, "abcdefghijklmnopqrstuvwxyz"
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-");
-
-	return n > 0 && n < sizeof ((struct dos_remote *)0)->name &&
-	    name[n] == '\0' && name[0] != '.';
-}
-
-int
-dos_remote_parse_url(const char *url, struct dos_remote *r)
-{
-	const char *b, *slash;
-	size_t blen, plen;
-
-	if (strncmp(url, "s3://", 5) != 0 || strlen(url) >= sizeof r->url)
-		return DOS_EINVAL;
-	b = url + 5;
-	slash = strchr(b, '/');
-	blen = slash != NULL ? (size_t)(slash - b) : strlen(b);
-	if (blen < 3 || blen >= sizeof r->bucket ||
-	    strspn(b, "abcdefghijklmnopqrstuvwxyz0123456789.-") < blen)
-		return DOS_EINVAL;
-	memcpy(r->bucket, b, blen);
-	r->bucket[blen] = '\0';
-	r->prefix[0] = '\0';
-	if (slash != NULL) {
-		/* Keys are then safe in a URL as they are. */
-		plen = strlen(slash + 1);
-		if (strspn(slash + 1, "abcdefghijklmnopqrstuvwxyz"
-		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/") < plen ||
-		    strstr(slash + 1, "//") != NULL || slash[1] == '/')
-			return DOS_EINVAL;
-		memcpy(r->prefix, slash + 1, plen + 1);
-		while (plen > 0 && r->prefix[plen - 1] == '/')
-			r->prefix[--plen] = '\0';
-	}
-	snprintf(r->url, sizeof r->url, "s3://%s%s%s", r->bucket,
-	    r->prefix[0] != '\0' ? "/" : "", r->prefix);
-	return 0;
-}
-
-static void
-copy_string(json_t *obj, const char *key, char *out, size_t size)
-{
-	const char *s = json_string_value(json_object_get(obj, key));
-
-	snprintf(out, size, "%s", s != NULL ? s : "");
-}
-
-static int
-remote_from_json(const char *name, json_t *obj, struct dos_remote *r)
-{
-	memset(r, 0, sizeof *r);
-	if (!json_is_object(obj) || !name_ok(name) ||
-	    dos_remote_parse_url(json_string_value(json_object_get(obj,
-	    "url")) != NULL ? json_string_value(json_object_get(obj, "url")) :
-	    "", r) < 0)
-		return DOS_EBADCONFIG;
-	snprintf(r->name, sizeof r->name, "%s", name);
-	copy_string(obj, "endpoint", r->endpoint, sizeof r->endpoint);
-	copy_string(obj, "region", r->region, sizeof r->region);
-	r->allow_http = json_is_true(json_object_get(obj, "allow_http"));
-	return 0;
-}
-
-/* config.json's remotes, a new reference, or NULL (and *rc) */
-static json_t *
-remotes_json(int dirfd, int *rc)
-{
-	json_t *root, *remotes;
-
-	if ((*rc = dos_config_json(dirfd, &root)) < 0)
-		return NULL;
-	remotes = json_object_get(root, "remotes");
-	if (remotes != NULL && !json_is_object(remotes)) {
-		*rc = DOS_EBADCONFIG;
-		remotes = NULL;
-	} else {
-		remotes = remotes != NULL ? json_deep_copy(remotes) :
-		    json_object();
-		*rc = remotes != NULL ? 0 : DOS_ENOMEM;
-	}
-	json_decref(root);
-	return remotes;
-}
-
-int
-dos_remote_each(struct dos_store *st, dos_remote_fn *fn, void *data)
-{
-	struct dos_remote r;
-	const char *name;
-	json_t *remotes, *v;
-	int rc;
-
-	if ((remotes = remotes_json(st->dirfd, &rc)) == NULL)
-		return rc;
-	json_object_foreach(remotes, name, v) {
-		if ((rc = remote_from_json(name, v, &r)) < 0 ||
-		    (rc = fn(&r, data)) != 0)
-			break;
-	}
-	json_decref(remotes);
-	return rc < 0 ? rc : 0;
-}
 
 struct find {
 	const char *name;
@@ -207,9 +89,9 @@ dos_remote_add(struct dos_store *st, const struct dos_remote *r)
 	json_t *remotes, *obj;
 	int rc;
 
-	if (!name_ok(r->name))
+	if (!dos_remote_name_ok(r->name))
 		return DOS_EINVAL;
-	if ((remotes = remotes_json(st->dirfd, &rc)) == NULL)
+	if ((remotes = dos_remotes_json(st->dirfd, &rc)) == NULL)
 		return rc;
 	if (json_object_get(remotes, r->name) != NULL) {
 		json_decref(remotes);
@@ -262,7 +144,7 @@ dos_remote_remove(struct dos_store *st, const char *name)
 	json_t *remotes;
 	int rc;
 
-	if ((remotes = remotes_json(st->dirfd, &rc)) == NULL)
+	if ((remotes = dos_remotes_json(st->dirfd, &rc)) == NULL)
 		return rc;
 	if (json_object_del(remotes, name) < 0) {
 		json_decref(remotes);
@@ -283,29 +165,6 @@ dos_remote_remove(struct dos_store *st, const char *name)
 /* ---- records of pushed packs ---- */
 
 static int
-read_record(struct dos_store *st, const char *remote, uint32_t pack,
-    struct pack_record *rec)
-{
-	char name[128], buf[160];
-	ssize_t n;
-	int fd;
-
-	snprintf(name, sizeof name, "remotes/%s/%u", remote, pack);
-	if ((fd = dos_open_beneath(st->dirfd, name, O_RDONLY, 0)) < 0)
-		return errno == ENOENT || errno == ENOTDIR ? DOS_ENOTFOUND :
-		    DOS_EIO;
-	n = dos_read_full(fd, buf, sizeof buf - 1);
-	close(fd);
-	if (n < 0)
-		return DOS_EIO;
-	buf[n] = '\0';
-	if (sscanf(buf, "%" SCNu64 " %64s %u", &rec->length, rec->sha256,
-	    &rec->version) != 3 || strlen(rec->sha256) != DOS_HEXSZ)
-		return DOS_ECORRUPT;
-	return 0;
-}
-
-static int
 make_dir(int dirfd, const char *name)
 {
 	if (dos_step_mkdir("remote-mkdir", dirfd, name, 0777) < 0 &&
@@ -317,7 +176,7 @@ make_dir(int dirfd, const char *name)
 /* Written whole to sandbox/, synced, then renamed into place and synced. */
 static int
 write_record(struct dos_store *st, const char *remote, uint32_t pack,
-    const struct pack_record *rec)
+    const struct dos_remote_record *rec)
 {
 	char dir[96], name[128], tmp[64], text[160];
 	int fd, rc, len;
@@ -411,7 +270,7 @@ out_write(struct out *o, const void *data, size_t len, int hash)
  */
 static int
 write_pack_index(struct dos_index *ix, uint32_t pack,
-    int packfd, const struct pack_record *rec, int fd, uint64_t *len)
+    int packfd, const struct dos_remote_record *rec, int fd, uint64_t *len)
 {
 	unsigned char hdr[PIDX_HEADER_SIZE], r[PIDX_RECORD_SIZE], *win;
 	struct dos_index_entry e;
@@ -470,15 +329,6 @@ out:
 
 /* ---- push and evict ---- */
 
-int
-dos_remote_connect(const struct dos_remote *r, struct dos_s3 **s3)
-{
-	struct dos_s3_params p = { r->endpoint, r->region, r->bucket,
-	    r->prefix, r->allow_http };
-
-	return dos_s3_open(&p, s3);
-}
-
 /*
  * The server checked each body against its SHA-256; a HEAD then says it
  * keeps what was sent.
@@ -507,13 +357,13 @@ static int
 push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
     const struct dos_remote *r, uint32_t pack, struct dos_push_stats *stats)
 {
-	struct pack_record rec;
+	struct dos_remote_record rec;
 	char key[64], tmp[64], isha[DOS_HEXSZ + 1];
 	uint64_t ilen = 0;
 	struct stat sb;
 	int rc, fd, ifd;
 
-	if (read_record(st, r->name, pack, &rec) == 0)
+	if (dos_remote_read_record(st, r->name, pack, &rec) == 0)
 		return 0;	/* there already */
 	rc = dos_index_get_pack_length(ix, pack, &rec.length);
 	if (rc == DOS_ENOTFOUND)
@@ -588,7 +438,7 @@ int
 dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
     struct dos_evict_stats *stats)
 {
-	struct pack_record rec;
+	struct dos_remote_record rec;
 	struct dos_index *ix;
 	struct dos_s3 *s3 = NULL;
 	uint32_t *packs = NULL;
@@ -605,7 +455,7 @@ dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
 	    (rc = sealed_packs(st, &packs, &nr)) < 0)
 		goto out;
 	for (i = 0; i < nr; i++) {
-		if ((rc = read_record(st, r->name, packs[i], &rec)) ==
+		if ((rc = dos_remote_read_record(st, r->name, packs[i], &rec)) ==
 		    DOS_ENOTFOUND) {
 			rc = 0;
 			stats->kept++;
@@ -686,7 +536,7 @@ list_index_cb(const char *key, uint64_t size, void *data)
  */
 static int
 index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
-    struct pack_record *rec, unsigned char *buf, uint64_t *objects)
+    struct dos_remote_record *rec, unsigned char *buf, uint64_t *objects)
 {
 	unsigned char hdr[PIDX_HEADER_SIZE], *p;
 	struct dos_index_entry e;
@@ -815,7 +665,7 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
     struct dos_clone_stats *stats)
 {
 	struct pack_list l = { NULL, 0, 0 };
-	struct pack_record rec;
+	struct dos_remote_record rec;
 	struct dos_index *ix;
 	struct dos_s3 *s3 = NULL;
 	unsigned char *buf = NULL;
@@ -876,97 +726,4 @@ out:
 	free(l.packs);
 	dos_s3_close(s3);
 	return rc;
-}
-
-/* ---- reading evicted packs ---- */
-
-static int
-add_conn(const struct dos_remote *r, void *data)
-{
-	struct dos_store *st = data;
-	struct dos_remote_conn *grown;
-
-	grown = realloc(st->remote_conns, (st->remote_conns_nr + 1) *
-	    sizeof *grown);
-	if (grown == NULL)
-		return DOS_ENOMEM;
-	st->remote_conns = grown;
-	grown[st->remote_conns_nr].remote = *r;
-	grown[st->remote_conns_nr].s3 = NULL;
-	st->remote_conns_nr++;
-	return 0;
-}
-
-/* The remote whose record holds pack, with that record. */
-static int
-find_pack(struct dos_store *st, uint32_t pack, struct dos_remote_conn **c,
-    struct pack_record *rec)
-{
-	size_t i;
-	int rc;
-
-	if (st->remote_conns == NULL &&
-	    (rc = dos_remote_each(st, add_conn, st)) < 0)
-		return rc;
-	for (i = 0; i < st->remote_conns_nr; i++) {
-		rc = read_record(st, st->remote_conns[i].remote.name, pack,
-		    rec);
-		if (rc == 0) {
-			*c = &st->remote_conns[i];
-			return 0;
-		}
-		if (rc != DOS_ENOTFOUND)
-			return rc;
-	}
-	return DOS_ENOTFOUND;
-}
-
-int
-dos_remote_pack_version(struct dos_store *st, uint32_t pack,
-    unsigned *version)
-{
-	struct dos_remote_conn *c;
-	struct pack_record rec;
-	int rc;
-
-	if ((rc = find_pack(st, pack, &c, &rec)) < 0)
-		return rc;
-	*version = rec.version;
-	return 0;
-}
-
-ssize_t
-dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
-    uint64_t off)
-{
-	struct dos_remote_conn *c;
-	struct pack_record rec;
-	char key[64];
-	size_t got;
-	int rc;
-
-	if ((rc = find_pack(st, pack, &c, &rec)) < 0)
-		return rc == DOS_ENOTFOUND ? DOS_ECORRUPT : rc;
-	if (off >= rec.length)
-		return 0;
-	if (len > rec.length - off)
-		len = (size_t)(rec.length - off);
-	if (c->s3 == NULL && (rc = dos_remote_connect(&c->remote, &c->s3)) < 0)
-		return rc;
-	snprintf(key, sizeof key, "packs/%u", pack);
-	if ((rc = dos_s3_get(c->s3, key, off, len, buf, &got)) < 0)
-		return rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
-	return (ssize_t)got;
-}
-
-void
-dos_remote_release(struct dos_store *st)
-{
-	size_t i;
-
-	for (i = 0; i < st->remote_conns_nr; i++)
-		dos_s3_close(st->remote_conns[i].s3);
-	free(st->remote_conns);
-	st->remote_conns = NULL;
-	st->remote_conns_nr = 0;
 }

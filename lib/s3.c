@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -62,6 +63,7 @@ struct exchange {
 	size_t body_len, body_alloc, body_max;
 	/* From the answer's headers. */
 	char got_sha256[DOS_HEXSZ + 1];
+	uint64_t content_length;
 	long status;
 };
 
@@ -367,11 +369,17 @@ receive_header(char *buf, size_t size, size_t nitems, void *data)
 	struct exchange *x = data;
 	size_t len = size * nitems, n;
 	static const char meta[] = "x-amz-meta-sha256:";
+	static const char length[] = "content-length:";
+	unsigned long long ull;
 	int code;
 
 	if (len > 9 && strncmp(buf, "HTTP/", 5) == 0 &&
 	    sscanf(buf, "HTTP/%*s %d", &code) == 1)
 		x->status = code;
+	else if (len > sizeof length - 1 &&
+	    strncasecmp(buf, length, sizeof length - 1) == 0 &&
+	    sscanf(buf + sizeof length - 1, " %llu", &ull) == 1)
+		x->content_length = ull;
 	else if (len > sizeof meta - 1 &&
 	    strncasecmp(buf, meta, sizeof meta - 1) == 0) {
 		n = sizeof meta - 1;
@@ -513,6 +521,8 @@ exchange(struct dos_s3 *s3, struct exchange *x)
 			backoff(attempt - 1);
 		x->in_pos = 0;
 		x->status = 0;
+		x->content_length = 0;
+		x->got_sha256[0] = '\0';
 		x->out_len = x->body_len = 0;
 		x->overflow = 0;
 		if (x->out_fd >= 0 && (ftruncate(x->out_fd, 0) < 0 ||
@@ -671,16 +681,13 @@ dos_s3_head(struct dos_s3 *s3, const char *key, uint64_t *size,
     char sha256[DOS_HEXSZ + 1])
 {
 	struct exchange x;
-	curl_off_t len = -1;
 	int rc;
 
 	exchange_init(&x, "HEAD", key);
 	if ((rc = exchange(s3, &x)) == 0)
 		rc = status_rc(&x);
 	if (rc == 0) {
-		curl_easy_getinfo(s3->curl, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T,
-		    &len);
-		*size = len < 0 ? 0 : (uint64_t)len;
+		*size = x.content_length;
 		memcpy(sha256, x.got_sha256, sizeof x.got_sha256);
 	}
 	free(x.body);

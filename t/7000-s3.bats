@@ -255,11 +255,27 @@ add_origin() {
 }
 
 # Last: it stops the server.
-@test "the server stopped mid-read: reads fail naming the endpoint, print nothing" {
+@test "the server stopped mid-read: reads fail naming the endpoint, never print a whole object" {
+	head -c 20000000 /dev/urandom >big
+	big=$(dos hash-object -w --to-pack big)
 	store_packed 30
 	add_origin
 	dos push -q --evict
+	[ ! -e "$DOS_DIR/packs/0" ]
+	mkfifo pipe
+	dos cat-object "$big" >pipe 2>err &
+	pid=$!
+	# the reader blocks on the full pipe, in the middle of the object
+	exec 5<pipe
+	sleep 0.5
 	"$BATS_TEST_DIRNAME/s3/stop-s3" "$S3_DIR" 2>/dev/null
+	cat <&5 >got
+	exec 5<&-
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 128 ]
+	[ "$(stat -c %s got)" -lt 20000000 ]
+	[[ "$(cat err)" == *"GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: Couldn't connect to server" ]]
 	first=$(head -1 ids)
 	run -128 --separate-stderr dos cat-object "$first"
 	[ -z "$output" ]
