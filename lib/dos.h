@@ -1104,10 +1104,17 @@ struct dos_remote {
 	char region[64];	/* "": the environment's, or us-east-1 */
 	int allow_http;
 };
-/* A remote of a store (st->remote_conns), connected on first use. */
+/*
+ * A remote of a store (st->remote_conns), connected on first use, with
+ * the window of an evicted pack it read last (remote-read.c).
+ */
 struct dos_remote_conn {
 	struct dos_remote remote;
 	struct dos_s3 *s3;
+	unsigned char *win;	/* NULL until a read needs it */
+	uint32_t win_pack;
+	uint64_t win_off;
+	size_t win_len;
 };
 /* What remotes/<name>/<n> says of pack n (see remote.c). */
 struct dos_remote_record {

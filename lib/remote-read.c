@@ -18,6 +18,9 @@
 
 #include "dos.h"
 
+/* Bytes of an evicted pack a small read fetches, from where it starts. */
+#define READ_WINDOW (256 * 1024)
+
 int
 dos_remote_name_ok(const char *name)
 {
@@ -168,8 +171,8 @@ add_conn(const struct dos_remote *r, void *data)
 	if (grown == NULL)
 		return DOS_ENOMEM;
 	st->remote_conns = grown;
+	memset(&grown[st->remote_conns_nr], 0, sizeof *grown);
 	grown[st->remote_conns_nr].remote = *r;
-	grown[st->remote_conns_nr].s3 = NULL;
 	st->remote_conns_nr++;
 	return 0;
 }
@@ -219,7 +222,7 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 	struct dos_remote_conn *c;
 	struct dos_remote_record rec;
 	char key[64];
-	size_t got;
+	size_t got, want;
 	int rc;
 
 	if ((rc = find_pack(st, pack, &c, &rec)) < 0)
@@ -228,10 +231,36 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 		return 0;
 	if (len > rec.length - off)
 		len = (size_t)(rec.length - off);
+	if (c->win != NULL && c->win_pack == pack && off >= c->win_off &&
+	    off + len <= c->win_off + c->win_len) {
+		memcpy(buf, c->win + (off - c->win_off), len);
+		return (ssize_t)len;
+	}
 	if (c->s3 == NULL && (rc = dos_remote_connect(&c->remote, &c->s3)) < 0)
 		return rc;
 	snprintf(key, sizeof key, "packs/%u", pack);
-	if ((rc = dos_s3_get(c->s3, key, off, len, buf, &got)) < 0)
+	if (len >= READ_WINDOW) {
+		if ((rc = dos_s3_get(c->s3, key, off, len, buf, &got)) < 0)
+			return rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
+		return (ssize_t)got;
+	}
+	/*
+	 * A small read takes the window from off: one request costs some
+	 * milliseconds whatever its size, and the entries that follow are
+	 * often read next (in pack order, or the rest of a large one).
+	 */
+	if (c->win == NULL && (c->win = malloc(READ_WINDOW)) == NULL)
+		return DOS_ENOMEM;
+	c->win_len = 0;
+	want = rec.length - off < READ_WINDOW ? (size_t)(rec.length - off) :
+	    READ_WINDOW;
+	if ((rc = dos_s3_get(c->s3, key, off, want, c->win, &got)) < 0)
 		return rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
-	return (ssize_t)got;
+	c->win_pack = pack;
+	c->win_off = off;
+	c->win_len = got;
+	if (len > got)
+		len = got;
+	memcpy(buf, c->win, len);
+	return (ssize_t)len;
 }

@@ -127,8 +127,10 @@ dos_store_release(struct dos_store *st)
 	for (i = 0; i < st->packfds_nr; i++)
 		if (st->packfds[i].fd >= 0)
 			close(st->packfds[i].fd);
-	for (i = 0; i < st->remote_conns_nr; i++)
+	for (i = 0; i < st->remote_conns_nr; i++) {
 		dos_s3_close(st->remote_conns[i].s3);
+		free(st->remote_conns[i].win);
+	}
 	free(st->remote_conns);
 	st->remote_conns = NULL;
 	st->remote_conns_nr = 0;
