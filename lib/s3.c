@@ -30,6 +30,10 @@
 #define BODY_KEEP 4096		/* of an error's or a listing's body, at first */
 #define LIST_BODY_MAX (16 << 20)
 #define IO_CHUNK (1 << 20)
+/* Bodies from this size go up in parts (S3 takes at most 5 GiB at once). */
+#define MULTIPART_MIN ((uint64_t)128 << 20)
+#define PART_SIZE ((uint64_t)32 << 20)
+#define PART_XML 192		/* of one part in the completion's body */
 
 static const char empty_sha256[] =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -51,7 +55,8 @@ struct exchange {
 	const char *sha256;	/* of the body; NULL: of none */
 	const char *meta_sha256;	/* stored with the object, if not NULL */
 	const char *range;	/* "bytes=a-b", or NULL */
-	/* The body sent: len bytes of fd from off. */
+	/* The body sent: len bytes of in_buf, or of fd from off. */
+	const char *in_buf;
 	int in_fd;
 	uint64_t in_off, in_len, in_pos;
 	/* The answer: into out (at most out_size), else to out_fd. */
@@ -63,6 +68,7 @@ struct exchange {
 	size_t body_len, body_alloc, body_max;
 	/* From the answer's headers. */
 	char got_sha256[DOS_HEXSZ + 1];
+	char etag[128];
 	uint64_t content_length;
 	long status;
 };
@@ -292,6 +298,11 @@ send_body(char *buf, size_t size, size_t nitems, void *data)
 		want = (size_t)(x->in_len - x->in_pos);
 	if (want == 0)
 		return 0;
+	if (x->in_buf != NULL) {
+		memcpy(buf, x->in_buf + x->in_pos, want);
+		x->in_pos += want;
+		return want;
+	}
 	do
 		n = pread(x->in_fd, buf, want, (off_t)(x->in_off + x->in_pos));
 	while (n < 0 && errno == EINTR);
@@ -370,6 +381,7 @@ receive_header(char *buf, size_t size, size_t nitems, void *data)
 	size_t len = size * nitems, n;
 	static const char meta[] = "x-amz-meta-sha256:";
 	static const char length[] = "content-length:";
+	static const char etag[] = "etag:";
 	unsigned long long ull;
 	int code;
 
@@ -380,6 +392,10 @@ receive_header(char *buf, size_t size, size_t nitems, void *data)
 	    strncasecmp(buf, length, sizeof length - 1) == 0 &&
 	    sscanf(buf + sizeof length - 1, " %llu", &ull) == 1)
 		x->content_length = ull;
+	else if (len > sizeof etag - 1 &&
+	    strncasecmp(buf, etag, sizeof etag - 1) == 0 &&
+	    sscanf(buf + sizeof etag - 1, " %127s", x->etag) == 1)
+		;
 	else if (len > sizeof meta - 1 &&
 	    strncasecmp(buf, meta, sizeof meta - 1) == 0) {
 		n = sizeof meta - 1;
@@ -457,7 +473,7 @@ set_request(struct dos_s3 *s3, struct exchange *x, const char *url,
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, receive_body);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
-	if (strcmp(x->method, "PUT") == 0) {
+	if (x->in_fd >= 0 || x->in_buf != NULL) {
 		curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 		curl_easy_setopt(c, CURLOPT_READFUNCTION, send_body);
 		curl_easy_setopt(c, CURLOPT_READDATA, x);
@@ -466,11 +482,11 @@ set_request(struct dos_s3 *s3, struct exchange *x, const char *url,
 		curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE,
 		    (curl_off_t)x->in_len);
 		curl_easy_setopt(c, CURLOPT_UPLOAD_BUFFERSIZE, (long)IO_CHUNK);
-	} else if (strcmp(x->method, "HEAD") == 0) {
-		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
-	} else if (strcmp(x->method, "GET") != 0) {
-		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, x->method);
 	}
+	if (strcmp(x->method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	else if (strcmp(x->method, "GET") != 0 && strcmp(x->method, "PUT") != 0)
+		curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, x->method);
 	if (strcmp(x->method, "GET") == 0)
 		curl_easy_setopt(c, CURLOPT_BUFFERSIZE, (long)CURL_MAX_READ_SIZE);
 }
@@ -522,7 +538,7 @@ exchange(struct dos_s3 *s3, struct exchange *x)
 		x->in_pos = 0;
 		x->status = 0;
 		x->content_length = 0;
-		x->got_sha256[0] = '\0';
+		x->got_sha256[0] = x->etag[0] = '\0';
 		x->out_len = x->body_len = 0;
 		x->overflow = 0;
 		if (x->out_fd >= 0 && (ftruncate(x->out_fd, 0) < 0 ||
@@ -613,6 +629,126 @@ hash_range(int fd, uint64_t off, uint64_t len, char hex[DOS_HEXSZ + 1])
 	return rc;
 }
 
+/* Run x and free what it kept: 0 for a 2xx status. */
+static int
+run(struct dos_s3 *s3, struct exchange *x)
+{
+	int rc;
+
+	if ((rc = exchange(s3, x)) == 0)
+		rc = status_rc(x);
+	/* A 200 may still carry an error (CompleteMultipartUpload). */
+	if (rc == 0 && x->body != NULL && strstr(x->body, "<Error>") != NULL) {
+		dos_s3_set_error("%s %s: %s", x->method, x->key, x->body);
+		rc = DOS_EREMOTE;
+	}
+	free(x->body);
+	x->body = NULL;
+	return rc;
+}
+
+static int
+sha256_hex(const void *buf, size_t len, char hex[DOS_HEXSZ + 1])
+{
+	struct dos_hasher h;
+	struct dos_oid oid;
+	int rc;
+
+	if ((rc = dos_hasher_init(&h)) == 0 &&
+	    (rc = dos_hasher_update(&h, buf, len)) == 0 &&
+	    (rc = dos_hasher_final(&h, &oid)) == 0)
+		dos_oid_to_hex(&oid, hex);
+	dos_hasher_release(&h);
+	return rc;
+}
+
+/* The parts of a multipart upload of id, and its completion. */
+static int
+put_parts(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
+    const char *id)
+{
+	uint64_t off, parts = (len + PART_SIZE - 1) / PART_SIZE, i;
+	char query[1100], sha[DOS_HEXSZ + 1], *xml;
+	struct exchange x;
+	size_t n = 0, size = (size_t)parts * PART_XML + 128;
+	int rc = 0;
+
+	if ((xml = malloc(size)) == NULL)
+		return DOS_ENOMEM;
+	n += (size_t)snprintf(xml, size, "<CompleteMultipartUpload>");
+	for (i = 0; i < parts && rc == 0; i++) {
+		off = i * PART_SIZE;
+		exchange_init(&x, "PUT", key);
+		x.in_fd = fd;
+		x.in_off = off;
+		x.in_len = len - off < PART_SIZE ? len - off : PART_SIZE;
+		snprintf(query, sizeof query, "partNumber=%llu&uploadId=%s",
+		    (unsigned long long)i + 1, id);
+		x.query = query;
+		x.sha256 = sha;
+		if ((rc = hash_range(fd, off, x.in_len, sha)) < 0 ||
+		    (rc = run(s3, &x)) < 0)
+			break;
+		n += (size_t)snprintf(xml + n, size - n, "<Part><PartNumber>"
+		    "%llu</PartNumber><ETag>%s</ETag></Part>",
+		    (unsigned long long)i + 1, x.etag);
+	}
+	if (rc == 0) {
+		n += (size_t)snprintf(xml + n, size - n,
+		    "</CompleteMultipartUpload>");
+		exchange_init(&x, "POST", key);
+		snprintf(query, sizeof query, "uploadId=%s", id);
+		x.query = query;
+		x.in_buf = xml;
+		x.in_len = n;
+		x.sha256 = sha;
+		if ((rc = sha256_hex(xml, n, sha)) == 0)
+			rc = run(s3, &x);
+	}
+	free(xml);
+	return rc;
+}
+
+static void query_encode(const char *s, char *out, size_t size);
+
+/*
+ * Up in parts, each with its own SHA-256; the whole file's is stored with
+ * the object.  A failed upload is aborted, so that its parts do not stay.
+ */
+static int
+put_multipart(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
+    const char *sha256)
+{
+	char id[512], eid[1024], query[1100], saved[sizeof query + 768];
+	struct exchange x;
+	int rc;
+
+	exchange_init(&x, "POST", key);
+	x.query = "uploads=";
+	x.meta_sha256 = sha256;
+	x.in_buf = "";
+	if ((rc = exchange(s3, &x)) == 0)
+		rc = status_rc(&x);
+	if (rc == 0 && !xml_value(x.body, "UploadId", id, sizeof id)) {
+		dos_s3_set_error("POST %s%s?uploads: no UploadId in the answer",
+		    s3->prefix, key);
+		rc = DOS_EREMOTE;
+	}
+	free(x.body);
+	if (rc < 0)
+		return rc;
+	query_encode(id, eid, sizeof eid);
+	if ((rc = put_parts(s3, key, fd, len, eid)) < 0) {
+		snprintf(saved, sizeof saved, "%s", dos_s3_last_error());
+		exchange_init(&x, "DELETE", key);
+		snprintf(query, sizeof query, "uploadId=%s", eid);
+		x.query = query;
+		run(s3, &x);
+		dos_s3_set_error("%s", saved);
+	}
+	return rc;
+}
+
 int
 dos_s3_put(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
     char sha256[DOS_HEXSZ + 1])
@@ -622,6 +758,8 @@ dos_s3_put(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
 
 	if ((rc = hash_range(fd, 0, len, sha256)) < 0)
 		return rc;
+	if (len >= MULTIPART_MIN)
+		return put_multipart(s3, key, fd, len, sha256);
 	exchange_init(&x, "PUT", key);
 	x.sha256 = x.meta_sha256 = sha256;
 	x.in_fd = fd;

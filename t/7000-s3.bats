@@ -211,6 +211,26 @@ add_origin() {
 	dos cat-object --batch <ids >/dev/null
 }
 
+@test "a pack of 128 MiB or more goes up in parts, and reads back" {
+	dos config pack_size_target 130m
+	mkdir -p data
+	for i in $(seq 1 14); do
+		head -c 10000000 /dev/urandom >"data/$i"
+	done
+	ls data/* | dos --dir "$DOS_DIR" hash-object -w --to-pack --stdin-paths >ids
+	rm -r data
+	dos hash-object -w --to-pack "$BATS_TEST_FILENAME" >>ids
+	add_origin
+	[ "$(stat -c %s "$DOS_DIR/packs/0")" -gt 134217728 ]
+	dos push -q --evict
+	[ ! -e "$DOS_DIR/packs/0" ]
+	grep -c "PUT /$S3_BUCKET/$PREFIX/packs/0%3FpartNumber%3D5%26uploadId" "$S3_DIR/log/proxy-server.log"
+	while read -r id; do
+		dos cat-object "$id" >one
+		[ "$(sha256_of one)" = "$id" ]
+	done <ids
+}
+
 @test "clone builds an index from the pack indexes and reads objects from the remote" {
 	store_packed 60
 	add_origin
