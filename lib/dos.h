@@ -1106,11 +1106,14 @@ struct dos_remote {
 };
 /*
  * A remote of a store (st->remote_conns), connected on first use, with
- * the window of an evicted pack it read last (remote-read.c).
+ * what its last read of an evicted pack read, and the window of one it
+ * read ahead (remote-read.c).
  */
 struct dos_remote_conn {
 	struct dos_remote remote;
 	struct dos_s3 *s3;
+	uint32_t last_pack;
+	uint64_t last_off, last_end;
 	unsigned char *win;	/* NULL until a read needs it */
 	uint32_t win_pack;
 	uint64_t win_off;

@@ -18,7 +18,7 @@
 
 #include "dos.h"
 
-/* Bytes of an evicted pack a small read fetches, from where it starts. */
+/* Bytes of an evicted pack a sequential read fetches ahead. */
 #define READ_WINDOW (256 * 1024)
 
 int
@@ -215,6 +215,15 @@ dos_remote_pack_version(struct dos_store *st, uint32_t pack,
 	return 0;
 }
 
+static ssize_t
+read_done(struct dos_remote_conn *c, uint32_t pack, uint64_t off, size_t n)
+{
+	c->last_pack = pack;
+	c->last_off = off;
+	c->last_end = off + n;
+	return (ssize_t)n;
+}
+
 ssize_t
 dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
     uint64_t off)
@@ -234,21 +243,23 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 	if (c->win != NULL && c->win_pack == pack && off >= c->win_off &&
 	    off + len <= c->win_off + c->win_len) {
 		memcpy(buf, c->win + (off - c->win_off), len);
-		return (ssize_t)len;
+		return read_done(c, pack, off, len);
 	}
 	if (c->s3 == NULL && (rc = dos_remote_connect(&c->remote, &c->s3)) < 0)
 		return rc;
 	snprintf(key, sizeof key, "packs/%u", pack);
-	if (len >= READ_WINDOW) {
+	/*
+	 * A small read that goes on from within the last one takes a
+	 * window: one request costs milliseconds whatever its size, and
+	 * what follows is read next (the rest of an object, the objects in
+	 * pack order).  Random reads fetch just what they need.
+	 */
+	if (len >= READ_WINDOW || pack != c->last_pack || off <= c->last_off ||
+	    off > c->last_end) {
 		if ((rc = dos_s3_get(c->s3, key, off, len, buf, &got)) < 0)
 			return rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
-		return (ssize_t)got;
+		return read_done(c, pack, off, got);
 	}
-	/*
-	 * A small read takes the window from off: one request costs some
-	 * milliseconds whatever its size, and the entries that follow are
-	 * often read next (in pack order, or the rest of a large one).
-	 */
 	if (c->win == NULL && (c->win = malloc(READ_WINDOW)) == NULL)
 		return DOS_ENOMEM;
 	c->win_len = 0;
@@ -262,5 +273,5 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 	if (len > got)
 		len = got;
 	memcpy(buf, c->win, len);
-	return (ssize_t)len;
+	return read_done(c, pack, off, len);
 }
