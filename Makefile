@@ -35,7 +35,7 @@ LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
 # The one list of commands: each is cmd/<name>.c, whose cmd_<name>() is
 # built into dos and, alone, as dos-<name>, documented in man/dos-<name>.1.
 CMDS = init hash-object cat-object pack rm repack gc ls count-objects fsck \
-	status migrate config backup export import restore
+	status migrate config backup export import restore remote push clone
 # Commands dos runs as programs rather than in itself: dos-migrate alone
 # links SQLite, which every call of dos would otherwise load.
 EXTERNAL_CMDS = migrate
@@ -45,8 +45,8 @@ LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
-	lib/pack.c lib/pack-write.c lib/quote.c lib/store.c lib/stored.c lib/transfer.c \
-	lib/tree.c
+	lib/pack.c lib/pack-write.c lib/quote.c lib/remote.c lib/remote-read.c lib/s3.c \
+	lib/store.c lib/stored.c lib/transfer.c lib/tree.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)
 PROGS = $(BUILD)/dos $(CMDS:%=$(BUILD)/dos-%)

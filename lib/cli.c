@@ -521,6 +521,61 @@ dos_open_or_die(struct dos_store *st, unsigned flags)
 		dos_die_open(path, rc);
 }
 
+int
+dos_remote_option(int opt, struct dos_remote *r, const char *const *usage)
+{
+	switch (opt) {
+	case DOS_OPT_ENDPOINT:
+		if (strlen(optarg) >= sizeof r->endpoint)
+			dos_usage(usage, "endpoint too long");
+		strcpy(r->endpoint, optarg);
+		return 1;
+	case DOS_OPT_REGION:
+		if (strlen(optarg) >= sizeof r->region)
+			dos_usage(usage, "region too long");
+		strcpy(r->region, optarg);
+		return 1;
+	case DOS_OPT_ALLOW_HTTP:
+		r->allow_http = 1;
+		return 1;
+	}
+	return 0;
+}
+
+void
+dos_remote_spec_or_die(struct dos_remote *r, const char *name,
+    const char *url, const char *const *usage)
+{
+	if (dos_remote_parse_url(url, r) < 0)
+		dos_usage(usage, "'%s' is not s3://<bucket>[/<prefix>] "
+		    "(bucket: a-z 0-9 . -; prefix: A-Z a-z 0-9 . _ - /)", url);
+	if (strlen(name) >= sizeof r->name)
+		dos_usage(usage, "the name '%s' is too long", name);
+	strcpy(r->name, name);
+	if (r->endpoint[0] != '\0' &&
+	    dos_s3_check_endpoint(r->endpoint, r->allow_http) < 0)
+		die("%s", dos_s3_last_error());
+}
+
+void
+dos_remote_or_die(struct dos_store *st, const char *name,
+    struct dos_remote *r)
+{
+	int rc = dos_remote_find(st, name, r);
+
+	if (rc == DOS_ENOTFOUND && name != NULL)
+		die("no remote '%s' in '%s'; 'dos remote' lists them", name,
+		    dos_store_path(st));
+	if (rc == DOS_ENOTFOUND)
+		die("'%s' has no remote; add one with 'dos remote add'",
+		    dos_store_path(st));
+	if (rc == DOS_EAMBIGUOUS)
+		die("'%s' has several remotes: name one", dos_store_path(st));
+	if (rc < 0)
+		die("unable to read the remotes of '%s': %s",
+		    dos_store_path(st), dos_strerror(rc));
+}
+
 /* "pid 1234 (dos-pack)": the holder of a lock, for people. */
 static void
 lock_holder_name(char *buf, size_t size, long pid)

@@ -113,6 +113,28 @@ void dos_progress_break(void);
 /* Open the container chosen by --dir/$DOS_DIR/cwd, or die. */
 void dos_open_or_die(struct dos_store *st, unsigned flags);
 /*
+ * The options that describe a remote (dos remote add, dos clone): add
+ * DOS_REMOTE_OPTIONS to the table and give dos_remote_option() those
+ * cases (it returns 0 for others); then dos_remote_spec_or_die() takes
+ * the name and URL, and checks it all.
+ */
+enum {
+	DOS_OPT_ENDPOINT = DOS_OPT_FIRST_LOCAL + 0x100,
+	DOS_OPT_REGION,
+	DOS_OPT_ALLOW_HTTP
+};
+#define DOS_REMOTE_OPTIONS \
+	{ "endpoint", required_argument, NULL, DOS_OPT_ENDPOINT }, \
+	{ "region", required_argument, NULL, DOS_OPT_REGION }, \
+	{ "allow-http", no_argument, NULL, DOS_OPT_ALLOW_HTTP }
+int dos_remote_option(int opt, struct dos_remote *r,
+    const char *const *usage);
+void dos_remote_spec_or_die(struct dos_remote *r, const char *name,
+    const char *url, const char *const *usage);
+/* The remote called name (NULL: the only one) of st, or die. */
+void dos_remote_or_die(struct dos_store *st, const char *name,
+    struct dos_remote *r);
+/*
  * The fatal error for a container at path that dos_store_open() or
  * dos_store_create() refused with rc, with a hint of what to do when
  * there is one (a legacy container, a lost index, no container).

@@ -390,26 +390,43 @@ int
 dos_config_set(int dirfd, const struct dos_setting *s,
     const struct dos_config *cfg)
 {
-	struct dos_config now;
 	char buf[32];
-	json_t *root, *v;
-	int rc;
+	json_t *v;
 
 	if (s->fixed != NULL)
 		return DOS_EINVAL;
-	if ((rc = dos_config_json(dirfd, &root)) < 0)
+	if (s->which == DOS_SETTING_PACK_SIZE) {
+		v = json_integer((json_int_t)cfg->pack_size_target);
+	} else {
+		dos_codec_format(cfg, buf, sizeof buf);
+		v = json_string(buf);
+	}
+	return dos_config_set_member(dirfd, s->key, v);
+}
+
+int
+dos_config_set_member(int dirfd, const char *key, json_t *value)
+{
+	struct dos_config now;
+	json_t *root;
+	int rc;
+
+	if ((rc = dos_config_json(dirfd, &root)) < 0) {
+		json_decref(value);
 		return rc;
+	}
 	/* What is written back must have been valid: nothing else changes. */
 	if ((rc = parse_config(root, &now)) == 0) {
-		if (s->which == DOS_SETTING_PACK_SIZE) {
-			v = json_integer((json_int_t)cfg->pack_size_target);
-		} else {
-			dos_codec_format(cfg, buf, sizeof buf);
-			v = json_string(buf);
-		}
-		rc = json_object_set_new(root, s->key, v) < 0 ? DOS_ENOMEM :
-		    write_root(dirfd, root);
+		if (value == NULL)
+			rc = json_object_del(root, key) < 0 ? DOS_ENOTFOUND : 0;
+		else
+			rc = json_object_set_new(root, key, value) < 0 ?
+			    DOS_ENOMEM : 0;
+		value = NULL;
+		if (rc == 0)
+			rc = write_root(dirfd, root);
 	}
+	json_decref(value);
 	json_decref(root);
 	return rc;
 }

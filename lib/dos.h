@@ -21,13 +21,15 @@
  *	oid fault tree
  *	dict
  *	codec config index
- *	err store
- *	loose
+ *	err
+ *	s3
+ *	store
+ *	loose remote-read
  *	extsort stored
  *	pack
  *	pack-write
  *	object
- *	count maint legacy batch
+ *	count maint legacy batch remote
  *	fsck backup transfer
  *	cli
  *	main
@@ -141,6 +143,11 @@ int dos_setting_parse(const struct dos_setting *s, const char *value,
  */
 int dos_config_set(int dirfd, const struct dos_setting *s,
     const struct dos_config *cfg);
+/*
+ * The same for any member of config.json: key set to value (taken over),
+ * or removed if value is NULL (DOS_ENOTFOUND if there was none).
+ */
+int dos_config_set_member(int dirfd, const char *key, struct json_t *value);
 
 /* ---- lib/codec.c: per-object compression ----------------------------- */
 
@@ -317,10 +324,13 @@ struct dos_store {
 	pthread_mutex_t dicts_lock;
 	struct dos_dict *dicts;
 	size_t dicts_nr;
+	/* Connections to remotes, made on the first read of an evicted pack. */
+	struct dos_remote_conn *remote_conns;
+	size_t remote_conns_nr;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
 	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL, \
-	PTHREAD_MUTEX_INITIALIZER, NULL, 0 }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL, 0 }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -620,11 +630,20 @@ int dos_pack_header_version(int fd, unsigned *version);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
 int dos_pack_list(struct dos_store *st, uint32_t **packs, size_t *nr);
 int dos_pack_open(struct dos_store *st, uint32_t pack);
-/* A read-only descriptor of packs/<pack>, kept open by the store. */
+/*
+ * A read-only descriptor of packs/<pack>, kept open by the store
+ * (DOS_ENOTFOUND for a pack evicted to a remote).
+ */
 int dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd);
-/* That, and the version its entries are in (DOS_ECORRUPT: unknown). */
+/*
+ * That, and the version its entries are in (DOS_ECORRUPT: unknown); for
+ * an evicted pack, *fd is -1 and dos_store_pack_pread reads its remote.
+ */
 int dos_store_pack(struct dos_store *st, uint32_t pack, int *fd,
     unsigned *version);
+/* pread(2) of such a pack; < 0 a DOS_E code. */
+ssize_t dos_store_pack_pread(struct dos_store *st, uint32_t pack, int fd,
+    void *buf, size_t len, uint64_t off);
 
 /*
  * A scan of a pack's entries front to back, reading them a window at a
@@ -1196,5 +1215,138 @@ struct dos_backup_stats {
 #define DOS_BACKUP_STAGE 1
 int dos_backup(struct dos_store *st, const char *dest, unsigned flags,
     unsigned keep, char *made, size_t size, struct dos_backup_stats *stats);
+
+/* ---- lib/s3.c: a client of S3-compatible object storage -------------- */
+
+struct dos_s3;
+struct dos_s3_params {
+	const char *endpoint;	/* NULL: $AWS_ENDPOINT_URL, else AWS's */
+	const char *region;	/* NULL: $AWS_REGION, else us-east-1 */
+	const char *bucket;
+	const char *prefix;	/* of every key; "" for none */
+	int allow_http;		/* plain http to other machines than this */
+};
+/*
+ * A client for the bucket, with the credentials of the environment or the
+ * AWS credentials file.  Failures (DOS_EREMOTE, DOS_ENOTFOUND for a 404)
+ * leave a message naming the endpoint, the key and the HTTP status in
+ * dos_s3_last_error() (of the calling thread), which dos_strerror gives.
+ */
+int dos_s3_open(const struct dos_s3_params *p, struct dos_s3 **s3);
+void dos_s3_close(struct dos_s3 *s3);
+const char *dos_s3_last_error(void);
+void dos_s3_set_error(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+const char *dos_s3_endpoint(const struct dos_s3 *s3);
+/* DOS_EINVAL (and the message why) for an endpoint that is not allowed. */
+int dos_s3_check_endpoint(const char *endpoint, int allow_http);
+/*
+ * Upload the first len bytes of fd as key, sending their SHA-256 (into
+ * sha256, in hex), which the server checks, and storing it with the
+ * object for dos_s3_head.
+ */
+int dos_s3_put(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
+    char sha256[DOS_HEXSZ + 1]);
+/* Bytes [off, off + len) of key into buf; *got says how many came. */
+int dos_s3_get(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
+    void *buf, size_t *got);
+/* All of key into fd (truncated first). */
+int dos_s3_get_fd(struct dos_s3 *s3, const char *key, int fd);
+/* The size of key, and the SHA-256 dos_s3_put stored ("" if none). */
+int dos_s3_head(struct dos_s3 *s3, const char *key, uint64_t *size,
+    char sha256[DOS_HEXSZ + 1]);
+int dos_s3_delete(struct dos_s3 *s3, const char *key);
+/* Each key that starts with under (below the prefix), with its size. */
+typedef int dos_s3_list_fn(const char *key, uint64_t size, void *data);
+int dos_s3_list(struct dos_s3 *s3, const char *under, dos_s3_list_fn *fn,
+    void *data);
+
+/* ---- lib/remote-read.c: remotes, and reading evicted packs ---------- */
+
+struct dos_remote {
+	char name[64];
+	char url[1024];		/* s3://BUCKET[/PREFIX] */
+	char bucket[64], prefix[900];
+	char endpoint[512];	/* "": the environment's, or AWS's */
+	char region[64];	/* "": the environment's, or us-east-1 */
+	int allow_http;
+};
+/*
+ * A remote of a store (st->remote_conns), connected on first use, with
+ * what its last read of an evicted pack read, and the window of one it
+ * read ahead (remote-read.c).
+ */
+struct dos_remote_conn {
+	struct dos_remote remote;
+	struct dos_s3 *s3;
+	uint32_t last_pack;
+	uint64_t last_off, last_end;
+	unsigned char *win;	/* NULL until a read needs it */
+	uint32_t win_pack;
+	uint64_t win_off;
+	size_t win_len;
+};
+/* What remotes/<name>/<n> says of pack n (see remote.c). */
+struct dos_remote_record {
+	uint64_t length;
+	char sha256[DOS_HEXSZ + 1];
+	unsigned version;	/* of its entries */
+};
+/* Letters, digits, '.', '_' and '-', not first a '.'. */
+int dos_remote_name_ok(const char *name);
+/* Check url, s3://BUCKET[/PREFIX], into r's url, bucket and prefix. */
+int dos_remote_parse_url(const char *url, struct dos_remote *r);
+/* A copy of config.json's remotes member ({} if none), or NULL and *rc. */
+struct json_t *dos_remotes_json(int dirfd, int *rc);
+typedef int dos_remote_fn(const struct dos_remote *r, void *data);
+int dos_remote_each(struct dos_store *st, dos_remote_fn *fn, void *data);
+int dos_remote_connect(const struct dos_remote *r, struct dos_s3 **s3);
+/* remotes/<remote>/<pack>; DOS_ENOTFOUND if there is none. */
+int dos_remote_read_record(struct dos_store *st, const char *remote,
+    uint32_t pack, struct dos_remote_record *rec);
+/* The entries' version of an evicted pack; DOS_ENOTFOUND if none. */
+int dos_remote_pack_version(struct dos_store *st, uint32_t pack,
+    unsigned *version);
+/* pread(2) of an evicted pack, from its remote; < 0 a DOS_E code. */
+ssize_t dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf,
+    size_t len, uint64_t off);
+
+/* ---- lib/remote.c: pushing packs to a remote, evicting, cloning ------- */
+
+/* In config.json; DOS_EEXIST if the name is taken, DOS_EINVAL if bad. */
+int dos_remote_add(struct dos_store *st, const struct dos_remote *r);
+/* DOS_EBUSY while packs evicted to it are nowhere else. */
+int dos_remote_remove(struct dos_store *st, const char *name);
+/* Remote name, or with name NULL the only one (DOS_EAMBIGUOUS if not). */
+int dos_remote_find(struct dos_store *st, const char *name,
+    struct dos_remote *r);
+
+struct dos_push_stats {
+	uint64_t sealed;	/* packs that can be pushed */
+	uint64_t packs, bytes;	/* pushed now */
+};
+/*
+ * Upload each sealed pack the remote lacks, with its index, and record it
+ * as there once the server confirmed them (see remote.c).
+ */
+int dos_remote_push(struct dos_store *st, const struct dos_remote *r,
+    struct dos_push_stats *stats);
+struct dos_evict_stats {
+	uint64_t evicted, bytes;
+	uint64_t kept;		/* sealed packs not (yet) on the remote */
+};
+/* Delete the local copies of the packs on r that a HEAD confirms. */
+int dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
+    struct dos_evict_stats *stats);
+struct dos_clone_stats {
+	uint64_t packs, bytes, objects;
+};
+/*
+ * Fill the new, empty container st from remote r (added to it): its
+ * index from the remote's pack indexes, each pack recorded as held by r
+ * and read from there, the container's own packs numbered after them.
+ */
+int dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
+    struct dos_clone_stats *stats);
 
 #endif

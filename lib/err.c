@@ -1,8 +1,32 @@
 /* err.c: text for the library's error codes. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "dos.h"
+
+/*
+ * The message of the last failure of a remote (s3.c), here rather than
+ * there so that dos_strerror does not bring libcurl into every program.
+ */
+static __thread char remote_error[768];
+
+const char *
+dos_s3_last_error(void)
+{
+	return remote_error;
+}
+
+void
+dos_s3_set_error(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(remote_error, sizeof remote_error, fmt, ap);
+	va_end(ap);
+}
 
 const char *
 dos_strerror(int code)
@@ -43,6 +67,8 @@ dos_strerror(int code)
 		return "packs without their index";
 	case DOS_ENODICT:
 		return dos_dict_last_error();
+	case DOS_EREMOTE:
+		return dos_s3_last_error();
 	}
 	return "unknown error";
 }

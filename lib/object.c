@@ -294,11 +294,9 @@ open_entry(struct dos_store *st, const struct dos_oid *oid,
 	/* A whole small entry needs no more room: fresh pages cost. */
 	if ((r->in = malloc(want)) == NULL)
 		return DOS_ENOMEM;
-	do
-		n = pread(fd, r->in, want, (off_t)e.offset);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return DOS_EIO;
+	if ((n = dos_store_pack_pread(st, e.pack, fd, r->in, want,
+	    e.offset)) < 0)
+		return (int)n;
 	/* At least DOS_ENTRY_ID_CHECK bytes of the id, and the sizes. */
 	if (dos_pack_decode_entry(version, r->in, (size_t)n, &pe) < 0 ||
 	    pe.flags != 0 || !dos_pack_entry_is(&pe, oid) ||
@@ -475,15 +473,14 @@ refill(struct dos_reader *r)
 	size_t want = r->stored_left < PACK_READ_AHEAD ?
 	    (size_t)r->stored_left : PACK_READ_AHEAD;
 	ssize_t n;
+	unsigned version;
 	int rc;
 
-	if ((rc = dos_store_pack_fd(r->st, r->info.pack, &fd)) < 0)
+	if ((rc = dos_store_pack(r->st, r->info.pack, &fd, &version)) < 0)
 		return rc == DOS_ENOTFOUND ? DOS_ECORRUPT : rc;
-	do
-		n = pread(fd, r->in, want, (off_t)r->pos);
-	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return DOS_EIO;
+	if ((n = dos_store_pack_pread(r->st, r->info.pack, fd, r->in, want,
+	    r->pos)) < 0)
+		return (int)n;
 	if (n == 0)
 		return DOS_ECORRUPT;	/* the pack ends inside the entry */
 	r->crc = dos_crc32(r->crc, r->in, (size_t)n);
@@ -531,6 +528,7 @@ static ssize_t
 read_packed(struct dos_reader *r, unsigned char *buf, size_t len)
 {
 	size_t in_len, out_len;
+	unsigned version;
 	ssize_t n;
 	int rc, fd;
 
@@ -543,16 +541,14 @@ read_packed(struct dos_reader *r, unsigned char *buf, size_t len)
 			if (r->info.codec == DOS_CODEC_NONE &&
 			    len >= PACK_READ_AHEAD) {
 				/* Big raw reads go straight to the caller. */
-				if ((rc = dos_store_pack_fd(r->st, r->info.pack,
-				    &fd)) < 0)
+				if ((rc = dos_store_pack(r->st, r->info.pack,
+				    &fd, &version)) < 0)
 					return rc;
 				if (len > r->stored_left)
 					len = (size_t)r->stored_left;
-				do
-					n = pread(fd, buf, len, (off_t)r->pos);
-				while (n < 0 && errno == EINTR);
-				if (n < 0)
-					return DOS_EIO;
+				if ((n = dos_store_pack_pread(r->st,
+				    r->info.pack, fd, buf, len, r->pos)) < 0)
+					return n;
 				if (n == 0)
 					return DOS_ECORRUPT;
 				r->crc = dos_crc32(r->crc, buf, (size_t)n);

@@ -368,7 +368,7 @@ dos_store_pack(struct dos_store *st, uint32_t pack, int *fd,
 	struct dos_open_pack *grown;
 	size_t lo = 0, hi = st->packfds_nr, mid;
 	unsigned v = 0;
-	int newfd;
+	int newfd, rc;
 
 	while (lo < hi) {
 		mid = lo + (hi - lo) / 2;
@@ -379,16 +379,20 @@ dos_store_pack(struct dos_store *st, uint32_t pack, int *fd,
 	}
 	if (lo < st->packfds_nr && st->packfds[lo].pack == pack) {
 		/* A header being written when the pack was opened is now. */
-		if (st->packfds[lo].version == 0 &&
+		if (st->packfds[lo].version == 0 && st->packfds[lo].fd >= 0 &&
 		    dos_pack_header_version(st->packfds[lo].fd, &v) == 0)
 			st->packfds[lo].version = v;
 		*fd = st->packfds[lo].fd;
 		*version = st->packfds[lo].version;
 		return *version == 0 ? DOS_ECORRUPT : 0;
 	}
-	if ((newfd = dos_pack_open(st, pack)) < 0)
-		return errno == ENOENT ? DOS_ENOTFOUND : DOS_EIO;
-	if (dos_pack_header_version(newfd, &v) == DOS_EIO) {
+	if ((newfd = dos_pack_open(st, pack)) < 0) {
+		if (errno != ENOENT)
+			return DOS_EIO;
+		/* Evicted: its record on a remote knows the version. */
+		if ((rc = dos_remote_pack_version(st, pack, &v)) < 0)
+			return rc;
+	} else if (dos_pack_header_version(newfd, &v) == DOS_EIO) {
 		close(newfd);
 		return DOS_EIO;
 	}
@@ -414,8 +418,24 @@ dos_store_pack_fd(struct dos_store *st, uint32_t pack, int *fd)
 	unsigned version;
 	int rc = dos_store_pack(st, pack, fd, &version);
 
+	if (rc == 0 && *fd < 0)
+		return DOS_ENOTFOUND;	/* evicted: not a file to scan */
 	/* Scans find the version themselves, of damaged headers too. */
 	return rc == DOS_ECORRUPT ? 0 : rc;
+}
+
+ssize_t
+dos_store_pack_pread(struct dos_store *st, uint32_t pack, int fd, void *buf,
+    size_t len, uint64_t off)
+{
+	ssize_t n;
+
+	if (fd < 0)
+		return dos_remote_pread(st, pack, buf, len, off);
+	do
+		n = pread(fd, buf, len, (off_t)off);
+	while (n < 0 && errno == EINTR);
+	return n < 0 ? DOS_EIO : n;
 }
 
 int

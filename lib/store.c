@@ -106,7 +106,15 @@ dos_store_release(struct dos_store *st)
 	dos_index_close(st->index);
 	st->index = NULL;
 	for (i = 0; i < st->packfds_nr; i++)
-		close(st->packfds[i].fd);
+		if (st->packfds[i].fd >= 0)
+			close(st->packfds[i].fd);
+	for (i = 0; i < st->remote_conns_nr; i++) {
+		dos_s3_close(st->remote_conns[i].s3);
+		free(st->remote_conns[i].win);
+	}
+	free(st->remote_conns);
+	st->remote_conns = NULL;
+	st->remote_conns_nr = 0;
 	free(st->packfds);
 	st->packfds = NULL;
 	st->packfds_nr = st->packfds_alloc = 0;

@@ -60,6 +60,7 @@ enum dos_error {
 	DOS_EREAD = -15,	/* reading the input failed; errno says why */
 	DOS_ENOINDEX = -16,	/* packs without an index: it was lost */
 	DOS_ENODICT = -17,	/* a dictionary an object needs is missing or damaged */
+	DOS_EREMOTE = -18,	/* a remote store failed or refused a request */
 };
 
 /*

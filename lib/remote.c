@@ -1,0 +1,729 @@
+/*
+ * remote.c: a container's packs on S3-compatible object storage.
+ *
+ * A remote is a bucket and a prefix, named in config.json's "remotes"
+ * member (with the endpoint and region to use, never credentials).  Below
+ * the prefix, packs/<n> is sealed pack n (one the writer no longer
+ * appends to: every pack but the newest) up to its committed length, and
+ * packs/<n>.idx what a clone needs of it (see write_pack_index).  Here,
+ * remotes/<name>/<n> records that pack n is on remote name, written only
+ * once the server confirmed both uploads and a HEAD agreed with what was
+ * sent: "<length> <sha256> <version of its entries>".  Only a pack so
+ * recorded is ever evicted from packs/, and a read of a pack that is not
+ * in packs/ (pack.c) finds its record and fetches the bytes it needs by
+ * ranged GETs, which the reader checks as it checks a local pack's: that
+ * side, below the pack reader, is remote-read.c's; this file, above the
+ * pack writer, pushes, evicts and clones.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "dos.h"
+
+#define PIDX_MAGIC "DOSPIDX"
+#define PIDX_VERSION 1
+#define PIDX_HEADER_SIZE 64
+#define PIDX_RECORD_SIZE (DOS_RAWSZ + 1 + 3 * 8)
+#define PIDX_BUF (64 * 1024)
+/* Index records a clone commits at once. */
+#define CLONE_BATCH 10000
+
+/* ---- names and config.json ---- */
+
+struct find {
+	const char *name;
+	struct dos_remote *r;
+	int found;
+};
+
+static int
+find_cb(const struct dos_remote *r, void *data)
+{
+	struct find *f = data;
+
+	if (f->name == NULL || strcmp(f->name, r->name) == 0) {
+		*f->r = *r;
+		f->found++;
+	}
+	return 0;
+}
+
+int
+dos_remote_find(struct dos_store *st, const char *name, struct dos_remote *r)
+{
+	struct find f = { name, r, 0 };
+	int rc;
+
+	if ((rc = dos_remote_each(st, find_cb, &f)) < 0)
+		return rc;
+	/* Without a name, the only remote there is. */
+	return f.found == 1 ? 0 : f.found == 0 ? DOS_ENOTFOUND : DOS_EAMBIGUOUS;
+}
+
+/* Change remotes under packs/lock, so that no other change undoes it. */
+static int
+set_remotes(struct dos_store *st, json_t *remotes)
+{
+	int lockfd, rc;
+
+	rc = dos_pack_lock(st, 0, &lockfd, NULL);
+	if (rc == 0)
+		rc = dos_config_set_member(st->dirfd, "remotes", remotes);
+	else
+		json_decref(remotes);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+int
+dos_remote_add(struct dos_store *st, const struct dos_remote *r)
+{
+	json_t *remotes, *obj;
+	int rc;
+
+	if (!dos_remote_name_ok(r->name))
+		return DOS_EINVAL;
+	if ((remotes = dos_remotes_json(st->dirfd, &rc)) == NULL)
+		return rc;
+	if (json_object_get(remotes, r->name) != NULL) {
+		json_decref(remotes);
+		return DOS_EEXIST;
+	}
+	obj = json_pack("{s:s}", "url", r->url);
+	if (obj == NULL ||
+	    (r->endpoint[0] != '\0' && json_object_set_new(obj, "endpoint",
+	    json_string(r->endpoint)) < 0) ||
+	    (r->region[0] != '\0' && json_object_set_new(obj, "region",
+	    json_string(r->region)) < 0) ||
+	    (r->allow_http && json_object_set_new(obj, "allow_http",
+	    json_true()) < 0) ||
+	    json_object_set_new(remotes, r->name, obj) < 0) {
+		json_decref(remotes);
+		return DOS_ENOMEM;
+	}
+	return set_remotes(st, remotes);
+}
+
+/* Whether remotes/<name>/ records a pack that packs/ no longer has. */
+static int
+holds_evicted(struct dos_store *st, const char *remote)
+{
+	char dir[96], name[64];
+	struct dirent *d;
+	struct stat sb;
+	uint32_t pack;
+	DIR *dp;
+	int rc, found = 0;
+
+	snprintf(dir, sizeof dir, "remotes/%s", remote);
+	if ((rc = dos_opendir(st->dirfd, dir, &dp)) < 0 || dp == NULL)
+		return rc;
+	while (!found && (d = readdir(dp)) != NULL) {
+		if (dos_parse_pack_name(d->d_name, &pack) < 0)
+			continue;
+		snprintf(name, sizeof name, "packs/%u", pack);
+		found = fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    errno == ENOENT;
+	}
+	closedir(dp);
+	return found;
+}
+
+int
+dos_remote_remove(struct dos_store *st, const char *name)
+{
+	char dir[96];
+	json_t *remotes;
+	int rc;
+
+	if ((remotes = dos_remotes_json(st->dirfd, &rc)) == NULL)
+		return rc;
+	if (json_object_del(remotes, name) < 0) {
+		json_decref(remotes);
+		return DOS_ENOTFOUND;
+	}
+	/* Its packs would be lost to the container. */
+	if ((rc = holds_evicted(st, name)) != 0) {
+		json_decref(remotes);
+		return rc < 0 ? rc : DOS_EBUSY;
+	}
+	if ((rc = set_remotes(st, remotes)) < 0)
+		return rc;
+	snprintf(dir, sizeof dir, "remotes/%s", name);
+	dos_remove_tree(st->dirfd, dir);
+	return 0;
+}
+
+/* ---- records of pushed packs ---- */
+
+static int
+make_dir(int dirfd, const char *name)
+{
+	if (dos_step_mkdir("remote-mkdir", dirfd, name, 0777) < 0 &&
+	    errno != EEXIST)
+		return DOS_EIO;
+	return 0;
+}
+
+/* Written whole to sandbox/, synced, then renamed into place and synced. */
+static int
+write_record(struct dos_store *st, const char *remote, uint32_t pack,
+    const struct dos_remote_record *rec)
+{
+	char dir[96], name[128], tmp[64], text[160];
+	int fd, rc, len;
+
+	snprintf(dir, sizeof dir, "remotes/%s", remote);
+	if ((rc = make_dir(st->dirfd, "remotes")) < 0 ||
+	    (rc = make_dir(st->dirfd, dir)) < 0)
+		return rc;
+	len = snprintf(text, sizeof text, "%llu %s %u\n",
+	    (unsigned long long)rec->length, rec->sha256, rec->version);
+	if ((fd = dos_temp_create(st, "remote-record-create", O_WRONLY, tmp,
+	    sizeof tmp)) < 0)
+		return DOS_EIO;
+	rc = dos_step_pwrite("remote-record-write", fd, text, (size_t)len,
+	    0) < 0 || dos_step_fsync("remote-record-fsync", fd) < 0 ?
+	    DOS_EIO : 0;
+	close(fd);
+	snprintf(name, sizeof name, "%s/%u", dir, pack);
+	if (rc == 0 && dos_step_rename("remote-record-rename", st->tmpfd, tmp,
+	    st->dirfd, name, 0) < 0)
+		rc = DOS_EIO;
+	if (rc == 0)
+		return dos_fsync_dir("remote-record-dir-fsync", st->dirfd, dir);
+	dos_step_unlink("remote-record-unlink", st->tmpfd, tmp);
+	return rc;
+}
+
+/* ---- the per-pack index ---- */
+
+static void
+put64(unsigned char *p, uint64_t v)
+{
+	int i;
+
+	for (i = 0; i < 8; i++)
+		p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static uint64_t
+get64(const unsigned char *p)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 7; i >= 0; i--)
+		v = v << 8 | p[i];
+	return v;
+}
+
+struct out {
+	int fd;
+	unsigned char *buf;
+	size_t len;
+	uint64_t off;
+	struct dos_hasher h;
+};
+
+static int
+out_flush(struct out *o)
+{
+	if (o->len > 0 && dos_step_pwrite("remote-index-write", o->fd, o->buf,
+	    o->len, o->off) < 0)
+		return DOS_EIO;
+	o->off += o->len;
+	o->len = 0;
+	return 0;
+}
+
+/* Bytes of the file, hashed unless they are the hash itself. */
+static int
+out_write(struct out *o, const void *data, size_t len, int hash)
+{
+	int rc;
+
+	if (hash && dos_hasher_update(&o->h, data, len) < 0)
+		return DOS_ENOMEM;
+	if (o->len + len > PIDX_BUF && (rc = out_flush(o)) < 0)
+		return rc;
+	memcpy(o->buf + o->len, data, len);
+	o->len += len;
+	return 0;
+}
+
+/*
+ * packs/<n>.idx: a 64-byte header ("DOSPIDX" NUL, its version, the pack's
+ * number, committed length and entries' version as 32, 32, 64 and 32-bit
+ * little-endian numbers, 4 zero bytes, then the SHA-256 of the pack), one
+ * 57-byte record for each object the index locates in the pack (its id,
+ * codec, offset, stored and raw sizes), and the SHA-256 of all that.
+ * Written to fd; its length into *len.
+ */
+static int
+write_pack_index(struct dos_index *ix, uint32_t pack,
+    int packfd, const struct dos_remote_record *rec, int fd, uint64_t *len)
+{
+	unsigned char hdr[PIDX_HEADER_SIZE], r[PIDX_RECORD_SIZE], *win;
+	struct dos_index_entry e;
+	struct dos_pack_scan s;
+	struct dos_oid sum, oid;
+	struct out o = { fd, NULL, 0, 0, { 0 } };
+	int rc;
+
+	memset(hdr, 0, sizeof hdr);
+	memcpy(hdr, PIDX_MAGIC, 8);
+	put64(hdr + 8, PIDX_VERSION | (uint64_t)pack << 32);
+	put64(hdr + 16, rec->length);
+	put64(hdr + 24, rec->version);
+	dos_oid_from_hex(&sum, rec->sha256, DOS_HEXSZ);
+	memcpy(hdr + 32, sum.hash, DOS_RAWSZ);
+	if ((o.buf = malloc(PIDX_BUF)) == NULL ||
+	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
+		free(o.buf);
+		return DOS_ENOMEM;
+	}
+	if ((rc = dos_hasher_init(&o.h)) < 0 ||
+	    (rc = out_write(&o, hdr, sizeof hdr, 1)) < 0)
+		goto out;
+	dos_pack_scan_begin(&s, packfd, rec->length, rec->length, win,
+	    DOS_PACK_SCAN_WINDOW);
+	while ((rc = dos_pack_scan_next(&s)) > 0) {
+		if (s.verdict != DOS_PACK_OK) {
+			rc = DOS_ECORRUPT;
+			break;
+		}
+		if (s.entry.flags & DOS_ENTRY_TOMBSTONE)
+			continue;
+		rc = dos_pack_entry_id(ix, pack, s.offset, &s.entry, &oid, &e);
+		if (rc == DOS_ENOTFOUND)
+			continue;	/* an older copy, or deleted */
+		if (rc < 0)
+			break;
+		memcpy(r, oid.hash, DOS_RAWSZ);
+		r[DOS_RAWSZ] = (unsigned char)e.codec;
+		put64(r + DOS_RAWSZ + 1, e.offset);
+		put64(r + DOS_RAWSZ + 9, e.stored_size);
+		put64(r + DOS_RAWSZ + 17, e.raw_size);
+		if ((rc = out_write(&o, r, sizeof r, 1)) < 0)
+			break;
+	}
+	if (rc == 0 && (rc = dos_hasher_final(&o.h, &sum)) == 0 &&
+	    (rc = out_write(&o, sum.hash, DOS_RAWSZ, 0)) == 0 &&
+	    (rc = out_flush(&o)) == 0)
+		*len = o.off;
+out:
+	dos_hasher_release(&o.h);
+	free(win);
+	free(o.buf);
+	return rc;
+}
+
+/* ---- push and evict ---- */
+
+/*
+ * The server checked each body against its SHA-256; a HEAD then says it
+ * keeps what was sent.
+ */
+static int
+check_remote(struct dos_s3 *s3, const char *key, uint64_t length,
+    const char *sha256)
+{
+	char got[DOS_HEXSZ + 1];
+	uint64_t size;
+	int rc;
+
+	if ((rc = dos_s3_head(s3, key, &size, got)) < 0)
+		return rc;
+	if (size != length || strcmp(got, sha256) != 0) {
+		dos_s3_set_error("%s: %s holds %llu bytes of SHA-256 '%s', not "
+		    "%llu of %s", dos_s3_endpoint(s3), key,
+		    (unsigned long long)size, got, (unsigned long long)length,
+		    sha256);
+		return DOS_EREMOTE;
+	}
+	return 0;
+}
+
+static int
+push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
+    const struct dos_remote *r, uint32_t pack, struct dos_push_stats *stats)
+{
+	struct dos_remote_record rec;
+	char key[64], tmp[64], isha[DOS_HEXSZ + 1];
+	uint64_t ilen = 0;
+	struct stat sb;
+	int rc, fd, ifd;
+
+	if (dos_remote_read_record(st, r->name, pack, &rec) == 0)
+		return 0;	/* there already */
+	rc = dos_index_get_pack_length(ix, pack, &rec.length);
+	if (rc == DOS_ENOTFOUND)
+		return 0;	/* a pack the index lost: nothing to clone */
+	if (rc < 0 || (rc = dos_store_pack(st, pack, &fd, &rec.version)) < 0)
+		return rc;
+	if (fstat(fd, &sb) < 0)
+		return DOS_EIO;
+	if ((uint64_t)sb.st_size < rec.length)
+		return DOS_ECORRUPT;
+	snprintf(key, sizeof key, "packs/%u", pack);
+	if ((rc = dos_s3_put(s3, key, fd, rec.length, rec.sha256)) < 0 ||
+	    (rc = check_remote(s3, key, rec.length, rec.sha256)) < 0)
+		return rc;
+	if ((ifd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,
+	    sizeof tmp)) < 0)
+		return DOS_EIO;
+	snprintf(key, sizeof key, "packs/%u.idx", pack);
+	if ((rc = write_pack_index(ix, pack, fd, &rec, ifd, &ilen)) == 0 &&
+	    (rc = dos_s3_put(s3, key, ifd, ilen, isha)) == 0)
+		rc = check_remote(s3, key, ilen, isha);
+	close(ifd);
+	dos_step_unlink("remote-index-unlink", st->tmpfd, tmp);
+	if (rc < 0 || (rc = write_record(st, r->name, pack, &rec)) < 0)
+		return rc;
+	stats->packs++;
+	stats->bytes += rec.length;
+	return 0;
+}
+
+/* Every pack but the newest, which the writer may still append to. */
+static int
+sealed_packs(struct dos_store *st, uint32_t **packs, size_t *nr)
+{
+	int rc;
+
+	if ((rc = dos_pack_list(st, packs, nr)) < 0)
+		return rc;
+	if (*nr > 0)
+		(*nr)--;
+	return 0;
+}
+
+int
+dos_remote_push(struct dos_store *st, const struct dos_remote *r,
+    struct dos_push_stats *stats)
+{
+	struct dos_index *ix;
+	struct dos_s3 *s3;
+	uint32_t *packs = NULL;
+	size_t nr = 0, i;
+	int rc;
+
+	memset(stats, 0, sizeof *stats);
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = sealed_packs(st, &packs, &nr)) < 0)
+		return rc;
+	if ((rc = dos_remote_connect(r, &s3)) < 0) {
+		free(packs);
+		return rc;
+	}
+	for (i = 0; i < nr && rc == 0; i++) {
+		stats->sealed++;
+		rc = push_pack(st, ix, s3, r, packs[i], stats);
+	}
+	dos_s3_close(s3);
+	free(packs);
+	return rc;
+}
+
+int
+dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
+    struct dos_evict_stats *stats)
+{
+	struct dos_remote_record rec;
+	struct dos_index *ix;
+	struct dos_s3 *s3 = NULL;
+	uint32_t *packs = NULL;
+	uint64_t committed;
+	struct stat sb;
+	size_t nr = 0, i;
+	char key[64], name[64];
+	int rc, lockfd;
+
+	memset(stats, 0, sizeof *stats);
+	/* No repack or gc moves entries out of a pack while it goes. */
+	if ((rc = dos_pack_lock(st, 0, &lockfd, NULL)) < 0 ||
+	    (rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = sealed_packs(st, &packs, &nr)) < 0)
+		goto out;
+	for (i = 0; i < nr; i++) {
+		if ((rc = dos_remote_read_record(st, r->name, packs[i], &rec)) ==
+		    DOS_ENOTFOUND) {
+			rc = 0;
+			stats->kept++;
+			continue;
+		}
+		if (rc < 0)
+			break;
+		snprintf(name, sizeof name, "packs/%u", packs[i]);
+		/* Unchanged since the push, by the index and by the file. */
+		if ((rc = dos_index_get_pack_length(ix, packs[i],
+		    &committed)) < 0 || fstatat(st->dirfd, name, &sb,
+		    AT_SYMLINK_NOFOLLOW) < 0 || committed != rec.length ||
+		    (uint64_t)sb.st_size != rec.length) {
+			if (rc == DOS_ENOTFOUND || rc == 0)
+				rc = 0;
+			stats->kept++;
+			if (rc < 0)
+				break;
+			continue;
+		}
+		if (s3 == NULL && (rc = dos_remote_connect(r, &s3)) < 0)
+			break;
+		snprintf(key, sizeof key, "packs/%u", packs[i]);
+		if ((rc = check_remote(s3, key, rec.length, rec.sha256)) < 0)
+			break;
+		if (dos_step_unlink("remote-evict-unlink", st->dirfd,
+		    name) < 0 ||
+		    (rc = dos_fsync_dir("remote-evict-fsync", st->dirfd,
+		    "packs")) < 0) {
+			rc = DOS_EIO;
+			break;
+		}
+		stats->evicted++;
+		stats->bytes += rec.length;
+	}
+out:
+	dos_s3_close(s3);
+	free(packs);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+/* ---- clone ---- */
+
+struct pack_list {
+	uint32_t *packs;
+	size_t nr, alloc;
+};
+
+static int
+list_index_cb(const char *key, uint64_t size, void *data)
+{
+	struct pack_list *l = data;
+	char name[32];
+	uint32_t *grown, pack;
+	size_t n = strlen(key);
+
+	if (n < 11 || n - 4 >= sizeof name || strncmp(key, "packs/", 6) != 0 ||
+	    strcmp(key + n - 4, ".idx") != 0)
+		return 0;
+	memcpy(name, key + 6, n - 10);
+	name[n - 10] = '\0';
+	if (dos_parse_pack_name(name, &pack) < 0)
+		return 0;
+	if ((grown = dos_grow(l->packs, l->nr, &l->alloc, sizeof *grown,
+	    64)) == NULL)
+		return DOS_ENOMEM;
+	l->packs = grown;
+	l->packs[l->nr++] = pack;
+	return 0;
+}
+
+/*
+ * Read the pack index in fd (len bytes) twice through buf: first to check
+ * its SHA-256, then to put its records into the index, CLONE_BATCH a
+ * transaction, the pack's length last.
+ */
+static int
+index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
+    struct dos_remote_record *rec, unsigned char *buf, uint64_t *objects)
+{
+	unsigned char hdr[PIDX_HEADER_SIZE], *p;
+	struct dos_index_entry e;
+	struct dos_hasher h;
+	struct dos_oid sum, oid;
+	uint64_t off, n, body, nrec, i;
+	size_t want, per = PIDX_BUF / PIDX_RECORD_SIZE;
+	int rc, open_txn = 0;
+
+	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
+	    (len - PIDX_HEADER_SIZE - DOS_RAWSZ) % PIDX_RECORD_SIZE != 0)
+		return DOS_ECORRUPT;
+	body = len - DOS_RAWSZ;
+	if ((rc = dos_hasher_init(&h)) < 0)
+		return rc;
+	for (off = 0; off < body && rc == 0; off += n) {
+		n = body - off < PIDX_BUF ? body - off : PIDX_BUF;
+		if (pread(fd, buf, (size_t)n, (off_t)off) != (ssize_t)n)
+			rc = DOS_EIO;
+		else
+			rc = dos_hasher_update(&h, buf, (size_t)n);
+	}
+	if (rc == 0)
+		rc = dos_hasher_final(&h, &oid);
+	dos_hasher_release(&h);
+	if (rc < 0)
+		return rc;
+	if (pread(fd, sum.hash, DOS_RAWSZ, (off_t)body) != DOS_RAWSZ ||
+	    pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+		return DOS_EIO;
+	if (memcmp(sum.hash, oid.hash, DOS_RAWSZ) != 0 ||
+	    memcmp(hdr, PIDX_MAGIC, 8) != 0 ||
+	    get64(hdr + 8) != (PIDX_VERSION | (uint64_t)pack << 32))
+		return DOS_ECORRUPT;
+	rec->length = get64(hdr + 16);
+	rec->version = (unsigned)get64(hdr + 24);
+	memcpy(sum.hash, hdr + 32, DOS_RAWSZ);
+	dos_oid_to_hex(&sum, rec->sha256);
+	nrec = (body - PIDX_HEADER_SIZE) / PIDX_RECORD_SIZE;
+	for (i = 0; i < nrec && rc == 0; i += want) {
+		want = nrec - i < per ? (size_t)(nrec - i) : per;
+		if (pread(fd, buf, want * PIDX_RECORD_SIZE, (off_t)(PIDX_HEADER_SIZE +
+		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE)) {
+			rc = DOS_EIO;
+			break;
+		}
+		if (!open_txn && (rc = dos_index_begin(ix)) < 0)
+			break;
+		open_txn = 1;
+		for (p = buf; p < buf + want * PIDX_RECORD_SIZE && rc == 0;
+		    p += PIDX_RECORD_SIZE) {
+			memcpy(oid.hash, p, DOS_RAWSZ);
+			e.pack = pack;
+			e.codec = (enum dos_codec)p[DOS_RAWSZ];
+			e.offset = get64(p + DOS_RAWSZ + 1);
+			e.stored_size = get64(p + DOS_RAWSZ + 9);
+			e.raw_size = get64(p + DOS_RAWSZ + 17);
+			if (e.codec > DOS_CODEC_ZSTD || e.offset >= rec->length ||
+			    e.stored_size > rec->length - e.offset)
+				rc = DOS_ECORRUPT;
+			else
+				rc = dos_index_put(ix, &oid, &e);
+		}
+		*objects += want;
+		if (rc == 0 && (i + want) % CLONE_BATCH < want) {
+			rc = dos_index_commit(ix);
+			open_txn = 0;
+		}
+	}
+	if (rc == 0 && !open_txn && (rc = dos_index_begin(ix)) == 0)
+		open_txn = 1;
+	if (rc == 0)
+		rc = dos_index_set_pack_length(ix, pack, rec->length);
+	if (rc == 0 && open_txn) {
+		rc = dos_index_commit(ix);
+		open_txn = 0;
+	}
+	if (open_txn)
+		dos_index_abort(ix);
+	return rc;
+}
+
+/*
+ * The container's own packs come after the remote's: packs/<n> must never
+ * be made again for an n the index already places objects in.  An empty
+ * pack, durable and known to the index, is where its writer continues.
+ */
+static int
+start_own_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack)
+{
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+	char name[32];
+	int fd, rc;
+
+	snprintf(name, sizeof name, "packs/%u", pack);
+	dos_pack_encode_header(hdr);
+	if ((fd = dos_step_create("pack-create", st->dirfd, name,
+	    O_RDWR | O_EXCL, 0666)) < 0)
+		return DOS_EIO;
+	rc = dos_step_pwrite("pack-new-header-write", fd, hdr, sizeof hdr,
+	    0) < 0 || dos_step_fdatasync("pack-new-fdatasync", fd) < 0 ?
+	    DOS_EIO : 0;
+	close(fd);
+	if (rc == 0)
+		rc = dos_fsync_dir("packs-fsync", st->dirfd, "packs");
+	if (rc == 0 && (rc = dos_index_begin(ix)) == 0) {
+		if ((rc = dos_index_set_pack_length(ix, pack,
+		    DOS_PACK_HEADER_SIZE)) == 0)
+			rc = dos_index_commit(ix);
+		else
+			dos_index_abort(ix);
+	}
+	return rc;
+}
+
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int
+dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
+    struct dos_clone_stats *stats)
+{
+	struct pack_list l = { NULL, 0, 0 };
+	struct dos_remote_record rec;
+	struct dos_index *ix;
+	struct dos_s3 *s3 = NULL;
+	unsigned char *buf = NULL;
+	struct stat sb;
+	char key[64], tmp[64];
+	size_t i;
+	int rc, fd = -1;
+
+	memset(stats, 0, sizeof *stats);
+	if ((rc = dos_remote_add(st, r)) < 0 ||
+	    (rc = dos_store_index(st, 1, &ix)) < 0 ||
+	    (rc = dos_remote_connect(r, &s3)) < 0 ||
+	    (rc = dos_s3_list(s3, "packs/", list_index_cb, &l)) < 0)
+		goto out;
+	if (l.nr > 0)
+		qsort(l.packs, l.nr, sizeof *l.packs, cmp_u32);
+	if ((buf = malloc(PIDX_BUF)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
+	}
+	if ((fd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,
+	    sizeof tmp)) < 0) {
+		rc = DOS_EIO;
+		goto out;
+	}
+	/* Unnamed from now on: nothing to clean up after a kill. */
+	if (dos_step_unlink("remote-index-unlink", st->tmpfd, tmp) < 0) {
+		rc = DOS_EIO;
+		goto out;
+	}
+	for (i = 0; i < l.nr; i++) {
+		snprintf(key, sizeof key, "packs/%u.idx", l.packs[i]);
+		if ((rc = dos_s3_get_fd(s3, key, fd)) < 0)
+			break;
+		if (fstat(fd, &sb) < 0) {
+			rc = DOS_EIO;
+			break;
+		}
+		if ((rc = index_pack(ix, fd, (uint64_t)sb.st_size, l.packs[i],
+		    &rec, buf, &stats->objects)) < 0) {
+			if (rc == DOS_ECORRUPT)
+				dos_s3_set_error("%s: %s: not a valid pack index",
+				    dos_s3_endpoint(s3), key);
+			rc = rc == DOS_ECORRUPT ? DOS_EREMOTE : rc;
+			break;
+		}
+		if ((rc = write_record(st, r->name, l.packs[i], &rec)) < 0)
+			break;
+		stats->packs++;
+		stats->bytes += rec.length;
+	}
+	if (rc == 0)
+		rc = start_own_pack(st, ix, l.nr > 0 ? l.packs[l.nr - 1] + 1 : 0);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	free(l.packs);
+	dos_s3_close(s3);
+	return rc;
+}

@@ -1,0 +1,305 @@
+#!/usr/bin/env bats
+# Remotes on S3-compatible object storage (issue 19): dos remote, push,
+# evict and reads of evicted packs, against a real server (OpenStack
+# Swift's s3api on 127.0.0.1, t/s3/start-s3), started once for the file.
+# Each test pushes under a prefix of its own in the one bucket.
+load helper
+
+setup_file() {
+	export S3_DIR="$BATS_FILE_TMPDIR/s3"
+	if ! "$BATS_TEST_DIRNAME/s3/start-s3" "$S3_DIR" >"$BATS_FILE_TMPDIR/s3.env" \
+	    2>"$BATS_FILE_TMPDIR/s3.log"; then
+		# Only a server that cannot be installed skips the file.
+		grep -q 'missing packages\|apt-get install failed' \
+		    "$BATS_FILE_TMPDIR/s3.log"
+		touch "$BATS_FILE_TMPDIR/no-s3"
+	fi
+}
+
+teardown_file() {
+	"$BATS_TEST_DIRNAME/s3/stop-s3" --rm "$BATS_FILE_TMPDIR/s3" 2>/dev/null
+	return 0
+}
+
+setup() {
+	if [ -e "$BATS_FILE_TMPDIR/no-s3" ]; then
+		skip "no S3 server: $(tail -1 "$BATS_FILE_TMPDIR/s3.log")"
+	fi
+	# shellcheck disable=SC1091
+	. "$BATS_FILE_TMPDIR/s3.env"
+	export AWS_ACCESS_KEY_ID="$S3_ACCESS_KEY" AWS_SECRET_ACCESS_KEY="$S3_SECRET_KEY"
+	export AWS_SHARED_CREDENTIALS_FILE=/nonexistent AWS_REGION="$S3_REGION"
+	unset AWS_ENDPOINT_URL AWS_PROFILE AWS_SESSION_TOKEN
+	PREFIX="t$BATS_TEST_NUMBER-$$"
+	cd "$BATS_TEST_TMPDIR" || return 1
+	export DOS_DIR="$BATS_TEST_TMPDIR/store"
+	dos init -q "$DOS_DIR"
+	dos config pack_size_target 64k
+}
+
+# $1 objects of ~3 KB, packed into packs of 64 KiB; their ids in ids.
+store_packed() {
+	local i
+	mkdir -p data
+	for i in $(seq 1 "$1"); do
+		{ echo "object $i"; head -c 3000 /dev/urandom | base64; } >"data/$i"
+	done
+	seq 1 "$1" | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
+}
+
+add_origin() {
+	dos remote add origin "s3://$S3_BUCKET/$PREFIX" --endpoint "$S3_ENDPOINT"
+}
+
+@test "remote add, list and remove keep remotes in config.json, never credentials" {
+	add_origin
+	dos remote add second "s3://$S3_BUCKET/other/prefix/" --region eu-west-1 \
+	    --endpoint https://s3.example.org
+	run -0 dos remote
+	[ "$output" = "$(printf 'origin\nsecond')" ]
+	run -0 dos remote -v
+	[ "${lines[1]}" = "$(printf 'second\ts3://test/other/prefix\tendpoint=https://s3.example.org\tregion=eu-west-1')" ]
+	run -1 grep -c -e "$AWS_SECRET_ACCESS_KEY" -e tester "$DOS_DIR/config.json"
+	run -128 dos remote add origin "s3://$S3_BUCKET/x"
+	[ "$output" = "dos-remote: fatal: remote 'origin' already exists" ]
+	dos remote remove second
+	run -0 dos remote
+	[ "$output" = origin ]
+	run -128 dos remote remove second
+	[ "$output" = "dos-remote: fatal: no remote 'second'" ]
+	dos config pack_size_target 128k
+	run -0 dos remote
+	[ "$output" = origin ]
+}
+
+@test "remote add refuses bad URLs, and plain http to another machine unless allowed" {
+	run -129 dos remote add x "http://$S3_BUCKET/p"
+	[[ "${lines[0]}" == *"is not s3://<bucket>[/<prefix>]"* ]]
+	run -129 dos remote add x "s3://Bad_Bucket/p"
+	run -129 dos remote add x "s3://bucket/a//b"
+	run -128 dos remote add x s3://bucket/p --endpoint http://s3.example.org
+	[ "$output" = "dos-remote: fatal: http://s3.example.org: plain http to another machine; use https, or allow it explicitly" ]
+	dos remote add x s3://bucket/p --endpoint http://s3.example.org --allow-http
+	dos remote add y s3://bucket/p --endpoint http://localhost:9000
+	run -0 dos remote -v
+	[ "${lines[0]}" = "$(printf 'x\ts3://bucket/p\tendpoint=http://s3.example.org\tallow-http')" ]
+}
+
+@test "push uploads the sealed packs once, with their indexes, and records them" {
+	store_packed 60
+	add_origin
+	nr=$(find "$DOS_DIR/packs" -name '[0-9]*' | wc -l)
+	[ "$nr" -ge 3 ]
+	run -0 dos push
+	[[ "$output" == "pushed $((nr - 1)) of $((nr - 1)) sealed packs ("*") to origin" ]]
+	run -0 ls "$DOS_DIR/remotes/origin"
+	[ "$(echo "$output" | wc -l)" -eq $((nr - 1)) ]
+	# what the server holds: each pack and its index
+	netrc="$BATS_TEST_TMPDIR/netrc"
+	printf 'machine 127.0.0.1 login %s password %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$netrc"
+	curl -sf --netrc-file "$netrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+	    -H "x-amz-content-sha256: $EMPTY_OID" -o remote-0 "$S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0"
+	cmp remote-0 "$DOS_DIR/packs/0"
+	curl -sf --netrc-file "$netrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+	    -H "x-amz-content-sha256: $EMPTY_OID" -o remote-0.idx "$S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0.idx"
+	[ "$(head -c 7 remote-0.idx)" = DOSPIDX ]
+	run -0 dos push
+	[ "$output" = "origin is up to date ($((nr - 1)) sealed packs)" ]
+}
+
+@test "evict removes pushed packs only; reads fetch and check their objects" {
+	store_packed 60
+	add_origin
+	dos cat-object --batch <ids >expected
+	run -0 dos push --evict
+	[[ "${lines[1]}" == "evicted ${lines[0]:7:1} packs ("*" KiB); 0 sealed packs are not on origin" ]]
+	run -0 dos push --evict
+	[ "${lines[1]}" = "evicted 0 packs (0 bytes); 0 sealed packs are not on origin" ]
+	[ "$(find "$DOS_DIR/packs" -name '[0-9]*' | wc -l)" -eq 1 ]
+	dos cat-object --batch <ids >actual
+	cmp expected actual
+	first=$(head -1 ids)
+	dos cat-object "$first" >one
+	[ "$(sha256_of one)" = "$first" ]
+	dos ls >listed
+	[ "$(wc -l <listed)" -eq 60 ]
+	# more objects still go to the local, newest pack
+	echo new | dos hash-object -w --to-pack --stdin >new-id
+	run -0 dos cat-object "$(cat new-id)"
+	[ "$output" = new ]
+	# a remote holding the only copy of packs cannot be removed
+	run -128 dos remote remove origin
+	[ "$output" = "dos-remote: fatal: remote 'origin' holds packs evicted from '$DOS_DIR'; it is their only copy" ]
+}
+
+@test "a damaged remote copy is an error, never output" {
+	store_packed 30
+	add_origin
+	dos push -q --evict
+	first=$(head -1 ids)
+	# the same pack with one byte flipped, uploaded over the remote one
+	netrc="$BATS_TEST_TMPDIR/netrc"
+	printf 'machine 127.0.0.1 login %s password %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >"$netrc"
+	curl -sf --netrc-file "$netrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+	    -H "x-amz-content-sha256: $EMPTY_OID" -o pack0 "$S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0"
+	size=$(stat -c %s pack0)
+	printf '\x55' | dd of=pack0 bs=1 seek=$((size - 10)) conv=notrunc status=none
+	curl -sf --netrc-file "$netrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+	    -H "x-amz-content-sha256: $(sha256_of pack0)" -T pack0 "$S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0"
+	run -1 --separate-stderr dos cat-object --batch <ids
+	[[ "$stderr" =~ ^"dos-cat-object: error: object '"([0-9a-f]{64})"' is corrupt"$ ]]
+	bad=${BASH_REMATCH[1]}
+	grep -c "^$bad [0-9]" <<<"$output" >count || true
+	[ "$(cat count)" = 0 ]
+	grep -qx "$bad corrupt" <<<"$output"
+	run -128 --separate-stderr dos cat-object "$bad"
+	[ -z "$output" ]
+	[ "$stderr" = "dos-cat-object: fatal: object '$bad' is corrupt" ]
+}
+
+@test "wrong credentials: push fails naming the endpoint and the status, records nothing" {
+	store_packed 30
+	add_origin
+	AWS_SECRET_ACCESS_KEY=wrong run -128 dos push
+	[[ "$output" == "dos-push: fatal: unable to push '$DOS_DIR' to origin (s3://$S3_BUCKET/$PREFIX): PUT $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: HTTP 403 SignatureDoesNotMatch"* ]]
+	[ ! -e "$DOS_DIR/remotes/origin/0" ]
+	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+	run -128 dos push
+	[[ "$output" == *"no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or write them to ~/.aws/credentials" ]]
+	# the credentials file, as the AWS tools read it
+	printf '[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n' \
+	    "$S3_ACCESS_KEY" "$S3_SECRET_KEY" >credentials
+	AWS_SHARED_CREDENTIALS_FILE=$PWD/credentials run -0 dos push
+	[[ "$output" == "pushed "* ]]
+}
+
+@test "a push killed at any step never records a pack the server does not hold" {
+	store_packed 30
+	add_origin
+	cp -a "$DOS_DIR" pristine
+	DOS_FAULT_LOG=points dos push -q
+	n=$(grep -c before points)
+	i=1
+	while [ "$i" -le "$n" ]; do
+		rm -rf "$DOS_DIR"
+		cp -a pristine "$DOS_DIR"
+		run env DOS_FAULT="kill:$i" dos push -q
+		[ "$status" -eq 137 ]
+		# each pack recorded is on the server, whole: evict checks that
+		dos push -q --evict
+		dos cat-object --batch <ids >/dev/null
+		i=$((i + 3))
+	done
+}
+
+@test "kill -9 during a push of large packs, then push again" {
+	dos config pack_size_target 4m
+	mkdir -p data
+	for i in 1 2 3 4 5 6; do
+		head -c 3000000 /dev/urandom >"data/$i"
+	done
+	ls data/* | dos hash-object -w --to-pack --stdin-paths >ids
+	add_origin
+	dos push -q &
+	pid=$!
+	sleep 0.3
+	# The push may be over already on a quick machine: the kills at each
+	# fault point are the test above; here any moment will do.
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" || true
+	dos push -q --evict
+	dos push -q
+	dos push -q --evict
+	dos cat-object --batch <ids >/dev/null
+}
+
+@test "a pack of 128 MiB or more goes up in parts, and reads back" {
+	dos config pack_size_target 130m
+	mkdir -p data
+	for i in $(seq 1 14); do
+		head -c 10000000 /dev/urandom >"data/$i"
+	done
+	ls data/* | dos --dir "$DOS_DIR" hash-object -w --to-pack --stdin-paths >ids
+	rm -r data
+	dos hash-object -w --to-pack "$BATS_TEST_FILENAME" >>ids
+	add_origin
+	[ "$(stat -c %s "$DOS_DIR/packs/0")" -gt 134217728 ]
+	dos push -q --evict
+	[ ! -e "$DOS_DIR/packs/0" ]
+	grep -c "PUT /$S3_BUCKET/$PREFIX/packs/0%3FpartNumber%3D5%26uploadId" "$S3_DIR/log/proxy-server.log"
+	while read -r id; do
+		dos cat-object "$id" >one
+		[ "$(sha256_of one)" = "$id" ]
+	done <ids
+}
+
+@test "clone builds an index from the pack indexes and reads objects from the remote" {
+	store_packed 60
+	add_origin
+	dos push -q
+	run -0 dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[[ "$output" == "cloned s3://$S3_BUCKET/$PREFIX into copy: "*" objects in "*" packs ("*"), read from origin when needed" ]]
+	DOS_DIR=copy dos ls >cloned
+	[ "$(wc -l <cloned)" -gt 40 ]
+	# everything but the newest, unpushed pack of the original
+	dos cat-object --batch <cloned >expected
+	DOS_DIR=copy dos cat-object --batch <cloned >actual
+	cmp expected actual
+	[ "$(find copy/packs -name '[0-9]*' | wc -l)" -eq 1 ]
+	run -0 env DOS_DIR=copy dos remote -v
+	[ "$output" = "$(printf 'origin\ts3://%s/%s\tendpoint=%s' "$S3_BUCKET" "$PREFIX" "$S3_ENDPOINT")" ]
+	# the clone's own objects go to a pack numbered after the remote's
+	echo mine | DOS_DIR=copy dos hash-object -w --to-pack --stdin >mine
+	run -0 env DOS_DIR=copy dos cat-object "$(cat mine)"
+	[ "$output" = mine ]
+	DOS_DIR=copy dos cat-object --batch <cloned >actual
+	cmp expected actual
+	# not into a container, nor from nothing
+	run -128 dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[ "$output" = "dos-clone: fatal: 'copy' exists and is not an empty directory" ]
+	run -0 dos clone "s3://$S3_BUCKET/$PREFIX-none" empty --endpoint "$S3_ENDPOINT"
+	[ "$output" = "cloned s3://$S3_BUCKET/$PREFIX-none into empty: 0 objects in 0 packs (0 bytes), read from origin when needed" ]
+}
+
+@test "kill -9 during a clone; a clone again elsewhere is whole" {
+	store_packed 60
+	add_origin
+	dos push -q
+	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	n=$(grep -c before points)
+	run env DOS_FAULT="kill:$((n / 2))" dos clone -q "s3://$S3_BUCKET/$PREFIX" second --endpoint "$S3_ENDPOINT"
+	[ "$status" -eq 137 ]
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" third --endpoint "$S3_ENDPOINT"
+	DOS_DIR=first dos ls >a
+	DOS_DIR=third dos ls >b
+	cmp a b
+	DOS_DIR=third dos cat-object --batch <b >/dev/null
+}
+
+# Last: it stops the server.
+@test "the server stopped mid-read: reads fail naming the endpoint, never print a whole object" {
+	head -c 20000000 /dev/urandom >big
+	big=$(dos hash-object -w --to-pack big)
+	store_packed 30
+	add_origin
+	dos push -q --evict
+	[ ! -e "$DOS_DIR/packs/0" ]
+	mkfifo pipe
+	dos cat-object "$big" >pipe 2>err &
+	pid=$!
+	# the reader blocks on the full pipe, in the middle of the object
+	exec 5<pipe
+	sleep 0.5
+	"$BATS_TEST_DIRNAME/s3/stop-s3" "$S3_DIR" 2>/dev/null
+	cat <&5 >got
+	exec 5<&-
+	st=0
+	wait "$pid" || st=$?
+	[ "$st" -eq 128 ]
+	[ "$(stat -c %s got)" -lt 20000000 ]
+	[[ "$(cat err)" == *"GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: Couldn't connect to server" ]]
+	first=$(head -1 ids)
+	run -128 --separate-stderr dos cat-object "$first"
+	[ -z "$output" ]
+	[[ "$stderr" == *"GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/"*": Couldn't connect to server" ]]
+}
