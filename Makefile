@@ -224,10 +224,11 @@ test: deps
 PYTHON ?= /usr/bin/python3
 PYTHONDIR ?= $(PREFIX)/lib/python3/dist-packages
 
+# --force: build_ext relinks only when _dos.c changes, not libdos.a.
 python: $(BUILD)/pic/libdos.a
 	cd python && DOS_LIBDOS=$(CURDIR)/$(BUILD)/pic/libdos.a \
 	    DOS_VERSION=$(VERSION) $(PYTHON) setup.py -q build_ext --inplace \
-	    --build-temp $(CURDIR)/$(BUILD)/pic/python
+	    --force --build-temp $(CURDIR)/$(BUILD)/pic/python
 
 python-test: all python
 	cd python && PATH=$(CURDIR)/$(BUILD):$$PATH \
