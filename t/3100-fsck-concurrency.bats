@@ -131,16 +131,17 @@ fsck_clean() {
 	run -0 dos fsck -q
 }
 
-@test "an object that a repack moves while an unordered listing reads its pack is listed once" {
+@test "an object that a repack moves while an unordered listing reads it is listed once, and read" {
 	pack_kept_and_gone
-	# Stopped right after it opened pack 0, before it reads its entries.
+	# Stopped once it listed the index, at its first open of a pack.
 	start_traced dos-cat-object openat2 1 --batch-all-objects --unordered \
-	    --batch-check
+	    --batch
 	pid=$(stopped 1)
-	# The repack moves kept into pack 1, made after the packs were listed.
+	# The repack moves kept into pack 1 and deletes pack 0.
 	repack_kept_away
 	kill -CONT "$pid"
 	wait "$traced_job"
-	[ "$(cat traced.out)" = "$kept 5" ]
+	[ "$(cat traced.out)" = "$kept 5
+kept" ]
 	[ ! -s traced.err ]
 }
