@@ -70,6 +70,28 @@ make_batch() {
 	    { printf "%s 12\nobject %04d\n\n", $1, num[$1] }' ids "$1" >"$1.batch"
 }
 
+# 3000 objects in packs of 32 KiB, every third removed (remove_every), in
+# a container of its own, for the kill tests.
+removals_in_small_packs() {
+	dos init -q --pack-size-target=32k "$BATS_TEST_TMPDIR/small"
+	export DOS_DIR="$BATS_TEST_TMPDIR/small"
+	packed_objects 3000
+	remove_every 3
+	check_objects live gone
+}
+
+# Run a command, killed with SIGKILL after a random 0 to $1 hundredths of
+# a second unless it ended first.
+kill_within() {
+	local max=$1 pid
+	shift
+	"$@" 2>/dev/null &
+	pid=$!
+	sleep "0.$(printf '%02d' $((RANDOM % max)))"
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" || true
+}
+
 # The ids a rebuild of the index from the packs alone would give, by the
 # first 8 bytes that format-2 entries hold of them: walk each pack (in
 # pack number order) entry by entry until the end or a header that is not
@@ -427,18 +449,10 @@ id_starts() {
 }
 
 @test "kill -9 of repack at random moments: every live object intact, the next repack finishes" {
-	dos init -q --pack-size-target=32k "$BATS_TEST_TMPDIR/small"
-	export DOS_DIR="$BATS_TEST_TMPDIR/small"
-	packed_objects 3000
-	remove_every 3
-	check_objects live gone
+	removals_in_small_packs
 	modes=(always never)
 	for round in 1 2 3 4 5; do
-		dos repack --compress="${modes[round % 2]}" 2>/dev/null &
-		pid=$!
-		sleep "0.$(printf '%02d' $((RANDOM % 20)))"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" || true
+		kill_within 20 dos repack --compress="${modes[round % 2]}"
 		check_objects live gone
 		[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 		run -0 --separate-stderr dos repack --threshold=0
@@ -579,8 +593,8 @@ seal_of() {
 
 # Stored bytes of the objects in ids.
 disk_size() {
-	dos cat-object --batch-check='%(objectsize:disk)' <ids |
-	    awk '{ n += $1 } END { print n }'
+	dos cat-object --batch-check='%(objectsize:disk)' <ids >disk_sizes
+	awk '{ n += $1 } END { print n }' disk_sizes
 }
 
 # $1 text objects of 2-5 KiB (pseudo-random words: zstd -19 stores them
@@ -724,21 +738,13 @@ text_objects() {
 }
 
 @test "kill -9 of gc --aggressive at random moments: every live object intact, the next run finishes" {
-	dos init -q --pack-size-target=32k "$BATS_TEST_TMPDIR/small"
-	export DOS_DIR="$BATS_TEST_TMPDIR/small"
-	packed_objects 3000
-	remove_every 3
-	check_objects live gone
+	removals_in_small_packs
 	for round in 1 2 3 4 5; do
 		# Loose objects too, packed by the run: live from now on.
 		id=$(printf 'loose %s\n' "$round" | dos hash-object -w --stdin)
 		echo "$id" >>live
 		printf '%s 8\nloose %s\n\n' "$id" "$round" >>live.batch
-		dos gc --aggressive 2>/dev/null &
-		pid=$!
-		sleep "0.$(printf '%02d' $((RANDOM % 30)))"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" || true
+		kill_within 30 dos gc --aggressive
 		check_objects live gone
 		run -0 --separate-stderr dos gc --aggressive
 		[[ "$stderr" = packed\ * ]]
