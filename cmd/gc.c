@@ -30,10 +30,11 @@ static const struct option gc_options[] = {
 #define REPACKING "repacking objects"
 
 /*
- * --aggressive recompresses cold packs with zstd at this level.  On
- * objects of a few KiB (headers of /usr/include) level 19 stores 3.9%
- * less than level 2 and 2.8% less than level 9, at a fifth of level 9's
- * speed; larger windows would cost readers their memory bound.
+ * --aggressive recompresses cold packs with zstd at this level.  Each on
+ * its own, 3,000 headers of /usr/include take 12% less room at level 19
+ * than at level 2 (2.8% less than at level 9), and 10 MB of a large
+ * binary 13% less (3.9% less than at level 9), compressed at 1-3 MB/s
+ * against level 9's 10-14 MB/s: slow, but done once per object.
  */
 #define AGGRESSIVE_LEVEL 19
 

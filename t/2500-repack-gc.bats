@@ -737,6 +737,28 @@ text_objects() {
 	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
 }
 
+@test "while gc --aggressive runs, readers read and loose writers write" {
+	text_objects 600
+	dos cat-object --batch <ids >expected
+	dos gc -q --aggressive &
+	gc=$!
+	n=0
+	# At least once, and as long as the gc runs.
+	while :; do
+		dos cat-object --batch <ids >out
+		cmp expected out
+		n=$((n + 1))
+		printf 'written during gc %04d\n' "$n" | dos hash-object -w --stdin >>new_ids
+		kill -0 "$gc" 2>/dev/null || break
+	done
+	wait "$gc"
+	run -0 dos cat-object --batch-check='%(objectname) %(objectsize)' <new_ids
+	[ "$(awk '{ print $2 }' <<<"$output" | sort -u)" = 23 ]
+	[ "$(wc -l <new_ids)" -eq "$n" ]
+	run -0 --separate-stderr dos fsck --full
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
 @test "kill -9 of gc --aggressive at random moments: every live object intact, the next run finishes" {
 	removals_in_small_packs
 	for round in 1 2 3 4 5; do
