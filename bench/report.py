@@ -446,7 +446,8 @@ def sizes_section(run, meta):
                 out.append('| %s | %s | - | - | - |' % (slabel, 'n/a (%s)' % st))
                 continue
             out.append('| %s | %s | %s | %s | %s |' % (
-                slabel, num(nbytes / 1e6), '%.3f' % (nbytes / raw_bytes) if raw_bytes else '-',
+                slabel, '{:,.1f}'.format(nbytes / 1e6),
+                '%.3f' % (nbytes / raw_bytes) if raw_bytes else '-',
                 '%.3f' % (nbytes / git0) if git0 else '-', num(secs)))
         out.append('')
     out += ['### Targets of issue 15', '', '| target | figure | met? |', '|---|---|---|']
