@@ -313,6 +313,7 @@ def main(run, out_md, out_png):
             r['op'], r['dos_text'], r['peer_label'] or '-', ptxt, ratio_text(r['ratio']),
             ltxt, rss_text(r), r['target'], r['met'] or '-'))
     w('')
+    out.extend(sizes_section(run, meta))
     w('## Machine limits measured in this run')
     w('')
     w('| limit | figure | notes |')
@@ -395,6 +396,79 @@ def main(run, out_md, out_png):
     chart(rows, run, out_png, smoke)
     sys.stderr.write('report written to %s and %s\n' % (out_md, out_png))
     return 0
+
+
+SIZE_SETS = (('d1', 'D1 (generated files of 1-4 KiB)'),
+             ('corpus', 'real corpus (/usr/share/doc, /usr/include, /usr/lib/python3)'),
+             ('big', 'large real files (/usr/lib, /usr/bin, /var/cache/apt/archives)'))
+SIZE_STORES = (('dos', 'dos, default (hash-object -w --to-pack: packs + index)'),
+               ('dos_aggressive', 'dos after gc --aggressive'),
+               ('git_window0', 'git pack-objects --window=0 (pack + idx)'),
+               ('git_repack_ad', 'git repack -a -d (pack + idx, blobs only)'),
+               ('restic', 'restic backup (repository)'),
+               ('tar_zstd19', 'tar \\| zstd -19 -T0 (floor)'))
+# Issue 15's figures: (set, dos store, peer store, at most this many
+# times the peer's bytes).
+SIZE_TARGETS = (('d1', 'dos', 'git_window0', 1.1),
+                ('corpus', 'dos', 'git_window0', 1.0),
+                ('big', 'dos', 'git_window0', 1.0),
+                ('d1', 'dos_aggressive', 'git_window0', 1.0),
+                ('corpus', 'dos_aggressive', 'git_repack_ad', 1.0))
+
+
+def sizes_section(run, meta):
+    """The stored-size tables of bench/sizes, with issue 15's targets."""
+    path = os.path.join(run, 'sizes.tsv')
+    if not os.path.exists(path):
+        return []
+    rows = {}
+    with open(path) as f:
+        for line in f:
+            dset, store, nbytes, secs, st = line.rstrip('\n').split('\t')
+            rows[dset, store] = (int(nbytes), float(secs), st)
+    out = ['## Stored size of each data set', '',
+           'Each store once, timed (wall s); files of distinct contents only.  dos: packs '
+           'and index `*.db`, without the Berkeley DB environment; git repack -a -d: '
+           'without the one tree and commit that make the blobs reachable.', '']
+    for dset, label in SIZE_SETS:
+        raw = meta.get('sizes_' + dset, '0 files, 0 bytes')
+        raw_bytes = int(raw.split(', ')[1].split()[0])
+        out += ['### %s: %s' % (label, raw), '',
+                '| store | stored MB | / raw | / git --window=0 | time s |',
+                '|---|---|---|---|---|']
+        git0 = rows.get((dset, 'git_window0'), (0, 0, ''))[0]
+        for store, slabel in SIZE_STORES:
+            r = rows.get((dset, store))
+            if r is None:
+                continue
+            nbytes, secs, st = r
+            if st != 'ok':
+                out.append('| %s | %s | - | - | - |' % (slabel, 'n/a (%s)' % st))
+                continue
+            out.append('| %s | %s | %s | %s | %s |' % (
+                slabel, '{:,.1f}'.format(nbytes / 1e6),
+                '%.3f' % (nbytes / raw_bytes) if raw_bytes else '-',
+                '%.3f' % (nbytes / git0) if git0 else '-', num(secs)))
+        out.append('')
+    out += ['### Targets of issue 15', '', '| target | figure | met? |', '|---|---|---|']
+    names = dict(SIZE_STORES)
+    for dset, store, peer, most in SIZE_TARGETS:
+        d, p = rows.get((dset, store)), rows.get((dset, peer))
+        what = '%s: %s <= %sx %s' % (dset, names[store], num(most), names[peer])
+        if d is None or p is None or d[2] != 'ok' or p[2] != 'ok' or not p[0]:
+            out.append('| %s | n/a | - |' % what)
+            continue
+        ratio = d[0] / p[0]
+        out.append('| %s | %.3fx | %s |' % (what, ratio, 'met' if ratio <= most else 'missed'))
+    d, p = rows.get(('corpus', 'dos_aggressive')), rows.get(('corpus', 'git_repack_ad'))
+    what = 'corpus: time of dos gc --aggressive <= time of git repack -a -d'
+    if d is None or p is None or d[2] != 'ok' or p[2] != 'ok' or not p[1]:
+        out.append('| %s | n/a | - |' % what)
+    else:
+        out.append('| %s | %.2fx (%s s, %s s) | %s |' % (
+            what, d[1] / p[1], num(d[1]), num(p[1]), 'met' if d[1] <= p[1] else 'missed'))
+    out.append('')
+    return out
 
 
 def chart(rows, run, out_png, smoke):

@@ -29,8 +29,34 @@ static const struct option gc_options[] = {
 #define PACKING "packing objects"
 #define REPACKING "repacking objects"
 
+/*
+ * --aggressive recompresses cold packs with zstd at this level.  Each on
+ * its own, 3,000 headers of /usr/include take 12% less room at level 19
+ * than at level 2 (2.8% less than at level 9), and 10 MB of a large
+ * binary 13% less (3.9% less than at level 9), compressed at 1-3 MB/s
+ * against level 9's 10-14 MB/s: slow, but done once per object.
+ */
+#define AGGRESSIVE_LEVEL 19
+
 /* File scope: still reachable (no leak) when a fatal error exits. */
 static struct dos_pack_writer *writer;
+
+/* Pack the loose objects; *packed counts them. */
+static void
+pack_loose(struct dos_store *st, struct dos_maint *maint, uint64_t *packed)
+{
+	uint64_t before, after, raw, stored;
+
+	if (dos_show_progress)
+		dos_maint_show_progress(maint, PACKING);
+	/* The writer's totals count what a repack before moved too. */
+	dos_pack_writer_totals(writer, &before, &raw, &stored);
+	dos_pack_loose_or_die(st, writer, 0, maint);
+	dos_pack_writer_totals(writer, &after, &raw, &stored);
+	*packed = after - before;
+	if (dos_show_progress)
+		dos_progress_done(PACKING, *packed);
+}
 
 int
 cmd_gc(int argc, char **argv)
@@ -40,9 +66,10 @@ cmd_gc(int argc, char **argv)
 	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	struct dos_repack_stats stats;
 	struct dos_index *ix;
-	uint64_t packed, raw, stored, temps;
+	uint64_t packed, temps;
 	char dropped[32];
 	unsigned flags = 0;
+	uint32_t first;
 	int opt, quiet = 0, aggressive = 0, rc;
 
 	while ((opt = getopt_long(argc, argv, "+hq", gc_options, NULL)) != -1) {
@@ -66,20 +93,26 @@ cmd_gc(int argc, char **argv)
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	if (!quiet)
 		dos_tell_lock_waits(&store);
-	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
-	if (dos_show_progress)
-		dos_maint_show_progress(&maint, PACKING);
-	dos_pack_loose_or_die(&store, writer, 0, &maint);
-	dos_pack_writer_totals(writer, &packed, &raw, &stored);
-	if (dos_show_progress) {
-		dos_progress_done(PACKING, packed);
-		dos_maint_show_progress(&maint, REPACKING);
+	if (aggressive && store.cfg.codec != DOS_CODEC_NONE) {
+		/* The writer's codec and level, for this run only. */
+		store.cfg.codec = DOS_CODEC_ZSTD;
+		store.cfg.level = AGGRESSIVE_LEVEL;
 	}
-	dos_repack_or_die(&store, writer,
-	    aggressive ? DOS_COMPRESS_AUTO : DOS_COMPRESS_KEEP,
-	    aggressive ? 0 : DOS_REPACK_THRESHOLD, &maint, &stats);
+	writer = dos_lock_packs(&store, flags, DOS_COMPRESS_AUTO);
+	first = dos_seal_first(&store, writer);
+	/* Aggressive: loose objects go into the new packs, compressed once. */
+	if (!aggressive)
+		pack_loose(&store, &maint, &packed);
+	if (dos_show_progress)
+		dos_maint_show_progress(&maint, REPACKING);
+	dos_repack_or_die(&store, writer, DOS_COMPRESS_KEEP,
+	    aggressive ? 0 : DOS_REPACK_THRESHOLD, aggressive, &maint, &stats);
 	if (dos_show_progress)
 		dos_progress_done(REPACKING, stats.objects);
+	if (aggressive) {
+		pack_loose(&store, &maint, &packed);
+		dos_seal_packs_or_die(&store, writer, first);
+	}
 	/* Pages left part full by packing and removal are filled again. */
 	if (dos_index_exists(store.dirfd) &&
 	    ((rc = dos_store_index(&store, 1, &ix)) < 0 ||

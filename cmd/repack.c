@@ -8,7 +8,8 @@
 #include "cli.h"
 
 static const char *const repack_usage[] = {
-	"dos repack [-q] [--[no-]progress] [--compress=(keep | auto | always | never)]",
+	"dos repack [-q] [--[no-]progress]",
+	"           [--compress=(keep | auto | always | never | <codec>:<level>)]",
 	"           [--threshold=<percent>] [--no-wait]",
 	NULL
 };
@@ -42,10 +43,12 @@ cmd_repack(int argc, char **argv)
 	struct dos_maint maint = { dos_report_problem, NULL, &status };
 	struct dos_repack_stats stats;
 	int mode = DOS_COMPRESS_KEEP;
+	enum dos_codec codec;
 	char dropped[32], *end;
 	unsigned flags = 0;
+	uint32_t first;
 	long threshold = DOS_REPACK_THRESHOLD;
-	int opt, quiet = 0;
+	int opt, quiet = 0, level = 0;
 
 	while ((opt = getopt_long(argc, argv, "+hq", repack_options, NULL)) != -1) {
 		switch (opt) {
@@ -54,7 +57,12 @@ cmd_repack(int argc, char **argv)
 			dos_show_progress = 0;
 			break;
 		case OPT_COMPRESS:
-			if (dos_parse_compress_mode(optarg, 1, &mode) < 0)
+			level = 0;
+			if (dos_parse_compress_mode(optarg, 1, &mode) == 0)
+				break;
+			/* A codec and level: compress cold data harder. */
+			if (dos_codec_parse(optarg, &codec, &level) < 0 ||
+			    level == 0)
 				dos_usage(repack_usage, "invalid --compress '%s'", optarg);
 			break;
 		case OPT_THRESHOLD:
@@ -76,12 +84,21 @@ cmd_repack(int argc, char **argv)
 	dos_open_or_die(&store, DOS_OPEN_WRITE);
 	if (!quiet)
 		dos_tell_lock_waits(&store);
+	if (level > 0) {
+		/* The writer's codec and level, for this run only. */
+		store.cfg.codec = codec;
+		store.cfg.level = level;
+		mode = DOS_COMPRESS_AUTO;
+	}
 	writer = dos_lock_packs(&store, flags,
 	    mode == DOS_COMPRESS_KEEP ? DOS_COMPRESS_AUTO : mode);
+	first = dos_seal_first(&store, writer);
 	if (dos_show_progress)
 		dos_maint_show_progress(&maint, REPACKING);
-	dos_repack_or_die(&store, writer, mode, (unsigned)threshold, &maint,
-	    &stats);
+	dos_repack_or_die(&store, writer, mode, (unsigned)threshold, level > 0,
+	    &maint, &stats);
+	if (level > 0)
+		dos_seal_packs_or_die(&store, writer, first);
 	if (dos_show_progress)
 		dos_progress_done(REPACKING, stats.objects);
 	if (!quiet) {

@@ -658,14 +658,27 @@ dos_pack_loose_or_die(struct dos_store *st, struct dos_pack_writer *w,
 
 void
 dos_repack_or_die(struct dos_store *st, struct dos_pack_writer *w,
-    enum dos_compress_mode mode, unsigned threshold,
+    enum dos_compress_mode mode, unsigned threshold, int harder,
     const struct dos_maint *m, struct dos_repack_stats *stats)
 {
-	int rc = dos_repack(st, w, mode, threshold, m, stats);
+	int rc = harder ?
+	    dos_repack_harder(st, w, threshold, m, stats) :
+	    dos_repack(st, w, mode, threshold, m, stats);
 
 	if (rc < 0)
 		die("unable to repack '%s': %s", dos_store_path(st),
 		    dos_strerror(rc));
+}
+
+void
+dos_seal_packs_or_die(struct dos_store *st, struct dos_pack_writer *w,
+    uint32_t first)
+{
+	int rc = dos_seal_packs(st, w, first);
+
+	if (rc < 0)
+		die("unable to seal the packs of '%s': %s",
+		    dos_store_path(st), dos_strerror(rc));
 }
 
 void

@@ -162,12 +162,18 @@ void dos_tell_lock_waits(struct dos_store *st);
 /* After the options of a command that takes no arguments: any left is a
  * usage error (exit 129). */
 void dos_no_arguments(int argc, const char *const *usage);
-/* dos_pack_loose() and dos_repack(), or die. */
+/*
+ * dos_pack_loose() and dos_repack() (with harder, dos_repack_harder(),
+ * mode unused), or die.
+ */
 void dos_pack_loose_or_die(struct dos_store *st, struct dos_pack_writer *w,
     int keep_loose, const struct dos_maint *m);
 void dos_repack_or_die(struct dos_store *st, struct dos_pack_writer *w,
-    enum dos_compress_mode mode, unsigned threshold,
+    enum dos_compress_mode mode, unsigned threshold, int harder,
     const struct dos_maint *m, struct dos_repack_stats *stats);
+/* dos_seal_packs(), or die. */
+void dos_seal_packs_or_die(struct dos_store *st, struct dos_pack_writer *w,
+    uint32_t first);
 
 /*
  * dos count-objects and dos status: dos_count_objects(), or die; the

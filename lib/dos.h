@@ -625,6 +625,17 @@ int dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
     struct dos_index_entry *e);
 /* 0 if fd starts with a dos pack header of the version written now. */
 int dos_pack_check_header(int fd);
+/*
+ * Seal a whole pack: record in its header that every entry was compressed
+ * with codec at level (or harder), by a writer that no longer appends to
+ * it, so that a repack that would compress no harder leaves it alone.
+ */
+int dos_pack_seal(int fd, enum dos_codec codec, int level);
+/*
+ * 1 and the codec and level of a sealed pack; 0 if it is not sealed, or
+ * its header cannot be read (a repack then rewrites it, as it would).
+ */
+int dos_pack_sealed(int fd, enum dos_codec *codec, int *level);
 /* 0 and *version if fd starts with a pack header of a version read. */
 int dos_pack_header_version(int fd, unsigned *version);
 /* The pack numbers in packs/, ascending; *packs is malloc'ed. */
@@ -1189,6 +1200,30 @@ int dos_for_each_stale_temp(struct dos_store *st, dos_stale_temp_fn *fn,
  */
 int dos_store_set_config(struct dos_store *st, const struct dos_setting *s,
     const struct dos_config *value);
+
+/*
+ * Cold data compressed harder (dos gc --aggressive, dos repack
+ * --compress=CODEC:LEVEL), by a writer opened while st->cfg names that
+ * codec and level instead of the container's own: dos_repack() in
+ * DOS_COMPRESS_AUTO mode, except that packs sealed with that codec at
+ * that level or a higher one are only moved past threshold, as stored.
+ * Then dos_seal_packs() from what dos_seal_first() said before.
+ */
+int dos_repack_harder(struct dos_store *st, struct dos_pack_writer *w,
+    unsigned threshold, const struct dos_maint *m,
+    struct dos_repack_stats *stats);
+/*
+ * The first pack that only w will have filled: its pack if still empty,
+ * else the next one.
+ */
+uint32_t dos_seal_first(struct dos_store *st, struct dos_pack_writer *w);
+/*
+ * Move w to a fresh pack, for later writers to append to, then seal
+ * (dos_pack_seal, with st->cfg's codec and level) the packs w filled
+ * from first on, which nothing appends to any more.
+ */
+int dos_seal_packs(struct dos_store *st, struct dos_pack_writer *w,
+    uint32_t first);
 
 /* ---- lib/backup.c: consistent copies of a live container ------------- */
 

@@ -703,19 +703,40 @@ kept_older(struct dos_store *st, const uint32_t *packs, size_t i)
 	return 0;
 }
 
-int
-dos_repack(struct dos_store *st, struct dos_pack_writer *w,
-    enum dos_compress_mode mode, unsigned threshold,
+/*
+ * Whether a pack is sealed with the codec the writer compresses with now,
+ * at its level or a higher one: recompressing it would not shrink it.
+ */
+static int
+sealed_as_hard(struct dos_store *st, uint32_t pack)
+{
+	enum dos_codec codec;
+	int fd, level;
+
+	return dos_store_pack_fd(st, pack, &fd) == 0 &&
+	    dos_pack_sealed(fd, &codec, &level) == 1 &&
+	    codec == st->cfg.codec && level >= st->cfg.level;
+}
+
+/*
+ * dos_repack(), and with harder dos_repack_harder(): a pack sealed as
+ * hard as the writer compresses is only moved past the threshold, as it
+ * is stored.
+ */
+static int
+repack_packs(struct dos_store *st, struct dos_pack_writer *w,
+    enum dos_compress_mode mode, unsigned threshold, int harder,
     const struct dos_maint *m, struct dos_repack_stats *stats)
 {
 	struct live l = { NULL, NULL, 0 };
 	struct dos_index *ix;
 	unsigned char *win = NULL;
-	uint32_t *packs, current;
+	uint32_t *packs, current, written = 0;
 	size_t nr, i;
 	struct stat sb;
 	char name[32], what[160];
 	uint64_t size, dead;
+	enum dos_compress_mode pack_mode;
 	int rc, started = 0;
 
 	memset(stats, 0, sizeof *stats);
@@ -736,7 +757,9 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 	current = dos_pack_writer_pack(w);
 	for (i = 0; i < nr && rc == 0; i++) {
 		snprintf(name, sizeof name, "packs/%u", packs[i]);
-		if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
+		/* Packs this repack filled (from an empty one) are done. */
+		if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    (started && packs[i] >= written))
 			continue;
 		/*
 		 * Without a committed length the index does not describe this
@@ -757,26 +780,89 @@ dos_repack(struct dos_store *st, struct dos_pack_writer *w,
 		size = (uint64_t)sb.st_size > DOS_PACK_HEADER_SIZE ?
 		    (uint64_t)sb.st_size - DOS_PACK_HEADER_SIZE : 0;
 		dead = size > l.bytes[i] ? size - l.bytes[i] : 0;
-		if (mode == DOS_COMPRESS_KEEP && size > 0 &&
+		pack_mode = harder && sealed_as_hard(st, packs[i]) ?
+		    DOS_COMPRESS_KEEP : mode;
+		if (pack_mode == DOS_COMPRESS_KEEP && size > 0 &&
 		    dead * 100 <= (uint64_t)threshold * size &&
 		    in_current_version(st, packs[i]))
 			continue;
-		if (mode == DOS_COMPRESS_KEEP && size == 0 && packs[i] == current)
+		/* The writer's own empty pack: nothing to move, and it stays. */
+		if (size == 0 && packs[i] == current)
 			continue;
 		if (!started || packs[i] == dos_pack_writer_pack(w)) {
 			/* New packs only: never append to what is rewritten. */
 			if ((rc = dos_pack_writer_start_pack(w)) < 0)
 				break;
+			if (!started)
+				written = dos_pack_writer_pack(w);
 			started = 1;
 		}
 		/* Packs go oldest first: any kept before this one is older. */
-		rc = repack_one(st, w, packs[i], kept_older(st, packs, i), mode,
-		    win, m, stats);
+		rc = repack_one(st, w, packs[i], kept_older(st, packs, i),
+		    pack_mode, win, m, stats);
 	}
 out:
 	free(win);
 	free(l.bytes);
 	free(packs);
+	return rc;
+}
+
+int
+dos_repack(struct dos_store *st, struct dos_pack_writer *w,
+    enum dos_compress_mode mode, unsigned threshold,
+    const struct dos_maint *m, struct dos_repack_stats *stats)
+{
+	return repack_packs(st, w, mode, threshold, 0, m, stats);
+}
+
+int
+dos_repack_harder(struct dos_store *st, struct dos_pack_writer *w,
+    unsigned threshold, const struct dos_maint *m,
+    struct dos_repack_stats *stats)
+{
+	return repack_packs(st, w, DOS_COMPRESS_AUTO, threshold, 1, m, stats);
+}
+
+uint32_t
+dos_seal_first(struct dos_store *st, struct dos_pack_writer *w)
+{
+	uint32_t pack = dos_pack_writer_pack(w);
+	struct stat sb;
+	char name[32];
+
+	snprintf(name, sizeof name, "packs/%u", pack);
+	if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    (uint64_t)sb.st_size <= DOS_PACK_HEADER_SIZE)
+		return pack;
+	return pack + 1;
+}
+
+int
+dos_seal_packs(struct dos_store *st, struct dos_pack_writer *w,
+    uint32_t first)
+{
+	uint32_t pack, current;
+	char name[32];
+	int fd, rc = 0;
+
+	/*
+	 * Later writers append to the newest pack: a fresh one first, so
+	 * that a sealed pack never gets entries compressed less hard.
+	 */
+	if ((rc = dos_pack_writer_start_pack(w)) < 0)
+		return rc;
+	current = dos_pack_writer_pack(w);
+	for (pack = first; pack < current && rc == 0; pack++) {
+		snprintf(name, sizeof name, "packs/%u", pack);
+		if ((fd = dos_open_beneath(st->dirfd, name, O_RDWR, 0)) < 0) {
+			if (errno != ENOENT)
+				rc = DOS_EIO;
+			continue;
+		}
+		rc = dos_pack_seal(fd, st->cfg.codec, st->cfg.level);
+		close(fd);
+	}
 	return rc;
 }
 

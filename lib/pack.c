@@ -326,6 +326,41 @@ dos_pack_header_version(int fd, unsigned *version)
 	return 0;
 }
 
+/*
+ * Bytes 12 to 14 of the header of a sealed pack: 1, then the codec and
+ * the level its entries were compressed with (or harder).  A pack is
+ * created with zeros there, and sealed once it is whole.
+ */
+#define SEAL_OFFSET 12
+#define SEAL_SIZE 3
+
+int
+dos_pack_seal(int fd, enum dos_codec codec, int level)
+{
+	unsigned char seal[SEAL_SIZE] = { 1, (unsigned char)codec,
+	    (unsigned char)level };
+
+	if (dos_step_pwrite("pack-seal-write", fd, seal, sizeof seal,
+	    SEAL_OFFSET) < 0 ||
+	    dos_step_fdatasync("pack-seal-fdatasync", fd) < 0)
+		return DOS_EIO;
+	return 0;
+}
+
+int
+dos_pack_sealed(int fd, enum dos_codec *codec, int *level)
+{
+	unsigned char hdr[DOS_PACK_HEADER_SIZE];
+
+	/* Packs of format 1 were never sealed: they have zeros there too. */
+	if (pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr ||
+	    dos_pack_check_header(fd) < 0 || hdr[SEAL_OFFSET] != 1)
+		return 0;
+	*codec = (enum dos_codec)hdr[SEAL_OFFSET + 1];
+	*level = hdr[SEAL_OFFSET + 2];
+	return 1;
+}
+
 int
 dos_pack_check_header(int fd)
 {

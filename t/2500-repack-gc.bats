@@ -4,7 +4,8 @@
 # at random moments, and gc's cleaning of sandbox/.
 load helper
 
-REPACK_USAGE='usage: dos repack [-q] [--[no-]progress] [--compress=(keep | auto | always | never)]
+REPACK_USAGE='usage: dos repack [-q] [--[no-]progress]
+                  [--compress=(keep | auto | always | never | <codec>:<level>)]
                   [--threshold=<percent>] [--no-wait]'
 GC_USAGE='usage: dos gc [-q] [--[no-]progress] [--aggressive] [--no-wait]'
 
@@ -67,6 +68,28 @@ remove_every() {
 make_batch() {
 	awk 'NR == FNR { num[$1] = FNR; next }
 	    { printf "%s 12\nobject %04d\n\n", $1, num[$1] }' ids "$1" >"$1.batch"
+}
+
+# 3000 objects in packs of 32 KiB, every third removed (remove_every), in
+# a container of its own, for the kill tests.
+removals_in_small_packs() {
+	dos init -q --pack-size-target=32k "$BATS_TEST_TMPDIR/small"
+	export DOS_DIR="$BATS_TEST_TMPDIR/small"
+	packed_objects 3000
+	remove_every 3
+	check_objects live gone
+}
+
+# Run a command, killed with SIGKILL after a random 0 to $1 hundredths of
+# a second unless it ended first.
+kill_within() {
+	local max=$1 pid
+	shift
+	"$@" 2>/dev/null &
+	pid=$!
+	sleep "0.$(printf '%02d' $((RANDOM % max)))"
+	kill -9 "$pid" 2>/dev/null || true
+	wait "$pid" || true
 }
 
 # The ids a rebuild of the index from the packs alone would give, by the
@@ -331,9 +354,10 @@ id_starts() {
 	[ "${stderr_lines[1]}" = "repacked 30 objects, removed 1 pack, reclaimed 0 bytes" ]
 	printf 'loose %s\n' 1 2 3 >more
 	run -0 dos hash-object -w more
+	# --aggressive repacks first: loose objects join the new packs.
 	DOS_PROGRESS_INTERVAL=0 run -0 --separate-stderr dos gc --aggressive --progress
-	progress_counts "packing objects" 1 "${stderr_lines[0]}"
-	progress_counts "repacking objects" 31 "${stderr_lines[1]}"
+	progress_counts "repacking objects" 30 "${stderr_lines[0]}"
+	progress_counts "packing objects" 1 "${stderr_lines[1]}"
 	[ "${stderr_lines[2]}" = "packed 1 object, removed 1 pack (0 bytes reclaimed), removed 0 stale temp files" ]
 	# On a terminal by default, only at the end here: nothing to move.
 	script -qec "dos gc" /dev/null >tty.out
@@ -355,6 +379,10 @@ id_starts() {
 	for t in 101 -1 abc '' 5%; do
 		run -129 --separate-stderr dos repack --threshold="$t"
 		[ "$stderr" = "$(printf "dos-repack: error: --threshold takes a percentage, not '%s'\n%s" "$t" "$REPACK_USAGE")" ]
+	done
+	for c in zstd zstd:0 zstd:23 zlib:10 none zstd:x; do
+		run -129 --separate-stderr dos repack --compress="$c"
+		[ "$stderr" = "$(printf "dos-repack: error: invalid --compress '%s'\n%s" "$c" "$REPACK_USAGE")" ]
 	done
 	run -129 --separate-stderr dos repack extra
 	[ "$stderr" = "$(printf 'dos-repack: error: too many arguments\n%s' "$REPACK_USAGE")" ]
@@ -421,18 +449,10 @@ id_starts() {
 }
 
 @test "kill -9 of repack at random moments: every live object intact, the next repack finishes" {
-	dos init -q --pack-size-target=32k "$BATS_TEST_TMPDIR/small"
-	export DOS_DIR="$BATS_TEST_TMPDIR/small"
-	packed_objects 3000
-	remove_every 3
-	check_objects live gone
+	removals_in_small_packs
 	modes=(always never)
 	for round in 1 2 3 4 5; do
-		dos repack --compress="${modes[round % 2]}" 2>/dev/null &
-		pid=$!
-		sleep "0.$(printf '%02d' $((RANDOM % 20)))"
-		kill -9 "$pid" 2>/dev/null || true
-		wait "$pid" || true
+		kill_within 20 dos repack --compress="${modes[round % 2]}"
 		check_objects live gone
 		[ "$(rebuilt_ids)" = "$(id_starts live)" ]
 		run -0 --separate-stderr dos repack --threshold=0
@@ -542,7 +562,7 @@ id_starts() {
 	check_objects live gone
 }
 
-@test "gc --aggressive repacks every pack, recompressed with auto" {
+@test "gc --aggressive repacks every unsealed pack, recompressed when that pays" {
 	seq 1 3000 >text
 	printf abc >abc
 	TEXT_OID=$(sha256_of text)
@@ -563,4 +583,204 @@ id_starts() {
 	[ "$output" = abc ]
 	run -0 --separate-stderr dos cat-object 3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282
 	[ "$output" = xyz ]
+}
+
+# The seal in the header of pack $1: "1 <codec> <level>" (codec 2: zstd),
+# or "0 0 0".
+seal_of() {
+	od -An -tu1 -j12 -N3 "$DOS_DIR/packs/$1" | awk '{ print $1, $2, $3 }'
+}
+
+# Stored bytes of the objects in ids.
+disk_size() {
+	dos cat-object --batch-check='%(objectsize:disk)' <ids >disk_sizes
+	awk '{ n += $1 } END { print n }' disk_sizes
+}
+
+# $1 text objects of 2-5 KiB (pseudo-random words: zstd -19 stores them
+# in a fifth less than zstd -2), written straight to packs; their ids in
+# ids.
+text_objects() {
+	mkdir -p text
+	for i in $(seq 1 "$1"); do
+		awk -v s="$i" 'BEGIN {
+			srand(s)
+			for (l = 0; l < 60 + s % 40; l++) {
+				printf "%s %d:", rand() < 0.5 ? "alpha" : "omega",
+				    int(rand() * 1000)
+				for (w = 0; w < 6; w++)
+					printf " %s", substr("the quick brown fox jumps over lazy dogs and cats",
+					    1 + int(rand() * 30), 4 + int(rand() * 5))
+				print ""
+			}
+		}' >text/$i
+	done
+	seq -f 'text/%g' 1 "$1" | dos hash-object -w --to-pack --stdin-paths >ids
+}
+
+@test "gc --aggressive compresses packs with zstd -19 and seals them; the next run leaves them alone" {
+	text_objects 200
+	before=$(disk_size)
+	printf xyz | dos hash-object -w --stdin >/dev/null
+	run -0 --separate-stderr dos gc --aggressive
+	[ "$output" = "" ]
+	[ "$stderr" = "packed 1 object, removed 1 pack (0 bytes reclaimed), removed 0 stale temp files" ]
+	# Pack 1 holds it all, sealed; pack 2 is new and empty, for writers.
+	[ "$(packs)" = "1 2 " ]
+	[ "$(seal_of 1)" = "1 2 19" ]
+	[ "$(seal_of 2)" = "0 0 0" ]
+	[ "$(size_of "$DOS_DIR/packs/2")" -eq 16 ]
+	after=$(disk_size)
+	[ "$after" -lt $((before * 90 / 100)) ]
+	dos cat-object --batch-check='%(pack)' <ids >packs_of
+	[ "$(sort -u packs_of)" = 1 ]
+	run -0 --separate-stderr dos cat-object 3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282
+	[ "$output" = xyz ]
+	run -0 --separate-stderr dos fsck --full
+	[ "$stderr" = "dos fsck: no problems found" ]
+	# Sealed at that level: left alone, byte for byte.
+	cp "$DOS_DIR/packs/1" pack1.copy
+	run -0 --separate-stderr dos gc --aggressive
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
+	[ "$(packs)" = "1 2 " ]
+	cmp pack1.copy "$DOS_DIR/packs/1"
+	# New objects go to pack 2, never into the sealed pack.
+	printf 'new one\n' >new
+	dos hash-object -w --to-pack new >new_id
+	run -0 dos cat-object --batch-check='%(pack)' <new_id
+	[ "$output" = 2 ]
+	cmp pack1.copy "$DOS_DIR/packs/1"
+	# The next aggressive run recompresses only pack 2.
+	run -0 --separate-stderr dos gc --aggressive
+	[ "$stderr" = "packed 0 objects, removed 1 pack (0 bytes reclaimed), removed 0 stale temp files" ]
+	[ "$(packs)" = "1 3 4 " ]
+	[ "$(seal_of 3)" = "1 2 19" ]
+	cmp pack1.copy "$DOS_DIR/packs/1"
+	for i in 1 77 200; do
+		dos cat-object "$(sed -n ${i}p ids)" >out
+		cmp "text/$i" out
+	done
+}
+
+@test "gc --aggressive moves a sealed pack with dead bytes as it is stored" {
+	text_objects 200
+	run -0 dos gc -q --aggressive
+	[ "$(seal_of 1)" = "1 2 19" ]
+	sed -n '1,10p' ids >gone
+	sed -n '11,$p' ids >live
+	fmt='%(objectname) %(objectsize:disk) %(compression)'
+	dos cat-object --batch-check="$fmt" <live >sizes.before
+	dos rm --stdin <gone
+	# Pack 1 with dead bytes, pack 2 with the tombstones.
+	run -0 --separate-stderr dos gc --aggressive
+	[[ "$stderr" = "packed 0 objects, removed 2 packs ("*" reclaimed), removed 0 stale temp files" ]]
+	[ "$(packs)" = "3 4 " ]
+	[ "$(seal_of 3)" = "1 2 19" ]
+	# Copied, not recompressed: the same stored bytes.
+	dos cat-object --batch-check="$fmt" <live >sizes.after
+	diff -u sizes.before sizes.after
+	run -0 dos cat-object --batch-check <gone
+	[ "$(awk '{ print $2 }' <<<"$output" | sort -u)" = missing ]
+	run -0 --separate-stderr dos fsck --full
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
+@test "repack --compress=<codec>:<level> recompresses unless sealed at that level or higher" {
+	text_objects 100
+	run -0 --separate-stderr dos repack --compress=zstd:12
+	[ "$stderr" = "repacked 100 objects, removed 1 pack, reclaimed 0 bytes" ]
+	[ "$(packs)" = "1 2 " ]
+	[ "$(seal_of 1)" = "1 2 12" ]
+	twelve=$(disk_size)
+	# Lower or the same: nothing to gain, nothing done.
+	for c in zstd:3 zstd:12; do
+		run -0 --separate-stderr dos repack --compress="$c"
+		[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+		[ "$(packs)" = "1 2 " ]
+	done
+	# Higher: recompressed and sealed again.
+	run -0 --separate-stderr dos repack --compress=zstd:19
+	[ "$stderr" = "repacked 100 objects, removed 1 pack, reclaimed 0 bytes" ]
+	[ "$(packs)" = "2 3 " ]
+	[ "$(seal_of 2)" = "1 2 19" ]
+	[ "$(disk_size)" -le "$twelve" ]
+	# Another codec: recompressed with it.
+	run -0 --separate-stderr dos repack --compress=zlib:9
+	[ "$stderr" = "repacked 100 objects, removed 1 pack, reclaimed 0 bytes" ]
+	[ "$(seal_of 3)" = "1 1 9" ]
+	dos cat-object --batch-check='%(compression)' <ids >codecs
+	[ "$(sort -u codecs)" = zlib ]
+	# The container's own codec is unchanged: new objects get zstd -2.
+	run -0 dos config compression_algorithm
+	[ "$output" = zstd ]
+	# keep moves a sealed pack as it is, and the new pack is not sealed.
+	run -0 --separate-stderr dos repack --compress=keep --threshold=0
+	[ "$stderr" = "repacked 0 objects, removed 0 packs, reclaimed 0 bytes" ]
+	for i in 1 50 100; do
+		dos cat-object "$(sed -n ${i}p ids)" >out
+		cmp "text/$i" out
+	done
+	run -0 --separate-stderr dos fsck --full
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
+@test "gc --aggressive in a container without compression stores raw and seals" {
+	dos init -q --compress=none "$BATS_TEST_TMPDIR/raw"
+	export DOS_DIR="$BATS_TEST_TMPDIR/raw"
+	text_objects 20
+	run -0 --separate-stderr dos gc --aggressive
+	[ "$stderr" = "packed 0 objects, removed 1 pack (0 bytes reclaimed), removed 0 stale temp files" ]
+	[ "$(seal_of 1)" = "1 0 0" ]
+	dos cat-object --batch-check='%(compression)' <ids >codecs
+	[ "$(sort -u codecs)" = none ]
+	run -0 --separate-stderr dos gc --aggressive
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
+}
+
+@test "while gc --aggressive runs, readers read and loose writers write" {
+	text_objects 600
+	dos cat-object --batch <ids >expected
+	dos gc -q --aggressive &
+	gc=$!
+	n=0
+	# At least once, and as long as the gc runs.
+	while :; do
+		dos cat-object --batch <ids >out
+		cmp expected out
+		n=$((n + 1))
+		printf 'written during gc %04d\n' "$n" | dos hash-object -w --stdin >>new_ids
+		kill -0 "$gc" 2>/dev/null || break
+	done
+	wait "$gc"
+	run -0 dos cat-object --batch-check='%(objectname) %(objectsize)' <new_ids
+	[ "$(awk '{ print $2 }' <<<"$output" | sort -u)" = 23 ]
+	[ "$(wc -l <new_ids)" -eq "$n" ]
+	run -0 --separate-stderr dos fsck --full
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
+@test "kill -9 of gc --aggressive at random moments: every live object intact, the next run finishes" {
+	removals_in_small_packs
+	for round in 1 2 3 4 5; do
+		# Loose objects too, packed by the run: live from now on.
+		id=$(printf 'loose %s\n' "$round" | dos hash-object -w --stdin)
+		echo "$id" >>live
+		printf '%s 8\nloose %s\n\n' "$id" "$round" >>live.batch
+		kill_within 30 dos gc --aggressive
+		check_objects live gone
+		run -0 --separate-stderr dos gc --aggressive
+		[[ "$stderr" = packed\ * ]]
+		check_objects live gone
+		[ "$(rebuilt_ids)" = "$(id_starts live)" ]
+		run -0 --separate-stderr dos fsck
+		[ "$stderr" = "dos fsck: no problems found" ]
+	done
+	# Every pack but the newest (empty) one is sealed.
+	for p in $(packs); do
+		[ "$p" = "$(packs | awk '{ print $NF }')" ] && continue
+		[ "$(seal_of "$p")" = "1 2 19" ]
+	done
+	# And a last run has nothing to do.
+	run -0 --separate-stderr dos gc --aggressive
+	[ "$stderr" = "packed 0 objects, removed 0 packs (0 bytes reclaimed), removed 0 stale temp files" ]
 }

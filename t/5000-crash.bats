@@ -135,6 +135,10 @@ SAMPLE=6
 	crash_tries gc "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
 }
 
+@test "gc --aggressive, killed at its points" {
+	crash_tries gc-aggressive "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
+}
+
 @test "migrate, killed at its points" {
 	crash_tries migrate "$BATS_TEST_TMPDIR/w" kill "$SAMPLE"
 }

@@ -279,6 +279,10 @@ point_of() {
 	crash_tries gc "$BATS_TEST_TMPDIR/w" powerloss "$SAMPLE"
 }
 
+@test "gc --aggressive, power cut at its points" {
+	crash_tries gc-aggressive "$BATS_TEST_TMPDIR/w" powerloss "$SAMPLE"
+}
+
 @test "migrate, power cut at its points" {
 	crash_tries migrate "$BATS_TEST_TMPDIR/w" powerloss "$SAMPLE"
 }

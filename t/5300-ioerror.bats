@@ -154,6 +154,11 @@ SAMPLE=5
 	crash_tries gc "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
 }
 
+@test "gc --aggressive with I/O errors" {
+	crash_tries gc-aggressive "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
+	crash_tries gc-aggressive "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
+}
+
 @test "migrate with I/O errors" {
 	crash_tries migrate "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
 	crash_tries migrate "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"

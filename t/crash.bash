@@ -10,7 +10,7 @@
 # once the operation has completed, W/gone those that must stay deleted
 # and W/targets those that must be deleted once it has completed.
 
-CRASH_OPS="hash hash-batch hash-pack pack repack rm gc migrate"
+CRASH_OPS="hash hash-batch hash-pack pack repack rm gc gc-aggressive migrate"
 CRASH_FIXTURE="$(cd "$(dirname "${BASH_SOURCE[0]}")" &&
     pwd)/fixtures/legacy/15_edge_states"
 
@@ -109,7 +109,7 @@ crash_setup() {
 		cp "$w/targets" "$w/list"
 		crash_ids "$f/small2" "$f/small4" "$f/empty" >"$w/expect"
 		;;
-	gc)
+	gc | gc-aggressive)
 		dos hash-object -w --to-pack "$f/small1" "$f/small2" "$f/text" \
 		    "$f/big" >/dev/null
 		# Enough dead bytes for gc to repack.
@@ -153,6 +153,7 @@ crash_command() {
 	repack) crash_dos repack -q ;;
 	rm) crash_dos rm -v --ignore-missing --stdin <"$2/list" ;;
 	gc) crash_dos gc -q ;;
+	gc-aggressive) crash_dos gc -q --aggressive ;;
 	migrate) crash_dos migrate -q "$2/legacy/container" "$2/c" ;;
 	esac
 }

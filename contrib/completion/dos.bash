@@ -88,9 +88,10 @@ _dos_complete()
 	opts=$(_dos_usage_options "$cmd")
 	case $cur in
 	--*=*)
-		# The choices a usage gives in parentheses: --compress=(a | b).
+		# The choices a usage gives in parentheses: --compress=(a | b);
+		# a placeholder such as <codec>:<level> is none.
 		w=$(printf '%s\n' "$opts" | sed -n "s/^${cur%%=*}=(\(.*\))\$/\1/p" |
-		    tr -d ' ' | tr '|' ' ')
+		    tr -d ' ' | tr '|' '\n' | grep -v '^<')
 		COMPREPLY=($(compgen -W "$w" -- "${cur#*=}"))
 		return
 		;;
