@@ -206,6 +206,12 @@ struct repair {
 	int rebuild;		/* write a fresh index instead of patching */
 	struct dos_index *ix;	/* the index being written */
 	size_t txn_nr;		/* records in the open transaction */
+	/*
+	 * Its puts, held to go in at once before it commits: the ids come in
+	 * ascending order, so one bulk put fills each compressed run once.
+	 */
+	struct dos_index_record *puts;
+	size_t puts_nr;
 	uint64_t records;	/* records a rebuild wrote */
 	struct dos_oid_list heal;	/* damaged packed, good loose */
 	struct dos_oid_list lost;	/* dropped with no copy left */

@@ -96,17 +96,27 @@ repair_loose_area(struct repair *rp)
 	return rc;
 }
 
+/* Put the puts held, and commit the transaction. */
+static int
+index_commit(struct repair *rp)
+{
+	int rc;
+
+	rc = dos_index_put_sorted(rp->ix, rp->puts, rp->puts_nr);
+	rp->puts_nr = 0;
+	rp->txn_nr = 0;
+	return rc < 0 ? rc : dos_index_commit(rp->ix);
+}
+
 /* Room in a transaction for one more record: a full one is committed. */
 static int
 index_txn(struct repair *rp)
 {
 	int rc;
 
-	if (rp->txn_nr == DOS_INDEX_TXN_RECORDS) {
-		rp->txn_nr = 0;
-		if ((rc = dos_index_commit(rp->ix)) < 0)
-			return rc;
-	}
+	if (rp->txn_nr == DOS_INDEX_TXN_RECORDS &&
+	    (rc = index_commit(rp)) < 0)
+		return rc;
 	if (rp->txn_nr == 0 && (rc = dos_index_begin(rp->ix)) < 0)
 		return rc;
 	rp->txn_nr++;
@@ -122,7 +132,9 @@ index_put(struct repair *rp, const struct dos_oid *oid, const struct ent *e)
 
 	if ((rc = index_txn(rp)) < 0)
 		return rc;
-	return dos_index_put(rp->ix, oid, &ie);
+	rp->puts[rp->puts_nr].oid = *oid;
+	rp->puts[rp->puts_nr++].entry = ie;
+	return 0;
 }
 
 static int
@@ -324,6 +336,10 @@ repair_index(struct repair *rp)
 	/* The store's read-only handles must not outlive the old index. */
 	dos_index_close(f->st->index);
 	f->st->index = NULL;
+	if ((rp->puts = malloc(DOS_INDEX_TXN_RECORDS * sizeof *rp->puts)) ==
+	    NULL)
+		return DOS_ENOMEM;
+	rp->puts_nr = 0;
 	if (rp->rebuild)
 		rc = open_new_index(rp, &tmp);
 	else
@@ -333,10 +349,10 @@ repair_index(struct repair *rp)
 	/* Lengths after records: a truncated tail is never pointed at. */
 	if (rc == 0)
 		rc = repair_pack_lengths(rp);
-	if (rc == 0 && rp->txn_nr > 0) {
-		rp->txn_nr = 0;
-		rc = dos_index_commit(rp->ix);
-	}
+	if (rc == 0 && rp->txn_nr > 0)
+		rc = index_commit(rp);
+	free(rp->puts);
+	rp->puts = NULL;
 	if (rc < 0 && rp->ix != NULL)
 		dos_index_abort(rp->ix);
 	if (rp->rebuild) {
