@@ -1290,7 +1290,6 @@ int dos_s3_get_fd(struct dos_s3 *s3, const char *key, int fd);
 /* The size of key, and the SHA-256 dos_s3_put stored ("" if none). */
 int dos_s3_head(struct dos_s3 *s3, const char *key, uint64_t *size,
     char sha256[DOS_HEXSZ + 1]);
-int dos_s3_delete(struct dos_s3 *s3, const char *key);
 /* Each key that starts with under (below the prefix), with its size. */
 typedef int dos_s3_list_fn(const char *key, uint64_t size, void *data);
 int dos_s3_list(struct dos_s3 *s3, const char *under, dos_s3_list_fn *fn,

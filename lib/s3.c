@@ -44,7 +44,7 @@
 #define PART_XML 192		/* of one part in the completion's body */
 
 /* The functions of libcurl this file calls, once loaded. */
-static struct {
+static struct libcurl {
 	CURLcode (*global_init)(long);
 	CURL *(*easy_init)(void);
 	void (*easy_cleanup)(CURL *);
@@ -60,15 +60,15 @@ static const struct {
 	const char *name;
 	size_t at;
 } lc_symbols[] = {
-	{ "curl_global_init", offsetof(__typeof__(lc), global_init) },
-	{ "curl_easy_init", offsetof(__typeof__(lc), easy_init) },
-	{ "curl_easy_cleanup", offsetof(__typeof__(lc), easy_cleanup) },
-	{ "curl_easy_reset", offsetof(__typeof__(lc), easy_reset) },
-	{ "curl_easy_setopt", offsetof(__typeof__(lc), easy_setopt) },
-	{ "curl_easy_perform", offsetof(__typeof__(lc), easy_perform) },
-	{ "curl_easy_strerror", offsetof(__typeof__(lc), easy_strerror) },
-	{ "curl_slist_append", offsetof(__typeof__(lc), slist_append) },
-	{ "curl_slist_free_all", offsetof(__typeof__(lc), slist_free_all) },
+	{ "curl_global_init", offsetof(struct libcurl, global_init) },
+	{ "curl_easy_init", offsetof(struct libcurl, easy_init) },
+	{ "curl_easy_cleanup", offsetof(struct libcurl, easy_cleanup) },
+	{ "curl_easy_reset", offsetof(struct libcurl, easy_reset) },
+	{ "curl_easy_setopt", offsetof(struct libcurl, easy_setopt) },
+	{ "curl_easy_perform", offsetof(struct libcurl, easy_perform) },
+	{ "curl_easy_strerror", offsetof(struct libcurl, easy_strerror) },
+	{ "curl_slist_append", offsetof(struct libcurl, slist_append) },
+	{ "curl_slist_free_all", offsetof(struct libcurl, slist_free_all) },
 };
 
 static pthread_once_t lc_once = PTHREAD_ONCE_INIT;
@@ -898,20 +898,6 @@ dos_s3_head(struct dos_s3 *s3, const char *key, uint64_t *size,
 	}
 	free(x.body);
 	return rc;
-}
-
-int
-dos_s3_delete(struct dos_s3 *s3, const char *key)
-{
-	struct exchange x;
-	int rc;
-
-	exchange_init(&x, "DELETE", key);
-	if ((rc = exchange(s3, &x)) == 0)
-		rc = status_rc(&x);
-	free(x.body);
-	/* Deleting what is not there is done. */
-	return rc == DOS_ENOTFOUND ? 0 : rc;
 }
 
 /* s percent-encoded as SigV4 wants a query value: all but A-Za-z0-9-._~ */
