@@ -19,8 +19,21 @@
 
 #include "dos.h"
 
-#define ROUND_REQUESTS 65536	/* requests answered together, at most */
-#define ROUND_ARENA (8 * DOS_INPUT_MAX_RECORD)	/* room for their text */
+/*
+ * Requests answered together, at most.  A round's info requests are
+ * looked up in id order, so each index leaf they fall in is read once a
+ * round: at 10^7 objects (27,000 leaves of ~370 records) a round of 2^16
+ * random ids read 0.37 leaves an id, copied from the page cache into
+ * Berkeley DB's cache, 40% of the time; a round of 2^18 reads 0.1, and
+ * looks 10^6 ids up in 2.3 s of CPU time instead of 3.6.  Its arrays
+ * are only touched as requests come: 50 MiB more for a long
+ * --batch-check --buffer, nothing for short inputs or --batch rounds.
+ */
+#define ROUND_REQUESTS (1 << 18)
+/* Room for their text: full ids with a short rest, or one longest line. */
+#define ROUND_ARENA (ROUND_REQUESTS * (DOS_HEXSZ + 16) + DOS_INPUT_MAX_RECORD)
+/* Listed requests need no lookup: their rounds stay small. */
+#define ROUND_LISTED 65536
 #define ROUND_READS 256		/* objects read together, at most */
 #define SLOT_MAX (64 * 1024)	/* largest object read by a worker */
 #define READ_STEP 8		/* slots a worker takes at a time */
@@ -114,7 +127,7 @@ struct dos_batch {
 	struct dos_object_info infos[ROUND_REQUESTS];	/* of info requests */
 	int info_rc[ROUND_REQUESTS];
 	size_t listed_nr;
-	struct dos_object_info listed[ROUND_REQUESTS];	/* known, from a listing */
+	struct dos_object_info listed[ROUND_LISTED];	/* known, from a listing */
 	pthread_mutex_t lock;
 	pthread_cond_t work, done;
 	int quit;
@@ -328,6 +341,7 @@ add_request(struct dos_batch *b, const char *line, size_t len,
 	}
 	b->nr++;
 	if (b->nr == ROUND_REQUESTS || b->opened == ROUND_READS ||
+	    b->listed_nr == ROUND_LISTED ||
 	    b->used + DOS_INPUT_MAX_RECORD + 1 > ROUND_ARENA)
 		return dos_batch_answer(b);
 	return 0;

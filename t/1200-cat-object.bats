@@ -251,6 +251,26 @@ line missing" "$ABC_OID 3" abc >expect
 	cmp plain buffered
 }
 
+@test "--batch-check --buffer answers more names than a round holds, in input order" {
+	store_basic
+	printf one >p1
+	printf three >p3
+	run -0 --separate-stderr dos hash-object -w --to-pack p1 p3
+	p1=${lines[0]} p3=${lines[1]}
+	# 300,000 names: more than a round (2^18), packed, loose and absent.
+	awk -v p1="$p1" -v p3="$p3" -v a="$ABC_OID" 'BEGIN {
+		for (i = 0; i < 300000; i++) {
+			k = (i * 7) % 5
+			print (k == 0 ? p1 : k == 1 ? p3 : k == 2 ? a : k == 3 ? "nope" : p1 i)
+		}
+	}' >in
+	awk -v p1="$p1" -v p3="$p3" -v a="$ABC_OID" '{
+		print $0 ($0 == p1 ? " 3" : $0 == p3 ? " 5" : $0 == a ? " 3" : " missing")
+	}' in >expect
+	dos cat-object --batch-check --buffer <in >actual
+	cmp expect actual
+}
+
 @test "--batch-command: contents and info" {
 	store_basic
 	printf '%s\n' "info $ABC_OID" "contents ba78" "info nope" "contents $EMPTY_OID" "info " >in
