@@ -12,6 +12,14 @@
  * An object too large for a slot, or not read whole when opened, is
  * streamed by the caller in its turn.  The workers use no store but
  * for the decompressors their readers take and give back.
+ *
+ * A container with a remote may have evicted packs, whose reads are
+ * ranged GETs of milliseconds each: there the store's thread only looks
+ * each object up as it is added, and opens the round's objects when it
+ * answers, after fetching what they read of evicted packs all at once
+ * (dos_remote_prefetch: in parallel, neighbours merged).  Its rounds are
+ * longer, so that more of them lie near each other, and end at a fixed
+ * count and a fixed sum of bytes to fetch.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -22,6 +30,8 @@
 #define ROUND_REQUESTS 65536	/* requests answered together, at most */
 #define ROUND_ARENA (8 * DOS_INPUT_MAX_RECORD)	/* room for their text */
 #define ROUND_READS 256		/* objects read together, at most */
+#define ROUND_READS_REMOTE 4096	/* with a remote */
+#define ROUND_FETCH_MAX (32 << 20)	/* bytes a round fetches ahead, about */
 #define SLOT_MAX (64 * 1024)	/* largest object read by a worker */
 #define READ_STEP 8		/* slots a worker takes at a time */
 #define READ_PUBLISH 32		/* slots opened before the workers hear */
@@ -93,6 +103,7 @@ struct slot {
 	struct dos_object_info info;	/* when opened */
 	struct dos_reader r;
 	int open;		/* r is open */
+	int deferred;		/* info found, to be opened at the answer */
 	int by_worker;		/* read into buf (and closed) by a worker */
 	int done;		/* the worker is finished with it */
 	int read_rc;		/* 0, or why reading it failed */
@@ -124,7 +135,12 @@ struct dos_batch {
 	size_t next;		/* the first slot no worker took */
 	pthread_t *threads;
 	int workers;
-	struct slot slot[ROUND_READS];
+	int prefetch;		/* objects are opened at the answer */
+	size_t reads_max;	/* slots */
+	size_t fetch_nr;
+	uint64_t fetch_bytes;
+	struct dos_pack_range *fetch;	/* the round's reads of evicted packs */
+	struct slot *slot;
 };
 
 /* Closed at once: its decompressor goes to the next object decoded. */
@@ -237,6 +253,69 @@ fill_answer(struct dos_batch *b, const struct request *req,
 	a->len = sl->len;
 }
 
+static int
+open_slot(struct dos_batch *b, struct slot *sl,
+    const struct dos_object_info *listed)
+{
+	int rc;
+
+	if (listed != NULL)
+		rc = dos_reader_open_listed(b->st, listed, b->read_flags, &sl->r);
+	else
+		rc = dos_reader_open(b->st, &sl->oid, b->read_flags, &sl->r);
+	sl->open = rc == 0;
+	sl->info = sl->r.info;
+	sl->by_worker = sl->open && sl->info.size <= SLOT_MAX &&
+	    dos_reader_detachable(&sl->r);
+	return rc;
+}
+
+/* Where sl's object is, and what of an evicted pack its open will read. */
+static int
+defer_open(struct dos_batch *b, struct slot *sl,
+    const struct dos_object_info *listed)
+{
+	unsigned version;
+	int fd, rc;
+
+	if (listed != NULL)
+		sl->info = *listed;
+	else if ((rc = dos_object_info(b->st, &sl->oid, &sl->info)) < 0)
+		return rc;
+	sl->deferred = 1;
+	if (sl->info.storage == DOS_STORAGE_PACKED &&
+	    dos_store_pack(b->st, sl->info.pack, &fd, &version) == 0 &&
+	    fd < 0) {
+		dos_reader_first_range(&sl->info, &b->fetch[b->fetch_nr]);
+		b->fetch_bytes += b->fetch[b->fetch_nr++].len;
+	}
+	return 0;
+}
+
+/* The round's deferred objects, opened once what they read is fetched. */
+static void
+open_deferred(struct dos_batch *b)
+{
+	struct request *req;
+	struct slot *sl;
+	size_t k;
+
+	/* Had that failed, each open would read its own. */
+	if (b->fetch_nr > 0)
+		dos_remote_prefetch(b->st, b->fetch, b->fetch_nr);
+	for (k = 0; k < b->nr; k++) {
+		req = &b->req[k];
+		if (!req->contents || req->rc < 0 || !b->slot[req->at].deferred)
+			continue;
+		sl = &b->slot[req->at];
+		sl->deferred = 0;
+		req->rc = open_slot(b, sl, &sl->info);
+	}
+	dos_remote_prefetch_drop(b->st);
+	b->fetch_nr = 0;
+	b->fetch_bytes = 0;
+}
+
 int
 dos_batch_answer(struct dos_batch *b)
 {
@@ -249,6 +328,8 @@ dos_batch_answer(struct dos_batch *b)
 	    b->info_rc, b->infos_nr)) < 0)
 		for (k = 0; k < b->infos_nr; k++)
 			b->info_rc[k] = rc;
+	if (b->prefetch)
+		open_deferred(b);
 	if (b->workers > 0 && b->handed < b->opened)
 		publish(b);
 	rc = 0;
@@ -311,23 +392,22 @@ add_request(struct dos_batch *b, const char *line, size_t len,
 		sl->done = 0;
 		sl->len = 0;
 		sl->read_rc = 0;
-		if (listed != NULL) {
+		sl->open = sl->deferred = 0;
+		if (listed != NULL)
 			sl->oid = listed->oid;
-			req->rc = dos_reader_open_listed(b->st, listed,
-			    b->read_flags, &sl->r);
-		} else if ((req->rc = dos_resolve(b->st, req->input,
-		    req->name_len, &sl->oid)) == 0)
-			req->rc = dos_reader_open(b->st, &sl->oid, b->read_flags,
-			    &sl->r);
-		sl->open = req->rc == 0;
-		sl->info = sl->r.info;
-		sl->by_worker = sl->open && sl->info.size <= SLOT_MAX &&
-		    dos_reader_detachable(&sl->r);
-		if (b->workers > 0 && b->opened - b->handed == READ_PUBLISH)
+		else
+			req->rc = dos_resolve(b->st, req->input, req->name_len,
+			    &sl->oid);
+		if (req->rc == 0)
+			req->rc = b->prefetch ? defer_open(b, sl, listed) :
+			    open_slot(b, sl, listed);
+		if (b->workers > 0 && !b->prefetch &&
+		    b->opened - b->handed == READ_PUBLISH)
 			publish(b);
 	}
 	b->nr++;
-	if (b->nr == ROUND_REQUESTS || b->opened == ROUND_READS ||
+	if (b->nr == ROUND_REQUESTS || b->opened == b->reads_max ||
+	    b->fetch_bytes >= ROUND_FETCH_MAX ||
 	    b->used + DOS_INPUT_MAX_RECORD + 1 > ROUND_ARENA)
 		return dos_batch_answer(b);
 	return 0;
@@ -370,6 +450,13 @@ dos_batch_new(struct dos_store *st, unsigned read_flags, int want_rest,
 	b->fn = fn;
 	b->data = data;
 	*bp = b;
+	b->prefetch = dos_remote_any(st);
+	b->reads_max = b->prefetch ? ROUND_READS_REMOTE : ROUND_READS;
+	/* Large too, but touched only as far as the rounds go. */
+	if ((b->slot = calloc(b->reads_max, sizeof *b->slot)) == NULL ||
+	    (b->prefetch && (b->fetch = malloc(b->reads_max *
+	    sizeof *b->fetch)) == NULL))
+		return DOS_ENOMEM;
 	if (jobs > 1 && (b->threads = malloc((size_t)jobs *
 	    sizeof *b->threads)) == NULL)
 		return DOS_ENOMEM;
@@ -397,12 +484,14 @@ dos_batch_free(struct dos_batch *b)
 	for (i = 0; i < b->workers; i++)
 		pthread_join(b->threads[i], NULL);
 	/* Requests never answered still hold their objects open. */
-	for (k = 0; k < ROUND_READS; k++)
+	for (k = 0; k < b->reads_max && b->slot != NULL; k++)
 		if (b->slot[k].open)
 			dos_reader_close(&b->slot[k].r);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->work);
 	pthread_cond_destroy(&b->done);
 	free(b->threads);
+	free(b->slot);
+	free(b->fetch);
 	free(b);
 }
