@@ -14,12 +14,13 @@
  * for the decompressors their readers take and give back.
  *
  * A container with a remote may have evicted packs, whose reads are
- * ranged GETs of milliseconds each: there the store's thread only looks
- * each object up as it is added, and opens the round's objects when it
- * answers, after fetching what they read of evicted packs all at once
- * (dos_remote_prefetch: in parallel, neighbours merged).  Its rounds are
- * longer, so that more of them lie near each other, and end at a fixed
- * count and a fixed sum of bytes to fetch.
+ * ranged GETs of milliseconds each.  There the store's thread only looks
+ * each contents request up as it comes, noting what of an evicted pack
+ * its open will read, for rounds of many more requests; the answer
+ * fetches all of that at once (dos_remote_prefetch: in parallel,
+ * neighbours merged, which the longer rounds make near), then opens and
+ * answers the objects slot by slot as above.  What a round fetches is
+ * bounded by a count and a sum of bytes.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -30,11 +31,11 @@
 #define ROUND_REQUESTS 65536	/* requests answered together, at most */
 #define ROUND_ARENA (8 * DOS_INPUT_MAX_RECORD)	/* room for their text */
 #define ROUND_READS 256		/* objects read together, at most */
-#define ROUND_READS_REMOTE 4096	/* with a remote */
-#define ROUND_FETCH_MAX (32 << 20)	/* bytes a round fetches ahead, about */
 #define SLOT_MAX (64 * 1024)	/* largest object read by a worker */
 #define READ_STEP 8		/* slots a worker takes at a time */
 #define READ_PUBLISH 32		/* slots opened before the workers hear */
+#define ROUND_PENDING 16384	/* with a remote: objects looked up ahead */
+#define ROUND_FETCH_MAX (32 << 20)	/* bytes of evicted packs, about */
 
 enum dos_batch_command
 dos_batch_parse_command(const char *line, size_t len, const char **arg,
@@ -95,7 +96,7 @@ struct request {
 	int contents;		/* else only its info */
 	int listed;		/* its info known: in listed[], not infos[] */
 	int rc;			/* of resolving the name (and opening) */
-	size_t at;		/* its infos[], listed[] or slot[] */
+	size_t at;		/* its infos[], listed[], pending[] or slot[] */
 };
 
 struct slot {
@@ -103,7 +104,6 @@ struct slot {
 	struct dos_object_info info;	/* when opened */
 	struct dos_reader r;
 	int open;		/* r is open */
-	int deferred;		/* info found, to be opened at the answer */
 	int by_worker;		/* read into buf (and closed) by a worker */
 	int done;		/* the worker is finished with it */
 	int read_rc;		/* 0, or why reading it failed */
@@ -135,12 +135,13 @@ struct dos_batch {
 	size_t next;		/* the first slot no worker took */
 	pthread_t *threads;
 	int workers;
-	int prefetch;		/* objects are opened at the answer */
-	size_t reads_max;	/* slots */
-	size_t fetch_nr;
+	struct slot slot[ROUND_READS];
+	/* With a remote: contents requests to open at the answer. */
+	int prefetch;
+	size_t pending_nr, fetch_nr;
 	uint64_t fetch_bytes;
-	struct dos_pack_range *fetch;	/* the round's reads of evicted packs */
-	struct slot *slot;
+	struct dos_object_info pending[ROUND_PENDING];
+	struct dos_pack_range fetch[ROUND_PENDING];	/* of evicted packs */
 };
 
 /* Closed at once: its decompressor goes to the next object decoded. */
@@ -253,6 +254,56 @@ fill_answer(struct dos_batch *b, const struct request *req,
 	a->len = sl->len;
 }
 
+/*
+ * Answer requests [from, to) of the round, whose objects are open in the
+ * slots; rc: a refusal before, after which they are only closed.
+ */
+static int
+answer_opened(struct dos_batch *b, size_t from, size_t to, int rc)
+{
+	struct dos_batch_answer a;
+	struct request *req;
+	size_t k;
+
+	if (b->workers > 0 && b->handed < b->opened)
+		publish(b);
+	for (k = from; k < to; k++) {
+		req = &b->req[k];
+		if (req->contents)
+			slot_wait(b, &b->slot[req->at]);
+		if (rc == 0) {
+			fill_answer(b, req, &a);
+			a.last = k + 1 == b->nr;
+			rc = b->fn(&a, b->data);
+		}
+		if (req->contents && b->slot[req->at].open) {
+			dos_reader_close(&b->slot[req->at].r);
+			b->slot[req->at].open = 0;
+		}
+	}
+	pthread_mutex_lock(&b->lock);
+	b->handed = b->next = 0;
+	pthread_mutex_unlock(&b->lock);
+	b->opened = 0;
+	return rc;
+}
+
+/* The next slot, for request req, with nothing read yet. */
+static struct slot *
+take_slot(struct dos_batch *b, struct request *req)
+{
+	struct slot *sl;
+
+	req->at = b->opened;
+	sl = &b->slot[b->opened++];
+	sl->done = 0;
+	sl->len = 0;
+	sl->read_rc = 0;
+	sl->open = 0;
+	return sl;
+}
+
+/* Open sl's object, listed (in full) or found by sl->oid. */
 static int
 open_slot(struct dos_batch *b, struct slot *sl,
     const struct dos_object_info *listed)
@@ -270,57 +321,46 @@ open_slot(struct dos_batch *b, struct slot *sl,
 	return rc;
 }
 
-/* Where sl's object is, and what of an evicted pack its open will read. */
+/*
+ * With a remote: fetch what the round's objects read of evicted packs,
+ * then open and answer them a slotful at a time.
+ */
 static int
-defer_open(struct dos_batch *b, struct slot *sl,
-    const struct dos_object_info *listed)
+answer_pending(struct dos_batch *b)
 {
-	unsigned version;
-	int fd, rc;
-
-	if (listed != NULL)
-		sl->info = *listed;
-	else if ((rc = dos_object_info(b->st, &sl->oid, &sl->info)) < 0)
-		return rc;
-	sl->deferred = 1;
-	if (sl->info.storage == DOS_STORAGE_PACKED &&
-	    dos_store_pack(b->st, sl->info.pack, &fd, &version) == 0 &&
-	    fd < 0) {
-		dos_reader_first_range(&sl->info, &b->fetch[b->fetch_nr]);
-		b->fetch_bytes += b->fetch[b->fetch_nr++].len;
-	}
-	return 0;
-}
-
-/* The round's deferred objects, opened once what they read is fetched. */
-static void
-open_deferred(struct dos_batch *b)
-{
+	const struct dos_object_info *info;
 	struct request *req;
 	struct slot *sl;
-	size_t k;
+	size_t from = 0, k;
+	int rc = 0;
 
 	/* Had that failed, each open would read its own. */
 	if (b->fetch_nr > 0)
 		dos_remote_prefetch(b->st, b->fetch, b->fetch_nr);
 	for (k = 0; k < b->nr; k++) {
 		req = &b->req[k];
-		if (!req->contents || req->rc < 0 || !b->slot[req->at].deferred)
+		if (!req->contents)
 			continue;
-		sl = &b->slot[req->at];
-		sl->deferred = 0;
-		req->rc = open_slot(b, sl, &sl->info);
+		if (b->opened == ROUND_READS) {
+			rc = answer_opened(b, from, k, rc);
+			from = k;
+		}
+		info = &b->pending[req->at];
+		sl = take_slot(b, req);
+		sl->oid = info->oid;
+		if (req->rc == 0)
+			req->rc = open_slot(b, sl, info);
 	}
+	rc = answer_opened(b, from, b->nr, rc);
 	dos_remote_prefetch_drop(b->st);
-	b->fetch_nr = 0;
+	b->pending_nr = b->fetch_nr = 0;
 	b->fetch_bytes = 0;
+	return rc;
 }
 
 int
 dos_batch_answer(struct dos_batch *b)
 {
-	struct dos_batch_answer a;
-	struct request *req;
 	size_t k;
 	int rc;
 
@@ -328,31 +368,35 @@ dos_batch_answer(struct dos_batch *b)
 	    b->info_rc, b->infos_nr)) < 0)
 		for (k = 0; k < b->infos_nr; k++)
 			b->info_rc[k] = rc;
-	if (b->prefetch)
-		open_deferred(b);
-	if (b->workers > 0 && b->handed < b->opened)
-		publish(b);
-	rc = 0;
-	for (k = 0; k < b->nr; k++) {
-		req = &b->req[k];
-		if (req->contents)
-			slot_wait(b, &b->slot[req->at]);
-		/* After a refusal the rest of the round is only closed. */
-		if (rc == 0) {
-			fill_answer(b, req, &a);
-			a.last = k + 1 == b->nr;
-			rc = b->fn(&a, b->data);
-		}
-		if (req->contents && b->slot[req->at].open) {
-			dos_reader_close(&b->slot[req->at].r);
-			b->slot[req->at].open = 0;
-		}
-	}
-	pthread_mutex_lock(&b->lock);
-	b->handed = b->next = 0;
-	pthread_mutex_unlock(&b->lock);
-	b->nr = b->infos_nr = b->listed_nr = b->opened = b->used = 0;
+	rc = b->prefetch ? answer_pending(b) : answer_opened(b, 0, b->nr, 0);
+	b->nr = b->infos_nr = b->listed_nr = b->used = 0;
 	return rc;
+}
+
+/*
+ * With a remote: where the object of contents request req is, and what
+ * of an evicted pack its open will read.
+ */
+static void
+add_pending(struct dos_batch *b, struct request *req,
+    const struct dos_object_info *listed)
+{
+	struct dos_object_info *info = &b->pending[b->pending_nr];
+	struct dos_oid oid;
+	unsigned version;
+	int fd;
+
+	req->at = b->pending_nr++;
+	if (listed != NULL)
+		*info = *listed;
+	else if ((req->rc = dos_resolve(b->st, req->input, req->name_len,
+	    &oid)) == 0)
+		req->rc = dos_object_info(b->st, &oid, info);
+	if (req->rc == 0 && info->storage == DOS_STORAGE_PACKED &&
+	    dos_store_pack(b->st, info->pack, &fd, &version) == 0 && fd < 0) {
+		dos_reader_first_range(info, &b->fetch[b->fetch_nr]);
+		b->fetch_bytes += b->fetch[b->fetch_nr++].len;
+	}
 }
 
 /*
@@ -386,28 +430,23 @@ add_request(struct dos_batch *b, const char *line, size_t len,
 		    &b->infos[b->infos_nr].oid);
 		if (req->rc == 0)
 			b->infos_nr++;
+	} else if (b->prefetch) {
+		add_pending(b, req, listed);
 	} else {
-		req->at = b->opened;
-		sl = &b->slot[b->opened++];
-		sl->done = 0;
-		sl->len = 0;
-		sl->read_rc = 0;
-		sl->open = sl->deferred = 0;
+		sl = take_slot(b, req);
 		if (listed != NULL)
 			sl->oid = listed->oid;
 		else
 			req->rc = dos_resolve(b->st, req->input, req->name_len,
 			    &sl->oid);
 		if (req->rc == 0)
-			req->rc = b->prefetch ? defer_open(b, sl, listed) :
-			    open_slot(b, sl, listed);
-		if (b->workers > 0 && !b->prefetch &&
-		    b->opened - b->handed == READ_PUBLISH)
+			req->rc = open_slot(b, sl, listed);
+		if (b->workers > 0 && b->opened - b->handed == READ_PUBLISH)
 			publish(b);
 	}
 	b->nr++;
-	if (b->nr == ROUND_REQUESTS || b->opened == b->reads_max ||
-	    b->fetch_bytes >= ROUND_FETCH_MAX ||
+	if (b->nr == ROUND_REQUESTS || b->opened == ROUND_READS ||
+	    b->pending_nr == ROUND_PENDING || b->fetch_bytes >= ROUND_FETCH_MAX ||
 	    b->used + DOS_INPUT_MAX_RECORD + 1 > ROUND_ARENA)
 		return dos_batch_answer(b);
 	return 0;
@@ -449,14 +488,8 @@ dos_batch_new(struct dos_store *st, unsigned read_flags, int want_rest,
 	b->want_rest = want_rest;
 	b->fn = fn;
 	b->data = data;
-	*bp = b;
 	b->prefetch = dos_remote_any(st);
-	b->reads_max = b->prefetch ? ROUND_READS_REMOTE : ROUND_READS;
-	/* Large too, but touched only as far as the rounds go. */
-	if ((b->slot = calloc(b->reads_max, sizeof *b->slot)) == NULL ||
-	    (b->prefetch && (b->fetch = malloc(b->reads_max *
-	    sizeof *b->fetch)) == NULL))
-		return DOS_ENOMEM;
+	*bp = b;
 	if (jobs > 1 && (b->threads = malloc((size_t)jobs *
 	    sizeof *b->threads)) == NULL)
 		return DOS_ENOMEM;
@@ -484,14 +517,12 @@ dos_batch_free(struct dos_batch *b)
 	for (i = 0; i < b->workers; i++)
 		pthread_join(b->threads[i], NULL);
 	/* Requests never answered still hold their objects open. */
-	for (k = 0; k < b->reads_max && b->slot != NULL; k++)
+	for (k = 0; k < ROUND_READS; k++)
 		if (b->slot[k].open)
 			dos_reader_close(&b->slot[k].r);
 	pthread_mutex_destroy(&b->lock);
 	pthread_cond_destroy(&b->work);
 	pthread_cond_destroy(&b->done);
 	free(b->threads);
-	free(b->slot);
-	free(b->fetch);
 	free(b);
 }

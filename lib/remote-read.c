@@ -38,7 +38,7 @@
  */
 #define MERGE_GAP (1 << 20)
 /* Bytes one GET spans at most, so that several share the work. */
-#define GET_SPAN_MAX (4 << 20)
+#define GET_SPAN_MAX (16 << 20)
 
 /* A range fetched ahead, sorted by pack and offset. */
 struct dos_fetch_range {
