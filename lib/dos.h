@@ -516,6 +516,12 @@ int dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t *length);
 int dos_index_del_pack_length(struct dos_index *ix, uint32_t pack);
 int dos_index_commit(struct dos_index *ix);
+/*
+ * As dos_index_commit(), without waiting for the disk: for a transaction
+ * a durable commit follows (the log is written in order, so that one makes
+ * this one durable too).
+ */
+int dos_index_commit_nosync(struct dos_index *ix);
 void dos_index_abort(struct dos_index *ix);
 /*
  * Fill the index's pages and give the space freed back to the file
