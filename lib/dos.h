@@ -1358,6 +1358,7 @@ struct dos_remote_conn {
 	struct dos_fetch_get *gets;
 	size_t gets_nr;
 	unsigned char *arena;
+	struct dos_fetch_run *run;	/* its threads, until dropped */
 };
 /* Letters, digits, '.', '_' and '-', not first a '.'. */
 int dos_remote_name_ok(const char *name);

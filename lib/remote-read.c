@@ -12,10 +12,11 @@
  * the ranges of one pack near each other are merged into one GET (the
  * bytes between them are dropped as they arrive), and a few threads,
  * each with a connection of its own, run the GETs, so that some are in
- * flight while the server answers another.  The bytes wait in one
- * buffer of the ranges' size for dos_remote_pread; a GET that failed
- * leaves its failure there, so that each read of its ranges reports the
- * real cause at once instead of asking again.
+ * flight while the server answers another.  The bytes go to one buffer
+ * of the ranges' size, where dos_remote_pread waits for just the bytes
+ * it reads, so that the first objects are decoded while the rest
+ * arrive; a GET that failed leaves its failure there, so that each read
+ * of its ranges reports the real cause at once instead of asking again.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -55,8 +56,31 @@ struct dos_fetch_get {
 	uint64_t off;
 	size_t len, got;
 	size_t first, nr;
+	size_t arrived;		/* bytes from off in place */
+	int done;		/* rc and got are final */
 	int rc;
 	char error[768];	/* dos_s3_last_error() of its thread */
+};
+
+struct dos_fetch_run;
+
+/* One thread, with its connection. */
+struct fetch_worker {
+	struct dos_fetch_run *run;
+	struct dos_s3 **s3;
+};
+
+/* What the fetching threads of a connection share. */
+struct dos_fetch_run {
+	struct dos_remote_conn *c;
+	pthread_mutex_t lock;
+	pthread_cond_t done;	/* a GET is done */
+	size_t next;		/* the first GET no thread took */
+	int stop;		/* dropped: no more GETs */
+	const struct dos_fetch_get *failed;	/* by the server, not a key */
+	struct fetch_worker w[DOS_REMOTE_FETCHERS];
+	pthread_t th[DOS_REMOTE_FETCHERS];
+	size_t started;
 };
 
 int
@@ -286,8 +310,8 @@ read_fetched(struct dos_remote_conn *c, uint32_t pack, void *buf, size_t len,
     uint64_t off)
 {
 	const struct dos_fetch_range *f;
-	const struct dos_fetch_get *g;
-	size_t lo = 0, hi = c->ranges_nr, mid;
+	struct dos_fetch_get *g;
+	size_t lo = 0, hi = c->ranges_nr, mid, arrived;
 
 	/* The last range that starts at or before off. */
 	while (lo < hi) {
@@ -305,15 +329,21 @@ read_fetched(struct dos_remote_conn *c, uint32_t pack, void *buf, size_t len,
 	if (f->pack != pack || off - f->off > f->len ||
 	    len > f->len - (off - f->off))
 		return 0;
+	pthread_mutex_lock(&c->run->lock);
+	while (!g->done && off + len > g->off + g->arrived)
+		pthread_cond_wait(&c->run->done, &c->run->lock);
+	arrived = g->arrived;
+	pthread_mutex_unlock(&c->run->lock);
+	if (off + len <= g->off + arrived) {
+		memcpy(buf, f->buf + (off - f->off), len);
+		return 1;
+	}
 	if (g->rc < 0) {
 		dos_s3_set_error("%s", g->error);
 		return g->rc;
 	}
 	/* A short answer: the read asks again, and judges what comes. */
-	if (off + len > g->off + g->got)
-		return 0;
-	memcpy(buf, f->buf + (off - f->off), len);
-	return 1;
+	return 0;
 }
 
 static ssize_t
@@ -395,10 +425,22 @@ void
 dos_remote_prefetch_drop(struct dos_store *st)
 {
 	struct dos_remote_conn *c;
-	size_t i;
+	struct dos_fetch_run *run;
+	size_t i, k;
 
 	for (i = 0; i < st->remote_conns_nr; i++) {
 		c = &st->remote_conns[i];
+		if ((run = c->run) != NULL) {
+			pthread_mutex_lock(&run->lock);
+			run->stop = 1;
+			pthread_mutex_unlock(&run->lock);
+			for (k = 0; k < run->started; k++)
+				pthread_join(run->th[k], NULL);
+			pthread_mutex_destroy(&run->lock);
+			pthread_cond_destroy(&run->done);
+			free(run);
+			c->run = NULL;
+		}
 		free(c->ranges);
 		free(c->gets);
 		free(c->arena);
@@ -409,24 +451,10 @@ dos_remote_prefetch_drop(struct dos_store *st)
 	}
 }
 
-/* What the fetching threads of a connection share. */
-struct fetch_run {
-	struct dos_remote_conn *c;
-	pthread_mutex_t lock;
-	size_t next;		/* the first GET no thread took */
-	const struct dos_fetch_get *failed;	/* by the server, not a key */
-};
-
-/* One thread, with its connection. */
-struct fetch_worker {
-	struct fetch_run *run;
-	struct dos_s3 **s3;
-};
-
 /* Where the bytes of one GET go as they arrive. */
 struct scatter {
-	struct dos_remote_conn *c;
-	const struct dos_fetch_get *g;
+	struct dos_fetch_run *run;
+	struct dos_fetch_get *g;
 	size_t from;		/* the first range the bytes may still reach */
 };
 
@@ -434,7 +462,8 @@ static void
 scatter_body(void *data, size_t pos, const void *buf, size_t len)
 {
 	struct scatter *sc = data;
-	const struct dos_fetch_get *g = sc->g;
+	struct dos_fetch_get *g = sc->g;
+	struct dos_remote_conn *c = sc->run->c;
 	struct dos_fetch_range *f;
 	uint64_t a = g->off + pos, b = a + len, lo, hi;
 	size_t k;
@@ -443,26 +472,34 @@ scatter_body(void *data, size_t pos, const void *buf, size_t len)
 	if (pos == 0)
 		sc->from = g->first;
 	while (sc->from < g->first + g->nr &&
-	    sc->c->ranges[sc->from].off + sc->c->ranges[sc->from].len <= a)
+	    c->ranges[sc->from].off + c->ranges[sc->from].len <= a)
 		sc->from++;
 	for (k = sc->from; k < g->first + g->nr; k++) {
-		f = &sc->c->ranges[k];
+		f = &c->ranges[k];
 		if (f->off >= b)
 			break;
 		lo = f->off > a ? f->off : a;
+		/* Bytes in place may be being read: a retry leaves them. */
+		lo = lo > g->off + g->arrived ? lo : g->off + g->arrived;
 		hi = f->off + f->len < b ? f->off + f->len : b;
 		if (lo < hi)
 			memcpy(f->buf + (lo - f->off),
 			    (const unsigned char *)buf + (lo - a), hi - lo);
 	}
+	pthread_mutex_lock(&sc->run->lock);
+	if (pos + len > g->arrived)
+		g->arrived = pos + len;
+	pthread_cond_broadcast(&sc->run->done);
+	pthread_mutex_unlock(&sc->run->lock);
 }
 
 /* Run GET g on *s3, connected first if need be: 1 if the server failed. */
 static int
-fetch_one(struct dos_remote_conn *c, struct dos_s3 **s3,
+fetch_one(struct dos_fetch_run *run, struct dos_s3 **s3,
     struct dos_fetch_get *g)
 {
-	struct scatter sc = { c, g, g->first };
+	struct dos_remote_conn *c = run->c;
+	struct scatter sc = { run, g, g->first };
 	char key[64];
 	int rc;
 
@@ -481,39 +518,43 @@ static void *
 fetch_thread(void *arg)
 {
 	struct fetch_worker *w = arg;
-	struct fetch_run *run = w->run;
+	struct dos_fetch_run *run = w->run;
 	struct dos_fetch_get *g;
 	int failed;
 
 	pthread_mutex_lock(&run->lock);
-	while (run->next < run->c->gets_nr) {
+	while (!run->stop && run->next < run->c->gets_nr) {
 		g = &run->c->gets[run->next++];
 		/* A server that failed is not asked again: each read says why. */
 		if (run->failed != NULL) {
 			g->rc = run->failed->rc;
 			memcpy(g->error, run->failed->error, sizeof g->error);
-			continue;
+		} else {
+			pthread_mutex_unlock(&run->lock);
+			failed = fetch_one(run, w->s3, g);
+			pthread_mutex_lock(&run->lock);
+			if (failed && run->failed == NULL)
+				run->failed = g;
 		}
-		pthread_mutex_unlock(&run->lock);
-		failed = fetch_one(run->c, w->s3, g);
-		pthread_mutex_lock(&run->lock);
-		if (failed && run->failed == NULL)
-			run->failed = g;
+		g->done = 1;
+		pthread_cond_broadcast(&run->done);
 	}
 	pthread_mutex_unlock(&run->lock);
 	return NULL;
 }
 
-/* The GETs that bring the ranges of c, merged; then run them. */
+/*
+ * The GETs that bring the ranges of c, merged, started: the reads wait
+ * for theirs, so that the first objects are decoded while the GETs of
+ * the others are under way.
+ */
 static int
 fetch_conn(struct dos_remote_conn *c)
 {
-	struct fetch_worker w[DOS_REMOTE_FETCHERS];
-	pthread_t th[DOS_REMOTE_FETCHERS];
-	struct fetch_run run = { c, PTHREAD_MUTEX_INITIALIZER, 0, NULL };
+	struct dos_fetch_run *run;
 	struct dos_fetch_range *f;
 	struct dos_fetch_get *g = NULL;
-	size_t k, total = 0, started = 0;
+	size_t k, total = 0;
 	uint64_t end;
 
 	qsort(c->ranges, c->ranges_nr, sizeof *c->ranges, range_cmp);
@@ -545,18 +586,22 @@ fetch_conn(struct dos_remote_conn *c)
 		}
 		f->get = c->gets_nr - 1;
 	}
+	if ((run = calloc(1, sizeof *run)) == NULL)
+		return DOS_ENOMEM;
+	run->c = c;
+	pthread_mutex_init(&run->lock, NULL);
+	pthread_cond_init(&run->done, NULL);
+	c->run = run;
 	for (k = 0; k < DOS_REMOTE_FETCHERS && k < c->gets_nr; k++) {
-		w[k] = (struct fetch_worker){ &run, &c->fetch_s3[k] };
-		/* This thread is the first. */
-		if (k > 0 && pthread_create(&th[k], NULL, fetch_thread,
-		    &w[k]) != 0)
+		run->w[k] = (struct fetch_worker){ run, &c->fetch_s3[k] };
+		if (pthread_create(&run->th[k], NULL, fetch_thread,
+		    &run->w[k]) != 0)
 			break;
-		started = k + 1;
+		run->started = k + 1;
 	}
-	fetch_thread(&w[0]);
-	for (k = 1; k < started; k++)
-		pthread_join(th[k], NULL);
-	pthread_mutex_destroy(&run.lock);
+	/* No thread: the GETs are run here, before the reads. */
+	if (run->started == 0)
+		fetch_thread(&run->w[0]);
 	return 0;
 }
 

@@ -844,14 +844,20 @@ dos_s3_put(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
 	return rc;
 }
 
-/* The GET of bytes [off, off + len) of key, x saying where they go. */
+/*
+ * The GET of bytes [off, off + len) of key, x saying where they go; *got
+ * says how many came.
+ */
 static int
 get_range(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
-    struct exchange *x)
+    struct exchange *x, size_t *got)
 {
 	char range[64];
 	int rc;
 
+	*got = 0;
+	if (len == 0)
+		return 0;
 	snprintf(range, sizeof range, "bytes=%llu-%llu",
 	    (unsigned long long)off, (unsigned long long)(off + len - 1));
 	x->range = range;
@@ -864,6 +870,7 @@ get_range(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
 		    key, x->status);
 		rc = DOS_ECORRUPT;
 	}
+	*got = x->out_len;
 	free(x->body);
 	return rc;
 }
@@ -873,16 +880,10 @@ dos_s3_get(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
     void *buf, size_t *got)
 {
 	struct exchange x;
-	int rc;
 
-	*got = 0;
-	if (len == 0)
-		return 0;
 	exchange_init(&x, "GET", key);
 	x.out = buf;
-	rc = get_range(s3, key, off, len, &x);
-	*got = x.out_len;
-	return rc;
+	return get_range(s3, key, off, len, &x, got);
 }
 
 int
@@ -890,17 +891,11 @@ dos_s3_get_each(struct dos_s3 *s3, const char *key, uint64_t off,
     size_t len, dos_s3_body_fn *fn, void *data, size_t *got)
 {
 	struct exchange x;
-	int rc;
 
-	*got = 0;
-	if (len == 0)
-		return 0;
 	exchange_init(&x, "GET", key);
 	x.out_fn = fn;
 	x.out_data = data;
-	rc = get_range(s3, key, off, len, &x);
-	*got = x.out_len;
-	return rc;
+	return get_range(s3, key, off, len, &x, got);
 }
 
 int

@@ -308,6 +308,7 @@ s3curl() {
 	cmp expected-all actual-all
 	# each line answered before the next is read, without --buffer
 	coproc reader { dos cat-object --batch; }
+	pid=$reader_PID
 	for id in $(head -3 ids); do
 		echo "$id" >&"${reader[1]}"
 		read -r line <&"${reader[0]}"
@@ -316,7 +317,7 @@ s3curl() {
 		read -r line <&"${reader[0]}"
 	done
 	exec {reader[1]}>&-
-	wait "$reader_PID"
+	wait "$pid"
 }
 
 @test "a pack deleted in the bucket: a batch reports its GET and status, after the objects before it" {
