@@ -299,7 +299,7 @@ take_slot(struct dos_batch *b, struct request *req)
 	sl->done = 0;
 	sl->len = 0;
 	sl->read_rc = 0;
-	sl->open = 0;
+	sl->open = sl->by_worker = 0;
 	return sl;
 }
 
