@@ -310,10 +310,11 @@ s3curl() {
 	coproc reader { dos cat-object --batch; }
 	pid=$reader_PID
 	for id in $(head -3 ids); do
+		size=$(dos cat-object -s "$id")
 		echo "$id" >&"${reader[1]}"
 		read -r line <&"${reader[0]}"
-		[ "$line" = "$id $(dos cat-object -s "$id")" ]
-		head -c "$(dos cat-object -s "$id")" <&"${reader[0]}" >/dev/null
+		[ "$line" = "$id $size" ]
+		head -c "$size" <&"${reader[0]}" >/dev/null
 		read -r line <&"${reader[0]}"
 	done
 	exec {reader[1]}>&-
