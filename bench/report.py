@@ -228,6 +228,18 @@ def main(run, out_md, out_png):
             '>= 50% of dos fsck; RSS < 64 MiB', ('ratio', 0.5), rss_max=64, needs='migrate',
             short='migrate keep\\nvs dos fsck')
 
+    # ------------------------------------------------------------------- S3
+    row('S3: random --batch of %s objects of evicted packs (%s)' % (meta.get('s3_random_n', '?'),
+        meta.get('s3_evicted', '?')), 'dos_s3_random', 'items', 'dos_s3_random_local',
+        'the same from local packs', None, '', '>= 2,000 obj/s', ('abs', 2000), needs='s3',
+        short='S3 random --batch\\nvs local')
+    row('S3: --batch-all-objects --unordered --batch, evicted packs', 'dos_s3_all', 'items',
+        'dos_s3_all_local', 'the same, local packs', None, '', '>= 50% of local', ('ratio', 0.5),
+        needs='s3', short='S3 all-objects\\nvs local')
+    row('S3: dos clone of D1 (the index ready)', 'dos_s3_clone', 'items', 'curl_s3_get',
+        'curl GET of every evicted pack, one at a time', None, '', "<= 20% of the download's time",
+        ('ratio', 5), needs='s3', short='S3 clone\\nvs download')
+
     # ------------------------------------------------------------ evaluate
     for r in rows:
         d, p, lim = r['dos'], r['peer'], r['lim']

@@ -283,8 +283,9 @@ answer_failed(const struct dos_batch_answer *a)
 		report_corrupt(a->input, a->name_len, &a->info.oid);
 		return;
 	}
-	die("unable to look up '%.*s': %s", (int)a->name_len, a->input,
-	    dos_strerror(a->rc));
+	/* Found, but its evicted pack could not be read. */
+	die("unable to %s '%.*s': %s", a->rc == DOS_EREMOTE ? "read" : "look up",
+	    (int)a->name_len, a->input, dos_strerror(a->rc));
 }
 
 /* The format expanded for a's object, then the contents if asked. */

@@ -12,6 +12,15 @@
  * An object too large for a slot, or not read whole when opened, is
  * streamed by the caller in its turn.  The workers use no store but
  * for the decompressors their readers take and give back.
+ *
+ * A container with a remote may have evicted packs, whose reads are
+ * ranged GETs of milliseconds each.  There the store's thread only looks
+ * each contents request up as it comes, noting what of an evicted pack
+ * its open will read, for rounds of many more requests; the answer
+ * fetches all of that at once (dos_remote_prefetch: in parallel,
+ * neighbours merged, which the longer rounds make near), then opens and
+ * answers the objects slot by slot as above.  What a round fetches is
+ * bounded by a count and a sum of bytes.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -38,6 +47,8 @@
 #define SLOT_MAX (64 * 1024)	/* largest object read by a worker */
 #define READ_STEP 8		/* slots a worker takes at a time */
 #define READ_PUBLISH 32		/* slots opened before the workers hear */
+#define ROUND_PENDING 16384	/* with a remote: objects looked up ahead */
+#define ROUND_FETCH_MAX (32 << 20)	/* bytes of evicted packs, about */
 
 enum dos_batch_command
 dos_batch_parse_command(const char *line, size_t len, const char **arg,
@@ -98,7 +109,7 @@ struct request {
 	int contents;		/* else only its info */
 	int listed;		/* its info known: in listed[], not infos[] */
 	int rc;			/* of resolving the name (and opening) */
-	size_t at;		/* its infos[], listed[] or slot[] */
+	size_t at;		/* its infos[], listed[], pending[] or slot[] */
 };
 
 struct slot {
@@ -138,6 +149,12 @@ struct dos_batch {
 	pthread_t *threads;
 	int workers;
 	struct slot slot[ROUND_READS];
+	/* With a remote: contents requests to open at the answer. */
+	int prefetch;
+	size_t pending_nr, fetch_nr;
+	uint64_t fetch_bytes;
+	struct dos_object_info pending[ROUND_PENDING];
+	struct dos_pack_range fetch[ROUND_PENDING];	/* of evicted packs */
 };
 
 /* Closed at once: its decompressor goes to the next object decoded. */
@@ -250,26 +267,23 @@ fill_answer(struct dos_batch *b, const struct request *req,
 	a->len = sl->len;
 }
 
-int
-dos_batch_answer(struct dos_batch *b)
+/*
+ * Answer requests [from, to) of the round, whose objects are open in the
+ * slots; rc: a refusal before, after which they are only closed.
+ */
+static int
+answer_opened(struct dos_batch *b, size_t from, size_t to, int rc)
 {
 	struct dos_batch_answer a;
 	struct request *req;
 	size_t k;
-	int rc;
 
-	if (b->infos_nr > 0 && (rc = dos_object_info_many(b->st, b->infos,
-	    b->info_rc, b->infos_nr)) < 0)
-		for (k = 0; k < b->infos_nr; k++)
-			b->info_rc[k] = rc;
 	if (b->workers > 0 && b->handed < b->opened)
 		publish(b);
-	rc = 0;
-	for (k = 0; k < b->nr; k++) {
+	for (k = from; k < to; k++) {
 		req = &b->req[k];
 		if (req->contents)
 			slot_wait(b, &b->slot[req->at]);
-		/* After a refusal the rest of the round is only closed. */
 		if (rc == 0) {
 			fill_answer(b, req, &a);
 			a.last = k + 1 == b->nr;
@@ -283,8 +297,119 @@ dos_batch_answer(struct dos_batch *b)
 	pthread_mutex_lock(&b->lock);
 	b->handed = b->next = 0;
 	pthread_mutex_unlock(&b->lock);
-	b->nr = b->infos_nr = b->listed_nr = b->opened = b->used = 0;
+	b->opened = 0;
 	return rc;
+}
+
+/* The next slot, for request req, with nothing read yet. */
+static struct slot *
+take_slot(struct dos_batch *b, struct request *req)
+{
+	struct slot *sl;
+
+	req->at = b->opened;
+	sl = &b->slot[b->opened++];
+	sl->done = 0;
+	sl->len = 0;
+	sl->read_rc = 0;
+	sl->open = sl->by_worker = 0;
+	return sl;
+}
+
+/* Open sl's object, listed (in full) or found by sl->oid. */
+static int
+open_slot(struct dos_batch *b, struct slot *sl,
+    const struct dos_object_info *listed)
+{
+	int rc;
+
+	if (listed != NULL)
+		rc = dos_reader_open_listed(b->st, listed, b->read_flags, &sl->r);
+	else
+		rc = dos_reader_open(b->st, &sl->oid, b->read_flags, &sl->r);
+	sl->open = rc == 0;
+	sl->info = sl->r.info;
+	sl->by_worker = sl->open && sl->info.size <= SLOT_MAX &&
+	    dos_reader_detachable(&sl->r);
+	return rc;
+}
+
+/*
+ * With a remote: fetch what the round's objects read of evicted packs,
+ * then open and answer them a slotful at a time.
+ */
+static int
+answer_pending(struct dos_batch *b)
+{
+	const struct dos_object_info *info;
+	struct request *req;
+	struct slot *sl;
+	size_t from = 0, k;
+	int rc = 0;
+
+	/* Had that failed, each open would read its own. */
+	if (b->fetch_nr > 0)
+		dos_remote_prefetch(b->st, b->fetch, b->fetch_nr);
+	for (k = 0; k < b->nr; k++) {
+		req = &b->req[k];
+		if (!req->contents)
+			continue;
+		if (b->opened == ROUND_READS) {
+			rc = answer_opened(b, from, k, rc);
+			from = k;
+		}
+		info = &b->pending[req->at];
+		sl = take_slot(b, req);
+		sl->oid = info->oid;
+		if (req->rc == 0)
+			req->rc = open_slot(b, sl, info);
+	}
+	rc = answer_opened(b, from, b->nr, rc);
+	dos_remote_prefetch_drop(b->st);
+	b->pending_nr = b->fetch_nr = 0;
+	b->fetch_bytes = 0;
+	return rc;
+}
+
+int
+dos_batch_answer(struct dos_batch *b)
+{
+	size_t k;
+	int rc;
+
+	if (b->infos_nr > 0 && (rc = dos_object_info_many(b->st, b->infos,
+	    b->info_rc, b->infos_nr)) < 0)
+		for (k = 0; k < b->infos_nr; k++)
+			b->info_rc[k] = rc;
+	rc = b->prefetch ? answer_pending(b) : answer_opened(b, 0, b->nr, 0);
+	b->nr = b->infos_nr = b->listed_nr = b->used = 0;
+	return rc;
+}
+
+/*
+ * With a remote: where the object of contents request req is, and what
+ * of an evicted pack its open will read.
+ */
+static void
+add_pending(struct dos_batch *b, struct request *req,
+    const struct dos_object_info *listed)
+{
+	struct dos_object_info *info = &b->pending[b->pending_nr];
+	struct dos_oid oid;
+	unsigned version;
+	int fd;
+
+	req->at = b->pending_nr++;
+	if (listed != NULL)
+		*info = *listed;
+	else if ((req->rc = dos_resolve(b->st, req->input, req->name_len,
+	    &oid)) == 0)
+		req->rc = dos_object_info(b->st, &oid, info);
+	if (req->rc == 0 && info->storage == DOS_STORAGE_PACKED &&
+	    dos_store_pack(b->st, info->pack, &fd, &version) == 0 && fd < 0) {
+		dos_reader_first_range(info, &b->fetch[b->fetch_nr]);
+		b->fetch_bytes += b->fetch[b->fetch_nr++].len;
+	}
 }
 
 /*
@@ -318,30 +443,24 @@ add_request(struct dos_batch *b, const char *line, size_t len,
 		    &b->infos[b->infos_nr].oid);
 		if (req->rc == 0)
 			b->infos_nr++;
+	} else if (b->prefetch) {
+		add_pending(b, req, listed);
 	} else {
-		req->at = b->opened;
-		sl = &b->slot[b->opened++];
-		sl->done = 0;
-		sl->len = 0;
-		sl->read_rc = 0;
-		if (listed != NULL) {
+		sl = take_slot(b, req);
+		if (listed != NULL)
 			sl->oid = listed->oid;
-			req->rc = dos_reader_open_listed(b->st, listed,
-			    b->read_flags, &sl->r);
-		} else if ((req->rc = dos_resolve(b->st, req->input,
-		    req->name_len, &sl->oid)) == 0)
-			req->rc = dos_reader_open(b->st, &sl->oid, b->read_flags,
-			    &sl->r);
-		sl->open = req->rc == 0;
-		sl->info = sl->r.info;
-		sl->by_worker = sl->open && sl->info.size <= SLOT_MAX &&
-		    dos_reader_detachable(&sl->r);
+		else
+			req->rc = dos_resolve(b->st, req->input, req->name_len,
+			    &sl->oid);
+		if (req->rc == 0)
+			req->rc = open_slot(b, sl, listed);
 		if (b->workers > 0 && b->opened - b->handed == READ_PUBLISH)
 			publish(b);
 	}
 	b->nr++;
 	if (b->nr == ROUND_REQUESTS || b->opened == ROUND_READS ||
 	    b->listed_nr == ROUND_LISTED ||
+	    b->pending_nr == ROUND_PENDING || b->fetch_bytes >= ROUND_FETCH_MAX ||
 	    b->used + DOS_INPUT_MAX_RECORD + 1 > ROUND_ARENA)
 		return dos_batch_answer(b);
 	return 0;
@@ -383,6 +502,7 @@ dos_batch_new(struct dos_store *st, unsigned read_flags, int want_rest,
 	b->want_rest = want_rest;
 	b->fn = fn;
 	b->data = data;
+	b->prefetch = dos_remote_any(st);
 	*bp = b;
 	if (jobs > 1 && (b->threads = malloc((size_t)jobs *
 	    sizeof *b->threads)) == NULL)

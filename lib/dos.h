@@ -516,6 +516,12 @@ int dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t *length);
 int dos_index_del_pack_length(struct dos_index *ix, uint32_t pack);
 int dos_index_commit(struct dos_index *ix);
+/*
+ * As dos_index_commit(), without waiting for the disk: for a transaction
+ * a durable commit follows (the log is written in order, so that one makes
+ * this one durable too).
+ */
+int dos_index_commit_nosync(struct dos_index *ix);
 void dos_index_abort(struct dos_index *ix);
 /*
  * Fill the index's pages and give the space freed back to the file
@@ -859,6 +865,10 @@ int dos_reader_open(struct dos_store *st, const struct dos_oid *oid,
 int dos_reader_open_listed(struct dos_store *st,
     const struct dos_object_info *info, unsigned flags, struct dos_reader *r);
 void dos_reader_close(struct dos_reader *r);
+/* What of its pack an open of the packed object info reads first. */
+struct dos_pack_range;
+void dos_reader_first_range(const struct dos_object_info *info,
+    struct dos_pack_range *r);
 /*
  * Or read the object as it is stored, for a copy that keeps its
  * encoding: a packed copy's stored bytes (dos_reader_stored_size() of
@@ -1285,6 +1295,14 @@ int dos_s3_put(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
 /* Bytes [off, off + len) of key into buf; *got says how many came. */
 int dos_s3_get(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
     void *buf, size_t *got);
+/*
+ * As dos_s3_get, the bytes handed to fn as they arrive, at their position
+ * from off: a retried GET hands them again from position 0.
+ */
+typedef void dos_s3_body_fn(void *data, size_t pos, const void *buf,
+    size_t len);
+int dos_s3_get_each(struct dos_s3 *s3, const char *key, uint64_t off,
+    size_t len, dos_s3_body_fn *fn, void *data, size_t *got);
 /* All of key into fd (truncated first). */
 int dos_s3_get_fd(struct dos_s3 *s3, const char *key, int fd);
 /* The size of key, and the SHA-256 dos_s3_put stored ("" if none). */
@@ -1305,11 +1323,18 @@ struct dos_remote {
 	char region[64];	/* "": the environment's, or us-east-1 */
 	int allow_http;
 };
+/* What remotes/<name>/<n> says of pack n (see remote.c). */
+struct dos_remote_record {
+	uint64_t length;
+	char sha256[DOS_HEXSZ + 1];
+	unsigned version;	/* of its entries */
+};
 /*
  * A remote of a store (st->remote_conns), connected on first use, with
  * what its last read of an evicted pack read, and the window of one it
  * read ahead (remote-read.c).
  */
+#define DOS_REMOTE_FETCHERS 4	/* GETs in flight at once (remote-read.c) */
 struct dos_remote_conn {
 	struct dos_remote remote;
 	struct dos_s3 *s3;
@@ -1319,12 +1344,21 @@ struct dos_remote_conn {
 	uint32_t win_pack;
 	uint64_t win_off;
 	size_t win_len;
-};
-/* What remotes/<name>/<n> says of pack n (see remote.c). */
-struct dos_remote_record {
-	uint64_t length;
-	char sha256[DOS_HEXSZ + 1];
-	unsigned version;	/* of its entries */
+	/* The record of the pack last found here: one file read per pack. */
+	int rec_known;
+	uint32_t rec_pack;
+	struct dos_remote_record rec;
+	/*
+	 * The ranges dos_remote_prefetch() fetched, kept for the reads that
+	 * follow, and the connections of its threads (each its own).
+	 */
+	struct dos_s3 *fetch_s3[DOS_REMOTE_FETCHERS];
+	struct dos_fetch_range *ranges;
+	size_t ranges_nr;
+	struct dos_fetch_get *gets;
+	size_t gets_nr;
+	unsigned char *arena;
+	struct dos_fetch_run *run;	/* its threads, until dropped */
 };
 /* Letters, digits, '.', '_' and '-', not first a '.'. */
 int dos_remote_name_ok(const char *name);
@@ -1344,6 +1378,23 @@ int dos_remote_pack_version(struct dos_store *st, uint32_t pack,
 /* pread(2) of an evicted pack, from its remote; < 0 a DOS_E code. */
 ssize_t dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf,
     size_t len, uint64_t off);
+/* Bytes [off, off + len) of a pack. */
+struct dos_pack_range {
+	uint32_t pack;
+	uint64_t off;
+	size_t len;
+};
+/*
+ * Fetch the ranges r[0..n) of evicted packs at once, for the reads of
+ * them that follow (dos_remote_pread) to find them, until
+ * dos_remote_prefetch_drop(): the fetches run in parallel, neighbours
+ * merged.  A fetch that fails is reported by the reads of its ranges.
+ */
+int dos_remote_prefetch(struct dos_store *st, const struct dos_pack_range *r,
+    size_t n);
+void dos_remote_prefetch_drop(struct dos_store *st);
+/* Whether the container has a remote (config.json), for reads to plan. */
+int dos_remote_any(struct dos_store *st);
 
 /* ---- lib/remote.c: pushing packs to a remote, evicting, cloning ------- */
 

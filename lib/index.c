@@ -1272,8 +1272,8 @@ dos_index_del_pack_length(struct dos_index *ix, uint32_t pack)
 	return db_error(ix->packs->del(ix->packs, ix->txn, &key, 0));
 }
 
-int
-dos_index_commit(struct dos_index *ix)
+static int
+commit(struct dos_index *ix, uint32_t flags)
 {
 	int ret;
 
@@ -1281,7 +1281,7 @@ dos_index_commit(struct dos_index *ix)
 		return DOS_EINVAL;
 	if (dos_fault_before("index-commit") < 0)
 		return DOS_EIO;
-	ret = ix->txn->commit(ix->txn, 0);
+	ret = ix->txn->commit(ix->txn, flags);
 	ix->txn = NULL;
 	if (ret != 0)
 		return db_error(ret);
@@ -1289,6 +1289,18 @@ dos_index_commit(struct dos_index *ix)
 		return DOS_EIO;
 	ix->env->txn_checkpoint(ix->env, CHECKPOINT_KBYTES, 0, 0);
 	return 0;
+}
+
+int
+dos_index_commit(struct dos_index *ix)
+{
+	return commit(ix, 0);
+}
+
+int
+dos_index_commit_nosync(struct dos_index *ix)
+{
+	return commit(ix, DB_TXN_NOSYNC);
 }
 
 void

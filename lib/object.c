@@ -268,6 +268,23 @@ take_decompressor(struct dos_reader *r)
 
 #define PACK_READ_AHEAD (64 * 1024)
 
+/* The bytes an open of an entry reads: the whole of a small one. */
+static size_t
+first_read(uint64_t stored_size)
+{
+	return stored_size < PACK_READ_AHEAD - DOS_ENTRY_HEADER_MAX ?
+	    (size_t)stored_size + DOS_ENTRY_HEADER_MAX : PACK_READ_AHEAD;
+}
+
+void
+dos_reader_first_range(const struct dos_object_info *info,
+    struct dos_pack_range *r)
+{
+	r->pack = info->pack;
+	r->off = info->offset;
+	r->len = first_read(info->stored_size);
+}
+
 /*
  * Open the entry e of the packed copy of oid, in the pack open at fd: the
  * entry header must agree with e.
@@ -289,8 +306,7 @@ open_entry(struct dos_store *st, const struct dos_oid *oid,
 	 * No sum that could wrap: the record may hold any size.  The header
 	 * says how large it is (a streamed entry's is wide).
 	 */
-	want = e.stored_size < PACK_READ_AHEAD - DOS_ENTRY_HEADER_MAX ?
-	    (size_t)e.stored_size + DOS_ENTRY_HEADER_MAX : PACK_READ_AHEAD;
+	want = first_read(e.stored_size);
 	/* A whole small entry needs no more room: fresh pages cost. */
 	if ((r->in = malloc(want)) == NULL)
 		return DOS_ENOMEM;

@@ -5,10 +5,23 @@
  * pack that is not in packs/ through here).  Pushing, evicting and
  * cloning, above the pack writer, are remote.c's; the layout of both is
  * in its opening comment.
+ *
+ * A ranged GET costs milliseconds whatever its size, and the server
+ * answers one at a time, so reads that know ahead what they will read
+ * (the batch engine's rounds) hand their ranges to dos_remote_prefetch:
+ * the ranges of one pack near each other are merged into one GET (the
+ * bytes between them are dropped as they arrive), and a few threads,
+ * each with a connection of its own, run the GETs, so that some are in
+ * flight while the server answers another.  The bytes go to one buffer
+ * of the ranges' size, where dos_remote_pread waits for just the bytes
+ * it reads, so that the first objects are decoded while the rest
+ * arrive; a GET that failed leaves its failure there, so that each read
+ * of its ranges reports the real cause at once instead of asking again.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,7 +32,56 @@
 #include "dos.h"
 
 /* Bytes of an evicted pack a sequential read fetches ahead. */
-#define READ_WINDOW (256 * 1024)
+#define READ_WINDOW (4 << 20)
+/*
+ * Bytes between two ranges that one GET reads rather than two: about
+ * what the server sends in the time it takes to answer a request.
+ */
+#define MERGE_GAP (1 << 20)
+/* Bytes one GET spans at most, so that several share the work. */
+#define GET_SPAN_MAX (16 << 20)
+
+/* A range fetched ahead, sorted by pack and offset. */
+struct dos_fetch_range {
+	uint32_t pack;
+	uint64_t off;
+	size_t len;
+	unsigned char *buf;	/* in the connection's arena */
+	size_t get;		/* the GET that brings it */
+};
+
+/* One GET of a prefetch: ranges [first, first + nr) of a pack. */
+struct dos_fetch_get {
+	uint32_t pack;
+	uint64_t off;
+	size_t len, got;
+	size_t first, nr;
+	size_t arrived;		/* bytes from off in place */
+	int done;		/* rc and got are final */
+	int rc;
+	char error[768];	/* dos_s3_last_error() of its thread */
+};
+
+struct dos_fetch_run;
+
+/* One thread, with its connection. */
+struct fetch_worker {
+	struct dos_fetch_run *run;
+	struct dos_s3 **s3;
+};
+
+/* What the fetching threads of a connection share. */
+struct dos_fetch_run {
+	struct dos_remote_conn *c;
+	pthread_mutex_t lock;
+	pthread_cond_t done;	/* a GET is done */
+	size_t next;		/* the first GET no thread took */
+	int stop;		/* dropped: no more GETs */
+	const struct dos_fetch_get *failed;	/* by the server, not a key */
+	struct fetch_worker w[DOS_REMOTE_FETCHERS];
+	pthread_t th[DOS_REMOTE_FETCHERS];
+	size_t started;
+};
 
 int
 dos_remote_name_ok(const char *name)
@@ -177,28 +239,52 @@ add_conn(const struct dos_remote *r, void *data)
 	return 0;
 }
 
+/* st->remote_conns, from config.json on first use. */
+static int
+load_conns(struct dos_store *st)
+{
+	return st->remote_conns == NULL ? dos_remote_each(st, add_conn, st) : 0;
+}
+
 /* The remote whose record holds pack, with that record. */
 static int
 find_pack(struct dos_store *st, uint32_t pack, struct dos_remote_conn **c,
     struct dos_remote_record *rec)
 {
+	struct dos_remote_conn *cc;
 	size_t i;
 	int rc;
 
-	if (st->remote_conns == NULL &&
-	    (rc = dos_remote_each(st, add_conn, st)) < 0)
+	if ((rc = load_conns(st)) < 0)
 		return rc;
 	for (i = 0; i < st->remote_conns_nr; i++) {
-		rc = dos_remote_read_record(st, st->remote_conns[i].remote.name, pack,
-		    rec);
+		cc = &st->remote_conns[i];
+		if (cc->rec_known && cc->rec_pack == pack) {
+			*c = cc;
+			*rec = cc->rec;
+			return 0;
+		}
+	}
+	for (i = 0; i < st->remote_conns_nr; i++) {
+		cc = &st->remote_conns[i];
+		rc = dos_remote_read_record(st, cc->remote.name, pack, rec);
 		if (rc == 0) {
-			*c = &st->remote_conns[i];
+			cc->rec_known = 1;
+			cc->rec_pack = pack;
+			cc->rec = *rec;
+			*c = cc;
 			return 0;
 		}
 		if (rc != DOS_ENOTFOUND)
 			return rc;
 	}
 	return DOS_ENOTFOUND;
+}
+
+int
+dos_remote_any(struct dos_store *st)
+{
+	return load_conns(st) == 0 && st->remote_conns_nr > 0;
 }
 
 int
@@ -212,6 +298,51 @@ dos_remote_pack_version(struct dos_store *st, uint32_t pack,
 	if ((rc = find_pack(st, pack, &c, &rec)) < 0)
 		return rc;
 	*version = rec.version;
+	return 0;
+}
+
+/*
+ * Bytes [off, off + len) of pack from a range fetched ahead: 1, 0 if none
+ * holds them, or the failure of the GET that was to bring them.
+ */
+static int
+read_fetched(struct dos_remote_conn *c, uint32_t pack, void *buf, size_t len,
+    uint64_t off)
+{
+	const struct dos_fetch_range *f;
+	struct dos_fetch_get *g;
+	size_t lo = 0, hi = c->ranges_nr, mid, arrived;
+
+	/* The last range that starts at or before off. */
+	while (lo < hi) {
+		mid = lo + (hi - lo) / 2;
+		f = &c->ranges[mid];
+		if (f->pack < pack || (f->pack == pack && f->off <= off))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == 0)
+		return 0;
+	f = &c->ranges[lo - 1];
+	g = &c->gets[f->get];
+	if (f->pack != pack || off - f->off > f->len ||
+	    len > f->len - (off - f->off))
+		return 0;
+	pthread_mutex_lock(&c->run->lock);
+	while (!g->done && off + len > g->off + g->arrived)
+		pthread_cond_wait(&c->run->done, &c->run->lock);
+	arrived = g->arrived;
+	pthread_mutex_unlock(&c->run->lock);
+	if (off + len <= g->off + arrived) {
+		memcpy(buf, f->buf + (off - f->off), len);
+		return 1;
+	}
+	if (g->rc < 0) {
+		dos_s3_set_error("%s", g->error);
+		return g->rc;
+	}
+	/* A short answer: the read asks again, and judges what comes. */
 	return 0;
 }
 
@@ -245,6 +376,8 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 		memcpy(buf, c->win + (off - c->win_off), len);
 		return read_done(c, pack, off, len);
 	}
+	if ((rc = read_fetched(c, pack, buf, len, off)) != 0)
+		return rc < 0 ? rc : read_done(c, pack, off, len);
 	if (c->s3 == NULL && (rc = dos_remote_connect(&c->remote, &c->s3)) < 0)
 		return rc;
 	snprintf(key, sizeof key, "packs/%u", pack);
@@ -274,4 +407,235 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 		len = got;
 	memcpy(buf, c->win, len);
 	return read_done(c, pack, off, len);
+}
+
+/* ---- ranges fetched ahead ---- */
+
+static int
+range_cmp(const void *a, const void *b)
+{
+	const struct dos_fetch_range *x = a, *y = b;
+
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+void
+dos_remote_prefetch_drop(struct dos_store *st)
+{
+	struct dos_remote_conn *c;
+	struct dos_fetch_run *run;
+	size_t i, k;
+
+	for (i = 0; i < st->remote_conns_nr; i++) {
+		c = &st->remote_conns[i];
+		if ((run = c->run) != NULL) {
+			pthread_mutex_lock(&run->lock);
+			run->stop = 1;
+			pthread_mutex_unlock(&run->lock);
+			for (k = 0; k < run->started; k++)
+				pthread_join(run->th[k], NULL);
+			pthread_mutex_destroy(&run->lock);
+			pthread_cond_destroy(&run->done);
+			free(run);
+			c->run = NULL;
+		}
+		free(c->ranges);
+		free(c->gets);
+		free(c->arena);
+		c->ranges = NULL;
+		c->gets = NULL;
+		c->arena = NULL;
+		c->ranges_nr = c->gets_nr = 0;
+	}
+}
+
+/* Where the bytes of one GET go as they arrive. */
+struct scatter {
+	struct dos_fetch_run *run;
+	struct dos_fetch_get *g;
+	size_t from;		/* the first range the bytes may still reach */
+};
+
+static void
+scatter_body(void *data, size_t pos, const void *buf, size_t len)
+{
+	struct scatter *sc = data;
+	struct dos_fetch_get *g = sc->g;
+	struct dos_remote_conn *c = sc->run->c;
+	struct dos_fetch_range *f;
+	uint64_t a = g->off + pos, b = a + len, lo, hi;
+	size_t k;
+
+	/* A retried GET starts again from its first byte. */
+	if (pos == 0)
+		sc->from = g->first;
+	while (sc->from < g->first + g->nr &&
+	    c->ranges[sc->from].off + c->ranges[sc->from].len <= a)
+		sc->from++;
+	for (k = sc->from; k < g->first + g->nr; k++) {
+		f = &c->ranges[k];
+		if (f->off >= b)
+			break;
+		lo = f->off > a ? f->off : a;
+		/* Bytes in place may be being read: a retry leaves them. */
+		lo = lo > g->off + g->arrived ? lo : g->off + g->arrived;
+		hi = f->off + f->len < b ? f->off + f->len : b;
+		if (lo < hi)
+			memcpy(f->buf + (lo - f->off),
+			    (const unsigned char *)buf + (lo - a), hi - lo);
+	}
+	pthread_mutex_lock(&sc->run->lock);
+	if (pos + len > g->arrived)
+		g->arrived = pos + len;
+	pthread_cond_broadcast(&sc->run->done);
+	pthread_mutex_unlock(&sc->run->lock);
+}
+
+/* Run GET g on *s3, connected first if need be: 1 if the server failed. */
+static int
+fetch_one(struct dos_fetch_run *run, struct dos_s3 **s3,
+    struct dos_fetch_get *g)
+{
+	struct dos_remote_conn *c = run->c;
+	struct scatter sc = { run, g, g->first };
+	char key[64];
+	int rc;
+
+	snprintf(key, sizeof key, "packs/%u", g->pack);
+	if ((rc = *s3 == NULL ? dos_remote_connect(&c->remote, s3) : 0) == 0)
+		rc = dos_s3_get_each(*s3, key, g->off, g->len, scatter_body, &sc,
+		    &g->got);
+	if (rc < 0)
+		snprintf(g->error, sizeof g->error, "%s", dos_s3_last_error());
+	g->rc = rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
+	/* A missing or damaged pack is its own; anything else is the server's. */
+	return rc == DOS_EREMOTE;
+}
+
+static void *
+fetch_thread(void *arg)
+{
+	struct fetch_worker *w = arg;
+	struct dos_fetch_run *run = w->run;
+	struct dos_fetch_get *g;
+	int failed;
+
+	pthread_mutex_lock(&run->lock);
+	while (!run->stop && run->next < run->c->gets_nr) {
+		g = &run->c->gets[run->next++];
+		/* A server that failed is not asked again: each read says why. */
+		if (run->failed != NULL) {
+			g->rc = run->failed->rc;
+			memcpy(g->error, run->failed->error, sizeof g->error);
+		} else {
+			pthread_mutex_unlock(&run->lock);
+			failed = fetch_one(run, w->s3, g);
+			pthread_mutex_lock(&run->lock);
+			if (failed && run->failed == NULL)
+				run->failed = g;
+		}
+		g->done = 1;
+		pthread_cond_broadcast(&run->done);
+	}
+	pthread_mutex_unlock(&run->lock);
+	return NULL;
+}
+
+/*
+ * The GETs that bring the ranges of c, merged, started: the reads wait
+ * for theirs, so that the first objects are decoded while the GETs of
+ * the others are under way.
+ */
+static int
+fetch_conn(struct dos_remote_conn *c)
+{
+	struct dos_fetch_run *run;
+	struct dos_fetch_range *f;
+	struct dos_fetch_get *g = NULL;
+	size_t k, total = 0;
+	uint64_t end;
+
+	qsort(c->ranges, c->ranges_nr, sizeof *c->ranges, range_cmp);
+	for (k = 0; k < c->ranges_nr; k++)
+		total += c->ranges[k].len;
+	if ((c->arena = malloc(total)) == NULL ||
+	    (c->gets = calloc(c->ranges_nr, sizeof *c->gets)) == NULL)
+		return DOS_ENOMEM;
+	total = 0;
+	for (k = 0; k < c->ranges_nr; k++) {
+		f = &c->ranges[k];
+		f->buf = c->arena + total;
+		total += f->len;
+		end = f->off + f->len;
+		if (g != NULL && g->pack == f->pack &&
+		    f->off <= g->off + g->len + MERGE_GAP &&
+		    (end < g->off + g->len ? g->len : end - g->off) <=
+		    GET_SPAN_MAX) {
+			if (end > g->off + g->len)
+				g->len = (size_t)(end - g->off);
+			g->nr++;
+		} else {
+			g = &c->gets[c->gets_nr++];
+			g->pack = f->pack;
+			g->off = f->off;
+			g->len = f->len;
+			g->first = k;
+			g->nr = 1;
+		}
+		f->get = c->gets_nr - 1;
+	}
+	if ((run = calloc(1, sizeof *run)) == NULL)
+		return DOS_ENOMEM;
+	run->c = c;
+	pthread_mutex_init(&run->lock, NULL);
+	pthread_cond_init(&run->done, NULL);
+	c->run = run;
+	for (k = 0; k < DOS_REMOTE_FETCHERS && k < c->gets_nr; k++) {
+		run->w[k] = (struct fetch_worker){ run, &c->fetch_s3[k] };
+		if (pthread_create(&run->th[k], NULL, fetch_thread,
+		    &run->w[k]) != 0)
+			break;
+		run->started = k + 1;
+	}
+	/* No thread: the GETs are run here, before the reads. */
+	if (run->started == 0)
+		fetch_thread(&run->w[0]);
+	return 0;
+}
+
+int
+dos_remote_prefetch(struct dos_store *st, const struct dos_pack_range *r,
+    size_t n)
+{
+	struct dos_remote_conn *c;
+	struct dos_remote_record rec;
+	struct dos_fetch_range *f;
+	size_t i;
+	int rc = 0;
+
+	dos_remote_prefetch_drop(st);
+	for (i = 0; i < n; i++) {
+		/* A pack no remote holds: its read says so. */
+		if (find_pack(st, r[i].pack, &c, &rec) < 0 ||
+		    r[i].off >= rec.length || r[i].len == 0)
+			continue;
+		if (c->ranges == NULL &&
+		    (c->ranges = malloc(n * sizeof *c->ranges)) == NULL) {
+			rc = DOS_ENOMEM;
+			break;
+		}
+		f = &c->ranges[c->ranges_nr++];
+		f->pack = r[i].pack;
+		f->off = r[i].off;
+		f->len = r[i].len < rec.length - r[i].off ? r[i].len :
+		    (size_t)(rec.length - r[i].off);
+	}
+	for (i = 0; rc == 0 && i < st->remote_conns_nr; i++)
+		if (st->remote_conns[i].ranges_nr > 0)
+			rc = fetch_conn(&st->remote_conns[i]);
+	if (rc < 0)
+		dos_remote_prefetch_drop(st);
+	return rc;
 }

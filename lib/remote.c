@@ -32,8 +32,6 @@
 #define PIDX_HEADER_SIZE 64
 #define PIDX_RECORD_SIZE (DOS_RAWSZ + 1 + 3 * 8)
 #define PIDX_BUF (64 * 1024)
-/* Index records a clone commits at once. */
-#define CLONE_BATCH 10000
 
 /* ---- names and config.json ---- */
 
@@ -529,22 +527,62 @@ list_index_cb(const char *key, uint64_t size, void *data)
 	return 0;
 }
 
+static int
+record_cmp(const void *a, const void *b)
+{
+	const struct dos_index_record *x = a, *y = b;
+
+	return dos_oid_cmp(&x->oid, &y->oid);
+}
+
+/*
+ * Put recs[0..n) into the index in one transaction, in id order (one bulk
+ * put), with the pack's length after the last: only that transaction,
+ * the pack's last, waits for the disk.
+ */
+static int
+put_records(struct dos_index *ix, struct dos_index_record *recs, size_t n,
+    uint32_t pack, uint64_t pack_length)
+{
+	size_t i, kept = 0;
+	int rc;
+
+	qsort(recs, n, sizeof *recs, record_cmp);
+	/* An id twice in one pack: either copy is right. */
+	for (i = 0; i < n; i++)
+		if (kept == 0 || dos_oid_cmp(&recs[kept - 1].oid,
+		    &recs[i].oid) != 0)
+			recs[kept++] = recs[i];
+	if ((rc = dos_index_begin(ix)) < 0)
+		return rc;
+	if ((rc = dos_index_put_sorted(ix, recs, kept)) == 0 &&
+	    pack_length > 0)
+		rc = dos_index_set_pack_length(ix, pack, pack_length);
+	if (rc == 0)
+		return pack_length > 0 ? dos_index_commit(ix) :
+		    dos_index_commit_nosync(ix);
+	dos_index_abort(ix);
+	return rc;
+}
+
 /*
  * Read the pack index in fd (len bytes) twice through buf: first to check
- * its SHA-256, then to put its records into the index, CLONE_BATCH a
- * transaction, the pack's length last.
+ * its SHA-256, then to put its records into the index through recs
+ * (DOS_INDEX_TXN_RECORDS - 1 of them, a transaction each), the pack's
+ * length last.
  */
 static int
 index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
-    struct dos_remote_record *rec, unsigned char *buf, uint64_t *objects)
+    struct dos_remote_record *rec, unsigned char *buf,
+    struct dos_index_record *recs, uint64_t *objects)
 {
 	unsigned char hdr[PIDX_HEADER_SIZE], *p;
-	struct dos_index_entry e;
 	struct dos_hasher h;
 	struct dos_oid sum, oid;
 	uint64_t off, n, body, nrec, i;
-	size_t want, per = PIDX_BUF / PIDX_RECORD_SIZE;
-	int rc, open_txn = 0;
+	size_t want, per = PIDX_BUF / PIDX_RECORD_SIZE, nr = 0;
+	struct dos_index_record *r;
+	int rc;
 
 	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
 	    (len - PIDX_HEADER_SIZE - DOS_RAWSZ) % PIDX_RECORD_SIZE != 0)
@@ -579,44 +617,29 @@ index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
 	for (i = 0; i < nrec && rc == 0; i += want) {
 		want = nrec - i < per ? (size_t)(nrec - i) : per;
 		if (pread(fd, buf, want * PIDX_RECORD_SIZE, (off_t)(PIDX_HEADER_SIZE +
-		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE)) {
-			rc = DOS_EIO;
-			break;
-		}
-		if (!open_txn && (rc = dos_index_begin(ix)) < 0)
-			break;
-		open_txn = 1;
+		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE))
+			return DOS_EIO;
 		for (p = buf; p < buf + want * PIDX_RECORD_SIZE && rc == 0;
 		    p += PIDX_RECORD_SIZE) {
-			memcpy(oid.hash, p, DOS_RAWSZ);
-			e.pack = pack;
-			e.codec = (enum dos_codec)p[DOS_RAWSZ];
-			e.offset = get64(p + DOS_RAWSZ + 1);
-			e.stored_size = get64(p + DOS_RAWSZ + 9);
-			e.raw_size = get64(p + DOS_RAWSZ + 17);
-			if (e.codec > DOS_CODEC_ZSTD || e.offset >= rec->length ||
-			    e.stored_size > rec->length - e.offset)
-				rc = DOS_ECORRUPT;
-			else
-				rc = dos_index_put(ix, &oid, &e);
+			r = &recs[nr++];
+			memcpy(r->oid.hash, p, DOS_RAWSZ);
+			r->entry.pack = pack;
+			r->entry.codec = (enum dos_codec)p[DOS_RAWSZ];
+			r->entry.offset = get64(p + DOS_RAWSZ + 1);
+			r->entry.stored_size = get64(p + DOS_RAWSZ + 9);
+			r->entry.raw_size = get64(p + DOS_RAWSZ + 17);
+			if (r->entry.codec > DOS_CODEC_ZSTD ||
+			    r->entry.offset >= rec->length ||
+			    r->entry.stored_size > rec->length - r->entry.offset)
+				return DOS_ECORRUPT;
+			if (nr == DOS_INDEX_TXN_RECORDS - 1) {
+				rc = put_records(ix, recs, nr, pack, 0);
+				nr = 0;
+			}
 		}
 		*objects += want;
-		if (rc == 0 && (i + want) % CLONE_BATCH < want) {
-			rc = dos_index_commit(ix);
-			open_txn = 0;
-		}
 	}
-	if (rc == 0 && !open_txn && (rc = dos_index_begin(ix)) == 0)
-		open_txn = 1;
-	if (rc == 0)
-		rc = dos_index_set_pack_length(ix, pack, rec->length);
-	if (rc == 0 && open_txn) {
-		rc = dos_index_commit(ix);
-		open_txn = 0;
-	}
-	if (open_txn)
-		dos_index_abort(ix);
-	return rc;
+	return rc < 0 ? rc : put_records(ix, recs, nr, pack, rec->length);
 }
 
 /*
@@ -668,6 +691,7 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
 	struct dos_remote_record rec;
 	struct dos_index *ix;
 	struct dos_s3 *s3 = NULL;
+	struct dos_index_record *recs = NULL;
 	unsigned char *buf = NULL;
 	struct stat sb;
 	char key[64], tmp[64];
@@ -682,7 +706,8 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
 		goto out;
 	if (l.nr > 0)
 		qsort(l.packs, l.nr, sizeof *l.packs, cmp_u32);
-	if ((buf = malloc(PIDX_BUF)) == NULL) {
+	if ((buf = malloc(PIDX_BUF)) == NULL || (recs = malloc(
+	    (DOS_INDEX_TXN_RECORDS - 1) * sizeof *recs)) == NULL) {
 		rc = DOS_ENOMEM;
 		goto out;
 	}
@@ -705,7 +730,7 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
 			break;
 		}
 		if ((rc = index_pack(ix, fd, (uint64_t)sb.st_size, l.packs[i],
-		    &rec, buf, &stats->objects)) < 0) {
+		    &rec, buf, recs, &stats->objects)) < 0) {
 			if (rc == DOS_ECORRUPT)
 				dos_s3_set_error("%s: %s: not a valid pack index",
 				    dos_s3_endpoint(s3), key);
@@ -723,6 +748,7 @@ out:
 	if (fd >= 0)
 		close(fd);
 	free(buf);
+	free(recs);
 	free(l.packs);
 	dos_s3_close(s3);
 	return rc;

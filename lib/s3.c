@@ -124,8 +124,10 @@ struct exchange {
 	const char *in_buf;
 	int in_fd;
 	uint64_t in_off, in_len, in_pos;
-	/* The answer: into out (at most out_size), else to out_fd. */
+	/* The answer: into out or to out_fn (at most out_size), else to out_fd. */
 	unsigned char *out;
+	dos_s3_body_fn *out_fn;
+	void *out_data;
 	size_t out_size, out_len;
 	int out_fd, overflow;
 	/* The whole answer into a growing buffer (listings, errors). */
@@ -421,17 +423,21 @@ receive_body(char *buf, size_t size, size_t nitems, void *data)
 	size_t len = size * nitems;
 
 	/* A failure's body is its explanation, never the data asked for. */
-	if (x->status >= 300 || (x->out == NULL && x->out_fd < 0)) {
+	if (x->status >= 300 || (x->out == NULL && x->out_fn == NULL &&
+	    x->out_fd < 0)) {
 		if (keep_body(x, buf, len) < 0 && x->status < 300)
 			return 0;
 		return len;
 	}
-	if (x->out != NULL) {
+	if (x->out != NULL || x->out_fn != NULL) {
 		if (len > x->out_size - x->out_len) {
 			x->overflow = 1;
 			return 0;
 		}
-		memcpy(x->out + x->out_len, buf, len);
+		if (x->out != NULL)
+			memcpy(x->out + x->out_len, buf, len);
+		else
+			x->out_fn(x->out_data, x->out_len, buf, len);
 		x->out_len += len;
 		return len;
 	}
@@ -838,34 +844,58 @@ dos_s3_put(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
 	return rc;
 }
 
-int
-dos_s3_get(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
-    void *buf, size_t *got)
+/*
+ * The GET of bytes [off, off + len) of key, x saying where they go; *got
+ * says how many came.
+ */
+static int
+get_range(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
+    struct exchange *x, size_t *got)
 {
-	struct exchange x;
 	char range[64];
 	int rc;
 
 	*got = 0;
 	if (len == 0)
 		return 0;
-	exchange_init(&x, "GET", key);
 	snprintf(range, sizeof range, "bytes=%llu-%llu",
 	    (unsigned long long)off, (unsigned long long)(off + len - 1));
-	x.range = range;
-	x.out = buf;
-	x.out_size = len;
-	if ((rc = exchange(s3, &x)) == 0)
-		rc = status_rc(&x);
+	x->range = range;
+	x->out_size = len;
+	if ((rc = exchange(s3, x)) == 0)
+		rc = status_rc(x);
 	/* 200 instead of 206 would be the whole object, not the range. */
-	if (rc == 0 && x.status != 206 && !(x.status == 200 && off == 0)) {
+	if (rc == 0 && x->status != 206 && !(x->status == 200 && off == 0)) {
 		dos_s3_set_error("GET %s%s: HTTP %ld to a range request", s3->prefix,
-		    key, x.status);
+		    key, x->status);
 		rc = DOS_ECORRUPT;
 	}
-	*got = x.out_len;
-	free(x.body);
+	*got = x->out_len;
+	free(x->body);
 	return rc;
+}
+
+int
+dos_s3_get(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
+    void *buf, size_t *got)
+{
+	struct exchange x;
+
+	exchange_init(&x, "GET", key);
+	x.out = buf;
+	return get_range(s3, key, off, len, &x, got);
+}
+
+int
+dos_s3_get_each(struct dos_s3 *s3, const char *key, uint64_t off,
+    size_t len, dos_s3_body_fn *fn, void *data, size_t *got)
+{
+	struct exchange x;
+
+	exchange_init(&x, "GET", key);
+	x.out_fn = fn;
+	x.out_data = data;
+	return get_range(s3, key, off, len, &x, got);
 }
 
 int

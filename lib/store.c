@@ -101,16 +101,24 @@ index_lost(int container)
 void
 dos_store_release(struct dos_store *st)
 {
-	size_t i;
+	struct dos_remote_conn *c;
+	size_t i, k;
 
 	dos_index_close(st->index);
 	st->index = NULL;
 	for (i = 0; i < st->packfds_nr; i++)
 		if (st->packfds[i].fd >= 0)
 			close(st->packfds[i].fd);
+	/* Here, not in remote-read.c, which is the store's reader. */
 	for (i = 0; i < st->remote_conns_nr; i++) {
-		dos_s3_close(st->remote_conns[i].s3);
-		free(st->remote_conns[i].win);
+		c = &st->remote_conns[i];
+		dos_s3_close(c->s3);
+		for (k = 0; k < DOS_REMOTE_FETCHERS; k++)
+			dos_s3_close(c->fetch_s3[k]);
+		free(c->win);
+		free(c->ranges);
+		free(c->gets);
+		free(c->arena);
 	}
 	free(st->remote_conns);
 	st->remote_conns = NULL;

@@ -277,6 +277,70 @@ add_origin() {
 }
 
 # Last: it stops the server.
+# An object's pack, from the index.
+pack_of() {
+	dos cat-object --batch-check='%(pack)' <<<"$1"
+}
+
+s3curl() {
+	printf 'machine 127.0.0.1 login %s password %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" \
+	    >"$BATS_TEST_TMPDIR/netrc"
+	curl -sf --netrc-file "$BATS_TEST_TMPDIR/netrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+	    -H "x-amz-content-sha256: $EMPTY_OID" "$@"
+}
+
+@test "batch reads of evicted packs, fetched together, answer as local reads, in input order" {
+	store_packed 200
+	add_origin
+	# shuffled, an id twice, a missing one and a prefix among them
+	{ shuf --random-source=<(yes) ids; head -3 ids; echo "$EMPTY_OID"; head -1 ids | cut -c1-12; tail -5 ids; } >input
+	dos cat-object --batch <input >expected
+	dos cat-object --batch-all-objects --unordered --batch >expected-all
+	dos push -q --evict
+	[ "$(find "$DOS_DIR/packs" -name '[0-9]*' | wc -l)" -eq 1 ]
+	dos cat-object --batch <input >actual
+	cmp expected actual
+	dos cat-object --batch --buffer <input >actual
+	cmp expected actual
+	dos cat-object --batch='%(objectname) %(objectsize) %(pack)' <input >actual
+	[ "$(grep -c ' missing$' actual)" -eq 1 ]
+	dos cat-object --batch-all-objects --unordered --batch >actual-all
+	cmp expected-all actual-all
+	# each line answered before the next is read, without --buffer
+	coproc reader { dos cat-object --batch; }
+	pid=$reader_PID
+	for id in $(head -3 ids); do
+		size=$(dos cat-object -s "$id")
+		echo "$id" >&"${reader[1]}"
+		read -r line <&"${reader[0]}"
+		[ "$line" = "$id $size" ]
+		head -c "$size" <&"${reader[0]}" >/dev/null
+		read -r line <&"${reader[0]}"
+	done
+	exec {reader[1]}>&-
+	wait "$pid"
+}
+
+@test "a pack deleted in the bucket: a batch reports its GET and status, after the objects before it" {
+	store_packed 100
+	add_origin
+	dos push -q --evict
+	first=$(head -1 ids)
+	last=$(sed -n 50p ids)
+	gone=$(pack_of "$last")
+	[ "$(pack_of "$first")" != "$gone" ]
+	[ ! -e "$DOS_DIR/packs/$gone" ]
+	s3curl -X DELETE "$S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/$gone"
+	{ echo "$first"; echo "$last"; echo "$first"; } >input
+	st=0
+	dos cat-object --batch <input >out 2>err || st=$?
+	[ "$st" -eq 128 ]
+	[ "$(cat err)" = "dos-cat-object: fatal: unable to read '$last': GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/$gone: HTTP 404 NoSuchKey: The specified key does not exist." ]
+	# the object before it, whole, and nothing of it
+	dos cat-object --batch <<<"$first" >expected
+	cmp expected out
+}
+
 @test "the server stopped mid-read: reads fail naming the endpoint, never print a whole object" {
 	head -c 20000000 /dev/urandom >big
 	big=$(dos hash-object -w --to-pack big)
@@ -302,4 +366,8 @@ add_origin() {
 	run -128 --separate-stderr dos cat-object "$first"
 	[ -z "$output" ]
 	[[ "$stderr" == *"GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/"*": Couldn't connect to server" ]]
+	# a batch: every GET in flight fails, the first answer says why, at once
+	run -128 --separate-stderr timeout 60 dos cat-object --batch <ids
+	[ -z "$output" ]
+	[[ "$stderr" == "dos-cat-object: fatal: unable to read '$first': GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/"*": Couldn't connect to server" ]]
 }
