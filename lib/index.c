@@ -1097,6 +1097,13 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 }
 
 int
+dos_index_get_as_writer(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e)
+{
+	return get_entry(ix, oid, e, DB_READ_UNCOMMITTED);
+}
+
+int
 dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e)
 {
