@@ -240,6 +240,10 @@ def main(run, out_md, out_png):
         'curl GET of every evicted pack, one at a time', None, '', "<= 20% of the download's time",
         ('ratio', 5), needs='s3', short='S3 clone\\nvs download')
 
+    # A run of some rows only (BENCH_ONLY) shows those it measured.
+    if meta.get('only'):
+        rows = [r for r in rows if r['dos'] is not None]
+
     # ------------------------------------------------------------ evaluate
     for r in rows:
         d, p, lim = r['dos'], r['peer'], r['lim']

@@ -173,6 +173,7 @@ cmd_export(int argc, char **argv)
 		    "replaced since", since_text);
 	dos_marker_format(&now, text, sizeof text);
 	dos_out_set_buffered(1);
+	dos_widen_pipe(1);
 	if ((rc = dos_export_begin(&exporter, out_sink, NULL)) < 0)
 		die("unable to start the stream: %s", dos_strerror(rc));
 	if (use_stdin)

@@ -159,6 +159,8 @@ cmd_import(int argc, char **argv)
 	}
 	if (from != NULL && (rc = dos_store_open(&source, from, 0)) < 0)
 		dos_die_open(from, rc);
+	if (from == NULL)
+		dos_widen_pipe(fd);
 	if (from == NULL && (rc = dos_stream_begin(&in, read_stream, &fd)) < 0) {
 		if (in.problem == DOS_STREAM_NOT_STREAM)
 			die("%s is not a dos export stream", name);

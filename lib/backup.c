@@ -50,6 +50,13 @@
 #define SAMPLE 4096		/* bytes compared at each end of a pack */
 #define NAME_LEN 16		/* "YYYYMMDDTHHMMSSZ" */
 #define PARTIAL ".partial"
+/*
+ * Up to this many files put into a backup, each is synced on its own (a
+ * copy as it is made, and the directories that name them at the end);
+ * beyond, one syncfs(2) at the end, which flushes every file system user's
+ * writes too, but once: cheaper than thousands of syncs of loose files.
+ */
+#define SYNC_EACH_MAX 64
 
 /* A pack opened for the copy. */
 struct open_pack {
@@ -138,6 +145,12 @@ previous_has(struct backup *b, const char *name, int src, uint64_t len,
 	return same;
 }
 
+static uint64_t
+files_put(const struct dos_backup_stats *s)
+{
+	return s->files_copied + s->files_linked;
+}
+
 static void
 clear_counts(struct dos_backup_stats *s)
 {
@@ -171,6 +184,9 @@ put_file(struct backup *b, const char *name, int src, uint64_t len,
 	if (fd < 0)
 		return DOS_EIO;
 	rc = copy_bytes(src, fd, len);
+	if (rc == 0 && files_put(b->stats) < SYNC_EACH_MAX &&
+	    dos_step_fdatasync("backup-file-fdatasync", fd) < 0)
+		rc = DOS_EIO;
 	if (close(fd) < 0 && rc == 0)
 		rc = DOS_EIO;
 	if (rc == 0) {
@@ -315,6 +331,71 @@ close_packs(struct backup *b)
 	b->npacks = b->alloc = 0;
 }
 
+/*
+ * Directory name of the backup synced, and with files, every regular
+ * file in it; with subdirs, each directory in it the same way instead.
+ */
+static int
+sync_dir(int dst, const char *name, int files, int subdirs)
+{
+	struct dirent *e;
+	struct stat sb;
+	DIR *d;
+	int fd, rc, type;
+
+	if ((rc = dos_opendir(dst, name, &d)) < 0 || d == NULL)
+		return rc;
+	while (rc == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		type = e->d_type;
+		if (type == DT_UNKNOWN && fstatat(dirfd(d), e->d_name, &sb,
+		    AT_SYMLINK_NOFOLLOW) == 0)
+			type = S_ISDIR(sb.st_mode) ? DT_DIR :
+			    S_ISREG(sb.st_mode) ? DT_REG : DT_UNKNOWN;
+		if (subdirs && type == DT_DIR) {
+			rc = sync_dir(dirfd(d), e->d_name, 0, 0);
+			continue;
+		}
+		if (!files || type != DT_REG)
+			continue;
+		fd = openat(dirfd(d), e->d_name, O_RDONLY | O_CLOEXEC |
+		    O_NOFOLLOW);
+		if (fd < 0 || dos_step_fdatasync("backup-index-fdatasync",
+		    fd) < 0)
+			rc = DOS_EIO;
+		if (fd >= 0)
+			close(fd);
+	}
+	if (rc == 0 && dos_step_fsync("backup-dir-fsync", dirfd(d)) < 0)
+		rc = DOS_EIO;
+	closedir(d);
+	return rc;
+}
+
+/*
+ * The backup durable before it is named complete.  Files linked are
+ * durable already: those of the previous backup since it was made, the
+ * container's own (staging) since they were stored, packs up to the
+ * committed length copied.  Copies were synced as they were made, up to
+ * SYNC_EACH_MAX files put; the index files Berkeley DB wrote are synced
+ * here, then every directory, which names them all.
+ */
+static int
+sync_backup(struct backup *b)
+{
+	int rc;
+
+	if (files_put(b->stats) > SYNC_EACH_MAX)
+		return dos_step_syncfs("backup-syncfs", b->dst) < 0 ?
+		    DOS_EIO : 0;
+	if ((rc = sync_dir(b->dst, "index", 1, 0)) < 0 ||
+	    (rc = sync_dir(b->dst, "packs", 0, 0)) < 0 ||
+	    (rc = sync_dir(b->dst, "loose", 0, 1)) < 0)
+		return rc;
+	return dos_step_fsync("backup-dir-fsync", b->dst) < 0 ? DOS_EIO : 0;
+}
+
 /* One try at the backup into path, a new directory. */
 static int
 backup_into(struct backup *b, const char *path)
@@ -333,8 +414,8 @@ backup_into(struct backup *b, const char *path)
 		rc = open_all_packs(b);
 	if (rc == 0)
 		rc = copy_index_and_packs(b, path);
-	if (rc == 0 && dos_step_syncfs("backup-syncfs", b->dst) < 0)
-		rc = DOS_EIO;
+	if (rc == 0)
+		rc = sync_backup(b);
 	close_packs(b);
 	close(b->dst);
 	return rc;

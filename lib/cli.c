@@ -761,6 +761,13 @@ dos_out_flush(void)
 		out_failed();
 }
 
+void
+dos_widen_pipe(int fd)
+{
+	/* Not a pipe, or over /proc/sys/fs/pipe-max-size: left as it is. */
+	(void)fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+}
+
 int
 dos_stdout_is_pipe(void)
 {

@@ -195,6 +195,12 @@ void dos_out_write(const void *buf, size_t len);
 void dos_out_flush(void);
 /* Flush after each record when stdout is not a regular file (git's rule). */
 int dos_stdout_is_pipe(void);
+/*
+ * A pipe's buffer raised from 64 KiB to 1 MiB, if fd is one (and the
+ * system allows it): a stream between two processes then goes in fewer
+ * and larger writes and reads, and each side waits on the other less.
+ */
+void dos_widen_pipe(int fd);
 
 /* A struct dos_maint problem callback: an error line (ending in errno's
  * text for DOS_EIO); data is an int status set to 1. */

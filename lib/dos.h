@@ -486,6 +486,13 @@ int dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
 int dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);
 /*
+ * Look an id up once, uncommitted, for the holder of packs/lock: no other
+ * writer has a transaction open or rewrites a compressed run meanwhile,
+ * so what one read finds, or misses, is so.
+ */
+int dos_index_get_as_writer(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e);
+/*
  * Look up n ids sorted in ascending order (repeats allowed) at once, the
  * way dos_index_get() does: found[i] says whether entries[i] was filled.
  * Ids near each other cost one bulk read instead of a search each.

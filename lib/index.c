@@ -1097,6 +1097,13 @@ dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
 }
 
 int
+dos_index_get_as_writer(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e)
+{
+	return get_entry(ix, oid, e, DB_READ_UNCOMMITTED);
+}
+
+int
 dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e)
 {
@@ -1472,24 +1479,6 @@ for_each_pack(DB *packs, dos_index_pack_fn *fn, void *data)
 	return rc;
 }
 
-/* The log files left in directory dir. */
-static int
-remove_logs(const char *dir)
-{
-	struct dirent *e;
-	DIR *d;
-	int rc = 0;
-
-	if ((d = opendir(dir)) == NULL)
-		return DOS_EIO;
-	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, "log.", 4) == 0 &&
-		    unlinkat(dirfd(d), e->d_name, 0) < 0)
-			rc = DOS_EIO;
-	closedir(d);
-	return rc;
-}
-
 /*
  * A checkpoint first leaves the environment about one log file (as
  * db_hotbackup -c does): otherwise the copy gets, and its recovery reads,
@@ -1497,10 +1486,13 @@ remove_logs(const char *dir)
  * Berkeley DB's hot backup copies the database files, then the log files,
  * keeping the environment from removing logs meanwhile; recovering the
  * copy from all those logs (catastrophic recovery) brings it to the last
- * transaction they hold.  The recovery runs in private memory and the
- * logs go once it is checkpointed, so the copy is left with its two
- * database files alone: the first dos to open it makes the rest, as for
- * a new index.
+ * transaction they hold.  The recovery runs in private memory and is
+ * checkpointed, and the copy keeps the log file that checkpoint is in
+ * (the others go): its pages name places in that log, so the first dos
+ * to open it recovers from the checkpoint, which finds nothing to do, as
+ * after any clean close.  (Giving the pages log sequence numbers of zero
+ * instead, to leave two database files alone, rewrote every page of the
+ * copy: most of the time of a backup that copied little else.)
  */
 int
 dos_index_backup(struct dos_index *ix, const char *target,
@@ -1533,17 +1525,8 @@ dos_index_backup(struct dos_index *ix, const char *target,
 		rc = for_each_pack(packs, fn, data);
 	if (packs != NULL)
 		packs->close(packs, 0);
-	/*
-	 * Pages of the copy name places in logs it will not keep: their log
-	 * sequence numbers are reset, as for a database moved to another
-	 * environment, and the copy starts its own logs when first opened.
-	 */
-	if (ret == 0 && rc == 0 &&
-	    (ret = env->lsn_reset(env, "objects.db", 0)) == 0 &&
-	    (ret = env->lsn_reset(env, "packs.db", 0)) == 0)
+	if (ret == 0 && rc == 0)
 		ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
 	env->close(env, 0);
-	if (ret == 0 && rc == 0)
-		rc = remove_logs(target);
 	return ret != 0 ? db_error(ret) : rc;
 }

@@ -448,7 +448,12 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 	return 0;
 }
 
-/* Already stored (or written in this batch), so not to be written again. */
+/*
+ * Already stored (or written in this batch), so not to be written again.
+ * The writer holds packs/lock: one index read answers (an id that only a
+ * clone, which writes a new container's index without the lock, is adding
+ * could be missed: it would be stored twice, which costs space only).
+ */
 static int
 already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
     unsigned flags)
@@ -458,7 +463,7 @@ already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
 
 	if (batch_find(w, oid) >= 0)
 		return 1;
-	rc = dos_index_get(w->ix, oid, &e);
+	rc = dos_index_get_as_writer(w->ix, oid, &e);
 	if (rc == 0)
 		return 1;
 	if (rc != DOS_ENOTFOUND)

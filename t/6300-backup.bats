@@ -94,6 +94,11 @@ inode() {
 	run -0 --separate-stderr dos backup backups
 	local two=$output
 	[ "$one" != "$two" ]
+	# Its index keeps the log file its last checkpoint is in, the one its
+	# pages name: it opens by recovering from that checkpoint.
+	run -0 ls "$two/index"
+	[[ "$output" = $'log.'[0-9]*$'\nobjects.db\npacks.db' ]]
+	[ "${#lines[@]}" -eq 3 ]
 	holds "$two" ids
 	# The sealed pack and the old loose files are the same files.
 	[ "$(inode "$one/packs/0")" = "$(inode "$two/packs/0")" ]
@@ -105,6 +110,13 @@ inode() {
 	# Copied: pack 1, sealed now, the empty pack 2 after it, and one
 	# loose object.
 	[[ "$stderr" = "backed up 3 loose objects and 3 packs: 1"[0-9].[0-9]" KiB copied, "*" linked to the previous backup" ]]
+	# Restored by copying it back, the incremental backup is a clean
+	# container, which stays clean when written to.
+	cp -a "$two" restored
+	holds restored ids
+	echo "new since the restore" >new.txt
+	run -0 dos -d restored hash-object -w --to-pack new.txt
+	run -0 dos -d restored fsck -q
 	# Nothing written since: the third backup copies nothing, the packs
 	# (the empty newest one stays as it is) and loose files are links.
 	run -0 --separate-stderr dos backup --keep=2 backups
