@@ -3,9 +3,10 @@
  * (python/dos/), on the storage library of lib/dos.h.
  *
  * It is deliberately low level: a Store is one open container, a Writer
- * its pack writer, a Reader one object's bytes.  The legacy-compatible
- * API (dos.Container, its dataclasses, exceptions and callbacks) is
- * Python, in dos/__init__.py, on top of these.
+ * its pack writer, a Reader one object's bytes, a ReadIter many objects'
+ * bytes.  The legacy-compatible API (dos.Container, its dataclasses,
+ * exceptions and callbacks) is Python, in dos/__init__.py, on top of
+ * these.
  *
  * Threads: the storage library is not thread-safe for one store, so
  * every call into it holds the Store's mutex, taken only after the GIL
@@ -14,8 +15,8 @@
  * a progress callback running Python may call back into the Store.
  * Disk, index, hashing and compression work thus runs without the GIL.
  *
- * One file of about 1,800 lines, past the usual size on purpose: the
- * three types share the module's state (the exceptions, the process-wide
+ * One file of about 2,000 lines, past the usual size on purpose: the
+ * four types share the module's state (the exceptions, the process-wide
  * pack lock) and its helpers, and as one translation unit all of it stays
  * static, so that the extension exports nothing but PyInit__dos.
  */
@@ -1097,156 +1098,269 @@ Store_unlock(StoreObject *self, PyObject *arg)
 static PyObject *Writer_new_for(StoreObject *s, int mode);
 static PyObject *Reader_new_for(StoreObject *s, PyObject *key);
 
-/*
- * Under the mutex, without the GIL: all of the open r into buf, then the
- * end, where the reader checks the object.
- */
-static int
-read_whole(struct dos_reader *r, char *buf)
-{
-	uint64_t done;
-	ssize_t got = 0;
-	char end;
+/* ---- ReadIter: many objects read in storage order ---------------------- */
 
-	for (done = 0; done < r->info.size; done += (uint64_t)got)
-		if ((got = dos_reader_read(r, buf + done,
-		    (size_t)(r->info.size - done))) <= 0)
-			return got < 0 ? (int)got : DOS_ECORRUPT;
-	if ((got = dos_reader_read(r, &end, 1)) != 0)
-		return got < 0 ? (int)got : DOS_ECORRUPT;
-	return 0;
-}
-
-/* read_many's answers: request j's goes to out[slots[j]]. */
-struct read_many {
-	PyObject *out;
-	Py_ssize_t *slots;
-	Py_ssize_t next;
-	unsigned long long max_size;
+/* One asked key, where it comes out: found ones by place, then missing. */
+struct read_item {
+	Py_ssize_t key;		/* its index in the asked keys */
+	Py_ssize_t info;	/* its index in infos, or -1: missing */
+	int rank;		/* 0 packed, 1 loose, 2 missing */
+	uint32_t pack;
+	uint64_t offset;
 };
 
-/*
- * An answer of the batch engine, under the mutex and without the GIL,
- * which it takes only to make the bytes object: a small object comes
- * read and checked by the engine's workers, a larger one is read here.
- */
-static int
-read_many_answer(const struct dos_batch_answer *a, void *data)
-{
-	struct read_many *m = data;
-	PyGILState_STATE gil;
-	PyObject *bytes = NULL, *info = NULL, *pair = NULL;
-	int rc = a->rc, whole;
+typedef struct {
+	PyObject_HEAD
+	StoreObject *store;
+	PyObject *keys;			/* the asked keys, a list */
+	struct dos_object_info *infos;	/* of the keys found */
+	struct read_item *items;	/* in the order they come out */
+	Py_ssize_t n, next, chunk;
+	unsigned long long max_size;
+	int strict;
+} ReadIterObject;
 
-	if (rc == 0 && a->reader == NULL)
-		rc = a->read_rc;
-	if (rc < 0 && rc != DOS_ENOTFOUND)
-		return rc;
-	whole = rc == 0 && a->info.size <= m->max_size;
-	if (whole && a->reader != NULL &&
-	    a->info.size > (uint64_t)PY_SSIZE_T_MAX)
-		return DOS_ENOMEM;
-	gil = PyGILState_Ensure();
-	if (!whole) {
-		Py_INCREF(Py_None);
-		bytes = Py_None;
-	} else if (a->reader == NULL) {
-		bytes = PyBytes_FromStringAndSize(a->data, (Py_ssize_t)a->len);
-	} else {
-		bytes = PyBytes_FromStringAndSize(NULL,
-		    (Py_ssize_t)a->info.size);
-	}
-	if (rc == DOS_ENOTFOUND) {
-		Py_INCREF(Py_None);
-		info = Py_None;
-	} else {
-		info = info_tuple(&a->info);
-	}
-	if (bytes != NULL && info != NULL)
-		pair = PyTuple_Pack(2, bytes, info);
-	Py_XDECREF(info);
-	if (pair != NULL)
-		PyList_SET_ITEM(m->out, m->slots[m->next], pair);
-	Py_XDECREF(bytes);	/* the tuple holds it */
-	PyGILState_Release(gil);
-	if (pair == NULL)
-		return DOS_ENOMEM;
-	m->next++;
-	/* Not seen by any other thread until read_many returns. */
-	if (whole && a->reader != NULL)
-		return read_whole(a->reader,
-		    PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0)));
-	return 0;
+static PyTypeObject ReadIterType;
+
+static int
+cmp_item(const void *a, const void *b)
+{
+	const struct read_item *x = a, *y = b;
+
+	if (x->rank != y->rank)
+		return x->rank < y->rank ? -1 : 1;
+	if (x->pack != y->pack)
+		return x->pack < y->pack ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
 }
 
 /*
- * read_many(hashkeys, jobs) -> list of bytes, or None for an object not
- * found (or an invalid key, as legacy has them): the whole contents of each, checked as a Reader checks them, in
- * one call of the library's batch engine (cat-object --batch's), without
- * the GIL: one bulk index lookup, small objects read by jobs threads.
+ * read_iter(hashkeys, max_size, chunk, strict) -> ReadIter: the keys of
+ * the list hashkeys (distinct), looked up at once (one bulk index lookup),
+ * come out chunk at a time as lists of (key, bytes, info): packed objects
+ * first, each pack's front to back, then loose ones, then the missing
+ * ones (or invalid keys, as legacy has them) with bytes and info None.
+ * Each object of at most max_size bytes is read whole, without the GIL,
+ * where the lookup placed it (no second lookup), straight into its bytes
+ * object; a larger one, or (unless strict) a damaged one, comes with
+ * bytes None, for a Reader to stream (and fail).  Strict, a damaged
+ * object raises InconsistentContent.  An object gone since the lookup
+ * comes as missing.  Memory: the infos of the keys, and one chunk's
+ * bytes.
  */
 static PyObject *
-Store_read_many(StoreObject *self, PyObject *args)
+Store_read_iter(StoreObject *self, PyObject *args)
 {
-	char hex[DOS_HEXSZ + 1];
-	struct read_many m = { NULL, NULL, 0, 0 };
-	struct dos_batch *b = NULL;
-	struct dos_oid *oids = NULL;
-	PyObject *keys, *seq, *pair, *out = NULL;
-	Py_ssize_t n, i, nr = 0;
-	int jobs, rc;
+	ReadIterObject *it;
+	PyObject *keys;
+	unsigned long long max_size;
+	Py_ssize_t n, i, nr = 0, chunk;
+	int *rcs = NULL, strict, rc = 0;
 
-	if (!PyArg_ParseTuple(args, "OiK", &keys, &jobs, &m.max_size))
+	if (!PyArg_ParseTuple(args, "O!Kni", &PyList_Type, &keys, &max_size,
+	    &chunk, &strict))
 		return NULL;
 	if (check_open(self) < 0)
 		return NULL;
-	if ((seq = PySequence_Fast(keys, "hashkeys must be iterable")) == NULL)
+	if ((it = PyObject_New(ReadIterObject, &ReadIterType)) == NULL)
 		return NULL;
-	n = PySequence_Fast_GET_SIZE(seq);
-	if ((m.out = PyList_New(n)) == NULL)
-		goto out;
-	oids = PyMem_Malloc(n ? n * sizeof *oids : 1);
-	m.slots = PyMem_Malloc(n ? n * sizeof *m.slots : 1);
-	if (oids == NULL || m.slots == NULL) {
+	it->infos = NULL;
+	it->items = NULL;
+	Py_INCREF(self);
+	it->store = self;
+	Py_INCREF(keys);
+	it->keys = keys;
+	it->n = n = PyList_GET_SIZE(keys);
+	it->next = 0;
+	it->chunk = chunk > 0 ? chunk : 1;
+	it->strict = strict;
+	it->max_size = max_size;
+	it->infos = PyMem_Calloc(n ? n : 1, sizeof *it->infos);
+	it->items = PyMem_Calloc(n ? n : 1, sizeof *it->items);
+	rcs = PyMem_Calloc(n ? n : 1, sizeof *rcs);
+	if (it->infos == NULL || it->items == NULL || rcs == NULL) {
 		PyErr_NoMemory();
-		goto out;
+		goto fail;
 	}
 	for (i = 0; i < n; i++) {
-		if (parse_oid(PySequence_Fast_GET_ITEM(seq, i), &oids[nr]) == 0) {
-			m.slots[nr++] = i;
+		it->items[i].key = i;
+		it->items[i].info = -1;
+		it->items[i].rank = 2;
+		if (parse_oid(PyList_GET_ITEM(keys, i), &it->infos[nr].oid) == 0) {
+			it->items[i].info = nr++;
 			continue;
 		}
 		if (!PyErr_ExceptionMatches(PyExc_ValueError))
-			goto out;
+			goto fail;
 		PyErr_Clear();
-		if ((pair = PyTuple_Pack(2, Py_None, Py_None)) == NULL)
-			goto out;
-		PyList_SET_ITEM(m.out, i, pair);
 	}
 	ENTER(self)
-	rc = dos_batch_new(&self->st, 0, 0, jobs, read_many_answer, &m, &b);
-	/* The hex of full ids: the engine never takes one for a prefix. */
-	for (i = 0; rc == 0 && i < nr; i++)
-		rc = dos_batch_add(b, dos_oid_to_hex(&oids[i], hex), DOS_HEXSZ,
-		    1);
-	if (rc == 0)
-		rc = dos_batch_answer(b);
-	if (b != NULL)
-		dos_batch_free(b);
+	if (nr > 0)
+		rc = dos_object_info_many(&self->st, it->infos, rcs, (size_t)nr);
 	LEAVE(self)
 	if (rc < 0) {
 		raise_dos(rc);
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		struct read_item *item = &it->items[i];
+		const struct dos_object_info *in;
+
+		if (item->info < 0)
+			continue;
+		if (rcs[item->info] == DOS_ENOTFOUND) {
+			item->info = -1;
+			continue;
+		}
+		if (rcs[item->info] < 0) {
+			raise_dos(rcs[item->info]);
+			goto fail;
+		}
+		in = &it->infos[item->info];
+		item->rank = in->storage == DOS_STORAGE_PACKED ? 0 : 1;
+		item->pack = in->pack;
+		item->offset = in->offset;
+	}
+	qsort(it->items, (size_t)n, sizeof *it->items, cmp_item);
+	PyMem_Free(rcs);
+	return (PyObject *)it;
+fail:
+	PyMem_Free(rcs);
+	Py_DECREF(it);
+	return NULL;
+}
+
+/*
+ * Under the mutex, without the GIL: the object as listed in info, all of
+ * its size bytes into buf; it must have no more (the reader checks the
+ * object at its end).
+ */
+static int
+read_listed(struct dos_store *st, const struct dos_object_info *info,
+    char *buf)
+{
+	struct dos_reader r;
+	uint64_t done;
+	ssize_t got = 0;
+	char end;
+	int rc;
+
+	if ((rc = dos_reader_open_listed(st, info, 0, &r)) < 0)
+		return rc;
+	for (done = 0; done < info->size; done += (uint64_t)got)
+		if ((got = dos_reader_read(&r, buf + done,
+		    (size_t)(info->size - done))) <= 0)
+			break;
+	if (got >= 0 && done == info->size)
+		got = dos_reader_read(&r, &end, 1);
+	dos_reader_close(&r);
+	if (got < 0)
+		return (int)got;
+	return done == info->size && got == 0 ? 0 : DOS_ECORRUPT;
+}
+
+/* The next chunk: a list of (key, bytes or None, info or None). */
+static PyObject *
+ReadIter_next(ReadIterObject *self)
+{
+	const struct dos_object_info *in;
+	struct read_item *items = self->items + self->next;
+	PyObject **bufs, *out = NULL, *data, *info, *t;
+	Py_ssize_t n, i;
+	int *rcs;
+
+	if (self->next >= self->n)
+		return NULL;
+	if (check_open(self->store) < 0)
+		return NULL;
+	n = self->n - self->next < self->chunk ? self->n - self->next :
+	    self->chunk;
+	bufs = PyMem_Calloc((size_t)n, sizeof *bufs);
+	rcs = PyMem_Calloc((size_t)n, sizeof *rcs);
+	if (bufs == NULL || rcs == NULL) {
+		PyErr_NoMemory();
 		goto out;
 	}
-	out = m.out;
-	m.out = NULL;
+	/* Made here, filled without the GIL: no other thread sees them. */
+	for (i = 0; i < n; i++) {
+		if (items[i].info < 0)
+			continue;
+		in = &self->infos[items[i].info];
+		if (in->size > self->max_size ||
+		    in->size > (uint64_t)PY_SSIZE_T_MAX)
+			continue;
+		if ((bufs[i] = PyBytes_FromStringAndSize(NULL,
+		    (Py_ssize_t)in->size)) == NULL)
+			goto out;
+	}
+	ENTER(self->store)
+	for (i = 0; i < n; i++)
+		if (bufs[i] != NULL)
+			rcs[i] = read_listed(&self->store->st,
+			    &self->infos[items[i].info],
+			    PyBytes_AS_STRING(bufs[i]));
+	LEAVE(self->store)
+	if ((out = PyList_New(n)) == NULL)
+		goto out;
+	for (i = 0; i < n; i++) {
+		data = bufs[i] != NULL && rcs[i] == 0 ? bufs[i] : Py_None;
+		info = Py_None;
+		if (rcs[i] < 0 && rcs[i] != DOS_ECORRUPT &&
+		    rcs[i] != DOS_ENOTFOUND) {
+			raise_dos(rcs[i]);
+			goto fail;
+		}
+		if (rcs[i] == DOS_ECORRUPT && self->strict) {
+			raise_dos(rcs[i]);
+			goto fail;
+		}
+		if (items[i].info >= 0 && rcs[i] != DOS_ENOTFOUND &&
+		    (info = info_tuple(&self->infos[items[i].info])) == NULL)
+			goto fail;
+		t = PyTuple_Pack(3, PyList_GET_ITEM(self->keys, items[i].key),
+		    data, info);
+		if (info != Py_None)
+			Py_DECREF(info);
+		if (t == NULL)
+			goto fail;
+		PyList_SET_ITEM(out, i, t);
+	}
+	self->next += n;
+	goto out;
+fail:
+	Py_CLEAR(out);
 out:
-	Py_XDECREF(m.out);
-	PyMem_Free(oids);
-	PyMem_Free(m.slots);
-	Py_DECREF(seq);
+	if (bufs != NULL)
+		for (i = 0; i < n; i++)
+			Py_XDECREF(bufs[i]);
+	PyMem_Free(bufs);
+	PyMem_Free(rcs);
 	return out;
 }
+
+static void
+ReadIter_dealloc(ReadIterObject *self)
+{
+	PyMem_Free(self->infos);
+	PyMem_Free(self->items);
+	Py_XDECREF(self->keys);
+	Py_XDECREF(self->store);
+	PyObject_Free(self);
+}
+
+static PyTypeObject ReadIterType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "dos._dos.ReadIter",
+	.tp_basicsize = sizeof(ReadIterObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Objects read in storage order, a chunk at a time "
+	    "(see Store.read_iter).",
+	.tp_dealloc = (destructor)ReadIter_dealloc,
+	.tp_iter = PyObject_SelfIter,
+	.tp_iternext = (iternextfunc)ReadIter_next,
+};
 
 /* writer(mode) -> Writer: the pack writer, holding packs/lock. */
 static PyObject *
@@ -1286,7 +1400,7 @@ static PyMethodDef Store_methods[] = {
 	{ "unlock", (PyCFunction)Store_unlock, METH_O, NULL },
 	{ "writer", (PyCFunction)Store_writer, METH_O, NULL },
 	{ "reader", (PyCFunction)Store_reader, METH_O, NULL },
-	{ "read_many", (PyCFunction)Store_read_many, METH_VARARGS, NULL },
+	{ "read_iter", (PyCFunction)Store_read_iter, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -1883,7 +1997,7 @@ PyInit__dos(void)
 	PyObject *m;
 
 	if (PyType_Ready(&StoreType) < 0 || PyType_Ready(&WriterType) < 0 ||
-	    PyType_Ready(&ReaderType) < 0)
+	    PyType_Ready(&ReaderType) < 0 || PyType_Ready(&ReadIterType) < 0)
 		return NULL;
 	if ((m = PyModule_Create(&moddef)) == NULL)
 		return NULL;

@@ -36,10 +36,10 @@ _PACK_BATCH = 1024
 # bytes whole (at most 16 MiB a call; the others stream from a Reader):
 # a call per object would cost more than reading it.
 _STREAM_SMALL = 16 * 1024
-# Store.read_many's max_size for reading every object whole.
+# Store.read_iter's max_size for reading every object whole, and the
+# objects get_objects_content reads per call.
 _WHOLE = 2**64 - 1
-# Threads of the library's batch reads.
-_JOBS = os.cpu_count() or 1
+_CONTENT_CHUNK = 4096
 
 
 # The open Stores of this process, by folder: {folder: [Store, users]}.
@@ -126,15 +126,6 @@ def _meta(info: tuple | None) -> ObjectMeta:
         return ObjectMeta(ObjectType.LOOSE, size, None, None, None, None)
     # The stored bytes (offset past the entry header), as legacy's are.
     return ObjectMeta(ObjectType.PACKED, size, pack, compressed, offset, length)
-
-
-def _storage_order(item: tuple) -> tuple:
-    """Packed objects first, by pack and offset, then loose ones: a batch
-    reads each pack front to back."""
-    _, info = item
-    if info[0] == 'packed':
-        return (0, info[3], info[4])
-    return (1, 0, 0)
 
 
 class ObjectStream:
@@ -502,37 +493,18 @@ class Container:  # pylint: disable=too-many-public-methods
         finally:
             reader.close()
 
-    def _found(self, hashkeys: Iterable[str], skip_if_missing: bool) -> list[tuple]:
-        """(hashkey, info) of the distinct hashkeys: found ones in storage
-        order, each pack's together and front to back, then (unless
-        skip_if_missing) the missing ones, with info None.  Like legacy,
-        it holds the asked keys' metadata, not their contents."""
-        keys = list(dict.fromkeys(hashkeys))
-        infos = self._get_store().info_many(keys)
-        found = sorted(((k, i) for k, i in zip(keys, infos) if i is not None), key=_storage_order)
-        if not skip_if_missing:
-            found += [(k, None) for k, i in zip(keys, infos) if i is None]
-        return found
-
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
-        asked = list(dict.fromkeys(hashkeys))
-        found = self._found(asked, skip_if_missing=True)
-        keys = [key for key, _ in found]
-        present = set(keys)
-        missing = [] if skip_if_missing else [key for key in asked if key not in present]
-        chunk = self._MAX_CHUNK_ITERATE_LENGTH
-        for start in range(0, len(keys), chunk):
-            batch = keys[start : start + chunk]
-            try:
-                read = store.read_many(batch, _JOBS, _STREAM_SMALL)
-            except InconsistentContent:
-                # Each stream then fails the read that reaches its end.
-                read = [(None, info) for _, info in found[start : start + chunk]]
-            for key, (data, info) in zip(batch, read):
+        keys = list(dict.fromkeys(hashkeys))
+        for chunk in store.read_iter(keys, _STREAM_SMALL, self._MAX_CHUNK_ITERATE_LENGTH, False):
+            for key, data, info in chunk:
+                if info is None:
+                    if not skip_if_missing:
+                        yield key, None, _meta(None)
+                    continue
                 try:
-                    if info is None:
-                        raise NotExistent(key)
+                    # Larger objects, and damaged ones (whose stream fails
+                    # the read that reaches the end), stream from a Reader.
                     reader = store.reader(key) if data is None else _ReadBytes(data, info)
                 except NotExistent:
                     # Deleted since it was looked up.
@@ -540,11 +512,9 @@ class Container:  # pylint: disable=too-many-public-methods
                         yield key, None, _meta(None)
                     continue
                 try:
-                    yield key, ObjectStream(reader, self, key), _meta(reader.info)
+                    yield key, ObjectStream(reader, self, key), _meta(info)
                 finally:
                     reader.close()
-        for key in missing:
-            yield key, None, _meta(None)
 
     @contextmanager
     def get_objects_stream_and_meta(
@@ -563,8 +533,12 @@ class Container:  # pylint: disable=too-many-public-methods
         """{hashkey: bytes} of the objects (None for missing ones unless
         skip_if_missing), read in one library call."""
         keys = list(dict.fromkeys(hashkeys))
-        found = self._get_store().read_many(keys, _JOBS, _WHOLE)
-        return {key: data for key, (data, _) in zip(keys, found) if data is not None or not skip_if_missing}
+        contents: dict[str, bytes | None] = {}
+        for chunk in self._get_store().read_iter(keys, _WHOLE, _CONTENT_CHUNK, True):
+            for key, data, info in chunk:
+                if info is not None or not skip_if_missing:
+                    contents[key] = data
+        return contents
 
     def get_lazy_loose_stream(self, hashkey: str) -> LazyLooseStream:
         """A LazyLooseStream of the object: its loose file, written (from
@@ -575,14 +549,17 @@ class Container:  # pylint: disable=too-many-public-methods
         """A generator of (hashkey, ObjectMeta), in the order of
         get_objects_stream_and_meta."""
         store = self._get_store()
-        for key, info in self._found(hashkeys, skip_if_missing):
-            if info is not None and info[0] == 'loose':
-                # Looked up again as it comes, as legacy does: a packer
-                # may have packed it meanwhile, or removed it.
-                info = store.info_many([key])[0]
+        keys = list(dict.fromkeys(hashkeys))
+        # max_size 0: no object is read (an empty one is, at no cost).
+        for chunk in store.read_iter(keys, 0, self._MAX_CHUNK_ITERATE_LENGTH, False):
+            for key, _, info in chunk:
+                if info is not None and info[0] == 'loose':
+                    # Looked up again as it comes, as legacy does: a packer
+                    # may have packed it meanwhile, or removed it.
+                    info = store.info_many([key])[0]
                 if info is None and skip_if_missing:
                     continue
-            yield key, _meta(info)
+                yield key, _meta(info)
 
     def get_object_meta(self, hashkey: str) -> ObjectMeta:
         """ObjectMeta of the object (NotExistent if there is none)."""
