@@ -39,6 +39,12 @@
 /* The exceptions of dos/exceptions.py, given by _dos.set_exceptions(). */
 static PyObject *exc_not_existent, *exc_inconsistent, *exc_not_initialised,
     *exc_error;
+/*
+ * dos.ObjectMeta and the ObjectType members of its type field, given by
+ * _dos.set_meta(), and the names of its fields, in order.
+ */
+static PyObject *meta_type, *meta_loose, *meta_packed;
+static PyObject *meta_fields[6], *empty_tuple;
 
 /*
  * Raise the Python exception for DOS_E* code rc.  errno is still that
@@ -374,29 +380,53 @@ Store_add_loose(StoreObject *self, PyObject *args)
 }
 
 /*
- * The tuple dos.Container makes an ObjectMeta of: ('loose', size, None,
- * None, None, None) or ('packed', size, compressed, pack, offset of the
- * stored bytes, their length).
+ * The dos.ObjectMeta of an object, made as dataclasses make one (its
+ * fields set with object.__setattr__), without running its __init__:
+ * reading many objects makes one each.  Offset and length are those of
+ * the stored bytes, past the entry header.
  */
 static PyObject *
-info_tuple(const struct dos_object_info *in)
+meta_of(const struct dos_object_info *in)
 {
-	if (in->storage == DOS_STORAGE_LOOSE)
-		return Py_BuildValue("(sKOOOO)", "loose",
-		    (unsigned long long)in->size, Py_None, Py_None, Py_None,
-		    Py_None);
-	return Py_BuildValue("(sKOkKK)", "packed", (unsigned long long)in->size,
-	    in->codec != DOS_CODEC_NONE ? Py_True : Py_False,
-	    (unsigned long)in->pack,
-	    (unsigned long long)(in->offset + in->disk_size - in->stored_size),
-	    (unsigned long long)in->stored_size);
+	PyObject *m, *v[6];
+	int i, rc = 0, packed = in->storage == DOS_STORAGE_PACKED;
+
+	if (meta_type == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_dos.set_meta not called");
+		return NULL;
+	}
+	if ((m = PyBaseObject_Type.tp_new((PyTypeObject *)meta_type,
+	    empty_tuple, NULL)) == NULL)
+		return NULL;
+	v[0] = packed ? meta_packed : meta_loose;
+	Py_INCREF(v[0]);
+	v[1] = PyLong_FromUnsignedLongLong(in->size);
+	if (packed) {
+		v[2] = PyLong_FromUnsignedLong(in->pack);
+		v[3] = PyBool_FromLong(in->codec != DOS_CODEC_NONE);
+		v[4] = PyLong_FromUnsignedLongLong(in->offset +
+		    in->disk_size - in->stored_size);
+		v[5] = PyLong_FromUnsignedLongLong(in->stored_size);
+	} else {
+		for (i = 2; i < 6; i++) {
+			Py_INCREF(Py_None);
+			v[i] = Py_None;
+		}
+	}
+	for (i = 0; i < 6; i++)
+		if (rc == 0 && (v[i] == NULL ||
+		    PyObject_GenericSetAttr(m, meta_fields[i], v[i]) < 0))
+			rc = -1;
+	for (i = 0; i < 6; i++)
+		Py_XDECREF(v[i]);
+	if (rc < 0)
+		Py_CLEAR(m);
+	return m;
 }
 
 /*
  * Look the ids of the sequence keys up: a list of None (missing, or not
- * a valid id) or (storage, size, compressed, pack, offset, length): offset
- * and length of the stored bytes, past the entry header,
- * storage 'loose' or 'packed'.
+ * a valid id) or ObjectMeta.
  */
 static PyObject *
 Store_info_many(StoreObject *self, PyObject *keys)
@@ -459,7 +489,7 @@ Store_info_many(StoreObject *self, PyObject *keys)
 			goto out;
 		}
 		nr++;
-		if ((item = info_tuple(in)) == NULL) {
+		if ((item = meta_of(in)) == NULL) {
 			Py_CLEAR(out);
 			goto out;
 		}
@@ -1139,9 +1169,10 @@ cmp_item(const void *a, const void *b)
 /*
  * read_iter(hashkeys, max_size, chunk, strict) -> ReadIter: the keys of
  * the list hashkeys (distinct), looked up at once (one bulk index lookup),
- * come out chunk at a time as lists of (key, bytes, info): packed objects
- * first, each pack's front to back, then loose ones, then the missing
- * ones (or invalid keys, as legacy has them) with bytes and info None.
+ * come out chunk at a time as lists of (key, bytes, ObjectMeta): packed
+ * objects first, each pack's front to back, then loose ones, then the
+ * missing ones (or invalid keys, as legacy has them) with bytes and meta
+ * None.
  * Each object of at most max_size bytes is read whole, without the GIL,
  * where the lookup placed it (no second lookup), straight into its bytes
  * object; a larger one, or (unless strict) a damaged one, comes with
@@ -1261,7 +1292,7 @@ read_listed(struct dos_store *st, const struct dos_object_info *info,
 	return done == info->size && got == 0 ? 0 : DOS_ECORRUPT;
 }
 
-/* The next chunk: a list of (key, bytes or None, info or None). */
+/* The next chunk: a list of (key, bytes or None, ObjectMeta or None). */
 static PyObject *
 ReadIter_next(ReadIterObject *self)
 {
@@ -1317,7 +1348,7 @@ ReadIter_next(ReadIterObject *self)
 			goto fail;
 		}
 		if (items[i].info >= 0 && rcs[i] != DOS_ENOTFOUND &&
-		    (info = info_tuple(&self->infos[items[i].info])) == NULL)
+		    (info = meta_of(&self->infos[items[i].info])) == NULL)
 			goto fail;
 		t = PyTuple_Pack(3, PyList_GET_ITEM(self->keys, items[i].key),
 		    data, info);
@@ -1642,7 +1673,7 @@ typedef struct {
 	uint64_t size;
 	uint64_t pos;		/* where the next read starts */
 	uint64_t rpos;		/* bytes r has handed out */
-	PyObject *info;		/* as info_many gives it */
+	PyObject *info;		/* its ObjectMeta */
 } ReaderObject;
 
 static PyObject *
@@ -1682,7 +1713,7 @@ Reader_new_for(StoreObject *s, PyObject *key)
 	}
 	self->is_open = 1;
 	self->size = self->r.info.size;
-	if ((self->info = info_tuple(&self->r.info)) == NULL) {
+	if ((self->info = meta_of(&self->r.info)) == NULL) {
 		Py_DECREF(self);
 		return NULL;
 	}
@@ -1978,10 +2009,27 @@ mod_set_exceptions(PyObject *mod, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_set_meta(PyObject *mod, PyObject *args)
+{
+	PyObject *a, *b, *c;
+
+	if (!PyArg_ParseTuple(args, "O!OO", &PyType_Type, &a, &b, &c))
+		return NULL;
+	Py_INCREF(a);
+	Py_INCREF(b);
+	Py_INCREF(c);
+	Py_XSETREF(meta_type, a);
+	Py_XSETREF(meta_loose, b);
+	Py_XSETREF(meta_packed, c);
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef mod_methods[] = {
 	{ "create", mod_create, METH_VARARGS, NULL },
 	{ "parse_codec", mod_parse_codec, METH_O, NULL },
 	{ "set_exceptions", mod_set_exceptions, METH_VARARGS, NULL },
+	{ "set_meta", mod_set_meta, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -1994,7 +2042,17 @@ static struct PyModuleDef moddef = {
 PyMODINIT_FUNC
 PyInit__dos(void)
 {
+	static const char *const fields[6] = { "type", "size", "pack_id",
+	    "pack_compressed", "pack_offset", "pack_length" };
 	PyObject *m;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		if (meta_fields[i] == NULL && (meta_fields[i] =
+		    PyUnicode_InternFromString(fields[i])) == NULL)
+			return NULL;
+	if (empty_tuple == NULL && (empty_tuple = PyTuple_New(0)) == NULL)
+		return NULL;
 
 	if (PyType_Ready(&StoreType) < 0 || PyType_Ready(&WriterType) < 0 ||
 	    PyType_Ready(&ReaderType) < 0 || PyType_Ready(&ReadIterType) < 0)

@@ -114,18 +114,14 @@ def _check_compression_algorithm(algorithm: str) -> None:
     _dos.parse_codec(algorithm)
 
 
-_META_MISSING = dict(size=None, pack_id=None, pack_compressed=None, pack_offset=None, pack_length=None)
+# The library makes the ObjectMeta of the objects it finds (pack_offset
+# and pack_length are those of the stored bytes, past the entry header,
+# as legacy's are); this one is the missing objects'.
+_dos.set_meta(ObjectMeta, ObjectType.LOOSE, ObjectType.PACKED)
 
 
-def _meta(info: tuple | None) -> ObjectMeta:
-    """ObjectMeta of what Store.info_many (or Reader.info) says."""
-    if info is None:
-        return ObjectMeta(type=ObjectType.MISSING, **_META_MISSING)
-    storage, size, compressed, pack, offset, length = info
-    if storage == 'loose':
-        return ObjectMeta(ObjectType.LOOSE, size, None, None, None, None)
-    # The stored bytes (offset past the entry header), as legacy's are.
-    return ObjectMeta(ObjectType.PACKED, size, pack, compressed, offset, length)
+def _missing_meta() -> ObjectMeta:
+    return ObjectMeta(ObjectType.MISSING, None, None, None, None, None)
 
 
 class ObjectStream:
@@ -140,13 +136,15 @@ class ObjectStream:
     InconsistentContent instead of returning bad data.
     """
 
-    __slots__ = ('_reader', '_container', '_hashkey', 'read', 'readinto', 'seek', 'tell')
+    __slots__ = ('_reader', '_container', '_hashkey', '_meta', 'read', 'readinto', 'seek', 'tell')
     mode = 'rb'
 
-    def __init__(self, reader, container: Container, hashkey: str) -> None:
+    def __init__(self, reader, container: Container, hashkey: str, meta: ObjectMeta) -> None:
+        """reader: a Reader, or an io.BytesIO of an object read already."""
         self._reader = reader
         self._container = container
         self._hashkey = hashkey
+        self._meta = meta
         self.read = reader.read
         self.readinto = reader.readinto
         self.seek = reader.seek
@@ -158,10 +156,9 @@ class ObjectStream:
 
     @property
     def name(self) -> str:
-        info = self._reader.info
-        if info[0] == 'loose':
+        if self._meta.type is ObjectType.LOOSE:
             return str(self._container._get_loose_path_from_hashkey(self._hashkey))
-        return str(self._container._get_pack_folder() / str(info[3]))
+        return str(self._container._get_pack_folder() / str(self._meta.pack_id))
 
     def close(self) -> None:
         self._reader.close()
@@ -180,15 +177,6 @@ class ObjectStream:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-class _ReadBytes(io.BytesIO):
-    """What ObjectStream needs of a Reader, on an object read already:
-    the bytes, and info as Store.info_many gives it."""
-
-    def __init__(self, data: bytes, info: tuple) -> None:
-        super().__init__(data)
-        self.info = info
 
 
 class LazyLooseStream:
@@ -489,7 +477,7 @@ class Container:  # pylint: disable=too-many-public-methods
         """A context manager yielding (ObjectStream, ObjectMeta) of the object."""
         reader = self._get_store().reader(hashkey)
         try:
-            yield ObjectStream(reader, self, hashkey), _meta(reader.info)
+            yield ObjectStream(reader, self, hashkey, reader.info), reader.info
         finally:
             reader.close()
 
@@ -497,22 +485,22 @@ class Container:  # pylint: disable=too-many-public-methods
         store = self._get_store()
         keys = list(dict.fromkeys(hashkeys))
         for chunk in store.read_iter(keys, _STREAM_SMALL, self._MAX_CHUNK_ITERATE_LENGTH, False):
-            for key, data, info in chunk:
-                if info is None:
+            for key, data, meta in chunk:
+                if meta is None:
                     if not skip_if_missing:
-                        yield key, None, _meta(None)
+                        yield key, None, _missing_meta()
                     continue
                 try:
                     # Larger objects, and damaged ones (whose stream fails
                     # the read that reaches the end), stream from a Reader.
-                    reader = store.reader(key) if data is None else _ReadBytes(data, info)
+                    reader = store.reader(key) if data is None else io.BytesIO(data)
                 except NotExistent:
                     # Deleted since it was looked up.
                     if not skip_if_missing:
-                        yield key, None, _meta(None)
+                        yield key, None, _missing_meta()
                     continue
                 try:
-                    yield key, ObjectStream(reader, self, key), _meta(info)
+                    yield key, ObjectStream(reader, self, key, meta), meta
                 finally:
                     reader.close()
 
@@ -535,8 +523,8 @@ class Container:  # pylint: disable=too-many-public-methods
         keys = list(dict.fromkeys(hashkeys))
         contents: dict[str, bytes | None] = {}
         for chunk in self._get_store().read_iter(keys, _WHOLE, _CONTENT_CHUNK, True):
-            for key, data, info in chunk:
-                if info is not None or not skip_if_missing:
+            for key, data, meta in chunk:
+                if meta is not None or not skip_if_missing:
                     contents[key] = data
         return contents
 
@@ -552,21 +540,23 @@ class Container:  # pylint: disable=too-many-public-methods
         keys = list(dict.fromkeys(hashkeys))
         # max_size 0: no object is read (an empty one is, at no cost).
         for chunk in store.read_iter(keys, 0, self._MAX_CHUNK_ITERATE_LENGTH, False):
-            for key, _, info in chunk:
-                if info is not None and info[0] == 'loose':
+            for key, _, meta in chunk:
+                if meta is not None and meta.type is ObjectType.LOOSE:
                     # Looked up again as it comes, as legacy does: a packer
                     # may have packed it meanwhile, or removed it.
-                    info = store.info_many([key])[0]
-                if info is None and skip_if_missing:
-                    continue
-                yield key, _meta(info)
+                    meta = store.info_many([key])[0]
+                if meta is None:
+                    if skip_if_missing:
+                        continue
+                    meta = _missing_meta()
+                yield key, meta
 
     def get_object_meta(self, hashkey: str) -> ObjectMeta:
         """ObjectMeta of the object (NotExistent if there is none)."""
-        info = self._get_store().info_many([hashkey])[0]
-        if info is None:
+        meta = self._get_store().info_many([hashkey])[0]
+        if meta is None:
             raise NotExistent(f'No object with hash key {hashkey}')
-        return _meta(info)
+        return meta
 
     def has_objects(self, hashkeys: list[str] | tuple[str, ...]) -> list[bool]:
         """Whether each hash key names a stored object, in order."""
