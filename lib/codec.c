@@ -423,7 +423,68 @@ crc32_clmul(uint32_t crc, const unsigned char *p, size_t len)
 	x1 = _mm_xor_si128(x1, x2);
 	return ~(uint32_t)_mm_extract_epi32(x1, 1);
 }
+
+/*
+ * a(x) b(x) modulo the CRC-32 polynomial, both bit-reflected as zlib has
+ * them (x^0 the top bit): the 63-bit carry-less product, moved up a bit
+ * to be reflected in 64 bits, holds x^0..x^31 in its top half; its bottom
+ * half, x^32..x^63, is reduced by running it through the CRC as four zero
+ * bytes (zlib's table).  zlib's own multmodp() takes 32 steps a bit.
+ */
+__attribute__((target("pclmul"))) static uint32_t
+multmodp_clmul(uint32_t a, uint32_t b)
+{
+	const z_crc_t *table = get_crc_table();
+	__m128i x = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)a),
+	    _mm_cvtsi32_si128((int)b), 0x00);
+	uint64_t r = (uint64_t)_mm_cvtsi128_si64(x) << 1;
+	uint32_t s = (uint32_t)r;
+	int i;
+
+	for (i = 0; i < 4; i++)
+		s = (uint32_t)table[s & 0xff] ^ (s >> 8);
+	return (uint32_t)(r >> 32) ^ s;
+}
+
+/*
+ * crc32_combine() as zlib computes it (crc1 times x^(8 len2), plus crc2),
+ * with x^(2^k) for k = 3 up, squared from x^8 as it goes.
+ */
+static uint32_t
+crc32_combine_clmul(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+	uint32_t p = 1U << 31, x2k = 1U << 23;	/* x^0, x^8 */
+
+	for (; len2 > 0; len2 >>= 1) {
+		if (len2 & 1)
+			p = multmodp_clmul(x2k, p);
+		x2k = multmodp_clmul(x2k, x2k);
+	}
+	return multmodp_clmul(p, crc1) ^ crc2;
+}
 #endif
+
+/* Whether the CPU has what crc32_clmul() needs. */
+static int
+has_clmul(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	return __builtin_cpu_supports("pclmul") &&
+	    __builtin_cpu_supports("sse4.1");
+#else
+	return 0;
+#endif
+}
+
+uint32_t
+dos_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+	if (has_clmul())
+		return crc32_combine_clmul(crc1, crc2, len2);
+#endif
+	return (uint32_t)crc32_combine(crc1, crc2, (z_off_t)len2);
+}
 
 uint32_t
 dos_crc32(uint32_t crc, const void *buf, size_t len)
@@ -432,8 +493,7 @@ dos_crc32(uint32_t crc, const void *buf, size_t len)
 	uInt step;
 
 #if defined(__x86_64__) && defined(__GNUC__)
-	if (len >= 64 && __builtin_cpu_supports("pclmul") &&
-	    __builtin_cpu_supports("sse4.1")) {
+	if (len >= 64 && has_clmul()) {
 		size_t folded = len & ~(size_t)15;
 
 		crc = crc32_clmul(crc, p, folded);
