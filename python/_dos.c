@@ -24,12 +24,15 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dos.h"
 
+/* Objects read_dict reads per library call. */
+#define READ_DICT_CHUNK 4096
 /* Bytes read from a Python stream at a time, and skipped per seek step. */
 #define CHUNK (1 << 20)
 /* A pack writer flushes at these, as dos pack does (lib/maint.c). */
@@ -1167,32 +1170,27 @@ cmp_item(const void *a, const void *b)
 }
 
 /*
- * read_iter(hashkeys, max_size, chunk, strict) -> ReadIter: the keys of
- * the list hashkeys (distinct), looked up at once (one bulk index lookup),
- * come out chunk at a time as lists of (key, bytes, ObjectMeta): packed
+ * read_iter(hashkeys, max_size, chunk) -> ReadIter: the keys of the list
+ * hashkeys (distinct), looked up at once (one bulk index lookup), come
+ * out chunk at a time as lists of (key, bytes, ObjectMeta): packed
  * objects first, each pack's front to back, then loose ones, then the
  * missing ones (or invalid keys, as legacy has them) with bytes and meta
- * None.
- * Each object of at most max_size bytes is read whole, without the GIL,
- * where the lookup placed it (no second lookup), straight into its bytes
- * object; a larger one, or (unless strict) a damaged one, comes with
- * bytes None, for a Reader to stream (and fail).  Strict, a damaged
- * object raises InconsistentContent.  An object gone since the lookup
- * comes as missing.  Memory: the infos of the keys, and one chunk's
- * bytes.
+ * None.  Each object of at most max_size bytes is read whole, without the
+ * GIL, where the lookup placed it (no second lookup), straight into its
+ * bytes object; a larger one, or (unless strict) a damaged one, comes
+ * with bytes None, for a Reader to stream (and fail).  Strict (read_dict),
+ * a damaged object raises InconsistentContent.  An object gone since the
+ * lookup comes as missing.  Memory: the infos of the keys, and one
+ * chunk's bytes.
  */
-static PyObject *
-Store_read_iter(StoreObject *self, PyObject *args)
+static ReadIterObject *
+read_iter_new(StoreObject *self, PyObject *keys, unsigned long long max_size,
+    Py_ssize_t chunk, int strict)
 {
 	ReadIterObject *it;
-	PyObject *keys;
-	unsigned long long max_size;
-	Py_ssize_t n, i, nr = 0, chunk;
-	int *rcs = NULL, strict, rc = 0;
+	Py_ssize_t n, i, nr = 0;
+	int *rcs = NULL, rc = 0;
 
-	if (!PyArg_ParseTuple(args, "O!Kni", &PyList_Type, &keys, &max_size,
-	    &chunk, &strict))
-		return NULL;
 	if (check_open(self) < 0)
 		return NULL;
 	if ((it = PyObject_New(ReadIterObject, &ReadIterType)) == NULL)
@@ -1256,11 +1254,24 @@ Store_read_iter(StoreObject *self, PyObject *args)
 	}
 	qsort(it->items, (size_t)n, sizeof *it->items, cmp_item);
 	PyMem_Free(rcs);
-	return (PyObject *)it;
+	return it;
 fail:
 	PyMem_Free(rcs);
 	Py_DECREF(it);
 	return NULL;
+}
+
+static PyObject *
+Store_read_iter(StoreObject *self, PyObject *args)
+{
+	unsigned long long max_size;
+	Py_ssize_t chunk;
+	PyObject *keys;
+
+	if (!PyArg_ParseTuple(args, "O!Kn", &PyList_Type, &keys, &max_size,
+	    &chunk))
+		return NULL;
+	return (PyObject *)read_iter_new(self, keys, max_size, chunk, 0);
 }
 
 /*
@@ -1292,13 +1303,57 @@ read_listed(struct dos_store *st, const struct dos_object_info *info,
 	return done == info->size && got == 0 ? 0 : DOS_ECORRUPT;
 }
 
-/* The next chunk: a list of (key, bytes or None, ObjectMeta or None). */
-static PyObject *
-ReadIter_next(ReadIterObject *self)
+/*
+ * Read the next chunk of n items: bufs[i] the bytes of item i (or NULL:
+ * missing, or too large), read if rcs[i] is 0; 0, or -1 with an
+ * exception (one that reading raised: a damaged object when strict).
+ * Item i is found if its info is not -1 and rcs[i] is not ENOTFOUND.
+ */
+static int
+read_chunk(ReadIterObject *self, Py_ssize_t n, PyObject **bufs, int *rcs)
 {
+	const struct read_item *items = self->items + self->next;
 	const struct dos_object_info *in;
-	struct read_item *items = self->items + self->next;
-	PyObject **bufs, *out = NULL, *data, *info, *t;
+	Py_ssize_t i;
+
+	/* Made here, filled without the GIL: no other thread sees them. */
+	for (i = 0; i < n; i++) {
+		if (items[i].info < 0)
+			continue;
+		in = &self->infos[items[i].info];
+		if (in->size > self->max_size ||
+		    in->size > (uint64_t)PY_SSIZE_T_MAX)
+			continue;
+		if ((bufs[i] = PyBytes_FromStringAndSize(NULL,
+		    (Py_ssize_t)in->size)) == NULL)
+			return -1;
+	}
+	ENTER(self->store)
+	for (i = 0; i < n; i++)
+		if (bufs[i] != NULL)
+			rcs[i] = read_listed(&self->store->st,
+			    &self->infos[items[i].info],
+			    PyBytes_AS_STRING(bufs[i]));
+	LEAVE(self->store)
+	for (i = 0; i < n; i++)
+		if ((rcs[i] < 0 && rcs[i] != DOS_ECORRUPT &&
+		    rcs[i] != DOS_ENOTFOUND) ||
+		    (rcs[i] == DOS_ECORRUPT && self->strict)) {
+			raise_dos(rcs[i]);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * The next chunk, read, handed to fn with its bufs and rcs (see
+ * read_chunk); what fn returns, or NULL at the end (no exception set).
+ */
+static PyObject *
+next_chunk(ReadIterObject *self, PyObject *(*fn)(ReadIterObject *,
+    Py_ssize_t, PyObject **, const int *, void *), void *data)
+{
+	PyObject **bufs, *out = NULL;
 	Py_ssize_t n, i;
 	int *rcs;
 
@@ -1310,65 +1365,116 @@ ReadIter_next(ReadIterObject *self)
 	    self->chunk;
 	bufs = PyMem_Calloc((size_t)n, sizeof *bufs);
 	rcs = PyMem_Calloc((size_t)n, sizeof *rcs);
-	if (bufs == NULL || rcs == NULL) {
+	if (bufs == NULL || rcs == NULL)
 		PyErr_NoMemory();
-		goto out;
-	}
-	/* Made here, filled without the GIL: no other thread sees them. */
-	for (i = 0; i < n; i++) {
-		if (items[i].info < 0)
-			continue;
-		in = &self->infos[items[i].info];
-		if (in->size > self->max_size ||
-		    in->size > (uint64_t)PY_SSIZE_T_MAX)
-			continue;
-		if ((bufs[i] = PyBytes_FromStringAndSize(NULL,
-		    (Py_ssize_t)in->size)) == NULL)
-			goto out;
-	}
-	ENTER(self->store)
-	for (i = 0; i < n; i++)
-		if (bufs[i] != NULL)
-			rcs[i] = read_listed(&self->store->st,
-			    &self->infos[items[i].info],
-			    PyBytes_AS_STRING(bufs[i]));
-	LEAVE(self->store)
-	if ((out = PyList_New(n)) == NULL)
-		goto out;
-	for (i = 0; i < n; i++) {
-		data = bufs[i] != NULL && rcs[i] == 0 ? bufs[i] : Py_None;
-		info = Py_None;
-		if (rcs[i] < 0 && rcs[i] != DOS_ECORRUPT &&
-		    rcs[i] != DOS_ENOTFOUND) {
-			raise_dos(rcs[i]);
-			goto fail;
-		}
-		if (rcs[i] == DOS_ECORRUPT && self->strict) {
-			raise_dos(rcs[i]);
-			goto fail;
-		}
-		if (items[i].info >= 0 && rcs[i] != DOS_ENOTFOUND &&
-		    (info = meta_of(&self->infos[items[i].info])) == NULL)
-			goto fail;
-		t = PyTuple_Pack(3, PyList_GET_ITEM(self->keys, items[i].key),
-		    data, info);
-		if (info != Py_None)
-			Py_DECREF(info);
-		if (t == NULL)
-			goto fail;
-		PyList_SET_ITEM(out, i, t);
-	}
-	self->next += n;
-	goto out;
-fail:
-	Py_CLEAR(out);
-out:
+	else if (read_chunk(self, n, bufs, rcs) == 0 &&
+	    (out = fn(self, n, bufs, rcs, data)) != NULL)
+		self->next += n;
 	if (bufs != NULL)
 		for (i = 0; i < n; i++)
 			Py_XDECREF(bufs[i]);
 	PyMem_Free(bufs);
 	PyMem_Free(rcs);
 	return out;
+}
+
+/* A chunk as a list of (key, bytes or None, ObjectMeta or None). */
+static PyObject *
+chunk_list(ReadIterObject *self, Py_ssize_t n, PyObject **bufs,
+    const int *rcs, void *unused)
+{
+	const struct read_item *items = self->items + self->next;
+	PyObject *out, *data, *meta, *t;
+	Py_ssize_t i;
+
+	if ((out = PyList_New(n)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		data = bufs[i] != NULL && rcs[i] == 0 ? bufs[i] : Py_None;
+		meta = Py_None;
+		if (items[i].info >= 0 && rcs[i] != DOS_ENOTFOUND &&
+		    (meta = meta_of(&self->infos[items[i].info])) == NULL)
+			goto fail;
+		t = PyTuple_Pack(3, PyList_GET_ITEM(self->keys, items[i].key),
+		    data, meta);
+		if (meta != Py_None)
+			Py_DECREF(meta);
+		if (t == NULL)
+			goto fail;
+		PyList_SET_ITEM(out, i, t);
+	}
+	return out;
+fail:
+	Py_DECREF(out);
+	return NULL;
+}
+
+static PyObject *
+ReadIter_next(ReadIterObject *self)
+{
+	return next_chunk(self, chunk_list, NULL);
+}
+
+/*
+ * A chunk into the dict data, {key: bytes}, and {key: None} for the
+ * missing ones if not skip_missing.
+ */
+struct chunk_dict {
+	PyObject *dict;
+	int skip_missing;
+};
+
+static PyObject *
+chunk_dict(ReadIterObject *self, Py_ssize_t n, PyObject **bufs,
+    const int *rcs, void *data)
+{
+	const struct read_item *items = self->items + self->next;
+	struct chunk_dict *d = data;
+	PyObject *value;
+	Py_ssize_t i;
+
+	for (i = 0; i < n; i++) {
+		if (items[i].info >= 0 && rcs[i] != DOS_ENOTFOUND)
+			value = bufs[i];
+		else if (!d->skip_missing)
+			value = Py_None;
+		else
+			continue;
+		if (value == NULL)	/* too large for a bytes object */
+			return PyErr_NoMemory();
+		if (PyDict_SetItem(d->dict, PyList_GET_ITEM(self->keys,
+		    items[i].key), value) < 0)
+			return NULL;
+	}
+	return d->dict;
+}
+
+/*
+ * read_dict(hashkeys, skip_missing) -> {key: bytes} of the list hashkeys
+ * (distinct), read as read_iter reads them (strict, every object whole),
+ * a chunk at a time; with skip_missing False, {key: None} for the missing
+ * ones.  Neither metas nor tuples are made.
+ */
+static PyObject *
+Store_read_dict(StoreObject *self, PyObject *args)
+{
+	struct chunk_dict d = { NULL, 0 };
+	ReadIterObject *it;
+	PyObject *keys;
+
+	if (!PyArg_ParseTuple(args, "O!p", &PyList_Type, &keys,
+	    &d.skip_missing))
+		return NULL;
+	if ((it = read_iter_new(self, keys, ULLONG_MAX, READ_DICT_CHUNK,
+	    1)) == NULL)
+		return NULL;
+	if ((d.dict = PyDict_New()) != NULL)
+		while (next_chunk(it, chunk_dict, &d) != NULL)
+			;
+	Py_DECREF(it);
+	if (PyErr_Occurred())
+		Py_CLEAR(d.dict);
+	return d.dict;
 }
 
 static void
@@ -1432,6 +1538,7 @@ static PyMethodDef Store_methods[] = {
 	{ "writer", (PyCFunction)Store_writer, METH_O, NULL },
 	{ "reader", (PyCFunction)Store_reader, METH_O, NULL },
 	{ "read_iter", (PyCFunction)Store_read_iter, METH_VARARGS, NULL },
+	{ "read_dict", (PyCFunction)Store_read_dict, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 

@@ -36,10 +36,6 @@ _PACK_BATCH = 1024
 # bytes whole (at most 16 MiB a call; the others stream from a Reader):
 # a call per object would cost more than reading it.
 _STREAM_SMALL = 16 * 1024
-# Store.read_iter's max_size for reading every object whole, and the
-# objects get_objects_content reads per call.
-_WHOLE = 2**64 - 1
-_CONTENT_CHUNK = 4096
 
 
 # The open Stores of this process, by folder: {folder: [Store, users]}.
@@ -484,7 +480,7 @@ class Container:  # pylint: disable=too-many-public-methods
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
         keys = list(dict.fromkeys(hashkeys))
-        for chunk in store.read_iter(keys, _STREAM_SMALL, self._MAX_CHUNK_ITERATE_LENGTH, False):
+        for chunk in store.read_iter(keys, _STREAM_SMALL, self._MAX_CHUNK_ITERATE_LENGTH):
             for key, data, meta in chunk:
                 if meta is None:
                     if not skip_if_missing:
@@ -520,13 +516,7 @@ class Container:  # pylint: disable=too-many-public-methods
     def get_objects_content(self, hashkeys: list[str], skip_if_missing: bool = True) -> dict[str, bytes | None]:
         """{hashkey: bytes} of the objects (None for missing ones unless
         skip_if_missing), read in one library call."""
-        keys = list(dict.fromkeys(hashkeys))
-        contents: dict[str, bytes | None] = {}
-        for chunk in self._get_store().read_iter(keys, _WHOLE, _CONTENT_CHUNK, True):
-            for key, data, meta in chunk:
-                if meta is not None or not skip_if_missing:
-                    contents[key] = data
-        return contents
+        return self._get_store().read_dict(list(dict.fromkeys(hashkeys)), skip_if_missing)
 
     def get_lazy_loose_stream(self, hashkey: str) -> LazyLooseStream:
         """A LazyLooseStream of the object: its loose file, written (from
@@ -539,7 +529,7 @@ class Container:  # pylint: disable=too-many-public-methods
         store = self._get_store()
         keys = list(dict.fromkeys(hashkeys))
         # max_size 0: no object is read (an empty one is, at no cost).
-        for chunk in store.read_iter(keys, 0, self._MAX_CHUNK_ITERATE_LENGTH, False):
+        for chunk in store.read_iter(keys, 0, self._MAX_CHUNK_ITERATE_LENGTH):
             for key, _, meta in chunk:
                 if meta is not None and meta.type is ObjectType.LOOSE:
                     # Looked up again as it comes, as legacy does: a packer
