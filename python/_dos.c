@@ -1137,8 +1137,8 @@ static PyObject *Reader_new_for(StoreObject *s, PyObject *key);
 struct read_item {
 	Py_ssize_t key;		/* its index in the asked keys */
 	Py_ssize_t info;	/* its index in infos, or -1: missing */
-	int rank;		/* 0 packed, 1 loose, 2 missing */
-	uint32_t pack;
+	/* Packed ones (0 << 32 | pack) first, then loose (1), missing (2). */
+	uint64_t group;
 	uint64_t offset;
 };
 
@@ -1160,10 +1160,8 @@ cmp_item(const void *a, const void *b)
 {
 	const struct read_item *x = a, *y = b;
 
-	if (x->rank != y->rank)
-		return x->rank < y->rank ? -1 : 1;
-	if (x->pack != y->pack)
-		return x->pack < y->pack ? -1 : 1;
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
 	if (x->offset != y->offset)
 		return x->offset < y->offset ? -1 : 1;
 	return x->key < y->key ? -1 : x->key > y->key;
@@ -1216,7 +1214,7 @@ read_iter_new(StoreObject *self, PyObject *keys, unsigned long long max_size,
 	for (i = 0; i < n; i++) {
 		it->items[i].key = i;
 		it->items[i].info = -1;
-		it->items[i].rank = 2;
+		it->items[i].group = (uint64_t)2 << 32;
 		if (parse_oid(PyList_GET_ITEM(keys, i), &it->infos[nr].oid) == 0) {
 			it->items[i].info = nr++;
 			continue;
@@ -1248,8 +1246,8 @@ read_iter_new(StoreObject *self, PyObject *keys, unsigned long long max_size,
 			goto fail;
 		}
 		in = &it->infos[item->info];
-		item->rank = in->storage == DOS_STORAGE_PACKED ? 0 : 1;
-		item->pack = in->pack;
+		item->group = in->storage == DOS_STORAGE_PACKED ? in->pack :
+		    (uint64_t)1 << 32;
 		item->offset = in->offset;
 	}
 	qsort(it->items, (size_t)n, sizeof *it->items, cmp_item);
