@@ -132,19 +132,30 @@ class ObjectStream:
     InconsistentContent instead of returning bad data.
     """
 
-    __slots__ = ('_reader', '_container', '_hashkey', '_meta', 'read', 'readinto', 'seek', 'tell')
+    __slots__ = ('_reader', '_container', '_hashkey', '_meta')
     mode = 'rb'
 
     def __init__(self, reader, container: Container, hashkey: str, meta: ObjectMeta) -> None:
-        """reader: a Reader, or an io.BytesIO of an object read already."""
+        """reader: a Reader, or an io.BytesIO of an object read already.
+        The methods below call the reader's: cheaper than binding them to
+        every stream, of which get_objects_stream_and_meta makes one per
+        object."""
         self._reader = reader
         self._container = container
         self._hashkey = hashkey
         self._meta = meta
-        self.read = reader.read
-        self.readinto = reader.readinto
-        self.seek = reader.seek
-        self.tell = reader.tell
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._reader.read(size)
+
+    def readinto(self, buffer) -> int:
+        return self._reader.readinto(buffer)
+
+    def seek(self, target: int, whence: int = 0) -> int:
+        return self._reader.seek(target, whence)
+
+    def tell(self) -> int:
+        return self._reader.tell()
 
     @property
     def closed(self) -> bool:
