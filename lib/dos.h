@@ -217,6 +217,8 @@ int dos_decompress_begin_dict(struct dos_decompressor *d, enum dos_codec codec,
 int dos_decompress(struct dos_decompressor *d, const void *src,
     size_t *src_len, void *dst, size_t *dst_len);
 uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
+/* zlib's crc32_combine(): the CRC-32 of A then B from theirs (B len2 long). */
+uint32_t dos_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
 
 /* ---- lib/fsutil.c: file-system helpers -------------------------------- */
 

@@ -106,16 +106,14 @@ static uint32_t
 entry_check(const unsigned char *hdr, size_t len, uint32_t data_crc,
     uint64_t stored)
 {
-	return (uint32_t)crc32_combine(dos_crc32(0, hdr, len), data_crc,
-	    (z_off_t)stored);
+	return dos_crc32_combine(dos_crc32(0, hdr, len), data_crc, stored);
 }
 
 static uint32_t
 data_crc_of(const unsigned char *hdr, size_t len, uint32_t check,
     uint64_t stored)
 {
-	return check ^ (uint32_t)crc32_combine(dos_crc32(0, hdr, len), 0,
-	    (z_off_t)stored);
+	return check ^ dos_crc32_combine(dos_crc32(0, hdr, len), 0, stored);
 }
 
 /* The usual size: sizes in their shortest varints. */

@@ -3,9 +3,10 @@
  * (python/dos/), on the storage library of lib/dos.h.
  *
  * It is deliberately low level: a Store is one open container, a Writer
- * its pack writer, a Reader one object's bytes.  The legacy-compatible
- * API (dos.Container, its dataclasses, exceptions and callbacks) is
- * Python, in dos/__init__.py, on top of these.
+ * its pack writer, a Reader one object's bytes, a ReadIter many objects'
+ * bytes.  The legacy-compatible API (dos.Container, its dataclasses,
+ * exceptions and callbacks) is Python, in dos/__init__.py, on top of
+ * these.
  *
  * Threads: the storage library is not thread-safe for one store, so
  * every call into it holds the Store's mutex, taken only after the GIL
@@ -14,8 +15,8 @@
  * a progress callback running Python may call back into the Store.
  * Disk, index, hashing and compression work thus runs without the GIL.
  *
- * One file of about 1,800 lines, past the usual size on purpose: the
- * three types share the module's state (the exceptions, the process-wide
+ * One file of about 2,000 lines, past the usual size on purpose: the
+ * four types share the module's state (the exceptions, the process-wide
  * pack lock) and its helpers, and as one translation unit all of it stays
  * static, so that the extension exports nothing but PyInit__dos.
  */
@@ -23,12 +24,15 @@
 #include <Python.h>
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "dos.h"
 
+/* Objects read_dict reads per library call. */
+#define READ_DICT_CHUNK 4096
 /* Bytes read from a Python stream at a time, and skipped per seek step. */
 #define CHUNK (1 << 20)
 /* A pack writer flushes at these, as dos pack does (lib/maint.c). */
@@ -38,6 +42,12 @@
 /* The exceptions of dos/exceptions.py, given by _dos.set_exceptions(). */
 static PyObject *exc_not_existent, *exc_inconsistent, *exc_not_initialised,
     *exc_error;
+/*
+ * dos.ObjectMeta and the ObjectType members of its type field, given by
+ * _dos.set_meta(), and the names of its fields, in order.
+ */
+static PyObject *meta_type, *meta_loose, *meta_packed;
+static PyObject *meta_fields[6], *empty_tuple;
 
 /*
  * Raise the Python exception for DOS_E* code rc.  errno is still that
@@ -373,29 +383,53 @@ Store_add_loose(StoreObject *self, PyObject *args)
 }
 
 /*
- * The tuple dos.Container makes an ObjectMeta of: ('loose', size, None,
- * None, None, None) or ('packed', size, compressed, pack, offset of the
- * stored bytes, their length).
+ * The dos.ObjectMeta of an object, made as dataclasses make one (its
+ * fields set with object.__setattr__), without running its __init__:
+ * reading many objects makes one each.  Offset and length are those of
+ * the stored bytes, past the entry header.
  */
 static PyObject *
-info_tuple(const struct dos_object_info *in)
+meta_of(const struct dos_object_info *in)
 {
-	if (in->storage == DOS_STORAGE_LOOSE)
-		return Py_BuildValue("(sKOOOO)", "loose",
-		    (unsigned long long)in->size, Py_None, Py_None, Py_None,
-		    Py_None);
-	return Py_BuildValue("(sKOkKK)", "packed", (unsigned long long)in->size,
-	    in->codec != DOS_CODEC_NONE ? Py_True : Py_False,
-	    (unsigned long)in->pack,
-	    (unsigned long long)(in->offset + in->disk_size - in->stored_size),
-	    (unsigned long long)in->stored_size);
+	PyObject *m, *v[6];
+	int i, rc = 0, packed = in->storage == DOS_STORAGE_PACKED;
+
+	if (meta_type == NULL) {
+		PyErr_SetString(PyExc_RuntimeError, "_dos.set_meta not called");
+		return NULL;
+	}
+	if ((m = PyBaseObject_Type.tp_new((PyTypeObject *)meta_type,
+	    empty_tuple, NULL)) == NULL)
+		return NULL;
+	v[0] = packed ? meta_packed : meta_loose;
+	Py_INCREF(v[0]);
+	v[1] = PyLong_FromUnsignedLongLong(in->size);
+	if (packed) {
+		v[2] = PyLong_FromUnsignedLong(in->pack);
+		v[3] = PyBool_FromLong(in->codec != DOS_CODEC_NONE);
+		v[4] = PyLong_FromUnsignedLongLong(in->offset +
+		    in->disk_size - in->stored_size);
+		v[5] = PyLong_FromUnsignedLongLong(in->stored_size);
+	} else {
+		for (i = 2; i < 6; i++) {
+			Py_INCREF(Py_None);
+			v[i] = Py_None;
+		}
+	}
+	for (i = 0; i < 6; i++)
+		if (rc == 0 && (v[i] == NULL ||
+		    PyObject_GenericSetAttr(m, meta_fields[i], v[i]) < 0))
+			rc = -1;
+	for (i = 0; i < 6; i++)
+		Py_XDECREF(v[i]);
+	if (rc < 0)
+		Py_CLEAR(m);
+	return m;
 }
 
 /*
  * Look the ids of the sequence keys up: a list of None (missing, or not
- * a valid id) or (storage, size, compressed, pack, offset, length): offset
- * and length of the stored bytes, past the entry header,
- * storage 'loose' or 'packed'.
+ * a valid id) or ObjectMeta.
  */
 static PyObject *
 Store_info_many(StoreObject *self, PyObject *keys)
@@ -458,7 +492,7 @@ Store_info_many(StoreObject *self, PyObject *keys)
 			goto out;
 		}
 		nr++;
-		if ((item = info_tuple(in)) == NULL) {
+		if ((item = meta_of(in)) == NULL) {
 			Py_CLEAR(out);
 			goto out;
 		}
@@ -1097,156 +1131,371 @@ Store_unlock(StoreObject *self, PyObject *arg)
 static PyObject *Writer_new_for(StoreObject *s, int mode);
 static PyObject *Reader_new_for(StoreObject *s, PyObject *key);
 
-/*
- * Under the mutex, without the GIL: all of the open r into buf, then the
- * end, where the reader checks the object.
- */
-static int
-read_whole(struct dos_reader *r, char *buf)
-{
-	uint64_t done;
-	ssize_t got = 0;
-	char end;
+/* ---- ReadIter: many objects read in storage order ---------------------- */
 
-	for (done = 0; done < r->info.size; done += (uint64_t)got)
-		if ((got = dos_reader_read(r, buf + done,
-		    (size_t)(r->info.size - done))) <= 0)
-			return got < 0 ? (int)got : DOS_ECORRUPT;
-	if ((got = dos_reader_read(r, &end, 1)) != 0)
-		return got < 0 ? (int)got : DOS_ECORRUPT;
-	return 0;
-}
-
-/* read_many's answers: request j's goes to out[slots[j]]. */
-struct read_many {
-	PyObject *out;
-	Py_ssize_t *slots;
-	Py_ssize_t next;
-	unsigned long long max_size;
+/* One asked key, where it comes out: found ones by place, then missing. */
+struct read_item {
+	Py_ssize_t key;		/* its index in the asked keys */
+	Py_ssize_t info;	/* its index in infos, or -1: missing */
+	/* Packed ones (0 << 32 | pack) first, then loose (1), missing (2). */
+	uint64_t group;
+	uint64_t offset;
 };
 
-/*
- * An answer of the batch engine, under the mutex and without the GIL,
- * which it takes only to make the bytes object: a small object comes
- * read and checked by the engine's workers, a larger one is read here.
- */
-static int
-read_many_answer(const struct dos_batch_answer *a, void *data)
-{
-	struct read_many *m = data;
-	PyGILState_STATE gil;
-	PyObject *bytes = NULL, *info = NULL, *pair = NULL;
-	int rc = a->rc, whole;
+typedef struct {
+	PyObject_HEAD
+	StoreObject *store;
+	PyObject *keys;			/* the asked keys, a list */
+	struct dos_object_info *infos;	/* of the keys found */
+	struct read_item *items;	/* in the order they come out */
+	Py_ssize_t n, next, chunk;
+	unsigned long long max_size;
+	int strict;
+} ReadIterObject;
 
-	if (rc == 0 && a->reader == NULL)
-		rc = a->read_rc;
-	if (rc < 0 && rc != DOS_ENOTFOUND)
-		return rc;
-	whole = rc == 0 && a->info.size <= m->max_size;
-	if (whole && a->reader != NULL &&
-	    a->info.size > (uint64_t)PY_SSIZE_T_MAX)
-		return DOS_ENOMEM;
-	gil = PyGILState_Ensure();
-	if (!whole) {
-		Py_INCREF(Py_None);
-		bytes = Py_None;
-	} else if (a->reader == NULL) {
-		bytes = PyBytes_FromStringAndSize(a->data, (Py_ssize_t)a->len);
-	} else {
-		bytes = PyBytes_FromStringAndSize(NULL,
-		    (Py_ssize_t)a->info.size);
-	}
-	if (rc == DOS_ENOTFOUND) {
-		Py_INCREF(Py_None);
-		info = Py_None;
-	} else {
-		info = info_tuple(&a->info);
-	}
-	if (bytes != NULL && info != NULL)
-		pair = PyTuple_Pack(2, bytes, info);
-	Py_XDECREF(info);
-	if (pair != NULL)
-		PyList_SET_ITEM(m->out, m->slots[m->next], pair);
-	Py_XDECREF(bytes);	/* the tuple holds it */
-	PyGILState_Release(gil);
-	if (pair == NULL)
-		return DOS_ENOMEM;
-	m->next++;
-	/* Not seen by any other thread until read_many returns. */
-	if (whole && a->reader != NULL)
-		return read_whole(a->reader,
-		    PyBytes_AS_STRING(PyTuple_GET_ITEM(pair, 0)));
-	return 0;
+static PyTypeObject ReadIterType;
+
+static int
+cmp_item(const void *a, const void *b)
+{
+	const struct read_item *x = a, *y = b;
+
+	if (x->group != y->group)
+		return x->group < y->group ? -1 : 1;
+	if (x->offset != y->offset)
+		return x->offset < y->offset ? -1 : 1;
+	return x->key < y->key ? -1 : x->key > y->key;
 }
 
 /*
- * read_many(hashkeys, jobs) -> list of bytes, or None for an object not
- * found (or an invalid key, as legacy has them): the whole contents of each, checked as a Reader checks them, in
- * one call of the library's batch engine (cat-object --batch's), without
- * the GIL: one bulk index lookup, small objects read by jobs threads.
+ * read_iter(hashkeys, max_size, chunk) -> ReadIter: the keys of the list
+ * hashkeys (distinct), looked up at once (one bulk index lookup), come
+ * out chunk at a time as lists of (key, bytes, ObjectMeta): packed
+ * objects first, each pack's front to back, then loose ones, then the
+ * missing ones (or invalid keys, as legacy has them) with bytes and meta
+ * None.  Each object of at most max_size bytes is read whole, without the
+ * GIL, where the lookup placed it (no second lookup), straight into its
+ * bytes object; a larger one, or (unless strict) a damaged one, comes
+ * with bytes None, for a Reader to stream (and fail).  Strict (read_dict),
+ * a damaged object raises InconsistentContent.  An object gone since the
+ * lookup comes as missing.  Memory: the infos of the keys, and one
+ * chunk's bytes.
  */
-static PyObject *
-Store_read_many(StoreObject *self, PyObject *args)
+static ReadIterObject *
+read_iter_new(StoreObject *self, PyObject *keys, unsigned long long max_size,
+    Py_ssize_t chunk, int strict)
 {
-	char hex[DOS_HEXSZ + 1];
-	struct read_many m = { NULL, NULL, 0, 0 };
-	struct dos_batch *b = NULL;
-	struct dos_oid *oids = NULL;
-	PyObject *keys, *seq, *pair, *out = NULL;
+	ReadIterObject *it;
 	Py_ssize_t n, i, nr = 0;
-	int jobs, rc;
+	int *rcs = NULL, rc = 0;
 
-	if (!PyArg_ParseTuple(args, "OiK", &keys, &jobs, &m.max_size))
-		return NULL;
 	if (check_open(self) < 0)
 		return NULL;
-	if ((seq = PySequence_Fast(keys, "hashkeys must be iterable")) == NULL)
+	if ((it = PyObject_New(ReadIterObject, &ReadIterType)) == NULL)
 		return NULL;
-	n = PySequence_Fast_GET_SIZE(seq);
-	if ((m.out = PyList_New(n)) == NULL)
-		goto out;
-	oids = PyMem_Malloc(n ? n * sizeof *oids : 1);
-	m.slots = PyMem_Malloc(n ? n * sizeof *m.slots : 1);
-	if (oids == NULL || m.slots == NULL) {
+	it->infos = NULL;
+	it->items = NULL;
+	Py_INCREF(self);
+	it->store = self;
+	Py_INCREF(keys);
+	it->keys = keys;
+	it->n = n = PyList_GET_SIZE(keys);
+	it->next = 0;
+	it->chunk = chunk > 0 ? chunk : 1;
+	it->strict = strict;
+	it->max_size = max_size;
+	it->infos = PyMem_Calloc(n ? n : 1, sizeof *it->infos);
+	it->items = PyMem_Calloc(n ? n : 1, sizeof *it->items);
+	rcs = PyMem_Calloc(n ? n : 1, sizeof *rcs);
+	if (it->infos == NULL || it->items == NULL || rcs == NULL) {
 		PyErr_NoMemory();
-		goto out;
+		goto fail;
 	}
 	for (i = 0; i < n; i++) {
-		if (parse_oid(PySequence_Fast_GET_ITEM(seq, i), &oids[nr]) == 0) {
-			m.slots[nr++] = i;
+		it->items[i].key = i;
+		it->items[i].info = -1;
+		it->items[i].group = (uint64_t)2 << 32;
+		if (parse_oid(PyList_GET_ITEM(keys, i), &it->infos[nr].oid) == 0) {
+			it->items[i].info = nr++;
 			continue;
 		}
 		if (!PyErr_ExceptionMatches(PyExc_ValueError))
-			goto out;
+			goto fail;
 		PyErr_Clear();
-		if ((pair = PyTuple_Pack(2, Py_None, Py_None)) == NULL)
-			goto out;
-		PyList_SET_ITEM(m.out, i, pair);
 	}
 	ENTER(self)
-	rc = dos_batch_new(&self->st, 0, 0, jobs, read_many_answer, &m, &b);
-	/* The hex of full ids: the engine never takes one for a prefix. */
-	for (i = 0; rc == 0 && i < nr; i++)
-		rc = dos_batch_add(b, dos_oid_to_hex(&oids[i], hex), DOS_HEXSZ,
-		    1);
-	if (rc == 0)
-		rc = dos_batch_answer(b);
-	if (b != NULL)
-		dos_batch_free(b);
+	if (nr > 0)
+		rc = dos_object_info_many(&self->st, it->infos, rcs, (size_t)nr);
 	LEAVE(self)
 	if (rc < 0) {
 		raise_dos(rc);
-		goto out;
+		goto fail;
 	}
-	out = m.out;
-	m.out = NULL;
-out:
-	Py_XDECREF(m.out);
-	PyMem_Free(oids);
-	PyMem_Free(m.slots);
-	Py_DECREF(seq);
+	for (i = 0; i < n; i++) {
+		struct read_item *item = &it->items[i];
+		const struct dos_object_info *in;
+
+		if (item->info < 0)
+			continue;
+		if (rcs[item->info] == DOS_ENOTFOUND) {
+			item->info = -1;
+			continue;
+		}
+		if (rcs[item->info] < 0) {
+			raise_dos(rcs[item->info]);
+			goto fail;
+		}
+		in = &it->infos[item->info];
+		item->group = in->storage == DOS_STORAGE_PACKED ? in->pack :
+		    (uint64_t)1 << 32;
+		item->offset = in->offset;
+	}
+	qsort(it->items, (size_t)n, sizeof *it->items, cmp_item);
+	PyMem_Free(rcs);
+	return it;
+fail:
+	PyMem_Free(rcs);
+	Py_DECREF(it);
+	return NULL;
+}
+
+static PyObject *
+Store_read_iter(StoreObject *self, PyObject *args)
+{
+	unsigned long long max_size;
+	Py_ssize_t chunk;
+	PyObject *keys;
+
+	if (!PyArg_ParseTuple(args, "O!Kn", &PyList_Type, &keys, &max_size,
+	    &chunk))
+		return NULL;
+	return (PyObject *)read_iter_new(self, keys, max_size, chunk, 0);
+}
+
+/*
+ * Under the mutex, without the GIL: the object as listed in info, all of
+ * its size bytes into buf; it must have no more (the reader checks the
+ * object at its end).
+ */
+static int
+read_listed(struct dos_store *st, const struct dos_object_info *info,
+    char *buf)
+{
+	struct dos_reader r;
+	uint64_t done;
+	ssize_t got = 0;
+	char end;
+	int rc;
+
+	if ((rc = dos_reader_open_listed(st, info, 0, &r)) < 0)
+		return rc;
+	for (done = 0; done < info->size; done += (uint64_t)got)
+		if ((got = dos_reader_read(&r, buf + done,
+		    (size_t)(info->size - done))) <= 0)
+			break;
+	if (got >= 0 && done == info->size)
+		got = dos_reader_read(&r, &end, 1);
+	dos_reader_close(&r);
+	if (got < 0)
+		return (int)got;
+	return done == info->size && got == 0 ? 0 : DOS_ECORRUPT;
+}
+
+/*
+ * Read the next chunk of n items: bufs[i] the bytes of item i (or NULL:
+ * missing, or too large), read if rcs[i] is 0; 0, or -1 with an
+ * exception (one that reading raised: a damaged object when strict).
+ * Item i is found if its info is not -1 and rcs[i] is not ENOTFOUND.
+ */
+static int
+read_chunk(ReadIterObject *self, Py_ssize_t n, PyObject **bufs, int *rcs)
+{
+	const struct read_item *items = self->items + self->next;
+	const struct dos_object_info *in;
+	Py_ssize_t i;
+
+	/* Made here, filled without the GIL: no other thread sees them. */
+	for (i = 0; i < n; i++) {
+		if (items[i].info < 0)
+			continue;
+		in = &self->infos[items[i].info];
+		if (in->size > self->max_size ||
+		    in->size > (uint64_t)PY_SSIZE_T_MAX)
+			continue;
+		if ((bufs[i] = PyBytes_FromStringAndSize(NULL,
+		    (Py_ssize_t)in->size)) == NULL)
+			return -1;
+	}
+	ENTER(self->store)
+	for (i = 0; i < n; i++)
+		if (bufs[i] != NULL)
+			rcs[i] = read_listed(&self->store->st,
+			    &self->infos[items[i].info],
+			    PyBytes_AS_STRING(bufs[i]));
+	LEAVE(self->store)
+	for (i = 0; i < n; i++)
+		if ((rcs[i] < 0 && rcs[i] != DOS_ECORRUPT &&
+		    rcs[i] != DOS_ENOTFOUND) ||
+		    (rcs[i] == DOS_ECORRUPT && self->strict)) {
+			raise_dos(rcs[i]);
+			return -1;
+		}
+	return 0;
+}
+
+/*
+ * The next chunk, read, handed to fn with its bufs and rcs (see
+ * read_chunk); what fn returns, or NULL at the end (no exception set).
+ */
+static PyObject *
+next_chunk(ReadIterObject *self, PyObject *(*fn)(ReadIterObject *,
+    Py_ssize_t, PyObject **, const int *, void *), void *data)
+{
+	PyObject **bufs, *out = NULL;
+	Py_ssize_t n, i;
+	int *rcs;
+
+	if (self->next >= self->n)
+		return NULL;
+	if (check_open(self->store) < 0)
+		return NULL;
+	n = self->n - self->next < self->chunk ? self->n - self->next :
+	    self->chunk;
+	bufs = PyMem_Calloc((size_t)n, sizeof *bufs);
+	rcs = PyMem_Calloc((size_t)n, sizeof *rcs);
+	if (bufs == NULL || rcs == NULL)
+		PyErr_NoMemory();
+	else if (read_chunk(self, n, bufs, rcs) == 0 &&
+	    (out = fn(self, n, bufs, rcs, data)) != NULL)
+		self->next += n;
+	if (bufs != NULL)
+		for (i = 0; i < n; i++)
+			Py_XDECREF(bufs[i]);
+	PyMem_Free(bufs);
+	PyMem_Free(rcs);
 	return out;
 }
+
+/* A chunk as a list of (key, bytes or None, ObjectMeta or None). */
+static PyObject *
+chunk_list(ReadIterObject *self, Py_ssize_t n, PyObject **bufs,
+    const int *rcs, void *unused)
+{
+	const struct read_item *items = self->items + self->next;
+	PyObject *out, *data, *meta, *t;
+	Py_ssize_t i;
+
+	if ((out = PyList_New(n)) == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		data = bufs[i] != NULL && rcs[i] == 0 ? bufs[i] : Py_None;
+		meta = Py_None;
+		if (items[i].info >= 0 && rcs[i] != DOS_ENOTFOUND &&
+		    (meta = meta_of(&self->infos[items[i].info])) == NULL)
+			goto fail;
+		t = PyTuple_Pack(3, PyList_GET_ITEM(self->keys, items[i].key),
+		    data, meta);
+		if (meta != Py_None)
+			Py_DECREF(meta);
+		if (t == NULL)
+			goto fail;
+		PyList_SET_ITEM(out, i, t);
+	}
+	return out;
+fail:
+	Py_DECREF(out);
+	return NULL;
+}
+
+static PyObject *
+ReadIter_next(ReadIterObject *self)
+{
+	return next_chunk(self, chunk_list, NULL);
+}
+
+/*
+ * A chunk into the dict data, {key: bytes}, and {key: None} for the
+ * missing ones if not skip_missing.
+ */
+struct chunk_dict {
+	PyObject *dict;
+	int skip_missing;
+};
+
+static PyObject *
+chunk_dict(ReadIterObject *self, Py_ssize_t n, PyObject **bufs,
+    const int *rcs, void *data)
+{
+	const struct read_item *items = self->items + self->next;
+	struct chunk_dict *d = data;
+	PyObject *value;
+	Py_ssize_t i;
+
+	for (i = 0; i < n; i++) {
+		if (items[i].info >= 0 && rcs[i] != DOS_ENOTFOUND)
+			value = bufs[i];
+		else if (!d->skip_missing)
+			value = Py_None;
+		else
+			continue;
+		if (value == NULL)	/* too large for a bytes object */
+			return PyErr_NoMemory();
+		if (PyDict_SetItem(d->dict, PyList_GET_ITEM(self->keys,
+		    items[i].key), value) < 0)
+			return NULL;
+	}
+	return d->dict;
+}
+
+/*
+ * read_dict(hashkeys, skip_missing) -> {key: bytes} of the list hashkeys
+ * (distinct), read as read_iter reads them (strict, every object whole),
+ * a chunk at a time; with skip_missing False, {key: None} for the missing
+ * ones.  Neither metas nor tuples are made.
+ */
+static PyObject *
+Store_read_dict(StoreObject *self, PyObject *args)
+{
+	struct chunk_dict d = { NULL, 0 };
+	ReadIterObject *it;
+	PyObject *keys;
+
+	if (!PyArg_ParseTuple(args, "O!p", &PyList_Type, &keys,
+	    &d.skip_missing))
+		return NULL;
+	if ((it = read_iter_new(self, keys, ULLONG_MAX, READ_DICT_CHUNK,
+	    1)) == NULL)
+		return NULL;
+	if ((d.dict = PyDict_New()) != NULL)
+		while (next_chunk(it, chunk_dict, &d) != NULL)
+			;
+	Py_DECREF(it);
+	if (PyErr_Occurred())
+		Py_CLEAR(d.dict);
+	return d.dict;
+}
+
+static void
+ReadIter_dealloc(ReadIterObject *self)
+{
+	PyMem_Free(self->infos);
+	PyMem_Free(self->items);
+	Py_XDECREF(self->keys);
+	Py_XDECREF(self->store);
+	PyObject_Free(self);
+}
+
+static PyTypeObject ReadIterType = {
+	PyVarObject_HEAD_INIT(NULL, 0)
+	.tp_name = "dos._dos.ReadIter",
+	.tp_basicsize = sizeof(ReadIterObject),
+	.tp_flags = Py_TPFLAGS_DEFAULT,
+	.tp_doc = "Objects read in storage order, a chunk at a time "
+	    "(see Store.read_iter).",
+	.tp_dealloc = (destructor)ReadIter_dealloc,
+	.tp_iter = PyObject_SelfIter,
+	.tp_iternext = (iternextfunc)ReadIter_next,
+};
 
 /* writer(mode) -> Writer: the pack writer, holding packs/lock. */
 static PyObject *
@@ -1286,7 +1535,8 @@ static PyMethodDef Store_methods[] = {
 	{ "unlock", (PyCFunction)Store_unlock, METH_O, NULL },
 	{ "writer", (PyCFunction)Store_writer, METH_O, NULL },
 	{ "reader", (PyCFunction)Store_reader, METH_O, NULL },
-	{ "read_many", (PyCFunction)Store_read_many, METH_VARARGS, NULL },
+	{ "read_iter", (PyCFunction)Store_read_iter, METH_VARARGS, NULL },
+	{ "read_dict", (PyCFunction)Store_read_dict, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -1528,7 +1778,7 @@ typedef struct {
 	uint64_t size;
 	uint64_t pos;		/* where the next read starts */
 	uint64_t rpos;		/* bytes r has handed out */
-	PyObject *info;		/* as info_many gives it */
+	PyObject *info;		/* its ObjectMeta */
 } ReaderObject;
 
 static PyObject *
@@ -1568,7 +1818,7 @@ Reader_new_for(StoreObject *s, PyObject *key)
 	}
 	self->is_open = 1;
 	self->size = self->r.info.size;
-	if ((self->info = info_tuple(&self->r.info)) == NULL) {
+	if ((self->info = meta_of(&self->r.info)) == NULL) {
 		Py_DECREF(self);
 		return NULL;
 	}
@@ -1864,10 +2114,27 @@ mod_set_exceptions(PyObject *mod, PyObject *args)
 	Py_RETURN_NONE;
 }
 
+static PyObject *
+mod_set_meta(PyObject *mod, PyObject *args)
+{
+	PyObject *a, *b, *c;
+
+	if (!PyArg_ParseTuple(args, "O!OO", &PyType_Type, &a, &b, &c))
+		return NULL;
+	Py_INCREF(a);
+	Py_INCREF(b);
+	Py_INCREF(c);
+	Py_XSETREF(meta_type, a);
+	Py_XSETREF(meta_loose, b);
+	Py_XSETREF(meta_packed, c);
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef mod_methods[] = {
 	{ "create", mod_create, METH_VARARGS, NULL },
 	{ "parse_codec", mod_parse_codec, METH_O, NULL },
 	{ "set_exceptions", mod_set_exceptions, METH_VARARGS, NULL },
+	{ "set_meta", mod_set_meta, METH_VARARGS, NULL },
 	{ NULL, NULL, 0, NULL }
 };
 
@@ -1880,10 +2147,20 @@ static struct PyModuleDef moddef = {
 PyMODINIT_FUNC
 PyInit__dos(void)
 {
+	static const char *const fields[6] = { "type", "size", "pack_id",
+	    "pack_compressed", "pack_offset", "pack_length" };
 	PyObject *m;
+	int i;
+
+	for (i = 0; i < 6; i++)
+		if (meta_fields[i] == NULL && (meta_fields[i] =
+		    PyUnicode_InternFromString(fields[i])) == NULL)
+			return NULL;
+	if (empty_tuple == NULL && (empty_tuple = PyTuple_New(0)) == NULL)
+		return NULL;
 
 	if (PyType_Ready(&StoreType) < 0 || PyType_Ready(&WriterType) < 0 ||
-	    PyType_Ready(&ReaderType) < 0)
+	    PyType_Ready(&ReaderType) < 0 || PyType_Ready(&ReadIterType) < 0)
 		return NULL;
 	if ((m = PyModule_Create(&moddef)) == NULL)
 		return NULL;

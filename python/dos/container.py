@@ -36,10 +36,6 @@ _PACK_BATCH = 1024
 # bytes whole (at most 16 MiB a call; the others stream from a Reader):
 # a call per object would cost more than reading it.
 _STREAM_SMALL = 16 * 1024
-# Store.read_many's max_size for reading every object whole.
-_WHOLE = 2**64 - 1
-# Threads of the library's batch reads.
-_JOBS = os.cpu_count() or 1
 
 
 # The open Stores of this process, by folder: {folder: [Store, users]}.
@@ -114,27 +110,14 @@ def _check_compression_algorithm(algorithm: str) -> None:
     _dos.parse_codec(algorithm)
 
 
-_META_MISSING = dict(size=None, pack_id=None, pack_compressed=None, pack_offset=None, pack_length=None)
+# The library makes the ObjectMeta of the objects it finds (pack_offset
+# and pack_length are those of the stored bytes, past the entry header,
+# as legacy's are); this one is the missing objects'.
+_dos.set_meta(ObjectMeta, ObjectType.LOOSE, ObjectType.PACKED)
 
 
-def _meta(info: tuple | None) -> ObjectMeta:
-    """ObjectMeta of what Store.info_many (or Reader.info) says."""
-    if info is None:
-        return ObjectMeta(type=ObjectType.MISSING, **_META_MISSING)
-    storage, size, compressed, pack, offset, length = info
-    if storage == 'loose':
-        return ObjectMeta(ObjectType.LOOSE, size, None, None, None, None)
-    # The stored bytes (offset past the entry header), as legacy's are.
-    return ObjectMeta(ObjectType.PACKED, size, pack, compressed, offset, length)
-
-
-def _storage_order(item: tuple) -> tuple:
-    """Packed objects first, by pack and offset, then loose ones: a batch
-    reads each pack front to back."""
-    _, info = item
-    if info[0] == 'packed':
-        return (0, info[3], info[4])
-    return (1, 0, 0)
+def _missing_meta() -> ObjectMeta:
+    return ObjectMeta(ObjectType.MISSING, None, None, None, None, None)
 
 
 class ObjectStream:
@@ -149,17 +132,30 @@ class ObjectStream:
     InconsistentContent instead of returning bad data.
     """
 
-    __slots__ = ('_reader', '_container', '_hashkey', 'read', 'readinto', 'seek', 'tell')
+    __slots__ = ('_reader', '_container', '_hashkey', '_meta')
     mode = 'rb'
 
-    def __init__(self, reader, container: Container, hashkey: str) -> None:
+    def __init__(self, reader, container: Container, hashkey: str, meta: ObjectMeta) -> None:
+        """reader: a Reader, or an io.BytesIO of an object read already.
+        The methods below call the reader's: cheaper than binding them to
+        every stream, of which get_objects_stream_and_meta makes one per
+        object."""
         self._reader = reader
         self._container = container
         self._hashkey = hashkey
-        self.read = reader.read
-        self.readinto = reader.readinto
-        self.seek = reader.seek
-        self.tell = reader.tell
+        self._meta = meta
+
+    def read(self, size: int | None = -1) -> bytes:
+        return self._reader.read(size)
+
+    def readinto(self, buffer) -> int:
+        return self._reader.readinto(buffer)
+
+    def seek(self, target: int, whence: int = 0) -> int:
+        return self._reader.seek(target, whence)
+
+    def tell(self) -> int:
+        return self._reader.tell()
 
     @property
     def closed(self) -> bool:
@@ -167,10 +163,9 @@ class ObjectStream:
 
     @property
     def name(self) -> str:
-        info = self._reader.info
-        if info[0] == 'loose':
+        if self._meta.type is ObjectType.LOOSE:
             return str(self._container._get_loose_path_from_hashkey(self._hashkey))
-        return str(self._container._get_pack_folder() / str(info[3]))
+        return str(self._container._get_pack_folder() / str(self._meta.pack_id))
 
     def close(self) -> None:
         self._reader.close()
@@ -189,15 +184,6 @@ class ObjectStream:
 
     def __exit__(self, *exc: Any) -> None:
         self.close()
-
-
-class _ReadBytes(io.BytesIO):
-    """What ObjectStream needs of a Reader, on an object read already:
-    the bytes, and info as Store.info_many gives it."""
-
-    def __init__(self, data: bytes, info: tuple) -> None:
-        super().__init__(data)
-        self.info = info
 
 
 class LazyLooseStream:
@@ -498,53 +484,32 @@ class Container:  # pylint: disable=too-many-public-methods
         """A context manager yielding (ObjectStream, ObjectMeta) of the object."""
         reader = self._get_store().reader(hashkey)
         try:
-            yield ObjectStream(reader, self, hashkey), _meta(reader.info)
+            yield ObjectStream(reader, self, hashkey, reader.info), reader.info
         finally:
             reader.close()
 
-    def _found(self, hashkeys: Iterable[str], skip_if_missing: bool) -> list[tuple]:
-        """(hashkey, info) of the distinct hashkeys: found ones in storage
-        order, each pack's together and front to back, then (unless
-        skip_if_missing) the missing ones, with info None.  Like legacy,
-        it holds the asked keys' metadata, not their contents."""
-        keys = list(dict.fromkeys(hashkeys))
-        infos = self._get_store().info_many(keys)
-        found = sorted(((k, i) for k, i in zip(keys, infos) if i is not None), key=_storage_order)
-        if not skip_if_missing:
-            found += [(k, None) for k, i in zip(keys, infos) if i is None]
-        return found
-
     def _stream_meta_generator(self, hashkeys: Iterable[str], skip_if_missing: bool):
         store = self._get_store()
-        asked = list(dict.fromkeys(hashkeys))
-        found = self._found(asked, skip_if_missing=True)
-        keys = [key for key, _ in found]
-        present = set(keys)
-        missing = [] if skip_if_missing else [key for key in asked if key not in present]
-        chunk = self._MAX_CHUNK_ITERATE_LENGTH
-        for start in range(0, len(keys), chunk):
-            batch = keys[start : start + chunk]
-            try:
-                read = store.read_many(batch, _JOBS, _STREAM_SMALL)
-            except InconsistentContent:
-                # Each stream then fails the read that reaches its end.
-                read = [(None, info) for _, info in found[start : start + chunk]]
-            for key, (data, info) in zip(batch, read):
+        keys = list(dict.fromkeys(hashkeys))
+        for chunk in store.read_iter(keys, _STREAM_SMALL, self._MAX_CHUNK_ITERATE_LENGTH):
+            for key, data, meta in chunk:
+                if meta is None:
+                    if not skip_if_missing:
+                        yield key, None, _missing_meta()
+                    continue
                 try:
-                    if info is None:
-                        raise NotExistent(key)
-                    reader = store.reader(key) if data is None else _ReadBytes(data, info)
+                    # Larger objects, and damaged ones (whose stream fails
+                    # the read that reaches the end), stream from a Reader.
+                    reader = store.reader(key) if data is None else io.BytesIO(data)
                 except NotExistent:
                     # Deleted since it was looked up.
                     if not skip_if_missing:
-                        yield key, None, _meta(None)
+                        yield key, None, _missing_meta()
                     continue
                 try:
-                    yield key, ObjectStream(reader, self, key), _meta(reader.info)
+                    yield key, ObjectStream(reader, self, key, meta), meta
                 finally:
                     reader.close()
-        for key in missing:
-            yield key, None, _meta(None)
 
     @contextmanager
     def get_objects_stream_and_meta(
@@ -562,9 +527,7 @@ class Container:  # pylint: disable=too-many-public-methods
     def get_objects_content(self, hashkeys: list[str], skip_if_missing: bool = True) -> dict[str, bytes | None]:
         """{hashkey: bytes} of the objects (None for missing ones unless
         skip_if_missing), read in one library call."""
-        keys = list(dict.fromkeys(hashkeys))
-        found = self._get_store().read_many(keys, _JOBS, _WHOLE)
-        return {key: data for key, (data, _) in zip(keys, found) if data is not None or not skip_if_missing}
+        return self._get_store().read_dict(list(dict.fromkeys(hashkeys)), skip_if_missing)
 
     def get_lazy_loose_stream(self, hashkey: str) -> LazyLooseStream:
         """A LazyLooseStream of the object: its loose file, written (from
@@ -575,21 +538,26 @@ class Container:  # pylint: disable=too-many-public-methods
         """A generator of (hashkey, ObjectMeta), in the order of
         get_objects_stream_and_meta."""
         store = self._get_store()
-        for key, info in self._found(hashkeys, skip_if_missing):
-            if info is not None and info[0] == 'loose':
-                # Looked up again as it comes, as legacy does: a packer
-                # may have packed it meanwhile, or removed it.
-                info = store.info_many([key])[0]
-                if info is None and skip_if_missing:
-                    continue
-            yield key, _meta(info)
+        keys = list(dict.fromkeys(hashkeys))
+        # max_size 0: no object is read (an empty one is, at no cost).
+        for chunk in store.read_iter(keys, 0, self._MAX_CHUNK_ITERATE_LENGTH):
+            for key, _, meta in chunk:
+                if meta is not None and meta.type is ObjectType.LOOSE:
+                    # Looked up again as it comes, as legacy does: a packer
+                    # may have packed it meanwhile, or removed it.
+                    meta = store.info_many([key])[0]
+                if meta is None:
+                    if skip_if_missing:
+                        continue
+                    meta = _missing_meta()
+                yield key, meta
 
     def get_object_meta(self, hashkey: str) -> ObjectMeta:
         """ObjectMeta of the object (NotExistent if there is none)."""
-        info = self._get_store().info_many([hashkey])[0]
-        if info is None:
+        meta = self._get_store().info_many([hashkey])[0]
+        if meta is None:
             raise NotExistent(f'No object with hash key {hashkey}')
-        return _meta(info)
+        return meta
 
     def has_objects(self, hashkeys: list[str] | tuple[str, ...]) -> list[bool]:
         """Whether each hash key names a stored object, in order."""
