@@ -30,7 +30,7 @@ override LDFLAGS += -Wl,--gc-sections
 ifeq ($(WERROR),1)
 override CFLAGS += -Werror
 endif
-LDLIBS = -ldb -lzstd -lz -ljansson -lcrypto
+LDLIBS = -ldb -lzstd -lz -ldeflate -ljansson -lcrypto
 
 # The one list of commands: each is cmd/<name>.c, whose cmd_<name>() is
 # built into dos and, alone, as dos-<name>, documented in man/dos-<name>.1.
@@ -63,7 +63,7 @@ SOVERSION = 0
 SHLIB = libdos.so.$(VERSION)
 PICSRC = $(filter-out lib/cli.c lib/main.c lib/legacy%,$(LIBSRC))
 PICOBJ = $(PICSRC:lib/%.c=$(BUILD)/pic/lib/%.o)
-LIBDOS_LIBS = -ldb -lzstd -lz -ljansson -lcrypto -pthread
+LIBDOS_LIBS = -ldb -lzstd -lz -ldeflate -ljansson -lcrypto -pthread
 SHLIB_LDFLAGS = -shared -Wl,-soname,libdos.so.$(SOVERSION) \
 	-Wl,--version-script=lib/libdos.map -Wl,--no-undefined
 

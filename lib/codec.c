@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <libdeflate.h>
 #include <zlib.h>
 #include <zstd.h>
 
@@ -346,166 +347,19 @@ dos_decompress(struct dos_decompressor *d, const void *src, size_t *src_len,
 	return 0;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-
-/*
- * CRC-32 by carry-less multiplication (Intel's "Fast CRC Computation for
- * Generic Polynomials Using PCLMULQDQ", the bit-reflected constants of its
- * appendix): zlib's table-driven crc32() runs at about 1.5 GB/s, and
- * checking the stored bytes of every small object read was a fifth of
- * the time of reading it.  len is a multiple of 16, at least 64; crc is
- * the running CRC, not inverted (zlib's convention), in and out.
- */
-__attribute__((target("pclmul,sse4.1"))) static uint32_t
-crc32_clmul(uint32_t crc, const unsigned char *p, size_t len)
-{
-	static const uint64_t k1k2[2] = { 0x154442bd4ULL, 0x1c6e41596ULL };
-	static const uint64_t k3k4[2] = { 0x1751997d0ULL, 0x0ccaa009eULL };
-	static const uint64_t k5k0[2] = { 0x163cd6124ULL, 0 };
-	static const uint64_t poly[2] = { 0x1db710641ULL, 0x1f7011641ULL };
-	__m128i x0, x1, x2, x3, x4, x5, x6, x7, x8;
-
-	x1 = _mm_loadu_si128((const __m128i *)p);
-	x2 = _mm_loadu_si128((const __m128i *)(p + 16));
-	x3 = _mm_loadu_si128((const __m128i *)(p + 32));
-	x4 = _mm_loadu_si128((const __m128i *)(p + 48));
-	x1 = _mm_xor_si128(x1, _mm_cvtsi32_si128((int)~crc));
-	x0 = _mm_loadu_si128((const __m128i *)k1k2);
-	for (p += 64, len -= 64; len >= 64; p += 64, len -= 64) {
-		x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-		x6 = _mm_clmulepi64_si128(x2, x0, 0x00);
-		x7 = _mm_clmulepi64_si128(x3, x0, 0x00);
-		x8 = _mm_clmulepi64_si128(x4, x0, 0x00);
-		x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-		x2 = _mm_clmulepi64_si128(x2, x0, 0x11);
-		x3 = _mm_clmulepi64_si128(x3, x0, 0x11);
-		x4 = _mm_clmulepi64_si128(x4, x0, 0x11);
-		x1 = _mm_xor_si128(_mm_xor_si128(x1, x5),
-		    _mm_loadu_si128((const __m128i *)p));
-		x2 = _mm_xor_si128(_mm_xor_si128(x2, x6),
-		    _mm_loadu_si128((const __m128i *)(p + 16)));
-		x3 = _mm_xor_si128(_mm_xor_si128(x3, x7),
-		    _mm_loadu_si128((const __m128i *)(p + 32)));
-		x4 = _mm_xor_si128(_mm_xor_si128(x4, x8),
-		    _mm_loadu_si128((const __m128i *)(p + 48)));
-	}
-	/* The four lanes folded into one, then 16 bytes at a time. */
-	x0 = _mm_loadu_si128((const __m128i *)k3k4);
-	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-	x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-	x1 = _mm_xor_si128(_mm_xor_si128(x1, x2), x5);
-	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-	x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-	x1 = _mm_xor_si128(_mm_xor_si128(x1, x3), x5);
-	x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-	x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-	x1 = _mm_xor_si128(_mm_xor_si128(x1, x4), x5);
-	for (; len >= 16; p += 16, len -= 16) {
-		x5 = _mm_clmulepi64_si128(x1, x0, 0x00);
-		x1 = _mm_clmulepi64_si128(x1, x0, 0x11);
-		x1 = _mm_xor_si128(_mm_xor_si128(x1,
-		    _mm_loadu_si128((const __m128i *)p)), x5);
-	}
-	/* 128 bits to 64, to 32, and Barrett's reduction. */
-	x2 = _mm_clmulepi64_si128(x1, x0, 0x10);
-	x3 = _mm_setr_epi32(~0, 0, ~0, 0);
-	x1 = _mm_xor_si128(_mm_srli_si128(x1, 8), x2);
-	x0 = _mm_loadu_si128((const __m128i *)k5k0);
-	x2 = _mm_srli_si128(x1, 4);
-	x1 = _mm_and_si128(x1, x3);
-	x1 = _mm_xor_si128(_mm_clmulepi64_si128(x1, x0, 0x00), x2);
-	x0 = _mm_loadu_si128((const __m128i *)poly);
-	x2 = _mm_and_si128(x1, x3);
-	x2 = _mm_clmulepi64_si128(x2, x0, 0x10);
-	x2 = _mm_and_si128(x2, x3);
-	x2 = _mm_clmulepi64_si128(x2, x0, 0x00);
-	x1 = _mm_xor_si128(x1, x2);
-	return ~(uint32_t)_mm_extract_epi32(x1, 1);
-}
-
-/*
- * a(x) b(x) modulo the CRC-32 polynomial, both bit-reflected as zlib has
- * them (x^0 the top bit): the 63-bit carry-less product, moved up a bit
- * to be reflected in 64 bits, holds x^0..x^31 in its top half; its bottom
- * half, x^32..x^63, is reduced by running it through the CRC as four zero
- * bytes (zlib's table).  zlib's own multmodp() takes 32 steps a bit.
- */
-__attribute__((target("pclmul"))) static uint32_t
-multmodp_clmul(uint32_t a, uint32_t b)
-{
-	const z_crc_t *table = get_crc_table();
-	__m128i x = _mm_clmulepi64_si128(_mm_cvtsi32_si128((int)a),
-	    _mm_cvtsi32_si128((int)b), 0x00);
-	uint64_t r = (uint64_t)_mm_cvtsi128_si64(x) << 1;
-	uint32_t s = (uint32_t)r;
-	int i;
-
-	for (i = 0; i < 4; i++)
-		s = (uint32_t)table[s & 0xff] ^ (s >> 8);
-	return (uint32_t)(r >> 32) ^ s;
-}
-
-/*
- * crc32_combine() as zlib computes it (crc1 times x^(8 len2), plus crc2),
- * with x^(2^k) for k = 3 up, squared from x^8 as it goes.
- */
-static uint32_t
-crc32_combine_clmul(uint32_t crc1, uint32_t crc2, uint64_t len2)
-{
-	uint32_t p = 1U << 31, x2k = 1U << 23;	/* x^0, x^8 */
-
-	for (; len2 > 0; len2 >>= 1) {
-		if (len2 & 1)
-			p = multmodp_clmul(x2k, p);
-		x2k = multmodp_clmul(x2k, x2k);
-	}
-	return multmodp_clmul(p, crc1) ^ crc2;
-}
-#endif
-
-/* Whether the CPU has what crc32_clmul() needs. */
-static int
-has_clmul(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-	return __builtin_cpu_supports("pclmul") &&
-	    __builtin_cpu_supports("sse4.1");
-#else
-	return 0;
-#endif
-}
-
 uint32_t
 dos_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
-	if (has_clmul())
-		return crc32_combine_clmul(crc1, crc2, len2);
-#endif
 	return (uint32_t)crc32_combine(crc1, crc2, (z_off_t)len2);
 }
 
+/*
+ * libdeflate's CRC-32 folds with the CPU's carry-less multiply where it
+ * has one: zlib's table-driven crc32() ran at about 1.5 GB/s, and checking
+ * the stored bytes of every small object read was a fifth of its time.
+ */
 uint32_t
 dos_crc32(uint32_t crc, const void *buf, size_t len)
 {
-	const unsigned char *p = buf;
-	uInt step;
-
-#if defined(__x86_64__) && defined(__GNUC__)
-	if (len >= 64 && has_clmul()) {
-		size_t folded = len & ~(size_t)15;
-
-		crc = crc32_clmul(crc, p, folded);
-		p += folded;
-		len -= folded;
-	}
-#endif
-	while (len > 0) {
-		step = len > (1U << 30) ? 1U << 30 : (uInt)len;
-		crc = (uint32_t)crc32(crc, p, step);
-		p += step;
-		len -= step;
-	}
-	return crc;
+	return libdeflate_crc32(crc, buf, len);
 }

@@ -26,7 +26,7 @@ setup(
             extra_compile_args=['-std=c99', '-Wall', '-Wextra', '-Wno-unused-parameter',
                                 '-Wno-missing-field-initializers', '-pthread'],
             extra_objects=[libdos],
-            libraries=['db', 'zstd', 'z', 'jansson', 'crypto'],
+            libraries=['db', 'zstd', 'z', 'deflate', 'jansson', 'crypto'],
             extra_link_args=['-pthread'],
         )
     ],
