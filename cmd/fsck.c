@@ -93,6 +93,10 @@ notice(const struct dos_fsck_finding *f)
 		fprintf(stderr, "dos fsck: notice: a torn tail of an "
 		    "interrupted writer (%s) past the committed length of %s; "
 		    "the next pack writer cuts it off\n", size, f->subject);
+	else if (strcmp(f->kind, "journal") == 0)
+		fprintf(stderr, "dos fsck: notice: index records of a "
+		    "migration (%s) in %s; the next pack writer indexes "
+		    "them\n", size, f->subject);
 	else
 		fprintf(stderr, "dos fsck: notice: an unfinished pack of an "
 		    "interrupted writer (%s) in %s; the next pack writer takes "

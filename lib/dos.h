@@ -26,7 +26,7 @@
  *	store
  *	loose remote-read
  *	extsort stored
- *	pack
+ *	pack journal
  *	pack-write
  *	object
  *	count maint legacy batch remote
@@ -425,6 +425,28 @@ int dos_sort_next(struct dos_sort *s, void *rec);
 int dos_sort_rewind(struct dos_sort *s);
 /* Free everything and remove the temp file; s may be NULL. */
 void dos_sort_close(struct dos_sort *s);
+
+/* ---- lib/journal.c: index records loaded later, in id order ---------- */
+
+/*
+ * The journal (DOS_JOURNAL in the container) holds index records that a
+ * pack writer deferred (dos_pack_writer_defer): dos_journal_write() makes
+ * them durable, before the pack length covering their entries is
+ * committed; dos_journal_load() puts those a commit covers into the
+ * index in id order and removes the file (0 if there is none).  Only the
+ * holder of packs/lock opens or loads it.
+ */
+#define DOS_JOURNAL "index-journal"
+struct dos_index_record;
+struct dos_journal {
+	int fd;
+	uint64_t end;		/* where the next record goes */
+};
+int dos_journal_open(struct dos_store *st, struct dos_journal *j);
+int dos_journal_write(struct dos_journal *j,
+    const struct dos_index_record *recs, size_t n);
+void dos_journal_close(struct dos_journal *j);
+int dos_journal_load(struct dos_store *st, struct dos_index *ix);
 
 /* ---- lib/stored.c: checking an object's stored bytes ------------------ */
 
@@ -837,6 +859,16 @@ int dos_pack_writer_add_entry(struct dos_pack_writer *w,
 int dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
     uint64_t offset, const struct dos_pack_entry *pe);
 uint32_t dos_pack_writer_pack(const struct dos_pack_writer *w);
+/*
+ * A writer that adds many objects to a large index (dos migrate): from
+ * defer on, each batch's records go to the journal (lib/journal.c), and
+ * its flushes commit the pack length alone; load_journal flushes, puts
+ * the journal into the index in id order and stops deferring.  Until
+ * then the objects are in the packs but not found; a writer killed
+ * before leaves the journal to the next one.  No tombstones meanwhile.
+ */
+int dos_pack_writer_defer(struct dos_pack_writer *w);
+int dos_pack_writer_load_journal(struct dos_pack_writer *w);
 
 /* ---- lib/object.c: finding and reading objects ------------------------ */
 

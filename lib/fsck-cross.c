@@ -296,12 +296,18 @@ check_group(struct fsck *f, struct group *g)
 		} else if (g->rec == NULL && from < g->n && f->index_present &&
 		    f->index_ok && !(g->ents[g->n - 1].flags &
 		    DOS_ENTRY_TOMBSTONE) && rec_unchanged(f, g->oid, NULL)) {
-			/* A live entry the index lost. */
+			/*
+			 * A live entry the index lost, unless the journal may
+			 * hold its record.
+			 */
 			live = 1;
 			off = (unsigned long long)g->ents[g->n - 1].offset;
-			rc = add_finding(f, K_UNINDEXED, g->oid, NULL,
-			    g->ents[g->n - 1].pack, g->ents[g->n - 1].offset,
-			    "pack %u offset=%llu", g->ents[g->n - 1].pack, off);
+			if (!f->journal)
+				rc = add_finding(f, K_UNINDEXED, g->oid, NULL,
+				    g->ents[g->n - 1].pack,
+				    g->ents[g->n - 1].offset,
+				    "pack %u offset=%llu",
+				    g->ents[g->n - 1].pack, off);
 		}
 	}
 	/* A record that changed meanwhile points at a copy made since. */

@@ -49,6 +49,7 @@ enum kind {
 	K_BAD_RECORD,
 	K_UNINDEXED,
 	K_LOST,
+	K_JOURNAL,
 	K_NR
 };
 
@@ -163,6 +164,8 @@ struct fsck {
 	struct rec off_next;	/* by_off's next record, when off_has */
 	int off_has;
 	int index_present, index_ok;
+	/* Records a pack writer deferred (DOS_JOURNAL), not yet indexed. */
+	int journal;
 	struct dos_sort *ents;	/* every entry, by id, then pack and offset */
 	pthread_mutex_t ents_mu;	/* the workers add to ents under it */
 	int ents_rc;		/* the first error adding to ents */
@@ -240,6 +243,7 @@ void release_buffer(struct fsck *f, unsigned char *buf);
 int load_index(struct fsck *f);
 int list_loose(struct fsck *f);
 int check_sandbox(struct fsck *f);
+int check_journal(struct fsck *f);
 int run_loose_jobs(struct fsck *f);
 int check_layout(struct fsck *f);
 int writer_active(struct fsck *f);

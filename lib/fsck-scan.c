@@ -306,6 +306,25 @@ check_sandbox(struct fsck *f)
 	return rc;
 }
 
+/*
+ * A journal holds records that a pack writer deferred (lib/journal.c):
+ * a migration's, running or killed, whose entries the index does not
+ * have yet.  The next pack writer puts them in, so it is a notice, and
+ * entries without a record are not taken for entries the index lost.
+ */
+int
+check_journal(struct fsck *f)
+{
+	struct stat sb;
+
+	if (fstatat(f->st->dirfd, DOS_JOURNAL, &sb, 0) < 0)
+		return errno == ENOENT ? 0 : add_finding(f, K_UNREADABLE, NULL,
+		    DOS_JOURNAL, 0, 0, "%s", strerror(errno));
+	f->journal = 1;
+	return add_notice(f, K_JOURNAL, DOS_JOURNAL, 0, (uint64_t)sb.st_size,
+	    "%s", "");
+}
+
 int
 run_loose_jobs(struct fsck *f)
 {

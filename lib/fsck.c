@@ -60,6 +60,7 @@ static const struct {
 	[K_BAD_RECORD] = { "bad-record", DOS_FSCK_INDEX },
 	[K_UNINDEXED] = { "unindexed", DOS_FSCK_INDEX },
 	[K_LOST] = { "lost", DOS_FSCK_MISSING },
+	[K_JOURNAL] = { "journal", DOS_FSCK_INDEX },
 };
 
 static int
@@ -234,6 +235,8 @@ check(struct fsck *f)
 	if ((rc = list_loose(f)) < 0)
 		return rc;
 	if ((f->what & DOS_FSCK_WHAT_LOOSE) && (rc = check_sandbox(f)) < 0)
+		return rc;
+	if ((rc = check_journal(f)) < 0)
 		return rc;
 	if (!f->index_present && f->index_ok) {
 		for (i = 0; i < f->packs_nr; i++)

@@ -78,6 +78,7 @@ struct dos_pack_writer {
 	struct compress_queue *queue;	/* NULL: compress in this thread */
 	struct dos_stored_check check;	/* without a queue, once needed */
 	int check_ready;
+	struct dos_journal journal;	/* fd -1: records go to the index */
 };
 
 /*
@@ -307,7 +308,7 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	w->st = st;
 	w->flags = flags;
 	w->mode = st->cfg.codec == DOS_CODEC_NONE ? DOS_COMPRESS_NEVER : mode;
-	w->lockfd = w->packfd = -1;
+	w->lockfd = w->packfd = w->journal.fd = -1;
 	*holder = 0;
 	w->packed_size = dos_codec_bound(st->cfg.codec, SMALL_OBJECT_MAX) +
 	    DOS_ENTRY_HEADER_MAX;
@@ -321,9 +322,11 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	if ((rc = dos_hasher_init(&w->hasher)) < 0 ||
 	    (rc = dos_compressor_init(&w->comp, st->cfg.codec, st->cfg.level)) < 0)
 		goto fail;
+	/* A killed writer's journal goes in before its tail is cut. */
 	if ((rc = dos_pack_lock(st, flags & DOS_PACK_NOWAIT, &w->lockfd,
 	    holder)) < 0 ||
 	    (rc = dos_store_index(st, 1, &w->ix)) < 0 ||
+	    (rc = dos_journal_load(st, w->ix)) < 0 ||
 	    (rc = open_current_pack(w)) < 0)
 		goto fail;
 	/* Dictionaries are zstd's, for objects it compresses. */
@@ -1230,6 +1233,9 @@ dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
 	uint64_t start;
 	int rc;
 
+	/* The journal only adds records. */
+	if (w->journal.fd >= 0)
+		return DOS_EINVAL;
 	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
 		return rc;
 	memset(&pe, 0, sizeof pe);
@@ -1332,7 +1338,9 @@ cmp_records(const void *a, const void *b)
  * The records go in id order, the puts in one call (compressed runs of
  * the index are rewritten once for all the records they gain); of an
  * id's records the batch's last one stands, as if each were applied in
- * turn.
+ * turn.  A deferring writer's go to the journal instead, durably, before
+ * the transaction commits the pack length that covers their entries (a
+ * retry writes them again, which the load takes as one).
  */
 static int
 commit_records(struct dos_pack_writer *w)
@@ -1365,6 +1373,11 @@ commit_records(struct dos_pack_writer *w)
 		} else if ((rc = dos_index_del(w->ix, &order[i]->oid)) < 0 &&
 		    rc != DOS_ENOTFOUND)
 			goto fail;
+	}
+	if (w->journal.fd >= 0) {
+		if ((rc = dos_journal_write(&w->journal, puts, nputs)) < 0)
+			goto fail;
+		nputs = 0;
 	}
 	if ((rc = dos_index_put_sorted(w->ix, puts, nputs)) < 0 ||
 	    (rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
@@ -1420,6 +1433,27 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 }
 
 int
+dos_pack_writer_defer(struct dos_pack_writer *w)
+{
+	if (w->nr > 0 || w->journal.fd >= 0)
+		return DOS_EINVAL;
+	return dos_journal_open(w->st, &w->journal);
+}
+
+int
+dos_pack_writer_load_journal(struct dos_pack_writer *w)
+{
+	int rc;
+
+	if (w->journal.fd < 0)
+		return 0;
+	if ((rc = dos_pack_writer_flush(w)) < 0)
+		return rc;
+	dos_journal_close(&w->journal);
+	return dos_journal_load(w->st, w->ix);
+}
+
+int
 dos_pack_writer_start_pack(struct dos_pack_writer *w)
 {
 	int rc;
@@ -1450,6 +1484,8 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 	/* Whatever was not flushed is a tail the next writer cuts off. */
 	if (w->packfd >= 0)
 		close(w->packfd);
+	/* A journal not loaded is loaded by the next writer. */
+	dos_journal_close(&w->journal);
 	if (w->lockfd >= 0)
 		close(w->lockfd);
 	dos_compressor_release(&w->comp);

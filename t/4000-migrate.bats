@@ -342,6 +342,68 @@ migrate_point() {
 	diff -u expect actual
 }
 
+# The number of the first point "<when> <name>" ($2) of migrating
+# 15_edge_states that comes after the first point $1.
+migrate_point_after() {
+	rm -rf probe points
+	DOS_FAULT_LOG=points dos migrate -q 15_edge_states/container probe
+	awk -v first=" $1" -v then=" $2" '
+	    !seen && substr($0, length($0) - length(first) + 1) == first { seen = 1 }
+	    seen && substr($0, length($0) - length(then) + 1) == then { print $1; exit }
+	' points
+}
+
+# Killed at point $1, then $2 after it: the journal is left, fsck says
+# so and nothing else, and the migration run again completes.
+killed_with_journal() {
+	local n
+	n=$(migrate_point_after "$1" "$2")
+	[ -n "$n" ]
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
+	[ -e new/index-journal ]
+	run -0 --separate-stderr dos --dir=new fsck -q
+	[ "$output" = "" ]
+	run -0 dos migrate -q 15_edge_states/container new
+	[ ! -e new/index-journal ]
+	[ ! -e new/migrating ]
+	run -0 dos --dir=new fsck -q
+	[ "$output" = "" ]
+	expected_objects 15_edge_states >expect
+	actual_objects new >actual
+	diff -u expect actual
+}
+
+@test "a migration killed with records journaled, not committed, can be run again" {
+	unpack 15_edge_states
+	killed_with_journal "after journal-create" "after journal-fdatasync"
+}
+
+@test "a migration killed with records committed, not indexed, can be run again" {
+	unpack 15_edge_states
+	killed_with_journal "after journal-fdatasync" "after index-commit"
+}
+
+@test "a migration killed while it loads its journal can be run again" {
+	unpack 15_edge_states
+	killed_with_journal "after journal-fdatasync" "before journal-unlink"
+}
+
+@test "the next pack writer indexes what a killed migration journaled" {
+	unpack 15_edge_states
+	n=$(migrate_point_after "after journal-fdatasync" "after index-commit")
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
+	run -0 --separate-stderr dos --dir=new fsck
+	[[ "$stderr" == *"notice: index records of a migration"*"in index-journal"* ]]
+	run -0 dos --dir=new count-objects
+	[[ "$output" == *" 0 packed objects"* ]]
+	printf abc | dos --dir=new hash-object -w --to-pack --stdin
+	[ ! -e new/index-journal ]
+	run -0 dos --dir=new count-objects
+	[[ "$output" == *" 72 packed objects"* ]]
+	run -0 dos --dir=new fsck -q
+	[ "$output" = "" ]
+}
+
 @test "a migration killed after it finished can be run again" {
 	unpack 15_edge_states
 	n=$(migrate_point "after migrate-marker-unlink")
