@@ -10,6 +10,7 @@
 static const char *const fsck_usage[] = {
 	"dos fsck [-q] [-z] [--[no-]progress] [--quick | --full]",
 	"         [--loose] [--packs] [--index] [--jobs=<n>] [--repair]",
+	"         [--remote]",
 	NULL
 };
 
@@ -21,6 +22,7 @@ enum {
 	OPT_INDEX,
 	OPT_JOBS,
 	OPT_REPAIR,
+	OPT_REMOTE,
 };
 
 static const struct option fsck_options[] = {
@@ -32,6 +34,7 @@ static const struct option fsck_options[] = {
 	{ "index", no_argument, NULL, OPT_INDEX },
 	{ "jobs", required_argument, NULL, OPT_JOBS },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
+	{ "remote", no_argument, NULL, OPT_REMOTE },
 	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
@@ -188,7 +191,7 @@ cmd_fsck(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_fsck_options o;
 	struct dos_fsck_stats stats;
-	int opt, rc;
+	int opt, rc, full = 0;
 
 	memset(&o, 0, sizeof o);
 	o.jobs = dos_default_jobs();
@@ -206,6 +209,7 @@ cmd_fsck(int argc, char **argv)
 			break;
 		case OPT_FULL:
 			o.flags &= ~(unsigned)DOS_FSCK_QUICK;
+			full = 1;
 			break;
 		case OPT_LOOSE:
 			o.what |= DOS_FSCK_WHAT_LOOSE;
@@ -222,6 +226,9 @@ cmd_fsck(int argc, char **argv)
 		case OPT_REPAIR:
 			o.flags |= DOS_FSCK_REPAIR;
 			break;
+		case OPT_REMOTE:
+			o.flags |= DOS_FSCK_REMOTE;
+			break;
 		default:
 			dos_common_option(opt, fsck_usage);
 		}
@@ -231,6 +238,9 @@ cmd_fsck(int argc, char **argv)
 		dos_usage(fsck_usage, "--repair checks everything: "
 		    "no --loose, --packs or --index");
 
+	/* Reading every remote object back is asked for, never implied. */
+	if ((o.flags & DOS_FSCK_REMOTE) && full && !(o.flags & DOS_FSCK_QUICK))
+		o.flags |= DOS_FSCK_REMOTE_OBJECTS;
 	o.report = report;
 	o.repaired = repaired;
 	o.progress = dos_show_progress ? show_progress : NULL;

@@ -1354,6 +1354,12 @@ int dos_remote_remove(struct dos_store *st, const char *name);
 /* Remote name, or with name NULL the only one (DOS_EAMBIGUOUS if not). */
 int dos_remote_find(struct dos_store *st, const char *name,
     struct dos_remote *r);
+/*
+ * The packs remotes/<remote>/ records and packs/ no longer has (evicted),
+ * ascending, into *packs (malloc'ed).
+ */
+int dos_remote_evicted(struct dos_store *st, const char *remote,
+    uint32_t **packs, size_t *nr);
 
 struct dos_push_stats {
 	uint64_t sealed;	/* packs that can be pushed */

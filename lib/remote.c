@@ -112,29 +112,45 @@ dos_remote_add(struct dos_store *st, const struct dos_remote *r)
 	return set_remotes(st, remotes);
 }
 
+int
+dos_remote_evicted(struct dos_store *st, const char *remote, uint32_t **packs,
+    size_t *nr)
+{
+	char dir[96], name[64];
+	struct stat sb;
+	size_t i, kept = 0;
+	int rc;
+
+	snprintf(dir, sizeof dir, "remotes/%s", remote);
+	if ((rc = dos_list_numbered(st->dirfd, dir, packs, nr)) < 0)
+		return rc;
+	for (i = 0; i < *nr; i++) {
+		snprintf(name, sizeof name, "packs/%u", (*packs)[i]);
+		if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (errno != ENOENT) {
+			free(*packs);
+			*packs = NULL;
+			*nr = 0;
+			return DOS_EIO;
+		}
+		(*packs)[kept++] = (*packs)[i];
+	}
+	*nr = kept;
+	return 0;
+}
+
 /* Whether remotes/<name>/ records a pack that packs/ no longer has. */
 static int
 holds_evicted(struct dos_store *st, const char *remote)
 {
-	char dir[96], name[64];
-	struct dirent *d;
-	struct stat sb;
-	uint32_t pack;
-	DIR *dp;
-	int rc, found = 0;
+	uint32_t *packs;
+	size_t nr;
+	int rc;
 
-	snprintf(dir, sizeof dir, "remotes/%s", remote);
-	if ((rc = dos_opendir(st->dirfd, dir, &dp)) < 0 || dp == NULL)
-		return rc;
-	while (!found && (d = readdir(dp)) != NULL) {
-		if (dos_parse_pack_name(d->d_name, &pack) < 0)
-			continue;
-		snprintf(name, sizeof name, "packs/%u", pack);
-		found = fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    errno == ENOENT;
-	}
-	closedir(dp);
-	return found;
+	rc = dos_remote_evicted(st, remote, &packs, &nr);
+	free(packs);
+	return rc < 0 ? rc : nr > 0;
 }
 
 int

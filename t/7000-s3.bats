@@ -51,6 +51,16 @@ add_origin() {
 	dos remote add origin "s3://$S3_BUCKET/$PREFIX" --endpoint "$S3_ENDPOINT"
 }
 
+# curl, signed, to the server: s3curl <key below the bucket> <curl options...>
+s3curl() {
+	local key=$1
+	shift
+	printf 'machine 127.0.0.1 login %s password %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" \
+	    >"$BATS_TEST_TMPDIR/netrc"
+	curl -sf --netrc-file "$BATS_TEST_TMPDIR/netrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+	    "$@" "$S3_ENDPOINT/$S3_BUCKET/$key"
+}
+
 @test "remote add, list and remove keep remotes in config.json, never credentials" {
 	add_origin
 	dos remote add second "s3://$S3_BUCKET/other/prefix/" --region eu-west-1 \
@@ -274,6 +284,40 @@ add_origin() {
 	DOS_DIR=third dos ls >b
 	cmp a b
 	DOS_DIR=third dos cat-object --batch <b >/dev/null
+}
+
+@test "fsck knows evicted packs; --remote checks them there; --full reads their objects back" {
+	store_packed 60
+	add_origin
+	dos push -q --evict
+	run -0 --separate-stderr dos fsck
+	[ -z "$output" ]
+	[ "$stderr" = "dos fsck: no problems found" ]
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+	# a damaged copy under the SHA-256 push stored: only a read finds it
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $EMPTY_OID" -o pack0
+	size=$(stat -c %s pack0)
+	printf '\x55' | dd of=pack0 bs=1 seek=$((size - 10)) conv=notrunc status=none
+	sha=$(cut -d' ' -f2 "$DOS_DIR/remotes/origin/0")
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $(sha256_of pack0)" \
+	    -H "x-amz-meta-sha256: $sha" -T pack0
+	run -0 --separate-stderr dos fsck --remote
+	[ -z "$output" ]
+	run -1 --separate-stderr dos fsck --remote --full
+	[[ "$output" =~ ^"remote-corrupt "[0-9a-f]{64}" pack 0 offset="[0-9]+$ ]]
+	[ "$stderr" = "dos fsck: 1 problem (1 remote-corrupt)" ]
+	# the same without that SHA-256, and a pack gone
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $(sha256_of pack0)" -T pack0
+	s3curl "$PREFIX/packs/1" -H "x-amz-content-sha256: $EMPTY_OID" -X DELETE
+	run -2 --separate-stderr dos fsck --remote --full
+	[ "${lines[0]}" = "remote-damaged packs/0 on origin: $size bytes of SHA-256 (none stored), not $size of $sha" ]
+	[ "${lines[1]}" = "remote-missing packs/1 on origin: HEAD $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/1: HTTP 404" ]
+	[ "${#lines[@]}" -eq 2 ]
+	# without --remote, nothing of that is looked at
+	run -0 dos fsck -q
+	AWS_SECRET_ACCESS_KEY=wrong run -128 --separate-stderr dos fsck --remote
+	[ "$stderr" = "dos-fsck: fatal: unable to check '$DOS_DIR': HEAD $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: HTTP 403" ]
 }
 
 # Last: it stops the server.

@@ -483,6 +483,10 @@ enum dos_fsck_what {
 enum dos_fsck_flags {
 	DOS_FSCK_QUICK = 1 << 0,	/* no SHA-256: structure, sizes, CRCs */
 	DOS_FSCK_REPAIR = 1 << 1,
+	/* packs evicted to remotes: there, of their length and SHA-256 */
+	DOS_FSCK_REMOTE = 1 << 2,
+	/* and every object of theirs read back whole (ranged GETs) */
+	DOS_FSCK_REMOTE_OBJECTS = 1 << 3,
 };
 
 /* One problem or notice, or with --repair one thing done about one. */
