@@ -616,6 +616,24 @@ dos_tell_lock_waits(struct dos_store *st)
 		dos_store_on_lock_wait(st, say_lock_wait, NULL);
 }
 
+void
+dos_tell_evicted(struct dos_store *st)
+{
+	uint32_t *packs;
+	size_t nr;
+	int rc;
+
+	if ((rc = dos_remote_evicted(st, NULL, &packs, &nr)) < 0) {
+		warning("unable to list the packs evicted to remotes: %s",
+		    dos_strerror(rc));
+		return;
+	}
+	free(packs);
+	if (nr > 0)
+		fprintf(stderr, "left %zu pack%s on remotes alone: evicted, "
+		    "they are read from there\n", nr, nr == 1 ? "" : "s");
+}
+
 struct dos_pack_writer *
 dos_lock_packs(struct dos_store *st, unsigned flags,
     enum dos_compress_mode mode)

@@ -159,6 +159,11 @@ struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
  * -q was given.
  */
 void dos_tell_lock_waits(struct dos_store *st);
+/*
+ * After repack or gc, unless -q: the packs evicted to remotes (dos push
+ * --evict), which they neither read nor rewrite, on stderr.
+ */
+void dos_tell_evicted(struct dos_store *st);
 /* After the options of a command that takes no arguments: any left is a
  * usage error (exit 129). */
 void dos_no_arguments(int argc, const char *const *usage);

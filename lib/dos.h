@@ -1341,6 +1341,9 @@ int dos_remote_read_record(struct dos_store *st, const char *remote,
 /* The entries' version of an evicted pack; DOS_ENOTFOUND if none. */
 int dos_remote_pack_version(struct dos_store *st, uint32_t pack,
     unsigned *version);
+/* The record of pack on the first remote that has one (DOS_ENOTFOUND). */
+int dos_remote_pack_record(struct dos_store *st, uint32_t pack,
+    struct dos_remote_record *rec);
 /* pread(2) of an evicted pack, from its remote; < 0 a DOS_E code. */
 ssize_t dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf,
     size_t len, uint64_t off);
@@ -1356,7 +1359,8 @@ int dos_remote_find(struct dos_store *st, const char *name,
     struct dos_remote *r);
 /*
  * The packs remotes/<remote>/ records and packs/ no longer has (evicted),
- * ascending, into *packs (malloc'ed).
+ * of every remote if remote is NULL, ascending and each once, into *packs
+ * (malloc'ed).
  */
 int dos_remote_evicted(struct dos_store *st, const char *remote,
     uint32_t **packs, size_t *nr);

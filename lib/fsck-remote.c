@@ -18,53 +18,13 @@
 
 #define READ_BUF (64 * 1024)
 
-static int
-add_evicted(const struct dos_remote *r, void *data)
-{
-	struct fsck *f = data;
-	uint32_t *packs, *grown;
-	size_t nr;
-	int rc;
-
-	if ((rc = dos_remote_evicted(f->st, r->name, &packs, &nr)) < 0)
-		return rc;
-	grown = realloc(f->evicted, (f->evicted_nr + nr + 1) * sizeof *grown);
-	if (grown == NULL) {
-		free(packs);
-		return DOS_ENOMEM;
-	}
-	memcpy(grown + f->evicted_nr, packs, nr * sizeof *packs);
-	f->evicted = grown;
-	f->evicted_nr += nr;
-	free(packs);
-	return 0;
-}
-
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-/* f->evicted: of every remote, ascending, each pack once. */
+/* f->evicted; a bad config.json is check_layout()'s finding: none then. */
 int
 load_evicted(struct fsck *f)
 {
-	size_t i, n = 0;
-	int rc;
+	int rc = dos_remote_evicted(f->st, NULL, &f->evicted, &f->evicted_nr);
 
-	/* A bad config.json is check_layout()'s finding: no remotes then. */
-	if ((rc = dos_remote_each(f->st, add_evicted, f)) < 0)
-		return rc == DOS_EBADCONFIG ? 0 : rc;
-	if (f->evicted_nr > 1)
-		qsort(f->evicted, f->evicted_nr, sizeof *f->evicted, cmp_u32);
-	for (i = 0; i < f->evicted_nr; i++)
-		if (n == 0 || f->evicted[n - 1] != f->evicted[i])
-			f->evicted[n++] = f->evicted[i];
-	f->evicted_nr = n;
-	return 0;
+	return rc == DOS_EBADCONFIG ? 0 : rc;
 }
 
 int
@@ -77,16 +37,15 @@ is_evicted(const struct fsck *f, uint32_t pack)
 
 struct heads {
 	struct fsck *f;
-	uint32_t *bad;		/* packs found missing or damaged */
-	size_t bad_nr, bad_alloc;
+	unsigned char *bad;	/* of each of f->evicted: missing or damaged */
 };
 
 static int
 check_pack(struct heads *h, struct dos_s3 *s3, const struct dos_remote *r,
-    uint32_t pack, const struct dos_remote_record *rec)
+    size_t i, const struct dos_remote_record *rec)
 {
 	char key[32], sha[DOS_HEXSZ + 1];
-	uint32_t *grown;
+	uint32_t pack = h->f->evicted[i];
 	uint64_t size;
 	int rc;
 
@@ -104,14 +63,9 @@ check_pack(struct heads *h, struct dos_s3 *s3, const struct dos_remote *r,
 		    rec->sha256);
 	else
 		return rc;
-	if (rc < 0)
-		return rc;
-	if ((grown = dos_grow(h->bad, h->bad_nr, &h->bad_alloc, sizeof *grown,
-	    16)) == NULL)
-		return DOS_ENOMEM;
-	h->bad = grown;
-	h->bad[h->bad_nr++] = pack;
-	return 0;
+	if (rc == 0)
+		h->bad[i] = 1;
+	return rc;
 }
 
 /* The evicted packs that remote r records. */
@@ -134,7 +88,7 @@ check_remote_packs(const struct dos_remote *r, void *data)
 		if (rc == 0 && s3 == NULL)
 			rc = dos_remote_connect(r, &s3);
 		if (rc == 0)
-			rc = check_pack(h, s3, r, h->f->evicted[i], &rec);
+			rc = check_pack(h, s3, r, i, &rec);
 	}
 	dos_s3_close(s3);
 	return rc;
@@ -170,10 +124,12 @@ add_place(const struct dos_oid *oid, const struct dos_index_entry *e,
     void *data)
 {
 	struct walk *w = data;
+	const uint32_t *at;
 	struct place p;
 
-	if (!is_evicted(w->f, e->pack) ||
-	    dos_pack_list_find(w->h->bad, w->h->bad_nr, e->pack) != NULL)
+	/* Not the packs a HEAD found missing or damaged: reported already. */
+	at = dos_pack_list_find(w->f->evicted, w->f->evicted_nr, e->pack);
+	if (at == NULL || w->h->bad[at - w->f->evicted])
 		return 0;
 	memset(&p, 0, sizeof p);
 	p.pack = e->pack;
@@ -253,18 +209,16 @@ check_remote_objects(struct fsck *f, const struct heads *h)
 int
 check_remote(struct fsck *f)
 {
-	struct heads h = { f, NULL, 0, 0 };
+	struct heads h = { f, NULL };
 	int rc;
 
 	if (f->evicted_nr == 0)
 		return 0;
+	if ((h.bad = calloc(f->evicted_nr, 1)) == NULL)
+		return DOS_ENOMEM;
 	rc = dos_remote_each(f->st, check_remote_packs, &h);
-	if (rc == 0 && (f->o->flags & DOS_FSCK_REMOTE_OBJECTS)) {
-		/* ascending, for dos_pack_list_find(), once the remotes are done */
-		if (h.bad_nr > 1)
-			qsort(h.bad, h.bad_nr, sizeof *h.bad, cmp_u32);
+	if (rc == 0 && (f->o->flags & DOS_FSCK_REMOTE_OBJECTS))
 		rc = check_remote_objects(f, &h);
-	}
 	free(h.bad);
 	return rc;
 }

@@ -275,3 +275,12 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 	memcpy(buf, c->win, len);
 	return read_done(c, pack, off, len);
 }
+
+int
+dos_remote_pack_record(struct dos_store *st, uint32_t pack,
+    struct dos_remote_record *rec)
+{
+	struct dos_remote_conn *c;
+
+	return find_pack(st, pack, &c, rec);
+}

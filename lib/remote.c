@@ -112,8 +112,16 @@ dos_remote_add(struct dos_store *st, const struct dos_remote *r)
 	return set_remotes(st, remotes);
 }
 
-int
-dos_remote_evicted(struct dos_store *st, const char *remote, uint32_t **packs,
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+evicted_of(struct dos_store *st, const char *remote, uint32_t **packs,
     size_t *nr)
 {
 	char dir[96], name[64];
@@ -137,6 +145,62 @@ dos_remote_evicted(struct dos_store *st, const char *remote, uint32_t **packs,
 		(*packs)[kept++] = (*packs)[i];
 	}
 	*nr = kept;
+	return 0;
+}
+
+struct evicted {
+	struct dos_store *st;
+	uint32_t *packs;
+	size_t nr;
+};
+
+static int
+add_evicted(const struct dos_remote *r, void *data)
+{
+	struct evicted *ev = data;
+	uint32_t *packs, *grown;
+	size_t nr;
+	int rc;
+
+	if ((rc = evicted_of(ev->st, r->name, &packs, &nr)) < 0)
+		return rc;
+	grown = realloc(ev->packs, (ev->nr + nr + 1) * sizeof *grown);
+	if (grown == NULL) {
+		free(packs);
+		return DOS_ENOMEM;
+	}
+	if (nr > 0)
+		memcpy(grown + ev->nr, packs, nr * sizeof *packs);
+	ev->packs = grown;
+	ev->nr += nr;
+	free(packs);
+	return 0;
+}
+
+int
+dos_remote_evicted(struct dos_store *st, const char *remote, uint32_t **packs,
+    size_t *nr)
+{
+	struct evicted ev = { st, NULL, 0 };
+	size_t i, n = 0;
+	int rc;
+
+	if (remote != NULL)
+		return evicted_of(st, remote, packs, nr);
+	*packs = NULL;
+	*nr = 0;
+	if ((rc = dos_remote_each(st, add_evicted, &ev)) < 0) {
+		free(ev.packs);
+		return rc;
+	}
+	/* A pack on two remotes is one pack. */
+	if (ev.nr > 1)
+		qsort(ev.packs, ev.nr, sizeof *ev.packs, cmp_u32);
+	for (i = 0; i < ev.nr; i++)
+		if (n == 0 || ev.packs[n - 1] != ev.packs[i])
+			ev.packs[n++] = ev.packs[i];
+	*packs = ev.packs;
+	*nr = n;
 	return 0;
 }
 
@@ -666,14 +730,6 @@ start_own_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack)
 			dos_index_abort(ix);
 	}
 	return rc;
-}
-
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 int

@@ -320,6 +320,44 @@ s3curl() {
 	[ "$stderr" = "dos-fsck: fatal: unable to check '$DOS_DIR': HEAD $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: HTTP 403" ]
 }
 
+@test "count-objects counts evicted packs as remote; repack and gc leave them alone and say so" {
+	store_packed 60
+	add_origin
+	dos push -q --evict
+	evicted=$(ls "$DOS_DIR/remotes/origin" | wc -l)
+	dos ls -l >listed
+	remote=$(grep -vc " packed $(ls "$DOS_DIR/packs" | grep -v lock):" listed)
+	run -0 --separate-stderr dos count-objects
+	[[ "$output" == "0 loose objects, 60 packed objects ($remote on remotes), "*" kilobytes" ]]
+	[ -z "$stderr" ]
+	run -0 --separate-stderr dos count-objects -v
+	[ "${lines[10]}" = "remote: $remote" ]
+	[ "${lines[11]}" = "remote-packs: $evicted" ]
+	[[ "${lines[12]}" == "size-remote: "* ]]
+	[ -z "$stderr" ]
+	# objects deleted, from the local pack and from an evicted one
+	grep " packed 0:" listed | head -2 | cut -d' ' -f1 >gone
+	grep -v " packed [01]:" listed | head -2 | cut -d' ' -f1 >>gone
+	dos rm -q --stdin <gone
+	grep -vxFf gone ids >kept
+	dos cat-object --batch <kept >expected
+	run -0 dos repack
+	[ "${lines[1]}" = "left $evicted packs on remotes alone: evicted, they are read from there" ]
+	run -0 dos gc
+	[ "${lines[1]}" = "left $evicted packs on remotes alone: evicted, they are read from there" ]
+	run -0 dos gc --aggressive
+	[ "${lines[1]}" = "left $evicted packs on remotes alone: evicted, they are read from there" ]
+	run -0 dos gc -q
+	[ -z "$output" ]
+	dos cat-object --batch <kept >actual
+	cmp expected actual
+	[ "$(ls "$DOS_DIR/remotes/origin" | wc -l)" -eq "$evicted" ]
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+	run -0 --separate-stderr dos count-objects
+	[ -z "$stderr" ]
+}
+
 # Last: it stops the server.
 @test "the server stopped mid-read: reads fail naming the endpoint, never print a whole object" {
 	head -c 20000000 /dev/urandom >big

@@ -419,6 +419,8 @@ struct dos_counts {
 	uint64_t garbage, size_garbage;	/* pack entries and tails not indexed */
 	uint64_t damaged_packs;		/* packs that could not be read through */
 	uint64_t missing;		/* indexed objects of missing packs */
+	/* Packs evicted to remotes (gone from packs/), and their objects. */
+	uint64_t remote_packs, size_remote, remote;
 };
 int dos_count_objects(struct dos_store *st, struct dos_counts *c);
 
