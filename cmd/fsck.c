@@ -49,9 +49,6 @@ struct tally {
 static struct tally *tallies;
 static size_t ntallies;
 static int quiet, nul;
-/* The phase on the progress line, and how far it is. */
-static const char *phase_shown;
-static uint64_t phase_done;
 /* Temp files of interrupted writers: one notice for them all. */
 static unsigned long stale_temps;
 static uint64_t stale_temp_bytes;
@@ -142,20 +139,6 @@ repaired(const struct dos_fsck_finding *f, void *data)
 	    *f->detail != '\0' ? " " : "", f->detail);
 }
 
-/* Phases count bytes. */
-static void
-show_progress(const char *phase, uint64_t done, uint64_t total, void *data)
-{
-	if (phase_shown == NULL || strcmp(phase_shown, phase) != 0) {
-		if (phase_shown != NULL)
-			dos_progress_done(phase_shown, phase_done);
-		dos_progress_start(phase, total, 1);
-		phase_shown = phase;
-	}
-	phase_done = done;
-	dos_progress(phase, done);
-}
-
 static void
 summary(void)
 {
@@ -243,13 +226,12 @@ cmd_fsck(int argc, char **argv)
 		o.flags |= DOS_FSCK_REMOTE_OBJECTS;
 	o.report = report;
 	o.repaired = repaired;
-	o.progress = dos_show_progress ? show_progress : NULL;
+	o.progress = dos_show_progress ? dos_progress_phase : NULL;
 	dos_open_or_die(&store, DOS_OPEN_LOST_INDEX);
 	if (!quiet)
 		dos_tell_lock_waits(&store);
 	rc = dos_fsck(&store, &o, &stats);
-	if (phase_shown != NULL)
-		dos_progress_done(phase_shown, phase_done);
+	dos_progress_phases_done();
 	if (rc < 0)
 		die("unable to check '%s': %s", dos_store_path(&store),
 		    rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc));

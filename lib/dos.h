@@ -1287,6 +1287,9 @@ int dos_s3_get(struct dos_s3 *s3, const char *key, uint64_t off, size_t len,
     void *buf, size_t *got);
 /* All of key into fd (truncated first). */
 int dos_s3_get_fd(struct dos_s3 *s3, const char *key, int fd);
+/* The SHA-256 of len bytes of fd from off, in hex, as a PUT sends it. */
+int dos_sha256_range(int fd, uint64_t off, uint64_t len,
+    char hex[DOS_HEXSZ + 1]);
 /* The size of key, and the SHA-256 dos_s3_put stored ("" if none). */
 int dos_s3_head(struct dos_s3 *s3, const char *key, uint64_t *size,
     char sha256[DOS_HEXSZ + 1]);
@@ -1365,6 +1368,9 @@ int dos_remote_find(struct dos_store *st, const char *name,
 int dos_remote_evicted(struct dos_store *st, const char *remote,
     uint32_t **packs, size_t *nr);
 
+/* Progress of push, clone and fetch: done of total in phase. */
+typedef void dos_remote_progress_fn(const char *phase, uint64_t done,
+    uint64_t total, void *data);
 struct dos_push_stats {
 	uint64_t sealed;	/* packs that can be pushed */
 	uint64_t packs, bytes;	/* pushed now */
@@ -1374,6 +1380,7 @@ struct dos_push_stats {
  * as there once the server confirmed them (see remote.c).
  */
 int dos_remote_push(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
     struct dos_push_stats *stats);
 struct dos_evict_stats {
 	uint64_t evicted, bytes;
@@ -1384,13 +1391,27 @@ int dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
     struct dos_evict_stats *stats);
 struct dos_clone_stats {
 	uint64_t packs, bytes, objects;
+	int done_before;	/* a clone run again after it was whole */
 };
 /*
  * Fill the new, empty container st from remote r (added to it): its
  * index from the remote's pack indexes, each pack recorded as held by r
  * and read from there, the container's own packs numbered after them.
+ * Run again on a container that has r already, it does what a killed
+ * run left undone.
  */
 int dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
     struct dos_clone_stats *stats);
+struct dos_fetch_stats {
+	uint64_t packs, bytes;
+};
+/*
+ * Download each pack evicted to r back into packs/, checked against its
+ * record; the record stays (the pack is still on r).
+ */
+int dos_remote_fetch(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
+    struct dos_fetch_stats *stats);
 
 #endif
