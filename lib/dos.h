@@ -1361,9 +1361,9 @@ int dos_remote_remove(struct dos_store *st, const char *name);
 int dos_remote_find(struct dos_store *st, const char *name,
     struct dos_remote *r);
 /*
- * The packs remotes/<remote>/ records and packs/ no longer has (evicted),
- * of every remote if remote is NULL, ascending and each once, into *packs
- * (malloc'ed).
+ * The packs remotes/<remote>/ records, packs/ no longer has and the index
+ * still has a length for (evicted), of every remote if remote is NULL,
+ * ascending and each once, into *packs (malloc'ed).
  */
 int dos_remote_evicted(struct dos_store *st, const char *remote,
     uint32_t **packs, size_t *nr);

@@ -18,13 +18,16 @@
 
 #define READ_BUF (64 * 1024)
 
-/* f->evicted; a bad config.json is check_layout()'s finding: none then. */
+/*
+ * f->evicted.  A bad config.json or a lost index are findings of their
+ * own (check_layout(), load_index()): no pack is evicted then.
+ */
 int
 load_evicted(struct fsck *f)
 {
 	int rc = dos_remote_evicted(f->st, NULL, &f->evicted, &f->evicted_nr);
 
-	return rc == DOS_EBADCONFIG ? 0 : rc;
+	return rc == DOS_ENOMEM ? rc : 0;
 }
 
 int

@@ -120,32 +120,44 @@ cmp_u32(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * A pack pushed, then removed from packs/ by a repack, is no longer the
+ * container's: the index has no length for it, and its record is stale.
+ */
 static int
 evicted_of(struct dos_store *st, const char *remote, uint32_t **packs,
     size_t *nr)
 {
 	char dir[96], name[64];
+	struct dos_index *ix;
 	struct stat sb;
+	uint64_t length;
 	size_t i, kept = 0;
 	int rc;
 
 	snprintf(dir, sizeof dir, "remotes/%s", remote);
-	if ((rc = dos_list_numbered(st->dirfd, dir, packs, nr)) < 0)
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = dos_list_numbered(st->dirfd, dir, packs, nr)) < 0)
 		return rc;
-	for (i = 0; i < *nr; i++) {
+	for (i = 0; i < *nr && rc == 0; i++) {
 		snprintf(name, sizeof name, "packs/%u", (*packs)[i]);
 		if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
 			continue;
-		if (errno != ENOENT) {
-			free(*packs);
-			*packs = NULL;
-			*nr = 0;
-			return DOS_EIO;
-		}
-		(*packs)[kept++] = (*packs)[i];
+		if (errno != ENOENT)
+			rc = DOS_EIO;
+		else if ((rc = dos_index_get_pack_length(ix, (*packs)[i],
+		    &length)) == 0)
+			(*packs)[kept++] = (*packs)[i];
+		else if (rc == DOS_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc < 0) {
+		free(*packs);
+		*packs = NULL;
+		kept = 0;
 	}
 	*nr = kept;
-	return 0;
+	return rc;
 }
 
 struct evicted {

@@ -497,6 +497,44 @@ s3curl() {
 	[ "$(wc -l <cloned)" -gt 20 ]
 }
 
+@test "a pushed pack that repack removed is not evicted: not fetched, counted or checked" {
+	store_packed 60
+	add_origin
+	dos push -q
+	dos ls -l | grep " packed 0:" | cut -d' ' -f1 >gone
+	dos rm -q --stdin <gone
+	run -0 dos repack
+	[ "${#lines[@]}" -eq 1 ]
+	[ ! -e "$DOS_DIR/packs/0" ]
+	[ -e "$DOS_DIR/remotes/origin/0" ]
+	run -0 dos remote fetch
+	[ "$output" = "fetched 0 packs (0 bytes) from origin" ]
+	[ ! -e "$DOS_DIR/packs/0" ]
+	run -0 dos count-objects
+	[[ "$output" != *"on remotes"* ]]
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+	dos remote remove origin
+}
+
+@test "fsck --repair keeps the records of evicted packs" {
+	store_packed 60
+	add_origin
+	dos push -q --evict
+	dos cat-object --batch <ids >expected
+	# a finding, so that the repair walks every record
+	echo stray >"$DOS_DIR/loose/stray"
+	run -16 --separate-stderr dos fsck
+	[ "$output" = "bad-name loose/stray file" ]
+	run -0 --separate-stderr dos fsck --repair
+	[ -z "$output" ]
+	[[ "$stderr" != *dropped-record* ]]
+	dos cat-object --batch <ids >actual
+	cmp expected actual
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+}
+
 # Last: it stops the server.
 @test "the server stopped mid-read: reads fail naming the endpoint, never print a whole object" {
 	head -c 20000000 /dev/urandom >big
