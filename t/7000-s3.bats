@@ -501,7 +501,8 @@ s3curl() {
 	store_packed 60
 	add_origin
 	dos push -q
-	dos ls -l | grep " packed 0:" | cut -d' ' -f1 >gone
+	dos ls -l >listed
+	grep " packed 0:" listed | cut -d' ' -f1 >gone
 	dos rm -q --stdin <gone
 	run -0 dos repack
 	[ "${#lines[@]}" -eq 1 ]
