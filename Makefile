@@ -42,7 +42,7 @@ EXTERNAL_CMDS = migrate
 BUILTIN_CMDS = $(filter-out $(EXTERNAL_CMDS),$(CMDS))
 
 LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c lib/dict.c lib/err.c \
-	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-repair.c lib/fsck-scan.c \
+	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-remote.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/journal.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
 	lib/pack.c lib/pack-write.c lib/quote.c lib/remote.c lib/remote-read.c lib/s3.c \

@@ -28,7 +28,7 @@ cmd_count_objects(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_count_field f[DOS_COUNT_FIELDS];
 	struct dos_counts c;
-	char size[32];
+	char size[32], remote[48];
 	uint64_t total;
 	int opt, verbose = 0, human = 0;
 
@@ -52,13 +52,23 @@ cmd_count_objects(int argc, char **argv)
 	if (verbose) {
 		dos_count_fields(&c, f);
 		dos_print_count_fields(f, human);
+		/* Only a container with evicted packs has these lines. */
+		if (c.remote_packs > 0) {
+			dos_format_size(size, sizeof size, c.size_remote, human);
+			printf("remote: %llu\nremote-packs: %llu\n"
+			    "size-remote: %s\n", (unsigned long long)c.remote,
+			    (unsigned long long)c.remote_packs, size);
+		}
 	} else {
 		total = c.size_loose + c.size_pack;
 		dos_format_size(size, sizeof size, total, human);
-		printf("%llu loose %s, %llu packed %s, %s%s\n",
+		snprintf(remote, sizeof remote, " (%llu on remotes)",
+		    (unsigned long long)c.remote);
+		printf("%llu loose %s, %llu packed %s%s, %s%s\n",
 		    (unsigned long long)c.loose, plural(c.loose, "object", "objects"),
 		    (unsigned long long)c.packed,
-		    plural(c.packed, "object", "objects"), size,
+		    plural(c.packed, "object", "objects"),
+		    c.remote_packs > 0 ? remote : "", size,
 		    human ? "" : plural(total > 0 && total <= 1024, " kilobyte",
 		    " kilobytes"));
 	}

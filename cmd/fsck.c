@@ -10,6 +10,7 @@
 static const char *const fsck_usage[] = {
 	"dos fsck [-q] [-z] [--[no-]progress] [--quick | --full]",
 	"         [--loose] [--packs] [--index] [--jobs=<n>] [--repair]",
+	"         [--remote]",
 	NULL
 };
 
@@ -21,6 +22,7 @@ enum {
 	OPT_INDEX,
 	OPT_JOBS,
 	OPT_REPAIR,
+	OPT_REMOTE,
 };
 
 static const struct option fsck_options[] = {
@@ -32,6 +34,7 @@ static const struct option fsck_options[] = {
 	{ "index", no_argument, NULL, OPT_INDEX },
 	{ "jobs", required_argument, NULL, OPT_JOBS },
 	{ "repair", no_argument, NULL, OPT_REPAIR },
+	{ "remote", no_argument, NULL, OPT_REMOTE },
 	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
@@ -46,9 +49,6 @@ struct tally {
 static struct tally *tallies;
 static size_t ntallies;
 static int quiet, nul;
-/* The phase on the progress line, and how far it is. */
-static const char *phase_shown;
-static uint64_t phase_done;
 /* Temp files of interrupted writers: one notice for them all. */
 static unsigned long stale_temps;
 static uint64_t stale_temp_bytes;
@@ -143,20 +143,6 @@ repaired(const struct dos_fsck_finding *f, void *data)
 	    *f->detail != '\0' ? " " : "", f->detail);
 }
 
-/* Phases count bytes. */
-static void
-show_progress(const char *phase, uint64_t done, uint64_t total, void *data)
-{
-	if (phase_shown == NULL || strcmp(phase_shown, phase) != 0) {
-		if (phase_shown != NULL)
-			dos_progress_done(phase_shown, phase_done);
-		dos_progress_start(phase, total, 1);
-		phase_shown = phase;
-	}
-	phase_done = done;
-	dos_progress(phase, done);
-}
-
 static void
 summary(void)
 {
@@ -192,7 +178,7 @@ cmd_fsck(int argc, char **argv)
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_fsck_options o;
 	struct dos_fsck_stats stats;
-	int opt, rc;
+	int opt, rc, full = 0;
 
 	memset(&o, 0, sizeof o);
 	o.jobs = dos_default_jobs();
@@ -210,6 +196,7 @@ cmd_fsck(int argc, char **argv)
 			break;
 		case OPT_FULL:
 			o.flags &= ~(unsigned)DOS_FSCK_QUICK;
+			full = 1;
 			break;
 		case OPT_LOOSE:
 			o.what |= DOS_FSCK_WHAT_LOOSE;
@@ -226,6 +213,9 @@ cmd_fsck(int argc, char **argv)
 		case OPT_REPAIR:
 			o.flags |= DOS_FSCK_REPAIR;
 			break;
+		case OPT_REMOTE:
+			o.flags |= DOS_FSCK_REMOTE;
+			break;
 		default:
 			dos_common_option(opt, fsck_usage);
 		}
@@ -235,15 +225,17 @@ cmd_fsck(int argc, char **argv)
 		dos_usage(fsck_usage, "--repair checks everything: "
 		    "no --loose, --packs or --index");
 
+	/* Reading every remote object back is asked for, never implied. */
+	if ((o.flags & DOS_FSCK_REMOTE) && full && !(o.flags & DOS_FSCK_QUICK))
+		o.flags |= DOS_FSCK_REMOTE_OBJECTS;
 	o.report = report;
 	o.repaired = repaired;
-	o.progress = dos_show_progress ? show_progress : NULL;
+	o.progress = dos_show_progress ? dos_progress_phase : NULL;
 	dos_open_or_die(&store, DOS_OPEN_LOST_INDEX);
 	if (!quiet)
 		dos_tell_lock_waits(&store);
 	rc = dos_fsck(&store, &o, &stats);
-	if (phase_shown != NULL)
-		dos_progress_done(phase_shown, phase_done);
+	dos_progress_phases_done();
 	if (rc < 0)
 		die("unable to check '%s': %s", dos_store_path(&store),
 		    rc == DOS_EINDEX ? dos_index_last_error() : dos_strerror(rc));

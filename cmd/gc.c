@@ -130,6 +130,7 @@ cmd_gc(int argc, char **argv)
 		    (unsigned long long)stats.removed_packs,
 		    stats.removed_packs == 1 ? "" : "s", dropped,
 		    (unsigned long long)temps, temps == 1 ? "" : "s");
+		dos_tell_evicted(&store);
 	}
 	dos_pack_writer_close(writer);
 	dos_store_release(&store);

@@ -5,7 +5,7 @@
 #include "cli.h"
 
 static const char *const push_usage[] = {
-	"dos push [-q] [--evict] [<remote>]",
+	"dos push [-q] [--[no-]progress] [--evict] [<remote>]",
 	NULL
 };
 
@@ -14,6 +14,7 @@ enum { OPT_EVICT = DOS_OPT_FIRST_LOCAL };
 static const struct option push_options[] = {
 	{ "quiet", no_argument, NULL, 'q' },
 	{ "evict", no_argument, NULL, OPT_EVICT },
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -62,9 +63,14 @@ cmd_push(int argc, char **argv)
 	}
 	if (argc - optind > 1)
 		dos_usage(push_usage, "too many arguments");
+	/* -q silences the progress, --progress or not. */
+	if (quiet)
+		dos_show_progress = 0;
 	dos_open_or_die(&store, 0);
 	dos_remote_or_die(&store, argc > optind ? argv[optind] : NULL, &r);
-	rc = dos_remote_push(&store, &r, &ps);
+	rc = dos_remote_push(&store, &r, dos_show_progress ?
+	    dos_progress_phase : NULL, NULL, &ps);
+	dos_progress_phases_done();
 	if (!quiet && ps.packs > 0) {
 		dos_human_size(size, sizeof size, ps.bytes);
 		printf("pushed %llu of %llu sealed packs (%s) to %s\n",

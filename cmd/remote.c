@@ -1,4 +1,7 @@
-/* dos-remote: name, list and forget the remotes packs are pushed to. */
+/*
+ * dos-remote: name, list and forget the remotes packs are pushed to, and
+ * fetch evicted packs back.
+ */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,12 +14,15 @@ static const char *const remote_usage[] = {
 	"dos remote add <name> s3://<bucket>[/<prefix>] [--endpoint <url>] "
 	    "[--region <region>] [--allow-http]",
 	"dos remote remove <name>",
+	"dos remote fetch [-q] [--[no-]progress] [<name>]",
 	NULL
 };
 
 static const struct option remote_options[] = {
 	{ "verbose", no_argument, NULL, 'v' },
+	{ "quiet", no_argument, NULL, 'q' },
 	DOS_REMOTE_OPTIONS,
+	DOS_PROGRESS_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };
@@ -79,20 +85,26 @@ cmd_remote(int argc, char **argv)
 {
 	struct dos_store store = DOS_STORE_INIT;
 	struct dos_remote r;
-	int opt, verbose = 0, rc;
+	int opt, verbose = 0, quiet = 0, rc;
 
 	memset(&r, 0, sizeof r);
-	while ((opt = getopt_long(argc, argv, "hv", remote_options,
+	while ((opt = getopt_long(argc, argv, "hqv", remote_options,
 	    NULL)) != -1) {
 		switch (opt) {
 		case 'v':
 			verbose = 1;
+			break;
+		case 'q':
+			quiet = 1;
 			break;
 		default:
 			if (!dos_remote_option(opt, &r, remote_usage))
 				dos_common_option(opt, remote_usage);
 		}
 	}
+	/* -q silences the progress, --progress or not. */
+	if (quiet)
+		dos_show_progress = 0;
 	argc -= optind;
 	argv += optind;
 	if (argc == 0) {
@@ -108,6 +120,12 @@ cmd_remote(int argc, char **argv)
 		if (argc != 2)
 			dos_usage(remote_usage, "remove takes a name");
 		remove_remote(&store, argv[1]);
+	} else if (strcmp(argv[0], "fetch") == 0) {
+		if (argc > 2)
+			dos_usage(remote_usage, "fetch takes at most a name");
+		dos_open_or_die(&store, 0);
+		dos_remote_or_die(&store, argc > 1 ? argv[1] : NULL, &r);
+		dos_fetch_or_die(&store, &r, quiet);
 	} else {
 		dos_usage(remote_usage, "unknown subcommand '%s'", argv[0]);
 	}

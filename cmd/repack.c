@@ -108,6 +108,7 @@ cmd_repack(int argc, char **argv)
 		    stats.objects == 1 ? "" : "s",
 		    (unsigned long long)stats.removed_packs,
 		    stats.removed_packs == 1 ? "" : "s", dropped);
+		dos_tell_evicted(&store);
 	}
 	dos_pack_writer_close(writer);
 	dos_store_release(&store);

@@ -253,6 +253,32 @@ dos_progress_done(const char *what, uint64_t n)
 	progress.width = 0;
 }
 
+/* The phase dos_progress_phase() shows, and how far it got. */
+static const char *phase_shown;
+static uint64_t phase_done;
+
+void
+dos_progress_phase(const char *phase, uint64_t done, uint64_t total,
+    void *data)
+{
+	if (phase_shown == NULL || strcmp(phase_shown, phase) != 0) {
+		if (phase_shown != NULL)
+			dos_progress_done(phase_shown, phase_done);
+		dos_progress_start(phase, total, 1);
+		phase_shown = phase;
+	}
+	phase_done = done;
+	dos_progress(phase, done);
+}
+
+void
+dos_progress_phases_done(void)
+{
+	if (phase_shown != NULL)
+		dos_progress_done(phase_shown, phase_done);
+	phase_shown = NULL;
+}
+
 static const char *maint_what;
 
 static void
@@ -558,6 +584,27 @@ dos_remote_spec_or_die(struct dos_remote *r, const char *name,
 }
 
 void
+dos_fetch_or_die(struct dos_store *st, const struct dos_remote *r, int quiet)
+{
+	struct dos_fetch_stats fs;
+	char size[32];
+	int rc;
+
+	rc = dos_remote_fetch(st, r, dos_show_progress ? dos_progress_phase :
+	    NULL, NULL, &fs);
+	dos_progress_phases_done();
+	if (rc < 0)
+		die("unable to fetch the packs of '%s' from %s (%s): %s",
+		    dos_store_path(st), r->name, r->url, dos_strerror(rc));
+	if (!quiet) {
+		dos_human_size(size, sizeof size, fs.bytes);
+		printf("fetched %llu pack%s (%s) from %s\n",
+		    (unsigned long long)fs.packs, fs.packs == 1 ? "" : "s",
+		    size, r->name);
+	}
+}
+
+void
 dos_remote_or_die(struct dos_store *st, const char *name,
     struct dos_remote *r)
 {
@@ -614,6 +661,24 @@ dos_tell_lock_waits(struct dos_store *st)
 {
 	if (isatty(2))
 		dos_store_on_lock_wait(st, say_lock_wait, NULL);
+}
+
+void
+dos_tell_evicted(struct dos_store *st)
+{
+	uint32_t *packs;
+	size_t nr;
+	int rc;
+
+	if ((rc = dos_remote_evicted(st, NULL, &packs, &nr)) < 0) {
+		warning("unable to list the packs evicted to remotes: %s",
+		    dos_strerror(rc));
+		return;
+	}
+	free(packs);
+	if (nr > 0)
+		fprintf(stderr, "left %zu pack%s on remotes alone: evicted, "
+		    "they are read from there\n", nr, nr == 1 ? "" : "s");
 }
 
 struct dos_pack_writer *

@@ -103,6 +103,14 @@ void dos_progress_bytes(const char *what, uint64_t bytes);
 void dos_progress(const char *what, uint64_t n);
 void dos_progress_done(const char *what, uint64_t n);
 /*
+ * The progress of a library call that goes through phases, each counting
+ * bytes (a dos_fsck_progress_fn, a dos_remote_progress_fn): a line for
+ * each, ended when the next starts or at dos_progress_phases_done().
+ */
+void dos_progress_phase(const char *phase, uint64_t done, uint64_t total,
+    void *data);
+void dos_progress_phases_done(void);
+/*
  * Have maintenance (dos_pack_loose, dos_repack) show its progress as the
  * count what.
  */
@@ -131,6 +139,12 @@ int dos_remote_option(int opt, struct dos_remote *r,
     const char *const *usage);
 void dos_remote_spec_or_die(struct dos_remote *r, const char *name,
     const char *url, const char *const *usage);
+/*
+ * Fetch the packs evicted to r (dos_remote_fetch), with the progress
+ * unless dos_show_progress is 0, and say how many unless quiet; or die.
+ */
+void dos_fetch_or_die(struct dos_store *st, const struct dos_remote *r,
+    int quiet);
 /* The remote called name (NULL: the only one) of st, or die. */
 void dos_remote_or_die(struct dos_store *st, const char *name,
     struct dos_remote *r);
@@ -159,6 +173,11 @@ struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
  * -q was given.
  */
 void dos_tell_lock_waits(struct dos_store *st);
+/*
+ * After repack or gc, unless -q: the packs evicted to remotes (dos push
+ * --evict), which they neither read nor rewrite, on stderr.
+ */
+void dos_tell_evicted(struct dos_store *st);
 /* After the options of a command that takes no arguments: any left is a
  * usage error (exit 129). */
 void dos_no_arguments(int argc, const char *const *usage);

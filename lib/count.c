@@ -49,6 +49,9 @@ struct locs {
 	struct dos_sort *sort;
 	struct loc next;
 	int has;
+	/* The last pack not in packs/ that was looked for on the remotes. */
+	int64_t away;
+	int away_remote;
 };
 
 struct index_walk {
@@ -244,19 +247,50 @@ next_loc(struct locs *l)
 }
 
 /*
- * Pass the locs of the packs before pack (limit: all that are left): those
- * of a pack that is not there count as missing; those of a pack whose
- * scan stopped short are simply passed.
+ * Whether pack, not in packs/, was evicted to a remote: counted there
+ * once, with the length its record gives.
  */
 static int
-pass_locs(struct locs *l, uint64_t limit, const uint32_t *packs,
-    size_t npacks, struct dos_counts *c)
+evicted(struct dos_store *st, struct locs *l, uint32_t pack,
+    struct dos_counts *c)
+{
+	struct dos_remote_record rec;
+	int rc;
+
+	if (l->away == (int64_t)pack)
+		return l->away_remote;
+	rc = dos_remote_pack_record(st, pack, &rec);
+	if (rc < 0 && rc != DOS_ENOTFOUND)
+		return rc;
+	l->away = pack;
+	l->away_remote = rc == 0;
+	if (rc == 0) {
+		c->remote_packs++;
+		c->size_remote += rec.length;
+	}
+	return l->away_remote;
+}
+
+/*
+ * Pass the locs of the packs before pack (limit: all that are left): those
+ * of a pack that is not there count as remote, or else as missing; those
+ * of a pack whose scan stopped short are simply passed.
+ */
+static int
+pass_locs(struct dos_store *st, struct locs *l, uint64_t limit,
+    const uint32_t *packs, size_t npacks, struct dos_counts *c)
 {
 	int rc;
 
 	while (l->has && l->next.pack < limit) {
-		if (dos_pack_list_find(packs, npacks, l->next.pack) == NULL)
-			c->missing++;
+		if (dos_pack_list_find(packs, npacks, l->next.pack) == NULL) {
+			if ((rc = evicted(st, l, l->next.pack, c)) < 0)
+				return rc;
+			if (rc)
+				c->remote++;
+			else
+				c->missing++;
+		}
 		if ((rc = next_loc(l)) < 0)
 			return rc;
 	}
@@ -331,13 +365,13 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 
 /*
  * Scan every pack, in the order of the locs; the locs of packs that are
- * not there count as missing.
+ * not there count as remote or missing.
  */
 static int
 scan_packs(struct dos_store *st, struct dos_index *ix, struct dos_sort *sort,
     struct dos_counts *c)
 {
-	struct locs l = { sort, { 0, 0, 0 }, 0 };
+	struct locs l = { sort, { 0, 0, 0 }, 0, -1, 0 };
 	struct pack_scan res;
 	unsigned char *win;
 	uint32_t *packs;
@@ -352,7 +386,7 @@ scan_packs(struct dos_store *st, struct dos_index *ix, struct dos_sort *sort,
 	}
 	rc = next_loc(&l);
 	for (i = 0; i < npacks && rc == 0; i++) {
-		if ((rc = pass_locs(&l, packs[i], packs, npacks, c)) < 0 ||
+		if ((rc = pass_locs(st, &l, packs[i], packs, npacks, c)) < 0 ||
 		    (rc = scan_pack(st, ix, packs[i], &l, win, c, &res)) != 0)
 			continue;
 		c->packs++;
@@ -364,7 +398,8 @@ scan_packs(struct dos_store *st, struct dos_index *ix, struct dos_sort *sort,
 		}
 	}
 	if (rc == 0)
-		rc = pass_locs(&l, (uint64_t)UINT32_MAX + 1, packs, npacks, c);
+		rc = pass_locs(st, &l, (uint64_t)UINT32_MAX + 1, packs, npacks,
+		    c);
 	free(win);
 	free(packs);
 	return rc;

@@ -1346,6 +1346,9 @@ int dos_s3_get_each(struct dos_s3 *s3, const char *key, uint64_t off,
     size_t len, dos_s3_body_fn *fn, void *data, size_t *got);
 /* All of key into fd (truncated first). */
 int dos_s3_get_fd(struct dos_s3 *s3, const char *key, int fd);
+/* The SHA-256 of len bytes of fd from off, in hex, as a PUT sends it. */
+int dos_sha256_range(int fd, uint64_t off, uint64_t len,
+    char hex[DOS_HEXSZ + 1]);
 /* The size of key, and the SHA-256 dos_s3_put stored ("" if none). */
 int dos_s3_head(struct dos_s3 *s3, const char *key, uint64_t *size,
     char sha256[DOS_HEXSZ + 1]);
@@ -1416,6 +1419,9 @@ int dos_remote_read_record(struct dos_store *st, const char *remote,
 /* The entries' version of an evicted pack; DOS_ENOTFOUND if none. */
 int dos_remote_pack_version(struct dos_store *st, uint32_t pack,
     unsigned *version);
+/* The record of pack on the first remote that has one (DOS_ENOTFOUND). */
+int dos_remote_pack_record(struct dos_store *st, uint32_t pack,
+    struct dos_remote_record *rec);
 /* pread(2) of an evicted pack, from its remote; < 0 a DOS_E code. */
 ssize_t dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf,
     size_t len, uint64_t off);
@@ -1446,7 +1452,17 @@ int dos_remote_remove(struct dos_store *st, const char *name);
 /* Remote name, or with name NULL the only one (DOS_EAMBIGUOUS if not). */
 int dos_remote_find(struct dos_store *st, const char *name,
     struct dos_remote *r);
+/*
+ * The packs remotes/<remote>/ records, packs/ no longer has and the index
+ * still has a length for (evicted), of every remote if remote is NULL,
+ * ascending and each once, into *packs (malloc'ed).
+ */
+int dos_remote_evicted(struct dos_store *st, const char *remote,
+    uint32_t **packs, size_t *nr);
 
+/* Progress of push, clone and fetch: done of total in phase. */
+typedef void dos_remote_progress_fn(const char *phase, uint64_t done,
+    uint64_t total, void *data);
 struct dos_push_stats {
 	uint64_t sealed;	/* packs that can be pushed */
 	uint64_t packs, bytes;	/* pushed now */
@@ -1456,6 +1472,7 @@ struct dos_push_stats {
  * as there once the server confirmed them (see remote.c).
  */
 int dos_remote_push(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
     struct dos_push_stats *stats);
 struct dos_evict_stats {
 	uint64_t evicted, bytes;
@@ -1466,13 +1483,27 @@ int dos_remote_evict(struct dos_store *st, const struct dos_remote *r,
     struct dos_evict_stats *stats);
 struct dos_clone_stats {
 	uint64_t packs, bytes, objects;
+	int done_before;	/* a clone run again after it was whole */
 };
 /*
  * Fill the new, empty container st from remote r (added to it): its
  * index from the remote's pack indexes, each pack recorded as held by r
  * and read from there, the container's own packs numbered after them.
+ * Run again on a container that has r already, it does what a killed
+ * run left undone.
  */
 int dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
     struct dos_clone_stats *stats);
+struct dos_fetch_stats {
+	uint64_t packs, bytes;
+};
+/*
+ * Download each pack evicted to r back into packs/, checked against its
+ * record; the record stays (the pack is still on r).
+ */
+int dos_remote_fetch(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
+    struct dos_fetch_stats *stats);
 
 #endif

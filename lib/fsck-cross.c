@@ -192,7 +192,8 @@ rec_problem(struct fsck *f, const struct group *g, enum kind *kind)
 		    "the entry there has other sizes" : NULL;
 	if (p == NULL) {
 		*kind = K_MISSING;
-		return "";
+		/* Read from its remote; --remote checks it there. */
+		return is_evicted(f, r->e.pack) ? NULL : "";
 	}
 	if (appended_during_check(f, &r->e))
 		return NULL;
@@ -270,6 +271,9 @@ check_group(struct fsck *f, struct group *g)
 		good |= ent_good(&g->ents[i]);
 	if (t != NULL)
 		good |= ent_good(t);
+	if (g->rec != NULL && find_pack(f, g->rec->e.pack) == NULL &&
+	    is_evicted(f, g->rec->e.pack))
+		good = 1;
 	if (g->loose != NULL)
 		good |= g->loose->status == LOOSE_OK ||
 		    g->loose->status == LOOSE_UNCHECKED;

@@ -10,6 +10,7 @@
  *   fsck-scan.c    reading the index, the loose area and the packs
  *   fsck-cross.c   the cross-check of entries, records and loose files
  *   fsck-repair.c  repair
+ *   fsck-remote.c  the packs evicted to remotes
  */
 #ifndef DOS_FSCK_INT_H
 #define DOS_FSCK_INT_H
@@ -50,6 +51,9 @@ enum kind {
 	K_UNINDEXED,
 	K_LOST,
 	K_JOURNAL,
+	K_REMOTE_MISSING,
+	K_REMOTE_DAMAGED,
+	K_REMOTE_CORRUPT,
 	K_NR
 };
 
@@ -173,6 +177,9 @@ struct fsck {
 	struct pack *packs;
 	size_t packs_nr;
 	uint32_t new_packs_from;	/* above every pack listed */
+	/* Packs recorded on remotes that packs/ lacks (fsck-remote.c). */
+	uint32_t *evicted;
+	size_t evicted_nr;
 	int writer_active;
 
 	struct loose *loose;
@@ -256,6 +263,13 @@ int check_pack_lengths(struct fsck *f);
 /* Findings for the dictionaries of dicts/ that are not whole. */
 int check_dicts(struct fsck *f);
 void drop_unsure_unindexed(struct fsck *f);
+
+/* ---- lib/fsck-remote.c */
+
+int load_evicted(struct fsck *f);
+/* Whether pack is one of f->evicted. */
+int is_evicted(const struct fsck *f, uint32_t pack);
+int check_remote(struct fsck *f);
 
 /* ---- lib/fsck-cross.c */
 

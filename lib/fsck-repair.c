@@ -124,17 +124,25 @@ index_txn(struct repair *rp)
 }
 
 static int
-index_put(struct repair *rp, const struct dos_oid *oid, const struct ent *e)
+index_put_entry(struct repair *rp, const struct dos_oid *oid,
+    const struct dos_index_entry *ie)
 {
-	struct dos_index_entry ie = { e->pack, (enum dos_codec)e->codec,
-	    e->offset, e->stored, e->raw };
 	int rc;
 
 	if ((rc = index_txn(rp)) < 0)
 		return rc;
 	rp->puts[rp->puts_nr].oid = *oid;
-	rp->puts[rp->puts_nr++].entry = ie;
+	rp->puts[rp->puts_nr++].entry = *ie;
 	return 0;
+}
+
+static int
+index_put(struct repair *rp, const struct dos_oid *oid, const struct ent *e)
+{
+	struct dos_index_entry ie = { e->pack, (enum dos_codec)e->codec,
+	    e->offset, e->stored, e->raw };
+
+	return index_put_entry(rp, oid, &ie);
 }
 
 static int
@@ -196,6 +204,14 @@ repair_group(struct fsck *f, struct group *g, void *data)
 		dos_loose_name(f->st, g->oid, path + 6, sizeof path - 6);
 		if ((rc = move_aside(f, path, hex)) < 0)
 			return rc;
+	}
+	/* A record into a pack evicted to a remote stays as it is. */
+	if (w == NULL && g->rec != NULL && find_pack(f, g->rec->e.pack) ==
+	    NULL && is_evicted(f, g->rec->e.pack)) {
+		if (!rp->rebuild)
+			return 0;
+		rp->records++;
+		return index_put_entry(rp, g->oid, &g->rec->e);
 	}
 	if (live && !packed_good && !loose_good &&
 	    (rc = dos_oid_list_push(&rp->lost, g->oid)) < 0)
@@ -282,11 +298,18 @@ static int
 repair_pack_lengths(struct repair *rp)
 {
 	struct fsck *f = rp->f;
+	struct dos_remote_record rec;
 	char path[32];
 	uint64_t want;
 	size_t i;
 	int rc = 0, fd;
 
+	/* A fresh index keeps the lengths of the packs evicted to remotes. */
+	for (i = 0; rp->rebuild && i < f->evicted_nr && rc == 0; i++)
+		if ((rc = dos_remote_pack_record(f->st, f->evicted[i],
+		    &rec)) == 0 && (rc = index_txn(rp)) == 0)
+			rc = dos_index_set_pack_length(rp->ix, f->evicted[i],
+			    rec.length);
 	for (i = 0; i < f->packs_nr && rc == 0; i++) {
 		struct pack *p = &f->packs[i];
 		snprintf(path, sizeof path, "packs/%u", p->num);

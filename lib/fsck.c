@@ -61,6 +61,9 @@ static const struct {
 	[K_UNINDEXED] = { "unindexed", DOS_FSCK_INDEX },
 	[K_LOST] = { "lost", DOS_FSCK_MISSING },
 	[K_JOURNAL] = { "journal", DOS_FSCK_INDEX },
+	[K_REMOTE_MISSING] = { "remote-missing", DOS_FSCK_MISSING },
+	[K_REMOTE_DAMAGED] = { "remote-damaged", DOS_FSCK_MISSING },
+	[K_REMOTE_CORRUPT] = { "remote-corrupt", DOS_FSCK_OBJECT },
 };
 
 static int
@@ -212,6 +215,9 @@ reset_check(struct fsck *f)
 	f->loose = NULL;
 	f->loose_nr = f->loose_alloc = 0;
 	close_packs(f);
+	free(f->evicted);
+	f->evicted = NULL;
+	f->evicted_nr = 0;
 	free_findings(f);
 }
 
@@ -228,7 +234,7 @@ check(struct fsck *f)
 	/* The index first: lengths read later cover every record. */
 	if ((rc = load_index(f)) < 0)
 		return rc;
-	if ((rc = open_packs(f)) < 0)
+	if ((rc = open_packs(f)) < 0 || (rc = load_evicted(f)) < 0)
 		return rc;
 	if ((f->what & DOS_FSCK_WHAT_PACKS) && (rc = check_dicts(f)) < 0)
 		return rc;
@@ -277,6 +283,8 @@ check(struct fsck *f)
 	if ((rc = merge(f, check_group_cb, NULL)) < 0)
 		return rc;
 	drop_unsure_unindexed(f);
+	if (f->o->flags & DOS_FSCK_REMOTE)
+		return check_remote(f);
 	return 0;
 }
 

@@ -639,3 +639,12 @@ dos_remote_prefetch(struct dos_store *st, const struct dos_pack_range *r,
 		dos_remote_prefetch_drop(st);
 	return rc;
 }
+
+int
+dos_remote_pack_record(struct dos_store *st, uint32_t pack,
+    struct dos_remote_record *rec)
+{
+	struct dos_remote_conn *c;
+
+	return find_pack(st, pack, &c, rec);
+}

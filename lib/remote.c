@@ -13,7 +13,7 @@
  * in packs/ (pack.c) finds its record and fetches the bytes it needs by
  * ranged GETs, which the reader checks as it checks a local pack's: that
  * side, below the pack reader, is remote-read.c's; this file, above the
- * pack writer, pushes, evicts and clones.
+ * pack writer, pushes, evicts, clones and fetches evicted packs back.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -110,29 +110,121 @@ dos_remote_add(struct dos_store *st, const struct dos_remote *r)
 	return set_remotes(st, remotes);
 }
 
+static int
+cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * A pack pushed, then removed from packs/ by a repack, is no longer the
+ * container's: the index has no length for it, and its record is stale.
+ */
+static int
+evicted_of(struct dos_store *st, const char *remote, uint32_t **packs,
+    size_t *nr)
+{
+	char dir[96], name[64];
+	struct dos_index *ix;
+	struct stat sb;
+	uint64_t length;
+	size_t i, kept = 0;
+	int rc;
+
+	snprintf(dir, sizeof dir, "remotes/%s", remote);
+	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
+	    (rc = dos_list_numbered(st->dirfd, dir, packs, nr)) < 0)
+		return rc;
+	for (i = 0; i < *nr && rc == 0; i++) {
+		snprintf(name, sizeof name, "packs/%u", (*packs)[i]);
+		if (fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) == 0)
+			continue;
+		if (errno != ENOENT)
+			rc = DOS_EIO;
+		else if ((rc = dos_index_get_pack_length(ix, (*packs)[i],
+		    &length)) == 0)
+			(*packs)[kept++] = (*packs)[i];
+		else if (rc == DOS_ENOTFOUND)
+			rc = 0;
+	}
+	if (rc < 0) {
+		free(*packs);
+		*packs = NULL;
+		kept = 0;
+	}
+	*nr = kept;
+	return rc;
+}
+
+struct evicted {
+	struct dos_store *st;
+	uint32_t *packs;
+	size_t nr;
+};
+
+static int
+add_evicted(const struct dos_remote *r, void *data)
+{
+	struct evicted *ev = data;
+	uint32_t *packs, *grown;
+	size_t nr;
+	int rc;
+
+	if ((rc = evicted_of(ev->st, r->name, &packs, &nr)) < 0)
+		return rc;
+	grown = realloc(ev->packs, (ev->nr + nr + 1) * sizeof *grown);
+	if (grown == NULL) {
+		free(packs);
+		return DOS_ENOMEM;
+	}
+	if (nr > 0)
+		memcpy(grown + ev->nr, packs, nr * sizeof *packs);
+	ev->packs = grown;
+	ev->nr += nr;
+	free(packs);
+	return 0;
+}
+
+int
+dos_remote_evicted(struct dos_store *st, const char *remote, uint32_t **packs,
+    size_t *nr)
+{
+	struct evicted ev = { st, NULL, 0 };
+	size_t i, n = 0;
+	int rc;
+
+	if (remote != NULL)
+		return evicted_of(st, remote, packs, nr);
+	*packs = NULL;
+	*nr = 0;
+	if ((rc = dos_remote_each(st, add_evicted, &ev)) < 0) {
+		free(ev.packs);
+		return rc;
+	}
+	/* A pack on two remotes is one pack. */
+	if (ev.nr > 1)
+		qsort(ev.packs, ev.nr, sizeof *ev.packs, cmp_u32);
+	for (i = 0; i < ev.nr; i++)
+		if (n == 0 || ev.packs[n - 1] != ev.packs[i])
+			ev.packs[n++] = ev.packs[i];
+	*packs = ev.packs;
+	*nr = n;
+	return 0;
+}
+
 /* Whether remotes/<name>/ records a pack that packs/ no longer has. */
 static int
 holds_evicted(struct dos_store *st, const char *remote)
 {
-	char dir[96], name[64];
-	struct dirent *d;
-	struct stat sb;
-	uint32_t pack;
-	DIR *dp;
-	int rc, found = 0;
+	uint32_t *packs;
+	size_t nr;
+	int rc;
 
-	snprintf(dir, sizeof dir, "remotes/%s", remote);
-	if ((rc = dos_opendir(st->dirfd, dir, &dp)) < 0 || dp == NULL)
-		return rc;
-	while (!found && (d = readdir(dp)) != NULL) {
-		if (dos_parse_pack_name(d->d_name, &pack) < 0)
-			continue;
-		snprintf(name, sizeof name, "packs/%u", pack);
-		found = fstatat(st->dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 &&
-		    errno == ENOENT;
-	}
-	closedir(dp);
-	return found;
+	rc = dos_remote_evicted(st, remote, &packs, &nr);
+	free(packs);
+	return rc < 0 ? rc : nr > 0;
 }
 
 int
@@ -351,6 +443,23 @@ check_remote(struct dos_s3 *s3, const char *key, uint64_t length,
 	return 0;
 }
 
+/*
+ * Whether pack is to be pushed to r (0: it is there already, or the index
+ * lost it and there is nothing to clone), and its length.
+ */
+static int
+to_push(struct dos_store *st, struct dos_index *ix, const struct dos_remote *r,
+    uint32_t pack, uint64_t *length)
+{
+	struct dos_remote_record rec;
+	int rc;
+
+	if (dos_remote_read_record(st, r->name, pack, &rec) == 0)
+		return 0;
+	rc = dos_index_get_pack_length(ix, pack, length);
+	return rc == DOS_ENOTFOUND ? 0 : rc < 0 ? rc : 1;
+}
+
 static int
 push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
     const struct dos_remote *r, uint32_t pack, struct dos_push_stats *stats)
@@ -361,12 +470,8 @@ push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
 	struct stat sb;
 	int rc, fd, ifd;
 
-	if (dos_remote_read_record(st, r->name, pack, &rec) == 0)
-		return 0;	/* there already */
-	rc = dos_index_get_pack_length(ix, pack, &rec.length);
-	if (rc == DOS_ENOTFOUND)
-		return 0;	/* a pack the index lost: nothing to clone */
-	if (rc < 0 || (rc = dos_store_pack(st, pack, &fd, &rec.version)) < 0)
+	if ((rc = to_push(st, ix, r, pack, &rec.length)) <= 0 ||
+	    (rc = dos_store_pack(st, pack, &fd, &rec.version)) < 0)
 		return rc;
 	if (fstat(fd, &sb) < 0)
 		return DOS_EIO;
@@ -407,25 +512,33 @@ sealed_packs(struct dos_store *st, uint32_t **packs, size_t *nr)
 
 int
 dos_remote_push(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
     struct dos_push_stats *stats)
 {
 	struct dos_index *ix;
 	struct dos_s3 *s3;
 	uint32_t *packs = NULL;
+	uint64_t total = 0, length;
 	size_t nr = 0, i;
-	int rc;
+	int rc = 0;
 
 	memset(stats, 0, sizeof *stats);
 	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
 	    (rc = sealed_packs(st, &packs, &nr)) < 0)
 		return rc;
-	if ((rc = dos_remote_connect(r, &s3)) < 0) {
+	/* The bytes to go, for the progress. */
+	for (i = 0; i < nr && progress != NULL && rc >= 0; i++)
+		if ((rc = to_push(st, ix, r, packs[i], &length)) > 0)
+			total += length;
+	if (rc < 0 || (rc = dos_remote_connect(r, &s3)) < 0) {
 		free(packs);
 		return rc;
 	}
 	for (i = 0; i < nr && rc == 0; i++) {
 		stats->sealed++;
 		rc = push_pack(st, ix, s3, r, packs[i], stats);
+		if (rc == 0 && progress != NULL)
+			progress("pushing packs", stats->bytes, total, data);
 	}
 	dos_s3_close(s3);
 	free(packs);
@@ -502,6 +615,7 @@ out:
 struct pack_list {
 	uint32_t *packs;
 	size_t nr, alloc;
+	uint64_t bytes;		/* of their indexes */
 };
 
 static int
@@ -524,6 +638,7 @@ list_index_cb(const char *key, uint64_t size, void *data)
 		return DOS_ENOMEM;
 	l->packs = grown;
 	l->packs[l->nr++] = pack;
+	l->bytes += size;
 	return 0;
 }
 
@@ -675,32 +790,52 @@ start_own_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack)
 	return rc;
 }
 
+/* r added to st, or there already (a clone run again). */
 static int
-cmp_u32(const void *a, const void *b)
+add_again(struct dos_store *st, const struct dos_remote *r)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	struct dos_remote had;
+	int rc;
 
-	return x < y ? -1 : x > y;
+	if ((rc = dos_remote_add(st, r)) != DOS_EEXIST)
+		return rc;
+	if ((rc = dos_remote_find(st, r->name, &had)) < 0)
+		return rc;
+	return strcmp(had.url, r->url) == 0 ? 0 : DOS_EEXIST;
 }
 
 int
 dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
     struct dos_clone_stats *stats)
 {
-	struct pack_list l = { NULL, 0, 0 };
+	struct pack_list l = { NULL, 0, 0, 0 };
 	struct dos_remote_record rec;
 	struct dos_index *ix;
 	struct dos_s3 *s3 = NULL;
 	struct dos_index_record *recs = NULL;
 	unsigned char *buf = NULL;
+	uint32_t *own = NULL;
+	uint64_t done = 0;
+	size_t nown = 0;
 	struct stat sb;
 	char key[64], tmp[64];
 	size_t i;
 	int rc, fd = -1;
 
 	memset(stats, 0, sizeof *stats);
-	if ((rc = dos_remote_add(st, r)) < 0 ||
-	    (rc = dos_store_index(st, 1, &ix)) < 0 ||
+	/*
+	 * The container's own pack is made last: once there, a clone run
+	 * again has nothing to do (its index may have changed since).
+	 */
+	if ((rc = add_again(st, r)) < 0 ||
+	    (rc = dos_pack_list(st, &own, &nown)) < 0)
+		goto out;
+	if (nown > 0) {
+		stats->done_before = 1;
+		goto out;
+	}
+	if ((rc = dos_store_index(st, 1, &ix)) < 0 ||
 	    (rc = dos_remote_connect(r, &s3)) < 0 ||
 	    (rc = dos_s3_list(s3, "packs/", list_index_cb, &l)) < 0)
 		goto out;
@@ -741,15 +876,109 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
 			break;
 		stats->packs++;
 		stats->bytes += rec.length;
+		done += (uint64_t)sb.st_size;
+		if (progress != NULL)
+			progress("indexing packs", done, l.bytes, data);
 	}
 	if (rc == 0)
 		rc = start_own_pack(st, ix, l.nr > 0 ? l.packs[l.nr - 1] + 1 : 0);
 out:
 	if (fd >= 0)
 		close(fd);
+	free(own);
 	free(buf);
 	free(recs);
 	free(l.packs);
 	dos_s3_close(s3);
+	return rc;
+}
+
+/* ---- fetch ---- */
+
+/*
+ * Pack n from the remote into sandbox/, checked against its record (its
+ * length and SHA-256), synced, then renamed into packs/ under the pack
+ * lock, never over a pack there.  A kill leaves at most a temp file,
+ * which gc removes, and the pack still evicted.
+ */
+static int
+fetch_pack(struct dos_store *st, struct dos_s3 *s3, uint32_t pack,
+    const struct dos_remote_record *rec)
+{
+	char key[64], name[64], tmp[64], sha[DOS_HEXSZ + 1];
+	struct stat sb;
+	int rc, fd, lockfd = -1, renamed = 0;
+
+	snprintf(key, sizeof key, "packs/%u", pack);
+	if ((fd = dos_temp_create(st, "remote-fetch-create", O_RDWR, tmp,
+	    sizeof tmp)) < 0)
+		return DOS_EIO;
+	if ((rc = dos_s3_get_fd(s3, key, fd)) == 0)
+		rc = fstat(fd, &sb) < 0 ? DOS_EIO :
+		    (uint64_t)sb.st_size != rec->length ? DOS_ECORRUPT :
+		    dos_sha256_range(fd, 0, rec->length, sha);
+	if (rc == 0 && strcmp(sha, rec->sha256) != 0)
+		rc = DOS_ECORRUPT;
+	if (rc == DOS_ECORRUPT) {
+		dos_s3_set_error("%s: %s is not the pack pushed (%llu bytes of "
+		    "SHA-256 %s)", dos_s3_endpoint(s3), key,
+		    (unsigned long long)rec->length, rec->sha256);
+		rc = DOS_EREMOTE;
+	}
+	if (rc == 0 && dos_step_fsync("remote-fetch-fsync", fd) < 0)
+		rc = DOS_EIO;
+	close(fd);
+	if (rc == 0 && (rc = dos_pack_lock(st, 0, &lockfd, NULL)) == 0) {
+		snprintf(name, sizeof name, "packs/%u", pack);
+		/* One there already was fetched meanwhile. */
+		if (dos_step_rename("remote-fetch-rename", st->tmpfd, tmp,
+		    st->dirfd, name, RENAME_NOREPLACE) == 0) {
+			renamed = 1;
+			rc = dos_fsync_dir("remote-fetch-dir-fsync", st->dirfd,
+			    "packs");
+		} else if (errno != EEXIST) {
+			rc = DOS_EIO;
+		}
+	}
+	if (lockfd >= 0)
+		close(lockfd);
+	if (!renamed)
+		dos_step_unlink("remote-fetch-unlink", st->tmpfd, tmp);
+	return rc;
+}
+
+int
+dos_remote_fetch(struct dos_store *st, const struct dos_remote *r,
+    dos_remote_progress_fn *progress, void *data,
+    struct dos_fetch_stats *stats)
+{
+	struct dos_remote_record rec;
+	struct dos_s3 *s3 = NULL;
+	uint32_t *packs;
+	uint64_t total = 0;
+	size_t nr, i;
+	int rc;
+
+	memset(stats, 0, sizeof *stats);
+	if ((rc = dos_remote_evicted(st, r->name, &packs, &nr)) < 0)
+		return rc;
+	for (i = 0; i < nr && rc == 0; i++)
+		if ((rc = dos_remote_read_record(st, r->name, packs[i],
+		    &rec)) == 0)
+			total += rec.length;
+	if (rc == 0 && nr > 0)
+		rc = dos_remote_connect(r, &s3);
+	for (i = 0; i < nr && rc == 0; i++) {
+		if ((rc = dos_remote_read_record(st, r->name, packs[i],
+		    &rec)) < 0 ||
+		    (rc = fetch_pack(st, s3, packs[i], &rec)) < 0)
+			break;
+		stats->packs++;
+		stats->bytes += rec.length;
+		if (progress != NULL)
+			progress("fetching packs", stats->bytes, total, data);
+	}
+	dos_s3_close(s3);
+	free(packs);
 	return rc;
 }

@@ -665,9 +665,8 @@ exchange_init(struct exchange *x, const char *method, const char *key)
 	x->body_max = BODY_KEEP;
 }
 
-/* The SHA-256 of len bytes of fd from off, in hex. */
-static int
-hash_range(int fd, uint64_t off, uint64_t len, char hex[DOS_HEXSZ + 1])
+int
+dos_sha256_range(int fd, uint64_t off, uint64_t len, char hex[DOS_HEXSZ + 1])
 {
 	struct dos_hasher h;
 	struct dos_oid oid;
@@ -760,7 +759,7 @@ put_parts(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
 		    (unsigned long long)i + 1, id);
 		x.query = query;
 		x.sha256 = sha;
-		if ((rc = hash_range(fd, off, x.in_len, sha)) < 0 ||
+		if ((rc = dos_sha256_range(fd, off, x.in_len, sha)) < 0 ||
 		    (rc = run(s3, &x)) < 0)
 			break;
 		n += (size_t)snprintf(xml + n, size - n, "<Part><PartNumber>"
@@ -830,7 +829,7 @@ dos_s3_put(struct dos_s3 *s3, const char *key, int fd, uint64_t len,
 	struct exchange x;
 	int rc;
 
-	if ((rc = hash_range(fd, 0, len, sha256)) < 0)
+	if ((rc = dos_sha256_range(fd, 0, len, sha256)) < 0)
 		return rc;
 	if (len >= MULTIPART_MIN)
 		return put_multipart(s3, key, fd, len, sha256);

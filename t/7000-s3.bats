@@ -51,6 +51,16 @@ add_origin() {
 	dos remote add origin "s3://$S3_BUCKET/$PREFIX" --endpoint "$S3_ENDPOINT"
 }
 
+# curl, signed, to the server: s3curl <key below the bucket> <curl options...>
+s3curl() {
+	local key=$1
+	shift
+	printf 'machine 127.0.0.1 login %s password %s\n' "$S3_ACCESS_KEY" "$S3_SECRET_KEY" \
+	    >"$BATS_TEST_TMPDIR/netrc"
+	curl -sf --netrc-file "$BATS_TEST_TMPDIR/netrc" --aws-sigv4 "aws:amz:$S3_REGION:s3" \
+	    "$@" "$S3_ENDPOINT/$S3_BUCKET/$key"
+}
+
 @test "remote add, list and remove keep remotes in config.json, never credentials" {
 	add_origin
 	dos remote add second "s3://$S3_BUCKET/other/prefix/" --region eu-west-1 \
@@ -254,9 +264,18 @@ add_origin() {
 	[ "$output" = mine ]
 	DOS_DIR=copy dos cat-object --batch <cloned >actual
 	cmp expected actual
-	# not into a container, nor from nothing
-	run -128 dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	# again into the clone, or into the container that pushed: nothing
+	# to do; not into a container without that remote
+	run -0 dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[ "$output" = "'copy' has s3://$S3_BUCKET/$PREFIX already, as origin" ]
+	dos ls >before
+	run -0 dos clone "s3://$S3_BUCKET/$PREFIX" "$DOS_DIR" --endpoint "$S3_ENDPOINT"
+	[ "$output" = "'$DOS_DIR' has s3://$S3_BUCKET/$PREFIX already, as origin" ]
+	dos ls >after
+	cmp before after
+	run -128 dos clone "s3://$S3_BUCKET/$PREFIX-other" copy --endpoint "$S3_ENDPOINT"
 	[ "$output" = "dos-clone: fatal: 'copy' exists and is not an empty directory" ]
+	# nor from nothing
 	run -0 dos clone "s3://$S3_BUCKET/$PREFIX-none" empty --endpoint "$S3_ENDPOINT"
 	[ "$output" = "cloned s3://$S3_BUCKET/$PREFIX-none into empty: 0 objects in 0 packs (0 bytes), read from origin when needed" ]
 }
@@ -274,6 +293,247 @@ add_origin() {
 	DOS_DIR=third dos ls >b
 	cmp a b
 	DOS_DIR=third dos cat-object --batch <b >/dev/null
+}
+
+@test "fsck knows evicted packs; --remote checks them there; --full reads their objects back" {
+	store_packed 60
+	add_origin
+	dos push -q --evict
+	run -0 --separate-stderr dos fsck
+	[ -z "$output" ]
+	[ "$stderr" = "dos fsck: no problems found" ]
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+	# a damaged copy under the SHA-256 push stored: only a read finds it
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $EMPTY_OID" -o pack0
+	size=$(stat -c %s pack0)
+	printf '\x55' | dd of=pack0 bs=1 seek=$((size - 10)) conv=notrunc status=none
+	sha=$(cut -d' ' -f2 "$DOS_DIR/remotes/origin/0")
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $(sha256_of pack0)" \
+	    -H "x-amz-meta-sha256: $sha" -T pack0
+	run -0 --separate-stderr dos fsck --remote
+	[ -z "$output" ]
+	run -1 --separate-stderr dos fsck --remote --full
+	[[ "$output" =~ ^"remote-corrupt "[0-9a-f]{64}" pack 0 offset="[0-9]+$ ]]
+	[ "$stderr" = "dos fsck: 1 problem (1 remote-corrupt)" ]
+	# the same without that SHA-256, and a pack gone
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $(sha256_of pack0)" -T pack0
+	s3curl "$PREFIX/packs/1" -H "x-amz-content-sha256: $EMPTY_OID" -X DELETE
+	run -2 --separate-stderr dos fsck --remote --full
+	[ "${lines[0]}" = "remote-damaged packs/0 on origin: $size bytes of SHA-256 (none stored), not $size of $sha" ]
+	[ "${lines[1]}" = "remote-missing packs/1 on origin: HEAD $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/1: HTTP 404" ]
+	[ "${#lines[@]}" -eq 2 ]
+	# without --remote, nothing of that is looked at
+	run -0 dos fsck -q
+	AWS_SECRET_ACCESS_KEY=wrong run -128 --separate-stderr dos fsck --remote
+	[ "$stderr" = "dos-fsck: fatal: unable to check '$DOS_DIR': HEAD $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: HTTP 403" ]
+}
+
+@test "count-objects counts evicted packs as remote; repack and gc leave them alone and say so" {
+	store_packed 60
+	add_origin
+	dos push -q --evict
+	evicted=$(ls "$DOS_DIR/remotes/origin" | wc -l)
+	dos ls -l >listed
+	remote=$(grep -vc " packed $(ls "$DOS_DIR/packs" | grep -v lock):" listed)
+	run -0 --separate-stderr dos count-objects
+	[[ "$output" == "0 loose objects, 60 packed objects ($remote on remotes), "*" kilobytes" ]]
+	[ -z "$stderr" ]
+	run -0 --separate-stderr dos count-objects -v
+	[ "${lines[10]}" = "remote: $remote" ]
+	[ "${lines[11]}" = "remote-packs: $evicted" ]
+	[[ "${lines[12]}" == "size-remote: "* ]]
+	[ -z "$stderr" ]
+	# objects deleted, from the local pack and from an evicted one
+	grep " packed 0:" listed | head -2 | cut -d' ' -f1 >gone
+	grep -v " packed [01]:" listed | head -2 | cut -d' ' -f1 >>gone
+	dos rm -q --stdin <gone
+	grep -vxFf gone ids >kept
+	dos cat-object --batch <kept >expected
+	run -0 dos repack
+	[ "${lines[1]}" = "left $evicted packs on remotes alone: evicted, they are read from there" ]
+	run -0 dos gc
+	[ "${lines[1]}" = "left $evicted packs on remotes alone: evicted, they are read from there" ]
+	run -0 dos gc --aggressive
+	[ "${lines[1]}" = "left $evicted packs on remotes alone: evicted, they are read from there" ]
+	run -0 dos gc -q
+	[ -z "$output" ]
+	dos cat-object --batch <kept >actual
+	cmp expected actual
+	[ "$(ls "$DOS_DIR/remotes/origin" | wc -l)" -eq "$evicted" ]
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+	run -0 --separate-stderr dos count-objects
+	[ -z "$stderr" ]
+}
+
+@test "clone --fetch-all downloads every pack, checked; remote fetch brings evicted packs back" {
+	store_packed 60
+	add_origin
+	dos push -q --evict
+	run -0 --separate-stderr dos clone --fetch-all "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[[ "${lines[0]}" == "cloned s3://$S3_BUCKET/$PREFIX into copy: "*" objects in "*" packs ("*"), fetching them from origin" ]]
+	[[ "${lines[1]}" == "fetched "*" packs ("*") from origin" ]]
+	[ -z "$stderr" ]
+	for f in "$DOS_DIR"/remotes/origin/*; do
+		n=${f##*/}
+		[ "$(sha256_of "copy/packs/$n")" = "$(cut -d' ' -f2 "$f")" ]
+	done
+	DOS_DIR=copy dos ls >cloned
+	DOS_DIR=copy dos cat-object --batch <cloned >actual
+	dos cat-object --batch <cloned >expected
+	cmp expected actual
+	run -0 --separate-stderr env DOS_DIR=copy dos fsck --remote --full
+	[ -z "$output" ]
+	run -0 env DOS_DIR=copy dos count-objects
+	[[ "$output" != *"on remotes"* ]]
+	# the pushing container gets its packs back, and they read locally
+	run -0 dos remote fetch -q
+	[ -z "$output" ]
+	for f in "$DOS_DIR"/remotes/origin/*; do
+		[ -e "$DOS_DIR/packs/${f##*/}" ]
+	done
+	run -0 dos remote fetch
+	[ "$output" = "fetched 0 packs (0 bytes) from origin" ]
+	run -0 dos fsck -q --remote
+	# a remote copy that is not what was pushed is not fetched
+	dos push -q --evict
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $EMPTY_OID" -o pack0
+	printf '\x55' | dd of=pack0 bs=1 seek=100 conv=notrunc status=none
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $(sha256_of pack0)" -T pack0
+	run -128 dos remote fetch
+	[ "$output" = "dos-remote: fatal: unable to fetch the packs of '$DOS_DIR' from origin (s3://$S3_BUCKET/$PREFIX): $S3_ENDPOINT: packs/0 is not the pack pushed ($(stat -c %s pack0) bytes of SHA-256 $(cut -d' ' -f2 "$DOS_DIR/remotes/origin/0"))" ]
+	[ ! -e "$DOS_DIR/packs/0" ]
+	[ -z "$(ls "$DOS_DIR/sandbox")" ]
+}
+
+@test "clone --fetch-all killed at any step, run again, ends whole" {
+	store_packed 60
+	add_origin
+	dos push -q
+	DOS_FAULT_LOG=points dos clone -q --fetch-all "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	DOS_DIR=first dos ls >first-ls
+	n=$(grep -c before points)
+	[ "$n" -gt 20 ]
+	i=1
+	while [ "$i" -le "$n" ]; do
+		rm -rf copy
+		run env DOS_FAULT="kill:$i" dos clone -q --fetch-all "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+		[ "$status" -eq 137 ]
+		dos clone -q --fetch-all "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+		for f in "$DOS_DIR"/remotes/origin/*; do
+			cmp "$DOS_DIR/packs/${f##*/}" "copy/packs/${f##*/}"
+		done
+		DOS_DIR=copy dos ls >actual
+		cmp first-ls actual
+		DOS_DIR=copy dos fsck -q
+		i=$((i + 2))
+	done
+}
+
+@test "push and clone show their progress when asked, never with -q" {
+	store_packed 60
+	add_origin
+	run -0 --separate-stderr dos push --progress
+	[[ "$stderr" == *"pushing packs: "*" KiB, done." ]]
+	dos push -q --evict
+	run -0 --separate-stderr dos clone --progress --fetch-all "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[[ "$stderr" == *"indexing packs: "*", done."*"fetching packs: "*" KiB, done." ]]
+	run -0 --separate-stderr dos clone -q --progress --fetch-all "s3://$S3_BUCKET/$PREFIX" quiet --endpoint "$S3_ENDPOINT"
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+	# not on a pipe unless asked
+	run -0 --separate-stderr dos clone "s3://$S3_BUCKET/$PREFIX" piped --endpoint "$S3_ENDPOINT"
+	[ -z "$stderr" ]
+	run -0 --separate-stderr dos remote fetch --progress
+	[[ "$stderr" == *"fetching packs: "*", done." ]]
+}
+
+@test "a bucket shared by two containers under neighbouring prefixes: each sees only its own packs" {
+	store_packed 30
+	dos remote add origin "s3://$S3_BUCKET/$PREFIX/a" --endpoint "$S3_ENDPOINT"
+	dos push -q --evict
+	mv ids ids-a
+	rm -r data
+	other="$BATS_TEST_TMPDIR/other"
+	dos init -q "$other"
+	DOS_DIR=$other dos config pack_size_target 64k
+	DOS_DIR=$other store_packed 40
+	DOS_DIR=$other dos remote add origin "s3://$S3_BUCKET/$PREFIX/ab" --endpoint "$S3_ENDPOINT"
+	DOS_DIR=$other dos push -q --evict
+	dos clone -q "s3://$S3_BUCKET/$PREFIX/a" copy-a --endpoint "$S3_ENDPOINT"
+	dos clone -q "s3://$S3_BUCKET/$PREFIX/ab" copy-b --endpoint "$S3_ENDPOINT"
+	DOS_DIR=copy-a dos ls >listed-a
+	DOS_DIR=copy-b dos ls >listed-b
+	dos ls >own-a
+	DOS_DIR=$other dos ls >own-b
+	# every object a clone lists is one of its container's, none of the other's
+	[ "$(grep -cxFf own-a listed-a)" -eq "$(wc -l <listed-a)" ]
+	[ "$(grep -cxFf own-b listed-b)" -eq "$(wc -l <listed-b)" ]
+	run -1 grep -xFf listed-b own-a
+	run -1 grep -xFf listed-a own-b
+	DOS_DIR=copy-a dos cat-object --batch <listed-a >a-clone
+	dos cat-object --batch <listed-a >a-own
+	cmp a-own a-clone
+	DOS_DIR=copy-b dos cat-object --batch <listed-b >b-clone
+	DOS_DIR=$other dos cat-object --batch <listed-b >b-own
+	cmp b-own b-clone
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+	run -0 --separate-stderr env DOS_DIR="$other" dos fsck --remote --full
+	[ -z "$output" ]
+}
+
+@test "wrong credentials: clone fails naming the endpoint and the status; run again, it clones" {
+	store_packed 30
+	add_origin
+	dos push -q
+	AWS_SECRET_ACCESS_KEY=wrong run -128 --separate-stderr dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[[ "$stderr" == "dos-clone: fatal: unable to clone s3://$S3_BUCKET/$PREFIX into 'copy': GET $S3_ENDPOINT/$S3_BUCKET"*": HTTP 403"* ]]
+	[ -z "$output" ]
+	run -0 dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[[ "$output" == "cloned s3://$S3_BUCKET/$PREFIX into copy: "* ]]
+	DOS_DIR=copy dos ls >cloned
+	[ "$(wc -l <cloned)" -gt 20 ]
+}
+
+@test "a pushed pack that repack removed is not evicted: not fetched, counted or checked" {
+	store_packed 60
+	add_origin
+	dos push -q
+	dos ls -l >listed
+	grep " packed 0:" listed | cut -d' ' -f1 >gone
+	dos rm -q --stdin <gone
+	run -0 dos repack
+	[ "${#lines[@]}" -eq 1 ]
+	[ ! -e "$DOS_DIR/packs/0" ]
+	[ -e "$DOS_DIR/remotes/origin/0" ]
+	run -0 dos remote fetch
+	[ "$output" = "fetched 0 packs (0 bytes) from origin" ]
+	[ ! -e "$DOS_DIR/packs/0" ]
+	run -0 dos count-objects
+	[[ "$output" != *"on remotes"* ]]
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+	dos remote remove origin
+}
+
+@test "fsck --repair keeps the records of evicted packs" {
+	store_packed 60
+	add_origin
+	dos push -q --evict
+	dos cat-object --batch <ids >expected
+	# a finding, so that the repair walks every record
+	echo stray >"$DOS_DIR/loose/stray"
+	run -16 --separate-stderr dos fsck
+	[ "$output" = "bad-name loose/stray file" ]
+	run -0 --separate-stderr dos fsck --repair
+	[ -z "$output" ]
+	[[ "$stderr" != *dropped-record* ]]
+	dos cat-object --batch <ids >actual
+	cmp expected actual
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
 }
 
 # Last: it stops the server.

@@ -419,6 +419,8 @@ struct dos_counts {
 	uint64_t garbage, size_garbage;	/* pack entries and tails not indexed */
 	uint64_t damaged_packs;		/* packs that could not be read through */
 	uint64_t missing;		/* indexed objects of missing packs */
+	/* Packs evicted to remotes (gone from packs/), and their objects. */
+	uint64_t remote_packs, size_remote, remote;
 };
 int dos_count_objects(struct dos_store *st, struct dos_counts *c);
 
@@ -483,6 +485,10 @@ enum dos_fsck_what {
 enum dos_fsck_flags {
 	DOS_FSCK_QUICK = 1 << 0,	/* no SHA-256: structure, sizes, CRCs */
 	DOS_FSCK_REPAIR = 1 << 1,
+	/* packs evicted to remotes: there, of their length and SHA-256 */
+	DOS_FSCK_REMOTE = 1 << 2,
+	/* and every object of theirs read back whole (ranged GETs) */
+	DOS_FSCK_REMOTE_OBJECTS = 1 << 3,
 };
 
 /* One problem or notice, or with --repair one thing done about one. */
