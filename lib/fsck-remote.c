@@ -99,113 +99,72 @@ check_remote_packs(const struct dos_remote *r, void *data)
 
 /* ---- the objects, read back ---- */
 
-struct place {
-	uint32_t pack;
-	uint64_t offset, stored;
-	struct dos_oid oid;
-};
-
-static int
-cmp_place(const void *pa, const void *pb)
-{
-	const struct place *a = pa, *b = pb;
-
-	if (a->pack != b->pack)
-		return a->pack < b->pack ? -1 : 1;
-	return a->offset < b->offset ? -1 : a->offset > b->offset;
-}
-
-struct walk {
+struct read_back {
 	struct fsck *f;
 	const struct heads *h;
-	struct dos_sort *sort;
-	uint64_t total;
+	unsigned char *buf;
+	uint64_t done, total;
 };
 
-static int
-add_place(const struct dos_oid *oid, const struct dos_index_entry *e,
-    void *data)
-{
-	struct walk *w = data;
-	const uint32_t *at;
-	struct place p;
-
-	/* Not the packs a HEAD found missing or damaged: reported already. */
-	at = dos_pack_list_find(w->f->evicted, w->f->evicted_nr, e->pack);
-	if (at == NULL || w->h->bad[at - w->f->evicted])
-		return 0;
-	memset(&p, 0, sizeof p);
-	p.pack = e->pack;
-	p.offset = e->offset;
-	p.stored = e->stored_size;
-	p.oid = *oid;
-	w->total += e->stored_size;
-	return dos_sort_add(w->sort, &p);
-}
-
 /*
- * Read the object at p to its end.  One the index moved on from meanwhile
- * is not this pack's to check.
+ * Read the object of an evicted pack to its end, where the listing found
+ * it: the listing is in storage order, so the reads of a pack go front
+ * to back.
  */
 static int
-read_back(struct fsck *f, const struct place *p, unsigned char *buf)
+read_back(const struct dos_object_info *info, void *data)
 {
+	struct read_back *rb = data;
+	struct fsck *f = rb->f;
+	const uint32_t *at;
 	struct dos_reader r;
 	ssize_t n;
 	int rc;
 
-	rc = dos_reader_open(f->st, &p->oid, DOS_READ_VERIFY, &r);
+	/* Not the packs a HEAD found missing or damaged: reported already. */
+	at = dos_pack_list_find(f->evicted, f->evicted_nr, info->pack);
+	if (at == NULL || rb->h->bad[at - f->evicted])
+		return 0;
+	rc = dos_reader_open_listed(f->st, info, DOS_READ_VERIFY, &r);
 	if (rc == DOS_ENOTFOUND)
 		return 0;
-	if (rc == 0 && (r.info.storage != DOS_STORAGE_PACKED ||
-	    r.info.pack != p->pack || r.info.offset != p->offset)) {
-		dos_reader_close(&r);
-		return 0;
-	}
 	if (rc == 0) {
-		while ((n = dos_reader_read(&r, buf, READ_BUF)) > 0)
+		while ((n = dos_reader_read(&r, rb->buf, READ_BUF)) > 0)
 			;
 		rc = (int)n;
 		dos_reader_close(&r);
 	}
 	if (rc == DOS_ECORRUPT)
-		return add_finding(f, K_REMOTE_CORRUPT, &p->oid, NULL, p->pack,
-		    p->offset, "pack %u offset=%llu", p->pack,
-		    (unsigned long long)p->offset);
+		rc = add_finding(f, K_REMOTE_CORRUPT, &info->oid, NULL,
+		    info->pack, info->offset, "pack %u offset=%llu", info->pack,
+		    (unsigned long long)info->offset);
+	rb->done += info->disk_size;
+	if (rc == 0 && f->o->progress != NULL)
+		f->o->progress("checking remote objects", rb->done, rb->total,
+		    f->o->data);
 	return rc;
 }
 
 static int
 check_remote_objects(struct fsck *f, const struct heads *h)
 {
-	struct walk w = { f, h, NULL, 0 };
+	struct read_back rb = { f, h, NULL, 0, 0 };
 	struct dos_index *ix;
-	struct place p;
-	unsigned char *buf;
-	uint64_t done = 0;
+	uint64_t len;
+	size_t i;
 	int rc;
 
-	if ((rc = dos_store_index(f->st, 0, &ix)) < 0 ||
-	    (rc = dos_sort_open(f->st, sizeof p, cmp_place, DOS_SORT_BUDGET,
-	    &w.sort)) < 0)
+	if ((rc = dos_store_index(f->st, 0, &ix)) < 0)
 		return rc;
-	if ((buf = malloc(READ_BUF)) == NULL) {
-		dos_sort_close(w.sort);
+	for (i = 0; i < f->evicted_nr; i++)
+		if (!h->bad[i] && dos_index_get_pack_length(ix, f->evicted[i],
+		    &len) == 0)
+			rb.total += len;
+	if ((rb.buf = malloc(READ_BUF)) == NULL)
 		return DOS_ENOMEM;
-	}
-	if ((rc = dos_index_walk(ix, "", 0, add_place, &w)) == 0 &&
-	    (rc = dos_sort_finish(w.sort)) == 0) {
-		while ((rc = dos_sort_next(w.sort, &p)) > 0) {
-			if ((rc = read_back(f, &p, buf)) < 0)
-				break;
-			done += p.stored;
-			if (f->o->progress != NULL)
-				f->o->progress("checking remote objects", done,
-				    w.total, f->o->data);
-		}
-	}
-	free(buf);
-	dos_sort_close(w.sort);
+	rc = dos_for_each_object(f->st, DOS_ITER_PACKED | DOS_ITER_UNORDERED,
+	    read_back, &rb);
+	free(rb.buf);
 	return rc;
 }
 
