@@ -135,7 +135,7 @@ cmd_gc(int argc, char **argv)
 		    stats.removed_packs == 1 ? "" : "s", dropped,
 		    (unsigned long long)temps, temps == 1 ? "" : "s");
 	}
-	dos_pack_writer_close(writer);
+	dos_unlock_packs(writer);
 	dos_store_release(&store);
 	return status ? 1 : 0;
 }

@@ -109,7 +109,7 @@ cmd_repack(int argc, char **argv)
 		    (unsigned long long)stats.removed_packs,
 		    stats.removed_packs == 1 ? "" : "s", dropped);
 	}
-	dos_pack_writer_close(writer);
+	dos_unlock_packs(writer);
 	dos_store_release(&store);
 	return status ? 1 : 0;
 }
