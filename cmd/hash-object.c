@@ -379,7 +379,7 @@ cmd_hash_object(int argc, char **argv)
 	commit_and_print();
 	if (dos_show_progress)
 		dos_progress_done(PROGRESS, hashed);
-	dos_pack_writer_close(writer);
+	dos_unlock_packs(writer);
 	drop_batch();
 	dos_store_release(&store);
 	free(queue);

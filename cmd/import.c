@@ -193,7 +193,7 @@ cmd_import(int argc, char **argv)
 		fputc('\n', stderr);
 	}
 	dos_importer_free(importer);
-	dos_pack_writer_close(writer);
+	dos_unlock_packs(writer);
 	dos_stream_release(&in);
 	dos_store_release(&store);
 	if (from != NULL)

@@ -623,7 +623,7 @@ cmd_migrate(int argc, char **argv)
 	if (!m.quiet)
 		summary(&m, &stats, seconds_since(&t0));
 
-	dos_pack_writer_close(m.opts.writer);
+	dos_unlock_packs(m.opts.writer);
 	dos_store_release(&m.store);
 	dos_legacy_close(lg);
 	free(abs_source);

@@ -98,7 +98,7 @@ cmd_pack(int argc, char **argv)
 			    packed_objects == 1 ? "" : "s", raw, stored, first_pack,
 			    dos_pack_writer_pack(writer));
 	}
-	dos_pack_writer_close(writer);
+	dos_unlock_packs(writer);
 	dos_store_release(&store);
 	return status ? 1 : 0;
 }

@@ -110,7 +110,7 @@ cmd_repack(int argc, char **argv)
 		    stats.removed_packs == 1 ? "" : "s", dropped);
 		dos_tell_evicted(&store);
 	}
-	dos_pack_writer_close(writer);
+	dos_unlock_packs(writer);
 	dos_store_release(&store);
 	return status ? 1 : 0;
 }

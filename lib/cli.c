@@ -704,6 +704,17 @@ dos_lock_packs(struct dos_store *st, unsigned flags,
 }
 
 void
+dos_unlock_packs(struct dos_pack_writer *w)
+{
+	const char *why;
+
+	/* Nothing is lost, but the room the dictionary saves is. */
+	if (w != NULL && (why = dos_pack_writer_dict_failure(w)) != NULL)
+		warning("%s; small objects were packed without it", why);
+	dos_pack_writer_close(w);
+}
+
+void
 dos_no_arguments(int argc, const char *const *usage)
 {
 	if (optind != argc)

@@ -168,6 +168,11 @@ void dos_die_open(const char *path, int rc) __attribute__((noreturn));
 struct dos_pack_writer *dos_lock_packs(struct dos_store *st, unsigned flags,
     enum dos_compress_mode mode);
 /*
+ * Close a writer of dos_lock_packs() after its last flush, with a warning
+ * first if a dictionary it trained could not be stored.
+ */
+void dos_unlock_packs(struct dos_pack_writer *w);
+/*
  * When stderr is a terminal, "<prog>: waiting for the pack lock held by
  * pid N (name)..." once before waiting for it; commands call this unless
  * -q was given.

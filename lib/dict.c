@@ -61,6 +61,8 @@ struct dos_dicts {
 	unsigned char *sample;
 	size_t *sizes;
 	size_t sample_len, nr;
+	/* Why the trained dictionary was not stored ("" if it was). */
+	char failure[160];
 };
 
 static __thread char last_error[128];
@@ -374,6 +376,18 @@ sample_cost(const struct dos_dicts *d, ZSTD_CCtx *cc, const ZSTD_CDict *cdict,
 }
 
 /*
+ * What rc of a failed training means, made at once, in the thread whose
+ * errno tells (err.c's dos_strerror is above this layer).
+ */
+static const char *
+why(int rc)
+{
+	if (rc == DOS_EIO)
+		return strerror(errno);
+	return rc == DOS_ENOMEM ? strerror(ENOMEM) : "zstd failed";
+}
+
+/*
  * Train from the sample, and keep the dictionary if it pays: on the
  * sample, by at least the share compression must save, the dictionary's
  * own size counted.  Whether or not, the writer samples no more.
@@ -426,8 +440,12 @@ train(struct dos_dicts *d)
 		goto out;
 	number = nr > 0 ? list[nr - 1] + 1 : 1;
 	free(list);
-	if ((rc = dos_dict_write(d->st, number, dict, size)) < 0)
+	if ((rc = dos_dict_write(d->st, number, dict, size)) < 0) {
+		/* errno is this thread's: the message is made now. */
+		snprintf(d->failure, sizeof d->failure, "unable to write "
+		    "dictionary dicts/%u: %s", number, why(rc));
 		goto out;
+	}
 	publish(d, number, cdict);
 	cdict = NULL;
 out:
@@ -441,7 +459,7 @@ out:
 void
 dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len)
 {
-	int complete;
+	int complete, rc;
 
 	if (d == NULL || len > DOS_DICT_OBJECT_MAX ||
 	    __atomic_load_n(&d->state, __ATOMIC_ACQUIRE) != SAMPLING)
@@ -470,13 +488,22 @@ dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len)
 	 * The thread that completed the sample trains, at once, while the
 	 * others go on without: the writer's threads encode well ahead of
 	 * what it appends.  A dictionary that cannot be made (no memory, a
-	 * write that failed) is only room not saved: no entry names it.
+	 * write that failed) is only room not saved, as no entry names it,
+	 * but the writer's caller is told (dos_dicts_failure).
 	 */
 	if (complete) {
-		(void)train(d);
+		if ((rc = train(d)) < 0 && d->failure[0] == '\0')
+			snprintf(d->failure, sizeof d->failure, "unable to "
+			    "train a dictionary: %s", why(rc));
 		free(d->sample);
 		free(d->sizes);
 		d->sample = NULL;
 		d->sizes = NULL;
 	}
+}
+
+const char *
+dos_dicts_failure(const struct dos_dicts *d)
+{
+	return d == NULL || d->failure[0] == '\0' ? NULL : d->failure;
 }

@@ -793,8 +793,17 @@ int dos_dicts_open(struct dos_store *st, int level, struct dos_dicts **out);
 void dos_dicts_close(struct dos_dicts *d);
 const struct dos_dict *dos_dicts_current(struct dos_dicts *d);
 void dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len);
+/*
+ * Why the dictionary trained from the sample could not be stored, or
+ * NULL: its objects were compressed without it.  Final once every offer
+ * made so far has returned.
+ */
+const char *dos_dicts_failure(const struct dos_dicts *d);
 
 /* ---- lib/pack-write.c: the pack writer -------------------------------- */
+
+/* After a flush: dos_dicts_failure() of the writer's dictionaries. */
+const char *dos_pack_writer_dict_failure(const struct dos_pack_writer *w);
 
 /*
  * Or, instead of dos_pack_writer_begin(), begin an object the caller has

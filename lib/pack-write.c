@@ -1474,6 +1474,12 @@ dos_pack_writer_totals(const struct dos_pack_writer *w, uint64_t *objects,
 	*stored = w->total_stored;
 }
 
+const char *
+dos_pack_writer_dict_failure(const struct dos_pack_writer *w)
+{
+	return dos_dicts_failure(w->dicts);
+}
+
 void
 dos_pack_writer_close(struct dos_pack_writer *w)
 {

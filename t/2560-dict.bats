@@ -103,6 +103,26 @@ all_intact() {
 	[ "$with" -lt $((without * 3 / 4)) ]
 }
 
+@test "a dictionary that cannot be written is reported; its objects are packed without it" {
+	# A directory where its temporary file goes: the write fails.
+	mkdir -p "$DOS_DIR/dicts/1.tmp"
+	json_objects 5000 json
+	ls json | sed 's|^|json/|' |
+	    dos hash-object -w --stdin-paths --with-path >paths
+	run -0 --separate-stderr dos pack -q
+	[ "$stderr" = "dos-pack: warning: unable to write dictionary dicts/1: Is a directory; small objects were packed without it" ]
+	[ ! -e "$DOS_DIR/dicts/1" ]
+	dos cat-object --batch-all-objects --batch-check='%(offset) %(objectname)' >offsets
+	sort -n offsets | cut -d' ' -f2 >ids
+	LAST=$(tail -1 ids)
+	tag=$(tag_of "$LAST")
+	# No entry names a dictionary (bit 3).
+	[ $((tag & 8)) -eq 0 ]
+	all_intact
+	run -0 --separate-stderr dos fsck --full
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
 @test "a damaged dictionary is reported by fsck and never used" {
 	packed_with_dict
 	chmod u+w "$DOS_DIR/dicts/1"
