@@ -71,24 +71,12 @@ cmp_loose(const void *a, const void *b)
 	    &((const struct loose_item *)b)->oid);
 }
 
-/* Storage order: by pack, then offset. */
-static int
-cmp_place(uint32_t pack_a, uint64_t offset_a, uint32_t pack_b,
-    uint64_t offset_b)
-{
-	if (pack_a != pack_b)
-		return pack_a < pack_b ? -1 : 1;
-	if (offset_a != offset_b)
-		return offset_a < offset_b ? -1 : 1;
-	return 0;
-}
-
 static int
 cmp_loc(const void *a, const void *b)
 {
 	const struct loc *x = a, *y = b;
 
-	return cmp_place(x->pack, x->offset, y->pack, y->offset);
+	return dos_cmp_place(x->pack, x->offset, y->pack, y->offset);
 }
 
 static uint32_t
@@ -485,7 +473,7 @@ cmp_located(const void *a, const void *b)
 	const struct dos_index_entry *x = &((const struct located *)a)->e;
 	const struct dos_index_entry *y = &((const struct located *)b)->e;
 
-	return cmp_place(x->pack, x->offset, y->pack, y->offset);
+	return dos_cmp_place(x->pack, x->offset, y->pack, y->offset);
 }
 
 static int

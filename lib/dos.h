@@ -243,6 +243,8 @@ int dos_parse_pack_name(const char *name, uint32_t *pack);
  */
 int dos_list_numbered(int dirfd, const char *dir, uint32_t **list,
     size_t *nr);
+/* Sort packs[0..nr) into such a list. */
+void dos_pack_list_sort(uint32_t *packs, size_t nr);
 /* Where pack is in such a list packs[0..nr), or NULL. */
 const uint32_t *dos_pack_list_find(const uint32_t *packs, size_t nr,
     uint32_t pack);
@@ -538,6 +540,8 @@ struct dos_index_record {
 	struct dos_oid oid;
 	struct dos_index_entry entry;
 };
+/* qsort(3) order of records: by id. */
+int dos_index_record_cmp(const void *a, const void *b);
 int dos_index_put_sorted(struct dos_index *ix,
     const struct dos_index_record *recs, size_t n);
 int dos_index_del(struct dos_index *ix, const struct dos_oid *oid);
@@ -623,8 +627,9 @@ unsigned dos_pack_wide_header_size(enum dos_codec codec);
 unsigned dos_pack_header_size(unsigned version, enum dos_codec codec,
     unsigned flags, uint64_t raw_size, uint64_t stored_size);
 /*
- * Little-endian 32-bit integers, as packs and dictionary files hold them
- * (inline: files of any layer use them).
+ * Little-endian integers, as packs, dictionary files, the index journal
+ * and the per-pack indexes of remotes hold them (inline: files of any
+ * layer use them).
  */
 static inline void
 dos_put_le32(unsigned char *p, uint32_t v)
@@ -640,6 +645,30 @@ dos_get_le32(const unsigned char *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
 	    (uint32_t)p[3] << 24;
+}
+
+static inline void
+dos_put_le64(unsigned char *p, uint64_t v)
+{
+	dos_put_le32(p, (uint32_t)v);
+	dos_put_le32(p + 4, (uint32_t)(v >> 32));
+}
+
+static inline uint64_t
+dos_get_le64(const unsigned char *p)
+{
+	return dos_get_le32(p) | (uint64_t)dos_get_le32(p + 4) << 32;
+}
+/* Storage order: by pack, then offset (inline: listings and reads sort so). */
+static inline int
+dos_cmp_place(uint32_t pack_a, uint64_t offset_a, uint32_t pack_b,
+    uint64_t offset_b)
+{
+	if (pack_a != pack_b)
+		return pack_a < pack_b ? -1 : 1;
+	if (offset_a != offset_b)
+		return offset_a < offset_b ? -1 : 1;
+	return 0;
 }
 /* The DOS_PACK_HEADER_SIZE bytes a pack of this version starts with. */
 void dos_pack_encode_header(unsigned char *hdr);

@@ -24,9 +24,7 @@ cmp_ent(const void *pa, const void *pb)
 
 	if (c != 0)
 		return c;
-	if (a->pack != b->pack)
-		return a->pack < b->pack ? -1 : 1;
-	return a->offset < b->offset ? -1 : a->offset > b->offset;
+	return dos_cmp_place(a->pack, a->offset, b->pack, b->offset);
 }
 
 int

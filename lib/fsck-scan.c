@@ -55,12 +55,9 @@ static int
 cmp_by_off(const void *pa, const void *pb)
 {
 	const struct rec *a = pa, *b = pb;
+	int c = dos_cmp_place(a->e.pack, a->e.offset, b->e.pack, b->e.offset);
 
-	if (a->e.pack != b->e.pack)
-		return a->e.pack < b->e.pack ? -1 : 1;
-	if (a->e.offset != b->e.offset)
-		return a->e.offset < b->e.offset ? -1 : 1;
-	return dos_oid_cmp(&a->oid, &b->oid);
+	return c != 0 ? c : dos_oid_cmp(&a->oid, &b->oid);
 }
 
 static const char *

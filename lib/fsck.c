@@ -179,10 +179,8 @@ cmp_finding(const void *pa, const void *pb)
 		return c;
 	if (a->kind != b->kind)
 		return a->kind < b->kind ? -1 : 1;
-	if (a->pack != b->pack)
-		return a->pack < b->pack ? -1 : 1;
-	if (a->offset != b->offset)
-		return a->offset < b->offset ? -1 : 1;
+	if ((c = dos_cmp_place(a->pack, a->offset, b->pack, b->offset)) != 0)
+		return c;
 	return strcmp(a->detail, b->detail);
 }
 

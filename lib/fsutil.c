@@ -270,6 +270,13 @@ dos_list_numbered(int dirfd, const char *dir, uint32_t **packs, size_t *nr)
 	return 0;
 }
 
+void
+dos_pack_list_sort(uint32_t *packs, size_t nr)
+{
+	if (nr > 0)
+		qsort(packs, nr, sizeof *packs, cmp_number);
+}
+
 const uint32_t *
 dos_pack_list_find(const uint32_t *packs, size_t nr, uint32_t pack)
 {

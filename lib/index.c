@@ -1160,6 +1160,13 @@ dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
 	return db_error(ix->objects->put(ix->objects, ix->txn, &key, &val, 0));
 }
 
+int
+dos_index_record_cmp(const void *a, const void *b)
+{
+	return dos_oid_cmp(&((const struct dos_index_record *)a)->oid,
+	    &((const struct dos_index_record *)b)->oid);
+}
+
 /* A record in a DB_MULTIPLE_KEY buffer: key, value and four offsets. */
 #define BULK_PUT_ITEM (DOS_RAWSZ + RECORD_MAX + 4 * sizeof(u_int32_t))
 

@@ -40,34 +40,14 @@
 #define JOURNAL_SORT_BUDGET (16U << 20)
 
 static void
-put_le(unsigned char *p, uint64_t v, int n)
-{
-	int i;
-
-	for (i = 0; i < n; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t
-get_le(const unsigned char *p, int n)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = n - 1; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
-static void
 encode_record(unsigned char *p, const struct dos_index_record *r)
 {
 	memcpy(p, r->oid.hash, DOS_RAWSZ);
-	put_le(p + 32, r->entry.pack, 4);
+	dos_put_le32(p + 32, r->entry.pack);
 	p[36] = (unsigned char)r->entry.codec;
-	put_le(p + 37, r->entry.offset, 8);
-	put_le(p + 45, r->entry.stored_size, 8);
-	put_le(p + 53, r->entry.raw_size, 8);
+	dos_put_le64(p + 37, r->entry.offset);
+	dos_put_le64(p + 45, r->entry.stored_size);
+	dos_put_le64(p + 53, r->entry.raw_size);
 	memset(p + 61, 0, JOURNAL_RECORD - 61);
 }
 
@@ -76,11 +56,11 @@ decode_record(struct dos_index_record *r, const unsigned char *p)
 {
 	memset(r, 0, sizeof *r);
 	memcpy(r->oid.hash, p, DOS_RAWSZ);
-	r->entry.pack = (uint32_t)get_le(p + 32, 4);
+	r->entry.pack = dos_get_le32(p + 32);
 	r->entry.codec = (enum dos_codec)p[36];
-	r->entry.offset = get_le(p + 37, 8);
-	r->entry.stored_size = get_le(p + 45, 8);
-	r->entry.raw_size = get_le(p + 53, 8);
+	r->entry.offset = dos_get_le64(p + 37);
+	r->entry.stored_size = dos_get_le64(p + 45);
+	r->entry.raw_size = dos_get_le64(p + 53);
 }
 
 int
@@ -128,13 +108,6 @@ dos_journal_close(struct dos_journal *j)
 	j->fd = -1;
 }
 
-static int
-cmp_record(const void *a, const void *b)
-{
-	return dos_oid_cmp(&((const struct dos_index_record *)a)->oid,
-	    &((const struct dos_index_record *)b)->oid);
-}
-
 /*
  * Sort the records whose entries a commit covers.  Batches come in pack
  * order, so the committed length is looked up once a pack.
@@ -177,7 +150,12 @@ sort_committed(struct dos_index *ix, int fd, struct dos_sort *s)
 	return rc;
 }
 
-/* Put the sorted records, an id's last one only, a transaction at a time. */
+/*
+ * Put the sorted records, an id's last one only, a transaction at a time.
+ * Only the last commit waits for the disk: the log is written in order,
+ * so it makes the others durable too, and a load killed before it is
+ * done again whole from the journal.
+ */
 static int
 put_sorted(struct dos_index *ix, struct dos_sort *s)
 {
@@ -201,7 +179,8 @@ put_sorted(struct dos_index *ix, struct dos_sort *s)
 			if ((rc = dos_index_begin(ix)) < 0)
 				break;
 			if ((rc = dos_index_put_sorted(ix, recs, n)) < 0 ||
-			    (rc = dos_index_commit(ix)) < 0) {
+			    (rc = more ? dos_index_commit_nosync(ix) :
+			    dos_index_commit(ix)) < 0) {
 				dos_index_abort(ix);
 				break;
 			}
@@ -225,7 +204,7 @@ dos_journal_load(struct dos_store *st, struct dos_index *ix)
 	if (fd < 0)
 		return errno == ENOENT ? 0 : DOS_EIO;
 	if ((rc = dos_sort_open(st, sizeof(struct dos_index_record),
-	    cmp_record, JOURNAL_SORT_BUDGET, &s)) == 0 &&
+	    dos_index_record_cmp, JOURNAL_SORT_BUDGET, &s)) == 0 &&
 	    (rc = sort_committed(ix, fd, s)) == 0 &&
 	    (rc = dos_sort_finish(s)) == 0)
 		rc = put_sorted(ix, s);

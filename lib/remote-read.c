@@ -416,9 +416,7 @@ range_cmp(const void *a, const void *b)
 {
 	const struct dos_fetch_range *x = a, *y = b;
 
-	if (x->pack != y->pack)
-		return x->pack < y->pack ? -1 : 1;
-	return x->off < y->off ? -1 : x->off > y->off;
+	return dos_cmp_place(x->pack, x->off, y->pack, y->off);
 }
 
 void

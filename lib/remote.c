@@ -110,14 +110,6 @@ dos_remote_add(struct dos_store *st, const struct dos_remote *r)
 	return set_remotes(st, remotes);
 }
 
-static int
-cmp_u32(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return x < y ? -1 : x > y;
-}
-
 /*
  * A pack pushed, then removed from packs/ by a repack, is no longer the
  * container's: the index has no length for it, and its record is stale.
@@ -205,7 +197,7 @@ dos_remote_evicted(struct dos_store *st, const char *remote, uint32_t **packs,
 	}
 	/* A pack on two remotes is one pack. */
 	if (ev.nr > 1)
-		qsort(ev.packs, ev.nr, sizeof *ev.packs, cmp_u32);
+		dos_pack_list_sort(ev.packs, ev.nr);
 	for (i = 0; i < ev.nr; i++)
 		if (n == 0 || ev.packs[n - 1] != ev.packs[i])
 			ev.packs[n++] = ev.packs[i];
@@ -296,26 +288,6 @@ write_record(struct dos_store *st, const char *remote, uint32_t pack,
 
 /* ---- the per-pack index ---- */
 
-static void
-put64(unsigned char *p, uint64_t v)
-{
-	int i;
-
-	for (i = 0; i < 8; i++)
-		p[i] = (unsigned char)(v >> (8 * i));
-}
-
-static uint64_t
-get64(const unsigned char *p)
-{
-	uint64_t v = 0;
-	int i;
-
-	for (i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 struct out {
 	int fd;
 	unsigned char *buf;
@@ -371,9 +343,9 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 
 	memset(hdr, 0, sizeof hdr);
 	memcpy(hdr, PIDX_MAGIC, 8);
-	put64(hdr + 8, PIDX_VERSION | (uint64_t)pack << 32);
-	put64(hdr + 16, rec->length);
-	put64(hdr + 24, rec->version);
+	dos_put_le64(hdr + 8, PIDX_VERSION | (uint64_t)pack << 32);
+	dos_put_le64(hdr + 16, rec->length);
+	dos_put_le64(hdr + 24, rec->version);
 	dos_oid_from_hex(&sum, rec->sha256, DOS_HEXSZ);
 	memcpy(hdr + 32, sum.hash, DOS_RAWSZ);
 	if ((o.buf = malloc(PIDX_BUF)) == NULL ||
@@ -400,9 +372,9 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 			break;
 		memcpy(r, oid.hash, DOS_RAWSZ);
 		r[DOS_RAWSZ] = (unsigned char)e.codec;
-		put64(r + DOS_RAWSZ + 1, e.offset);
-		put64(r + DOS_RAWSZ + 9, e.stored_size);
-		put64(r + DOS_RAWSZ + 17, e.raw_size);
+		dos_put_le64(r + DOS_RAWSZ + 1, e.offset);
+		dos_put_le64(r + DOS_RAWSZ + 9, e.stored_size);
+		dos_put_le64(r + DOS_RAWSZ + 17, e.raw_size);
 		if ((rc = out_write(&o, r, sizeof r, 1)) < 0)
 			break;
 	}
@@ -642,14 +614,6 @@ list_index_cb(const char *key, uint64_t size, void *data)
 	return 0;
 }
 
-static int
-record_cmp(const void *a, const void *b)
-{
-	const struct dos_index_record *x = a, *y = b;
-
-	return dos_oid_cmp(&x->oid, &y->oid);
-}
-
 /*
  * Put recs[0..n) into the index in one transaction, in id order (one bulk
  * put), with the pack's length after the last: only that transaction,
@@ -662,7 +626,7 @@ put_records(struct dos_index *ix, struct dos_index_record *recs, size_t n,
 	size_t i, kept = 0;
 	int rc;
 
-	qsort(recs, n, sizeof *recs, record_cmp);
+	qsort(recs, n, sizeof *recs, dos_index_record_cmp);
 	/* An id twice in one pack: either copy is right. */
 	for (i = 0; i < n; i++)
 		if (kept == 0 || dos_oid_cmp(&recs[kept - 1].oid,
@@ -722,10 +686,10 @@ index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
 		return DOS_EIO;
 	if (memcmp(sum.hash, oid.hash, DOS_RAWSZ) != 0 ||
 	    memcmp(hdr, PIDX_MAGIC, 8) != 0 ||
-	    get64(hdr + 8) != (PIDX_VERSION | (uint64_t)pack << 32))
+	    dos_get_le64(hdr + 8) != (PIDX_VERSION | (uint64_t)pack << 32))
 		return DOS_ECORRUPT;
-	rec->length = get64(hdr + 16);
-	rec->version = (unsigned)get64(hdr + 24);
+	rec->length = dos_get_le64(hdr + 16);
+	rec->version = (unsigned)dos_get_le64(hdr + 24);
 	memcpy(sum.hash, hdr + 32, DOS_RAWSZ);
 	dos_oid_to_hex(&sum, rec->sha256);
 	nrec = (body - PIDX_HEADER_SIZE) / PIDX_RECORD_SIZE;
@@ -740,9 +704,9 @@ index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
 			memcpy(r->oid.hash, p, DOS_RAWSZ);
 			r->entry.pack = pack;
 			r->entry.codec = (enum dos_codec)p[DOS_RAWSZ];
-			r->entry.offset = get64(p + DOS_RAWSZ + 1);
-			r->entry.stored_size = get64(p + DOS_RAWSZ + 9);
-			r->entry.raw_size = get64(p + DOS_RAWSZ + 17);
+			r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 1);
+			r->entry.stored_size = dos_get_le64(p + DOS_RAWSZ + 9);
+			r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 17);
 			if (r->entry.codec > DOS_CODEC_ZSTD ||
 			    r->entry.offset >= rec->length ||
 			    r->entry.stored_size > rec->length - r->entry.offset)
@@ -840,7 +804,7 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
 	    (rc = dos_s3_list(s3, "packs/", list_index_cb, &l)) < 0)
 		goto out;
 	if (l.nr > 0)
-		qsort(l.packs, l.nr, sizeof *l.packs, cmp_u32);
+		dos_pack_list_sort(l.packs, l.nr);
 	if ((buf = malloc(PIDX_BUF)) == NULL || (recs = malloc(
 	    (DOS_INDEX_TXN_RECORDS - 1) * sizeof *recs)) == NULL) {
 		rc = DOS_ENOMEM;
