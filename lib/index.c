@@ -918,6 +918,8 @@ struct bulk {
 	DBT val;
 	void *p;
 	unsigned char key[DOS_RAWSZ];
+	unsigned char *rec;	/* of the entry bulk_next() took */
+	u_int32_t rec_len;
 };
 
 /*
@@ -973,26 +975,33 @@ bulk_fill(struct bulk *b, const unsigned char *from)
 	return 0;
 }
 
-/* The next entry filled: 1, 0 when the fill is used up, or an error. */
+/*
+ * The next entry filled, its id in *id: 1, 0 when the fill is used up,
+ * or an error.  Its record is decoded only if asked (bulk_entry): a
+ * lookup wants few of those it reads.
+ */
 static int
-bulk_next(struct bulk *b, const unsigned char **id,
-    struct dos_index_entry *e)
+bulk_next(struct bulk *b, const unsigned char **id)
 {
-	unsigned char *k, *v;
-	u_int32_t klen, vlen;
-	int rc;
+	unsigned char *k;
+	u_int32_t klen;
 
 	if (b->p == NULL)
 		return 0;
-	DB_MULTIPLE_KEY_NEXT(b->p, &b->val, k, klen, v, vlen);
+	DB_MULTIPLE_KEY_NEXT(b->p, &b->val, k, klen, b->rec, b->rec_len);
 	if (b->p == NULL)
 		return 0;
 	if (klen != DOS_RAWSZ)
 		return DOS_ECORRUPT;
-	if ((rc = decode_entry(b->ix, v, vlen, e)) < 0)
-		return rc;
 	*id = k;
 	return 1;
+}
+
+/* Decode the record of the entry bulk_next() took: 0 or DOS_ECORRUPT. */
+static int
+bulk_entry(const struct bulk *b, struct dos_index_entry *e)
+{
+	return decode_entry(b->ix, b->rec, b->rec_len, e);
 }
 
 static void
@@ -1028,7 +1037,6 @@ get_sorted_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
     struct dos_index_entry *entries, unsigned char *found, void *buf)
 {
 	const unsigned char *id;
-	struct dos_index_entry e;
 	size_t i = 0, loads = 0, hits = 0;
 	struct bulk b;
 	int rc, c;
@@ -1044,15 +1052,20 @@ get_sorted_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
 		if ((rc = bulk_fill(&b, oids[i].hash)) < 0)
 			break;
 		loads++;
-		while (i < n && (rc = bulk_next(&b, &id, &e)) > 0) {
+		while (i < n && (rc = bulk_next(&b, &id)) > 0) {
 			while (i < n && (c = memcmp(oids[i].hash, id, DOS_RAWSZ)) <= 0) {
 				if (c == 0) {
-					entries[i] = e;
+					if (bulk_entry(&b, &entries[i]) < 0) {
+						rc = DOS_ECORRUPT;
+						break;
+					}
 					found[i] = 1;
 					hits++;
 				}
 				i++;
 			}
+			if (rc < 0)
+				break;
 		}
 		if (rc < 0)
 			break;
@@ -1368,7 +1381,6 @@ walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
     struct walk_item *items, size_t max, size_t *nr, void *buf)
 {
 	const unsigned char *id;
-	struct dos_index_entry e;
 	struct bulk b;
 	int rc;
 
@@ -1378,11 +1390,14 @@ walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
 		return rc;
 	rc = bulk_fill(&b, start);
 	while (rc == 0 && *nr < max) {
-		while (*nr < max && (rc = bulk_next(&b, &id, &e)) > 0) {
+		while (*nr < max && (rc = bulk_next(&b, &id)) > 0) {
 			if (skip && memcmp(id, start, DOS_RAWSZ) == 0)
 				continue;
-			memcpy(items[*nr].oid.hash, id, DOS_RAWSZ);
-			items[(*nr)++].entry = e;
+			if (bulk_entry(&b, &items[*nr].entry) < 0) {
+				rc = DOS_ECORRUPT;
+				break;
+			}
+			memcpy(items[(*nr)++].oid.hash, id, DOS_RAWSZ);
 		}
 		if (rc == 0)
 			rc = bulk_fill(&b, NULL);
