@@ -521,7 +521,8 @@ int dos_index_get_as_writer(struct dos_index *ix, const struct dos_oid *oid,
 /*
  * Look up n ids sorted in ascending order (repeats allowed) at once, the
  * way dos_index_get() does: found[i] says whether entries[i] was filled.
- * Ids near each other cost one bulk read instead of a search each.
+ * Ids near each other cost one bulk read instead of a search each; many
+ * ids are looked up in two halves, on two threads.
  */
 int dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
     size_t n, struct dos_index_entry *entries, unsigned char *found);

@@ -88,6 +88,36 @@ to_format_1() {
 	check_index live gone_still
 }
 
+@test "many lookups at once answer each id as a lookup of it alone would" {
+	# 14,000 objects (about 40 leaves of the index), every 7th removed.
+	mkdir data
+	awk 'BEGIN { for (i = 1; i <= 14000; i++) {
+		f = "data/" i; printf "object %d\n", i >f; close(f) } }'
+	seq 1 14000 | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
+	awk 'NR % 7 == 0' ids >gone
+	dos rm -q --stdin <gone
+	# What each id answers: "object N\n" is 8 bytes and the digits of N.
+	seq 1 14000 | awk '{ print length($0) + 8 }' | paste -d' ' ids - |
+	    grep -vFf gone >sizes
+	python3 -c 'import hashlib
+for i in range(2000): print(hashlib.sha256(b"absent %d" % i).hexdigest())' >absent
+	# Every id at once (bulk reads: the ids are dense), and every 50th
+	# among many never stored (one by one: too few found in what a bulk
+	# read brings), each with ids removed, never stored and asked twice,
+	# in random order: each is one round, sorted, and split in two halves
+	# looked up apart.
+	{ cat ids; head -n 300 absent; head -n 500 ids; } |
+	    shuf --random-source=<(yes) >dense
+	{ awk 'NR % 50 == 0' ids; cat absent; awk 'NR % 100 == 0' ids; } |
+	    shuf --random-source=<(yes) >sparse
+	for input in dense sparse; do
+		awk 'NR == FNR { size[$1] = $2; next }
+		    { print $1, ($1 in size ? size[$1] : "missing") }' sizes "$input" >expected
+		dos cat-object --batch-check --buffer <"$input" >answered
+		diff -u expected answered
+	done
+}
+
 @test "dos gc fills the index's pages again and gives back the space" {
 	pack_objects 1 6000
 	awk 'NR % 4 != 0' ids >gone
