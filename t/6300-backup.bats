@@ -130,6 +130,25 @@ inode() {
 	holds "$three" ids
 }
 
+@test "config.json is linked to the previous backup's, copied once changed" {
+	store_objects 2 loose
+	run -0 dos backup -q backups
+	local one=$output
+	run -0 --separate-stderr dos backup backups
+	local two=$output
+	[ "$(inode "$one/config.json")" = "$(inode "$two/config.json")" ]
+	[[ "$stderr" = *": 0 bytes copied, "* ]]
+	# A setting of the same length changed: the same size, other bytes.
+	run -0 dos config pack_size_target 2000000000
+	run -0 dos backup -q backups
+	local three=$output
+	[ "$(inode "$two/config.json")" != "$(inode "$three/config.json")" ]
+	cmp "$DOS_DIR/config.json" "$three/config.json"
+	run -0 dos -d "$three" config pack_size_target
+	[ "$output" = 2000000000 ]
+	holds "$three" ids
+}
+
 # The state letter of process $1 (T: stopped).
 proc_state() {
 	sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat"
