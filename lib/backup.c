@@ -401,15 +401,13 @@ static int
 copy_config(struct backup *b)
 {
 	struct stat sb;
-	int fd, rc;
+	int fd = openat(b->st->dirfd, "config.json", O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW), rc = DOS_EIO;
 
-	fd = openat(b->st->dirfd, "config.json", O_RDONLY | O_CLOEXEC |
-	    O_NOFOLLOW);
-	if (fd < 0)
-		return DOS_EIO;
-	rc = fstat(fd, &sb) < 0 ? DOS_EIO :
-	    put_file(b, "config.json", fd, (uint64_t)sb.st_size, 1);
-	close(fd);
+	if (fd >= 0 && fstat(fd, &sb) == 0)
+		rc = put_file(b, "config.json", fd, (uint64_t)sb.st_size, 1);
+	if (fd >= 0)
+		close(fd);
 	return rc;
 }
 

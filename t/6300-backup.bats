@@ -149,11 +149,6 @@ inode() {
 	holds "$three" ids
 }
 
-# The state letter of process $1 (T: stopped).
-proc_state() {
-	sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat"
-}
-
 # The fault points "before|after backup-index-recover*" in file $1.
 recoveries() {
 	awk '$3 ~ /^backup-index-recover/ { print $2, $3 }' "$1"
@@ -177,11 +172,7 @@ recoveries() {
 	store_objects 3 third --to-pack
 	DOS_FAULT=stop:$n DOS_FAULT_LOG=$PWD/points.2 dos backup -q backups >made &
 	pid=$!
-	for _ in $(seq 100); do
-		[ "$(proc_state "$pid")" != T ] || break
-		sleep 0.05
-	done
-	[ "$(proc_state "$pid")" = T ]
+	wait_stopped "$pid"
 	echo "stored while the backup waits" >during.txt
 	run -0 dos hash-object -w --to-pack during.txt
 	kill -CONT "$pid"
