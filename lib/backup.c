@@ -30,7 +30,7 @@
  * is complete and durable, so an interrupted backup never looks complete.
  * Files that did not change since the previous backup are hard links to
  * it: a loose file of the same name and size; a pack of the same length
- * whose first and last blocks are the same.  A staging copy, made to be
+ * whose first and last blocks are the same, and config.json likewise.  A staging copy, made to be
  * sent to another machine, links the container's own files the same way:
  * nothing but the index and the newest pack's committed bytes is copied.
  */
@@ -396,20 +396,39 @@ sync_backup(struct backup *b)
 	return dos_step_fsync("backup-dir-fsync", b->dst) < 0 ? DOS_EIO : 0;
 }
 
-/* One try at the backup into path, a new directory. */
+/* The container's config.json, linked or copied as a pack is. */
+static int
+copy_config(struct backup *b)
+{
+	struct stat sb;
+	int fd = openat(b->st->dirfd, "config.json", O_RDONLY | O_CLOEXEC |
+	    O_NOFOLLOW), rc = DOS_EIO;
+
+	if (fd >= 0 && fstat(fd, &sb) == 0)
+		rc = put_file(b, "config.json", fd, (uint64_t)sb.st_size, 1);
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
+/*
+ * One try at the backup into path, a new directory.  Nothing in it is
+ * synced but the files copied until sync_backup, which syncs every
+ * directory: it is not named complete before.
+ */
 static int
 backup_into(struct backup *b, const char *path)
 {
-	struct dos_config existing;
 	int rc;
 
-	rc = dos_store_create(path, dos_store_config(b->st), &existing);
-	if (rc != 0)
-		return rc > 0 ? DOS_EEXIST : rc;
+	if (mkdir(path, 0777) < 0)
+		return errno == EEXIST ? DOS_EEXIST : DOS_EIO;
 	if ((b->dst = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return DOS_EIO;
-	rc = dos_for_each_object(b->st, DOS_ITER_LOOSE | DOS_ITER_UNORDERED,
-	    copy_loose, b);
+	rc = dos_store_make_layout(b->dst) < 0 ? DOS_EIO : copy_config(b);
+	if (rc == 0)
+		rc = dos_for_each_object(b->st, DOS_ITER_LOOSE |
+		    DOS_ITER_UNORDERED, copy_loose, b);
 	if (rc == 0)
 		rc = open_all_packs(b);
 	if (rc == 0)

@@ -352,6 +352,11 @@ int dos_store_index(struct dos_store *st, int writable,
 
 /* Non-zero if dirfd looks like a legacy disk-objectstore container. */
 int dos_is_legacy_container(int dirfd);
+/*
+ * The directories of a container's layout made in dirfd (those there
+ * already left alone), not synced: dirfd must be, before they count.
+ */
+int dos_store_make_layout(int dirfd);
 
 /*
  * The file present in a container while a migration into it is

@@ -1589,26 +1589,70 @@ for_each_pack(DB *packs, dos_index_pack_fn *fn, void *data)
 }
 
 /*
+ * Whether the log of env holds a checkpoint after the one at ckp, as far
+ * as it goes now; also when that cannot be told.  Checkpoint records are
+ * told by their type, the first word of a record, read from the one at
+ * ckp.
+ */
+static int
+checkpoint_after(DB_ENV *env, DB_LSN ckp)
+{
+	DB_LOGC *logc;
+	DBT rec;
+	u_int32_t type;
+	int ret, found = 1;
+
+	if (env->log_cursor(env, &logc, 0) != 0)
+		return 1;
+	memset(&rec, 0, sizeof rec);
+	ret = logc->get(logc, &ckp, &rec, DB_SET);
+	if (ret == 0 && rec.size >= sizeof type) {
+		memcpy(&type, rec.data, sizeof type);
+		while ((ret = logc->get(logc, &ckp, &rec, DB_NEXT)) == 0 &&
+		    rec.size >= sizeof type && memcmp(rec.data, &type,
+		    sizeof type) != 0)
+			;
+		found = ret != DB_NOTFOUND;
+	}
+	logc->close(logc, 0);
+	return found;
+}
+
+/*
  * A checkpoint first leaves the environment about one log file (as
  * db_hotbackup -c does): otherwise the copy gets, and its recovery reads,
  * every log since the last checkpoint, up to CHECKPOINT_KBYTES of them.
  * Berkeley DB's hot backup copies the database files, then the log files,
  * keeping the environment from removing logs meanwhile; recovering the
- * copy from all those logs (catastrophic recovery) brings it to the last
- * transaction they hold.  The recovery runs in private memory and is
- * checkpointed, and the copy keeps the log file that checkpoint is in
- * (the others go): its pages name places in that log, so the first dos
- * to open it recovers from the checkpoint, which finds nothing to do, as
- * after any clean close.  (Giving the pages log sequence numbers of zero
- * instead, to leave two database files alone, rewrote every page of the
- * copy: most of the time of a backup that copied little else.)
+ * copy from those logs brings it to the last transaction they hold.
+ * Normal recovery starts from the last checkpoint in the logs copied,
+ * which is right when that is the one made before the database files
+ * were copied (every change before it is in them); one made after (a
+ * process that closed the index meanwhile) may name changes that the
+ * files copied lack, and then only catastrophic recovery, which reads
+ * every log copied from its start, is right.  That reads and replays
+ * every database open and close in them, one pair per process that
+ * wrote since the oldest log began: when the environment's log holds no
+ * checkpoint after the one made here, no copy of it does, and the normal
+ * recovery reads only what came since.  The recovery runs in private
+ * memory and checkpoints, and the copy keeps the log file that
+ * checkpoint is in (the others go): its pages name places in that log,
+ * so the first dos to open it recovers from the checkpoint, which finds
+ * nothing to do, as after any clean close.  (Giving the pages log
+ * sequence numbers of zero instead, to leave two database files alone,
+ * rewrote every page of the copy: most of the time of a backup that
+ * copied little else.)
  */
 int
 dos_index_backup(struct dos_index *ix, const char *target,
     dos_index_pack_fn *fn, void *data)
 {
 	DB_ENV *env;
+	DB_TXN_STAT *stat;
+	DB_LSN ckp;
 	DB *packs = NULL;
+	const char *recovery;
+	u_int32_t recover;
 	int ret, rc = 0;
 
 	if (ix->env == NULL) {
@@ -1618,19 +1662,37 @@ dos_index_backup(struct dos_index *ix, const char *target,
 	}
 	forget_error();
 	if ((ret = ix->env->txn_checkpoint(ix->env, 0, 0, DB_FORCE)) != 0 ||
-	    (ret = ix->env->backup(ix->env, target, 0)) != 0)
+	    (ret = ix->env->txn_stat(ix->env, &stat, 0)) != 0)
 		return db_error(ret);
+	/* This one, or one another process made since, before the copy. */
+	ckp = stat->st_last_ckp;
+	free(stat);
+	if (dos_fault_before("backup-index-copy") < 0)
+		return DOS_EIO;
+	if ((ret = ix->env->backup(ix->env, target, 0)) != 0)
+		return db_error(ret);
+	if (dos_fault_after("backup-index-copy") < 0)
+		return DOS_EIO;
+	if (checkpoint_after(ix->env, ckp)) {
+		recover = DB_RECOVER_FATAL;
+		recovery = "backup-index-recover-fatal";
+	} else {
+		recover = DB_RECOVER;
+		recovery = "backup-index-recover";
+	}
+	if (dos_fault_before(recovery) < 0)
+		return DOS_EIO;
 	if ((ret = db_env_create(&env, 0)) != 0)
 		return db_error(ret);
 	env->set_errcall(env, remember_error);
 	ret = env->open(env, target, DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_TXN | DB_PRIVATE | DB_RECOVER_FATAL, 0666);
-	if (ret == 0)
-		ret = env->txn_checkpoint(env, 0, 0, DB_FORCE);
-	if (ret == 0 && (ret = db_create(&packs, env, 0)) == 0)
+	    DB_INIT_LOG | DB_INIT_TXN | DB_PRIVATE | recover, 0666);
+	if (ret == 0 && dos_fault_after(recovery) < 0)
+		rc = DOS_EIO;
+	if (ret == 0 && rc == 0 && (ret = db_create(&packs, env, 0)) == 0)
 		ret = packs->open(packs, NULL, "packs.db", NULL, DB_BTREE,
 		    DB_RDONLY, 0);
-	if (ret == 0)
+	if (ret == 0 && rc == 0)
 		rc = for_each_pack(packs, fn, data);
 	if (packs != NULL)
 		packs->close(packs, 0);

@@ -298,10 +298,22 @@ is_empty_or_partial_init(int dirfd)
 }
 
 int
+dos_store_make_layout(int dirfd)
+{
+	int i;
+
+	for (i = 0; layout_dirs[i] != NULL; i++)
+		if (dos_step_mkdir("init-mkdir", dirfd, layout_dirs[i], 0777) < 0 &&
+		    errno != EEXIST)
+			return -1;
+	return 0;
+}
+
+int
 dos_store_create(const char *path, const struct dos_config *cfg,
     struct dos_config *existing)
 {
-	int dirfd, rc, i, empty;
+	int dirfd, rc, empty;
 
 	if (dos_mkdir_p(path, 0777) < 0)
 		return DOS_EIO;
@@ -326,15 +338,9 @@ dos_store_create(const char *path, const struct dos_config *cfg,
 		close(dirfd);
 		return empty < 0 ? DOS_EIO : DOS_EEXIST;
 	}
-	for (i = 0; layout_dirs[i] != NULL; i++) {
-		if (dos_step_mkdir("init-mkdir", dirfd, layout_dirs[i], 0777) < 0 &&
-		    errno != EEXIST) {
-			rc = DOS_EIO;
-			goto out;
-		}
-	}
 	/* The directories must be durable before the config names them. */
-	if (dos_step_fsync("init-fsync", dirfd) < 0) {
+	if (dos_store_make_layout(dirfd) < 0 ||
+	    dos_step_fsync("init-fsync", dirfd) < 0) {
 		rc = DOS_EIO;
 		goto out;
 	}

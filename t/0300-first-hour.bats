@@ -237,10 +237,6 @@ lost_index() {
 }
 
 # The state of process $1 (R, S, T for stopped...).
-proc_state() {
-	sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat"
-}
-
 @test "a writer whose new shard pack removed makes it again" {
 	printf abc >abc
 	# The point right after the writer made the shard of abc's object.
@@ -250,11 +246,7 @@ proc_state() {
 	[ -n "$n" ]
 	DOS_FAULT=stop:$n dos hash-object -w abc >out 2>err &
 	pid=$!
-	for _ in $(seq 100); do
-		[ "$(proc_state "$pid")" != T ] || break
-		sleep 0.05
-	done
-	[ "$(proc_state "$pid")" = T ]
+	wait_stopped "$pid"
 	[ -d "$DOS_DIR/loose/${ABC_OID:0:2}" ]
 	dos pack -q
 	[ ! -e "$DOS_DIR/loose/${ABC_OID:0:2}" ]

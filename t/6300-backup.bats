@@ -130,6 +130,60 @@ inode() {
 	holds "$three" ids
 }
 
+@test "config.json is linked to the previous backup's, copied once changed" {
+	store_objects 2 loose
+	run -0 dos backup -q backups
+	local one=$output
+	run -0 --separate-stderr dos backup backups
+	local two=$output
+	[ "$(inode "$one/config.json")" = "$(inode "$two/config.json")" ]
+	[[ "$stderr" = *": 0 bytes copied, "* ]]
+	# A setting of the same length changed: the same size, other bytes.
+	run -0 dos config pack_size_target 2000000000
+	run -0 dos backup -q backups
+	local three=$output
+	[ "$(inode "$two/config.json")" != "$(inode "$three/config.json")" ]
+	cmp "$DOS_DIR/config.json" "$three/config.json"
+	run -0 dos -d "$three" config pack_size_target
+	[ "$output" = 2000000000 ]
+	holds "$three" ids
+}
+
+# The fault points "before|after backup-index-recover*" in file $1.
+recoveries() {
+	awk '$3 ~ /^backup-index-recover/ { print $2, $3 }' "$1"
+}
+
+@test "the index copy recovers from the backup's checkpoint; from all its log after another one" {
+	store_objects 20 first --to-pack
+	run -0 dos backup -q backups
+	# No checkpoint since the backup's own: the copy recovers from it.
+	store_objects 3 second --to-pack
+	DOS_FAULT_LOG=$PWD/points.1 run -0 dos backup -q backups
+	holds "$output" ids
+	run -0 recoveries points.1
+	[ "$output" = $'before backup-index-recover\nafter backup-index-recover' ]
+	# Another process checkpoints after the index was copied (a writer
+	# closing it): the copy is recovered from all its log.  The backup
+	# stops right after the copy, as the one above passed the same points.
+	local n pid
+	n=$(awk '$2 == "after" && $3 == "backup-index-copy" { print $1; exit }' points.1)
+	[ -n "$n" ]
+	store_objects 3 third --to-pack
+	DOS_FAULT=stop:$n DOS_FAULT_LOG=$PWD/points.2 dos backup -q backups >made &
+	pid=$!
+	wait_stopped "$pid"
+	echo "stored while the backup waits" >during.txt
+	run -0 dos hash-object -w --to-pack during.txt
+	kill -CONT "$pid"
+	wait "$pid"
+	run -0 recoveries points.2
+	[ "$output" = $'before backup-index-recover-fatal\nafter backup-index-recover-fatal' ]
+	run -0 ls "$(cat made)/index"
+	[[ "$output" = $'log.'[0-9]*$'\nobjects.db\npacks.db' ]]
+	holds "$(cat made)" ids
+}
+
 @test "backups while writers, packers and repacks run: each complete and clean" {
 	store_objects 40 base --to-pack
 	store_objects 10 baseloose

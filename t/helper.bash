@@ -145,6 +145,16 @@ stop_holder() {
 	wait "$holder"
 }
 
+# Wait until process $1 stops itself (DOS_FAULT=stop:N); fails after 5 s.
+wait_stopped() {
+	local _
+	for _ in $(seq 100); do
+		[ "$(sed 's/^.*) \(.\).*/\1/' "/proc/$1/stat")" != T ] || return 0
+		sleep 0.05
+	done
+	return 1
+}
+
 # dos $1 --no-wait ${@:2} while start_holder's writer holds the lock:
 # exit 75, nothing done or printed but who holds it.
 lock_refused() {
