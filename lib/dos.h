@@ -358,11 +358,29 @@ int dos_is_legacy_container(int dirfd);
  * unfinished, holding the source's absolute path: a second run of the
  * same migration may then continue in it.  dos_store_migration_source
  * reads it into buf (DOS_ENOTFOUND: there is none); mark writes it
- * durably, whole, and unmark removes it durably.
+ * durably, whole, with how far the migration got if p is not NULL, and
+ * unmark removes it durably.
  */
 #define DOS_MIGRATION_MARKER "migrating"
+/*
+ * How far a migration got: the source's objects numbered below done
+ * (dos_legacy_object.seq; key is that of done - 1) are all at the
+ * destination, put there by the commit that left pack `pack` at length
+ * bytes.  fresh: the migration began in an empty container.
+ */
+struct dos_migration_progress {
+	uint64_t done;
+	uint32_t pack;
+	uint64_t length;
+	int fresh;
+	char key[DOS_HEXSZ + 1];
+};
 int dos_store_migration_source(struct dos_store *st, char *buf, size_t size);
-int dos_store_mark_migration(struct dos_store *st, const char *source);
+/* The progress recorded for source; DOS_ENOTFOUND if there is none. */
+int dos_store_migration_progress(struct dos_store *st, const char *source,
+    struct dos_migration_progress *p);
+int dos_store_mark_migration(struct dos_store *st, const char *source,
+    const struct dos_migration_progress *p);
 int dos_store_unmark_migration(struct dos_store *st);
 
 /* ---- lib/loose.c: loose objects ----------------------------------------*/
@@ -1195,6 +1213,12 @@ struct dos_legacy_object {
 	int64_t pack_id;		/* packed copies: pack, -1 included */
 	enum dos_codec codec;		/* how the copy is stored */
 	int sys_errno;			/* DOS_LEGACY_UNREADABLE: why */
+	/*
+	 * Its place in the order the source is read in, from 0: the same
+	 * in every run while the source is unchanged, so a resumed run can
+	 * tell which objects an interrupted one finished.
+	 */
+	uint64_t seq;
 };
 
 /*
