@@ -159,3 +159,33 @@ to_format_1() {
 	check_index live gone
 	dos fsck -q
 }
+
+@test "a writer waiting on the lock of a process killed meanwhile goes on" {
+	echo first | dos hash-object -w --to-pack --stdin >/dev/null
+	# A transaction that wrote the committed length of pack 0 and holds
+	# its page until it is killed.
+	"$DOS_EXEC_PATH/t/index-put" --hold "$DOS_DIR" --pack-length 0 100 >held &
+	holder=$!
+	while [ ! -s held ]; do sleep 0.1; done
+	# Then a writer of pack 0 waits for that page.
+	echo second >second
+	dos hash-object -w --to-pack second >written 2>err &
+	writer=$!
+	sleep 0.5
+	kill -TERM "$holder"
+	wait "$holder" || true
+	# Its wait ends with the lock timeout (2 s), not never.
+	for _ in $(seq 100); do
+		kill -0 "$writer" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$writer" 2>/dev/null; then
+		kill -9 "$writer"
+		false
+	fi
+	wait "$writer"
+	[ "$(cat written)" = "$(dos hash-object second)" ]
+	dos fsck -q
+	run -0 dos count-objects
+	[[ "$output" == *" 2 packed objects"* ]]
+}
