@@ -517,6 +517,12 @@ int dos_index_exists(int dirfd);
 void dos_index_close(struct dos_index *ix);
 /* Close and reopen the handles (after DOS_ERECOVER or DOS_EBUSY). */
 int dos_index_reopen(struct dos_index *ix);
+/*
+ * Whether work outside a transaction that failed with *rc, on try number
+ * tries, is done again: after DOS_ERECOVER or DOS_EBUSY, a few times,
+ * once the handles are reopened (which may fail into *rc).
+ */
+int dos_index_again(struct dos_index *ix, int *rc, int tries);
 /* Berkeley DB's own words for the last DOS_EINDEX. */
 const char *dos_index_last_error(void);
 /*

@@ -920,6 +920,12 @@ read_again(struct dos_index *ix, int *rc, int tries)
 	return (*rc = dos_index_reopen(ix)) == 0;
 }
 
+int
+dos_index_again(struct dos_index *ix, int *rc, int tries)
+{
+	return read_again(ix, rc, tries);
+}
+
 static int
 get_entry(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e, u_int32_t flags)

@@ -162,29 +162,14 @@ to_format_1() {
 
 @test "a writer waiting on the lock of a process killed meanwhile goes on" {
 	echo first | dos hash-object -w --to-pack --stdin >/dev/null
-	# A transaction that wrote the committed length of pack 0 and holds
-	# its page until it is killed.
-	"$DOS_EXEC_PATH/t/index-put" --hold "$DOS_DIR" --pack-length 0 100 >held &
-	holder=$!
-	while [ ! -s held ]; do sleep 0.1; done
-	# Then a writer of pack 0 waits for that page.
+	# A transaction that wrote the committed length of pack 0 holds its
+	# page while a writer of pack 0 waits for it, until it is killed.
+	hold_txn "$DOS_DIR" --pack-length 0 100
 	echo second >second
-	dos hash-object -w --to-pack second >written 2>err &
-	writer=$!
-	sleep 0.5
-	kill -TERM "$holder"
-	wait "$holder" || true
-	# Its wait ends with the lock timeout (2 s), not never.
-	for _ in $(seq 100); do
-		kill -0 "$writer" 2>/dev/null || break
-		sleep 0.1
-	done
-	if kill -0 "$writer" 2>/dev/null; then
-		kill -9 "$writer"
-		false
-	fi
-	wait "$writer"
-	[ "$(cat written)" = "$(dos hash-object second)" ]
+	dos hash-object -w --to-pack second >written &
+	ends_after_holder_killed $!
+	dos hash-object second >expected
+	cmp expected written
 	dos fsck -q
 	run -0 dos count-objects
 	[[ "$output" == *" 2 packed objects"* ]]

@@ -394,6 +394,21 @@ killed_with_journal() {
 	killed_with_journal "after journal-fdatasync" "before journal-unlink"
 }
 
+@test "a journal load waiting on the lock of a process killed meanwhile completes" {
+	unpack 15_edge_states
+	n=$(migrate_point_after "after journal-fdatasync" "after index-commit")
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
+	[ -e new/index-journal ]
+	# A transaction holding the page the journal's records go to, as a
+	# dos fsck stopped with SIGTERM once did: the load's wait for it ends
+	# at the lock timeout, and the load is done again.
+	hold_txn new "$(printf '%064d' 1)" 0 0 16 1 1
+	dos migrate -q 15_edge_states/container new &
+	ends_after_holder_killed $!
+	[ ! -e new/index-journal ]
+	holds_edge_states new
+}
+
 @test "the next pack writer indexes what a killed migration journaled" {
 	unpack 15_edge_states
 	n=$(migrate_point_after "after journal-fdatasync" "after index-commit")
