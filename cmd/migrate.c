@@ -75,13 +75,57 @@ struct migration {
 	char (*check_keys)[DOS_LEGACY_MAX_KEY + 1];
 	struct dos_oid *check_oids;
 	size_t ncheck;
+	/*
+	 * How far the run got, recorded in the marker after each commit
+	 * (tracked: the marker is this migration's, of a sha256 source)
+	 * until an object is lost: a resumed run must try it again.
+	 */
+	const char *source;
+	int tracked, frozen;
+	struct dos_migration_progress progress;
+	uint64_t seen;			/* objects offered so far */
+	char seen_key[DOS_LEGACY_MAX_KEY + 1];	/* the last of them */
+	/*
+	 * What an interrupted run recorded: the objects before resume.done
+	 * are skipped unread, provided the source is the same, which the
+	 * key of the last of them checks (checked once it did; stale once
+	 * it did not).
+	 */
+	struct dos_migration_progress resume;
+	int checked, stale;
 };
+
+/*
+ * Record in the marker that what progress covers is committed, and by
+ * which commit: the current pack and its committed length.
+ */
+static int
+record_progress(struct migration *m)
+{
+	struct dos_index *ix;
+	int rc;
+
+	if (!m->tracked || m->frozen || m->progress.done == 0)
+		return 0;
+	m->progress.pack = dos_pack_writer_pack(m->opts.writer);
+	if ((rc = dos_store_index(&m->store, 0, &ix)) < 0 ||
+	    (rc = dos_index_get_pack_length(ix, m->progress.pack,
+	    &m->progress.length)) < 0)
+		return rc;
+	return dos_store_mark_migration(&m->store, m->source, &m->progress);
+}
 
 /* Make everything written so far durable. */
 static int
 store_commit(struct migration *m)
 {
-	return m->opts.writer != NULL ? dos_pack_writer_flush(m->opts.writer) : 0;
+	int rc;
+
+	if (m->opts.writer == NULL)
+		return 0;
+	if ((rc = dos_pack_writer_flush(m->opts.writer)) < 0)
+		return rc;
+	return record_progress(m);
 }
 
 static int
@@ -141,7 +185,21 @@ sink_want(void *data, const struct dos_legacy_object *obj)
 	int rc;
 
 	/* A sha1 key says nothing about the new id: read it again. */
-	if (m->sha1 || m->opts.fresh)
+	if (m->sha1)
+		return 1;
+	m->seen = obj->seq + 1;
+	strcpy(m->seen_key, obj->key);
+	if (obj->seq < m->resume.done) {
+		if (obj->seq == m->resume.done - 1) {
+			m->checked = strcmp(obj->key, m->resume.key) == 0;
+			m->stale = !m->checked;
+			if (m->stale)
+				return DOS_EINVAL;
+		}
+		count_done(m);
+		return 0;
+	}
+	if (m->opts.fresh)
 		return 1;
 	dos_oid_from_hex(&oid, obj->key, DOS_HEXSZ);
 	rc = have_object(m, &oid, obj->where == DOS_LEGACY_PACKED ?
@@ -209,6 +267,9 @@ sink_migrated(void *data, const struct dos_legacy_object *obj,
 		strcpy(m->map[m->nmap].key, obj->key);
 		m->map[m->nmap++].oid = *oid;
 	}
+	/* Objects reach the pack in order: those before it are done too. */
+	m->progress.done = obj->seq + 1;
+	strcpy(m->progress.key, obj->key);
 	return store_commit_if_full(m);
 }
 
@@ -229,6 +290,7 @@ sink_lost(void *data, const struct dos_legacy_object *obj)
 		    m->failed_alloc * sizeof *m->failed);
 	}
 	m->failed[m->nfailed++] = xstrdup(obj->key);
+	m->frozen = 1;
 	count_done(m);
 }
 
@@ -421,10 +483,10 @@ create_destination(struct migration *m, const char *dest, const char *source,
 			die("'%s' already holds objects (use --into to add "
 			    "to it)", dest);
 		m->opts.fresh = stored == 0;
+		if (dos_store_mark_migration(&m->store, source, NULL) < 0)
+			die("unable to write '%s/" DOS_MIGRATION_MARKER "': %s",
+			    dest, strerror(errno));
 	}
-	if (dos_store_mark_migration(&m->store, source) < 0)
-		die("unable to write '%s/" DOS_MIGRATION_MARKER "': %s", dest,
-		    strerror(errno));
 }
 
 static void
@@ -443,6 +505,57 @@ open_destination(struct migration *m, const char *dest, int into)
 		if (rc < 0)
 			die("unable to open '%s': %s", dest, dos_strerror(rc));
 	}
+}
+
+/*
+ * 1 if the packs are as the commit p names left them: nothing was
+ * committed after it but, perhaps, the next pack's header.
+ */
+static int
+unchanged_since(struct migration *m, const struct dos_migration_progress *p)
+{
+	uint32_t pack = dos_pack_writer_pack(m->opts.writer);
+	struct dos_index *ix;
+	uint64_t length;
+
+	if (dos_store_index(&m->store, 0, &ix) < 0 ||
+	    dos_index_get_pack_length(ix, p->pack, &length) < 0 ||
+	    length != p->length)
+		return 0;
+	if (pack == p->pack)
+		return 1;
+	return pack == p->pack + 1 &&
+	    dos_index_get_pack_length(ix, pack, &length) == 0 &&
+	    length == DOS_PACK_HEADER_SIZE;
+}
+
+/*
+ * Record progress in the marker if it is this migration's, and continue
+ * where an interrupted run got if nothing was committed since: anything
+ * else that wrote the packs (dos rm, say, or this migration killed
+ * between a commit and its record) may have changed what is there, and
+ * every object is looked up as before.  If the migration also began in
+ * an empty container, the objects after that point are not there: none
+ * needs looking up.
+ */
+static void
+take_progress(struct migration *m)
+{
+	char marker[PATH_MAX + 2];
+
+	if (m->sha1 ||
+	    dos_store_migration_source(&m->store, marker, sizeof marker) < 0 ||
+	    strcmp(marker, m->source) != 0)
+		return;
+	m->tracked = 1;
+	m->progress.fresh = m->opts.fresh;
+	if (dos_store_migration_progress(&m->store, m->source,
+	    &m->resume) < 0 || !unchanged_since(m, &m->resume)) {
+		m->resume.done = 0;
+		return;
+	}
+	if (m->resume.fresh)
+		m->opts.fresh = m->progress.fresh = 1;
 }
 
 /* ---- reporting ---- */
@@ -475,8 +588,7 @@ summary(const struct migration *m, const struct dos_legacy_stats *s,
 int
 cmd_migrate(int argc, char **argv)
 {
-	struct migration m = { DOS_STORE_INIT, { NULL, 0, 0, 0 }, 0, 0, 0, 0,
-	    0, "", NULL, 0, 0, NULL, 0, 0, 0, NULL, NULL, NULL, 0 };
+	struct migration m;
 	struct dos_legacy *lg;
 	struct dos_index *ix;
 	struct dos_legacy_stats stats;
@@ -486,6 +598,8 @@ cmd_migrate(int argc, char **argv)
 	struct timespec t0;
 	int opt, into = 0, rc;
 
+	memset(&m, 0, sizeof m);
+	m.store = (struct dos_store)DOS_STORE_INIT;
 	m.opts.jobs = dos_default_jobs();
 	while ((opt = getopt_long(argc, argv, "+hqvn", migrate_options,
 	    NULL)) != -1) {
@@ -569,12 +683,37 @@ cmd_migrate(int argc, char **argv)
 		if ((rc = dos_pack_writer_defer(m.opts.writer)) < 0)
 			die("unable to write '%s/" DOS_JOURNAL "': %s", dest,
 			    dos_strerror(rc));
+		m.source = abs_source;
+		take_progress(&m);
+		if (m.verbose && m.resume.done > 0)
+			fprintf(stderr, "%s: continuing after the %llu objects "
+			    "an interrupted run finished%s\n", dos_progname,
+			    (unsigned long long)m.resume.done, m.opts.fresh ?
+			    "; none after them is looked up" : "");
 	}
 
 	dos_out_set_buffered(!dos_stdout_is_pipe());
 	rc = dos_legacy_migrate(lg, &m.opts, &migrate_sink, &m, &stats);
-	if (rc == 0 && !m.dry_run)
-		rc = dos_pack_writer_load_journal(m.opts.writer);
+	if (rc == 0 && m.resume.done > 0 && !m.checked)
+		m.stale = 1;	/* the source ends before that point */
+	if (m.stale) {
+		/* Only skipped so far: nothing was stored. */
+		if (!m.quiet)
+			warning("'%s' changed since the interrupted run: "
+			    "looking up every object", source);
+		m.resume.done = 0;
+		m.opts.fresh = m.progress.fresh = 0;
+		m.stale = 0;
+		m.done = 0;
+		rc = dos_legacy_migrate(lg, &m.opts, &migrate_sink, &m, &stats);
+	}
+	/* All offered are done: present, stored or lost. */
+	if (rc == 0 && !m.dry_run) {
+		m.progress.done = m.seen;
+		strcpy(m.progress.key, m.seen_key);
+		if ((rc = store_commit(&m)) == 0)
+			rc = dos_pack_writer_load_journal(m.opts.writer);
+	}
 	/*
 	 * The records went in in id order; the index already held some if
 	 * this continues an earlier run, which leaves its pages two thirds
@@ -608,6 +747,11 @@ cmd_migrate(int argc, char **argv)
 		if (m.mapfp != NULL && m.mapfp != stdout && fclose(m.mapfp) != 0)
 			die("unable to write '%s': %s", map_path,
 			    strerror(errno));
+		/* Something skipped is not there: look everything up next time. */
+		if (m.missing > 0 && m.tracked &&
+		    dos_store_mark_migration(&m.store, abs_source, NULL) < 0)
+			die("unable to write '%s/" DOS_MIGRATION_MARKER "': %s",
+			    dest, strerror(errno));
 		if (m.missing > 0)
 			die("%llu objects of '%s' are missing from '%s'",
 			    (unsigned long long)m.missing, source, dest);

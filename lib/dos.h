@@ -363,11 +363,29 @@ int dos_store_make_layout(int dirfd);
  * unfinished, holding the source's absolute path: a second run of the
  * same migration may then continue in it.  dos_store_migration_source
  * reads it into buf (DOS_ENOTFOUND: there is none); mark writes it
- * durably, whole, and unmark removes it durably.
+ * durably, whole, with how far the migration got if p is not NULL, and
+ * unmark removes it durably.
  */
 #define DOS_MIGRATION_MARKER "migrating"
+/*
+ * How far a migration got: the source's objects numbered below done
+ * (dos_legacy_object.seq; key is that of done - 1) are all at the
+ * destination, put there by the commit that left pack `pack` at length
+ * bytes.  fresh: the migration began in an empty container.
+ */
+struct dos_migration_progress {
+	uint64_t done;
+	uint32_t pack;
+	uint64_t length;
+	int fresh;
+	char key[DOS_HEXSZ + 1];
+};
 int dos_store_migration_source(struct dos_store *st, char *buf, size_t size);
-int dos_store_mark_migration(struct dos_store *st, const char *source);
+/* The progress recorded for source; DOS_ENOTFOUND if there is none. */
+int dos_store_migration_progress(struct dos_store *st, const char *source,
+    struct dos_migration_progress *p);
+int dos_store_mark_migration(struct dos_store *st, const char *source,
+    const struct dos_migration_progress *p);
 int dos_store_unmark_migration(struct dos_store *st);
 
 /* ---- lib/loose.c: loose objects ----------------------------------------*/
@@ -504,6 +522,12 @@ int dos_index_exists(int dirfd);
 void dos_index_close(struct dos_index *ix);
 /* Close and reopen the handles (after DOS_ERECOVER or DOS_EBUSY). */
 int dos_index_reopen(struct dos_index *ix);
+/*
+ * Whether work outside a transaction that failed with *rc, on try number
+ * tries, is done again: after DOS_ERECOVER or DOS_EBUSY, a few times,
+ * once the handles are reopened (which may fail into *rc).
+ */
+int dos_index_again(struct dos_index *ix, int *rc, int tries);
 /* Berkeley DB's own words for the last DOS_EINDEX. */
 const char *dos_index_last_error(void);
 /*
@@ -1201,6 +1225,12 @@ struct dos_legacy_object {
 	int64_t pack_id;		/* packed copies: pack, -1 included */
 	enum dos_codec codec;		/* how the copy is stored */
 	int sys_errno;			/* DOS_LEGACY_UNREADABLE: why */
+	/*
+	 * Its place in the order the source is read in, from 0: the same
+	 * in every run while the source is unchanged, so a resumed run can
+	 * tell which objects an interrupted one finished.
+	 */
+	uint64_t seq;
 };
 
 /*

@@ -45,6 +45,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <db.h>
@@ -121,6 +122,8 @@
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
 #define LOCK_TIMEOUT_USEC 2000000
+/* How often expire_locks looks for lock waits past their timeout. */
+#define EXPIRY_CHECK_NSEC 250000000L
 #define GET_TRIES 3
 /* Opens tried while another process recovers, waiting longer each time. */
 #define OPEN_TRIES 8
@@ -144,6 +147,11 @@ struct dos_index {
 	int dirfd;		/* the container's, borrowed */
 	int writable;
 	struct dos_index *next;	/* in open_indexes */
+	/* The thread of expire_locks while env is open; stop ends it. */
+	pthread_t expiry;
+	pthread_mutex_t expiry_mu;
+	pthread_cond_t expiry_cv;
+	int expiry_running, expiry_stop;
 };
 
 /*
@@ -359,9 +367,82 @@ decode_entry(const struct dos_index *ix, const unsigned char *rec, size_t len,
 	    decode_record1(rec, len, e);
 }
 
+/*
+ * Berkeley DB enforces lock timeouts only when its deadlock detector
+ * runs, which set_lk_detect makes happen when a lock request starts to
+ * wait, not while it waits: a process that waits on a lock whose holder
+ * was then killed (a dos fsck stopped with SIGTERM, say), with no other
+ * process asking for a conflicting lock, waits forever.  So every
+ * process with the environment open runs the detector's timeout check
+ * on its own, in this thread: the wait past LOCK_TIMEOUT_USEC ends with
+ * DB_LOCK_NOTGRANTED (DOS_EBUSY), and the caller reopens the index,
+ * which finds the dead process registered and recovers the environment
+ * without what it held, and tries again.
+ */
+static void *
+expire_locks(void *arg)
+{
+	struct dos_index *ix = arg;
+	struct timespec t;
+
+	pthread_mutex_lock(&ix->expiry_mu);
+	while (!ix->expiry_stop) {
+		clock_gettime(CLOCK_REALTIME, &t);
+		t.tv_nsec += EXPIRY_CHECK_NSEC;
+		if (t.tv_nsec >= 1000000000L) {
+			t.tv_sec++;
+			t.tv_nsec -= 1000000000L;
+		}
+		if (pthread_cond_timedwait(&ix->expiry_cv, &ix->expiry_mu,
+		    &t) != ETIMEDOUT || ix->expiry_stop)
+			continue;
+		pthread_mutex_unlock(&ix->expiry_mu);
+		(void)ix->env->lock_detect(ix->env, 0, DB_LOCK_EXPIRE, NULL);
+		pthread_mutex_lock(&ix->expiry_mu);
+	}
+	pthread_mutex_unlock(&ix->expiry_mu);
+	return NULL;
+}
+
+static int
+start_expiry(struct dos_index *ix)
+{
+	ix->expiry_stop = 0;
+	if (pthread_mutex_init(&ix->expiry_mu, NULL) != 0)
+		return DOS_ENOMEM;
+	if (pthread_cond_init(&ix->expiry_cv, NULL) != 0) {
+		pthread_mutex_destroy(&ix->expiry_mu);
+		return DOS_ENOMEM;
+	}
+	if (pthread_create(&ix->expiry, NULL, expire_locks, ix) != 0) {
+		pthread_cond_destroy(&ix->expiry_cv);
+		pthread_mutex_destroy(&ix->expiry_mu);
+		errno = EAGAIN;
+		return DOS_EIO;
+	}
+	ix->expiry_running = 1;
+	return 0;
+}
+
+static void
+stop_expiry(struct dos_index *ix)
+{
+	if (!ix->expiry_running)
+		return;
+	pthread_mutex_lock(&ix->expiry_mu);
+	ix->expiry_stop = 1;
+	pthread_cond_signal(&ix->expiry_cv);
+	pthread_mutex_unlock(&ix->expiry_mu);
+	pthread_join(ix->expiry, NULL);
+	pthread_cond_destroy(&ix->expiry_cv);
+	pthread_mutex_destroy(&ix->expiry_mu);
+	ix->expiry_running = 0;
+}
+
 static void
 close_handles(struct dos_index *ix)
 {
+	stop_expiry(ix);
 	if (ix->txn != NULL)
 		ix->txn->abort(ix->txn);
 	ix->txn = NULL;
@@ -533,7 +614,7 @@ open_env(struct dos_index *ix)
 			return DOS_EINDEX;
 		return db_error(ret);
 	}
-	return 0;
+	return start_expiry(ix);
 }
 
 /*
@@ -837,6 +918,12 @@ read_again(struct dos_index *ix, int *rc, int tries)
 	    ix->txn != NULL)
 		return 0;
 	return (*rc = dos_index_reopen(ix)) == 0;
+}
+
+int
+dos_index_again(struct dos_index *ix, int *rc, int tries)
+{
+	return read_again(ix, rc, tries);
 }
 
 /*

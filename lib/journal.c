@@ -194,15 +194,16 @@ put_sorted(struct dos_index *ix, struct dos_sort *s)
 	return rc;
 }
 
-int
-dos_journal_load(struct dos_store *st, struct dos_index *ix)
+/* Sort the journal's committed records and put them; 1 if there is none. */
+static int
+load(struct dos_store *st, struct dos_index *ix)
 {
 	struct dos_sort *s = NULL;
 	int fd, rc;
 
 	fd = openat(st->dirfd, DOS_JOURNAL, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return errno == ENOENT ? 0 : DOS_EIO;
+		return errno == ENOENT ? 1 : DOS_EIO;
 	if ((rc = dos_sort_open(st, sizeof(struct dos_index_record),
 	    dos_index_record_cmp, JOURNAL_SORT_BUDGET, &s)) == 0 &&
 	    (rc = sort_committed(ix, fd, s)) == 0 &&
@@ -210,8 +211,24 @@ dos_journal_load(struct dos_store *st, struct dos_index *ix)
 		rc = put_sorted(ix, s);
 	dos_sort_close(s);
 	close(fd);
-	if (rc < 0)
-		return rc;
+	return rc;
+}
+
+/*
+ * A load that another process's death or lock held too long stopped is
+ * done again whole: the recovery that reopening may run can lose the
+ * transactions it committed without waiting for the disk.
+ */
+int
+dos_journal_load(struct dos_store *st, struct dos_index *ix)
+{
+	int rc, tries;
+
+	for (tries = 1; (rc = load(st, ix)) < 0 &&
+	    dos_index_again(ix, &rc, tries); tries++)
+		continue;
+	if (rc != 0)
+		return rc < 0 ? rc : 0;
 	/* Gone for good before anything else changes the index. */
 	if (dos_step_unlink("journal-unlink", st->dirfd, DOS_JOURNAL) < 0 ||
 	    dos_step_fsync("journal-dir-fsync", st->dirfd) < 0)

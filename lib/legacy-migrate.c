@@ -81,6 +81,7 @@ struct engine {
 	size_t njobs;
 	uint64_t consumed, started, filled;
 	int filling, closing;
+	uint64_t next_seq;		/* of the next object read */
 	pthread_mutex_t mu;
 	pthread_cond_t work, done;
 	struct worker *workers;
@@ -708,6 +709,7 @@ migrate_row(struct engine *e, sqlite3_stmt *st)
 	int rc;
 
 	memset(&it, 0, sizeof it);
+	it.obj.seq = e->next_seq++;
 	it.obj.where = DOS_LEGACY_PACKED;
 	it.obj.pack_id = sqlite3_column_int64(st, 1);
 	it.obj.size = size >= 0 ? (uint64_t)size : 0;
@@ -836,6 +838,7 @@ migrate_loose_key(struct dos_legacy *lg, const char *key, void *arg)
 		return rc < 0 ? rc : 0;
 	}
 	memset(&it, 0, sizeof it);
+	it.obj.seq = e->next_seq++;
 	strcpy(it.obj.key, key);
 	it.obj.where = DOS_LEGACY_LOOSE;
 	it.obj.pack_id = -1;

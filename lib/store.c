@@ -2,6 +2,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -358,8 +361,12 @@ out:
 
 #define MIGRATION_MARKER_TMP DOS_MIGRATION_MARKER ".tmp"
 
-int
-dos_store_migration_source(struct dos_store *st, char *buf, size_t size)
+/*
+ * The marker's text, up to size - 1 bytes, NUL-terminated; DOS_ENOTFOUND
+ * if there is none.
+ */
+static int
+read_marker(struct dos_store *st, char *buf, size_t size)
 {
 	ssize_t n;
 	int fd;
@@ -372,15 +379,47 @@ dos_store_migration_source(struct dos_store *st, char *buf, size_t size)
 	if (n < 0)
 		return DOS_EIO;
 	buf[n] = '\0';
+	return 0;
+}
+
+int
+dos_store_migration_source(struct dos_store *st, char *buf, size_t size)
+{
+	int rc;
+
+	if ((rc = read_marker(st, buf, size)) < 0)
+		return rc;
 	buf[strcspn(buf, "\n")] = '\0';
 	return 0;
 }
 
-/* Written whole and renamed into place: a killed run leaves no half. */
+#define PROGRESS_FORMAT "progress %" SCNu64 " %" SCNu32 " %" SCNu64 " %d %64s"
+
 int
-dos_store_mark_migration(struct dos_store *st, const char *source)
+dos_store_migration_progress(struct dos_store *st, const char *source,
+    struct dos_migration_progress *p)
 {
+	char buf[PATH_MAX + 256], *line;
 	size_t len = strlen(source);
+	int rc;
+
+	if ((rc = read_marker(st, buf, sizeof buf)) < 0)
+		return rc;
+	/* Another source's progress, or a marker written before progress. */
+	if (strncmp(buf, source, len) != 0 || buf[len] != '\n')
+		return DOS_ENOTFOUND;
+	line = buf + len + 1;
+	if (sscanf(line, PROGRESS_FORMAT, &p->done, &p->pack, &p->length,
+	    &p->fresh, p->key) != 5 || strlen(p->key) != DOS_HEXSZ ||
+	    p->done == 0)
+		return DOS_ENOTFOUND;
+	return 0;
+}
+
+/* Written whole and renamed into place: a killed run leaves no half. */
+static int
+write_marker(struct dos_store *st, const char *text, size_t len)
+{
 	int fd = -1, rc = 0;
 
 	/* A killed run's file is read-only: it goes first. */
@@ -390,8 +429,7 @@ dos_store_mark_migration(struct dos_store *st, const char *source)
 		    MIGRATION_MARKER_TMP, O_WRONLY | O_EXCL, 0444);
 	if (fd < 0)
 		return DOS_EIO;
-	if (dos_step_pwrite("migrate-marker-write", fd, source, len, 0) < 0 ||
-	    dos_step_pwrite("migrate-marker-write", fd, "\n", 1, len) < 0 ||
+	if (dos_step_pwrite("migrate-marker-write", fd, text, len, 0) < 0 ||
 	    dos_step_fsync("migrate-marker-fsync", fd) < 0 ||
 	    dos_step_rename("migrate-marker-rename", st->dirfd,
 	    MIGRATION_MARKER_TMP, st->dirfd, DOS_MIGRATION_MARKER, 0) < 0 ||
@@ -403,6 +441,26 @@ dos_store_mark_migration(struct dos_store *st, const char *source)
 		errno = saved;
 	}
 	return rc;
+}
+
+int
+dos_store_mark_migration(struct dos_store *st, const char *source,
+    const struct dos_migration_progress *p)
+{
+	char buf[PATH_MAX + 256];
+	int n;
+
+	if (p == NULL)
+		n = snprintf(buf, sizeof buf, "%s\n", source);
+	else
+		n = snprintf(buf, sizeof buf, "%s\nprogress %" PRIu64 " %"
+		    PRIu32 " %" PRIu64 " %d %s\n", source, p->done, p->pack,
+		    p->length, p->fresh, p->key);
+	if (n < 0 || (size_t)n >= sizeof buf) {
+		errno = ENAMETOOLONG;
+		return DOS_EIO;
+	}
+	return write_marker(st, buf, (size_t)n);
 }
 
 int

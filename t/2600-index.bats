@@ -189,3 +189,18 @@ for i in range(2000): print(hashlib.sha256(b"absent %d" % i).hexdigest())' >abse
 	check_index live gone
 	dos fsck -q
 }
+
+@test "a writer waiting on the lock of a process killed meanwhile goes on" {
+	echo first | dos hash-object -w --to-pack --stdin >/dev/null
+	# A transaction that wrote the committed length of pack 0 holds its
+	# page while a writer of pack 0 waits for it, until it is killed.
+	hold_txn "$DOS_DIR" --pack-length 0 100
+	echo second >second
+	dos hash-object -w --to-pack second >written &
+	ends_after_holder_killed $!
+	dos hash-object second >expected
+	cmp expected written
+	dos fsck -q
+	run -0 dos count-objects
+	[[ "$output" == *" 2 packed objects"* ]]
+}

@@ -353,6 +353,16 @@ migrate_point_after() {
 	' points
 }
 
+# Container $1 holds every object of 15_edge_states and fsck finds
+# nothing wrong.
+holds_edge_states() {
+	run -0 dos --dir="$1" fsck -q
+	[ "$output" = "" ]
+	expected_objects 15_edge_states >expect
+	actual_objects "$1" >actual
+	diff -u expect actual
+}
+
 # Killed at point $1, then $2 after it: the journal is left, fsck says
 # so and nothing else, and the migration run again completes.
 killed_with_journal() {
@@ -366,11 +376,7 @@ killed_with_journal() {
 	run -0 dos migrate -q 15_edge_states/container new
 	[ ! -e new/index-journal ]
 	[ ! -e new/migrating ]
-	run -0 dos --dir=new fsck -q
-	[ "$output" = "" ]
-	expected_objects 15_edge_states >expect
-	actual_objects new >actual
-	diff -u expect actual
+	holds_edge_states new
 }
 
 @test "a migration killed with records journaled, not committed, can be run again" {
@@ -388,6 +394,21 @@ killed_with_journal() {
 	killed_with_journal "after journal-fdatasync" "before journal-unlink"
 }
 
+@test "a journal load waiting on the lock of a process killed meanwhile completes" {
+	unpack 15_edge_states
+	n=$(migrate_point_after "after journal-fdatasync" "after index-commit")
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
+	[ -e new/index-journal ]
+	# A transaction holding the page the journal's records go to, as a
+	# dos fsck stopped with SIGTERM once did: the load's wait for it ends
+	# at the lock timeout, and the load is done again.
+	hold_txn new "$(printf '%064d' 1)" 0 0 16 1 1
+	dos migrate -q 15_edge_states/container new &
+	ends_after_holder_killed $!
+	[ ! -e new/index-journal ]
+	holds_edge_states new
+}
+
 @test "the next pack writer indexes what a killed migration journaled" {
 	unpack 15_edge_states
 	n=$(migrate_point_after "after journal-fdatasync" "after index-commit")
@@ -402,6 +423,65 @@ killed_with_journal() {
 	[[ "$output" == *" 72 packed objects"* ]]
 	run -0 dos --dir=new fsck -q
 	[ "$output" = "" ]
+}
+
+# Killed right after it recorded its progress, the migration of
+# 15_edge_states left at ./new.
+killed_after_progress() {
+	local n
+	n=$(migrate_point_after "after index-commit" "after migrate-dir-fsync")
+	[ -n "$n" ]
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container new
+	grep -q '^progress 71 ' new/migrating
+}
+
+@test "a resumed migration skips what the interrupted one recorded as done" {
+	unpack 15_edge_states
+	killed_after_progress
+	run -0 --separate-stderr dos migrate -v 15_edge_states/container new
+	[[ "$stderr" == *"continuing after the 71 objects an interrupted run finished; none after them is looked up"* ]]
+	[[ "$stderr" == *"migrated 0 objects"*"71 already present"* ]]
+	[ ! -e new/migrating ]
+	holds_edge_states new
+}
+
+@test "a resumed migration looks everything up if either side changed" {
+	unpack 15_edge_states
+	killed_after_progress
+	cp -a new new2
+	# The source: its last object recorded is another.
+	sed -i 's/^\(progress [0-9 ]*\)[0-9a-f]/\10/' new/migrating
+	run -0 --separate-stderr dos migrate 15_edge_states/container new
+	[[ "$stderr" == *"changed since the interrupted run: looking up every object"* ]]
+	[[ "$stderr" == *"migrated 0 objects"*"71 already present"* ]]
+	# The destination: an object removed after the progress was recorded.
+	expected_objects 15_edge_states >expect
+	gone=$(head -1 expect | cut -d' ' -f1)
+	dos --dir=new2 rm "$gone"
+	run -0 --separate-stderr dos migrate -v 15_edge_states/container new2
+	[[ "$stderr" != *"continuing after"* ]]
+	[[ "$stderr" == *"migrated 1 objects"*"70 already present"* ]]
+	holds_edge_states new
+	holds_edge_states new2
+}
+
+@test "a resumed migration killed at any point can be run again" {
+	unpack 15_edge_states
+	# Nothing committed: the resumed run does all the work.
+	n=$(migrate_point_after "after journal-fdatasync" "before index-commit")
+	run -137 env DOS_FAULT=kill:$n dos migrate -q 15_edge_states/container killed
+	cp -a killed resumed
+	DOS_FAULT_LOG=resumed-points dos migrate -q --into 15_edge_states/container resumed
+	# The resumed run killed at each step of its commits in turn.
+	grep -E ' (pack|journal|index|migrate-marker|migrate-dir)-' resumed-points |
+	    cut -d' ' -f1 >steps
+	[ "$(wc -l <steps)" -gt 30 ]
+	while read -r i; do
+		rm -rf new && cp -a killed new
+		run -137 env DOS_FAULT=kill:$i dos migrate -q --into 15_edge_states/container new
+		run -0 dos migrate -q 15_edge_states/container new
+		holds_edge_states new
+	done <steps
 }
 
 @test "a migration killed after it finished can be run again" {

@@ -261,6 +261,36 @@ index_put() {
 	"$DOS_EXEC_PATH/t/index-put" "$DOS_DIR" "$@"
 }
 
+# index-put --hold with these arguments (the container first) in the
+# background, pid in txn_holder, once its transaction holds its locks.
+hold_txn() {
+	"$DOS_EXEC_PATH/t/index-put" --hold "$@" >txn-held &
+	txn_holder=$!
+	for _ in $(seq 100); do
+		[ -s txn-held ] && break
+		sleep 0.1
+	done
+	[ -s txn-held ]
+}
+
+# Stop hold_txn's process with SIGTERM while process $1 waits for one of
+# its locks: $1 must end within 10 s (the lock timeout is 2 s), or it is
+# killed and the test fails.
+ends_after_holder_killed() {
+	sleep 0.5
+	kill -TERM "$txn_holder"
+	wait "$txn_holder" || true
+	for _ in $(seq 100); do
+		kill -0 "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -9 "$1"
+		false
+	fi
+	wait "$1"
+}
+
 # The offset of object $1 in its pack.
 offset_of() {
 	dos cat-object --batch-check='%(offset)' <<<"$1"

@@ -2,12 +2,16 @@
  * index-put: write one record into a container's index, whatever it says,
  * so that tests can make the index point anywhere (t/5500-hostile.bats).
  *
- *   index-put <container> <id> <pack> <codec> <offset> <stored> <raw>
- *   index-put <container> --pack-length <pack> <length>
+ *   index-put [--hold] <container> <id> <pack> <codec> <offset> <stored> <raw>
+ *   index-put [--hold] <container> --pack-length <pack> <length>
+ *
+ * With --hold it says "holding" once the record is put and waits to be
+ * killed with the transaction open, its locks held (t/2600-index.bats).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "dos.h"
 
@@ -31,12 +35,18 @@ main(int argc, char **argv)
 	struct dos_index_entry e;
 	struct dos_index *ix;
 	struct dos_oid oid;
-	int rc;
+	int rc, hold = 0;
 
+	if (argc > 1 && strcmp(argv[1], "--hold") == 0) {
+		hold = 1;
+		argc--;
+		argv++;
+	}
 	if (!(argc == 8 || (argc == 5 && strcmp(argv[2], "--pack-length") == 0))) {
-		fprintf(stderr, "usage: index-put <container> <id> <pack> <codec> "
-		    "<offset> <stored> <raw>\n"
-		    "       index-put <container> --pack-length <pack> <length>\n");
+		fprintf(stderr, "usage: index-put [--hold] <container> <id> <pack> "
+		    "<codec> <offset> <stored> <raw>\n"
+		    "       index-put [--hold] <container> --pack-length <pack> "
+		    "<length>\n");
 		return 2;
 	}
 	/* It makes the index of packs written by hand. */
@@ -59,6 +69,12 @@ main(int argc, char **argv)
 		e.stored_size = number(argv[6]);
 		e.raw_size = number(argv[7]);
 		rc = dos_index_put(ix, &oid, &e);
+	}
+	if (rc == 0 && hold) {
+		printf("holding\n");
+		fflush(stdout);
+		for (;;)
+			pause();
 	}
 	if (rc < 0 || (rc = dos_index_commit(ix)) < 0)
 		goto fail;
