@@ -705,7 +705,7 @@ struct index_fetch {
 	dos_remote_progress_fn *progress;
 	void *data;
 	struct dos_clone_stats *stats;
-	pthread_mutex_t lock;	/* over all below, and sort, sorted, stats */
+	pthread_mutex_t lock;	/* over all below, sort, sorted and stats */
 	pthread_cond_t more;	/* a pack is sorted, or a fetcher failed */
 	size_t next;		/* the next pack of l to fetch */
 	uint64_t done;		/* bytes of the indexes sorted */
@@ -922,21 +922,27 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	    (f.sorted = calloc(l->nr + 1, 1)) == NULL)
 		rc = DOS_ENOMEM;
 	else if ((rc = dos_sort_open(st, sizeof(struct dos_index_record),
-	    dos_index_record_cmp, DOS_SORT_BUDGET, &f.sort)) == 0 &&
-	    (rc = start_fetchers(st, &f, w, n)) == 0)
-		rc = dos_store_index(st, 1, &ix);	/* while they fetch */
+	    dos_index_record_cmp, DOS_SORT_BUDGET, &f.sort)) == 0)
+		rc = start_fetchers(st, &f, w, n);
+	/*
+	 * The index is made, and the packs recorded, while they fetch, under
+	 * the lock all the same: the sort's temp file and these are named
+	 * from one counter of st.
+	 */
+	pthread_mutex_lock(&f.lock);
+	if (rc == 0)
+		rc = dos_store_index(st, 1, &ix);
 	for (i = 0; i < l->nr && rc == 0; i++) {
-		pthread_mutex_lock(&f.lock);
 		while (!f.sorted[i] && f.rc == 0)
 			pthread_cond_wait(&f.more, &f.lock);
-		rc = f.sorted[i] ? 0 : f.rc;
-		pthread_mutex_unlock(&f.lock);
-		if (rc == 0 && (rc = write_record(st, r->name, l->packs[i],
+		if ((rc = f.sorted[i] ? 0 : f.rc) == 0 &&
+		    (rc = write_record(st, r->name, l->packs[i],
 		    &f.got[i])) == 0) {
 			stats->packs++;
 			stats->bytes += f.got[i].length;
 		}
 	}
+	pthread_mutex_unlock(&f.lock);
 	rc = stop_fetchers(&f, w, n, rc);
 	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0 &&
 	    (rc = commit_lengths(ix, l, f.got)) == 0)

@@ -325,6 +325,27 @@ s3curl() {
 	cmp expected actual
 }
 
+@test "a damaged pack index fails a clone, naming it, with nothing indexed; restored, a clone again is whole" {
+	store_packed 60
+	add_origin
+	dos push -q
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $EMPTY_OID" -o idx
+	cp idx damaged
+	printf '\x55' | dd of=damaged bs=1 seek=100 conv=notrunc status=none
+	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $(sha256_of damaged)" -T damaged
+	run -128 --separate-stderr dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[ "$stderr" = "dos-clone: fatal: unable to clone s3://$S3_BUCKET/$PREFIX into 'copy': $S3_ENDPOINT: packs/1.idx: not a valid pack index" ]
+	run -0 env DOS_DIR=copy dos ls
+	[ -z "$output" ]
+	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $(sha256_of idx)" -T idx
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	DOS_DIR=first dos ls >expected
+	DOS_DIR=copy dos ls >actual
+	cmp expected actual
+	DOS_DIR=copy dos fsck -q
+}
+
 @test "fsck knows evicted packs; --remote checks them there; --full reads their objects back" {
 	store_packed 60
 	add_origin
