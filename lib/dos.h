@@ -472,6 +472,12 @@ int dos_journal_write(struct dos_journal *j,
     const struct dos_index_record *recs, size_t n);
 void dos_journal_close(struct dos_journal *j);
 int dos_journal_load(struct dos_store *st, struct dos_index *ix);
+/*
+ * Put the records s hands out in id order into the index, an id's last
+ * one only, a transaction at a time; the last commit syncs.  Each leaf is
+ * visited once: dos_journal_load() and dos clone load through it.
+ */
+int dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s);
 
 /* ---- lib/stored.c: checking an object's stored bytes ------------------ */
 

@@ -151,13 +151,12 @@ sort_committed(struct dos_index *ix, int fd, struct dos_sort *s)
 }
 
 /*
- * Put the sorted records, an id's last one only, a transaction at a time.
  * Only the last commit waits for the disk: the log is written in order,
  * so it makes the others durable too, and a load killed before it is
  * done again whole from the journal.
  */
-static int
-put_sorted(struct dos_index *ix, struct dos_sort *s)
+int
+dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s)
 {
 	struct dos_index_record *recs, next;
 	size_t n = 0;
@@ -208,7 +207,7 @@ load(struct dos_store *st, struct dos_index *ix)
 	    dos_index_record_cmp, JOURNAL_SORT_BUDGET, &s)) == 0 &&
 	    (rc = sort_committed(ix, fd, s)) == 0 &&
 	    (rc = dos_sort_finish(s)) == 0)
-		rc = put_sorted(ix, s);
+		rc = dos_journal_put_sorted(ix, s);
 	dos_sort_close(s);
 	close(fd);
 	return rc;

@@ -17,6 +17,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 #define PIDX_HEADER_SIZE 64
 #define PIDX_RECORD_SIZE (DOS_RAWSZ + 1 + 3 * 8)
 #define PIDX_BUF (64 * 1024)
+#define PIDX_RECS (PIDX_BUF / PIDX_RECORD_SIZE)	/* records read at once */
 
 /* ---- names and config.json ---- */
 
@@ -615,43 +617,12 @@ list_index_cb(const char *key, uint64_t size, void *data)
 }
 
 /*
- * Put recs[0..n) into the index in one transaction, in id order (one bulk
- * put), with the pack's length after the last: only that transaction,
- * the pack's last, waits for the disk.
- */
-static int
-put_records(struct dos_index *ix, struct dos_index_record *recs, size_t n,
-    uint32_t pack, uint64_t pack_length)
-{
-	size_t i, kept = 0;
-	int rc;
-
-	qsort(recs, n, sizeof *recs, dos_index_record_cmp);
-	/* An id twice in one pack: either copy is right. */
-	for (i = 0; i < n; i++)
-		if (kept == 0 || dos_oid_cmp(&recs[kept - 1].oid,
-		    &recs[i].oid) != 0)
-			recs[kept++] = recs[i];
-	if ((rc = dos_index_begin(ix)) < 0)
-		return rc;
-	if ((rc = dos_index_put_sorted(ix, recs, kept)) == 0 &&
-	    pack_length > 0)
-		rc = dos_index_set_pack_length(ix, pack, pack_length);
-	if (rc == 0)
-		return pack_length > 0 ? dos_index_commit(ix) :
-		    dos_index_commit_nosync(ix);
-	dos_index_abort(ix);
-	return rc;
-}
-
-/*
  * Read the pack index in fd (len bytes) twice through buf: first to check
- * its SHA-256, then to put its records into the index through recs
- * (DOS_INDEX_TXN_RECORDS - 1 of them, a transaction each), the pack's
- * length last.
+ * its SHA-256, then to add its records to the sort s through recs
+ * (PIDX_RECS of them).
  */
 static int
-index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
+sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
     struct dos_remote_record *rec, unsigned char *buf,
     struct dos_index_record *recs, uint64_t *objects)
 {
@@ -659,7 +630,7 @@ index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
 	struct dos_hasher h;
 	struct dos_oid sum, oid;
 	uint64_t off, n, body, nrec, i;
-	size_t want, per = PIDX_BUF / PIDX_RECORD_SIZE, nr = 0;
+	size_t want, k;
 	struct dos_index_record *r;
 	int rc;
 
@@ -693,14 +664,13 @@ index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
 	memcpy(sum.hash, hdr + 32, DOS_RAWSZ);
 	dos_oid_to_hex(&sum, rec->sha256);
 	nrec = (body - PIDX_HEADER_SIZE) / PIDX_RECORD_SIZE;
-	for (i = 0; i < nrec && rc == 0; i += want) {
-		want = nrec - i < per ? (size_t)(nrec - i) : per;
+	for (i = 0; i < nrec; i += want) {
+		want = nrec - i < PIDX_RECS ? (size_t)(nrec - i) : PIDX_RECS;
 		if (pread(fd, buf, want * PIDX_RECORD_SIZE, (off_t)(PIDX_HEADER_SIZE +
 		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE))
 			return DOS_EIO;
-		for (p = buf; p < buf + want * PIDX_RECORD_SIZE && rc == 0;
-		    p += PIDX_RECORD_SIZE) {
-			r = &recs[nr++];
+		for (k = 0, p = buf; k < want; k++, p += PIDX_RECORD_SIZE) {
+			r = &recs[k];
 			memcpy(r->oid.hash, p, DOS_RAWSZ);
 			r->entry.pack = pack;
 			r->entry.codec = (enum dos_codec)p[DOS_RAWSZ];
@@ -711,14 +681,176 @@ index_pack(struct dos_index *ix, int fd, uint64_t len, uint32_t pack,
 			    r->entry.offset >= rec->length ||
 			    r->entry.stored_size > rec->length - r->entry.offset)
 				return DOS_ECORRUPT;
-			if (nr == DOS_INDEX_TXN_RECORDS - 1) {
-				rc = put_records(ix, recs, nr, pack, 0);
-				nr = 0;
-			}
 		}
+		for (k = 0; k < want; k++)
+			if ((rc = dos_sort_add(s, &recs[k])) < 0)
+				return rc;
 		*objects += want;
 	}
-	return rc < 0 ? rc : put_records(ix, recs, nr, pack, rec->length);
+	return 0;
+}
+
+/*
+ * The pack indexes of a clone, fetched DOS_REMOTE_FETCHERS at a time
+ * (a GET takes the server a few milliseconds whatever its size: one after
+ * another, they took most of a clone's time), each checked and sorted in
+ * turn, while the caller makes the index and records each pack sorted.
+ */
+struct index_fetch {
+	const struct dos_remote *r;
+	const struct pack_list *l;
+	struct dos_remote_record *got;	/* of each pack of l */
+	unsigned char *sorted;	/* whether got[i] is there */
+	struct dos_sort *sort;
+	dos_remote_progress_fn *progress;
+	void *data;
+	struct dos_clone_stats *stats;
+	pthread_mutex_t lock;	/* over all below, sort, sorted and stats */
+	pthread_cond_t more;	/* a pack is sorted, or a fetcher failed */
+	size_t next;		/* the next pack of l to fetch */
+	uint64_t done;		/* bytes of the indexes sorted */
+	int rc;			/* the first failure */
+	char error[256];	/* what the server said of it */
+};
+
+/* One connection's fetches. */
+struct index_fetcher {
+	struct index_fetch *f;
+	int fd;			/* an unnamed temp file the GETs go to */
+	pthread_t th;
+	int started;		/* th is running fetch_indexes */
+};
+
+static void *
+fetch_indexes(void *arg)
+{
+	struct index_fetcher *w = arg;
+	struct index_fetch *f = w->f;
+	struct dos_index_record *recs;
+	struct dos_s3 *s3 = NULL;
+	unsigned char *buf;
+	struct stat sb;
+	char key[64];
+	size_t i;
+	int rc = 0;
+
+	buf = malloc(PIDX_BUF);
+	recs = malloc(PIDX_RECS * sizeof *recs);
+	if (buf == NULL || recs == NULL)
+		rc = DOS_ENOMEM;
+	else
+		rc = dos_remote_connect(f->r, &s3);
+	pthread_mutex_lock(&f->lock);
+	while (rc == 0 && f->rc == 0 && f->next < f->l->nr) {
+		i = f->next++;
+		pthread_mutex_unlock(&f->lock);
+		snprintf(key, sizeof key, "packs/%u.idx", f->l->packs[i]);
+		if ((rc = dos_s3_get_fd(s3, key, w->fd)) == 0 &&
+		    fstat(w->fd, &sb) < 0)
+			rc = DOS_EIO;
+		pthread_mutex_lock(&f->lock);
+		if (rc < 0 || f->rc < 0 || (rc = sort_pack(f->sort, w->fd,
+		    (uint64_t)sb.st_size, f->l->packs[i], &f->got[i], buf,
+		    recs, &f->stats->objects)) < 0)
+			break;
+		f->sorted[i] = 1;
+		f->done += (uint64_t)sb.st_size;
+		if (f->progress != NULL)
+			f->progress("indexing packs", f->done, f->l->bytes,
+			    f->data);
+		pthread_cond_broadcast(&f->more);
+	}
+	if (rc == DOS_ECORRUPT) {
+		dos_s3_set_error("%s: %s: not a valid pack index",
+		    dos_s3_endpoint(s3), key);
+		rc = DOS_EREMOTE;
+	}
+	/* The error message is this thread's: the first one is kept. */
+	if (rc < 0 && f->rc == 0) {
+		f->rc = rc;
+		snprintf(f->error, sizeof f->error, "%s", dos_s3_last_error());
+	}
+	pthread_cond_broadcast(&f->more);
+	pthread_mutex_unlock(&f->lock);
+	dos_s3_close(s3);
+	free(recs);
+	free(buf);
+	return NULL;
+}
+
+/* Start the fetchers of w (n of them, their fds -1), or fetch here. */
+static int
+start_fetchers(struct dos_store *st, struct index_fetch *f,
+    struct index_fetcher *w, size_t n)
+{
+	char tmp[64];
+	size_t k;
+
+	for (k = 0; k < n; k++) {
+		w[k].f = f;
+		if ((w[k].fd = dos_temp_create(st, "remote-index-create",
+		    O_RDWR, tmp, sizeof tmp)) < 0)
+			return DOS_EIO;
+		/* Unnamed from now on: nothing to clean up after a kill. */
+		if (dos_step_unlink("remote-index-unlink", st->tmpfd, tmp) < 0)
+			return DOS_EIO;
+	}
+	for (k = 0; k < n; k++) {
+		if (pthread_create(&w[k].th, NULL, fetch_indexes, &w[k]) != 0)
+			break;
+		w[k].started = 1;
+	}
+	/* No thread: the fetches are run here. */
+	if (n > 0 && k == 0)
+		fetch_indexes(&w[0]);
+	return 0;
+}
+
+/*
+ * Stop the fetchers of w (a failure of the caller's, rc, stops them at
+ * their next pack), and wait for them: the first failure, the fetchers'
+ * with what the server said, or the caller's.
+ */
+static int
+stop_fetchers(struct index_fetch *f, struct index_fetcher *w, size_t n,
+    int rc)
+{
+	size_t k;
+
+	pthread_mutex_lock(&f->lock);
+	if (rc < 0 && f->rc == 0)
+		f->rc = rc;
+	pthread_mutex_unlock(&f->lock);
+	for (k = 0; k < n; k++) {
+		if (w[k].started)
+			pthread_join(w[k].th, NULL);
+		if (w[k].fd >= 0)
+			close(w[k].fd);
+	}
+	if (f->error[0] != '\0')
+		dos_s3_set_error("%s", f->error);
+	return f->rc;
+}
+
+/*
+ * Commit the length of every pack of l, unsynced: the load's last
+ * commit, or the own pack's, waits for the disk and so makes it durable.
+ */
+static int
+commit_lengths(struct dos_index *ix, const struct pack_list *l,
+    const struct dos_remote_record *got)
+{
+	size_t i;
+	int rc;
+
+	if ((rc = dos_index_begin(ix)) < 0)
+		return rc;
+	for (i = 0, rc = 0; i < l->nr && rc == 0; i++)
+		rc = dos_index_set_pack_length(ix, l->packs[i], got[i].length);
+	if (rc == 0)
+		return dos_index_commit_nosync(ix);
+	dos_index_abort(ix);
+	return rc;
 }
 
 /*
@@ -754,6 +886,78 @@ start_own_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack)
 	return rc;
 }
 
+/*
+ * The index of a new container from the pack indexes of l: all their
+ * records, sorted by id across packs, go into the empty index in id
+ * order, so that each leaf is written once and full, where a pack's
+ * records at a time scattered over the whole tree and rewrote its pages
+ * (and logged them) many times over.  Each pack is recorded as held by r
+ * before the index points into it.  A copy of an object in two packs:
+ * either is right.
+ */
+static int
+index_packs(struct dos_store *st, const struct dos_remote *r,
+    const struct pack_list *l, dos_remote_progress_fn *progress, void *data,
+    struct dos_clone_stats *stats)
+{
+	struct index_fetcher w[DOS_REMOTE_FETCHERS];
+	struct index_fetch f;
+	struct dos_index *ix = NULL;
+	size_t i, k, n;
+	int rc;
+
+	memset(&f, 0, sizeof f);
+	memset(w, 0, sizeof w);
+	for (k = 0; k < DOS_REMOTE_FETCHERS; k++)
+		w[k].fd = -1;
+	n = l->nr < DOS_REMOTE_FETCHERS ? l->nr : DOS_REMOTE_FETCHERS;
+	f.r = r;
+	f.l = l;
+	f.progress = progress;
+	f.data = data;
+	f.stats = stats;
+	pthread_mutex_init(&f.lock, NULL);
+	pthread_cond_init(&f.more, NULL);
+	if ((f.got = calloc(l->nr + 1, sizeof *f.got)) == NULL ||
+	    (f.sorted = calloc(l->nr + 1, 1)) == NULL)
+		rc = DOS_ENOMEM;
+	else if ((rc = dos_sort_open(st, sizeof(struct dos_index_record),
+	    dos_index_record_cmp, DOS_SORT_BUDGET, &f.sort)) == 0)
+		rc = start_fetchers(st, &f, w, n);
+	/*
+	 * The index is made, and the packs recorded, while they fetch, under
+	 * the lock all the same: the sort's temp file and these are named
+	 * from one counter of st.
+	 */
+	pthread_mutex_lock(&f.lock);
+	if (rc == 0)
+		rc = dos_store_index(st, 1, &ix);
+	for (i = 0; i < l->nr && rc == 0; i++) {
+		while (!f.sorted[i] && f.rc == 0)
+			pthread_cond_wait(&f.more, &f.lock);
+		if ((rc = f.sorted[i] ? 0 : f.rc) == 0 &&
+		    (rc = write_record(st, r->name, l->packs[i],
+		    &f.got[i])) == 0) {
+			stats->packs++;
+			stats->bytes += f.got[i].length;
+		}
+	}
+	pthread_mutex_unlock(&f.lock);
+	rc = stop_fetchers(&f, w, n, rc);
+	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0 &&
+	    (rc = commit_lengths(ix, l, f.got)) == 0)
+		rc = dos_journal_put_sorted(ix, f.sort);
+	if (rc == 0)
+		rc = start_own_pack(st, ix, l->nr > 0 ? l->packs[l->nr - 1] + 1 :
+		    0);
+	pthread_cond_destroy(&f.more);
+	pthread_mutex_destroy(&f.lock);
+	dos_sort_close(f.sort);
+	free(f.sorted);
+	free(f.got);
+	return rc;
+}
+
 /* r added to st, or there already (a clone run again). */
 static int
 add_again(struct dos_store *st, const struct dos_remote *r)
@@ -774,18 +978,10 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
     struct dos_clone_stats *stats)
 {
 	struct pack_list l = { NULL, 0, 0, 0 };
-	struct dos_remote_record rec;
-	struct dos_index *ix;
 	struct dos_s3 *s3 = NULL;
-	struct dos_index_record *recs = NULL;
-	unsigned char *buf = NULL;
 	uint32_t *own = NULL;
-	uint64_t done = 0;
 	size_t nown = 0;
-	struct stat sb;
-	char key[64], tmp[64];
-	size_t i;
-	int rc, fd = -1;
+	int rc;
 
 	memset(stats, 0, sizeof *stats);
 	/*
@@ -799,59 +995,14 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
 		stats->done_before = 1;
 		goto out;
 	}
-	if ((rc = dos_store_index(st, 1, &ix)) < 0 ||
-	    (rc = dos_remote_connect(r, &s3)) < 0 ||
+	if ((rc = dos_remote_connect(r, &s3)) < 0 ||
 	    (rc = dos_s3_list(s3, "packs/", list_index_cb, &l)) < 0)
 		goto out;
 	if (l.nr > 0)
 		dos_pack_list_sort(l.packs, l.nr);
-	if ((buf = malloc(PIDX_BUF)) == NULL || (recs = malloc(
-	    (DOS_INDEX_TXN_RECORDS - 1) * sizeof *recs)) == NULL) {
-		rc = DOS_ENOMEM;
-		goto out;
-	}
-	if ((fd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,
-	    sizeof tmp)) < 0) {
-		rc = DOS_EIO;
-		goto out;
-	}
-	/* Unnamed from now on: nothing to clean up after a kill. */
-	if (dos_step_unlink("remote-index-unlink", st->tmpfd, tmp) < 0) {
-		rc = DOS_EIO;
-		goto out;
-	}
-	for (i = 0; i < l.nr; i++) {
-		snprintf(key, sizeof key, "packs/%u.idx", l.packs[i]);
-		if ((rc = dos_s3_get_fd(s3, key, fd)) < 0)
-			break;
-		if (fstat(fd, &sb) < 0) {
-			rc = DOS_EIO;
-			break;
-		}
-		if ((rc = index_pack(ix, fd, (uint64_t)sb.st_size, l.packs[i],
-		    &rec, buf, recs, &stats->objects)) < 0) {
-			if (rc == DOS_ECORRUPT)
-				dos_s3_set_error("%s: %s: not a valid pack index",
-				    dos_s3_endpoint(s3), key);
-			rc = rc == DOS_ECORRUPT ? DOS_EREMOTE : rc;
-			break;
-		}
-		if ((rc = write_record(st, r->name, l.packs[i], &rec)) < 0)
-			break;
-		stats->packs++;
-		stats->bytes += rec.length;
-		done += (uint64_t)sb.st_size;
-		if (progress != NULL)
-			progress("indexing packs", done, l.bytes, data);
-	}
-	if (rc == 0)
-		rc = start_own_pack(st, ix, l.nr > 0 ? l.packs[l.nr - 1] + 1 : 0);
+	rc = index_packs(st, r, &l, progress, data, stats);
 out:
-	if (fd >= 0)
-		close(fd);
 	free(own);
-	free(buf);
-	free(recs);
 	free(l.packs);
 	dos_s3_close(s3);
 	return rc;

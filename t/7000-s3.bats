@@ -295,6 +295,57 @@ s3curl() {
 	DOS_DIR=third dos cat-object --batch <b >/dev/null
 }
 
+@test "clone killed at each commit of its index load, run again, is whole" {
+	# More records than a transaction of the load holds (4,096), in
+	# several packs, sorted in many runs (DOS_SORT_MEMORY).
+	dos config pack_size_target 16k
+	mkdir data
+	seq 1 6000 | awk '{ print "object " $1 > ("data/" $1) }'
+	seq 1 6000 | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
+	add_origin
+	dos push -q
+	[ "$(ls "$DOS_DIR/remotes/origin" | wc -l)" -gt 2 ]
+	export DOS_SORT_MEMORY=4096
+	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	DOS_DIR=first dos ls >first-ls
+	[ "$(wc -l <first-ls)" -gt 5000 ]
+	awk '$2 == "before" && $3 == "index-commit" { print $1 }' points >commits
+	[ "$(wc -l <commits)" -gt 3 ]
+	while read -r i; do
+		rm -rf copy
+		run env DOS_FAULT="kill:$i" dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+		[ "$status" -eq 137 ]
+		dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+		DOS_DIR=copy dos ls >actual
+		cmp first-ls actual
+		DOS_DIR=copy dos fsck -q
+	done <commits
+	DOS_DIR=copy dos cat-object --batch <first-ls >actual
+	dos cat-object --batch <first-ls >expected
+	cmp expected actual
+}
+
+@test "a damaged pack index fails a clone, naming it, with nothing indexed; restored, a clone again is whole" {
+	store_packed 60
+	add_origin
+	dos push -q
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $EMPTY_OID" -o idx
+	cp idx damaged
+	printf '\x55' | dd of=damaged bs=1 seek=100 conv=notrunc status=none
+	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $(sha256_of damaged)" -T damaged
+	run -128 --separate-stderr dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[ "$stderr" = "dos-clone: fatal: unable to clone s3://$S3_BUCKET/$PREFIX into 'copy': $S3_ENDPOINT: packs/1.idx: not a valid pack index" ]
+	run -0 env DOS_DIR=copy dos ls
+	[ -z "$output" ]
+	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $(sha256_of idx)" -T idx
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	DOS_DIR=first dos ls >expected
+	DOS_DIR=copy dos ls >actual
+	cmp expected actual
+	DOS_DIR=copy dos fsck -q
+}
+
 @test "fsck knows evicted packs; --remote checks them there; --full reads their objects back" {
 	store_packed 60
 	add_origin
