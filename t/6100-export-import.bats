@@ -7,7 +7,7 @@ load helper
 
 XYZ_OID=3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282
 ZERO_OID=0000000000000000000000000000000000000000000000000000000000000000
-EXPORT_USAGE='usage: dos export [-q] [--[no-]progress] [--marker-file=<file>]'
+EXPORT_USAGE='usage: dos export [-q] [--[no-]progress] [--marker-file=<file>] [--cache-size=<size>]'
 IMPORT_USAGE='usage: dos import [-q] [--[no-]progress] [--no-wait] [<file>]'
 
 setup() {

@@ -593,6 +593,122 @@ pack_of() {
 	cmp expected out
 }
 
+# remote-cache/<sha256 of the pack of $1>.<block>, the block of it that holds
+# offset 0 (each pack here is one block)
+cached_block() {
+	local pack
+	pack=$(pack_of "$1")
+	echo "$DOS_DIR/remote-cache/$(cut -d' ' -f2 "$DOS_DIR/remotes/origin/$pack").0"
+}
+
+# The bytes of the blocks in remote-cache/.
+cache_bytes() {
+	find "$DOS_DIR/remote-cache" -name '*.[0-9]*' -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }'
+}
+
+@test "reads of evicted packs keep their blocks in remote-cache/: read again, no request is made" {
+	store_packed 60
+	add_origin
+	dos cat-object --batch <ids >expected
+	dos push -q --evict
+	[ ! -e "$DOS_DIR/remote-cache" ]
+	dos cat-object --batch <ids >actual
+	cmp expected actual
+	# every block is here now: wrong credentials would fail any GET
+	AWS_SECRET_ACCESS_KEY=wrong dos cat-object --batch <ids >actual
+	cmp expected actual
+	first=$(head -1 ids)
+	AWS_SECRET_ACCESS_KEY=wrong dos cat-object "$first" >one
+	cmp "data/1" one
+	AWS_SECRET_ACCESS_KEY=wrong dos cat-object --batch-all-objects --unordered --batch >actual-all
+	[ "$(grep -c '^[0-9a-f]\{64\} [0-9]*$' actual-all)" -eq 60 ]
+	bytes=$(cache_bytes)
+	[ "$bytes" -gt 0 ]
+	run -0 dos count-objects -v
+	[ "${lines[-1]}" = "remote-cache: $(((bytes + 1023) / 1024))" ]
+	# a pack not read yet: the cache cannot answer, the server says why
+	rm -r "$DOS_DIR/remote-cache"
+	AWS_SECRET_ACCESS_KEY=wrong run -128 dos cat-object "$first"
+	[[ "$output" == "dos-cat-object: fatal: unable to read object '$first': GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/"*": HTTP 403 SignatureDoesNotMatch"* ]]
+	# with --cache-size=0, nothing is kept
+	rm -r "$DOS_DIR/remote-cache"
+	dos cat-object --cache-size=0 --batch <ids >actual
+	cmp expected actual
+	[ ! -e "$DOS_DIR/remote-cache" ]
+}
+
+@test "--cache-size and remote_cache_size bound remote-cache/; the least recently used blocks go" {
+	store_packed 200
+	add_origin
+	dos push -q --evict
+	nr=$(ls "$DOS_DIR/remotes/origin" | wc -l)
+	[ "$nr" -ge 6 ]
+	run -0 dos config remote_cache_size
+	[ "$output" = auto ]
+	# three blocks of about 64 KiB fit, not four
+	dos cat-object --cache-size=200k --batch <ids >/dev/null
+	[ "$(cache_bytes)" -le 204800 ]
+	[ "$(cache_bytes)" -gt 0 ]
+	# an object of each of packs 0 to 3, read in turn, the first again
+	# before the fourth: the second and third go, the oldest
+	dos cat-object --batch-check='%(objectname) %(pack)' <ids >packs
+	awk '$2 < 4 && !seen[$2]++ { print $1 }' packs >firsts
+	[ "$(wc -l <firsts)" -eq 4 ]
+	rm -r "$DOS_DIR/remote-cache"
+	for i in 1 2 3 1 4; do
+		dos cat-object --cache-size=200k "$(sed -n "${i}p" firsts)" >/dev/null
+	done
+	[ -e "$(cached_block "$(sed -n 1p firsts)")" ]
+	[ ! -e "$(cached_block "$(sed -n 2p firsts)")" ]
+	[ ! -e "$(cached_block "$(sed -n 3p firsts)")" ]
+	[ -e "$(cached_block "$(sed -n 4p firsts)")" ]
+	# the setting, in config.json; the option wins over it
+	dos config remote_cache_size 100k
+	run -0 dos config remote_cache_size
+	[ "$output" = 102400 ]
+	dos cat-object --batch <ids >/dev/null
+	[ "$(cache_bytes)" -le 102400 ]
+	[ "$(cache_bytes)" -gt 0 ]
+	dos cat-object --cache-size=1m --batch <ids >/dev/null
+	[ "$(cache_bytes)" -gt 204800 ]
+	[ "$(cache_bytes)" -le 1048576 ]
+	dos config remote_cache_size auto
+	run -0 dos config remote_cache_size
+	[ "$output" = auto ]
+	run -1 grep -c remote_cache_size "$DOS_DIR/config.json"
+	run -129 dos cat-object --cache-size=-1 "$(head -1 ids)"
+	[ "${lines[0]}" = "dos-cat-object: error: invalid --cache-size '-1': a number of bytes, with k, m or g for KiB, MiB or GiB" ]
+}
+
+@test "a damaged or cut block in remote-cache/ is fetched again, never output" {
+	store_packed 30
+	first=$(head -1 ids)
+	add_origin
+	dos push -q --evict
+	dos cat-object "$first" >one
+	block=$(cached_block "$first")
+	cp "$block" good
+	chmod u+w "$block"
+	printf '\x55' | dd of="$block" bs=1 seek=100 conv=notrunc status=none
+	run -1 cmp -s good "$block"
+	dos cat-object "$first" >again
+	cmp one again
+	cmp good "$block"
+	# damaged, and the server cannot be asked: an error, not a byte
+	chmod u+w "$block"
+	printf '\x55' | dd of="$block" bs=1 seek=100 conv=notrunc status=none
+	AWS_SECRET_ACCESS_KEY=wrong run -128 --separate-stderr dos cat-object "$first"
+	[ -z "$output" ]
+	[[ "$stderr" == "dos-cat-object: fatal: unable to read object '$first': GET $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/"*": HTTP 403 SignatureDoesNotMatch"* ]]
+	# cut short, as by a crash: the same
+	head -c 1000 good >"$block"
+	AWS_SECRET_ACCESS_KEY=wrong run -128 --separate-stderr dos cat-object --batch <<<"$first"
+	[ -z "$output" ]
+	dos cat-object --batch <<<"$first" >batch
+	[ "$(head -1 batch)" = "$first $(stat -c %s data/1)" ]
+	cmp good "$block"
+}
+
 # Last: it stops the server.
 @test "the server stopped mid-read: reads fail naming the endpoint, never print a whole object" {
 	head -c 20000000 /dev/urandom >big
