@@ -593,6 +593,37 @@ pack_of() {
 	cmp expected out
 }
 
+@test "a full bucket: push fails naming the endpoint and the status, records and evicts nothing; with room, it completes" {
+	store_packed 60
+	nr=$(find "$DOS_DIR/packs" -name '[0-9]*' | wc -l)
+	# a bucket of its own whose quota (Swift's container_quotas, set with
+	# Swift's API) is smaller than a pack
+	curl -sf -D auth -o /dev/null -H "X-Auth-User: $S3_ACCESS_KEY" \
+	    -H "X-Auth-Key: $S3_SECRET_KEY" "$S3_ENDPOINT/auth/v1.0"
+	tr -d '\r' <auth >auth.txt
+	token=$(sed -n 's/^X-Auth-Token: //p' auth.txt)
+	storage=$(sed -n 's/^X-Storage-Url: //p' auth.txt)
+	bucket=full-$BATS_TEST_NUMBER-$$
+	curl -sf -X PUT -H "X-Auth-Token: $token" -H "X-Container-Meta-Quota-Bytes: 10000" "$storage/$bucket"
+	dos remote add full "s3://$bucket/$PREFIX" --endpoint "$S3_ENDPOINT"
+	run -128 dos push --evict full
+	[ "$output" = "dos-push: fatal: unable to push '$DOS_DIR' to full (s3://$bucket/$PREFIX): PUT $S3_ENDPOINT/$bucket/$PREFIX/packs/0: HTTP 400 EntityTooLarge: Upload exceeds quota." ]
+	[ ! -e "$DOS_DIR/remotes/full" ]
+	[ "$(find "$DOS_DIR/packs" -name '[0-9]*' | wc -l)" -eq "$nr" ]
+	run -128 dos push full
+	[ ! -e "$DOS_DIR/remotes/full" ]
+	run -0 --separate-stderr dos fsck
+	[ "$stderr" = "dos fsck: no problems found" ]
+	# room again: the push completes, and only then are packs evicted
+	curl -sf -X POST -H "X-Auth-Token: $token" -H "X-Remove-Container-Meta-Quota-Bytes: 1" "$storage/$bucket"
+	run -0 dos push --evict full
+	[[ "${lines[0]}" == "pushed $((nr - 1)) of $((nr - 1)) sealed packs ("*") to full" ]]
+	[ "$(find "$DOS_DIR/remotes/full" -type f | wc -l)" -eq $((nr - 1)) ]
+	[ "$(find "$DOS_DIR/packs" -name '[0-9]*' | wc -l)" -eq 1 ]
+	dos cat-object --batch <ids >actual
+	[ "$(grep -c '^[0-9a-f]\{64\} [0-9]*$' actual)" -eq 60 ]
+}
+
 # remote-cache/<sha256 of the pack of $1>.<block>, the block of it that holds
 # offset 0 (each pack here is one block)
 cached_block() {
