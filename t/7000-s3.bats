@@ -171,7 +171,7 @@ s3curl() {
 	store_packed 30
 	add_origin
 	AWS_SECRET_ACCESS_KEY=wrong run -128 dos push
-	[[ "$output" == "dos-push: fatal: unable to push '$DOS_DIR' to origin (s3://$S3_BUCKET/$PREFIX): PUT $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: HTTP 403 SignatureDoesNotMatch"* ]]
+	[ "$output" = "dos-push: fatal: unable to push '$DOS_DIR' to origin (s3://$S3_BUCKET/$PREFIX): HEAD $S3_ENDPOINT/$S3_BUCKET/$PREFIX/packs/0: HTTP 403" ]
 	[ ! -e "$DOS_DIR/remotes/origin/0" ]
 	unset AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 	run -128 dos push
@@ -622,6 +622,65 @@ pack_of() {
 	[ "$(find "$DOS_DIR/packs" -name '[0-9]*' | wc -l)" -eq 1 ]
 	dos cat-object --batch <ids >actual
 	[ "$(grep -c '^[0-9a-f]\{64\} [0-9]*$' actual)" -eq 60 ]
+}
+
+@test "packs/ emptied: new packs never take the numbers of pushed ones, and push sees them" {
+	store_packed 60
+	add_origin
+	dos push -q
+	pushed=$(ls "$DOS_DIR/remotes/origin" | sort -n | tail -1)
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $EMPTY_OID" -o before-0
+	# every object gone, and every pack file with them
+	dos rm --stdin <ids
+	dos gc -q
+	find "$DOS_DIR/packs" -name '[0-9]*' -delete
+	mkdir data2
+	for i in $(seq 1 60); do
+		{ echo "new object $i"; head -c 3000 /dev/urandom | base64; } >"data2/$i"
+	done
+	seq 1 60 | sed 's|^|data2/|' | dos hash-object -w --to-pack --stdin-paths >ids2
+	dos cat-object --batch-check='%(pack)' <ids2 >packs2
+	[ "$(sort -n packs2 | head -1)" -gt "$pushed" ]
+	run -0 dos push --evict
+	[[ "${lines[0]}" == "pushed "*" to origin" ]]
+	[ "${lines[0]}" != "origin is up to date"* ]
+	dos cat-object --batch <ids2 >actual
+	[ "$(grep -c '^[0-9a-f]\{64\} [0-9]*$' actual)" -eq 60 ]
+	# the remote's pack 0 is the one pushed first
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $EMPTY_OID" -o after-0
+	cmp before-0 after-0
+}
+
+@test "push never writes over a remote pack of other bytes, and never takes it for its own" {
+	store_packed 30
+	add_origin
+	dos push -q
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $EMPTY_OID" -o before-0
+	# another container, whose packs have the same numbers, on the same prefix
+	export DOS_DIR=$BATS_TEST_TMPDIR/other
+	dos init -q "$DOS_DIR"
+	dos config pack_size_target 64k
+	rm -r data
+	store_packed 30
+	add_origin
+	run -128 dos push --evict
+	[[ "$output" == "dos-push: fatal: unable to push '$DOS_DIR' to origin (s3://$S3_BUCKET/$PREFIX): $S3_ENDPOINT: packs/0 holds another pack, of $(stat -c %s before-0) bytes of SHA-256 '"*"': the pack of that number here ("*" bytes) is not pushed over it" ]]
+	[ ! -e "$DOS_DIR/remotes/origin/0" ]
+	[ -e "$DOS_DIR/packs/0" ]
+	s3curl "$PREFIX/packs/0" -H "x-amz-content-sha256: $EMPTY_OID" -o after-0
+	cmp before-0 after-0
+	# a record of another pack under the number of one not pushed (as a
+	# container from before new packs skipped pushed numbers may have):
+	# not taken for this one
+	export DOS_DIR=$BATS_TEST_TMPDIR/store
+	last=$(find "$DOS_DIR/packs" -name '[0-9]*' -printf '%f\n' | sort -n | tail -1)
+	seq 1 30 | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >/dev/null
+	[ -e "$DOS_DIR/packs/$((last + 1))" ]
+	echo "1234 $EMPTY_OID 2" >"$DOS_DIR/remotes/origin/$last"
+	run -0 dos push
+	[[ "$output" == "pushed "*" to origin" ]]
+	run -0 cut -d' ' -f1 "$DOS_DIR/remotes/origin/$last"
+	[ "$output" = "$(stat -c %s "$DOS_DIR/packs/$last")" ]
 }
 
 # remote-cache/<sha256 of the pack of $1>.<block>, the block of it that holds
