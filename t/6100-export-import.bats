@@ -310,7 +310,7 @@ imported 0 objects (0 bytes), 0 already present, 1 damaged" ]
 	usage_error export "--marker-file needs a whole or --since export" --stdin --marker-file=m
 	usage_error import "too many arguments" a b
 	usage_error import "too many arguments" --from=x a
-	[ "$(man_synopsis dos-export)" = "dos export [-q] [--[no-]progress] [--marker-file=file] [--since=marker | --stdin [-z]]" ]
+	[ "$(man_synopsis dos-export)" = "dos export [-q] [--[no-]progress] [--marker-file=file] [--cache-size=size] [--since=marker | --stdin [-z]]" ]
 	[ "$(man_synopsis dos-import)" = "dos import [-q] [--[no-]progress] [--no-wait] [file]" ]
 }
 
