@@ -770,6 +770,36 @@ cache_bytes() {
 	[ "${lines[0]}" = "dos-cat-object: error: invalid --cache-size '-1': a number of bytes, with k, m or g for KiB, MiB or GiB" ]
 }
 
+@test "remote-cache/ shared by readers at once stays within its bound; a killed writer's leftovers go" {
+	store_packed 200
+	add_origin
+	dos cat-object --batch <ids >expected
+	dos push -q --evict
+	for n in 1 2 3; do
+		dos cat-object --cache-size=200k --batch <ids >"actual-$n" &
+		eval "pid$n=\$!"
+	done
+	wait "$pid1"
+	wait "$pid2"
+	wait "$pid3"
+	cmp expected actual-1
+	cmp expected actual-2
+	cmp expected actual-3
+	[ "$(cache_bytes)" -le 204800 ]
+	# as a reader killed mid-block leaves them: a temp file, a count high
+	sleep 1000 &
+	dead=$!
+	kill -9 "$dead"
+	wait "$dead" || true
+	echo partial >"$DOS_DIR/remote-cache/tmp.$dead.0"
+	echo 99999999 >"$DOS_DIR/remote-cache/ledger"
+	rm -f "$(cached_block "$(head -1 ids)")"
+	dos cat-object --cache-size=200k "$(head -1 ids)" >one
+	cmp data/1 one
+	[ ! -e "$DOS_DIR/remote-cache/tmp.$dead.0" ]
+	[ "$(cat "$DOS_DIR/remote-cache/ledger")" -eq "$(cache_bytes)" ]
+}
+
 @test "a damaged or cut block in remote-cache/ is fetched again, never output" {
 	store_packed 30
 	first=$(head -1 ids)
