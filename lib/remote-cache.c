@@ -258,7 +258,7 @@ static int
 make_room(struct dos_remote_cache *c, uint64_t room, uint64_t *total)
 {
 	struct cached *files = NULL, *grown;
-	size_t nr = 0, alloc = 0, i;
+	size_t nr = 0, alloc = 0, i, len;
 	struct dirent *e;
 	struct stat sb;
 	uint64_t sum = 0, keep;
@@ -277,7 +277,8 @@ make_room(struct dos_remote_cache *c, uint64_t room, uint64_t *total)
 			unlinkat(c->dirfd, e->d_name, 0);
 			continue;
 		}
-		if (strlen(e->d_name) < DOS_HEXSZ + 2 ||
+		len = strlen(e->d_name);
+		if (len < DOS_HEXSZ + 2 || len >= sizeof files->name ||
 		    e->d_name[DOS_HEXSZ] != '.' ||
 		    !dos_is_lower_hex(e->d_name, DOS_HEXSZ) ||
 		    fstatat(c->dirfd, e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0)
@@ -292,8 +293,7 @@ make_room(struct dos_remote_cache *c, uint64_t room, uint64_t *total)
 			}
 			files = grown;
 		}
-		snprintf(files[nr].name, sizeof files[nr].name, "%s",
-		    e->d_name);
+		memcpy(files[nr].name, e->d_name, len + 1);
 		files[nr].size = (uint64_t)sb.st_size;
 		files[nr].used = sb.st_mtim;
 		sum += files[nr].size;

@@ -378,6 +378,15 @@ block_len(uint64_t pack_len, uint64_t off)
 	    (size_t)(pack_len - off) : DOS_REMOTE_CACHE_BLOCK;
 }
 
+/* The end of the block that holds the byte before end. */
+static uint64_t
+block_end(uint64_t pack_len, uint64_t end)
+{
+	end += (DOS_REMOTE_CACHE_BLOCK - end % DOS_REMOTE_CACHE_BLOCK) %
+	    DOS_REMOTE_CACHE_BLOCK;
+	return end < pack_len ? end : pack_len;
+}
+
 /*
  * The blocks of pack from the one that holds off into c->win: those the
  * cache has, then the rest by one GET, kept in the cache.  They go on to
@@ -394,13 +403,10 @@ load_blocks(struct dos_store *st, struct dos_remote_conn *c, uint32_t pack,
 	size_t n, got;
 	int rc;
 
-	end = onward || len >= READ_WINDOW ? start + READ_WINDOW : off + len;
-	end += (DOS_REMOTE_CACHE_BLOCK - end % DOS_REMOTE_CACHE_BLOCK) %
-	    DOS_REMOTE_CACHE_BLOCK;
+	end = block_end(rec->length, onward || len >= READ_WINDOW ?
+	    start + READ_WINDOW : off + len);
 	if (end > start + READ_WINDOW)
 		end = start + READ_WINDOW;
-	if (end > rec->length)
-		end = rec->length;
 	if (c->win == NULL && (c->win = malloc(READ_WINDOW)) == NULL)
 		return DOS_ENOMEM;
 	c->win_pack = pack;
@@ -780,12 +786,9 @@ fetch_conn(struct dos_store *st, struct dos_remote_conn *c)
 		if (!cached)
 			continue;
 		/* The blocks it touches, whole, for the cache. */
-		end = g->off + g->len;
-		end += (DOS_REMOTE_CACHE_BLOCK - end % DOS_REMOTE_CACHE_BLOCK) %
-		    DOS_REMOTE_CACHE_BLOCK;
+		end = block_end(rec.length, g->off + g->len);
 		g->off -= g->off % DOS_REMOTE_CACHE_BLOCK;
-		g->len = (size_t)((end < rec.length ? end : rec.length) -
-		    g->off);
+		g->len = (size_t)(end - g->off);
 	}
 	if ((run = calloc(1, sizeof *run)) == NULL)
 		return DOS_ENOMEM;
