@@ -795,6 +795,13 @@ fetch_conn(struct dos_store *st, struct dos_remote_conn *c)
 	run->st = st;
 	run->c = c;
 	run->cached = cached;
+	/*
+	 * The first connection sets libcurl up, which its manual wants done
+	 * before other threads run: here, not in a thread that an exit may
+	 * cut short.  A failure is the first GET's to report.
+	 */
+	if (c->fetch_s3[0] == NULL)
+		dos_remote_connect(&c->remote, &c->fetch_s3[0]);
 	pthread_mutex_init(&run->lock, NULL);
 	pthread_cond_init(&run->done, NULL);
 	c->run = run;
