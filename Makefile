@@ -45,7 +45,7 @@ LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-remote.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/journal.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
-	lib/pack.c lib/pack-write.c lib/quote.c lib/remote.c lib/remote-read.c lib/s3.c \
+	lib/pack.c lib/pack-write.c lib/quote.c lib/remote.c lib/remote-cache.c lib/remote-read.c lib/s3.c \
 	lib/store.c lib/stored.c lib/transfer.c lib/tree.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
 LIBOBJ = $(LIBSRC:lib/%.c=$(BUILD)/lib/%.o)

@@ -7,7 +7,7 @@
 #include "cli.h"
 
 static const char *const cat_usage[] = {
-	"dos cat-object [--verify] <object>",
+	"dos cat-object [--verify] [--cache-size=<size>] <object>",
 	"dos cat-object (-e | -s) <object>",
 	"dos cat-object (--batch | --batch-check)[=<format>] [--buffer] [-z] [--verify]",
 	"dos cat-object (--batch | --batch-check)[=<format>] --batch-all-objects [--unordered] [-z] [--verify]",
@@ -33,6 +33,7 @@ static const struct option cat_options[] = {
 	{ "buffer", no_argument, NULL, OPT_BUFFER },
 	{ "unordered", no_argument, NULL, OPT_UNORDERED },
 	{ "verify", no_argument, NULL, OPT_VERIFY },
+	DOS_CACHE_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };

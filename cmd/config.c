@@ -68,6 +68,9 @@ set_setting(const struct dos_setting *s, const char *value)
 	if (dos_setting_parse(s, value, &cfg) < 0)
 		dos_usage(config_usage, s->which == DOS_SETTING_COMPRESSION ?
 		    "invalid %s '%s': none, zlib[:1-9] or zstd[:1-22]" :
+		    s->which == DOS_SETTING_REMOTE_CACHE ?
+		    "invalid %s '%s': auto, or a number of bytes, with k, m "
+		    "or g for KiB, MiB or GiB" :
 		    "invalid %s '%s': a number of bytes above 0, with k, m "
 		    "or g for KiB, MiB or GiB", s->key, value);
 	dos_open_or_die(&store, 0);

@@ -29,7 +29,8 @@ cmd_count_objects(int argc, char **argv)
 	struct dos_count_field f[DOS_COUNT_FIELDS];
 	struct dos_counts c;
 	char size[32], remote[48];
-	uint64_t total;
+	uint64_t total, cached;
+	int rc;
 	int opt, verbose = 0, human = 0;
 
 	while ((opt = getopt_long(argc, argv, "+hvH", count_options,
@@ -58,6 +59,12 @@ cmd_count_objects(int argc, char **argv)
 			printf("remote: %llu\nremote-packs: %llu\n"
 			    "size-remote: %s\n", (unsigned long long)c.remote,
 			    (unsigned long long)c.remote_packs, size);
+			if ((rc = dos_remote_cache_usage(&store,
+			    &cached)) < 0)
+				die("unable to read remote-cache/: %s",
+				    dos_strerror(rc));
+			dos_format_size(size, sizeof size, cached, human);
+			printf("remote-cache: %s\n", size);
 		}
 	} else {
 		total = c.size_loose + c.size_pack;

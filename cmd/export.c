@@ -10,7 +10,7 @@
 #include "transfer.h"
 
 static const char *const export_usage[] = {
-	"dos export [-q] [--[no-]progress] [--marker-file=<file>]",
+	"dos export [-q] [--[no-]progress] [--marker-file=<file>] [--cache-size=<size>]",
 	"           [--since=<marker> | --stdin [-z]]",
 	NULL
 };
@@ -27,6 +27,7 @@ static const struct option export_options[] = {
 	{ "stdin", no_argument, NULL, OPT_STDIN },
 	{ "marker-file", required_argument, NULL, OPT_MARKER_FILE },
 	DOS_PROGRESS_OPTIONS,
+	DOS_CACHE_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };

@@ -12,13 +12,14 @@
 #include "cli.h"
 
 static const char *const restore_usage[] = {
-	"dos restore [-z] [-f | --force] [<manifest>] <directory>",
+	"dos restore [-z] [-f | --force] [--cache-size=<size>] [<manifest>] <directory>",
 	NULL
 };
 
 static const struct option restore_options[] = {
 	{ "null", no_argument, NULL, 'z' },
 	{ "force", no_argument, NULL, 'f' },
+	DOS_CACHE_OPTIONS,
 	DOS_COMMON_OPTIONS,
 	{ NULL, 0, NULL, 0 }
 };

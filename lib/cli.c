@@ -474,6 +474,10 @@ dos_show_man(const char *page)
 	return run_man(named, 0);
 }
 
+/* --cache-size, for dos_open_or_die(). */
+static uint64_t cache_size;
+static int cache_size_given;
+
 void
 dos_common_option(int opt, const char *const *usage)
 {
@@ -496,6 +500,13 @@ dos_common_option(int opt, const char *const *usage)
 	case DOS_OPT_PROGRESS:
 	case DOS_OPT_NO_PROGRESS:
 		dos_show_progress = opt == DOS_OPT_PROGRESS;
+		return;
+	case DOS_OPT_CACHE_SIZE:
+		if (dos_parse_size(optarg, &cache_size) < 0)
+			dos_usage(usage, "invalid --cache-size '%s': a number "
+			    "of bytes, with k, m or g for KiB, MiB or GiB",
+			    optarg);
+		cache_size_given = 1;
 		return;
 	default:
 		/* getopt_long has already said what was wrong. */
@@ -545,6 +556,9 @@ dos_open_or_die(struct dos_store *st, unsigned flags)
 
 	if (rc < 0)
 		dos_die_open(path, rc);
+	if (cache_size_given &&
+	    (rc = dos_remote_cache_set_bound(st, cache_size)) < 0)
+		die("%s", dos_strerror(rc));
 }
 
 int

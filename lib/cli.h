@@ -36,6 +36,7 @@ enum {
 	DOS_OPT_DIR,
 	DOS_OPT_PROGRESS,
 	DOS_OPT_NO_PROGRESS,
+	DOS_OPT_CACHE_SIZE,
 	DOS_OPT_FIRST_LOCAL	/* commands number their long options from here */
 };
 #define DOS_COMMON_OPTIONS \
@@ -54,6 +55,15 @@ void dos_common_option(int opt, const char *const *usage);
 	{ "progress", no_argument, NULL, DOS_OPT_PROGRESS }, \
 	{ "no-progress", no_argument, NULL, DOS_OPT_NO_PROGRESS }
 extern int dos_show_progress;
+/*
+ * --cache-size=<size> of a command that reads objects, whose packs may be
+ * evicted to a remote: add DOS_CACHE_OPTIONS to its table, and
+ * dos_common_option() takes the size (0: no cache), which
+ * dos_open_or_die() gives the store in place of config.json's
+ * remote_cache_size.
+ */
+#define DOS_CACHE_OPTIONS \
+	{ "cache-size", required_argument, NULL, DOS_OPT_CACHE_SIZE }
 /*
  * Show the man page (dos-pack, dos, ...) and return 0 when man(1) did;
  * -1 when there is no such page or no man, for the caller to fall back

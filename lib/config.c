@@ -27,6 +27,7 @@ dos_config_init(struct dos_config *cfg)
 	cfg->pack_size_target = DOS_DEFAULT_PACK_SIZE;
 	cfg->codec = DOS_CODEC_ZSTD;
 	cfg->level = 0;
+	cfg->remote_cache_size = DOS_REMOTE_CACHE_AUTO;
 	/* The kernel's: OpenSSL's generator would load its providers. */
 	if (getrandom(raw, sizeof raw, 0) != (ssize_t)sizeof raw)
 		return DOS_EIO;
@@ -190,6 +191,11 @@ parse_config(json_t *root, struct dos_config *cfg)
 	if (!json_is_string(v) ||
 	    dos_codec_parse(json_string_value(v), &cfg->codec, &cfg->level) < 0)
 		return DOS_EBADCONFIG;
+	/* Absent, it is sized for the machine when a read needs it. */
+	if (get_int(root, "remote_cache_size", 0, INT64_MAX, &n,
+	    &present) < 0)
+		return DOS_EBADCONFIG;
+	cfg->remote_cache_size = present ? (uint64_t)n : DOS_REMOTE_CACHE_AUTO;
 	return 0;
 }
 
@@ -324,6 +330,7 @@ const struct dos_setting dos_settings[] = {
 	{ "compression_algorithm", DOS_SETTING_COMPRESSION, NULL },
 	{ "dos_format", DOS_SETTING_FORMAT,
 	    "it is the format of the container's layout" },
+	{ "remote_cache_size", DOS_SETTING_REMOTE_CACHE, NULL },
 	{ NULL, 0, NULL }
 };
 
@@ -362,6 +369,13 @@ dos_setting_format(const struct dos_setting *s, const struct dos_config *cfg,
 	case DOS_SETTING_FORMAT:
 		snprintf(buf, size, "%d", cfg->version);
 		break;
+	case DOS_SETTING_REMOTE_CACHE:
+		if (cfg->remote_cache_size == DOS_REMOTE_CACHE_AUTO)
+			snprintf(buf, size, "auto");
+		else
+			snprintf(buf, size, "%llu",
+			    (unsigned long long)cfg->remote_cache_size);
+		break;
 	}
 }
 
@@ -381,6 +395,13 @@ dos_setting_parse(const struct dos_setting *s, const char *value,
 		return 0;
 	case DOS_SETTING_COMPRESSION:
 		return dos_codec_parse(value, &cfg->codec, &cfg->level);
+	case DOS_SETTING_REMOTE_CACHE:
+		if (strcmp(value, "auto") == 0)
+			size = DOS_REMOTE_CACHE_AUTO;
+		else if (dos_parse_size(value, &size) < 0 || size > INT64_MAX)
+			return DOS_EINVAL;
+		cfg->remote_cache_size = size;
+		return 0;
 	default:
 		return DOS_EINVAL;
 	}
@@ -392,11 +413,19 @@ dos_config_set(int dirfd, const struct dos_setting *s,
 {
 	char buf[32];
 	json_t *v;
+	int rc;
 
 	if (s->fixed != NULL)
 		return DOS_EINVAL;
 	if (s->which == DOS_SETTING_PACK_SIZE) {
 		v = json_integer((json_int_t)cfg->pack_size_target);
+	} else if (s->which == DOS_SETTING_REMOTE_CACHE) {
+		/* auto is the member's absence. */
+		if (cfg->remote_cache_size == DOS_REMOTE_CACHE_AUTO) {
+			rc = dos_config_set_member(dirfd, s->key, NULL);
+			return rc == DOS_ENOTFOUND ? 0 : rc;
+		}
+		v = json_integer((json_int_t)cfg->remote_cache_size);
 	} else {
 		dos_codec_format(cfg, buf, sizeof buf);
 		v = json_string(buf);

@@ -23,6 +23,7 @@
  *	codec config index
  *	err
  *	s3
+ *	remote-cache
  *	store
  *	loose remote-read
  *	extsort stored
@@ -117,6 +118,7 @@ enum dos_setting_which {
 	DOS_SETTING_ID,
 	DOS_SETTING_COMPRESSION,
 	DOS_SETTING_FORMAT,
+	DOS_SETTING_REMOTE_CACHE,
 };
 struct dos_setting {
 	const char *key;		/* "compression_algorithm" */
@@ -331,10 +333,12 @@ struct dos_store {
 	/* Connections to remotes, made on the first read of an evicted pack. */
 	struct dos_remote_conn *remote_conns;
 	size_t remote_conns_nr;
+	/* The cache of their blocks (remote-cache.c), on first use. */
+	struct dos_remote_cache *remote_cache;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
 	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL, \
-	PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL, 0 }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL, 0, NULL }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -1436,6 +1440,34 @@ int dos_s3_head(struct dos_s3 *s3, const char *key, uint64_t *size,
 typedef int dos_s3_list_fn(const char *key, uint64_t size, void *data);
 int dos_s3_list(struct dos_s3 *s3, const char *under, dos_s3_list_fn *fn,
     void *data);
+
+/* ---- lib/remote-cache.c: blocks of evicted packs, kept on disk ------- */
+
+/*
+ * Reads of evicted packs fetch whole blocks of this size (at multiples
+ * of it) and keep them in remote-cache/, at most the bound's bytes, the
+ * least recently used evicted first (see remote-cache.c).
+ */
+#define DOS_REMOTE_CACHE_BLOCK (256 << 10)
+/* The bound for a container on dirfd's file system that sets none. */
+int dos_remote_cache_default(int dirfd, uint64_t *bound);
+/* Use bound (0: no cache) instead of config.json's remote_cache_size. */
+int dos_remote_cache_set_bound(struct dos_store *st, uint64_t bound);
+/* Whether reads of st keep blocks: its bound is not 0. */
+int dos_remote_cache_on(struct dos_store *st);
+/*
+ * Block number block of the pack of SHA-256 sha256, len bytes long (less
+ * than DOS_REMOTE_CACHE_BLOCK for its last): 1 and its bytes in buf when
+ * it is there, whole and as it was put; 0 when not (a damaged file goes).
+ */
+int dos_remote_cache_get(struct dos_store *st, const char *sha256,
+    uint64_t block, unsigned char *buf, size_t len);
+/* Keep a block fetched, evicting others to stay within the bound. */
+int dos_remote_cache_put(struct dos_store *st, const char *sha256,
+    uint64_t block, const unsigned char *buf, size_t len);
+/* The bytes of the blocks remote-cache/ holds, for dos count-objects. */
+int dos_remote_cache_usage(struct dos_store *st, uint64_t *bytes);
+void dos_remote_cache_close(struct dos_store *st);
 
 /* ---- lib/remote-read.c: remotes, and reading evicted packs ---------- */
 

@@ -6,7 +6,7 @@
  * server stored the SHA-256 it checked the upload against), and with
  * DOS_FSCK_REMOTE_OBJECTS every object the index places in one is read
  * back whole, through the reader and its ranged GETs, as any read of an
- * evicted pack is.  Those reads go in pack order (the records sorted by
+ * evicted pack is, but never from remote-cache/.  Those reads go in pack order (the records sorted by
  * an external sort), so that each pack is fetched front to back in
  * windows, and through one fixed buffer.
  */
@@ -154,7 +154,9 @@ check_remote_objects(struct fsck *f, const struct heads *h)
 	size_t i;
 	int rc;
 
-	if ((rc = dos_store_index(f->st, 0, &ix)) < 0)
+	/* The remote's bytes are checked, not the copies of remote-cache/. */
+	if ((rc = dos_store_index(f->st, 0, &ix)) < 0 ||
+	    (rc = dos_remote_cache_set_bound(f->st, 0)) < 0)
 		return rc;
 	for (i = 0; i < f->evicted_nr; i++)
 		if (!h->bad[i] && dos_index_get_pack_length(ix, f->evicted[i],

@@ -212,12 +212,53 @@ use_fresh_pack(struct dos_pack_writer *w, uint32_t pack, int fd)
 	return 0;
 }
 
+/*
+ * *pack, or past the highest number a remote records a pack under
+ * (remotes/<name>/<n>, remote.c): a pack gone from packs/ (evicted,
+ * repacked away, or lost with packs/) may be on a remote under its
+ * number still, and a new pack of other bytes must never take that
+ * number, or a push would take it for the one there.
+ */
+static int
+past_remote_packs(struct dos_store *st, uint32_t *pack)
+{
+	char dir[300];
+	struct dirent *e;
+	uint32_t *list;
+	size_t nr;
+	DIR *d;
+	int rc;
+
+	if ((rc = dos_opendir(st->dirfd, "remotes", &d)) < 0 || d == NULL)
+		return rc;
+	while ((e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(dir, sizeof dir, "remotes/%s", e->d_name);
+		if ((rc = dos_list_numbered(st->dirfd, dir, &list, &nr)) < 0)
+			break;
+		if (nr > 0 && list[nr - 1] >= *pack) {
+			if (list[nr - 1] == UINT32_MAX)
+				rc = DOS_EINVAL;	/* no number left */
+			else
+				*pack = list[nr - 1] + 1;
+		}
+		free(list);
+		if (rc < 0)
+			break;
+	}
+	closedir(d);
+	return rc;
+}
+
 static int
 create_pack(struct dos_pack_writer *w, uint32_t pack)
 {
 	char name[32];
 	int fd, rc, saved;
 
+	if ((rc = past_remote_packs(w->st, &pack)) < 0)
+		return rc;
 	snprintf(name, sizeof name, "packs/%u", pack);
 	fd = dos_step_create("pack-create", w->st->dirfd, name,
 	    O_RDWR | O_EXCL, 0666);
@@ -245,7 +286,7 @@ create_pack(struct dos_pack_writer *w, uint32_t pack)
 static int
 open_current_pack(struct dos_pack_writer *w)
 {
-	uint32_t *packs, newest;
+	uint32_t *packs, newest, past;
 	size_t nr;
 	uint64_t committed;
 	struct stat sb;
@@ -258,6 +299,12 @@ open_current_pack(struct dos_pack_writer *w)
 		return create_pack(w, 0);
 	newest = packs[nr - 1];
 	free(packs);
+	/* Pushed, it is sealed for good: what comes goes to a new pack. */
+	past = newest;
+	if ((rc = past_remote_packs(w->st, &past)) < 0)
+		return rc;
+	if (past != newest)
+		return create_pack(w, past);
 	rc = dos_index_get_pack_length(w->ix, newest, &committed);
 	if (rc < 0 && rc != DOS_ENOTFOUND)
 		return rc;

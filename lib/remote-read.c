@@ -17,6 +17,11 @@
  * it reads, so that the first objects are decoded while the rest
  * arrive; a GET that failed leaves its failure there, so that each read
  * of its ranges reports the real cause at once instead of asking again.
+ *
+ * With a cache (remote-cache.c; its bound is not 0), reads fetch whole
+ * blocks of it, the cached ones from remote-cache/ and the rest with one
+ * GET, which is kept there: a GET of a prefetch is widened to the blocks
+ * it touches, and its bytes gathered into blocks as they arrive.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +62,8 @@ struct dos_fetch_get {
 	size_t len, got;
 	size_t first, nr;
 	size_t arrived;		/* bytes from off in place */
+	uint64_t pack_len;	/* the pack's, and its SHA-256: its blocks */
+	char sha256[DOS_HEXSZ + 1];
 	int done;		/* rc and got are final */
 	int rc;
 	char error[768];	/* dos_s3_last_error() of its thread */
@@ -72,7 +79,9 @@ struct fetch_worker {
 
 /* What the fetching threads of a connection share. */
 struct dos_fetch_run {
+	struct dos_store *st;
 	struct dos_remote_conn *c;
+	int cached;		/* blocks go through the cache */
 	pthread_mutex_t lock;
 	pthread_cond_t done;	/* a GET is done */
 	size_t next;		/* the first GET no thread took */
@@ -355,6 +364,116 @@ read_done(struct dos_remote_conn *c, uint32_t pack, uint64_t off, size_t n)
 	return (ssize_t)n;
 }
 
+static int
+connect_conn(struct dos_remote_conn *c)
+{
+	return c->s3 == NULL ? dos_remote_connect(&c->remote, &c->s3) : 0;
+}
+
+/* Bytes of the pack's block at off: less than a block for its last. */
+static size_t
+block_len(uint64_t pack_len, uint64_t off)
+{
+	return pack_len - off < DOS_REMOTE_CACHE_BLOCK ?
+	    (size_t)(pack_len - off) : DOS_REMOTE_CACHE_BLOCK;
+}
+
+/* The end of the block that holds the byte before end. */
+static uint64_t
+block_end(uint64_t pack_len, uint64_t end)
+{
+	end += (DOS_REMOTE_CACHE_BLOCK - end % DOS_REMOTE_CACHE_BLOCK) %
+	    DOS_REMOTE_CACHE_BLOCK;
+	return end < pack_len ? end : pack_len;
+}
+
+/*
+ * The blocks of pack from the one that holds off into c->win: those the
+ * cache has, then the rest by one GET, kept in the cache.  They go on to
+ * the end of the len bytes read, or of the window when the read goes on
+ * from the last (see dos_remote_pread).
+ */
+static int
+load_blocks(struct dos_store *st, struct dos_remote_conn *c, uint32_t pack,
+    const struct dos_remote_record *rec, uint64_t off, size_t len,
+    int onward)
+{
+	uint64_t start = off - off % DOS_REMOTE_CACHE_BLOCK, end, at;
+	char key[64];
+	size_t n, got;
+	int rc;
+
+	end = block_end(rec->length, onward || len >= READ_WINDOW ?
+	    start + READ_WINDOW : off + len);
+	if (end > start + READ_WINDOW)
+		end = start + READ_WINDOW;
+	if (c->win == NULL && (c->win = malloc(READ_WINDOW)) == NULL)
+		return DOS_ENOMEM;
+	c->win_pack = pack;
+	c->win_off = start;
+	c->win_len = 0;
+	for (at = start; at < end; at += n) {
+		n = block_len(rec->length, at);
+		rc = dos_remote_cache_get(st, rec->sha256,
+		    at / DOS_REMOTE_CACHE_BLOCK, c->win + (at - start), n);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		c->win_len += n;
+	}
+	if (at == end)
+		return 0;
+	if ((rc = connect_conn(c)) < 0)
+		return rc;
+	snprintf(key, sizeof key, "packs/%u", pack);
+	if ((rc = dos_s3_get(c->s3, key, at, (size_t)(end - at),
+	    c->win + (at - start), &got)) < 0)
+		return rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
+	c->win_len += got;
+	/*
+	 * Whole blocks only.  A block that cannot be kept (a full disk) is
+	 * read all the same: the cache only saves GETs.
+	 */
+	for (; (n = block_len(rec->length, at)) <= start + c->win_len - at &&
+	    n > 0; at += n)
+		dos_remote_cache_put(st, rec->sha256,
+		    at / DOS_REMOTE_CACHE_BLOCK, c->win + (at - start), n);
+	return 0;
+}
+
+/* dos_remote_pread through the cache: all len bytes, unless the pack is
+ * cut short. */
+static ssize_t
+read_blocks(struct dos_store *st, struct dos_remote_conn *c, uint32_t pack,
+    const struct dos_remote_record *rec, void *buf, size_t len, uint64_t off)
+{
+	int onward = pack == c->last_pack && off > c->last_off &&
+	    off <= c->last_end;
+	uint64_t at;
+	size_t done = 0, n;
+	int rc;
+
+	while (done < len) {
+		at = off + done;
+		if (c->win == NULL || c->win_pack != pack || at < c->win_off ||
+		    at >= c->win_off + c->win_len) {
+			if ((rc = load_blocks(st, c, pack, rec, at, len - done,
+			    onward)) < 0)
+				return rc;
+			if (at >= c->win_off + c->win_len)
+				break;
+		}
+		n = (size_t)(c->win_off + c->win_len - at);
+		if (n > len - done)
+			n = len - done;
+		memcpy((unsigned char *)buf + done, c->win + (at - c->win_off),
+		    n);
+		done += n;
+	}
+	return read_done(c, pack, off, done);
+}
+
 ssize_t
 dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
     uint64_t off)
@@ -378,7 +497,9 @@ dos_remote_pread(struct dos_store *st, uint32_t pack, void *buf, size_t len,
 	}
 	if ((rc = read_fetched(c, pack, buf, len, off)) != 0)
 		return rc < 0 ? rc : read_done(c, pack, off, len);
-	if (c->s3 == NULL && (rc = dos_remote_connect(&c->remote, &c->s3)) < 0)
+	if (dos_remote_cache_on(st))
+		return read_blocks(st, c, pack, &rec, buf, len, off);
+	if ((rc = connect_conn(c)) < 0)
 		return rc;
 	snprintf(key, sizeof key, "packs/%u", pack);
 	/*
@@ -454,6 +575,8 @@ struct scatter {
 	struct dos_fetch_run *run;
 	struct dos_fetch_get *g;
 	size_t from;		/* the first range the bytes may still reach */
+	uint64_t base;		/* where in g the GET asked from */
+	unsigned char *block;	/* a block gathered for the cache, or NULL */
 };
 
 static void
@@ -491,20 +614,82 @@ scatter_body(void *data, size_t pos, const void *buf, size_t len)
 	pthread_mutex_unlock(&sc->run->lock);
 }
 
-/* Run GET g on *s3, connected first if need be: 1 if the server failed. */
+/*
+ * The bytes of a GET asked from sc->base in g, into its ranges, and the
+ * blocks they complete into the cache.
+ */
+static void
+gather_body(void *data, size_t pos, const void *buf, size_t len)
+{
+	struct scatter *sc = data;
+	struct dos_fetch_get *g = sc->g;
+	const unsigned char *p = buf;
+	uint64_t at = g->off + sc->base + pos, start;
+	size_t n, blen;
+
+	/* A retried GET starts again from its first byte. */
+	if (pos == 0)
+		sc->from = g->first;
+	scatter_body(sc, (size_t)(sc->base + pos), buf, len);
+	while (len > 0) {
+		start = at - at % DOS_REMOTE_CACHE_BLOCK;
+		blen = block_len(g->pack_len, start);
+		n = (size_t)(start + blen - at) < len ?
+		    (size_t)(start + blen - at) : len;
+		memcpy(sc->block + (at - start), p, n);
+		if (at + n == start + blen)
+			dos_remote_cache_put(sc->run->st, g->sha256,
+			    start / DOS_REMOTE_CACHE_BLOCK, sc->block, blen);
+		at += n;
+		p += n;
+		len -= n;
+	}
+}
+
+/*
+ * The blocks of g the cache holds, from its first, into its ranges, with
+ * block as room for one: where in g the first it lacks starts.
+ */
+static uint64_t
+from_cache(struct scatter *sc)
+{
+	struct dos_fetch_get *g = sc->g;
+	uint64_t at;
+	size_t n;
+
+	for (at = g->off; at < g->off + g->len; at += n) {
+		n = block_len(g->pack_len, at);
+		if (dos_remote_cache_get(sc->run->st, g->sha256,
+		    at / DOS_REMOTE_CACHE_BLOCK, sc->block, n) != 1)
+			break;
+		scatter_body(sc, (size_t)(at - g->off), sc->block, n);
+	}
+	return at - g->off;
+}
+
+/*
+ * Run GET g on *s3, connected first if need be, with block as room for
+ * one if the cache is on: 1 if the server failed.
+ */
 static int
 fetch_one(struct dos_fetch_run *run, struct dos_s3 **s3,
-    struct dos_fetch_get *g)
+    struct dos_fetch_get *g, unsigned char *block)
 {
 	struct dos_remote_conn *c = run->c;
-	struct scatter sc = { run, g, g->first };
+	struct scatter sc = { run, g, g->first, 0, block };
 	char key[64];
-	int rc;
+	size_t got = 0;
+	int rc = 0;
 
 	snprintf(key, sizeof key, "packs/%u", g->pack);
-	if ((rc = *s3 == NULL ? dos_remote_connect(&c->remote, s3) : 0) == 0)
-		rc = dos_s3_get_each(*s3, key, g->off, g->len, scatter_body, &sc,
-		    &g->got);
+	if (block != NULL)
+		sc.base = from_cache(&sc);
+	if (sc.base < g->len && (rc = *s3 == NULL ?
+	    dos_remote_connect(&c->remote, s3) : 0) == 0)
+		rc = dos_s3_get_each(*s3, key, g->off + sc.base,
+		    (size_t)(g->len - sc.base), block != NULL ? gather_body :
+		    scatter_body, &sc, &got);
+	g->got = (size_t)sc.base + got;
 	if (rc < 0)
 		snprintf(g->error, sizeof g->error, "%s", dos_s3_last_error());
 	g->rc = rc == DOS_ENOTFOUND ? DOS_EREMOTE : rc;
@@ -518,8 +703,12 @@ fetch_thread(void *arg)
 	struct fetch_worker *w = arg;
 	struct dos_fetch_run *run = w->run;
 	struct dos_fetch_get *g;
+	unsigned char *block = NULL;
 	int failed;
 
+	/* Without room for a block, the GETs of this thread are not kept. */
+	if (run->cached)
+		block = malloc(DOS_REMOTE_CACHE_BLOCK);
 	pthread_mutex_lock(&run->lock);
 	while (!run->stop && run->next < run->c->gets_nr) {
 		g = &run->c->gets[run->next++];
@@ -529,7 +718,7 @@ fetch_thread(void *arg)
 			memcpy(g->error, run->failed->error, sizeof g->error);
 		} else {
 			pthread_mutex_unlock(&run->lock);
-			failed = fetch_one(run, w->s3, g);
+			failed = fetch_one(run, w->s3, g, block);
 			pthread_mutex_lock(&run->lock);
 			if (failed && run->failed == NULL)
 				run->failed = g;
@@ -538,6 +727,7 @@ fetch_thread(void *arg)
 		pthread_cond_broadcast(&run->done);
 	}
 	pthread_mutex_unlock(&run->lock);
+	free(block);
 	return NULL;
 }
 
@@ -547,13 +737,16 @@ fetch_thread(void *arg)
  * the others are under way.
  */
 static int
-fetch_conn(struct dos_remote_conn *c)
+fetch_conn(struct dos_store *st, struct dos_remote_conn *c)
 {
 	struct dos_fetch_run *run;
 	struct dos_fetch_range *f;
 	struct dos_fetch_get *g = NULL;
+	struct dos_remote_conn *holder;
+	struct dos_remote_record rec;
 	size_t k, total = 0;
 	uint64_t end;
+	int cached = dos_remote_cache_on(st), rc;
 
 	qsort(c->ranges, c->ranges_nr, sizeof *c->ranges, range_cmp);
 	for (k = 0; k < c->ranges_nr; k++)
@@ -584,9 +777,31 @@ fetch_conn(struct dos_remote_conn *c)
 		}
 		f->get = c->gets_nr - 1;
 	}
+	for (k = 0; k < c->gets_nr; k++) {
+		g = &c->gets[k];
+		if ((rc = find_pack(st, g->pack, &holder, &rec)) < 0)
+			return rc;
+		g->pack_len = rec.length;
+		memcpy(g->sha256, rec.sha256, sizeof g->sha256);
+		if (!cached)
+			continue;
+		/* The blocks it touches, whole, for the cache. */
+		end = block_end(rec.length, g->off + g->len);
+		g->off -= g->off % DOS_REMOTE_CACHE_BLOCK;
+		g->len = (size_t)(end - g->off);
+	}
 	if ((run = calloc(1, sizeof *run)) == NULL)
 		return DOS_ENOMEM;
+	run->st = st;
 	run->c = c;
+	run->cached = cached;
+	/*
+	 * The first connection sets libcurl up, which its manual wants done
+	 * before other threads run: here, not in a thread that an exit may
+	 * cut short.  A failure is the first GET's to report.
+	 */
+	if (c->fetch_s3[0] == NULL)
+		dos_remote_connect(&c->remote, &c->fetch_s3[0]);
 	pthread_mutex_init(&run->lock, NULL);
 	pthread_cond_init(&run->done, NULL);
 	c->run = run;
@@ -632,7 +847,7 @@ dos_remote_prefetch(struct dos_store *st, const struct dos_pack_range *r,
 	}
 	for (i = 0; rc == 0 && i < st->remote_conns_nr; i++)
 		if (st->remote_conns[i].ranges_nr > 0)
-			rc = fetch_conn(&st->remote_conns[i]);
+			rc = fetch_conn(st, &st->remote_conns[i]);
 	if (rc < 0)
 		dos_remote_prefetch_drop(st);
 	return rc;

@@ -419,19 +419,49 @@ check_remote(struct dos_s3 *s3, const char *key, uint64_t length,
 
 /*
  * Whether pack is to be pushed to r (0: it is there already, or the index
- * lost it and there is nothing to clone), and its length.
+ * lost it and there is nothing to clone), and its length.  A record of
+ * another length is of another pack that had the number (packs/ was
+ * emptied, say): this one is not on r, and push_pack finds the other.
  */
 static int
 to_push(struct dos_store *st, struct dos_index *ix, const struct dos_remote *r,
     uint32_t pack, uint64_t *length)
 {
 	struct dos_remote_record rec;
+	int rc, recorded;
+
+	recorded = dos_remote_read_record(st, r->name, pack, &rec) == 0;
+	rc = dos_index_get_pack_length(ix, pack, length);
+	if (rc == DOS_ENOTFOUND)
+		return 0;
+	return rc < 0 ? rc : !recorded || rec.length != *length;
+}
+
+/*
+ * Whether key is on the server already (1: with these bytes, from a push
+ * killed before its record), or 0: not there.  A key of other bytes is
+ * never overwritten: a clone may be reading it.
+ */
+static int
+already_there(struct dos_s3 *s3, const char *key, int fd, uint64_t length,
+    char *sha256)
+{
+	char got[DOS_HEXSZ + 1];
+	uint64_t size;
 	int rc;
 
-	if (dos_remote_read_record(st, r->name, pack, &rec) == 0)
-		return 0;
-	rc = dos_index_get_pack_length(ix, pack, length);
-	return rc == DOS_ENOTFOUND ? 0 : rc < 0 ? rc : 1;
+	if ((rc = dos_s3_head(s3, key, &size, got)) < 0)
+		return rc == DOS_ENOTFOUND ? 0 : rc;
+	if (size == length &&
+	    (rc = dos_sha256_range(fd, 0, length, sha256)) < 0)
+		return rc;
+	if (size == length && strcmp(got, sha256) == 0)
+		return 1;
+	dos_s3_set_error("%s: %s holds another pack, of %llu bytes of SHA-256 "
+	    "'%s': the pack of that number here (%llu bytes) is not pushed "
+	    "over it", dos_s3_endpoint(s3), key, (unsigned long long)size, got,
+	    (unsigned long long)length);
+	return DOS_EREMOTE;
 }
 
 static int
@@ -452,7 +482,9 @@ push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
 	if ((uint64_t)sb.st_size < rec.length)
 		return DOS_ECORRUPT;
 	snprintf(key, sizeof key, "packs/%u", pack);
-	if ((rc = dos_s3_put(s3, key, fd, rec.length, rec.sha256)) < 0 ||
+	if ((rc = already_there(s3, key, fd, rec.length, rec.sha256)) < 0 ||
+	    (rc == 0 && (rc = dos_s3_put(s3, key, fd, rec.length,
+	    rec.sha256)) < 0) ||
 	    (rc = check_remote(s3, key, rec.length, rec.sha256)) < 0)
 		return rc;
 	if ((ifd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,

@@ -126,6 +126,7 @@ dos_store_release(struct dos_store *st)
 	free(st->remote_conns);
 	st->remote_conns = NULL;
 	st->remote_conns_nr = 0;
+	dos_remote_cache_close(st);
 	free(st->packfds);
 	st->packfds = NULL;
 	st->packfds_nr = st->packfds_alloc = 0;

@@ -33,7 +33,7 @@ usage: dos hash-object [-w [--to-pack]] [--stdin] [--] <file>...
    or: dos hash-object [-w [--to-pack]] --recursive [-z] [--keep-going] [--] <directory>...
 EOF
 	cat-object) cat <<'EOF' ;;
-usage: dos cat-object [--verify] <object>
+usage: dos cat-object [--verify] [--cache-size=<size>] <object>
    or: dos cat-object (-e | -s) <object>
    or: dos cat-object (--batch | --batch-check)[=<format>] [--buffer] [-z] [--verify]
    or: dos cat-object (--batch | --batch-check)[=<format>] --batch-all-objects [--unordered] [-z] [--verify]

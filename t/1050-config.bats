@@ -60,7 +60,8 @@ pack_size_target=4294967296
 hash_type=sha256
 container_id=$ID
 compression_algorithm=zstd
-dos_format=1" ]
+dos_format=1
+remote_cache_size=auto" ]
 	[ "$stderr" = "" ]
 	run -0 --separate-stderr dos config -l
 	[ "${lines[3]}" = "container_id=$ID" ]
@@ -158,7 +159,7 @@ EOF
 	diff -u want "$DOS_DIR/config.json"
 	run -0 dos config --list
 	[ "${lines[4]}" = "compression_algorithm=zstd:4" ]
-	[ "${#lines[@]}" = 6 ]
+	[ "${#lines[@]}" = 7 ]
 }
 
 @test "config refuses a key that is not a setting, with exit 1" {
@@ -205,6 +206,29 @@ EOF
 	invalid_value pack_size_target '' "$why"
 	invalid_value pack_size_target 9223372036854775808 "$why"
 	invalid_value pack_size_target 8589934592g "$why"
+}
+
+@test "remote_cache_size: a size, 0 for no cache, or auto, the member's absence" {
+	run -0 dos config remote_cache_size
+	[ "$output" = auto ]
+	dos config remote_cache_size 64m
+	run -0 dos config remote_cache_size
+	[ "$output" = 67108864 ]
+	run -0 grep -c '"remote_cache_size": 67108864' "$DOS_DIR/config.json"
+	dos config remote_cache_size 0
+	run -0 dos config remote_cache_size
+	[ "$output" = 0 ]
+	dos config remote_cache_size auto
+	run -0 dos config remote_cache_size
+	[ "$output" = auto ]
+	run -1 grep -c remote_cache_size "$DOS_DIR/config.json"
+	dos config remote_cache_size auto
+	run -1 grep -c remote_cache_size "$DOS_DIR/config.json"
+	local why='auto, or a number of bytes, with k, m or g for KiB, MiB or GiB'
+	invalid_value remote_cache_size -1 "$why"
+	invalid_value remote_cache_size 1x "$why"
+	invalid_value remote_cache_size '' "$why"
+	invalid_value remote_cache_size 9223372036854775808 "$why"
 }
 
 @test "config usage errors" {
@@ -314,7 +338,7 @@ keep_changing() {
 		dos config compression_algorithm zlib:$((n % 9 + 1))
 		dos config pack_size_target $((n % 4 + 1))00k
 		lines=$(dos config --list)
-		[ "$(wc -l <<<"$lines")" = 6 ]
+		[ "$(wc -l <<<"$lines")" = 7 ]
 	done
 }
 
@@ -333,7 +357,7 @@ keep_changing() {
 		sed -n "$start,$((start + 29))p" list |
 		    dos hash-object -w --to-pack --stdin-paths >>packed.ids
 		run -0 dos config --list
-		[ "${#lines[@]}" = 6 ]
+		[ "${#lines[@]}" = 7 ]
 	done
 	wait "$changer"
 	for f in files/*; do sha256_of "$f"; done >want.ids

@@ -7,7 +7,7 @@ load helper
 
 XYZ_OID=3608bca1e44ea6c4d268eb6db02260269892c0b42b86bbf1e77a6fa16c3c9282
 ZERO_OID=0000000000000000000000000000000000000000000000000000000000000000
-EXPORT_USAGE='usage: dos export [-q] [--[no-]progress] [--marker-file=<file>]'
+EXPORT_USAGE='usage: dos export [-q] [--[no-]progress] [--marker-file=<file>] [--cache-size=<size>]'
 IMPORT_USAGE='usage: dos import [-q] [--[no-]progress] [--no-wait] [<file>]'
 
 setup() {
@@ -310,7 +310,7 @@ imported 0 objects (0 bytes), 0 already present, 1 damaged" ]
 	usage_error export "--marker-file needs a whole or --since export" --stdin --marker-file=m
 	usage_error import "too many arguments" a b
 	usage_error import "too many arguments" --from=x a
-	[ "$(man_synopsis dos-export)" = "dos export [-q] [--[no-]progress] [--marker-file=file] [--since=marker | --stdin [-z]]" ]
+	[ "$(man_synopsis dos-export)" = "dos export [-q] [--[no-]progress] [--marker-file=file] [--cache-size=size] [--since=marker | --stdin [-z]]" ]
 	[ "$(man_synopsis dos-import)" = "dos import [-q] [--[no-]progress] [--no-wait] [file]" ]
 }
 

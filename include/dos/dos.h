@@ -105,7 +105,10 @@ struct dos_config {
 	uint64_t pack_size_target;
 	enum dos_codec codec;
 	int level;			/* codec level; 0 means the codec's default */
+	/* Bytes the cache of evicted packs' blocks may hold (dos-config(1)). */
+	uint64_t remote_cache_size;	/* DOS_REMOTE_CACHE_AUTO: for the machine */
 };
+#define DOS_REMOTE_CACHE_AUTO UINT64_MAX
 
 /* Defaults of a new container, with a fresh random id. */
 int dos_config_init(struct dos_config *cfg);
