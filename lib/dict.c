@@ -43,7 +43,13 @@
 #define SAMPLE_OBJECTS 4096
 /* Fewer than this and a dictionary learns nothing general. */
 #define SAMPLE_MIN_OBJECTS 256
-/* Kept only if the sample, compressed with it, shrinks by this share. */
+/*
+ * Kept only if the sample, compressed with it, shrinks by this share, and
+ * by more than the dictionary's own size.  The size is not counted in the
+ * share: the dictionary serves every object packed after, not the sample
+ * alone (D1's at gc --aggressive's level saves 12.5% of the sample, 7%
+ * with its 110 KiB counted against 4 MiB of sample).
+ */
 #define PAYS_NUM 9
 #define PAYS_DEN 10
 /* Dictionaries one store keeps for its readers, at most. */
@@ -477,9 +483,8 @@ why(int rc)
 }
 
 /*
- * Train from the sample, and keep the dictionary if it pays: on the
- * sample, by at least the share compression must save, the dictionary's
- * own size counted.  Whether or not, the writer samples no more.
+ * Train from the sample, and keep the dictionary if it pays (PAYS_NUM).
+ * Whether or not, the writer samples no more.
  */
 static int
 train(struct dos_dicts *d)
@@ -522,7 +527,7 @@ train(struct dos_dicts *d)
 	    (rc = sample_cost(d, cc, &made, out,
 	    ZSTD_compressBound(DOS_DICT_OBJECT_MAX), &spare, &with)) < 0)
 		goto out;
-	if ((with + size) * PAYS_DEN > plain * PAYS_NUM)
+	if (with * PAYS_DEN > plain * PAYS_NUM || with + size >= plain)
 		goto out;
 	if ((rc = dos_dict_list(d->st, &list, &nr)) < 0)
 		goto out;
