@@ -127,6 +127,7 @@ dos_compressor_release(struct dos_compressor *c)
 		deflateEnd(c->zlib);
 		free(c->zlib);
 	}
+	free(c->spare);
 	memset(c, 0, sizeof *c);
 }
 
@@ -141,15 +142,18 @@ dos_compress(struct dos_compressor *c, void *dst, size_t dst_len,
 	c->dict = 0;
 	switch (c->codec) {
 	case DOS_CODEC_ZSTD:
-		ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only);
 		/* What the writer may learn a dictionary from. */
 		dos_dicts_offer(c->dicts, src, len);
 		dict = len <= DOS_DICT_OBJECT_MAX ? dos_dicts_current(c->dicts) :
 		    NULL;
-		ZSTD_CCtx_refCDict(c->zstd, dict != NULL ? dict->cdict : NULL);
-		n = ZSTD_compress2(c->zstd, dst, dst_len, src, len);
-		if (dict != NULL)
+		if (dict != NULL) {
 			c->dict = dict->number;
+			return dos_dict_compress(dict, c->zstd, dst, dst_len,
+			    src, len, &c->spare, out);
+		}
+		ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only);
+		ZSTD_CCtx_refCDict(c->zstd, NULL);
+		n = ZSTD_compress2(c->zstd, dst, dst_len, src, len);
 		if (ZSTD_isError(n))
 			return DOS_EINVAL;
 		*out = n;

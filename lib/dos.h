@@ -164,6 +164,7 @@ struct dos_compressor {
 	void *zlib;		/* z_stream, made on first streaming use */
 	struct dos_dicts *dicts;	/* a pack writer's, or NULL */
 	uint32_t dict;		/* the dictionary the last object needs, or 0 */
+	void *spare;		/* for dos_dict_compress */
 };
 int dos_compressor_init(struct dos_compressor *c, enum dos_codec codec,
     int level);
@@ -195,6 +196,7 @@ int dos_compress_stream(struct dos_compressor *c, const void *src,
 struct dos_dict {
 	uint32_t number;	/* dicts/<number>, from 1 */
 	void *cdict;		/* ZSTD_CDict: a writer's */
+	void *cdict_fast;	/* a hard writer's second try, or NULL */
 	void *ddict;		/* ZSTD_DDict: a reader's */
 };
 
@@ -862,6 +864,13 @@ int dos_dicts_open(struct dos_store *st, int level, struct dos_dicts **out);
 void dos_dicts_close(struct dos_dicts *d);
 const struct dos_dict *dos_dicts_current(struct dos_dicts *d);
 void dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len);
+/*
+ * src (at most DOS_DICT_OBJECT_MAX bytes) compressed into dst by cc (a
+ * ZSTD_CCtx) against dict, and with its cdict_fast also into *spare
+ * (malloc'ed on first use, the caller frees it), the smaller kept.
+ */
+int dos_dict_compress(const struct dos_dict *dict, void *cc, void *dst,
+    size_t dst_len, const void *src, size_t len, void **spare, size_t *out);
 /*
  * Why the dictionary trained from the sample could not be stored, or
  * NULL: its objects were compressed without it.  Final once every offer

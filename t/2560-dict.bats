@@ -210,6 +210,23 @@ all_intact() {
 	[ "$stderr" = "dos fsck: no problems found" ]
 }
 
+@test "gc --aggressive keeps the smaller of each object against the dictionary at 3 and at 15" {
+	packed_with_dict
+	run -0 dos repack --compress=zstd:3
+	at3=$(stat -c %s "$DOS_DIR/packs/1")
+	run -0 dos gc --aggressive
+	run -0 ls "$DOS_DIR/dicts"
+	[ "$output" = 1 ]
+	# Compressed once at 12 against it, they took more room than at 3.
+	hard=$(stat -c %s "$DOS_DIR/packs/2")
+	[ "$hard" -lt "$at3" ]
+	[ "$(tag_of "$FIRST")" = $((0xda)) ]
+	[ "$(tag_of "$LAST")" = $((0xda)) ]
+	all_intact
+	run -0 --separate-stderr dos fsck --full
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
 @test "export writes objects decoded: an import needs no dictionary" {
 	packed_with_dict
 	dos export -q >all.dosx
