@@ -30,9 +30,10 @@
  * is complete and durable, so an interrupted backup never looks complete.
  * Files that did not change since the previous backup are hard links to
  * it: a loose file of the same name and size; a pack of the same length
- * whose first and last blocks are the same, and config.json likewise.  A staging copy, made to be
- * sent to another machine, links the container's own files the same way:
- * nothing but the index and the newest pack's committed bytes is copied.
+ * whose first and last blocks are the same; config.json of the same
+ * bytes.  A staging copy, made to be sent to another machine, links the
+ * container's own files the same way: nothing but the index and the
+ * newest pack's committed bytes is copied.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -55,7 +55,7 @@
 /* Dictionaries one store keeps for its readers, at most. */
 #define LOADED_MAX 64
 /*
- * A writer compressing this hard (gc --aggressive's 12, or more)
+ * A writer at DOS_AGGRESSIVE_LEVEL (gc --aggressive's 12) or above
  * compresses each object against a dictionary twice, at HARD_DICT_LEVEL
  * (or its own level if higher) and at FAST_DICT_LEVEL, and keeps the
  * smaller.  With a dictionary zstd sizes its parameters for the
@@ -69,7 +69,6 @@
  * only, and is 1% larger than 19 in three quarters of its time; 3 adds a
  * tenth of that.
  */
-#define HARD_LEVEL 12
 #define HARD_DICT_LEVEL 15
 #define FAST_DICT_LEVEL 3
 
@@ -311,7 +310,7 @@ dos_dict_write(struct dos_store *st, uint32_t number, const void *dict,
 static int
 dict_level(int level)
 {
-	return level >= HARD_LEVEL && level < HARD_DICT_LEVEL ?
+	return level >= DOS_AGGRESSIVE_LEVEL && level < HARD_DICT_LEVEL ?
 	    HARD_DICT_LEVEL : level;
 }
 
@@ -324,7 +323,7 @@ static int
 make_cdicts(const struct dos_dicts *d, const void *dict, size_t len,
     struct dos_dict *made)
 {
-	int hard = d->level >= HARD_LEVEL;
+	int hard = d->level >= DOS_AGGRESSIVE_LEVEL;
 
 	made->cdict = ZSTD_createCDict(dict, len, dict_level(d->level));
 	made->cdict_fast = hard ?

@@ -836,6 +836,11 @@ uint64_t dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from);
 
 /* Objects of at most this many bytes are sampled and use dictionaries. */
 #define DOS_DICT_OBJECT_MAX (8 * 1024)
+/*
+ * The zstd level of gc --aggressive (why 12: cmd/gc.c); a writer at it or
+ * above compresses against a dictionary as lib/dict.c says.
+ */
+#define DOS_AGGRESSIVE_LEVEL 12
 /* What DOS_ENODICT means: which dictionary, and what is wrong with it. */
 const char *dos_dict_last_error(void);
 /* The checked bytes of dicts/<number>, malloc'ed; DOS_ENODICT if bad. */

@@ -6,9 +6,9 @@
  * server stored the SHA-256 it checked the upload against), and with
  * DOS_FSCK_REMOTE_OBJECTS every object the index places in one is read
  * back whole, through the reader and its ranged GETs, as any read of an
- * evicted pack is, but never from remote-cache/.  Those reads go in pack order (the records sorted by
- * an external sort), so that each pack is fetched front to back in
- * windows, and through one fixed buffer.
+ * evicted pack is, but never from remote-cache/.  Those reads go in pack
+ * order (the records sorted by an external sort), so that each pack is
+ * fetched front to back in windows, and through one fixed buffer.
  */
 #include <stdio.h>
 #include <stdlib.h>
