@@ -239,6 +239,10 @@ def main(run, out_md, out_png):
     row('S3: dos clone of D1 (the index ready)', 'dos_s3_clone', 'items', 'curl_s3_get',
         'curl GET of every evicted pack, one at a time', None, '', "<= 20% of the download's time",
         ('ratio', 5), needs='s3', short='S3 clone\\nvs download')
+    row('S3: dos push of D2 (%s), verified' % meta.get('s3_pushed', '?'), 'dos_s3_push', 'MB',
+        'curl_s3_put', 'curl --aws-sigv4 PUT of the same packs, one at a time (payload not hashed)',
+        None, '', ">= 80% of curl's PUT", ('ratio', 0.8), needs='s3',
+        short='S3 push\\nvs curl PUT')
 
     # A run of some rows only (BENCH_ONLY) shows those it measured.
     if meta.get('only'):
@@ -387,7 +391,8 @@ def main(run, out_md, out_png):
     w('')
     for k in ('check_ingest_ids', 'check_batch_bytes', 'check_batch_pack_bytes',
               'check_d3_roundtrip', 'fsck_state', 'size_dos_pack', 'size_git_pack',
-              'size_dos_env', 'files_dos_after_pack', 'files_dos_keep_loose', 'check_unlink'):
+              'size_dos_env', 'files_dos_after_pack', 'files_dos_keep_loose', 'check_unlink',
+              'check_s3_random', 'check_s3_all', 'check_s3_push'):
         if k in meta:
             w('- %s: %s' % (k, meta[k]))
     missing = [f for f in ('pack', 'to_pack', 'fsck', 'migrate') if not have(f)]

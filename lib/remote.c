@@ -464,43 +464,108 @@ already_there(struct dos_s3 *s3, const char *key, int fd, uint64_t length,
 	return DOS_EREMOTE;
 }
 
+/*
+ * What the pushers share.  The lock is over the members below it and over
+ * the store's index, temp files and records, which only one thread at a
+ * time uses; uploads run outside it, one connection a pusher.
+ */
+struct push {
+	struct dos_store *st;
+	struct dos_index *ix;
+	const struct dos_remote *r;
+	const uint32_t *packs;
+	size_t nr;
+	uint64_t total;		/* bytes to push, for the progress */
+	dos_remote_progress_fn *progress;
+	void *data;
+	struct dos_push_stats *stats;
+	pthread_mutex_t lock;
+	size_t next;		/* the next of packs to push */
+	int rc;			/* the failure of the first pack that failed */
+	size_t failed;		/* which of packs that was */
+	char error[256];	/* what the server said of it */
+};
+
+/* Pack p of the packs to push, if the remote lacks it; locked. */
 static int
-push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
-    const struct dos_remote *r, uint32_t pack, struct dos_push_stats *stats)
+push_pack(struct push *p, struct dos_s3 *s3, uint32_t pack)
 {
 	struct dos_remote_record rec;
 	char key[64], tmp[64], isha[DOS_HEXSZ + 1];
 	uint64_t ilen = 0;
 	struct stat sb;
-	int rc, fd, ifd;
+	int rc, fd, ifd = -1;
 
-	if ((rc = to_push(st, ix, r, pack, &rec.length)) <= 0 ||
-	    (rc = dos_store_pack(st, pack, &fd, &rec.version)) < 0)
+	if ((rc = to_push(p->st, p->ix, p->r, pack, &rec.length)) <= 0 ||
+	    (rc = dos_store_pack(p->st, pack, &fd, &rec.version)) < 0)
 		return rc;
 	if (fstat(fd, &sb) < 0)
 		return DOS_EIO;
 	if ((uint64_t)sb.st_size < rec.length)
 		return DOS_ECORRUPT;
+	pthread_mutex_unlock(&p->lock);
 	snprintf(key, sizeof key, "packs/%u", pack);
-	if ((rc = already_there(s3, key, fd, rec.length, rec.sha256)) < 0 ||
-	    (rc == 0 && (rc = dos_s3_put(s3, key, fd, rec.length,
-	    rec.sha256)) < 0) ||
-	    (rc = check_remote(s3, key, rec.length, rec.sha256)) < 0)
+	if ((rc = already_there(s3, key, fd, rec.length, rec.sha256)) == 0)
+		rc = dos_s3_put(s3, key, fd, rec.length, rec.sha256);
+	if (rc >= 0)
+		rc = check_remote(s3, key, rec.length, rec.sha256);
+	pthread_mutex_lock(&p->lock);
+	if (rc < 0)
 		return rc;
-	if ((ifd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,
-	    sizeof tmp)) < 0)
-		return DOS_EIO;
-	snprintf(key, sizeof key, "packs/%u.idx", pack);
-	if ((rc = write_pack_index(ix, pack, fd, &rec, ifd, &ilen)) == 0 &&
-	    (rc = dos_s3_put(s3, key, ifd, ilen, isha)) == 0)
-		rc = check_remote(s3, key, ilen, isha);
-	close(ifd);
-	dos_step_unlink("remote-index-unlink", st->tmpfd, tmp);
-	if (rc < 0 || (rc = write_record(st, r->name, pack, &rec)) < 0)
+	/* Unnamed at once: nothing to clean up after a kill. */
+	if ((ifd = dos_temp_create(p->st, "remote-index-create", O_RDWR, tmp,
+	    sizeof tmp)) < 0 || dos_step_unlink("remote-index-unlink",
+	    p->st->tmpfd, tmp) < 0)
+		rc = DOS_EIO;
+	else
+		rc = write_pack_index(p->ix, pack, fd, &rec, ifd, &ilen);
+	if (rc == 0) {
+		pthread_mutex_unlock(&p->lock);
+		snprintf(key, sizeof key, "packs/%u.idx", pack);
+		if ((rc = dos_s3_put(s3, key, ifd, ilen, isha)) == 0)
+			rc = check_remote(s3, key, ilen, isha);
+		pthread_mutex_lock(&p->lock);
+	}
+	if (ifd >= 0)
+		close(ifd);
+	if (rc < 0 || (rc = write_record(p->st, p->r->name, pack, &rec)) < 0)
 		return rc;
-	stats->packs++;
-	stats->bytes += rec.length;
+	p->stats->packs++;
+	p->stats->bytes += rec.length;
+	if (p->progress != NULL)
+		p->progress("pushing packs", p->stats->bytes, p->total,
+		    p->data);
 	return 0;
+}
+
+/* One connection's pushes, until none is left or one failed. */
+static void *
+push_packs(void *arg)
+{
+	struct push *p = arg;
+	struct dos_s3 *s3 = NULL;
+	size_t i = 0;
+	int rc = dos_remote_connect(p->r, &s3);
+
+	pthread_mutex_lock(&p->lock);
+	while (rc == 0 && p->rc == 0 && p->next < p->nr) {
+		i = p->next++;
+		p->stats->sealed++;
+		rc = push_pack(p, s3, p->packs[i]);
+	}
+	/*
+	 * The error message is this thread's.  Of failures at once (a full
+	 * bucket fails them all), the first pack's is told, whichever
+	 * thread saw its own first.
+	 */
+	if (rc < 0 && (p->rc == 0 || i < p->failed)) {
+		p->rc = rc;
+		p->failed = i;
+		snprintf(p->error, sizeof p->error, "%s", dos_s3_last_error());
+	}
+	pthread_mutex_unlock(&p->lock);
+	dos_s3_close(s3);
+	return NULL;
 }
 
 /* Every pack but the newest, which the writer may still append to. */
@@ -516,39 +581,47 @@ sealed_packs(struct dos_store *st, uint32_t **packs, size_t *nr)
 	return 0;
 }
 
+/*
+ * Pushers at once: a request's round trip, the hashing of a pack and the
+ * server's own work on one upload overlap another's transfer.
+ */
+#define PUSHERS 3
+
 int
 dos_remote_push(struct dos_store *st, const struct dos_remote *r,
     dos_remote_progress_fn *progress, void *data,
     struct dos_push_stats *stats)
 {
-	struct dos_index *ix;
-	struct dos_s3 *s3;
+	struct push p = { st, NULL, r, NULL, 0, 0, progress, data, stats,
+	    PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, "" };
+	pthread_t th[PUSHERS];
 	uint32_t *packs = NULL;
-	uint64_t total = 0, length;
-	size_t nr = 0, i;
+	uint64_t length;
+	size_t i, started;
 	int rc = 0;
 
 	memset(stats, 0, sizeof *stats);
-	if ((rc = dos_store_index(st, 0, &ix)) < 0 ||
-	    (rc = sealed_packs(st, &packs, &nr)) < 0)
+	if ((rc = dos_store_index(st, 0, &p.ix)) < 0 ||
+	    (rc = sealed_packs(st, &packs, &p.nr)) < 0)
 		return rc;
+	p.packs = packs;
 	/* The bytes to go, for the progress. */
-	for (i = 0; i < nr && progress != NULL && rc >= 0; i++)
-		if ((rc = to_push(st, ix, r, packs[i], &length)) > 0)
-			total += length;
-	if (rc < 0 || (rc = dos_remote_connect(r, &s3)) < 0) {
-		free(packs);
-		return rc;
-	}
-	for (i = 0; i < nr && rc == 0; i++) {
-		stats->sealed++;
-		rc = push_pack(st, ix, s3, r, packs[i], stats);
-		if (rc == 0 && progress != NULL)
-			progress("pushing packs", stats->bytes, total, data);
-	}
-	dos_s3_close(s3);
+	for (i = 0; i < p.nr && progress != NULL && rc >= 0; i++)
+		if ((rc = to_push(st, p.ix, r, packs[i], &length)) > 0)
+			p.total += length;
+	for (started = 0; rc >= 0 && started < PUSHERS &&
+	    started < p.nr; started++)
+		if (pthread_create(&th[started], NULL, push_packs, &p) != 0)
+			break;
+	/* No thread: the pushes are run here. */
+	if (rc >= 0 && started == 0)
+		push_packs(&p);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (p.error[0] != '\0')
+		dos_s3_set_error("%s", p.error);
 	free(packs);
-	return rc;
+	return rc < 0 ? rc : p.rc;
 }
 
 int
