@@ -466,8 +466,8 @@ already_there(struct dos_s3 *s3, const char *key, int fd, uint64_t length,
 
 /*
  * What the pushers share.  The lock is over the members below it and over
- * the store's index, temp files and records, which only one thread at a
- * time uses; uploads run outside it, one connection a pusher.
+ * the store's index, open packs and records, which one thread at a time
+ * uses; uploads run outside it, one connection a pusher.
  */
 struct push {
 	struct dos_store *st;
