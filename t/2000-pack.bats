@@ -321,6 +321,21 @@ size_of() {
 	all_intact manifest
 }
 
+@test "an object streamed at the default level finds repeats 2 MiB back" {
+	seq 1 200000 | head -c 1048576 >repeats
+	head -c 2097152 /dev/urandom >block
+	cat block block >>repeats
+	dos hash-object -w repeats >/dev/null
+	dos pack -q
+	[ "$(where "$(sha256_of repeats)")" = "packed 0 zstd" ]
+	# Level 2's own window, 1 MiB, would store the random block twice.
+	run -0 dos cat-object --batch-check='%(objectsize:disk)' \
+	    <<<"$(sha256_of repeats)"
+	[ "$output" -lt 3000000 ]
+	sha256sum repeats >manifest
+	all_intact manifest
+}
+
 @test "a container created with --compression=zlib packs with zlib" {
 	rm -rf "$DOS_DIR"
 	dos init -q --compression=zlib "$DOS_DIR"
