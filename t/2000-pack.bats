@@ -307,6 +307,35 @@ size_of() {
 	all_intact manifest
 }
 
+@test "--compress=auto: gzip-like objects stay raw, zip archives are tried" {
+	# Zip archives may hold their members uncompressed.
+	{ printf 'PK\003\004'; seq 1 30000; } | head -c 102400 >stored.zip
+	{ printf 'PK\003\004'; seq 1 400000; } >large.zip
+	{ printf '\037\213'; seq 1 30000; } | head -c 102400 >not.gz
+	dos hash-object -w stored.zip large.zip not.gz >/dev/null
+	dos pack -q
+	[ "$(where "$(sha256_of stored.zip)")" = "packed 0 zstd" ]
+	[ "$(where "$(sha256_of large.zip)")" = "packed 0 zstd" ]
+	[ "$(where "$(sha256_of not.gz)")" = "packed 0 none" ]
+	sha256sum stored.zip large.zip not.gz >manifest
+	all_intact manifest
+}
+
+@test "an object streamed at the default level finds repeats 2 MiB back" {
+	seq 1 200000 | head -c 1048576 >repeats
+	head -c 2097152 /dev/urandom >block
+	cat block block >>repeats
+	dos hash-object -w repeats >/dev/null
+	dos pack -q
+	[ "$(where "$(sha256_of repeats)")" = "packed 0 zstd" ]
+	# Level 2's own window, 1 MiB, would store the random block twice.
+	run -0 dos cat-object --batch-check='%(objectsize:disk)' \
+	    <<<"$(sha256_of repeats)"
+	[ "$output" -lt 3000000 ]
+	sha256sum repeats >manifest
+	all_intact manifest
+}
+
 @test "a container created with --compression=zlib packs with zlib" {
 	rm -rf "$DOS_DIR"
 	dos init -q --compression=zlib "$DOS_DIR"
