@@ -1220,13 +1220,17 @@ page_u16(const unsigned char *p)
 	return (u_int32_t)p[0] | (u_int32_t)p[1] << 8;
 }
 
+/*
+ * Hold page pgno: 0, 1 if there is no such page (a page number read
+ * before a gc gave the file's tail back), or an error.
+ */
 static int
 page_get(struct page_walk *w, db_pgno_t pgno, unsigned char **page)
 {
 	int ret;
 
 	if ((ret = w->mpf->get(w->mpf, &pgno, NULL, 0, page)) != 0)
-		return db_error(ret);
+		return ret == DB_PAGE_NOTFOUND ? 1 : db_error(ret);
 	return 0;
 }
 
@@ -1260,8 +1264,8 @@ page_walk_open(struct dos_index *ix, struct page_walk *w)
 	/* Checksums would move the items; dos never sets them. */
 	if (flags & DB_CHKSUM)
 		return DOS_ECORRUPT;
-	if ((rc = page_get(w, 0, &meta)) < 0)
-		return rc;
+	if ((rc = page_get(w, 0, &meta)) != 0)
+		return rc < 0 ? rc : DOS_ECORRUPT;
 	if (meta[PAGE_TYPE_AT] == PAGE_META)
 		memcpy(&w->root, meta + META_ROOT_AT, sizeof w->root);
 	page_put(w, meta);
@@ -1312,7 +1316,7 @@ page_walk_down(struct page_walk *w, const unsigned char *id)
 
 	w->bound_len = 0;
 	for (level = 0; level < WALK_MAX_LEVELS; level++) {
-		if ((rc = page_get(w, pgno, &page)) < 0)
+		if ((rc = page_get(w, pgno, &page)) != 0)
 			return rc;
 		if (page[PAGE_TYPE_AT] == PAGE_LEAF) {
 			w->leaf = page;
@@ -1320,7 +1324,7 @@ page_walk_down(struct page_walk *w, const unsigned char *id)
 		}
 		n = page_u16(page + PAGE_ENTRIES_AT);
 		if (page[PAGE_TYPE_AT] != PAGE_INTERNAL || n == 0)
-			break;
+			goto unexpected;
 		/* The last item whose key is at most id. */
 		for (lo = 0, hi = n - 1; lo < hi; ) {
 			mid = lo + (hi - lo + 1) / 2;
