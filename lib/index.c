@@ -1136,8 +1136,8 @@ bulk_close(struct bulk *b)
 /*
  * Fill entries[i] and found[i] for the sorted ids from i on, one by one
  * with the pass's cursor (a get without one makes and closes a cursor of
- * its own, a fifth of the time of a lookup), never retrying (the pass
- * may run on a thread of its own, see get_sorted_split).
+ * its own, 2% of a lookup's instructions), never retrying (the pass may
+ * run on a thread of its own, see get_sorted_split).
  */
 static int
 get_each(struct bulk *b, const struct dos_oid *oids, size_t i, size_t n,
