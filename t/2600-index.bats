@@ -118,6 +118,54 @@ for i in range(2000): print(hashlib.sha256(b"absent %d" % i).hexdigest())' >abse
 	done
 }
 
+@test "sorted rounds find every id while writers split, rewrite and merge pages" {
+	# 8,000 objects kept (with the others, about 40 leaves under one
+	# internal page), looked up again and again in rounds (--buffer:
+	# sorted, read from the index's pages, in two halves) while one
+	# writer adds 3,000 more in batches (splitting leaves, rewriting
+	# runs) and another removes 4,000 others in two batches, each
+	# followed by dos gc (merging and freeing leaves): every kept id is
+	# found each time.
+	pack_objects 1 12000
+	head -n 8000 ids >kept
+	tail -n 4000 ids >doomed
+	# What each id answers: "object N\n" is 8 bytes and the digits of N.
+	seq 1 8000 | awk '{ print length($0) + 8 }' | paste -d' ' kept - >expected
+	(
+		for first in 12001 13001 14001; do
+			pack_objects "$first" $((first + 999))
+		done
+		touch added
+	) &
+	adder=$!
+	(
+		split -l 2000 doomed doomed.
+		for batch in doomed.*; do
+			dos rm -q --stdin <"$batch"
+			dos gc -q
+		done
+		touch removed
+	) &
+	remover=$!
+	rounds=0
+	while [ ! -e added ] || [ ! -e removed ]; do
+		kill -0 "$adder" 2>/dev/null || [ -e added ]
+		kill -0 "$remover" 2>/dev/null || [ -e removed ]
+		dos cat-object --batch-check --buffer <kept >answered
+		diff -u expected answered
+		rounds=$((rounds + 1))
+	done
+	wait "$adder"
+	wait "$remover"
+	[ "$rounds" -ge 2 ]
+	grep -vxFf doomed ids >live
+	dos cat-object --batch-check --buffer <live >found
+	[ "$(grep -c ' missing$' found)" -eq 0 ]
+	[ "$(wc -l <found)" -eq 11000 ]
+	dos cat-object --batch-check --buffer <doomed >gone
+	[ "$(grep -cv ' missing$' gone)" -eq 0 ]
+}
+
 @test "dos gc fills the index's pages again and gives back the space" {
 	pack_objects 1 6000
 	awk 'NR % 4 != 0' ids >gone
