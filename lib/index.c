@@ -1214,10 +1214,18 @@ struct page_walk {
 	u_int32_t bound_len;		/* 0: no bound (the last leaf) */
 };
 
+/*
+ * A page in the buffer pool is in this machine's byte order (Berkeley DB
+ * swaps a file's pages as it reads them), as the page numbers copied out
+ * of it are.
+ */
 static u_int32_t
 page_u16(const unsigned char *p)
 {
-	return (u_int32_t)p[0] | (u_int32_t)p[1] << 8;
+	u_int16_t v;
+
+	memcpy(&v, p, sizeof v);
+	return v;
 }
 
 /*
