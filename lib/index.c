@@ -1815,6 +1815,33 @@ copy_close(DB_ENV *env, const char *name, void *handle)
 }
 
 /*
+ * Berkeley DB's syncs of the index's copy, while this thread recovers and
+ * reads it, are left out: the backup syncs each file of it once, with the
+ * rest of the backup, before it names the backup complete (and removes
+ * one left incomplete).  Every other sync Berkeley DB makes, of any
+ * environment in any thread, is the fdatasync(2) it makes by default.
+ */
+static __thread int in_copy;
+static pthread_once_t sync_hook_once = PTHREAD_ONCE_INIT;
+
+static int
+sync_unless_copy(int fd)
+{
+	if (in_copy)
+		return 0;
+	while (fdatasync(fd) < 0)
+		if (errno != EINTR)
+			return errno;
+	return 0;
+}
+
+static void
+hook_sync(void)
+{
+	db_env_set_func_fsync(sync_unless_copy);
+}
+
+/*
  * The environment is checkpointed first unless little log came since its
  * last checkpoint, which every writer makes when it closes it (as
  * db_hotbackup -c does, but only then): otherwise the copy gets, and its
@@ -1885,6 +1912,8 @@ dos_index_backup(struct dos_index *ix, const char *target,
 	if ((ret = db_env_create(&env, 0)) != 0)
 		return db_error(ret);
 	env->set_errcall(env, remember_error);
+	pthread_once(&sync_hook_once, hook_sync);
+	in_copy = 1;
 	ret = env->open(env, target, DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK |
 	    DB_INIT_LOG | DB_INIT_TXN | DB_PRIVATE | recover, 0666);
 	if (ret == 0 && dos_fault_after(recovery) < 0)
@@ -1899,5 +1928,6 @@ dos_index_backup(struct dos_index *ix, const char *target,
 	if (ret == 0 && rc == 0)
 		ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
 	env->close(env, 0);
+	in_copy = 0;
 	return ret != 0 ? db_error(ret) : rc;
 }
