@@ -8,10 +8,10 @@
  *    content and never changes, so the copy of any moment is good;
  * 2. every pack is opened: an open pack can still be read after a repack
  *    unlinks it;
- * 3. the index, checkpointed and copied by Berkeley DB's hot backup,
- *    recovered in the copy (from little log, for the checkpoint): the
- *    index as one committed transaction left it, at a moment after 1 and
- *    2;
+ * 3. the index, checkpointed unless little log came since the last
+ *    checkpoint, copied by Berkeley DB's hot backup and recovered in the
+ *    copy (from that little log): the index as one committed transaction
+ *    left it, at a moment after 1 and 2;
  * 4. each pack that copied index knows, to the committed length it
  *    records there: bytes that no writer changes again.  A pack made
  *    after 2 is opened then; one already gone (a second repack) makes the
