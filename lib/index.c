@@ -1759,7 +1759,7 @@ copy_write(DB_ENV *env, u_int32_t gigs, u_int32_t off, u_int32_t size,
     u_int8_t *buf, void *handle)
 {
 	struct copy_file *f = handle;
-	uint64_t at = (uint64_t)gigs << 30 | off;
+	uint64_t at = ((uint64_t)gigs << 30) + off;
 	size_t from = 0, to, n;
 
 	while (from < size) {
@@ -1818,11 +1818,12 @@ copy_close(DB_ENV *env, const char *name, void *handle)
  * Berkeley DB's syncs of the index's copy, while this thread recovers and
  * reads it, are left out: the backup syncs each file of it once, with the
  * rest of the backup, before it names the backup complete (and removes
- * one left incomplete).  Every other sync Berkeley DB makes, of any
- * environment in any thread, is the fdatasync(2) it makes by default.
+ * one left incomplete).  Meanwhile every other sync Berkeley DB makes, of
+ * any environment in any thread, is this fdatasync(2), as by default but
+ * for one thing: a failed one is not tried again (a second one can
+ * succeed when the data is lost).
  */
 static __thread int in_copy;
-static pthread_once_t sync_hook_once = PTHREAD_ONCE_INIT;
 
 static int
 sync_unless_copy(int fd)
@@ -1833,12 +1834,6 @@ sync_unless_copy(int fd)
 		if (errno != EINTR)
 			return errno;
 	return 0;
-}
-
-static void
-hook_sync(void)
-{
-	db_env_set_func_fsync(sync_unless_copy);
 }
 
 /*
@@ -1912,7 +1907,7 @@ dos_index_backup(struct dos_index *ix, const char *target,
 	if ((ret = db_env_create(&env, 0)) != 0)
 		return db_error(ret);
 	env->set_errcall(env, remember_error);
-	pthread_once(&sync_hook_once, hook_sync);
+	db_env_set_func_fsync(sync_unless_copy);
 	in_copy = 1;
 	ret = env->open(env, target, DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK |
 	    DB_INIT_LOG | DB_INIT_TXN | DB_PRIVATE | recover, 0666);
@@ -1929,5 +1924,6 @@ dos_index_backup(struct dos_index *ix, const char *target,
 		ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
 	env->close(env, 0);
 	in_copy = 0;
+	db_env_set_func_fsync(NULL);
 	return ret != 0 ? db_error(ret) : rc;
 }

@@ -214,6 +214,31 @@ recoveries() {
 	[ "$(du -k "${copies[0]}" | cut -f1)" -lt 100 ]
 }
 
+@test "strace: a backup syncs each of its files once, all before it is named complete" {
+	store_objects 20 first --to-pack
+	run -0 dos backup -q backups
+	store_objects 3 second --to-pack
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    run -0 strace -f -y -qq -o trace -e trace=fsync,fdatasync,renameat dos backup -q backups
+	local name=${output##*/}
+	holds "$output" ids
+	# Each file of the index's copy synced once (Berkeley DB's own syncs
+	# as it recovers the copy left out), the new pack and the one the
+	# backup sealed, and the backup's directories.
+	grep -o "sync([0-9]*<[^>]*/$name\.partial[^>]*>" trace |
+	    sed -E -e 's/^.*\.partial//' -e 's/>$//' -e 's/^$/./' \
+	    -e 's/log\.[0-9]+$/log.N/' | LC_ALL=C sort >synced
+	run -0 cat synced
+	[ "$output" = "$(printf '%s\n' . /index /index/log.N /index/objects.db /index/packs.db /loose /packs /packs/1 /packs/2)" ]
+	# All of them before the rename, which the sync of the directory follows.
+	run -0 awk -v name="$name" '
+		index($0, name ".partial") && /sync\(/ { last = NR }
+		/^[0-9]+ +renameat\(/ && index($0, name) { renamed = NR }
+		renamed && NR > renamed && /fsync\(/ && !index($0, name) { dir = NR }
+		END { print (last < renamed && renamed < dir) ? "in order" : "out of order" }' trace
+	[ "$output" = "in order" ]
+}
+
 @test "backups while writers, packers and repacks run: each complete and clean" {
 	store_objects 40 base --to-pack
 	store_objects 10 baseloose
