@@ -8,10 +8,10 @@
  *    content and never changes, so the copy of any moment is good;
  * 2. every pack is opened: an open pack can still be read after a repack
  *    unlinks it;
- * 3. the index, checkpointed and copied by Berkeley DB's hot backup,
- *    recovered in the copy (from little log, for the checkpoint): the
- *    index as one committed transaction left it, at a moment after 1 and
- *    2;
+ * 3. the index, checkpointed unless little log came since the last
+ *    checkpoint, copied by Berkeley DB's hot backup and recovered in the
+ *    copy (from that little log): the index as one committed transaction
+ *    left it, at a moment after 1 and 2;
  * 4. each pack that copied index knows, to the committed length it
  *    records there: bytes that no writer changes again.  A pack made
  *    after 2 is opened then; one already gone (a second repack) makes the
@@ -52,10 +52,10 @@
 #define NAME_LEN 16		/* "YYYYMMDDTHHMMSSZ" */
 #define PARTIAL ".partial"
 /*
- * Up to this many files put into a backup, each is synced on its own (a
- * copy as it is made, and the directories that name them at the end);
- * beyond, one syncfs(2) at the end, which flushes every file system user's
- * writes too, but once: cheaper than thousands of syncs of loose files.
+ * Up to this many files put into a backup, each copy is synced on its
+ * own, and the directories that name them, once all is written; beyond,
+ * one syncfs(2) at the end, which flushes every file system user's writes
+ * too, but once: cheaper than thousands of syncs of loose files.
  */
 #define SYNC_EACH_MAX 64
 
@@ -71,6 +71,8 @@ struct backup {
 	int prev;			/* the previous backup's, or -1 */
 	struct open_pack *packs;
 	size_t npacks, alloc;
+	int copies[SYNC_EACH_MAX];	/* files copied, open until synced */
+	size_t ncopies;
 	struct dos_backup_stats *stats;
 };
 
@@ -184,16 +186,18 @@ put_file(struct backup *b, const char *name, int src, uint64_t len,
 	    0666);
 	if (fd < 0)
 		return DOS_EIO;
-	rc = copy_bytes(src, fd, len);
-	if (rc == 0 && files_put(b->stats) < SYNC_EACH_MAX &&
-	    dos_step_fdatasync("backup-file-fdatasync", fd) < 0)
-		rc = DOS_EIO;
-	if (close(fd) < 0 && rc == 0)
-		rc = DOS_EIO;
-	if (rc == 0) {
+	if ((rc = copy_bytes(src, fd, len)) == 0) {
 		b->stats->files_copied++;
 		b->stats->bytes_copied += len;
 	}
+	if (rc == 0 && b->ncopies < SYNC_EACH_MAX) {
+		/* Written back from now on, synced by sync_backup. */
+		(void)sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		b->copies[b->ncopies++] = fd;
+		return 0;
+	}
+	if (close(fd) < 0 && rc == 0)
+		rc = DOS_EIO;
 	return rc;
 }
 
@@ -332,6 +336,16 @@ close_packs(struct backup *b)
 	b->npacks = b->alloc = 0;
 }
 
+static void
+close_copies(struct backup *b)
+{
+	size_t i;
+
+	for (i = 0; i < b->ncopies; i++)
+		close(b->copies[i]);
+	b->ncopies = 0;
+}
+
 /*
  * Directory name of the backup synced, and with files, every regular
  * file in it; with subdirs, each directory in it the same way instead.
@@ -375,21 +389,26 @@ sync_dir(int dst, const char *name, int files, int subdirs)
 }
 
 /*
- * The backup durable before it is named complete.  Files linked are
- * durable already: those of the previous backup since it was made, the
- * container's own (staging) since they were stored, packs up to the
- * committed length copied.  Copies were synced as they were made, up to
- * SYNC_EACH_MAX files put; the index files Berkeley DB wrote are synced
- * here, then every directory, which names them all.
+ * The backup durable before it is named complete, each file synced once,
+ * all written by then.  Files linked are durable already: those of the
+ * previous backup since it was made, the container's own (staging) since
+ * they were stored, packs up to the committed length copied.  Up to
+ * SYNC_EACH_MAX files put, the copies are synced, and the index files
+ * Berkeley DB wrote, then every directory, which names them all.
  */
 static int
 sync_backup(struct backup *b)
 {
+	size_t i;
 	int rc;
 
 	if (files_put(b->stats) > SYNC_EACH_MAX)
 		return dos_step_syncfs("backup-syncfs", b->dst) < 0 ?
 		    DOS_EIO : 0;
+	for (i = 0; i < b->ncopies; i++)
+		if (dos_step_fdatasync("backup-file-fdatasync",
+		    b->copies[i]) < 0)
+			return DOS_EIO;
 	if ((rc = sync_dir(b->dst, "index", 1, 0)) < 0 ||
 	    (rc = sync_dir(b->dst, "packs", 0, 0)) < 0 ||
 	    (rc = sync_dir(b->dst, "loose", 0, 1)) < 0)
@@ -414,8 +433,8 @@ copy_config(struct backup *b)
 
 /*
  * One try at the backup into path, a new directory.  Nothing in it is
- * synced but the files copied until sync_backup, which syncs every
- * directory: it is not named complete before.
+ * synced until sync_backup, which syncs the copies and every directory:
+ * it is not named complete before.
  */
 static int
 backup_into(struct backup *b, const char *path)
@@ -437,6 +456,7 @@ backup_into(struct backup *b, const char *path)
 	if (rc == 0)
 		rc = sync_backup(b);
 	close_packs(b);
+	close_copies(b);
 	close(b->dst);
 	return rc;
 }

@@ -126,6 +126,13 @@
 #define LOG_FILE_BYTES (1024 * 1024)
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
+/*
+ * A backup checkpoints first when more than this much log came since the
+ * last checkpoint: its copy's recovery replays at most this much.
+ */
+#define BACKUP_CHECKPOINT_KBYTES 256
+/* The index's copy leaves out blocks of zeros this long (copy_write). */
+#define COPY_BLOCK 4096
 #define LOCK_TIMEOUT_USEC 2000000
 /* How often expire_locks looks for lock waits past their timeout. */
 #define EXPIRY_CHECK_NSEC 250000000L
@@ -2080,10 +2087,136 @@ checkpoint_after(DB_ENV *env, DB_LSN ckp)
 	return found;
 }
 
+/* A file of the index's copy, written by Berkeley DB's hot backup. */
+struct copy_file {
+	int fd;
+	u_int32_t log;		/* a log file's number, 0 for a database */
+	uint64_t end;		/* its length: the end of what was written */
+};
+
+static int
+copy_open(DB_ENV *env, const char *name, const char *dir, void **handle)
+{
+	struct copy_file *f;
+	char path[4096];
+	int saved;
+
+	if ((f = calloc(1, sizeof *f)) == NULL)
+		return ENOMEM;
+	if (strncmp(name, "log.", 4) == 0)
+		f->log = (u_int32_t)strtoul(name + 4, NULL, 10);
+	snprintf(path, sizeof path, "%s/%s", dir, name);
+	if ((f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	    0666)) < 0) {
+		saved = errno;
+		free(f);
+		return saved;
+	}
+	*handle = f;
+	return 0;
+}
+
+static int
+zero_block(const u_int8_t *p, size_t len)
+{
+	static const u_int8_t zeros[COPY_BLOCK];
+
+	return memcmp(p, zeros, len) == 0;
+}
+
 /*
- * A checkpoint first leaves the environment about one log file (as
- * db_hotbackup -c does): otherwise the copy gets, and its recovery reads,
- * every log since the last checkpoint, up to CHECKPOINT_KBYTES of them.
+ * A log file's blocks of zeros are left out, holes in the copy: the
+ * environment makes a log file full size when it starts one, so most of
+ * the newest one is.
+ */
+static int
+copy_write(DB_ENV *env, u_int32_t gigs, u_int32_t off, u_int32_t size,
+    u_int8_t *buf, void *handle)
+{
+	struct copy_file *f = handle;
+	uint64_t at = ((uint64_t)gigs << 30) + off;
+	size_t from = 0, to, n;
+
+	while (from < size) {
+		n = size - from < COPY_BLOCK ? size - from : COPY_BLOCK;
+		if (f->log != 0 && zero_block(buf + from, n)) {
+			from += n;
+			continue;
+		}
+		for (to = from + n; to < size; to += n) {
+			n = size - to < COPY_BLOCK ? size - to : COPY_BLOCK;
+			if (f->log != 0 && zero_block(buf + to, n))
+				break;
+		}
+		if (dos_step_pwrite("backup-index-write", f->fd, buf + from,
+		    to - from, at + from) < 0)
+			return errno;
+		from = to;
+	}
+	if (at + size > f->end)
+		f->end = at + size;
+	return 0;
+}
+
+/*
+ * The copy's length set, and its writing back started: it goes on while
+ * the rest of the backup is made, which syncs it before the backup is
+ * complete.  The copy of the log file the environment writes now ends
+ * where its log does: bytes past that were never written, and recovering
+ * the copy would write zeros there.
+ */
+static int
+copy_close(DB_ENV *env, const char *name, void *handle)
+{
+	struct copy_file *f = handle;
+	DB_LOG_STAT *stat;
+	int ret = 0;
+
+	if (f == NULL)
+		return 0;	/* not opened */
+	if (f->log != 0 && (ret = env->log_stat(env, &stat, 0)) == 0) {
+		if (f->log == stat->st_cur_file && f->end > stat->st_cur_offset)
+			f->end = stat->st_cur_offset;
+		free(stat);
+	}
+	if (ret == 0 && dos_step_truncate("backup-index-truncate", f->fd,
+	    f->end) < 0)
+		ret = errno;
+	(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	if (close(f->fd) < 0 && ret == 0)
+		ret = errno;
+	free(f);
+	return ret;
+}
+
+/*
+ * Berkeley DB's syncs of the index's copy, while this thread recovers and
+ * reads it, are left out: the backup syncs each file of it once, with the
+ * rest of the backup, before it names the backup complete (and removes
+ * one left incomplete).  Meanwhile every other sync Berkeley DB makes, of
+ * any environment in any thread, is this fdatasync(2), as by default but
+ * for one thing: a failed one is not tried again (a second one can
+ * succeed when the data is lost).
+ */
+static __thread int in_copy;
+
+static int
+sync_unless_copy(int fd)
+{
+	if (in_copy)
+		return 0;
+	while (fdatasync(fd) < 0)
+		if (errno != EINTR)
+			return errno;
+	return 0;
+}
+
+/*
+ * The environment is checkpointed first unless little log came since its
+ * last checkpoint, which every writer makes when it closes it (as
+ * db_hotbackup -c does, but only then): otherwise the copy gets, and its
+ * recovery reads, every log since the last checkpoint, up to
+ * CHECKPOINT_KBYTES of them.
  * Berkeley DB's hot backup copies the database files, then the log files,
  * keeping the environment from removing logs meanwhile; recovering the
  * copy from those logs brings it to the last transaction they hold.
@@ -2123,15 +2256,17 @@ dos_index_backup(struct dos_index *ix, const char *target,
 		return DOS_EINDEX;
 	}
 	forget_error();
-	if ((ret = ix->env->txn_checkpoint(ix->env, 0, 0, DB_FORCE)) != 0 ||
-	    (ret = ix->env->txn_stat(ix->env, &stat, 0)) != 0)
+	if ((ret = ix->env->txn_checkpoint(ix->env, BACKUP_CHECKPOINT_KBYTES,
+	    0, 0)) != 0 || (ret = ix->env->txn_stat(ix->env, &stat, 0)) != 0)
 		return db_error(ret);
 	/* This one, or one another process made since, before the copy. */
 	ckp = stat->st_last_ckp;
 	free(stat);
 	if (dos_fault_before("backup-index-copy") < 0)
 		return DOS_EIO;
-	if ((ret = ix->env->backup(ix->env, target, 0)) != 0)
+	if ((ret = ix->env->set_backup_callbacks(ix->env, copy_open,
+	    copy_write, copy_close)) != 0 ||
+	    (ret = ix->env->backup(ix->env, target, 0)) != 0)
 		return db_error(ret);
 	if (dos_fault_after("backup-index-copy") < 0)
 		return DOS_EIO;
@@ -2147,6 +2282,8 @@ dos_index_backup(struct dos_index *ix, const char *target,
 	if ((ret = db_env_create(&env, 0)) != 0)
 		return db_error(ret);
 	env->set_errcall(env, remember_error);
+	db_env_set_func_fsync(sync_unless_copy);
+	in_copy = 1;
 	ret = env->open(env, target, DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK |
 	    DB_INIT_LOG | DB_INIT_TXN | DB_PRIVATE | recover, 0666);
 	if (ret == 0 && dos_fault_after(recovery) < 0)
@@ -2161,5 +2298,7 @@ dos_index_backup(struct dos_index *ix, const char *target,
 	if (ret == 0 && rc == 0)
 		ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
 	env->close(env, 0);
+	in_copy = 0;
+	db_env_set_func_fsync(NULL);
 	return ret != 0 ? db_error(ret) : rc;
 }

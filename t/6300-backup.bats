@@ -154,10 +154,10 @@ recoveries() {
 	awk '$3 ~ /^backup-index-recover/ { print $2, $3 }' "$1"
 }
 
-@test "the index copy recovers from the backup's checkpoint; from all its log after another one" {
+@test "the index copy recovers from the checkpoint before it; from all its log after another one" {
 	store_objects 20 first --to-pack
 	run -0 dos backup -q backups
-	# No checkpoint since the backup's own: the copy recovers from it.
+	# No checkpoint after the copy: it recovers from the last one before.
 	store_objects 3 second --to-pack
 	DOS_FAULT_LOG=$PWD/points.1 run -0 dos backup -q backups
 	holds "$output" ids
@@ -182,6 +182,61 @@ recoveries() {
 	run -0 ls "$(cat made)/index"
 	[[ "$output" = $'log.'[0-9]*$'\nobjects.db\npacks.db' ]]
 	holds "$(cat made)" ids
+}
+
+@test "a backup checkpoints the index only when much was logged since its last checkpoint" {
+	store_objects 20 first --to-pack
+	run -0 dos backup -q backups
+	run -0 db5.3_printlog -h "$DOS_DIR/index"
+	local before
+	before=$(grep -c __txn_ckp <<<"$output")
+	# Nothing was logged since the first backup's checkpoint at close:
+	# the second makes only its own at close.
+	run -0 dos backup -q backups
+	run -0 db5.3_printlog -h "$DOS_DIR/index"
+	[ "$(grep -c __txn_ckp <<<"$output")" -eq $((before + 1)) ]
+}
+
+@test "the index copy's log file ends where the log does, without the zeros past it" {
+	store_objects 20 first --to-pack
+	run -0 dos backup -q backups
+	holds backups/2* ids
+	local logs copies
+	logs=("$DOS_DIR"/index/log.*)
+	copies=(backups/2*/index/log.*)
+	[ "${#logs[@]}" -eq 1 ]
+	[ "${#copies[@]}" -eq 1 ]
+	[ "${logs[0]##*/}" = "${copies[0]##*/}" ]
+	# The environment makes a log file full size (1 MiB) when it starts
+	# one; the copy holds what was logged, and its recovery's checkpoint.
+	[ "$(stat -c %s "${logs[0]}")" -gt 1000000 ]
+	[ "$(stat -c %s "${copies[0]}")" -lt 100000 ]
+	[ "$(du -k "${copies[0]}" | cut -f1)" -lt 100 ]
+}
+
+@test "strace: a backup syncs each of its files once, all before it is named complete" {
+	store_objects 20 first --to-pack
+	run -0 dos backup -q backups
+	store_objects 3 second --to-pack
+	ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}detect_leaks=0" \
+	    run -0 strace -f -y -qq -o trace -e trace=fsync,fdatasync,renameat dos backup -q backups
+	local name=${output##*/}
+	holds "$output" ids
+	# Each file of the index's copy synced once (Berkeley DB's own syncs
+	# as it recovers the copy left out), the new pack and the one the
+	# backup sealed, and the backup's directories.
+	grep -o "sync([0-9]*<[^>]*/$name\.partial[^>]*>" trace |
+	    sed -E -e 's/^.*\.partial//' -e 's/>$//' -e 's/^$/./' \
+	    -e 's/log\.[0-9]+$/log.N/' | LC_ALL=C sort >synced
+	run -0 cat synced
+	[ "$output" = "$(printf '%s\n' . /index /index/log.N /index/objects.db /index/packs.db /loose /packs /packs/1 /packs/2)" ]
+	# All of them before the rename, which the sync of the directory follows.
+	run -0 awk -v name="$name" '
+		index($0, name ".partial") && /sync\(/ { last = NR }
+		/^[0-9]+ +renameat\(/ && index($0, name) { renamed = NR }
+		renamed && NR > renamed && /fsync\(/ && !index($0, name) { dir = NR }
+		END { print (last < renamed && renamed < dir) ? "in order" : "out of order" }' trace
+	[ "$output" = "in order" ]
 }
 
 @test "backups while writers, packers and repacks run: each complete and clean" {
