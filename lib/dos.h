@@ -484,6 +484,13 @@ int dos_journal_load(struct dos_store *st, struct dos_index *ix);
  * visited once: dos_journal_load() and dos clone load through it.
  */
 int dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s);
+/*
+ * The same records as a new index/objects.db, built outside the
+ * environment (dos_index_build_open()), for a container whose index has
+ * no objects.db yet, and so none open: 1 without doing anything when it
+ * has one.
+ */
+int dos_journal_build_index(struct dos_store *st, struct dos_sort *s);
 
 /* ---- lib/stored.c: checking an object's stored bytes ------------------ */
 
@@ -586,6 +593,19 @@ struct dos_index_record {
 int dos_index_record_cmp(const void *a, const void *b);
 int dos_index_put_sorted(struct dos_index *ix,
     const struct dos_index_record *recs, size_t n);
+/*
+ * objects.db made outside the environment (a clone's, for an index that
+ * has none yet): created at path, which must not exist, filled by
+ * dos_index_build_put() with records in ascending id order, none twice,
+ * without log or locks; dos_index_build_close() with keep writes it out
+ * and syncs it, for the caller to rename to index/objects.db before the
+ * environment is first opened.  A process killed meanwhile leaves only
+ * the file at path.
+ */
+int dos_index_build_open(const char *path, struct dos_index **out);
+int dos_index_build_put(struct dos_index *ix,
+    const struct dos_index_record *recs, size_t n);
+int dos_index_build_close(struct dos_index *ix, int keep);
 int dos_index_del(struct dos_index *ix, const struct dos_oid *oid);
 int dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t length);

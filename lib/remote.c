@@ -923,9 +923,14 @@ start_own_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack)
  * records, sorted by id across packs, go into the empty index in id
  * order, so that each leaf is written once and full, where a pack's
  * records at a time scattered over the whole tree and rewrote its pages
- * (and logged them) many times over.  Each pack is recorded as held by r
- * before the index points into it.  A copy of an object in two packs:
- * either is right.
+ * (and logged them) many times over.  The index is empty, so objects.db
+ * is built whole outside the environment, without a log (which cost as
+ * much as the tree), before the environment is first opened; a clone run
+ * again after a kill finds it, whole, or none.  An objects.db there
+ * already (made by a run killed after it) is loaded into as any index
+ * is, records put again where they are.  Each pack is recorded as held
+ * by r before the index points into it.  A copy of an object in two
+ * packs: either is right.
  */
 static int
 index_packs(struct dos_store *st, const struct dos_remote *r,
@@ -936,7 +941,7 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	struct index_fetch f;
 	struct dos_index *ix = NULL;
 	size_t i, k, n;
-	int rc;
+	int rc, built;
 
 	memset(&f, 0, sizeof f);
 	memset(w, 0, sizeof w);
@@ -957,13 +962,11 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	    dos_index_record_cmp, DOS_SORT_BUDGET, &f.sort)) == 0)
 		rc = start_fetchers(st, &f, w, n);
 	/*
-	 * The index is made, and the packs recorded, while they fetch, under
-	 * the lock all the same: the sort's temp file and these are named
-	 * from one counter of st.
+	 * The packs are recorded while they fetch, under the lock all the
+	 * same: the sort's temp file and these are named from one counter
+	 * of st.
 	 */
 	pthread_mutex_lock(&f.lock);
-	if (rc == 0)
-		rc = dos_store_index(st, 1, &ix);
 	for (i = 0; i < l->nr && rc == 0; i++) {
 		while (!f.sorted[i] && f.rc == 0)
 			pthread_cond_wait(&f.more, &f.lock);
@@ -977,7 +980,9 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	pthread_mutex_unlock(&f.lock);
 	rc = stop_fetchers(&f, w, n, rc);
 	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0 &&
-	    (rc = commit_lengths(ix, l, f.got)) == 0)
+	    (rc = built = dos_journal_build_index(st, f.sort)) >= 0 &&
+	    (rc = dos_store_index(st, 1, &ix)) == 0 &&
+	    (rc = commit_lengths(ix, l, f.got)) == 0 && built == 1)
 		rc = dos_journal_put_sorted(ix, f.sort);
 	if (rc == 0)
 		rc = start_own_pack(st, ix, l->nr > 0 ? l->packs[l->nr - 1] + 1 :
