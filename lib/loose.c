@@ -314,7 +314,7 @@ dos_temp_create(struct dos_store *st, const char *point, int flags,
 	for (tries = 0; tries < 100; tries++) {
 		r = (unsigned)random();
 		snprintf(name, size, "obj-%ld-%u-%08x", (long)getpid(),
-		    st->tmp_counter++, r);
+		    __atomic_fetch_add(&st->tmp_counter, 1, __ATOMIC_RELAXED), r);
 		fd = dos_step_create(point, st->tmpfd, name, flags | O_EXCL,
 		    0444);
 		if (fd >= 0 || errno != EEXIST)

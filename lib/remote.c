@@ -949,6 +949,7 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
  * index read names.
  */
 struct index_fetch {
+	struct dos_store *st;
 	const struct dos_remote *r;
 	const struct pack_list *l;
 	struct dos_remote_record *got;	/* of each pack of l */
@@ -959,7 +960,7 @@ struct index_fetch {
 	void *data;
 	struct dos_clone_stats *stats;
 	pthread_mutex_t lock;	/* over all below, sort, sorted and stats */
-	pthread_cond_t more;	/* a pack is sorted, or a fetcher failed */
+	pthread_cond_t more;	/* a pack is sorted, or a thread failed */
 	size_t next;		/* the next index to fetch: pushes first */
 	uint64_t done;		/* bytes of the indexes sorted */
 	int rc;			/* the first failure */
@@ -1211,6 +1212,41 @@ stop_fetchers(struct index_fetch *f, struct index_fetcher *w, size_t n,
 }
 
 /*
+ * Record each pack of f->l as held by the remote once its index is read,
+ * in a thread of its own: its syncs wait for the disk while the fetches,
+ * then the index, go on (temp files are named from an atomic counter).
+ */
+static void *
+record_packs(void *arg)
+{
+	struct index_fetch *f = arg;
+	const struct pack_list *l = f->l;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (i = 0; i < l->nr && rc == 0; i++) {
+		while (!f->sorted[i] && f->rc == 0)
+			pthread_cond_wait(&f->more, &f->lock);
+		if ((rc = f->sorted[i] ? 0 : f->rc) < 0)
+			break;
+		pthread_mutex_unlock(&f->lock);
+		rc = write_record(f->st, f->r->name, l->packs[i].first,
+		    &f->got[i]);
+		pthread_mutex_lock(&f->lock);
+		if (rc == 0) {
+			f->stats->packs++;
+			f->stats->bytes += f->got[i].length;
+		}
+	}
+	if (rc < 0 && f->rc == 0)
+		f->rc = rc;
+	pthread_cond_broadcast(&f->more);
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/*
  * Commit the length of every pack of l, unsynced: the load's last
  * commit, or the own pack's, waits for the disk and so makes it durable.
  */
@@ -1287,8 +1323,9 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	struct index_fetcher w[DOS_REMOTE_FETCHERS];
 	struct index_fetch f;
 	struct dos_index *ix = NULL;
-	size_t i, k, n;
-	int rc, built;
+	pthread_t recorder;
+	size_t k, n;
+	int rc, built = 0, recording = 0;
 
 	memset(&f, 0, sizeof f);
 	memset(w, 0, sizeof w);
@@ -1296,6 +1333,7 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 		w[k].fd = -1;
 	n = l->pushes_nr + l->nr < DOS_REMOTE_FETCHERS ?
 	    l->pushes_nr + l->nr : DOS_REMOTE_FETCHERS;
+	f.st = st;
 	f.r = r;
 	f.l = l;
 	f.progress = progress;
@@ -1310,27 +1348,24 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	else if ((rc = dos_sort_open(st, sizeof(struct dos_index_record),
 	    dos_index_record_cmp, DOS_SORT_BUDGET, &f.sort)) == 0)
 		rc = start_fetchers(st, &f, w, n);
-	/*
-	 * The packs are recorded while they fetch, under the lock all the
-	 * same: the sort's temp file and these are named from one counter
-	 * of st.
-	 */
-	pthread_mutex_lock(&f.lock);
-	for (i = 0; i < l->nr && rc == 0; i++) {
-		while (!f.sorted[i] && f.rc == 0)
-			pthread_cond_wait(&f.more, &f.lock);
-		if ((rc = f.sorted[i] ? 0 : f.rc) == 0 &&
-		    (rc = write_record(st, r->name, l->packs[i].first,
-		    &f.got[i])) == 0) {
-			stats->packs++;
-			stats->bytes += f.got[i].length;
-		}
-	}
-	pthread_mutex_unlock(&f.lock);
+	if (rc == 0)
+		recording = pthread_create(&recorder, NULL, record_packs,
+		    &f) == 0;
 	rc = stop_fetchers(&f, w, n, rc);
-	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0 &&
-	    (rc = built = dos_journal_build_index(st, f.sort)) >= 0 &&
-	    (rc = dos_store_index(st, 1, &ix)) == 0 &&
+	/* No thread: the packs are recorded here, all fetched. */
+	if (rc == 0 && !recording)
+		record_packs(&f);
+	/*
+	 * objects.db is built while they are recorded; the environment,
+	 * which makes it the index, is opened only once they are.
+	 */
+	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0)
+		rc = built = dos_journal_build_index(st, f.sort);
+	if (recording)
+		pthread_join(recorder, NULL);
+	if (rc >= 0 && f.rc < 0)
+		rc = f.rc;
+	if (rc >= 0 && (rc = dos_store_index(st, 1, &ix)) == 0 &&
 	    (rc = commit_lengths(ix, l, f.got)) == 0 && built == 1)
 		rc = dos_journal_put_sorted(ix, f.sort);
 	if (rc == 0)
