@@ -333,6 +333,48 @@ out_write(struct out *o, const void *data, size_t len, int hash)
 }
 
 /*
+ * A record of an index file: the id, then in a push's index (recsize
+ * CIDX_RECORD_SIZE) the pack number, then the codec, offset, stored and
+ * raw sizes.
+ */
+static void
+encode_record(unsigned char *p, size_t recsize,
+    const struct dos_index_record *r)
+{
+	size_t at = recsize == CIDX_RECORD_SIZE ? 4 : 0;
+
+	memcpy(p, r->oid.hash, DOS_RAWSZ);
+	if (at)
+		dos_put_le32(p + DOS_RAWSZ, r->entry.pack);
+	p[DOS_RAWSZ + at] = (unsigned char)r->entry.codec;
+	dos_put_le64(p + DOS_RAWSZ + at + 1, r->entry.offset);
+	dos_put_le64(p + DOS_RAWSZ + at + 9, r->entry.stored_size);
+	dos_put_le64(p + DOS_RAWSZ + at + 17, r->entry.raw_size);
+}
+
+/* n records of recsize from off of fd into recs, through buf. */
+static int
+read_records(int fd, uint64_t off, size_t n, size_t recsize, uint32_t pack,
+    unsigned char *buf, struct dos_index_record *recs)
+{
+	const unsigned char *p = buf;
+	size_t k, at = recsize == CIDX_RECORD_SIZE ? 4 : 0;
+
+	if (pread(fd, buf, n * recsize, (off_t)off) != (ssize_t)(n * recsize))
+		return DOS_EIO;
+	for (k = 0; k < n; k++, p += recsize) {
+		memcpy(recs[k].oid.hash, p, DOS_RAWSZ);
+		recs[k].entry.pack = at ? dos_get_le32(p + DOS_RAWSZ) : pack;
+		recs[k].entry.codec = (enum dos_codec)p[DOS_RAWSZ + at];
+		recs[k].entry.offset = dos_get_le64(p + DOS_RAWSZ + at + 1);
+		recs[k].entry.stored_size = dos_get_le64(p + DOS_RAWSZ + at +
+		    9);
+		recs[k].entry.raw_size = dos_get_le64(p + DOS_RAWSZ + at + 17);
+	}
+	return 0;
+}
+
+/*
  * The packs a push uploads, and their records, for the index of them all
  * it uploads last (write_combined).
  */
@@ -402,13 +444,9 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 			continue;	/* an older copy, or deleted */
 		if (rc < 0)
 			break;
-		memcpy(r, oid.hash, DOS_RAWSZ);
-		r[DOS_RAWSZ] = (unsigned char)e.codec;
-		dos_put_le64(r + DOS_RAWSZ + 1, e.offset);
-		dos_put_le64(r + DOS_RAWSZ + 9, e.stored_size);
-		dos_put_le64(r + DOS_RAWSZ + 17, e.raw_size);
 		ir.oid = oid;
 		ir.entry = e;
+		encode_record(r, sizeof r, &ir);
 		if ((rc = out_write(&o, r, sizeof r, 1)) < 0 ||
 		    (rc = dos_sort_add(c->sort, &ir)) < 0)
 			break;
@@ -580,12 +618,7 @@ write_combined(struct dos_store *st, struct dos_s3 *s3, struct combined *c)
 	while (rc == 0 && (more = dos_sort_next(c->sort, &ir)) != 0) {
 		if ((rc = more) < 0)
 			break;
-		memcpy(r, ir.oid.hash, DOS_RAWSZ);
-		dos_put_le32(r + DOS_RAWSZ, ir.entry.pack);
-		r[DOS_RAWSZ + 4] = (unsigned char)ir.entry.codec;
-		dos_put_le64(r + DOS_RAWSZ + 5, ir.entry.offset);
-		dos_put_le64(r + DOS_RAWSZ + 13, ir.entry.stored_size);
-		dos_put_le64(r + DOS_RAWSZ + 21, ir.entry.raw_size);
+		encode_record(r, sizeof r, &ir);
 		rc = out_write(&o, r, sizeof r, 1);
 	}
 	if (rc == 0 && (rc = dos_hasher_final(&o.h, &sum)) == 0 &&
@@ -782,21 +815,24 @@ listed_cmp(const void *a, const void *b)
 	return x->last < y->last ? -1 : x->last > y->last;
 }
 
+/* bsearch(3) order of a pack number among ranges that do not overlap. */
+static int
+range_cmp(const void *key, const void *elem)
+{
+	uint32_t pack = *(const uint32_t *)key;
+	const struct listed *x = elem;
+
+	return pack < x->first ? -1 : pack > x->last;
+}
+
 /* The push index of l whose packs' numbers pack is among, or -1. */
 static ssize_t
 covering(const struct pack_list *l, uint32_t pack)
 {
-	size_t lo = 0, hi = l->pushes_nr, mid;
+	const struct listed *at;
 
-	while (lo < hi) {
-		mid = lo + (hi - lo) / 2;
-		if (l->pushes[mid].last < pack)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < l->pushes_nr && l->pushes[lo].first <= pack ?
-	    (ssize_t)lo : -1;
+	at = bsearch(&pack, l->pushes, l->pushes_nr, sizeof *at, range_cmp);
+	return at == NULL ? -1 : at - l->pushes;
 }
 
 /* Where pack's own index is in l, or -1. */
@@ -899,10 +935,9 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
     struct dos_remote_record *rec, unsigned char *buf,
     struct dos_index_record *recs, uint64_t *objects)
 {
-	unsigned char hdr[PIDX_HEADER_SIZE], *p;
+	unsigned char hdr[PIDX_HEADER_SIZE];
 	uint64_t body, nrec, i;
 	size_t want, k;
-	struct dos_index_record *r;
 	int rc;
 
 	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
@@ -918,20 +953,13 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
 	nrec = (body - PIDX_HEADER_SIZE) / PIDX_RECORD_SIZE;
 	for (i = 0; i < nrec; i += want) {
 		want = nrec - i < PIDX_RECS ? (size_t)(nrec - i) : PIDX_RECS;
-		if (pread(fd, buf, want * PIDX_RECORD_SIZE, (off_t)(PIDX_HEADER_SIZE +
-		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE))
-			return DOS_EIO;
-		for (k = 0, p = buf; k < want; k++, p += PIDX_RECORD_SIZE) {
-			r = &recs[k];
-			memcpy(r->oid.hash, p, DOS_RAWSZ);
-			r->entry.pack = pack;
-			r->entry.codec = (enum dos_codec)p[DOS_RAWSZ];
-			r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 1);
-			r->entry.stored_size = dos_get_le64(p + DOS_RAWSZ + 9);
-			r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 17);
-			if ((rc = check_record(r, rec->length)) < 0)
+		if ((rc = read_records(fd, PIDX_HEADER_SIZE + i *
+		    PIDX_RECORD_SIZE, want, PIDX_RECORD_SIZE, pack, buf,
+		    recs)) < 0)
+			return rc;
+		for (k = 0; k < want; k++)
+			if ((rc = check_record(&recs[k], rec->length)) < 0)
 				return rc;
-		}
 		for (k = 0; k < want; k++)
 			if ((rc = dos_sort_add(s, &recs[k])) < 0)
 				return rc;
@@ -976,7 +1004,7 @@ sort_push(struct index_fetch *f, int fd, uint64_t len, size_t c,
     unsigned char *buf, struct dos_index_record *recs)
 {
 	const struct listed *push = &f->l->pushes[c];
-	unsigned char hdr[PIDX_HEADER_SIZE], *p;
+	unsigned char hdr[PIDX_HEADER_SIZE];
 	struct dos_remote_record rec;
 	struct dos_index_record *r;
 	uint64_t npacks, nrec, i, off;
@@ -1014,17 +1042,11 @@ sort_push(struct index_fetch *f, int fd, uint64_t len, size_t c,
 	for (i = 0; i < nrec; i += want) {
 		want = nrec - i < PIDX_BUF / CIDX_RECORD_SIZE ?
 		    (size_t)(nrec - i) : PIDX_BUF / CIDX_RECORD_SIZE;
-		if (pread(fd, buf, want * CIDX_RECORD_SIZE, (off_t)(off +
-		    i * CIDX_RECORD_SIZE)) != (ssize_t)(want * CIDX_RECORD_SIZE))
-			return DOS_EIO;
-		for (k = 0, p = buf; k < want; k++, p += CIDX_RECORD_SIZE) {
+		if ((rc = read_records(fd, off + i * CIDX_RECORD_SIZE, want,
+		    CIDX_RECORD_SIZE, 0, buf, recs)) < 0)
+			return rc;
+		for (k = 0; k < want; k++) {
 			r = &recs[k];
-			memcpy(r->oid.hash, p, DOS_RAWSZ);
-			r->entry.pack = dos_get_le32(p + DOS_RAWSZ);
-			r->entry.codec = (enum dos_codec)p[DOS_RAWSZ + 4];
-			r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 5);
-			r->entry.stored_size = dos_get_le64(p + DOS_RAWSZ + 13);
-			r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 21);
 			/* A pack of its own: got is set by its header alone. */
 			if (r->entry.pack < push->first ||
 			    r->entry.pack > push->last ||

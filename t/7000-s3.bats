@@ -47,6 +47,17 @@ store_packed() {
 	seq 1 "$1" | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
 }
 
+# Kill a clone of the remote into copy at point $1; cloned again, it
+# lists what first-ls does, and fsck finds it whole.
+clone_killed_again() {
+	run env DOS_FAULT="kill:$1" dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[ "$status" -eq 137 ]
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	DOS_DIR=copy dos ls >actual
+	cmp first-ls actual
+	DOS_DIR=copy dos fsck -q
+}
+
 add_origin() {
 	dos remote add origin "s3://$S3_BUCKET/$PREFIX" --endpoint "$S3_ENDPOINT"
 }
@@ -323,12 +334,7 @@ s3curl() {
 	i=1
 	while [ "$i" -le "$n" ]; do
 		rm -rf copy
-		run env DOS_FAULT="kill:$i" dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-		[ "$status" -eq 137 ]
-		dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-		DOS_DIR=copy dos ls >actual
-		cmp first-ls actual
-		DOS_DIR=copy dos fsck -q
+		clone_killed_again "$i"
 		i=$((i + 7))
 	done
 	DOS_DIR=copy dos cat-object --batch <first-ls >actual
@@ -365,12 +371,7 @@ s3curl() {
 	while read -r i; do
 		rm -rf copy
 		cp -a partial copy
-		run env DOS_FAULT="kill:$i" dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-		[ "$status" -eq 137 ]
-		dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-		DOS_DIR=copy dos ls >actual
-		cmp first-ls actual
-		DOS_DIR=copy dos fsck -q
+		clone_killed_again "$i"
 	done <commits
 }
 
@@ -403,8 +404,8 @@ s3curl() {
 	[ "$output" -eq "$(($(grep -c "packs/$first-$last\.idx" before) + 1))" ]
 	DOS_DIR=copy dos ls >cloned
 	# every object of the pushed packs: all but those of the newest pack
-	dos cat-object --batch-all-objects --batch-check='%(objectname) %(pack)' |
-	    awk -v top="$top" '$2 <= top { print $1 }' | LC_ALL=C sort >expected
+	dos cat-object --batch-all-objects --batch-check='%(objectname) %(pack)' >all
+	awk -v top="$top" '$2 <= top { print $1 }' all | LC_ALL=C sort >expected
 	cmp expected cloned
 	ls "$DOS_DIR/remotes/origin" >expected
 	ls copy/remotes/origin >actual
