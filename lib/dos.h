@@ -594,6 +594,16 @@ int dos_index_record_cmp(const void *a, const void *b);
 int dos_index_put_sorted(struct dos_index *ix,
     const struct dos_index_record *recs, size_t n);
 /*
+ * An entry in the format of objects.db's records (format 2: four varints),
+ * at most DOS_INDEX_ENTRY_MAX bytes; decoded, DOS_ECORRUPT unless the len
+ * bytes are one such entry.
+ */
+#define DOS_INDEX_ENTRY_MAX 40
+size_t dos_index_encode_entry(unsigned char *rec,
+    const struct dos_index_entry *e);
+int dos_index_decode_entry(const unsigned char *rec, size_t len,
+    struct dos_index_entry *e);
+/*
  * objects.db made outside the environment (a clone's, for an index that
  * has none yet): created at path, which must not exist, filled by
  * dos_index_build_put() with records in ascending id order, none twice,

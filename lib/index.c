@@ -106,7 +106,7 @@
 /* Records: format 1 (32 bytes) or 2 (four varints), see open_objects. */
 #define RECORD1_SIZE 32
 #define VARINT_MAX 10
-#define RECORD_MAX (4 * VARINT_MAX)
+#define RECORD_MAX DOS_INDEX_ENTRY_MAX	/* 4 * VARINT_MAX */
 /*
  * Berkeley DB's compression stores a run of records as one B-tree item,
  * so the item overhead (16 bytes a record: for key and value, a 3-byte
@@ -350,6 +350,19 @@ decode_record2(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 	e->codec = (enum dos_codec)(packcodec & 3);
 	e->raw_size = e->stored_size + (zz & 1 ? ~(zz >> 1) : zz >> 1);
 	return 0;
+}
+
+size_t
+dos_index_encode_entry(unsigned char *rec, const struct dos_index_entry *e)
+{
+	return encode_record2(rec, e);
+}
+
+int
+dos_index_decode_entry(const unsigned char *rec, size_t len,
+    struct dos_index_entry *e)
+{
+	return decode_record2(rec, len, e);
 }
 
 static size_t

@@ -41,7 +41,8 @@
 #define PIDX_RECS (PIDX_BUF / PIDX_RECORD_SIZE)	/* records read at once */
 /* The index of the packs of a push (see write_combined). */
 #define CIDX_VERSION 2
-#define CIDX_RECORD_SIZE (DOS_RAWSZ + 4 + 1 + 3 * 8)
+#define CIDX_RECORD_MAX (DOS_RAWSZ + 1 + DOS_INDEX_ENTRY_MAX)
+#define CIDX_RECORD_MIN (DOS_RAWSZ + 1 + 4)
 
 /* ---- names and config.json ---- */
 
@@ -332,46 +333,15 @@ out_write(struct out *o, const void *data, size_t len, int hash)
 	return 0;
 }
 
-/*
- * A record of an index file: the id, then in a push's index (recsize
- * CIDX_RECORD_SIZE) the pack number, then the codec, offset, stored and
- * raw sizes.
- */
+/* The 57-byte record of a pack's index (write_pack_index). */
 static void
-encode_record(unsigned char *p, size_t recsize,
-    const struct dos_index_record *r)
+encode_record(unsigned char *p, const struct dos_index_record *r)
 {
-	size_t at = recsize == CIDX_RECORD_SIZE ? 4 : 0;
-
 	memcpy(p, r->oid.hash, DOS_RAWSZ);
-	if (at)
-		dos_put_le32(p + DOS_RAWSZ, r->entry.pack);
-	p[DOS_RAWSZ + at] = (unsigned char)r->entry.codec;
-	dos_put_le64(p + DOS_RAWSZ + at + 1, r->entry.offset);
-	dos_put_le64(p + DOS_RAWSZ + at + 9, r->entry.stored_size);
-	dos_put_le64(p + DOS_RAWSZ + at + 17, r->entry.raw_size);
-}
-
-/* n records of recsize from off of fd into recs, through buf. */
-static int
-read_records(int fd, uint64_t off, size_t n, size_t recsize, uint32_t pack,
-    unsigned char *buf, struct dos_index_record *recs)
-{
-	const unsigned char *p = buf;
-	size_t k, at = recsize == CIDX_RECORD_SIZE ? 4 : 0;
-
-	if (pread(fd, buf, n * recsize, (off_t)off) != (ssize_t)(n * recsize))
-		return DOS_EIO;
-	for (k = 0; k < n; k++, p += recsize) {
-		memcpy(recs[k].oid.hash, p, DOS_RAWSZ);
-		recs[k].entry.pack = at ? dos_get_le32(p + DOS_RAWSZ) : pack;
-		recs[k].entry.codec = (enum dos_codec)p[DOS_RAWSZ + at];
-		recs[k].entry.offset = dos_get_le64(p + DOS_RAWSZ + at + 1);
-		recs[k].entry.stored_size = dos_get_le64(p + DOS_RAWSZ + at +
-		    9);
-		recs[k].entry.raw_size = dos_get_le64(p + DOS_RAWSZ + at + 17);
-	}
-	return 0;
+	p[DOS_RAWSZ] = (unsigned char)r->entry.codec;
+	dos_put_le64(p + DOS_RAWSZ + 1, r->entry.offset);
+	dos_put_le64(p + DOS_RAWSZ + 9, r->entry.stored_size);
+	dos_put_le64(p + DOS_RAWSZ + 17, r->entry.raw_size);
 }
 
 /*
@@ -446,7 +416,7 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 			break;
 		ir.oid = oid;
 		ir.entry = e;
-		encode_record(r, sizeof r, &ir);
+		encode_record(r, &ir);
 		if ((rc = out_write(&o, r, sizeof r, 1)) < 0 ||
 		    (rc = dos_sort_add(c->sort, &ir)) < 0)
 			break;
@@ -581,17 +551,20 @@ push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
  * of the packs of c (a push's, two or more): a 64-byte header ("DOSPIDX"
  * NUL, its version 2 and the number of packs as 32-bit, then the number
  * of records as 64-bit little-endian numbers, 16 zero bytes), the header
- * of each pack's own index in pack order, then a 61-byte record for each
- * object of those indexes, in id order (its id, pack number as 32 bits,
- * codec, offset, stored and raw sizes), and the SHA-256 of all that: what
+ * of each pack's own index in pack order, then a record for each object
+ * of those indexes, in id order (its id, then the length of its entry,
+ * one byte, and the entry as objects.db holds it: four varints, 42 bytes
+ * in all for most, where 61 of fixed fields made the GET a third longer),
+ * and the SHA-256 of all that: what
  * a clone reads in one GET for those packs, where the GETs of their own
  * indexes cost the server about the same time each, whatever their size.
  */
 static int
 write_combined(struct dos_store *st, struct dos_s3 *s3, struct combined *c)
 {
-	unsigned char hdr[PIDX_HEADER_SIZE], r[CIDX_RECORD_SIZE];
+	unsigned char hdr[PIDX_HEADER_SIZE], r[CIDX_RECORD_MAX];
 	struct dos_index_record ir;
+	size_t n;
 	struct dos_oid sum;
 	struct out o = { -1, NULL, 0, 0, { 0 } };
 	char key[64], tmp[64], sha[DOS_HEXSZ + 1];
@@ -618,8 +591,10 @@ write_combined(struct dos_store *st, struct dos_s3 *s3, struct combined *c)
 	while (rc == 0 && (more = dos_sort_next(c->sort, &ir)) != 0) {
 		if ((rc = more) < 0)
 			break;
-		encode_record(r, sizeof r, &ir);
-		rc = out_write(&o, r, sizeof r, 1);
+		memcpy(r, ir.oid.hash, DOS_RAWSZ);
+		n = dos_index_encode_entry(r + DOS_RAWSZ + 1, &ir.entry);
+		r[DOS_RAWSZ] = (unsigned char)n;
+		rc = out_write(&o, r, DOS_RAWSZ + 1 + n, 1);
 	}
 	if (rc == 0 && (rc = dos_hasher_final(&o.h, &sum)) == 0 &&
 	    (rc = out_write(&o, sum.hash, DOS_RAWSZ, 0)) == 0)
@@ -935,9 +910,10 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
     struct dos_remote_record *rec, unsigned char *buf,
     struct dos_index_record *recs, uint64_t *objects)
 {
-	unsigned char hdr[PIDX_HEADER_SIZE];
+	unsigned char hdr[PIDX_HEADER_SIZE], *p;
 	uint64_t body, nrec, i;
 	size_t want, k;
+	struct dos_index_record *r;
 	int rc;
 
 	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
@@ -953,13 +929,20 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
 	nrec = (body - PIDX_HEADER_SIZE) / PIDX_RECORD_SIZE;
 	for (i = 0; i < nrec; i += want) {
 		want = nrec - i < PIDX_RECS ? (size_t)(nrec - i) : PIDX_RECS;
-		if ((rc = read_records(fd, PIDX_HEADER_SIZE + i *
-		    PIDX_RECORD_SIZE, want, PIDX_RECORD_SIZE, pack, buf,
-		    recs)) < 0)
-			return rc;
-		for (k = 0; k < want; k++)
-			if ((rc = check_record(&recs[k], rec->length)) < 0)
+		if (pread(fd, buf, want * PIDX_RECORD_SIZE, (off_t)(PIDX_HEADER_SIZE +
+		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE))
+			return DOS_EIO;
+		for (k = 0, p = buf; k < want; k++, p += PIDX_RECORD_SIZE) {
+			r = &recs[k];
+			memcpy(r->oid.hash, p, DOS_RAWSZ);
+			r->entry.pack = pack;
+			r->entry.codec = (enum dos_codec)p[DOS_RAWSZ];
+			r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 1);
+			r->entry.stored_size = dos_get_le64(p + DOS_RAWSZ + 9);
+			r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 17);
+			if ((rc = check_record(r, rec->length)) < 0)
 				return rc;
+		}
 		for (k = 0; k < want; k++)
 			if ((rc = dos_sort_add(s, &recs[k])) < 0)
 				return rc;
@@ -1007,8 +990,8 @@ sort_push(struct index_fetch *f, int fd, uint64_t len, size_t c,
 	unsigned char hdr[PIDX_HEADER_SIZE];
 	struct dos_remote_record rec;
 	struct dos_index_record *r;
-	uint64_t npacks, nrec, i, off;
-	size_t want, k;
+	uint64_t npacks, nrec, i, off, end;
+	size_t want, k, n, have = 0, pos = 0;
 	ssize_t at;
 	uint32_t pack, prev = 0;
 	int rc;
@@ -1020,8 +1003,9 @@ sort_push(struct index_fetch *f, int fd, uint64_t len, size_t c,
 	nrec = dos_get_le64(hdr + 16);
 	if (memcmp(hdr, PIDX_MAGIC, 8) != 0 ||
 	    dos_get_le32(hdr + 8) != CIDX_VERSION || npacks < 2 ||
-	    nrec > len / CIDX_RECORD_SIZE || len != PIDX_HEADER_SIZE *
-	    (1 + npacks) + nrec * CIDX_RECORD_SIZE + DOS_RAWSZ)
+	    len < PIDX_HEADER_SIZE * (1 + npacks) + DOS_RAWSZ ||
+	    nrec > (len - PIDX_HEADER_SIZE * (1 + npacks) - DOS_RAWSZ) /
+	    CIDX_RECORD_MIN)
 		return DOS_ECORRUPT;
 	if ((rc = check_sum(fd, len, buf)) < 0)
 		return rc;
@@ -1038,21 +1022,37 @@ sort_push(struct index_fetch *f, int fd, uint64_t len, size_t c,
 		f->got[at] = rec;
 		prev = pack;
 	}
+	/* The records, of varying length, read through buf. */
 	off = PIDX_HEADER_SIZE * (1 + npacks);
+	end = len - DOS_RAWSZ;
 	for (i = 0; i < nrec; i += want) {
-		want = nrec - i < PIDX_BUF / CIDX_RECORD_SIZE ?
-		    (size_t)(nrec - i) : PIDX_BUF / CIDX_RECORD_SIZE;
-		if ((rc = read_records(fd, off + i * CIDX_RECORD_SIZE, want,
-		    CIDX_RECORD_SIZE, 0, buf, recs)) < 0)
-			return rc;
-		for (k = 0; k < want; k++) {
-			r = &recs[k];
+		for (want = 0; want < PIDX_RECS && i + want < nrec; want++) {
+			if (have - pos < CIDX_RECORD_MAX && off < end) {
+				memmove(buf, buf + pos, have - pos);
+				have -= pos;
+				pos = 0;
+				n = end - off < PIDX_BUF - have ?
+				    (size_t)(end - off) : PIDX_BUF - have;
+				if (pread(fd, buf + have, n, (off_t)off) !=
+				    (ssize_t)n)
+					return DOS_EIO;
+				have += n;
+				off += n;
+			}
+			r = &recs[want];
+			if (have - pos < DOS_RAWSZ + 1 ||
+			    (k = buf[pos + DOS_RAWSZ]) > have - pos - DOS_RAWSZ -
+			    1 || dos_index_decode_entry(buf + pos + DOS_RAWSZ + 1,
+			    k, &r->entry) < 0)
+				return DOS_ECORRUPT;
+			memcpy(r->oid.hash, buf + pos, DOS_RAWSZ);
+			pos += DOS_RAWSZ + 1 + k;
 			/* A pack of its own: got is set by its header alone. */
 			if (r->entry.pack < push->first ||
 			    r->entry.pack > push->last ||
 			    (at = find_listed(f->l, r->entry.pack)) < 0 ||
 			    f->got[at].length == 0 ||
-			    (rc = check_record(r, f->got[at].length)) < 0)
+			    check_record(r, f->got[at].length) < 0)
 				return DOS_ECORRUPT;
 		}
 		for (k = 0; k < want; k++)
@@ -1060,6 +1060,8 @@ sort_push(struct index_fetch *f, int fd, uint64_t len, size_t c,
 				return rc;
 		f->stats->objects += want;
 	}
+	if (off != end || pos != have)
+		return DOS_ECORRUPT;
 	for (i = 0; i < npacks; i++) {
 		off = PIDX_HEADER_SIZE * (1 + i);
 		if (pread(fd, hdr, sizeof hdr, (off_t)off) != (ssize_t)sizeof hdr)
