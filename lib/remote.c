@@ -806,6 +806,8 @@ covering(const struct pack_list *l, uint32_t pack)
 {
 	const struct listed *at;
 
+	if (l->pushes_nr == 0)
+		return -1;
 	at = bsearch(&pack, l->pushes, l->pushes_nr, sizeof *at, range_cmp);
 	return at == NULL ? -1 : at - l->pushes;
 }
@@ -816,6 +818,8 @@ find_listed(const struct pack_list *l, uint32_t pack)
 {
 	struct listed key = { pack, pack, 0 }, *at;
 
+	if (l->nr == 0)
+		return -1;
 	at = bsearch(&key, l->packs, l->nr, sizeof key, listed_cmp);
 	return at == NULL ? -1 : at - l->packs;
 }
@@ -830,8 +834,11 @@ choose_indexes(struct pack_list *l)
 {
 	size_t i, kept = 0;
 
-	qsort(l->packs, l->nr, sizeof *l->packs, listed_cmp);
-	qsort(l->pushes, l->pushes_nr, sizeof *l->pushes, listed_cmp);
+	/* Arrays not yet allocated are null, which qsort(3) may not get. */
+	if (l->nr > 1)
+		qsort(l->packs, l->nr, sizeof *l->packs, listed_cmp);
+	if (l->pushes_nr > 1)
+		qsort(l->pushes, l->pushes_nr, sizeof *l->pushes, listed_cmp);
 	for (i = 0; i < l->pushes_nr; i++)
 		if (kept == 0 || l->pushes[i].first > l->pushes[kept - 1].last)
 			l->pushes[kept++] = l->pushes[i];
