@@ -604,6 +604,12 @@ size_t dos_index_encode_entry(unsigned char *rec,
 int dos_index_decode_entry(const unsigned char *rec, size_t len,
     struct dos_index_entry *e);
 /*
+ * The environment of index/ made, without its databases, and closed: a
+ * later dos_index_open() joins it instead of making it (dos clone makes
+ * it while it fetches).  Only for an index no other process has open.
+ */
+int dos_index_prepare(struct dos_store *st);
+/*
  * objects.db made outside the environment (a clone's, for an index that
  * has none yet): created at path, which must not exist, filled by
  * dos_index_build_put() with records in ascending id order, none twice,

@@ -1417,6 +1417,35 @@ dos_index_put_sorted(struct dos_index *ix, const struct dos_index_record *recs,
 }
 
 /*
+ * Creating the environment (its regions written in full, and reserved)
+ * costs several times what joining it does: made while a clone fetches,
+ * then closed, it is joined when the index is opened.
+ */
+int
+dos_index_prepare(struct dos_store *st)
+{
+	struct dos_index ix;
+	size_t len = strlen(st->path) + sizeof "/index";
+	int rc;
+
+	memset(&ix, 0, sizeof ix);
+	if ((ix.home = malloc(len)) == NULL)
+		return DOS_ENOMEM;
+	snprintf(ix.home, len, "%s/index", st->path);
+	ix.dirfd = st->dirfd;
+	ix.writable = 1;
+	if (dos_step_mkdir("index-mkdir", st->dirfd, "index", 0777) < 0 &&
+	    errno != EEXIST)
+		rc = DOS_EIO;
+	else if ((rc = check_index_dir(st->dirfd)) == 0 &&
+	    (rc = open_env(&ix)) == 0)
+		rc = reserve_regions(st->dirfd);
+	close_handles(&ix);
+	free(ix.home);
+	return rc;
+}
+
+/*
  * Outside the environment, objects.db is written by this process alone:
  * no transaction, log or lock, and a cache of its own, which sorted puts
  * fill and write out once, a page at a time.  The file is created with

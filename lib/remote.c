@@ -1382,6 +1382,9 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	if (rc == 0)
 		recording = pthread_create(&recorder, NULL, record_packs,
 		    &f) == 0;
+	/* Meanwhile, the index's environment, which no thread uses. */
+	if (rc == 0)
+		rc = dos_index_prepare(st);
 	rc = stop_fetchers(&f, w, n, rc);
 	/* No thread: the packs are recorded here, all fetched. */
 	if (rc == 0 && !recording)
