@@ -550,7 +550,7 @@ push_pack(struct dos_store *st, struct dos_index *ix, struct dos_s3 *s3,
  * packs/<first>-<last>.idx, first and last the lowest and highest numbers
  * of the packs of c (a push's, two or more): a 64-byte header ("DOSPIDX"
  * NUL, its version 2 and the number of packs as 32-bit, then the number
- * of records as 64-bit little-endian numbers, 16 zero bytes), the header
+ * of records as 64-bit little-endian numbers, 40 zero bytes), the header
  * of each pack's own index in pack order, then a record for each object
  * of those indexes, in id order (its id, then the length of its entry,
  * one byte, and the entry as objects.db holds it: four varints, 42 bytes
