@@ -484,6 +484,13 @@ int dos_journal_load(struct dos_store *st, struct dos_index *ix);
  * visited once: dos_journal_load() and dos clone load through it.
  */
 int dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s);
+/*
+ * The same records as a new index/objects.db, built outside the
+ * environment (dos_index_build_open()), for a container whose index has
+ * no objects.db yet, and so none open: 1 without doing anything when it
+ * has one.
+ */
+int dos_journal_build_index(struct dos_store *st, struct dos_sort *s);
 
 /* ---- lib/stored.c: checking an object's stored bytes ------------------ */
 
@@ -586,6 +593,35 @@ struct dos_index_record {
 int dos_index_record_cmp(const void *a, const void *b);
 int dos_index_put_sorted(struct dos_index *ix,
     const struct dos_index_record *recs, size_t n);
+/*
+ * An entry in the format of objects.db's records (format 2: four varints),
+ * at most DOS_INDEX_ENTRY_MAX bytes; decoded, DOS_ECORRUPT unless the len
+ * bytes are one such entry.
+ */
+#define DOS_INDEX_ENTRY_MAX 40
+size_t dos_index_encode_entry(unsigned char *rec,
+    const struct dos_index_entry *e);
+int dos_index_decode_entry(const unsigned char *rec, size_t len,
+    struct dos_index_entry *e);
+/*
+ * The environment of index/ made, without its databases, and closed: a
+ * later dos_index_open() joins it instead of making it (dos clone makes
+ * it while it fetches).  Only for an index no other process has open.
+ */
+int dos_index_prepare(struct dos_store *st);
+/*
+ * objects.db made outside the environment (a clone's, for an index that
+ * has none yet): created at path, which must not exist, filled by
+ * dos_index_build_put() with records in ascending id order, none twice,
+ * without log or locks; dos_index_build_close() with keep writes it out
+ * and syncs it, for the caller to rename to index/objects.db before the
+ * environment is first opened.  A process killed meanwhile leaves only
+ * the file at path.
+ */
+int dos_index_build_open(const char *path, struct dos_index **out);
+int dos_index_build_put(struct dos_index *ix,
+    const struct dos_index_record *recs, size_t n);
+int dos_index_build_close(struct dos_index *ix, int keep);
 int dos_index_del(struct dos_index *ix, const struct dos_oid *oid);
 int dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
     uint64_t length);

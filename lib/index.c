@@ -111,7 +111,7 @@
 /* Records: format 1 (32 bytes) or 2 (four varints), see open_objects. */
 #define RECORD1_SIZE 32
 #define VARINT_MAX 10
-#define RECORD_MAX (4 * VARINT_MAX)
+#define RECORD_MAX DOS_INDEX_ENTRY_MAX	/* 4 * VARINT_MAX */
 /*
  * Berkeley DB's compression stores a run of records as one B-tree item,
  * so the item overhead (16 bytes a record: for key and value, a 3-byte
@@ -362,6 +362,19 @@ decode_record2(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 	e->codec = (enum dos_codec)(packcodec & 3);
 	e->raw_size = e->stored_size + (zz & 1 ? ~(zz >> 1) : zz >> 1);
 	return 0;
+}
+
+size_t
+dos_index_encode_entry(unsigned char *rec, const struct dos_index_entry *e)
+{
+	return encode_record2(rec, e);
+}
+
+int
+dos_index_decode_entry(const unsigned char *rec, size_t len,
+    struct dos_index_entry *e)
+{
+	return decode_record2(rec, len, e);
 }
 
 static size_t
@@ -1745,9 +1758,8 @@ dos_index_record_cmp(const void *a, const void *b)
  * for all of its new records, where a put of each rewrote it for each
  * and then searched again for the record it had just put.
  */
-int
-dos_index_put_sorted(struct dos_index *ix, const struct dos_index_record *recs,
-    size_t n)
+static int
+put_bulk(struct dos_index *ix, const struct dos_index_record *recs, size_t n)
 {
 	unsigned char rec[RECORD_MAX];
 	DBT bulk, unused;
@@ -1755,10 +1767,6 @@ dos_index_put_sorted(struct dos_index *ix, const struct dos_index_record *recs,
 	size_t i, len;
 	int rc;
 
-	if (n == 0)
-		return 0;
-	if ((rc = count_records(ix, n)) < 0)
-		return rc;
 	memset(&bulk, 0, sizeof bulk);
 	memset(&unused, 0, sizeof unused);
 	bulk.ulen = (u_int32_t)(n * BULK_PUT_ITEM + sizeof(u_int32_t));
@@ -1774,6 +1782,133 @@ dos_index_put_sorted(struct dos_index *ix, const struct dos_index_record *recs,
 	rc = p == NULL ? DOS_EINVAL : db_error(ix->objects->put(ix->objects,
 	    ix->txn, &bulk, &unused, DB_MULTIPLE_KEY));
 	free(bulk.data);
+	return rc;
+}
+
+int
+dos_index_put_sorted(struct dos_index *ix, const struct dos_index_record *recs,
+    size_t n)
+{
+	int rc;
+
+	if (n == 0)
+		return 0;
+	if ((rc = count_records(ix, n)) < 0)
+		return rc;
+	return put_bulk(ix, recs, n);
+}
+
+/*
+ * Creating the environment (its regions written in full, and reserved)
+ * costs several times what joining it does: made while a clone fetches,
+ * then closed, it is joined when the index is opened.
+ */
+int
+dos_index_prepare(struct dos_store *st)
+{
+	struct dos_index ix;
+	size_t len = strlen(st->path) + sizeof "/index";
+	int rc;
+
+	memset(&ix, 0, sizeof ix);
+	if ((ix.home = malloc(len)) == NULL)
+		return DOS_ENOMEM;
+	snprintf(ix.home, len, "%s/index", st->path);
+	ix.dirfd = st->dirfd;
+	ix.writable = 1;
+	if (dos_step_mkdir("index-mkdir", st->dirfd, "index", 0777) < 0 &&
+	    errno != EEXIST)
+		rc = DOS_EIO;
+	else if ((rc = check_index_dir(st->dirfd)) == 0 &&
+	    (rc = open_env(&ix)) == 0)
+		rc = reserve_regions(st->dirfd);
+	close_handles(&ix);
+	free(ix.home);
+	return rc;
+}
+
+/*
+ * Outside the environment, objects.db is written by this process alone:
+ * no transaction, log or lock, and a cache of its own, which sorted puts
+ * fill and write out once, a page at a time.  The file is created with
+ * the settings open_db gives objects.db, so the environment opens it as
+ * its own later (its pages carry no log sequence number it would need).
+ */
+#define BUILD_CACHE_BYTES (8U << 20)
+
+int
+dos_index_build_open(const char *path, struct dos_index **out)
+{
+	struct dos_index *ix;
+	int ret, rc;
+
+	*out = NULL;
+	if ((ix = calloc(1, sizeof *ix)) == NULL ||
+	    (ix->home = strdup(path)) == NULL) {
+		free(ix);
+		return DOS_ENOMEM;
+	}
+	ix->compressed = 1;
+	ix->writable = 1;
+	forget_error();
+	if ((ret = db_create(&ix->objects, NULL, 0)) != 0) {
+		rc = db_error(ret);
+		goto fail;
+	}
+	ix->objects->set_errcall(ix->objects, remember_error);
+	ix->objects->set_bt_compare(ix->objects, compare_ids);
+	if ((ret = ix->objects->set_bt_compress(ix->objects, NULL,
+	    NULL)) != 0 || (ret = ix->objects->set_pagesize(ix->objects,
+	    OBJECTS_PAGE_SIZE)) != 0 || (ret = ix->objects->set_bt_minkey(
+	    ix->objects, OBJECTS_MIN_KEYS)) != 0 ||
+	    (ret = ix->objects->set_cachesize(ix->objects, 0,
+	    BUILD_CACHE_BYTES, 1)) != 0 ||
+	    (ret = ix->objects->open(ix->objects, NULL, path, NULL, DB_BTREE,
+	    DB_CREATE | DB_EXCL, 0666)) != 0) {
+		rc = db_error(ret);
+		goto fail;
+	}
+	*out = ix;
+	return 0;
+fail:
+	if (ix->objects != NULL)
+		ix->objects->close(ix->objects, DB_NOSYNC);
+	free(ix->home);
+	free(ix);
+	return rc;
+}
+
+int
+dos_index_build_put(struct dos_index *ix, const struct dos_index_record *recs,
+    size_t n)
+{
+	return n == 0 ? 0 : put_bulk(ix, recs, n);
+}
+
+/*
+ * Closing writes out the cache; the file is then synced, to be renamed
+ * into index/ (keep), or closed as it is, to be removed.
+ */
+int
+dos_index_build_close(struct dos_index *ix, int keep)
+{
+	int fd, ret, rc = 0;
+
+	if (ix == NULL)
+		return 0;
+	ret = ix->objects->close(ix->objects, keep ? 0 : DB_NOSYNC);
+	if (keep && ret != 0)
+		rc = db_error(ret);
+	if (keep && rc == 0) {
+		fd = open(ix->home, O_RDONLY | O_CLOEXEC);
+		if (fd < 0 || dos_step_fdatasync("index-build-fdatasync",
+		    fd) < 0)
+			rc = DOS_EIO;
+		if (fd >= 0)
+			close(fd);
+	}
+	free(ix->home);
+	free(ix);
 	return rc;
 }
 

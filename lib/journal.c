@@ -150,13 +150,15 @@ sort_committed(struct dos_index *ix, int fd, struct dos_sort *s)
 	return rc;
 }
 
+typedef int put_batch_fn(void *arg, const struct dos_index_record *recs,
+    size_t n, int last);
+
 /*
- * Only the last commit waits for the disk: the log is written in order,
- * so it makes the others durable too, and a load killed before it is
- * done again whole from the journal.
+ * The records of s, sorted, in batches of at most DOS_INDEX_TXN_RECORDS
+ * to put (the last one said so); of records of one id, the last.
  */
-int
-dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s)
+static int
+put_batches(struct dos_sort *s, put_batch_fn *put, void *arg)
 {
 	struct dos_index_record *recs, next;
 	size_t n = 0;
@@ -175,14 +177,8 @@ dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s)
 			continue;
 		}
 		if (n == DOS_INDEX_TXN_RECORDS || (!more && n > 0)) {
-			if ((rc = dos_index_begin(ix)) < 0)
+			if ((rc = put(arg, recs, n, !more)) < 0)
 				break;
-			if ((rc = dos_index_put_sorted(ix, recs, n)) < 0 ||
-			    (rc = more ? dos_index_commit_nosync(ix) :
-			    dos_index_commit(ix)) < 0) {
-				dos_index_abort(ix);
-				break;
-			}
 			n = 0;
 		}
 		if (more)
@@ -190,6 +186,86 @@ dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s)
 		rc = 0;
 	} while (more);
 	free(recs);
+	return rc;
+}
+
+/*
+ * Only the last commit waits for the disk: the log is written in order,
+ * so it makes the others durable too, and a load killed before it is
+ * done again whole from the journal.
+ */
+static int
+put_committed(void *arg, const struct dos_index_record *recs, size_t n,
+    int last)
+{
+	struct dos_index *ix = arg;
+	int rc;
+
+	if ((rc = dos_index_begin(ix)) < 0)
+		return rc;
+	if ((rc = dos_index_put_sorted(ix, recs, n)) < 0 ||
+	    (rc = last ? dos_index_commit(ix) :
+	    dos_index_commit_nosync(ix)) < 0)
+		dos_index_abort(ix);
+	return rc;
+}
+
+int
+dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s)
+{
+	return put_batches(s, put_committed, ix);
+}
+
+static int
+put_built(void *arg, const struct dos_index_record *recs, size_t n, int last)
+{
+	return dos_index_build_put(arg, recs, n);
+}
+
+/*
+ * Built in sandbox/, under a temp file's name, so that a process killed
+ * meanwhile leaves a file gc removes; renamed into index/ whole, never
+ * over an objects.db there.  The first writer to open the index syncs
+ * index/ and its entry before it commits anything (dos_index_open).
+ */
+int
+dos_journal_build_index(struct dos_store *st, struct dos_sort *s)
+{
+	struct dos_index *b = NULL;
+	char tmp[64], *path;
+	size_t len;
+	int fd, rc, closed, built = 0;
+
+	if (faccessat(st->dirfd, "index/objects.db", F_OK,
+	    AT_SYMLINK_NOFOLLOW) == 0)
+		return 1;
+	if (errno != ENOENT || (dos_step_mkdir("index-mkdir", st->dirfd,
+	    "index", 0777) < 0 && errno != EEXIST))
+		return DOS_EIO;
+	/* A name no other file has: Berkeley DB creates the file. */
+	if ((fd = dos_temp_create(st, "index-build-create", O_WRONLY, tmp,
+	    sizeof tmp)) < 0)
+		return DOS_EIO;
+	close(fd);
+	if (dos_step_unlink("index-build-unlink", st->tmpfd, tmp) < 0)
+		return DOS_EIO;
+	len = strlen(st->path) + sizeof "/sandbox/" + strlen(tmp);
+	if ((path = malloc(len)) == NULL)
+		return DOS_ENOMEM;
+	snprintf(path, len, "%s/sandbox/%s", st->path, tmp);
+	if ((rc = dos_index_build_open(path, &b)) == 0) {
+		built = 1;
+		rc = put_batches(s, put_built, b);
+		closed = dos_index_build_close(b, rc == 0);
+		if (rc == 0)
+			rc = closed;
+	}
+	if (rc == 0 && dos_step_rename("index-build-rename", st->tmpfd, tmp,
+	    st->dirfd, "index/objects.db", RENAME_NOREPLACE) < 0)
+		rc = DOS_EIO;
+	if (rc < 0 && built)
+		dos_step_unlink("index-build-unlink", st->tmpfd, tmp);
+	free(path);
 	return rc;
 }
 

@@ -4,8 +4,10 @@
  * A remote is a bucket and a prefix, named in config.json's "remotes"
  * member (with the endpoint and region to use, never credentials).  Below
  * the prefix, packs/<n> is sealed pack n (one the writer no longer
- * appends to: every pack but the newest) up to its committed length, and
- * packs/<n>.idx what a clone needs of it (see write_pack_index).  Here,
+ * appends to: every pack but the newest) up to its committed length,
+ * packs/<n>.idx what a clone needs of it (see write_pack_index), and
+ * packs/<first>-<last>.idx the same of all the packs of one push, in one
+ * file (write_combined), which a clone reads instead.  Here,
  * remotes/<name>/<n> records that pack n is on remote name, written only
  * once the server confirmed both uploads and a HEAD agreed with what was
  * sent: "<length> <sha256> <version of its entries>".  Only a pack so
@@ -14,6 +16,9 @@
  * ranged GETs, which the reader checks as it checks a local pack's: that
  * side, below the pack reader, is remote-read.c's; this file, above the
  * pack writer, pushes, evicts, clones and fetches evicted packs back.
+ *
+ * Over 1,300 lines: push writes and clone reads the same index files,
+ * whose format is this file's alone.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,6 +39,10 @@
 #define PIDX_RECORD_SIZE (DOS_RAWSZ + 1 + 3 * 8)
 #define PIDX_BUF (64 * 1024)
 #define PIDX_RECS (PIDX_BUF / PIDX_RECORD_SIZE)	/* records read at once */
+/* The index of the packs of a push (see write_combined). */
+#define CIDX_VERSION 2
+#define CIDX_RECORD_MAX (DOS_RAWSZ + 1 + DOS_INDEX_ENTRY_MAX)
+#define CIDX_RECORD_MIN (DOS_RAWSZ + 1 + 4)
 
 /* ---- names and config.json ---- */
 
@@ -324,18 +333,44 @@ out_write(struct out *o, const void *data, size_t len, int hash)
 	return 0;
 }
 
+/* The 57-byte record of a pack's index (write_pack_index). */
+static void
+encode_record(unsigned char *p, const struct dos_index_record *r)
+{
+	memcpy(p, r->oid.hash, DOS_RAWSZ);
+	p[DOS_RAWSZ] = (unsigned char)r->entry.codec;
+	dos_put_le64(p + DOS_RAWSZ + 1, r->entry.offset);
+	dos_put_le64(p + DOS_RAWSZ + 9, r->entry.stored_size);
+	dos_put_le64(p + DOS_RAWSZ + 17, r->entry.raw_size);
+}
+
+/*
+ * The packs a push uploads, and their records, for the index of them all
+ * it uploads last (write_combined).
+ */
+struct combined {
+	struct dos_sort *sort;	/* the records, as struct dos_index_record */
+	unsigned char *hdrs;	/* the header of each pack's index */
+	size_t nr, alloc;
+	uint64_t records;
+};
+
 /*
  * packs/<n>.idx: a 64-byte header ("DOSPIDX" NUL, its version, the pack's
  * number, committed length and entries' version as 32, 32, 64 and 32-bit
  * little-endian numbers, 4 zero bytes, then the SHA-256 of the pack), one
  * 57-byte record for each object the index locates in the pack (its id,
  * codec, offset, stored and raw sizes), and the SHA-256 of all that.
- * Written to fd; its length into *len.
+ * Written to fd; its length into *len.  The header and the records go to
+ * c too.
  */
 static int
 write_pack_index(struct dos_index *ix, uint32_t pack,
-    int packfd, const struct dos_remote_record *rec, int fd, uint64_t *len)
+    int packfd, const struct dos_remote_record *rec, int fd, uint64_t *len,
+    struct combined *c)
 {
+	struct dos_index_record ir;
+	unsigned char *grown;
 	unsigned char hdr[PIDX_HEADER_SIZE], r[PIDX_RECORD_SIZE], *win;
 	struct dos_index_entry e;
 	struct dos_pack_scan s;
@@ -355,6 +390,13 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 		free(o.buf);
 		return DOS_ENOMEM;
 	}
+	if ((grown = dos_grow(c->hdrs, c->nr, &c->alloc, sizeof hdr,
+	    16)) == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
+	}
+	c->hdrs = grown;
+	memcpy(c->hdrs + c->nr++ * sizeof hdr, hdr, sizeof hdr);
 	if ((rc = dos_hasher_init(&o.h)) < 0 ||
 	    (rc = out_write(&o, hdr, sizeof hdr, 1)) < 0)
 		goto out;
@@ -372,13 +414,13 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 			continue;	/* an older copy, or deleted */
 		if (rc < 0)
 			break;
-		memcpy(r, oid.hash, DOS_RAWSZ);
-		r[DOS_RAWSZ] = (unsigned char)e.codec;
-		dos_put_le64(r + DOS_RAWSZ + 1, e.offset);
-		dos_put_le64(r + DOS_RAWSZ + 9, e.stored_size);
-		dos_put_le64(r + DOS_RAWSZ + 17, e.raw_size);
-		if ((rc = out_write(&o, r, sizeof r, 1)) < 0)
+		ir.oid = oid;
+		ir.entry = e;
+		encode_record(r, &ir);
+		if ((rc = out_write(&o, r, sizeof r, 1)) < 0 ||
+		    (rc = dos_sort_add(c->sort, &ir)) < 0)
 			break;
+		c->records++;
 	}
 	if (rc == 0 && (rc = dos_hasher_final(&o.h, &sum)) == 0 &&
 	    (rc = out_write(&o, sum.hash, DOS_RAWSZ, 0)) == 0 &&
@@ -466,8 +508,9 @@ already_there(struct dos_s3 *s3, const char *key, int fd, uint64_t length,
 
 /*
  * What the pushers share.  The lock is over the members below it and over
- * the store's index, open packs and records, which one thread at a time
- * uses; uploads run outside it, one connection a pusher.
+ * the store's index, open packs and records and the push index gathered,
+ * which one thread at a time uses; uploads run outside it, one connection
+ * a pusher.
  */
 struct push {
 	struct dos_store *st;
@@ -479,6 +522,7 @@ struct push {
 	dos_remote_progress_fn *progress;
 	void *data;
 	struct dos_push_stats *stats;
+	struct combined combined;	/* what write_pack_index adds */
 	pthread_mutex_t lock;
 	size_t next;		/* the next of packs to push */
 	int rc;			/* the failure of the first pack that failed */
@@ -518,7 +562,8 @@ push_pack(struct push *p, struct dos_s3 *s3, uint32_t pack)
 	    p->st->tmpfd, tmp) < 0)
 		rc = DOS_EIO;
 	else
-		rc = write_pack_index(p->ix, pack, fd, &rec, ifd, &ilen);
+		rc = write_pack_index(p->ix, pack, fd, &rec, ifd, &ilen,
+		    &p->combined);
 	if (rc == 0) {
 		pthread_mutex_unlock(&p->lock);
 		snprintf(key, sizeof key, "packs/%u.idx", pack);
@@ -568,6 +613,82 @@ push_packs(void *arg)
 	return NULL;
 }
 
+/*
+ * packs/<first>-<last>.idx, first and last the lowest and highest numbers
+ * of the packs of c (a push's, two or more): a 64-byte header ("DOSPIDX"
+ * NUL, its version 2 and the number of packs as 32-bit, then the number
+ * of records as 64-bit little-endian numbers, 40 zero bytes), the header
+ * of each pack's own index in pack order, then a record for each object
+ * of those indexes, in id order (its id, then the length of its entry,
+ * one byte, and the entry as objects.db holds it: four varints, 42 bytes
+ * in all for most, where 61 of fixed fields made the GET a third longer),
+ * and the SHA-256 of all that: what
+ * a clone reads in one GET for those packs, where the GETs of their own
+ * indexes cost the server about the same time each, whatever their size.
+ */
+static int
+compare_headers(const void *a, const void *b)
+{
+	uint32_t x = dos_get_le32((const unsigned char *)a + 12);
+	uint32_t y = dos_get_le32((const unsigned char *)b + 12);
+
+	return x < y ? -1 : x > y;
+}
+
+static int
+write_combined(struct dos_store *st, struct dos_s3 *s3, struct combined *c)
+{
+	unsigned char hdr[PIDX_HEADER_SIZE], r[CIDX_RECORD_MAX];
+	struct dos_index_record ir;
+	size_t n;
+	struct dos_oid sum;
+	struct out o = { -1, NULL, 0, 0, { 0 } };
+	char key[64], tmp[64], sha[DOS_HEXSZ + 1];
+	int rc, more;
+
+	if (c->nr < 2)
+		return 0;
+	/* The pushers added them as their packs went up, in any order. */
+	qsort(c->hdrs, c->nr, PIDX_HEADER_SIZE, compare_headers);
+	memset(hdr, 0, sizeof hdr);
+	memcpy(hdr, PIDX_MAGIC, 8);
+	dos_put_le64(hdr + 8, CIDX_VERSION | (uint64_t)c->nr << 32);
+	dos_put_le64(hdr + 16, c->records);
+	if ((rc = dos_sort_finish(c->sort)) < 0)
+		return rc;
+	if ((o.buf = malloc(PIDX_BUF)) == NULL)
+		return DOS_ENOMEM;
+	if ((o.fd = dos_temp_create(st, "remote-index-create", O_RDWR, tmp,
+	    sizeof tmp)) < 0) {
+		free(o.buf);
+		return DOS_EIO;
+	}
+	if ((rc = dos_hasher_init(&o.h)) == 0 &&
+	    (rc = out_write(&o, hdr, sizeof hdr, 1)) == 0)
+		rc = out_write(&o, c->hdrs, c->nr * PIDX_HEADER_SIZE, 1);
+	while (rc == 0 && (more = dos_sort_next(c->sort, &ir)) != 0) {
+		if ((rc = more) < 0)
+			break;
+		memcpy(r, ir.oid.hash, DOS_RAWSZ);
+		n = dos_index_encode_entry(r + DOS_RAWSZ + 1, &ir.entry);
+		r[DOS_RAWSZ] = (unsigned char)n;
+		rc = out_write(&o, r, DOS_RAWSZ + 1 + n, 1);
+	}
+	if (rc == 0 && (rc = dos_hasher_final(&o.h, &sum)) == 0 &&
+	    (rc = out_write(&o, sum.hash, DOS_RAWSZ, 0)) == 0)
+		rc = out_flush(&o);
+	snprintf(key, sizeof key, "packs/%u-%u.idx",
+	    dos_get_le32(c->hdrs + 12),
+	    dos_get_le32(c->hdrs + (c->nr - 1) * PIDX_HEADER_SIZE + 12));
+	if (rc == 0 && (rc = dos_s3_put(s3, key, o.fd, o.off, sha)) == 0)
+		rc = check_remote(s3, key, o.off, sha);
+	dos_hasher_release(&o.h);
+	close(o.fd);
+	dos_step_unlink("remote-index-unlink", st->tmpfd, tmp);
+	free(o.buf);
+	return rc;
+}
+
 /* Every pack but the newest, which the writer may still append to. */
 static int
 sealed_packs(struct dos_store *st, uint32_t **packs, size_t *nr)
@@ -593,8 +714,9 @@ dos_remote_push(struct dos_store *st, const struct dos_remote *r,
     struct dos_push_stats *stats)
 {
 	struct push p = { st, NULL, r, NULL, 0, 0, progress, data, stats,
-	    PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, "" };
+	    { NULL, NULL, 0, 0, 0 }, PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, "" };
 	pthread_t th[PUSHERS];
+	struct dos_s3 *s3;
 	uint32_t *packs = NULL;
 	uint64_t length;
 	size_t i, started;
@@ -609,6 +731,9 @@ dos_remote_push(struct dos_store *st, const struct dos_remote *r,
 	for (i = 0; i < p.nr && progress != NULL && rc >= 0; i++)
 		if ((rc = to_push(st, p.ix, r, packs[i], &length)) > 0)
 			p.total += length;
+	if (rc >= 0)
+		rc = dos_sort_open(st, sizeof(struct dos_index_record),
+		    dos_index_record_cmp, DOS_SORT_BUDGET, &p.combined.sort);
 	for (started = 0; rc >= 0 && started < PUSHERS &&
 	    started < p.nr; started++)
 		if (pthread_create(&th[started], NULL, push_packs, &p) != 0)
@@ -620,8 +745,16 @@ dos_remote_push(struct dos_store *st, const struct dos_remote *r,
 		pthread_join(th[i], NULL);
 	if (p.error[0] != '\0')
 		dos_s3_set_error("%s", p.error);
+	/* Last: every pack it names is on the remote, and recorded. */
+	if (rc >= 0 && (rc = p.rc) == 0 && p.combined.nr >= 2 &&
+	    (rc = dos_remote_connect(r, &s3)) == 0) {
+		rc = write_combined(st, s3, &p.combined);
+		dos_s3_close(s3);
+	}
+	dos_sort_close(p.combined.sort);
+	free(p.combined.hdrs);
 	free(packs);
-	return rc < 0 ? rc : p.rc;
+	return rc;
 }
 
 int
@@ -691,58 +824,131 @@ out:
 
 /* ---- clone ---- */
 
+/* An index on the remote: a pack's own (first == last), or a push's. */
+struct listed {
+	uint32_t first, last;
+	uint64_t size;
+};
+
 struct pack_list {
-	uint32_t *packs;
+	struct listed *packs;	/* the packs' own indexes, in pack order */
 	size_t nr, alloc;
-	uint64_t bytes;		/* of their indexes */
+	struct listed *pushes;	/* the push indexes read, in pack order */
+	size_t pushes_nr, pushes_alloc;
+	uint64_t bytes;		/* of the indexes to read */
 };
 
 static int
 list_index_cb(const char *key, uint64_t size, void *data)
 {
 	struct pack_list *l = data;
-	char name[32];
-	uint32_t *grown, pack;
-	size_t n = strlen(key);
+	struct listed *grown, **v;
+	char name[32], *dash;
+	size_t n = strlen(key), *nr, *alloc;
+	uint32_t first, last;
 
 	if (n < 11 || n - 4 >= sizeof name || strncmp(key, "packs/", 6) != 0 ||
 	    strcmp(key + n - 4, ".idx") != 0)
 		return 0;
 	memcpy(name, key + 6, n - 10);
 	name[n - 10] = '\0';
-	if (dos_parse_pack_name(name, &pack) < 0)
+	if ((dash = strchr(name, '-')) != NULL)
+		*dash = '\0';
+	if (dos_parse_pack_name(name, &first) < 0 || (dash != NULL &&
+	    (dos_parse_pack_name(dash + 1, &last) < 0 || last <= first)))
 		return 0;
-	if ((grown = dos_grow(l->packs, l->nr, &l->alloc, sizeof *grown,
-	    64)) == NULL)
+	v = dash != NULL ? &l->pushes : &l->packs;
+	nr = dash != NULL ? &l->pushes_nr : &l->nr;
+	alloc = dash != NULL ? &l->pushes_alloc : &l->alloc;
+	if ((grown = dos_grow(*v, *nr, alloc, sizeof *grown, 64)) == NULL)
 		return DOS_ENOMEM;
-	l->packs = grown;
-	l->packs[l->nr++] = pack;
-	l->bytes += size;
+	*v = grown;
+	grown[*nr].first = first;
+	grown[*nr].last = dash != NULL ? last : first;
+	grown[(*nr)++].size = size;
 	return 0;
 }
 
-/*
- * Read the pack index in fd (len bytes) twice through buf: first to check
- * its SHA-256, then to add its records to the sort s through recs
- * (PIDX_RECS of them).
- */
 static int
-sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
-    struct dos_remote_record *rec, unsigned char *buf,
-    struct dos_index_record *recs, uint64_t *objects)
+listed_cmp(const void *a, const void *b)
 {
-	unsigned char hdr[PIDX_HEADER_SIZE], *p;
+	const struct listed *x = a, *y = b;
+
+	if (x->first != y->first)
+		return x->first < y->first ? -1 : 1;
+	return x->last < y->last ? -1 : x->last > y->last;
+}
+
+/* bsearch(3) order of a pack number among ranges that do not overlap. */
+static int
+range_cmp(const void *key, const void *elem)
+{
+	uint32_t pack = *(const uint32_t *)key;
+	const struct listed *x = elem;
+
+	return pack < x->first ? -1 : pack > x->last;
+}
+
+/* The push index of l whose packs' numbers pack is among, or -1. */
+static ssize_t
+covering(const struct pack_list *l, uint32_t pack)
+{
+	const struct listed *at;
+
+	if (l->pushes_nr == 0)
+		return -1;
+	at = bsearch(&pack, l->pushes, l->pushes_nr, sizeof *at, range_cmp);
+	return at == NULL ? -1 : at - l->pushes;
+}
+
+/* Where pack's own index is in l, or -1. */
+static ssize_t
+find_listed(const struct pack_list *l, uint32_t pack)
+{
+	struct listed key = { pack, pack, 0 }, *at;
+
+	if (l->nr == 0)
+		return -1;
+	at = bsearch(&key, l->packs, l->nr, sizeof key, listed_cmp);
+	return at == NULL ? -1 : at - l->packs;
+}
+
+/*
+ * In pack order; of push indexes whose packs' numbers overlap (pushes of
+ * one container never make them), the first.  Only the packs' own
+ * indexes that none of them covers count for the bytes to read.
+ */
+static void
+choose_indexes(struct pack_list *l)
+{
+	size_t i, kept = 0;
+
+	/* Arrays not yet allocated are null, which qsort(3) may not get. */
+	if (l->nr > 1)
+		qsort(l->packs, l->nr, sizeof *l->packs, listed_cmp);
+	if (l->pushes_nr > 1)
+		qsort(l->pushes, l->pushes_nr, sizeof *l->pushes, listed_cmp);
+	for (i = 0; i < l->pushes_nr; i++)
+		if (kept == 0 || l->pushes[i].first > l->pushes[kept - 1].last)
+			l->pushes[kept++] = l->pushes[i];
+	l->pushes_nr = kept;
+	l->bytes = 0;
+	for (i = 0; i < l->pushes_nr; i++)
+		l->bytes += l->pushes[i].size;
+	for (i = 0; i < l->nr; i++)
+		if (covering(l, l->packs[i].first) < 0)
+			l->bytes += l->packs[i].size;
+}
+
+/* Whether the len bytes of fd end with the SHA-256 of those before. */
+static int
+check_sum(int fd, uint64_t len, unsigned char *buf)
+{
 	struct dos_hasher h;
 	struct dos_oid sum, oid;
-	uint64_t off, n, body, nrec, i;
-	size_t want, k;
-	struct dos_index_record *r;
+	uint64_t off, n, body = len - DOS_RAWSZ;
 	int rc;
 
-	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
-	    (len - PIDX_HEADER_SIZE - DOS_RAWSZ) % PIDX_RECORD_SIZE != 0)
-		return DOS_ECORRUPT;
-	body = len - DOS_RAWSZ;
 	if ((rc = dos_hasher_init(&h)) < 0)
 		return rc;
 	for (off = 0; off < body && rc == 0; off += n) {
@@ -757,17 +963,65 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
 	dos_hasher_release(&h);
 	if (rc < 0)
 		return rc;
-	if (pread(fd, sum.hash, DOS_RAWSZ, (off_t)body) != DOS_RAWSZ ||
-	    pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+	if (pread(fd, sum.hash, DOS_RAWSZ, (off_t)body) != DOS_RAWSZ)
 		return DOS_EIO;
-	if (memcmp(sum.hash, oid.hash, DOS_RAWSZ) != 0 ||
-	    memcmp(hdr, PIDX_MAGIC, 8) != 0 ||
-	    dos_get_le64(hdr + 8) != (PIDX_VERSION | (uint64_t)pack << 32))
+	return memcmp(sum.hash, oid.hash, DOS_RAWSZ) == 0 ? 0 : DOS_ECORRUPT;
+}
+
+/* The header of pack's own index, into *rec. */
+static int
+parse_pack_header(const unsigned char *hdr, uint32_t pack,
+    struct dos_remote_record *rec)
+{
+	struct dos_oid sum;
+
+	if (memcmp(hdr, PIDX_MAGIC, 8) != 0 ||
+	    dos_get_le64(hdr + 8) != (PIDX_VERSION | (uint64_t)pack << 32) ||
+	    dos_get_le64(hdr + 16) < DOS_PACK_HEADER_SIZE)
 		return DOS_ECORRUPT;
 	rec->length = dos_get_le64(hdr + 16);
 	rec->version = (unsigned)dos_get_le64(hdr + 24);
 	memcpy(sum.hash, hdr + 32, DOS_RAWSZ);
 	dos_oid_to_hex(&sum, rec->sha256);
+	return 0;
+}
+
+/* A record of an entry that lies within its pack of length len. */
+static int
+check_record(const struct dos_index_record *r, uint64_t len)
+{
+	if (r->entry.codec > DOS_CODEC_ZSTD || r->entry.offset >= len ||
+	    r->entry.stored_size > len - r->entry.offset)
+		return DOS_ECORRUPT;
+	return 0;
+}
+
+/*
+ * Read the pack index in fd (len bytes) twice through buf: first to check
+ * its SHA-256, then to add its records to the sort s through recs
+ * (PIDX_RECS of them).
+ */
+static int
+sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
+    struct dos_remote_record *rec, unsigned char *buf,
+    struct dos_index_record *recs, uint64_t *objects)
+{
+	unsigned char hdr[PIDX_HEADER_SIZE], *p;
+	uint64_t body, nrec, i;
+	size_t want, k;
+	struct dos_index_record *r;
+	int rc;
+
+	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
+	    (len - PIDX_HEADER_SIZE - DOS_RAWSZ) % PIDX_RECORD_SIZE != 0)
+		return DOS_ECORRUPT;
+	body = len - DOS_RAWSZ;
+	if ((rc = check_sum(fd, len, buf)) < 0)
+		return rc;
+	if (pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+		return DOS_EIO;
+	if ((rc = parse_pack_header(hdr, pack, rec)) < 0)
+		return rc;
 	nrec = (body - PIDX_HEADER_SIZE) / PIDX_RECORD_SIZE;
 	for (i = 0; i < nrec; i += want) {
 		want = nrec - i < PIDX_RECS ? (size_t)(nrec - i) : PIDX_RECS;
@@ -782,10 +1036,8 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
 			r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 1);
 			r->entry.stored_size = dos_get_le64(p + DOS_RAWSZ + 9);
 			r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 17);
-			if (r->entry.codec > DOS_CODEC_ZSTD ||
-			    r->entry.offset >= rec->length ||
-			    r->entry.stored_size > rec->length - r->entry.offset)
-				return DOS_ECORRUPT;
+			if ((rc = check_record(r, rec->length)) < 0)
+				return rc;
 		}
 		for (k = 0; k < want; k++)
 			if ((rc = dos_sort_add(s, &recs[k])) < 0)
@@ -799,24 +1051,122 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
  * The pack indexes of a clone, fetched DOS_REMOTE_FETCHERS at a time
  * (a GET takes the server a few milliseconds whatever its size: one after
  * another, they took most of a clone's time), each checked and sorted in
- * turn, while the caller makes the index and records each pack sorted.
+ * turn, while the caller records each pack sorted: first the push
+ * indexes, then the packs' own indexes, but those of the packs a push
+ * index read names.
  */
 struct index_fetch {
+	struct dos_store *st;
 	const struct dos_remote *r;
 	const struct pack_list *l;
 	struct dos_remote_record *got;	/* of each pack of l */
 	unsigned char *sorted;	/* whether got[i] is there */
+	unsigned char *pushed;	/* whether push index i is read */
 	struct dos_sort *sort;
 	dos_remote_progress_fn *progress;
 	void *data;
 	struct dos_clone_stats *stats;
 	pthread_mutex_t lock;	/* over all below, sort, sorted and stats */
-	pthread_cond_t more;	/* a pack is sorted, or a fetcher failed */
-	size_t next;		/* the next pack of l to fetch */
+	pthread_cond_t more;	/* a pack is sorted, or a thread failed */
+	size_t next;		/* the next index to fetch: pushes first */
 	uint64_t done;		/* bytes of the indexes sorted */
 	int rc;			/* the first failure */
 	char error[256];	/* what the server said of it */
 };
+
+/*
+ * Read push index c of f->l, as sort_pack reads a pack's (buf, recs),
+ * and mark its packs sorted.
+ */
+static int
+sort_push(struct index_fetch *f, int fd, uint64_t len, size_t c,
+    unsigned char *buf, struct dos_index_record *recs)
+{
+	const struct listed *push = &f->l->pushes[c];
+	unsigned char hdr[PIDX_HEADER_SIZE];
+	struct dos_remote_record rec;
+	struct dos_index_record *r;
+	uint64_t npacks, nrec, i, off, end;
+	size_t want, k, n, have = 0, pos = 0;
+	ssize_t at;
+	uint32_t pack, prev = 0;
+	int rc;
+
+	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
+	    pread(fd, hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
+		return DOS_ECORRUPT;
+	npacks = dos_get_le32(hdr + 12);
+	nrec = dos_get_le64(hdr + 16);
+	if (memcmp(hdr, PIDX_MAGIC, 8) != 0 ||
+	    dos_get_le32(hdr + 8) != CIDX_VERSION || npacks < 2 ||
+	    len < PIDX_HEADER_SIZE * (1 + npacks) + DOS_RAWSZ ||
+	    nrec > (len - PIDX_HEADER_SIZE * (1 + npacks) - DOS_RAWSZ) /
+	    CIDX_RECORD_MIN)
+		return DOS_ECORRUPT;
+	if ((rc = check_sum(fd, len, buf)) < 0)
+		return rc;
+	/* Its packs, each one whose own index is listed, in order. */
+	for (i = 0; i < npacks; i++) {
+		off = PIDX_HEADER_SIZE * (1 + i);
+		if (pread(fd, hdr, sizeof hdr, (off_t)off) != (ssize_t)sizeof hdr)
+			return DOS_EIO;
+		pack = dos_get_le32(hdr + 12);
+		if ((i > 0 && pack <= prev) || pack < push->first ||
+		    pack > push->last || (at = find_listed(f->l, pack)) < 0 ||
+		    (rc = parse_pack_header(hdr, pack, &rec)) < 0)
+			return DOS_ECORRUPT;
+		f->got[at] = rec;
+		prev = pack;
+	}
+	/* The records, of varying length, read through buf. */
+	off = PIDX_HEADER_SIZE * (1 + npacks);
+	end = len - DOS_RAWSZ;
+	for (i = 0; i < nrec; i += want) {
+		for (want = 0; want < PIDX_RECS && i + want < nrec; want++) {
+			if (have - pos < CIDX_RECORD_MAX && off < end) {
+				memmove(buf, buf + pos, have - pos);
+				have -= pos;
+				pos = 0;
+				n = end - off < PIDX_BUF - have ?
+				    (size_t)(end - off) : PIDX_BUF - have;
+				if (pread(fd, buf + have, n, (off_t)off) !=
+				    (ssize_t)n)
+					return DOS_EIO;
+				have += n;
+				off += n;
+			}
+			r = &recs[want];
+			if (have - pos < DOS_RAWSZ + 1 ||
+			    (k = buf[pos + DOS_RAWSZ]) > have - pos - DOS_RAWSZ -
+			    1 || dos_index_decode_entry(buf + pos + DOS_RAWSZ + 1,
+			    k, &r->entry) < 0)
+				return DOS_ECORRUPT;
+			memcpy(r->oid.hash, buf + pos, DOS_RAWSZ);
+			pos += DOS_RAWSZ + 1 + k;
+			/* A pack of its own: got is set by its header alone. */
+			if (r->entry.pack < push->first ||
+			    r->entry.pack > push->last ||
+			    (at = find_listed(f->l, r->entry.pack)) < 0 ||
+			    f->got[at].length == 0 ||
+			    check_record(r, f->got[at].length) < 0)
+				return DOS_ECORRUPT;
+		}
+		for (k = 0; k < want; k++)
+			if ((rc = dos_sort_add(f->sort, &recs[k])) < 0)
+				return rc;
+		f->stats->objects += want;
+	}
+	if (off != end || pos != have)
+		return DOS_ECORRUPT;
+	for (i = 0; i < npacks; i++) {
+		off = PIDX_HEADER_SIZE * (1 + i);
+		if (pread(fd, hdr, sizeof hdr, (off_t)off) != (ssize_t)sizeof hdr)
+			return DOS_EIO;
+		f->sorted[find_listed(f->l, dos_get_le32(hdr + 12))] = 1;
+	}
+	f->pushed[c] = 1;
+	return 0;
+}
 
 /* One connection's fetches. */
 struct index_fetcher {
@@ -826,17 +1176,47 @@ struct index_fetcher {
 	int started;		/* th is running fetch_indexes */
 };
 
+/*
+ * The key of index k of f->l to fetch (pushes first), or "" when it need
+ * not be: a pack's own index that the push index covering it had.
+ */
+static void
+next_key(struct index_fetch *f, size_t k, char *key, size_t size)
+{
+	const struct pack_list *l = f->l;
+	ssize_t c;
+	size_t i;
+
+	if (k < l->pushes_nr) {
+		snprintf(key, size, "packs/%u-%u.idx", l->pushes[k].first,
+		    l->pushes[k].last);
+		return;
+	}
+	i = k - l->pushes_nr;
+	if ((c = covering(l, l->packs[i].first)) >= 0) {
+		/* Fetched before any pack's: read by now, or being read. */
+		while (!f->pushed[c] && f->rc == 0)
+			pthread_cond_wait(&f->more, &f->lock);
+		if (f->sorted[i] || f->rc != 0) {
+			key[0] = '\0';
+			return;
+		}
+	}
+	snprintf(key, size, "packs/%u.idx", l->packs[i].first);
+}
+
 static void *
 fetch_indexes(void *arg)
 {
 	struct index_fetcher *w = arg;
 	struct index_fetch *f = w->f;
+	const struct pack_list *l = f->l;
 	struct dos_index_record *recs;
 	struct dos_s3 *s3 = NULL;
 	unsigned char *buf;
 	struct stat sb;
 	char key[64];
-	size_t i;
+	size_t k, i;
 	int rc = 0;
 
 	buf = malloc(PIDX_BUF);
@@ -846,22 +1226,33 @@ fetch_indexes(void *arg)
 	else
 		rc = dos_remote_connect(f->r, &s3);
 	pthread_mutex_lock(&f->lock);
-	while (rc == 0 && f->rc == 0 && f->next < f->l->nr) {
-		i = f->next++;
+	while (rc == 0 && f->rc == 0 && f->next < l->pushes_nr + l->nr) {
+		k = f->next++;
+		next_key(f, k, key, sizeof key);
+		if (key[0] == '\0')
+			continue;
 		pthread_mutex_unlock(&f->lock);
-		snprintf(key, sizeof key, "packs/%u.idx", f->l->packs[i]);
 		if ((rc = dos_s3_get_fd(s3, key, w->fd)) == 0 &&
 		    fstat(w->fd, &sb) < 0)
 			rc = DOS_EIO;
 		pthread_mutex_lock(&f->lock);
-		if (rc < 0 || f->rc < 0 || (rc = sort_pack(f->sort, w->fd,
-		    (uint64_t)sb.st_size, f->l->packs[i], &f->got[i], buf,
-		    recs, &f->stats->objects)) < 0)
+		if (rc < 0 || f->rc < 0)
 			break;
-		f->sorted[i] = 1;
+		if (k < l->pushes_nr) {
+			rc = sort_push(f, w->fd, (uint64_t)sb.st_size, k, buf,
+			    recs);
+		} else {
+			i = k - l->pushes_nr;
+			if ((rc = sort_pack(f->sort, w->fd,
+			    (uint64_t)sb.st_size, l->packs[i].first, &f->got[i],
+			    buf, recs, &f->stats->objects)) == 0)
+				f->sorted[i] = 1;
+		}
+		if (rc < 0)
+			break;
 		f->done += (uint64_t)sb.st_size;
 		if (f->progress != NULL)
-			f->progress("indexing packs", f->done, f->l->bytes,
+			f->progress("indexing packs", f->done, l->bytes,
 			    f->data);
 		pthread_cond_broadcast(&f->more);
 	}
@@ -877,6 +1268,9 @@ fetch_indexes(void *arg)
 	}
 	pthread_cond_broadcast(&f->more);
 	pthread_mutex_unlock(&f->lock);
+	/* Freeing what it held takes milliseconds: here, not on the caller. */
+	close(w->fd);
+	w->fd = -1;
 	dos_s3_close(s3);
 	free(recs);
 	free(buf);
@@ -938,6 +1332,41 @@ stop_fetchers(struct index_fetch *f, struct index_fetcher *w, size_t n,
 }
 
 /*
+ * Record each pack of f->l as held by the remote once its index is read,
+ * in a thread of its own: its syncs wait for the disk while the fetches,
+ * then the index, go on (temp files are named from an atomic counter).
+ */
+static void *
+record_packs(void *arg)
+{
+	struct index_fetch *f = arg;
+	const struct pack_list *l = f->l;
+	size_t i;
+	int rc = 0;
+
+	pthread_mutex_lock(&f->lock);
+	for (i = 0; i < l->nr && rc == 0; i++) {
+		while (!f->sorted[i] && f->rc == 0)
+			pthread_cond_wait(&f->more, &f->lock);
+		if ((rc = f->sorted[i] ? 0 : f->rc) < 0)
+			break;
+		pthread_mutex_unlock(&f->lock);
+		rc = write_record(f->st, f->r->name, l->packs[i].first,
+		    &f->got[i]);
+		pthread_mutex_lock(&f->lock);
+		if (rc == 0) {
+			f->stats->packs++;
+			f->stats->bytes += f->got[i].length;
+		}
+	}
+	if (rc < 0 && f->rc == 0)
+		f->rc = rc;
+	pthread_cond_broadcast(&f->more);
+	pthread_mutex_unlock(&f->lock);
+	return NULL;
+}
+
+/*
  * Commit the length of every pack of l, unsynced: the load's last
  * commit, or the own pack's, waits for the disk and so makes it durable.
  */
@@ -951,7 +1380,8 @@ commit_lengths(struct dos_index *ix, const struct pack_list *l,
 	if ((rc = dos_index_begin(ix)) < 0)
 		return rc;
 	for (i = 0, rc = 0; i < l->nr && rc == 0; i++)
-		rc = dos_index_set_pack_length(ix, l->packs[i], got[i].length);
+		rc = dos_index_set_pack_length(ix, l->packs[i].first,
+		    got[i].length);
 	if (rc == 0)
 		return dos_index_commit_nosync(ix);
 	dos_index_abort(ix);
@@ -996,9 +1426,14 @@ start_own_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack)
  * records, sorted by id across packs, go into the empty index in id
  * order, so that each leaf is written once and full, where a pack's
  * records at a time scattered over the whole tree and rewrote its pages
- * (and logged them) many times over.  Each pack is recorded as held by r
- * before the index points into it.  A copy of an object in two packs:
- * either is right.
+ * (and logged them) many times over.  The index is empty, so objects.db
+ * is built whole outside the environment, without a log (which cost as
+ * much as the tree), before the environment is first opened; a clone run
+ * again after a kill finds it, whole, or none.  An objects.db there
+ * already (made by a run killed after it) is loaded into as any index
+ * is, records put again where they are.  Each pack is recorded as held
+ * by r before the index points into it.  A copy of an object in two
+ * packs: either is right.
  */
 static int
 index_packs(struct dos_store *st, const struct dos_remote *r,
@@ -1008,14 +1443,17 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	struct index_fetcher w[DOS_REMOTE_FETCHERS];
 	struct index_fetch f;
 	struct dos_index *ix = NULL;
-	size_t i, k, n;
-	int rc;
+	pthread_t recorder;
+	size_t k, n;
+	int rc, built = 0, recording = 0;
 
 	memset(&f, 0, sizeof f);
 	memset(w, 0, sizeof w);
 	for (k = 0; k < DOS_REMOTE_FETCHERS; k++)
 		w[k].fd = -1;
-	n = l->nr < DOS_REMOTE_FETCHERS ? l->nr : DOS_REMOTE_FETCHERS;
+	n = l->pushes_nr + l->nr < DOS_REMOTE_FETCHERS ?
+	    l->pushes_nr + l->nr : DOS_REMOTE_FETCHERS;
+	f.st = st;
 	f.r = r;
 	f.l = l;
 	f.progress = progress;
@@ -1024,40 +1462,42 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	pthread_mutex_init(&f.lock, NULL);
 	pthread_cond_init(&f.more, NULL);
 	if ((f.got = calloc(l->nr + 1, sizeof *f.got)) == NULL ||
-	    (f.sorted = calloc(l->nr + 1, 1)) == NULL)
+	    (f.sorted = calloc(l->nr + 1, 1)) == NULL ||
+	    (f.pushed = calloc(l->pushes_nr + 1, 1)) == NULL)
 		rc = DOS_ENOMEM;
 	else if ((rc = dos_sort_open(st, sizeof(struct dos_index_record),
 	    dos_index_record_cmp, DOS_SORT_BUDGET, &f.sort)) == 0)
 		rc = start_fetchers(st, &f, w, n);
-	/*
-	 * The index is made, and the packs recorded, while they fetch, under
-	 * the lock all the same: the sort's temp file and these are named
-	 * from one counter of st.
-	 */
-	pthread_mutex_lock(&f.lock);
 	if (rc == 0)
-		rc = dos_store_index(st, 1, &ix);
-	for (i = 0; i < l->nr && rc == 0; i++) {
-		while (!f.sorted[i] && f.rc == 0)
-			pthread_cond_wait(&f.more, &f.lock);
-		if ((rc = f.sorted[i] ? 0 : f.rc) == 0 &&
-		    (rc = write_record(st, r->name, l->packs[i],
-		    &f.got[i])) == 0) {
-			stats->packs++;
-			stats->bytes += f.got[i].length;
-		}
-	}
-	pthread_mutex_unlock(&f.lock);
+		recording = pthread_create(&recorder, NULL, record_packs,
+		    &f) == 0;
+	/* Meanwhile, the index's environment, which no thread uses. */
+	if (rc == 0)
+		rc = dos_index_prepare(st);
 	rc = stop_fetchers(&f, w, n, rc);
-	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0 &&
-	    (rc = commit_lengths(ix, l, f.got)) == 0)
+	/* No thread: the packs are recorded here, all fetched. */
+	if (rc == 0 && !recording)
+		record_packs(&f);
+	/*
+	 * objects.db is built while they are recorded; the environment,
+	 * which makes it the index, is opened only once they are.
+	 */
+	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0)
+		rc = built = dos_journal_build_index(st, f.sort);
+	if (recording)
+		pthread_join(recorder, NULL);
+	if (rc >= 0 && f.rc < 0)
+		rc = f.rc;
+	if (rc >= 0 && (rc = dos_store_index(st, 1, &ix)) == 0 &&
+	    (rc = commit_lengths(ix, l, f.got)) == 0 && built == 1)
 		rc = dos_journal_put_sorted(ix, f.sort);
 	if (rc == 0)
-		rc = start_own_pack(st, ix, l->nr > 0 ? l->packs[l->nr - 1] + 1 :
-		    0);
+		rc = start_own_pack(st, ix, l->nr > 0 ?
+		    l->packs[l->nr - 1].first + 1 : 0);
 	pthread_cond_destroy(&f.more);
 	pthread_mutex_destroy(&f.lock);
 	dos_sort_close(f.sort);
+	free(f.pushed);
 	free(f.sorted);
 	free(f.got);
 	return rc;
@@ -1082,7 +1522,7 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
     dos_remote_progress_fn *progress, void *data,
     struct dos_clone_stats *stats)
 {
-	struct pack_list l = { NULL, 0, 0, 0 };
+	struct pack_list l = { NULL, 0, 0, NULL, 0, 0, 0 };
 	struct dos_s3 *s3 = NULL;
 	uint32_t *own = NULL;
 	size_t nown = 0;
@@ -1103,11 +1543,11 @@ dos_remote_clone(struct dos_store *st, const struct dos_remote *r,
 	if ((rc = dos_remote_connect(r, &s3)) < 0 ||
 	    (rc = dos_s3_list(s3, "packs/", list_index_cb, &l)) < 0)
 		goto out;
-	if (l.nr > 0)
-		dos_pack_list_sort(l.packs, l.nr);
+	choose_indexes(&l);
 	rc = index_packs(st, r, &l, progress, data, stats);
 out:
 	free(own);
+	free(l.pushes);
 	free(l.packs);
 	dos_s3_close(s3);
 	return rc;

@@ -47,6 +47,17 @@ store_packed() {
 	seq 1 "$1" | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
 }
 
+# Kill a clone of the remote into copy at point $1; cloned again, it
+# lists what first-ls does, and fsck finds it whole.
+clone_killed_again() {
+	run env DOS_FAULT="kill:$1" dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	[ "$status" -eq 137 ]
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	DOS_DIR=copy dos ls >actual
+	cmp first-ls actual
+	DOS_DIR=copy dos fsck -q
+}
+
 add_origin() {
 	dos remote add origin "s3://$S3_BUCKET/$PREFIX" --endpoint "$S3_ENDPOINT"
 }
@@ -191,10 +202,19 @@ s3curl() {
 	n=$(grep -c before points)
 	i=1
 	while [ "$i" -le "$n" ]; do
-		rm -rf "$DOS_DIR"
+		rm -rf "$DOS_DIR" copy
 		cp -a pristine "$DOS_DIR"
+		# a prefix of its own: what this push alone left there
+		dos remote remove origin
+		dos remote add origin "s3://$S3_BUCKET/$PREFIX-$i" --endpoint "$S3_ENDPOINT"
 		run env DOS_FAULT="kill:$i" dos push -q
 		[ "$status" -eq 137 ]
+		# a clone of what is there reads back all it lists, as pushed
+		dos clone -q "s3://$S3_BUCKET/$PREFIX-$i" copy --endpoint "$S3_ENDPOINT"
+		DOS_DIR=copy dos ls >listed
+		DOS_DIR=copy dos cat-object --batch <listed >actual
+		dos cat-object --batch <listed >expected
+		cmp expected actual
 		# each pack recorded is on the server, whole: evict checks that
 		dos push -q --evict
 		dos cat-object --batch <ids >/dev/null
@@ -295,8 +315,8 @@ s3curl() {
 	DOS_DIR=third dos cat-object --batch <b >/dev/null
 }
 
-@test "clone killed at each commit of its index load, run again, is whole" {
-	# More records than a transaction of the load holds (4,096), in
+@test "clone killed at any step of its index, run again, is whole" {
+	# More records than a transaction of a load holds (4,096), in
 	# several packs, sorted in many runs (DOS_SORT_MEMORY).
 	dos config pack_size_target 16k
 	mkdir data
@@ -309,41 +329,124 @@ s3curl() {
 	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
 	DOS_DIR=first dos ls >first-ls
 	[ "$(wc -l <first-ls)" -gt 5000 ]
-	awk '$2 == "before" && $3 == "index-commit" { print $1 }' points >commits
-	[ "$(wc -l <commits)" -gt 3 ]
-	while read -r i; do
+	grep -q "before index-build-rename" points
+	n=$(grep -c before points)
+	i=1
+	while [ "$i" -le "$n" ]; do
 		rm -rf copy
-		run env DOS_FAULT="kill:$i" dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-		[ "$status" -eq 137 ]
-		dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-		DOS_DIR=copy dos ls >actual
-		cmp first-ls actual
-		DOS_DIR=copy dos fsck -q
-	done <commits
+		clone_killed_again "$i"
+		i=$((i + 7))
+	done
 	DOS_DIR=copy dos cat-object --batch <first-ls >actual
 	dos cat-object --batch <first-ls >expected
 	cmp expected actual
 }
 
-@test "a damaged pack index fails a clone, naming it, with nothing indexed; restored, a clone again is whole" {
+@test "a clone killed once its objects.db is in place loads into it, through the log; killed at each commit of that, run again, is whole" {
+	dos config pack_size_target 16k
+	mkdir data
+	seq 1 6000 | awk '{ print "object " $1 > ("data/" $1) }'
+	seq 1 6000 | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
+	add_origin
+	dos push -q
+	export DOS_SORT_MEMORY=4096
+	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	DOS_DIR=first dos ls >first-ls
+	# the points after the packs are recorded come in one order: the
+	# first commit is the first after objects.db is built
+	i=$(awk '$2 == "before" && $3 == "index-commit" { print $1; exit }' points)
+	run env DOS_FAULT="kill:$i" dos clone -q "s3://$S3_BUCKET/$PREFIX" partial --endpoint "$S3_ENDPOINT"
+	[ "$status" -eq 137 ]
+	[ -e partial/index/objects.db ]
+	# not whole: its own pack, made last, is not there
+	run -0 find partial/packs -name '[0-9]*'
+	[ -z "$output" ]
+	cp -a partial logged
+	DOS_FAULT_LOG=load dos clone -q "s3://$S3_BUCKET/$PREFIX" logged --endpoint "$S3_ENDPOINT"
+	DOS_DIR=logged dos ls >actual
+	cmp first-ls actual
+	run -1 grep -c index-build load
+	awk '$2 == "before" && $3 == "index-commit" { print $1 }' load >commits
+	[ "$(wc -l <commits)" -gt 3 ]
+	while read -r i; do
+		rm -rf copy
+		cp -a partial copy
+		clone_killed_again "$i"
+	done <commits
+}
+
+@test "clone reads a push's index of its packs, and the own indexes of packs no push index names; without push indexes, the same" {
+	store_packed 60
+	add_origin
+	dos push -q
+	first=$(ls "$DOS_DIR/remotes/origin" | sort -n | head -1)
+	last=$(ls "$DOS_DIR/remotes/origin" | sort -n | tail -1)
+	[ "$last" -gt "$first" ]
+	s3curl "$PREFIX/packs/$first-$last.idx" -H "x-amz-content-sha256: $EMPTY_OID" -o push-index
+	# a second push, killed before its push index (if it has one): the
+	# own indexes of its packs alone
+	mv ids ids-first
+	store_packed 40
+	dos push -q
+	top=$(ls "$DOS_DIR/remotes/origin" | sort -n | tail -1)
+	[ "$top" -gt "$last" ]
+	if [ "$top" -gt "$((last + 1))" ]; then
+		s3curl "$PREFIX/packs/$((last + 1))-$top.idx" -H "x-amz-content-sha256: $EMPTY_OID" -X DELETE
+	fi
+	# the GETs of the clone: the one push index, then the own indexes of
+	# the second push's packs
+	grep "GET /$S3_BUCKET/$PREFIX/" "$S3_DIR/log/proxy-server.log" >before || true
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	grep "GET /$S3_BUCKET/$PREFIX/" "$S3_DIR/log/proxy-server.log" >after
+	run -0 grep -c "GET /$S3_BUCKET/$PREFIX/packs/[0-9]*\.idx" after
+	[ "$output" -eq "$((top - last))" ]
+	run -0 grep -c "GET /$S3_BUCKET/$PREFIX/packs/$first-$last\.idx" after
+	[ "$output" -eq "$(($(grep -c "packs/$first-$last\.idx" before) + 1))" ]
+	DOS_DIR=copy dos ls >cloned
+	# every object of the pushed packs: all but those of the newest pack
+	dos cat-object --batch-all-objects --batch-check='%(objectname) %(pack)' >all
+	awk -v top="$top" '$2 <= top { print $1 }' all | LC_ALL=C sort >expected
+	cmp expected cloned
+	ls "$DOS_DIR/remotes/origin" >expected
+	ls copy/remotes/origin >actual
+	cmp expected actual
+	for p in $(ls "$DOS_DIR/remotes/origin"); do
+		cmp "$DOS_DIR/remotes/origin/$p" "copy/remotes/origin/$p"
+	done
+	# a remote an older push wrote: the packs' own indexes alone
+	s3curl "$PREFIX/packs/$first-$last.idx" -H "x-amz-content-sha256: $EMPTY_OID" -X DELETE
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" old --endpoint "$S3_ENDPOINT"
+	DOS_DIR=old dos ls >actual
+	cmp cloned actual
+	DOS_DIR=old dos cat-object --batch <cloned >actual
+	DOS_DIR=copy dos cat-object --batch <cloned >expected
+	cmp expected actual
+}
+
+@test "a damaged pack index or push index fails a clone, naming it, with nothing indexed; restored, a clone again is whole" {
 	store_packed 60
 	add_origin
 	dos push -q
 	dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
-	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $EMPTY_OID" -o idx
-	cp idx damaged
-	printf '\x55' | dd of=damaged bs=1 seek=100 conv=notrunc status=none
-	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $(sha256_of damaged)" -T damaged
-	run -128 --separate-stderr dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-	[ "$stderr" = "dos-clone: fatal: unable to clone s3://$S3_BUCKET/$PREFIX into 'copy': $S3_ENDPOINT: packs/1.idx: not a valid pack index" ]
-	run -0 env DOS_DIR=copy dos ls
-	[ -z "$output" ]
-	s3curl "$PREFIX/packs/1.idx" -H "x-amz-content-sha256: $(sha256_of idx)" -T idx
-	dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
-	DOS_DIR=first dos ls >expected
-	DOS_DIR=copy dos ls >actual
-	cmp expected actual
-	DOS_DIR=copy dos fsck -q
+	last=$(ls "$DOS_DIR/remotes/origin" | sort -n | tail -1)
+	for key in "packs/0-$last.idx" packs/1.idx; do
+		s3curl "$PREFIX/$key" -H "x-amz-content-sha256: $EMPTY_OID" -o idx
+		cp idx damaged
+		printf '\x55' | dd of=damaged bs=1 seek=100 conv=notrunc status=none
+		s3curl "$PREFIX/$key" -H "x-amz-content-sha256: $(sha256_of damaged)" -T damaged
+		rm -rf copy
+		run -128 --separate-stderr dos clone "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+		[ "$stderr" = "dos-clone: fatal: unable to clone s3://$S3_BUCKET/$PREFIX into 'copy': $S3_ENDPOINT: $key: not a valid pack index" ]
+		run -0 env DOS_DIR=copy dos ls
+		[ -z "$output" ]
+		s3curl "$PREFIX/$key" -H "x-amz-content-sha256: $(sha256_of idx)" -T idx
+		dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+		DOS_DIR=first dos ls >expected
+		DOS_DIR=copy dos ls >actual
+		cmp expected actual
+		# packs/1.idx is read once no push index names pack 1
+		s3curl "$PREFIX/packs/0-$last.idx" -H "x-amz-content-sha256: $EMPTY_OID" -X DELETE
+	done
 }
 
 @test "fsck knows evicted packs; --remote checks them there; --full reads their objects back" {
