@@ -45,6 +45,7 @@ LIBSRC = lib/backup.c lib/batch.c lib/cli.c lib/codec.c lib/config.c lib/count.c
 	lib/fault.c lib/fsck.c lib/fsck-cross.c lib/fsck-remote.c lib/fsck-repair.c lib/fsck-scan.c \
 	lib/extsort.c lib/fsck-verify.c lib/fsutil.c lib/grow.c \
 	lib/index.c lib/input.c lib/journal.c lib/loose.c lib/main.c lib/maint.c lib/object.c lib/oid.c \
+	lib/index-backup.c lib/index-bulk.c lib/index-walk.c \
 	lib/pack.c lib/pack-write.c lib/quote.c lib/remote.c lib/remote-cache.c lib/remote-read.c lib/s3.c \
 	lib/store.c lib/stored.c lib/transfer.c lib/tree.c
 LIBSRC += lib/legacy.c lib/legacy-copy.c lib/legacy-migrate.c
@@ -82,6 +83,7 @@ $(BUILD)/pic/lib/%.o: lib/%.c lib/dos.h include/dos/dos.h
 	$(CC) $(CFLAGS) -fPIC -fvisibility=hidden -c -o $@ $<
 
 $(filter $(BUILD)/pic/lib/fsck%,$(PICOBJ)): lib/fsck-int.h
+$(filter $(BUILD)/pic/lib/index%,$(PICOBJ)): lib/index-int.h
 
 $(BUILD)/pic/$(SHLIB): $(PICOBJ) lib/libdos.map
 	$(CC) $(CFLAGS) $(LDFLAGS) $(SHLIB_LDFLAGS) -o $@ $(PICOBJ) \
@@ -96,9 +98,10 @@ $(BUILD)/pic/libdos.a: $(PICOBJ)
 $(BUILD)/pic/libs.private: $(PICOBJ)
 	echo '$(strip $(LDFLAGS) $(LIBDOS_LIBS))' >$@
 
-# The files of dos fsck, and those of the legacy reader, share a private
-# header each.
+# The files of dos fsck, those of the index, and those of the legacy
+# reader, share a private header each.
 $(filter $(BUILD)/lib/fsck%,$(LIBOBJ)): lib/fsck-int.h
+$(filter $(BUILD)/lib/index%,$(LIBOBJ)): lib/index-int.h
 $(filter $(BUILD)/lib/legacy%,$(LIBOBJ)): lib/legacy-int.h
 $(BUILD)/lib/cli.o $(BUILD)/lib/main.o: lib/cli.h
 # dos export and dos import, and their fuzz target, share the stream's.

@@ -12,10 +12,10 @@
  * Layers of lib/, lowest first: a file calls functions only of files on
  * the lines above its own, never of one beside or below it, so that no
  * cycle can form among them (t/layers checks it, in make test).  The files
- * of a module with a private header (fsck.c, fsck-*.c: fsck-int.h; legacy
- * likewise) are one unit.  cli and main are the command layer (cli.h).
- * transfer declares its functions in transfer.h, for the few programs
- * that use them.
+ * of a module with a private header (fsck.c, fsck-*.c: fsck-int.h; index
+ * and legacy likewise) are one unit.  cli and main are the command layer
+ * (cli.h).  transfer declares its functions in transfer.h, for the few
+ * programs that use them.
  *	grow
  *	fsutil input quote
  *	oid fault tree
@@ -518,7 +518,7 @@ int dos_stored_check(struct dos_stored_check *c, enum dos_codec codec,
     uint64_t raw_size, const void *stored, size_t len,
     const struct dos_oid *oid);
 
-/* ---- lib/index.c: the Berkeley DB index of packed objects ------------- */
+/* ---- lib/index*.c: the Berkeley DB index of packed objects ------------ */
 
 struct dos_index;
 

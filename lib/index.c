@@ -31,15 +31,16 @@
  * Readers use DB_READ_UNCOMMITTED and never wait for a writer: every
  * record a writer puts points at pack bytes it has already made durable,
  * so an uncommitted record is never a dangling one.  Only an id not found
- * is looked up again, committed (see confirm_absent).
+ * is looked up again, committed (see index_confirm_absent).
  *
  * Rounds of sorted lookups read objects.db's pages themselves, through
  * Berkeley DB's buffer pool, well under half the cost of a cursor's
- * lookup (see walk_pass).
+ * lookup (see index_walk_pass, in index-walk.c).
  *
- * Over 1,300 lines: all of it speaks to Berkeley DB (environment,
- * limits, recovery, the two record formats, its page format), kept
- * behind this API.
+ * This file opens, recovers and closes the index, and reads, puts and
+ * deletes its records one at a time; the reads of many records, the
+ * page walk and the backup's copy of the index are files of their own
+ * (index-int.h lists them).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -55,7 +56,7 @@
 
 #include <db.h>
 
-#include "dos.h"
+#include "index-int.h"
 
 /*
  * The cache lives in a region file that reserve_regions backs with disk
@@ -98,7 +99,6 @@
  * memory is mapped, not written: the region file is reserved in full
  * (reserve_regions), and only the locks in use are touched.
  */
-#define INDEX_MAX_DEPTH 5
 #define LOCKS_PER_RECORD (1 + 3 * INDEX_MAX_DEPTH)
 #define READER_LOCKS 4096
 #define INDEX_LOCKS (DOS_INDEX_TXN_RECORDS * LOCKS_PER_RECORD + READER_LOCKS)
@@ -110,8 +110,6 @@
 #define INDEX_LOCK_BUCKETS 4096
 /* Records: format 1 (32 bytes) or 2 (four varints), see open_objects. */
 #define RECORD1_SIZE 32
-#define VARINT_MAX 10
-#define RECORD_MAX DOS_INDEX_ENTRY_MAX	/* 4 * VARINT_MAX */
 /*
  * Berkeley DB's compression stores a run of records as one B-tree item,
  * so the item overhead (16 bytes a record: for key and value, a 3-byte
@@ -126,45 +124,12 @@
 #define LOG_FILE_BYTES (1024 * 1024)
 /* Checkpoint when this much log has been written since the last one. */
 #define CHECKPOINT_KBYTES (16 * 1024)
-/*
- * A backup checkpoints first when more than this much log came since the
- * last checkpoint: its copy's recovery replays at most this much.
- */
-#define BACKUP_CHECKPOINT_KBYTES 256
-/* The index's copy leaves out blocks of zeros this long (copy_write). */
-#define COPY_BLOCK 4096
 #define LOCK_TIMEOUT_USEC 2000000
 /* How often expire_locks looks for lock waits past their timeout. */
 #define EXPIRY_CHECK_NSEC 250000000L
-#define GET_TRIES 3
 /* Opens tried while another process recovers, waiting longer each time. */
 #define OPEN_TRIES 8
 #define OPEN_RETRY_USEC 20000
-/* Keys read per cursor visit by dos_index_walk. */
-#define WALK_CHUNK 1024
-/*
- * Keys read by the first visit of a walk of a prefix: most prefixes
- * (the ids a pack entry starts) name one object, and a visit costs what
- * it reads.
- */
-#define PREFIX_CHUNK 4
-
-struct dos_index {
-	DB_ENV *env;		/* NULL when opened read-only without it */
-	DB *objects, *packs;
-	DB_TXN *txn;
-	size_t txn_records;	/* records put or deleted by txn */
-	int compressed;		/* objects.db is, and holds format 2 records */
-	char *home;
-	int dirfd;		/* the container's, borrowed */
-	int writable;
-	struct dos_index *next;	/* in open_indexes */
-	/* The thread of expire_locks while env is open; stop ends it. */
-	pthread_t expiry;
-	pthread_mutex_t expiry_mu;
-	pthread_cond_t expiry_cv;
-	int expiry_running, expiry_stop;
-};
 
 /*
  * Every index this process has open.  A process that exits without
@@ -176,51 +141,52 @@ struct dos_index {
  */
 static struct dos_index *open_indexes;
 
-static char last_db_error[512];
+char index_last_db_error[512];
 
 /*
- * Berkeley DB's first message since last_db_error was cleared: the cause
+ * Berkeley DB's first message since index_last_db_error was cleared: the cause
  * (such as a write that found the disk full); the messages after it
  * (PANIC, unable to join the environment) are its consequences.
  */
-static void
-remember_error(const DB_ENV *env, const char *prefix, const char *msg)
+void
+index_remember_error(const DB_ENV *env, const char *prefix, const char *msg)
 {
-	if (last_db_error[0] == '\0')
-		snprintf(last_db_error, sizeof last_db_error, "%s", msg);
+	if (index_last_db_error[0] == '\0')
+		snprintf(index_last_db_error, sizeof index_last_db_error, "%s",
+		    msg);
 }
 
 const char *
 dos_index_last_error(void)
 {
-	return last_db_error;
+	return index_last_db_error;
 }
 
 /*
  * Each operation starts with no message, so that the first one is its
  * own (opening the environment again, for a retry, clears it too).
  */
-static void
-forget_error(void)
+void
+index_forget_error(void)
 {
-	last_db_error[0] = '\0';
+	index_last_db_error[0] = '\0';
 }
 
 /*
  * Whether Berkeley DB gave up in this process (the first message since
- * last_db_error was cleared says why), rather than after another one died
+ * index_last_db_error was cleared says why), rather than after another one died
  * and recovery ran, which this notice is all it says about.
  */
 static int
 failed_here(void)
 {
-	return last_db_error[0] != '\0' && strstr(last_db_error,
+	return index_last_db_error[0] != '\0' && strstr(index_last_db_error,
 	    "PANIC: fatal region error detected") == NULL;
 }
 
 /* Berkeley DB returns errno values or its own negative codes. */
-static int
-db_error(int ret)
+int
+index_db_error(int ret)
 {
 	if (ret == 0)
 		return 0;
@@ -237,7 +203,8 @@ db_error(int ret)
 		return failed_here() ? DOS_EINDEX : DOS_ERECOVER;
 	if (ret == DB_LOCK_DEADLOCK || ret == DB_LOCK_NOTGRANTED)
 		return DOS_EBUSY;
-	snprintf(last_db_error, sizeof last_db_error, "%s", db_strerror(ret));
+	snprintf(index_last_db_error, sizeof index_last_db_error, "%s",
+	    db_strerror(ret));
 	return DOS_EINDEX;
 }
 
@@ -250,8 +217,8 @@ put_u32(unsigned char *p, uint32_t v)
 	p[3] = (unsigned char)v;
 }
 
-static uint32_t
-get_u32(const unsigned char *p)
+uint32_t
+index_get_u32(const unsigned char *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
 	    (uint32_t)p[2] << 8 | p[3];
@@ -264,10 +231,10 @@ put_u64(unsigned char *p, uint64_t v)
 	put_u32(p + 4, (uint32_t)v);
 }
 
-static uint64_t
-get_u64(const unsigned char *p)
+uint64_t
+index_get_u64(const unsigned char *p)
 {
-	return (uint64_t)get_u32(p) << 32 | get_u32(p + 4);
+	return (uint64_t)index_get_u32(p) << 32 | index_get_u32(p + 4);
 }
 
 /* Format 1: pack, codec, 3 spare bytes, offset, stored, raw. */
@@ -288,11 +255,11 @@ decode_record1(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 {
 	if (len != RECORD1_SIZE || rec[4] > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
-	e->pack = get_u32(rec);
+	e->pack = index_get_u32(rec);
 	e->codec = (enum dos_codec)rec[4];
-	e->offset = get_u64(rec + 8);
-	e->stored_size = get_u64(rec + 16);
-	e->raw_size = get_u64(rec + 24);
+	e->offset = index_get_u64(rec + 8);
+	e->stored_size = index_get_u64(rec + 16);
+	e->raw_size = index_get_u64(rec + 24);
 	return 0;
 }
 
@@ -384,9 +351,9 @@ encode_entry(const struct dos_index *ix, unsigned char *rec,
 	return ix->compressed ? encode_record2(rec, e) : encode_record1(rec, e);
 }
 
-static int
-decode_entry(const struct dos_index *ix, const unsigned char *rec, size_t len,
-    struct dos_index_entry *e)
+int
+index_decode_entry(const struct dos_index *ix, const unsigned char *rec,
+    size_t len, struct dos_index_entry *e)
 {
 	return ix->compressed ? decode_record2(rec, len, e) :
 	    decode_record1(rec, len, e);
@@ -490,8 +457,8 @@ close_handles(struct dos_index *ix)
  * byte loop (a third of the time of a lookup).  It orders keys of other
  * sizes the default way too, so the order on disk never depends on it.
  */
-static int
-compare_keys(const unsigned char *a, size_t alen, const unsigned char *b,
+int
+index_compare_keys(const unsigned char *a, size_t alen, const unsigned char *b,
     size_t blen)
 {
 	int c = memcmp(a, b, alen < blen ? alen : blen);
@@ -504,7 +471,7 @@ compare_keys(const unsigned char *a, size_t alen, const unsigned char *b,
 static int
 compare_ids(DB *db, const DBT *a, const DBT *b)
 {
-	return compare_keys(a->data, a->size, b->data, b->size);
+	return index_compare_keys(a->data, a->size, b->data, b->size);
 }
 
 /*
@@ -521,8 +488,8 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create,
 	int ret;
 
 	if ((ret = db_create(dbp, ix->env, 0)) != 0)
-		return db_error(ret);
-	(*dbp)->set_errcall(*dbp, remember_error);
+		return index_db_error(ret);
+	(*dbp)->set_errcall(*dbp, index_remember_error);
 	if (strcmp(name, "objects.db") == 0)
 		(*dbp)->set_bt_compare(*dbp, compare_ids);
 	if (compressed && ((ret = (*dbp)->set_bt_compress(*dbp, NULL,
@@ -531,7 +498,7 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create,
 	    OBJECTS_MIN_KEYS)) != 0)) {
 		(*dbp)->close(*dbp, 0);
 		*dbp = NULL;
-		return db_error(ret);
+		return index_db_error(ret);
 	}
 	if (ix->env == NULL) {
 		snprintf(path, sizeof path, "%s/%s", ix->home, name);
@@ -545,7 +512,7 @@ open_db(struct dos_index *ix, DB **dbp, const char *name, int create,
 	if (ret != 0) {
 		(*dbp)->close(*dbp, 0);
 		*dbp = NULL;
-		return db_error(ret);
+		return index_db_error(ret);
 	}
 	return 0;
 }
@@ -566,7 +533,7 @@ open_objects(struct dos_index *ix)
 	if (rc != DOS_EIO || errno != EINVAL)
 		return rc;
 	ix->compressed = 0;
-	forget_error();
+	index_forget_error();
 	return open_db(ix, &ix->objects, "objects.db", ix->writable, 0);
 }
 
@@ -599,13 +566,13 @@ open_env(struct dos_index *ix)
 	int ret;
 
 	if (locks == 0) {
-		snprintf(last_db_error, sizeof last_db_error,
+		snprintf(index_last_db_error, sizeof index_last_db_error,
 		    "DOS_INDEX_LOCKS is not a positive number of locks");
 		return DOS_EINDEX;
 	}
 	if ((ret = db_env_create(&ix->env, 0)) != 0)
-		return db_error(ret);
-	ix->env->set_errcall(ix->env, remember_error);
+		return index_db_error(ret);
+	ix->env->set_errcall(ix->env, index_remember_error);
 	ix->env->set_cachesize(ix->env, 0, INDEX_CACHE_BYTES, 1);
 	/* Sizes for a region this process creates (see INDEX_LOCKS). */
 	ix->env->set_lk_max_locks(ix->env, locks);
@@ -632,7 +599,7 @@ open_env(struct dos_index *ix)
 	 * page that has no block (reserve_regions covers their growth).
 	 */
 	ix->env->set_flags(ix->env, DB_REGION_INIT, 1);
-	forget_error();
+	index_forget_error();
 	ret = ix->env->open(ix->env, ix->home, flags, 0666);
 	if (ret != 0) {
 		ix->env->close(ix->env, 0);
@@ -641,9 +608,9 @@ open_env(struct dos_index *ix)
 		 * Creating or recovering the environment failed (a full disk):
 		 * not a recovery by another process, but what Berkeley DB said.
 		 */
-		if (ret == DB_RUNRECOVERY && last_db_error[0] != '\0')
+		if (ret == DB_RUNRECOVERY && index_last_db_error[0] != '\0')
 			return DOS_EINDEX;
-		return db_error(ret);
+		return index_db_error(ret);
 	}
 	return start_expiry(ix);
 }
@@ -755,14 +722,16 @@ check_index_dir(int top)
 		return rc;
 	while (rc == 0 && (e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, "DB_CONFIG") == 0) {
-			snprintf(last_db_error, sizeof last_db_error,
+			snprintf(index_last_db_error,
+			    sizeof index_last_db_error,
 			    "refusing 'index/DB_CONFIG', which would configure "
 			    "the index");
 			rc = DOS_EINDEX;
 		} else if (e->d_type == DT_LNK || (e->d_type == DT_UNKNOWN &&
 		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) == 0 &&
 		    S_ISLNK(sb.st_mode))) {
-			snprintf(last_db_error, sizeof last_db_error,
+			snprintf(index_last_db_error,
+			    sizeof index_last_db_error,
 			    "refusing to follow the symbolic link 'index/%.200s'",
 			    e->d_name);
 			rc = DOS_EINDEX;
@@ -835,8 +804,8 @@ dos_index_exists(int dirfd)
  * a writer has created it, so that a long-lived reader (a cat-object
  * --batch coprocess) finds the objects packed since.
  */
-static int
-open_if_created(struct dos_index *ix)
+int
+index_open_if_created(struct dos_index *ix)
 {
 	if (ix->objects != NULL || !dos_index_exists(ix->dirfd))
 		return 0;
@@ -961,8 +930,8 @@ dos_index_again(struct dos_index *ix, int *rc, int tries)
  * Point key and val at id and rec for a read of oid's record.  With a key
  * comparison set, a get may return the key too: id is a copy.
  */
-static void
-entry_dbts(DBT *key, DBT *val, unsigned char *id, unsigned char *rec,
+void
+index_entry_dbts(DBT *key, DBT *val, unsigned char *id, unsigned char *rec,
     const struct dos_oid *oid)
 {
 	memcpy(id, oid->hash, DOS_RAWSZ);
@@ -981,8 +950,8 @@ entry_dbts(DBT *key, DBT *val, unsigned char *id, unsigned char *rec,
  * which only the thread that owns them may do.  Inside a transaction, or
  * without the environment, every read is committed.
  */
-static int
-read_entry(struct dos_index *ix, const struct dos_oid *oid,
+int
+index_read_entry(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e, u_int32_t flags)
 {
 	unsigned char rec[RECORD_MAX], id[DOS_RAWSZ];
@@ -991,11 +960,11 @@ read_entry(struct dos_index *ix, const struct dos_oid *oid,
 
 	if (ix->txn != NULL || ix->env == NULL)
 		flags = 0;
-	entry_dbts(&key, &val, id, rec, oid);
+	index_entry_dbts(&key, &val, id, rec, oid);
 	ret = ix->objects->get(ix->objects, ix->txn, &key, &val, flags);
 	if (ret != 0)
-		return db_error(ret);
-	return decode_entry(ix, rec, val.size, e);
+		return index_db_error(ret);
+	return index_decode_entry(ix, rec, val.size, e);
 }
 
 static int
@@ -1004,13 +973,13 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
 {
 	int rc, tries;
 
-	if ((rc = open_if_created(ix)) < 0)
+	if ((rc = index_open_if_created(ix)) < 0)
 		return rc;
 	if (ix->objects == NULL)
 		return DOS_ENOTFOUND;
-	forget_error();
+	index_forget_error();
 	for (tries = 1; ; tries++) {
-		rc = read_entry(ix, oid, e, flags);
+		rc = index_read_entry(ix, oid, e, flags);
 		if (rc == 0 || !read_again(ix, &rc, tries))
 			return rc;
 	}
@@ -1022,8 +991,8 @@ get_entry(struct dos_index *ix, const struct dos_oid *oid,
  * committed ones too.  So only a committed read, which waits for a
  * writer that holds the page, says that an id is not indexed.
  */
-static int
-confirm_absent(struct dos_index *ix, const struct dos_oid *oid,
+int
+index_confirm_absent(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e, int rc)
 {
 	if (rc != DOS_ENOTFOUND || !ix->compressed || ix->env == NULL ||
@@ -1036,646 +1005,8 @@ int
 dos_index_get(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e)
 {
-	return confirm_absent(ix, oid, e,
+	return index_confirm_absent(ix, oid, e,
 	    get_entry(ix, oid, e, DB_READ_UNCOMMITTED));
-}
-
-/*
- * Bulk reads fill this much at a time: at least a page, a multiple of
- * 1024 bytes, as Berkeley DB asks; about 800 entries.
- */
-#define BULK_BYTES (64 * 1024)
-/*
- * Below this many ids found per bulk read, point lookups are cheaper (a
- * bulk read of ~800 entries costs about as much as 60 searches).
- */
-#define BULK_MIN_HITS 64
-
-/*
- * A cursor reading objects.db in bulk: each fill copies as many entries
- * as fit in one buffer, and bulk_next() takes them out one at a time.
- */
-struct bulk {
-	const struct dos_index *ix;
-	DBC *cur;
-	DBT val;
-	void *p;
-	unsigned char key[DOS_RAWSZ];
-	unsigned char *rec;	/* of the entry bulk_next() took */
-	u_int32_t rec_len;
-};
-
-/*
- * committed: read only committed records (degree 2), waiting for a writer
- * that holds the page; else uncommitted reads, which never wait, but may
- * miss every record of a compressed run that a writer is rewriting (it
- * deletes the run, then puts it back): the caller must look a miss up
- * again.
- */
-static int
-bulk_open(struct dos_index *ix, struct bulk *b, void *buf, int few,
-    int committed)
-{
-	int ret;
-
-	memset(b, 0, sizeof *b);
-	b->ix = ix;
-	b->val.data = buf;
-	b->val.ulen = BULK_BYTES;
-	/* A few keys need no more than a page: each page read is copied. */
-	if (few && ix->objects->get_pagesize(ix->objects, &b->val.ulen) != 0)
-		b->val.ulen = BULK_BYTES;
-	b->val.flags = DB_DBT_USERMEM;
-	ret = ix->objects->cursor(ix->objects, ix->txn, &b->cur,
-	    ix->txn != NULL || ix->env == NULL ? 0 :
-	    committed ? DB_READ_COMMITTED : DB_READ_UNCOMMITTED);
-	return ret == 0 ? 0 : db_error(ret);
-}
-
-/*
- * Fill from the first key at or after from (DB_SET_RANGE), or after the
- * last entry filled (from == NULL): 0, DOS_ENOTFOUND past the end.
- */
-static int
-bulk_fill(struct bulk *b, const unsigned char *from)
-{
-	DBT key;
-	int ret;
-
-	memset(&key, 0, sizeof key);
-	key.data = b->key;
-	key.ulen = sizeof b->key;
-	key.flags = DB_DBT_USERMEM;
-	if (from != NULL) {
-		memcpy(b->key, from, sizeof b->key);
-		key.size = sizeof b->key;
-	}
-	ret = b->cur->get(b->cur, &key, &b->val,
-	    (from != NULL ? DB_SET_RANGE : DB_NEXT) | DB_MULTIPLE_KEY);
-	if (ret != 0)
-		return db_error(ret);
-	DB_MULTIPLE_INIT(b->p, &b->val);
-	return 0;
-}
-
-/*
- * The next entry filled, its id in *id: 1, 0 when the fill is used up,
- * or an error.  Its record is decoded only if asked (bulk_entry): a
- * lookup wants few of those it reads.
- */
-static int
-bulk_next(struct bulk *b, const unsigned char **id)
-{
-	unsigned char *k;
-	u_int32_t klen;
-
-	if (b->p == NULL)
-		return 0;
-	DB_MULTIPLE_KEY_NEXT(b->p, &b->val, k, klen, b->rec, b->rec_len);
-	if (b->p == NULL)
-		return 0;
-	if (klen != DOS_RAWSZ)
-		return DOS_ECORRUPT;
-	*id = k;
-	return 1;
-}
-
-/* Decode the record of the entry bulk_next() took: 0 or DOS_ECORRUPT. */
-static int
-bulk_entry(const struct bulk *b, struct dos_index_entry *e)
-{
-	return decode_entry(b->ix, b->rec, b->rec_len, e);
-}
-
-static void
-bulk_close(struct bulk *b)
-{
-	b->cur->close(b->cur);
-}
-
-/*
- * Fill entries[i] and found[i] for the sorted ids from i on, one by one
- * with the pass's cursor (a get without one makes and closes a cursor of
- * its own, 2% of a lookup's instructions), never retrying (the pass may
- * run on a thread of its own, see get_sorted_split).
- */
-static int
-get_each(struct bulk *b, const struct dos_oid *oids, size_t i, size_t n,
-    struct dos_index_entry *entries, unsigned char *found)
-{
-	unsigned char rec[RECORD_MAX], id[DOS_RAWSZ];
-	DBT key, val;
-	int ret;
-
-	for (; i < n; i++) {
-		entry_dbts(&key, &val, id, rec, &oids[i]);
-		ret = b->cur->get(b->cur, &key, &val, DB_SET);
-		if (ret != 0 && ret != DB_NOTFOUND)
-			return db_error(ret);
-		if ((found[i] = ret == 0) &&
-		    decode_entry(b->ix, rec, val.size, &entries[i]) < 0)
-			return DOS_ECORRUPT;
-	}
-	return 0;
-}
-
-/*
- * A sorted pass over a compressed objects.db reads its B-tree pages
- * itself, through Berkeley DB's buffer pool (DB_MPOOLFILE->get, which
- * holds a page latched shared until it is put back, so that no writer
- * changes it meanwhile), instead of through a cursor.  A cursor's lookup
- * costs about 12,000 instructions at 10^7 objects (duplicating the
- * cursor, locks, latches, comparisons through callbacks, decompressing
- * the run record by record into buffers); reading the pages costs a few
- * hundred, and each leaf is held while the pass's next ids fall in it:
- * rounds of 2^18 ids went from 2.4 to 0.9 us of CPU time a lookup, most
- * of what is left Berkeley DB copying leaves into its cache.
- *
- * This reads Berkeley DB 5.3's page format (db_page.h): a page starts
- * with a 26-byte header (item count at 20, type at 25) followed by the
- * items' offsets; an internal item holds its child's page number at 4
- * and its key at 12 (the first item's key is below every key); a leaf
- * holds key and data items in turn, each a length, a type byte and the
- * bytes.  A compressed leaf's pair is a run (bt_compress.c): the run's
- * first id, then its record's length and bytes followed by the other
- * records, each the length of the prefix shared with the id before it,
- * the suffix's length, the record's length, the suffix and the record
- * (lengths in Berkeley DB's integer compression: below 128 one byte).
- * Anything else (a deleted or overflow item, a longer integer, a page of
- * another type, an item past the page) is left to a cursor's lookup.
- *
- * Without locks, a pass may follow a parent's page number to a page that
- * a writer has split, merged or freed since: a record found on a leaf is
- * still what the index holds for it (or what a writer is putting, which
- * an uncommitted read gets too), and an id not found is looked up again,
- * committed (confirm_absent), as for a cursor's uncommitted reads.
- */
-#define PAGE_ENTRIES_AT 20
-#define PAGE_TYPE_AT 25
-#define PAGE_ITEMS_AT 26
-#define PAGE_INTERNAL 3		/* P_IBTREE */
-#define PAGE_LEAF 5		/* P_LBTREE */
-#define PAGE_META 9		/* P_BTREEMETA */
-#define META_ROOT_AT 88
-#define INTERNAL_CHILD_AT 4
-#define INTERNAL_KEY_AT 12
-#define ITEM_TYPE_AT 2
-#define ITEM_DATA_AT 3
-#define ITEM_KEYDATA 1		/* B_KEYDATA, not deleted */
-/* Levels followed down from the root before a walk gives up. */
-#define WALK_MAX_LEVELS (2 * INDEX_MAX_DEPTH)
-
-struct page_walk {
-	DB_MPOOLFILE *mpf;
-	u_int32_t pagesize;
-	db_pgno_t root;
-	unsigned char *leaf;		/* held, or NULL */
-	unsigned char bound[DOS_RAWSZ];	/* the leaf's ids are below it */
-	u_int32_t bound_len;		/* 0: no bound (the last leaf) */
-};
-
-/*
- * A page in the buffer pool is in this machine's byte order (Berkeley DB
- * swaps a file's pages as it reads them), as the page numbers copied out
- * of it are.
- */
-static u_int32_t
-page_u16(const unsigned char *p)
-{
-	u_int16_t v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-/*
- * Hold page pgno: 0, 1 if there is no such page (a page number read
- * before a gc gave the file's tail back), or an error.
- */
-static int
-page_get(struct page_walk *w, db_pgno_t pgno, unsigned char **page)
-{
-	int ret;
-
-	if ((ret = w->mpf->get(w->mpf, &pgno, NULL, 0, page)) != 0)
-		return ret == DB_PAGE_NOTFOUND ? 1 : db_error(ret);
-	return 0;
-}
-
-static void
-page_put(struct page_walk *w, unsigned char *page)
-{
-	w->mpf->put(w->mpf, page, DB_PRIORITY_UNCHANGED, 0);
-}
-
-static void
-page_walk_release(struct page_walk *w)
-{
-	if (w->leaf != NULL)
-		page_put(w, w->leaf);
-	w->leaf = NULL;
-}
-
-/* Start a walk of objects.db from its root, found on the meta page. */
-static int
-page_walk_open(struct dos_index *ix, struct page_walk *w)
-{
-	unsigned char *meta;
-	u_int32_t flags;
-	int rc, ret;
-
-	memset(w, 0, sizeof *w);
-	w->mpf = ix->objects->get_mpf(ix->objects);
-	if ((ret = ix->objects->get_pagesize(ix->objects, &w->pagesize)) != 0 ||
-	    (ret = ix->objects->get_flags(ix->objects, &flags)) != 0)
-		return db_error(ret);
-	/* Checksums would move the items; dos never sets them. */
-	if (flags & DB_CHKSUM)
-		return DOS_ECORRUPT;
-	if ((rc = page_get(w, 0, &meta)) != 0)
-		return rc < 0 ? rc : DOS_ECORRUPT;
-	if (meta[PAGE_TYPE_AT] == PAGE_META)
-		memcpy(&w->root, meta + META_ROOT_AT, sizeof w->root);
-	page_put(w, meta);
-	return w->root != 0 ? 0 : DOS_ECORRUPT;
-}
-
-/* Item i of page, its length in *len: NULL if it is not inside the page. */
-static const unsigned char *
-page_item(const struct page_walk *w, const unsigned char *page, u_int32_t i,
-    u_int32_t at, u_int32_t *len)
-{
-	u_int32_t off;
-
-	if (PAGE_ITEMS_AT + 2 * (i + 1) > w->pagesize)
-		return NULL;
-	off = page_u16(page + PAGE_ITEMS_AT + 2 * i);
-	if (off + at > w->pagesize)
-		return NULL;
-	*len = page_u16(page + off);
-	return off + at + *len <= w->pagesize ? page + off : NULL;
-}
-
-/* Key i of an internal page, if a plain one. */
-static const unsigned char *
-internal_key(const struct page_walk *w, const unsigned char *page,
-    u_int32_t i, u_int32_t *len)
-{
-	const unsigned char *item;
-
-	item = page_item(w, page, i, INTERNAL_KEY_AT, len);
-	if (item == NULL || item[ITEM_TYPE_AT] != ITEM_KEYDATA)
-		return NULL;
-	return item + INTERNAL_KEY_AT;
-}
-
-/*
- * Hold the leaf where id belongs, following the internal pages down from
- * the root: 0, 1 if a page is not as expected, or an error.
- */
-static int
-page_walk_down(struct page_walk *w, const unsigned char *id)
-{
-	const unsigned char *item, *key;
-	unsigned char *page;
-	u_int32_t n, lo, hi, mid, len;
-	db_pgno_t pgno = w->root;
-	int level, rc;
-
-	w->bound_len = 0;
-	for (level = 0; level < WALK_MAX_LEVELS; level++) {
-		if ((rc = page_get(w, pgno, &page)) != 0)
-			return rc;
-		if (page[PAGE_TYPE_AT] == PAGE_LEAF) {
-			w->leaf = page;
-			return 0;
-		}
-		n = page_u16(page + PAGE_ENTRIES_AT);
-		if (page[PAGE_TYPE_AT] != PAGE_INTERNAL || n == 0)
-			goto unexpected;
-		/* The last item whose key is at most id. */
-		for (lo = 0, hi = n - 1; lo < hi; ) {
-			mid = lo + (hi - lo + 1) / 2;
-			if ((key = internal_key(w, page, mid, &len)) == NULL)
-				goto unexpected;
-			if (compare_keys(key, len, id, DOS_RAWSZ) <= 0)
-				lo = mid;
-			else
-				hi = mid - 1;
-		}
-		if (lo + 1 < n) {
-			if ((key = internal_key(w, page, lo + 1, &len)) == NULL ||
-			    len == 0 || len > DOS_RAWSZ)
-				goto unexpected;
-			memcpy(w->bound, key, len);
-			w->bound_len = len;
-		}
-		if ((item = page_item(w, page, lo, INTERNAL_KEY_AT, &len)) == NULL)
-			goto unexpected;
-		memcpy(&pgno, item + INTERNAL_CHILD_AT, sizeof pgno);
-		page_put(w, page);
-	}
-	return 1;
-unexpected:
-	page_put(w, page);
-	return 1;
-}
-
-/* One of Berkeley DB's compressed integers, if below 2^14 + 2^7. */
-static int
-page_int(const unsigned char **p, const unsigned char *end, u_int32_t *v)
-{
-	if (*p < end && **p < 0x80) {
-		*v = *(*p)++;
-		return 0;
-	}
-	if (*p + 1 < end && (**p & 0xc0) == 0x80) {
-		*v = (((u_int32_t)(**p & 0x3f) << 8 | (*p)[1]) + 0x80);
-		*p += 2;
-		return 0;
-	}
-	return -1;
-}
-
-/* Key or data item i of the held leaf, if a plain one. */
-static const unsigned char *
-leaf_item(const struct page_walk *w, u_int32_t i, u_int32_t *len)
-{
-	const unsigned char *item;
-
-	item = page_item(w, w->leaf, i, ITEM_DATA_AT, len);
-	if (item == NULL || item[ITEM_TYPE_AT] != ITEM_KEYDATA)
-		return NULL;
-	return item + ITEM_DATA_AT;
-}
-
-/*
- * Look id up in the run of the held leaf where it belongs: 0 and its
- * record in *rec and *len, DOS_ENOTFOUND, or 1 if the leaf is not as
- * expected.
- */
-static int
-leaf_find(const struct page_walk *w, const unsigned char *id,
-    const unsigned char **rec, u_int32_t *len)
-{
-	unsigned char key[DOS_RAWSZ];
-	const unsigned char *k, *d, *end;
-	u_int32_t n, lo, hi, mid, klen, dlen, prefix, suffix;
-	int c;
-
-	n = page_u16(w->leaf + PAGE_ENTRIES_AT);
-	if (n == 0)
-		return DOS_ENOTFOUND;
-	if (n % 2 != 0)
-		return 1;
-	/* The last run whose first id is at most id. */
-	for (lo = 0, hi = n / 2 - 1; lo < hi; ) {
-		mid = lo + (hi - lo + 1) / 2;
-		if ((k = leaf_item(w, 2 * mid, &klen)) == NULL)
-			return 1;
-		if (compare_keys(k, klen, id, DOS_RAWSZ) <= 0)
-			lo = mid;
-		else
-			hi = mid - 1;
-	}
-	if ((k = leaf_item(w, 2 * lo, &klen)) == NULL || klen != DOS_RAWSZ ||
-	    (d = leaf_item(w, 2 * lo + 1, &dlen)) == NULL)
-		return 1;
-	end = d + dlen;
-	if ((c = memcmp(k, id, DOS_RAWSZ)) > 0)
-		return DOS_ENOTFOUND;
-	if (page_int(&d, end, &dlen) < 0 || dlen > (u_int32_t)(end - d))
-		return 1;
-	memcpy(key, k, sizeof key);
-	while (c < 0) {
-		d += dlen;
-		if (d == end)
-			return DOS_ENOTFOUND;
-		if (page_int(&d, end, &prefix) < 0 ||
-		    page_int(&d, end, &suffix) < 0 ||
-		    page_int(&d, end, &dlen) < 0 ||
-		    prefix + suffix != DOS_RAWSZ ||
-		    suffix + dlen > (u_int32_t)(end - d))
-			return 1;
-		memcpy(key + prefix, d, suffix);
-		d += suffix;
-		c = memcmp(key, id, DOS_RAWSZ);
-	}
-	if (c > 0)
-		return DOS_ENOTFOUND;
-	*rec = d;
-	*len = dlen;
-	return 0;
-}
-
-/*
- * Look the next of a pass's sorted ids up: 0 and its record in *rec and
- * *len (valid until the next call), DOS_ENOTFOUND, 1 if the pages are not
- * as expected (a cursor must look it up), or an error.
- */
-static int
-page_walk_get(struct page_walk *w, const unsigned char *id,
-    const unsigned char **rec, u_int32_t *len)
-{
-	int rc;
-
-	if (w->leaf != NULL && w->bound_len != 0 &&
-	    compare_keys(id, DOS_RAWSZ, w->bound, w->bound_len) >= 0)
-		page_walk_release(w);
-	if (w->leaf == NULL && (rc = page_walk_down(w, id)) != 0)
-		return rc;
-	return leaf_find(w, id, rec, len);
-}
-
-/*
- * One pass of dos_index_get_sorted over a compressed objects.db, outside
- * a transaction: a page walk, and a lookup by Berkeley DB of each id the
- * walk cannot answer (the leaf released first: the lookup may wait for a
- * writer that waits for it).
- */
-static int
-walk_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
-    struct dos_index_entry *entries, unsigned char *found)
-{
-	struct page_walk w;
-	const unsigned char *rec;
-	u_int32_t len;
-	size_t i;
-	int rc;
-
-	if ((rc = page_walk_open(ix, &w)) < 0)
-		return rc;
-	for (i = 0; i < n; i++) {
-		rc = page_walk_get(&w, oids[i].hash, &rec, &len);
-		if (rc == 0)
-			rc = decode_entry(ix, rec, len, &entries[i]);
-		else if (rc == 1) {
-			page_walk_release(&w);
-			rc = read_entry(ix, &oids[i], &entries[i],
-			    DB_READ_UNCOMMITTED);
-		}
-		if (rc < 0 && rc != DOS_ENOTFOUND)
-			break;
-		found[i] = rc == 0;
-	}
-	page_walk_release(&w);
-	return rc == DOS_ENOTFOUND ? 0 : rc;
-}
-
-/*
- * One pass of dos_index_get_sorted: a page walk (walk_pass), or, inside
- * a transaction (whose reads a cursor must make) or in an objects.db of
- * format 1, a cursor reading the index in bulk from each id not yet
- * answered, the ids inside what was read answered by a merge.  While
- * bulk reads stop paying (ids far apart in a large index), the rest is
- * looked up one by one.
- */
-static int
-get_sorted_pass(struct dos_index *ix, const struct dos_oid *oids, size_t n,
-    struct dos_index_entry *entries, unsigned char *found, void *buf)
-{
-	const unsigned char *id;
-	size_t i = 0, loads = 0, hits = 0;
-	struct bulk b;
-	int rc, c;
-
-	memset(found, 0, n);
-	if (ix->compressed && ix->txn == NULL)
-		return walk_pass(ix, oids, n, entries, found);
-	if ((rc = bulk_open(ix, &b, buf, 0, 0)) < 0)
-		return rc;
-	while (i < n) {
-		if (loads >= 4 && hits < loads * BULK_MIN_HITS) {
-			rc = get_each(&b, oids, i, n, entries, found);
-			bulk_close(&b);
-			return rc;
-		}
-		if ((rc = bulk_fill(&b, oids[i].hash)) < 0)
-			break;
-		loads++;
-		while (i < n && (rc = bulk_next(&b, &id)) > 0) {
-			while (i < n && (c = memcmp(oids[i].hash, id, DOS_RAWSZ)) <= 0) {
-				if (c == 0) {
-					if (bulk_entry(&b, &entries[i]) < 0) {
-						rc = DOS_ECORRUPT;
-						break;
-					}
-					found[i] = 1;
-					hits++;
-				}
-				i++;
-			}
-			if (rc < 0)
-				break;
-		}
-		if (rc < 0)
-			break;
-	}
-	bulk_close(&b);
-	/* Past the last key: every id left is not indexed. */
-	return rc == DOS_ENOTFOUND ? 0 : rc < 0 ? rc : 0;
-}
-
-/*
- * A pass's lookups cost about 1 us of CPU time each at 10^7 objects
- * (rounds of 2^18 ids), most of it Berkeley DB copying the leaves they
- * read into its cache, whose handles are free-threaded.  So a second
- * thread looks the upper half of the ids up while this one does the
- * lower half, from other leaves: the halves cost as much CPU time
- * together as the whole did alone, so with two cores free a round takes
- * about half the time.  Below SPLIT_MIN ids the thread is not worth
- * making.
- */
-#define SPLIT_MIN 1024
-
-/* Sorted ids looked up by one thread, with its own bulk buffer. */
-struct pass {
-	struct dos_index *ix;
-	const struct dos_oid *oids;
-	size_t n;
-	struct dos_index_entry *entries;
-	unsigned char *found;
-	void *buf;
-	int rc;
-};
-
-static void *
-run_pass(void *arg)
-{
-	struct pass *p = arg;
-
-	p->rc = get_sorted_pass(p->ix, p->oids, p->n, p->entries, p->found,
-	    p->buf);
-	return NULL;
-}
-
-/*
- * One pass of dos_index_get_sorted, in two halves if worth it; bufs
- * holds two bulk buffers.  Berkeley DB's message for a failure may come
- * from either thread.
- */
-static int
-get_sorted_split(struct dos_index *ix, const struct dos_oid *oids, size_t n,
-    struct dos_index_entry *entries, unsigned char *found, char *bufs)
-{
-	struct pass low = { ix, oids, n, entries, found, bufs, 0 }, high;
-	pthread_t thread;
-	int split;
-
-	/* A transaction is used by one thread at a time. */
-	split = n >= SPLIT_MIN && ix->txn == NULL &&
-	    sysconf(_SC_NPROCESSORS_ONLN) > 1;
-	if (split) {
-		low.n = n / 2;
-		high = low;
-		high.oids += low.n;
-		high.n = n - low.n;
-		high.entries += low.n;
-		high.found += low.n;
-		high.buf = bufs + BULK_BYTES;
-		split = pthread_create(&thread, NULL, run_pass, &high) == 0;
-		if (!split)
-			low.n = n;
-	}
-	run_pass(&low);
-	if (!split)
-		return low.rc;
-	pthread_join(thread, NULL);
-	return low.rc < 0 ? low.rc : high.rc;
-}
-
-int
-dos_index_get_sorted(struct dos_index *ix, const struct dos_oid *oids,
-    size_t n, struct dos_index_entry *entries, unsigned char *found)
-{
-	char *bufs;
-	size_t i;
-	int rc, tries;
-
-	if ((rc = open_if_created(ix)) < 0)
-		return rc;
-	if (ix->objects == NULL) {
-		memset(found, 0, n);
-		return 0;
-	}
-	if ((bufs = malloc(2 * BULK_BYTES)) == NULL)
-		return DOS_ENOMEM;
-	forget_error();
-	for (tries = 1; ; tries++) {
-		rc = get_sorted_split(ix, oids, n, entries, found, bufs);
-		if (!read_again(ix, &rc, tries))
-			break;
-	}
-	free(bufs);
-	for (i = 0; i < n && rc == 0; i++)
-		if (!found[i]) {
-			rc = confirm_absent(ix, &oids[i], &entries[i],
-			    DOS_ENOTFOUND);
-			found[i] = rc == 0;
-			if (rc == DOS_ENOTFOUND)
-				rc = 0;
-		}
-	return rc;
 }
 
 int
@@ -1699,12 +1030,12 @@ dos_index_begin(struct dos_index *ix)
 
 	if (!ix->writable || ix->env == NULL || ix->txn != NULL)
 		return DOS_EINVAL;
-	forget_error();
+	index_forget_error();
 	ix->txn_records = 0;
 	ret = ix->env->txn_begin(ix->env, NULL, &ix->txn, 0);
 	if (ret == DB_RUNRECOVERY && dos_index_reopen(ix) == 0)
 		ret = ix->env->txn_begin(ix->env, NULL, &ix->txn, 0);
-	return ret == 0 ? 0 : db_error(ret);
+	return ret == 0 ? 0 : index_db_error(ret);
 }
 
 /* n more records for the transaction, within what the lock table holds. */
@@ -1712,7 +1043,7 @@ static int
 count_records(struct dos_index *ix, size_t n)
 {
 	if (n > DOS_INDEX_TXN_RECORDS - ix->txn_records) {
-		snprintf(last_db_error, sizeof last_db_error,
+		snprintf(index_last_db_error, sizeof index_last_db_error,
 		    "more than %d records in one index transaction",
 		    DOS_INDEX_TXN_RECORDS);
 		return DOS_EINDEX;
@@ -1739,7 +1070,8 @@ dos_index_put(struct dos_index *ix, const struct dos_oid *oid,
 	key.size = DOS_RAWSZ;
 	val.data = rec;
 	val.size = (u_int32_t)len;
-	return db_error(ix->objects->put(ix->objects, ix->txn, &key, &val, 0));
+	return index_db_error(ix->objects->put(ix->objects, ix->txn, &key, &val,
+	    0));
 }
 
 int
@@ -1779,8 +1111,8 @@ put_bulk(struct dos_index *ix, const struct dos_index_record *recs, size_t n)
 		DB_MULTIPLE_KEY_WRITE_NEXT(p, &bulk, recs[i].oid.hash,
 		    DOS_RAWSZ, rec, len);
 	}
-	rc = p == NULL ? DOS_EINVAL : db_error(ix->objects->put(ix->objects,
-	    ix->txn, &bulk, &unused, DB_MULTIPLE_KEY));
+	rc = p == NULL ? DOS_EINVAL : index_db_error(ix->objects->put(
+	    ix->objects, ix->txn, &bulk, &unused, DB_MULTIPLE_KEY));
 	free(bulk.data);
 	return rc;
 }
@@ -1850,12 +1182,12 @@ dos_index_build_open(const char *path, struct dos_index **out)
 	}
 	ix->compressed = 1;
 	ix->writable = 1;
-	forget_error();
+	index_forget_error();
 	if ((ret = db_create(&ix->objects, NULL, 0)) != 0) {
-		rc = db_error(ret);
+		rc = index_db_error(ret);
 		goto fail;
 	}
-	ix->objects->set_errcall(ix->objects, remember_error);
+	ix->objects->set_errcall(ix->objects, index_remember_error);
 	ix->objects->set_bt_compare(ix->objects, compare_ids);
 	if ((ret = ix->objects->set_bt_compress(ix->objects, NULL,
 	    NULL)) != 0 || (ret = ix->objects->set_pagesize(ix->objects,
@@ -1865,7 +1197,7 @@ dos_index_build_open(const char *path, struct dos_index **out)
 	    BUILD_CACHE_BYTES, 1)) != 0 ||
 	    (ret = ix->objects->open(ix->objects, NULL, path, NULL, DB_BTREE,
 	    DB_CREATE | DB_EXCL, 0666)) != 0) {
-		rc = db_error(ret);
+		rc = index_db_error(ret);
 		goto fail;
 	}
 	*out = ix;
@@ -1898,7 +1230,7 @@ dos_index_build_close(struct dos_index *ix, int keep)
 		return 0;
 	ret = ix->objects->close(ix->objects, keep ? 0 : DB_NOSYNC);
 	if (keep && ret != 0)
-		rc = db_error(ret);
+		rc = index_db_error(ret);
 	if (keep && rc == 0) {
 		fd = open(ix->home, O_RDONLY | O_CLOEXEC);
 		if (fd < 0 || dos_step_fdatasync("index-build-fdatasync",
@@ -1923,7 +1255,7 @@ dos_index_del(struct dos_index *ix, const struct dos_oid *oid)
 	memset(&key, 0, sizeof key);
 	key.data = (void *)(uintptr_t)oid->hash;
 	key.size = DOS_RAWSZ;
-	return db_error(ix->objects->del(ix->objects, ix->txn, &key, 0));
+	return index_db_error(ix->objects->del(ix->objects, ix->txn, &key, 0));
 }
 
 int
@@ -1941,7 +1273,8 @@ dos_index_set_pack_length(struct dos_index *ix, uint32_t pack,
 	key.size = sizeof k;
 	val.data = v;
 	val.size = sizeof v;
-	return db_error(ix->packs->put(ix->packs, ix->txn, &key, &val, 0));
+	return index_db_error(ix->packs->put(ix->packs, ix->txn, &key, &val,
+	    0));
 }
 
 int
@@ -1952,7 +1285,7 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 	DBT key, val;
 	int ret, rc, tries;
 
-	if ((rc = open_if_created(ix)) < 0)
+	if ((rc = index_open_if_created(ix)) < 0)
 		return rc;
 	if (ix->packs == NULL)
 		return DOS_ENOTFOUND;
@@ -1964,16 +1297,16 @@ dos_index_get_pack_length(struct dos_index *ix, uint32_t pack,
 	val.data = v;
 	val.ulen = sizeof v;
 	val.flags = DB_DBT_USERMEM;
-	forget_error();
+	index_forget_error();
 	for (tries = 1; (ret = ix->packs->get(ix->packs, ix->txn, &key, &val,
 	    0)) != 0; tries++) {
-		rc = db_error(ret);
+		rc = index_db_error(ret);
 		if (!read_again(ix, &rc, tries))
 			return rc;
 	}
 	if (val.size != sizeof v)
 		return DOS_ECORRUPT;
-	*length = get_u64(v);
+	*length = index_get_u64(v);
 	return 0;
 }
 
@@ -1987,7 +1320,7 @@ dos_index_del_pack_length(struct dos_index *ix, uint32_t pack)
 	memset(&key, 0, sizeof key);
 	key.data = k;
 	key.size = sizeof k;
-	return db_error(ix->packs->del(ix->packs, ix->txn, &key, 0));
+	return index_db_error(ix->packs->del(ix->packs, ix->txn, &key, 0));
 }
 
 static int
@@ -2002,7 +1335,7 @@ commit(struct dos_index *ix, uint32_t flags)
 	ret = ix->txn->commit(ix->txn, flags);
 	ix->txn = NULL;
 	if (ret != 0)
-		return db_error(ret);
+		return index_db_error(ret);
 	if (dos_fault_after("index-commit") < 0)
 		return DOS_EIO;
 	ix->env->txn_checkpoint(ix->env, CHECKPOINT_KBYTES, 0, 0);
@@ -2043,397 +1376,15 @@ dos_index_compact(struct dos_index *ix)
 
 	if (!ix->writable || ix->env == NULL || ix->txn != NULL)
 		return DOS_EINVAL;
-	forget_error();
+	index_forget_error();
 	for (pass = 0; pass < 2; pass++) {
 		memset(&c, 0, sizeof c);
 		c.compact_fillpercent = 100;
 		ret = ix->objects->compact(ix->objects, NULL, NULL, NULL, &c,
 		    DB_FREE_SPACE, NULL);
 		if (ret != 0)
-			return db_error(ret);
+			return index_db_error(ret);
 	}
 	ix->env->txn_checkpoint(ix->env, 0, 0, 0);
 	return 0;
-}
-
-struct walk_item {
-	struct dos_oid oid;
-	struct dos_index_entry entry;
-};
-
-/*
- * Read up to max entries from *start on (after it when skip is
- * set) into items.  The cursor is closed before the caller sees them, so
- * a reader that dies while printing (SIGPIPE in a pipeline) never holds a
- * lock a writer would wait for.
- */
-static int
-walk_chunk(struct dos_index *ix, unsigned char *start, int skip,
-    struct walk_item *items, size_t max, size_t *nr, void *buf)
-{
-	const unsigned char *id;
-	struct bulk b;
-	int rc;
-
-	*nr = 0;
-	/* A walk cannot tell a miss: it reads committed records only. */
-	if ((rc = bulk_open(ix, &b, buf, max < WALK_CHUNK, 1)) < 0)
-		return rc;
-	rc = bulk_fill(&b, start);
-	while (rc == 0 && *nr < max) {
-		while (*nr < max && (rc = bulk_next(&b, &id)) > 0) {
-			if (skip && memcmp(id, start, DOS_RAWSZ) == 0)
-				continue;
-			if (bulk_entry(&b, &items[*nr].entry) < 0) {
-				rc = DOS_ECORRUPT;
-				break;
-			}
-			memcpy(items[(*nr)++].oid.hash, id, DOS_RAWSZ);
-		}
-		if (rc == 0)
-			rc = bulk_fill(&b, NULL);
-		else if (rc > 0)
-			rc = 0;
-	}
-	bulk_close(&b);
-	return rc == DOS_ENOTFOUND ? 0 : rc;
-}
-
-int
-dos_index_walk(struct dos_index *ix, const char *prefix, size_t plen,
-    dos_index_fn *fn, void *data)
-{
-	unsigned char start[DOS_RAWSZ];
-	char hex[DOS_HEXSZ + 1];
-	struct walk_item *items;
-	struct dos_oid first;
-	size_t nr, i, max = plen > 0 ? PREFIX_CHUNK : WALK_CHUNK;
-	void *buf;
-	int rc = 0, skip = 0, tries = 0, done = 0;
-
-	if ((rc = open_if_created(ix)) < 0)
-		return rc;
-	if (ix->objects == NULL)
-		return 0;
-	/* Start at the smallest id with this hex prefix. */
-	memset(hex, '0', DOS_HEXSZ);
-	memcpy(hex, prefix, plen);
-	if (dos_oid_from_hex(&first, hex, DOS_HEXSZ) < 0)
-		return DOS_EBADID;
-	memcpy(start, first.hash, DOS_RAWSZ);
-	if ((items = malloc(WALK_CHUNK * sizeof *items)) == NULL ||
-	    (buf = malloc(BULK_BYTES)) == NULL) {
-		free(items);
-		return DOS_ENOMEM;
-	}
-	forget_error();
-	while (!done) {
-		rc = walk_chunk(ix, start, skip, items, max, &nr, buf);
-		if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && ++tries < GET_TRIES) {
-			if ((rc = dos_index_reopen(ix)) < 0)
-				break;
-			continue;
-		}
-		if (rc < 0)
-			break;
-		tries = 0;
-		done = nr < max;
-		for (i = 0; i < nr; i++) {
-			if (plen > 0 && strncmp(dos_oid_to_hex(&items[i].oid, hex),
-			    prefix, plen) != 0) {
-				done = 1;
-				break;
-			}
-			if ((rc = fn(&items[i].oid, &items[i].entry, data)) != 0) {
-				done = 1;
-				break;
-			}
-		}
-		if (nr > 0)
-			memcpy(start, items[nr - 1].oid.hash, DOS_RAWSZ);
-		skip = 1;
-		max = WALK_CHUNK;
-	}
-	free(items);
-	free(buf);
-	return rc;
-}
-
-/* ---- backups ---- */
-
-/* fn with each record of packs.db, in pack order. */
-static int
-for_each_pack(DB *packs, dos_index_pack_fn *fn, void *data)
-{
-	unsigned char k[4], v[8];
-	DBC *c;
-	DBT key, val;
-	int ret, rc = 0;
-
-	memset(&key, 0, sizeof key);
-	memset(&val, 0, sizeof val);
-	key.data = k;
-	key.ulen = sizeof k;
-	key.flags = DB_DBT_USERMEM;
-	val.data = v;
-	val.ulen = sizeof v;
-	val.flags = DB_DBT_USERMEM;
-	if ((ret = packs->cursor(packs, NULL, &c, 0)) != 0)
-		return db_error(ret);
-	while (rc == 0 && (ret = c->get(c, &key, &val, DB_NEXT)) == 0) {
-		if (key.size != sizeof k || val.size != sizeof v)
-			rc = DOS_ECORRUPT;
-		else
-			rc = fn(get_u32(k), get_u64(v), data);
-	}
-	if (rc == 0 && ret != DB_NOTFOUND)
-		rc = db_error(ret);
-	c->close(c);
-	return rc;
-}
-
-/*
- * Whether the log of env holds a checkpoint after the one at ckp, as far
- * as it goes now; also when that cannot be told.  Checkpoint records are
- * told by their type, the first word of a record, read from the one at
- * ckp.
- */
-static int
-checkpoint_after(DB_ENV *env, DB_LSN ckp)
-{
-	DB_LOGC *logc;
-	DBT rec;
-	u_int32_t type;
-	int ret, found = 1;
-
-	if (env->log_cursor(env, &logc, 0) != 0)
-		return 1;
-	memset(&rec, 0, sizeof rec);
-	ret = logc->get(logc, &ckp, &rec, DB_SET);
-	if (ret == 0 && rec.size >= sizeof type) {
-		memcpy(&type, rec.data, sizeof type);
-		while ((ret = logc->get(logc, &ckp, &rec, DB_NEXT)) == 0 &&
-		    rec.size >= sizeof type && memcmp(rec.data, &type,
-		    sizeof type) != 0)
-			;
-		found = ret != DB_NOTFOUND;
-	}
-	logc->close(logc, 0);
-	return found;
-}
-
-/* A file of the index's copy, written by Berkeley DB's hot backup. */
-struct copy_file {
-	int fd;
-	u_int32_t log;		/* a log file's number, 0 for a database */
-	uint64_t end;		/* its length: the end of what was written */
-};
-
-static int
-copy_open(DB_ENV *env, const char *name, const char *dir, void **handle)
-{
-	struct copy_file *f;
-	char path[4096];
-	int saved;
-
-	if ((f = calloc(1, sizeof *f)) == NULL)
-		return ENOMEM;
-	if (strncmp(name, "log.", 4) == 0)
-		f->log = (u_int32_t)strtoul(name + 4, NULL, 10);
-	snprintf(path, sizeof path, "%s/%s", dir, name);
-	if ((f->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0666)) < 0) {
-		saved = errno;
-		free(f);
-		return saved;
-	}
-	*handle = f;
-	return 0;
-}
-
-static int
-zero_block(const u_int8_t *p, size_t len)
-{
-	static const u_int8_t zeros[COPY_BLOCK];
-
-	return memcmp(p, zeros, len) == 0;
-}
-
-/*
- * A log file's blocks of zeros are left out, holes in the copy: the
- * environment makes a log file full size when it starts one, so most of
- * the newest one is.
- */
-static int
-copy_write(DB_ENV *env, u_int32_t gigs, u_int32_t off, u_int32_t size,
-    u_int8_t *buf, void *handle)
-{
-	struct copy_file *f = handle;
-	uint64_t at = ((uint64_t)gigs << 30) + off;
-	size_t from = 0, to, n;
-
-	while (from < size) {
-		n = size - from < COPY_BLOCK ? size - from : COPY_BLOCK;
-		if (f->log != 0 && zero_block(buf + from, n)) {
-			from += n;
-			continue;
-		}
-		for (to = from + n; to < size; to += n) {
-			n = size - to < COPY_BLOCK ? size - to : COPY_BLOCK;
-			if (f->log != 0 && zero_block(buf + to, n))
-				break;
-		}
-		if (dos_step_pwrite("backup-index-write", f->fd, buf + from,
-		    to - from, at + from) < 0)
-			return errno;
-		from = to;
-	}
-	if (at + size > f->end)
-		f->end = at + size;
-	return 0;
-}
-
-/*
- * The copy's length set, and its writing back started: it goes on while
- * the rest of the backup is made, which syncs it before the backup is
- * complete.  The copy of the log file the environment writes now ends
- * where its log does: bytes past that were never written, and recovering
- * the copy would write zeros there.
- */
-static int
-copy_close(DB_ENV *env, const char *name, void *handle)
-{
-	struct copy_file *f = handle;
-	DB_LOG_STAT *stat;
-	int ret = 0;
-
-	if (f == NULL)
-		return 0;	/* not opened */
-	if (f->log != 0 && (ret = env->log_stat(env, &stat, 0)) == 0) {
-		if (f->log == stat->st_cur_file && f->end > stat->st_cur_offset)
-			f->end = stat->st_cur_offset;
-		free(stat);
-	}
-	if (ret == 0 && dos_step_truncate("backup-index-truncate", f->fd,
-	    f->end) < 0)
-		ret = errno;
-	(void)sync_file_range(f->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
-	if (close(f->fd) < 0 && ret == 0)
-		ret = errno;
-	free(f);
-	return ret;
-}
-
-/*
- * Berkeley DB's syncs of the index's copy, while this thread recovers and
- * reads it, are left out: the backup syncs each file of it once, with the
- * rest of the backup, before it names the backup complete (and removes
- * one left incomplete).  Meanwhile every other sync Berkeley DB makes, of
- * any environment in any thread, is this fdatasync(2), as by default but
- * for one thing: a failed one is not tried again (a second one can
- * succeed when the data is lost).
- */
-static __thread int in_copy;
-
-static int
-sync_unless_copy(int fd)
-{
-	if (in_copy)
-		return 0;
-	while (fdatasync(fd) < 0)
-		if (errno != EINTR)
-			return errno;
-	return 0;
-}
-
-/*
- * The environment is checkpointed first unless little log came since its
- * last checkpoint, which every writer makes when it closes it (as
- * db_hotbackup -c does, but only then): otherwise the copy gets, and its
- * recovery reads, every log since the last checkpoint, up to
- * CHECKPOINT_KBYTES of them.
- * Berkeley DB's hot backup copies the database files, then the log files,
- * keeping the environment from removing logs meanwhile; recovering the
- * copy from those logs brings it to the last transaction they hold.
- * Normal recovery starts from the last checkpoint in the logs copied,
- * which is right when that is the one made before the database files
- * were copied (every change before it is in them); one made after (a
- * process that closed the index meanwhile) may name changes that the
- * files copied lack, and then only catastrophic recovery, which reads
- * every log copied from its start, is right.  That reads and replays
- * every database open and close in them, one pair per process that
- * wrote since the oldest log began: when the environment's log holds no
- * checkpoint after the one made here, no copy of it does, and the normal
- * recovery reads only what came since.  The recovery runs in private
- * memory and checkpoints, and the copy keeps the log file that
- * checkpoint is in (the others go): its pages name places in that log,
- * so the first dos to open it recovers from the checkpoint, which finds
- * nothing to do, as after any clean close.  (Giving the pages log
- * sequence numbers of zero instead, to leave two database files alone,
- * rewrote every page of the copy: most of the time of a backup that
- * copied little else.)
- */
-int
-dos_index_backup(struct dos_index *ix, const char *target,
-    dos_index_pack_fn *fn, void *data)
-{
-	DB_ENV *env;
-	DB_TXN_STAT *stat;
-	DB_LSN ckp;
-	DB *packs = NULL;
-	const char *recovery;
-	u_int32_t recover;
-	int ret, rc = 0;
-
-	if (ix->env == NULL) {
-		snprintf(last_db_error, sizeof last_db_error,
-		    "the index cannot be backed up without write access to it");
-		return DOS_EINDEX;
-	}
-	forget_error();
-	if ((ret = ix->env->txn_checkpoint(ix->env, BACKUP_CHECKPOINT_KBYTES,
-	    0, 0)) != 0 || (ret = ix->env->txn_stat(ix->env, &stat, 0)) != 0)
-		return db_error(ret);
-	/* This one, or one another process made since, before the copy. */
-	ckp = stat->st_last_ckp;
-	free(stat);
-	if (dos_fault_before("backup-index-copy") < 0)
-		return DOS_EIO;
-	if ((ret = ix->env->set_backup_callbacks(ix->env, copy_open,
-	    copy_write, copy_close)) != 0 ||
-	    (ret = ix->env->backup(ix->env, target, 0)) != 0)
-		return db_error(ret);
-	if (dos_fault_after("backup-index-copy") < 0)
-		return DOS_EIO;
-	if (checkpoint_after(ix->env, ckp)) {
-		recover = DB_RECOVER_FATAL;
-		recovery = "backup-index-recover-fatal";
-	} else {
-		recover = DB_RECOVER;
-		recovery = "backup-index-recover";
-	}
-	if (dos_fault_before(recovery) < 0)
-		return DOS_EIO;
-	if ((ret = db_env_create(&env, 0)) != 0)
-		return db_error(ret);
-	env->set_errcall(env, remember_error);
-	db_env_set_func_fsync(sync_unless_copy);
-	in_copy = 1;
-	ret = env->open(env, target, DB_CREATE | DB_INIT_MPOOL | DB_INIT_LOCK |
-	    DB_INIT_LOG | DB_INIT_TXN | DB_PRIVATE | recover, 0666);
-	if (ret == 0 && dos_fault_after(recovery) < 0)
-		rc = DOS_EIO;
-	if (ret == 0 && rc == 0 && (ret = db_create(&packs, env, 0)) == 0)
-		ret = packs->open(packs, NULL, "packs.db", NULL, DB_BTREE,
-		    DB_RDONLY, 0);
-	if (ret == 0 && rc == 0)
-		rc = for_each_pack(packs, fn, data);
-	if (packs != NULL)
-		packs->close(packs, 0);
-	if (ret == 0 && rc == 0)
-		ret = env->log_archive(env, NULL, DB_ARCH_REMOVE);
-	env->close(env, 0);
-	in_copy = 0;
-	db_env_set_func_fsync(NULL);
-	return ret != 0 ? db_error(ret) : rc;
 }
