@@ -485,12 +485,16 @@ int dos_journal_load(struct dos_store *st, struct dos_index *ix);
  */
 int dos_journal_put_sorted(struct dos_index *ix, struct dos_sort *s);
 /*
- * The same records as a new index/objects.db, built outside the
- * environment (dos_index_build_open()), for a container whose index has
- * no objects.db yet, and so none open: 1 without doing anything when it
- * has one.
+ * The same records as a new objects.db, built outside the environment
+ * (dos_index_build_open()) and synced, as sandbox/<tmp> (tmp: size bytes),
+ * for a container whose index has no objects.db yet, and so none open: 0,
+ * 1 without doing anything when it has one, or an error (nothing left).
+ * dos_journal_place_index then renames it into index/ if rc is 0, or
+ * removes it: the index points into packs from then on.
  */
-int dos_journal_build_index(struct dos_store *st, struct dos_sort *s);
+int dos_journal_build_index(struct dos_store *st, struct dos_sort *s,
+    char *tmp, size_t size);
+int dos_journal_place_index(struct dos_store *st, const char *tmp, int rc);
 
 /* ---- lib/stored.c: checking an object's stored bytes ------------------ */
 

@@ -223,16 +223,18 @@ put_built(void *arg, const struct dos_index_record *recs, size_t n, int last)
 }
 
 /*
- * Built in sandbox/, under a temp file's name, so that a process killed
- * meanwhile leaves a file gc removes; renamed into index/ whole, never
- * over an objects.db there.  The first writer to open the index syncs
- * index/ and its entry before it commits anything (dos_index_open).
+ * Built in sandbox/, under a temp file's name (into tmp), so that a
+ * process killed meanwhile leaves a file gc removes; put in place by
+ * dos_journal_place_index, whole, never over an objects.db there.  The
+ * first writer to open the index syncs index/ and its entry before it
+ * commits anything (dos_index_open).
  */
 int
-dos_journal_build_index(struct dos_store *st, struct dos_sort *s)
+dos_journal_build_index(struct dos_store *st, struct dos_sort *s, char *tmp,
+    size_t size)
 {
 	struct dos_index *b = NULL;
-	char tmp[64], *path;
+	char *path;
 	size_t len;
 	int fd, rc, closed, built = 0;
 
@@ -244,7 +246,7 @@ dos_journal_build_index(struct dos_store *st, struct dos_sort *s)
 		return DOS_EIO;
 	/* A name no other file has: Berkeley DB creates the file. */
 	if ((fd = dos_temp_create(st, "index-build-create", O_WRONLY, tmp,
-	    sizeof tmp)) < 0)
+	    size)) < 0)
 		return DOS_EIO;
 	close(fd);
 	if (dos_step_unlink("index-build-unlink", st->tmpfd, tmp) < 0)
@@ -260,12 +262,20 @@ dos_journal_build_index(struct dos_store *st, struct dos_sort *s)
 		if (rc == 0)
 			rc = closed;
 	}
-	if (rc == 0 && dos_step_rename("index-build-rename", st->tmpfd, tmp,
-	    st->dirfd, "index/objects.db", RENAME_NOREPLACE) < 0)
-		rc = DOS_EIO;
 	if (rc < 0 && built)
 		dos_step_unlink("index-build-unlink", st->tmpfd, tmp);
 	free(path);
+	return rc;
+}
+
+int
+dos_journal_place_index(struct dos_store *st, const char *tmp, int rc)
+{
+	if (rc == 0 && dos_step_rename("index-build-rename", st->tmpfd, tmp,
+	    st->dirfd, "index/objects.db", RENAME_NOREPLACE) < 0)
+		rc = DOS_EIO;
+	if (rc < 0)
+		dos_step_unlink("index-build-unlink", st->tmpfd, tmp);
 	return rc;
 }
 

@@ -589,7 +589,7 @@ push_packs(void *arg)
 {
 	struct push *p = arg;
 	struct dos_s3 *s3 = NULL;
-	size_t i = 0;
+	size_t i = SIZE_MAX;	/* no pack tried: a failure to connect */
 	int rc = dos_remote_connect(p->r, &s3);
 
 	pthread_mutex_lock(&p->lock);
@@ -1444,8 +1444,9 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	struct index_fetch f;
 	struct dos_index *ix = NULL;
 	pthread_t recorder;
+	char tmp[64];
 	size_t k, n;
-	int rc, built = 0, recording = 0;
+	int rc, built = 0, recording = 0, placing = 0;
 
 	memset(&f, 0, sizeof f);
 	memset(w, 0, sizeof w);
@@ -1479,15 +1480,20 @@ index_packs(struct dos_store *st, const struct dos_remote *r,
 	if (rc == 0 && !recording)
 		record_packs(&f);
 	/*
-	 * objects.db is built while they are recorded; the environment,
-	 * which makes it the index, is opened only once they are.
+	 * objects.db is built while they are recorded, and put in place
+	 * and made the index by the environment only once they are.
 	 */
-	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0)
-		rc = built = dos_journal_build_index(st, f.sort);
+	if (rc == 0 && (rc = dos_sort_finish(f.sort)) == 0 &&
+	    (rc = built = dos_journal_build_index(st, f.sort, tmp,
+	    sizeof tmp)) == 0)
+		placing = 1;
 	if (recording)
 		pthread_join(recorder, NULL);
 	if (rc >= 0 && f.rc < 0)
 		rc = f.rc;
+	/* In index/ only once every pack it points into is recorded. */
+	if (placing)
+		rc = dos_journal_place_index(st, tmp, rc);
 	if (rc >= 0 && (rc = dos_store_index(st, 1, &ix)) == 0 &&
 	    (rc = commit_lengths(ix, l, f.got)) == 0 && built == 1)
 		rc = dos_journal_put_sorted(ix, f.sort);

@@ -375,6 +375,23 @@ s3curl() {
 	done <commits
 }
 
+@test "a clone killed as its objects.db goes into index/ has recorded every pack the index points into" {
+	dos config pack_size_target 16k
+	store_packed 60
+	add_origin
+	dos push -q
+	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
+	i=$(awk '$2 == "after" && $3 == "index-build-rename" { print $1; exit }' points)
+	[ -n "$i" ]
+	run env DOS_FAULT="kill:$i" dos clone -q "s3://$S3_BUCKET/$PREFIX" partial --endpoint "$S3_ENDPOINT"
+	[ "$status" -eq 137 ]
+	[ -e partial/index/objects.db ]
+	ls first/remotes/origin >expected
+	[ "$(wc -l <expected)" -gt 5 ]
+	ls partial/remotes/origin >actual
+	cmp expected actual
+}
+
 @test "clone reads a push's index of its packs, and the own indexes of packs no push index names; without push indexes, the same" {
 	store_packed 60
 	add_origin
