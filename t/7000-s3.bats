@@ -62,6 +62,16 @@ add_origin() {
 	dos remote add origin "s3://$S3_BUCKET/$PREFIX" --endpoint "$S3_ENDPOINT"
 }
 
+# $1 tiny objects in packs of 16 KiB, pushed to origin; their ids in ids.
+push_tiny() {
+	dos config pack_size_target 16k
+	mkdir data
+	seq 1 "$1" | awk '{ print "object " $1 > ("data/" $1) }'
+	seq 1 "$1" | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
+	add_origin
+	dos push -q
+}
+
 # curl, signed, to the server: s3curl <key below the bucket> <curl options...>
 s3curl() {
 	local key=$1
@@ -318,12 +328,7 @@ s3curl() {
 @test "clone killed at any step of its index, run again, is whole" {
 	# More records than a transaction of a load holds (4,096), in
 	# several packs, sorted in many runs (DOS_SORT_MEMORY).
-	dos config pack_size_target 16k
-	mkdir data
-	seq 1 6000 | awk '{ print "object " $1 > ("data/" $1) }'
-	seq 1 6000 | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
-	add_origin
-	dos push -q
+	push_tiny 6000
 	[ "$(ls "$DOS_DIR/remotes/origin" | wc -l)" -gt 2 ]
 	export DOS_SORT_MEMORY=4096
 	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
@@ -343,12 +348,7 @@ s3curl() {
 }
 
 @test "a clone killed once its objects.db is in place loads into it, through the log; killed at each commit of that, run again, is whole" {
-	dos config pack_size_target 16k
-	mkdir data
-	seq 1 6000 | awk '{ print "object " $1 > ("data/" $1) }'
-	seq 1 6000 | sed 's|^|data/|' | dos hash-object -w --to-pack --stdin-paths >ids
-	add_origin
-	dos push -q
+	push_tiny 6000
 	export DOS_SORT_MEMORY=4096
 	DOS_FAULT_LOG=points dos clone -q "s3://$S3_BUCKET/$PREFIX" first --endpoint "$S3_ENDPOINT"
 	DOS_DIR=first dos ls >first-ls
