@@ -338,7 +338,9 @@ scan_pack(struct dos_store *st, struct dos_index *ix, uint32_t pack,
 		live = 0;
 		while (l->has && l->next.pack == pack &&
 		    l->next.offset == s.offset) {
-			live |= l->next.tag == oid_tag(&s.entry.oid);
+			/* Records of members point at their group. */
+			live |= l->next.tag == oid_tag(&s.entry.oid) ||
+			    (s.entry.flags & DOS_ENTRY_GROUP);
 			if ((rc = next_loc(l)) < 0)
 				return rc;
 		}

@@ -526,12 +526,19 @@ int dos_stored_check(struct dos_stored_check *c, enum dos_codec codec,
 
 struct dos_index;
 
+/*
+ * A record locates an object's entry; a member record (member != 0) the
+ * group entry at offset that holds it, as its member number member - 1:
+ * its codec is then DOS_CODEC_NONE (the group's is in the pack), its
+ * stored_size 0 and its raw_size the member's size.
+ */
 struct dos_index_entry {
 	uint32_t pack;
 	enum dos_codec codec;
 	uint64_t offset;	/* of the entry header in the pack */
 	uint64_t stored_size;	/* bytes of data after the header */
 	uint64_t raw_size;
+	uint32_t member;	/* 0, or 1 + its number in a group entry */
 };
 
 /*
@@ -608,6 +615,11 @@ size_t dos_index_encode_entry(unsigned char *rec,
 int dos_index_decode_entry(const unsigned char *rec, size_t len,
     struct dos_index_entry *e);
 /*
+ * Whether objects.db holds records of format 2, which can locate members
+ * of group entries: a writer groups objects only then.
+ */
+int dos_index_holds_members(const struct dos_index *ix);
+/*
  * The environment of index/ made, without its databases, and closed: a
  * later dos_index_open() joins it instead of making it (dos clone makes
  * it while it fetches).  Only for an index no other process has open.
@@ -678,7 +690,51 @@ int dos_index_backup(struct dos_index *ix, const char *target,
  */
 enum dos_entry_flags {
 	DOS_ENTRY_TOMBSTONE = 1 << 0,
+	DOS_ENTRY_GROUP = 1 << 1,
 };
+
+/*
+ * A group entry (format 2, DOS_ENTRY_GROUP) holds several small objects
+ * compressed as one stream, since compressed together they take much less
+ * than each alone.  Its header holds no id (id_size 0, oid zeroed): it is
+ * never one object, and dos_pack_entry_is() is false for it.  Decoded, it
+ * is a table -- a varint count n, n varint member sizes, the first
+ * DOS_ENTRY_ID_CHECK id bytes of each member -- then the members' bytes
+ * back to back, DOS_GROUP_RAW_MAX bytes at most in all.
+ */
+#define DOS_GROUP_RAW_MAX (1024 * 1024)
+#define DOS_GROUP_MEMBERS_MAX 4096
+/* The largest table of n members. */
+#define DOS_GROUP_TABLE_MAX(n) (10 + (size_t)(n) * (10 + DOS_ENTRY_ID_CHECK))
+/* A group's decoded bytes, parsed (pointers into them). */
+struct dos_group {
+	const unsigned char *buf;
+	size_t len;
+	uint32_t members;
+	size_t table_size;	/* where the first member's bytes start */
+	const unsigned char *sizes;	/* the members' size varints */
+	const unsigned char *ids;	/* their id bytes */
+};
+struct dos_group_member {
+	const unsigned char *id;	/* DOS_ENTRY_ID_CHECK bytes */
+	const unsigned char *data;
+	size_t size;
+};
+/*
+ * Parse the len decoded bytes of a group: DOS_ECORRUPT unless they are one
+ * well-formed group (the table fits, and table and members take len
+ * bytes exactly).
+ */
+int dos_group_parse(const void *buf, size_t len, struct dos_group *g);
+/* Member number i of a parsed group; DOS_ECORRUPT if it has none such. */
+int dos_group_member(const struct dos_group *g, uint32_t i,
+    struct dos_group_member *m);
+/*
+ * The table of a group of n members (1 to DOS_GROUP_MEMBERS_MAX) of these
+ * sizes and ids, into buf (DOS_GROUP_TABLE_MAX(n) bytes): its size.
+ */
+size_t dos_group_encode_table(unsigned char *buf, uint32_t n,
+    const size_t *sizes, const struct dos_oid *ids);
 
 /* What the header in front of each pack entry says. */
 struct dos_pack_entry {
@@ -760,7 +816,7 @@ void dos_pack_encode_header(unsigned char *hdr);
  */
 int dos_pack_decode_entry(unsigned version, const unsigned char *buf,
     size_t len, struct dos_pack_entry *e);
-/* Whether what the entry holds of its id is oid's. */
+/* Whether what the entry holds of its id is oid's (never for a group). */
 int dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid);
 /*
  * The whole id (*oid) and index record (*e) of the entry pe at offset of

@@ -140,7 +140,7 @@ static int
 index_put(struct repair *rp, const struct dos_oid *oid, const struct ent *e)
 {
 	struct dos_index_entry ie = { e->pack, (enum dos_codec)e->codec,
-	    e->offset, e->stored, e->raw };
+	    e->offset, e->stored, e->raw, 0 };
 
 	return index_put_entry(rp, oid, &ie);
 }

@@ -713,6 +713,12 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 	switch (ps->what) {
 	case DOS_PACK_ENTRY:
 	case DOS_PACK_PAST_END:
+		/*
+		 * This check cannot tell a group's members yet: it stops
+		 * rather than take a group for damage, or for one object.
+		 */
+		if (ps->entry.flags & DOS_ENTRY_GROUP)
+			return DOS_ECORRUPT;
 		if ((rc = is_entry(s, ps)) < 0)
 			return rc;
 		if (rc == 0)

@@ -260,6 +260,7 @@ decode_record1(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 	e->offset = index_get_u64(rec + 8);
 	e->stored_size = index_get_u64(rec + 16);
 	e->raw_size = index_get_u64(rec + 24);
+	e->member = 0;
 	return 0;
 }
 
@@ -293,20 +294,29 @@ get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v)
 }
 
 /*
- * Format 2, four varints: pack * 4 + codec (a codec that is none of the
- * three is written as 3, which no record may hold); offset; stored size;
- * and raw less stored size, zigzagged (0 for a raw object, small when a
+ * Format 2, four varints: pack * 4 + codec; offset; stored size; and raw
+ * less stored size, zigzagged (0 for a raw object, small when a
  * compressed one is).  A 150-byte raw object in a pack of 4 GiB takes 9
- * bytes: 1 for a pack number below 32, 5 for an offset, 2 and 1.
+ * bytes: 1 for a pack number below 32, 5 for an offset, 2 and 1.  A
+ * member of a group entry has codec 3 (which dos before groups rejects)
+ * and its member number and raw size instead of the sizes.
  */
+#define RECORD2_MEMBER 3
+
 static size_t
 encode_record2(unsigned char *rec, const struct dos_index_entry *e)
 {
-	uint64_t codec = e->codec > DOS_CODEC_ZSTD ? 3 : e->codec;
 	uint64_t grown = e->raw_size - e->stored_size;
 	unsigned char *p = rec;
 
-	p = put_varint(p, (uint64_t)e->pack << 2 | codec);
+	if (e->member != 0) {
+		p = put_varint(p, (uint64_t)e->pack << 2 | RECORD2_MEMBER);
+		p = put_varint(p, e->offset);
+		p = put_varint(p, e->member - 1);
+		p = put_varint(p, e->raw_size);
+		return (size_t)(p - rec);
+	}
+	p = put_varint(p, (uint64_t)e->pack << 2 | e->codec);
 	p = put_varint(p, e->offset);
 	p = put_varint(p, e->stored_size);
 	p = put_varint(p, grown <= INT64_MAX ? grown << 1 : ~grown << 1 | 1);
@@ -317,17 +327,29 @@ static int
 decode_record2(const unsigned char *rec, size_t len, struct dos_index_entry *e)
 {
 	const unsigned char *p = rec, *end = rec + len;
-	uint64_t packcodec, zz;
+	uint64_t packcodec, third, fourth;
 
 	if (get_varint(&p, end, &packcodec) < 0 ||
-	    (packcodec & 3) > DOS_CODEC_ZSTD || packcodec >> 2 > UINT32_MAX ||
+	    packcodec >> 2 > UINT32_MAX ||
 	    get_varint(&p, end, &e->offset) < 0 ||
-	    get_varint(&p, end, &e->stored_size) < 0 ||
-	    get_varint(&p, end, &zz) < 0 || p != end)
+	    get_varint(&p, end, &third) < 0 ||
+	    get_varint(&p, end, &fourth) < 0 || p != end)
 		return DOS_ECORRUPT;
 	e->pack = (uint32_t)(packcodec >> 2);
+	if ((packcodec & 3) == RECORD2_MEMBER) {
+		if (third >= DOS_GROUP_MEMBERS_MAX ||
+		    fourth > DOS_GROUP_RAW_MAX)
+			return DOS_ECORRUPT;
+		e->codec = DOS_CODEC_NONE;
+		e->member = (uint32_t)third + 1;
+		e->stored_size = 0;
+		e->raw_size = fourth;
+		return 0;
+	}
 	e->codec = (enum dos_codec)(packcodec & 3);
-	e->raw_size = e->stored_size + (zz & 1 ? ~(zz >> 1) : zz >> 1);
+	e->member = 0;
+	e->stored_size = third;
+	e->raw_size = third + (fourth & 1 ? ~(fourth >> 1) : fourth >> 1);
 	return 0;
 }
 
@@ -342,6 +364,12 @@ dos_index_decode_entry(const unsigned char *rec, size_t len,
     struct dos_index_entry *e)
 {
 	return decode_record2(rec, len, e);
+}
+
+int
+dos_index_holds_members(const struct dos_index *ix)
+{
+	return ix->compressed;
 }
 
 static size_t

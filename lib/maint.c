@@ -590,6 +590,15 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 	dos_pack_scan_begin(&s, fd, end, end, win, DOS_PACK_SCAN_WINDOW);
 	while ((rc = dos_pack_scan_next(&s)) > 0) {
 		live = 0;
+		if (s.verdict == DOS_PACK_OK && (pe->flags & DOS_ENTRY_GROUP)) {
+			/* Its members cannot be moved yet: keep them all. */
+			snprintf(what, sizeof what, "packs/%u: group entry at "
+			    "offset %llu cannot be repacked; pack kept", pack,
+			    (unsigned long long)s.offset);
+			report(m, NULL, DOS_ECORRUPT, what);
+			damaged = 1;
+			continue;
+		}
 		if (s.verdict == DOS_PACK_OK) {
 			/* Tombstones hold the whole id, and need it to be dead. */
 			if (pe->flags & DOS_ENTRY_TOMBSTONE)

@@ -449,7 +449,7 @@ dos_reader_open_listed(struct dos_store *st,
     const struct dos_object_info *info, unsigned flags, struct dos_reader *r)
 {
 	const struct dos_index_entry e = { info->pack, info->codec,
-	    info->offset, info->stored_size, info->size };
+	    info->offset, info->stored_size, info->size, 0 };
 	unsigned version;
 	int fd;
 

@@ -864,7 +864,7 @@ enqueue(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 		return DOS_ENOMEM;
 	memcpy(copy, buf, len);
 	if ((rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack,
-	    DOS_CODEC_NONE, 0, 0, how != NULL ? how->raw_size : len },
+	    DOS_CODEC_NONE, 0, 0, how != NULL ? how->raw_size : len, 0 },
 	    0)) < 0) {
 		free(copy);
 		return rc;
@@ -1115,7 +1115,7 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 		w->obj_encoded = 0;
 	}
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack, pe.codec,
-	    start, pe.stored_size, pe.raw_size }, 0);
+	    start, pe.stored_size, pe.raw_size, 0 }, 0);
 fail:
 	dos_pack_writer_abort(w);
 	return rc;
@@ -1147,7 +1147,7 @@ dos_pack_writer_add_entry(struct dos_pack_writer *w, const struct dos_oid *oid,
 	if ((rc = append(w, entry, len)) < 0)
 		return rc;
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack,
-	    pe.codec, start, pe.stored_size, pe.raw_size }, 0);
+	    pe.codec, start, pe.stored_size, pe.raw_size, 0 }, 0);
 }
 
 int
@@ -1194,7 +1194,7 @@ dos_pack_writer_add_checked(struct dos_pack_writer *w,
 	start = w->end;
 	if ((rc = append_entry(w, &pe, stored)) < 0 ||
 	    (rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack, codec,
-	    start, len, raw_size }, 0)) < 0)
+	    start, len, raw_size, 0 }, 0)) < 0)
 		return rc;
 	return done(data, oid, 0);
 }
@@ -1294,7 +1294,7 @@ dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
 	if ((rc = append(w, hdr, dos_pack_encode_entry(hdr, &pe, 0))) < 0)
 		return rc;
 	return batch_add(w, oid, &(struct dos_index_entry){ w->pack,
-	    DOS_CODEC_NONE, start, 0, 0 }, 1);
+	    DOS_CODEC_NONE, start, 0, 0, 0 }, 1);
 }
 
 int
@@ -1338,7 +1338,7 @@ dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
 		goto undo;
 	}
 	return batch_add(w, &pe->oid, &(struct dos_index_entry){ w->pack,
-	    pe->codec, start, pe->stored_size, pe->raw_size },
+	    pe->codec, start, pe->stored_size, pe->raw_size, 0 },
 	    (pe->flags & DOS_ENTRY_TOMBSTONE) != 0);
 undo:
 	drop_since(w, start);

@@ -8,7 +8,9 @@
  * stored bytes and one of the header.  Format 2, written now, takes a
  * few: a tag, varint sizes, the first 8 bytes of the id (a tombstone's
  * whole id) and one CRC-32 over header and stored bytes; the whole id is
- * the index's, or learnt by hashing.  Either way the index can be rebuilt
+ * the index's, or learnt by hashing.  A group entry of format 2 holds
+ * several small objects compressed together, its table naming their sizes
+ * and first id bytes (dos.h).  Either way the index can be rebuilt
  * from the packs, and a pack can be walked and verified without it.
  * Packs are only appended to, by the writer in pack-write.c; bytes past
  * a pack's committed length (in the index) are the torn tail of a killed
@@ -31,10 +33,12 @@
 
 /*
  * The tag byte of a format-2 entry: the high nibble is fixed, so that
- * zeroed or random bytes seldom pass for one; the low one holds the codec,
- * the tombstone flag and whether a dictionary id follows.
+ * zeroed or random bytes seldom pass for one (another value marks a
+ * group entry); the low one holds the codec, the tombstone flag and
+ * whether a dictionary id follows.
  */
 #define TAG_FIXED 0xd0
+#define TAG_GROUP 0xe0
 #define TAG_FIXED_MASK 0xf0
 #define TAG_CODEC 0x03
 #define TAG_TOMBSTONE 0x04
@@ -43,6 +47,23 @@
 #define VARINT_MAX 10
 
 static const unsigned char pack_magic[8] = "DOSPACK";
+
+/* Whether a format-2 entry could start with this byte. */
+static int
+is_tag(unsigned char tag)
+{
+	return (tag & TAG_FIXED_MASK) == TAG_FIXED ||
+	    (tag & TAG_FIXED_MASK) == TAG_GROUP;
+}
+
+/* The id bytes a format-2 header of these flags holds. */
+static size_t
+id_bytes(unsigned flags)
+{
+	if (flags & DOS_ENTRY_TOMBSTONE)
+		return DOS_RAWSZ;
+	return flags & DOS_ENTRY_GROUP ? 0 : DOS_ENTRY_ID_CHECK;
+}
 
 static uint64_t
 rd64(const unsigned char *p)
@@ -127,7 +148,7 @@ dos_pack_header_size(unsigned version, enum dos_codec codec, unsigned flags,
 		return 1 + 1 + DOS_RAWSZ + CHECK_SIZE;
 	return (unsigned)(1 + varint_size(raw_size) +
 	    (codec == DOS_CODEC_NONE ? 0 : varint_size(stored_size)) +
-	    DOS_ENTRY_ID_CHECK + CHECK_SIZE);
+	    id_bytes(flags) + CHECK_SIZE);
 }
 
 unsigned
@@ -141,10 +162,10 @@ size_t
 dos_pack_encode_entry(unsigned char *buf, const struct dos_pack_entry *e,
     int wide)
 {
-	size_t n = 0, id = e->flags & DOS_ENTRY_TOMBSTONE ? DOS_RAWSZ :
-	    DOS_ENTRY_ID_CHECK, width = wide ? VARINT_MAX : 1;
+	size_t n = 0, id = id_bytes(e->flags), width = wide ? VARINT_MAX : 1;
 
-	buf[n++] = (unsigned char)(TAG_FIXED | (unsigned)e->codec |
+	buf[n++] = (unsigned char)((e->flags & DOS_ENTRY_GROUP ? TAG_GROUP :
+	    TAG_FIXED) | (unsigned)e->codec |
 	    (e->flags & DOS_ENTRY_TOMBSTONE ? TAG_TOMBSTONE : 0) |
 	    (e->dict != 0 ? TAG_DICTIONARY : 0));
 	n += put_varint(buf + n, e->raw_size, width);
@@ -183,8 +204,8 @@ decode_v1(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 /*
  * Tag, raw size, stored size unless the codec is none (then it is the raw
  * size), the first DOS_ENTRY_ID_CHECK bytes of the id (a tombstone's whole
- * id), the checksum.  With TAG_DICTIONARY (zstd only), the number of
- * the dictionary the stored bytes need follows the sizes.
+ * id, a group's none), the checksum.  With TAG_DICTIONARY (zstd only), the
+ * number of the dictionary the stored bytes need follows the sizes.
  */
 static int
 decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
@@ -195,11 +216,12 @@ decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 
 	if (len < 1)
 		return 1;
-	if ((buf[0] & TAG_FIXED_MASK) != TAG_FIXED ||
-	    (buf[0] & TAG_CODEC) > DOS_CODEC_ZSTD)
+	if (!is_tag(buf[0]) || (buf[0] & TAG_CODEC) > DOS_CODEC_ZSTD)
 		return DOS_ECORRUPT;
 	e->codec = (enum dos_codec)(buf[0] & TAG_CODEC);
 	e->flags = buf[0] & TAG_TOMBSTONE ? DOS_ENTRY_TOMBSTONE : 0;
+	if ((buf[0] & TAG_FIXED_MASK) == TAG_GROUP)
+		e->flags |= DOS_ENTRY_GROUP;
 	if ((rc = get_varint(buf, len, &pos, &e->raw_size)) != 0)
 		return rc;
 	e->stored_size = e->raw_size;
@@ -215,13 +237,19 @@ decode_v2(const unsigned char *buf, size_t len, struct dos_pack_entry *e)
 		return DOS_ECORRUPT;
 	e->dict = (uint32_t)dict;
 	/*
-	 * A tombstone holds nothing: it has no sizes to get wrong.  No pack
-	 * holds 2^63 bytes, and crc32_combine() takes a signed length.
+	 * A tombstone holds nothing: it has no sizes to get wrong.  A group
+	 * is compressed (else it would save nothing), and small enough for
+	 * a reader to decode whole.  No pack holds 2^63 bytes, and
+	 * crc32_combine() takes a signed length.
 	 */
-	if ((e->flags && (e->codec != DOS_CODEC_NONE || e->raw_size != 0)) ||
+	if ((e->flags == DOS_ENTRY_TOMBSTONE &&
+	    (e->codec != DOS_CODEC_NONE || e->raw_size != 0)) ||
+	    (e->flags == DOS_ENTRY_GROUP && (e->codec == DOS_CODEC_NONE ||
+	    e->raw_size > DOS_GROUP_RAW_MAX)) ||
+	    e->flags == (DOS_ENTRY_TOMBSTONE | DOS_ENTRY_GROUP) ||
 	    e->stored_size > INT64_MAX)
 		return DOS_ECORRUPT;
-	id = e->flags ? DOS_RAWSZ : DOS_ENTRY_ID_CHECK;
+	id = id_bytes(e->flags);
 	if (len - pos < id + CHECK_SIZE)
 		return 1;
 	memset(&e->oid, 0, sizeof e->oid);
@@ -252,7 +280,9 @@ dos_pack_decode_entry(unsigned version, const unsigned char *buf,
 int
 dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid)
 {
-	return memcmp(e->oid.hash, oid->hash, e->id_size) == 0;
+	/* A group holds no id, which memcmp() would take for any. */
+	return e->id_size > 0 && !(e->flags & DOS_ENTRY_GROUP) &&
+	    memcmp(e->oid.hash, oid->hash, e->id_size) == 0;
 }
 
 struct locate {
@@ -269,7 +299,7 @@ locate_cb(const struct dos_oid *oid, const struct dos_index_entry *e,
 {
 	struct locate *l = data;
 
-	if (e->pack == l->pack && e->offset == l->offset) {
+	if (e->pack == l->pack && e->offset == l->offset && e->member == 0) {
 		*l->oid = *oid;
 		*l->e = *e;
 		l->found = 1;
@@ -286,18 +316,89 @@ dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
 	char hex[DOS_HEXSZ + 1];
 	int rc;
 
+	/* Its members' records point at it, each its own id. */
+	if (pe->flags & DOS_ENTRY_GROUP)
+		return DOS_ECORRUPT;
 	if (pe->id_size == DOS_RAWSZ) {
 		*oid = pe->oid;
 		if ((rc = dos_index_get(ix, oid, e)) < 0)
 			return rc;
-		return e->pack == pack && e->offset == offset ? 0 :
-		    DOS_ENOTFOUND;
+		return e->pack == pack && e->offset == offset &&
+		    e->member == 0 ? 0 : DOS_ENOTFOUND;
 	}
 	/* The ids that start the same are next to each other in the index. */
 	dos_oid_to_hex(&pe->oid, hex);
 	if ((rc = dos_index_walk(ix, hex, 2 * pe->id_size, locate_cb, &l)) < 0)
 		return rc;
 	return l.found ? 0 : DOS_ENOTFOUND;
+}
+
+/* ---- group entries ---- */
+
+int
+dos_group_parse(const void *buf, size_t len, struct dos_group *g)
+{
+	const unsigned char *p = buf;
+	size_t pos = 0, sizes;
+	uint64_t n, size, total = 0;
+	uint32_t i;
+
+	if (get_varint(p, len, &pos, &n) != 0 || n < 1 ||
+	    n > DOS_GROUP_MEMBERS_MAX)
+		return DOS_ECORRUPT;
+	sizes = pos;
+	for (i = 0; i < n; i++) {
+		/* Each size is below len: their sum cannot wrap. */
+		if (get_varint(p, len, &pos, &size) != 0 || size > len)
+			return DOS_ECORRUPT;
+		total += size;
+	}
+	if (len - pos < n * DOS_ENTRY_ID_CHECK)
+		return DOS_ECORRUPT;
+	g->buf = p;
+	g->len = len;
+	g->members = (uint32_t)n;
+	g->sizes = p + sizes;
+	g->ids = p + pos;
+	g->table_size = pos + (size_t)n * DOS_ENTRY_ID_CHECK;
+	return total == len - g->table_size ? 0 : DOS_ECORRUPT;
+}
+
+int
+dos_group_member(const struct dos_group *g, uint32_t i,
+    struct dos_group_member *m)
+{
+	size_t pos = (size_t)(g->sizes - g->buf), start = g->table_size;
+	uint64_t size = 0;
+	uint32_t k;
+
+	if (i >= g->members)
+		return DOS_ECORRUPT;
+	/* Parsed already: the varints are there, and the sizes add up. */
+	for (k = 0; k <= i; k++) {
+		start += (size_t)size;
+		(void)get_varint(g->buf, g->len, &pos, &size);
+	}
+	m->id = g->ids + (size_t)i * DOS_ENTRY_ID_CHECK;
+	m->data = g->buf + start;
+	m->size = (size_t)size;
+	return 0;
+}
+
+size_t
+dos_group_encode_table(unsigned char *buf, uint32_t n, const size_t *sizes,
+    const struct dos_oid *ids)
+{
+	size_t len = put_varint(buf, n, 1);
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		len += put_varint(buf + len, sizes[i], 1);
+	for (i = 0; i < n; i++) {
+		memcpy(buf + len, ids[i].hash, DOS_ENTRY_ID_CHECK);
+		len += DOS_ENTRY_ID_CHECK;
+	}
+	return len;
 }
 
 void
@@ -382,8 +483,7 @@ entries_version(int fd)
 
 	if (dos_pack_header_version(fd, &version) == 0)
 		return version;
-	if (pread(fd, &tag, 1, DOS_PACK_HEADER_SIZE) == 1 &&
-	    (tag & TAG_FIXED_MASK) == TAG_FIXED)
+	if (pread(fd, &tag, 1, DOS_PACK_HEADER_SIZE) == 1 && is_tag(tag))
 		return 2;
 	return 1;
 }
@@ -672,7 +772,7 @@ dos_pack_scan_find(const struct dos_pack_scan *s, uint64_t from)
 			if (p == NULL)
 				break;
 			off = s->start + (uint64_t)(p - s->buf);
-		} else if ((*p & TAG_FIXED_MASK) != TAG_FIXED) {
+		} else if (!is_tag(*p)) {
 			continue;
 		}
 		switch (entry_at(s->version, p, avail, off, s->limit, &e)) {

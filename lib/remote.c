@@ -1036,6 +1036,7 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
 			r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 1);
 			r->entry.stored_size = dos_get_le64(p + DOS_RAWSZ + 9);
 			r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 17);
+			r->entry.member = 0;
 			if ((rc = check_record(r, rec->length)) < 0)
 				return rc;
 		}
