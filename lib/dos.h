@@ -785,6 +785,16 @@ struct dos_pack_entry {
 	uint32_t dict;		/* the dictionary it needs (format 2), or 0 */
 };
 /*
+ * Read the group entry pe (its header decoded, at offset of the pack open
+ * at fd) and decode it whole with dec into buf (DOS_GROUP_RAW_MAX bytes),
+ * parsed into *g: DOS_ECORRUPT unless its checksum holds, it decodes to
+ * exactly its raw size and its table is well formed; DOS_ENODICT if the
+ * dictionary it names is missing or damaged; DOS_EIO.
+ */
+int dos_group_read(struct dos_store *st, int fd, uint64_t offset,
+    const struct dos_pack_entry *pe, struct dos_decompressor *dec,
+    unsigned char *buf, struct dos_group *g);
+/*
  * The header of e in the version this build writes, in buf (at least
  * DOS_ENTRY_HEADER_MAX bytes): its size.  e->id_size and header_size are
  * not read.  A wide header has room for any sizes: one written before

@@ -22,9 +22,11 @@ cmp_ent(const void *pa, const void *pb)
 	const struct ent *a = pa, *b = pb;
 	int c = dos_oid_cmp(&a->oid, &b->oid);
 
-	if (c != 0)
-		return c;
-	return dos_cmp_place(a->pack, a->offset, b->pack, b->offset);
+	if (c == 0)
+		c = dos_cmp_place(a->pack, a->offset, b->pack, b->offset);
+	if (c == 0 && a->member != b->member)
+		c = a->member < b->member ? -1 : 1;
+	return c;
 }
 
 int
@@ -44,50 +46,77 @@ why_text(const struct ent *e)
 		return "data after the end of the stream";
 	case WHY_TOMBSTONE:
 		return "a tombstone that holds data";
+	case WHY_GROUP:
+		return "a group whose table and sizes do not add up";
 	}
 	return "undecodable";
 }
 
-/* The finding for one damaged entry. */
+/*
+ * The finding for one damaged entry: of an object, or of a group entry
+ * (whose objects are not known), named by its pack.  A member of a group
+ * is where its group is, and which member.
+ */
 static int
 report_ent(struct fsck *f, const struct ent *e)
 {
-	unsigned long long off = (unsigned long long)e->offset;
+	const struct dos_oid *oid = &e->oid;
+	char where[80], pack[32], *path = NULL;
 
+	snprintf(where, sizeof where, "pack %u offset=%llu", e->pack,
+	    (unsigned long long)e->offset);
+	if (e->member != 0)
+		snprintf(where + strlen(where), sizeof where - strlen(where),
+		    " member=%u", e->member - 1);
+	else if (e->flags & DOS_ENTRY_GROUP) {
+		oid = NULL;
+		snprintf(pack, sizeof pack, "packs/%u", e->pack);
+		path = pack;
+	}
 	switch ((enum ent_status)e->status) {
 	case ENT_OK:
 		return 0;
 	case ENT_CRC:
-		return add_finding(f, K_CRC, &e->oid, NULL, e->pack, e->offset,
-		    "pack %u offset=%llu", e->pack, off);
+		return add_finding(f, K_CRC, oid, path, e->pack, e->offset,
+		    "%s", where);
 	case ENT_CORRUPT:
-		return add_finding(f, K_CORRUPT, &e->oid, NULL, e->pack,
-		    e->offset, "pack %u offset=%llu %s: %s", e->pack, off,
+		return add_finding(f, K_CORRUPT, oid, path, e->pack, e->offset,
+		    "%s %s: %s", where,
 		    dos_codec_name((enum dos_codec)e->codec), why_text(e));
 	case ENT_SIZE:
-		return add_finding(f, K_SIZE, &e->oid, NULL, e->pack, e->offset,
-		    "pack %u offset=%llu expected=%llu actual=%llu", e->pack, off,
+		return add_finding(f, K_SIZE, oid, path, e->pack, e->offset,
+		    "%s expected=%llu actual=%llu", where,
 		    (unsigned long long)e->raw, (unsigned long long)e->actual);
 	case ENT_HASH:
-		return add_finding(f, K_HASH, &e->oid, NULL, e->pack, e->offset,
-		    "pack %u offset=%llu", e->pack, off);
+		return add_finding(f, K_HASH, oid, path, e->pack, e->offset,
+		    "%s", where);
 	case ENT_BOUNDS:
-		return add_finding(f, K_OUT_OF_BOUNDS, &e->oid, NULL, e->pack,
-		    e->offset, "pack %u offset=%llu length=%llu", e->pack, off,
+		return add_finding(f, K_OUT_OF_BOUNDS, oid, path, e->pack,
+		    e->offset, "%s length=%llu", where,
 		    (unsigned long long)(e->header_size + e->stored));
 	case ENT_BAD_HEADER:
-		return add_finding(f, K_BAD_HEADER, &e->oid, NULL, e->pack,
-		    e->offset, "pack %u offset=%llu", e->pack, off);
+		return add_finding(f, K_BAD_HEADER, oid, path, e->pack,
+		    e->offset, "%s", where);
 	case ENT_IO:
-		return add_finding(f, K_UNREADABLE, &e->oid, NULL, e->pack,
-		    e->offset, "pack %u offset=%llu: %s", e->pack, off,
-		    strerror((int)e->actual));
+		return add_finding(f, K_UNREADABLE, oid, path, e->pack,
+		    e->offset, "%s: %s", where, strerror((int)e->actual));
 	case ENT_NO_DICT:
-		return add_finding(f, K_MISSING_DICT, &e->oid, NULL, e->pack,
-		    e->offset, "pack %u offset=%llu needs dicts/%u", e->pack,
-		    off, e->dict);
+		return add_finding(f, K_MISSING_DICT, oid, path, e->pack,
+		    e->offset, "%s needs dicts/%u", where, e->dict);
 	}
 	return 0;
+}
+
+/* The damaged group entries no record points into: no object to name. */
+int
+report_bad_groups(struct fsck *f)
+{
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < f->bad_groups_nr && rc == 0; i++)
+		rc = report_ent(f, &f->bad_groups[i]);
+	return rc;
 }
 
 static int
@@ -123,6 +152,16 @@ live_from(const struct group *g)
 	return from;
 }
 
+/*
+ * A member whose id bytes its hash does not start: it is no object (its
+ * id is not known), only damage.
+ */
+int
+ent_unknown(const struct ent *e)
+{
+	return e->member != 0 && e->partial;
+}
+
 int
 ent_good(const struct ent *e)
 {
@@ -140,9 +179,21 @@ rec_target(const struct group *g)
 	for (i = 0; i < g->n; i++)
 		if (g->ents[i].pack == g->rec->e.pack &&
 		    g->ents[i].offset == g->rec->e.offset &&
+		    g->ents[i].member == g->rec->e.member &&
 		    !(g->ents[i].flags & DOS_ENTRY_TOMBSTONE))
 			return &g->ents[i];
 	return NULL;
+}
+
+/*
+ * Whether a record says what its entry does.  A member's stored size is
+ * its share of its group's bytes, which its record does not hold.
+ */
+int
+rec_matches(const struct ent *t, const struct dos_index_entry *e)
+{
+	return t->codec == e->codec && t->raw == e->raw_size &&
+	    (t->member != 0 || t->stored == e->stored_size);
 }
 
 /*
@@ -185,9 +236,8 @@ rec_problem(struct fsck *f, const struct group *g, enum kind *kind)
 
 	*kind = K_BAD_RECORD;
 	if (t != NULL)
-		return t->codec != r->e.codec || t->raw != r->e.raw_size ||
-		    t->stored != r->e.stored_size ?
-		    "the entry there has other sizes" : NULL;
+		return rec_matches(t, &r->e) ? NULL :
+		    "the entry there has other sizes";
 	if (p == NULL) {
 		*kind = K_MISSING;
 		/* Read from its remote; --remote checks it there. */
@@ -246,6 +296,7 @@ check_group(struct fsck *f, struct group *g)
 	unsigned long long off;
 	struct ent *t;
 	const char *why;
+	char member[24] = "";
 	enum kind kind;
 	size_t i, from = live_from(g);
 	int rc = 0, live, good = 0;
@@ -280,6 +331,9 @@ check_group(struct fsck *f, struct group *g)
 		    (why = rec_problem(f, g, &kind)) != NULL &&
 		    rec_unchanged(f, g->oid, &g->rec->e)) {
 			off = (unsigned long long)g->rec->e.offset;
+			if (g->rec->e.member != 0)
+				snprintf(member, sizeof member, " member=%u",
+				    g->rec->e.member - 1);
 			if (kind == K_MISSING &&
 			    (rc = report_missing_pack(f, g->rec->e.pack)) < 0)
 				return rc;
@@ -293,11 +347,12 @@ check_group(struct fsck *f, struct group *g)
 			else
 				rc = add_finding(f, kind, g->oid, NULL,
 				    g->rec->e.pack, g->rec->e.offset,
-				    "pack %u offset=%llu%s%s", g->rec->e.pack, off,
-				    *why != '\0' ? " " : "", why);
+				    "pack %u offset=%llu%s%s%s", g->rec->e.pack,
+				    off, member, *why != '\0' ? " " : "", why);
 		} else if (g->rec == NULL && from < g->n && f->index_present &&
 		    f->index_ok && !(g->ents[g->n - 1].flags &
-		    DOS_ENTRY_TOMBSTONE) && rec_unchanged(f, g->oid, NULL)) {
+		    DOS_ENTRY_TOMBSTONE) && !ent_unknown(&g->ents[g->n - 1]) &&
+		    rec_unchanged(f, g->oid, NULL)) {
 			/*
 			 * A live entry the index lost, unless the journal may
 			 * hold its record.

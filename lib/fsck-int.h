@@ -88,11 +88,16 @@ enum corrupt_why {
 	WHY_TRUNCATED,
 	WHY_TRAILING,
 	WHY_TOMBSTONE,
+	WHY_GROUP,		/* a group whose table does not add up */
 };
 
 /*
  * One entry of a pack.  Of a format-2 entry no record locates, only the
  * start of the id is known (partial) until a worker hashes its bytes.
+ * A group entry (DOS_ENTRY_GROUP) is never one object: a worker decodes
+ * it into an ent per member (member i + 1, at the group's offset, codec
+ * none, stored its share of the group's bytes), and only those are
+ * cross-checked.
  */
 struct ent {
 	struct dos_oid oid;
@@ -100,6 +105,7 @@ struct ent {
 	uint64_t actual;	/* ENT_SIZE: decoded size; ENT_IO: errno */
 	uint32_t pack, crc;
 	uint32_t dict;		/* the dictionary it needs, or 0 */
+	uint32_t member;	/* 0, or 1 + its number in its group */
 	unsigned char codec, flags, status, why;
 	unsigned char header_size, partial;
 };
@@ -146,6 +152,9 @@ struct job {
 	struct ent *ents;
 	size_t n, alloc;
 	size_t lo, hi;		/* JOB_LOOSE: items [lo, hi) */
+	/* The records into its group entries, by offset and member. */
+	struct rec *members;
+	size_t members_nr, members_alloc;
 };
 
 struct worker;		/* fsck-verify.c */
@@ -173,6 +182,9 @@ struct fsck {
 	struct dos_sort *ents;	/* every entry, by id, then pack and offset */
 	pthread_mutex_t ents_mu;	/* the workers add to ents under it */
 	int ents_rc;		/* the first error adding to ents */
+	/* Damaged group entries no record points into (under ents_mu). */
+	struct ent *bad_groups;
+	size_t bad_groups_nr, bad_groups_alloc;
 
 	struct pack *packs;
 	size_t packs_nr;
@@ -278,8 +290,11 @@ int cmp_loose(const void *pa, const void *pb);
 int merge(struct fsck *f, group_fn *fn, void *data);
 int check_group_cb(struct fsck *f, struct group *g, void *data);
 size_t live_from(const struct group *g);
+int ent_unknown(const struct ent *e);
 int ent_good(const struct ent *e);
 struct ent *rec_target(const struct group *g);
+int rec_matches(const struct ent *t, const struct dos_index_entry *e);
+int report_bad_groups(struct fsck *f);
 
 /* ---- lib/fsck-repair.c */
 

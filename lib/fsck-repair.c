@@ -136,11 +136,12 @@ index_put_entry(struct repair *rp, const struct dos_oid *oid,
 	return 0;
 }
 
+/* The record of an entry; a member's has no stored size (dos.h). */
 static int
 index_put(struct repair *rp, const struct dos_oid *oid, const struct ent *e)
 {
 	struct dos_index_entry ie = { e->pack, (enum dos_codec)e->codec,
-	    e->offset, e->stored, e->raw, 0 };
+	    e->offset, e->member != 0 ? 0 : e->stored, e->raw, e->member };
 
 	return index_put_entry(rp, oid, &ie);
 }
@@ -176,6 +177,7 @@ wanted(const struct group *g)
 	for (i = g->n; i > from; i--)
 		if (g->ents[i - 1].status != ENT_BAD_HEADER &&
 		    g->ents[i - 1].status != ENT_BOUNDS &&
+		    !ent_unknown(&g->ents[i - 1]) &&
 		    !(g->ents[i - 1].flags & DOS_ENTRY_TOMBSTONE)) {
 			damaged = &g->ents[i - 1];
 			break;
@@ -231,8 +233,7 @@ repair_group(struct fsck *f, struct group *g, void *data)
 		    g->rec->e.pack, (unsigned long long)g->rec->e.offset);
 		return 0;
 	}
-	if (!rp->rebuild && w == t && t->codec == g->rec->e.codec &&
-	    t->raw == g->rec->e.raw_size && t->stored == g->rec->e.stored_size)
+	if (!rp->rebuild && w == t && rec_matches(t, &g->rec->e))
 		return 0;
 	if ((rc = index_put(rp, g->oid, w)) < 0)
 		return rc;

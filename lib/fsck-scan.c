@@ -51,12 +51,15 @@ cmp_rec(const void *pa, const void *pb)
 	    &((const struct rec *)pb)->oid);
 }
 
+/* The members of a group, at one place, stay together in member order. */
 static int
 cmp_by_off(const void *pa, const void *pb)
 {
 	const struct rec *a = pa, *b = pb;
 	int c = dos_cmp_place(a->e.pack, a->e.offset, b->e.pack, b->e.offset);
 
+	if (c == 0 && a->e.member != b->e.member)
+		c = a->e.member < b->e.member ? -1 : 1;
 	return c != 0 ? c : dos_oid_cmp(&a->oid, &b->oid);
 }
 
@@ -135,6 +138,37 @@ rec_at(struct fsck *f, const struct pack *p, uint64_t off,
 	if (f->off_has && r->e.pack == p->num && r->e.offset == off)
 		*out = r;
 	return 0;
+}
+
+/*
+ * The records into the group entry at pack p, offset off, added to the
+ * job that has it: the worker that decodes the group learns its members'
+ * whole ids from them.  At most one per member, unless the index is
+ * damaged: a record beyond the group's last member is left to the
+ * cross-check, which finds no entry for it.
+ */
+static int
+group_records(struct fsck *f, const struct pack *p, uint64_t off,
+    struct job *j)
+{
+	const struct rec *r;
+	struct rec *grown;
+	int rc;
+
+	for (;;) {
+		if ((rc = rec_at(f, p, off, &r)) < 0 || r == NULL)
+			return rc;
+		if (r->e.member != 0) {
+			grown = dos_grow(j->members, j->members_nr,
+			    &j->members_alloc, sizeof *grown, 16);
+			if (grown == NULL)
+				return DOS_ENOMEM;
+			j->members = grown;
+			j->members[j->members_nr++] = *r;
+		}
+		if ((f->off_has = dos_sort_next(f->by_off, &f->off_next)) < 0)
+			return f->off_has;
+	}
 }
 
 /* ---- the loose area ---- */
@@ -514,7 +548,9 @@ fill_ent(struct fsck *f, struct ent *e, const struct pack *p, uint64_t off,
 	int rc;
 
 	e->oid = pe->oid;
-	if (pe->id_size < DOS_RAWSZ) {
+	/* A group's members are known once a worker decodes it. */
+	e->partial = (pe->flags & DOS_ENTRY_GROUP) != 0;
+	if (pe->id_size < DOS_RAWSZ && !e->partial) {
 		if ((rc = rec_at(f, p, off, &r)) < 0)
 			return rc;
 		if (r != NULL && dos_pack_entry_is(pe, &r->oid)) {
@@ -620,7 +656,10 @@ submit_large(struct scan *s, const struct dos_pack_scan *ps)
 	}
 	large->type = JOB_LARGE;
 	large->pack = s->p;
-	if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0) {
+	if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0 ||
+	    ((e->flags & DOS_ENTRY_GROUP) &&
+	    (rc = group_records(s->f, s->p, ps->offset, large)) < 0)) {
+		free(large->members);
 		free(large->ents);
 		free(large);
 		return rc;
@@ -650,6 +689,9 @@ skip_bad_header(struct scan *s, struct dos_pack_scan *ps)
 
 	if ((rc = rec_at(s->f, p, ps->offset, &r)) < 0)
 		return rc;
+	/* A member's record does not have its group's sizes. */
+	if (r != NULL && r->e.member != 0)
+		r = NULL;
 	hsize = r == NULL ? 0 : dos_pack_header_size(ps->version, r->e.codec, 0,
 	    r->e.raw_size, r->e.stored_size);
 	end = r != NULL && r->e.stored_size <= p->limit ? ps->offset +
@@ -698,6 +740,9 @@ is_entry(struct scan *s, const struct dos_pack_scan *ps)
 	if ((r != NULL && dos_pack_entry_is(&ps->entry, &r->oid)) ||
 	    dos_pack_scan_entry_ok(ps))
 		return 1;
+	/* A group holds no id: a damaged one is one the index points into. */
+	if (ps->entry.flags & DOS_ENTRY_GROUP)
+		return r != NULL && r->e.member != 0;
 	return indexed_id(s->f, &ps->entry, &oid);
 }
 
@@ -713,12 +758,6 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 	switch (ps->what) {
 	case DOS_PACK_ENTRY:
 	case DOS_PACK_PAST_END:
-		/*
-		 * This check cannot tell a group's members yet: it stops
-		 * rather than take a group for damage, or for one object.
-		 */
-		if (ps->entry.flags & DOS_ENTRY_GROUP)
-			return DOS_ECORRUPT;
 		if ((rc = is_entry(s, ps)) < 0)
 			return rc;
 		if (rc == 0)
@@ -730,7 +769,9 @@ scan_step(struct scan *s, struct dos_pack_scan *ps)
 		if ((e = job_ent(s->j)) == NULL)
 			return DOS_ENOMEM;
 		s->j->base = ps->start;
-		if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0)
+		if ((rc = fill_ent(s->f, e, s->p, ps->offset, &ps->entry)) < 0 ||
+		    ((e->flags & DOS_ENTRY_GROUP) && (rc = group_records(s->f,
+		    s->p, ps->offset, s->j)) < 0))
 			return rc;
 		s->p->valid_end = ps->next;
 		return 0;

@@ -30,6 +30,8 @@ struct worker {
 	struct dos_hasher hasher;
 	ZSTD_DCtx *zstd;	/* one-shot decoding of small entries */
 	unsigned char *out, *io;
+	unsigned char *group;	/* a group entry's decoded bytes */
+	struct ent *members;	/* and its members' ents */
 };
 
 struct verify {
@@ -42,11 +44,14 @@ struct verify {
 	int failed;		/* decoding failed: stop feeding */
 };
 
-/* Whether the entry's bytes are hashed: to check its id, or to learn it. */
+/*
+ * Whether the entry's bytes are hashed: to check its id, or to learn it.
+ * A group's are its members', each hashed on its own.
+ */
 static int
 hashes(const struct worker *w, const struct ent *e)
 {
-	return w->f->full || e->partial;
+	return (w->f->full || e->partial) && !(e->flags & DOS_ENTRY_GROUP);
 }
 
 /* What the SHA-256 of its bytes says of the entry's id. */
@@ -111,6 +116,9 @@ verify_raw(struct verify *v, const unsigned char *buf, size_t len)
 		hash = (size_t)(want - v->produced);
 	if (hashes(v->w, v->e) && hash > 0)
 		dos_hasher_update(&v->w->hasher, buf, hash);
+	/* Its raw size is at most DOS_GROUP_RAW_MAX: the decoder says so. */
+	if ((v->e->flags & DOS_ENTRY_GROUP) && hash > 0)
+		memcpy(v->w->group + v->produced, buf, hash);
 	v->produced += len;
 }
 
@@ -263,6 +271,7 @@ verify_small_zstd(struct worker *w, struct ent *e, const unsigned char *data)
 	size_t n;
 
 	if (e->codec != DOS_CODEC_ZSTD || e->raw >= OUT_SIZE ||
+	    (e->flags & DOS_ENTRY_GROUP) ||
 	    dos_crc32(0, data, (size_t)e->stored) != e->crc ||
 	    ZSTD_findFrameCompressedSize(data, (size_t)e->stored) != e->stored ||
 	    (e->dict != 0 && dos_store_dict(w->f->st, e->dict, &dict) < 0))
@@ -324,6 +333,145 @@ verify_large(struct worker *w, struct pack *p, struct ent *e)
 	verify_end(&v);
 }
 
+/*
+ * The bytes of a group no record locates are, for what a repack drops,
+ * its members': each member takes a share of the group's pack bytes as
+ * its size is of the members' (their number, if they are all empty).
+ */
+static uint64_t
+member_share(const struct ent *g, const struct dos_group *grp, uint64_t upto,
+    uint64_t weight)
+{
+	uint64_t total = g->header_size + g->stored;
+	uint64_t all = grp->len - grp->table_size;
+	uint64_t n = all > 0 ? all : grp->members;
+
+	return total * (upto + weight) / n - total * upto / n;
+}
+
+/*
+ * The ents of a good group's members, in ms.  Each whole id is the one of
+ * the record naming the member, if its id bytes start that id, else
+ * learnt by hashing the member; in full mode every member is hashed.
+ */
+static size_t
+group_members(struct worker *w, const struct ent *g,
+    const struct dos_group *grp, const struct rec *recs, size_t nrecs,
+    struct ent *ms)
+{
+	struct dos_group_member m;
+	struct dos_oid got;
+	uint64_t upto = 0, weight;
+	size_t r = 0;
+	uint32_t i;
+
+	for (i = 0; i < grp->members; i++) {
+		struct ent *me = &ms[i];
+		(void)dos_group_member(grp, i, &m);
+		memset(me, 0, sizeof *me);
+		me->pack = g->pack;
+		me->offset = g->offset;
+		me->member = i + 1;
+		me->raw = m.size;
+		me->codec = DOS_CODEC_NONE;
+		me->status = ENT_OK;
+		weight = grp->len > grp->table_size ? m.size : 1;
+		me->stored = member_share(g, grp, upto, weight);
+		upto += weight;
+		while (r < nrecs && recs[r].e.member < me->member)
+			r++;
+		if (r < nrecs && recs[r].e.member == me->member &&
+		    memcmp(recs[r].oid.hash, m.id, DOS_ENTRY_ID_CHECK) == 0) {
+			me->oid = recs[r].oid;
+		} else {
+			memcpy(me->oid.hash, m.id, DOS_ENTRY_ID_CHECK);
+			me->partial = 1;
+		}
+		if (w->f->full || me->partial) {
+			dos_hasher_reset(&w->hasher);
+			dos_hasher_update(&w->hasher, m.data, m.size);
+			dos_hasher_final(&w->hasher, &got);
+			check_id(me, &got);
+		}
+	}
+	return grp->members;
+}
+
+/*
+ * Of a damaged group only the records into it say which objects it held:
+ * each gets an ent with the group's damage, so that it is reported.
+ */
+static size_t
+damaged_members(const struct ent *g, const struct rec *recs, size_t nrecs,
+    struct ent *ms)
+{
+	size_t r;
+
+	for (r = 0; r < nrecs; r++) {
+		ms[r] = *g;
+		ms[r].oid = recs[r].oid;
+		ms[r].member = recs[r].e.member;
+		ms[r].raw = recs[r].e.raw_size;
+		ms[r].codec = DOS_CODEC_NONE;
+		ms[r].flags = 0;
+		ms[r].partial = 0;
+	}
+	return nrecs;
+}
+
+/*
+ * A group entry just verified, its decoded bytes in w->group: its
+ * members' ents go into the sort of all entries in its stead.  The
+ * records into the job's groups are in offset order, as the groups are:
+ * *next is the first not yet used.  A damaged group no record points
+ * into is kept aside for the calling thread to report.
+ */
+static void
+expand_group(struct worker *w, struct job *j, struct ent *g, size_t *next)
+{
+	struct fsck *f = w->f;
+	struct dos_group grp;
+	size_t lo, n, i, nrecs = 0;
+	struct ent *grown;
+	int rc = 0;
+
+	while (*next < j->members_nr && j->members[*next].e.offset < g->offset)
+		(*next)++;
+	lo = *next;
+	while (*next < j->members_nr && j->members[*next].e.offset == g->offset)
+		(*next)++;
+	/* No more than one record per member is of use. */
+	nrecs = *next - lo;
+	if (g->status == ENT_SIZE ||
+	    (g->status == ENT_OK && dos_group_parse(w->group, (size_t)g->raw,
+	    &grp) < 0)) {
+		g->status = ENT_CORRUPT;
+		g->why = WHY_GROUP;
+	}
+	if (g->status == ENT_OK)
+		n = group_members(w, g, &grp, j->members + lo, nrecs,
+		    w->members);
+	else
+		n = damaged_members(g, j->members + lo,
+		    nrecs < DOS_GROUP_MEMBERS_MAX ? nrecs :
+		    DOS_GROUP_MEMBERS_MAX, w->members);
+	pthread_mutex_lock(&f->ents_mu);
+	for (i = 0; i < n && f->ents_rc == 0; i++)
+		if ((rc = dos_sort_add(f->ents, &w->members[i])) < 0)
+			f->ents_rc = rc;
+	if (n == 0 && f->ents_rc == 0) {
+		grown = dos_grow(f->bad_groups, f->bad_groups_nr,
+		    &f->bad_groups_alloc, sizeof *grown, 16);
+		if (grown == NULL) {
+			f->ents_rc = DOS_ENOMEM;
+		} else {
+			f->bad_groups = grown;
+			f->bad_groups[f->bad_groups_nr++] = *g;
+		}
+	}
+	pthread_mutex_unlock(&f->ents_mu);
+}
+
 static void
 check_loose_one(struct worker *w, struct loose *l)
 {
@@ -383,26 +531,32 @@ release_buffer(struct fsck *f, unsigned char *buf)
 static void
 run_job(struct worker *w, struct job *j)
 {
-	size_t i;
+	size_t i, next = 0;
 
 	switch (j->type) {
 	case JOB_CHUNK:
 		/*
 		 * Without --packs only the entry headers matter, and the ids
-		 * of the entries that hold only the start of theirs.
+		 * of the entries that hold only the start of theirs (all of
+		 * a group's members).
 		 */
-		for (i = 0; i < j->n; i++)
+		for (i = 0; i < j->n; i++) {
 			if ((w->f->what & DOS_FSCK_WHAT_PACKS) ||
 			    j->ents[i].partial)
 				verify_in_buffer(w, j->pack, &j->ents[i], j->buf +
 				    (j->ents[i].offset - j->base) +
 				    j->ents[i].header_size);
+			if (j->ents[i].flags & DOS_ENTRY_GROUP)
+				expand_group(w, j, &j->ents[i], &next);
+		}
 		release_buffer(w->f, j->buf);
 		j->buf = NULL;
 		break;
 	case JOB_LARGE:
 		if ((w->f->what & DOS_FSCK_WHAT_PACKS) || j->ents[0].partial)
 			verify_large(w, j->pack, &j->ents[0]);
+		if (j->ents[0].flags & DOS_ENTRY_GROUP)
+			expand_group(w, j, &j->ents[0], &next);
 		break;
 	case JOB_LOOSE:
 		for (i = j->lo; i < j->hi; i++)
@@ -422,12 +576,15 @@ keep_ents(struct fsck *f, struct job *j)
 	int rc = 0;
 
 	pthread_mutex_lock(&f->ents_mu);
+	/* A group's members went in instead (expand_group()). */
 	for (i = 0; i < j->n && f->ents_rc == 0 && j->type != JOB_LOOSE; i++)
-		if ((rc = dos_sort_add(f->ents, &j->ents[i])) < 0)
+		if (!(j->ents[i].flags & DOS_ENTRY_GROUP) &&
+		    (rc = dos_sort_add(f->ents, &j->ents[i])) < 0)
 			f->ents_rc = rc;
 	if (j->type != JOB_LOOSE)
 		f->stats.entries += j->n;
 	pthread_mutex_unlock(&f->ents_mu);
+	free(j->members);
 	free(j->ents);
 	free(j);
 }
@@ -492,6 +649,8 @@ release_worker(struct worker *w)
 		dos_hasher_release(&w->hasher);
 	free(w->out);
 	free(w->io);
+	free(w->group);
+	free(w->members);
 }
 
 int
@@ -521,6 +680,9 @@ start_workers(struct fsck *f, int n)
 		dos_decompressor_init(&w->dec);
 		if ((w->out = malloc(OUT_SIZE)) == NULL ||
 		    (w->io = malloc(IO_SIZE)) == NULL ||
+		    (w->group = malloc(DOS_GROUP_RAW_MAX)) == NULL ||
+		    (w->members = calloc(DOS_GROUP_MEMBERS_MAX,
+		    sizeof *w->members)) == NULL ||
 		    (w->zstd = ZSTD_createDCtx()) == NULL) {
 			rc = DOS_ENOMEM;
 		} else if ((rc = dos_hasher_init(&w->hasher)) == 0 &&

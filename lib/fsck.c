@@ -212,6 +212,9 @@ reset_check(struct fsck *f)
 	free(f->loose);
 	f->loose = NULL;
 	f->loose_nr = f->loose_alloc = 0;
+	free(f->bad_groups);
+	f->bad_groups = NULL;
+	f->bad_groups_nr = f->bad_groups_alloc = 0;
 	close_packs(f);
 	free(f->evicted);
 	f->evicted = NULL;
@@ -268,7 +271,8 @@ check(struct fsck *f)
 	stop_workers(f);
 	if (rc == 0)
 		rc = f->ents_rc;
-	if (rc < 0 || (rc = dos_sort_finish(f->ents)) < 0)
+	if (rc < 0 || (rc = dos_sort_finish(f->ents)) < 0 ||
+	    (rc = report_bad_groups(f)) < 0)
 		return rc;
 	f->stats.packs = f->packs_nr;
 	f->stats.loose = f->loose_nr;

@@ -454,10 +454,14 @@ dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
 
 /* ---- repack ---- */
 
-/* Live bytes of each pack, in the order of the pack list. */
+/*
+ * Live bytes of each pack, in the order of the pack list; of the members
+ * of its groups, only their sizes (group_live_bytes() makes bytes of
+ * them).
+ */
 struct live {
 	const uint32_t *packs;
-	uint64_t *bytes;
+	uint64_t *bytes, *member_raw;
 	size_t nr;
 };
 
@@ -471,9 +475,47 @@ count_live(const struct dos_oid *oid, const struct dos_index_entry *e,
 	/* Records are not trusted: one may name a pack that is not there. */
 	p = dos_pack_list_find(l->packs, l->nr, e->pack);
 	/* As they would be written: packs of older versions go anyway. */
-	if (p != NULL)
+	if (p != NULL && e->member != 0)
+		l->member_raw[p - l->packs] += e->raw_size;
+	else if (p != NULL)
 		l->bytes[p - l->packs] += e->stored_size + dos_pack_header_size(
 		    DOS_PACK_VERSION, e->codec, 0, e->raw_size, e->stored_size);
+	return 0;
+}
+
+/*
+ * What live members of raw bytes in all take of the group entries of a
+ * pack: a member's record holds only its size, so they take of the
+ * groups' bytes what they are of the groups' decoded bytes.  It reads
+ * the pack, which only a pack with groups needs.
+ */
+static int
+group_live_bytes(struct dos_store *st, uint32_t pack, uint64_t raw,
+    unsigned char *win, uint64_t *live)
+{
+	struct dos_pack_scan s;
+	struct stat sb;
+	uint64_t groups_raw = 0, groups_bytes = 0;
+	int fd, rc;
+
+	*live = 0;
+	if ((rc = dos_store_pack_fd(st, pack, &fd)) < 0)
+		return rc;
+	if (fstat(fd, &sb) < 0)
+		return DOS_EIO;
+	dos_pack_scan_begin(&s, fd, (uint64_t)sb.st_size, (uint64_t)sb.st_size,
+	    win, DOS_PACK_SCAN_WINDOW);
+	while ((rc = dos_pack_scan_next(&s)) > 0 && s.verdict == DOS_PACK_OK)
+		if (s.entry.flags & DOS_ENTRY_GROUP) {
+			groups_raw += s.entry.raw_size;
+			groups_bytes += s.entry.header_size +
+			    s.entry.stored_size;
+		}
+	if (rc < 0)
+		return rc;
+	if (groups_raw > 0)
+		*live = (uint64_t)((double)groups_bytes * (double)raw /
+		    (double)groups_raw);
 	return 0;
 }
 
@@ -509,6 +551,99 @@ count_moved(const struct dos_maint *m, struct dos_repack_stats *stats)
 		m->progress(m->data, stats->objects);
 }
 
+/* What a repack needs to move the members of group entries. */
+struct group_move {
+	struct dos_decompressor dec;
+	struct dos_hasher hasher;
+	unsigned char *buf;	/* a group's decoded bytes */
+};
+
+static int
+group_move_init(struct group_move *g)
+{
+	dos_decompressor_init(&g->dec);
+	if ((g->buf = malloc(DOS_GROUP_RAW_MAX)) == NULL)
+		return DOS_ENOMEM;
+	return dos_hasher_init(&g->hasher);
+}
+
+static void
+group_move_release(struct group_move *g)
+{
+	dos_decompressor_release(&g->dec);
+	if (g->hasher.ctx != NULL)
+		dos_hasher_release(&g->hasher);
+	free(g->buf);
+}
+
+/*
+ * Move the live members of the group entry pe at offset of pack (open at
+ * fd) into the writer's pack, each added as any object is (a writer that
+ * groups puts them into groups again); the others are dropped, and their
+ * share of the group's bytes with them.  A member is live if the index
+ * locates its id (learnt by hashing it, which must start as its id bytes
+ * say) at this member of this group.  1 if the group is damaged (and
+ * reported): its pack must stay.
+ */
+static int
+move_group(struct dos_store *st, struct dos_pack_writer *w,
+    struct dos_index *ix, struct group_move *gm, int fd, uint32_t pack,
+    uint64_t offset, const struct dos_pack_entry *pe,
+    const struct dos_maint *m, struct dos_repack_stats *stats,
+    uint64_t *dropped)
+{
+	struct dos_index_entry e;
+	struct dos_group_member mb;
+	struct dos_group g;
+	struct dos_oid oid, got;
+	char what[128];
+	uint64_t bytes = pe->header_size + pe->stored_size, kept = 0;
+	uint32_t i;
+	int rc, existed;
+
+	rc = dos_group_read(st, fd, offset, pe, &gm->dec, gm->buf, &g);
+	if (rc == DOS_ECORRUPT || rc == DOS_ENODICT) {
+		snprintf(what, sizeof what, "packs/%u: damaged group entry at "
+		    "offset %llu; pack kept", pack, (unsigned long long)offset);
+		report(m, NULL, rc, what);
+		return 1;
+	}
+	if (rc < 0)
+		return rc;
+	for (i = 0; i < g.members; i++) {
+		(void)dos_group_member(&g, i, &mb);
+		dos_hasher_reset(&gm->hasher);
+		dos_hasher_update(&gm->hasher, mb.data, mb.size);
+		dos_hasher_final(&gm->hasher, &oid);
+		if (memcmp(oid.hash, mb.id, DOS_ENTRY_ID_CHECK) != 0) {
+			snprintf(what, sizeof what, "packs/%u: member %u of the "
+			    "group entry at offset %llu is corrupt; pack kept",
+			    pack, i, (unsigned long long)offset);
+			report(m, NULL, DOS_ECORRUPT, what);
+			return 1;
+		}
+		rc = dos_index_get(ix, &oid, &e);
+		if (rc == DOS_ENOTFOUND || (rc == 0 && (e.pack != pack ||
+		    e.offset != offset || e.member != i + 1)))
+			continue;
+		if (rc < 0 || (rc = dos_pack_writer_begin(w)) < 0)
+			return rc;
+		if ((rc = dos_pack_writer_write(w, mb.data, mb.size)) < 0) {
+			dos_pack_writer_abort(w);
+			return rc;
+		}
+		if ((rc = dos_pack_writer_end(w, &oid, DOS_PACK_ADD_NO_DEDUP,
+		    &got, &existed)) < 0)
+			return rc;
+		kept += mb.size;
+		count_moved(m, stats);
+	}
+	/* The table goes with the group: the dead members' share of the rest. */
+	*dropped += bytes - bytes * kept / (g.len - g.table_size > 0 ?
+	    g.len - g.table_size : 1);
+	return 0;
+}
+
 /* Entries the index locates in a pack past a damaged header. */
 struct past_damage {
 	struct dos_store *st;
@@ -534,14 +669,16 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 
 	if (e->pack != p->pack || e->offset <= p->offset)
 		return 0;
-	if ((n = pread(p->fd, hdr, sizeof hdr, (off_t)e->offset)) < 0 ||
+	if (e->member == 0 &&
+	    ((n = pread(p->fd, hdr, sizeof hdr, (off_t)e->offset)) < 0 ||
 	    dos_pack_decode_entry(p->version, hdr, (size_t)n, &pe) < 0 ||
-	    !dos_pack_entry_is(&pe, oid)) {
+	    !dos_pack_entry_is(&pe, oid))) {
 		report(p->m, oid, DOS_ECORRUPT, "packed copy is corrupt; pack kept");
 		return 0;
 	}
 	pe.oid = *oid;
-	rc = p->mode == DOS_COMPRESS_KEEP ?
+	/* A member is read (its group checked) and added again. */
+	rc = p->mode == DOS_COMPRESS_KEEP && e->member == 0 ?
 	    dos_pack_writer_copy_entry(p->w, p->fd, e->offset, &pe) :
 	    recompress(p->st, p->w, oid);
 	if (rc == DOS_ECORRUPT) {
@@ -555,6 +692,16 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 	return 0;
 }
 
+/* A batch is made durable once it is large enough. */
+static int
+flush_if_full(struct dos_pack_writer *w)
+{
+	if (dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
+	    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES)
+		return dos_pack_writer_flush(w);
+	return 0;
+}
+
 /*
  * Move every live entry of one pack into the writer's pack, then delete
  * the old pack.  Until the end, each object's index record points at a
@@ -564,7 +711,8 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 static int
 repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
     int older_pack, enum dos_compress_mode mode, unsigned char *win,
-    const struct dos_maint *m, struct dos_repack_stats *stats)
+    struct group_move *gm, const struct dos_maint *m,
+    struct dos_repack_stats *stats)
 {
 	struct dos_index_entry e;
 	struct dos_pack_scan s;
@@ -591,12 +739,13 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 	while ((rc = dos_pack_scan_next(&s)) > 0) {
 		live = 0;
 		if (s.verdict == DOS_PACK_OK && (pe->flags & DOS_ENTRY_GROUP)) {
-			/* Its members cannot be moved yet: keep them all. */
-			snprintf(what, sizeof what, "packs/%u: group entry at "
-			    "offset %llu cannot be repacked; pack kept", pack,
-			    (unsigned long long)s.offset);
-			report(m, NULL, DOS_ECORRUPT, what);
-			damaged = 1;
+			/* Whatever the mode: dead members must not stay. */
+			if ((rc = move_group(st, w, ix, gm, fd, pack, s.offset,
+			    pe, m, stats, &dropped)) < 0)
+				return rc;
+			damaged |= rc;
+			if ((rc = flush_if_full(w)) < 0)
+				return rc;
 			continue;
 		}
 		if (s.verdict == DOS_PACK_OK) {
@@ -659,10 +808,8 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 			return rc;
 		if (!(pe->flags & DOS_ENTRY_TOMBSTONE))
 			count_moved(m, stats);
-		if (dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
-		    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES)
-			if ((rc = dos_pack_writer_flush(w)) < 0)
-				return rc;
+		if ((rc = flush_if_full(w)) < 0)
+			return rc;
 	}
 	if (rc < 0 || (rc = dos_pack_writer_flush(w)) < 0)
 		return rc;
@@ -737,18 +884,20 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
     enum dos_compress_mode mode, unsigned threshold, int harder,
     const struct dos_maint *m, struct dos_repack_stats *stats)
 {
-	struct live l = { NULL, NULL, 0 };
+	struct live l = { NULL, NULL, NULL, 0 };
+	struct group_move gm;
 	struct dos_index *ix;
 	unsigned char *win = NULL;
 	uint32_t *packs, current, written = 0;
 	size_t nr, i;
 	struct stat sb;
 	char name[32], what[160];
-	uint64_t size, dead;
+	uint64_t size, dead, live;
 	enum dos_compress_mode pack_mode;
 	int rc, started = 0;
 
 	memset(stats, 0, sizeof *stats);
+	memset(&gm, 0, sizeof gm);
 	if ((rc = dos_store_index(st, 1, &ix)) < 0 ||
 	    (rc = dos_pack_list(st, &packs, &nr)) < 0)
 		return rc;
@@ -757,10 +906,13 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
 	l.packs = packs;
 	l.nr = nr;
 	if ((l.bytes = calloc(l.nr, sizeof *l.bytes)) == NULL ||
+	    (l.member_raw = calloc(l.nr, sizeof *l.member_raw)) == NULL ||
 	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
 		rc = DOS_ENOMEM;
 		goto out;
 	}
+	if ((rc = group_move_init(&gm)) < 0)
+		goto out;
 	if ((rc = dos_index_walk(ix, "", 0, count_live, &l)) < 0)
 		goto out;
 	current = dos_pack_writer_pack(w);
@@ -788,9 +940,15 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
 		rc = 0;
 		size = (uint64_t)sb.st_size > DOS_PACK_HEADER_SIZE ?
 		    (uint64_t)sb.st_size - DOS_PACK_HEADER_SIZE : 0;
-		dead = size > l.bytes[i] ? size - l.bytes[i] : 0;
 		pack_mode = harder && sealed_as_hard(st, packs[i]) ?
 		    DOS_COMPRESS_KEEP : mode;
+		if (pack_mode == DOS_COMPRESS_KEEP && l.member_raw[i] > 0) {
+			if ((rc = group_live_bytes(st, packs[i],
+			    l.member_raw[i], win, &live)) < 0)
+				break;
+			l.bytes[i] += live;
+		}
+		dead = size > l.bytes[i] ? size - l.bytes[i] : 0;
 		if (pack_mode == DOS_COMPRESS_KEEP && size > 0 &&
 		    dead * 100 <= (uint64_t)threshold * size &&
 		    in_current_version(st, packs[i]))
@@ -808,10 +966,12 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
 		}
 		/* Packs go oldest first: any kept before this one is older. */
 		rc = repack_one(st, w, packs[i], kept_older(st, packs, i),
-		    pack_mode, win, m, stats);
+		    pack_mode, win, &gm, m, stats);
 	}
 out:
+	group_move_release(&gm);
 	free(win);
+	free(l.member_raw);
 	free(l.bytes);
 	free(packs);
 	return rc;

@@ -385,6 +385,70 @@ dos_group_member(const struct dos_group *g, uint32_t i,
 	return 0;
 }
 
+int
+dos_group_read(struct dos_store *st, int fd, uint64_t offset,
+    const struct dos_pack_entry *pe, struct dos_decompressor *dec,
+    unsigned char *buf, struct dos_group *g)
+{
+	const struct dos_dict *dict = NULL;
+	unsigned char in[16 * 1024];
+	uint64_t pos = offset + pe->header_size, left = pe->stored_size;
+	size_t produced = 0, in_len, out_len, used;
+	uint32_t crc = 0;
+	ssize_t n;
+	int rc;
+
+	if (!(pe->flags & DOS_ENTRY_GROUP) || pe->raw_size > DOS_GROUP_RAW_MAX)
+		return DOS_ECORRUPT;
+	if (pe->dict != 0 && (rc = dos_store_dict(st, pe->dict, &dict)) < 0)
+		return rc;
+	if ((rc = dos_decompress_begin_dict(dec, pe->codec, dict)) < 0)
+		return rc;
+	while (left > 0) {
+		do
+			n = pread(fd, in, left < sizeof in ? (size_t)left :
+			    sizeof in, (off_t)pos);
+		while (n < 0 && errno == EINTR);
+		if (n <= 0)
+			return n < 0 ? DOS_EIO : DOS_ECORRUPT;
+		crc = dos_crc32(crc, in, (size_t)n);
+		pos += (uint64_t)n;
+		left -= (uint64_t)n;
+		/* More than its raw size is damage: the room ends there. */
+		for (used = 0; used < (size_t)n; used += in_len) {
+			in_len = (size_t)n - used;
+			out_len = (size_t)pe->raw_size - produced;
+			if ((rc = dos_decompress(dec, in + used, &in_len,
+			    buf + produced, &out_len)) < 0)
+				return rc;
+			produced += out_len;
+			if (in_len == 0 && out_len == 0)
+				return DOS_ECORRUPT;
+		}
+	}
+	/* The decoder may hold the last bytes until asked once more. */
+	while (!dec->done && produced < pe->raw_size) {
+		in_len = 0;
+		out_len = (size_t)pe->raw_size - produced;
+		if ((rc = dos_decompress(dec, in, &in_len, buf + produced,
+		    &out_len)) < 0)
+			return rc;
+		if (out_len == 0)
+			break;
+		produced += out_len;
+	}
+	if (crc != pe->data_crc || produced != pe->raw_size)
+		return DOS_ECORRUPT;
+	if (!dec->done) {
+		in_len = 0;
+		out_len = 0;
+		if (dos_decompress(dec, in, &in_len, buf, &out_len) < 0 ||
+		    !dec->done)
+			return DOS_ECORRUPT;
+	}
+	return dos_group_parse(buf, produced, g);
+}
+
 size_t
 dos_group_encode_table(unsigned char *buf, uint32_t n, const size_t *sizes,
     const struct dos_oid *ids)

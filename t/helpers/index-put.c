@@ -2,11 +2,14 @@
  * index-put: write one record into a container's index, whatever it says,
  * so that tests can make the index point anywhere (t/5500-hostile.bats).
  *
- *   index-put [--hold] <container> <id> <pack> <codec> <offset> <stored> <raw>
+ *   index-put [--hold] [--member <i>] <container> <id> <pack> <codec>
+ *       <offset> <stored> <raw>
  *   index-put [--hold] <container> --pack-length <pack> <length>
  *
  * With --hold it says "holding" once the record is put and waits to be
  * killed with the transaction open, its locks held (t/2600-index.bats).
+ * With --member the record is of member i of the group entry at offset
+ * (t/3050-fsck-group.bats).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,14 +40,20 @@ main(int argc, char **argv)
 	struct dos_oid oid;
 	int rc, hold = 0;
 
+	memset(&e, 0, sizeof e);
 	if (argc > 1 && strcmp(argv[1], "--hold") == 0) {
 		hold = 1;
 		argc--;
 		argv++;
 	}
+	if (argc > 2 && strcmp(argv[1], "--member") == 0) {
+		e.member = (uint32_t)number(argv[2]) + 1;
+		argc -= 2;
+		argv += 2;
+	}
 	if (!(argc == 8 || (argc == 5 && strcmp(argv[2], "--pack-length") == 0))) {
-		fprintf(stderr, "usage: index-put [--hold] <container> <id> <pack> "
-		    "<codec> <offset> <stored> <raw>\n"
+		fprintf(stderr, "usage: index-put [--hold] [--member <i>] "
+		    "<container> <id> <pack> <codec> <offset> <stored> <raw>\n"
 		    "       index-put [--hold] <container> --pack-length <pack> "
 		    "<length>\n");
 		return 2;
