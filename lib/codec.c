@@ -202,6 +202,40 @@ dos_compress(struct dos_compressor *c, void *dst, size_t dst_len,
 }
 
 int
+dos_compress_group(struct dos_compressor *c, void *dst, void *scratch,
+    size_t dst_len, const void *src, size_t len, size_t *out)
+{
+	const struct dos_dict *dict;
+	size_t n, with;
+	int rc;
+
+	/* Not offered for training: a group is no object. */
+	if (c->codec != DOS_CODEC_ZSTD)
+		return dos_compress(c, dst, dst_len, src, len, out);
+	c->dict = 0;
+	ZSTD_CCtx_reset(c->zstd, ZSTD_reset_session_only);
+	zstd_window(c, 0);
+	ZSTD_CCtx_refCDict(c->zstd, NULL);
+	n = ZSTD_compress2(c->zstd, dst, dst_len, src, len);
+	if (ZSTD_isError(n))
+		return DOS_EINVAL;
+	*out = n;
+	/* A dictionary helps a group's first members, not always the whole. */
+	dict = len <= DOS_DICT_INPUT_MAX ? dos_dicts_current(c->dicts) : NULL;
+	if (dict == NULL)
+		return 0;
+	if ((rc = dos_dict_compress(dict, c->zstd, scratch, dst_len, src, len,
+	    &c->spare, &with)) < 0)
+		return rc;
+	if (with < n) {
+		memcpy(dst, scratch, with);
+		*out = with;
+		c->dict = dict->number;
+	}
+	return 0;
+}
+
+int
 dos_compress_stream_begin(struct dos_compressor *c)
 {
 	switch (c->codec) {
@@ -382,6 +416,32 @@ dos_decompress(struct dos_decompressor *d, const void *src, size_t *src_len,
 	*src_len -= z->avail_in;
 	*dst_len -= z->avail_out;
 	return 0;
+}
+
+int
+dos_decompress_all(struct dos_decompressor *d, enum dos_codec codec,
+    const struct dos_dict *dict, const void *src, size_t len, void *dst,
+    size_t dst_len)
+{
+	const unsigned char *in = src;
+	unsigned char *out = dst;
+	size_t in_pos = 0, out_pos = 0, in_len, out_len;
+	int rc;
+
+	if ((rc = dos_decompress_begin_dict(d, codec, dict)) < 0)
+		return rc;
+	/* A stream may want another call to see its end: until no progress. */
+	do {
+		in_len = len - in_pos;
+		out_len = dst_len - out_pos;
+		if ((rc = dos_decompress(d, in + in_pos, &in_len,
+		    out + out_pos, &out_len)) < 0)
+			return rc;
+		in_pos += in_len;
+		out_pos += out_len;
+	} while (!d->done && (in_len > 0 || out_len > 0));
+	return d->done && in_pos == len && out_pos == dst_len ? 0 :
+	    DOS_ECORRUPT;
 }
 
 uint32_t

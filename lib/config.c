@@ -163,10 +163,12 @@ parse_config(json_t *root, struct dos_config *cfg)
 	v = json_object_get(root, "dos_format");
 	if (v == NULL)
 		return DOS_ENOTCONTAINER;
-	if (!json_is_integer(v) || json_integer_value(v) != DOS_CONTAINER_VERSION)
+	if (!json_is_integer(v) ||
+	    json_integer_value(v) < DOS_CONTAINER_VERSION ||
+	    json_integer_value(v) > DOS_CONTAINER_VERSION_GROUPS)
 		return DOS_EBADCONFIG;
 	memset(cfg, 0, sizeof *cfg);
-	cfg->version = DOS_CONTAINER_VERSION;
+	cfg->version = (int)json_integer_value(v);
 
 	if (get_int(root, "loose_prefix_len", 0, DOS_MAX_PREFIX_LEN, &n,
 	    &present) < 0 || !present)
@@ -307,7 +309,7 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 	    "hash_type", "sha256",
 	    "container_id", cfg->id,
 	    "compression_algorithm", codec,
-	    "dos_format", DOS_CONTAINER_VERSION);
+	    "dos_format", cfg->version);
 	if (root == NULL)
 		return DOS_ENOMEM;
 	rc = write_root(dirfd, root);
@@ -431,6 +433,23 @@ dos_config_set(int dirfd, const struct dos_setting *s,
 		v = json_string(buf);
 	}
 	return dos_config_set_member(dirfd, s->key, v);
+}
+
+int
+dos_config_allow_groups(int dirfd, struct dos_config *cfg)
+{
+	json_t *v;
+	int rc;
+
+	if (cfg->version >= DOS_CONTAINER_VERSION_GROUPS)
+		return 0;
+	/* NULL would remove the member: the container would be no more. */
+	if ((v = json_integer(DOS_CONTAINER_VERSION_GROUPS)) == NULL)
+		return DOS_ENOMEM;
+	rc = dos_config_set_member(dirfd, "dos_format", v);
+	if (rc == 0)
+		cfg->version = DOS_CONTAINER_VERSION_GROUPS;
+	return rc;
 }
 
 int

@@ -422,12 +422,12 @@ dos_dict_compress(const struct dos_dict *dict, void *cc, void *dst,
 		return DOS_EINVAL;
 	if (dict->cdict_fast != NULL) {
 		if (*spare == NULL && (*spare =
-		    malloc(ZSTD_compressBound(DOS_DICT_OBJECT_MAX))) == NULL)
+		    malloc(ZSTD_compressBound(DOS_DICT_INPUT_MAX))) == NULL)
 			return DOS_ENOMEM;
 		ZSTD_CCtx_reset(cc, ZSTD_reset_session_only);
 		ZSTD_CCtx_refCDict(cc, dict->cdict_fast);
 		fast = ZSTD_compress2(cc, *spare,
-		    ZSTD_compressBound(DOS_DICT_OBJECT_MAX), src, len);
+		    ZSTD_compressBound(DOS_DICT_INPUT_MAX), src, len);
 		if (ZSTD_isError(fast))
 			return DOS_EINVAL;
 		if (fast < n) {

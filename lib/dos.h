@@ -150,6 +150,13 @@ int dos_config_set(int dirfd, const struct dos_setting *s,
  * or removed if value is NULL (DOS_ENOTFOUND if there was none).
  */
 int dos_config_set_member(int dirfd, const char *key, struct json_t *value);
+/*
+ * Make dirfd/config.json say dos_format DOS_CONTAINER_VERSION_GROUPS, as
+ * dos_config_set_member() writes, unless cfg (which follows) says it does
+ * already: before a writer, holding packs/lock, puts a first group entry
+ * into a pack, so that dos before groups never opens the container.
+ */
+int dos_config_allow_groups(int dirfd, struct dos_config *cfg);
 
 /* ---- lib/codec.c: per-object compression ----------------------------- */
 
@@ -182,6 +189,14 @@ int dos_codec_pays(size_t raw, size_t stored);
  */
 int dos_compress(struct dos_compressor *c, void *dst, size_t dst_len,
     const void *src, size_t len, size_t *out);
+/*
+ * The same for the decoded bytes of a group entry (at most
+ * DOS_DICT_INPUT_MAX): with zstd, compressed both with the writer's
+ * dictionary, if it has one, and without, into dst and scratch (each of
+ * dst_len bytes), the smaller kept in dst; c->dict says which.
+ */
+int dos_compress_group(struct dos_compressor *c, void *dst, void *scratch,
+    size_t dst_len, const void *src, size_t len, size_t *out);
 /*
  * --compress: auto, always (yes), never (no), and keep where allowed;
  * DOS_EINVAL for anything else.
@@ -220,6 +235,13 @@ int dos_decompress_begin_dict(struct dos_decompressor *d, enum dos_codec codec,
  */
 int dos_decompress(struct dos_decompressor *d, const void *src,
     size_t *src_len, void *dst, size_t *dst_len);
+/*
+ * Decode all of src[0..len), encoded with codec (against dict, or NULL),
+ * into dst: DOS_ECORRUPT unless it is one whole stream of dst_len bytes.
+ */
+int dos_decompress_all(struct dos_decompressor *d, enum dos_codec codec,
+    const struct dos_dict *dict, const void *src, size_t len, void *dst,
+    size_t dst_len);
 uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
 /* zlib's crc32_combine(): the CRC-32 of A then B from theirs (B len2 long). */
 uint32_t dos_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
@@ -337,10 +359,24 @@ struct dos_store {
 	size_t remote_conns_nr;
 	/* The cache of their blocks (remote-cache.c), on first use. */
 	struct dos_remote_cache *remote_cache;
+	/*
+	 * The group entry readers decoded last (object.c), whole, for its
+	 * next members (the members of a group are often read one after
+	 * another); locked, as readers may be opened in several threads.
+	 */
+	pthread_mutex_t group_lock;
+	struct dos_group_cache {
+		uint32_t pack;
+		uint64_t offset;
+		uint32_t data_crc;	/* of the entry decoded */
+		unsigned char *buf;	/* its decoded bytes, or NULL */
+		size_t len;
+	} group;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
 	PTHREAD_MUTEX_INITIALIZER, NULL, 0, 0, NULL, NULL, \
-	PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL, 0, NULL }
+	PTHREAD_MUTEX_INITIALIZER, NULL, 0, NULL, 0, NULL, \
+	PTHREAD_MUTEX_INITIALIZER, { 0, 0, 0, NULL, 0 } }
 
 /*
  * Which directory a command works on: dir if not NULL, else $DOS_DIR,
@@ -976,7 +1012,12 @@ void dos_dicts_close(struct dos_dicts *d);
 const struct dos_dict *dos_dicts_current(struct dos_dicts *d);
 void dos_dicts_offer(struct dos_dicts *d, const void *raw, size_t len);
 /*
- * src (at most DOS_DICT_OBJECT_MAX bytes) compressed into dst by cc (a
+ * The most a writer compresses against a dictionary in one call: a small
+ * object, or a group of them (lib/pack-write.c makes none larger).
+ */
+#define DOS_DICT_INPUT_MAX (32 * 1024)
+/*
+ * src (at most DOS_DICT_INPUT_MAX bytes) compressed into dst by cc (a
  * ZSTD_CCtx) against dict, and with its cdict_fast also into *spare
  * (malloc'ed on first use, the caller frees it), the smaller kept.
  */

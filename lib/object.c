@@ -85,6 +85,7 @@ dos_object_info_set_packed(struct dos_object_info *info,
 	info->codec = e->codec;
 	info->pack = e->pack;
 	info->offset = e->offset;
+	info->member = e->member;
 }
 
 /*
@@ -224,9 +225,8 @@ out:
  * and the few in use stay warm in the cache.
  */
 static void
-give_back_decompressor(struct dos_reader *r)
+put_decompressor(struct dos_store *st, struct dos_decompressor *d)
 {
-	struct dos_store *st = r->st;
 	struct dos_decompressor **grown;
 
 	pthread_mutex_lock(&st->spare_decs_lock);
@@ -234,31 +234,44 @@ give_back_decompressor(struct dos_reader *r)
 	    &st->spare_decs_alloc, sizeof *grown, 8);
 	if (grown != NULL) {
 		st->spare_decs = grown;
-		st->spare_decs[st->spare_decs_nr++] = r->dec;
+		st->spare_decs[st->spare_decs_nr++] = d;
 	}
 	pthread_mutex_unlock(&st->spare_decs_lock);
 	if (grown == NULL) {
-		dos_decompressor_release(r->dec);
-		free(r->dec);
+		dos_decompressor_release(d);
+		free(d);
 	}
+}
+
+static int
+get_decompressor(struct dos_store *st, struct dos_decompressor **d)
+{
+	pthread_mutex_lock(&st->spare_decs_lock);
+	*d = st->spare_decs_nr > 0 ? st->spare_decs[--st->spare_decs_nr] :
+	    NULL;
+	pthread_mutex_unlock(&st->spare_decs_lock);
+	if (*d == NULL) {
+		if ((*d = malloc(sizeof **d)) == NULL)
+			return DOS_ENOMEM;
+		dos_decompressor_init(*d);
+	}
+	return 0;
+}
+
+static void
+give_back_decompressor(struct dos_reader *r)
+{
+	put_decompressor(r->st, r->dec);
 	r->dec = NULL;
 }
 
 static int
 take_decompressor(struct dos_reader *r)
 {
-	struct dos_store *st = r->st;
 	int rc;
 
-	pthread_mutex_lock(&st->spare_decs_lock);
-	r->dec = st->spare_decs_nr > 0 ? st->spare_decs[--st->spare_decs_nr] :
-	    NULL;
-	pthread_mutex_unlock(&st->spare_decs_lock);
-	if (r->dec == NULL) {
-		if ((r->dec = malloc(sizeof *r->dec)) == NULL)
-			return DOS_ENOMEM;
-		dos_decompressor_init(r->dec);
-	}
+	if ((rc = get_decompressor(r->st, &r->dec)) < 0)
+		return rc;
 	/* Else the next read would decode with a stream never begun. */
 	if ((rc = dos_decompress_begin_dict(r->dec, r->info.codec,
 	    r->dict)) < 0)
@@ -282,7 +295,111 @@ dos_reader_first_range(const struct dos_object_info *info,
 {
 	r->pack = info->pack;
 	r->off = info->offset;
-	r->len = first_read(info->stored_size);
+	/* A member's record does not say how large its group is. */
+	r->len = info->member != 0 ? PACK_READ_AHEAD :
+	    first_read(info->stored_size);
+}
+
+/*
+ * Decode the group entry pe at offset of pack (open at fd) into the
+ * store's cache, unless it holds that one already: its stored bytes must
+ * match their checksum, and decode to a well-formed group.
+ */
+static int
+decode_group(struct dos_store *st, uint32_t pack, int fd, uint64_t offset,
+    const struct dos_pack_entry *pe, struct dos_group *g)
+{
+	struct dos_group_cache *c = &st->group;
+	const struct dos_dict *dict = NULL;
+	struct dos_decompressor *d;
+	unsigned char *stored, *raw;
+	ssize_t n;
+	int rc;
+
+	if (c->buf != NULL && c->pack == pack && c->offset == offset &&
+	    c->data_crc == pe->data_crc && c->len == pe->raw_size)
+		return dos_group_parse(c->buf, c->len, g);
+	/* A pack number a repack freed may come back: a header may lie. */
+	if (pe->stored_size > dos_codec_bound(pe->codec, DOS_GROUP_RAW_MAX))
+		return DOS_ECORRUPT;
+	if (pe->dict != 0 && (rc = dos_store_dict(st, pe->dict, &dict)) < 0)
+		return rc;
+	stored = malloc((size_t)pe->stored_size + 1);
+	raw = malloc((size_t)pe->raw_size + 1);
+	if (stored == NULL || raw == NULL) {
+		rc = DOS_ENOMEM;
+		goto out;
+	}
+	n = dos_store_pack_pread(st, pack, fd, stored, (size_t)pe->stored_size,
+	    offset + pe->header_size);
+	rc = n < 0 ? (int)n : (uint64_t)n != pe->stored_size ||
+	    dos_crc32(0, stored, (size_t)n) != pe->data_crc ? DOS_ECORRUPT :
+	    get_decompressor(st, &d);
+	if (rc < 0)
+		goto out;
+	rc = dos_decompress_all(d, pe->codec, dict, stored,
+	    (size_t)pe->stored_size, raw, (size_t)pe->raw_size);
+	put_decompressor(st, d);
+	if (rc < 0 || (rc = dos_group_parse(raw, (size_t)pe->raw_size, g)) < 0)
+		goto out;
+	free(c->buf);
+	*c = (struct dos_group_cache){ pack, offset, pe->data_crc, raw,
+	    (size_t)pe->raw_size };
+	raw = NULL;
+out:
+	free(stored);
+	free(raw);
+	return rc;
+}
+
+/*
+ * Open member e->member - 1 of the group entry e locates: the group is
+ * decoded whole (or found decoded), and the member must be oid's by its
+ * id bytes and have the record's size.  Its bytes are handed out as a
+ * raw entry's would be, from r->in.
+ */
+static int
+open_member(struct dos_store *st, const struct dos_oid *oid,
+    const struct dos_index_entry *e, int fd, unsigned version,
+    unsigned flags, struct dos_reader *r)
+{
+	unsigned char hdr[DOS_ENTRY_HEADER_MAX];
+	struct dos_group_member m;
+	struct dos_pack_entry pe;
+	struct dos_group g;
+	ssize_t n;
+	int rc;
+
+	if ((n = dos_store_pack_pread(st, e->pack, fd, hdr, sizeof hdr,
+	    e->offset)) < 0)
+		return (int)n;
+	if (dos_pack_decode_entry(version, hdr, (size_t)n, &pe) < 0 ||
+	    !(pe.flags & DOS_ENTRY_GROUP))
+		return DOS_ECORRUPT;
+	pthread_mutex_lock(&st->group_lock);
+	rc = decode_group(st, e->pack, fd, e->offset, &pe, &g);
+	if (rc == 0 && ((rc = dos_group_member(&g, e->member - 1, &m)) < 0 ||
+	    memcmp(m.id, oid->hash, DOS_ENTRY_ID_CHECK) != 0 ||
+	    m.size != e->raw_size))
+		rc = DOS_ECORRUPT;
+	if (rc == 0 && (r->in = malloc(m.size + 1)) == NULL)
+		rc = DOS_ENOMEM;
+	if (rc == 0)
+		memcpy(r->in, m.data, m.size);
+	pthread_mutex_unlock(&st->group_lock);
+	if (rc < 0)
+		return rc;
+	r->st = st;
+	r->fd = -1;
+	r->info.oid = *oid;
+	dos_object_info_set_packed(&r->info, e);
+	r->remaining = m.size;
+	r->flags = flags;
+	r->stored_size = m.size;
+	r->in_len = m.size;
+	if (flags & DOS_READ_VERIFY)
+		return dos_hasher_init(&r->hasher);
+	return 0;
 }
 
 /*
@@ -302,6 +419,8 @@ open_entry(struct dos_store *st, const struct dos_oid *oid,
 
 	if (e.offset > INT64_MAX - PACK_READ_AHEAD)
 		return DOS_ECORRUPT;	/* no pack is that large */
+	if (e.member != 0)
+		return open_member(st, oid, &e, fd, version, flags, r);
 	/*
 	 * No sum that could wrap: the record may hold any size.  The header
 	 * says how large it is (a streamed entry's is wide).
@@ -449,7 +568,7 @@ dos_reader_open_listed(struct dos_store *st,
     const struct dos_object_info *info, unsigned flags, struct dos_reader *r)
 {
 	const struct dos_index_entry e = { info->pack, info->codec,
-	    info->offset, info->stored_size, info->size, 0 };
+	    info->offset, info->stored_size, info->size, info->member };
 	unsigned version;
 	int fd;
 

@@ -8,7 +8,8 @@
  * new committed length; bytes past the committed length are the torn
  * tail of a killed writer and the next writer cuts them off.  The format
  * of what it writes is pack.c's; the dictionaries it compresses small
- * objects with, dict.c's.
+ * objects with, dict.c's.  A writer that compresses hard (cold data)
+ * puts small objects together into group entries (see add_to_group).
  *
  * Over 1,300 lines: the batch, the threads that compress or check small
  * objects, and the appends that keep their order share the writer's
@@ -35,6 +36,17 @@
 #define MAX_COMPRESSORS 4
 #define WAKE_JOBS 16
 #define TAKE_JOBS 8
+/*
+ * Group entries: objects below GROUP_MEMBER_MAX join the open group,
+ * which closes at GROUP_CLOSE_RAW bytes or GROUP_CLOSE_MEMBERS members
+ * (a read decodes a whole group: ~16 KiB for one object).  Its table is
+ * encoded into the room kept in front of the members' bytes.
+ */
+#define GROUP_MEMBER_MAX 4096
+#define GROUP_CLOSE_RAW (16 * 1024)
+#define GROUP_CLOSE_MEMBERS 256
+#define GROUP_TABLE_ROOM DOS_GROUP_TABLE_MAX(GROUP_CLOSE_MEMBERS)
+#define GROUP_RAW_MAX (GROUP_CLOSE_RAW + GROUP_MEMBER_MAX)
 
 struct record {
 	struct dos_oid oid;
@@ -79,6 +91,14 @@ struct dos_pack_writer {
 	struct dos_stored_check check;	/* without a queue, once needed */
 	int check_ready;
 	struct dos_journal journal;	/* fd -1: records go to the index */
+	/* The open group: its members' bytes, sizes, ids and records. */
+	int grouping;		/* small objects go into groups */
+	unsigned char *group_buf;	/* table room, bytes, compressed room */
+	size_t group_len;
+	uint32_t group_members;
+	size_t group_sizes[GROUP_CLOSE_MEMBERS];
+	struct dos_oid group_ids[GROUP_CLOSE_MEMBERS];
+	size_t group_recs[GROUP_CLOSE_MEMBERS];
 };
 
 /*
@@ -88,7 +108,8 @@ struct dos_pack_writer {
  * thread, in the order the objects came, once compressed: pack bytes are
  * only ever written by one thread, in order.  An encoded job instead
  * holds an object's stored bytes, which the thread checks are the
- * object's (dos_pack_writer_add_checked).
+ * object's (dos_pack_writer_add_checked); a group job a closed group's
+ * decoded bytes, and its members' records instead of one.
  */
 struct job {
 	size_t rec;		/* its record in the batch */
@@ -105,6 +126,8 @@ struct job {
 	uint64_t raw_size;
 	dos_checked_fn *checked;	/* told whether it was stored */
 	void *checked_data;
+	size_t *members;	/* a group's records, malloc'ed */
+	uint32_t members_nr;
 };
 
 struct compress_queue {
@@ -381,6 +404,19 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	    (rc = dos_dicts_open(st, w->comp.level, &w->dicts)) < 0)
 		goto fail;
 	w->comp.dicts = w->dicts;
+	/*
+	 * Cold data, compressed hard: a read may decode a group for one
+	 * object.  An index of fixed records cannot locate members.
+	 */
+	w->grouping = st->cfg.codec == DOS_CODEC_ZSTD &&
+	    w->comp.level >= DOS_AGGRESSIVE_LEVEL &&
+	    w->mode == DOS_COMPRESS_AUTO && dos_index_holds_members(w->ix);
+	if (w->grouping && (w->group_buf = malloc(GROUP_TABLE_ROOM +
+	    GROUP_RAW_MAX + 2 * dos_codec_bound(st->cfg.codec,
+	    GROUP_TABLE_ROOM + GROUP_RAW_MAX))) == NULL) {
+		rc = DOS_ENOMEM;
+		goto fail;
+	}
 	if (w->mode != DOS_COMPRESS_NEVER)
 		queue_start(w);
 	*out = w;
@@ -492,9 +528,11 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 		w->set[i] = (uint32_t)w->nr;
 	}
 	w->batch_raw += e->raw_size;
-	w->batch_stored += e->stored_size + dos_pack_header_size(
-	    DOS_PACK_VERSION, e->codec, tombstone ? DOS_ENTRY_TOMBSTONE : 0,
-	    e->raw_size, e->stored_size);
+	/* A member's bytes are counted with its group's entry. */
+	if (e->member == 0)
+		w->batch_stored += e->stored_size + dos_pack_header_size(
+		    DOS_PACK_VERSION, e->codec, tombstone ?
+		    DOS_ENTRY_TOMBSTONE : 0, e->raw_size, e->stored_size);
 	return 0;
 }
 
@@ -656,6 +694,88 @@ dos_pack_encode_object(struct dos_compressor *c, enum dos_compress_mode mode,
 	return 0;
 }
 
+/*
+ * Compress a closed group's decoded bytes (j->raw[0..len)) into the room
+ * after them; codec none if that does not pay.  Its members are what the
+ * writer's dictionary may be trained from, as single objects are.
+ */
+static int
+encode_group(struct dos_compressor *c, struct job *j)
+{
+	size_t bound = dos_codec_bound(c->codec, j->len);
+	unsigned char *out = j->raw + j->len;
+	struct dos_group_member m;
+	struct dos_group g;
+	uint32_t i;
+	int rc;
+
+	if ((rc = dos_group_parse(j->raw, j->len, &g)) < 0)
+		return rc;
+	for (i = 0; i < g.members && dos_group_member(&g, i, &m) == 0; i++)
+		dos_dicts_offer(c->dicts, m.data, m.size);
+	if ((rc = dos_compress_group(c, out, out + bound, bound, j->raw,
+	    j->len, &j->stored_len)) < 0)
+		return rc;
+	j->stored = out;
+	j->codec = dos_codec_pays(j->len, j->stored_len) ? c->codec :
+	    DOS_CODEC_NONE;
+	j->dict = c->dict;
+	j->crc = dos_crc32(0, out, j->stored_len);
+	return 0;
+}
+
+/*
+ * Append a compressed group, and point its members' records at it; or,
+ * when it does not pay, each member as an entry of its own.  The first
+ * group makes the container one of format 2 first.
+ */
+static int
+append_group(struct dos_pack_writer *w, const struct job *j)
+{
+	struct dos_group_member m;
+	struct dos_pack_entry pe;
+	struct dos_group g;
+	struct record *r;
+	uint64_t start = w->end;
+	uint32_t i;
+	int rc;
+
+	if (j->codec == DOS_CODEC_NONE) {
+		if ((rc = dos_group_parse(j->raw, j->len, &g)) < 0)
+			return rc;
+		for (i = 0; i < g.members; i++) {
+			r = &w->recs[j->members[i]];
+			start = w->end;
+			if ((rc = dos_group_member(&g, i, &m)) < 0 ||
+			    (rc = add_small(w, m.data, m.size, &r->oid,
+			    &pe)) < 0)
+				return rc;
+			r->entry = (struct dos_index_entry){ w->pack, pe.codec,
+			    start, pe.stored_size, pe.raw_size, 0 };
+			w->batch_stored += w->end - start;
+		}
+		return 0;
+	}
+	if ((rc = dos_config_allow_groups(w->st->dirfd, &w->st->cfg)) < 0)
+		return rc;
+	memset(&pe, 0, sizeof pe);
+	pe.flags = DOS_ENTRY_GROUP;
+	pe.codec = j->codec;
+	pe.dict = j->dict;
+	pe.raw_size = j->len;
+	pe.stored_size = j->stored_len;
+	pe.data_crc = j->crc;
+	if ((rc = append_entry(w, &pe, j->stored)) < 0)
+		return rc;
+	for (i = 0; i < j->members_nr; i++) {
+		r = &w->recs[j->members[i]];
+		r->entry.pack = w->pack;
+		r->entry.offset = start;
+	}
+	w->batch_stored += w->end - start;
+	return 0;
+}
+
 static void *
 compressor_main(void *data)
 {
@@ -687,6 +807,11 @@ compressor_main(void *data)
 		pthread_mutex_unlock(&q->lock);
 		for (i = first; i < first + n; i++) {
 			j = &q->jobs[i % QUEUE_JOBS];
+			if (j->members != NULL) {
+				j->rc = init_rc < 0 ? init_rc :
+				    encode_group(&comp, j);
+				continue;
+			}
 			if (j->encoded) {
 				if (check_rc == 1)
 					check_rc = dos_stored_check_init(&check);
@@ -758,8 +883,10 @@ queue_stop(struct compress_queue *q)
 	pthread_mutex_unlock(&q->lock);
 	while (q->nthreads > 0)
 		pthread_join(q->threads[--q->nthreads], NULL);
-	for (; q->head < q->tail; q->head++)
+	for (; q->head < q->tail; q->head++) {
 		free(q->jobs[q->head % QUEUE_JOBS].raw);
+		free(q->jobs[q->head % QUEUE_JOBS].members);
+	}
 	pthread_mutex_destroy(&q->lock);
 	pthread_cond_destroy(&q->work);
 	pthread_cond_destroy(&q->ready);
@@ -783,6 +910,8 @@ append_job(struct dos_pack_writer *w, struct job *j)
 	}
 	if (j->rc < 0)
 		return j->rc;
+	if (j->members != NULL)
+		return append_group(w, j);
 	pe.oid = r->oid;
 	pe.flags = 0;
 	pe.codec = j->codec;
@@ -832,6 +961,7 @@ settle(struct dos_pack_writer *w, size_t keep)
 		pthread_mutex_unlock(&q->lock);
 		rc = append_job(w, j);
 		free(j->raw);
+		free(j->members);
 		pthread_mutex_lock(&q->lock);
 		q->bytes -= j->len + DOS_ENTRY_HEADER_MAX;
 		q->head++;
@@ -844,7 +974,8 @@ settle(struct dos_pack_writer *w, size_t keep)
 /*
  * Hand a small object to the threads, with room bytes after it to
  * compress into (an encoded job, from how, needs none); its record joins
- * now.
+ * now.  A group's job, from how, has its members' records already: a
+ * copy of their list goes with it.
  */
 static int
 enqueue(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
@@ -853,6 +984,7 @@ enqueue(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 	struct compress_queue *q = w->queue;
 	struct job *j;
 	unsigned char *copy;
+	size_t *members = NULL;
 	int rc;
 
 	if (q->tail - q->head == QUEUE_JOBS ||
@@ -863,9 +995,18 @@ enqueue(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 	if ((copy = malloc(len + room)) == NULL)
 		return DOS_ENOMEM;
 	memcpy(copy, buf, len);
-	if ((rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack,
-	    DOS_CODEC_NONE, 0, 0, how != NULL ? how->raw_size : len, 0 },
-	    0)) < 0) {
+	if (how != NULL && how->members != NULL) {
+		rc = (members = malloc(how->members_nr * sizeof *members)) ==
+		    NULL ? DOS_ENOMEM : 0;
+		if (members != NULL)
+			memcpy(members, how->members,
+			    how->members_nr * sizeof *members);
+	} else {
+		rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack,
+		    DOS_CODEC_NONE, 0, 0, how != NULL ? how->raw_size : len,
+		    0 }, 0);
+	}
+	if (rc < 0) {
 		free(copy);
 		return rc;
 	}
@@ -874,6 +1015,7 @@ enqueue(struct dos_pack_writer *w, const unsigned char *buf, size_t len,
 		*j = *how;
 	else
 		memset(j, 0, sizeof *j);
+	j->members = members;
 	j->rec = w->nr - 1;
 	j->raw = copy;
 	j->len = len;
@@ -1052,6 +1194,64 @@ dos_pack_writer_abort(struct dos_pack_writer *w)
 	w->obj_held = 0;
 }
 
+/*
+ * Close the open group, if any: its table goes in front of its members'
+ * bytes, and the whole is compressed as one job.  The group reaches the
+ * pack before the batch's records commit, and before any tombstone
+ * after it: a rebuild, in pack order, must find a deletion after what
+ * it deletes.
+ */
+static int
+close_group(struct dos_pack_writer *w)
+{
+	unsigned char table[GROUP_TABLE_ROOM];
+	struct job how;
+	size_t tlen;
+	int rc;
+
+	if (w->group_members == 0)
+		return 0;
+	tlen = dos_group_encode_table(table, w->group_members, w->group_sizes,
+	    w->group_ids);
+	memset(&how, 0, sizeof how);
+	how.raw = w->group_buf + GROUP_TABLE_ROOM - tlen;
+	how.len = tlen + w->group_len;
+	how.members = w->group_recs;
+	how.members_nr = w->group_members;
+	memcpy(how.raw, table, tlen);
+	w->group_members = 0;
+	w->group_len = 0;
+	if (w->queue != NULL)
+		return enqueue(w, how.raw, how.len,
+		    2 * dos_codec_bound(w->queue->codec, how.len), NULL, &how);
+	if ((rc = encode_group(&w->comp, &how)) < 0)
+		return rc;
+	return append_group(w, &how);
+}
+
+/* A small object joins the open group, closed once it is full. */
+static int
+add_to_group(struct dos_pack_writer *w, const struct dos_oid *oid)
+{
+	uint32_t i = w->group_members;
+	int rc;
+
+	if ((rc = batch_add(w, oid, &(struct dos_index_entry){ w->pack,
+	    DOS_CODEC_NONE, 0, 0, w->obj_held, i + 1 }, 0)) < 0)
+		return rc;
+	memcpy(w->group_buf + GROUP_TABLE_ROOM + w->group_len, w->raw,
+	    w->obj_held);
+	w->group_len += w->obj_held;
+	w->group_sizes[i] = w->obj_held;
+	w->group_ids[i] = *oid;
+	w->group_recs[i] = w->nr - 1;
+	w->group_members++;
+	if (w->group_len >= GROUP_CLOSE_RAW ||
+	    w->group_members == GROUP_CLOSE_MEMBERS)
+		return close_group(w);
+	return 0;
+}
+
 int
 dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
     unsigned flags, struct dos_oid *oid, int *existed)
@@ -1084,6 +1284,13 @@ dos_pack_writer_end(struct dos_pack_writer *w, const struct dos_oid *expected,
 			rc = 0;
 		}
 		goto fail;
+	}
+	if (!w->obj_streaming && w->grouping &&
+	    w->obj_held < GROUP_MEMBER_MAX &&
+	    dos_codec_worth_trying(w->raw, w->obj_held)) {
+		if ((rc = add_to_group(w, oid)) < 0)
+			goto fail;
+		return 0;
 	}
 	if (!w->obj_streaming && w->queue != NULL) {
 		if ((rc = enqueue(w, w->raw, w->obj_held, dos_codec_bound(
@@ -1283,7 +1490,8 @@ dos_pack_writer_add_tombstone(struct dos_pack_writer *w,
 	/* The journal only adds records. */
 	if (w->journal.fd >= 0)
 		return DOS_EINVAL;
-	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
+	if ((rc = maybe_roll(w)) < 0 || (rc = close_group(w)) < 0 ||
+	    (rc = settle(w, 0)) < 0)
 		return rc;
 	memset(&pe, 0, sizeof pe);
 	pe.oid = *oid;
@@ -1311,7 +1519,8 @@ dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
 	/* Format 2 says no stored size for raw bytes: they are the raw size. */
 	if (pe->codec == DOS_CODEC_NONE && pe->stored_size != pe->raw_size)
 		return DOS_ECORRUPT;
-	if ((rc = maybe_roll(w)) < 0 || (rc = settle(w, 0)) < 0)
+	if ((rc = maybe_roll(w)) < 0 || (rc = close_group(w)) < 0 ||
+	    (rc = settle(w, 0)) < 0)
 		return rc;
 	start = w->end;
 	if ((rc = append(w, hdr, dos_pack_encode_entry(hdr, pe, 0))) < 0)
@@ -1446,7 +1655,8 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 {
 	int rc, tries;
 
-	if ((rc = settle(w, 0)) < 0 || (rc = write_out(w)) < 0)
+	if ((rc = close_group(w)) < 0 || (rc = settle(w, 0)) < 0 ||
+	    (rc = write_out(w)) < 0)
 		return rc;
 	if (w->nr == 0 && w->end == w->committed)
 		return 0;
@@ -1484,6 +1694,8 @@ dos_pack_writer_defer(struct dos_pack_writer *w)
 {
 	if (w->nr > 0 || w->journal.fd >= 0)
 		return DOS_EINVAL;
+	/* The journal's records cannot locate members. */
+	w->grouping = 0;
 	return dos_journal_open(w->st, &w->journal);
 }
 
@@ -1552,5 +1764,6 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 	free(w->raw);
 	free(w->chunk);
 	free(w->packed);
+	free(w->group_buf);
 	free(w);
 }

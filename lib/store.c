@@ -138,6 +138,8 @@ dos_store_release(struct dos_store *st)
 	st->spare_decs = NULL;
 	st->spare_decs_alloc = 0;
 	dos_store_dicts_release(st);
+	free(st->group.buf);
+	st->group.buf = NULL;
 	if (st->dirfd >= 0)
 		close(st->dirfd);
 	if (st->loosefd >= 0)

@@ -306,7 +306,7 @@ print(json.dumps(c))' >"$DOS_DIR/config.json"
 	for bad in '"loose_prefix_len": 9' '"loose_prefix_len": -1' \
 	    '"pack_size_target": 0' '"pack_size_target": 9223372036854775808' \
 	    '"compression_algorithm": "zstd:99"' '"container_id": "../../outside/x"' \
-	    '"hash_type": "sha1"' '"dos_format": 2'; do
+	    '"hash_type": "sha1"' '"dos_format": 3'; do
 		python3 -c 'import json, sys
 c = json.load(open("good.json")); c.update(json.loads("{" + sys.argv[1] + "}"))
 print(json.dumps(c))' "$bad" >"$DOS_DIR/config.json"

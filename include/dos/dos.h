@@ -93,7 +93,13 @@ enum dos_codec {
 	DOS_CODEC_ZSTD = 2,
 };
 
+/*
+ * dos_format of config.json: a new container's, and the one whose packs
+ * may hold group entries (dos-container(5)), which dos before them
+ * refuses to open.  dos reads both.
+ */
 #define DOS_CONTAINER_VERSION 1
+#define DOS_CONTAINER_VERSION_GROUPS 2
 #define DOS_DEFAULT_PACK_SIZE (4ULL << 30)
 #define DOS_DEFAULT_PREFIX_LEN 2
 #define DOS_MAX_PREFIX_LEN 8
@@ -306,6 +312,7 @@ struct dos_object_info {
 	enum dos_codec codec;
 	uint32_t pack;		/* packed objects only */
 	uint64_t offset;	/* packed objects only */
+	uint32_t member;	/* 0, or 1 + its number in the group entry there */
 };
 
 /*
