@@ -324,6 +324,14 @@ read_ahead_stop(struct read_ahead *ra)
 	return rc;
 }
 
+/* Whether the writer's batch is large enough to be made durable. */
+static int
+batch_full(struct dos_pack_writer *w)
+{
+	return dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
+	    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES;
+}
+
 struct packing {
 	struct dos_store *st;
 	struct dos_pack_writer *w;
@@ -406,8 +414,7 @@ pack_one(struct packing *p, const struct loose_file *f)
 		return rc;
 	if (p->m->progress != NULL)
 		p->m->progress(p->m->data, ++p->seen);
-	if (dos_pack_writer_pending(p->w) >= BATCH_OBJECTS ||
-	    dos_pack_writer_pending_bytes(p->w) >= BATCH_BYTES)
+	if (batch_full(p->w))
 		return flush_packing(p);
 	return 0;
 }
@@ -708,16 +715,6 @@ move_past_damage(const struct dos_oid *oid, const struct dos_index_entry *e,
 	return 0;
 }
 
-/* A batch is made durable once it is large enough. */
-static int
-flush_if_full(struct dos_pack_writer *w)
-{
-	if (dos_pack_writer_pending(w) >= BATCH_OBJECTS ||
-	    dos_pack_writer_pending_bytes(w) >= BATCH_BYTES)
-		return dos_pack_writer_flush(w);
-	return 0;
-}
-
 /*
  * Move every live entry of one pack into the writer's pack, then delete
  * the old pack.  Until the end, each object's index record points at a
@@ -760,7 +757,7 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 			    pe, m, stats, &dropped)) < 0)
 				return rc;
 			damaged |= rc;
-			if ((rc = flush_if_full(w)) < 0)
+			if (batch_full(w) && (rc = dos_pack_writer_flush(w)) < 0)
 				return rc;
 			continue;
 		}
@@ -824,7 +821,7 @@ repack_one(struct dos_store *st, struct dos_pack_writer *w, uint32_t pack,
 			return rc;
 		if (!(pe->flags & DOS_ENTRY_TOMBSTONE))
 			count_moved(m, stats);
-		if ((rc = flush_if_full(w)) < 0)
+		if (batch_full(w) && (rc = dos_pack_writer_flush(w)) < 0)
 			return rc;
 	}
 	if (rc < 0 || (rc = dos_pack_writer_flush(w)) < 0)

@@ -209,6 +209,12 @@ live_intact() {
 	done <list | cmp - batch
 }
 
+# The container as it was copied to base/.
+restore_base() {
+	rm -rf "$DOS_DIR"
+	cp -a base "$DOS_DIR"
+}
+
 # Whether objects share the place of their entry: members of a group.
 has_groups() {
 	dos cat-object --batch-all-objects --batch-check='%(pack) %(offset)' >places || return 1
@@ -264,18 +270,15 @@ has_groups() {
 	dos rm $(cat gone)
 	cp -a "$DOS_DIR" base
 	for cmd in "gc -q --aggressive" "repack -q --threshold=0"; do
-		rm -rf "$DOS_DIR"
-		cp -a base "$DOS_DIR"
+		restore_base
 		rm -f points
 		DOS_FAULT_LOG=points dos $cmd
 		n=$(wc -l <points)
 		[ "$n" -gt 10 ]
-		step=$(((n + 14) / 15))
-		for i in $(seq 1 "$step" "$n"); do
-			rm -rf "$DOS_DIR"
-			cp -a base "$DOS_DIR"
-			run env DOS_FAULT=kill:$i dos $cmd
-			[ "$status" -eq 137 ]
+		# 15 of its steps, spread over all of them.
+		for i in $(seq 1 $(((n + 14) / 15)) "$n"); do
+			restore_base
+			run -137 env DOS_FAULT=kill:$i dos $cmd
 			live_intact gone
 			run -0 --separate-stderr dos fsck
 			[ "${stderr_lines[-1]}" = "dos fsck: no problems found" ]
