@@ -440,7 +440,6 @@ expand_group(struct worker *w, struct job *j, struct ent *g, size_t *next)
 	lo = *next;
 	while (*next < j->members_nr && j->members[*next].e.offset == g->offset)
 		(*next)++;
-	/* No more than one record per member is of use. */
 	nrecs = *next - lo;
 	if (g->status == ENT_SIZE ||
 	    (g->status == ENT_OK && dos_group_parse(w->group, (size_t)g->raw,
@@ -448,6 +447,10 @@ expand_group(struct worker *w, struct job *j, struct ent *g, size_t *next)
 		g->status = ENT_CORRUPT;
 		g->why = WHY_GROUP;
 	}
+	/*
+	 * Records past room for every member (a damaged index) find no
+	 * entry, and are reported so.
+	 */
 	if (g->status == ENT_OK)
 		n = group_members(w, g, &grp, j->members + lo, nrecs,
 		    w->members);
