@@ -235,13 +235,6 @@ int dos_decompress_begin_dict(struct dos_decompressor *d, enum dos_codec codec,
  */
 int dos_decompress(struct dos_decompressor *d, const void *src,
     size_t *src_len, void *dst, size_t *dst_len);
-/*
- * Decode all of src[0..len), encoded with codec (against dict, or NULL),
- * into dst: DOS_ECORRUPT unless it is one whole stream of dst_len bytes.
- */
-int dos_decompress_all(struct dos_decompressor *d, enum dos_codec codec,
-    const struct dos_dict *dict, const void *src, size_t len, void *dst,
-    size_t dst_len);
 uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
 /* zlib's crc32_combine(): the CRC-32 of A then B from theirs (B len2 long). */
 uint32_t dos_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
@@ -369,8 +362,8 @@ struct dos_store {
 		uint32_t pack;
 		uint64_t offset;
 		uint32_t data_crc;	/* of the entry decoded */
-		unsigned char *buf;	/* its decoded bytes, or NULL */
-		size_t len;
+		unsigned char *buf;	/* DOS_GROUP_RAW_MAX bytes, or NULL */
+		size_t len;		/* decoded there; 0: none */
 	} group;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
