@@ -124,15 +124,9 @@ same_answers() {
 	dos pack -q
 	dos cat-object --batch <ids >expected
 	cp -a "$DOS_DIR" base
-	DOS_FAULT_LOG=points dos gc --aggressive -q
-	n=$(wc -l <points)
-	[ "$n" -gt 20 ]
-	step=$(((n + 24) / 25))
-	for i in $(seq 1 "$step" "$n"); do
-		rm -rf "$DOS_DIR"
-		cp -a base "$DOS_DIR"
-		run env DOS_FAULT=kill:$i dos gc --aggressive -q
-		[ "$status" -eq 137 ]
+	kill_steps dos gc --aggressive -q >steps
+	for i in $(cat steps); do
+		killed_at "$i" dos gc --aggressive -q
 		dos cat-object --batch --verify <ids >got
 		cmp expected got
 		# A torn tail or an unfinished pack at most: notices.

@@ -323,3 +323,22 @@ tag_of() {
 	off=$(offset_of "$1") || return 1
 	od -An -tu1 -j "$off" -N1 "$DOS_DIR/packs/$pack" | tr -d ' '
 }
+
+# The fault steps to kill "$@" at, from a run of it that logs them (in
+# points): every step of a short run, or 25 spread over a long one.
+kill_steps() {
+	local n
+	DOS_FAULT_LOG=points "$@" || return 1
+	n=$(wc -l <points)
+	[ "$n" -gt 20 ] || return 1
+	seq 1 $(((n + 24) / 25)) "$n"
+}
+
+# The container base/ as $DOS_DIR again, and "${@:2}" run there killed
+# at fault step $1: it must die of it.
+killed_at() {
+	rm -rf "$DOS_DIR"
+	cp -a base "$DOS_DIR"
+	run env DOS_FAULT=kill:"$1" "${@:2}"
+	[ "$status" -eq 137 ]
+}
