@@ -93,8 +93,9 @@ same_answers() {
 	grouped "$id"
 	[ "$(offset_of "$id")" = "$(offset_of "$other")" ]
 	# A byte of the stored bytes, past the header.
-	flip "$DOS_DIR/packs/$(dos cat-object --batch-check='%(pack)' <<<"$id")" \
-	    $(($(offset_of "$id") + 40))
+	pack=$(dos cat-object --batch-check='%(pack)' <<<"$id")
+	off=$(offset_of "$id")
+	flip "$DOS_DIR/packs/$pack" $((off + 40))
 	reads_as_corrupt "$id"
 	reads_as_corrupt "$other"
 }
@@ -110,8 +111,9 @@ same_answers() {
 		    "$pack" 0 "$off" 0 "$size"
 	}
 	put_member 0
+	dos -d plain cat-object "$first" >expected
 	run -0 dos cat-object --verify "$first"
-	[ "$output" = "$(dos -d plain cat-object "$first")" ]
+	[ "$output" = "$(cat expected)" ]
 	put_member 1
 	reads_as_corrupt "$first"
 	put_member 4000
