@@ -456,12 +456,12 @@ dos_pack_loose(struct dos_store *st, struct dos_pack_writer *w,
 
 /*
  * Live bytes of each pack, in the order of the pack list; of the members
- * of its groups, only their sizes (group_live_bytes() makes bytes of
- * them).
+ * of its groups, only their number and sizes (group_live_bytes() makes
+ * bytes of them).
  */
 struct live {
 	const uint32_t *packs;
-	uint64_t *bytes, *member_raw;
+	uint64_t *bytes, *members, *member_raw;
 	size_t nr;
 };
 
@@ -474,28 +474,42 @@ count_live(const struct dos_oid *oid, const struct dos_index_entry *e,
 
 	/* Records are not trusted: one may name a pack that is not there. */
 	p = dos_pack_list_find(l->packs, l->nr, e->pack);
-	/* As they would be written: packs of older versions go anyway. */
-	if (p != NULL && e->member != 0)
+	if (p != NULL && e->member != 0) {
+		l->members[p - l->packs]++;
 		l->member_raw[p - l->packs] += e->raw_size;
-	else if (p != NULL)
+	} else if (p != NULL) {
+		/* As they would be written: packs of older versions go anyway. */
 		l->bytes[p - l->packs] += e->stored_size + dos_pack_header_size(
 		    DOS_PACK_VERSION, e->codec, 0, e->raw_size, e->stored_size);
+	}
 	return 0;
 }
 
+/* What a repack needs to move the members of group entries. */
+struct group_move {
+	struct dos_decompressor dec;
+	struct dos_hasher hasher;
+	unsigned char *buf;	/* a group's decoded bytes */
+};
+
 /*
- * What live members of raw bytes in all take of the group entries of a
- * pack: a member's record holds only its size, so they take of the
- * groups' bytes what they are of the groups' decoded bytes.  It reads
- * the pack, which only a pack with groups needs.
+ * What the members the index locates in a pack (members of them, raw
+ * bytes in all) take of its group entries: all of them if they are all
+ * its groups' members; else, as a member's record holds only its size,
+ * what they are of the members' bytes.  The groups are decoded to count
+ * their members: only a pack with groups needs it, and only a repack
+ * that could leave the pack as it is, which it does when no member is
+ * dead, and so never regroups the same objects again.  A damaged group
+ * counts as live: its pack is kept anyway.
  */
 static int
-group_live_bytes(struct dos_store *st, uint32_t pack, uint64_t raw,
-    unsigned char *win, uint64_t *live)
+group_live_bytes(struct dos_store *st, uint32_t pack, uint64_t members,
+    uint64_t raw, unsigned char *win, struct group_move *gm, uint64_t *live)
 {
 	struct dos_pack_scan s;
+	struct dos_group g;
 	struct stat sb;
-	uint64_t groups_raw = 0, groups_bytes = 0;
+	uint64_t all = 0, all_raw = 0, bytes = 0, damaged = 0, size;
 	int fd, rc;
 
 	*live = 0;
@@ -505,17 +519,26 @@ group_live_bytes(struct dos_store *st, uint32_t pack, uint64_t raw,
 		return DOS_EIO;
 	dos_pack_scan_begin(&s, fd, (uint64_t)sb.st_size, (uint64_t)sb.st_size,
 	    win, DOS_PACK_SCAN_WINDOW);
-	while ((rc = dos_pack_scan_next(&s)) > 0 && s.verdict == DOS_PACK_OK)
-		if (s.entry.flags & DOS_ENTRY_GROUP) {
-			groups_raw += s.entry.raw_size;
-			groups_bytes += s.entry.header_size +
-			    s.entry.stored_size;
+	while ((rc = dos_pack_scan_next(&s)) > 0 && s.verdict == DOS_PACK_OK) {
+		if (!(s.entry.flags & DOS_ENTRY_GROUP))
+			continue;
+		size = s.entry.header_size + s.entry.stored_size;
+		rc = dos_group_read(st, fd, s.offset, &s.entry, &gm->dec,
+		    gm->buf, &g);
+		if (rc == DOS_ECORRUPT || rc == DOS_ENODICT) {
+			damaged += size;
+			continue;
 		}
+		if (rc < 0)
+			return rc;
+		all += g.members;
+		all_raw += g.len - g.table_size;
+		bytes += size;
+	}
 	if (rc < 0)
 		return rc;
-	if (groups_raw > 0)
-		*live = (uint64_t)((double)groups_bytes * (double)raw /
-		    (double)groups_raw);
+	*live = damaged + (members >= all ? bytes : all_raw == 0 ? 0 :
+	    (uint64_t)((double)bytes * (double)raw / (double)all_raw));
 	return 0;
 }
 
@@ -550,13 +573,6 @@ count_moved(const struct dos_maint *m, struct dos_repack_stats *stats)
 	if (m->progress != NULL)
 		m->progress(m->data, stats->objects);
 }
-
-/* What a repack needs to move the members of group entries. */
-struct group_move {
-	struct dos_decompressor dec;
-	struct dos_hasher hasher;
-	unsigned char *buf;	/* a group's decoded bytes */
-};
 
 static int
 group_move_init(struct group_move *g)
@@ -884,7 +900,7 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
     enum dos_compress_mode mode, unsigned threshold, int harder,
     const struct dos_maint *m, struct dos_repack_stats *stats)
 {
-	struct live l = { NULL, NULL, NULL, 0 };
+	struct live l = { NULL, NULL, NULL, NULL, 0 };
 	struct group_move gm;
 	struct dos_index *ix;
 	unsigned char *win = NULL;
@@ -906,6 +922,7 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
 	l.packs = packs;
 	l.nr = nr;
 	if ((l.bytes = calloc(l.nr, sizeof *l.bytes)) == NULL ||
+	    (l.members = calloc(l.nr, sizeof *l.members)) == NULL ||
 	    (l.member_raw = calloc(l.nr, sizeof *l.member_raw)) == NULL ||
 	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
 		rc = DOS_ENOMEM;
@@ -942,9 +959,9 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
 		    (uint64_t)sb.st_size - DOS_PACK_HEADER_SIZE : 0;
 		pack_mode = harder && sealed_as_hard(st, packs[i]) ?
 		    DOS_COMPRESS_KEEP : mode;
-		if (pack_mode == DOS_COMPRESS_KEEP && l.member_raw[i] > 0) {
-			if ((rc = group_live_bytes(st, packs[i],
-			    l.member_raw[i], win, &live)) < 0)
+		if (pack_mode == DOS_COMPRESS_KEEP && l.members[i] > 0) {
+			if ((rc = group_live_bytes(st, packs[i], l.members[i],
+			    l.member_raw[i], win, &gm, &live)) < 0)
 				break;
 			l.bytes[i] += live;
 		}
@@ -971,6 +988,7 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
 out:
 	group_move_release(&gm);
 	free(win);
+	free(l.members);
 	free(l.member_raw);
 	free(l.bytes);
 	free(packs);
