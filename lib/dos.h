@@ -778,15 +778,16 @@ struct dos_pack_entry {
 	uint32_t dict;		/* the dictionary it needs (format 2), or 0 */
 };
 /*
- * Read the group entry pe (its header decoded, at offset of the pack open
- * at fd) and decode it whole with dec into buf (DOS_GROUP_RAW_MAX bytes),
+ * Read the group entry pe (its header decoded, at offset of pack, open at
+ * fd as dos_store_pack() gives it: -1 for an evicted one) and decode it
+ * whole with dec into buf (DOS_GROUP_RAW_MAX bytes),
  * parsed into *g: DOS_ECORRUPT unless its checksum holds, it decodes to
  * exactly its raw size and its table is well formed; DOS_ENODICT if the
  * dictionary it names is missing or damaged; DOS_EIO.
  */
-int dos_group_read(struct dos_store *st, int fd, uint64_t offset,
-    const struct dos_pack_entry *pe, struct dos_decompressor *dec,
-    unsigned char *buf, struct dos_group *g);
+int dos_group_read(struct dos_store *st, uint32_t pack, int fd,
+    uint64_t offset, const struct dos_pack_entry *pe,
+    struct dos_decompressor *dec, unsigned char *buf, struct dos_group *g);
 /*
  * The header of e in the version this build writes, in buf (at least
  * DOS_ENTRY_HEADER_MAX bytes): its size.  e->id_size and header_size are
@@ -865,6 +866,10 @@ int dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid)
  */
 int dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
     const struct dos_pack_entry *pe, struct dos_oid *oid,
+    struct dos_index_entry *e);
+/* The same for member m, number i, of the group entry at that place. */
+int dos_pack_member_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
+    const struct dos_group_member *m, uint32_t i, struct dos_oid *oid,
     struct dos_index_entry *e);
 /* 0 if fd starts with a dos pack header of the version written now. */
 int dos_pack_check_header(int fd);

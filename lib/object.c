@@ -322,7 +322,7 @@ decode_group(struct dos_store *st, uint32_t pack, int fd, uint64_t offset,
 		return DOS_ENOMEM;
 	if ((rc = get_decompressor(st, &d)) < 0)
 		return rc;
-	rc = dos_group_read(st, fd, offset, pe, d, c->buf, g);
+	rc = dos_group_read(st, pack, fd, offset, pe, d, c->buf, g);
 	put_decompressor(st, d);
 	if (rc == 0)
 		*c = (struct dos_group_cache){ pack, offset, pe->data_crc,
