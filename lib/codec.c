@@ -418,32 +418,6 @@ dos_decompress(struct dos_decompressor *d, const void *src, size_t *src_len,
 	return 0;
 }
 
-int
-dos_decompress_all(struct dos_decompressor *d, enum dos_codec codec,
-    const struct dos_dict *dict, const void *src, size_t len, void *dst,
-    size_t dst_len)
-{
-	const unsigned char *in = src;
-	unsigned char *out = dst;
-	size_t in_pos = 0, out_pos = 0, in_len, out_len;
-	int rc;
-
-	if ((rc = dos_decompress_begin_dict(d, codec, dict)) < 0)
-		return rc;
-	/* A stream may want another call to see its end: until no progress. */
-	do {
-		in_len = len - in_pos;
-		out_len = dst_len - out_pos;
-		if ((rc = dos_decompress(d, in + in_pos, &in_len,
-		    out + out_pos, &out_len)) < 0)
-			return rc;
-		in_pos += in_len;
-		out_pos += out_len;
-	} while (!d->done && (in_len > 0 || out_len > 0));
-	return d->done && in_pos == len && out_pos == dst_len ? 0 :
-	    DOS_ECORRUPT;
-}
-
 uint32_t
 dos_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2)
 {

@@ -303,7 +303,7 @@ dos_config_write(int dirfd, const struct dos_config *cfg)
 
 	dos_codec_format(cfg, codec, sizeof codec);
 	root = json_pack("{s:i, s:i, s:I, s:s, s:s, s:s, s:i}",
-	    "container_version", cfg->version,
+	    "container_version", DOS_CONTAINER_VERSION,
 	    "loose_prefix_len", cfg->loose_prefix_len,
 	    "pack_size_target", (json_int_t)cfg->pack_size_target,
 	    "hash_type", "sha256",

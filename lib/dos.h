@@ -235,13 +235,6 @@ int dos_decompress_begin_dict(struct dos_decompressor *d, enum dos_codec codec,
  */
 int dos_decompress(struct dos_decompressor *d, const void *src,
     size_t *src_len, void *dst, size_t *dst_len);
-/*
- * Decode all of src[0..len), encoded with codec (against dict, or NULL),
- * into dst: DOS_ECORRUPT unless it is one whole stream of dst_len bytes.
- */
-int dos_decompress_all(struct dos_decompressor *d, enum dos_codec codec,
-    const struct dos_dict *dict, const void *src, size_t len, void *dst,
-    size_t dst_len);
 uint32_t dos_crc32(uint32_t crc, const void *buf, size_t len);
 /* zlib's crc32_combine(): the CRC-32 of A then B from theirs (B len2 long). */
 uint32_t dos_crc32_combine(uint32_t crc1, uint32_t crc2, uint64_t len2);
@@ -369,8 +362,8 @@ struct dos_store {
 		uint32_t pack;
 		uint64_t offset;
 		uint32_t data_crc;	/* of the entry decoded */
-		unsigned char *buf;	/* its decoded bytes, or NULL */
-		size_t len;
+		unsigned char *buf;	/* DOS_GROUP_RAW_MAX bytes, or NULL */
+		size_t len;		/* decoded there; 0: none */
 	} group;
 };
 #define DOS_STORE_INIT { NULL, -1, -1, -1, { 0 }, 0, NULL, 0, NULL, 0, 0, \
@@ -785,15 +778,16 @@ struct dos_pack_entry {
 	uint32_t dict;		/* the dictionary it needs (format 2), or 0 */
 };
 /*
- * Read the group entry pe (its header decoded, at offset of the pack open
- * at fd) and decode it whole with dec into buf (DOS_GROUP_RAW_MAX bytes),
+ * Read the group entry pe (its header decoded, at offset of pack, open at
+ * fd as dos_store_pack() gives it: -1 for an evicted one) and decode it
+ * whole with dec into buf (DOS_GROUP_RAW_MAX bytes),
  * parsed into *g: DOS_ECORRUPT unless its checksum holds, it decodes to
  * exactly its raw size and its table is well formed; DOS_ENODICT if the
  * dictionary it names is missing or damaged; DOS_EIO.
  */
-int dos_group_read(struct dos_store *st, int fd, uint64_t offset,
-    const struct dos_pack_entry *pe, struct dos_decompressor *dec,
-    unsigned char *buf, struct dos_group *g);
+int dos_group_read(struct dos_store *st, uint32_t pack, int fd,
+    uint64_t offset, const struct dos_pack_entry *pe,
+    struct dos_decompressor *dec, unsigned char *buf, struct dos_group *g);
 /*
  * The header of e in the version this build writes, in buf (at least
  * DOS_ENTRY_HEADER_MAX bytes): its size.  e->id_size and header_size are
@@ -872,6 +866,10 @@ int dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid)
  */
 int dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
     const struct dos_pack_entry *pe, struct dos_oid *oid,
+    struct dos_index_entry *e);
+/* The same for member m, number i, of the group entry at that place. */
+int dos_pack_member_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
+    const struct dos_group_member *m, uint32_t i, struct dos_oid *oid,
     struct dos_index_entry *e);
 /* 0 if fd starts with a dos pack header of the version written now. */
 int dos_pack_check_header(int fd);

@@ -530,8 +530,8 @@ group_live_bytes(struct dos_store *st, uint32_t pack, uint64_t members,
 		if (!(s.entry.flags & DOS_ENTRY_GROUP))
 			continue;
 		size = s.entry.header_size + s.entry.stored_size;
-		rc = dos_group_read(st, fd, s.offset, &s.entry, &gm->dec,
-		    gm->buf, &g);
+		rc = dos_group_read(st, pack, fd, s.offset, &s.entry,
+		    &gm->dec, gm->buf, &g);
 		if (rc == DOS_ECORRUPT || rc == DOS_ENODICT) {
 			damaged += size;
 			continue;
@@ -624,7 +624,7 @@ move_group(struct dos_store *st, struct dos_pack_writer *w,
 	uint32_t i;
 	int rc, existed;
 
-	rc = dos_group_read(st, fd, offset, pe, &gm->dec, gm->buf, &g);
+	rc = dos_group_read(st, pack, fd, offset, pe, &gm->dec, gm->buf, &g);
 	if (rc == DOS_ECORRUPT || rc == DOS_ENODICT) {
 		snprintf(what, sizeof what, "packs/%u: damaged group entry at "
 		    "offset %llu; pack kept", pack, (unsigned long long)offset);

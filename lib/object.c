@@ -302,53 +302,31 @@ dos_reader_first_range(const struct dos_object_info *info,
 
 /*
  * Decode the group entry pe at offset of pack (open at fd) into the
- * store's cache, unless it holds that one already: its stored bytes must
- * match their checksum, and decode to a well-formed group.
+ * store's cache, unless it holds that one already (dos_group_read checks
+ * it), and parse it into *g.
  */
 static int
 decode_group(struct dos_store *st, uint32_t pack, int fd, uint64_t offset,
     const struct dos_pack_entry *pe, struct dos_group *g)
 {
 	struct dos_group_cache *c = &st->group;
-	const struct dos_dict *dict = NULL;
 	struct dos_decompressor *d;
-	unsigned char *stored, *raw;
-	ssize_t n;
 	int rc;
 
-	if (c->buf != NULL && c->pack == pack && c->offset == offset &&
+	/* A pack number a repack freed may come back: the header tells. */
+	if (c->len > 0 && c->pack == pack && c->offset == offset &&
 	    c->data_crc == pe->data_crc && c->len == pe->raw_size)
 		return dos_group_parse(c->buf, c->len, g);
-	/* A pack number a repack freed may come back: a header may lie. */
-	if (pe->stored_size > dos_codec_bound(pe->codec, DOS_GROUP_RAW_MAX))
-		return DOS_ECORRUPT;
-	if (pe->dict != 0 && (rc = dos_store_dict(st, pe->dict, &dict)) < 0)
+	c->len = 0;
+	if (c->buf == NULL && (c->buf = malloc(DOS_GROUP_RAW_MAX)) == NULL)
+		return DOS_ENOMEM;
+	if ((rc = get_decompressor(st, &d)) < 0)
 		return rc;
-	stored = malloc((size_t)pe->stored_size + 1);
-	raw = malloc((size_t)pe->raw_size + 1);
-	if (stored == NULL || raw == NULL) {
-		rc = DOS_ENOMEM;
-		goto out;
-	}
-	n = dos_store_pack_pread(st, pack, fd, stored, (size_t)pe->stored_size,
-	    offset + pe->header_size);
-	rc = n < 0 ? (int)n : (uint64_t)n != pe->stored_size ||
-	    dos_crc32(0, stored, (size_t)n) != pe->data_crc ? DOS_ECORRUPT :
-	    get_decompressor(st, &d);
-	if (rc < 0)
-		goto out;
-	rc = dos_decompress_all(d, pe->codec, dict, stored,
-	    (size_t)pe->stored_size, raw, (size_t)pe->raw_size);
+	rc = dos_group_read(st, pack, fd, offset, pe, d, c->buf, g);
 	put_decompressor(st, d);
-	if (rc < 0 || (rc = dos_group_parse(raw, (size_t)pe->raw_size, g)) < 0)
-		goto out;
-	free(c->buf);
-	*c = (struct dos_group_cache){ pack, offset, pe->data_crc, raw,
-	    (size_t)pe->raw_size };
-	raw = NULL;
-out:
-	free(stored);
-	free(raw);
+	if (rc == 0)
+		*c = (struct dos_group_cache){ pack, offset, pe->data_crc,
+		    c->buf, (size_t)pe->raw_size };
 	return rc;
 }
 

@@ -12,8 +12,8 @@
  * puts small objects together into group entries (see add_to_group).
  *
  * Over 1,300 lines: the batch, the threads that compress or check small
- * objects, and the appends that keep their order share the writer's
- * state, which a split would have to export to all of lib/.
+ * objects, the open group and the appends that keep their order share
+ * the writer's state, which a split would have to export to all of lib/.
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -288,6 +288,7 @@ dos_pack_entry_is(const struct dos_pack_entry *e, const struct dos_oid *oid)
 struct locate {
 	uint32_t pack;
 	uint64_t offset;
+	uint32_t member;
 	struct dos_oid *oid;
 	struct dos_index_entry *e;
 	int found;
@@ -299,7 +300,8 @@ locate_cb(const struct dos_oid *oid, const struct dos_index_entry *e,
 {
 	struct locate *l = data;
 
-	if (e->pack == l->pack && e->offset == l->offset && e->member == 0) {
+	if (e->pack == l->pack && e->offset == l->offset &&
+	    e->member == l->member) {
 		*l->oid = *oid;
 		*l->e = *e;
 		l->found = 1;
@@ -307,13 +309,27 @@ locate_cb(const struct dos_oid *oid, const struct dos_index_entry *e,
 	return 0;
 }
 
+/* The record at that place among those whose ids start with start. */
+static int
+locate(struct dos_index *ix, struct locate *l, const struct dos_oid *start,
+    size_t len)
+{
+	char hex[DOS_HEXSZ + 1];
+	int rc;
+
+	/* The ids that start the same are next to each other in the index. */
+	dos_oid_to_hex(start, hex);
+	if ((rc = dos_index_walk(ix, hex, 2 * len, locate_cb, l)) < 0)
+		return rc;
+	return l->found ? 0 : DOS_ENOTFOUND;
+}
+
 int
 dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
     const struct dos_pack_entry *pe, struct dos_oid *oid,
     struct dos_index_entry *e)
 {
-	struct locate l = { pack, offset, oid, e, 0 };
-	char hex[DOS_HEXSZ + 1];
+	struct locate l = { pack, offset, 0, oid, e, 0 };
 	int rc;
 
 	/* Its members' records point at it, each its own id. */
@@ -326,11 +342,20 @@ dos_pack_entry_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
 		return e->pack == pack && e->offset == offset &&
 		    e->member == 0 ? 0 : DOS_ENOTFOUND;
 	}
-	/* The ids that start the same are next to each other in the index. */
-	dos_oid_to_hex(&pe->oid, hex);
-	if ((rc = dos_index_walk(ix, hex, 2 * pe->id_size, locate_cb, &l)) < 0)
-		return rc;
-	return l.found ? 0 : DOS_ENOTFOUND;
+	return locate(ix, &l, &pe->oid, pe->id_size);
+}
+
+int
+dos_pack_member_id(struct dos_index *ix, uint32_t pack, uint64_t offset,
+    const struct dos_group_member *m, uint32_t i, struct dos_oid *oid,
+    struct dos_index_entry *e)
+{
+	struct locate l = { pack, offset, i + 1, oid, e, 0 };
+	struct dos_oid start;
+
+	memset(&start, 0, sizeof start);
+	memcpy(start.hash, m->id, DOS_ENTRY_ID_CHECK);
+	return locate(ix, &l, &start, DOS_ENTRY_ID_CHECK);
 }
 
 /* ---- group entries ---- */
@@ -386,9 +411,9 @@ dos_group_member(const struct dos_group *g, uint32_t i,
 }
 
 int
-dos_group_read(struct dos_store *st, int fd, uint64_t offset,
-    const struct dos_pack_entry *pe, struct dos_decompressor *dec,
-    unsigned char *buf, struct dos_group *g)
+dos_group_read(struct dos_store *st, uint32_t pack, int fd,
+    uint64_t offset, const struct dos_pack_entry *pe,
+    struct dos_decompressor *dec, unsigned char *buf, struct dos_group *g)
 {
 	const struct dos_dict *dict = NULL;
 	unsigned char in[16 * 1024];
@@ -405,12 +430,10 @@ dos_group_read(struct dos_store *st, int fd, uint64_t offset,
 	if ((rc = dos_decompress_begin_dict(dec, pe->codec, dict)) < 0)
 		return rc;
 	while (left > 0) {
-		do
-			n = pread(fd, in, left < sizeof in ? (size_t)left :
-			    sizeof in, (off_t)pos);
-		while (n < 0 && errno == EINTR);
+		n = dos_store_pack_pread(st, pack, fd, in, left < sizeof in ?
+		    (size_t)left : sizeof in, pos);
 		if (n <= 0)
-			return n < 0 ? DOS_EIO : DOS_ECORRUPT;
+			return n < 0 ? (int)n : DOS_ECORRUPT;
 		crc = dos_crc32(crc, in, (size_t)n);
 		pos += (uint64_t)n;
 		left -= (uint64_t)n;

@@ -333,14 +333,22 @@ out_write(struct out *o, const void *data, size_t len, int hash)
 	return 0;
 }
 
+/*
+ * The codec byte of a pack index record of a group's member, which holds
+ * its number in the group where others hold the stored size.
+ */
+#define PIDX_MEMBER 3
+
 /* The 57-byte record of a pack's index (write_pack_index). */
 static void
 encode_record(unsigned char *p, const struct dos_index_record *r)
 {
 	memcpy(p, r->oid.hash, DOS_RAWSZ);
-	p[DOS_RAWSZ] = (unsigned char)r->entry.codec;
+	p[DOS_RAWSZ] = r->entry.member != 0 ? PIDX_MEMBER :
+	    (unsigned char)r->entry.codec;
 	dos_put_le64(p + DOS_RAWSZ + 1, r->entry.offset);
-	dos_put_le64(p + DOS_RAWSZ + 9, r->entry.stored_size);
+	dos_put_le64(p + DOS_RAWSZ + 9, r->entry.member != 0 ?
+	    r->entry.member - 1 : r->entry.stored_size);
 	dos_put_le64(p + DOS_RAWSZ + 17, r->entry.raw_size);
 }
 
@@ -355,23 +363,77 @@ struct combined {
 	uint64_t records;
 };
 
+/* A record of pack index o, and of the combined index c. */
+static int
+add_record(struct out *o, struct combined *c, const struct dos_oid *oid,
+    const struct dos_index_entry *e)
+{
+	unsigned char r[PIDX_RECORD_SIZE];
+	struct dos_index_record ir;
+	int rc;
+
+	ir.oid = *oid;
+	ir.entry = *e;
+	encode_record(r, &ir);
+	if ((rc = out_write(o, r, sizeof r, 1)) < 0 ||
+	    (rc = dos_sort_add(c->sort, &ir)) < 0)
+		return rc;
+	c->records++;
+	return 0;
+}
+
+/*
+ * The records of the members of the group entry pe at offset of pack that
+ * the index locates there: the group is decoded for their id bytes.
+ * *buf (DOS_GROUP_RAW_MAX bytes) and dec are made on first use.
+ */
+static int
+add_members(struct dos_store *st, struct dos_index *ix, uint32_t pack,
+    int packfd, uint64_t offset, const struct dos_pack_entry *pe,
+    struct dos_decompressor *dec, unsigned char **buf, struct out *o,
+    struct combined *c)
+{
+	struct dos_index_entry e;
+	struct dos_group_member m;
+	struct dos_group g;
+	struct dos_oid oid;
+	uint32_t i;
+	int rc;
+
+	if (*buf == NULL && (*buf = malloc(DOS_GROUP_RAW_MAX)) == NULL)
+		return DOS_ENOMEM;
+	if ((rc = dos_group_read(st, pack, packfd, offset, pe, dec, *buf,
+	    &g)) < 0)
+		return rc;
+	for (i = 0; i < g.members; i++) {
+		(void)dos_group_member(&g, i, &m);
+		rc = dos_pack_member_id(ix, pack, offset, &m, i, &oid, &e);
+		if (rc == DOS_ENOTFOUND)
+			continue;	/* deleted, or moved on */
+		if (rc < 0 || (rc = add_record(o, c, &oid, &e)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
 /*
  * packs/<n>.idx: a 64-byte header ("DOSPIDX" NUL, its version, the pack's
  * number, committed length and entries' version as 32, 32, 64 and 32-bit
  * little-endian numbers, 4 zero bytes, then the SHA-256 of the pack), one
  * 57-byte record for each object the index locates in the pack (its id,
- * codec, offset, stored and raw sizes), and the SHA-256 of all that.
+ * codec, offset, stored and raw sizes; a member's codec PIDX_MEMBER and
+ * its number instead of the stored size), and the SHA-256 of all that.
  * Written to fd; its length into *len.  The header and the records go to
  * c too.
  */
 static int
-write_pack_index(struct dos_index *ix, uint32_t pack,
+write_pack_index(struct dos_store *st, struct dos_index *ix, uint32_t pack,
     int packfd, const struct dos_remote_record *rec, int fd, uint64_t *len,
     struct combined *c)
 {
-	struct dos_index_record ir;
-	unsigned char *grown;
-	unsigned char hdr[PIDX_HEADER_SIZE], r[PIDX_RECORD_SIZE], *win;
+	unsigned char *grown, *group = NULL;
+	unsigned char hdr[PIDX_HEADER_SIZE], *win;
+	struct dos_decompressor dec;
 	struct dos_index_entry e;
 	struct dos_pack_scan s;
 	struct dos_oid sum, oid;
@@ -385,6 +447,7 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 	dos_put_le64(hdr + 24, rec->version);
 	dos_oid_from_hex(&sum, rec->sha256, DOS_HEXSZ);
 	memcpy(hdr + 32, sum.hash, DOS_RAWSZ);
+	dos_decompressor_init(&dec);
 	if ((o.buf = malloc(PIDX_BUF)) == NULL ||
 	    (win = malloc(DOS_PACK_SCAN_WINDOW)) == NULL) {
 		free(o.buf);
@@ -409,18 +472,17 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 		}
 		if (s.entry.flags & DOS_ENTRY_TOMBSTONE)
 			continue;
+		if (s.entry.flags & DOS_ENTRY_GROUP) {
+			if ((rc = add_members(st, ix, pack, packfd, s.offset,
+			    &s.entry, &dec, &group, &o, c)) < 0)
+				break;
+			continue;
+		}
 		rc = dos_pack_entry_id(ix, pack, s.offset, &s.entry, &oid, &e);
 		if (rc == DOS_ENOTFOUND)
 			continue;	/* an older copy, or deleted */
-		if (rc < 0)
+		if (rc < 0 || (rc = add_record(&o, c, &oid, &e)) < 0)
 			break;
-		ir.oid = oid;
-		ir.entry = e;
-		encode_record(r, &ir);
-		if ((rc = out_write(&o, r, sizeof r, 1)) < 0 ||
-		    (rc = dos_sort_add(c->sort, &ir)) < 0)
-			break;
-		c->records++;
 	}
 	if (rc == 0 && (rc = dos_hasher_final(&o.h, &sum)) == 0 &&
 	    (rc = out_write(&o, sum.hash, DOS_RAWSZ, 0)) == 0 &&
@@ -428,6 +490,8 @@ write_pack_index(struct dos_index *ix, uint32_t pack,
 		*len = o.off;
 out:
 	dos_hasher_release(&o.h);
+	dos_decompressor_release(&dec);
+	free(group);
 	free(win);
 	free(o.buf);
 	return rc;
@@ -562,8 +626,8 @@ push_pack(struct push *p, struct dos_s3 *s3, uint32_t pack)
 	    p->st->tmpfd, tmp) < 0)
 		rc = DOS_EIO;
 	else
-		rc = write_pack_index(p->ix, pack, fd, &rec, ifd, &ilen,
-		    &p->combined);
+		rc = write_pack_index(p->st, p->ix, pack, fd, &rec, ifd,
+		    &ilen, &p->combined);
 	if (rc == 0) {
 		pthread_mutex_unlock(&p->lock);
 		snprintf(key, sizeof key, "packs/%u.idx", pack);
@@ -997,6 +1061,35 @@ check_record(const struct dos_index_record *r, uint64_t len)
 }
 
 /*
+ * The record read from the 57 bytes p of a pack index (encode_record),
+ * of pack: DOS_ECORRUPT unless its entry lies within the pack's len bytes.
+ */
+static int
+decode_record(struct dos_index_record *r, const unsigned char *p,
+    uint32_t pack, uint64_t len)
+{
+	uint64_t third = dos_get_le64(p + DOS_RAWSZ + 9);
+
+	memcpy(r->oid.hash, p, DOS_RAWSZ);
+	r->entry.pack = pack;
+	r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 1);
+	r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 17);
+	if (p[DOS_RAWSZ] == PIDX_MEMBER) {
+		if (third >= DOS_GROUP_MEMBERS_MAX)
+			return DOS_ECORRUPT;
+		r->entry.codec = DOS_CODEC_NONE;
+		r->entry.stored_size = 0;
+		r->entry.member = (uint32_t)third + 1;
+	} else {
+		r->entry.codec = (enum dos_codec)p[DOS_RAWSZ];
+		r->entry.stored_size = third;
+		r->entry.member = 0;
+	}
+	return p[DOS_RAWSZ] > PIDX_MEMBER ? DOS_ECORRUPT :
+	    check_record(r, len);
+}
+
+/*
  * Read the pack index in fd (len bytes) twice through buf: first to check
  * its SHA-256, then to add its records to the sort s through recs
  * (PIDX_RECS of them).
@@ -1009,7 +1102,6 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
 	unsigned char hdr[PIDX_HEADER_SIZE], *p;
 	uint64_t body, nrec, i;
 	size_t want, k;
-	struct dos_index_record *r;
 	int rc;
 
 	if (len < PIDX_HEADER_SIZE + DOS_RAWSZ ||
@@ -1028,18 +1120,10 @@ sort_pack(struct dos_sort *s, int fd, uint64_t len, uint32_t pack,
 		if (pread(fd, buf, want * PIDX_RECORD_SIZE, (off_t)(PIDX_HEADER_SIZE +
 		    i * PIDX_RECORD_SIZE)) != (ssize_t)(want * PIDX_RECORD_SIZE))
 			return DOS_EIO;
-		for (k = 0, p = buf; k < want; k++, p += PIDX_RECORD_SIZE) {
-			r = &recs[k];
-			memcpy(r->oid.hash, p, DOS_RAWSZ);
-			r->entry.pack = pack;
-			r->entry.codec = (enum dos_codec)p[DOS_RAWSZ];
-			r->entry.offset = dos_get_le64(p + DOS_RAWSZ + 1);
-			r->entry.stored_size = dos_get_le64(p + DOS_RAWSZ + 9);
-			r->entry.raw_size = dos_get_le64(p + DOS_RAWSZ + 17);
-			r->entry.member = 0;
-			if ((rc = check_record(r, rec->length)) < 0)
+		for (k = 0, p = buf; k < want; k++, p += PIDX_RECORD_SIZE)
+			if ((rc = decode_record(&recs[k], p, pack,
+			    rec->length)) < 0)
 				return rc;
-		}
 		for (k = 0; k < want; k++)
 			if ((rc = dos_sort_add(s, &recs[k])) < 0)
 				return rc;

@@ -107,16 +107,9 @@ fixture_intact() {
 @test "a conversion killed at each of its steps: nothing lost, the next one finishes" {
 	format1_container
 	cp -a "$DOS_DIR" base
-	DOS_FAULT_LOG=points dos repack -q
-	n=$(wc -l <points)
-	[ "$n" -gt 20 ]
-	# Every step of a short conversion, or 25 spread over a long one.
-	step=$(((n + 24) / 25))
-	for i in $(seq 1 "$step" "$n"); do
-		rm -rf "$DOS_DIR"
-		cp -a base "$DOS_DIR"
-		run env DOS_FAULT=kill:$i dos repack -q
-		[ "$status" -eq 137 ]
+	kill_steps dos repack -q >steps
+	for i in $(cat steps); do
+		killed_at "$i" dos repack -q
 		fixture_intact
 		run -0 dos repack -q
 		[ "$(ls "$DOS_DIR/packs" | grep -v lock | tail -1)" != 0 ]

@@ -6,34 +6,6 @@
 # never used, repack and gc keep it, export writes its objects whole.
 load helper
 
-# $1 small JSON objects (80-200 bytes, alike as metadata records are)
-# as files of the directory $2, from the seed $3 (default 7).
-json_objects() {
-	mkdir -p "$2"
-	awk -v n="$1" -v dir="$2" -v seed="${3:-7}" 'BEGIN {
-		srand(seed)
-		split("data.core.int.Int. data.core.dict.Dict. process.calculation.", kinds)
-		for (i = 0; i < n; i++) {
-			f = sprintf("%s/%05d.json", dir, i)
-			printf("{\"uuid\": \"%08x-%04x\", \"node_type\": \"%s\", " \
-			    "\"attributes\": {\"value\": %d, \"ctime\": " \
-			    "\"2024-%02d-%02dT00:00\"}, \"label\": \"run %d\"}",
-			    int(rand() * 2^31), i, kinds[1 + int(rand() * 3)],
-			    int(rand() * 10^6), 1 + int(rand() * 12),
-			    1 + int(rand() * 28), i) > f
-			close(f)
-		}
-	}'
-}
-
-# The tag byte of object $1's entry, in decimal.
-tag_of() {
-	local pack off
-	pack=$(dos cat-object --batch-check='%(pack)' <<<"$1") || return 1
-	off=$(offset_of "$1") || return 1
-	od -An -tu1 -j "$off" -N1 "$DOS_DIR/packs/$pack" | tr -d ' '
-}
-
 # 5,000 small objects packed in one run: the first 4,096 are the sample,
 # the rest use dicts/1.  ids holds their ids in pack order, paths "id
 # path", and $FIRST and $LAST are the first and the last packed.

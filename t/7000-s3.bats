@@ -867,6 +867,28 @@ cache_bytes() {
 	find "$DOS_DIR/remote-cache" -name '*.[0-9]*' -printf '%s\n' | awk '{ n += $1 } END { print n + 0 }'
 }
 
+@test "packs of group entries are pushed, evicted, read from the remote and cloned as the same objects" {
+	json_objects 600 json
+	ls json | sed 's|^|json/|' | dos hash-object -w --stdin-paths >ids
+	dos pack -q
+	dos gc --aggressive -q
+	[ $(($(tag_of "$(head -1 ids)") & 0xf0)) = $((0xe0)) ]
+	pack=$(dos cat-object --batch-check='%(pack)' <<<"$(head -1 ids)")
+	dos cat-object --batch <ids >expected
+	add_origin
+	dos push -q --evict
+	# Read from the remote: the pack of the groups is evicted.
+	[ -e "$DOS_DIR/remotes/origin/$pack" ]
+	[ ! -e "$DOS_DIR/packs/$pack" ]
+	dos cat-object --batch --verify <ids >actual
+	cmp expected actual
+	dos clone -q "s3://$S3_BUCKET/$PREFIX" copy --endpoint "$S3_ENDPOINT"
+	DOS_DIR=copy dos cat-object --batch --verify <ids >cloned
+	cmp expected cloned
+	run -0 --separate-stderr dos fsck --remote --full
+	[ -z "$output" ]
+}
+
 @test "reads of evicted packs keep their blocks in remote-cache/: read again, no request is made" {
 	store_packed 60
 	add_origin

@@ -295,3 +295,50 @@ ends_after_holder_killed() {
 offset_of() {
 	dos cat-object --batch-check='%(offset)' <<<"$1"
 }
+
+# $1 small JSON objects (80-200 bytes, alike as metadata records are)
+# as files of the directory $2, from the seed $3 (default 7).
+json_objects() {
+	mkdir -p "$2"
+	awk -v n="$1" -v dir="$2" -v seed="${3:-7}" 'BEGIN {
+		srand(seed)
+		split("data.core.int.Int. data.core.dict.Dict. process.calculation.", kinds)
+		for (i = 0; i < n; i++) {
+			f = sprintf("%s/%05d.json", dir, i)
+			printf("{\"uuid\": \"%08x-%04x\", \"node_type\": \"%s\", " \
+			    "\"attributes\": {\"value\": %d, \"ctime\": " \
+			    "\"2024-%02d-%02dT00:00\"}, \"label\": \"run %d\"}",
+			    int(rand() * 2^31), i, kinds[1 + int(rand() * 3)],
+			    int(rand() * 10^6), 1 + int(rand() * 12),
+			    1 + int(rand() * 28), i) > f
+			close(f)
+		}
+	}'
+}
+
+# The tag byte of object $1's entry, in decimal.
+tag_of() {
+	local pack off
+	pack=$(dos cat-object --batch-check='%(pack)' <<<"$1") || return 1
+	off=$(offset_of "$1") || return 1
+	od -An -tu1 -j "$off" -N1 "$DOS_DIR/packs/$pack" | tr -d ' '
+}
+
+# The fault steps to kill "$@" at, from a run of it that logs them (in
+# points): every step of a short run, or 25 spread over a long one.
+kill_steps() {
+	local n
+	DOS_FAULT_LOG=points "$@" || return 1
+	n=$(wc -l <points)
+	[ "$n" -gt 20 ] || return 1
+	seq 1 $(((n + 24) / 25)) "$n"
+}
+
+# The container base/ as $DOS_DIR again, and "${@:2}" run there killed
+# at fault step $1: it must die of it.
+killed_at() {
+	rm -rf "$DOS_DIR"
+	cp -a base "$DOS_DIR"
+	run env DOS_FAULT=kill:"$1" "${@:2}"
+	[ "$status" -eq 137 ]
+}
