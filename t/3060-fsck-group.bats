@@ -174,16 +174,12 @@ members_intact() {
 	[ "$output" = "an ordinary object" ]
 }
 
-# $1 small JSON objects in json/, stored and put into group entries by gc
-# --aggressive.  list: "<id> <path>" of each; expected: what cat-object
-# --batch gives for them, in that order.
+# $1 small JSON objects in json/ (json_objects), packed and then put into
+# group entries by gc --aggressive.  list: "<id> <path>" of each;
+# expected: what cat-object --batch gives for them, in that order.
 aggressive_groups() {
-	local i id path
-	mkdir json
-	for i in $(seq 1 "$1"); do
-		printf '{"id": %d, "name": "object number %d", "kind": "a small one", "tags": ["a", "b%d"]}\n' \
-		    "$i" "$i" $((i % 7)) >json/$i
-	done
+	local id path
+	json_objects "$1" json
 	dos hash-object -w json/* >ids || return 1
 	ls json/* | paste -d' ' ids - >list
 	dos pack -q || return 1
@@ -272,13 +268,9 @@ has_groups() {
 	for cmd in "gc -q --aggressive" "repack -q --threshold=0"; do
 		restore_base
 		rm -f points
-		DOS_FAULT_LOG=points dos $cmd
-		n=$(wc -l <points)
-		[ "$n" -gt 10 ]
-		# 15 of its steps, spread over all of them.
-		for i in $(seq 1 $(((n + 14) / 15)) "$n"); do
-			restore_base
-			run -137 env DOS_FAULT=kill:$i dos $cmd
+		steps=$(kill_steps dos $cmd)
+		for i in $steps; do
+			killed_at "$i" dos $cmd
 			live_intact gone
 			run -0 --separate-stderr dos fsck
 			[ "${stderr_lines[-1]}" = "dos fsck: no problems found" ]
