@@ -1097,6 +1097,15 @@ int dos_pack_writer_copy_entry(struct dos_pack_writer *w, int fd,
     uint64_t offset, const struct dos_pack_entry *pe);
 uint32_t dos_pack_writer_pack(const struct dos_pack_writer *w);
 /*
+ * From now on put small objects into group entries, as a writer at
+ * DOS_AGGRESSIVE_LEVEL does from the start (a repack of packs that hold
+ * groups keeps their objects grouped, at the writer's level); nothing
+ * if the container's codec, the writer's mode or the index cannot have
+ * groups.
+ */
+int dos_pack_writer_group_small(struct dos_pack_writer *w);
+
+/*
  * A writer that adds many objects to a large index (dos migrate): from
  * defer on, each batch's records go to the journal (lib/journal.c), and
  * its flushes commit the pack length alone; load_journal flushes, puts

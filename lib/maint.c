@@ -978,6 +978,10 @@ repack_packs(struct dos_store *st, struct dos_pack_writer *w,
 				written = dos_pack_writer_pack(w);
 			started = 1;
 		}
+		/* Objects grouped once stay grouped, whatever the level. */
+		if (l.members[i] > 0 &&
+		    (rc = dos_pack_writer_group_small(w)) < 0)
+			break;
 		/* Packs go oldest first: any kept before this one is older. */
 		rc = repack_one(st, w, packs[i], kept_older(st, packs, i),
 		    pack_mode, win, &gm, m, stats);

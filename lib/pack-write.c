@@ -404,19 +404,10 @@ dos_pack_writer_open(struct dos_store *st, unsigned flags,
 	    (rc = dos_dicts_open(st, w->comp.level, &w->dicts)) < 0)
 		goto fail;
 	w->comp.dicts = w->dicts;
-	/*
-	 * Cold data, compressed hard: a read may decode a group for one
-	 * object.  An index of fixed records cannot locate members.
-	 */
-	w->grouping = st->cfg.codec == DOS_CODEC_ZSTD &&
-	    w->comp.level >= DOS_AGGRESSIVE_LEVEL &&
-	    w->mode == DOS_COMPRESS_AUTO && dos_index_holds_members(w->ix);
-	if (w->grouping && (w->group_buf = malloc(GROUP_TABLE_ROOM +
-	    GROUP_RAW_MAX + 2 * dos_codec_bound(st->cfg.codec,
-	    GROUP_TABLE_ROOM + GROUP_RAW_MAX))) == NULL) {
-		rc = DOS_ENOMEM;
+	/* Cold data, compressed hard: a read may decode a group for one. */
+	if (w->comp.level >= DOS_AGGRESSIVE_LEVEL &&
+	    (rc = dos_pack_writer_group_small(w)) < 0)
 		goto fail;
-	}
 	if (w->mode != DOS_COMPRESS_NEVER)
 		queue_start(w);
 	*out = w;
@@ -1249,6 +1240,22 @@ add_to_group(struct dos_pack_writer *w, const struct dos_oid *oid)
 	if (w->group_len >= GROUP_CLOSE_RAW ||
 	    w->group_members == GROUP_CLOSE_MEMBERS)
 		return close_group(w);
+	return 0;
+}
+
+int
+dos_pack_writer_group_small(struct dos_pack_writer *w)
+{
+	/* An index of fixed records cannot locate members. */
+	if (w->grouping || w->journal.fd >= 0 ||
+	    w->st->cfg.codec != DOS_CODEC_ZSTD ||
+	    w->mode != DOS_COMPRESS_AUTO || !dos_index_holds_members(w->ix))
+		return 0;
+	if ((w->group_buf = malloc(GROUP_TABLE_ROOM + GROUP_RAW_MAX +
+	    2 * dos_codec_bound(w->st->cfg.codec, GROUP_TABLE_ROOM +
+	    GROUP_RAW_MAX))) == NULL)
+		return DOS_ENOMEM;
+	w->grouping = 1;
 	return 0;
 }
 

@@ -232,7 +232,7 @@ has_groups() {
 	[ "$stderr" = "dos fsck: no problems found" ]
 }
 
-@test "rm of members, gc and repack keep exactly the others; groups all live are left alone" {
+@test "rm of members, gc and repack keep exactly the others, grouped; groups all live are left alone" {
 	aggressive_groups 600
 	packs=$(ls "$DOS_DIR/packs")
 	run -0 --separate-stderr dos gc --aggressive
@@ -251,6 +251,8 @@ has_groups() {
 	dos rm $(sed -n '2~3p' ids)
 	run -0 dos repack --threshold=0
 	live_intact gone
+	# Regrouped at the repack's level, not spread into entries of one.
+	has_groups
 	run -0 dos cat-object --batch-all-objects --batch-check='%(objectname)'
 	[ "$output" = "$(grep -vxF -f gone ids | sort)" ]
 	run -0 --separate-stderr dos fsck --full
