@@ -42,9 +42,13 @@ static const struct option hash_options[] = {
 
 /*
  * A batch is committed (made durable, then its ids printed) when it holds
- * this many objects or bytes, or when the input pauses.
+ * this many objects or bytes, or when the input pauses.  As many objects
+ * as one index transaction takes, as dos pack commits: a commit rewrites
+ * and logs each compressed run of objects.db that its records fall in,
+ * so larger batches rewrite fewer runs (--to-pack of D1's 100,000 files:
+ * 62 MiB of index log instead of 72, commits of 18% fewer instructions).
  */
-#define BATCH_OBJECTS 2048
+#define BATCH_OBJECTS DOS_INDEX_TXN_RECORDS
 #define BATCH_BYTES (256ULL << 20)
 
 #define PROGRESS "hashing files"

@@ -401,17 +401,17 @@ EOF
 	[ "$output" = "$ABC_OID 3" ]
 }
 
-@test "-w across batch boundaries: 2100 files, ids in order, all stored" {
+@test "-w across batch boundaries: 4200 files, ids in order, all stored" {
 	mkdir many
-	for i in $(seq 1 2100); do
+	for i in $(seq 1 4200); do
 		printf 'file %d\n' "$i" >"many/$i"
 	done
 	# Every tenth file repeats an earlier one's content.
-	for i in $(seq 10 10 2100); do
+	for i in $(seq 10 10 4200); do
 		printf 'file %d\n' "$((i - 5))" >"many/$i"
 	done
-	seq 1 2100 | sed 's,^,many/,' >list
-	(cd many && seq 1 2100 | xargs sha256sum) | cut -d' ' -f1 >expect
+	seq 1 4200 | sed 's,^,many/,' >list
+	(cd many && seq 1 4200 | xargs sha256sum) | cut -d' ' -f1 >expect
 	dos hash-object -w --stdin-paths <list >actual
 	diff -u expect actual
 	[ "$(find "$DOS_DIR/loose" -type f | wc -l)" -eq "$(sort -u expect | wc -l)" ]
