@@ -64,6 +64,12 @@ struct pending_out {
 };
 static struct pending_out *queue;
 static size_t queue_nr, queue_alloc;
+/*
+ * With --to-pack, a full batch is sealed and committed by a thread of the
+ * writer while the next one is read (dos_pack_writer_flush_begin): the
+ * first sealed_nr ids in the queue are its own, printed once it ends.
+ */
+static size_t sealed_nr;
 
 static struct dos_store store = DOS_STORE_INIT;
 static struct dos_loose_batch *batch;
@@ -102,10 +108,60 @@ drop_batch(void)
 	batch = NULL;
 }
 
+/* Print the first n ids of the queue. */
+static void
+print_queued(size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		print_record(&queue[i].oid, queue[i].path);
+		free(queue[i].path);
+	}
+	memmove(queue, queue + n, (queue_nr - n) * sizeof *queue);
+	queue_nr -= n;
+	if (flush_each)
+		dos_out_flush();
+}
+
+static void __attribute__((noreturn))
+die_writing(int rc)
+{
+	die("unable to write pack %u: %s", dos_pack_writer_pack(writer),
+	    dos_strerror(rc));
+}
+
+/* The sealed batch ended: its ids are printed once it is committed. */
+static void
+end_sealed(void)
+{
+	int rc;
+
+	if (writer == NULL || sealed_nr == 0)
+		return;
+	if ((rc = dos_pack_writer_flush_end(writer)) < 0) {
+		sealed_nr = 0;
+		die_writing(rc);
+	}
+	print_queued(sealed_nr);
+	sealed_nr = 0;
+}
+
+/*
+ * A command that dies while a sealed batch is being committed lets the
+ * commit finish before the index is closed at exit (atexit runs this
+ * first, as it is registered after the index opened).
+ */
+static void
+end_sealed_at_exit(void)
+{
+	if (writer != NULL && sealed_nr > 0)
+		dos_pack_writer_flush_end(writer);
+}
+
 static void
 commit_and_print(void)
 {
-	size_t i;
 	int rc;
 
 	if (batch != NULL && (rc = dos_loose_batch_commit(batch)) < 0) {
@@ -116,16 +172,29 @@ commit_and_print(void)
 		die("unable to store objects in '%s': %s",
 		    dos_store_path(&store), why);
 	}
+	end_sealed();
 	if (writer != NULL && (rc = dos_pack_writer_flush(writer)) < 0)
-		die("unable to write pack %u: %s", dos_pack_writer_pack(writer),
-		    dos_strerror(rc));
-	for (i = 0; i < queue_nr; i++) {
-		print_record(&queue[i].oid, queue[i].path);
-		free(queue[i].path);
+		die_writing(rc);
+	print_queued(queue_nr);
+}
+
+/*
+ * A full batch: with --to-pack, the previous one ends and this one is
+ * committed while the next is read; else committed now.
+ */
+static void
+commit_batch(void)
+{
+	int rc;
+
+	if (writer == NULL) {
+		commit_and_print();
+		return;
 	}
-	queue_nr = 0;
-	if (flush_each)
-		dos_out_flush();
+	end_sealed();
+	if ((rc = dos_pack_writer_flush_begin(writer)) < 0)
+		die_writing(rc);
+	sealed_nr = queue_nr;
 }
 
 /*
@@ -178,8 +247,10 @@ hash_one(int fd, const char *path)
 		fail_input("could not read '%s': %s", path, strerror(errno));
 	if (rc == DOS_EREAD)
 		return error("could not read '%s': %s", path, strerror(errno));
-	if (rc < 0)
+	if (rc < 0) {
+		end_sealed();	/* its ids were stored before */
 		die("unable to store '%s': %s", path, dos_strerror(rc));
+	}
 	if (queue_nr == queue_alloc) {
 		queue_alloc = queue_alloc ? 2 * queue_alloc : 64;
 		queue = xrealloc(queue, queue_alloc * sizeof *queue);
@@ -187,9 +258,11 @@ hash_one(int fd, const char *path)
 	queue[queue_nr].oid = oid;
 	queue[queue_nr].path = with_path ? xstrdup(path) : NULL;
 	queue_nr++;
-	if (!write_object || pending_objects() >= BATCH_OBJECTS ||
-	    pending_bytes() >= BATCH_BYTES)
+	if (!write_object)
 		commit_and_print();
+	else if (pending_objects() >= BATCH_OBJECTS ||
+	    pending_bytes() >= BATCH_BYTES)
+		commit_batch();
 	return 0;
 }
 
@@ -361,6 +434,7 @@ cmd_hash_object(int argc, char **argv)
 	if (to_pack) {
 		dos_tell_lock_waits(&store);
 		writer = dos_lock_packs(&store, 0, DOS_COMPRESS_AUTO);
+		atexit(end_sealed_at_exit);
 	} else if (write_object) {
 		if ((rc = dos_loose_batch_new(&store, &batch)) < 0)
 			die("%s", dos_strerror(rc));
@@ -384,6 +458,7 @@ cmd_hash_object(int argc, char **argv)
 	if (dos_show_progress)
 		dos_progress_done(PROGRESS, hashed);
 	dos_unlock_packs(writer);
+	writer = NULL;
 	drop_batch();
 	dos_store_release(&store);
 	free(queue);

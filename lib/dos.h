@@ -607,6 +607,15 @@ int dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
 int dos_index_get_as_writer(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);
 /*
+ * The same, by the writer's thread while another of its threads commits a
+ * transaction (dos_pack_writer_flush_begin): outside it, and without the
+ * retries that reopen the handles.  Between the delete and the re-add of
+ * a compressed run it rewrites, that run's ids are missed: such an object
+ * is stored twice, which costs only its room.
+ */
+int dos_index_get_beside(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e);
+/*
  * Look up n ids sorted in ascending order (repeats allowed) at once, the
  * way dos_index_get() does: found[i] says whether entries[i] was filled.
  * Ids near each other cost one bulk read instead of a search each; many
@@ -1115,6 +1124,19 @@ int dos_pack_writer_group_small(struct dos_pack_writer *w);
  */
 int dos_pack_writer_defer(struct dos_pack_writer *w);
 int dos_pack_writer_load_journal(struct dos_pack_writer *w);
+
+/*
+ * A flush in two halves, for a caller that goes on adding objects while a
+ * batch is committed: begin writes the batch out and seals it, and a
+ * thread makes it durable and commits its records; end waits for that
+ * thread and returns what dos_pack_writer_flush() would have.  Objects
+ * added in between form the next batch, and are deduplicated against the
+ * sealed one too.  Every other call that flushes ends the sealed batch
+ * first; close waits for it.  After a sealed batch failed, the writer
+ * only returns that failure: its entries are a torn tail.
+ */
+int dos_pack_writer_flush_begin(struct dos_pack_writer *w);
+int dos_pack_writer_flush_end(struct dos_pack_writer *w);
 
 /* ---- lib/object.c: finding and reading objects ------------------------ */
 

@@ -1052,6 +1052,24 @@ dos_index_get_as_writer(struct dos_index *ix, const struct dos_oid *oid,
 }
 
 int
+dos_index_get_beside(struct dos_index *ix, const struct dos_oid *oid,
+    struct dos_index_entry *e)
+{
+	unsigned char rec[RECORD_MAX], id[DOS_RAWSZ];
+	DBT key, val;
+	int ret;
+
+	if (ix->objects == NULL)
+		return DOS_ENOTFOUND;
+	index_entry_dbts(&key, &val, id, rec, oid);
+	ret = ix->objects->get(ix->objects, NULL, &key, &val,
+	    DB_READ_UNCOMMITTED);
+	if (ret != 0)
+		return index_db_error(ret);
+	return index_decode_entry(ix, rec, val.size, e);
+}
+
+int
 dos_index_get_committed(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e)
 {

@@ -55,6 +55,26 @@ struct record {
 	int dropped;		/* its bytes were not the object's */
 };
 
+/*
+ * A batch sealed by dos_pack_writer_flush_begin: its records and their
+ * set, moved out of the writer's batch, the pack length that commits
+ * them, and the thread that makes them durable while the caller goes on
+ * adding objects to the next batch.
+ */
+struct sealed {
+	struct record *recs;
+	size_t nr, alloc;
+	uint32_t *set;
+	size_t set_size;
+	uint64_t raw, stored;
+	uint32_t pack;
+	uint64_t end;
+	int active;		/* sealed, not yet ended */
+	int threaded;		/* committed by thread, else in the caller */
+	pthread_t thread;
+	int rc, err;		/* the commit's result, and its errno */
+};
+
 struct dos_pack_writer {
 	struct dos_store *st;
 	struct dos_index *ix;
@@ -73,6 +93,8 @@ struct dos_pack_writer {
 	uint32_t *set;		/* 1 + index into recs, 0 = empty */
 	size_t set_size;
 	uint64_t batch_raw, batch_stored;
+	struct sealed sealed;
+	int failed;		/* a sealed batch's commit that failed */
 	/* What committed batches added, for summaries. */
 	uint64_t total_objects, total_raw, total_stored;
 	struct dos_compressor comp;
@@ -453,27 +475,36 @@ append(void *data, const void *buf, size_t len)
 }
 
 static size_t
-set_slot(const struct dos_pack_writer *w, const struct dos_oid *oid)
+set_slot(size_t set_size, const struct dos_oid *oid)
 {
 	size_t h;
 
 	memcpy(&h, oid->hash, sizeof h);
-	return h & (w->set_size - 1);
+	return h & (set_size - 1);
+}
+
+/* Index into recs of oid, by its set, or -1. */
+static long
+find_record(const struct record *recs, const uint32_t *set, size_t set_size,
+    const struct dos_oid *oid)
+{
+	size_t i;
+
+	if (set_size == 0)
+		return -1;
+	for (i = set_slot(set_size, oid); set[i] != 0;
+	    i = (i + 1) & (set_size - 1))
+		if (dos_oid_cmp(&recs[set[i] - 1].oid, oid) == 0 &&
+		    !recs[set[i] - 1].dropped)
+			return (long)set[i] - 1;
+	return -1;
 }
 
 /* Index into recs of oid in this batch, or -1. */
 static long
 batch_find(const struct dos_pack_writer *w, const struct dos_oid *oid)
 {
-	size_t i;
-
-	if (w->set_size == 0)
-		return -1;
-	for (i = set_slot(w, oid); w->set[i] != 0; i = (i + 1) & (w->set_size - 1))
-		if (dos_oid_cmp(&w->recs[w->set[i] - 1].oid, oid) == 0 &&
-		    !w->recs[w->set[i] - 1].dropped)
-			return (long)w->set[i] - 1;
-	return -1;
+	return find_record(w->recs, w->set, w->set_size, oid);
 }
 
 static int
@@ -500,7 +531,7 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 			size_t s;
 			if (w->recs[i].tombstone)
 				continue;
-			s = set_slot(w, &w->recs[i].oid);
+			s = set_slot(w->set_size, &w->recs[i].oid);
 			while (w->set[s] != 0)
 				s = (s + 1) & (w->set_size - 1);
 			w->set[s] = (uint32_t)i + 1;
@@ -513,7 +544,7 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 	w->nr++;
 	/* A deleted id is not stored: keep it out of the dedup set. */
 	if (!tombstone) {
-		i = set_slot(w, oid);
+		i = set_slot(w->set_size, oid);
 		while (w->set[i] != 0)
 			i = (i + 1) & (w->set_size - 1);
 		w->set[i] = (uint32_t)w->nr;
@@ -528,21 +559,26 @@ batch_add(struct dos_pack_writer *w, const struct dos_oid *oid,
 }
 
 /*
- * Already stored (or written in this batch), so not to be written again.
- * The writer holds packs/lock: one index read answers (an id that only a
- * clone, which writes a new container's index without the lock, is adding
- * could be missed: it would be stored twice, which costs space only).
+ * Already stored (or written in this batch or the sealed one), so not to
+ * be written again.  The writer holds packs/lock: one index read answers
+ * (an id that only a clone, which writes a new container's index without
+ * the lock, is adding could be missed: it would be stored twice, which
+ * costs space only; so can one whose run the sealed batch's commit is
+ * rewriting at that instant, see dos_index_get_beside).
  */
 static int
 already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
     unsigned flags)
 {
+	const struct sealed *s = &w->sealed;
 	struct dos_index_entry e;
 	int rc;
 
-	if (batch_find(w, oid) >= 0)
+	if (batch_find(w, oid) >= 0 || (s->active &&
+	    find_record(s->recs, s->set, s->set_size, oid) >= 0))
 		return 1;
-	rc = dos_index_get_as_writer(w->ix, oid, &e);
+	rc = s->active ? dos_index_get_beside(w->ix, oid, &e) :
+	    dos_index_get_as_writer(w->ix, oid, &e);
 	if (rc == 0)
 		return 1;
 	if (rc != DOS_ENOTFOUND)
@@ -1606,23 +1642,24 @@ cmp_records(const void *a, const void *b)
  * retry writes them again, which the load takes as one).
  */
 static int
-commit_records(struct dos_pack_writer *w)
+commit_records(struct dos_pack_writer *w, const struct record *recs,
+    size_t nr, uint32_t pack, uint64_t end)
 {
-	struct record **order;
+	const struct record **order;
 	struct dos_index_record *puts;
 	size_t i, n = 0, nputs = 0;
 	int rc;
 
-	order = malloc(w->nr * sizeof *order + 1);
-	puts = malloc(w->nr * sizeof *puts + 1);
+	order = malloc(nr * sizeof *order + 1);
+	puts = malloc(nr * sizeof *puts + 1);
 	if (order == NULL || puts == NULL) {
 		rc = DOS_ENOMEM;
 		goto out;
 	}
 	/* A dropped record's bytes were not its object's: it never counts. */
-	for (i = 0; i < w->nr; i++)
-		if (!w->recs[i].dropped)
-			order[n++] = &w->recs[i];
+	for (i = 0; i < nr; i++)
+		if (!recs[i].dropped)
+			order[n++] = &recs[i];
 	qsort(order, n, sizeof *order, cmp_records);
 	if ((rc = dos_index_begin(w->ix)) < 0)
 		goto out;
@@ -1643,7 +1680,7 @@ commit_records(struct dos_pack_writer *w)
 		nputs = 0;
 	}
 	if ((rc = dos_index_put_sorted(w->ix, puts, nputs)) < 0 ||
-	    (rc = dos_index_set_pack_length(w->ix, w->pack, w->end)) < 0 ||
+	    (rc = dos_index_set_pack_length(w->ix, pack, end)) < 0 ||
 	    (rc = dos_index_commit(w->ix)) < 0)
 		goto fail;
 	goto out;
@@ -1655,35 +1692,54 @@ out:
 	return rc;
 }
 
+/* A batch's first try: its data made durable, then its records committed. */
+static int
+commit_batch(struct dos_pack_writer *w, const struct record *recs, size_t nr,
+    uint32_t pack, uint64_t end)
+{
+	/* The data must be durable before any record points at it. */
+	if (dos_step_fdatasync("pack-fdatasync", w->packfd) < 0)
+		return DOS_EIO;
+	return commit_records(w, recs, nr, pack, end);
+}
+
 #define COMMIT_TRIES 5
+
+/*
+ * Another process may have died in the index: recovery then aborts the
+ * transaction, or a lock it held times out.  The pack data is safe, so
+ * the transaction is simply tried again; rc is the first try's result.
+ * Reopening the index's handles is for the thread that owns the writer,
+ * with no other using them.
+ */
+static int
+commit_again(struct dos_pack_writer *w, int rc, const struct record *recs,
+    size_t nr, uint32_t pack, uint64_t end)
+{
+	int tries;
+
+	for (tries = 1; (rc == DOS_ERECOVER || rc == DOS_EBUSY) &&
+	    tries < COMMIT_TRIES; tries++) {
+		if ((rc = dos_index_reopen(w->ix)) < 0)
+			break;
+		rc = commit_records(w, recs, nr, pack, end);
+	}
+	return rc;
+}
 
 int
 dos_pack_writer_flush(struct dos_pack_writer *w)
 {
-	int rc, tries;
+	int rc;
 
-	if ((rc = close_group(w)) < 0 || (rc = settle(w, 0)) < 0 ||
+	if ((rc = dos_pack_writer_flush_end(w)) < 0 ||
+	    (rc = close_group(w)) < 0 || (rc = settle(w, 0)) < 0 ||
 	    (rc = write_out(w)) < 0)
 		return rc;
 	if (w->nr == 0 && w->end == w->committed)
 		return 0;
-	/* The data must be durable before any record points at it. */
-	if (dos_step_fdatasync("pack-fdatasync", w->packfd) < 0)
-		return DOS_EIO;
-	/*
-	 * Another process may have died in the index: recovery then
-	 * aborts this transaction, or a lock it held times out.  The pack
-	 * data is safe, so the transaction is simply tried again.
-	 */
-	for (tries = 1; ; tries++) {
-		rc = commit_records(w);
-		if (rc == 0 || tries == COMMIT_TRIES ||
-		    (rc != DOS_ERECOVER && rc != DOS_EBUSY))
-			break;
-		if ((rc = dos_index_reopen(w->ix)) < 0)
-			break;
-	}
-	if (rc < 0)
+	rc = commit_batch(w, w->recs, w->nr, w->pack, w->end);
+	if ((rc = commit_again(w, rc, w->recs, w->nr, w->pack, w->end)) < 0)
 		return rc;
 	w->committed = w->end;
 	w->total_objects += w->nr;
@@ -1696,10 +1752,109 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 	return 0;
 }
 
+/*
+ * The batch becomes the sealed one, and the sealed one's arrays, long
+ * committed, the new batch's.
+ */
+static void
+seal(struct dos_pack_writer *w)
+{
+	struct sealed *s = &w->sealed;
+	struct record *recs = s->recs;
+	uint32_t *set = s->set;
+	size_t alloc = s->alloc, set_size = s->set_size;
+
+	s->recs = w->recs;
+	s->alloc = w->alloc;
+	s->set = w->set;
+	s->set_size = w->set_size;
+	s->nr = w->nr;
+	s->raw = w->batch_raw;
+	s->stored = w->batch_stored;
+	s->pack = w->pack;
+	s->end = w->end;
+	s->active = 1;
+	w->recs = recs;
+	w->alloc = alloc;
+	w->set = set;
+	w->set_size = set_size;
+	w->nr = 0;
+	w->batch_raw = w->batch_stored = 0;
+	if (w->set != NULL)
+		memset(w->set, 0, w->set_size * sizeof *w->set);
+}
+
+static void *
+commit_sealed(void *data)
+{
+	struct dos_pack_writer *w = data;
+	struct sealed *s = &w->sealed;
+
+	s->rc = commit_batch(w, s->recs, s->nr, s->pack, s->end);
+	s->err = errno;
+	return NULL;
+}
+
+/*
+ * While the sealed batch's thread commits, the writer's own thread only
+ * appends past its end and reads the index beside its transaction
+ * (already_stored); whatever else touches the index or the pack's file
+ * (a flush, a new pack, closing) ends the sealed batch first.
+ */
+int
+dos_pack_writer_flush_begin(struct dos_pack_writer *w)
+{
+	struct sealed *s = &w->sealed;
+	int rc;
+
+	if ((rc = dos_pack_writer_flush_end(w)) < 0)
+		return rc;
+	/* A deferring writer's journal is written in batch order. */
+	if (w->journal.fd >= 0)
+		return dos_pack_writer_flush(w);
+	if ((rc = close_group(w)) < 0 || (rc = settle(w, 0)) < 0 ||
+	    (rc = write_out(w)) < 0)
+		return rc;
+	if (w->nr == 0 && w->end == w->committed)
+		return 0;
+	seal(w);
+	s->threaded = pthread_create(&s->thread, NULL, commit_sealed, w) == 0;
+	if (!s->threaded)
+		commit_sealed(w);
+	return 0;
+}
+
+int
+dos_pack_writer_flush_end(struct dos_pack_writer *w)
+{
+	struct sealed *s = &w->sealed;
+	int rc;
+
+	if (!s->active)
+		return w->failed;
+	if (s->threaded)
+		pthread_join(s->thread, NULL);
+	s->active = 0;
+	errno = s->err;
+	rc = commit_again(w, s->rc, s->recs, s->nr, s->pack, s->end);
+	/*
+	 * Its entries are now a torn tail, which no later commit may
+	 * cover: the writer can only be closed.
+	 */
+	if (rc < 0)
+		return w->failed = rc;
+	w->committed = s->end;
+	w->total_objects += s->nr;
+	w->total_raw += s->raw;
+	w->total_stored += s->stored;
+	s->nr = 0;
+	return 0;
+}
+
 int
 dos_pack_writer_defer(struct dos_pack_writer *w)
 {
-	if (w->nr > 0 || w->journal.fd >= 0)
+	if (w->nr > 0 || w->sealed.active || w->journal.fd >= 0)
 		return DOS_EINVAL;
 	/* The journal's records cannot locate members. */
 	w->grouping = 0;
@@ -1751,6 +1906,9 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 {
 	if (w == NULL)
 		return;
+	/* A sealed batch's commit is let finish: its thread uses w. */
+	if (w->sealed.active && w->sealed.threaded)
+		pthread_join(w->sealed.thread, NULL);
 	queue_stop(w->queue);
 	dos_dicts_close(w->dicts);
 	/* Whatever was not flushed is a tail the next writer cuts off. */
@@ -1767,6 +1925,8 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 		dos_stored_check_release(&w->check);
 	free(w->recs);
 	free(w->set);
+	free(w->sealed.recs);
+	free(w->sealed.set);
 	free(w->wbuf);
 	free(w->raw);
 	free(w->chunk);

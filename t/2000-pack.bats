@@ -464,6 +464,26 @@ size_of() {
 	all_intact manifest
 }
 
+@test "--to-pack over three batches: ids in order, repeats of the batch being committed stored once" {
+	make_line_objects 9000 'batch object'
+	# The first batch is sealed at its 4096th object and committed while
+	# the next is read: the inputs after it repeat objects of it.
+	{ head -n 4096 paths; sed -n '4096p;1p;2000p' paths; tail -n +4097 paths; } >list
+	{ head -n 4096 ids; sed -n '4096p;1p;2000p' ids; tail -n +4097 ids; } >expect
+	run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <list
+	[ "$stderr" = "" ]
+	printf '%s\n' "$output" >actual
+	diff -u expect actual
+	dos cat-object --batch <ids >actual
+	cmp records actual
+	# Stored once each: the pack the same objects make without repeats.
+	dos init -q once
+	dos --dir=once hash-object -w --to-pack --stdin-paths <paths >/dev/null
+	[ "$(size_of "$DOS_DIR/packs/0")" -eq "$(size_of once/packs/0)" ]
+	run -0 --separate-stderr dos fsck
+	[ "$stderr" = "dos fsck: no problems found" ]
+}
+
 @test "--to-pack does not write content already stored loose" {
 	printf abc >abc
 	printf 'new' >new
@@ -879,6 +899,40 @@ others_intact() {
 		cmp records actual
 		[ "$(loose_files)" = "" ]
 	done
+}
+
+@test "hash-object -w --to-pack killed while a batch commits beside the next loses nothing acknowledged" {
+	make_line_objects 9000 'sealed batch object'
+	# The syncs and commits of the first two batches, which a thread
+	# makes while the next batch is read.
+	DOS_FAULT_LOG=points dos hash-object -w --to-pack --stdin-paths <paths >/dev/null
+	grep -E ' (pack-fdatasync|index-commit)$' points | head -n 8 |
+	    cut -d' ' -f1 >kills
+	[ "$(wc -l <kills)" -eq 8 ]
+	while read -r n; do
+		rm -rf "$DOS_DIR" && dos init -q "$DOS_DIR"
+		status=0
+		DOS_FAULT=kill:$n dos hash-object -w --to-pack --stdin-paths \
+		    <paths >out 2>err || status=$?
+		[ "$status" -eq 137 ]
+		[ "$(cat err)" = "" ]
+		# What was printed was committed: whole lines, in input order.
+		acked=$(wc -l <out)
+		head -n "$acked" out >acked_ids
+		head -n "$acked" ids >expect_ids
+		diff -u expect_ids acked_ids
+		head -n "$acked" ids | dos cat-object --batch >actual
+		head -n "$((3 * acked))" records >expect
+		cmp expect actual
+		run -0 --separate-stderr dos fsck -q
+		[ "$output" = "" ]
+		run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <paths
+		[ "$stderr" = "" ]
+		printf '%s\n' "$output" >actual_ids
+		diff -u ids actual_ids
+		dos cat-object --batch <ids >actual
+		cmp records actual
+	done <kills
 }
 
 @test "kill -9 of dos pack at random moments: every object still reads, the next pack finishes" {

@@ -119,6 +119,32 @@ SAMPLE=5
 	[ ! -e "$(loose_path "$ABC_OID")" ]
 }
 
+@test "a batch committed beside the next whose sync or commit fails: its error, none of its ids" {
+	mkdir data
+	for i in $(seq 1 5000); do
+		printf 'eio object %d\n' "$i" >data/$i
+	done
+	seq 1 5000 | sed 's|^|data/|' >paths
+	(cd data && seq 1 5000 | xargs sha256sum) | cut -d' ' -f1 >ids
+	dos init -q probe
+	DOS_DIR=probe DOS_FAULT_LOG=points dos hash-object -w --to-pack --stdin-paths <paths >/dev/null
+	# The first batch's sync and commit, made by a thread of the writer.
+	grep -E ' (pack-fdatasync|index-commit)$' points | sed -n '3,6p' |
+	    cut -d' ' -f1 >faults
+	[ "$(wc -l <faults)" -eq 4 ]
+	while read -r n; do
+		rm -rf "$DOS_DIR" && dos init -q "$DOS_DIR"
+		run -128 --separate-stderr env DOS_FAULT=eio:$n dos hash-object -w --to-pack --stdin-paths <paths
+		[ "$output" = "" ]
+		[ "$stderr" = "dos-hash-object: fatal: unable to write pack 0: Input/output error" ]
+		run -0 --separate-stderr dos fsck -q
+		[ "$output" = "" ]
+		run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <paths
+		printf '%s\n' "$output" >actual
+		diff -u ids actual
+	done <faults
+}
+
 @test "hash-object -w, one object, with I/O errors" {
 	crash_tries hash "$BATS_TEST_TMPDIR/w" eio "$SAMPLE"
 	crash_tries hash "$BATS_TEST_TMPDIR/w" enospc "$SAMPLE"
