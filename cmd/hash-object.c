@@ -150,7 +150,8 @@ end_sealed(void)
 /*
  * A command that dies while a sealed batch is being committed lets the
  * commit finish before the index is closed at exit (atexit runs this
- * first, as it is registered after the index opened).
+ * first, as it is registered after the index opened).  Its ids are not
+ * printed: the command is reporting another failure.
  */
 static void
 end_sealed_at_exit(void)

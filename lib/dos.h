@@ -616,6 +616,12 @@ int dos_index_get_as_writer(struct dos_index *ix, const struct dos_oid *oid,
 int dos_index_get_beside(struct dos_index *ix, const struct dos_oid *oid,
     struct dos_index_entry *e);
 /*
+ * While shared is set, the thread with the transaction never reopens the
+ * handles (dos_index_begin after another process's recovery fails with
+ * DOS_ERECOVER instead), as another thread reads through them beside it.
+ */
+void dos_index_share(struct dos_index *ix, int shared);
+/*
  * Look up n ids sorted in ascending order (repeats allowed) at once, the
  * way dos_index_get() does: found[i] says whether entries[i] was filled.
  * Ids near each other cost one bulk read instead of a search each; many

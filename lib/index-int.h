@@ -39,6 +39,11 @@ struct dos_index {
 	char *home;
 	int dirfd;		/* the container's, borrowed */
 	int writable;
+	/*
+	 * Another thread reads through the handles beside this one's
+	 * transaction (dos_index_share): they are not reopened meanwhile.
+	 */
+	int shared;
 	struct dos_index *next;	/* in open_indexes */
 	/* The thread of expire_locks while env is open; stop ends it. */
 	pthread_t expiry;

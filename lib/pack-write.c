@@ -579,6 +579,14 @@ already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
 		return 1;
 	rc = s->active ? dos_index_get_beside(w->ix, oid, &e) :
 	    dos_index_get_as_writer(w->ix, oid, &e);
+	/*
+	 * Another process died in the index, or held a lock too long: the
+	 * sealed batch is ended first (its commit tried again), then the
+	 * read, with the handles reopened if need be.
+	 */
+	if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && s->active)
+		rc = (rc = dos_pack_writer_flush_end(w)) < 0 ? rc :
+		    dos_index_get_as_writer(w->ix, oid, &e);
 	if (rc == 0)
 		return 1;
 	if (rc != DOS_ENOTFOUND)
@@ -1694,8 +1702,8 @@ out:
 
 /* A batch's first try: its data made durable, then its records committed. */
 static int
-commit_batch(struct dos_pack_writer *w, const struct record *recs, size_t nr,
-    uint32_t pack, uint64_t end)
+sync_and_commit(struct dos_pack_writer *w, const struct record *recs,
+    size_t nr, uint32_t pack, uint64_t end)
 {
 	/* The data must be durable before any record points at it. */
 	if (dos_step_fdatasync("pack-fdatasync", w->packfd) < 0)
@@ -1738,7 +1746,7 @@ dos_pack_writer_flush(struct dos_pack_writer *w)
 		return rc;
 	if (w->nr == 0 && w->end == w->committed)
 		return 0;
-	rc = commit_batch(w, w->recs, w->nr, w->pack, w->end);
+	rc = sync_and_commit(w, w->recs, w->nr, w->pack, w->end);
 	if ((rc = commit_again(w, rc, w->recs, w->nr, w->pack, w->end)) < 0)
 		return rc;
 	w->committed = w->end;
@@ -1790,7 +1798,7 @@ commit_sealed(void *data)
 	struct dos_pack_writer *w = data;
 	struct sealed *s = &w->sealed;
 
-	s->rc = commit_batch(w, s->recs, s->nr, s->pack, s->end);
+	s->rc = sync_and_commit(w, s->recs, s->nr, s->pack, s->end);
 	s->err = errno;
 	return NULL;
 }
@@ -1798,8 +1806,9 @@ commit_sealed(void *data)
 /*
  * While the sealed batch's thread commits, the writer's own thread only
  * appends past its end and reads the index beside its transaction
- * (already_stored); whatever else touches the index or the pack's file
- * (a flush, a new pack, closing) ends the sealed batch first.
+ * (already_stored), and neither reopens the index's handles; whatever
+ * else touches the index or the pack's file (a flush, a new pack,
+ * closing) ends the sealed batch first.
  */
 int
 dos_pack_writer_flush_begin(struct dos_pack_writer *w)
@@ -1818,6 +1827,7 @@ dos_pack_writer_flush_begin(struct dos_pack_writer *w)
 	if (w->nr == 0 && w->end == w->committed)
 		return 0;
 	seal(w);
+	dos_index_share(w->ix, 1);
 	s->threaded = pthread_create(&s->thread, NULL, commit_sealed, w) == 0;
 	if (!s->threaded)
 		commit_sealed(w);
@@ -1835,6 +1845,7 @@ dos_pack_writer_flush_end(struct dos_pack_writer *w)
 	if (s->threaded)
 		pthread_join(s->thread, NULL);
 	s->active = 0;
+	dos_index_share(w->ix, 0);
 	errno = s->err;
 	rc = commit_again(w, s->rc, s->recs, s->nr, s->pack, s->end);
 	/*
@@ -1909,6 +1920,8 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 	/* A sealed batch's commit is let finish: its thread uses w. */
 	if (w->sealed.active && w->sealed.threaded)
 		pthread_join(w->sealed.thread, NULL);
+	if (w->sealed.active)
+		dos_index_share(w->ix, 0);
 	queue_stop(w->queue);
 	dos_dicts_close(w->dicts);
 	/* Whatever was not flushed is a tail the next writer cuts off. */

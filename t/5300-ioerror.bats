@@ -128,7 +128,8 @@ SAMPLE=5
 	(cd data && seq 1 5000 | xargs sha256sum) | cut -d' ' -f1 >ids
 	dos init -q probe
 	DOS_DIR=probe DOS_FAULT_LOG=points dos hash-object -w --to-pack --stdin-paths <paths >/dev/null
-	# The first batch's sync and commit, made by a thread of the writer.
+	# The first batch's sync and commit, made by a thread of the writer
+	# (the first commit makes the pack).
 	grep -E ' (pack-fdatasync|index-commit)$' points | sed -n '3,6p' |
 	    cut -d' ' -f1 >faults
 	[ "$(wc -l <faults)" -eq 4 ]
