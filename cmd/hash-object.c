@@ -118,7 +118,8 @@ print_queued(size_t n)
 		print_record(&queue[i].oid, queue[i].path);
 		free(queue[i].path);
 	}
-	memmove(queue, queue + n, (queue_nr - n) * sizeof *queue);
+	if (n < queue_nr)
+		memmove(queue, queue + n, (queue_nr - n) * sizeof *queue);
 	queue_nr -= n;
 	if (flush_each)
 		dos_out_flush();
