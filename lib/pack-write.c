@@ -584,9 +584,9 @@ already_stored(struct dos_pack_writer *w, const struct dos_oid *oid,
 	 * sealed batch is ended first (its commit tried again), then the
 	 * read, with the handles reopened if need be.
 	 */
-	if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && s->active)
-		rc = (rc = dos_pack_writer_flush_end(w)) < 0 ? rc :
-		    dos_index_get_as_writer(w->ix, oid, &e);
+	if ((rc == DOS_ERECOVER || rc == DOS_EBUSY) && s->active &&
+	    (rc = dos_pack_writer_flush_end(w)) == 0)
+		rc = dos_index_get_as_writer(w->ix, oid, &e);
 	if (rc == 0)
 		return 1;
 	if (rc != DOS_ENOTFOUND)
@@ -1735,24 +1735,44 @@ commit_again(struct dos_pack_writer *w, int rc, const struct record *recs,
 	return rc;
 }
 
+/*
+ * The batch's entries all in the pack's file: 1 if there is something to
+ * commit, 0 if not, or the error.
+ */
+static int
+write_batch(struct dos_pack_writer *w)
+{
+	int rc;
+
+	if ((rc = close_group(w)) < 0 || (rc = settle(w, 0)) < 0 ||
+	    (rc = write_out(w)) < 0)
+		return rc;
+	return w->nr > 0 || w->end != w->committed;
+}
+
+/* A batch of nr objects committed, its entries ending at end. */
+static void
+count_committed(struct dos_pack_writer *w, size_t nr, uint64_t raw,
+    uint64_t stored, uint64_t end)
+{
+	w->committed = end;
+	w->total_objects += nr;
+	w->total_raw += raw;
+	w->total_stored += stored;
+}
+
 int
 dos_pack_writer_flush(struct dos_pack_writer *w)
 {
 	int rc;
 
 	if ((rc = dos_pack_writer_flush_end(w)) < 0 ||
-	    (rc = close_group(w)) < 0 || (rc = settle(w, 0)) < 0 ||
-	    (rc = write_out(w)) < 0)
+	    (rc = write_batch(w)) <= 0)
 		return rc;
-	if (w->nr == 0 && w->end == w->committed)
-		return 0;
 	rc = sync_and_commit(w, w->recs, w->nr, w->pack, w->end);
 	if ((rc = commit_again(w, rc, w->recs, w->nr, w->pack, w->end)) < 0)
 		return rc;
-	w->committed = w->end;
-	w->total_objects += w->nr;
-	w->total_raw += w->batch_raw;
-	w->total_stored += w->batch_stored;
+	count_committed(w, w->nr, w->batch_raw, w->batch_stored, w->end);
 	w->nr = 0;
 	w->batch_raw = w->batch_stored = 0;
 	if (w->set != NULL)
@@ -1821,11 +1841,8 @@ dos_pack_writer_flush_begin(struct dos_pack_writer *w)
 	/* A deferring writer's journal is written in batch order. */
 	if (w->journal.fd >= 0)
 		return dos_pack_writer_flush(w);
-	if ((rc = close_group(w)) < 0 || (rc = settle(w, 0)) < 0 ||
-	    (rc = write_out(w)) < 0)
+	if ((rc = write_batch(w)) <= 0)
 		return rc;
-	if (w->nr == 0 && w->end == w->committed)
-		return 0;
 	seal(w);
 	dos_index_share(w->ix, 1);
 	s->threaded = pthread_create(&s->thread, NULL, commit_sealed, w) == 0;
@@ -1854,10 +1871,7 @@ dos_pack_writer_flush_end(struct dos_pack_writer *w)
 	 */
 	if (rc < 0)
 		return w->failed = rc;
-	w->committed = s->end;
-	w->total_objects += s->nr;
-	w->total_raw += s->raw;
-	w->total_stored += s->stored;
+	count_committed(w, s->nr, s->raw, s->stored, s->end);
 	s->nr = 0;
 	return 0;
 }
@@ -1918,10 +1932,11 @@ dos_pack_writer_close(struct dos_pack_writer *w)
 	if (w == NULL)
 		return;
 	/* A sealed batch's commit is let finish: its thread uses w. */
-	if (w->sealed.active && w->sealed.threaded)
-		pthread_join(w->sealed.thread, NULL);
-	if (w->sealed.active)
+	if (w->sealed.active) {
+		if (w->sealed.threaded)
+			pthread_join(w->sealed.thread, NULL);
 		dos_index_share(w->ix, 0);
+	}
 	queue_stop(w->queue);
 	dos_dicts_close(w->dicts);
 	/* Whatever was not flushed is a tail the next writer cuts off. */

@@ -65,6 +65,17 @@ make_line_objects() {
 	    awk '{ id = $1; sub(/^[^ ]* /, ""); printf "%s %d\n%s\n\n", id, length($0) + 1, $0 }' >records
 }
 
+# hash-object -w --to-pack of the paths of make_line_objects, run to the
+# end: every id printed in input order, every object read back.
+to_pack_all() {
+	run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <paths
+	[ "$stderr" = "" ]
+	printf '%s\n' "$output" >actual_ids
+	diff -u ids actual_ids
+	dos cat-object --batch <ids >actual
+	cmp records actual
+}
+
 # The files of make_data, stored and then packed into packs/0.
 make_packed_data() {
 	make_data
@@ -891,12 +902,7 @@ others_intact() {
 			cmp expect actual
 		fi
 		# The next writer simply works and finishes the job.
-		run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <paths
-		[ "$stderr" = "" ]
-		printf '%s\n' "$output" >actual_ids
-		diff -u ids actual_ids
-		dos cat-object --batch <ids >actual
-		cmp records actual
+		to_pack_all
 		[ "$(loose_files)" = "" ]
 	done
 }
@@ -927,12 +933,7 @@ others_intact() {
 		cmp expect actual
 		run -0 --separate-stderr dos fsck -q
 		[ "$output" = "" ]
-		run -0 --separate-stderr dos hash-object -w --to-pack --stdin-paths <paths
-		[ "$stderr" = "" ]
-		printf '%s\n' "$output" >actual_ids
-		diff -u ids actual_ids
-		dos cat-object --batch <ids >actual
-		cmp records actual
+		to_pack_all
 	done <kills
 }
 
